@@ -1,0 +1,247 @@
+//! The agent API: what a helpdesk front end calls through the function URL. JSON in snake_case,
+//! `Authorization: Bearer <JWT>`, errors as `{"error": {"code", "message"}}`. Every read is
+//! keyed by the token's account, so another account's objects are simply not found (404).
+
+mod views;
+
+use std::sync::Arc;
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request};
+use pagedesk_shared::api::{ApiError, HttpResponse, json, query_param, query_params};
+use pagedesk_shared::auth::{AuthError, Claims, Role, Verifier};
+use pagedesk_shared::clock::Clock;
+use pagedesk_shared::config::Config;
+use pagedesk_shared::domain::{Channel, ConversationStatus};
+use pagedesk_shared::secrets::SecretCache;
+use pagedesk_shared::store::{ConversationQuery, PageItem, Store, keys};
+use serde::Deserialize;
+use serde_json::json;
+
+/// Every route this API serves, as (method, OpenAPI path). The OpenAPI test compares the
+/// document against this list and the running API.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/conversations"),
+    ("GET", "/conversations/{id}"),
+    ("GET", "/conversations/{id}/messages"),
+    ("GET", "/contacts/{id}"),
+    ("GET", "/pages"),
+    ("PUT", "/pages/{page_id}"),
+    ("DELETE", "/pages/{page_id}"),
+];
+
+pub struct AgentApi {
+    pub cfg: Config,
+    pub store: Store,
+    pub secrets: Arc<SecretCache>,
+    pub verifier: Verifier,
+    pub clock: Arc<dyn Clock>,
+}
+
+type ApiResult = Result<HttpResponse, ApiError>;
+
+impl AgentApi {
+    pub async fn handle(&self, req: Request) -> HttpResponse {
+        let res = self.route(&req).await;
+        let resp = res.unwrap_or_else(ApiError::into_response);
+        tracing::info!(method = %req.method(), status = resp.status().as_u16(), "agent api");
+        resp
+    }
+
+    async fn route(&self, req: &Request) -> ApiResult {
+        let path = req.uri().path().trim_end_matches('/').to_owned();
+        let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let method = req.method().clone();
+        let known = matches!(
+            (segs.as_slice(), &method),
+            (["conversations"], &Method::GET)
+                | (["conversations", _], &Method::GET)
+                | (["conversations", _, "messages"], &Method::GET)
+                | (["contacts", _], &Method::GET)
+                | (["pages"], &Method::GET)
+                | (["pages", _], &Method::PUT | &Method::DELETE)
+        );
+        if !known {
+            return Err(ApiError::not_found("route"));
+        }
+        let claims = self.authenticate(req).await?;
+        let params = query_params(req.uri());
+        match (segs.as_slice(), method) {
+            (["conversations"], Method::GET) => self.list_conversations(&claims, &params).await,
+            (["conversations", id], Method::GET) => self.get_conversation(&claims, id).await,
+            (["conversations", id, "messages"], Method::GET) => self.list_messages(&claims, id, &params).await,
+            (["contacts", id], Method::GET) => self.get_contact(&claims, id).await,
+            (["pages"], Method::GET) => self.list_pages(&claims).await,
+            (["pages", id], Method::PUT) => self.put_page(&claims, id, req.body()).await,
+            (["pages", id], Method::DELETE) => self.delete_page(&claims, id).await,
+            _ => Err(ApiError::not_found("route")),
+        }
+    }
+
+    async fn authenticate(&self, req: &Request) -> Result<Claims, ApiError> {
+        let header = req.headers().get("authorization").and_then(|v| v.to_str().ok());
+        self.verifier.verify_header(header).await.map_err(|e| match e {
+            AuthError::Missing => ApiError::unauthorized("a bearer token is required"),
+            AuthError::Invalid(_) => ApiError::unauthorized("the token is not valid"),
+            AuthError::NotConfigured => {
+                tracing::error!("no token verification is configured; refusing every request");
+                ApiError::unauthorized("authentication is not configured")
+            }
+            AuthError::KeysUnavailable(m) => {
+                tracing::error!(error = %m, "JWKS unavailable");
+                ApiError::unavailable("token keys unavailable; retry")
+            }
+        })
+    }
+
+    async fn list_conversations(&self, c: &Claims, params: &[(String, String)]) -> ApiResult {
+        let status = match query_param(params, "status") {
+            None | Some("") | Some("all") => None,
+            Some(s) => Some(ConversationStatus::parse(s).ok_or_else(|| bad_param("status", "open, resolved or all"))?),
+        };
+        let assignee = match query_param(params, "assignee") {
+            None | Some("") => None,
+            Some("me") => Some(Some(c.sub.clone())),
+            Some("unassigned") => Some(None),
+            Some(a) => Some(Some(a.to_owned())),
+        };
+        let channel = match query_param(params, "channel") {
+            None | Some("") => None,
+            Some(s) => Some(Channel::parse(s).ok_or_else(|| bad_param("channel", "messenger, comment or lead"))?.as_str().to_owned()),
+        };
+        let q = ConversationQuery {
+            status,
+            assignee,
+            page_id: query_param(params, "page_id").filter(|p| !p.is_empty()).map(str::to_owned),
+            channel,
+            limit: limit(params, 25, 100)?,
+            cursor: query_param(params, "cursor").filter(|p| !p.is_empty()).map(str::to_owned),
+        };
+        let page = self.store.list_conversations(&c.account, &q).await?.map_err(|_| bad_param("cursor", "a cursor from this list"))?;
+        let settings = self.store.get_settings(&c.account).await?;
+        let now = self.clock.now_ms();
+        let items: Vec<_> = page.items.iter().map(|i| views::conversation(i, settings.human_agent_enabled, now)).collect();
+        Ok(json(StatusCode::OK, &json!({"items": items, "next_cursor": page.next_cursor})))
+    }
+
+    async fn get_conversation(&self, c: &Claims, id: &str) -> ApiResult {
+        let conv = self.store.get_conversation(&c.account, id).await?.ok_or_else(|| ApiError::not_found("conversation"))?;
+        let settings = self.store.get_settings(&c.account).await?;
+        Ok(json(StatusCode::OK, &views::conversation(&conv, settings.human_agent_enabled, self.clock.now_ms())))
+    }
+
+    async fn list_messages(&self, c: &Claims, id: &str, params: &[(String, String)]) -> ApiResult {
+        let conv = self.store.get_conversation(&c.account, id).await?.ok_or_else(|| ApiError::not_found("conversation"))?;
+        let limit = limit(params, 50, 200)?;
+        let cursor = query_param(params, "cursor").filter(|p| !p.is_empty());
+        let page = self.store.list_messages(&c.account, id, limit, cursor).await?.map_err(|_| bad_param("cursor", "a cursor from this list"))?;
+        let items: Vec<_> = page.items.iter().map(|m| views::message(m, &conv)).collect();
+        Ok(json(StatusCode::OK, &json!({"items": items, "next_cursor": page.next_cursor})))
+    }
+
+    async fn get_contact(&self, c: &Claims, id: &str) -> ApiResult {
+        let contact = self.store.get_contact(&c.account, id).await?.ok_or_else(|| ApiError::not_found("contact"))?;
+        Ok(json(StatusCode::OK, &views::contact(&contact)))
+    }
+
+    async fn list_pages(&self, c: &Claims) -> ApiResult {
+        require_admin(c)?;
+        let pages = self.store.list_pages(&c.account).await?;
+        let items: Vec<_> = pages.iter().map(views::page).collect();
+        Ok(json(StatusCode::OK, &json!({"items": items})))
+    }
+
+    async fn put_page(&self, c: &Claims, page_id: &str, body: &Body) -> ApiResult {
+        require_admin(c)?;
+        #[derive(Deserialize)]
+        struct PutPage {
+            name: Option<String>,
+            access_token: Option<String>,
+        }
+        if page_id.is_empty() || !page_id.chars().all(|ch| ch.is_ascii_digit()) {
+            return Err(ApiError::unprocessable("page_id must be the Page's numeric id"));
+        }
+        let body: PutPage = parse_body(body)?;
+        let token = body.access_token.filter(|t| !t.trim().is_empty());
+        let existing = self.store.get_page(page_id).await?;
+        if let Some(p) = &existing
+            && p.account != c.account
+        {
+            return Err(ApiError::conflict("page_registered_elsewhere", "this Page is registered by another account"));
+        }
+        if existing.is_none() && token.is_none() {
+            return Err(ApiError::unprocessable("access_token is required to register a Page"));
+        }
+        let now = self.clock.now_ms();
+        let secret_id = format!("{}{}", self.cfg.page_token_prefix, page_id);
+        if let Some(t) = &token {
+            self.secrets.put(&secret_id, t.trim()).await?;
+        }
+        let item = PageItem {
+            pk: keys::page(page_id),
+            sk: "PAGE".into(),
+            gsi1pk: keys::account_pages(&c.account),
+            gsi1sk: page_id.to_owned(),
+            account: c.account.clone(),
+            page_id: page_id.to_owned(),
+            name: body.name.or_else(|| existing.as_ref().and_then(|p| p.name.clone())),
+            // A new token is a reconnection: clear a reauth flag. Without one, keep the state.
+            status: match (&token, &existing) {
+                (None, Some(p)) => p.status.clone(),
+                _ => "connected".into(),
+            },
+            status_reason: match (&token, &existing) {
+                (None, Some(p)) => p.status_reason.clone(),
+                _ => None,
+            },
+            token_secret: secret_id,
+            created_at: existing.as_ref().map_or(now, |p| p.created_at),
+            updated_at: now,
+        };
+        if !self.store.put_page(&item).await? {
+            return Err(ApiError::conflict("page_registered_elsewhere", "this Page is registered by another account"));
+        }
+        tracing::info!(page_id, created = existing.is_none(), "page registered");
+        let status = if existing.is_none() { StatusCode::CREATED } else { StatusCode::OK };
+        Ok(json(status, &views::page(&item)))
+    }
+
+    async fn delete_page(&self, c: &Claims, page_id: &str) -> ApiResult {
+        require_admin(c)?;
+        let Some(page) = self.store.get_page(page_id).await?.filter(|p| p.account == c.account) else {
+            return Err(ApiError::not_found("page"));
+        };
+        if !self.store.delete_page(&c.account, page_id).await? {
+            return Err(ApiError::not_found("page"));
+        }
+        self.secrets.delete(&page.token_secret).await?;
+        Ok(json(StatusCode::OK, &json!({"deleted": page_id})))
+    }
+}
+
+fn require_admin(c: &Claims) -> Result<(), ApiError> {
+    if c.role == Role::Admin { Ok(()) } else { Err(ApiError::forbidden("this needs the admin role")) }
+}
+
+fn bad_param(name: &str, expected: &str) -> ApiError {
+    ApiError::bad_request("invalid_parameter", format!("{name}: expected {expected}"))
+}
+
+fn limit(params: &[(String, String)], default: i32, max: i32) -> Result<i32, ApiError> {
+    match query_param(params, "limit") {
+        None | Some("") => Ok(default),
+        Some(v) => v
+            .parse::<i32>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| bad_param("limit", &format!("a number from 1 to {max}"))),
+    }
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(body: &Body) -> Result<T, ApiError> {
+    let bytes: &[u8] = match body {
+        Body::Empty => b"",
+        b => b.as_ref(),
+    };
+    serde_json::from_slice(bytes).map_err(|e| ApiError::unprocessable(format!("body: {e}")))
+}

@@ -1,0 +1,27 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use lambda_http::{Error, Request, service_fn};
+use pagedesk_agent_api::AgentApi;
+use pagedesk_shared::auth::Verifier;
+use pagedesk_shared::aws::Clients;
+use pagedesk_shared::clock::SystemClock;
+use pagedesk_shared::config::Config;
+use pagedesk_shared::secrets::SecretCache;
+use pagedesk_shared::store::Store;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    pagedesk_shared::telemetry::init();
+    let cfg = Config::from_env()?;
+    let clients = Clients::from_env().await;
+    let api = AgentApi {
+        store: Store::new(clients.dynamo.clone(), cfg.table.clone()),
+        secrets: Arc::new(SecretCache::new(clients.secrets.clone(), Duration::from_secs(cfg.secret_cache_seconds))),
+        verifier: Verifier::new(cfg.auth.clone()),
+        clock: Arc::new(SystemClock),
+        cfg,
+    };
+    let api = &api;
+    lambda_http::run(service_fn(move |req: Request| async move { Ok::<_, Error>(api.handle(req).await) })).await
+}

@@ -1,0 +1,103 @@
+//! Stored items as the API shows them (DESIGN.md "Agent API").
+
+use pagedesk_shared::clock::rfc3339;
+use pagedesk_shared::domain::window::{WindowState, window_at};
+use pagedesk_shared::store::{ContactItem, ConversationItem, MessageItem, PageItem};
+use serde_json::{Value, json};
+
+fn time(ms: Option<i64>) -> Value {
+    ms.map_or(Value::Null, |m| Value::String(rfc3339(m)))
+}
+
+pub fn conversation(c: &ConversationItem, human_agent_enabled: bool, now: i64) -> Value {
+    let w = window_at(c.last_inbound_at, human_agent_enabled, now);
+    json!({
+        "id": c.id,
+        "page_id": c.page_id,
+        "channel": c.channel,
+        "status": c.status,
+        "assignee": c.assignee,
+        "contact": {"id": c.contact_id, "name": c.contact_name, "picture_url": c.contact_picture_url},
+        "post_id": c.post_id,
+        "subject": c.subject,
+        "last_message_at": time(c.last_message_at),
+        "last_inbound_at": time(c.last_inbound_at),
+        "window": {
+            "state": match w.state { WindowState::Open => "open", WindowState::HumanAgent => "human_agent", WindowState::Closed => "closed" },
+            "closes_at": time(w.closes_at),
+            "human_agent_until": time(w.human_agent_until),
+        },
+        "csat": c.csat,
+        "previous_conversation_id": c.previous_conversation_id,
+        "created_at": rfc3339(c.created_at),
+        "updated_at": rfc3339(c.updated_at),
+    })
+}
+
+/// An outbound message Meta confirmed as sent moves to delivered/read when the person's
+/// receipt watermark passes its send time.
+fn status(m: &MessageItem, conv: &ConversationItem) -> String {
+    if m.direction == "out" && m.status == "sent" {
+        let at = m.sent_at.unwrap_or(m.created_at);
+        if conv.read_watermark.is_some_and(|w| w >= at) {
+            return "read".into();
+        }
+        if conv.delivered_watermark.is_some_and(|w| w >= at) {
+            return "delivered".into();
+        }
+    }
+    m.status.clone()
+}
+
+pub fn message(m: &MessageItem, conv: &ConversationItem) -> Value {
+    json!({
+        "id": m.id,
+        "conversation_id": m.conversation_id,
+        "direction": m.direction,
+        "author": {"type": m.author_type, "id": m.author_id},
+        "text": m.text,
+        "attachments": m.attachments,
+        "status": status(m, conv),
+        "error": m.error,
+        "external_id": m.external_id,
+        "private": m.private,
+        "quick_reply_payload": m.quick_reply_payload,
+        "reply_to": m.reply_to_mid,
+        "postback": m.postback,
+        "referral": m.referral,
+        "reaction": m.reaction,
+        "edited_at": time(m.edited_at),
+        "standby": m.standby,
+        "context": m.context,
+        "created_at": rfc3339(m.created_at),
+    })
+}
+
+pub fn contact(c: &ContactItem) -> Value {
+    json!({
+        "id": c.id,
+        "page_id": c.page_id,
+        "facebook_id": c.facebook_id,
+        "name": c.name,
+        "first_name": c.first_name,
+        "last_name": c.last_name,
+        "picture_url": c.picture_url,
+        "profile_status": c.profile_status,
+        "email": c.email,
+        "phone": c.phone,
+        "active_conversation_id": c.active_conversation_id,
+        "created_at": rfc3339(c.created_at),
+        "updated_at": rfc3339(c.updated_at),
+    })
+}
+
+pub fn page(p: &PageItem) -> Value {
+    json!({
+        "page_id": p.page_id,
+        "name": p.name,
+        "status": p.status,
+        "status_reason": p.status_reason,
+        "created_at": rfc3339(p.created_at),
+        "updated_at": rfc3339(p.updated_at),
+    })
+}

@@ -1,0 +1,87 @@
+//! The router function: inbound events become contacts, conversations and messages.
+//!
+//! Every write that must happen once is a conditional write or a transaction, so SQS
+//! redeliveries and Meta's retries leave one message. A record whose body cannot be read at all
+//! fails (and reaches the DLQ after the queue's maxReceiveCount); an event that is readable but
+//! not understood is logged and skipped, so one bad event never fails its neighbours.
+
+mod messaging;
+mod pages;
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use pagedesk_shared::clock::Clock;
+use pagedesk_shared::config::Config;
+use pagedesk_shared::graph::GraphClient;
+use pagedesk_shared::meta::event::{self, Event};
+use pagedesk_shared::meta::webhook::InboundEvent;
+use pagedesk_shared::secrets::SecretCache;
+use pagedesk_shared::sqs_batch::process_fifo;
+use pagedesk_shared::store::Store;
+use tracing::Instrument;
+
+pub use pages::PageCache;
+
+pub struct Router {
+    pub cfg: Config,
+    pub store: Store,
+    pub graph: GraphClient,
+    pub secrets: Arc<SecretCache>,
+    pub clock: Arc<dyn Clock>,
+    pub pages: PageCache,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    /// The record body is not an inbound event: retrying cannot help, the DLQ keeps it.
+    #[error("unreadable record: {0}")]
+    Poison(String),
+    #[error(transparent)]
+    Store(#[from] pagedesk_shared::Error),
+    #[error("conversation could not be settled after retries")]
+    Contention,
+}
+
+impl Router {
+    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        process_fifo(event.records, |m| self.handle_record(m)).await
+    }
+
+    pub async fn handle_record(&self, m: SqsMessage) -> Result<(), RouterError> {
+        let body = m.body.as_deref().ok_or_else(|| RouterError::Poison("empty body".into()))?;
+        let ev: InboundEvent = serde_json::from_str(body).map_err(|e| RouterError::Poison(e.to_string()))?;
+        if ev.v != 1 {
+            return Err(RouterError::Poison(format!("unknown body version {}", ev.v)));
+        }
+        let span = tracing::info_span!("event", page_id = %ev.page_id, field = ?ev.field, message_id = m.message_id.as_deref().unwrap_or(""));
+        self.handle_event(ev).instrument(span).await
+    }
+
+    pub async fn handle_event(&self, ev: InboundEvent) -> Result<(), RouterError> {
+        let Some(page) = self.pages.get(&self.store, &ev.page_id).await? else {
+            tracing::warn!(page_id = %ev.page_id, "event for a Page no account registered; skipped");
+            return Ok(());
+        };
+        match event::parse(&ev) {
+            Event::Inbound(m) => self.on_inbound(&page, m).await,
+            Event::Echo(e) => self.on_echo(&page, e).await,
+            Event::Delivery { user, watermark, .. } => self.on_receipt(&page, &user, "delivered_watermark", watermark).await,
+            Event::Read { user, watermark } => self.on_receipt(&page, &user, "read_watermark", watermark).await,
+            Event::Reaction(r) => self.on_reaction(&page, r).await,
+            Event::Edit { mid, text, num_edit, timestamp, .. } => self.on_edit(&page, &mid, &text, num_edit, timestamp).await,
+            Event::Ignored { kind } => {
+                tracing::info!(kind, "event kind has no effect on conversations; skipped");
+                Ok(())
+            }
+            Event::Change { field, .. } => {
+                tracing::info!(field = %field, "change kind not handled; skipped");
+                Ok(())
+            }
+            Event::Unknown { reason } => {
+                tracing::warn!(reason = %reason, "event not understood; skipped");
+                Ok(())
+            }
+        }
+    }
+}

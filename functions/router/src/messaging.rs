@@ -1,0 +1,294 @@
+//! Messenger events: contacts, conversation reuse, messages, echoes, receipts, reactions, edits.
+
+use pagedesk_shared::clock::{DAY_MS, HOUR_MS};
+use pagedesk_shared::graph::GraphError;
+use pagedesk_shared::ids;
+use pagedesk_shared::meta::event::{Echo, Inbound, Reaction};
+use pagedesk_shared::store::{AppendOutcome, ContactItem, ConversationItem, MessageItem, PageItem, Touch, keys};
+
+use crate::{Router, RouterError};
+
+/// How often to ask the User Profile API again after it refused (100/2018218) or failed.
+const PROFILE_RETRY_REFUSED_MS: i64 = DAY_MS;
+const PROFILE_RETRY_FAILED_MS: i64 = HOUR_MS;
+/// A conversation that is resolved between our read and our write is replaced; a few rounds
+/// are enough unless something is badly wrong.
+const SETTLE_ATTEMPTS: usize = 4;
+
+impl Router {
+    pub(crate) async fn on_inbound(&self, page: &PageItem, m: Inbound) -> Result<(), RouterError> {
+        let contact = self.ensure_contact(page, &m.user).await?;
+        let msg = MessageItem {
+            direction: "in".into(),
+            author_type: "contact".into(),
+            author_id: Some(contact.id.clone()),
+            text: m.text,
+            attachments: m.attachments,
+            status: "received".into(),
+            external_id: Some(m.mid.clone()),
+            quick_reply_payload: m.quick_reply_payload,
+            reply_to_mid: m.reply_to_mid,
+            postback: m.postback.and_then(|p| serde_json::to_value(p).ok()),
+            referral: m.referral,
+            standby: m.standby,
+            created_at: m.timestamp,
+            ..Default::default()
+        };
+        let outcome = self.append(page, contact, msg, &m.mid, true).await?;
+        tracing::info!(outcome = ?outcome, "inbound message");
+        Ok(())
+    }
+
+    pub(crate) async fn on_echo(&self, page: &PageItem, e: Echo) -> Result<(), RouterError> {
+        let ours = self.cfg.app_id.as_deref().is_some_and(|id| e.app_id.as_deref() == Some(id))
+            || e.metadata.as_deref().is_some_and(|m| m.starts_with("pd1:"));
+        if ours {
+            // Our own sends are recorded by the sender with Meta's message id; the echo only
+            // confirms what is already stored.
+            if self.store.get_mid(&page.account, &e.mid).await?.is_some() {
+                tracing::info!("echo of our own message confirmed");
+                return Ok(());
+            }
+            tracing::info!("echo of our own send arrived before its record; stored from the echo");
+        }
+        let contact = self.ensure_contact(page, &e.user).await?;
+        let msg = MessageItem {
+            direction: "out".into(),
+            author_type: "page".into(),
+            author_id: Some(page.page_id.clone()),
+            text: e.text,
+            attachments: e.attachments,
+            status: "sent".into(),
+            external_id: Some(e.mid.clone()),
+            standby: e.standby,
+            sent_at: Some(e.timestamp),
+            created_at: e.timestamp,
+            ..Default::default()
+        };
+        let outcome = self.append(page, contact, msg, &e.mid, false).await?;
+        tracing::info!(outcome = ?outcome, "echo from another tool stored as the Page's message");
+        Ok(())
+    }
+
+    pub(crate) async fn on_receipt(&self, page: &PageItem, user: &str, attr: &'static str, watermark: i64) -> Result<(), RouterError> {
+        let cid = ids::contact_id(&page.page_id, user);
+        let Some(contact) = self.store.get_contact(&page.account, &cid).await? else {
+            tracing::info!(kind = attr, "receipt for an unknown contact; skipped");
+            return Ok(());
+        };
+        let Some(conv) = contact.active_conversation_id.or(contact.last_conversation_id) else {
+            return Ok(());
+        };
+        let moved = self.store.advance_watermark(&page.account, &conv, attr, watermark, self.clock.now_ms()).await?;
+        tracing::info!(kind = attr, conversation_id = %conv, moved, "receipt watermark");
+        Ok(())
+    }
+
+    pub(crate) async fn on_reaction(&self, page: &PageItem, r: Reaction) -> Result<(), RouterError> {
+        let Some(guard) = self.store.get_mid(&page.account, &r.mid).await? else {
+            tracing::info!("reaction to a message we do not have; skipped");
+            return Ok(());
+        };
+        let value = r.react.then(|| {
+            serde_json::json!({"emoji": r.emoji, "reaction": r.reaction, "by": ids::contact_id(&page.page_id, &r.user), "at": r.timestamp})
+        });
+        self.store.set_reaction(&page.account, &guard, value, r.timestamp).await?;
+        tracing::info!(conversation_id = %guard.conversation_id, react = r.react, "reaction");
+        Ok(())
+    }
+
+    pub(crate) async fn on_edit(&self, page: &PageItem, mid: &str, text: &str, num_edit: i64, at: i64) -> Result<(), RouterError> {
+        let Some(guard) = self.store.get_mid(&page.account, mid).await? else {
+            tracing::info!("edit of a message we do not have; skipped");
+            return Ok(());
+        };
+        self.store.edit_message(&page.account, &guard, text, num_edit, at).await?;
+        tracing::info!(conversation_id = %guard.conversation_id, num_edit, "message edited");
+        Ok(())
+    }
+
+    /// Appends to the contact's open conversation, opening a new one when there is none or the
+    /// active one was resolved (a resolved conversation is never reopened by a new message).
+    async fn append(&self, page: &PageItem, mut contact: ContactItem, mut msg: MessageItem, mid: &str, inbound: bool) -> Result<AppendOutcome, RouterError> {
+        for _ in 0..SETTLE_ATTEMPTS {
+            let conv_id = match contact.active_conversation_id.clone() {
+                Some(id) => id,
+                None => match self.open_conversation(page, &contact, None).await? {
+                    Some(id) => id,
+                    None => {
+                        contact = self.reload_contact(page, &contact).await?;
+                        continue;
+                    }
+                },
+            };
+            msg.account = page.account.clone();
+            msg.conversation_id = conv_id.clone();
+            msg.pk = keys::conversation(&page.account, &conv_id);
+            if msg.id.is_empty() {
+                msg.id = ids::new_id(ids::message_prefix(), msg.created_at);
+            }
+            msg.sk = keys::message_sk(msg.created_at, &msg.id);
+            let touch = Touch { at: msg.created_at, inbound, require_open: true, now: self.clock.now_ms() };
+            match self.store.append_message(&msg, Some(mid), touch).await? {
+                AppendOutcome::ConversationNotOpen => {
+                    tracing::info!(conversation_id = %conv_id, "active conversation is no longer open; starting a new one");
+                    if self.open_conversation(page, &contact, Some(&conv_id)).await?.is_none() {
+                        contact = self.reload_contact(page, &contact).await?;
+                    } else {
+                        contact = self.reload_contact(page, &contact).await?;
+                    }
+                }
+                other => {
+                    tracing::info!(conversation_id = %conv_id, message_id = %msg.id, "message appended");
+                    return Ok(other);
+                }
+            }
+        }
+        Err(RouterError::Contention)
+    }
+
+    async fn reload_contact(&self, page: &PageItem, c: &ContactItem) -> Result<ContactItem, RouterError> {
+        Ok(self.store.get_contact(&page.account, &c.id).await?.unwrap_or_else(|| c.clone()))
+    }
+
+    /// Creates a Messenger conversation for the contact and carries the last N messages of
+    /// their previous conversation into it as context. `Ok(None)`: someone else changed the
+    /// contact's active conversation first.
+    async fn open_conversation(&self, page: &PageItem, contact: &ContactItem, replaces: Option<&str>) -> Result<Option<String>, RouterError> {
+        let now = self.clock.now_ms();
+        let id = ids::new_id(ids::conversation_prefix(), now);
+        let activity = keys::activity_sk(now, &id);
+        let conv = ConversationItem {
+            pk: keys::conversation(&page.account, &id),
+            sk: keys::META.into(),
+            gsi1pk: keys::conversations_all(&page.account),
+            gsi1sk: activity.clone(),
+            gsi2pk: keys::conversations_by_status(&page.account, "open"),
+            gsi2sk: activity.clone(),
+            gsi3pk: keys::conversations_by_assignee(&page.account, None),
+            gsi3sk: activity,
+            account: page.account.clone(),
+            id: id.clone(),
+            page_id: page.page_id.clone(),
+            channel: "messenger".into(),
+            status: "open".into(),
+            contact_id: contact.id.clone(),
+            facebook_id: contact.facebook_id.clone(),
+            contact_name: contact.name.clone(),
+            contact_picture_url: contact.picture_url.clone(),
+            last_activity_at: now,
+            previous_conversation_id: contact.last_conversation_id.clone(),
+            created_at: now,
+            updated_at: now,
+            ..Default::default()
+        };
+        if !self.store.create_conversation(&conv, replaces, now).await? {
+            return Ok(None);
+        }
+        tracing::info!(conversation_id = %id, "conversation opened");
+        if let Some(prev) = &contact.last_conversation_id {
+            self.carry_history(page, prev, &id).await;
+        }
+        Ok(Some(id))
+    }
+
+    async fn carry_history(&self, page: &PageItem, prev: &str, new_id: &str) {
+        let depth = match self.store.get_settings(&page.account).await {
+            Ok(s) => s.history_depth(),
+            Err(e) => {
+                tracing::warn!(error = %e, "settings unavailable; default history depth");
+                10
+            }
+        };
+        let result = async {
+            let earlier = self.store.latest_messages(&page.account, prev, depth as i32).await?;
+            let copies: Vec<MessageItem> = earlier
+                .into_iter()
+                .filter(|m| !m.context)
+                .map(|mut m| {
+                    m.pk = keys::conversation(&page.account, new_id);
+                    m.conversation_id = new_id.to_owned();
+                    m.context = true;
+                    m
+                })
+                .collect();
+            self.store.put_context_messages(&copies).await.map(|_| copies.len())
+        }
+        .await;
+        // Context is a convenience: failing to copy it must not fail the new message.
+        match result {
+            Ok(n) => tracing::info!(conversation_id = %new_id, carried = n, "history carried over"),
+            Err(e) => tracing::warn!(error = %e, "history could not be carried over"),
+        }
+    }
+
+    /// The contact for (page, person), created on first contact with the name and picture the
+    /// User Profile API gives. A refusal leaves the name empty (never a made-up one) and is
+    /// asked again later.
+    pub(crate) async fn ensure_contact(&self, page: &PageItem, user: &str) -> Result<ContactItem, RouterError> {
+        let cid = ids::contact_id(&page.page_id, user);
+        let now = self.clock.now_ms();
+        if let Some(mut c) = self.store.get_contact(&page.account, &cid).await? {
+            if c.profile_status != "fetched" && c.profile_retry_at.is_none_or(|t| t <= now) {
+                self.fill_profile(page, &mut c, now).await;
+                self.store.update_contact_profile(&c, now).await?;
+            }
+            return Ok(c);
+        }
+        let mut c = ContactItem {
+            pk: keys::account(&page.account),
+            sk: keys::contact_sk(&cid),
+            account: page.account.clone(),
+            id: cid.clone(),
+            page_id: page.page_id.clone(),
+            facebook_id: user.to_owned(),
+            profile_status: "pending".into(),
+            created_at: now,
+            updated_at: now,
+            ..Default::default()
+        };
+        self.fill_profile(page, &mut c, now).await;
+        if self.store.create_contact(&c).await? {
+            tracing::info!(contact_id = %cid, profile = %c.profile_status, "contact created");
+            return Ok(c);
+        }
+        Ok(self.store.get_contact(&page.account, &cid).await?.unwrap_or(c))
+    }
+
+    async fn fill_profile(&self, page: &PageItem, c: &mut ContactItem, now: i64) {
+        let token = match self.secrets.get(&page.token_secret).await {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                c.profile_retry_at = Some(now + PROFILE_RETRY_FAILED_MS);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "page token unavailable for the profile lookup");
+                c.profile_retry_at = Some(now + PROFILE_RETRY_FAILED_MS);
+                return;
+            }
+        };
+        match self.graph.user_profile(&c.facebook_id, &token).await {
+            Ok(p) => {
+                c.name = p.display_name();
+                c.first_name = p.first_name;
+                c.last_name = p.last_name;
+                c.picture_url = p.profile_pic;
+                c.profile_status = "fetched".into();
+                c.profile_retry_at = None;
+            }
+            Err(e @ GraphError::Api { code: 100, subcode: Some(2018218), .. }) => {
+                tracing::info!(error = %e, "user profile refused (no profile available); keeping the id");
+                c.profile_status = "unavailable".into();
+                c.profile_retry_at = Some(now + PROFILE_RETRY_REFUSED_MS);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "user profile lookup failed; will try again");
+                if c.profile_status != "unavailable" {
+                    c.profile_status = "pending".into();
+                }
+                c.profile_retry_at = Some(now + PROFILE_RETRY_FAILED_MS);
+            }
+        }
+    }
+}

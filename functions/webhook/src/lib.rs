@@ -1,0 +1,110 @@
+//! The webhook function: Meta's verification handshake and event delivery. It checks the
+//! signature on the raw bytes, splits the batch into single events and answers 200 only after
+//! SQS accepted every one of them; anything else is a 5xx so that Meta retries. No DynamoDB
+//! work happens here.
+
+use std::sync::Arc;
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request};
+use pagedesk_shared::api::{ApiError, HttpResponse, query_param, query_params, text};
+use pagedesk_shared::clock::Clock;
+use pagedesk_shared::config::Config;
+use pagedesk_shared::meta::signature::{self, SignatureError};
+use pagedesk_shared::meta::webhook::{self, SplitError};
+use pagedesk_shared::queue;
+use pagedesk_shared::secrets::SecretCache;
+use sha2::{Digest, Sha256};
+
+pub struct Webhook {
+    pub cfg: Config,
+    pub sqs: aws_sdk_sqs::Client,
+    pub secrets: Arc<SecretCache>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Webhook {
+    pub async fn handle(&self, req: Request) -> HttpResponse {
+        let path = req.uri().path().trim_end_matches('/');
+        let res = match (req.method(), path) {
+            (&Method::GET, "/webhook") => self.handshake(&req).await,
+            (&Method::POST, "/webhook") => self.receive(&req).await,
+            (_, "/webhook") => Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "use GET or POST",
+            )),
+            _ => Err(ApiError::not_found("route")),
+        };
+        res.unwrap_or_else(ApiError::into_response)
+    }
+
+    async fn handshake(&self, req: &Request) -> Result<HttpResponse, ApiError> {
+        let params = query_params(req.uri());
+        let mode = query_param(&params, "hub.mode");
+        let token = query_param(&params, "hub.verify_token");
+        let challenge = query_param(&params, "hub.challenge");
+        let expected = match &self.cfg.verify_token_id {
+            Some(id) => self.secrets.require(id).await?,
+            None => return Err(ApiError::internal()),
+        };
+        if mode != Some("subscribe") || !token.is_some_and(|t| same(t, &expected)) {
+            tracing::warn!("webhook handshake refused");
+            return Err(ApiError::forbidden("verify token does not match"));
+        }
+        let Some(challenge) = challenge else {
+            return Err(ApiError::bad_request("missing_challenge", "hub.challenge is required"));
+        };
+        Ok(text(StatusCode::OK, challenge))
+    }
+
+    async fn receive(&self, req: &Request) -> Result<HttpResponse, ApiError> {
+        let raw: &[u8] = match req.body() {
+            Body::Empty => &[],
+            b => b.as_ref(),
+        };
+        let header = req.headers().get("x-hub-signature-256").and_then(|v| v.to_str().ok());
+        let secret = match &self.cfg.app_secret_id {
+            Some(id) => self.secrets.require(id).await?,
+            None => return Err(ApiError::internal()),
+        };
+        match signature::verify(secret.as_bytes(), raw, header) {
+            Ok(()) => {}
+            Err(SignatureError::Missing) => {
+                tracing::warn!(bytes = raw.len(), "webhook without signature refused");
+                return Err(ApiError::unauthorized("X-Hub-Signature-256 is required"));
+            }
+            Err(e) => {
+                tracing::warn!(bytes = raw.len(), reason = %e, "webhook signature refused");
+                return Err(ApiError::forbidden("signature does not match"));
+            }
+        }
+        let split = webhook::split(raw, self.clock.now_ms()).map_err(|e| {
+            tracing::warn!(bytes = raw.len(), reason = %e, "signed webhook body refused");
+            match e {
+                SplitError::NotJson(_) => ApiError::bad_request("malformed_json", "body is not JSON"),
+                SplitError::NotEnvelope(w) => ApiError::bad_request("malformed_payload", w),
+            }
+        })?;
+        if split.skipped > 0 {
+            tracing::warn!(skipped = split.skipped, "webhook items without an id or not objects were skipped");
+        }
+        if !split.events.is_empty() {
+            let url = self.cfg.inbound_queue().map_err(|e| {
+                tracing::error!(error = %e, "no inbound queue configured");
+                ApiError::internal()
+            })?;
+            if let Err(e) = queue::send_all(&self.sqs, url, &split.events).await {
+                tracing::error!(error = %e, events = split.events.len(), "enqueue failed; Meta will retry");
+                return Err(ApiError::unavailable("events could not be queued; retry"));
+            }
+        }
+        tracing::info!(events = split.events.len(), "webhook accepted");
+        Ok(text(StatusCode::OK, "EVENT_RECEIVED"))
+    }
+}
+
+/// Compares digests so that the time taken does not depend on where the strings differ.
+fn same(a: &str, b: &str) -> bool {
+    Sha256::digest(a.as_bytes()) == Sha256::digest(b.as_bytes())
+}

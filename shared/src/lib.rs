@@ -1,0 +1,23 @@
+//! The common crate of pagedesk.
+//!
+//! Pure domain logic (`domain`, `meta::event`, `meta::signature`) has no I/O and is unit-tested
+//! on its own; the adapters (`store`, `queue`, `secrets`, `graph`) wrap the AWS SDK and the Graph
+//! API behind the narrow operations the functions need.
+
+pub mod api;
+pub mod auth;
+pub mod aws;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod graph;
+pub mod ids;
+pub mod meta;
+pub mod queue;
+pub mod secrets;
+pub mod sqs_batch;
+pub mod store;
+pub mod telemetry;
+
+pub use error::{Error, Result};

@@ -1,0 +1,56 @@
+//! SQS sends. A webhook batch is acknowledged only when SQS accepted every event, so failures
+//! of single entries are retried once and then reported.
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use futures::future::try_join_all;
+
+use crate::meta::webhook::QueuedEvent;
+use crate::{Error, Result};
+
+/// Sends all events (10 per SendMessageBatch call, calls in parallel). Returns an error unless
+/// SQS accepted every one.
+pub async fn send_all(sqs: &Client, queue_url: &str, events: &[QueuedEvent]) -> Result<usize> {
+    let calls = events.chunks(10).map(|chunk| send_chunk(sqs, queue_url, chunk));
+    let counts = try_join_all(calls).await?;
+    Ok(counts.into_iter().sum())
+}
+
+async fn send_chunk(sqs: &Client, queue_url: &str, chunk: &[QueuedEvent]) -> Result<usize> {
+    let mut pending: Vec<(usize, &QueuedEvent)> = chunk.iter().enumerate().collect();
+    for attempt in 0..2 {
+        let entries = pending
+            .iter()
+            .map(|(i, e)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(&e.body)
+                    .message_group_id(&e.group_id)
+                    .message_deduplication_id(&e.dedupe_id)
+                    .build()
+                    .map_err(|e| Error::sqs("SendMessageBatch", e))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let out = sqs
+            .send_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| Error::sqs("SendMessageBatch", e.into_service_error()))?;
+        let failed: Vec<String> = out.failed.iter().map(|f| f.id.clone()).collect();
+        if failed.is_empty() {
+            return Ok(chunk.len());
+        }
+        // Sender faults (bad entry) will not heal on retry.
+        if out.failed.iter().any(|f| f.sender_fault) || attempt == 1 {
+            let first = &out.failed[0];
+            return Err(Error::sqs(
+                "SendMessageBatch",
+                format!("{} of {} entries refused ({}: {})", failed.len(), pending.len(), first.code, first.message.as_deref().unwrap_or("")),
+            ));
+        }
+        pending.retain(|(i, _)| failed.contains(&i.to_string()));
+    }
+    Ok(chunk.len())
+}

@@ -1,0 +1,144 @@
+//! Stored item shapes. Times are epoch milliseconds; the API layer formats them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain::{Attachment, MessageError};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PageItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    pub account: String,
+    pub page_id: String,
+    pub name: Option<String>,
+    pub status: String,
+    pub status_reason: Option<String>,
+    /// Secrets Manager id of this Page's token secret.
+    pub token_secret: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Settings {
+    #[serde(default)]
+    pub human_agent_enabled: bool,
+    #[serde(default)]
+    pub history_depth: Option<u32>,
+}
+
+impl Settings {
+    pub const HISTORY_DEPTHS: [u32; 5] = [1, 5, 10, 20, 50];
+    pub fn history_depth(&self) -> u32 {
+        self.history_depth.filter(|d| Self::HISTORY_DEPTHS.contains(d)).unwrap_or(10)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ContactItem {
+    pub pk: String,
+    pub sk: String,
+    pub account: String,
+    pub id: String,
+    pub page_id: String,
+    pub facebook_id: String,
+    pub name: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub picture_url: Option<String>,
+    /// `pending` | `fetched` | `unavailable`.
+    pub profile_status: String,
+    /// When to ask the User Profile API again after a refusal.
+    pub profile_retry_at: Option<i64>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub active_conversation_id: Option<String>,
+    pub last_conversation_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ConversationItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    pub gsi2pk: String,
+    pub gsi2sk: String,
+    pub gsi3pk: String,
+    pub gsi3sk: String,
+    pub account: String,
+    pub id: String,
+    pub page_id: String,
+    pub channel: String,
+    pub status: String,
+    pub assignee: Option<String>,
+    pub contact_id: String,
+    /// The person's Page-scoped id, the Send API recipient.
+    pub facebook_id: String,
+    pub contact_name: Option<String>,
+    pub contact_picture_url: Option<String>,
+    pub post_id: Option<String>,
+    pub subject: Option<String>,
+    pub last_message_at: Option<i64>,
+    pub last_inbound_at: Option<i64>,
+    pub last_activity_at: i64,
+    pub delivered_watermark: Option<i64>,
+    pub read_watermark: Option<i64>,
+    pub previous_conversation_id: Option<String>,
+    pub csat: Option<Value>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub resolved_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct MessageItem {
+    pub pk: String,
+    pub sk: String,
+    pub account: String,
+    pub id: String,
+    pub conversation_id: String,
+    /// `in` | `out`.
+    pub direction: String,
+    /// `contact` | `agent` | `page` | `bot` | `system`.
+    pub author_type: String,
+    pub author_id: Option<String>,
+    pub text: Option<String>,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    pub status: String,
+    pub error: Option<MessageError>,
+    /// Meta's message id (mid).
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub private: bool,
+    pub quick_reply_payload: Option<String>,
+    pub reply_to_mid: Option<String>,
+    pub postback: Option<Value>,
+    pub referral: Option<Value>,
+    pub reaction: Option<Value>,
+    pub edited_at: Option<i64>,
+    pub edit_count: Option<i64>,
+    #[serde(default)]
+    pub standby: bool,
+    /// Carried over from the contact's earlier conversation as context.
+    #[serde(default)]
+    pub context: bool,
+    pub sent_at: Option<i64>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MidItem {
+    pub pk: String,
+    pub sk: String,
+    pub account: String,
+    pub conversation_id: String,
+    pub message_sk: String,
+    pub message_id: String,
+}

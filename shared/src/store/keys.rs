@@ -1,0 +1,50 @@
+//! Key layout of the single table. Every key of tenant data starts with `ACC#<account>`, so no
+//! query can cross accounts; the only global item is the page index (a webhook names a Page,
+//! not an account).
+//!
+//! | item | pk | sk | gsi1 (pk / sk) | gsi2 | gsi3 |
+//! |---|---|---|---|---|---|
+//! | page | `PAGE#<page>` | `PAGE` | `ACC#<a>#PAGES` / page | | |
+//! | settings | `ACC#<a>` | `SETTINGS` | | | |
+//! | contact | `ACC#<a>` | `CONTACT#<contact>` | | | |
+//! | conversation | `ACC#<a>#CONV#<c>` | `META` | `ACC#<a>#CONVS` / activity | `ACC#<a>#CONVS#<status>` / activity | `ACC#<a>#CONVS#AS#<agent or ->` / activity |
+//! | message | `ACC#<a>#CONV#<c>` | `MSG#<ms:013>#<id>` | | | |
+//! | mid guard | `ACC#<a>#MID#<mid>` | `MID` | | | |
+
+pub const META: &str = "META";
+
+pub fn page(page_id: &str) -> String {
+    format!("PAGE#{page_id}")
+}
+pub fn account(a: &str) -> String {
+    format!("ACC#{a}")
+}
+pub fn account_pages(a: &str) -> String {
+    format!("ACC#{a}#PAGES")
+}
+pub fn contact_sk(contact_id: &str) -> String {
+    format!("CONTACT#{contact_id}")
+}
+pub fn conversation(a: &str, c: &str) -> String {
+    format!("ACC#{a}#CONV#{c}")
+}
+pub fn conversations_all(a: &str) -> String {
+    format!("ACC#{a}#CONVS")
+}
+pub fn conversations_by_status(a: &str, status: &str) -> String {
+    format!("ACC#{a}#CONVS#{status}")
+}
+pub fn conversations_by_assignee(a: &str, assignee: Option<&str>) -> String {
+    format!("ACC#{a}#CONVS#AS#{}", assignee.unwrap_or("-"))
+}
+pub fn activity_sk(activity_ms: i64, c: &str) -> String {
+    format!("{activity_ms:013}#{c}")
+}
+pub fn message_sk(created_ms: i64, id: &str) -> String {
+    format!("MSG#{created_ms:013}#{id}")
+}
+pub fn mid(a: &str, mid: &str) -> String {
+    format!("ACC#{a}#MID#{mid}")
+}
+pub const MID_SK: &str = "MID";
+pub const SETTINGS_SK: &str = "SETTINGS";

@@ -1,0 +1,676 @@
+//! DynamoDB adapter: the access patterns of DESIGN.md as narrow operations. Dedupe and state
+//! transitions use conditional writes and transactions, never read-then-write.
+
+pub mod items;
+pub mod keys;
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use base64::Engine;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::domain::ConversationStatus;
+use crate::{Error, Result};
+pub use items::*;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+pub fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// Serialises an item, leaving out absent optional attributes instead of storing NULLs.
+pub fn to_item<T: Serialize>(v: &T) -> Result<Item> {
+    let mut item: Item = serde_dynamo::to_item(v).map_err(|e| Error::Corrupt(e.to_string()))?;
+    item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
+    Ok(item)
+}
+
+pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
+    serde_dynamo::from_item(item).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+fn is_conditional<E>(e: &SdkError<E>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error()
+        .and_then(|s| s.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
+}
+
+/// Which items of a cancelled transaction failed their condition.
+fn cancelled_conditions(e: &SdkError<TransactWriteItemsError>) -> Option<Vec<bool>> {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(t)) => Some(
+            t.cancellation_reasons()
+                .iter()
+                .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOutcome {
+    Stored,
+    /// The mid guard already exists: this event was handled before.
+    Duplicate,
+    /// The conversation was resolved (or vanished) meanwhile.
+    ConversationNotOpen,
+}
+
+/// How a new message moves its conversation.
+#[derive(Debug, Clone, Copy)]
+pub struct Touch {
+    pub at: i64,
+    /// The person wrote: the messaging window restarts.
+    pub inbound: bool,
+    pub require_open: bool,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConversationQuery {
+    pub status: Option<ConversationStatus>,
+    /// `None`: anyone; `Some(None)`: unassigned; `Some(Some(agent))`.
+    pub assignee: Option<Option<String>>,
+    pub page_id: Option<String>,
+    pub channel: Option<String>,
+    pub limit: i32,
+    pub cursor: Option<String>,
+}
+
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid cursor")]
+pub struct BadCursor;
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Store { client, table: table.into() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn get<T: DeserializeOwned>(&self, pk: String, sk: String, consistent: bool) -> Result<Option<T>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(consistent)
+            .send()
+            .await
+            .map_err(|e| Error::dynamo("GetItem", e.into_service_error()))?;
+        out.item.map(from_item).transpose()
+    }
+
+    // ---- pages ----------------------------------------------------------------------------
+
+    pub async fn get_page(&self, page_id: &str) -> Result<Option<PageItem>> {
+        self.get(keys::page(page_id), "PAGE".into(), false).await
+    }
+
+    /// Registers or updates a Page for `account`. A Page belongs to one account at a time:
+    /// returns `Ok(false)` when another account holds it.
+    pub async fn put_page(&self, page: &PageItem) -> Result<bool> {
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(page)?))
+            .condition_expression("attribute_not_exists(pk) OR account = :a")
+            .expression_attribute_values(":a", s(&page.account))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional(&e) => Ok(false),
+            Err(e) => Err(Error::dynamo("PutItem", e.into_service_error())),
+        }
+    }
+
+    pub async fn delete_page(&self, account: &str, page_id: &str) -> Result<bool> {
+        let res = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::page(page_id)))
+            .key("sk", s("PAGE"))
+            .condition_expression("account = :a")
+            .expression_attribute_values(":a", s(account))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional(&e) => Ok(false),
+            Err(e) => Err(Error::dynamo("DeleteItem", e.into_service_error())),
+        }
+    }
+
+    pub async fn set_page_status(&self, page_id: &str, status: &str, reason: Option<&str>, now: i64) -> Result<()> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::page(page_id)))
+            .key("sk", s("PAGE"))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":s", s(status))
+            .expression_attribute_values(":u", n(now));
+        req = match reason {
+            Some(r) => req
+                .update_expression("SET #st = :s, status_reason = :r, updated_at = :u")
+                .expression_attribute_values(":r", s(r)),
+            None => req.update_expression("SET #st = :s, updated_at = :u REMOVE status_reason"),
+        };
+        match req.expression_attribute_names("#st", "status").send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional(&e) => Ok(()),
+            Err(e) => Err(Error::dynamo("UpdateItem", e.into_service_error())),
+        }
+    }
+
+    pub async fn list_pages(&self, account: &str) -> Result<Vec<PageItem>> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let res = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :p")
+                .expression_attribute_values(":p", s(keys::account_pages(account)))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
+            for item in res.items.unwrap_or_default() {
+                out.push(from_item(item)?);
+            }
+            match res.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    // ---- settings -------------------------------------------------------------------------
+
+    pub async fn get_settings(&self, account: &str) -> Result<Settings> {
+        let item: Option<Item> = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::account(account)))
+            .key("sk", s(keys::SETTINGS_SK))
+            .send()
+            .await
+            .map_err(|e| Error::dynamo("GetItem", e.into_service_error()))?
+            .item;
+        match item {
+            Some(i) => from_item(i),
+            None => Ok(Settings::default()),
+        }
+    }
+
+    // ---- contacts -------------------------------------------------------------------------
+
+    pub async fn get_contact(&self, account: &str, contact_id: &str) -> Result<Option<ContactItem>> {
+        self.get(keys::account(account), keys::contact_sk(contact_id), true).await
+    }
+
+    /// Creates the contact unless it exists; `Ok(false)` when it already did.
+    pub async fn create_contact(&self, c: &ContactItem) -> Result<bool> {
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(c)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional(&e) => Ok(false),
+            Err(e) => Err(Error::dynamo("PutItem", e.into_service_error())),
+        }
+    }
+
+    /// Records the outcome of a User Profile API call on the contact.
+    pub async fn update_contact_profile(&self, c: &ContactItem, now: i64) -> Result<()> {
+        let mut names = vec!["first_name", "last_name", "name", "picture_url"];
+        let mut set = vec!["profile_status = :ps".to_owned(), "updated_at = :u".to_owned()];
+        let mut remove = vec![];
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&c.pk))
+            .key("sk", s(&c.sk))
+            .expression_attribute_values(":ps", s(&c.profile_status))
+            .expression_attribute_values(":u", n(now));
+        for (attr, val) in [
+            ("first_name", &c.first_name),
+            ("last_name", &c.last_name),
+            ("name", &c.name),
+            ("picture_url", &c.picture_url),
+        ] {
+            if let Some(v) = val {
+                set.push(format!("#{attr} = :{attr}"));
+                req = req
+                    .expression_attribute_names(format!("#{attr}"), attr)
+                    .expression_attribute_values(format!(":{attr}"), s(v));
+            }
+        }
+        names.clear();
+        match c.profile_retry_at {
+            Some(t) => {
+                set.push("profile_retry_at = :r".into());
+                req = req.expression_attribute_values(":r", n(t));
+            }
+            None => remove.push("profile_retry_at"),
+        }
+        let mut expr = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expr.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        req.update_expression(expr)
+            .send()
+            .await
+            .map_err(|e| Error::dynamo("UpdateItem", e.into_service_error()))?;
+        Ok(())
+    }
+
+    // ---- conversations --------------------------------------------------------------------
+
+    pub async fn get_conversation(&self, account: &str, id: &str) -> Result<Option<ConversationItem>> {
+        self.get(keys::conversation(account, id), keys::META.into(), true).await
+    }
+
+    /// Creates a conversation and makes it the contact's active one, in one transaction.
+    /// `replaces` is the stale active id the caller saw (a conversation that is no longer open);
+    /// the transaction fails (`Ok(false)`) if someone else changed it meanwhile.
+    pub async fn create_conversation(&self, conv: &ConversationItem, replaces: Option<&str>, now: i64) -> Result<bool> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(conv)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        let mut upd = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(keys::account(&conv.account)))
+            .key("sk", s(keys::contact_sk(&conv.contact_id)))
+            .update_expression("SET active_conversation_id = :c, last_conversation_id = :c, updated_at = :u")
+            .expression_attribute_values(":c", s(&conv.id))
+            .expression_attribute_values(":u", n(now));
+        upd = match replaces {
+            Some(old) => upd
+                .condition_expression("active_conversation_id = :old")
+                .expression_attribute_values(":old", s(old)),
+            None => upd.condition_expression("attribute_exists(pk) AND attribute_not_exists(active_conversation_id)"),
+        };
+        let upd = upd.build().map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(upd).build())
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if cancelled_conditions(&e).is_some_and(|c| c.iter().any(|x| *x)) => Ok(false),
+            Err(e) => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
+        }
+    }
+
+    /// Stores a message, its mid guard (when it has a Meta id) and moves the conversation, in one
+    /// transaction: either all happen or none, so a redelivery after a crash cannot lose it and
+    /// a second delivery cannot store it twice.
+    pub async fn append_message(&self, msg: &MessageItem, mid: Option<&str>, touch: Touch) -> Result<AppendOutcome> {
+        let mut req = self.client.transact_write_items();
+        let mut guard_index = None;
+        if let Some(mid) = mid {
+            let guard = MidItem {
+                pk: keys::mid(&msg.account, mid),
+                sk: keys::MID_SK.into(),
+                account: msg.account.clone(),
+                conversation_id: msg.conversation_id.clone(),
+                message_sk: msg.sk.clone(),
+                message_id: msg.id.clone(),
+            };
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(to_item(&guard)?))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+            req = req.transact_items(TransactWriteItem::builder().put(put).build());
+            guard_index = Some(0);
+        }
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(msg)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        req = req.transact_items(TransactWriteItem::builder().put(put).build());
+        let activity = keys::activity_sk(touch.at, &msg.conversation_id);
+        let mut expr = "SET last_message_at = :t, last_activity_at = :t, gsi1sk = :a, gsi2sk = :a, gsi3sk = :a, updated_at = :u".to_owned();
+        if touch.inbound {
+            expr.push_str(", last_inbound_at = :t");
+        }
+        let mut upd = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&msg.pk))
+            .key("sk", s(keys::META))
+            .update_expression(expr)
+            .expression_attribute_values(":t", n(touch.at))
+            .expression_attribute_values(":a", s(activity))
+            .expression_attribute_values(":u", n(touch.now));
+        upd = if touch.require_open {
+            upd.condition_expression("attribute_exists(pk) AND #st = :open")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":open", s("open"))
+        } else {
+            upd.condition_expression("attribute_exists(pk)")
+        };
+        let upd = upd.build().map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        let conv_index = guard_index.map_or(1, |_| 2);
+        req = req.transact_items(TransactWriteItem::builder().update(upd).build());
+        match req.send().await {
+            Ok(_) => Ok(AppendOutcome::Stored),
+            Err(e) => match cancelled_conditions(&e) {
+                Some(c) if guard_index.is_some_and(|i| c.get(i) == Some(&true)) => Ok(AppendOutcome::Duplicate),
+                Some(c) if c.get(conv_index) == Some(&true) => Ok(AppendOutcome::ConversationNotOpen),
+                // The message key itself exists: same id and time, i.e. a duplicate.
+                Some(c) if c.iter().any(|x| *x) => Ok(AppendOutcome::Duplicate),
+                _ => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
+            },
+        }
+    }
+
+    /// Copies earlier messages into a new conversation as context (idempotent puts).
+    pub async fn put_context_messages(&self, msgs: &[MessageItem]) -> Result<()> {
+        for chunk in msgs.chunks(25) {
+            let mut req = self.client.batch_write_item();
+            let mut writes = Vec::with_capacity(chunk.len());
+            for m in chunk {
+                writes.push(
+                    aws_sdk_dynamodb::types::WriteRequest::builder()
+                        .put_request(
+                            aws_sdk_dynamodb::types::PutRequest::builder()
+                                .set_item(Some(to_item(m)?))
+                                .build()
+                                .map_err(|e| Error::dynamo("BatchWriteItem", e))?,
+                        )
+                        .build(),
+                );
+            }
+            req = req.request_items(&self.table, writes);
+            let mut out = req.send().await.map_err(|e| Error::dynamo("BatchWriteItem", e.into_service_error()))?;
+            // Unprocessed items are retried a few times; context is best effort beyond that.
+            for _ in 0..3 {
+                let Some(left) = out.unprocessed_items.filter(|m| !m.is_empty()) else { break };
+                out = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(left))
+                    .send()
+                    .await
+                    .map_err(|e| Error::dynamo("BatchWriteItem", e.into_service_error()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The latest `limit` messages of a conversation, oldest first.
+    pub async fn latest_messages(&self, account: &str, conv: &str, limit: i32) -> Result<Vec<MessageItem>> {
+        let res = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :p AND begins_with(sk, :m)")
+            .expression_attribute_values(":p", s(keys::conversation(account, conv)))
+            .expression_attribute_values(":m", s("MSG#"))
+            .scan_index_forward(false)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
+        let mut items: Vec<MessageItem> =
+            res.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_>>()?;
+        items.reverse();
+        Ok(items)
+    }
+
+    /// Moves a watermark forward only: out-of-order receipts cannot move it back.
+    pub async fn advance_watermark(&self, account: &str, conv: &str, attr: &'static str, watermark: i64, now: i64) -> Result<bool> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::conversation(account, conv)))
+            .key("sk", s(keys::META))
+            .update_expression("SET #w = :w, updated_at = :u")
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(#w) OR #w < :w)")
+            .expression_attribute_names("#w", attr)
+            .expression_attribute_values(":w", n(watermark))
+            .expression_attribute_values(":u", n(now))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional(&e) => Ok(false),
+            Err(e) => Err(Error::dynamo("UpdateItem", e.into_service_error())),
+        }
+    }
+
+    pub async fn get_mid(&self, account: &str, mid: &str) -> Result<Option<MidItem>> {
+        self.get(keys::mid(account, mid), keys::MID_SK.into(), true).await
+    }
+
+    /// Sets or clears the person's reaction on a message; older events cannot override newer.
+    pub async fn set_reaction(&self, account: &str, guard: &MidItem, reaction: Option<serde_json::Value>, at: i64) -> Result<()> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::conversation(account, &guard.conversation_id)))
+            .key("sk", s(&guard.message_sk))
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(reaction_at) OR reaction_at <= :t)")
+            .expression_attribute_values(":t", n(at));
+        req = match reaction {
+            Some(r) => req
+                .update_expression("SET reaction = :r, reaction_at = :t")
+                .expression_attribute_values(":r", serde_dynamo::to_attribute_value(r).map_err(|e| Error::Corrupt(e.to_string()))?),
+            None => req.update_expression("SET reaction_at = :t REMOVE reaction"),
+        };
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional(&e) => Ok(()),
+            Err(e) => Err(Error::dynamo("UpdateItem", e.into_service_error())),
+        }
+    }
+
+    /// Applies an edit unless a later edit was already applied.
+    pub async fn edit_message(&self, account: &str, guard: &MidItem, text: &str, num_edit: i64, at: i64) -> Result<()> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::conversation(account, &guard.conversation_id)))
+            .key("sk", s(&guard.message_sk))
+            .update_expression("SET #t = :t, edit_count = :n, edited_at = :at")
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(edit_count) OR edit_count < :n)")
+            .expression_attribute_names("#t", "text")
+            .expression_attribute_values(":t", s(text))
+            .expression_attribute_values(":n", n(num_edit))
+            .expression_attribute_values(":at", n(at))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional(&e) => Ok(()),
+            Err(e) => Err(Error::dynamo("UpdateItem", e.into_service_error())),
+        }
+    }
+
+    pub async fn list_conversations(&self, account: &str, q: &ConversationQuery) -> Result<Result<Page<ConversationItem>, BadCursor>> {
+        let (index, pk_attr, pk) = match (&q.assignee, q.status) {
+            (Some(a), _) => ("gsi3", "gsi3pk", keys::conversations_by_assignee(account, a.as_deref())),
+            (None, Some(st)) => ("gsi2", "gsi2pk", keys::conversations_by_status(account, st.as_str())),
+            (None, None) => ("gsi1", "gsi1pk", keys::conversations_all(account)),
+        };
+        let mut start = match q.cursor.as_deref().map(|c| decode_cursor(c, pk_attr, &pk)) {
+            Some(Ok(k)) => Some(k),
+            Some(Err(e)) => return Ok(Err(e)),
+            None => None,
+        };
+        let mut filters = Vec::new();
+        let mut names: HashMap<String, String> = HashMap::new();
+        let mut values: HashMap<String, AttributeValue> = HashMap::new();
+        values.insert(":p".into(), s(pk));
+        if let (Some(_), Some(st)) = (&q.assignee, q.status) {
+            filters.push("#st = :st");
+            names.insert("#st".into(), "status".into());
+            values.insert(":st".into(), s(st.as_str()));
+        }
+        if let Some(p) = &q.page_id {
+            filters.push("page_id = :pg");
+            values.insert(":pg".into(), s(p));
+        }
+        if let Some(c) = &q.channel {
+            filters.push("channel = :ch");
+            values.insert(":ch".into(), s(c));
+        }
+        let limit = q.limit.clamp(1, 100);
+        let mut items = Vec::new();
+        let mut next = None;
+        // A filter can leave a page short; read on a bounded number of pages, then hand back a
+        // cursor so the caller continues.
+        for _ in 0..10 {
+            let remaining = limit - items.len() as i32;
+            let res = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression(format!("{pk_attr} = :p"))
+                .set_filter_expression((!filters.is_empty()).then(|| filters.join(" AND ")))
+                .set_expression_attribute_names((!names.is_empty()).then(|| names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .scan_index_forward(false)
+                .limit(remaining)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
+            for item in res.items.unwrap_or_default() {
+                items.push(from_item(item)?);
+            }
+            next = res.last_evaluated_key.filter(|k| !k.is_empty());
+            if next.is_none() || items.len() as i32 >= limit {
+                break;
+            }
+            start = next.clone();
+        }
+        Ok(Ok(Page { items, next_cursor: next.as_ref().map(encode_cursor) }))
+    }
+
+    pub async fn list_messages(&self, account: &str, conv: &str, limit: i32, cursor: Option<&str>) -> Result<Result<Page<MessageItem>, BadCursor>> {
+        let pk = keys::conversation(account, conv);
+        let start = match cursor.map(|c| decode_cursor(c, "pk", &pk)) {
+            Some(Ok(k)) => Some(k),
+            Some(Err(e)) => return Ok(Err(e)),
+            None => None,
+        };
+        let res = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :p AND begins_with(sk, :m)")
+            .expression_attribute_values(":p", s(pk))
+            .expression_attribute_values(":m", s("MSG#"))
+            .limit(limit.clamp(1, 200))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
+        let items = res.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_>>()?;
+        let next = res.last_evaluated_key.filter(|k| !k.is_empty());
+        Ok(Ok(Page { items, next_cursor: next.as_ref().map(encode_cursor) }))
+    }
+}
+
+/// Cursors are the last evaluated key, base64url JSON of its string attributes.
+pub fn encode_cursor(key: &Item) -> String {
+    let m: BTreeMap<&str, &str> = key
+        .iter()
+        .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.as_str(), s.as_str())))
+        .collect();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&m).unwrap_or_default())
+}
+
+/// Decodes a cursor and checks it belongs to the partition being read, so a cursor from one
+/// list (or account) cannot be replayed against another.
+pub fn decode_cursor(c: &str, pk_attr: &str, expected_pk: &str) -> Result<Item, BadCursor> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).map_err(|_| BadCursor)?;
+    let m: BTreeMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| BadCursor)?;
+    if m.get(pk_attr).map(String::as_str) != Some(expected_pk) {
+        return Err(BadCursor);
+    }
+    Ok(m.into_iter().map(|(k, v)| (k, s(v))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trip_and_refuses_other_partitions() {
+        let mut k = Item::new();
+        k.insert("pk".into(), s("ACC#a#CONV#c"));
+        k.insert("sk".into(), s("MSG#1"));
+        let c = encode_cursor(&k);
+        assert_eq!(decode_cursor(&c, "pk", "ACC#a#CONV#c").unwrap(), k);
+        assert!(decode_cursor(&c, "pk", "ACC#b#CONV#c").is_err());
+        assert!(decode_cursor("%%%", "pk", "x").is_err());
+    }
+
+    #[test]
+    fn items_drop_absent_attributes() {
+        let c = ContactItem { pk: "p".into(), sk: "s".into(), ..Default::default() };
+        let item = to_item(&c).unwrap();
+        assert!(!item.contains_key("name"));
+        let back: ContactItem = from_item(item).unwrap();
+        assert_eq!(back, c);
+    }
+}
