@@ -41,6 +41,24 @@ impl Clients {
     pub async fn from_env() -> Self {
         Self::new(&sdk_config().await)
     }
+
+    /// Clients for emulators on explicit endpoints with dummy credentials (local host, tests).
+    pub async fn for_endpoints(dynamo: &str, sqs: &str, secrets: &str) -> Self {
+        let base = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .test_credentials()
+            .load()
+            .await;
+        let with = |url: &str| base.to_builder().endpoint_url(url).build();
+        let d = with(dynamo);
+        let q = with(sqs);
+        let s = with(secrets);
+        Clients {
+            dynamo: Self::new(&d).dynamo,
+            sqs: Self::new(&q).sqs,
+            secrets: Self::new(&s).secrets,
+        }
+    }
 }
 
 #[derive(Debug)]

@@ -54,7 +54,7 @@ impl Router {
         if ev.v != 1 {
             return Err(RouterError::Poison(format!("unknown body version {}", ev.v)));
         }
-        let span = tracing::info_span!("event", page_id = %ev.page_id, field = ?ev.field, message_id = m.message_id.as_deref().unwrap_or(""));
+        let span = tracing::info_span!("event", page_id = %ev.page_id, field = ?ev.field, sqs_message_id = m.message_id.as_deref().unwrap_or(""));
         self.handle_event(ev).instrument(span).await
     }
 

@@ -1,0 +1,236 @@
+//! The local host: plays API Gateway (HTTP API routes), the Lambda function URL (with its
+//! CORS), and Lambda's SQS event-source mapping (batches, visibility timeout, partial batch
+//! failures, redrive to the DLQ after maxReceiveCount), calling the functions' handlers
+//! in-process.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use lambda_http::Body;
+
+use crate::template::Cors;
+
+pub type HttpHandler = Arc<dyn Fn(lambda_http::Request) -> Pin<Box<dyn Future<Output = lambda_http::Response<Body>> + Send>> + Send + Sync>;
+pub type SqsHandler = Arc<dyn Fn(SqsEvent) -> Pin<Box<dyn Future<Output = SqsBatchResponse> + Send>> + Send + Sync>;
+
+pub fn to_lambda(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> lambda_http::Request {
+    let body = if body.is_empty() {
+        Body::Empty
+    } else {
+        match String::from_utf8(body.to_vec()) {
+            Ok(s) => Body::Text(s),
+            Err(e) => Body::Binary(e.into_bytes()),
+        }
+    };
+    let mut req = lambda_http::http::Request::new(body);
+    *req.method_mut() = method;
+    *req.uri_mut() = uri;
+    *req.headers_mut() = headers;
+    req
+}
+
+pub fn from_lambda(resp: lambda_http::Response<Body>) -> Response {
+    let (parts, body) = resp.into_parts();
+    let bytes: Vec<u8> = match body {
+        Body::Empty => vec![],
+        Body::Text(t) => t.into_bytes(),
+        Body::Binary(b) => b,
+        _ => vec![],
+    };
+    let mut r = Response::new(axum::body::Body::from(bytes));
+    *r.status_mut() = parts.status;
+    *r.headers_mut() = parts.headers;
+    r
+}
+
+/// API Gateway HTTP API: only the template's routes reach the function.
+pub fn http_api(routes: Vec<(String, String, HttpHandler)>) -> axum::Router {
+    let routes = Arc::new(routes);
+    axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+        let routes = routes.clone();
+        async move {
+            let path = uri.path().to_owned();
+            let Some((_, _, h)) = routes.iter().find(|(m, p, _)| *m == method.as_str() && *p == path) else {
+                return (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"message": "Not Found"}))).into_response();
+            };
+            from_lambda(h(to_lambda(method, uri, headers, body)).await)
+        }
+    })
+}
+
+/// A Lambda function URL with the template's CORS settings: preflights are answered by the
+/// URL itself, and CORS headers are added to the function's responses.
+pub fn function_url(handler: HttpHandler, cors: Cors) -> axum::Router {
+    let cors = Arc::new(cors);
+    axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+        let handler = handler.clone();
+        let cors = cors.clone();
+        async move {
+            let origin = headers.get("origin").and_then(|o| o.to_str().ok()).map(str::to_owned);
+            let mut resp = if method == Method::OPTIONS {
+                StatusCode::OK.into_response()
+            } else {
+                from_lambda(handler(to_lambda(method.clone(), uri, headers, body)).await)
+            };
+            if let Some(origin) = origin {
+                add_cors(resp.headers_mut(), &cors, &origin, method == Method::OPTIONS);
+            }
+            resp
+        }
+    })
+}
+
+fn add_cors(h: &mut HeaderMap, cors: &Cors, origin: &str, preflight: bool) {
+    let allowed = cors.allow_origins.iter().any(|o| o.as_str() == Some("*") || o.as_str() == Some(origin));
+    if !allowed {
+        return;
+    }
+    let set = |h: &mut HeaderMap, k: &'static str, v: String| {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(k, v);
+        }
+    };
+    set(h, "access-control-allow-origin", origin.to_owned());
+    set(h, "vary", "Origin".to_owned());
+    if preflight {
+        set(h, "access-control-allow-methods", cors.allow_methods.join(","));
+        set(h, "access-control-allow-headers", cors.allow_headers.join(","));
+        if let Some(m) = cors.max_age {
+            set(h, "access-control-max-age", m.to_string());
+        }
+    }
+}
+
+pub struct EventSource {
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+    pub queue_arn: String,
+    pub dlq_url: Option<String>,
+    pub max_receive: u32,
+    pub batch_size: i32,
+    pub report_failures: bool,
+    /// How long a failed record stays invisible before it is received again.
+    pub retry_visibility: i32,
+    pub visibility: i32,
+    pub handler: SqsHandler,
+}
+
+impl EventSource {
+    pub async fn run(self) {
+        loop {
+            if let Err(e) = self.poll_once().await {
+                tracing::warn!(queue = %self.queue_arn, error = %e, "event source poll failed");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+
+    async fn poll_once(&self) -> Result<(), String> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(self.batch_size.clamp(1, 10))
+            .wait_time_seconds(1)
+            .visibility_timeout(self.visibility)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .map_err(|e| e.into_service_error().to_string())?;
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let mut records = Vec::with_capacity(messages.len());
+        for m in &messages {
+            let mut r = SqsMessage::default();
+            r.message_id = m.message_id.clone();
+            r.receipt_handle = m.receipt_handle.clone();
+            r.body = m.body.clone();
+            r.md5_of_body = m.md5_of_body.clone();
+            r.event_source = Some("aws:sqs".into());
+            r.event_source_arn = Some(self.queue_arn.clone());
+            r.aws_region = Some("us-east-1".into());
+            for (k, v) in m.attributes.iter().flatten() {
+                r.attributes.insert(k.as_str().to_owned(), v.clone());
+            }
+            records.push(r);
+        }
+        let mut event = SqsEvent::default();
+        event.records = records;
+        let resp = (self.handler)(event).await;
+        let failed: HashSet<String> = if self.report_failures {
+            resp.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect()
+        } else if resp.batch_item_failures.is_empty() {
+            HashSet::new()
+        } else {
+            messages.iter().filter_map(|m| m.message_id.clone()).collect()
+        };
+        for m in &messages {
+            let id = m.message_id.clone().unwrap_or_default();
+            let receipt = m.receipt_handle.clone().unwrap_or_default();
+            if !failed.contains(&id) {
+                self.delete(&receipt).await;
+                continue;
+            }
+            let count: u32 = m
+                .attributes
+                .as_ref()
+                .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1);
+            match &self.dlq_url {
+                Some(dlq) if count >= self.max_receive => {
+                    let group = m.attributes.as_ref().and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId)).cloned();
+                    let mut send = self.sqs.send_message().queue_url(dlq).message_body(m.body.clone().unwrap_or_default());
+                    if let Some(g) = group {
+                        send = send.message_group_id(g).message_deduplication_id(id.clone());
+                    }
+                    match send.send().await {
+                        Ok(_) => {
+                            tracing::warn!(message_id = %id, receives = count, "record moved to the dead-letter queue");
+                            self.delete(&receipt).await;
+                        }
+                        Err(e) => tracing::error!(error = %e.into_service_error(), "could not move a record to the DLQ"),
+                    }
+                }
+                _ => {
+                    let _ = self
+                        .sqs
+                        .change_message_visibility()
+                        .queue_url(&self.queue_url)
+                        .receipt_handle(&receipt)
+                        .visibility_timeout(self.retry_visibility)
+                        .send()
+                        .await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, receipt: &str) {
+        if let Err(e) = self.sqs.delete_message().queue_url(&self.queue_url).receipt_handle(receipt).send().await {
+            tracing::warn!(error = %e.into_service_error(), "delete after success failed; the record will be seen again");
+        }
+    }
+}
+
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.attributes.and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned()))
+        .unwrap_or_else(|| format!("arn:aws:sqs:us-east-1:000000000000:{}", url.rsplit('/').next().unwrap_or("")))
+}

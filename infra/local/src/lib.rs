@@ -1,0 +1,8 @@
+//! The local stack of pagedesk (see `main.rs` for what it starts).
+
+pub mod emulators;
+pub mod host;
+pub mod provision;
+pub mod sim;
+pub mod stack;
+pub mod template;

@@ -1,0 +1,271 @@
+//! The Meta simulator: plays the Graph API over HTTP for local runs and tests, and sends signed
+//! webhooks as a Facebook user would.
+//!
+//! Control routes (all under `/_sim`):
+//! - `GET /_sim/requests`: every Graph call received, oldest first, as
+//!   `{"method", "path", "query", "headers", "body"}`; `DELETE` clears the log.
+//! - `POST /_sim/failures` `{"path", "status", "body", "times"}`: the next `times` calls whose
+//!   path ends with `path` answer `status` with `body`; `DELETE` clears them.
+//! - `PUT /_sim/users/{psid}` `{"first_name", "last_name", "name", "profile_pic"}`.
+//! - `POST /_sim/messages` `{"page_id", "psid", "text", "attachments"?, "mid"?}`: a person
+//!   writes to the Page; the simulator signs the webhook and posts it to pagedesk.
+//! - `POST /_sim/webhook` `{"payload": {...}}` or a raw JSON body: signs and delivers any payload.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Clone)]
+pub struct Sim {
+    inner: Arc<Mutex<SimState>>,
+    pub webhook_url: String,
+    pub app_secret: String,
+    http: reqwest::Client,
+}
+
+#[derive(Default)]
+struct SimState {
+    requests: Vec<Value>,
+    failures: Vec<Failure>,
+    users: HashMap<String, Value>,
+    counter: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Failure {
+    pub path: String,
+    #[serde(default = "default_status")]
+    pub status: u16,
+    #[serde(default)]
+    pub body: Value,
+    #[serde(default = "one")]
+    pub times: u32,
+}
+
+fn default_status() -> u16 {
+    400
+}
+fn one() -> u32 {
+    1
+}
+
+impl Sim {
+    pub fn new(webhook_url: String, app_secret: String) -> Self {
+        Sim { inner: Arc::default(), webhook_url, app_secret, http: reqwest::Client::new() }
+    }
+
+    pub fn router(self) -> Router {
+        Router::new()
+            .route("/_sim/requests", get(list_requests).delete(clear_requests))
+            .route("/_sim/failures", post(add_failure).delete(clear_failures))
+            .route("/_sim/users/{psid}", put(put_user))
+            .route("/_sim/messages", post(user_message))
+            .route("/_sim/webhook", post(deliver_raw))
+            .fallback(graph)
+            .with_state(self)
+    }
+
+    fn next_id(&self, prefix: &str) -> String {
+        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        s.counter += 1;
+        format!("{prefix}{:016}", s.counter)
+    }
+
+    /// Signs `body` with the app secret and posts it to pagedesk's webhook.
+    pub async fn deliver(&self, body: Vec<u8>) -> Result<(u16, String), String> {
+        let sig = pagedesk_shared::meta::signature::sign(self.app_secret.as_bytes(), &body);
+        let res = self
+            .http
+            .post(&self.webhook_url)
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", sig)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = res.status().as_u16();
+        Ok((status, res.text().await.unwrap_or_default()))
+    }
+}
+
+async fn list_requests(State(sim): State<Sim>) -> Response {
+    let s = sim.inner.lock().unwrap_or_else(|e| e.into_inner());
+    axum::Json(Value::Array(s.requests.clone())).into_response()
+}
+
+async fn clear_requests(State(sim): State<Sim>) -> StatusCode {
+    sim.inner.lock().unwrap_or_else(|e| e.into_inner()).requests.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn add_failure(State(sim): State<Sim>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Failure>(&body) {
+        Ok(f) => {
+            sim.inner.lock().unwrap_or_else(|e| e.into_inner()).failures.push(f);
+            StatusCode::CREATED.into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    }
+}
+
+async fn clear_failures(State(sim): State<Sim>) -> StatusCode {
+    sim.inner.lock().unwrap_or_else(|e| e.into_inner()).failures.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn put_user(State(sim): State<Sim>, Path(psid): Path<String>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(v) if v.is_object() => {
+            sim.inner.lock().unwrap_or_else(|e| e.into_inner()).users.insert(psid, v);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        _ => (StatusCode::BAD_REQUEST, "expected a JSON object").into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct UserMessage {
+    page_id: String,
+    psid: String,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    attachments: Option<Value>,
+    #[serde(default)]
+    mid: Option<String>,
+}
+
+async fn user_message(State(sim): State<Sim>, body: Bytes) -> Response {
+    let m: UserMessage = match serde_json::from_slice(&body) {
+        Ok(m) => m,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    let now = chrono_now_ms();
+    let mid = m.mid.unwrap_or_else(|| sim.next_id("m_sim_in_"));
+    let mut message = json!({"mid": mid});
+    if let Some(t) = m.text {
+        message["text"] = json!(t);
+    }
+    if let Some(a) = m.attachments {
+        message["attachments"] = a;
+    }
+    let payload = json!({"object": "page", "entry": [{"id": m.page_id, "time": now, "messaging": [{
+        "sender": {"id": m.psid}, "recipient": {"id": m.page_id}, "timestamp": now, "message": message}]}]});
+    deliver_response(&sim, payload, Some(mid)).await
+}
+
+async fn deliver_raw(State(sim): State<Sim>, body: Bytes) -> Response {
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    let payload = v.get("payload").cloned().unwrap_or(v);
+    deliver_response(&sim, payload, None).await
+}
+
+async fn deliver_response(sim: &Sim, payload: Value, mid: Option<String>) -> Response {
+    let body = serde_json::to_vec(&payload).unwrap_or_default();
+    match sim.deliver(body).await {
+        Ok((status, text)) => axum::Json(json!({"webhook_status": status, "webhook_body": text, "mid": mid})).into_response(),
+        Err(e) => (StatusCode::BAD_GATEWAY, e).into_response(),
+    }
+}
+
+fn chrono_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Every Graph call: recorded, then answered by a scripted failure or the default behaviour.
+async fn graph(State(sim): State<Sim>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let path = uri.path().to_owned();
+    let query: serde_json::Map<String, Value> = uri
+        .query()
+        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().map(|(k, v)| (k, Value::String(v))).collect())
+        .unwrap_or_default();
+    let header_map: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), Value::String(v.to_str().unwrap_or("").to_owned())))
+        .collect();
+    let parsed_body = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body).unwrap_or_else(|_| {
+            let form: serde_json::Map<String, Value> =
+                url::form_urlencoded::parse(&body).into_owned().map(|(k, v)| (k, Value::String(v))).collect();
+            if form.is_empty() { Value::String(String::from_utf8_lossy(&body).into_owned()) } else { Value::Object(form) }
+        })
+    };
+    let scripted = {
+        let mut s = sim.inner.lock().unwrap_or_else(|e| e.into_inner());
+        s.requests.push(json!({"method": method.as_str(), "path": path, "query": query, "headers": header_map, "body": parsed_body}));
+        let hit = s.failures.iter_mut().find(|f| f.times > 0 && path.ends_with(&f.path));
+        let out = hit.map(|f| {
+            f.times -= 1;
+            (f.status, f.body.clone())
+        });
+        s.failures.retain(|f| f.times > 0);
+        out
+    };
+    if let Some((status, body)) = scripted {
+        return (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), axum::Json(body)).into_response();
+    }
+    default_answer(&sim, &method, &path, &query, &parsed_body)
+}
+
+fn graph_error(status: StatusCode, code: i64, message: &str) -> Response {
+    (status, axum::Json(json!({"error": {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "SIM"}}))).into_response()
+}
+
+fn default_answer(sim: &Sim, method: &Method, path: &str, query: &serde_json::Map<String, Value>, body: &Value) -> Response {
+    // Paths look like /v25.0/<node>[/<edge>].
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let rest: &[&str] = if segs.first().is_some_and(|s| s.starts_with('v')) { &segs[1..] } else { &segs };
+    let has_token = query.contains_key("access_token")
+        || body.get("access_token").is_some();
+    if !has_token {
+        return graph_error(StatusCode::BAD_REQUEST, 104, "An access token is required to request this resource.");
+    }
+    match (method, rest) {
+        (&Method::POST, [_, "messages"]) => axum::Json(json!({
+            "recipient_id": body.pointer("/recipient/id").cloned().unwrap_or(Value::Null),
+            "message_id": sim.next_id("m_sim_out_"),
+        }))
+        .into_response(),
+        (&Method::POST, [_, "comments"]) => axum::Json(json!({"id": sim.next_id("sim_comment_")})).into_response(),
+        (&Method::POST, [_, "subscribed_apps"]) => axum::Json(json!({"success": true})).into_response(),
+        (&Method::GET, [_, "subscribed_apps"]) => axum::Json(json!({"data": [{"name": "pagedesk", "id": "sim-app"}]})).into_response(),
+        (&Method::GET, ["oauth", "access_token"]) => {
+            axum::Json(json!({"access_token": "sim-long-lived-user-token", "token_type": "bearer", "expires_in": 5183944})).into_response()
+        }
+        (&Method::GET, [node]) => {
+            let users = sim.inner.lock().unwrap_or_else(|e| e.into_inner()).users.get(*node).cloned();
+            match users {
+                Some(u) => axum::Json(u).into_response(),
+                None if node.chars().all(|c| c.is_ascii_digit()) => {
+                    let tail = &node[node.len().saturating_sub(4)..];
+                    axum::Json(json!({
+                        "id": node,
+                        "first_name": "Test",
+                        "last_name": format!("Person {tail}"),
+                        "name": format!("Test Person {tail}"),
+                        "profile_pic": format!("https://sim.invalid/pics/{node}.jpg"),
+                    }))
+                    .into_response()
+                }
+                None => graph_error(StatusCode::BAD_REQUEST, 100, "Unsupported get request."),
+            }
+        }
+        _ => graph_error(StatusCode::BAD_REQUEST, 100, "Unknown path components"),
+    }
+}

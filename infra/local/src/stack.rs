@@ -1,0 +1,326 @@
+//! Brings the local stack up from `template.yaml`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pagedesk_agent_api::AgentApi;
+use pagedesk_router::Router;
+use pagedesk_shared::auth::{Role, Verifier, dev_token};
+use pagedesk_shared::aws::Clients;
+use pagedesk_shared::clock::SystemClock;
+use pagedesk_shared::config::{Config, keys};
+use pagedesk_shared::graph::GraphClient;
+use pagedesk_shared::secrets::SecretCache;
+use pagedesk_shared::store::Store;
+use pagedesk_webhook::Webhook;
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::emulators::{self, Emulators};
+use crate::host::{self, EventSource, HttpHandler, SqsHandler};
+use crate::provision;
+use crate::sim::Sim;
+use crate::template::{self, Cors, Resolver};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error("cannot find template.yaml above {0}")]
+    NoRepo(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Template(#[from] template::TemplateError),
+    #[error(transparent)]
+    Emulator(#[from] emulators::EmulatorError),
+    #[error(transparent)]
+    Provision(#[from] provision::ProvisionError),
+    #[error("function {0}: {1}")]
+    Function(String, String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub root: Option<PathBuf>,
+    pub webhook_port: u16,
+    pub api_port: u16,
+    pub sim_port: u16,
+    pub app_secret: String,
+    pub verify_token: String,
+    pub jwt_secret: String,
+    pub app_id: String,
+    pub stack_name: String,
+    /// Visibility of a failed record before it is received again (Lambda would wait for the
+    /// queue's visibility timeout; locally a few seconds keeps retries observable).
+    pub retry_visibility: i32,
+    pub ready_file: Option<PathBuf>,
+    pub seed_demo: bool,
+    pub demo_account: String,
+    pub demo_page_id: String,
+}
+
+fn env_or(k: &str, d: &str) -> String {
+    std::env::var(k).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| d.to_owned())
+}
+
+fn port(k: &str, d: u16) -> u16 {
+    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+}
+
+impl Options {
+    pub fn from_env() -> Self {
+        Options {
+            root: std::env::var("PAGEDESK_ROOT").ok().map(Into::into),
+            webhook_port: port("PAGEDESK_WEBHOOK_PORT", 3000),
+            api_port: port("PAGEDESK_API_PORT", 3001),
+            sim_port: port("PAGEDESK_SIM_PORT", 3002),
+            app_secret: env_or("PAGEDESK_DEV_APP_SECRET", "local-app-secret"),
+            verify_token: env_or("PAGEDESK_DEV_VERIFY_TOKEN", "local-verify-token"),
+            jwt_secret: env_or("PAGEDESK_DEV_JWT_SECRET", "local-dev-secret"),
+            app_id: env_or("PAGEDESK_DEV_APP_ID", "100000000000999"),
+            stack_name: env_or("PAGEDESK_LOCAL_STACK", "pagedesk-local"),
+            retry_visibility: port("PAGEDESK_LOCAL_RETRY_SECONDS", 2) as i32,
+            ready_file: None,
+            seed_demo: false,
+            demo_account: env_or("PAGEDESK_DEV_ACCOUNT", "acct-dev"),
+            demo_page_id: env_or("PAGEDESK_DEV_PAGE_ID", "100000000000001"),
+        }
+    }
+}
+
+pub struct Stack {
+    pub info: serde_json::Value,
+    _emulators: Emulators,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn find_root(start: Option<PathBuf>) -> Result<PathBuf, StackError> {
+    let start = match start {
+        Some(p) => p,
+        None => std::env::current_dir()?,
+    };
+    let mut dir: Option<&Path> = Some(&start);
+    while let Some(d) = dir {
+        if d.join("template.yaml").exists() && d.join("Cargo.toml").exists() {
+            return Ok(d.to_owned());
+        }
+        dir = d.parent();
+    }
+    Err(StackError::NoRepo(start.display().to_string()))
+}
+
+async fn bind(port: u16) -> Result<(TcpListener, u16), StackError> {
+    let l = TcpListener::bind(("127.0.0.1", port)).await?;
+    let p = l.local_addr()?.port();
+    Ok((l, p))
+}
+
+impl Stack {
+    pub async fn start(opts: Options) -> Result<Stack, StackError> {
+        let root = find_root(opts.root.clone())?;
+        let tpl = template::parse(&std::fs::read_to_string(root.join("template.yaml"))?)?;
+
+        // Bind first, so that a busy port fails fast and port 0 resolves before anything
+        // needs the URLs.
+        let (webhook_l, webhook_port) = bind(opts.webhook_port).await?;
+        let (api_l, api_port) = bind(opts.api_port).await?;
+        let (sim_l, sim_port) = bind(opts.sim_port).await?;
+        let webhook_base = format!("http://127.0.0.1:{webhook_port}");
+        let api_url = format!("http://127.0.0.1:{api_port}");
+        let sim_url = format!("http://127.0.0.1:{sim_port}");
+
+        let log_dir = root.join(".local/logs").join(format!("{}-{}", opts.stack_name, std::process::id()));
+        let emu = emulators::start(&root, &log_dir).await?;
+        let clients = Clients::for_endpoints(&emu.dynamodb_url, &emu.moto_url, &emu.moto_url).await;
+
+        let secret_values = BTreeMap::from([
+            ("AppSecret".to_owned(), opts.app_secret.clone()),
+            ("VerifyToken".to_owned(), opts.verify_token.clone()),
+        ]);
+        let prov = provision::provision(&tpl, &clients, &opts.stack_name, &secret_values).await?;
+
+        let mut params = tpl.parameters.clone();
+        params.insert("GraphBaseUrl".into(), sim_url.clone());
+        params.insert("MetaAppId".into(), opts.app_id.clone());
+        let resolver = Resolver { stack: &opts.stack_name, refs: &prov.refs, parameters: &params };
+
+        let mut tasks = Vec::new();
+        let mut http_routes: Vec<(String, String, HttpHandler)> = Vec::new();
+        let mut api_server: Option<(HttpHandler, Cors)> = None;
+        let mut agent_api: Option<Arc<AgentApi>> = None;
+        for f in &tpl.functions {
+            let mut env: BTreeMap<String, String> = BTreeMap::new();
+            for (k, v) in tpl.global_env.iter().chain(f.env.iter()) {
+                if let Some(val) = resolver.resolve(v) {
+                    env.insert(k.clone(), val);
+                }
+            }
+            if f.function_url.is_some() {
+                // Local runs sign agent tokens with a shared secret instead of a JWKS.
+                env.insert(keys::DEV_JWT_SECRET.into(), opts.jwt_secret.clone());
+            }
+            let cfg = Config::from_lookup(|k| env.get(k).cloned()).map_err(|e| StackError::Function(f.logical_id.clone(), e.to_string()))?;
+            let secrets = Arc::new(SecretCache::new(clients.secrets.clone(), Duration::from_secs(cfg.secret_cache_seconds)));
+            let store = Store::new(clients.dynamo.clone(), cfg.table.clone());
+            match f.logical_id.as_str() {
+                "WebhookFunction" => {
+                    let w = Arc::new(Webhook { cfg, sqs: clients.sqs.clone(), secrets, clock: Arc::new(SystemClock) });
+                    let h: HttpHandler = Arc::new(move |req| {
+                        let w = w.clone();
+                        Box::pin(async move { w.handle(req).await })
+                    });
+                    for (m, p) in &f.http_routes {
+                        http_routes.push((m.clone(), p.clone(), h.clone()));
+                    }
+                }
+                "RouterFunction" => {
+                    let r = Arc::new(Router { graph: GraphClient::new(&cfg), store, secrets, clock: Arc::new(SystemClock), pages: Default::default(), cfg });
+                    let h: SqsHandler = Arc::new(move |ev| {
+                        let r = r.clone();
+                        Box::pin(async move { r.handle_batch(ev).await })
+                    });
+                    for src in &f.sqs {
+                        tasks.push(tokio::spawn(event_source(&clients, &prov, src, h.clone(), opts.retry_visibility).await.run()));
+                    }
+                }
+                "AgentApiFunction" => {
+                    let a = Arc::new(AgentApi { verifier: Verifier::new(cfg.auth.clone()), store, secrets, clock: Arc::new(SystemClock), cfg });
+                    agent_api = Some(a.clone());
+                    let h: HttpHandler = Arc::new(move |req| {
+                        let a = a.clone();
+                        Box::pin(async move { a.handle(req).await })
+                    });
+                    let mut cors = f.function_url.clone().unwrap_or_default();
+                    cors.allow_origins = cors
+                        .allow_origins
+                        .iter()
+                        .filter_map(|o| resolver.resolve(o))
+                        .map(serde_yaml_ng::Value::String)
+                        .collect();
+                    api_server = Some((h, cors));
+                }
+                other => tracing::warn!(function = other, "function not hosted locally"),
+            }
+        }
+
+        tasks.push(serve(webhook_l, host::http_api(http_routes)));
+        if let Some((h, cors)) = api_server {
+            tasks.push(serve(api_l, host::function_url(h, cors)));
+        }
+        let sim = Sim::new(format!("{webhook_base}/webhook"), opts.app_secret.clone());
+        tasks.push(serve(sim_l, sim.router()));
+
+        let admin_token = dev_token(&opts.jwt_secret, "admin", &opts.demo_account, Role::Admin, 30 * 24 * 3600);
+        if opts.seed_demo
+            && let Some(api) = &agent_api
+        {
+            let mut req = lambda_http::http::Request::new(lambda_http::Body::Text(
+                json!({"name": "pagedesk demo Page", "access_token": "dev-page-token"}).to_string(),
+            ));
+            *req.method_mut() = lambda_http::http::Method::PUT;
+            *req.uri_mut() = format!("/pages/{}", opts.demo_page_id).parse().unwrap_or_default();
+            if let Ok(v) = format!("Bearer {admin_token}").parse() {
+                req.headers_mut().insert("authorization", v);
+            }
+            let resp = api.handle(req).await;
+            if !resp.status().is_success() {
+                return Err(StackError::Function("AgentApiFunction".into(), format!("demo page registration answered {}", resp.status())));
+            }
+        }
+
+        let info = json!({
+            "webhook_url": format!("{webhook_base}/webhook"),
+            "api_url": api_url,
+            "sim_url": sim_url,
+            "dynamodb_url": emu.dynamodb_url,
+            "moto_url": emu.moto_url,
+            "region": "us-east-1",
+            "stack": opts.stack_name,
+            "table": prov.refs.get(&tpl.table.logical_id),
+            "queues": prov.queue_defs.keys().map(|k| (k.clone(), prov.refs.get(k).cloned())).collect::<BTreeMap<_, _>>(),
+            "secrets": tpl.secrets.iter().map(|k| (k.clone(), prov.refs.get(k).cloned())).collect::<BTreeMap<_, _>>(),
+            "page_token_prefix": format!("{}/page-token/", opts.stack_name),
+            "app_secret": opts.app_secret,
+            "verify_token": opts.verify_token,
+            "jwt_secret": opts.jwt_secret,
+            "app_id": opts.app_id,
+            "admin_token": admin_token,
+            "demo_account": opts.demo_account,
+            "demo_page_id": opts.demo_page_id,
+            "logs": log_dir.display().to_string(),
+        });
+        if let Some(path) = &opts.ready_file {
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, serde_json::to_vec_pretty(&info).unwrap_or_default())?;
+            std::fs::rename(&tmp, path)?;
+        }
+        Ok(Stack { info, _emulators: emu, tasks })
+    }
+
+    pub fn print_banner(&self) {
+        let i = &self.info;
+        let s = |k: &str| i[k].as_str().unwrap_or("").to_owned();
+        println!(
+            "\npagedesk local stack is up\n\
+             \n  webhook API   {webhook}   (verify token: {vt})\
+             \n  agent API     {api}\
+             \n  Meta sim      {sim}\
+             \n  DynamoDB      {ddb}   SQS + Secrets Manager (moto) {moto}\
+             \n  logs          {logs}\
+             \n\n  admin token (account {acct}):\n  {tok}\
+             \n\n  send a signed test message from a Facebook user to the demo Page {page}:\
+             \n  curl -s -X POST {sim}/_sim/messages -H 'content-type: application/json' -d '{{\"page_id\":\"{page}\",\"psid\":\"200000000000001\",\"text\":\"Hello from Messenger\"}}'\
+             \n\n  then list conversations:\
+             \n  curl -s {api}/conversations -H 'authorization: Bearer {tok}'\
+             \n\n  Ctrl-C stops everything.\n",
+            webhook = s("webhook_url"),
+            vt = s("verify_token"),
+            api = s("api_url"),
+            sim = s("sim_url"),
+            ddb = s("dynamodb_url"),
+            moto = s("moto_url"),
+            logs = s("logs"),
+            acct = s("demo_account"),
+            tok = s("admin_token"),
+            page = s("demo_page_id"),
+        );
+    }
+}
+
+fn serve(listener: TcpListener, app: axum::Router) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "server stopped");
+        }
+    })
+}
+
+async fn event_source(clients: &Clients, prov: &provision::Provisioned, src: &template::SqsSource, handler: SqsHandler, retry_visibility: i32) -> EventSource {
+    let queue_url = prov.refs.get(&src.queue).cloned().unwrap_or_default();
+    let def = prov.queue_defs.get(&src.queue);
+    let (dlq_url, max_receive) = match def.and_then(|d| d.redrive.clone()) {
+        Some((dlq, max)) => (prov.refs.get(&dlq).cloned(), max),
+        None => (None, u32::MAX),
+    };
+    EventSource {
+        sqs: clients.sqs.clone(),
+        queue_arn: host::queue_arn(&clients.sqs, &queue_url).await,
+        queue_url,
+        dlq_url,
+        max_receive,
+        batch_size: src.batch_size,
+        report_failures: src.report_failures,
+        retry_visibility,
+        visibility: def.map_or(30, |d| d.visibility_timeout),
+        handler,
+    }
+}

@@ -1,0 +1,287 @@
+//! Reads `template.yaml` so that the local stack is built from the same definitions as the
+//! cloud one: the table's keys and indexes, the queues with their redrive policies, each
+//! function's environment, HTTP routes, function URL CORS and SQS event sources.
+
+use std::collections::BTreeMap;
+
+use serde_yaml_ng::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("template.yaml: {0}")]
+    Yaml(#[from] serde_yaml_ng::Error),
+    #[error("template.yaml: {0}")]
+    Shape(String),
+}
+
+type R<T> = Result<T, TemplateError>;
+
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub parameters: BTreeMap<String, String>,
+    pub global_env: BTreeMap<String, Value>,
+    pub table: TableDef,
+    pub queues: Vec<QueueDef>,
+    pub secrets: Vec<String>,
+    pub functions: Vec<FunctionDef>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TableDef {
+    pub logical_id: String,
+    pub properties: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct QueueDef {
+    pub logical_id: String,
+    pub fifo: bool,
+    pub content_dedupe: bool,
+    pub visibility_timeout: i32,
+    /// (DLQ logical id, maxReceiveCount)
+    pub redrive: Option<(String, u32)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FunctionDef {
+    pub logical_id: String,
+    pub env: BTreeMap<String, Value>,
+    pub timeout: Option<i64>,
+    pub http_routes: Vec<(String, String)>,
+    pub function_url: Option<Cors>,
+    pub sqs: Vec<SqsSource>,
+    pub schedules: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Cors {
+    pub allow_origins: Vec<Value>,
+    pub allow_methods: Vec<String>,
+    pub allow_headers: Vec<String>,
+    pub max_age: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqsSource {
+    pub queue: String,
+    pub batch_size: i32,
+    pub report_failures: bool,
+}
+
+fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    v.as_mapping().and_then(|m| m.get(key))
+}
+
+fn str_of(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// The logical id a `!GetAtt X.Arn` / `!Ref X` names.
+pub fn referenced_id(v: &Value) -> Option<String> {
+    let Value::Tagged(t) = v else { return None };
+    match (t.tag.to_string().as_str(), &t.value) {
+        ("!Ref", Value::String(s)) => Some(s.clone()),
+        ("!GetAtt", Value::String(s)) => s.split('.').next().map(str::to_owned),
+        ("!GetAtt", Value::Sequence(seq)) => str_of(seq.first()),
+        _ => None,
+    }
+}
+
+fn env_of(props: Option<&Value>) -> BTreeMap<String, Value> {
+    let vars = props.and_then(|p| get(p, "Environment")).and_then(|e| get(e, "Variables"));
+    vars.and_then(Value::as_mapping)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.clone())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn parse(text: &str) -> R<Template> {
+    let root: Value = serde_yaml_ng::from_str(text)?;
+    let resources = get(&root, "Resources")
+        .and_then(Value::as_mapping)
+        .ok_or_else(|| TemplateError::Shape("no Resources".into()))?;
+    let parameters = get(&root, "Parameters")
+        .and_then(Value::as_mapping)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), str_of(get(v, "Default")).unwrap_or_default())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let global_env = env_of(get(&root, "Globals").and_then(|g| get(g, "Function")));
+
+    let mut table = None;
+    let mut queues = Vec::new();
+    let mut secrets = Vec::new();
+    let mut functions = Vec::new();
+    for (k, res) in resources {
+        let Some(id) = k.as_str() else { continue };
+        let kind = str_of(get(res, "Type")).unwrap_or_default();
+        let props = get(res, "Properties").cloned().unwrap_or(Value::Null);
+        match kind.as_str() {
+            "AWS::DynamoDB::Table" => table = Some(TableDef { logical_id: id.to_owned(), properties: props }),
+            "AWS::SQS::Queue" => {
+                let redrive = get(&props, "RedrivePolicy").and_then(|r| {
+                    let dlq = get(r, "deadLetterTargetArn").and_then(referenced_id)?;
+                    let max = get(r, "maxReceiveCount").and_then(Value::as_u64)? as u32;
+                    Some((dlq, max))
+                });
+                queues.push(QueueDef {
+                    logical_id: id.to_owned(),
+                    fifo: get(&props, "FifoQueue").and_then(Value::as_bool).unwrap_or(false),
+                    content_dedupe: get(&props, "ContentBasedDeduplication").and_then(Value::as_bool).unwrap_or(false),
+                    visibility_timeout: get(&props, "VisibilityTimeout").and_then(Value::as_i64).unwrap_or(30) as i32,
+                    redrive,
+                });
+            }
+            "AWS::SecretsManager::Secret" => secrets.push(id.to_owned()),
+            "AWS::Serverless::Function" => functions.push(function(id, &props)),
+            _ => {}
+        }
+    }
+    let table = table.ok_or_else(|| TemplateError::Shape("no AWS::DynamoDB::Table".into()))?;
+    Ok(Template { parameters, global_env, table, queues, secrets, functions })
+}
+
+fn function(id: &str, props: &Value) -> FunctionDef {
+    let mut f = FunctionDef {
+        logical_id: id.to_owned(),
+        env: env_of(Some(props)),
+        timeout: get(props, "Timeout").and_then(Value::as_i64),
+        http_routes: vec![],
+        function_url: None,
+        sqs: vec![],
+        schedules: vec![],
+    };
+    if let Some(url) = get(props, "FunctionUrlConfig") {
+        let cors = get(url, "Cors");
+        let list = |k: &str| -> Vec<Value> {
+            cors.and_then(|c| get(c, k)).and_then(Value::as_sequence).cloned().unwrap_or_default()
+        };
+        let strings = |k: &str| list(k).iter().filter_map(|v| str_of(Some(v))).collect::<Vec<_>>();
+        f.function_url = Some(Cors {
+            allow_origins: list("AllowOrigins"),
+            allow_methods: strings("AllowMethods"),
+            allow_headers: strings("AllowHeaders"),
+            max_age: cors.and_then(|c| get(c, "MaxAge")).and_then(Value::as_i64),
+        });
+    }
+    if let Some(events) = get(props, "Events").and_then(Value::as_mapping) {
+        for (_, ev) in events {
+            let kind = str_of(get(ev, "Type")).unwrap_or_default();
+            let p = get(ev, "Properties");
+            match kind.as_str() {
+                "HttpApi" | "Api" => {
+                    let path = str_of(p.and_then(|p| get(p, "Path"))).unwrap_or_default();
+                    let method = str_of(p.and_then(|p| get(p, "Method"))).unwrap_or_default().to_uppercase();
+                    f.http_routes.push((method, path));
+                }
+                "SQS" => {
+                    let Some(queue) = p.and_then(|p| get(p, "Queue")).and_then(referenced_id) else { continue };
+                    let report_failures = p
+                        .and_then(|p| get(p, "FunctionResponseTypes"))
+                        .and_then(Value::as_sequence)
+                        .is_some_and(|s| s.iter().any(|v| v.as_str() == Some("ReportBatchItemFailures")));
+                    f.sqs.push(SqsSource {
+                        queue,
+                        batch_size: p.and_then(|p| get(p, "BatchSize")).and_then(Value::as_i64).unwrap_or(10) as i32,
+                        report_failures,
+                    });
+                }
+                "Schedule" | "ScheduleV2" => {
+                    let expr = p
+                        .and_then(|p| get(p, "Schedule").or_else(|| get(p, "ScheduleExpression")))
+                        .and_then(|v| str_of(Some(v)))
+                        .unwrap_or_default();
+                    f.schedules.push(expr);
+                }
+                _ => {}
+            }
+        }
+    }
+    f
+}
+
+/// What the local stack substitutes for CloudFormation references.
+pub struct Resolver<'a> {
+    pub stack: &'a str,
+    pub refs: &'a BTreeMap<String, String>,
+    pub parameters: &'a BTreeMap<String, String>,
+}
+
+impl Resolver<'_> {
+    pub fn resolve(&self, v: &Value) -> Option<String> {
+        match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            Value::Tagged(t) => match (t.tag.to_string().as_str(), &t.value) {
+                ("!Ref", Value::String(name)) => self
+                    .refs
+                    .get(name)
+                    .or_else(|| self.parameters.get(name))
+                    .cloned()
+                    .or_else(|| (name == "AWS::StackName").then(|| self.stack.to_owned())),
+                ("!Sub", Value::String(s)) => Some(self.substitute(s)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn substitute(&self, s: &str) -> String {
+        let mut out = String::new();
+        let mut rest = s;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let Some(end) = rest[start..].find('}') else { break };
+            let name = &rest[start + 2..start + end];
+            let value = match name {
+                "AWS::StackName" => self.stack.to_owned(),
+                "AWS::Region" => "us-east-1".to_owned(),
+                "AWS::AccountId" => "000000000000".to_owned(),
+                "AWS::Partition" => "aws".to_owned(),
+                "AWS::URLSuffix" => "amazonaws.com".to_owned(),
+                n => self.refs.get(n).or_else(|| self.parameters.get(n)).cloned().unwrap_or_default(),
+            };
+            out.push_str(&value);
+            rest = &rest[start + end + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_repository_template_is_understood() {
+        let t = parse(include_str!("../../../template.yaml")).unwrap();
+        assert_eq!(t.table.logical_id, "Table");
+        let inbound = t.queues.iter().find(|q| q.logical_id == "InboundQueue").unwrap();
+        assert!(inbound.fifo);
+        assert_eq!(inbound.redrive, Some(("InboundDeadLetterQueue".to_owned(), 5)));
+        let webhook = t.functions.iter().find(|f| f.logical_id == "WebhookFunction").unwrap();
+        assert!(webhook.http_routes.contains(&("POST".into(), "/webhook".into())));
+        let router = t.functions.iter().find(|f| f.logical_id == "RouterFunction").unwrap();
+        assert_eq!(router.sqs[0].queue, "InboundQueue");
+        assert!(router.sqs[0].report_failures);
+        let api = t.functions.iter().find(|f| f.logical_id == "AgentApiFunction").unwrap();
+        assert!(api.function_url.is_some());
+        let refs = BTreeMap::from([("Table".to_owned(), "local-table".to_owned())]);
+        let r = Resolver { stack: "st", refs: &refs, parameters: &t.parameters };
+        assert_eq!(r.resolve(&t.global_env["PAGEDESK_TABLE"]).as_deref(), Some("local-table"));
+        assert_eq!(r.resolve(&t.global_env["PAGEDESK_PAGE_TOKEN_PREFIX"]).as_deref(), Some("st/page-token/"));
+        assert_eq!(r.resolve(&t.global_env["PAGEDESK_GRAPH_VERSION"]).as_deref(), Some("v25.0"));
+    }
+}
