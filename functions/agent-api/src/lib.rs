@@ -14,7 +14,7 @@ use pagedesk_shared::clock::Clock;
 use pagedesk_shared::config::Config;
 use pagedesk_shared::domain::{Channel, ConversationStatus};
 use pagedesk_shared::secrets::SecretCache;
-use pagedesk_shared::store::{ConversationQuery, PageItem, Store, keys};
+use pagedesk_shared::store::{ConversationQuery, PageItem, ReopenRefused, Store, keys};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -24,6 +24,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/conversations"),
     ("GET", "/conversations/{id}"),
     ("GET", "/conversations/{id}/messages"),
+    ("POST", "/conversations/{id}/resolve"),
+    ("POST", "/conversations/{id}/reopen"),
     ("GET", "/contacts/{id}"),
     ("GET", "/pages"),
     ("PUT", "/pages/{page_id}"),
@@ -57,6 +59,7 @@ impl AgentApi {
             (["conversations"], &Method::GET)
                 | (["conversations", _], &Method::GET)
                 | (["conversations", _, "messages"], &Method::GET)
+                | (["conversations", _, "resolve" | "reopen"], &Method::POST)
                 | (["contacts", _], &Method::GET)
                 | (["pages"], &Method::GET)
                 | (["pages", _], &Method::PUT | &Method::DELETE)
@@ -70,6 +73,8 @@ impl AgentApi {
             (["conversations"], Method::GET) => self.list_conversations(&claims, &params).await,
             (["conversations", id], Method::GET) => self.get_conversation(&claims, id).await,
             (["conversations", id, "messages"], Method::GET) => self.list_messages(&claims, id, &params).await,
+            (["conversations", id, "resolve"], Method::POST) => self.resolve(&claims, id).await,
+            (["conversations", id, "reopen"], Method::POST) => self.reopen(&claims, id).await,
             (["contacts", id], Method::GET) => self.get_contact(&claims, id).await,
             (["pages"], Method::GET) => self.list_pages(&claims).await,
             (["pages", id], Method::PUT) => self.put_page(&claims, id, req.body()).await,
@@ -137,6 +142,28 @@ impl AgentApi {
         let page = self.store.list_messages(&c.account, id, limit, cursor).await?.map_err(|_| bad_param("cursor", "a cursor from this list"))?;
         let items: Vec<_> = page.items.iter().map(|m| views::message(m, &conv)).collect();
         Ok(json(StatusCode::OK, &json!({"items": items, "next_cursor": page.next_cursor})))
+    }
+
+    async fn resolve(&self, c: &Claims, id: &str) -> ApiResult {
+        let conv = self.store.get_conversation(&c.account, id).await?.ok_or_else(|| ApiError::not_found("conversation"))?;
+        if !self.store.resolve_conversation(&conv, self.clock.now_ms()).await? {
+            return Err(ApiError::conflict("not_open", "the conversation is not open"));
+        }
+        tracing::info!(conversation_id = id, agent = %c.sub, "conversation resolved");
+        self.get_conversation(c, id).await
+    }
+
+    async fn reopen(&self, c: &Claims, id: &str) -> ApiResult {
+        let conv = self.store.get_conversation(&c.account, id).await?.ok_or_else(|| ApiError::not_found("conversation"))?;
+        match self.store.reopen_conversation(&conv, self.clock.now_ms()).await? {
+            Ok(()) => {}
+            Err(ReopenRefused::NotResolved) => return Err(ApiError::conflict("not_resolved", "the conversation is not resolved")),
+            Err(ReopenRefused::ContactHasOpenConversation) => {
+                return Err(ApiError::conflict("contact_has_open_conversation", "the contact already has another open conversation"));
+            }
+        }
+        tracing::info!(conversation_id = id, agent = %c.sub, "conversation reopened");
+        self.get_conversation(c, id).await
     }
 
     async fn get_contact(&self, c: &Claims, id: &str) -> ApiResult {

@@ -15,7 +15,7 @@ use pagedesk_shared::clock::Clock;
 use pagedesk_shared::config::Config;
 use pagedesk_shared::graph::GraphClient;
 use pagedesk_shared::meta::event::{self, Event};
-use pagedesk_shared::meta::webhook::InboundEvent;
+use pagedesk_shared::meta::webhook::{Field, InboundEvent};
 use pagedesk_shared::secrets::SecretCache;
 use pagedesk_shared::sqs_batch::process_fifo;
 use pagedesk_shared::store::Store;
@@ -63,7 +63,15 @@ impl Router {
             tracing::warn!(page_id = %ev.page_id, "event for a Page no account registered; skipped");
             return Ok(());
         };
-        match event::parse(&ev) {
+        let parsed = match event::parse(&ev) {
+            // The App Dashboard's test button sends messaging fields as `{field, value}`
+            // changes; the value is an ordinary messaging event.
+            Event::Change { field, value } if field.starts_with("messag") && value.get("recipient").is_some() => {
+                event::parse(&InboundEvent { field: Field::Messaging, event: value, ..ev.clone() })
+            }
+            other => other,
+        };
+        match parsed {
             Event::Inbound(m) => self.on_inbound(&page, m).await,
             Event::Echo(e) => self.on_echo(&page, e).await,
             Event::Delivery { user, watermark, .. } => self.on_receipt(&page, &user, "delivered_watermark", watermark).await,

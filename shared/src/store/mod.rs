@@ -101,6 +101,12 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReopenRefused {
+    NotResolved,
+    ContactHasOpenConversation,
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("invalid cursor")]
 pub struct BadCursor;
@@ -348,6 +354,104 @@ impl Store {
             Ok(_) => Ok(true),
             Err(e) if cancelled_conditions(&e).is_some_and(|c| c.iter().any(|x| *x)) => Ok(false),
             Err(e) => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
+        }
+    }
+
+    /// Resolves an open conversation and frees the contact for a new one. `Ok(false)` when it
+    /// was not open.
+    pub async fn resolve_conversation(&self, conv: &ConversationItem, now: i64) -> Result<bool> {
+        let upd = |with_contact: bool| -> Result<Vec<TransactWriteItem>> {
+            let mut out = vec![TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name(&self.table)
+                        .key("pk", s(&conv.pk))
+                        .key("sk", s(keys::META))
+                        .update_expression("SET #st = :r, gsi2pk = :g, resolved_at = :u, updated_at = :u")
+                        .condition_expression("#st = :open")
+                        .expression_attribute_names("#st", "status")
+                        .expression_attribute_values(":r", s("resolved"))
+                        .expression_attribute_values(":open", s("open"))
+                        .expression_attribute_values(":g", s(keys::conversations_by_status(&conv.account, "resolved")))
+                        .expression_attribute_values(":u", n(now))
+                        .build()
+                        .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
+                )
+                .build()];
+            if with_contact {
+                out.push(
+                    TransactWriteItem::builder()
+                        .update(
+                            Update::builder()
+                                .table_name(&self.table)
+                                .key("pk", s(keys::account(&conv.account)))
+                                .key("sk", s(keys::contact_sk(&conv.contact_id)))
+                                .update_expression("REMOVE active_conversation_id SET updated_at = :u")
+                                .condition_expression("active_conversation_id = :c")
+                                .expression_attribute_values(":c", s(&conv.id))
+                                .expression_attribute_values(":u", n(now))
+                                .build()
+                                .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
+                        )
+                        .build(),
+                );
+            }
+            Ok(out)
+        };
+        for with_contact in [true, false] {
+            let res = self.client.transact_write_items().set_transact_items(Some(upd(with_contact)?)).send().await;
+            match res {
+                Ok(_) => return Ok(true),
+                Err(e) => match cancelled_conditions(&e) {
+                    Some(c) if c.first() == Some(&true) => return Ok(false),
+                    // The contact already moved on to another conversation: resolve this one alone.
+                    Some(c) if c.get(1) == Some(&true) => continue,
+                    _ => return Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
+                },
+            }
+        }
+        Ok(false)
+    }
+
+    /// Reopens a resolved conversation if the contact has no other open one.
+    pub async fn reopen_conversation(&self, conv: &ConversationItem, now: i64) -> Result<Result<(), ReopenRefused>> {
+        let conv_upd = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&conv.pk))
+            .key("sk", s(keys::META))
+            .update_expression("SET #st = :o, gsi2pk = :g, updated_at = :u REMOVE resolved_at")
+            .condition_expression("#st = :r")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":r", s("resolved"))
+            .expression_attribute_values(":o", s("open"))
+            .expression_attribute_values(":g", s(keys::conversations_by_status(&conv.account, "open")))
+            .expression_attribute_values(":u", n(now))
+            .build()
+            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        let contact_upd = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(keys::account(&conv.account)))
+            .key("sk", s(keys::contact_sk(&conv.contact_id)))
+            .update_expression("SET active_conversation_id = :c, last_conversation_id = :c, updated_at = :u")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(active_conversation_id)")
+            .expression_attribute_values(":c", s(&conv.id))
+            .expression_attribute_values(":u", n(now))
+            .build()
+            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(conv_upd).build())
+            .transact_items(TransactWriteItem::builder().update(contact_upd).build())
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(Ok(())),
+            Err(e) => match cancelled_conditions(&e) {
+                Some(c) if c.first() == Some(&true) => Ok(Err(ReopenRefused::NotResolved)),
+                Some(c) if c.get(1) == Some(&true) => Ok(Err(ReopenRefused::ContactHasOpenConversation)),
+                _ => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
+            },
         }
     }
 

@@ -1,0 +1,74 @@
+# pagedesk. `make dev` runs the whole bundle locally; `make test` runs every test.
+# SAM calls the build-<LogicalId> targets (BuildMethod: makefile) with ARTIFACTS_DIR set.
+
+CARGO ?= cargo
+# provided.al2023 ships glibc 2.34; the glibc-check target enforces it.
+GLIBC_MAX ?= 2.34
+# Read by aws-lc-sys at build time: skips CPU-jitter entropy, ~20 ms off every cold start.
+export AWS_LC_SYS_NO_JITTER_ENTROPY ?= 1
+
+.PHONY: dev test tools build lint fmt clippy template-lint release glibc-check sam-build sam-validate bench clean
+
+tools:
+	@bash infra/scripts/install-tools.sh
+
+build:
+	$(CARGO) build --workspace --locked
+
+dev: tools
+	$(CARGO) build --locked -p pagedesk-local
+	./target/debug/pagedesk-local --seed-demo
+
+test:
+	@bash infra/scripts/test.sh
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+template-lint: tools
+	.local/venv/bin/cfn-lint template.yaml
+
+lint: fmt clippy template-lint
+
+# ---- Lambda artifacts ----------------------------------------------------------------------
+FUNCTIONS = webhook router agent-api
+
+release:
+	$(CARGO) build --release --locked $(foreach f,$(FUNCTIONS),--bin $(f))
+
+define lambda
+	$(CARGO) build --release --locked --bin $(1)
+	cp target/release/$(1) $(ARTIFACTS_DIR)/bootstrap
+endef
+
+build-WebhookFunction:
+	$(call lambda,webhook)
+build-RouterFunction:
+	$(call lambda,router)
+build-AgentApiFunction:
+	$(call lambda,agent-api)
+
+glibc-check: release
+	@for f in $(FUNCTIONS); do \
+	  v=$$(objdump -T target/release/$$f | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1); \
+	  top=$$(printf '%s\n%s\n' "$$v" "$(GLIBC_MAX)" | sort -V | tail -1); \
+	  size=$$(stat -c %s target/release/$$f); \
+	  echo "$$f: needs glibc $$v, $$size bytes"; \
+	  [ "$$top" = "$(GLIBC_MAX)" ] || { echo "$$f needs glibc $$v > $(GLIBC_MAX) (provided.al2023)"; exit 1; }; \
+	done
+
+# sam-cli is large; it is installed on demand.
+sam-validate:
+	@PAGEDESK_INSTALL_SAM=1 bash infra/scripts/install-tools.sh
+	.local/venv/bin/sam validate --lint --region us-east-1
+
+sam-build:
+	@PAGEDESK_INSTALL_SAM=1 bash infra/scripts/install-tools.sh
+	.local/venv/bin/sam build --build-in-source
+
+clean:
+	$(CARGO) clean
+	rm -rf .local/logs
