@@ -49,8 +49,15 @@ const JWKS_TTL: Duration = Duration::from_secs(600);
 
 impl Verifier {
     pub fn new(cfg: AuthConfig) -> Self {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
-        Verifier { cfg, http, jwks: Mutex::new(None) }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default();
+        Verifier {
+            cfg,
+            http,
+            jwks: Mutex::new(None),
+        }
     }
 
     pub fn with_jwks(cfg: AuthConfig, set: JwkSet) -> Self {
@@ -63,7 +70,10 @@ impl Verifier {
 
     pub async fn verify_header(&self, header: Option<&str>) -> Result<Claims, AuthError> {
         let token = header
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::Missing)?;
@@ -82,12 +92,16 @@ impl Verifier {
                     .map_err(|e| AuthError::Invalid(e.to_string()))
                     .and_then(check)
             }
-            AuthConfig::Jwks { issuer, audience, .. } => {
+            AuthConfig::Jwks {
+                issuer, audience, ..
+            } => {
                 let header = decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
                 if header.alg != Algorithm::RS256 {
                     return Err(AuthError::Invalid("only RS256 is accepted".into()));
                 }
-                let kid = header.kid.ok_or_else(|| AuthError::Invalid("token has no kid".into()))?;
+                let kid = header
+                    .kid
+                    .ok_or_else(|| AuthError::Invalid("token has no kid".into()))?;
                 let key = self.key_for(&kid).await?;
                 let mut v = Validation::new(Algorithm::RS256);
                 if let Some(i) = issuer {
@@ -106,7 +120,11 @@ impl Verifier {
     }
 
     async fn key_for(&self, kid: &str) -> Result<DecodingKey, AuthError> {
-        let cached = self.jwks.lock().ok().and_then(|j| j.as_ref().map(|(set, at)| (set.clone(), *at)));
+        let cached = self
+            .jwks
+            .lock()
+            .ok()
+            .and_then(|j| j.as_ref().map(|(set, at)| (set.clone(), *at)));
         if let Some((set, at)) = &cached
             && let Some(jwk) = set.find(kid)
             && at.elapsed() < JWKS_TTL
@@ -114,7 +132,9 @@ impl Verifier {
             return DecodingKey::from_jwk(jwk).map_err(|e| AuthError::Invalid(e.to_string()));
         }
         // Unknown kid or stale set: the provider may have rotated keys, fetch again.
-        let AuthConfig::Jwks { url, .. } = &self.cfg else { return Err(AuthError::NotConfigured) };
+        let AuthConfig::Jwks { url, .. } = &self.cfg else {
+            return Err(AuthError::NotConfigured);
+        };
         let set: JwkSet = self
             .http
             .get(url)
@@ -128,7 +148,9 @@ impl Verifier {
         let key = set
             .find(kid)
             .ok_or_else(|| AuthError::Invalid("unknown kid".into()))
-            .and_then(|jwk| DecodingKey::from_jwk(jwk).map_err(|e| AuthError::Invalid(e.to_string())));
+            .and_then(|jwk| {
+                DecodingKey::from_jwk(jwk).map_err(|e| AuthError::Invalid(e.to_string()))
+            });
         if let Ok(mut j) = self.jwks.lock() {
             *j = Some((set, Instant::now()));
         }
@@ -141,7 +163,9 @@ fn check(c: Claims) -> Result<Claims, AuthError> {
         return Err(AuthError::Invalid("sub and account are required".into()));
     }
     if c.account.contains('#') || c.sub.contains('#') {
-        return Err(AuthError::Invalid("account and sub may not contain '#'".into()));
+        return Err(AuthError::Invalid(
+            "account and sub may not contain '#'".into(),
+        ));
     }
     Ok(c)
 }
@@ -149,7 +173,12 @@ fn check(c: Claims) -> Result<Claims, AuthError> {
 /// Signs an HS256 token (local runs and tests).
 pub fn dev_token(secret: &str, sub: &str, account: &str, role: Role, ttl_secs: u64) -> String {
     let exp = chrono::Utc::now().timestamp().max(0) as u64 + ttl_secs;
-    let claims = Claims { sub: sub.into(), account: account.into(), role, exp: Some(exp) };
+    let claims = Claims {
+        sub: sub.into(),
+        account: account.into(),
+        role,
+        exp: Some(exp),
+    };
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(Algorithm::HS256),
         &claims,
@@ -167,7 +196,10 @@ mod tests {
         let v = Verifier::new(AuthConfig::DevSecret("s".into()));
         let t = dev_token("s", "agent-1", "acme", Role::Admin, 60);
         let c = v.verify_header(Some(&format!("Bearer {t}"))).await.unwrap();
-        assert_eq!((c.sub.as_str(), c.account.as_str(), c.role), ("agent-1", "acme", Role::Admin));
+        assert_eq!(
+            (c.sub.as_str(), c.account.as_str(), c.role),
+            ("agent-1", "acme", Role::Admin)
+        );
         assert_eq!(v.verify_header(None).await, Err(AuthError::Missing));
         let other = dev_token("other", "a", "acme", Role::Agent, 60);
         assert!(matches!(v.verify(&other).await, Err(AuthError::Invalid(_))));
@@ -179,18 +211,51 @@ mod tests {
     async fn rs256_against_a_jwks_and_hs256_is_refused_there() {
         // A 2048-bit test key made for this test only.
         let pem = include_str!("../testdata/rs256-test-key.pem");
-        let jwks: JwkSet = serde_json::from_str(include_str!("../testdata/rs256-test-jwks.json")).unwrap();
-        let cfg = AuthConfig::Jwks { url: "http://127.0.0.1:9/none".into(), issuer: Some("iss".into()), audience: None };
+        let jwks: JwkSet =
+            serde_json::from_str(include_str!("../testdata/rs256-test-jwks.json")).unwrap();
+        let cfg = AuthConfig::Jwks {
+            url: "http://127.0.0.1:9/none".into(),
+            issuer: Some("iss".into()),
+            audience: None,
+        };
         let v = Verifier::with_jwks(cfg, jwks);
         let mut h = jsonwebtoken::Header::new(Algorithm::RS256);
         h.kid = Some("test-key".into());
         #[derive(Serialize)]
-        struct C<'a> { sub: &'a str, account: &'a str, role: &'a str, iss: &'a str, exp: u64 }
+        struct C<'a> {
+            sub: &'a str,
+            account: &'a str,
+            role: &'a str,
+            iss: &'a str,
+            exp: u64,
+        }
         let exp = chrono::Utc::now().timestamp() as u64 + 60;
         let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
-        let t = jsonwebtoken::encode(&h, &C { sub: "a1", account: "acme", role: "agent", iss: "iss", exp }, &key).unwrap();
+        let t = jsonwebtoken::encode(
+            &h,
+            &C {
+                sub: "a1",
+                account: "acme",
+                role: "agent",
+                iss: "iss",
+                exp,
+            },
+            &key,
+        )
+        .unwrap();
         assert_eq!(v.verify(&t).await.unwrap().role, Role::Agent);
-        let wrong_iss = jsonwebtoken::encode(&h, &C { sub: "a1", account: "acme", role: "agent", iss: "x", exp }, &key).unwrap();
+        let wrong_iss = jsonwebtoken::encode(
+            &h,
+            &C {
+                sub: "a1",
+                account: "acme",
+                role: "agent",
+                iss: "x",
+                exp,
+            },
+            &key,
+        )
+        .unwrap();
         assert!(v.verify(&wrong_iss).await.is_err());
         let hs = dev_token("s", "a", "acme", Role::Admin, 60);
         assert!(matches!(v.verify(&hs).await, Err(AuthError::Invalid(_))));

@@ -27,7 +27,9 @@ impl Clients {
         let dynamo = aws_sdk_dynamodb::config::Builder::from(cfg)
             .interceptor(CountRequests("dynamodb"))
             .build();
-        let sqs = aws_sdk_sqs::config::Builder::from(cfg).interceptor(CountRequests("sqs")).build();
+        let sqs = aws_sdk_sqs::config::Builder::from(cfg)
+            .interceptor(CountRequests("sqs"))
+            .build();
         let secrets = aws_sdk_secretsmanager::config::Builder::from(cfg)
             .interceptor(CountRequests("secretsmanager"))
             .build();

@@ -48,7 +48,11 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub enum AuthConfig {
     /// Production: RS256 tokens checked against a JWKS document (e.g. a Cognito user pool).
-    Jwks { url: String, issuer: Option<String>, audience: Option<String> },
+    Jwks {
+        url: String,
+        issuer: Option<String>,
+        audience: Option<String>,
+    },
     /// Local runs: HS256 with a shared secret.
     DevSecret(String),
     /// Neither configured: every request is refused rather than trusting a default key.
@@ -62,8 +66,8 @@ impl Config {
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let table = get(keys::TABLE)
-            .ok_or_else(|| Error::Config(format!("{} is not set", keys::TABLE)))?;
+        let table =
+            get(keys::TABLE).ok_or_else(|| Error::Config(format!("{} is not set", keys::TABLE)))?;
         let auth = match (get(keys::JWKS_URL), get(keys::DEV_JWT_SECRET)) {
             (Some(url), _) => AuthConfig::Jwks {
                 url,
@@ -108,8 +112,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config> {
-        let m: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| m.get(k).cloned())
     }
 
@@ -120,8 +126,12 @@ mod tests {
 
     #[test]
     fn jwks_wins_over_dev_secret_and_nothing_means_refuse() {
-        let c = cfg(&[(keys::TABLE, "t"), (keys::JWKS_URL, "https://x/jwks"), (keys::DEV_JWT_SECRET, "s")])
-            .unwrap();
+        let c = cfg(&[
+            (keys::TABLE, "t"),
+            (keys::JWKS_URL, "https://x/jwks"),
+            (keys::DEV_JWT_SECRET, "s"),
+        ])
+        .unwrap();
         assert!(matches!(c.auth, AuthConfig::Jwks { .. }));
         let c = cfg(&[(keys::TABLE, "t")]).unwrap();
         assert!(matches!(c.auth, AuthConfig::None));

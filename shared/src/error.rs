@@ -22,13 +22,22 @@ pub enum Error {
 
 impl Error {
     pub fn dynamo(op: &'static str, e: impl std::fmt::Display) -> Self {
-        Error::Dynamo { op, message: e.to_string() }
+        Error::Dynamo {
+            op,
+            message: e.to_string(),
+        }
     }
     pub fn sqs(op: &'static str, e: impl std::fmt::Display) -> Self {
-        Error::Sqs { op, message: e.to_string() }
+        Error::Sqs {
+            op,
+            message: e.to_string(),
+        }
     }
     pub fn secrets(op: &'static str, e: impl std::fmt::Display) -> Self {
-        Error::Secrets { op, message: e.to_string() }
+        Error::Secrets {
+            op,
+            message: e.to_string(),
+        }
     }
 }
 

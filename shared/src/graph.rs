@@ -12,7 +12,13 @@ use crate::config::Config;
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum GraphError {
     #[error("graph error {code}/{subcode:?} (http {status})")]
-    Api { status: u16, code: i64, subcode: Option<i64>, kind: Option<String>, message: String },
+    Api {
+        status: u16,
+        code: i64,
+        subcode: Option<i64>,
+        kind: Option<String>,
+        message: String,
+    },
     #[error("graph http {status} without an error body")]
     Http { status: u16 },
     #[error("graph request timed out")]
@@ -54,7 +60,10 @@ impl GraphError {
             message: Option<String>,
         }
         let num = |v: &Option<Value>| {
-            v.as_ref().and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+            v.as_ref().and_then(|v| {
+                v.as_i64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            })
         };
         match serde_json::from_slice::<Envelope>(body) {
             Ok(Envelope { error }) => match num(&error.code) {
@@ -87,7 +96,12 @@ pub struct Profile {
 impl Profile {
     /// The name to show: `name` if Meta gave one, else first and last joined. Never invented.
     pub fn display_name(&self) -> Option<String> {
-        if let Some(n) = self.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        if let Some(n) = self
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
             return Some(n.to_owned());
         }
         let joined = [self.first_name.as_deref(), self.last_name.as_deref()]
@@ -114,30 +128,59 @@ impl GraphClient {
             .connect_timeout(Duration::from_secs(3))
             .build()
             .unwrap_or_default();
-        GraphClient { http, base: format!("{}/{}", cfg.graph_base_url, cfg.graph_version) }
+        GraphClient {
+            http,
+            base: format!("{}/{}", cfg.graph_base_url, cfg.graph_version),
+        }
     }
 
     fn url(&self, path: &str) -> String {
         format!("{}/{}", self.base, path.trim_start_matches('/'))
     }
 
-    pub async fn get(&self, path: &str, query: &[(&str, &str)], token: &str) -> Result<Value, GraphError> {
-        let req = self.http.get(self.url(path)).query(query).query(&[("access_token", token)]);
+    pub async fn get(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        token: &str,
+    ) -> Result<Value, GraphError> {
+        let req = self
+            .http
+            .get(self.url(path))
+            .query(query)
+            .query(&[("access_token", token)]);
         Self::finish(req.send().await).await
     }
 
-    pub async fn post_json(&self, path: &str, body: &Value, token: &str) -> Result<Value, GraphError> {
-        let req = self.http.post(self.url(path)).query(&[("access_token", token)]).json(body);
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+        token: &str,
+    ) -> Result<Value, GraphError> {
+        let req = self
+            .http
+            .post(self.url(path))
+            .query(&[("access_token", token)])
+            .json(body);
         Self::finish(req.send().await).await
     }
 
     async fn finish(res: Result<reqwest::Response, reqwest::Error>) -> Result<Value, GraphError> {
         let res = res.map_err(|e| {
-            if e.is_timeout() { GraphError::Timeout } else { GraphError::Transport(e.without_url().to_string()) }
+            if e.is_timeout() {
+                GraphError::Timeout
+            } else {
+                GraphError::Transport(e.without_url().to_string())
+            }
         })?;
         let status = res.status().as_u16();
         let bytes = res.bytes().await.map_err(|e| {
-            if e.is_timeout() { GraphError::Timeout } else { GraphError::Transport(e.without_url().to_string()) }
+            if e.is_timeout() {
+                GraphError::Timeout
+            } else {
+                GraphError::Transport(e.without_url().to_string())
+            }
         })?;
         if !(200..300).contains(&status) {
             return Err(GraphError::from_body(status, &bytes));
@@ -147,7 +190,13 @@ impl GraphClient {
 
     /// User Profile API: `GET /{psid}?fields=first_name,last_name,name,profile_pic`.
     pub async fn user_profile(&self, psid: &str, page_token: &str) -> Result<Profile, GraphError> {
-        let v = self.get(psid, &[("fields", "first_name,last_name,name,profile_pic")], page_token).await?;
+        let v = self
+            .get(
+                psid,
+                &[("fields", "first_name,last_name,name,profile_pic")],
+                page_token,
+            )
+            .await?;
         serde_json::from_value(v).map_err(|e| GraphError::Decode(e.to_string()))
     }
 }
@@ -158,20 +207,34 @@ mod tests {
 
     #[test]
     fn error_bodies_from_fixtures() {
-        let b = include_bytes!("../../../shared/fixtures/meta/profile_api_error_100_2018218_no_profile.json");
+        let b = include_bytes!(
+            "../../../shared/fixtures/meta/profile_api_error_100_2018218_no_profile.json"
+        );
         let e = GraphError::from_body(400, b);
         assert_eq!((e.code(), e.subcode()), (Some(100), Some(2018218)));
-        let b = include_bytes!("../../../shared/fixtures/meta/send_api_error_10_2018336_eu_privacy.json");
+        let b = include_bytes!(
+            "../../../shared/fixtures/meta/send_api_error_10_2018336_eu_privacy.json"
+        );
         assert_eq!(GraphError::from_body(400, b).subcode(), Some(2018336));
-        assert_eq!(GraphError::from_body(502, b"<html>"), GraphError::Http { status: 502 });
+        assert_eq!(
+            GraphError::from_body(502, b"<html>"),
+            GraphError::Http { status: 502 }
+        );
     }
 
     #[test]
     fn names_are_never_invented() {
         assert_eq!(Profile::default().display_name(), None);
-        let p = Profile { first_name: Some("Ada".into()), ..Default::default() };
+        let p = Profile {
+            first_name: Some("Ada".into()),
+            ..Default::default()
+        };
         assert_eq!(p.display_name().as_deref(), Some("Ada"));
-        let p = Profile { name: Some("Ada L".into()), first_name: Some("X".into()), ..Default::default() };
+        let p = Profile {
+            name: Some("Ada L".into()),
+            first_name: Some("X".into()),
+            ..Default::default()
+        };
         assert_eq!(p.display_name().as_deref(), Some("Ada L"));
     }
 }

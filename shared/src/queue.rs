@@ -11,7 +11,9 @@ use crate::{Error, Result};
 /// Sends all events (10 per SendMessageBatch call, calls in parallel). Returns an error unless
 /// SQS accepted every one.
 pub async fn send_all(sqs: &Client, queue_url: &str, events: &[QueuedEvent]) -> Result<usize> {
-    let calls = events.chunks(10).map(|chunk| send_chunk(sqs, queue_url, chunk));
+    let calls = events
+        .chunks(10)
+        .map(|chunk| send_chunk(sqs, queue_url, chunk));
     let counts = try_join_all(calls).await?;
     Ok(counts.into_iter().sum())
 }
@@ -47,7 +49,13 @@ async fn send_chunk(sqs: &Client, queue_url: &str, chunk: &[QueuedEvent]) -> Res
             let first = &out.failed[0];
             return Err(Error::sqs(
                 "SendMessageBatch",
-                format!("{} of {} entries refused ({}: {})", failed.len(), pending.len(), first.code, first.message.as_deref().unwrap_or("")),
+                format!(
+                    "{} of {} entries refused ({}: {})",
+                    failed.len(),
+                    pending.len(),
+                    first.code,
+                    first.message.as_deref().unwrap_or("")
+                ),
             ));
         }
         pending.retain(|(i, _)| failed.contains(&i.to_string()));

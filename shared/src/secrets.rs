@@ -17,7 +17,11 @@ pub struct SecretCache {
 
 impl SecretCache {
     pub fn new(client: Client, ttl: Duration) -> Self {
-        SecretCache { client, ttl, entries: Mutex::new(HashMap::new()) }
+        SecretCache {
+            client,
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The secret's string value, or `None` if it does not exist.
@@ -46,12 +50,20 @@ impl SecretCache {
     }
 
     pub async fn require(&self, id: &str) -> Result<String> {
-        self.get(id).await?.ok_or_else(|| Error::Config(format!("secret {id} does not exist")))
+        self.get(id)
+            .await?
+            .ok_or_else(|| Error::Config(format!("secret {id} does not exist")))
     }
 
     /// Creates the secret or stores a new version of it.
     pub async fn put(&self, id: &str, value: &str) -> Result<()> {
-        let created = self.client.create_secret().name(id).secret_string(value).send().await;
+        let created = self
+            .client
+            .create_secret()
+            .name(id)
+            .secret_string(value)
+            .send()
+            .await;
         match created {
             Ok(_) => {}
             Err(e) => {

@@ -8,7 +8,10 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsMessage};
 use futures::future::join_all;
 
 pub fn group_of(m: &SqsMessage) -> String {
-    m.attributes.get("MessageGroupId").cloned().unwrap_or_default()
+    m.attributes
+        .get("MessageGroupId")
+        .cloned()
+        .unwrap_or_default()
 }
 
 pub async fn process_fifo<F, Fut, E>(records: Vec<SqsMessage>, handle: F) -> SqsBatchResponse
@@ -65,7 +68,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_failure_fails_the_rest_of_its_group_only() {
-        let recs = vec![msg("a1", "a"), msg("b1", "b"), msg("a2", "a"), msg("a3", "a"), msg("b2", "b")];
+        let recs = vec![
+            msg("a1", "a"),
+            msg("b1", "b"),
+            msg("a2", "a"),
+            msg("a3", "a"),
+            msg("b2", "b"),
+        ];
         let ran = std::sync::Mutex::new(Vec::new());
         let resp = process_fifo(recs, |m| {
             let body = m.body.clone().unwrap_or_default();
@@ -73,10 +82,17 @@ mod tests {
             async move { if body == "a2" { Err("boom") } else { Ok(()) } }
         })
         .await;
-        let failed: Vec<_> = resp.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+        let failed: Vec<_> = resp
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
         assert_eq!(failed, ["a2", "a3"]);
         let ran = ran.into_inner().unwrap();
-        assert!(!ran.contains(&"a3".to_string()), "a3 must not run after a2 failed");
+        assert!(
+            !ran.contains(&"a3".to_string()),
+            "a3 must not run after a2 failed"
+        );
         assert!(ran.contains(&"b2".to_string()));
     }
 }

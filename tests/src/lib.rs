@@ -21,7 +21,10 @@ impl Stack {
         let path = std::env::var("PAGEDESK_STACK_FILE")
             .expect("PAGEDESK_STACK_FILE is not set: run the end-to-end tests through `make test`");
         let text = std::fs::read_to_string(&path).expect("stack file readable");
-        Stack { info: serde_json::from_str(&text).expect("stack file is JSON"), http: reqwest::Client::new() }
+        Stack {
+            info: serde_json::from_str(&text).expect("stack file is JSON"),
+            http: reqwest::Client::new(),
+        }
     }
 
     pub fn s(&self, key: &str) -> String {
@@ -29,11 +32,19 @@ impl Stack {
     }
 
     pub async fn clients(&self) -> Clients {
-        Clients::for_endpoints(&self.s("dynamodb_url"), &self.s("moto_url"), &self.s("moto_url")).await
+        Clients::for_endpoints(
+            &self.s("dynamodb_url"),
+            &self.s("moto_url"),
+            &self.s("moto_url"),
+        )
+        .await
     }
 
     pub fn queue_url(&self, logical_id: &str) -> String {
-        self.info["queues"][logical_id].as_str().unwrap_or_default().to_owned()
+        self.info["queues"][logical_id]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     pub fn token(&self, account: &str, sub: &str, role: Role) -> String {
@@ -51,7 +62,11 @@ impl Stack {
     }
 
     pub async fn post_webhook_with(&self, body: &[u8], sig: Option<&str>) -> (u16, String) {
-        let mut req = self.http.post(self.s("webhook_url")).header("content-type", "application/json").body(body.to_vec());
+        let mut req = self
+            .http
+            .post(self.s("webhook_url"))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
         if let Some(s) = sig {
             req = req.header("x-hub-signature-256", s);
         }
@@ -60,7 +75,13 @@ impl Stack {
         (status, res.text().await.unwrap_or_default())
     }
 
-    pub async fn api(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    pub async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let url = format!("{}{}", self.s("api_url"), path);
         let mut req = self.http.request(method.parse().expect("method"), url);
         if let Some(t) = token {
@@ -72,7 +93,10 @@ impl Stack {
         let res = req.send().await.expect("agent api reachable");
         let status = res.status().as_u16();
         let text = res.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Value {
@@ -84,16 +108,27 @@ impl Stack {
     /// A fresh account with one registered Page, so tests do not see each other's data.
     pub async fn tenant(&self) -> Tenant {
         let n = unique();
-        let t = Tenant { account: format!("acct-{n}"), page_id: format!("9{n:014}") };
+        let t = Tenant {
+            account: format!("acct-{n}"),
+            page_id: format!("9{n:014}"),
+        };
         let (status, v) = self
-            .api("PUT", &format!("/pages/{}", t.page_id), Some(&self.admin(&t.account)), Some(json!({"name": "Test Page", "access_token": format!("token-{n}")})))
+            .api(
+                "PUT",
+                &format!("/pages/{}", t.page_id),
+                Some(&self.admin(&t.account)),
+                Some(json!({"name": "Test Page", "access_token": format!("token-{n}")})),
+            )
             .await;
         assert_eq!(status, 201, "register page: {v}");
         t
     }
 
     pub async fn sim(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let mut req = self.http.request(method.parse().expect("method"), format!("{}{}", self.s("sim_url"), path));
+        let mut req = self.http.request(
+            method.parse().expect("method"),
+            format!("{}{}", self.s("sim_url"), path),
+        );
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -102,7 +137,13 @@ impl Stack {
     }
 
     /// Polls the agent API until `check` accepts the value at `path`, or panics after 15 s.
-    pub async fn wait_for(&self, path: &str, token: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_for(
+        &self,
+        path: &str,
+        token: &str,
+        what: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let (status, v) = self.api("GET", path, Some(token), None).await;
@@ -119,12 +160,21 @@ impl Stack {
     /// The only conversation of the tenant, once it has `n` messages.
     pub async fn single_conversation(&self, t: &Tenant, n: usize) -> (Value, Vec<Value>) {
         let tok = self.admin(&t.account);
-        let list = self.wait_for("/conversations", &tok, "a conversation", |v| v["items"].as_array().is_some_and(|a| !a.is_empty())).await;
+        let list = self
+            .wait_for("/conversations", &tok, "a conversation", |v| {
+                v["items"].as_array().is_some_and(|a| !a.is_empty())
+            })
+            .await;
         let items = list["items"].as_array().cloned().unwrap_or_default();
         assert_eq!(items.len(), 1, "one conversation expected: {list}");
         let id = items[0]["id"].as_str().unwrap_or_default().to_owned();
         let msgs = self
-            .wait_for(&format!("/conversations/{id}/messages"), &tok, &format!("{n} messages"), |v| v["items"].as_array().is_some_and(|a| a.len() >= n))
+            .wait_for(
+                &format!("/conversations/{id}/messages"),
+                &tok,
+                &format!("{n} messages"),
+                |v| v["items"].as_array().is_some_and(|a| a.len() >= n),
+            )
             .await;
         let msgs = msgs["items"].as_array().cloned().unwrap_or_default();
         (items[0].clone(), msgs)
@@ -139,8 +189,13 @@ pub struct Tenant {
 /// Unique per process and test run.
 pub fn unique() -> u64 {
     static N: AtomicU64 = AtomicU64::new(0);
-    let base = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
-    (base % 10_000_000_000_000) + N.fetch_add(1, Ordering::SeqCst) * 1_000 + u64::from(std::process::id() % 1000)
+    let base = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0);
+    (base % 10_000_000_000_000)
+        + N.fetch_add(1, Ordering::SeqCst) * 1_000
+        + u64::from(std::process::id() % 1000)
 }
 
 pub fn fixtures_dir() -> PathBuf {
@@ -149,7 +204,10 @@ pub fn fixtures_dir() -> PathBuf {
 
 pub fn fixture(name: &str) -> Value {
     let p = fixtures_dir().join(name);
-    serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).expect("fixture is JSON")
+    serde_json::from_str(
+        &std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+    )
+    .expect("fixture is JSON")
 }
 
 /// Rewrites a fixture for a test's Page: every occurrence of the fixture's Page id (and of

@@ -11,15 +11,24 @@ use serde_json::{Value, json};
 async fn say(stack: &Stack, t: &Tenant, user: &str, text: &str) {
     let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": pagedesk_shared::clock::Clock::now_ms(&pagedesk_shared::clock::SystemClock),
         "message": {"mid": format!("m_{}", unique()), "text": text}});
-    let (status, body) = stack.post_webhook(envelope(&t.page_id, "messaging", vec![ev]).to_string().as_bytes()).await;
+    let (status, body) = stack
+        .post_webhook(
+            envelope(&t.page_id, "messaging", vec![ev])
+                .to_string()
+                .as_bytes(),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
 }
 
 async fn conversations(stack: &Stack, t: &Tenant, query: &str, n: usize) -> Vec<Value> {
     let v = stack
-        .wait_for(&format!("/conversations{query}"), &stack.admin(&t.account), &format!("{n} conversations for {query}"), |v| {
-            v["items"].as_array().is_some_and(|a| a.len() == n)
-        })
+        .wait_for(
+            &format!("/conversations{query}"),
+            &stack.admin(&t.account),
+            &format!("{n} conversations for {query}"),
+            |v| v["items"].as_array().is_some_and(|a| a.len() == n),
+        )
         .await;
     v["items"].as_array().cloned().unwrap_or_default()
 }
@@ -31,16 +40,47 @@ async fn tokens_roles_and_error_shape() {
     assert_eq!(s, 401);
     assert_eq!(v["error"]["code"], "unauthorized");
     assert!(v["error"]["message"].is_string());
-    let (s, _) = stack.api("GET", "/conversations", Some("not-a-jwt"), None).await;
+    let (s, _) = stack
+        .api("GET", "/conversations", Some("not-a-jwt"), None)
+        .await;
     assert_eq!(s, 401);
     let forged = pagedesk_shared::auth::dev_token("wrong-secret", "a", "acct", Role::Admin, 60);
-    assert_eq!(stack.api("GET", "/conversations", Some(&forged), None).await.0, 401);
+    assert_eq!(
+        stack
+            .api("GET", "/conversations", Some(&forged), None)
+            .await
+            .0,
+        401
+    );
     let agent = stack.token("acct-x", "agent-7", Role::Agent);
-    assert_eq!(stack.api("GET", "/conversations", Some(&agent), None).await.0, 200);
+    assert_eq!(
+        stack
+            .api("GET", "/conversations", Some(&agent), None)
+            .await
+            .0,
+        200
+    );
     let (s, v) = stack.api("GET", "/pages", Some(&agent), None).await;
     assert_eq!((s, v["error"]["code"].as_str()), (403, Some("forbidden")));
-    assert_eq!(stack.api("PUT", "/pages/123", Some(&agent), Some(json!({"access_token": "x"}))).await.0, 403);
-    assert_eq!(stack.api("GET", "/nothing-here", Some(&agent), None).await.0, 404);
+    assert_eq!(
+        stack
+            .api(
+                "PUT",
+                "/pages/123",
+                Some(&agent),
+                Some(json!({"access_token": "x"}))
+            )
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        stack
+            .api("GET", "/nothing-here", Some(&agent), None)
+            .await
+            .0,
+        404
+    );
 }
 
 #[tokio::test]
@@ -52,25 +92,74 @@ async fn another_accounts_objects_are_not_found() {
     let id = conv["id"].as_str().unwrap();
     let contact = conv["contact"]["id"].as_str().unwrap();
     let tb = stack.admin(&b.account);
-    for path in [format!("/conversations/{id}"), format!("/conversations/{id}/messages"), format!("/contacts/{contact}")] {
+    for path in [
+        format!("/conversations/{id}"),
+        format!("/conversations/{id}/messages"),
+        format!("/contacts/{contact}"),
+    ] {
         let (s, v) = stack.api("GET", &path, Some(&tb), None).await;
         assert_eq!(s, 404, "{path}: {v}");
     }
-    assert_eq!(stack.api("POST", &format!("/conversations/{id}/resolve"), Some(&tb), None).await.0, 404);
-    let (s, v) = stack.api("PUT", &format!("/pages/{}", a.page_id), Some(&tb), Some(json!({"access_token": "steal"}))).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("page_registered_elsewhere")));
-    assert_eq!(stack.api("DELETE", &format!("/pages/{}", a.page_id), Some(&tb), None).await.0, 404);
+    assert_eq!(
+        stack
+            .api(
+                "POST",
+                &format!("/conversations/{id}/resolve"),
+                Some(&tb),
+                None
+            )
+            .await
+            .0,
+        404
+    );
+    let (s, v) = stack
+        .api(
+            "PUT",
+            &format!("/pages/{}", a.page_id),
+            Some(&tb),
+            Some(json!({"access_token": "steal"})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("page_registered_elsewhere"))
+    );
+    assert_eq!(
+        stack
+            .api("DELETE", &format!("/pages/{}", a.page_id), Some(&tb), None)
+            .await
+            .0,
+        404
+    );
     let pages = stack.get("/pages", &tb).await;
-    assert!(pages["items"].as_array().unwrap().iter().all(|p| p["page_id"] != a.page_id.as_str()));
+    assert!(
+        pages["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["page_id"] != a.page_id.as_str())
+    );
     // A cursor from one account's list cannot read another's.
     for _ in 0..2 {
         say(&stack, &a, &format!("7{}", unique()), "more").await;
     }
     conversations(&stack, &a, "", 3).await;
-    let page1 = stack.get("/conversations?limit=1", &stack.admin(&a.account)).await;
+    let page1 = stack
+        .get("/conversations?limit=1", &stack.admin(&a.account))
+        .await;
     let cursor = page1["next_cursor"].as_str().unwrap();
-    let (s, v) = stack.api("GET", &format!("/conversations?limit=1&cursor={cursor}"), Some(&tb), None).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (400, Some("invalid_parameter")));
+    let (s, v) = stack
+        .api(
+            "GET",
+            &format!("/conversations?limit=1&cursor={cursor}"),
+            Some(&tb),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("invalid_parameter"))
+    );
 }
 
 #[tokio::test]
@@ -85,24 +174,69 @@ async fn filters_and_cursor_pagination() {
     }
     let all = conversations(&stack, &t, "", 5).await;
     // Most recent activity first.
-    let times: Vec<&str> = all.iter().map(|c| c["last_message_at"].as_str().unwrap()).collect();
+    let times: Vec<&str> = all
+        .iter()
+        .map(|c| c["last_message_at"].as_str().unwrap())
+        .collect();
     let mut sorted = times.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(times, sorted);
 
     let resolved_id = all[0]["id"].as_str().unwrap().to_owned();
-    let (s, v) = stack.api("POST", &format!("/conversations/{resolved_id}/resolve"), Some(&tok), None).await;
+    let (s, v) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{resolved_id}/resolve"),
+            Some(&tok),
+            None,
+        )
+        .await;
     assert_eq!((s, v["status"].as_str()), (200, Some("resolved")));
-    assert_eq!(stack.api("POST", &format!("/conversations/{resolved_id}/resolve"), Some(&tok), None).await.0, 409);
+    assert_eq!(
+        stack
+            .api(
+                "POST",
+                &format!("/conversations/{resolved_id}/resolve"),
+                Some(&tok),
+                None
+            )
+            .await
+            .0,
+        409
+    );
 
     assert_eq!(conversations(&stack, &t, "?status=open", 4).await.len(), 4);
     let resolved = conversations(&stack, &t, "?status=resolved", 1).await;
     assert_eq!(resolved[0]["id"], resolved_id.as_str());
-    assert_eq!(conversations(&stack, &t, "?assignee=unassigned&status=open", 4).await.len(), 4);
-    assert_eq!(stack.get("/conversations?assignee=me", &tok).await["items"], json!([]));
-    assert_eq!(conversations(&stack, &t, &format!("?page_id={}&channel=messenger", t.page_id), 5).await.len(), 5);
-    assert_eq!(stack.get("/conversations?channel=comment", &tok).await["items"], json!([]));
-    assert_eq!(stack.get("/conversations?page_id=1", &tok).await["items"], json!([]));
+    assert_eq!(
+        conversations(&stack, &t, "?assignee=unassigned&status=open", 4)
+            .await
+            .len(),
+        4
+    );
+    assert_eq!(
+        stack.get("/conversations?assignee=me", &tok).await["items"],
+        json!([])
+    );
+    assert_eq!(
+        conversations(
+            &stack,
+            &t,
+            &format!("?page_id={}&channel=messenger", t.page_id),
+            5
+        )
+        .await
+        .len(),
+        5
+    );
+    assert_eq!(
+        stack.get("/conversations?channel=comment", &tok).await["items"],
+        json!([])
+    );
+    assert_eq!(
+        stack.get("/conversations?page_id=1", &tok).await["items"],
+        json!([])
+    );
 
     // Walk every page with limit=2: each conversation once, none missing.
     let mut seen = Vec::new();
@@ -122,12 +256,28 @@ async fn filters_and_cursor_pagination() {
         }
     }
     let unique_seen: BTreeSet<_> = seen.iter().collect();
-    assert_eq!(unique_seen.len(), seen.len(), "no conversation twice: {seen:?}");
+    assert_eq!(
+        unique_seen.len(),
+        seen.len(),
+        "no conversation twice: {seen:?}"
+    );
     assert_eq!(unique_seen.len(), 5);
 
-    for bad in ["?status=pending", "?channel=fax", "?limit=0", "?limit=101", "?cursor=garbage"] {
-        let (s, v) = stack.api("GET", &format!("/conversations{bad}"), Some(&tok), None).await;
-        assert_eq!((s, v["error"]["code"].as_str()), (400, Some("invalid_parameter")), "{bad}");
+    for bad in [
+        "?status=pending",
+        "?channel=fax",
+        "?limit=0",
+        "?limit=101",
+        "?cursor=garbage",
+    ] {
+        let (s, v) = stack
+            .api("GET", &format!("/conversations{bad}"), Some(&tok), None)
+            .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (400, Some("invalid_parameter")),
+            "{bad}"
+        );
     }
 }
 
@@ -142,10 +292,23 @@ async fn messages_page_oldest_first() {
     let (conv, _) = stack.single_conversation(&t, 5).await;
     let id = conv["id"].as_str().unwrap();
     let tok = stack.admin(&t.account);
-    let first = stack.get(&format!("/conversations/{id}/messages?limit=3"), &tok).await;
+    let first = stack
+        .get(&format!("/conversations/{id}/messages?limit=3"), &tok)
+        .await;
     let c = first["next_cursor"].as_str().unwrap();
-    let second = stack.get(&format!("/conversations/{id}/messages?limit=3&cursor={c}"), &tok).await;
-    let texts: Vec<&str> = first["items"].as_array().unwrap().iter().chain(second["items"].as_array().unwrap()).map(|m| m["text"].as_str().unwrap()).collect();
+    let second = stack
+        .get(
+            &format!("/conversations/{id}/messages?limit=3&cursor={c}"),
+            &tok,
+        )
+        .await;
+    let texts: Vec<&str> = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["items"].as_array().unwrap())
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
     assert_eq!(texts, ["m0", "m1", "m2", "m3", "m4"]);
 }
 
@@ -159,7 +322,18 @@ async fn a_resolved_conversation_is_not_reopened_and_history_is_carried() {
     say(&stack, &t, &user, "more detail").await;
     let (conv, _) = stack.single_conversation(&t, 2).await;
     let first_id = conv["id"].as_str().unwrap().to_owned();
-    assert_eq!(stack.api("POST", &format!("/conversations/{first_id}/resolve"), Some(&tok), None).await.0, 200);
+    assert_eq!(
+        stack
+            .api(
+                "POST",
+                &format!("/conversations/{first_id}/resolve"),
+                Some(&tok),
+                None
+            )
+            .await
+            .0,
+        200
+    );
 
     say(&stack, &t, &user, "new question").await;
     let open = conversations(&stack, &t, "?status=open", 1).await;
@@ -167,16 +341,41 @@ async fn a_resolved_conversation_is_not_reopened_and_history_is_carried() {
     assert_ne!(second_id, first_id);
     assert_eq!(open[0]["previous_conversation_id"], first_id.as_str());
     let msgs = stack
-        .wait_for(&format!("/conversations/{second_id}/messages"), &tok, "history + new", |v| v["items"].as_array().is_some_and(|a| a.len() == 3))
+        .wait_for(
+            &format!("/conversations/{second_id}/messages"),
+            &tok,
+            "history + new",
+            |v| v["items"].as_array().is_some_and(|a| a.len() == 3),
+        )
         .await;
     let items = msgs["items"].as_array().unwrap();
-    let summary: Vec<(&str, bool)> = items.iter().map(|m| (m["text"].as_str().unwrap(), m["context"].as_bool().unwrap())).collect();
-    assert_eq!(summary, [("first question", true), ("more detail", true), ("new question", false)]);
+    let summary: Vec<(&str, bool)> = items
+        .iter()
+        .map(|m| (m["text"].as_str().unwrap(), m["context"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("first question", true),
+            ("more detail", true),
+            ("new question", false)
+        ]
+    );
     let first = stack.get(&format!("/conversations/{first_id}"), &tok).await;
     assert_eq!(first["status"], "resolved");
     // The contact has an open conversation, so the old one cannot be reopened.
-    let (s, v) = stack.api("POST", &format!("/conversations/{first_id}/reopen"), Some(&tok), None).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("contact_has_open_conversation")));
+    let (s, v) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{first_id}/reopen"),
+            Some(&tok),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("contact_has_open_conversation"))
+    );
 }
 
 #[tokio::test]
@@ -185,18 +384,43 @@ async fn a_refused_profile_keeps_the_id_and_invents_no_name() {
     let t = stack.tenant().await;
     let user = format!("7{}", unique());
     let refusal = fixture("profile_api_error_100_2018218_no_profile.json");
-    stack.sim("POST", "/_sim/failures", Some(json!({"path": format!("/{user}"), "status": 400, "body": refusal, "times": 1}))).await;
+    stack
+        .sim(
+            "POST",
+            "/_sim/failures",
+            Some(json!({"path": format!("/{user}"), "status": 400, "body": refusal, "times": 1})),
+        )
+        .await;
     say(&stack, &t, &user, "who am I").await;
     let (conv, _) = stack.single_conversation(&t, 1).await;
     assert!(conv["contact"]["name"].is_null(), "{conv}");
-    let contact = stack.get(&format!("/contacts/{}", conv["contact"]["id"].as_str().unwrap()), &stack.admin(&t.account)).await;
+    let contact = stack
+        .get(
+            &format!("/contacts/{}", conv["contact"]["id"].as_str().unwrap()),
+            &stack.admin(&t.account),
+        )
+        .await;
     assert_eq!(contact["profile_status"], "unavailable");
     assert_eq!(contact["facebook_id"], user.as_str());
     assert!(contact["name"].is_null());
     // The profile call carried the Page's token.
     let calls = stack.sim("GET", "/_sim/requests", None).await;
-    let call = calls.as_array().unwrap().iter().find(|c| c["path"].as_str().is_some_and(|p| p.ends_with(&format!("/{user}")))).expect("profile call");
-    assert!(call["query"]["access_token"].as_str().unwrap().starts_with("token-"));
+    let call = calls
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with(&format!("/{user}")))
+        })
+        .expect("profile call");
+    assert!(
+        call["query"]["access_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("token-")
+    );
     assert!(call["path"].as_str().unwrap().starts_with("/v25.0/"));
 }
 
@@ -206,38 +430,114 @@ async fn pages_register_update_list_and_delete() {
     let account = format!("acct-{}", unique());
     let tok = stack.admin(&account);
     let page = format!("9{}", unique());
-    let (s, v) = stack.api("PUT", &format!("/pages/{page}"), Some(&tok), Some(json!({"name": "Shop"}))).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (422, Some("invalid_request")), "a new Page needs its token");
-    assert_eq!(stack.api("PUT", "/pages/not-a-number", Some(&tok), Some(json!({"access_token": "t"}))).await.0, 422);
-    assert_eq!(stack.api("PUT", &format!("/pages/{page}"), Some(&tok), Some(json!("nope"))).await.0, 422);
-    let (s, v) = stack.api("PUT", &format!("/pages/{page}"), Some(&tok), Some(json!({"name": "Shop", "access_token": "EAAB-1"}))).await;
-    assert_eq!((s, v["status"].as_str(), v["name"].as_str()), (201, Some("connected"), Some("Shop")));
+    let (s, v) = stack
+        .api(
+            "PUT",
+            &format!("/pages/{page}"),
+            Some(&tok),
+            Some(json!({"name": "Shop"})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("invalid_request")),
+        "a new Page needs its token"
+    );
+    assert_eq!(
+        stack
+            .api(
+                "PUT",
+                "/pages/not-a-number",
+                Some(&tok),
+                Some(json!({"access_token": "t"}))
+            )
+            .await
+            .0,
+        422
+    );
+    assert_eq!(
+        stack
+            .api(
+                "PUT",
+                &format!("/pages/{page}"),
+                Some(&tok),
+                Some(json!("nope"))
+            )
+            .await
+            .0,
+        422
+    );
+    let (s, v) = stack
+        .api(
+            "PUT",
+            &format!("/pages/{page}"),
+            Some(&tok),
+            Some(json!({"name": "Shop", "access_token": "EAAB-1"})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["status"].as_str(), v["name"].as_str()),
+        (201, Some("connected"), Some("Shop"))
+    );
     assert!(v.get("access_token").is_none(), "tokens are never returned");
-    let (s, v) = stack.api("PUT", &format!("/pages/{page}"), Some(&tok), Some(json!({"name": "Shop 2"}))).await;
+    let (s, v) = stack
+        .api(
+            "PUT",
+            &format!("/pages/{page}"),
+            Some(&tok),
+            Some(json!({"name": "Shop 2"})),
+        )
+        .await;
     assert_eq!((s, v["name"].as_str()), (200, Some("Shop 2")));
     let list = stack
-        .wait_for("/pages", &tok, "the page in the list", |v| v["items"].as_array().is_some_and(|a| a.iter().any(|p| p["name"] == "Shop 2")))
+        .wait_for("/pages", &tok, "the page in the list", |v| {
+            v["items"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|p| p["name"] == "Shop 2"))
+        })
         .await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     // The token went to Secrets Manager under the template's prefix.
     let clients = stack.clients().await;
-    let secret = clients.secrets.get_secret_value().secret_id(format!("{}{page}", stack.s("page_token_prefix"))).send().await.unwrap();
+    let secret = clients
+        .secrets
+        .get_secret_value()
+        .secret_id(format!("{}{page}", stack.s("page_token_prefix")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(secret.secret_string(), Some("EAAB-1"));
-    assert_eq!(stack.api("DELETE", &format!("/pages/{page}"), Some(&tok), None).await.0, 200);
-    assert_eq!(stack.api("DELETE", &format!("/pages/{page}"), Some(&tok), None).await.0, 404);
+    assert_eq!(
+        stack
+            .api("DELETE", &format!("/pages/{page}"), Some(&tok), None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        stack
+            .api("DELETE", &format!("/pages/{page}"), Some(&tok), None)
+            .await
+            .0,
+        404
+    );
 }
 
 // ---- OpenAPI --------------------------------------------------------------------------------
 
 fn openapi() -> Value {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml")).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml")).unwrap();
     serde_yaml_ng::from_str(&text).unwrap()
 }
 
 fn validate(doc: &Value, schema_ref: &str, instance: &Value) {
     let schema = json!({"$schema": "https://json-schema.org/draft/2020-12/schema", "$ref": schema_ref, "components": doc["components"]});
     let v = jsonschema::validator_for(&schema).expect("schema compiles");
-    let errors: Vec<String> = v.iter_errors(instance).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    let errors: Vec<String> = v
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
     assert!(errors.is_empty(), "{schema_ref}: {errors:?}\n{instance}");
 }
 
@@ -252,7 +552,10 @@ fn the_openapi_document_lists_exactly_the_routes_the_api_serves() {
             }
         }
     }
-    let served: BTreeSet<_> = pagedesk_agent_api::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    let served: BTreeSet<_> = pagedesk_agent_api::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
     assert_eq!(documented, served);
 }
 
@@ -266,26 +569,61 @@ async fn live_responses_match_the_openapi_schemas() {
     say(&stack, &t, &user, "schema check").await;
     let (conv, msgs) = stack.single_conversation(&t, 1).await;
     let id = conv["id"].as_str().unwrap();
-    validate(&doc, "#/components/schemas/ConversationList", &stack.get("/conversations", &tok).await);
-    validate(&doc, "#/components/schemas/Conversation", &stack.get(&format!("/conversations/{id}"), &tok).await);
-    validate(&doc, "#/components/schemas/MessageList", &stack.get(&format!("/conversations/{id}/messages"), &tok).await);
+    validate(
+        &doc,
+        "#/components/schemas/ConversationList",
+        &stack.get("/conversations", &tok).await,
+    );
+    validate(
+        &doc,
+        "#/components/schemas/Conversation",
+        &stack.get(&format!("/conversations/{id}"), &tok).await,
+    );
+    validate(
+        &doc,
+        "#/components/schemas/MessageList",
+        &stack
+            .get(&format!("/conversations/{id}/messages"), &tok)
+            .await,
+    );
     validate(&doc, "#/components/schemas/Message", &msgs[0]);
-    validate(&doc, "#/components/schemas/Contact", &stack.get(&format!("/contacts/{}", conv["contact"]["id"].as_str().unwrap()), &tok).await);
+    validate(
+        &doc,
+        "#/components/schemas/Contact",
+        &stack
+            .get(
+                &format!("/contacts/{}", conv["contact"]["id"].as_str().unwrap()),
+                &tok,
+            )
+            .await,
+    );
     for p in stack.get("/pages", &tok).await["items"].as_array().unwrap() {
         validate(&doc, "#/components/schemas/Page", p);
     }
-    let (_, resolved) = stack.api("POST", &format!("/conversations/{id}/resolve"), Some(&tok), None).await;
+    let (_, resolved) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{id}/resolve"),
+            Some(&tok),
+            None,
+        )
+        .await;
     validate(&doc, "#/components/schemas/Conversation", &resolved);
     let (_, err) = stack.api("GET", "/conversations", None, None).await;
     validate(&doc, "#/components/schemas/Error", &err);
-    let (_, err) = stack.api("GET", "/conversations/nope", Some(&tok), None).await;
+    let (_, err) = stack
+        .api("GET", "/conversations/nope", Some(&tok), None)
+        .await;
     validate(&doc, "#/components/schemas/Error", &err);
     // Every documented route answers (not the router's 404) for an admin.
     for (method, path) in pagedesk_agent_api::ROUTES {
         let concrete = path.replace("{id}", id).replace("{page_id}", "1");
         let body = (*method == "PUT").then(|| json!({"name": "x"}));
         let (s, v) = stack.api(method, &concrete, Some(&tok), body).await;
-        assert!(!(s == 404 && v["error"]["message"] == "route not found"), "{method} {path}: {s} {v}");
+        assert!(
+            !(s == 404 && v["error"]["message"] == "route not found"),
+            "{method} {path}: {s} {v}"
+        );
     }
 }
 
@@ -294,13 +632,24 @@ async fn browsers_get_cors_from_the_function_url() {
     let stack = Stack::connect();
     let res = stack
         .http
-        .request(reqwest::Method::OPTIONS, format!("{}/conversations", stack.s("api_url")))
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/conversations", stack.s("api_url")),
+        )
         .header("origin", "https://helpdesk.example")
         .header("access-control-request-method", "GET")
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    assert_eq!(res.headers()["access-control-allow-origin"], "https://helpdesk.example");
-    assert!(res.headers()["access-control-allow-headers"].to_str().unwrap().contains("authorization"));
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://helpdesk.example"
+    );
+    assert!(
+        res.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("authorization")
+    );
 }

@@ -22,16 +22,39 @@ async fn handshake_echoes_the_challenge_and_refuses_a_wrong_token() {
     let url = stack.s("webhook_url");
     let ok = stack
         .http
-        .get(format!("{url}?hub.mode=subscribe&hub.verify_token={}&hub.challenge=1158201444", stack.s("verify_token")))
+        .get(format!(
+            "{url}?hub.mode=subscribe&hub.verify_token={}&hub.challenge=1158201444",
+            stack.s("verify_token")
+        ))
         .send()
         .await
         .unwrap();
     assert_eq!(ok.status(), 200);
-    assert!(ok.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        ok.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     assert_eq!(ok.text().await.unwrap(), "1158201444");
-    let bad = stack.http.get(format!("{url}?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1")).send().await.unwrap();
+    let bad = stack
+        .http
+        .get(format!(
+            "{url}?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1"
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 403);
-    let no_mode = stack.http.get(format!("{url}?hub.verify_token={}&hub.challenge=1", stack.s("verify_token"))).send().await.unwrap();
+    let no_mode = stack
+        .http
+        .get(format!(
+            "{url}?hub.verify_token={}&hub.challenge=1",
+            stack.s("verify_token")
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(no_mode.status(), 403);
 }
 
@@ -39,24 +62,62 @@ async fn handshake_echoes_the_challenge_and_refuses_a_wrong_token() {
 async fn bad_signatures_are_refused_and_nothing_is_stored() {
     let stack = Stack::connect();
     let t = stack.tenant().await;
-    let body = envelope(&t.page_id, "messaging", vec![text_event(&t.page_id, "71", &format!("m_{}", unique()), "forged")]).to_string();
+    let body = envelope(
+        &t.page_id,
+        "messaging",
+        vec![text_event(
+            &t.page_id,
+            "71",
+            &format!("m_{}", unique()),
+            "forged",
+        )],
+    )
+    .to_string();
     assert_eq!(stack.post_webhook_with(body.as_bytes(), None).await.0, 401);
     let wrong = signature::sign(b"not-the-app-secret", body.as_bytes());
-    assert_eq!(stack.post_webhook_with(body.as_bytes(), Some(&wrong)).await.0, 403);
-    assert_eq!(stack.post_webhook_with(body.as_bytes(), Some("sha256=zz")).await.0, 403);
+    assert_eq!(
+        stack
+            .post_webhook_with(body.as_bytes(), Some(&wrong))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        stack
+            .post_webhook_with(body.as_bytes(), Some("sha256=zz"))
+            .await
+            .0,
+        403
+    );
     // Signed for other bytes (the same JSON, pretty-printed).
-    let pretty = serde_json::to_string_pretty(&serde_json::from_str::<Value>(&body).unwrap()).unwrap();
+    let pretty =
+        serde_json::to_string_pretty(&serde_json::from_str::<Value>(&body).unwrap()).unwrap();
     let sig_of_pretty = signature::sign(stack.s("app_secret").as_bytes(), pretty.as_bytes());
-    assert_eq!(stack.post_webhook_with(body.as_bytes(), Some(&sig_of_pretty)).await.0, 403);
+    assert_eq!(
+        stack
+            .post_webhook_with(body.as_bytes(), Some(&sig_of_pretty))
+            .await
+            .0,
+        403
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let list = stack.get("/conversations", &stack.admin(&t.account)).await;
-    assert_eq!(list["items"], json!([]), "a refused POST must leave nothing behind");
+    assert_eq!(
+        list["items"],
+        json!([]),
+        "a refused POST must leave nothing behind"
+    );
 }
 
 #[tokio::test]
 async fn malformed_json_with_a_valid_signature_is_a_400() {
     let stack = Stack::connect();
-    for body in [&b"{\"object\":\"page\",\"entry\":[{\"id\":"[..], b"not json at all", b"[1,2,3]", b"{\"object\":\"page\"}"] {
+    for body in [
+        &b"{\"object\":\"page\",\"entry\":[{\"id\":"[..],
+        b"not json at all",
+        b"[1,2,3]",
+        b"{\"object\":\"page\"}",
+    ] {
         let (status, text) = stack.post_webhook(body).await;
         assert_eq!(status, 400, "{}: {text}", String::from_utf8_lossy(body));
         assert!(text.contains("\"error\""), "{text}");
@@ -68,7 +129,17 @@ async fn the_same_body_posted_three_times_leaves_one_message() {
     let stack = Stack::connect();
     let t = stack.tenant().await;
     let user = format!("7{}", unique());
-    let body = envelope(&t.page_id, "messaging", vec![text_event(&t.page_id, &user, &format!("m_{}", unique()), "once")]).to_string();
+    let body = envelope(
+        &t.page_id,
+        "messaging",
+        vec![text_event(
+            &t.page_id,
+            &user,
+            &format!("m_{}", unique()),
+            "once",
+        )],
+    )
+    .to_string();
     for _ in 0..3 {
         assert_eq!(stack.post_webhook(body.as_bytes()).await.0, 200);
     }
@@ -113,8 +184,14 @@ async fn one_batch_spanning_two_pages_of_two_accounts() {
     let (a, b) = (stack.tenant().await, stack.tenant().await);
     let user = format!("7{}", unique());
     // The fixture used for the signature test vector: two entries for two Pages.
-    let raw = std::fs::read_to_string(pagedesk_e2e::fixtures_dir().join("signature_vector_raw_body.json")).unwrap();
-    let raw = raw.replace("189538289069256", &b.page_id).replace("1895382890692545", &a.page_id).replace("1412611362105802", &user);
+    let raw = std::fs::read_to_string(
+        pagedesk_e2e::fixtures_dir().join("signature_vector_raw_body.json"),
+    )
+    .unwrap();
+    let raw = raw
+        .replace("189538289069256", &b.page_id)
+        .replace("1895382890692545", &a.page_id)
+        .replace("1412611362105802", &user);
     assert_eq!(stack.post_webhook(raw.as_bytes()).await.0, 200);
     let (_, ma) = stack.single_conversation(&a, 1).await;
     let (_, mb) = stack.single_conversation(&b, 1).await;
@@ -127,7 +204,17 @@ async fn a_base64_encoded_body_from_api_gateway_verifies_on_the_decoded_bytes() 
     let stack = Stack::connect();
     let t = stack.tenant().await;
     let user = format!("7{}", unique());
-    let body = envelope(&t.page_id, "messaging", vec![text_event(&t.page_id, &user, &format!("m_{}", unique()), "héllo äöå")]).to_string();
+    let body = envelope(
+        &t.page_id,
+        "messaging",
+        vec![text_event(
+            &t.page_id,
+            &user,
+            &format!("m_{}", unique()),
+            "héllo äöå",
+        )],
+    )
+    .to_string();
     let sig = signature::sign(stack.s("app_secret").as_bytes(), body.as_bytes());
     use base64::Engine as _;
     let event = json!({
@@ -148,7 +235,12 @@ async fn a_base64_encoded_body_from_api_gateway_verifies_on_the_decoded_bytes() 
 }
 
 async fn in_process_webhook(stack: &Stack, sqs_endpoint: &str) -> Webhook {
-    let clients = pagedesk_shared::aws::Clients::for_endpoints(&stack.s("dynamodb_url"), sqs_endpoint, &stack.s("moto_url")).await;
+    let clients = pagedesk_shared::aws::Clients::for_endpoints(
+        &stack.s("dynamodb_url"),
+        sqs_endpoint,
+        &stack.s("moto_url"),
+    )
+    .await;
     let secrets = stack.info["secrets"].clone();
     let cfg = Config::from_lookup(|k| match k {
         "PAGEDESK_TABLE" => Some(stack.s("table")),
@@ -171,21 +263,42 @@ async fn an_sqs_outage_answers_5xx_and_meta_retry_loses_nothing() {
     let stack = Stack::connect();
     let t = stack.tenant().await;
     let user = format!("7{}", unique());
-    let body = envelope(&t.page_id, "messaging", vec![text_event(&t.page_id, &user, &format!("m_{}", unique()), "survives an outage")]).to_string();
+    let body = envelope(
+        &t.page_id,
+        "messaging",
+        vec![text_event(
+            &t.page_id,
+            &user,
+            &format!("m_{}", unique()),
+            "survives an outage",
+        )],
+    )
+    .to_string();
     let sig = signature::sign(stack.s("app_secret").as_bytes(), body.as_bytes());
     // The same webhook code with SQS unreachable (nothing listens on that port).
-    let dead = format!("http://127.0.0.1:{}", pagedesk_e2e::unique() % 20_000 + 40_000);
+    let dead = format!(
+        "http://127.0.0.1:{}",
+        pagedesk_e2e::unique() % 20_000 + 40_000
+    );
     let down = in_process_webhook(&stack, &dead).await;
     let mut req = lambda_http::http::Request::new(lambda_http::Body::Text(body.clone()));
     *req.method_mut() = lambda_http::http::Method::POST;
     *req.uri_mut() = "/webhook".parse().unwrap();
-    req.headers_mut().insert("x-hub-signature-256", sig.parse().unwrap());
+    req.headers_mut()
+        .insert("x-hub-signature-256", sig.parse().unwrap());
     let started = Instant::now();
     let resp = down.handle(req).await;
     assert!(resp.status().is_server_error(), "{}", resp.status());
-    assert!(started.elapsed() < Duration::from_secs(15), "Meta waits 20 s at most; answered in {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "Meta waits 20 s at most; answered in {:?}",
+        started.elapsed()
+    );
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(stack.get("/conversations", &stack.admin(&t.account)).await["items"], json!([]));
+    assert_eq!(
+        stack.get("/conversations", &stack.admin(&t.account)).await["items"],
+        json!([])
+    );
     // Meta retries the same bytes; now SQS is there.
     assert_eq!(stack.post_webhook(body.as_bytes()).await.0, 200);
     let (_, msgs) = stack.single_conversation(&t, 1).await;
@@ -217,7 +330,14 @@ async fn a_poison_record_lands_in_the_dlq_and_its_neighbours_are_fine() {
             .build()
             .unwrap(),
     ];
-    clients.sqs.send_message_batch().queue_url(stack.queue_url("InboundQueue")).set_entries(Some(entries)).send().await.unwrap();
+    clients
+        .sqs
+        .send_message_batch()
+        .queue_url(stack.queue_url("InboundQueue"))
+        .set_entries(Some(entries))
+        .send()
+        .await
+        .unwrap();
     let (_, msgs) = stack.single_conversation(&t, 1).await;
     assert_eq!(msgs[0]["text"], "neighbour");
     // maxReceiveCount (5) receives, 1 s apart in the test stack, then the DLQ.
@@ -225,8 +345,20 @@ async fn a_poison_record_lands_in_the_dlq_and_its_neighbours_are_fine() {
     let deadline = Instant::now() + Duration::from_secs(40);
     let mut seen = false;
     while Instant::now() < deadline && !seen {
-        let out = clients.sqs.receive_message().queue_url(&dlq).max_number_of_messages(10).wait_time_seconds(1).visibility_timeout(0).send().await.unwrap();
-        seen = out.messages().iter().any(|m| m.body().is_some_and(|b| b.contains(&marker)));
+        let out = clients
+            .sqs
+            .receive_message()
+            .queue_url(&dlq)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+        seen = out
+            .messages()
+            .iter()
+            .any(|m| m.body().is_some_and(|b| b.contains(&marker)));
     }
     assert!(seen, "the poison record should reach the dead-letter queue");
 }

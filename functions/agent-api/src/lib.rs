@@ -72,7 +72,9 @@ impl AgentApi {
         match (segs.as_slice(), method) {
             (["conversations"], Method::GET) => self.list_conversations(&claims, &params).await,
             (["conversations", id], Method::GET) => self.get_conversation(&claims, id).await,
-            (["conversations", id, "messages"], Method::GET) => self.list_messages(&claims, id, &params).await,
+            (["conversations", id, "messages"], Method::GET) => {
+                self.list_messages(&claims, id, &params).await
+            }
             (["conversations", id, "resolve"], Method::POST) => self.resolve(&claims, id).await,
             (["conversations", id, "reopen"], Method::POST) => self.reopen(&claims, id).await,
             (["contacts", id], Method::GET) => self.get_contact(&claims, id).await,
@@ -84,25 +86,34 @@ impl AgentApi {
     }
 
     async fn authenticate(&self, req: &Request) -> Result<Claims, ApiError> {
-        let header = req.headers().get("authorization").and_then(|v| v.to_str().ok());
-        self.verifier.verify_header(header).await.map_err(|e| match e {
-            AuthError::Missing => ApiError::unauthorized("a bearer token is required"),
-            AuthError::Invalid(_) => ApiError::unauthorized("the token is not valid"),
-            AuthError::NotConfigured => {
-                tracing::error!("no token verification is configured; refusing every request");
-                ApiError::unauthorized("authentication is not configured")
-            }
-            AuthError::KeysUnavailable(m) => {
-                tracing::error!(error = %m, "JWKS unavailable");
-                ApiError::unavailable("token keys unavailable; retry")
-            }
-        })
+        let header = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        self.verifier
+            .verify_header(header)
+            .await
+            .map_err(|e| match e {
+                AuthError::Missing => ApiError::unauthorized("a bearer token is required"),
+                AuthError::Invalid(_) => ApiError::unauthorized("the token is not valid"),
+                AuthError::NotConfigured => {
+                    tracing::error!("no token verification is configured; refusing every request");
+                    ApiError::unauthorized("authentication is not configured")
+                }
+                AuthError::KeysUnavailable(m) => {
+                    tracing::error!(error = %m, "JWKS unavailable");
+                    ApiError::unavailable("token keys unavailable; retry")
+                }
+            })
     }
 
     async fn list_conversations(&self, c: &Claims, params: &[(String, String)]) -> ApiResult {
         let status = match query_param(params, "status") {
             None | Some("") | Some("all") => None,
-            Some(s) => Some(ConversationStatus::parse(s).ok_or_else(|| bad_param("status", "open, resolved or all"))?),
+            Some(s) => Some(
+                ConversationStatus::parse(s)
+                    .ok_or_else(|| bad_param("status", "open, resolved or all"))?,
+            ),
         };
         let assignee = match query_param(params, "assignee") {
             None | Some("") => None,
@@ -112,54 +123,123 @@ impl AgentApi {
         };
         let channel = match query_param(params, "channel") {
             None | Some("") => None,
-            Some(s) => Some(Channel::parse(s).ok_or_else(|| bad_param("channel", "messenger, comment or lead"))?.as_str().to_owned()),
+            Some(s) => Some(
+                Channel::parse(s)
+                    .ok_or_else(|| bad_param("channel", "messenger, comment or lead"))?
+                    .as_str()
+                    .to_owned(),
+            ),
         };
         let q = ConversationQuery {
             status,
             assignee,
-            page_id: query_param(params, "page_id").filter(|p| !p.is_empty()).map(str::to_owned),
+            page_id: query_param(params, "page_id")
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned),
             channel,
             limit: limit(params, 25, 100)?,
-            cursor: query_param(params, "cursor").filter(|p| !p.is_empty()).map(str::to_owned),
+            cursor: query_param(params, "cursor")
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned),
         };
-        let page = self.store.list_conversations(&c.account, &q).await?.map_err(|_| bad_param("cursor", "a cursor from this list"))?;
+        let page = self
+            .store
+            .list_conversations(&c.account, &q)
+            .await?
+            .map_err(|_| bad_param("cursor", "a cursor from this list"))?;
         let settings = self.store.get_settings(&c.account).await?;
         let now = self.clock.now_ms();
-        let items: Vec<_> = page.items.iter().map(|i| views::conversation(i, settings.human_agent_enabled, now)).collect();
-        Ok(json(StatusCode::OK, &json!({"items": items, "next_cursor": page.next_cursor})))
+        let items: Vec<_> = page
+            .items
+            .iter()
+            .map(|i| views::conversation(i, settings.human_agent_enabled, now))
+            .collect();
+        Ok(json(
+            StatusCode::OK,
+            &json!({"items": items, "next_cursor": page.next_cursor}),
+        ))
     }
 
     async fn get_conversation(&self, c: &Claims, id: &str) -> ApiResult {
-        let conv = self.store.get_conversation(&c.account, id).await?.ok_or_else(|| ApiError::not_found("conversation"))?;
+        let conv = self
+            .store
+            .get_conversation(&c.account, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("conversation"))?;
         let settings = self.store.get_settings(&c.account).await?;
-        Ok(json(StatusCode::OK, &views::conversation(&conv, settings.human_agent_enabled, self.clock.now_ms())))
+        Ok(json(
+            StatusCode::OK,
+            &views::conversation(&conv, settings.human_agent_enabled, self.clock.now_ms()),
+        ))
     }
 
     async fn list_messages(&self, c: &Claims, id: &str, params: &[(String, String)]) -> ApiResult {
-        let conv = self.store.get_conversation(&c.account, id).await?.ok_or_else(|| ApiError::not_found("conversation"))?;
+        let conv = self
+            .store
+            .get_conversation(&c.account, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("conversation"))?;
         let limit = limit(params, 50, 200)?;
         let cursor = query_param(params, "cursor").filter(|p| !p.is_empty());
-        let page = self.store.list_messages(&c.account, id, limit, cursor).await?.map_err(|_| bad_param("cursor", "a cursor from this list"))?;
-        let items: Vec<_> = page.items.iter().map(|m| views::message(m, &conv)).collect();
-        Ok(json(StatusCode::OK, &json!({"items": items, "next_cursor": page.next_cursor})))
+        let page = self
+            .store
+            .list_messages(&c.account, id, limit, cursor)
+            .await?
+            .map_err(|_| bad_param("cursor", "a cursor from this list"))?;
+        let items: Vec<_> = page
+            .items
+            .iter()
+            .map(|m| views::message(m, &conv))
+            .collect();
+        Ok(json(
+            StatusCode::OK,
+            &json!({"items": items, "next_cursor": page.next_cursor}),
+        ))
     }
 
     async fn resolve(&self, c: &Claims, id: &str) -> ApiResult {
-        let conv = self.store.get_conversation(&c.account, id).await?.ok_or_else(|| ApiError::not_found("conversation"))?;
-        if !self.store.resolve_conversation(&conv, self.clock.now_ms()).await? {
-            return Err(ApiError::conflict("not_open", "the conversation is not open"));
+        let conv = self
+            .store
+            .get_conversation(&c.account, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("conversation"))?;
+        if !self
+            .store
+            .resolve_conversation(&conv, self.clock.now_ms())
+            .await?
+        {
+            return Err(ApiError::conflict(
+                "not_open",
+                "the conversation is not open",
+            ));
         }
         tracing::info!(conversation_id = id, agent = %c.sub, "conversation resolved");
         self.get_conversation(c, id).await
     }
 
     async fn reopen(&self, c: &Claims, id: &str) -> ApiResult {
-        let conv = self.store.get_conversation(&c.account, id).await?.ok_or_else(|| ApiError::not_found("conversation"))?;
-        match self.store.reopen_conversation(&conv, self.clock.now_ms()).await? {
+        let conv = self
+            .store
+            .get_conversation(&c.account, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("conversation"))?;
+        match self
+            .store
+            .reopen_conversation(&conv, self.clock.now_ms())
+            .await?
+        {
             Ok(()) => {}
-            Err(ReopenRefused::NotResolved) => return Err(ApiError::conflict("not_resolved", "the conversation is not resolved")),
+            Err(ReopenRefused::NotResolved) => {
+                return Err(ApiError::conflict(
+                    "not_resolved",
+                    "the conversation is not resolved",
+                ));
+            }
             Err(ReopenRefused::ContactHasOpenConversation) => {
-                return Err(ApiError::conflict("contact_has_open_conversation", "the contact already has another open conversation"));
+                return Err(ApiError::conflict(
+                    "contact_has_open_conversation",
+                    "the contact already has another open conversation",
+                ));
             }
         }
         tracing::info!(conversation_id = id, agent = %c.sub, "conversation reopened");
@@ -167,7 +247,11 @@ impl AgentApi {
     }
 
     async fn get_contact(&self, c: &Claims, id: &str) -> ApiResult {
-        let contact = self.store.get_contact(&c.account, id).await?.ok_or_else(|| ApiError::not_found("contact"))?;
+        let contact = self
+            .store
+            .get_contact(&c.account, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("contact"))?;
         Ok(json(StatusCode::OK, &views::contact(&contact)))
     }
 
@@ -186,7 +270,9 @@ impl AgentApi {
             access_token: Option<String>,
         }
         if page_id.is_empty() || !page_id.chars().all(|ch| ch.is_ascii_digit()) {
-            return Err(ApiError::unprocessable("page_id must be the Page's numeric id"));
+            return Err(ApiError::unprocessable(
+                "page_id must be the Page's numeric id",
+            ));
         }
         let body: PutPage = parse_body(body)?;
         let token = body.access_token.filter(|t| !t.trim().is_empty());
@@ -194,10 +280,15 @@ impl AgentApi {
         if let Some(p) = &existing
             && p.account != c.account
         {
-            return Err(ApiError::conflict("page_registered_elsewhere", "this Page is registered by another account"));
+            return Err(ApiError::conflict(
+                "page_registered_elsewhere",
+                "this Page is registered by another account",
+            ));
         }
         if existing.is_none() && token.is_none() {
-            return Err(ApiError::unprocessable("access_token is required to register a Page"));
+            return Err(ApiError::unprocessable(
+                "access_token is required to register a Page",
+            ));
         }
         let now = self.clock.now_ms();
         let secret_id = format!("{}{}", self.cfg.page_token_prefix, page_id);
@@ -211,7 +302,9 @@ impl AgentApi {
             gsi1sk: page_id.to_owned(),
             account: c.account.clone(),
             page_id: page_id.to_owned(),
-            name: body.name.or_else(|| existing.as_ref().and_then(|p| p.name.clone())),
+            name: body
+                .name
+                .or_else(|| existing.as_ref().and_then(|p| p.name.clone())),
             // A new token is a reconnection: clear a reauth flag. Without one, keep the state.
             status: match (&token, &existing) {
                 (None, Some(p)) => p.status.clone(),
@@ -226,16 +319,28 @@ impl AgentApi {
             updated_at: now,
         };
         if !self.store.put_page(&item).await? {
-            return Err(ApiError::conflict("page_registered_elsewhere", "this Page is registered by another account"));
+            return Err(ApiError::conflict(
+                "page_registered_elsewhere",
+                "this Page is registered by another account",
+            ));
         }
         tracing::info!(page_id, created = existing.is_none(), "page registered");
-        let status = if existing.is_none() { StatusCode::CREATED } else { StatusCode::OK };
+        let status = if existing.is_none() {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
         Ok(json(status, &views::page(&item)))
     }
 
     async fn delete_page(&self, c: &Claims, page_id: &str) -> ApiResult {
         require_admin(c)?;
-        let Some(page) = self.store.get_page(page_id).await?.filter(|p| p.account == c.account) else {
+        let Some(page) = self
+            .store
+            .get_page(page_id)
+            .await?
+            .filter(|p| p.account == c.account)
+        else {
             return Err(ApiError::not_found("page"));
         };
         if !self.store.delete_page(&c.account, page_id).await? {
@@ -247,7 +352,11 @@ impl AgentApi {
 }
 
 fn require_admin(c: &Claims) -> Result<(), ApiError> {
-    if c.role == Role::Admin { Ok(()) } else { Err(ApiError::forbidden("this needs the admin role")) }
+    if c.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("this needs the admin role"))
+    }
 }
 
 fn bad_param(name: &str, expected: &str) -> ApiError {

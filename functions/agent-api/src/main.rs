@@ -17,11 +17,17 @@ async fn main() -> Result<(), Error> {
     let clients = Clients::from_env().await;
     let api = AgentApi {
         store: Store::new(clients.dynamo.clone(), cfg.table.clone()),
-        secrets: Arc::new(SecretCache::new(clients.secrets.clone(), Duration::from_secs(cfg.secret_cache_seconds))),
+        secrets: Arc::new(SecretCache::new(
+            clients.secrets.clone(),
+            Duration::from_secs(cfg.secret_cache_seconds),
+        )),
         verifier: Verifier::new(cfg.auth.clone()),
         clock: Arc::new(SystemClock),
         cfg,
     };
     let api = &api;
-    lambda_http::run(service_fn(move |req: Request| async move { Ok::<_, Error>(api.handle(req).await) })).await
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, Error>(api.handle(req).await)
+    }))
+    .await
 }

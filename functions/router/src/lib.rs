@@ -49,10 +49,17 @@ impl Router {
     }
 
     pub async fn handle_record(&self, m: SqsMessage) -> Result<(), RouterError> {
-        let body = m.body.as_deref().ok_or_else(|| RouterError::Poison("empty body".into()))?;
-        let ev: InboundEvent = serde_json::from_str(body).map_err(|e| RouterError::Poison(e.to_string()))?;
+        let body = m
+            .body
+            .as_deref()
+            .ok_or_else(|| RouterError::Poison("empty body".into()))?;
+        let ev: InboundEvent =
+            serde_json::from_str(body).map_err(|e| RouterError::Poison(e.to_string()))?;
         if ev.v != 1 {
-            return Err(RouterError::Poison(format!("unknown body version {}", ev.v)));
+            return Err(RouterError::Poison(format!(
+                "unknown body version {}",
+                ev.v
+            )));
         }
         let span = tracing::info_span!("event", page_id = %ev.page_id, field = ?ev.field, sqs_message_id = m.message_id.as_deref().unwrap_or(""));
         self.handle_event(ev).instrument(span).await
@@ -66,18 +73,38 @@ impl Router {
         let parsed = match event::parse(&ev) {
             // The App Dashboard's test button sends messaging fields as `{field, value}`
             // changes; the value is an ordinary messaging event.
-            Event::Change { field, value } if field.starts_with("messag") && value.get("recipient").is_some() => {
-                event::parse(&InboundEvent { field: Field::Messaging, event: value, ..ev.clone() })
+            Event::Change { field, value }
+                if field.starts_with("messag") && value.get("recipient").is_some() =>
+            {
+                event::parse(&InboundEvent {
+                    field: Field::Messaging,
+                    event: value,
+                    ..ev.clone()
+                })
             }
             other => other,
         };
         match parsed {
             Event::Inbound(m) => self.on_inbound(&page, m).await,
             Event::Echo(e) => self.on_echo(&page, e).await,
-            Event::Delivery { user, watermark, .. } => self.on_receipt(&page, &user, "delivered_watermark", watermark).await,
-            Event::Read { user, watermark } => self.on_receipt(&page, &user, "read_watermark", watermark).await,
+            Event::Delivery {
+                user, watermark, ..
+            } => {
+                self.on_receipt(&page, &user, "delivered_watermark", watermark)
+                    .await
+            }
+            Event::Read { user, watermark } => {
+                self.on_receipt(&page, &user, "read_watermark", watermark)
+                    .await
+            }
             Event::Reaction(r) => self.on_reaction(&page, r).await,
-            Event::Edit { mid, text, num_edit, timestamp, .. } => self.on_edit(&page, &mid, &text, num_edit, timestamp).await,
+            Event::Edit {
+                mid,
+                text,
+                num_edit,
+                timestamp,
+                ..
+            } => self.on_edit(&page, &mid, &text, num_edit, timestamp).await,
             Event::Ignored { kind } => {
                 tracing::info!(kind, "event kind has no effect on conversations; skipped");
                 Ok(())

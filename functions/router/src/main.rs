@@ -19,7 +19,10 @@ async fn main() -> Result<(), Error> {
     let router = Router {
         store: Store::new(clients.dynamo.clone(), cfg.table.clone()),
         graph: GraphClient::new(&cfg),
-        secrets: Arc::new(SecretCache::new(clients.secrets.clone(), Duration::from_secs(cfg.secret_cache_seconds))),
+        secrets: Arc::new(SecretCache::new(
+            clients.secrets.clone(),
+            Duration::from_secs(cfg.secret_cache_seconds),
+        )),
         clock: Arc::new(SystemClock),
         pages: Default::default(),
         cfg,

@@ -4,7 +4,9 @@ use pagedesk_shared::clock::{DAY_MS, HOUR_MS};
 use pagedesk_shared::graph::GraphError;
 use pagedesk_shared::ids;
 use pagedesk_shared::meta::event::{Echo, Inbound, Reaction};
-use pagedesk_shared::store::{AppendOutcome, ContactItem, ConversationItem, MessageItem, PageItem, Touch, keys};
+use pagedesk_shared::store::{
+    AppendOutcome, ContactItem, ConversationItem, MessageItem, PageItem, Touch, keys,
+};
 
 use crate::{Router, RouterError};
 
@@ -40,7 +42,11 @@ impl Router {
     }
 
     pub(crate) async fn on_echo(&self, page: &PageItem, e: Echo) -> Result<(), RouterError> {
-        let ours = self.cfg.app_id.as_deref().is_some_and(|id| e.app_id.as_deref() == Some(id))
+        let ours = self
+            .cfg
+            .app_id
+            .as_deref()
+            .is_some_and(|id| e.app_id.as_deref() == Some(id))
             || e.metadata.as_deref().is_some_and(|m| m.starts_with("pd1:"));
         if ours {
             // Our own sends are recorded by the sender with Meta's message id; the echo only
@@ -70,21 +76,37 @@ impl Router {
         Ok(())
     }
 
-    pub(crate) async fn on_receipt(&self, page: &PageItem, user: &str, attr: &'static str, watermark: i64) -> Result<(), RouterError> {
+    pub(crate) async fn on_receipt(
+        &self,
+        page: &PageItem,
+        user: &str,
+        attr: &'static str,
+        watermark: i64,
+    ) -> Result<(), RouterError> {
         let cid = ids::contact_id(&page.page_id, user);
         let Some(contact) = self.store.get_contact(&page.account, &cid).await? else {
             tracing::info!(kind = attr, "receipt for an unknown contact; skipped");
             return Ok(());
         };
-        let Some(conv) = contact.active_conversation_id.or(contact.last_conversation_id) else {
+        let Some(conv) = contact
+            .active_conversation_id
+            .or(contact.last_conversation_id)
+        else {
             return Ok(());
         };
-        let moved = self.store.advance_watermark(&page.account, &conv, attr, watermark, self.clock.now_ms()).await?;
+        let moved = self
+            .store
+            .advance_watermark(&page.account, &conv, attr, watermark, self.clock.now_ms())
+            .await?;
         tracing::info!(kind = attr, conversation_id = %conv, moved, "receipt watermark");
         Ok(())
     }
 
-    pub(crate) async fn on_reaction(&self, page: &PageItem, r: Reaction) -> Result<(), RouterError> {
+    pub(crate) async fn on_reaction(
+        &self,
+        page: &PageItem,
+        r: Reaction,
+    ) -> Result<(), RouterError> {
         let Some(guard) = self.store.get_mid(&page.account, &r.mid).await? else {
             tracing::info!("reaction to a message we do not have; skipped");
             return Ok(());
@@ -92,24 +114,42 @@ impl Router {
         let value = r.react.then(|| {
             serde_json::json!({"emoji": r.emoji, "reaction": r.reaction, "by": ids::contact_id(&page.page_id, &r.user), "at": r.timestamp})
         });
-        self.store.set_reaction(&page.account, &guard, value, r.timestamp).await?;
+        self.store
+            .set_reaction(&page.account, &guard, value, r.timestamp)
+            .await?;
         tracing::info!(conversation_id = %guard.conversation_id, react = r.react, "reaction");
         Ok(())
     }
 
-    pub(crate) async fn on_edit(&self, page: &PageItem, mid: &str, text: &str, num_edit: i64, at: i64) -> Result<(), RouterError> {
+    pub(crate) async fn on_edit(
+        &self,
+        page: &PageItem,
+        mid: &str,
+        text: &str,
+        num_edit: i64,
+        at: i64,
+    ) -> Result<(), RouterError> {
         let Some(guard) = self.store.get_mid(&page.account, mid).await? else {
             tracing::info!("edit of a message we do not have; skipped");
             return Ok(());
         };
-        self.store.edit_message(&page.account, &guard, text, num_edit, at).await?;
+        self.store
+            .edit_message(&page.account, &guard, text, num_edit, at)
+            .await?;
         tracing::info!(conversation_id = %guard.conversation_id, num_edit, "message edited");
         Ok(())
     }
 
     /// Appends to the contact's open conversation, opening a new one when there is none or the
     /// active one was resolved (a resolved conversation is never reopened by a new message).
-    async fn append(&self, page: &PageItem, mut contact: ContactItem, mut msg: MessageItem, mid: &str, inbound: bool) -> Result<AppendOutcome, RouterError> {
+    async fn append(
+        &self,
+        page: &PageItem,
+        mut contact: ContactItem,
+        mut msg: MessageItem,
+        mid: &str,
+        inbound: bool,
+    ) -> Result<AppendOutcome, RouterError> {
         for _ in 0..SETTLE_ATTEMPTS {
             let conv_id = match contact.active_conversation_id.clone() {
                 Some(id) => id,
@@ -128,13 +168,20 @@ impl Router {
                 msg.id = ids::new_id(ids::message_prefix(), msg.created_at);
             }
             msg.sk = keys::message_sk(msg.created_at, &msg.id);
-            let touch = Touch { at: msg.created_at, inbound, require_open: true, now: self.clock.now_ms() };
+            let touch = Touch {
+                at: msg.created_at,
+                inbound,
+                require_open: true,
+                now: self.clock.now_ms(),
+            };
             match self.store.append_message(&msg, Some(mid), touch).await? {
                 AppendOutcome::ConversationNotOpen => {
                     tracing::info!(conversation_id = %conv_id, "active conversation is no longer open; starting a new one");
-                    if self.open_conversation(page, &contact, Some(&conv_id)).await?.is_none() {
-                        contact = self.reload_contact(page, &contact).await?;
-                    } else {
+                    contact = self.reload_contact(page, &contact).await?;
+                    if contact.active_conversation_id.as_deref() == Some(conv_id.as_str()) {
+                        // Resolved without freeing the contact: replace the stale pointer.
+                        self.open_conversation(page, &contact, Some(&conv_id))
+                            .await?;
                         contact = self.reload_contact(page, &contact).await?;
                     }
                 }
@@ -147,14 +194,27 @@ impl Router {
         Err(RouterError::Contention)
     }
 
-    async fn reload_contact(&self, page: &PageItem, c: &ContactItem) -> Result<ContactItem, RouterError> {
-        Ok(self.store.get_contact(&page.account, &c.id).await?.unwrap_or_else(|| c.clone()))
+    async fn reload_contact(
+        &self,
+        page: &PageItem,
+        c: &ContactItem,
+    ) -> Result<ContactItem, RouterError> {
+        Ok(self
+            .store
+            .get_contact(&page.account, &c.id)
+            .await?
+            .unwrap_or_else(|| c.clone()))
     }
 
     /// Creates a Messenger conversation for the contact and carries the last N messages of
     /// their previous conversation into it as context. `Ok(None)`: someone else changed the
     /// contact's active conversation first.
-    async fn open_conversation(&self, page: &PageItem, contact: &ContactItem, replaces: Option<&str>) -> Result<Option<String>, RouterError> {
+    async fn open_conversation(
+        &self,
+        page: &PageItem,
+        contact: &ContactItem,
+        replaces: Option<&str>,
+    ) -> Result<Option<String>, RouterError> {
         let now = self.clock.now_ms();
         let id = ids::new_id(ids::conversation_prefix(), now);
         let activity = keys::activity_sk(now, &id);
@@ -201,7 +261,10 @@ impl Router {
             }
         };
         let result = async {
-            let earlier = self.store.latest_messages(&page.account, prev, depth as i32).await?;
+            let earlier = self
+                .store
+                .latest_messages(&page.account, prev, depth as i32)
+                .await?;
             let copies: Vec<MessageItem> = earlier
                 .into_iter()
                 .filter(|m| !m.context)
@@ -212,7 +275,10 @@ impl Router {
                     m
                 })
                 .collect();
-            self.store.put_context_messages(&copies).await.map(|_| copies.len())
+            self.store
+                .put_context_messages(&copies)
+                .await
+                .map(|_| copies.len())
         }
         .await;
         // Context is a convenience: failing to copy it must not fail the new message.
@@ -225,7 +291,11 @@ impl Router {
     /// The contact for (page, person), created on first contact with the name and picture the
     /// User Profile API gives. A refusal leaves the name empty (never a made-up one) and is
     /// asked again later.
-    pub(crate) async fn ensure_contact(&self, page: &PageItem, user: &str) -> Result<ContactItem, RouterError> {
+    pub(crate) async fn ensure_contact(
+        &self,
+        page: &PageItem,
+        user: &str,
+    ) -> Result<ContactItem, RouterError> {
         let cid = ids::contact_id(&page.page_id, user);
         let now = self.clock.now_ms();
         if let Some(mut c) = self.store.get_contact(&page.account, &cid).await? {
@@ -252,7 +322,11 @@ impl Router {
             tracing::info!(contact_id = %cid, profile = %c.profile_status, "contact created");
             return Ok(c);
         }
-        Ok(self.store.get_contact(&page.account, &cid).await?.unwrap_or(c))
+        Ok(self
+            .store
+            .get_contact(&page.account, &cid)
+            .await?
+            .unwrap_or(c))
     }
 
     async fn fill_profile(&self, page: &PageItem, c: &mut ContactItem, now: i64) {
@@ -277,7 +351,13 @@ impl Router {
                 c.profile_status = "fetched".into();
                 c.profile_retry_at = None;
             }
-            Err(e @ GraphError::Api { code: 100, subcode: Some(2018218), .. }) => {
+            Err(
+                e @ GraphError::Api {
+                    code: 100,
+                    subcode: Some(2018218),
+                    ..
+                },
+            ) => {
                 tracing::info!(error = %e, "user profile refused (no profile available); keeping the id");
                 c.profile_status = "unavailable".into();
                 c.profile_retry_at = Some(now + PROFILE_RETRY_REFUSED_MS);

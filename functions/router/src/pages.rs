@@ -17,7 +17,11 @@ pub struct PageCache {
 }
 
 impl PageCache {
-    pub async fn get(&self, store: &Store, page_id: &str) -> pagedesk_shared::Result<Option<PageItem>> {
+    pub async fn get(
+        &self,
+        store: &Store,
+        page_id: &str,
+    ) -> pagedesk_shared::Result<Option<PageItem>> {
         if let Ok(m) = self.entries.lock()
             && let Some((p, at)) = m.get(page_id)
         {

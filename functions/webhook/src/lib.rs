@@ -53,7 +53,10 @@ impl Webhook {
             return Err(ApiError::forbidden("verify token does not match"));
         }
         let Some(challenge) = challenge else {
-            return Err(ApiError::bad_request("missing_challenge", "hub.challenge is required"));
+            return Err(ApiError::bad_request(
+                "missing_challenge",
+                "hub.challenge is required",
+            ));
         };
         Ok(text(StatusCode::OK, challenge))
     }
@@ -63,7 +66,10 @@ impl Webhook {
             Body::Empty => &[],
             b => b.as_ref(),
         };
-        let header = req.headers().get("x-hub-signature-256").and_then(|v| v.to_str().ok());
+        let header = req
+            .headers()
+            .get("x-hub-signature-256")
+            .and_then(|v| v.to_str().ok());
         let secret = match &self.cfg.app_secret_id {
             Some(id) => self.secrets.require(id).await?,
             None => return Err(ApiError::internal()),
@@ -82,12 +88,17 @@ impl Webhook {
         let split = webhook::split(raw, self.clock.now_ms()).map_err(|e| {
             tracing::warn!(bytes = raw.len(), reason = %e, "signed webhook body refused");
             match e {
-                SplitError::NotJson(_) => ApiError::bad_request("malformed_json", "body is not JSON"),
+                SplitError::NotJson(_) => {
+                    ApiError::bad_request("malformed_json", "body is not JSON")
+                }
                 SplitError::NotEnvelope(w) => ApiError::bad_request("malformed_payload", w),
             }
         })?;
         if split.skipped > 0 {
-            tracing::warn!(skipped = split.skipped, "webhook items without an id or not objects were skipped");
+            tracing::warn!(
+                skipped = split.skipped,
+                "webhook items without an id or not objects were skipped"
+            );
         }
         if !split.events.is_empty() {
             let url = self.cfg.inbound_queue().map_err(|e| {

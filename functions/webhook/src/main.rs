@@ -13,8 +13,19 @@ async fn main() -> Result<(), Error> {
     pagedesk_shared::telemetry::init();
     let cfg = Config::from_env()?;
     let clients = Clients::from_env().await;
-    let secrets = Arc::new(SecretCache::new(clients.secrets.clone(), Duration::from_secs(cfg.secret_cache_seconds)));
-    let webhook = Webhook { cfg, sqs: clients.sqs, secrets, clock: Arc::new(SystemClock) };
+    let secrets = Arc::new(SecretCache::new(
+        clients.secrets.clone(),
+        Duration::from_secs(cfg.secret_cache_seconds),
+    ));
+    let webhook = Webhook {
+        cfg,
+        sqs: clients.sqs,
+        secrets,
+        clock: Arc::new(SystemClock),
+    };
     let webhook = &webhook;
-    lambda_http::run(service_fn(move |req: Request| async move { Ok::<_, Error>(webhook.handle(req).await) })).await
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, Error>(webhook.handle(req).await)
+    }))
+    .await
 }

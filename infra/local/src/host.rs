@@ -18,10 +18,22 @@ use lambda_http::Body;
 
 use crate::template::Cors;
 
-pub type HttpHandler = Arc<dyn Fn(lambda_http::Request) -> Pin<Box<dyn Future<Output = lambda_http::Response<Body>> + Send>> + Send + Sync>;
-pub type SqsHandler = Arc<dyn Fn(SqsEvent) -> Pin<Box<dyn Future<Output = SqsBatchResponse> + Send>> + Send + Sync>;
+pub type HttpHandler = Arc<
+    dyn Fn(
+            lambda_http::Request,
+        ) -> Pin<Box<dyn Future<Output = lambda_http::Response<Body>> + Send>>
+        + Send
+        + Sync,
+>;
+pub type SqsHandler =
+    Arc<dyn Fn(SqsEvent) -> Pin<Box<dyn Future<Output = SqsBatchResponse> + Send>> + Send + Sync>;
 
-pub fn to_lambda(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> lambda_http::Request {
+pub fn to_lambda(
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> lambda_http::Request {
     let body = if body.is_empty() {
         Body::Empty
     } else {
@@ -54,42 +66,64 @@ pub fn from_lambda(resp: lambda_http::Response<Body>) -> Response {
 /// API Gateway HTTP API: only the template's routes reach the function.
 pub fn http_api(routes: Vec<(String, String, HttpHandler)>) -> axum::Router {
     let routes = Arc::new(routes);
-    axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-        let routes = routes.clone();
-        async move {
-            let path = uri.path().to_owned();
-            let Some((_, _, h)) = routes.iter().find(|(m, p, _)| *m == method.as_str() && *p == path) else {
-                return (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"message": "Not Found"}))).into_response();
-            };
-            from_lambda(h(to_lambda(method, uri, headers, body)).await)
-        }
-    })
+    axum::Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let routes = routes.clone();
+            async move {
+                let path = uri.path().to_owned();
+                let Some((_, _, h)) = routes
+                    .iter()
+                    .find(|(m, p, _)| *m == method.as_str() && *p == path)
+                else {
+                    return (
+                        StatusCode::NOT_FOUND,
+                        axum::Json(serde_json::json!({"message": "Not Found"})),
+                    )
+                        .into_response();
+                };
+                from_lambda(h(to_lambda(method, uri, headers, body)).await)
+            }
+        },
+    )
 }
 
 /// A Lambda function URL with the template's CORS settings: preflights are answered by the
 /// URL itself, and CORS headers are added to the function's responses.
 pub fn function_url(handler: HttpHandler, cors: Cors) -> axum::Router {
     let cors = Arc::new(cors);
-    axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-        let handler = handler.clone();
-        let cors = cors.clone();
-        async move {
-            let origin = headers.get("origin").and_then(|o| o.to_str().ok()).map(str::to_owned);
-            let mut resp = if method == Method::OPTIONS {
-                StatusCode::OK.into_response()
-            } else {
-                from_lambda(handler(to_lambda(method.clone(), uri, headers, body)).await)
-            };
-            if let Some(origin) = origin {
-                add_cors(resp.headers_mut(), &cors, &origin, method == Method::OPTIONS);
+    axum::Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let handler = handler.clone();
+            let cors = cors.clone();
+            async move {
+                let origin = headers
+                    .get("origin")
+                    .and_then(|o| o.to_str().ok())
+                    .map(str::to_owned);
+                let mut resp = if method == Method::OPTIONS {
+                    StatusCode::OK.into_response()
+                } else {
+                    from_lambda(handler(to_lambda(method.clone(), uri, headers, body)).await)
+                };
+                if let Some(origin) = origin {
+                    add_cors(
+                        resp.headers_mut(),
+                        &cors,
+                        &origin,
+                        method == Method::OPTIONS,
+                    );
+                }
+                resp
             }
-            resp
-        }
-    })
+        },
+    )
 }
 
 fn add_cors(h: &mut HeaderMap, cors: &Cors, origin: &str, preflight: bool) {
-    let allowed = cors.allow_origins.iter().any(|o| o.as_str() == Some("*") || o.as_str() == Some(origin));
+    let allowed = cors
+        .allow_origins
+        .iter()
+        .any(|o| o.as_str() == Some("*") || o.as_str() == Some(origin));
     if !allowed {
         return;
     }
@@ -101,8 +135,16 @@ fn add_cors(h: &mut HeaderMap, cors: &Cors, origin: &str, preflight: bool) {
     set(h, "access-control-allow-origin", origin.to_owned());
     set(h, "vary", "Origin".to_owned());
     if preflight {
-        set(h, "access-control-allow-methods", cors.allow_methods.join(","));
-        set(h, "access-control-allow-headers", cors.allow_headers.join(","));
+        set(
+            h,
+            "access-control-allow-methods",
+            cors.allow_methods.join(","),
+        );
+        set(
+            h,
+            "access-control-allow-headers",
+            cors.allow_headers.join(","),
+        );
         if let Some(m) = cors.max_age {
             set(h, "access-control-max-age", m.to_string());
         }
@@ -168,11 +210,17 @@ impl EventSource {
         event.records = records;
         let resp = (self.handler)(event).await;
         let failed: HashSet<String> = if self.report_failures {
-            resp.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect()
+            resp.batch_item_failures
+                .iter()
+                .map(|f| f.item_identifier.clone())
+                .collect()
         } else if resp.batch_item_failures.is_empty() {
             HashSet::new()
         } else {
-            messages.iter().filter_map(|m| m.message_id.clone()).collect()
+            messages
+                .iter()
+                .filter_map(|m| m.message_id.clone())
+                .collect()
         };
         for m in &messages {
             let id = m.message_id.clone().unwrap_or_default();
@@ -189,17 +237,29 @@ impl EventSource {
                 .unwrap_or(1);
             match &self.dlq_url {
                 Some(dlq) if count >= self.max_receive => {
-                    let group = m.attributes.as_ref().and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId)).cloned();
-                    let mut send = self.sqs.send_message().queue_url(dlq).message_body(m.body.clone().unwrap_or_default());
+                    let group = m
+                        .attributes
+                        .as_ref()
+                        .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+                        .cloned();
+                    let mut send = self
+                        .sqs
+                        .send_message()
+                        .queue_url(dlq)
+                        .message_body(m.body.clone().unwrap_or_default());
                     if let Some(g) = group {
-                        send = send.message_group_id(g).message_deduplication_id(id.clone());
+                        send = send
+                            .message_group_id(g)
+                            .message_deduplication_id(id.clone());
                     }
                     match send.send().await {
                         Ok(_) => {
                             tracing::warn!(message_id = %id, receives = count, "record moved to the dead-letter queue");
                             self.delete(&receipt).await;
                         }
-                        Err(e) => tracing::error!(error = %e.into_service_error(), "could not move a record to the DLQ"),
+                        Err(e) => {
+                            tracing::error!(error = %e.into_service_error(), "could not move a record to the DLQ")
+                        }
                     }
                 }
                 _ => {
@@ -218,7 +278,14 @@ impl EventSource {
     }
 
     async fn delete(&self, receipt: &str) {
-        if let Err(e) = self.sqs.delete_message().queue_url(&self.queue_url).receipt_handle(receipt).send().await {
+        if let Err(e) = self
+            .sqs
+            .delete_message()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+        {
             tracing::warn!(error = %e.into_service_error(), "delete after success failed; the record will be seen again");
         }
     }
@@ -231,6 +298,14 @@ pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
         .send()
         .await
         .ok()
-        .and_then(|o| o.attributes.and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned()))
-        .unwrap_or_else(|| format!("arn:aws:sqs:us-east-1:000000000000:{}", url.rsplit('/').next().unwrap_or("")))
+        .and_then(|o| {
+            o.attributes
+                .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        })
+        .unwrap_or_else(|| {
+            format!(
+                "arn:aws:sqs:us-east-1:000000000000:{}",
+                url.rsplit('/').next().unwrap_or("")
+            )
+        })
 }

@@ -17,7 +17,9 @@ async fn main() {
             "--ready-file" => opts.ready_file = args.next().map(Into::into),
             "--seed-demo" => opts.seed_demo = true,
             "--help" | "-h" => {
-                println!("usage: pagedesk-local [--ready-file PATH] [--seed-demo]\nports and secrets: see README (PAGEDESK_* variables)");
+                println!(
+                    "usage: pagedesk-local [--ready-file PATH] [--seed-demo]\nports and secrets: see README (PAGEDESK_* variables)"
+                );
                 return;
             }
             other => {
@@ -43,13 +45,14 @@ async fn wait_for_stop() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

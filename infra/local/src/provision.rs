@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use pagedesk_shared::aws::Clients;
@@ -20,7 +20,10 @@ pub struct ProvisionError {
 }
 
 fn err(what: impl Into<String>, e: impl std::fmt::Display) -> ProvisionError {
-    ProvisionError { what: what.into(), message: e.to_string() }
+    ProvisionError {
+        what: what.into(),
+        message: e.to_string(),
+    }
 }
 
 pub struct Provisioned {
@@ -38,7 +41,11 @@ fn keys(v: Option<&Value>) -> Result<Vec<KeySchemaElement>, ProvisionError> {
         .into_iter()
         .flatten()
         .map(|k| {
-            let kt = if s(k.get("KeyType")) == "RANGE" { KeyType::Range } else { KeyType::Hash };
+            let kt = if s(k.get("KeyType")) == "RANGE" {
+                KeyType::Range
+            } else {
+                KeyType::Hash
+            };
             KeySchemaElement::builder()
                 .attribute_name(s(k.get("AttributeName")))
                 .key_type(kt)
@@ -48,7 +55,12 @@ fn keys(v: Option<&Value>) -> Result<Vec<KeySchemaElement>, ProvisionError> {
         .collect()
 }
 
-pub async fn provision(t: &Template, clients: &Clients, stack: &str, secret_values: &BTreeMap<String, String>) -> Result<Provisioned, ProvisionError> {
+pub async fn provision(
+    t: &Template,
+    clients: &Clients,
+    stack: &str,
+    secret_values: &BTreeMap<String, String>,
+) -> Result<Provisioned, ProvisionError> {
     let mut refs = BTreeMap::new();
 
     // Table: attribute definitions, keys and GSIs exactly as declared.
@@ -60,7 +72,12 @@ pub async fn provision(t: &Template, clients: &Clients, stack: &str, secret_valu
         .table_name(&table_name)
         .billing_mode(BillingMode::PayPerRequest)
         .set_key_schema(Some(keys(p.get("KeySchema"))?));
-    for a in p.get("AttributeDefinitions").and_then(Value::as_sequence).into_iter().flatten() {
+    for a in p
+        .get("AttributeDefinitions")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+    {
         let ty = match s(a.get("AttributeType")).as_str() {
             "N" => ScalarAttributeType::N,
             "B" => ScalarAttributeType::B,
@@ -74,17 +91,28 @@ pub async fn provision(t: &Template, clients: &Clients, stack: &str, secret_valu
                 .map_err(|e| err("attribute", e))?,
         );
     }
-    for g in p.get("GlobalSecondaryIndexes").and_then(Value::as_sequence).into_iter().flatten() {
+    for g in p
+        .get("GlobalSecondaryIndexes")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+    {
         req = req.global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name(s(g.get("IndexName")))
                 .set_key_schema(Some(keys(g.get("KeySchema"))?))
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()
                 .map_err(|e| err("index", e))?,
         );
     }
-    req.send().await.map_err(|e| err("table", e.into_service_error()))?;
+    req.send()
+        .await
+        .map_err(|e| err("table", e.into_service_error()))?;
     if let Some(ttl) = p.get("TimeToLiveSpecification") {
         let _ = clients
             .dynamo
@@ -106,25 +134,37 @@ pub async fn provision(t: &Template, clients: &Clients, stack: &str, secret_valu
     // the host's event-source loop (as Lambda's does), so it is not configured in moto.
     let mut queue_defs = BTreeMap::new();
     for q in &t.queues {
-        let name = format!("{stack}-{}{}", q.logical_id, if q.fifo { ".fifo" } else { "" });
-        let mut req = clients
-            .sqs
-            .create_queue()
-            .queue_name(&name)
-            .attributes(QueueAttributeName::VisibilityTimeout, q.visibility_timeout.to_string());
+        let name = format!(
+            "{stack}-{}{}",
+            q.logical_id,
+            if q.fifo { ".fifo" } else { "" }
+        );
+        let mut req = clients.sqs.create_queue().queue_name(&name).attributes(
+            QueueAttributeName::VisibilityTimeout,
+            q.visibility_timeout.to_string(),
+        );
         if q.fifo {
             req = req
                 .attributes(QueueAttributeName::FifoQueue, "true")
-                .attributes(QueueAttributeName::ContentBasedDeduplication, q.content_dedupe.to_string());
+                .attributes(
+                    QueueAttributeName::ContentBasedDeduplication,
+                    q.content_dedupe.to_string(),
+                );
         }
-        let out = req.send().await.map_err(|e| err(format!("queue {name}"), e.into_service_error()))?;
+        let out = req
+            .send()
+            .await
+            .map_err(|e| err(format!("queue {name}"), e.into_service_error()))?;
         refs.insert(q.logical_id.clone(), out.queue_url.unwrap_or_default());
         queue_defs.insert(q.logical_id.clone(), q.clone());
     }
 
     for id in &t.secrets {
         let name = format!("{stack}/{id}");
-        let value = secret_values.get(id).cloned().unwrap_or_else(|| format!("local-{id}"));
+        let value = secret_values
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| format!("local-{id}"));
         clients
             .secrets
             .create_secret()

@@ -59,7 +59,12 @@ fn one() -> u32 {
 
 impl Sim {
     pub fn new(webhook_url: String, app_secret: String) -> Self {
-        Sim { inner: Arc::default(), webhook_url, app_secret, http: reqwest::Client::new() }
+        Sim {
+            inner: Arc::default(),
+            webhook_url,
+            app_secret,
+            http: reqwest::Client::new(),
+        }
     }
 
     pub fn router(self) -> Router {
@@ -102,14 +107,22 @@ async fn list_requests(State(sim): State<Sim>) -> Response {
 }
 
 async fn clear_requests(State(sim): State<Sim>) -> StatusCode {
-    sim.inner.lock().unwrap_or_else(|e| e.into_inner()).requests.clear();
+    sim.inner
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .requests
+        .clear();
     StatusCode::NO_CONTENT
 }
 
 async fn add_failure(State(sim): State<Sim>, body: Bytes) -> Response {
     match serde_json::from_slice::<Failure>(&body) {
         Ok(f) => {
-            sim.inner.lock().unwrap_or_else(|e| e.into_inner()).failures.push(f);
+            sim.inner
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .failures
+                .push(f);
             StatusCode::CREATED.into_response()
         }
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
@@ -117,14 +130,22 @@ async fn add_failure(State(sim): State<Sim>, body: Bytes) -> Response {
 }
 
 async fn clear_failures(State(sim): State<Sim>) -> StatusCode {
-    sim.inner.lock().unwrap_or_else(|e| e.into_inner()).failures.clear();
+    sim.inner
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .failures
+        .clear();
     StatusCode::NO_CONTENT
 }
 
 async fn put_user(State(sim): State<Sim>, Path(psid): Path<String>, body: Bytes) -> Response {
     match serde_json::from_slice::<Value>(&body) {
         Ok(v) if v.is_object() => {
-            sim.inner.lock().unwrap_or_else(|e| e.into_inner()).users.insert(psid, v);
+            sim.inner
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .users
+                .insert(psid, v);
             StatusCode::NO_CONTENT.into_response()
         }
         _ => (StatusCode::BAD_REQUEST, "expected a JSON object").into_response(),
@@ -174,7 +195,10 @@ async fn deliver_raw(State(sim): State<Sim>, body: Bytes) -> Response {
 async fn deliver_response(sim: &Sim, payload: Value, mid: Option<String>) -> Response {
     let body = serde_json::to_vec(&payload).unwrap_or_default();
     match sim.deliver(body).await {
-        Ok((status, text)) => axum::Json(json!({"webhook_status": status, "webhook_body": text, "mid": mid})).into_response(),
+        Ok((status, text)) => {
+            axum::Json(json!({"webhook_status": status, "webhook_body": text, "mid": mid}))
+                .into_response()
+        }
         Err(e) => (StatusCode::BAD_GATEWAY, e).into_response(),
     }
 }
@@ -187,29 +211,54 @@ fn chrono_now_ms() -> i64 {
 }
 
 /// Every Graph call: recorded, then answered by a scripted failure or the default behaviour.
-async fn graph(State(sim): State<Sim>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn graph(
+    State(sim): State<Sim>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path().to_owned();
     let query: serde_json::Map<String, Value> = uri
         .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().map(|(k, v)| (k, Value::String(v))).collect())
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect()
+        })
         .unwrap_or_default();
     let header_map: serde_json::Map<String, Value> = headers
         .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), Value::String(v.to_str().unwrap_or("").to_owned())))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                Value::String(v.to_str().unwrap_or("").to_owned()),
+            )
+        })
         .collect();
     let parsed_body = if body.is_empty() {
         Value::Null
     } else {
         serde_json::from_slice(&body).unwrap_or_else(|_| {
-            let form: serde_json::Map<String, Value> =
-                url::form_urlencoded::parse(&body).into_owned().map(|(k, v)| (k, Value::String(v))).collect();
-            if form.is_empty() { Value::String(String::from_utf8_lossy(&body).into_owned()) } else { Value::Object(form) }
+            let form: serde_json::Map<String, Value> = url::form_urlencoded::parse(&body)
+                .into_owned()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect();
+            if form.is_empty() {
+                Value::String(String::from_utf8_lossy(&body).into_owned())
+            } else {
+                Value::Object(form)
+            }
         })
     };
     let scripted = {
         let mut s = sim.inner.lock().unwrap_or_else(|e| e.into_inner());
         s.requests.push(json!({"method": method.as_str(), "path": path, "query": query, "headers": header_map, "body": parsed_body}));
-        let hit = s.failures.iter_mut().find(|f| f.times > 0 && path.ends_with(&f.path));
+        let hit = s
+            .failures
+            .iter_mut()
+            .find(|f| f.times > 0 && path.ends_with(&f.path));
         let out = hit.map(|f| {
             f.times -= 1;
             (f.status, f.body.clone())
@@ -218,7 +267,11 @@ async fn graph(State(sim): State<Sim>, method: Method, uri: Uri, headers: Header
         out
     };
     if let Some((status, body)) = scripted {
-        return (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), axum::Json(body)).into_response();
+        return (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            axum::Json(body),
+        )
+            .into_response();
     }
     default_answer(&sim, &method, &path, &query, &parsed_body)
 }
@@ -227,14 +280,27 @@ fn graph_error(status: StatusCode, code: i64, message: &str) -> Response {
     (status, axum::Json(json!({"error": {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "SIM"}}))).into_response()
 }
 
-fn default_answer(sim: &Sim, method: &Method, path: &str, query: &serde_json::Map<String, Value>, body: &Value) -> Response {
+fn default_answer(
+    sim: &Sim,
+    method: &Method,
+    path: &str,
+    query: &serde_json::Map<String, Value>,
+    body: &Value,
+) -> Response {
     // Paths look like /v25.0/<node>[/<edge>].
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let rest: &[&str] = if segs.first().is_some_and(|s| s.starts_with('v')) { &segs[1..] } else { &segs };
-    let has_token = query.contains_key("access_token")
-        || body.get("access_token").is_some();
+    let rest: &[&str] = if segs.first().is_some_and(|s| s.starts_with('v')) {
+        &segs[1..]
+    } else {
+        &segs
+    };
+    let has_token = query.contains_key("access_token") || body.get("access_token").is_some();
     if !has_token {
-        return graph_error(StatusCode::BAD_REQUEST, 104, "An access token is required to request this resource.");
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            104,
+            "An access token is required to request this resource.",
+        );
     }
     match (method, rest) {
         (&Method::POST, [_, "messages"]) => axum::Json(json!({

@@ -61,11 +61,17 @@ pub struct Options {
 }
 
 fn env_or(k: &str, d: &str) -> String {
-    std::env::var(k).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| d.to_owned())
+    std::env::var(k)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| d.to_owned())
 }
 
 fn port(k: &str, d: u16) -> u16 {
-    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
 }
 
 impl Options {
@@ -138,7 +144,9 @@ impl Stack {
         let api_url = format!("http://127.0.0.1:{api_port}");
         let sim_url = format!("http://127.0.0.1:{sim_port}");
 
-        let log_dir = root.join(".local/logs").join(format!("{}-{}", opts.stack_name, std::process::id()));
+        let log_dir =
+            root.join(".local/logs")
+                .join(format!("{}-{}", opts.stack_name, std::process::id()));
         let emu = emulators::start(&root, &log_dir).await?;
         let clients = Clients::for_endpoints(&emu.dynamodb_url, &emu.moto_url, &emu.moto_url).await;
 
@@ -151,7 +159,11 @@ impl Stack {
         let mut params = tpl.parameters.clone();
         params.insert("GraphBaseUrl".into(), sim_url.clone());
         params.insert("MetaAppId".into(), opts.app_id.clone());
-        let resolver = Resolver { stack: &opts.stack_name, refs: &prov.refs, parameters: &params };
+        let resolver = Resolver {
+            stack: &opts.stack_name,
+            refs: &prov.refs,
+            parameters: &params,
+        };
 
         let mut tasks = Vec::new();
         let mut http_routes: Vec<(String, String, HttpHandler)> = Vec::new();
@@ -168,12 +180,21 @@ impl Stack {
                 // Local runs sign agent tokens with a shared secret instead of a JWKS.
                 env.insert(keys::DEV_JWT_SECRET.into(), opts.jwt_secret.clone());
             }
-            let cfg = Config::from_lookup(|k| env.get(k).cloned()).map_err(|e| StackError::Function(f.logical_id.clone(), e.to_string()))?;
-            let secrets = Arc::new(SecretCache::new(clients.secrets.clone(), Duration::from_secs(cfg.secret_cache_seconds)));
+            let cfg = Config::from_lookup(|k| env.get(k).cloned())
+                .map_err(|e| StackError::Function(f.logical_id.clone(), e.to_string()))?;
+            let secrets = Arc::new(SecretCache::new(
+                clients.secrets.clone(),
+                Duration::from_secs(cfg.secret_cache_seconds),
+            ));
             let store = Store::new(clients.dynamo.clone(), cfg.table.clone());
             match f.logical_id.as_str() {
                 "WebhookFunction" => {
-                    let w = Arc::new(Webhook { cfg, sqs: clients.sqs.clone(), secrets, clock: Arc::new(SystemClock) });
+                    let w = Arc::new(Webhook {
+                        cfg,
+                        sqs: clients.sqs.clone(),
+                        secrets,
+                        clock: Arc::new(SystemClock),
+                    });
                     let h: HttpHandler = Arc::new(move |req| {
                         let w = w.clone();
                         Box::pin(async move { w.handle(req).await })
@@ -183,17 +204,34 @@ impl Stack {
                     }
                 }
                 "RouterFunction" => {
-                    let r = Arc::new(Router { graph: GraphClient::new(&cfg), store, secrets, clock: Arc::new(SystemClock), pages: Default::default(), cfg });
+                    let r = Arc::new(Router {
+                        graph: GraphClient::new(&cfg),
+                        store,
+                        secrets,
+                        clock: Arc::new(SystemClock),
+                        pages: Default::default(),
+                        cfg,
+                    });
                     let h: SqsHandler = Arc::new(move |ev| {
                         let r = r.clone();
                         Box::pin(async move { r.handle_batch(ev).await })
                     });
                     for src in &f.sqs {
-                        tasks.push(tokio::spawn(event_source(&clients, &prov, src, h.clone(), opts.retry_visibility).await.run()));
+                        tasks.push(tokio::spawn(
+                            event_source(&clients, &prov, src, h.clone(), opts.retry_visibility)
+                                .await
+                                .run(),
+                        ));
                     }
                 }
                 "AgentApiFunction" => {
-                    let a = Arc::new(AgentApi { verifier: Verifier::new(cfg.auth.clone()), store, secrets, clock: Arc::new(SystemClock), cfg });
+                    let a = Arc::new(AgentApi {
+                        verifier: Verifier::new(cfg.auth.clone()),
+                        store,
+                        secrets,
+                        clock: Arc::new(SystemClock),
+                        cfg,
+                    });
                     agent_api = Some(a.clone());
                     let h: HttpHandler = Arc::new(move |req| {
                         let a = a.clone();
@@ -219,7 +257,13 @@ impl Stack {
         let sim = Sim::new(format!("{webhook_base}/webhook"), opts.app_secret.clone());
         tasks.push(serve(sim_l, sim.router()));
 
-        let admin_token = dev_token(&opts.jwt_secret, "admin", &opts.demo_account, Role::Admin, 30 * 24 * 3600);
+        let admin_token = dev_token(
+            &opts.jwt_secret,
+            "admin",
+            &opts.demo_account,
+            Role::Admin,
+            30 * 24 * 3600,
+        );
         if opts.seed_demo
             && let Some(api) = &agent_api
         {
@@ -227,13 +271,18 @@ impl Stack {
                 json!({"name": "pagedesk demo Page", "access_token": "dev-page-token"}).to_string(),
             ));
             *req.method_mut() = lambda_http::http::Method::PUT;
-            *req.uri_mut() = format!("/pages/{}", opts.demo_page_id).parse().unwrap_or_default();
+            *req.uri_mut() = format!("/pages/{}", opts.demo_page_id)
+                .parse()
+                .unwrap_or_default();
             if let Ok(v) = format!("Bearer {admin_token}").parse() {
                 req.headers_mut().insert("authorization", v);
             }
             let resp = api.handle(req).await;
             if !resp.status().is_success() {
-                return Err(StackError::Function("AgentApiFunction".into(), format!("demo page registration answered {}", resp.status())));
+                return Err(StackError::Function(
+                    "AgentApiFunction".into(),
+                    format!("demo page registration answered {}", resp.status()),
+                ));
             }
         }
 
@@ -263,7 +312,11 @@ impl Stack {
             std::fs::write(&tmp, serde_json::to_vec_pretty(&info).unwrap_or_default())?;
             std::fs::rename(&tmp, path)?;
         }
-        Ok(Stack { info, _emulators: emu, tasks })
+        Ok(Stack {
+            info,
+            _emulators: emu,
+            tasks,
+        })
     }
 
     pub fn print_banner(&self) {
@@ -304,7 +357,13 @@ fn serve(listener: TcpListener, app: axum::Router) -> tokio::task::JoinHandle<()
     })
 }
 
-async fn event_source(clients: &Clients, prov: &provision::Provisioned, src: &template::SqsSource, handler: SqsHandler, retry_visibility: i32) -> EventSource {
+async fn event_source(
+    clients: &Clients,
+    prov: &provision::Provisioned,
+    src: &template::SqsSource,
+    handler: SqsHandler,
+    retry_visibility: i32,
+) -> EventSource {
     let queue_url = prov.refs.get(&src.queue).cloned().unwrap_or_default();
     let def = prov.queue_defs.get(&src.queue);
     let (dlq_url, max_receive) = match def.and_then(|d| d.redrive.clone()) {

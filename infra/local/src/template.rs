@@ -93,7 +93,9 @@ pub fn referenced_id(v: &Value) -> Option<String> {
 }
 
 fn env_of(props: Option<&Value>) -> BTreeMap<String, Value> {
-    let vars = props.and_then(|p| get(p, "Environment")).and_then(|e| get(e, "Variables"));
+    let vars = props
+        .and_then(|p| get(p, "Environment"))
+        .and_then(|e| get(e, "Variables"));
     vars.and_then(Value::as_mapping)
         .map(|m| {
             m.iter()
@@ -112,7 +114,12 @@ pub fn parse(text: &str) -> R<Template> {
         .and_then(Value::as_mapping)
         .map(|m| {
             m.iter()
-                .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), str_of(get(v, "Default")).unwrap_or_default())))
+                .filter_map(|(k, v)| {
+                    Some((
+                        k.as_str()?.to_owned(),
+                        str_of(get(v, "Default")).unwrap_or_default(),
+                    ))
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -127,7 +134,12 @@ pub fn parse(text: &str) -> R<Template> {
         let kind = str_of(get(res, "Type")).unwrap_or_default();
         let props = get(res, "Properties").cloned().unwrap_or(Value::Null);
         match kind.as_str() {
-            "AWS::DynamoDB::Table" => table = Some(TableDef { logical_id: id.to_owned(), properties: props }),
+            "AWS::DynamoDB::Table" => {
+                table = Some(TableDef {
+                    logical_id: id.to_owned(),
+                    properties: props,
+                })
+            }
             "AWS::SQS::Queue" => {
                 let redrive = get(&props, "RedrivePolicy").and_then(|r| {
                     let dlq = get(r, "deadLetterTargetArn").and_then(referenced_id)?;
@@ -136,9 +148,15 @@ pub fn parse(text: &str) -> R<Template> {
                 });
                 queues.push(QueueDef {
                     logical_id: id.to_owned(),
-                    fifo: get(&props, "FifoQueue").and_then(Value::as_bool).unwrap_or(false),
-                    content_dedupe: get(&props, "ContentBasedDeduplication").and_then(Value::as_bool).unwrap_or(false),
-                    visibility_timeout: get(&props, "VisibilityTimeout").and_then(Value::as_i64).unwrap_or(30) as i32,
+                    fifo: get(&props, "FifoQueue")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                    content_dedupe: get(&props, "ContentBasedDeduplication")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                    visibility_timeout: get(&props, "VisibilityTimeout")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(30) as i32,
                     redrive,
                 });
             }
@@ -148,7 +166,14 @@ pub fn parse(text: &str) -> R<Template> {
         }
     }
     let table = table.ok_or_else(|| TemplateError::Shape("no AWS::DynamoDB::Table".into()))?;
-    Ok(Template { parameters, global_env, table, queues, secrets, functions })
+    Ok(Template {
+        parameters,
+        global_env,
+        table,
+        queues,
+        secrets,
+        functions,
+    })
 }
 
 fn function(id: &str, props: &Value) -> FunctionDef {
@@ -164,9 +189,17 @@ fn function(id: &str, props: &Value) -> FunctionDef {
     if let Some(url) = get(props, "FunctionUrlConfig") {
         let cors = get(url, "Cors");
         let list = |k: &str| -> Vec<Value> {
-            cors.and_then(|c| get(c, k)).and_then(Value::as_sequence).cloned().unwrap_or_default()
+            cors.and_then(|c| get(c, k))
+                .and_then(Value::as_sequence)
+                .cloned()
+                .unwrap_or_default()
         };
-        let strings = |k: &str| list(k).iter().filter_map(|v| str_of(Some(v))).collect::<Vec<_>>();
+        let strings = |k: &str| {
+            list(k)
+                .iter()
+                .filter_map(|v| str_of(Some(v)))
+                .collect::<Vec<_>>()
+        };
         f.function_url = Some(Cors {
             allow_origins: list("AllowOrigins"),
             allow_methods: strings("AllowMethods"),
@@ -181,18 +214,29 @@ fn function(id: &str, props: &Value) -> FunctionDef {
             match kind.as_str() {
                 "HttpApi" | "Api" => {
                     let path = str_of(p.and_then(|p| get(p, "Path"))).unwrap_or_default();
-                    let method = str_of(p.and_then(|p| get(p, "Method"))).unwrap_or_default().to_uppercase();
+                    let method = str_of(p.and_then(|p| get(p, "Method")))
+                        .unwrap_or_default()
+                        .to_uppercase();
                     f.http_routes.push((method, path));
                 }
                 "SQS" => {
-                    let Some(queue) = p.and_then(|p| get(p, "Queue")).and_then(referenced_id) else { continue };
+                    let Some(queue) = p.and_then(|p| get(p, "Queue")).and_then(referenced_id)
+                    else {
+                        continue;
+                    };
                     let report_failures = p
                         .and_then(|p| get(p, "FunctionResponseTypes"))
                         .and_then(Value::as_sequence)
-                        .is_some_and(|s| s.iter().any(|v| v.as_str() == Some("ReportBatchItemFailures")));
+                        .is_some_and(|s| {
+                            s.iter()
+                                .any(|v| v.as_str() == Some("ReportBatchItemFailures"))
+                        });
                     f.sqs.push(SqsSource {
                         queue,
-                        batch_size: p.and_then(|p| get(p, "BatchSize")).and_then(Value::as_i64).unwrap_or(10) as i32,
+                        batch_size: p
+                            .and_then(|p| get(p, "BatchSize"))
+                            .and_then(Value::as_i64)
+                            .unwrap_or(10) as i32,
                         report_failures,
                     });
                 }
@@ -242,7 +286,9 @@ impl Resolver<'_> {
         let mut rest = s;
         while let Some(start) = rest.find("${") {
             out.push_str(&rest[..start]);
-            let Some(end) = rest[start..].find('}') else { break };
+            let Some(end) = rest[start..].find('}') else {
+                break;
+            };
             let name = &rest[start + 2..start + end];
             let value = match name {
                 "AWS::StackName" => self.stack.to_owned(),
@@ -250,7 +296,12 @@ impl Resolver<'_> {
                 "AWS::AccountId" => "000000000000".to_owned(),
                 "AWS::Partition" => "aws".to_owned(),
                 "AWS::URLSuffix" => "amazonaws.com".to_owned(),
-                n => self.refs.get(n).or_else(|| self.parameters.get(n)).cloned().unwrap_or_default(),
+                n => self
+                    .refs
+                    .get(n)
+                    .or_else(|| self.parameters.get(n))
+                    .cloned()
+                    .unwrap_or_default(),
             };
             out.push_str(&value);
             rest = &rest[start + end + 1..];
@@ -268,20 +319,58 @@ mod tests {
     fn the_repository_template_is_understood() {
         let t = parse(include_str!("../../../template.yaml")).unwrap();
         assert_eq!(t.table.logical_id, "Table");
-        let inbound = t.queues.iter().find(|q| q.logical_id == "InboundQueue").unwrap();
+        let inbound = t
+            .queues
+            .iter()
+            .find(|q| q.logical_id == "InboundQueue")
+            .unwrap();
         assert!(inbound.fifo);
-        assert_eq!(inbound.redrive, Some(("InboundDeadLetterQueue".to_owned(), 5)));
-        let webhook = t.functions.iter().find(|f| f.logical_id == "WebhookFunction").unwrap();
-        assert!(webhook.http_routes.contains(&("POST".into(), "/webhook".into())));
-        let router = t.functions.iter().find(|f| f.logical_id == "RouterFunction").unwrap();
+        assert_eq!(
+            inbound.redrive,
+            Some(("InboundDeadLetterQueue".to_owned(), 5))
+        );
+        let webhook = t
+            .functions
+            .iter()
+            .find(|f| f.logical_id == "WebhookFunction")
+            .unwrap();
+        assert!(
+            webhook
+                .http_routes
+                .contains(&("POST".into(), "/webhook".into()))
+        );
+        let router = t
+            .functions
+            .iter()
+            .find(|f| f.logical_id == "RouterFunction")
+            .unwrap();
         assert_eq!(router.sqs[0].queue, "InboundQueue");
         assert!(router.sqs[0].report_failures);
-        let api = t.functions.iter().find(|f| f.logical_id == "AgentApiFunction").unwrap();
+        let api = t
+            .functions
+            .iter()
+            .find(|f| f.logical_id == "AgentApiFunction")
+            .unwrap();
         assert!(api.function_url.is_some());
         let refs = BTreeMap::from([("Table".to_owned(), "local-table".to_owned())]);
-        let r = Resolver { stack: "st", refs: &refs, parameters: &t.parameters };
-        assert_eq!(r.resolve(&t.global_env["PAGEDESK_TABLE"]).as_deref(), Some("local-table"));
-        assert_eq!(r.resolve(&t.global_env["PAGEDESK_PAGE_TOKEN_PREFIX"]).as_deref(), Some("st/page-token/"));
-        assert_eq!(r.resolve(&t.global_env["PAGEDESK_GRAPH_VERSION"]).as_deref(), Some("v25.0"));
+        let r = Resolver {
+            stack: "st",
+            refs: &refs,
+            parameters: &t.parameters,
+        };
+        assert_eq!(
+            r.resolve(&t.global_env["PAGEDESK_TABLE"]).as_deref(),
+            Some("local-table")
+        );
+        assert_eq!(
+            r.resolve(&t.global_env["PAGEDESK_PAGE_TOKEN_PREFIX"])
+                .as_deref(),
+            Some("st/page-token/")
+        );
+        assert_eq!(
+            r.resolve(&t.global_env["PAGEDESK_GRAPH_VERSION"])
+                .as_deref(),
+            Some("v25.0")
+        );
     }
 }

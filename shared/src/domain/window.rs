@@ -33,7 +33,11 @@ pub struct Window {
 /// The boundary instant belongs to the later state: at exactly 24 h the window is closed.
 pub fn window_at(last_inbound_at: Option<i64>, human_agent_enabled: bool, now: i64) -> Window {
     let Some(last) = last_inbound_at else {
-        return Window { state: WindowState::Closed, closes_at: None, human_agent_until: None };
+        return Window {
+            state: WindowState::Closed,
+            closes_at: None,
+            human_agent_until: None,
+        };
     };
     let closes_at = last + STANDARD_MS;
     let human_agent_until = human_agent_enabled.then_some(last + HUMAN_AGENT_MS);
@@ -44,7 +48,11 @@ pub fn window_at(last_inbound_at: Option<i64>, human_agent_enabled: bool, now: i
     } else {
         WindowState::Closed
     };
-    Window { state, closes_at: Some(closes_at), human_agent_until }
+    Window {
+        state,
+        closes_at: Some(closes_at),
+        human_agent_until,
+    }
 }
 
 #[cfg(test)]
@@ -54,11 +62,26 @@ mod tests {
     #[test]
     fn boundaries() {
         let t = 1_000_000;
-        assert_eq!(window_at(Some(t), false, t + STANDARD_MS - 1).state, WindowState::Open);
-        assert_eq!(window_at(Some(t), false, t + STANDARD_MS).state, WindowState::Closed);
-        assert_eq!(window_at(Some(t), true, t + STANDARD_MS).state, WindowState::HumanAgent);
-        assert_eq!(window_at(Some(t), true, t + HUMAN_AGENT_MS - 1).state, WindowState::HumanAgent);
-        assert_eq!(window_at(Some(t), true, t + HUMAN_AGENT_MS).state, WindowState::Closed);
+        assert_eq!(
+            window_at(Some(t), false, t + STANDARD_MS - 1).state,
+            WindowState::Open
+        );
+        assert_eq!(
+            window_at(Some(t), false, t + STANDARD_MS).state,
+            WindowState::Closed
+        );
+        assert_eq!(
+            window_at(Some(t), true, t + STANDARD_MS).state,
+            WindowState::HumanAgent
+        );
+        assert_eq!(
+            window_at(Some(t), true, t + HUMAN_AGENT_MS - 1).state,
+            WindowState::HumanAgent
+        );
+        assert_eq!(
+            window_at(Some(t), true, t + HUMAN_AGENT_MS).state,
+            WindowState::Closed
+        );
         assert_eq!(window_at(None, true, t).state, WindowState::Closed);
         assert_eq!(window_at(Some(t), false, t).human_agent_until, None);
     }

@@ -14,16 +14,36 @@ pub enum Event {
     Inbound(Inbound),
     /// A message the Page sent, ours or from another tool (Page inbox, Business Suite).
     Echo(Echo),
-    Delivery { user: String, watermark: i64, mids: Vec<String> },
-    Read { user: String, watermark: i64 },
+    Delivery {
+        user: String,
+        watermark: i64,
+        mids: Vec<String>,
+    },
+    Read {
+        user: String,
+        watermark: i64,
+    },
     Reaction(Reaction),
-    Edit { user: String, mid: String, text: String, num_edit: i64, timestamp: i64 },
+    Edit {
+        user: String,
+        mid: String,
+        text: String,
+        num_edit: i64,
+        timestamp: i64,
+    },
     /// A known kind that has no effect on conversations (handover, app roles, opt-ins, …).
-    Ignored { kind: &'static str },
+    Ignored {
+        kind: &'static str,
+    },
     /// A `changes[]` item (feed, leadgen, …), handled by its own module.
-    Change { field: String, value: Value },
+    Change {
+        field: String,
+        value: Value,
+    },
     /// Not understood: logged and skipped.
-    Unknown { reason: String },
+    Unknown {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -74,10 +94,17 @@ pub struct Reaction {
 pub fn parse(ev: &InboundEvent) -> Event {
     match ev.field {
         Field::Changes => {
-            let field = ev.event.get("field").and_then(Value::as_str).unwrap_or("").to_owned();
+            let field = ev
+                .event
+                .get("field")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
             let value = ev.event.get("value").cloned().unwrap_or(Value::Null);
             if field.is_empty() {
-                return Event::Unknown { reason: "change without field".into() };
+                return Event::Unknown {
+                    reason: "change without field".into(),
+                };
             }
             Event::Change { field, value }
         }
@@ -91,16 +118,25 @@ fn parse_messaging(ev: &InboundEvent, standby: bool) -> Event {
         if e.get("app_roles").is_some() {
             return Event::Ignored { kind: "app_roles" };
         }
-        return Event::Unknown { reason: "messaging event without a person".into() };
+        return Event::Unknown {
+            reason: "messaging event without a person".into(),
+        };
     };
-    let timestamp = e.get("timestamp").and_then(timestamp_ms).unwrap_or(ev.received_at);
+    let timestamp = e
+        .get("timestamp")
+        .and_then(timestamp_ms)
+        .unwrap_or(ev.received_at);
 
     if let Some(m) = e.get("message").filter(|m| m.is_object()) {
         let mid = m.get("mid").and_then(id_string);
         let text = m.get("text").and_then(Value::as_str).map(str::to_owned);
         let attachments = attachments(m);
         if m.get("is_echo").and_then(Value::as_bool) == Some(true) {
-            let Some(mid) = mid else { return Event::Unknown { reason: "echo without mid".into() } };
+            let Some(mid) = mid else {
+                return Event::Unknown {
+                    reason: "echo without mid".into(),
+                };
+            };
             return Event::Echo(Echo {
                 user,
                 timestamp,
@@ -113,11 +149,19 @@ fn parse_messaging(ev: &InboundEvent, standby: bool) -> Event {
             });
         }
         if m.get("is_deleted").and_then(Value::as_bool) == Some(true) {
-            return Event::Ignored { kind: "message_deleted" };
+            return Event::Ignored {
+                kind: "message_deleted",
+            };
         }
-        let Some(mid) = mid else { return Event::Unknown { reason: "message without mid".into() } };
+        let Some(mid) = mid else {
+            return Event::Unknown {
+                reason: "message without mid".into(),
+            };
+        };
         if text.is_none() && attachments.is_empty() {
-            return Event::Unknown { reason: "message with neither text nor attachments".into() };
+            return Event::Unknown {
+                reason: "message with neither text nor attachments".into(),
+            };
         }
         return Event::Inbound(Inbound {
             user,
@@ -125,7 +169,10 @@ fn parse_messaging(ev: &InboundEvent, standby: bool) -> Event {
             mid,
             text,
             attachments,
-            quick_reply_payload: m.pointer("/quick_reply/payload").and_then(Value::as_str).map(str::to_owned),
+            quick_reply_payload: m
+                .pointer("/quick_reply/payload")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             reply_to_mid: m.pointer("/reply_to/mid").and_then(id_string),
             postback: None,
             referral: None,
@@ -162,26 +209,39 @@ fn parse_messaging(ev: &InboundEvent, standby: bool) -> Event {
     }
     if let Some(d) = e.get("delivery") {
         let Some(watermark) = d.get("watermark").and_then(timestamp_ms) else {
-            return Event::Unknown { reason: "delivery without watermark".into() };
+            return Event::Unknown {
+                reason: "delivery without watermark".into(),
+            };
         };
         let mids = d
             .get("mids")
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(id_string).collect())
             .unwrap_or_default();
-        return Event::Delivery { user, watermark, mids };
+        return Event::Delivery {
+            user,
+            watermark,
+            mids,
+        };
     }
     if let Some(r) = e.get("read") {
         return match r.get("watermark").and_then(timestamp_ms) {
             Some(watermark) => Event::Read { user, watermark },
             // Instagram reads name a message instead of a watermark; the event time serves.
-            None if r.get("mid").is_some() => Event::Read { user, watermark: timestamp },
-            None => Event::Unknown { reason: "read without watermark".into() },
+            None if r.get("mid").is_some() => Event::Read {
+                user,
+                watermark: timestamp,
+            },
+            None => Event::Unknown {
+                reason: "read without watermark".into(),
+            },
         };
     }
     if let Some(r) = e.get("reaction") {
         let Some(mid) = r.get("mid").and_then(id_string) else {
-            return Event::Unknown { reason: "reaction without mid".into() };
+            return Event::Unknown {
+                reason: "reaction without mid".into(),
+            };
         };
         let action = r.get("action").and_then(Value::as_str).unwrap_or("react");
         return Event::Reaction(Reaction {
@@ -194,16 +254,28 @@ fn parse_messaging(ev: &InboundEvent, standby: bool) -> Event {
         });
     }
     if let Some(m) = e.get("message_edit") {
-        let (Some(mid), Some(text)) =
-            (m.get("mid").and_then(id_string), m.get("text").and_then(Value::as_str))
-        else {
-            return Event::Unknown { reason: "message_edit without mid or text".into() };
+        let (Some(mid), Some(text)) = (
+            m.get("mid").and_then(id_string),
+            m.get("text").and_then(Value::as_str),
+        ) else {
+            return Event::Unknown {
+                reason: "message_edit without mid or text".into(),
+            };
         };
         let num_edit = m
             .get("num_edit")
-            .and_then(|n| n.as_i64().or_else(|| n.as_str().and_then(|s| s.parse().ok())))
+            .and_then(|n| {
+                n.as_i64()
+                    .or_else(|| n.as_str().and_then(|s| s.parse().ok()))
+            })
             .unwrap_or(1);
-        return Event::Edit { user, mid: mid.clone(), text: text.to_owned(), num_edit, timestamp };
+        return Event::Edit {
+            user,
+            mid: mid.clone(),
+            text: text.to_owned(),
+            num_edit,
+            timestamp,
+        };
     }
     for kind in [
         "pass_thread_control",
@@ -218,10 +290,14 @@ fn parse_messaging(ev: &InboundEvent, standby: bool) -> Event {
         "game_play",
     ] {
         if e.get(kind).is_some() {
-            return Event::Ignored { kind: static_kind(kind) };
+            return Event::Ignored {
+                kind: static_kind(kind),
+            };
         }
     }
-    Event::Unknown { reason: "unknown messaging event kind".into() }
+    Event::Unknown {
+        reason: "unknown messaging event kind".into(),
+    }
 }
 
 fn static_kind(k: &str) -> &'static str {
@@ -256,7 +332,9 @@ pub fn timestamp_ms(v: &Value) -> Option<i64> {
 }
 
 fn attachments(m: &Value) -> Vec<Attachment> {
-    let Some(list) = m.get("attachments").and_then(Value::as_array) else { return vec![] };
+    let Some(list) = m.get("attachments").and_then(Value::as_array) else {
+        return vec![];
+    };
     list.iter().filter_map(attachment).collect()
 }
 
@@ -269,7 +347,9 @@ fn attachment(a: &Value) -> Option<Attachment> {
         .or_else(|| a.get("URL"))
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let sticker_id = payload.and_then(|p| p.get("sticker_id")).and_then(id_string);
+    let sticker_id = payload
+        .and_then(|p| p.get("sticker_id"))
+        .and_then(id_string);
     let coordinates = payload.and_then(|p| p.get("coordinates")).cloned();
     let title = a
         .get("title")
@@ -277,7 +357,10 @@ fn attachment(a: &Value) -> Option<Attachment> {
         .and_then(Value::as_str)
         .map(str::to_owned);
     // Templates and other structured shares keep their payload so a front end can render them.
-    let keep_payload = matches!(kind.as_str(), "template" | "product" | "post" | "ig_post" | "appointment_booking");
+    let keep_payload = matches!(
+        kind.as_str(),
+        "template" | "product" | "post" | "ig_post" | "appointment_booking"
+    );
     Some(Attachment {
         kind,
         url,
@@ -307,18 +390,29 @@ mod tests {
 
     #[test]
     fn text_with_quick_reply_and_reply_to() {
-        let e = ev(Field::Messaging, json!({"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1458692752478i64,
-            "message":{"mid":"m1","text":"hi","quick_reply":{"payload":"RED"},"reply_to":{"mid":"m0"}}}));
-        let Event::Inbound(m) = parse(&e) else { panic!() };
-        assert_eq!((m.user.as_str(), m.mid.as_str(), m.timestamp), ("U", "m1", 1458692752478));
+        let e = ev(
+            Field::Messaging,
+            json!({"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1458692752478i64,
+            "message":{"mid":"m1","text":"hi","quick_reply":{"payload":"RED"},"reply_to":{"mid":"m0"}}}),
+        );
+        let Event::Inbound(m) = parse(&e) else {
+            panic!()
+        };
+        assert_eq!(
+            (m.user.as_str(), m.mid.as_str(), m.timestamp),
+            ("U", "m1", 1458692752478)
+        );
         assert_eq!(m.quick_reply_payload.as_deref(), Some("RED"));
         assert_eq!(m.reply_to_mid.as_deref(), Some("m0"));
     }
 
     #[test]
     fn echo_with_numeric_app_id_names_the_recipient_as_user() {
-        let e = ev(Field::Messaging, json!({"sender":{"id":"P"},"recipient":{"id":"U"},"timestamp":1,
-            "message":{"is_echo":true,"app_id":205552219930699i64,"mid":"m","text":"x","metadata":"pd1:c:m"}}));
+        let e = ev(
+            Field::Messaging,
+            json!({"sender":{"id":"P"},"recipient":{"id":"U"},"timestamp":1,
+            "message":{"is_echo":true,"app_id":205552219930699i64,"mid":"m","text":"x","metadata":"pd1:c:m"}}),
+        );
         let Event::Echo(x) = parse(&e) else { panic!() };
         assert_eq!(x.user, "U");
         assert_eq!(x.app_id.as_deref(), Some("205552219930699"));
@@ -327,15 +421,27 @@ mod tests {
 
     #[test]
     fn fallback_sticker_location_template_attachments() {
-        let e = ev(Field::Messaging, json!({"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1,
+        let e = ev(
+            Field::Messaging,
+            json!({"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1,
             "message":{"mid":"m","attachments":[
                 {"type":"fallback","payload":null,"title":"T","URL":"https://u"},
                 {"type":"image","payload":{"url":"https://i","sticker_id":369239263222822i64}},
                 {"type":"location","payload":{"coordinates":{"lat":1,"long":2}}},
-                {"type":"template","payload":{"template_type":"generic","elements":[]}}]}}));
-        let Event::Inbound(m) = parse(&e) else { panic!() };
+                {"type":"template","payload":{"template_type":"generic","elements":[]}}]}}),
+        );
+        let Event::Inbound(m) = parse(&e) else {
+            panic!()
+        };
         let a = &m.attachments;
-        assert_eq!((a[0].kind.as_str(), a[0].url.as_deref(), a[0].title.as_deref()), ("fallback", Some("https://u"), Some("T")));
+        assert_eq!(
+            (
+                a[0].kind.as_str(),
+                a[0].url.as_deref(),
+                a[0].title.as_deref()
+            ),
+            ("fallback", Some("https://u"), Some("T"))
+        );
         assert_eq!(a[1].sticker_id.as_deref(), Some("369239263222822"));
         assert_eq!(a[2].coordinates, Some(json!({"lat":1,"long":2})));
         assert_eq!(a[3].payload.as_ref().unwrap()["template_type"], "generic");
@@ -343,35 +449,89 @@ mod tests {
 
     #[test]
     fn receipts_reactions_edits_postbacks_referrals() {
-        let d = ev(Field::Messaging, json!({"sender":{"id":"U"},"recipient":{"id":"P"},"delivery":{"mids":["a"],"watermark":10}}));
-        assert_eq!(parse(&d), Event::Delivery { user: "U".into(), watermark: 10_000, mids: vec!["a".into()] });
-        let r = ev(Field::Messaging, json!({"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1458668856463i64,"read":{"watermark":1458668856253i64}}));
-        assert_eq!(parse(&r), Event::Read { user: "U".into(), watermark: 1458668856253 });
-        let x = ev(Field::Messaging, json!({"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1458668856463i64,
-            "reaction":{"reaction":"love","emoji":"❤️","action":"unreact","mid":"m"}}));
-        let Event::Reaction(x) = parse(&x) else { panic!() };
+        let d = ev(
+            Field::Messaging,
+            json!({"sender":{"id":"U"},"recipient":{"id":"P"},"delivery":{"mids":["a"],"watermark":10}}),
+        );
+        assert_eq!(
+            parse(&d),
+            Event::Delivery {
+                user: "U".into(),
+                watermark: 10_000,
+                mids: vec!["a".into()]
+            }
+        );
+        let r = ev(
+            Field::Messaging,
+            json!({"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1458668856463i64,"read":{"watermark":1458668856253i64}}),
+        );
+        assert_eq!(
+            parse(&r),
+            Event::Read {
+                user: "U".into(),
+                watermark: 1458668856253
+            }
+        );
+        let x = ev(
+            Field::Messaging,
+            json!({"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1458668856463i64,
+            "reaction":{"reaction":"love","emoji":"❤️","action":"unreact","mid":"m"}}),
+        );
+        let Event::Reaction(x) = parse(&x) else {
+            panic!()
+        };
         assert!(!x.react);
-        let ed = ev(Field::Messaging, json!({"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1458668856463i64,
-            "message_edit":{"mid":"m","text":"new","num_edit":"2"}}));
+        let ed = ev(
+            Field::Messaging,
+            json!({"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1458668856463i64,
+            "message_edit":{"mid":"m","text":"new","num_edit":"2"}}),
+        );
         assert!(matches!(parse(&ed), Event::Edit { num_edit: 2, .. }));
-        let pb = ev(Field::Messaging, json!({"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1491798782090i64,"postback":{"payload":"P1"}}));
-        let Event::Inbound(pb) = parse(&pb) else { panic!() };
+        let pb = ev(
+            Field::Messaging,
+            json!({"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1491798782090i64,"postback":{"payload":"P1"}}),
+        );
+        let Event::Inbound(pb) = parse(&pb) else {
+            panic!()
+        };
         assert_eq!(pb.mid, "pb:U:1491798782090");
         assert_eq!(pb.text.as_deref(), Some("P1"));
-        let rf = ev(Field::Messaging, json!({"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1511111143921i64,"referral":{"ref":"aaaa","source":"SHORTLINK"}}));
-        let Event::Inbound(rf) = parse(&rf) else { panic!() };
+        let rf = ev(
+            Field::Messaging,
+            json!({"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1511111143921i64,"referral":{"ref":"aaaa","source":"SHORTLINK"}}),
+        );
+        let Event::Inbound(rf) = parse(&rf) else {
+            panic!()
+        };
         assert_eq!(rf.referral.unwrap()["source"], "SHORTLINK");
     }
 
     #[test]
     fn unknown_and_ignored_kinds_do_not_panic() {
-        let e = ev(Field::Messaging, json!({"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1,"something_new":{}}));
+        let e = ev(
+            Field::Messaging,
+            json!({"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1,"something_new":{}}),
+        );
         assert!(matches!(parse(&e), Event::Unknown { .. }));
-        let e = ev(Field::Messaging, json!({"sender":{"id":"P"},"recipient":{"id":"U"},"pass_thread_control":{"new_owner_app_id":"1"}}));
-        assert_eq!(parse(&e), Event::Ignored { kind: "pass_thread_control" });
-        let e = ev(Field::Messaging, json!({"recipient":{"id":"P"},"app_roles":{"1":["automation"]}}));
+        let e = ev(
+            Field::Messaging,
+            json!({"sender":{"id":"P"},"recipient":{"id":"U"},"pass_thread_control":{"new_owner_app_id":"1"}}),
+        );
+        assert_eq!(
+            parse(&e),
+            Event::Ignored {
+                kind: "pass_thread_control"
+            }
+        );
+        let e = ev(
+            Field::Messaging,
+            json!({"recipient":{"id":"P"},"app_roles":{"1":["automation"]}}),
+        );
         assert_eq!(parse(&e), Event::Ignored { kind: "app_roles" });
-        let e = ev(Field::Messaging, json!({"sender":{"id":"U"},"recipient":{"id":"P"},"message":{"mid":"m"}}));
+        let e = ev(
+            Field::Messaging,
+            json!({"sender":{"id":"U"},"recipient":{"id":"P"},"message":{"mid":"m"}}),
+        );
         assert!(matches!(parse(&e), Event::Unknown { .. }));
     }
 
@@ -379,7 +539,10 @@ mod tests {
     fn timestamps_in_seconds_strings_and_rfc3339() {
         assert_eq!(timestamp_ms(&json!(1511951015)), Some(1_511_951_015_000));
         assert_eq!(timestamp_ms(&json!("1527459824")), Some(1_527_459_824_000));
-        assert_eq!(timestamp_ms(&json!("2021-09-08T06:34:04+0000")), Some(1_631_082_844_000));
+        assert_eq!(
+            timestamp_ms(&json!("2021-09-08T06:34:04+0000")),
+            Some(1_631_082_844_000)
+        );
         assert_eq!(timestamp_ms(&json!(null)), None);
     }
 }

@@ -14,7 +14,11 @@ pub enum SignatureError {
 }
 
 /// Checks `header` (`sha256=<hex>`) against HMAC-SHA256(app_secret, raw_body) in constant time.
-pub fn verify(app_secret: &[u8], raw_body: &[u8], header: Option<&str>) -> Result<(), SignatureError> {
+pub fn verify(
+    app_secret: &[u8],
+    raw_body: &[u8],
+    header: Option<&str>,
+) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?.trim();
     let hex_sig = header
         .strip_prefix("sha256=")
@@ -52,8 +56,10 @@ fn new_mac(key: &[u8]) -> Hmac<Sha256> {
 mod tests {
     use super::*;
 
-    const VECTOR: &str = include_str!("../../../../shared/fixtures/meta/signature_test_vector.json");
-    const RAW: &[u8] = include_bytes!("../../../../shared/fixtures/meta/signature_vector_raw_body.json");
+    const VECTOR: &str =
+        include_str!("../../../../shared/fixtures/meta/signature_test_vector.json");
+    const RAW: &[u8] =
+        include_bytes!("../../../../shared/fixtures/meta/signature_vector_raw_body.json");
 
     #[test]
     fn meta_test_vector_verifies_and_pretty_printing_breaks_it() {
@@ -63,7 +69,10 @@ mod tests {
         assert_eq!(verify(secret, RAW, Some(good)), Ok(()));
         assert_eq!(sign(secret, RAW), good);
         let pretty = v["pretty_printed_body_sha256_would_be"].as_str().unwrap();
-        assert_eq!(verify(secret, RAW, Some(pretty)), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(secret, RAW, Some(pretty)),
+            Err(SignatureError::Mismatch)
+        );
         let proof = &v["appsecret_proof_example"];
         assert_eq!(
             appsecret_proof(secret, proof["access_token"].as_str().unwrap()),
@@ -74,9 +83,18 @@ mod tests {
     #[test]
     fn missing_malformed_and_wrong_key_are_refused() {
         assert_eq!(verify(b"k", b"{}", None), Err(SignatureError::Missing));
-        assert_eq!(verify(b"k", b"{}", Some("sha1=abcd")), Err(SignatureError::Malformed));
-        assert_eq!(verify(b"k", b"{}", Some("sha256=zz")), Err(SignatureError::Malformed));
+        assert_eq!(
+            verify(b"k", b"{}", Some("sha1=abcd")),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(b"k", b"{}", Some("sha256=zz")),
+            Err(SignatureError::Malformed)
+        );
         let sig = sign(b"other", b"{}");
-        assert_eq!(verify(b"k", b"{}", Some(&sig)), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(b"k", b"{}", Some(&sig)),
+            Err(SignatureError::Mismatch)
+        );
     }
 }

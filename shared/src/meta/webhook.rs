@@ -68,12 +68,18 @@ pub enum SplitError {
 pub fn split(raw_body: &[u8], received_at: i64) -> Result<Split, SplitError> {
     let root: Value =
         serde_json::from_slice(raw_body).map_err(|e| SplitError::NotJson(e.to_string()))?;
-    let obj = root.as_object().ok_or(SplitError::NotEnvelope("top level is not an object"))?;
+    let obj = root
+        .as_object()
+        .ok_or(SplitError::NotEnvelope("top level is not an object"))?;
     let entries = obj
         .get("entry")
         .and_then(Value::as_array)
         .ok_or(SplitError::NotEnvelope("no entry array"))?;
-    let object = obj.get("object").and_then(Value::as_str).unwrap_or("page").to_owned();
+    let object = obj
+        .get("object")
+        .and_then(Value::as_str)
+        .unwrap_or("page")
+        .to_owned();
 
     let mut out = Split::default();
     for entry in entries {
@@ -83,7 +89,9 @@ pub fn split(raw_body: &[u8], received_at: i64) -> Result<Split, SplitError> {
         };
         let entry_time = entry.get("time").and_then(Value::as_i64);
         for field in Field::ALL {
-            let Some(items) = entry.get(field.key()).and_then(Value::as_array) else { continue };
+            let Some(items) = entry.get(field.key()).and_then(Value::as_array) else {
+                continue;
+            };
             for item in items {
                 if !item.is_object() {
                     out.skipped += 1;
@@ -138,7 +146,11 @@ fn queued(ev: InboundEvent) -> QueuedEvent {
     h.update(canonical.as_bytes());
     let dedupe_id = hex::encode(h.finalize());
     let body = serde_json::to_string(&ev).unwrap_or_default();
-    QueuedEvent { group_id, dedupe_id, body }
+    QueuedEvent {
+        group_id,
+        dedupe_id,
+        body,
+    }
 }
 
 impl InboundEvent {
@@ -175,7 +187,11 @@ pub fn group_id(ev: &InboundEvent) -> String {
             match (field, post, lead) {
                 ("leadgen", _, Some(l)) => format!("{}:lead:{}", ev.page_id, l),
                 (_, Some(p), _) => format!("{}:post:{}", ev.page_id, p),
-                _ => format!("{}:{}", ev.page_id, if field.is_empty() { "changes" } else { field }),
+                _ => format!(
+                    "{}:{}",
+                    ev.page_id,
+                    if field.is_empty() { "changes" } else { field }
+                ),
             }
         }
     };
@@ -210,7 +226,8 @@ pub fn id_string(v: &Value) -> Option<String> {
 mod tests {
     use super::*;
 
-    const RAW: &[u8] = include_bytes!("../../../../shared/fixtures/meta/signature_vector_raw_body.json");
+    const RAW: &[u8] =
+        include_bytes!("../../../../shared/fixtures/meta/signature_vector_raw_body.json");
 
     #[test]
     fn two_pages_in_one_batch_become_two_events_with_their_own_groups() {
@@ -239,7 +256,14 @@ mod tests {
             {"field":"feed","value":{"item":"like","verb":"add"}}]}]}"#;
         let s = split(body, 0).unwrap();
         let groups: Vec<_> = s.events.iter().map(|e| e.group_id.as_str()).collect();
-        assert_eq!(groups, ["153125381133:lead:123123123123", "153125381133:post:1_2", "153125381133:feed"]);
+        assert_eq!(
+            groups,
+            [
+                "153125381133:lead:123123123123",
+                "153125381133:post:1_2",
+                "153125381133:feed"
+            ]
+        );
     }
 
     #[test]
@@ -251,14 +275,23 @@ mod tests {
             "junk"]}"#;
         let s = split(body, 0).unwrap();
         assert_eq!(s.events.len(), 2);
-        assert_eq!(s.events[1].group_id, "P:u:U2", "echo-like events group by the person");
+        assert_eq!(
+            s.events[1].group_id, "P:u:U2",
+            "echo-like events group by the person"
+        );
         assert_eq!(s.skipped, 3);
     }
 
     #[test]
     fn malformed_bodies_are_errors() {
-        assert!(matches!(split(b"{not json", 0), Err(SplitError::NotJson(_))));
+        assert!(matches!(
+            split(b"{not json", 0),
+            Err(SplitError::NotJson(_))
+        ));
         assert!(matches!(split(b"[1]", 0), Err(SplitError::NotEnvelope(_))));
-        assert!(matches!(split(b"{\"object\":\"page\"}", 0), Err(SplitError::NotEnvelope(_))));
+        assert!(matches!(
+            split(b"{\"object\":\"page\"}", 0),
+            Err(SplitError::NotEnvelope(_))
+        ));
     }
 }

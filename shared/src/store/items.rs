@@ -33,7 +33,9 @@ pub struct Settings {
 impl Settings {
     pub const HISTORY_DEPTHS: [u32; 5] = [1, 5, 10, 20, 50];
     pub fn history_depth(&self) -> u32 {
-        self.history_depth.filter(|d| Self::HISTORY_DEPTHS.contains(d)).unwrap_or(10)
+        self.history_depth
+            .filter(|d| Self::HISTORY_DEPTHS.contains(d))
+            .unwrap_or(10)
     }
 }
 

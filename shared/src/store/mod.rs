@@ -113,14 +113,22 @@ pub struct BadCursor;
 
 impl Store {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Store { client, table: table.into() }
+        Store {
+            client,
+            table: table.into(),
+        }
     }
 
     pub fn table(&self) -> &str {
         &self.table
     }
 
-    async fn get<T: DeserializeOwned>(&self, pk: String, sk: String, consistent: bool) -> Result<Option<T>> {
+    async fn get<T: DeserializeOwned>(
+        &self,
+        pk: String,
+        sk: String,
+        consistent: bool,
+    ) -> Result<Option<T>> {
         let out = self
             .client
             .get_item()
@@ -177,7 +185,13 @@ impl Store {
         }
     }
 
-    pub async fn set_page_status(&self, page_id: &str, status: &str, reason: Option<&str>, now: i64) -> Result<()> {
+    pub async fn set_page_status(
+        &self,
+        page_id: &str,
+        status: &str,
+        reason: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
         let mut req = self
             .client
             .update_item()
@@ -247,8 +261,13 @@ impl Store {
 
     // ---- contacts -------------------------------------------------------------------------
 
-    pub async fn get_contact(&self, account: &str, contact_id: &str) -> Result<Option<ContactItem>> {
-        self.get(keys::account(account), keys::contact_sk(contact_id), true).await
+    pub async fn get_contact(
+        &self,
+        account: &str,
+        contact_id: &str,
+    ) -> Result<Option<ContactItem>> {
+        self.get(keys::account(account), keys::contact_sk(contact_id), true)
+            .await
     }
 
     /// Creates the contact unless it exists; `Ok(false)` when it already did.
@@ -271,7 +290,10 @@ impl Store {
     /// Records the outcome of a User Profile API call on the contact.
     pub async fn update_contact_profile(&self, c: &ContactItem, now: i64) -> Result<()> {
         let mut names = vec!["first_name", "last_name", "name", "picture_url"];
-        let mut set = vec!["profile_status = :ps".to_owned(), "updated_at = :u".to_owned()];
+        let mut set = vec![
+            "profile_status = :ps".to_owned(),
+            "updated_at = :u".to_owned(),
+        ];
         let mut remove = vec![];
         let mut req = self
             .client
@@ -315,14 +337,24 @@ impl Store {
 
     // ---- conversations --------------------------------------------------------------------
 
-    pub async fn get_conversation(&self, account: &str, id: &str) -> Result<Option<ConversationItem>> {
-        self.get(keys::conversation(account, id), keys::META.into(), true).await
+    pub async fn get_conversation(
+        &self,
+        account: &str,
+        id: &str,
+    ) -> Result<Option<ConversationItem>> {
+        self.get(keys::conversation(account, id), keys::META.into(), true)
+            .await
     }
 
     /// Creates a conversation and makes it the contact's active one, in one transaction.
     /// `replaces` is the stale active id the caller saw (a conversation that is no longer open);
     /// the transaction fails (`Ok(false)`) if someone else changed it meanwhile.
-    pub async fn create_conversation(&self, conv: &ConversationItem, replaces: Option<&str>, now: i64) -> Result<bool> {
+    pub async fn create_conversation(
+        &self,
+        conv: &ConversationItem,
+        replaces: Option<&str>,
+        now: i64,
+    ) -> Result<bool> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(to_item(conv)?))
@@ -333,16 +365,22 @@ impl Store {
             .table_name(&self.table)
             .key("pk", s(keys::account(&conv.account)))
             .key("sk", s(keys::contact_sk(&conv.contact_id)))
-            .update_expression("SET active_conversation_id = :c, last_conversation_id = :c, updated_at = :u")
+            .update_expression(
+                "SET active_conversation_id = :c, last_conversation_id = :c, updated_at = :u",
+            )
             .expression_attribute_values(":c", s(&conv.id))
             .expression_attribute_values(":u", n(now));
         upd = match replaces {
             Some(old) => upd
                 .condition_expression("active_conversation_id = :old")
                 .expression_attribute_values(":old", s(old)),
-            None => upd.condition_expression("attribute_exists(pk) AND attribute_not_exists(active_conversation_id)"),
+            None => upd.condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(active_conversation_id)",
+            ),
         };
-        let upd = upd.build().map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        let upd = upd
+            .build()
+            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
         let res = self
             .client
             .transact_write_items()
@@ -361,23 +399,30 @@ impl Store {
     /// was not open.
     pub async fn resolve_conversation(&self, conv: &ConversationItem, now: i64) -> Result<bool> {
         let upd = |with_contact: bool| -> Result<Vec<TransactWriteItem>> {
-            let mut out = vec![TransactWriteItem::builder()
-                .update(
-                    Update::builder()
-                        .table_name(&self.table)
-                        .key("pk", s(&conv.pk))
-                        .key("sk", s(keys::META))
-                        .update_expression("SET #st = :r, gsi2pk = :g, resolved_at = :u, updated_at = :u")
-                        .condition_expression("#st = :open")
-                        .expression_attribute_names("#st", "status")
-                        .expression_attribute_values(":r", s("resolved"))
-                        .expression_attribute_values(":open", s("open"))
-                        .expression_attribute_values(":g", s(keys::conversations_by_status(&conv.account, "resolved")))
-                        .expression_attribute_values(":u", n(now))
-                        .build()
-                        .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
-                )
-                .build()];
+            let mut out = vec![
+                TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .table_name(&self.table)
+                            .key("pk", s(&conv.pk))
+                            .key("sk", s(keys::META))
+                            .update_expression(
+                                "SET #st = :r, gsi2pk = :g, resolved_at = :u, updated_at = :u",
+                            )
+                            .condition_expression("#st = :open")
+                            .expression_attribute_names("#st", "status")
+                            .expression_attribute_values(":r", s("resolved"))
+                            .expression_attribute_values(":open", s("open"))
+                            .expression_attribute_values(
+                                ":g",
+                                s(keys::conversations_by_status(&conv.account, "resolved")),
+                            )
+                            .expression_attribute_values(":u", n(now))
+                            .build()
+                            .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
+                    )
+                    .build(),
+            ];
             if with_contact {
                 out.push(
                     TransactWriteItem::builder()
@@ -386,7 +431,9 @@ impl Store {
                                 .table_name(&self.table)
                                 .key("pk", s(keys::account(&conv.account)))
                                 .key("sk", s(keys::contact_sk(&conv.contact_id)))
-                                .update_expression("REMOVE active_conversation_id SET updated_at = :u")
+                                .update_expression(
+                                    "REMOVE active_conversation_id SET updated_at = :u",
+                                )
                                 .condition_expression("active_conversation_id = :c")
                                 .expression_attribute_values(":c", s(&conv.id))
                                 .expression_attribute_values(":u", n(now))
@@ -399,7 +446,12 @@ impl Store {
             Ok(out)
         };
         for with_contact in [true, false] {
-            let res = self.client.transact_write_items().set_transact_items(Some(upd(with_contact)?)).send().await;
+            let res = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(upd(with_contact)?))
+                .send()
+                .await;
             match res {
                 Ok(_) => return Ok(true),
                 Err(e) => match cancelled_conditions(&e) {
@@ -414,7 +466,11 @@ impl Store {
     }
 
     /// Reopens a resolved conversation if the contact has no other open one.
-    pub async fn reopen_conversation(&self, conv: &ConversationItem, now: i64) -> Result<Result<(), ReopenRefused>> {
+    pub async fn reopen_conversation(
+        &self,
+        conv: &ConversationItem,
+        now: i64,
+    ) -> Result<Result<(), ReopenRefused>> {
         let conv_upd = Update::builder()
             .table_name(&self.table)
             .key("pk", s(&conv.pk))
@@ -424,7 +480,10 @@ impl Store {
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":r", s("resolved"))
             .expression_attribute_values(":o", s("open"))
-            .expression_attribute_values(":g", s(keys::conversations_by_status(&conv.account, "open")))
+            .expression_attribute_values(
+                ":g",
+                s(keys::conversations_by_status(&conv.account, "open")),
+            )
             .expression_attribute_values(":u", n(now))
             .build()
             .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
@@ -432,8 +491,12 @@ impl Store {
             .table_name(&self.table)
             .key("pk", s(keys::account(&conv.account)))
             .key("sk", s(keys::contact_sk(&conv.contact_id)))
-            .update_expression("SET active_conversation_id = :c, last_conversation_id = :c, updated_at = :u")
-            .condition_expression("attribute_exists(pk) AND attribute_not_exists(active_conversation_id)")
+            .update_expression(
+                "SET active_conversation_id = :c, last_conversation_id = :c, updated_at = :u",
+            )
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(active_conversation_id)",
+            )
             .expression_attribute_values(":c", s(&conv.id))
             .expression_attribute_values(":u", n(now))
             .build()
@@ -449,7 +512,9 @@ impl Store {
             Ok(_) => Ok(Ok(())),
             Err(e) => match cancelled_conditions(&e) {
                 Some(c) if c.first() == Some(&true) => Ok(Err(ReopenRefused::NotResolved)),
-                Some(c) if c.get(1) == Some(&true) => Ok(Err(ReopenRefused::ContactHasOpenConversation)),
+                Some(c) if c.get(1) == Some(&true) => {
+                    Ok(Err(ReopenRefused::ContactHasOpenConversation))
+                }
                 _ => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
             },
         }
@@ -458,7 +523,12 @@ impl Store {
     /// Stores a message, its mid guard (when it has a Meta id) and moves the conversation, in one
     /// transaction: either all happen or none, so a redelivery after a crash cannot lose it and
     /// a second delivery cannot store it twice.
-    pub async fn append_message(&self, msg: &MessageItem, mid: Option<&str>, touch: Touch) -> Result<AppendOutcome> {
+    pub async fn append_message(
+        &self,
+        msg: &MessageItem,
+        mid: Option<&str>,
+        touch: Touch,
+    ) -> Result<AppendOutcome> {
         let mut req = self.client.transact_write_items();
         let mut guard_index = None;
         if let Some(mid) = mid {
@@ -506,14 +576,20 @@ impl Store {
         } else {
             upd.condition_expression("attribute_exists(pk)")
         };
-        let upd = upd.build().map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        let upd = upd
+            .build()
+            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
         let conv_index = guard_index.map_or(1, |_| 2);
         req = req.transact_items(TransactWriteItem::builder().update(upd).build());
         match req.send().await {
             Ok(_) => Ok(AppendOutcome::Stored),
             Err(e) => match cancelled_conditions(&e) {
-                Some(c) if guard_index.is_some_and(|i| c.get(i) == Some(&true)) => Ok(AppendOutcome::Duplicate),
-                Some(c) if c.get(conv_index) == Some(&true) => Ok(AppendOutcome::ConversationNotOpen),
+                Some(c) if guard_index.is_some_and(|i| c.get(i) == Some(&true)) => {
+                    Ok(AppendOutcome::Duplicate)
+                }
+                Some(c) if c.get(conv_index) == Some(&true) => {
+                    Ok(AppendOutcome::ConversationNotOpen)
+                }
                 // The message key itself exists: same id and time, i.e. a duplicate.
                 Some(c) if c.iter().any(|x| *x) => Ok(AppendOutcome::Duplicate),
                 _ => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
@@ -539,10 +615,15 @@ impl Store {
                 );
             }
             req = req.request_items(&self.table, writes);
-            let mut out = req.send().await.map_err(|e| Error::dynamo("BatchWriteItem", e.into_service_error()))?;
+            let mut out = req
+                .send()
+                .await
+                .map_err(|e| Error::dynamo("BatchWriteItem", e.into_service_error()))?;
             // Unprocessed items are retried a few times; context is best effort beyond that.
             for _ in 0..3 {
-                let Some(left) = out.unprocessed_items.filter(|m| !m.is_empty()) else { break };
+                let Some(left) = out.unprocessed_items.filter(|m| !m.is_empty()) else {
+                    break;
+                };
                 out = self
                     .client
                     .batch_write_item()
@@ -556,7 +637,12 @@ impl Store {
     }
 
     /// The latest `limit` messages of a conversation, oldest first.
-    pub async fn latest_messages(&self, account: &str, conv: &str, limit: i32) -> Result<Vec<MessageItem>> {
+    pub async fn latest_messages(
+        &self,
+        account: &str,
+        conv: &str,
+        limit: i32,
+    ) -> Result<Vec<MessageItem>> {
         let res = self
             .client
             .query()
@@ -569,14 +655,25 @@ impl Store {
             .send()
             .await
             .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
-        let mut items: Vec<MessageItem> =
-            res.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_>>()?;
+        let mut items: Vec<MessageItem> = res
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<_>>()?;
         items.reverse();
         Ok(items)
     }
 
     /// Moves a watermark forward only: out-of-order receipts cannot move it back.
-    pub async fn advance_watermark(&self, account: &str, conv: &str, attr: &'static str, watermark: i64, now: i64) -> Result<bool> {
+    pub async fn advance_watermark(
+        &self,
+        account: &str,
+        conv: &str,
+        attr: &'static str,
+        watermark: i64,
+        now: i64,
+    ) -> Result<bool> {
         let res = self
             .client
             .update_item()
@@ -598,23 +695,36 @@ impl Store {
     }
 
     pub async fn get_mid(&self, account: &str, mid: &str) -> Result<Option<MidItem>> {
-        self.get(keys::mid(account, mid), keys::MID_SK.into(), true).await
+        self.get(keys::mid(account, mid), keys::MID_SK.into(), true)
+            .await
     }
 
     /// Sets or clears the person's reaction on a message; older events cannot override newer.
-    pub async fn set_reaction(&self, account: &str, guard: &MidItem, reaction: Option<serde_json::Value>, at: i64) -> Result<()> {
+    pub async fn set_reaction(
+        &self,
+        account: &str,
+        guard: &MidItem,
+        reaction: Option<serde_json::Value>,
+        at: i64,
+    ) -> Result<()> {
         let mut req = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(keys::conversation(account, &guard.conversation_id)))
             .key("sk", s(&guard.message_sk))
-            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(reaction_at) OR reaction_at <= :t)")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(reaction_at) OR reaction_at <= :t)",
+            )
             .expression_attribute_values(":t", n(at));
         req = match reaction {
             Some(r) => req
                 .update_expression("SET reaction = :r, reaction_at = :t")
-                .expression_attribute_values(":r", serde_dynamo::to_attribute_value(r).map_err(|e| Error::Corrupt(e.to_string()))?),
+                .expression_attribute_values(
+                    ":r",
+                    serde_dynamo::to_attribute_value(r)
+                        .map_err(|e| Error::Corrupt(e.to_string()))?,
+                ),
             None => req.update_expression("SET reaction_at = :t REMOVE reaction"),
         };
         match req.send().await {
@@ -625,7 +735,14 @@ impl Store {
     }
 
     /// Applies an edit unless a later edit was already applied.
-    pub async fn edit_message(&self, account: &str, guard: &MidItem, text: &str, num_edit: i64, at: i64) -> Result<()> {
+    pub async fn edit_message(
+        &self,
+        account: &str,
+        guard: &MidItem,
+        text: &str,
+        num_edit: i64,
+        at: i64,
+    ) -> Result<()> {
         let res = self
             .client
             .update_item()
@@ -633,7 +750,9 @@ impl Store {
             .key("pk", s(keys::conversation(account, &guard.conversation_id)))
             .key("sk", s(&guard.message_sk))
             .update_expression("SET #t = :t, edit_count = :n, edited_at = :at")
-            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(edit_count) OR edit_count < :n)")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(edit_count) OR edit_count < :n)",
+            )
             .expression_attribute_names("#t", "text")
             .expression_attribute_values(":t", s(text))
             .expression_attribute_values(":n", n(num_edit))
@@ -647,10 +766,22 @@ impl Store {
         }
     }
 
-    pub async fn list_conversations(&self, account: &str, q: &ConversationQuery) -> Result<Result<Page<ConversationItem>, BadCursor>> {
+    pub async fn list_conversations(
+        &self,
+        account: &str,
+        q: &ConversationQuery,
+    ) -> Result<Result<Page<ConversationItem>, BadCursor>> {
         let (index, pk_attr, pk) = match (&q.assignee, q.status) {
-            (Some(a), _) => ("gsi3", "gsi3pk", keys::conversations_by_assignee(account, a.as_deref())),
-            (None, Some(st)) => ("gsi2", "gsi2pk", keys::conversations_by_status(account, st.as_str())),
+            (Some(a), _) => (
+                "gsi3",
+                "gsi3pk",
+                keys::conversations_by_assignee(account, a.as_deref()),
+            ),
+            (None, Some(st)) => (
+                "gsi2",
+                "gsi2pk",
+                keys::conversations_by_status(account, st.as_str()),
+            ),
             (None, None) => ("gsi1", "gsi1pk", keys::conversations_all(account)),
         };
         let mut start = match q.cursor.as_deref().map(|c| decode_cursor(c, pk_attr, &pk)) {
@@ -706,10 +837,19 @@ impl Store {
             }
             start = next.clone();
         }
-        Ok(Ok(Page { items, next_cursor: next.as_ref().map(encode_cursor) }))
+        Ok(Ok(Page {
+            items,
+            next_cursor: next.as_ref().map(encode_cursor),
+        }))
     }
 
-    pub async fn list_messages(&self, account: &str, conv: &str, limit: i32, cursor: Option<&str>) -> Result<Result<Page<MessageItem>, BadCursor>> {
+    pub async fn list_messages(
+        &self,
+        account: &str,
+        conv: &str,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<Result<Page<MessageItem>, BadCursor>> {
         let pk = keys::conversation(account, conv);
         let start = match cursor.map(|c| decode_cursor(c, "pk", &pk)) {
             Some(Ok(k)) => Some(k),
@@ -728,9 +868,17 @@ impl Store {
             .send()
             .await
             .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
-        let items = res.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_>>()?;
+        let items = res
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<_>>()?;
         let next = res.last_evaluated_key.filter(|k| !k.is_empty());
-        Ok(Ok(Page { items, next_cursor: next.as_ref().map(encode_cursor) }))
+        Ok(Ok(Page {
+            items,
+            next_cursor: next.as_ref().map(encode_cursor),
+        }))
     }
 }
 
@@ -740,13 +888,16 @@ pub fn encode_cursor(key: &Item) -> String {
         .iter()
         .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.as_str(), s.as_str())))
         .collect();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&m).unwrap_or_default())
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&m).unwrap_or_default())
 }
 
 /// Decodes a cursor and checks it belongs to the partition being read, so a cursor from one
 /// list (or account) cannot be replayed against another.
 pub fn decode_cursor(c: &str, pk_attr: &str, expected_pk: &str) -> Result<Item, BadCursor> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).map_err(|_| BadCursor)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .map_err(|_| BadCursor)?;
     let m: BTreeMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| BadCursor)?;
     if m.get(pk_attr).map(String::as_str) != Some(expected_pk) {
         return Err(BadCursor);
@@ -771,7 +922,11 @@ mod tests {
 
     #[test]
     fn items_drop_absent_attributes() {
-        let c = ContactItem { pk: "p".into(), sk: "s".into(), ..Default::default() };
+        let c = ContactItem {
+            pk: "p".into(),
+            sk: "s".into(),
+            ..Default::default()
+        };
         let item = to_item(&c).unwrap();
         assert!(!item.contains_key("name"));
         let back: ContactItem = from_item(item).unwrap();
