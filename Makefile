@@ -69,6 +69,11 @@ sam-build:
 	@PAGEDESK_INSTALL_SAM=1 bash infra/scripts/install-tools.sh
 	.local/venv/bin/sam build --build-in-source
 
+# Figures to compare from run to run: CPU per event, AWS requests per message, local latency.
+bench: tools
+	$(CARGO) build --profile bench-local --locked -p pagedesk-local -p pagedesk-e2e
+	@bash infra/scripts/with-stack.sh bench-local ./target/bench-local/bench
+
 clean:
 	$(CARGO) clean
 	rm -rf .local/logs

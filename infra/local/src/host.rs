@@ -71,6 +71,10 @@ pub fn http_api(routes: Vec<(String, String, HttpHandler)>) -> axum::Router {
             let routes = routes.clone();
             async move {
                 let path = uri.path().to_owned();
+                // Local only: AWS requests made by the hosted functions, for cost measurements.
+                if path == "/_local/aws-requests" && method == Method::GET {
+                    return axum::Json(pagedesk_shared::aws::request_counts()).into_response();
+                }
                 let Some((_, _, h)) = routes
                     .iter()
                     .find(|(m, p, _)| *m == method.as_str() && *p == path)

@@ -1,0 +1,188 @@
+//! Benchmarks that print figures to compare from run to run (they assert nothing):
+//!
+//! 1. CPU per event in the webhook (verify + split) and the router's parse, in-process.
+//! 2. AWS requests per inbound text message in steady state (contact and conversation exist),
+//!    counted by the SDK interceptor inside the local host.
+//! 3. End-to-end latency on the local stack: signed POST → visible in the agent API.
+//!
+//! Run: `make bench` (starts its own stack), or with `PAGEDESK_STACK_FILE` set.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use pagedesk_e2e::{Stack, envelope, unique};
+use pagedesk_shared::meta::{event, signature, webhook};
+use serde_json::{Value, json};
+
+fn cpu_per_event() {
+    let secret = b"bench-secret";
+    let items: Vec<Value> = (0..100)
+        .map(|i| json!({"sender": {"id": format!("7{i}")}, "recipient": {"id": "1"}, "timestamp": 1_700_000_000_000i64 + i,
+            "message": {"mid": format!("m_{i}"), "text": "How do I return the shoes I bought last week?"}}))
+        .collect();
+    let body = serde_json::to_vec(&envelope("1", "messaging", items)).unwrap_or_default();
+    let sig = signature::sign(secret, &body);
+    let rounds = 200;
+    let started = Instant::now();
+    let mut n = 0usize;
+    for _ in 0..rounds {
+        let ok = signature::verify(secret, &body, Some(&sig)).is_ok();
+        let split = webhook::split(&body, 0)
+            .map(|s| s.events.len())
+            .unwrap_or(0);
+        n += split * usize::from(ok);
+    }
+    let webhook_ns = started.elapsed().as_nanos() as f64 / n.max(1) as f64;
+    let evs = webhook::split(&body, 0)
+        .map(|s| s.events)
+        .unwrap_or_default();
+    let parsed: Vec<webhook::InboundEvent> = evs
+        .iter()
+        .filter_map(|e| serde_json::from_str(&e.body).ok())
+        .collect();
+    let started = Instant::now();
+    let mut m = 0usize;
+    for _ in 0..rounds {
+        for e in &parsed {
+            if matches!(event::parse(e), event::Event::Inbound(_)) {
+                m += 1;
+            }
+        }
+    }
+    let router_ns = started.elapsed().as_nanos() as f64 / m.max(1) as f64;
+    println!(
+        "cpu  webhook verify+split: {:.2} µs/event (batch of 100, {} bytes)",
+        webhook_ns / 1000.0,
+        body.len()
+    );
+    println!(
+        "cpu  router parse:         {:.2} µs/event",
+        router_ns / 1000.0
+    );
+}
+
+async fn counts(stack: &Stack) -> BTreeMap<String, u64> {
+    let url = stack
+        .s("webhook_url")
+        .replace("/webhook", "/_local/aws-requests");
+    match stack.http.get(url).send().await {
+        Ok(r) => r.json().await.unwrap_or_default(),
+        Err(_) => BTreeMap::new(),
+    }
+}
+
+async fn drained(stack: &Stack, clients: &pagedesk_shared::aws::Clients) {
+    let q = stack.queue_url("InboundQueue");
+    for _ in 0..200 {
+        let a = clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&q)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.attributes)
+            .unwrap_or_default();
+        let n = |k: aws_sdk_sqs::types::QueueAttributeName| {
+            a.get(&k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(1)
+        };
+        if n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages) == 0
+            && n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible) == 0
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn post(page: &str, user: &str, text: &str) -> Vec<u8> {
+    let now = chrono_ms();
+    envelope(page, "messaging", vec![json!({"sender": {"id": user}, "recipient": {"id": page}, "timestamp": now, "message": {"mid": format!("m_{}", unique()), "text": text}})])
+        .to_string()
+        .into_bytes()
+}
+
+fn chrono_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() {
+    cpu_per_event();
+    let stack = Stack::connect();
+    let clients = stack.clients().await;
+    let t = stack.tenant().await;
+    let user = format!("7{}", unique());
+    // Warm-up: creates the contact and the conversation, and warms the router's caches.
+    stack
+        .post_webhook(&post(&t.page_id, &user, "warm-up"))
+        .await;
+    stack.single_conversation(&t, 1).await;
+    drained(&stack, &clients).await;
+
+    let n = 20u64;
+    let before = counts(&stack).await;
+    for i in 0..n {
+        let (s, _) = stack
+            .post_webhook(&post(&t.page_id, &user, &format!("steady {i}")))
+            .await;
+        assert_eq!(s, 200);
+    }
+    drained(&stack, &clients).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = counts(&stack).await;
+    println!("aws  requests per inbound text message, steady state ({n} messages):");
+    for (k, v) in &after {
+        let d = v - before.get(k).copied().unwrap_or(0);
+        if d > 0 {
+            let note = if k.starts_with("sqs:ReceiveMessage")
+                || k.starts_with("sqs:DeleteMessage")
+                || k.starts_with("sqs:ChangeMessageVisibility")
+            {
+                "  (event-source mapping: Lambda's poller in the cloud)"
+            } else {
+                ""
+            };
+            println!("       {k:<40} {:.2}{note}", d as f64 / n as f64);
+        }
+    }
+
+    // End-to-end latency: POST → message visible through the agent API.
+    let tok = stack.admin(&t.account);
+    let (conv, _) = stack.single_conversation(&t, 1).await;
+    let id = conv["id"].as_str().unwrap_or_default().to_owned();
+    let mut lat = Vec::new();
+    for i in 0..30 {
+        let text = format!("latency {i} {}", unique());
+        let started = Instant::now();
+        stack.post_webhook(&post(&t.page_id, &user, &text)).await;
+        loop {
+            let v = stack
+                .get(&format!("/conversations/{id}/messages?limit=200"), &tok)
+                .await;
+            let found = v["items"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|m| m["text"] == text.as_str()));
+            if found {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        lat.push(started.elapsed());
+    }
+    lat.sort();
+    let p = |q: f64| lat[((lat.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0;
+    println!(
+        "e2e  webhook POST -> visible in agent API (local stack, 30 runs): p50 {:.0} ms, p90 {:.0} ms, max {:.0} ms",
+        p(0.5),
+        p(0.9),
+        p(1.0)
+    );
+}
