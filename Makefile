@@ -34,7 +34,7 @@ template-lint: tools
 lint: fmt clippy template-lint
 
 # ---- Lambda artifacts ----------------------------------------------------------------------
-FUNCTIONS = webhook router agent-api
+FUNCTIONS = webhook router agent-api sender scheduler
 
 release:
 	$(CARGO) build --release --locked $(foreach f,$(FUNCTIONS),--bin $(f))
@@ -50,6 +50,10 @@ build-RouterFunction:
 	$(call lambda,router)
 build-AgentApiFunction:
 	$(call lambda,agent-api)
+build-SenderFunction:
+	$(call lambda,sender)
+build-SchedulerFunction:
+	$(call lambda,scheduler)
 
 glibc-check: release
 	@for f in $(FUNCTIONS); do \

@@ -6,4 +6,4 @@ ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
 bash infra/scripts/install-tools.sh
 cargo build --workspace --all-targets --locked
-exec bash infra/scripts/with-stack.sh debug cargo test --workspace --locked -- ${TEST_ARGS:-}
+exec bash infra/scripts/with-stack.sh debug cargo test --workspace --locked --no-fail-fast -- ${TEST_ARGS:-}

@@ -12,6 +12,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Extra fields inside `error` (e.g. `closed_at` and `reason` for `window_closed`).
+    pub details: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl ApiError {
@@ -20,6 +22,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            details: None,
         }
     }
     pub fn bad_request(code: &'static str, m: impl Into<String>) -> Self {
@@ -55,11 +58,21 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
     }
 
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        if let serde_json::Value::Object(m) = details {
+            self.details = Some(m);
+        }
+        self
+    }
+
     pub fn into_response(self) -> HttpResponse {
-        json(
-            self.status,
-            &serde_json::json!({"error": {"code": self.code, "message": self.message}}),
-        )
+        let mut err = serde_json::Map::new();
+        err.insert("code".into(), self.code.into());
+        err.insert("message".into(), self.message.into());
+        for (k, v) in self.details.unwrap_or_default() {
+            err.entry(k).or_insert(v);
+        }
+        json(self.status, &serde_json::json!({ "error": err }))
     }
 }
 

@@ -21,6 +21,7 @@ pub mod keys {
     pub const JWT_AUDIENCE: &str = "PAGEDESK_JWT_AUDIENCE";
     pub const DEV_JWT_SECRET: &str = "PAGEDESK_DEV_JWT_SECRET";
     pub const SECRET_CACHE_SECONDS: &str = "PAGEDESK_SECRET_CACHE_SECONDS";
+    pub const GRAPH_TIMEOUT_MS: &str = "PAGEDESK_GRAPH_TIMEOUT_MS";
 }
 
 pub const DEFAULT_GRAPH_BASE_URL: &str = "https://graph.facebook.com";
@@ -43,6 +44,8 @@ pub struct Config {
     pub graph_version: String,
     pub auth: AuthConfig,
     pub secret_cache_seconds: u64,
+    /// A Graph call that takes longer is abandoned (and, for a send, treated as ambiguous).
+    pub graph_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +99,9 @@ impl Config {
             secret_cache_seconds: get(keys::SECRET_CACHE_SECONDS)
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(300),
+            graph_timeout_ms: get(keys::GRAPH_TIMEOUT_MS)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(10_000),
         })
     }
 

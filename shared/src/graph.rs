@@ -124,7 +124,7 @@ pub struct GraphClient {
 impl GraphClient {
     pub fn new(cfg: &Config) -> Self {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
+            .timeout(Duration::from_millis(cfg.graph_timeout_ms))
             .connect_timeout(Duration::from_secs(3))
             .build()
             .unwrap_or_default();

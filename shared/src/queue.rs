@@ -62,3 +62,29 @@ async fn send_chunk(sqs: &Client, queue_url: &str, chunk: &[QueuedEvent]) -> Res
     }
     Ok(chunk.len())
 }
+
+/// The outbound queue's message body: the contract between `agent-api` (and the router's
+/// automatic messages) and `sender`. The message itself is in DynamoDB.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OutboundJob {
+    pub v: u32,
+    pub account: String,
+    pub conversation_id: String,
+    pub message_id: String,
+    pub message_sk: String,
+}
+
+/// Queues a send. The FIFO group is the conversation, so its messages go out in order; the
+/// message id dedupes a repeated enqueue within SQS's 5-minute window.
+pub async fn enqueue_outbound(sqs: &Client, queue_url: &str, job: &OutboundJob) -> Result<()> {
+    let body = serde_json::to_string(job).map_err(|e| Error::Invalid(e.to_string()))?;
+    sqs.send_message()
+        .queue_url(queue_url)
+        .message_body(body)
+        .message_group_id(&job.conversation_id)
+        .message_deduplication_id(&job.message_id)
+        .send()
+        .await
+        .map_err(|e| Error::sqs("SendMessage", e.into_service_error()))?;
+    Ok(())
+}

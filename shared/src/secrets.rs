@@ -49,6 +49,24 @@ impl SecretCache {
         Ok(value)
     }
 
+    /// Like `get`, but refetches when the cached value is older than `changed_at` (epoch ms):
+    /// a Page re-registered with a new token is picked up at once.
+    pub async fn get_fresh(&self, id: &str, changed_at: i64) -> Result<Option<String>> {
+        let stale = self
+            .entries
+            .lock()
+            .ok()
+            .and_then(|m| m.get(id).map(|(_, at)| *at))
+            .is_some_and(|at| {
+                let age_ms = at.elapsed().as_millis() as i64;
+                chrono::Utc::now().timestamp_millis() - age_ms < changed_at
+            });
+        if stale {
+            self.invalidate(id);
+        }
+        self.get(id).await
+    }
+
     pub async fn require(&self, id: &str) -> Result<String> {
         self.get(id)
             .await?

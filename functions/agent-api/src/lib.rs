@@ -2,6 +2,7 @@
 //! `Authorization: Bearer <JWT>`, errors as `{"error": {"code", "message"}}`. Every read is
 //! keyed by the token's account, so another account's objects are simply not found (404).
 
+mod replies;
 mod views;
 
 use std::sync::Arc;
@@ -24,9 +25,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/conversations"),
     ("GET", "/conversations/{id}"),
     ("GET", "/conversations/{id}/messages"),
+    ("POST", "/conversations/{id}/messages"),
     ("POST", "/conversations/{id}/resolve"),
     ("POST", "/conversations/{id}/reopen"),
     ("GET", "/contacts/{id}"),
+    ("GET", "/events"),
     ("GET", "/pages"),
     ("PUT", "/pages/{page_id}"),
     ("DELETE", "/pages/{page_id}"),
@@ -38,9 +41,10 @@ pub struct AgentApi {
     pub secrets: Arc<SecretCache>,
     pub verifier: Verifier,
     pub clock: Arc<dyn Clock>,
+    pub sqs: aws_sdk_sqs::Client,
 }
 
-type ApiResult = Result<HttpResponse, ApiError>;
+pub(crate) type ApiResult = Result<HttpResponse, ApiError>;
 
 impl AgentApi {
     pub async fn handle(&self, req: Request) -> HttpResponse {
@@ -58,7 +62,11 @@ impl AgentApi {
             (segs.as_slice(), &method),
             (["conversations"], &Method::GET)
                 | (["conversations", _], &Method::GET)
-                | (["conversations", _, "messages"], &Method::GET)
+                | (
+                    ["conversations", _, "messages"],
+                    &Method::GET | &Method::POST
+                )
+                | (["events"], &Method::GET)
                 | (["conversations", _, "resolve" | "reopen"], &Method::POST)
                 | (["contacts", _], &Method::GET)
                 | (["pages"], &Method::GET)
@@ -75,6 +83,10 @@ impl AgentApi {
             (["conversations", id, "messages"], Method::GET) => {
                 self.list_messages(&claims, id, &params).await
             }
+            (["conversations", id, "messages"], Method::POST) => {
+                self.post_message(&claims, id, req.body()).await
+            }
+            (["events"], Method::GET) => self.list_events(&claims, &params).await,
             (["conversations", id, "resolve"], Method::POST) => self.resolve(&claims, id).await,
             (["conversations", id, "reopen"], Method::POST) => self.reopen(&claims, id).await,
             (["contacts", id], Method::GET) => self.get_contact(&claims, id).await,
@@ -363,7 +375,7 @@ fn bad_param(name: &str, expected: &str) -> ApiError {
     ApiError::bad_request("invalid_parameter", format!("{name}: expected {expected}"))
 }
 
-fn limit(params: &[(String, String)], default: i32, max: i32) -> Result<i32, ApiError> {
+pub(crate) fn limit(params: &[(String, String)], default: i32, max: i32) -> Result<i32, ApiError> {
     match query_param(params, "limit") {
         None | Some("") => Ok(default),
         Some(v) => v

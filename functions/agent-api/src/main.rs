@@ -23,6 +23,7 @@ async fn main() -> Result<(), Error> {
         )),
         verifier: Verifier::new(cfg.auth.clone()),
         clock: Arc::new(SystemClock),
+        sqs: clients.sqs.clone(),
         cfg,
     };
     let api = &api;

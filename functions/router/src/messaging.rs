@@ -5,7 +5,8 @@ use pagedesk_shared::graph::GraphError;
 use pagedesk_shared::ids;
 use pagedesk_shared::meta::event::{Echo, Inbound, Reaction};
 use pagedesk_shared::store::{
-    AppendOutcome, ContactItem, ConversationItem, MessageItem, PageItem, Touch, keys,
+    AppendOutcome, ContactItem, ConversationItem, CreateOutcome, EventItem, FirstMessage,
+    MessageItem, PageItem, Touch, keys,
 };
 
 use crate::{Router, RouterError};
@@ -49,13 +50,19 @@ impl Router {
             .is_some_and(|id| e.app_id.as_deref() == Some(id))
             || e.metadata.as_deref().is_some_and(|m| m.starts_with("pd1:"));
         if ours {
-            // Our own sends are recorded by the sender with Meta's message id; the echo only
-            // confirms what is already stored.
+            if let Some((conv, sk, part)) = e.metadata.as_deref().and_then(parse_metadata)
+                && let Some(msg) = self.store.get_message(&page.account, conv, sk).await?
+            {
+                return self.confirm_own(&msg, part, &e).await;
+            }
+            // Our own send without metadata: the sender recorded its mid.
             if self.store.get_mid(&page.account, &e.mid).await?.is_some() {
                 tracing::info!("echo of our own message confirmed");
                 return Ok(());
             }
-            tracing::info!("echo of our own send arrived before its record; stored from the echo");
+            tracing::info!(
+                "echo of our own send that we have no record of; stored as the Page's message"
+            );
         }
         let contact = self.ensure_contact(page, &e.user).await?;
         let msg = MessageItem {
@@ -73,6 +80,28 @@ impl Router {
         };
         let outcome = self.append(page, contact, msg, &e.mid, false).await?;
         tracing::info!(outcome = ?outcome, "echo from another tool stored as the Page's message");
+        Ok(())
+    }
+
+    /// The echo of one of our sends settles it: if the Send API call timed out, this is how
+    /// we learn it went out. Meta's echo time becomes the send time receipts compare with.
+    async fn confirm_own(
+        &self,
+        msg: &MessageItem,
+        part: usize,
+        e: &Echo,
+    ) -> Result<(), RouterError> {
+        let total = msg.parts_total.unwrap_or(1).max(1) as usize;
+        if !msg.sent_mids.contains(&e.mid) && msg.status == "queued" {
+            let recorded = self
+                .store
+                .record_part(msg, part, &e.mid, e.timestamp, self.clock.now_ms(), None)
+                .await?;
+            tracing::info!(message_id = %msg.id, part, recorded, "own send confirmed by its echo");
+        }
+        if part + 1 >= total {
+            self.store.set_sent_at(msg, e.timestamp).await?;
+        }
         Ok(())
     }
 
@@ -150,39 +179,61 @@ impl Router {
         mid: &str,
         inbound: bool,
     ) -> Result<AppendOutcome, RouterError> {
+        msg.account = page.account.clone();
+        if msg.id.is_empty() {
+            msg.id = ids::new_id(ids::message_prefix(), msg.created_at);
+        }
+        msg.sk = keys::message_sk(msg.created_at, &msg.id);
+        // The stale active conversation to replace, when the contact points at one that is no
+        // longer open.
+        let mut replaces: Option<String> = None;
         for _ in 0..SETTLE_ATTEMPTS {
-            let conv_id = match contact.active_conversation_id.clone() {
-                Some(id) => id,
-                None => match self.open_conversation(page, &contact, None).await? {
-                    Some(id) => id,
-                    None => {
-                        contact = self.reload_contact(page, &contact).await?;
-                        continue;
-                    }
-                },
-            };
-            msg.account = page.account.clone();
-            msg.conversation_id = conv_id.clone();
-            msg.pk = keys::conversation(&page.account, &conv_id);
-            if msg.id.is_empty() {
-                msg.id = ids::new_id(ids::message_prefix(), msg.created_at);
-            }
-            msg.sk = keys::message_sk(msg.created_at, &msg.id);
+            let now = self.clock.now_ms();
             let touch = Touch {
                 at: msg.created_at,
                 inbound,
                 require_open: true,
-                now: self.clock.now_ms(),
+                now,
             };
-            match self.store.append_message(&msg, Some(mid), touch).await? {
+            let active = contact
+                .active_conversation_id
+                .clone()
+                .filter(|a| replaces.as_deref() != Some(a));
+            let Some(conv_id) = active else {
+                // No open conversation: it is created together with this message.
+                match self
+                    .open_conversation(page, &contact, replaces.as_deref(), &mut msg, mid, touch)
+                    .await?
+                {
+                    CreateOutcome::Created => return Ok(AppendOutcome::Stored),
+                    CreateOutcome::Duplicate => return Ok(AppendOutcome::Duplicate),
+                    CreateOutcome::ContactChanged => {
+                        contact = self.reload_contact(page, &contact).await?;
+                        replaces = None;
+                        continue;
+                    }
+                }
+            };
+            msg.conversation_id = conv_id.clone();
+            msg.pk = keys::conversation(&page.account, &conv_id);
+            let event = EventItem::new(
+                &page.account,
+                "message.created",
+                Some(&conv_id),
+                serde_json::json!({"message_id": msg.id, "direction": msg.direction}),
+                now,
+            );
+            match self
+                .store
+                .append_message(&msg, Some(mid), touch, std::slice::from_ref(&event))
+                .await?
+            {
                 AppendOutcome::ConversationNotOpen => {
                     tracing::info!(conversation_id = %conv_id, "active conversation is no longer open; starting a new one");
                     contact = self.reload_contact(page, &contact).await?;
                     if contact.active_conversation_id.as_deref() == Some(conv_id.as_str()) {
                         // Resolved without freeing the contact: replace the stale pointer.
-                        self.open_conversation(page, &contact, Some(&conv_id))
-                            .await?;
-                        contact = self.reload_contact(page, &contact).await?;
+                        replaces = Some(conv_id);
                     }
                 }
                 other => {
@@ -206,27 +257,28 @@ impl Router {
             .unwrap_or_else(|| c.clone()))
     }
 
-    /// Creates a Messenger conversation for the contact and carries the last N messages of
-    /// their previous conversation into it as context. `Ok(None)`: someone else changed the
-    /// contact's active conversation first.
+    /// Creates a Messenger conversation for the contact with its first message, in one
+    /// transaction (a conversation is never seen without the message that opened it), then
+    /// carries the last N messages of the contact's previous conversation into it as context.
     async fn open_conversation(
         &self,
         page: &PageItem,
         contact: &ContactItem,
         replaces: Option<&str>,
-    ) -> Result<Option<String>, RouterError> {
-        let now = self.clock.now_ms();
+        msg: &mut MessageItem,
+        mid: &str,
+        touch: Touch,
+    ) -> Result<CreateOutcome, RouterError> {
+        let now = touch.now;
         let id = ids::new_id(ids::conversation_prefix(), now);
-        let activity = keys::activity_sk(now, &id);
+        msg.conversation_id = id.clone();
+        msg.pk = keys::conversation(&page.account, &id);
         let conv = ConversationItem {
             pk: keys::conversation(&page.account, &id),
             sk: keys::META.into(),
             gsi1pk: keys::conversations_all(&page.account),
-            gsi1sk: activity.clone(),
             gsi2pk: keys::conversations_by_status(&page.account, "open"),
-            gsi2sk: activity.clone(),
             gsi3pk: keys::conversations_by_assignee(&page.account, None),
-            gsi3sk: activity,
             account: page.account.clone(),
             id: id.clone(),
             page_id: page.page_id.clone(),
@@ -236,20 +288,35 @@ impl Router {
             facebook_id: contact.facebook_id.clone(),
             contact_name: contact.name.clone(),
             contact_picture_url: contact.picture_url.clone(),
-            last_activity_at: now,
             previous_conversation_id: contact.last_conversation_id.clone(),
             created_at: now,
             updated_at: now,
             ..Default::default()
         };
-        if !self.store.create_conversation(&conv, replaces, now).await? {
-            return Ok(None);
+        let event = EventItem::new(
+            &page.account,
+            "message.created",
+            Some(&id),
+            serde_json::json!({"message_id": msg.id, "direction": msg.direction}),
+            now,
+        );
+        let first = FirstMessage {
+            msg,
+            mid: Some(mid),
+            touch,
+            events: std::slice::from_ref(&event),
+        };
+        let outcome = self
+            .store
+            .create_conversation(&conv, replaces, now, Some(first))
+            .await?;
+        if outcome == CreateOutcome::Created {
+            tracing::info!(conversation_id = %id, message_id = %msg.id, "conversation opened");
+            if let Some(prev) = &contact.last_conversation_id {
+                self.carry_history(page, prev, &id).await;
+            }
         }
-        tracing::info!(conversation_id = %id, "conversation opened");
-        if let Some(prev) = &contact.last_conversation_id {
-            self.carry_history(page, prev, &id).await;
-        }
-        Ok(Some(id))
+        Ok(outcome)
     }
 
     async fn carry_history(&self, page: &PageItem, prev: &str, new_id: &str) {
@@ -370,5 +437,26 @@ impl Router {
                 c.profile_retry_at = Some(now + PROFILE_RETRY_FAILED_MS);
             }
         }
+    }
+}
+
+/// `pd1:<conversation>:<message sk>:<part>` as the sender writes it into `metadata`.
+fn parse_metadata(m: &str) -> Option<(&str, &str, usize)> {
+    let rest = m.strip_prefix("pd1:")?;
+    let (conv, rest) = rest.split_once(':')?;
+    let (sk, part) = rest.rsplit_once(':')?;
+    Some((conv, sk, part.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn metadata_round_trip() {
+        assert_eq!(
+            super::parse_metadata("pd1:cv_1:MSG#0000000000001#ms_1:2"),
+            Some(("cv_1", "MSG#0000000000001#ms_1", 2))
+        );
+        assert_eq!(super::parse_metadata("someone else's"), None);
+        assert_eq!(super::parse_metadata("pd1:cv:sk:x"), None);
     }
 }

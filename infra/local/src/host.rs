@@ -163,8 +163,8 @@ pub struct EventSource {
     pub max_receive: u32,
     pub batch_size: i32,
     pub report_failures: bool,
-    /// How long a failed record stays invisible before it is received again.
-    pub retry_visibility: i32,
+    /// Visibility timeout of received records. A failed record is left alone, as Lambda does:
+    /// it comes back when this runs out, or earlier if the function changed its visibility.
     pub visibility: i32,
     pub handler: SqsHandler,
 }
@@ -266,16 +266,7 @@ impl EventSource {
                         }
                     }
                 }
-                _ => {
-                    let _ = self
-                        .sqs
-                        .change_message_visibility()
-                        .queue_url(&self.queue_url)
-                        .receipt_handle(&receipt)
-                        .visibility_timeout(self.retry_visibility)
-                        .send()
-                        .await;
-                }
+                _ => {}
             }
         }
         Ok(())

@@ -4,8 +4,13 @@
 //! Control routes (all under `/_sim`):
 //! - `GET /_sim/requests`: every Graph call received, oldest first, as
 //!   `{"method", "path", "query", "headers", "body"}`; `DELETE` clears the log.
-//! - `POST /_sim/failures` `{"path", "status", "body", "times"}`: the next `times` calls whose
-//!   path ends with `path` answer `status` with `body`; `DELETE` clears them.
+//! - `POST /_sim/failures` `{"path", "status", "body", "times", "delay_ms"}`: the next `times`
+//!   calls whose path ends with `path` answer `status` with `body` after `delay_ms`; a 2xx
+//!   status without a body answers as usual, only late (to make a send time out); `DELETE`
+//!   clears them.
+//! - `PUT /_sim/settings` `{"echoes": bool, "page_id"?}`: whether successful sends come back
+//!   as echo webhooks (on by default, as for an app subscribed to `message_echoes`), for all
+//!   Pages or one.
 //! - `PUT /_sim/users/{psid}` `{"first_name", "last_name", "name", "profile_pic"}`.
 //! - `POST /_sim/messages` `{"page_id", "psid", "text", "attachments"?, "mid"?}`: a person
 //!   writes to the Page; the simulator signs the webhook and posts it to pagedesk.
@@ -28,6 +33,9 @@ pub struct Sim {
     inner: Arc<Mutex<SimState>>,
     pub webhook_url: String,
     pub app_secret: String,
+    /// Echoes of our sends carry this app id, as Meta's do.
+    pub app_id: String,
+    echoes: Arc<std::sync::atomic::AtomicBool>,
     http: reqwest::Client,
 }
 
@@ -37,6 +45,8 @@ struct SimState {
     failures: Vec<Failure>,
     users: HashMap<String, Value>,
     counter: u64,
+    /// Pages whose sends get no echo.
+    no_echo_pages: std::collections::HashSet<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -48,6 +58,8 @@ pub struct Failure {
     pub body: Value,
     #[serde(default = "one")]
     pub times: u32,
+    #[serde(default)]
+    pub delay_ms: u64,
 }
 
 fn default_status() -> u16 {
@@ -58,11 +70,13 @@ fn one() -> u32 {
 }
 
 impl Sim {
-    pub fn new(webhook_url: String, app_secret: String) -> Self {
+    pub fn new(webhook_url: String, app_secret: String, app_id: String) -> Self {
         Sim {
             inner: Arc::default(),
             webhook_url,
             app_secret,
+            app_id,
+            echoes: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             http: reqwest::Client::new(),
         }
     }
@@ -74,6 +88,7 @@ impl Sim {
             .route("/_sim/users/{psid}", put(put_user))
             .route("/_sim/messages", post(user_message))
             .route("/_sim/webhook", post(deliver_raw))
+            .route("/_sim/settings", put(put_settings))
             .fallback(graph)
             .with_state(self)
     }
@@ -136,6 +151,28 @@ async fn clear_failures(State(sim): State<Sim>) -> StatusCode {
         .failures
         .clear();
     StatusCode::NO_CONTENT
+}
+
+async fn put_settings(State(sim): State<Sim>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(v) => {
+            if let Some(e) = v.get("echoes").and_then(Value::as_bool) {
+                match v.get("page_id").and_then(Value::as_str) {
+                    Some(page) => {
+                        let mut st = sim.inner.lock().unwrap_or_else(|e| e.into_inner());
+                        if e {
+                            st.no_echo_pages.remove(page);
+                        } else {
+                            st.no_echo_pages.insert(page.to_owned());
+                        }
+                    }
+                    None => sim.echoes.store(e, std::sync::atomic::Ordering::SeqCst),
+                }
+            }
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    }
 }
 
 async fn put_user(State(sim): State<Sim>, Path(psid): Path<String>, body: Bytes) -> Response {
@@ -211,8 +248,23 @@ fn chrono_now_ms() -> i64 {
 }
 
 /// Every Graph call: recorded, then answered by a scripted failure or the default behaviour.
+/// The work runs in its own task so that it completes (and a send's echo goes out) even when
+/// the caller gave up waiting, as Meta's would.
 async fn graph(
     State(sim): State<Sim>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match tokio::spawn(graph_call(sim, method, uri, headers, body)).await {
+        Ok(r) => r,
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn graph_call(
+    sim: Sim,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -261,19 +313,62 @@ async fn graph(
             .find(|f| f.times > 0 && path.ends_with(&f.path));
         let out = hit.map(|f| {
             f.times -= 1;
-            (f.status, f.body.clone())
+            (f.status, f.body.clone(), f.delay_ms)
         });
         s.failures.retain(|f| f.times > 0);
         out
     };
-    if let Some((status, body)) = scripted {
-        return (
-            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-            axum::Json(body),
-        )
-            .into_response();
+    if let Some((status, body, delay)) = scripted {
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
+        if !((200..300).contains(&status) && body.is_null()) {
+            return (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                axum::Json(body),
+            )
+                .into_response();
+        }
     }
     default_answer(&sim, &method, &path, &query, &parsed_body)
+}
+
+/// Meta sends our own sends back as `message_echoes`, with our app id and our metadata.
+fn echo_later(sim: &Sim, page_id: &str, body: &Value, mid: &str) {
+    let Some(psid) = body
+        .pointer("/recipient/id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
+        return;
+    };
+    let now = chrono_now_ms();
+    let app_id = sim
+        .app_id
+        .parse::<u64>()
+        .map(Value::from)
+        .unwrap_or_else(|_| Value::from(sim.app_id.clone()));
+    let mut message = json!({"is_echo": true, "app_id": app_id, "mid": mid});
+    for k in ["text", "metadata", "quick_replies"] {
+        if let Some(v) = body.pointer(&format!("/message/{k}")) {
+            message[k] = v.clone();
+        }
+    }
+    if let Some(a) = body.pointer("/message/attachment") {
+        message["attachments"] = json!([a]);
+    }
+    let payload = json!({"object": "page", "entry": [{"id": page_id, "time": now, "messaging": [{
+        "sender": {"id": page_id}, "recipient": {"id": psid}, "timestamp": now, "message": message}]}]});
+    let sim = sim.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        if let Err(e) = sim
+            .deliver(serde_json::to_vec(&payload).unwrap_or_default())
+            .await
+        {
+            tracing::warn!(error = %e, "sim: echo delivery failed");
+        }
+    });
 }
 
 fn graph_error(status: StatusCode, code: i64, message: &str) -> Response {
@@ -303,11 +398,14 @@ fn default_answer(
         );
     }
     match (method, rest) {
-        (&Method::POST, [_, "messages"]) => axum::Json(json!({
-            "recipient_id": body.pointer("/recipient/id").cloned().unwrap_or(Value::Null),
-            "message_id": sim.next_id("m_sim_out_"),
-        }))
-        .into_response(),
+        (&Method::POST, [page, "messages"]) => {
+            let mid = sim.next_id("m_sim_out_");
+            let page_echoes = !sim.inner.lock().unwrap_or_else(|e| e.into_inner()).no_echo_pages.contains(*page);
+            if sim.echoes.load(std::sync::atomic::Ordering::SeqCst) && page_echoes {
+                echo_later(sim, page, body, &mid);
+            }
+            axum::Json(json!({"recipient_id": body.pointer("/recipient/id").cloned().unwrap_or(Value::Null), "message_id": mid})).into_response()
+        }
         (&Method::POST, [_, "comments"]) => axum::Json(json!({"id": sim.next_id("sim_comment_")})).into_response(),
         (&Method::POST, [_, "subscribed_apps"]) => axum::Json(json!({"success": true})).into_response(),
         (&Method::GET, [_, "subscribed_apps"]) => axum::Json(json!({"data": [{"name": "pagedesk", "id": "sim-app"}]})).into_response(),

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use pagedesk_agent_api::AgentApi;
 use pagedesk_router::Router;
+use pagedesk_scheduler::Scheduler;
+use pagedesk_sender::Sender;
 use pagedesk_shared::auth::{Role, Verifier, dev_token};
 use pagedesk_shared::aws::Clients;
 use pagedesk_shared::clock::SystemClock;
@@ -51,9 +53,13 @@ pub struct Options {
     pub jwt_secret: String,
     pub app_id: String,
     pub stack_name: String,
-    /// Visibility of a failed record before it is received again (Lambda would wait for the
-    /// queue's visibility timeout; locally a few seconds keeps retries observable).
-    pub retry_visibility: i32,
+    /// Visibility timeout of received records, instead of the queue's (Lambda uses the queue's;
+    /// locally a few seconds keeps retries and redrive observable).
+    pub visibility: Option<i32>,
+    /// Seconds between scheduler runs (the template says every minute).
+    pub schedule_seconds: Option<u64>,
+    /// Graph call timeout for the hosted functions.
+    pub graph_timeout_ms: Option<String>,
     pub ready_file: Option<PathBuf>,
     pub seed_demo: bool,
     pub demo_account: String,
@@ -86,7 +92,13 @@ impl Options {
             jwt_secret: env_or("PAGEDESK_DEV_JWT_SECRET", "local-dev-secret"),
             app_id: env_or("PAGEDESK_DEV_APP_ID", "100000000000999"),
             stack_name: env_or("PAGEDESK_LOCAL_STACK", "pagedesk-local"),
-            retry_visibility: port("PAGEDESK_LOCAL_RETRY_SECONDS", 2) as i32,
+            visibility: std::env::var("PAGEDESK_LOCAL_VISIBILITY_SECONDS")
+                .ok()
+                .and_then(|v| v.parse().ok()),
+            schedule_seconds: std::env::var("PAGEDESK_LOCAL_SCHEDULE_SECONDS")
+                .ok()
+                .and_then(|v| v.parse().ok()),
+            graph_timeout_ms: std::env::var(keys::GRAPH_TIMEOUT_MS).ok(),
             ready_file: None,
             seed_demo: false,
             demo_account: env_or("PAGEDESK_DEV_ACCOUNT", "acct-dev"),
@@ -176,6 +188,9 @@ impl Stack {
                     env.insert(k.clone(), val);
                 }
             }
+            if let Some(t) = &opts.graph_timeout_ms {
+                env.insert(keys::GRAPH_TIMEOUT_MS.into(), t.clone());
+            }
             if f.function_url.is_some() {
                 // Local runs sign agent tokens with a shared secret instead of a JWKS.
                 env.insert(keys::DEV_JWT_SECRET.into(), opts.jwt_secret.clone());
@@ -217,12 +232,47 @@ impl Stack {
                         Box::pin(async move { r.handle_batch(ev).await })
                     });
                     for src in &f.sqs {
-                        tasks.push(tokio::spawn(
-                            event_source(&clients, &prov, src, h.clone(), opts.retry_visibility)
-                                .await
-                                .run(),
-                        ));
+                        let source =
+                            event_source(&clients, &prov, src, h.clone(), opts.visibility).await;
+                        tasks.push(tokio::spawn(source.run()));
                     }
+                }
+                "SenderFunction" => {
+                    let sender = Arc::new(Sender {
+                        graph: GraphClient::new(&cfg),
+                        store,
+                        secrets,
+                        sqs: clients.sqs.clone(),
+                        clock: Arc::new(SystemClock),
+                        cfg,
+                    });
+                    let h: SqsHandler = Arc::new(move |ev| {
+                        let s = sender.clone();
+                        Box::pin(async move { s.handle_batch(ev).await })
+                    });
+                    for src in &f.sqs {
+                        let source =
+                            event_source(&clients, &prov, src, h.clone(), opts.visibility).await;
+                        tasks.push(tokio::spawn(source.run()));
+                    }
+                }
+                "SchedulerFunction" => {
+                    let scheduler = Scheduler {
+                        store,
+                        clock: Arc::new(SystemClock),
+                    };
+                    let every = opts
+                        .schedule_seconds
+                        .unwrap_or_else(|| f.schedules.first().map_or(60, |e| rate_seconds(e)));
+                    tasks.push(tokio::spawn(async move {
+                        let mut tick = tokio::time::interval(Duration::from_secs(every.max(1)));
+                        loop {
+                            tick.tick().await;
+                            if let Err(e) = scheduler.run().await {
+                                tracing::warn!(error = %e, "scheduler run failed");
+                            }
+                        }
+                    }));
                 }
                 "AgentApiFunction" => {
                     let a = Arc::new(AgentApi {
@@ -230,6 +280,7 @@ impl Stack {
                         store,
                         secrets,
                         clock: Arc::new(SystemClock),
+                        sqs: clients.sqs.clone(),
                         cfg,
                     });
                     agent_api = Some(a.clone());
@@ -254,7 +305,11 @@ impl Stack {
         if let Some((h, cors)) = api_server {
             tasks.push(serve(api_l, host::function_url(h, cors)));
         }
-        let sim = Sim::new(format!("{webhook_base}/webhook"), opts.app_secret.clone());
+        let sim = Sim::new(
+            format!("{webhook_base}/webhook"),
+            opts.app_secret.clone(),
+            opts.app_id.clone(),
+        );
         tasks.push(serve(sim_l, sim.router()));
 
         let admin_token = dev_token(
@@ -357,12 +412,28 @@ fn serve(listener: TcpListener, app: axum::Router) -> tokio::task::JoinHandle<()
     })
 }
 
+/// Seconds of a `rate(N unit)` schedule expression.
+fn rate_seconds(expr: &str) -> u64 {
+    let inner = expr
+        .trim()
+        .trim_start_matches("rate(")
+        .trim_end_matches(')');
+    let mut it = inner.split_whitespace();
+    let n: u64 = it.next().and_then(|v| v.parse().ok()).unwrap_or(1);
+    match it.next().unwrap_or("minute").trim_end_matches('s') {
+        "second" => n,
+        "hour" => n * 3600,
+        "day" => n * 86_400,
+        _ => n * 60,
+    }
+}
+
 async fn event_source(
     clients: &Clients,
     prov: &provision::Provisioned,
     src: &template::SqsSource,
     handler: SqsHandler,
-    retry_visibility: i32,
+    visibility: Option<i32>,
 ) -> EventSource {
     let queue_url = prov.refs.get(&src.queue).cloned().unwrap_or_default();
     let def = prov.queue_defs.get(&src.queue);
@@ -378,8 +449,7 @@ async fn event_source(
         max_receive,
         batch_size: src.batch_size,
         report_failures: src.report_failures,
-        retry_visibility,
-        visibility: def.map_or(30, |d| d.visibility_timeout),
+        visibility: visibility.unwrap_or_else(|| def.map_or(30, |d| d.visibility_timeout)),
         handler,
     }
 }

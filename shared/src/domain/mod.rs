@@ -1,5 +1,6 @@
 //! Domain types (as the agent API shows them) and pure rules.
 
+pub mod outbound;
 pub mod window;
 
 use serde::{Deserialize, Serialize};

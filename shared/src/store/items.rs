@@ -96,6 +96,14 @@ pub struct ConversationItem {
     pub created_at: i64,
     pub updated_at: i64,
     pub resolved_at: Option<i64>,
+    // ---- window schedule (sparse GSI `due`) ----
+    pub duepk: Option<String>,
+    pub duesk: Option<String>,
+    /// The last inbound time the handled marks refer to.
+    pub window_epoch: Option<i64>,
+    /// Window marks already handled for `window_epoch` (a string set).
+    #[serde(default)]
+    pub window_marks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -133,6 +141,28 @@ pub struct MessageItem {
     pub context: bool,
     pub sent_at: Option<i64>,
     pub created_at: i64,
+    // ---- outbound ----
+    pub quick_replies: Option<Value>,
+    pub client_id: Option<String>,
+    /// How many Send API calls the message takes (attachments, then text).
+    pub parts_total: Option<i64>,
+    /// Meta's message ids of the parts sent so far, in order.
+    #[serde(default)]
+    pub sent_mids: Vec<String>,
+    /// A sender holds the message until then; nobody else sends it meanwhile.
+    pub lease_until: Option<i64>,
+    /// A send timed out at this time: the echo decides whether it went out.
+    pub ambiguous_since: Option<i64>,
+    /// `RESPONSE` or `HUMAN_AGENT` as actually used.
+    pub messaging_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClientItem {
+    pub pk: String,
+    pub sk: String,
+    pub message_id: String,
+    pub message_sk: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -8,8 +8,11 @@
 //! | settings | `ACC#<a>` | `SETTINGS` | | | |
 //! | contact | `ACC#<a>` | `CONTACT#<contact>` | | | |
 //! | conversation | `ACC#<a>#CONV#<c>` | `META` | `ACC#<a>#CONVS` / activity | `ACC#<a>#CONVS#<status>` / activity | `ACC#<a>#CONVS#AS#<agent or ->` / activity |
+//! | (conversation, when a window mark is due) | | | due: `DUE#<minute>` / `<ms:013>#<a>#<c>` | | |
 //! | message | `ACC#<a>#CONV#<c>` | `MSG#<ms:013>#<id>` | | | |
 //! | mid guard | `ACC#<a>#MID#<mid>` | `MID` | | | |
+//! | client id | `ACC#<a>#CONV#<c>` | `CLIENT#<client_id>` | | | |
+//! | event | `ACC#<a>#EV` | `<ms:013>#<ulid>` | | | |
 
 pub const META: &str = "META";
 
@@ -45,6 +48,19 @@ pub fn message_sk(created_ms: i64, id: &str) -> String {
 }
 pub fn mid(a: &str, mid: &str) -> String {
     format!("ACC#{a}#MID#{mid}")
+}
+/// The scheduler's minute bucket: conversations with a window mark due in that minute.
+pub fn due_pk(due_ms: i64) -> String {
+    format!("DUE#{}", due_ms.div_euclid(60_000))
+}
+pub fn due_sk(due_ms: i64, a: &str, c: &str) -> String {
+    format!("{due_ms:013}#{a}#{c}")
+}
+pub fn client_sk(client_id: &str) -> String {
+    format!("CLIENT#{client_id}")
+}
+pub fn events(a: &str) -> String {
+    format!("ACC#{a}#EV")
 }
 pub const MID_SK: &str = "MID";
 pub const SETTINGS_SK: &str = "SETTINGS";

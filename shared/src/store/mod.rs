@@ -1,8 +1,11 @@
 //! DynamoDB adapter: the access patterns of DESIGN.md as narrow operations. Dedupe and state
 //! transitions use conditional writes and transactions, never read-then-write.
 
+pub mod events;
 pub mod items;
 pub mod keys;
+pub mod outbound;
+pub mod schedule;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -16,7 +19,9 @@ use serde::de::DeserializeOwned;
 
 use crate::domain::ConversationStatus;
 use crate::{Error, Result};
+pub use events::EventItem;
 pub use items::*;
+pub use outbound::QueueOutcome;
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -44,7 +49,7 @@ pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
     serde_dynamo::from_item(item).map_err(|e| Error::Corrupt(e.to_string()))
 }
 
-fn is_conditional<E>(e: &SdkError<E>) -> bool
+pub(crate) fn is_conditional<E>(e: &SdkError<E>) -> bool
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
 {
@@ -54,7 +59,7 @@ where
 }
 
 /// Which items of a cancelled transaction failed their condition.
-fn cancelled_conditions(e: &SdkError<TransactWriteItemsError>) -> Option<Vec<bool>> {
+pub(crate) fn cancelled_conditions(e: &SdkError<TransactWriteItemsError>) -> Option<Vec<bool>> {
     match e.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(t)) => Some(
             t.cancellation_reasons()
@@ -83,6 +88,54 @@ pub struct Touch {
     pub inbound: bool,
     pub require_open: bool,
     pub now: i64,
+}
+
+/// The message a new conversation is created with.
+pub struct FirstMessage<'a> {
+    pub msg: &'a MessageItem,
+    pub mid: Option<&'a str>,
+    pub touch: Touch,
+    pub events: &'a [EventItem],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateOutcome {
+    Created,
+    /// The first message's mid was stored before: nothing was created.
+    Duplicate,
+    /// The contact's active conversation changed meanwhile: read it again.
+    ContactChanged,
+}
+
+/// When the first window mark of a window opened at `at` falls due (never in the past).
+fn first_due(touch: &Touch) -> i64 {
+    crate::domain::window::marks(&crate::domain::window::DEFAULT_WARNINGS_MIN, false)
+        .first()
+        .map_or(touch.at + crate::domain::window::STANDARD_MS, |m| {
+            m.at(touch.at)
+        })
+        // A message that arrives late (or an old one replayed) is due now, not in a minute the
+        // scheduler has already passed.
+        .max(touch.now)
+}
+
+/// A new conversation item as `append_message`'s update would leave it.
+fn apply_touch(c: &mut ConversationItem, t: &Touch) {
+    let activity = keys::activity_sk(t.at, &c.id);
+    c.gsi1sk = activity.clone();
+    c.gsi2sk = activity.clone();
+    c.gsi3sk = activity;
+    c.last_message_at = Some(t.at);
+    c.last_activity_at = t.at;
+    c.updated_at = t.now;
+    if t.inbound {
+        let due = first_due(t);
+        c.last_inbound_at = Some(t.at);
+        c.window_epoch = Some(t.at);
+        c.duepk = Some(keys::due_pk(due));
+        c.duesk = Some(keys::due_sk(due, &c.account, &c.id));
+        c.window_marks.clear();
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -346,18 +399,37 @@ impl Store {
             .await
     }
 
-    /// Creates a conversation and makes it the contact's active one, in one transaction.
-    /// `replaces` is the stale active id the caller saw (a conversation that is no longer open);
-    /// the transaction fails (`Ok(false)`) if someone else changed it meanwhile.
+    /// Creates a conversation, makes it the contact's active one and (usually) stores its
+    /// first message, all in one transaction: nobody sees a conversation without the message
+    /// that opened it, and a redelivered event cannot open a second one. `replaces` is the stale
+    /// active id the caller saw (a conversation that is no longer open).
     pub async fn create_conversation(
         &self,
         conv: &ConversationItem,
         replaces: Option<&str>,
         now: i64,
-    ) -> Result<bool> {
+        first: Option<FirstMessage<'_>>,
+    ) -> Result<CreateOutcome> {
+        let mut conv = conv.clone();
+        if let Some(f) = &first {
+            apply_touch(&mut conv, &f.touch);
+        } else {
+            let activity = keys::activity_sk(conv.last_activity_at.max(now), &conv.id);
+            conv.gsi1sk = activity.clone();
+            conv.gsi2sk = activity.clone();
+            conv.gsi3sk = activity;
+            conv.last_activity_at = conv.last_activity_at.max(now);
+        }
+        let created = EventItem::new(
+            &conv.account,
+            "conversation.created",
+            Some(&conv.id),
+            serde_json::json!({"page_id": conv.page_id, "channel": conv.channel}),
+            now,
+        );
         let put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(to_item(conv)?))
+            .set_item(Some(to_item(&conv)?))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
@@ -381,18 +453,67 @@ impl Store {
         let upd = upd
             .build()
             .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        let mut items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().update(upd).build(),
+            created.put(&self.table)?,
+        ];
+        let mut guard_index = None;
+        if let Some(f) = &first {
+            if let Some(mid) = f.mid {
+                guard_index = Some(items.len());
+                items.push(self.mid_guard_put(f.msg, mid)?);
+            }
+            items.push(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(to_item(f.msg)?))
+                            .condition_expression("attribute_not_exists(pk)")
+                            .build()
+                            .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
+                    )
+                    .build(),
+            );
+            for e in f.events {
+                items.push(e.put(&self.table)?);
+            }
+        }
         let res = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(upd).build())
+            .set_transact_items(Some(items))
             .send()
             .await;
         match res {
-            Ok(_) => Ok(true),
-            Err(e) if cancelled_conditions(&e).is_some_and(|c| c.iter().any(|x| *x)) => Ok(false),
-            Err(e) => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
+            Ok(_) => Ok(CreateOutcome::Created),
+            Err(e) => match cancelled_conditions(&e) {
+                Some(c) if guard_index.is_some_and(|i| c.get(i) == Some(&true)) => {
+                    Ok(CreateOutcome::Duplicate)
+                }
+                Some(c) if c.iter().any(|x| *x) => Ok(CreateOutcome::ContactChanged),
+                _ => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
+            },
         }
+    }
+
+    fn mid_guard_put(&self, msg: &MessageItem, mid: &str) -> Result<TransactWriteItem> {
+        let guard = MidItem {
+            pk: keys::mid(&msg.account, mid),
+            sk: keys::MID_SK.into(),
+            account: msg.account.clone(),
+            conversation_id: msg.conversation_id.clone(),
+            message_sk: msg.sk.clone(),
+            message_id: msg.id.clone(),
+        };
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&guard)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 
     /// Resolves an open conversation and frees the contact for a new one. `Ok(false)` when it
@@ -423,6 +544,16 @@ impl Store {
                     )
                     .build(),
             ];
+            out.push(
+                EventItem::new(
+                    &conv.account,
+                    "conversation.updated",
+                    Some(&conv.id),
+                    serde_json::json!({"status": "resolved"}),
+                    now,
+                )
+                .put(&self.table)?,
+            );
             if with_contact {
                 out.push(
                     TransactWriteItem::builder()
@@ -457,7 +588,7 @@ impl Store {
                 Err(e) => match cancelled_conditions(&e) {
                     Some(c) if c.first() == Some(&true) => return Ok(false),
                     // The contact already moved on to another conversation: resolve this one alone.
-                    Some(c) if c.get(1) == Some(&true) => continue,
+                    Some(c) if c.get(2) == Some(&true) => continue,
                     _ => return Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
                 },
             }
@@ -506,6 +637,16 @@ impl Store {
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(conv_upd).build())
             .transact_items(TransactWriteItem::builder().update(contact_upd).build())
+            .transact_items(
+                EventItem::new(
+                    &conv.account,
+                    "conversation.updated",
+                    Some(&conv.id),
+                    serde_json::json!({"status": "open"}),
+                    now,
+                )
+                .put(&self.table)?,
+            )
             .send()
             .await;
         match res {
@@ -528,6 +669,7 @@ impl Store {
         msg: &MessageItem,
         mid: Option<&str>,
         touch: Touch,
+        events: &[EventItem],
     ) -> Result<AppendOutcome> {
         let mut req = self.client.transact_write_items();
         let mut guard_index = None;
@@ -559,7 +701,8 @@ impl Store {
         let activity = keys::activity_sk(touch.at, &msg.conversation_id);
         let mut expr = "SET last_message_at = :t, last_activity_at = :t, gsi1sk = :a, gsi2sk = :a, gsi3sk = :a, updated_at = :u".to_owned();
         if touch.inbound {
-            expr.push_str(", last_inbound_at = :t");
+            // A new message from the person opens a new window: reschedule its marks.
+            expr.push_str(", last_inbound_at = :t, window_epoch = :t, duepk = :dp, duesk = :ds REMOVE window_marks");
         }
         let mut upd = Update::builder()
             .table_name(&self.table)
@@ -569,6 +712,15 @@ impl Store {
             .expression_attribute_values(":t", n(touch.at))
             .expression_attribute_values(":a", s(activity))
             .expression_attribute_values(":u", n(touch.now));
+        if touch.inbound {
+            let first = first_due(&touch);
+            upd = upd
+                .expression_attribute_values(":dp", s(keys::due_pk(first)))
+                .expression_attribute_values(
+                    ":ds",
+                    s(keys::due_sk(first, &msg.account, &msg.conversation_id)),
+                );
+        }
         upd = if touch.require_open {
             upd.condition_expression("attribute_exists(pk) AND #st = :open")
                 .expression_attribute_names("#st", "status")
@@ -581,6 +733,9 @@ impl Store {
             .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
         let conv_index = guard_index.map_or(1, |_| 2);
         req = req.transact_items(TransactWriteItem::builder().update(upd).build());
+        for e in events {
+            req = req.transact_items(e.put(&self.table)?);
+        }
         match req.send().await {
             Ok(_) => Ok(AppendOutcome::Stored),
             Err(e) => match cancelled_conditions(&e) {
@@ -665,7 +820,8 @@ impl Store {
         Ok(items)
     }
 
-    /// Moves a watermark forward only: out-of-order receipts cannot move it back.
+    /// Moves a watermark forward only: out-of-order receipts cannot move it back. The status
+    /// event is written only by the receipt that moved it.
     pub async fn advance_watermark(
         &self,
         account: &str,
@@ -674,9 +830,7 @@ impl Store {
         watermark: i64,
         now: i64,
     ) -> Result<bool> {
-        let res = self
-            .client
-            .update_item()
+        let upd = Update::builder()
             .table_name(&self.table)
             .key("pk", s(keys::conversation(account, conv)))
             .key("sk", s(keys::META))
@@ -685,12 +839,33 @@ impl Store {
             .expression_attribute_names("#w", attr)
             .expression_attribute_values(":w", n(watermark))
             .expression_attribute_values(":u", n(now))
+            .build()
+            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        let status = if attr == "read_watermark" {
+            "read"
+        } else {
+            "delivered"
+        };
+        let event = EventItem::new(
+            account,
+            "message.status",
+            Some(conv),
+            serde_json::json!({"status": status, "up_to": crate::clock::rfc3339(watermark)}),
+            now,
+        );
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(upd).build())
+            .transact_items(event.put(&self.table)?)
             .send()
             .await;
         match res {
             Ok(_) => Ok(true),
-            Err(e) if is_conditional(&e) => Ok(false),
-            Err(e) => Err(Error::dynamo("UpdateItem", e.into_service_error())),
+            Err(e) if cancelled_conditions(&e).is_some_and(|c| c.first() == Some(&true)) => {
+                Ok(false)
+            }
+            Err(e) => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
         }
     }
 

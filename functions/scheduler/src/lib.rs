@@ -1,0 +1,132 @@
+//! The scheduler function (EventBridge, every minute): warns before a messaging window closes,
+//! records the close and the end of the Human Agent period.
+//!
+//! It reads the `due` index minute by minute from where the last run stopped (so a late run
+//! catches up), never scans, and writes every mark with a condition (so runs that repeat or
+//! overlap emit each event once).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use pagedesk_shared::clock::{Clock, MINUTE_MS, rfc3339};
+use pagedesk_shared::domain::window::{DEFAULT_WARNINGS_MIN, Mark, due};
+use pagedesk_shared::store::{EventItem, Store};
+use serde::Serialize;
+use serde_json::json;
+
+/// How far back a first run (no cursor) looks, and how many minutes one run catches up at most.
+const FIRST_RUN_LOOKBACK_MIN: i64 = 60;
+const MAX_MINUTES_PER_RUN: i64 = 24 * 60;
+
+pub struct Scheduler {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Debug, Default, Serialize, PartialEq)]
+pub struct Report {
+    pub minutes: i64,
+    pub conversations: usize,
+    pub events: usize,
+}
+
+impl Scheduler {
+    pub async fn run(&self) -> pagedesk_shared::Result<Report> {
+        let now = self.clock.now_ms();
+        let now_minute = now.div_euclid(MINUTE_MS);
+        let from = match self.store.scheduler_cursor().await? {
+            Some(m) => m + 1,
+            None => now_minute - FIRST_RUN_LOOKBACK_MIN,
+        };
+        // The current minute is read again next run (marks later in it are not due yet).
+        let from = from.max(now_minute - MAX_MINUTES_PER_RUN).min(now_minute);
+        let mut report = Report::default();
+        let mut settings: HashMap<String, bool> = HashMap::new();
+        for minute in from..=now_minute {
+            for r in self.store.due_in_minute(minute, now).await? {
+                report.conversations += 1;
+                report.events += self
+                    .settle(&r.account, &r.conversation_id, now, &mut settings)
+                    .await?;
+            }
+            report.minutes += 1;
+            if minute < now_minute {
+                self.store.advance_scheduler_cursor(minute).await?;
+            }
+        }
+        tracing::info!(
+            minutes = report.minutes,
+            conversations = report.conversations,
+            events = report.events,
+            "scheduler run"
+        );
+        Ok(report)
+    }
+
+    async fn settle(
+        &self,
+        account: &str,
+        conv_id: &str,
+        now: i64,
+        settings: &mut HashMap<String, bool>,
+    ) -> pagedesk_shared::Result<usize> {
+        let Some(conv) = self.store.get_conversation(account, conv_id).await? else {
+            return Ok(0);
+        };
+        let (Some(epoch), Some(last)) = (conv.window_epoch, conv.last_inbound_at) else {
+            self.store.unschedule(account, conv_id).await?;
+            return Ok(0);
+        };
+        if conv.status != "open" {
+            self.store.unschedule(account, conv_id).await?;
+            return Ok(0);
+        }
+        let human_agent = match settings.get(account) {
+            Some(h) => *h,
+            None => {
+                let h = self.store.get_settings(account).await?.human_agent_enabled;
+                settings.insert(account.to_owned(), h);
+                h
+            }
+        };
+        let plan = due(
+            last,
+            &DEFAULT_WARNINGS_MIN,
+            human_agent,
+            &conv.window_marks,
+            now,
+        );
+        let mut emitted = 0;
+        for (mark, emit) in plan.now {
+            let event = emit.then(|| {
+                let (kind, data) = match mark {
+                    Mark::Warn(minutes) => (
+                        "window.expiring",
+                        json!({"minutes_left": minutes, "closes_at": rfc3339(Mark::Closed.at(last)), "assignee": conv.assignee,
+                               "human_agent_until": human_agent.then(|| rfc3339(Mark::HumanAgentEnded.at(last)))}),
+                    ),
+                    Mark::Closed => (
+                        "window.closed",
+                        json!({"closed_at": rfc3339(Mark::Closed.at(last)), "assignee": conv.assignee,
+                               "human_agent_until": human_agent.then(|| rfc3339(Mark::HumanAgentEnded.at(last)))}),
+                    ),
+                    Mark::HumanAgentEnded => ("window.human_agent_ended", json!({"ended_at": rfc3339(Mark::HumanAgentEnded.at(last)), "assignee": conv.assignee})),
+                };
+                EventItem::new(account, kind, Some(conv_id), data, now)
+            });
+            if self
+                .store
+                .apply_mark(account, conv_id, epoch, &mark.key(), event.as_ref())
+                .await?
+                && emit
+            {
+                emitted += 1;
+                tracing::info!(conversation_id = conv_id, mark = %mark.key(), "window mark");
+            }
+        }
+        self.store
+            .reschedule(account, conv_id, epoch, plan.next_at)
+            .await?;
+        Ok(emitted)
+    }
+}

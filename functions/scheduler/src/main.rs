@@ -1,0 +1,27 @@
+use std::sync::Arc;
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use pagedesk_scheduler::Scheduler;
+use pagedesk_shared::aws::Clients;
+use pagedesk_shared::clock::SystemClock;
+use pagedesk_shared::config::Config;
+use pagedesk_shared::store::Store;
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    pagedesk_shared::telemetry::init();
+    let cfg = Config::from_env()?;
+    let clients = Clients::from_env().await;
+    let scheduler = Scheduler {
+        store: Store::new(clients.dynamo.clone(), cfg.table.clone()),
+        clock: Arc::new(SystemClock),
+    };
+    let scheduler = &scheduler;
+    // The EventBridge envelope carries nothing we need: the clock and the cursor say what to do.
+    lambda_runtime::run(service_fn(move |_ev: LambdaEvent<Value>| async move {
+        let report = scheduler.run().await?;
+        Ok::<_, Error>(serde_json::to_value(report)?)
+    }))
+    .await
+}

@@ -1,0 +1,391 @@
+//! The sender function: each outbound job becomes Send API calls in the Page's name.
+//!
+//! The window rules are applied again at send time (a reply can wait in the queue while the
+//! window closes). Graph errors are classified by code and subcode: temporary ones are retried
+//! with backoff through the record's visibility timeout, final ones fail the message with a
+//! reason a person understands, 190 marks the Page `reauth_required`. A send that timed out is
+//! ambiguous: our message id travels in `metadata`, and the echo settles it before anything is
+//! sent again.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use pagedesk_shared::clock::Clock;
+use pagedesk_shared::config::Config;
+use pagedesk_shared::domain::MessageError;
+use pagedesk_shared::domain::outbound::{self, MessagingType, SendOutcome, Sender as Author};
+use pagedesk_shared::domain::window::window_at;
+use pagedesk_shared::graph::{GraphClient, GraphError};
+use pagedesk_shared::queue::OutboundJob;
+use pagedesk_shared::secrets::SecretCache;
+use pagedesk_shared::sqs_batch::process_fifo;
+use pagedesk_shared::store::{ConversationItem, MessageItem, PageItem, Store};
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+/// How long a sender holds a message while calling Meta.
+const LEASE_MS: i64 = 30_000;
+/// How long to wait for the echo of a timed-out send before sending again.
+const ECHO_GRACE_MS: i64 = 60_000;
+/// Receives after which a message that keeps meeting temporary errors fails instead (below the
+/// queue's maxReceiveCount, so nothing reaches the DLQ silently).
+const MAX_ATTEMPTS: u32 = 8;
+
+pub struct Sender {
+    pub cfg: Config,
+    pub store: Store,
+    pub graph: GraphClient,
+    pub secrets: Arc<SecretCache>,
+    pub sqs: aws_sdk_sqs::Client,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("unreadable job: {0}")]
+    Poison(String),
+    #[error(transparent)]
+    Store(#[from] pagedesk_shared::Error),
+    /// Try again after this many seconds (set as the record's visibility timeout).
+    #[error("retry in {0} s")]
+    RetryAfter(i32),
+}
+
+impl Sender {
+    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        process_fifo(event.records, |m| self.handle_record(m)).await
+    }
+
+    async fn handle_record(&self, m: SqsMessage) -> Result<(), SendError> {
+        let receives: u32 = m
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1);
+        let res = async {
+            let body = m.body.as_deref().ok_or_else(|| SendError::Poison("empty body".into()))?;
+            let job: OutboundJob = serde_json::from_str(body).map_err(|e| SendError::Poison(e.to_string()))?;
+            let span = tracing::info_span!("send", conversation_id = %job.conversation_id, message_id = %job.message_id, receives);
+            self.send(&job, receives).instrument(span).await
+        }
+        .await;
+        if let Err(SendError::RetryAfter(secs)) = &res
+            && let (Some(receipt), Some(url)) = (&m.receipt_handle, &self.cfg.outbound_queue_url)
+        {
+            // Backoff: the record comes back after `secs` instead of the queue's timeout.
+            let _ = self
+                .sqs
+                .change_message_visibility()
+                .queue_url(url)
+                .receipt_handle(receipt)
+                .visibility_timeout(*secs)
+                .send()
+                .await;
+        }
+        res
+    }
+
+    pub async fn send(&self, job: &OutboundJob, receives: u32) -> Result<(), SendError> {
+        let Some(msg) = self
+            .store
+            .get_message(&job.account, &job.conversation_id, &job.message_sk)
+            .await?
+        else {
+            tracing::warn!("job for a message that does not exist; dropped");
+            return Ok(());
+        };
+        if msg.status != "queued" {
+            tracing::info!(status = %msg.status, "message already settled");
+            return Ok(());
+        }
+        let now = self.clock.now_ms();
+        if let Some(since) = msg.ambiguous_since {
+            if now - since < ECHO_GRACE_MS {
+                tracing::info!("an earlier send timed out; waiting for its echo");
+                return Err(SendError::RetryAfter(
+                    ((ECHO_GRACE_MS - (now - since)) / 1000).clamp(1, 60) as i32,
+                ));
+            }
+            tracing::warn!("no echo for a timed-out send; sending again");
+            self.store.clear_ambiguous(&msg).await?;
+        }
+        let Some(conv) = self
+            .store
+            .get_conversation(&job.account, &job.conversation_id)
+            .await?
+        else {
+            return self.fail(&msg, None, "conversation_missing").await;
+        };
+        let page = match self.store.get_page(&conv.page_id).await? {
+            Some(p) if p.account == job.account => p,
+            _ => return self.fail(&msg, None, "page_disconnected").await,
+        };
+        if page.status == "reauth_required" {
+            return self.fail(&msg, None, "page_disconnected").await;
+        }
+        let settings = self.store.get_settings(&job.account).await?;
+        let window = window_at(conv.last_inbound_at, settings.human_agent_enabled, now);
+        let author = if msg.author_type == "agent" {
+            Author::HumanAgent
+        } else {
+            Author::Automatic
+        };
+        let kind = match outbound::messaging_type(&window, author) {
+            Ok(k) => k,
+            Err(refusal) => {
+                tracing::info!(reason = ?refusal, "window closed while the reply waited");
+                return self.fail(&msg, None, "window_closed").await;
+            }
+        };
+        if !self.store.lease_message(&msg, now, now + LEASE_MS).await? {
+            tracing::info!("another sender holds this message");
+            return Err(SendError::RetryAfter(5));
+        }
+        let token = match self
+            .secrets
+            .get_fresh(&page.token_secret, page.updated_at)
+            .await?
+        {
+            Some(t) => t,
+            None => {
+                self.store.release_message(&msg, None).await?;
+                return self.fail(&msg, None, "page_disconnected").await;
+            }
+        };
+        let parts = parts(&msg);
+        for (i, part) in parts.iter().enumerate().skip(msg.sent_mids.len()) {
+            let body = send_body(&conv, &msg, i, part, kind);
+            match self
+                .graph
+                .post_json(&format!("{}/messages", page.page_id), &body, &token)
+                .await
+            {
+                Ok(resp) => {
+                    let mid = resp
+                        .get("message_id")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned();
+                    let recorded = self
+                        .store
+                        .record_part(
+                            &msg,
+                            i,
+                            &mid,
+                            self.clock.now_ms(),
+                            self.clock.now_ms(),
+                            Some(type_name(kind)),
+                        )
+                        .await?;
+                    tracing::info!(part = i, recorded, "part sent");
+                }
+                Err(e) => return self.on_graph_error(&msg, &page, e, receives).await,
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_graph_error(
+        &self,
+        msg: &MessageItem,
+        page: &PageItem,
+        e: GraphError,
+        receives: u32,
+    ) -> Result<(), SendError> {
+        let outcome = outbound::classify(&e);
+        tracing::warn!(error = %e, outcome = ?outcome, "send failed");
+        match outcome {
+            SendOutcome::Retry if receives >= MAX_ATTEMPTS => {
+                let reason = if matches!(e.code(), Some(4 | 17 | 32 | 341 | 613)) {
+                    "rate_limited"
+                } else {
+                    "send_failed"
+                };
+                self.store.release_message(msg, None).await?;
+                self.fail(msg, Some(&e), reason).await
+            }
+            SendOutcome::Retry => {
+                self.store.release_message(msg, None).await?;
+                Err(SendError::RetryAfter(backoff(receives)))
+            }
+            SendOutcome::Ambiguous => {
+                self.store
+                    .release_message(msg, Some(self.clock.now_ms()))
+                    .await?;
+                Err(SendError::RetryAfter((ECHO_GRACE_MS / 2000) as i32))
+            }
+            SendOutcome::Fail(reason) => self.fail(msg, Some(&e), reason).await,
+            SendOutcome::Disconnected => {
+                let changed = self
+                    .store
+                    .disconnect_page(
+                        &page.account,
+                        &page.page_id,
+                        "token_invalid",
+                        self.clock.now_ms(),
+                    )
+                    .await?;
+                if changed {
+                    tracing::warn!(page_id = %page.page_id, "page token refused; page marked reauth_required");
+                }
+                self.fail(msg, Some(&e), "page_disconnected").await
+            }
+        }
+    }
+
+    async fn fail(
+        &self,
+        msg: &MessageItem,
+        e: Option<&GraphError>,
+        reason: &str,
+    ) -> Result<(), SendError> {
+        let err = MessageError {
+            code: e.and_then(GraphError::code),
+            subcode: e.and_then(GraphError::subcode),
+            reason: reason.to_owned(),
+            message: Some(outbound::reason_text(reason).to_owned()),
+        };
+        self.store
+            .fail_message(msg, &err, self.clock.now_ms())
+            .await?;
+        tracing::info!(reason, "message failed");
+        Ok(())
+    }
+}
+
+/// Exponential backoff in seconds from the receive count: 1, 2, 4, … capped at 5 minutes.
+pub fn backoff(receives: u32) -> i32 {
+    1i32.checked_shl(receives.saturating_sub(1))
+        .unwrap_or(300)
+        .clamp(1, 300)
+}
+
+fn type_name(k: MessagingType) -> &'static str {
+    match k {
+        MessagingType::Response => "RESPONSE",
+        MessagingType::HumanAgentTag => "HUMAN_AGENT",
+    }
+}
+
+/// What one Send API call carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Part {
+    Attachment { kind: String, url: String },
+    Text(String),
+}
+
+/// Attachments first, then the text (Messenger takes one of them per call); quick replies ride
+/// on the last part.
+pub fn parts(m: &MessageItem) -> Vec<Part> {
+    let mut out: Vec<Part> = m
+        .attachments
+        .iter()
+        .filter_map(|a| {
+            Some(Part::Attachment {
+                kind: a.kind.clone(),
+                url: a.url.clone()?,
+            })
+        })
+        .collect();
+    if let Some(t) = m.text.as_ref().filter(|t| !t.trim().is_empty()) {
+        out.push(Part::Text(t.clone()));
+    }
+    out
+}
+
+/// Our ids in `metadata`, so the echo of a send finds its message: `pd1:<conv>:<sk>:<part>`.
+pub fn metadata(conv_id: &str, message_sk: &str, part: usize) -> String {
+    format!("pd1:{conv_id}:{message_sk}:{part}")
+}
+
+pub fn send_body(
+    conv: &ConversationItem,
+    m: &MessageItem,
+    i: usize,
+    part: &Part,
+    kind: MessagingType,
+) -> Value {
+    let mut message = match part {
+        Part::Text(t) => json!({"text": t}),
+        Part::Attachment { kind, url } => {
+            json!({"attachment": {"type": kind, "payload": {"url": url, "is_reusable": true}}})
+        }
+    };
+    message["metadata"] = json!(metadata(&conv.id, &m.sk, i));
+    let last = i + 1 == parts(m).len();
+    if last && let Some(Value::Array(q)) = &m.quick_replies {
+        let qr: Vec<Value> = q
+            .iter()
+            .map(|r| json!({"content_type": "text", "title": r["title"], "payload": r["payload"]}))
+            .collect();
+        message["quick_replies"] = Value::Array(qr);
+    }
+    let mut body = json!({"recipient": {"id": conv.facebook_id}, "message": message});
+    match kind {
+        MessagingType::Response => body["messaging_type"] = json!("RESPONSE"),
+        MessagingType::HumanAgentTag => {
+            body["messaging_type"] = json!("MESSAGE_TAG");
+            body["tag"] = json!("HUMAN_AGENT");
+        }
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pagedesk_shared::domain::Attachment;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(
+            (backoff(1), backoff(2), backoff(3), backoff(9), backoff(40)),
+            (1, 2, 4, 256, 300)
+        );
+    }
+
+    #[test]
+    fn bodies_for_text_attachments_quick_replies_and_tags() {
+        let conv = ConversationItem {
+            id: "cv_1".into(),
+            facebook_id: "PSID".into(),
+            ..Default::default()
+        };
+        let m = MessageItem {
+            sk: "MSG#1#ms_1".into(),
+            text: Some("hello".into()),
+            attachments: vec![Attachment {
+                kind: "image".into(),
+                url: Some("https://x/a.png".into()),
+                title: None,
+                sticker_id: None,
+                coordinates: None,
+                payload: None,
+            }],
+            quick_replies: Some(json!([{"title": "Yes", "payload": "Y"}])),
+            ..Default::default()
+        };
+        let p = parts(&m);
+        assert_eq!(p.len(), 2);
+        let first = send_body(&conv, &m, 0, &p[0], MessagingType::Response);
+        assert_eq!(
+            first["message"]["attachment"]["payload"]["url"],
+            "https://x/a.png"
+        );
+        assert!(first["message"].get("quick_replies").is_none());
+        assert_eq!(first["messaging_type"], "RESPONSE");
+        assert!(first.get("tag").is_none());
+        let second = send_body(&conv, &m, 1, &p[1], MessagingType::HumanAgentTag);
+        assert_eq!(second["message"]["text"], "hello");
+        assert_eq!(
+            second["message"]["quick_replies"][0]["content_type"],
+            "text"
+        );
+        assert_eq!(second["message"]["metadata"], "pd1:cv_1:MSG#1#ms_1:1");
+        assert_eq!(
+            (second["messaging_type"].as_str(), second["tag"].as_str()),
+            (Some("MESSAGE_TAG"), Some("HUMAN_AGENT"))
+        );
+        assert_eq!(second["recipient"]["id"], "PSID");
+    }
+}

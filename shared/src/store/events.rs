@@ -1,0 +1,110 @@
+//! The events feed: what changed, for front ends that poll `GET /events?after=<cursor>`.
+//!
+//! Events are written in the same transaction as the change they describe, keyed by the
+//! writer's clock and a ULID. A reader only sees events older than `SETTLE_MS`, so an event
+//! whose transaction committed a moment after a later-stamped one is not skipped by a cursor
+//! that already moved past it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Item, Store, from_item, keys, s, to_item};
+use crate::{Error, Result};
+
+pub const SETTLE_MS: i64 = 2_000;
+pub const RETENTION_MS: i64 = 14 * 24 * 3_600_000;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EventItem {
+    pub pk: String,
+    pub sk: String,
+    pub account: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub conversation_id: Option<String>,
+    pub data: Value,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl EventItem {
+    pub fn new(
+        account: &str,
+        kind: &str,
+        conversation_id: Option<&str>,
+        data: Value,
+        now: i64,
+    ) -> Self {
+        let id = crate::ids::new_id("ev", now);
+        EventItem {
+            pk: keys::events(account),
+            sk: format!("{now:013}#{id}"),
+            account: account.to_owned(),
+            kind: kind.to_owned(),
+            conversation_id: conversation_id.map(str::to_owned),
+            data,
+            created_at: now,
+            // DynamoDB's TTL reads seconds.
+            expires_at: (now + RETENTION_MS) / 1000,
+        }
+    }
+
+    pub fn put(&self, table: &str) -> Result<aws_sdk_dynamodb::types::TransactWriteItem> {
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(table)
+            .set_item(Some(to_item(self)?))
+            .build()
+            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder()
+            .put(put)
+            .build())
+    }
+}
+
+impl Store {
+    pub async fn put_event(&self, e: &EventItem) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(e)?))
+            .send()
+            .await
+            .map_err(|e| Error::dynamo("PutItem", e.into_service_error()))?;
+        Ok(())
+    }
+
+    /// Events after `after` (exclusive) that are at least `SETTLE_MS` old, oldest first.
+    pub async fn list_events(
+        &self,
+        account: &str,
+        after: Option<&str>,
+        limit: i32,
+        now: i64,
+    ) -> Result<Vec<EventItem>> {
+        let upper = format!("{:013}~", now - SETTLE_MS);
+        let lower = after.unwrap_or("0");
+        let res = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :p AND sk BETWEEN :lo AND :hi")
+            .expression_attribute_values(":p", s(keys::events(account)))
+            .expression_attribute_values(":lo", s(lower))
+            .expression_attribute_values(":hi", s(upper))
+            .limit(limit + 1)
+            .send()
+            .await
+            .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
+        let items: Vec<Item> = res.items.unwrap_or_default();
+        let mut out = Vec::with_capacity(items.len());
+        for i in items {
+            let e: EventItem = from_item(i)?;
+            // BETWEEN is inclusive; the cursor itself was already delivered.
+            if Some(e.sk.as_str()) != after {
+                out.push(e);
+            }
+        }
+        out.truncate(limit as usize);
+        Ok(out)
+    }
+}

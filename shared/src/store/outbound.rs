@@ -1,0 +1,454 @@
+//! Outbound messages: queueing a reply (idempotent by `client_id`), the sender's lease, each
+//! Send API part recorded with its mid, and final failures.
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use serde_json::json;
+
+use super::{
+    ClientItem, EventItem, MessageItem, MidItem, Store, cancelled_conditions, from_item,
+    is_conditional, keys, n, s, to_item,
+};
+use crate::domain::MessageError;
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueueOutcome {
+    Stored,
+    /// The same `client_id` was used before: this is the message it made.
+    Existing(Box<MessageItem>),
+    ConversationNotOpen,
+}
+
+impl Store {
+    pub async fn get_message(
+        &self,
+        account: &str,
+        conv: &str,
+        sk: &str,
+    ) -> Result<Option<MessageItem>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::conversation(account, conv)))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::dynamo("GetItem", e.into_service_error()))?;
+        out.item.map(from_item).transpose()
+    }
+
+    async fn client_item(
+        &self,
+        account: &str,
+        conv: &str,
+        client_id: &str,
+    ) -> Result<Option<ClientItem>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::conversation(account, conv)))
+            .key("sk", s(keys::client_sk(client_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::dynamo("GetItem", e.into_service_error()))?;
+        out.item.map(from_item).transpose()
+    }
+
+    /// The message an earlier call with this `client_id` made, if any.
+    pub async fn message_for_client(
+        &self,
+        account: &str,
+        conv: &str,
+        client_id: &str,
+    ) -> Result<Option<MessageItem>> {
+        match self.client_item(account, conv, client_id).await? {
+            Some(c) => self.get_message(account, conv, &c.message_sk).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Stores a queued outbound message, its `client_id` guard and the conversation's new
+    /// activity in one transaction.
+    pub async fn queue_message(
+        &self,
+        msg: &MessageItem,
+        now: i64,
+        event: &EventItem,
+    ) -> Result<QueueOutcome> {
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(to_item(msg)?))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build()
+                        .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
+                )
+                .build(),
+        ];
+        let activity = keys::activity_sk(msg.created_at, &msg.conversation_id);
+        items.push(
+            TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name(&self.table)
+                        .key("pk", s(&msg.pk))
+                        .key("sk", s(keys::META))
+                        .update_expression("SET last_message_at = :t, last_activity_at = :t, gsi1sk = :a, gsi2sk = :a, gsi3sk = :a, updated_at = :u")
+                        .condition_expression("attribute_exists(pk) AND #st = :open")
+                        .expression_attribute_names("#st", "status")
+                        .expression_attribute_values(":open", s("open"))
+                        .expression_attribute_values(":t", n(msg.created_at))
+                        .expression_attribute_values(":a", s(activity))
+                        .expression_attribute_values(":u", n(now))
+                        .build()
+                        .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
+                )
+                .build(),
+        );
+        items.push(event.put(&self.table)?);
+        if let Some(cid) = &msg.client_id {
+            let guard = ClientItem {
+                pk: msg.pk.clone(),
+                sk: keys::client_sk(cid),
+                message_id: msg.id.clone(),
+                message_sk: msg.sk.clone(),
+            };
+            items.push(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(to_item(&guard)?))
+                            .condition_expression("attribute_not_exists(pk)")
+                            .build()
+                            .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
+                    )
+                    .build(),
+            );
+        }
+        let res = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(QueueOutcome::Stored),
+            Err(e) => match cancelled_conditions(&e) {
+                Some(c) if c.get(3) == Some(&true) => {
+                    let cid = msg.client_id.as_deref().unwrap_or_default();
+                    match self
+                        .message_for_client(&msg.account, &msg.conversation_id, cid)
+                        .await?
+                    {
+                        Some(m) => Ok(QueueOutcome::Existing(Box::new(m))),
+                        None => Err(Error::Corrupt("client id guard without its message".into())),
+                    }
+                }
+                Some(c) if c.get(1) == Some(&true) => Ok(QueueOutcome::ConversationNotOpen),
+                _ => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
+            },
+        }
+    }
+
+    /// Takes the sender's lease on a queued message; `Ok(false)` if another sender holds it or
+    /// the message is no longer queued.
+    pub async fn lease_message(&self, m: &MessageItem, now: i64, until: i64) -> Result<bool> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&m.pk))
+            .key("sk", s(&m.sk))
+            .update_expression("SET lease_until = :l")
+            .condition_expression(
+                "#st = :q AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":q", s("queued"))
+            .expression_attribute_values(":l", n(until))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional(&e) => Ok(false),
+            Err(e) => Err(Error::dynamo("UpdateItem", e.into_service_error())),
+        }
+    }
+
+    /// Gives the lease back, optionally noting a timed-out (ambiguous) send.
+    pub async fn release_message(
+        &self,
+        m: &MessageItem,
+        ambiguous_since: Option<i64>,
+    ) -> Result<()> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&m.pk))
+            .key("sk", s(&m.sk));
+        req = match ambiguous_since {
+            Some(t) => req
+                .update_expression("SET ambiguous_since = :t REMOVE lease_until")
+                .expression_attribute_values(":t", n(t)),
+            None => req.update_expression("REMOVE lease_until"),
+        };
+        req.send()
+            .await
+            .map_err(|e| Error::dynamo("UpdateItem", e.into_service_error()))?;
+        Ok(())
+    }
+
+    pub async fn clear_ambiguous(&self, m: &MessageItem) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&m.pk))
+            .key("sk", s(&m.sk))
+            .update_expression("REMOVE ambiguous_since")
+            .send()
+            .await
+            .map_err(|e| Error::dynamo("UpdateItem", e.into_service_error()))?;
+        Ok(())
+    }
+
+    /// Records that part `index` went out as `mid`. The part's mid guard is written with it so
+    /// the echo, receipts and reactions find the message. Idempotent: the sender and the echo
+    /// may both record the same part; `Ok(false)` when it was already recorded.
+    pub async fn record_part(
+        &self,
+        m: &MessageItem,
+        index: usize,
+        mid: &str,
+        sent_at: i64,
+        now: i64,
+        messaging_type: Option<&str>,
+    ) -> Result<bool> {
+        let total = m.parts_total.unwrap_or(1).max(1) as usize;
+        let last = index + 1 >= total;
+        let mut set = vec![
+            "sent_mids = list_append(if_not_exists(sent_mids, :empty), :mid)",
+            "updated_at = :u",
+        ];
+        if last {
+            set.extend(["#st = :sent", "sent_at = :at", "external_id = :m"]);
+        }
+        if messaging_type.is_some() {
+            set.push("messaging_type = :mt");
+        }
+        let mut expr = format!("SET {}", set.join(", "));
+        if last {
+            expr.push_str(" REMOVE lease_until, ambiguous_since");
+        }
+        let mut upd = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&m.pk))
+            .key("sk", s(&m.sk))
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(sent_mids) OR size(sent_mids) = :i) AND #st = :q")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":empty", aws_sdk_dynamodb::types::AttributeValue::L(vec![]))
+            .expression_attribute_values(":mid", aws_sdk_dynamodb::types::AttributeValue::L(vec![s(mid)]))
+            .expression_attribute_values(":i", n(index as i64))
+            .expression_attribute_values(":q", s("queued"))
+            .expression_attribute_values(":u", n(now));
+        if last {
+            upd = upd
+                .expression_attribute_values(":sent", s("sent"))
+                .expression_attribute_values(":at", n(sent_at))
+                .expression_attribute_values(":m", s(mid));
+        }
+        if let Some(t) = messaging_type {
+            upd = upd.expression_attribute_values(":mt", s(t));
+        }
+        let upd = upd
+            .update_expression(expr)
+            .build()
+            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        let guard = MidItem {
+            pk: keys::mid(&m.account, mid),
+            sk: keys::MID_SK.into(),
+            account: m.account.clone(),
+            conversation_id: m.conversation_id.clone(),
+            message_sk: m.sk.clone(),
+            message_id: m.id.clone(),
+        };
+        let mut req = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(upd).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(to_item(&guard)?))
+                            .build()
+                            .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
+                    )
+                    .build(),
+            );
+        if last {
+            let ev = EventItem::new(
+                &m.account,
+                "message.status",
+                Some(&m.conversation_id),
+                json!({"message_id": m.id, "status": "sent"}),
+                now,
+            );
+            req = req.transact_items(ev.put(&self.table)?);
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if cancelled_conditions(&e).is_some_and(|c| c.first() == Some(&true)) => {
+                Ok(false)
+            }
+            Err(e) => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
+        }
+    }
+
+    /// Meta's clock for the send, from the echo: receipts' watermarks are compared with it.
+    pub async fn set_sent_at(&self, m: &MessageItem, at: i64) -> Result<()> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&m.pk))
+            .key("sk", s(&m.sk))
+            .update_expression("SET sent_at = :t")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":t", n(at))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional(&e) => Ok(()),
+            Err(e) => Err(Error::dynamo("UpdateItem", e.into_service_error())),
+        }
+    }
+
+    /// Fails a message that has not gone out, with a machine-readable reason.
+    pub async fn fail_message(
+        &self,
+        m: &MessageItem,
+        err: &MessageError,
+        now: i64,
+    ) -> Result<bool> {
+        let upd = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&m.pk))
+            .key("sk", s(&m.sk))
+            .update_expression(
+                "SET #st = :f, #err = :e, updated_at = :u REMOVE lease_until, ambiguous_since",
+            )
+            .condition_expression("#st = :q")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#err", "error")
+            .expression_attribute_values(":f", s("failed"))
+            .expression_attribute_values(":q", s("queued"))
+            .expression_attribute_values(
+                ":e",
+                serde_dynamo::to_attribute_value(err).map_err(|e| Error::Corrupt(e.to_string()))?,
+            )
+            .expression_attribute_values(":u", n(now))
+            .build()
+            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        let ev = EventItem::new(
+            &m.account,
+            "message.status",
+            Some(&m.conversation_id),
+            json!({"message_id": m.id, "status": "failed", "reason": err.reason}),
+            now,
+        );
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(upd).build())
+            .transact_items(ev.put(&self.table)?)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if cancelled_conditions(&e).is_some_and(|c| c.first() == Some(&true)) => {
+                Ok(false)
+            }
+            Err(e) => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
+        }
+    }
+
+    /// Puts a message that failed only because it could not be queued back to `queued`.
+    pub async fn requeue_message(&self, m: &MessageItem, now: i64) -> Result<bool> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&m.pk))
+            .key("sk", s(&m.sk))
+            .update_expression("SET #st = :q, updated_at = :u REMOVE #err")
+            .condition_expression("#st = :f AND #err.reason = :r")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#err", "error")
+            .expression_attribute_values(":q", s("queued"))
+            .expression_attribute_values(":f", s("failed"))
+            .expression_attribute_values(":r", s("queue_unavailable"))
+            .expression_attribute_values(":u", n(now))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional(&e) => Ok(false),
+            Err(e) => Err(Error::dynamo("UpdateItem", e.into_service_error())),
+        }
+    }
+
+    /// Marks the Page `reauth_required` (once) and says so in the events feed.
+    pub async fn disconnect_page(
+        &self,
+        account: &str,
+        page_id: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let upd = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(keys::page(page_id)))
+            .key("sk", s("PAGE"))
+            .update_expression("SET #st = :r, status_reason = :why, updated_at = :u")
+            .condition_expression("account = :a AND #st <> :r")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":r", s("reauth_required"))
+            .expression_attribute_values(":why", s(reason))
+            .expression_attribute_values(":a", s(account))
+            .expression_attribute_values(":u", n(now))
+            .build()
+            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        let ev = EventItem::new(
+            account,
+            "page.disconnected",
+            None,
+            json!({"page_id": page_id, "reason": reason}),
+            now,
+        );
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(upd).build())
+            .transact_items(ev.put(&self.table)?)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if cancelled_conditions(&e).is_some_and(|c| c.first() == Some(&true)) => {
+                Ok(false)
+            }
+            Err(e) => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The scheduler's reads and writes: the `due` index by minute, the marks a conversation has
+//! had, and the cursor of minutes already handled.
+
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+
+use super::{EventItem, Store, cancelled_conditions, from_item, is_conditional, keys, n, s};
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueRef {
+    pub account: String,
+    pub conversation_id: String,
+}
+
+impl Store {
+    /// Conversations with a mark due in `minute` at or before `upto` (epoch ms).
+    pub async fn due_in_minute(&self, minute: i64, upto: i64) -> Result<Vec<DueRef>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let res = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("due")
+                .key_condition_expression("duepk = :p AND duesk <= :hi")
+                .expression_attribute_values(":p", s(format!("DUE#{minute}")))
+                .expression_attribute_values(":hi", s(format!("{upto:013}~")))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
+            for item in res.items.unwrap_or_default() {
+                let sk = item
+                    .get("duesk")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                let mut parts = sk.splitn(3, '#');
+                let (_, Some(a), Some(c)) = (parts.next(), parts.next(), parts.next()) else {
+                    continue;
+                };
+                out.push(DueRef {
+                    account: a.to_owned(),
+                    conversation_id: c.to_owned(),
+                });
+            }
+            match res.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records `mark` for the window that began at `epoch`, with its event, once: a second or
+    /// concurrent run finds the mark already there and writes nothing. `Ok(false)` then, or
+    /// when the person wrote again meanwhile (a new window).
+    pub async fn apply_mark(
+        &self,
+        account: &str,
+        conv: &str,
+        epoch: i64,
+        mark: &str,
+        event: Option<&EventItem>,
+    ) -> Result<bool> {
+        let upd = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(keys::conversation(account, conv)))
+            .key("sk", s(keys::META))
+            .update_expression("ADD window_marks :m")
+            .condition_expression("window_epoch = :e AND (attribute_not_exists(window_marks) OR NOT contains(window_marks, :k))")
+            .expression_attribute_values(":m", AttributeValue::Ss(vec![mark.to_owned()]))
+            .expression_attribute_values(":k", s(mark))
+            .expression_attribute_values(":e", n(epoch))
+            .build()
+            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        let mut req = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(upd).build());
+        if let Some(ev) = event {
+            req = req.transact_items(ev.put(&self.table)?);
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if cancelled_conditions(&e).is_some_and(|c| c.first() == Some(&true)) => {
+                Ok(false)
+            }
+            Err(e) => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
+        }
+    }
+
+    /// Moves the conversation to the minute of its next mark, or out of the index.
+    pub async fn reschedule(
+        &self,
+        account: &str,
+        conv: &str,
+        epoch: i64,
+        next: Option<i64>,
+    ) -> Result<()> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::conversation(account, conv)))
+            .key("sk", s(keys::META))
+            .condition_expression("window_epoch = :e")
+            .expression_attribute_values(":e", n(epoch));
+        req = match next {
+            Some(at) => req
+                .update_expression("SET duepk = :p, duesk = :s")
+                .expression_attribute_values(":p", s(keys::due_pk(at)))
+                .expression_attribute_values(":s", s(keys::due_sk(at, account, conv))),
+            None => req.update_expression("REMOVE duepk, duesk"),
+        };
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional(&e) => Ok(()),
+            Err(e) => Err(Error::dynamo("UpdateItem", e.into_service_error())),
+        }
+    }
+
+    pub async fn unschedule(&self, account: &str, conv: &str) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::conversation(account, conv)))
+            .key("sk", s(keys::META))
+            .update_expression("REMOVE duepk, duesk")
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| {
+                if is_conditional(&e) {
+                    Ok(())
+                } else {
+                    Err(Error::dynamo("UpdateItem", e.into_service_error()))
+                }
+            })
+    }
+
+    /// The last minute the scheduler finished.
+    pub async fn scheduler_cursor(&self) -> Result<Option<i64>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s("SCHEDULER"))
+            .key("sk", s("CURSOR"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::dynamo("GetItem", e.into_service_error()))?;
+        #[derive(serde::Deserialize)]
+        struct C {
+            minute: i64,
+        }
+        Ok(out.item.map(from_item::<C>).transpose()?.map(|c| c.minute))
+    }
+
+    /// Moves the cursor forward only, so a slow concurrent run cannot move it back.
+    pub async fn advance_scheduler_cursor(&self, minute: i64) -> Result<()> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s("SCHEDULER"))
+            .key("sk", s("CURSOR"))
+            .update_expression("SET #m = :m")
+            .condition_expression("attribute_not_exists(#m) OR #m < :m")
+            .expression_attribute_names("#m", "minute")
+            .expression_attribute_values(":m", n(minute))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional(&e) => Ok(()),
+            Err(e) => Err(Error::dynamo("UpdateItem", e.into_service_error())),
+        }
+    }
+}

@@ -1,0 +1,647 @@
+//! Replies go out: the agent API queues them, the sender calls the Send API in the Page's name,
+//! the window rules hold before and at send time, Graph errors have their documented outcomes,
+//! and the echo and receipts move the message to `read`.
+
+use std::time::{Duration, Instant};
+
+use pagedesk_e2e::{Stack, Tenant, envelope, fixture, unique};
+use pagedesk_shared::clock::{Clock, DAY_MS, HOUR_MS, SystemClock};
+use serde_json::{Value, json};
+
+fn now() -> i64 {
+    SystemClock.now_ms()
+}
+
+/// The person writes at `at` (ms); returns the conversation id and the person's id.
+async fn inbound_at(stack: &Stack, t: &Tenant, at: i64) -> (String, String) {
+    let user = format!("7{}", unique());
+    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": at, "message": {"mid": format!("m_{}", unique()), "text": "help"}});
+    assert_eq!(
+        stack
+            .post_webhook(
+                envelope(&t.page_id, "messaging", vec![ev])
+                    .to_string()
+                    .as_bytes()
+            )
+            .await
+            .0,
+        200
+    );
+    let (conv, _) = stack.single_conversation(t, 1).await;
+    (conv["id"].as_str().unwrap().to_owned(), user)
+}
+
+async fn reply(stack: &Stack, t: &Tenant, conv: &str, body: Value) -> (u16, Value) {
+    stack
+        .api(
+            "POST",
+            &format!("/conversations/{conv}/messages"),
+            Some(&stack.token(&t.account, "agent-1", pagedesk_shared::auth::Role::Agent)),
+            Some(body),
+        )
+        .await
+}
+
+async fn message(
+    stack: &Stack,
+    t: &Tenant,
+    conv: &str,
+    id: &str,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    let v = stack
+        .wait_for(
+            &format!("/conversations/{conv}/messages"),
+            &stack.admin(&t.account),
+            what,
+            |v| {
+                v["items"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|m| m["id"] == id && check(m)))
+            },
+        )
+        .await;
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id)
+        .cloned()
+        .unwrap()
+}
+
+/// Send API calls the simulator received for this Page.
+async fn sends(stack: &Stack, page: &str) -> Vec<Value> {
+    let all = stack.sim("GET", "/_sim/requests", None).await;
+    all.as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["method"] == "POST"
+                && r["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with(&format!("/{page}/messages")))
+        })
+        .cloned()
+        .collect()
+}
+
+async fn fail_next(stack: &Stack, page: &str, body: Value, status: u16, times: u32) {
+    stack.sim("POST", "/_sim/failures", Some(json!({"path": format!("/{page}/messages"), "status": status, "body": body, "times": times}))).await;
+}
+
+async fn set_settings(stack: &Stack, account: &str, human_agent: bool) {
+    let clients = stack.clients().await;
+    clients
+        .dynamo
+        .put_item()
+        .table_name(stack.s("table"))
+        .item(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("ACC#{account}")),
+        )
+        .item(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("SETTINGS".into()),
+        )
+        .item(
+            "human_agent_enabled",
+            aws_sdk_dynamodb::types::AttributeValue::Bool(human_agent),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_reply_goes_out_once_and_echo_and_receipts_move_it_to_read() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let (conv, user) = inbound_at(&stack, &t, now()).await;
+    let client_id = format!("c-{}", unique());
+    let (s, m) = reply(&stack, &t, &conv, json!({"text": "We are on it", "client_id": client_id, "quick_replies": [{"title": "Thanks", "payload": "THX"}]})).await;
+    assert_eq!(s, 202, "{m}");
+    assert_eq!(
+        (
+            m["status"].as_str(),
+            m["direction"].as_str(),
+            m["author"]["type"].as_str()
+        ),
+        (Some("queued"), Some("out"), Some("agent"))
+    );
+    let id = m["id"].as_str().unwrap().to_owned();
+    // The same client_id again: the same message, not a second one.
+    let (s2, m2) = reply(
+        &stack,
+        &t,
+        &conv,
+        json!({"text": "We are on it", "client_id": client_id}),
+    )
+    .await;
+    assert_eq!((s2, m2["id"].as_str()), (202, Some(id.as_str())));
+
+    let sent = message(&stack, &t, &conv, &id, "sent", |m| m["status"] == "sent").await;
+    let calls = sends(&stack, &t.page_id).await;
+    assert_eq!(calls.len(), 1, "exactly one Send API call: {calls:?}");
+    let c = &calls[0];
+    assert!(c["path"].as_str().unwrap().starts_with("/v25.0/"));
+    assert_eq!(c["body"]["recipient"]["id"], user.as_str());
+    assert_eq!(c["body"]["messaging_type"], "RESPONSE");
+    assert!(c["body"].get("tag").is_none());
+    assert_eq!(c["body"]["message"]["text"], "We are on it");
+    assert_eq!(c["body"]["message"]["quick_replies"][0]["payload"], "THX");
+    assert!(
+        c["body"]["message"]["metadata"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("pd1:{conv}:"))
+    );
+    assert!(
+        c["query"]["access_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("token-"),
+        "sent with the Page's token"
+    );
+    assert!(
+        sent["external_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("m_sim_out_")
+    );
+
+    // The simulator's echo comes back through the webhook and is not stored twice.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let msgs = stack
+        .get(
+            &format!("/conversations/{conv}/messages"),
+            &stack.admin(&t.account),
+        )
+        .await;
+    assert_eq!(
+        msgs["items"].as_array().unwrap().len(),
+        2,
+        "the inbound message and one reply: {msgs}"
+    );
+
+    for (key, status) in [("delivery", "delivered"), ("read", "read")] {
+        let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now(), key: {"watermark": now()}});
+        assert_eq!(
+            stack
+                .post_webhook(
+                    envelope(&t.page_id, "messaging", vec![ev])
+                        .to_string()
+                        .as_bytes()
+                )
+                .await
+                .0,
+            200
+        );
+        message(&stack, &t, &conv, &id, status, |m| m["status"] == status).await;
+    }
+}
+
+#[tokio::test]
+async fn without_an_echo_the_senders_own_record_settles_the_message() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    stack
+        .sim(
+            "PUT",
+            "/_sim/settings",
+            Some(json!({"echoes": false, "page_id": t.page_id})),
+        )
+        .await;
+    let (conv, _) = inbound_at(&stack, &t, now()).await;
+    let (_, m) = reply(&stack, &t, &conv, json!({"text": "no echo for this Page"})).await;
+    let sent = message(&stack, &t, &conv, m["id"].as_str().unwrap(), "sent", |m| {
+        m["status"] == "sent"
+    })
+    .await;
+    assert!(
+        sent["external_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("m_sim_out_")
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sends(&stack, &t.page_id).await.len(), 1);
+}
+
+#[tokio::test]
+async fn attachments_by_url_go_out_before_the_text() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let (conv, _) = inbound_at(&stack, &t, now()).await;
+    let (s, m) = reply(&stack, &t, &conv, json!({"text": "the label", "attachments": [{"type": "image", "url": "https://cdn.example.com/label.png"}]})).await;
+    assert_eq!(s, 202, "{m}");
+    message(&stack, &t, &conv, m["id"].as_str().unwrap(), "sent", |m| {
+        m["status"] == "sent"
+    })
+    .await;
+    let calls = sends(&stack, &t.page_id).await;
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0]["body"]["message"]["attachment"]["type"], "image");
+    assert_eq!(
+        calls[0]["body"]["message"]["attachment"]["payload"]["url"],
+        "https://cdn.example.com/label.png"
+    );
+    assert_eq!(calls[1]["body"]["message"]["text"], "the label");
+}
+
+#[tokio::test]
+async fn invalid_replies_are_422_with_what_is_wrong() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let (conv, _) = inbound_at(&stack, &t, now()).await;
+    for (body, needle) in [
+        (json!({"text": ""}), "text"),
+        (json!({"text": "   "}), "text"),
+        (json!({"text": "x".repeat(2001)}), "2001"),
+        (
+            json!({"attachments": [{"type": "image", "url": "not a url"}]}),
+            "url",
+        ),
+        (
+            json!({"attachments": [{"type": "sticker", "url": "https://x.example/a"}]}),
+            "type",
+        ),
+        (
+            json!({"text": "q", "quick_replies": (0..14).map(|i| json!({"title": format!("t{i}"), "payload": "p"})).collect::<Vec<_>>()}),
+            "quick_replies",
+        ),
+        (json!({"text": "q", "colour": "red"}), "colour"),
+        (json!({"text": "q", "private": true}), "private"),
+    ] {
+        let (s, v) = reply(&stack, &t, &conv, body.clone()).await;
+        assert_eq!(s, 422, "{body}: {v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(needle),
+            "{needle}: {v}"
+        );
+    }
+    assert!(sends(&stack, &t.page_id).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_closed_window_is_refused_at_the_api_and_human_agent_is_used_only_where_allowed() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let (conv, _) = inbound_at(&stack, &t, now() - 25 * HOUR_MS).await;
+    let (s, v) = reply(&stack, &t, &conv, json!({"text": "late"})).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("window_closed")),
+        "{v}"
+    );
+    assert_eq!(v["error"]["reason"], "standard_window_closed");
+    assert!(v["error"]["closed_at"].is_string());
+
+    // With the Human Agent feature on, a human's reply between 24 h and 7 days is tagged.
+    set_settings(&stack, &t.account, true).await;
+    let (s, m) = reply(&stack, &t, &conv, json!({"text": "late but human"})).await;
+    assert_eq!(s, 202, "{m}");
+    message(&stack, &t, &conv, m["id"].as_str().unwrap(), "sent", |m| {
+        m["status"] == "sent"
+    })
+    .await;
+    let calls = sends(&stack, &t.page_id).await;
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        (
+            calls[0]["body"]["messaging_type"].as_str(),
+            calls[0]["body"]["tag"].as_str()
+        ),
+        (Some("MESSAGE_TAG"), Some("HUMAN_AGENT"))
+    );
+
+    // Past 7 days: refused even with the feature.
+    let t2 = stack.tenant().await;
+    set_settings(&stack, &t2.account, true).await;
+    let (conv2, _) = inbound_at(&stack, &t2, now() - 8 * DAY_MS).await;
+    let (s, v) = reply(&stack, &t2, &conv2, json!({"text": "too late"})).await;
+    assert_eq!(
+        (s, v["error"]["reason"].as_str()),
+        (409, Some("human_agent_window_closed"))
+    );
+}
+
+#[tokio::test]
+async fn every_graph_error_fixture_has_its_documented_outcome() {
+    let stack = Stack::connect();
+    for (name, reason) in [
+        (
+            "send_api_error_10_2018278_outside_window.json",
+            "window_closed",
+        ),
+        (
+            "send_api_error_10_2018336_eu_privacy.json",
+            "eu_privacy_restriction",
+        ),
+        (
+            "send_api_error_551_person_unavailable.json",
+            "recipient_unavailable",
+        ),
+        (
+            "send_api_error_100_2018001_no_matching_user.json",
+            "recipient_not_found",
+        ),
+    ] {
+        let t = stack.tenant().await;
+        let (conv, _) = inbound_at(&stack, &t, now()).await;
+        let body = fixture(name);
+        fail_next(&stack, &t.page_id, body.clone(), 400, 1).await;
+        let (_, m) = reply(&stack, &t, &conv, json!({"text": "x"})).await;
+        let failed = message(&stack, &t, &conv, m["id"].as_str().unwrap(), reason, |m| {
+            m["status"] == "failed"
+        })
+        .await;
+        assert_eq!(failed["error"]["reason"], reason, "{name}: {failed}");
+        assert_eq!(failed["error"]["code"], body["error"]["code"], "{name}");
+        assert!(
+            failed["error"]["message"].as_str().unwrap().len() > 20,
+            "a sentence a person understands"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            sends(&stack, &t.page_id).await.len(),
+            1,
+            "{name}: final errors are not retried"
+        );
+    }
+}
+
+#[tokio::test]
+async fn temporary_errors_are_retried_and_the_message_goes_out_once() {
+    let stack = Stack::connect();
+    for name in [
+        "send_api_error_613_rate_limit.json",
+        "send_api_error_1200_temporary.json",
+    ] {
+        let t = stack.tenant().await;
+        let (conv, _) = inbound_at(&stack, &t, now()).await;
+        fail_next(&stack, &t.page_id, fixture(name), 400, 1).await;
+        let (_, m) = reply(&stack, &t, &conv, json!({"text": "retry me"})).await;
+        message(
+            &stack,
+            &t,
+            &conv,
+            m["id"].as_str().unwrap(),
+            "sent after a retry",
+            |m| m["status"] == "sent",
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            sends(&stack, &t.page_id).await.len(),
+            2,
+            "{name}: one refused call, one successful"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_invalid_token_marks_the_page_and_inbound_keeps_flowing() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let (conv, user) = inbound_at(&stack, &t, now()).await;
+    fail_next(
+        &stack,
+        &t.page_id,
+        fixture("send_api_error_190_invalid_token.json"),
+        400,
+        1,
+    )
+    .await;
+    let (_, m) = reply(&stack, &t, &conv, json!({"text": "x"})).await;
+    let failed = message(
+        &stack,
+        &t,
+        &conv,
+        m["id"].as_str().unwrap(),
+        "failed",
+        |m| m["status"] == "failed",
+    )
+    .await;
+    assert_eq!(failed["error"]["reason"], "page_disconnected");
+    let tok = stack.admin(&t.account);
+    stack
+        .wait_for("/pages", &tok, "page reauth_required", |v| {
+            v["items"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|p| p["page_id"] == t.page_id.as_str() && p["status"] == "reauth_required")
+            })
+        })
+        .await;
+    // Inbound keeps flowing while the Page is disconnected.
+    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now(), "message": {"mid": format!("m_{}", unique()), "text": "still there?"}});
+    assert_eq!(
+        stack
+            .post_webhook(
+                envelope(&t.page_id, "messaging", vec![ev])
+                    .to_string()
+                    .as_bytes()
+            )
+            .await
+            .0,
+        200
+    );
+    stack
+        .wait_for(
+            &format!("/conversations/{conv}/messages"),
+            &tok,
+            "inbound after 190",
+            |v| {
+                v["items"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|m| m["text"] == "still there?"))
+            },
+        )
+        .await;
+    // Replies fail fast without calling Meta until the Page is reconnected…
+    let (_, m) = reply(&stack, &t, &conv, json!({"text": "y"})).await;
+    message(
+        &stack,
+        &t,
+        &conv,
+        m["id"].as_str().unwrap(),
+        "failed",
+        |m| m["status"] == "failed",
+    )
+    .await;
+    assert_eq!(sends(&stack, &t.page_id).await.len(), 1);
+    // …and a new token reconnects it; the sender picks the new token up at once.
+    let (s, p) = stack
+        .api(
+            "PUT",
+            &format!("/pages/{}", t.page_id),
+            Some(&tok),
+            Some(json!({"access_token": "EAAB-renewed"})),
+        )
+        .await;
+    assert_eq!((s, p["status"].as_str()), (200, Some("connected")));
+    let (_, m) = reply(&stack, &t, &conv, json!({"text": "z"})).await;
+    message(&stack, &t, &conv, m["id"].as_str().unwrap(), "sent", |m| {
+        m["status"] == "sent"
+    })
+    .await;
+    let calls = sends(&stack, &t.page_id).await;
+    assert_eq!(
+        calls.last().unwrap()["query"]["access_token"],
+        "EAAB-renewed"
+    );
+    // The events feed says the Page was disconnected.
+    let events = stack
+        .wait_for("/events", &tok, "page.disconnected event", |v| {
+            v["items"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|e| e["type"] == "page.disconnected"))
+        })
+        .await;
+    let ev = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "page.disconnected")
+        .unwrap()
+        .clone();
+    assert_eq!(ev["data"]["page_id"], t.page_id.as_str());
+}
+
+#[tokio::test]
+async fn a_window_that_closes_while_the_reply_waits_is_refused_at_send_time() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    // The window closes two seconds from now; Meta refuses the first attempts temporarily.
+    let (conv, _) = inbound_at(&stack, &t, now() - 24 * HOUR_MS + 2_000).await;
+    fail_next(
+        &stack,
+        &t.page_id,
+        fixture("send_api_error_1200_temporary.json"),
+        400,
+        10,
+    )
+    .await;
+    let (s, m) = reply(&stack, &t, &conv, json!({"text": "just in time?"})).await;
+    assert_eq!(s, 202, "{m}");
+    let failed = message(
+        &stack,
+        &t,
+        &conv,
+        m["id"].as_str().unwrap(),
+        "failed at send time",
+        |m| m["status"] == "failed",
+    )
+    .await;
+    assert_eq!(failed["error"]["reason"], "window_closed");
+    let calls = sends(&stack, &t.page_id).await.len();
+    assert!(
+        (1..10).contains(&calls),
+        "retries stopped at the window, not at the error budget: {calls}"
+    );
+    stack.sim("DELETE", "/_sim/failures", None).await;
+}
+
+#[tokio::test]
+async fn a_timed_out_send_is_settled_by_its_echo_not_sent_again() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let (conv, _) = inbound_at(&stack, &t, now()).await;
+    // Meta takes longer than our timeout (1.5 s in the test stack) but does send it.
+    stack.sim("POST", "/_sim/failures", Some(json!({"path": format!("/{}/messages", t.page_id), "status": 200, "body": null, "delay_ms": 3000, "times": 1}))).await;
+    let started = Instant::now();
+    let (_, m) = reply(&stack, &t, &conv, json!({"text": "slow network"})).await;
+    message(
+        &stack,
+        &t,
+        &conv,
+        m["id"].as_str().unwrap(),
+        "sent via the echo",
+        |m| m["status"] == "sent",
+    )
+    .await;
+    assert!(started.elapsed() >= Duration::from_millis(2900));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        sends(&stack, &t.page_id).await.len(),
+        1,
+        "the ambiguous send was not repeated"
+    );
+}
+
+#[tokio::test]
+async fn the_events_feed_can_be_polled_without_missing_or_repeating() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let tok = stack.admin(&t.account);
+    let (conv, user) = inbound_at(&stack, &t, now()).await;
+    let (_, m) = reply(&stack, &t, &conv, json!({"text": "hello"})).await;
+    message(&stack, &t, &conv, m["id"].as_str().unwrap(), "sent", |m| {
+        m["status"] == "sent"
+    })
+    .await;
+    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now(), "read": {"watermark": now()}});
+    stack
+        .post_webhook(
+            envelope(&t.page_id, "messaging", vec![ev])
+                .to_string()
+                .as_bytes(),
+        )
+        .await;
+
+    let mut seen: Vec<Value> = Vec::new();
+    let mut cursor: Option<String> = None;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let want = ["conversation.created", "message.created", "message.status"];
+    while Instant::now() < deadline {
+        let q = match &cursor {
+            Some(c) => format!("/events?limit=2&after={}", urlencode(c)),
+            None => "/events?limit=2".to_owned(),
+        };
+        let v = stack.get(&q, &tok).await;
+        seen.extend(v["items"].as_array().unwrap().iter().cloned());
+        cursor = v["next_cursor"].as_str().map(str::to_owned).or(cursor);
+        let statuses: Vec<_> = seen
+            .iter()
+            .filter(|e| e["type"] == "message.status")
+            .map(|e| e["data"]["status"].clone())
+            .collect();
+        if want.iter().all(|w| seen.iter().any(|e| e["type"] == *w))
+            && statuses.contains(&json!("sent"))
+            && statuses.contains(&json!("read"))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let ids: Vec<&str> = seen.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    let mut dedup = ids.clone();
+    dedup.dedup();
+    assert_eq!(ids, dedup, "no event twice");
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "oldest first");
+    let created = seen
+        .iter()
+        .filter(|e| e["type"] == "message.created")
+        .count();
+    assert_eq!(created, 2, "in and out: {seen:?}");
+    assert!(
+        seen.iter()
+            .any(|e| e["type"] == "message.status" && e["data"]["status"] == "read"),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .all(|e| e["conversation_id"].is_null() || e["conversation_id"] == conv.as_str())
+    );
+    let (s, _) = stack
+        .api("GET", "/events?after=not-a-cursor", Some(&tok), None)
+        .await;
+    assert_eq!(s, 400);
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('#', "%23")
+}
