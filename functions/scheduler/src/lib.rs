@@ -16,7 +16,7 @@ use serde_json::json;
 
 /// How far back a first run (no cursor) looks, and how many minutes one run catches up at most.
 const FIRST_RUN_LOOKBACK_MIN: i64 = 60;
-const MAX_MINUTES_PER_RUN: i64 = 24 * 60;
+const MAX_MINUTES_PER_RUN: i64 = 12 * 60;
 
 pub struct Scheduler {
     pub store: Store,
@@ -25,6 +25,8 @@ pub struct Scheduler {
 
 #[derive(Debug, Default, Serialize, PartialEq)]
 pub struct Report {
+    /// False when the run stopped at its limit behind the clock; the next run goes on.
+    pub caught_up: bool,
     pub minutes: i64,
     pub conversations: usize,
     pub events: usize,
@@ -38,11 +40,15 @@ impl Scheduler {
             Some(m) => m + 1,
             None => now_minute - FIRST_RUN_LOOKBACK_MIN,
         };
-        // The current minute is read again next run (marks later in it are not due yet).
-        let from = from.max(now_minute - MAX_MINUTES_PER_RUN).min(now_minute);
-        let mut report = Report::default();
+        let from = from.min(now_minute);
+        // Far behind (an outage): catch up a bounded stretch per run, never skip minutes.
+        let to = now_minute.min(from + MAX_MINUTES_PER_RUN - 1);
+        let mut report = Report {
+            caught_up: to == now_minute,
+            ..Report::default()
+        };
         let mut settings: HashMap<String, bool> = HashMap::new();
-        for minute in from..=now_minute {
+        for minute in from..=to {
             for r in self.store.due_in_minute(minute, now).await? {
                 report.conversations += 1;
                 report.events += self
@@ -50,6 +56,7 @@ impl Scheduler {
                     .await?;
             }
             report.minutes += 1;
+            // The current minute is read again next run (marks later in it are not due yet).
             if minute < now_minute {
                 self.store.advance_scheduler_cursor(minute).await?;
             }

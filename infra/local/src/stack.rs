@@ -265,7 +265,10 @@ impl Stack {
                         .schedule_seconds
                         .unwrap_or_else(|| f.schedules.first().map_or(60, |e| rate_seconds(e)));
                     tasks.push(tokio::spawn(async move {
-                        let mut tick = tokio::time::interval(Duration::from_secs(every.max(1)));
+                        let period = Duration::from_secs(every.max(1));
+                        // Like EventBridge, the first run comes one period after start.
+                        let mut tick =
+                            tokio::time::interval_at(tokio::time::Instant::now() + period, period);
                         loop {
                             tick.tick().await;
                             if let Err(e) = scheduler.run().await {

@@ -41,7 +41,10 @@ pub fn n(v: i64) -> AttributeValue {
 /// Serialises an item, leaving out absent optional attributes instead of storing NULLs.
 pub fn to_item<T: Serialize>(v: &T) -> Result<Item> {
     let mut item: Item = serde_dynamo::to_item(v).map_err(|e| Error::Corrupt(e.to_string()))?;
-    item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
+    // Empty lists are left out too: sets added later (`ADD window_marks`) must not meet a list.
+    item.retain(|_, v| {
+        !matches!(v, AttributeValue::Null(_)) && !matches!(v, AttributeValue::L(l) if l.is_empty())
+    });
     Ok(item)
 }
 

@@ -72,7 +72,11 @@ async fn counts(stack: &Stack) -> BTreeMap<String, u64> {
 }
 
 async fn drained(stack: &Stack, clients: &pagedesk_shared::aws::Clients) {
-    let q = stack.queue_url("InboundQueue");
+    drained_queue(stack, clients, "InboundQueue").await
+}
+
+async fn drained_queue(stack: &Stack, clients: &pagedesk_shared::aws::Clients, queue: &str) {
+    let q = stack.queue_url(queue);
     for _ in 0..200 {
         let a = clients
             .sqs
@@ -151,6 +155,81 @@ async fn main() {
         }
     }
 
+    // Outbound: requests per reply (agent API + sender + the echo's handling), steady state.
+    stack
+        .sim("PUT", "/_sim/settings", Some(json!({"echoes": true})))
+        .await;
+    let conv_id = stack.single_conversation(&t, 1).await.0["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let agent = stack.token(&t.account, "agent-1", pagedesk_shared::auth::Role::Agent);
+    let before = counts(&stack).await;
+    let m_out = 20u64;
+    for i in 0..m_out {
+        let (s, _) = stack
+            .api(
+                "POST",
+                &format!("/conversations/{conv_id}/messages"),
+                Some(&agent),
+                Some(json!({"text": format!("reply {i}")})),
+            )
+            .await;
+        assert_eq!(s, 202);
+    }
+    drained_queue(&stack, &clients, "OutboundQueue").await;
+    drained(&stack, &clients).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = counts(&stack).await;
+    println!(
+        "aws  requests per outbound reply: API call + send + the echo's confirmation ({m_out} replies):"
+    );
+    for (k, v) in &after {
+        let d = v - before.get(k).copied().unwrap_or(0);
+        if d > 0 {
+            println!("       {k:<40} {:.2}", d as f64 / m_out as f64);
+        }
+    }
+    let mut reply_lat = Vec::new();
+    for i in 0..20 {
+        let started = Instant::now();
+        let (_, m) = stack
+            .api(
+                "POST",
+                &format!("/conversations/{conv_id}/messages"),
+                Some(&agent),
+                Some(json!({"text": format!("timed reply {i}")})),
+            )
+            .await;
+        let id = m["id"].as_str().unwrap_or_default().to_owned();
+        loop {
+            let v = stack
+                .get(
+                    &format!("/conversations/{conv_id}/messages?limit=200"),
+                    &tok_for(&stack, &t),
+                )
+                .await;
+            if v["items"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|x| x["id"] == id.as_str() && x["status"] == "sent")
+            }) || started.elapsed() > Duration::from_secs(10)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        reply_lat.push(started.elapsed());
+    }
+    reply_lat.sort();
+    let q = |l: &Vec<Duration>, x: f64| {
+        l[((l.len() as f64 - 1.0) * x).round() as usize].as_secs_f64() * 1000.0
+    };
+    println!(
+        "e2e  reply POST -> sent (Send API answered) on the local stack: p50 {:.0} ms, p90 {:.0} ms",
+        q(&reply_lat, 0.5),
+        q(&reply_lat, 0.9)
+    );
+
     // End-to-end latency: POST → message visible through the agent API.
     let tok = stack.admin(&t.account);
     let (conv, _) = stack.single_conversation(&t, 1).await;
@@ -185,4 +264,8 @@ async fn main() {
         p(0.9),
         p(1.0)
     );
+}
+
+fn tok_for(stack: &Stack, t: &pagedesk_e2e::Tenant) -> String {
+    stack.admin(&t.account)
 }

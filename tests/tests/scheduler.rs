@@ -1,0 +1,301 @@
+//! The scheduler against DynamoDB Local with an injected clock (on a table of its own, so its
+//! cursor is not shared with the running stack), and the local host's schedule end to end.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pagedesk_e2e::{Stack, envelope, unique};
+use pagedesk_scheduler::Scheduler;
+use pagedesk_shared::clock::{Clock, HOUR_MS, MINUTE_MS, ManualClock, SystemClock};
+use pagedesk_shared::domain::window::{HUMAN_AGENT_MS, STANDARD_MS};
+use pagedesk_shared::store::{
+    ContactItem, ConversationItem, CreateOutcome, FirstMessage, MessageItem, Store, Touch, keys,
+};
+use serde_json::json;
+
+async fn fresh_store(stack: &Stack) -> Store {
+    let clients = stack.clients().await;
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    let tpl = pagedesk_local::template::parse(&text).unwrap();
+    let name = format!("sched{}", unique());
+    let prov = pagedesk_local::provision::provision(&tpl, &clients, &name, &BTreeMap::new())
+        .await
+        .unwrap();
+    Store::new(clients.dynamo, prov.refs["Table"].clone())
+}
+
+/// A conversation whose person last wrote at `at`, written through the store as the router does.
+async fn conversation(store: &Store, account: &str, at: i64, now: i64) -> String {
+    let n = unique();
+    let contact = ContactItem {
+        pk: keys::account(account),
+        sk: keys::contact_sk(&format!("ct_{n}")),
+        account: account.into(),
+        id: format!("ct_{n}"),
+        page_id: "1".into(),
+        facebook_id: format!("{n}"),
+        profile_status: "fetched".into(),
+        ..Default::default()
+    };
+    assert!(store.create_contact(&contact).await.unwrap());
+    let id = format!("cv_{n}");
+    let conv = ConversationItem {
+        pk: keys::conversation(account, &id),
+        sk: keys::META.into(),
+        gsi1pk: keys::conversations_all(account),
+        gsi2pk: keys::conversations_by_status(account, "open"),
+        gsi3pk: keys::conversations_by_assignee(account, None),
+        account: account.into(),
+        id: id.clone(),
+        page_id: "1".into(),
+        channel: "messenger".into(),
+        status: "open".into(),
+        contact_id: contact.id.clone(),
+        facebook_id: contact.facebook_id.clone(),
+        created_at: now,
+        ..Default::default()
+    };
+    let msg = MessageItem {
+        pk: conv.pk.clone(),
+        sk: keys::message_sk(at, &format!("ms_{n}")),
+        account: account.into(),
+        id: format!("ms_{n}"),
+        conversation_id: id.clone(),
+        direction: "in".into(),
+        author_type: "contact".into(),
+        status: "received".into(),
+        created_at: at,
+        ..Default::default()
+    };
+    let first = FirstMessage {
+        msg: &msg,
+        mid: Some(&format!("m_{n}")),
+        touch: Touch {
+            at,
+            inbound: true,
+            require_open: true,
+            now,
+        },
+        events: &[],
+    };
+    assert_eq!(
+        store
+            .create_conversation(&conv, None, now, Some(first))
+            .await
+            .unwrap(),
+        CreateOutcome::Created
+    );
+    id
+}
+
+async fn window_events(store: &Store, account: &str) -> Vec<(String, serde_json::Value)> {
+    store
+        .list_events(account, None, 500, i64::MAX / 2)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind.starts_with("window."))
+        .map(|e| (e.kind, e.data))
+        .collect()
+}
+
+#[tokio::test]
+async fn boundaries_late_repeated_and_concurrent_runs_emit_each_event_once() {
+    let stack = Stack::connect();
+    let store = fresh_store(&stack).await;
+    let account = format!("acct-{}", unique());
+    // Minute-aligned so the boundaries are exact.
+    let t = (SystemClock.now_ms() / MINUTE_MS) * MINUTE_MS;
+    let clock = ManualClock::new(t);
+    let sched = Scheduler {
+        store: store.clone(),
+        clock: Arc::new(clock.clone()),
+    };
+    conversation(&store, &account, t, t).await;
+
+    let warn60 = t + STANDARD_MS - 60 * MINUTE_MS;
+    clock.set(warn60 - 1);
+    sched.run().await.unwrap();
+    assert!(
+        window_events(&store, &account).await.is_empty(),
+        "just before: nothing"
+    );
+
+    clock.set(warn60);
+    sched.run().await.unwrap();
+    sched.run().await.unwrap();
+    let ev = window_events(&store, &account).await;
+    assert_eq!(
+        ev.len(),
+        1,
+        "at the boundary, once, although it ran twice: {ev:?}"
+    );
+    assert_eq!(
+        (ev[0].0.as_str(), ev[0].1["minutes_left"].as_i64()),
+        ("window.expiring", Some(60))
+    );
+
+    // Late: the next run is 5 minutes after the close. The 15-minute warning is about the past
+    // and is skipped; the close is recorded.
+    clock.set(t + STANDARD_MS + 5 * MINUTE_MS);
+    sched.run().await.unwrap();
+    let kinds: Vec<String> = window_events(&store, &account)
+        .await
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(kinds, ["window.expiring", "window.closed"]);
+
+    clock.set(t + HUMAN_AGENT_MS + HOUR_MS);
+    while !sched.run().await.unwrap().caught_up {}
+    assert_eq!(
+        window_events(&store, &account).await.len(),
+        2,
+        "Human Agent is off: no 7-day event"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_runs_and_the_human_agent_period() {
+    let stack = Stack::connect();
+    let store = fresh_store(&stack).await;
+    let account = format!("acct-{}", unique());
+    let clients = stack.clients().await;
+    clients
+        .dynamo
+        .put_item()
+        .table_name(store.table())
+        .item(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(keys::account(&account)),
+        )
+        .item(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("SETTINGS".into()),
+        )
+        .item(
+            "human_agent_enabled",
+            aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+        )
+        .send()
+        .await
+        .unwrap();
+    let t = (SystemClock.now_ms() / MINUTE_MS) * MINUTE_MS;
+    let clock = ManualClock::new(t);
+    for _ in 0..3 {
+        conversation(&store, &account, t, t).await;
+    }
+    // Four schedulers at once at the 15-minute warning (a late run: the 60 is due too).
+    clock.set(t + STANDARD_MS - 15 * MINUTE_MS);
+    let runs = (0..4).map(|_| {
+        let s = Scheduler {
+            store: store.clone(),
+            clock: Arc::new(clock.clone()),
+        };
+        tokio::spawn(async move { s.run().await.unwrap() })
+    });
+    for r in futures_join(runs).await {
+        r.unwrap();
+    }
+    let ev = window_events(&store, &account).await;
+    assert_eq!(
+        ev.len(),
+        6,
+        "two warnings for each of three conversations, once each: {ev:?}"
+    );
+    assert!(ev.iter().all(|(_, d)| d["human_agent_until"].is_string()));
+
+    // Days later (an outage): runs catch up without skipping the close.
+    clock.set(t + HUMAN_AGENT_MS);
+    let sched = Scheduler {
+        store: store.clone(),
+        clock: Arc::new(clock.clone()),
+    };
+    let mut runs = 0;
+    while !sched.run().await.unwrap().caught_up {
+        runs += 1;
+        assert!(runs < 20, "catching up must end");
+    }
+    let kinds: Vec<String> = window_events(&store, &account)
+        .await
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "window.closed").count(), 3);
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| *k == "window.human_agent_ended")
+            .count(),
+        3
+    );
+}
+
+async fn futures_join<T>(
+    handles: impl Iterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<Result<T, tokio::task::JoinError>> {
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await);
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_local_hosts_schedule_warns_and_closes_windows() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let tok = stack.admin(&t.account);
+    let now = SystemClock.now_ms();
+    // One person wrote 23 h 1 min ago (the 60-minute warning is due), another 25 h ago.
+    for (user, at) in [
+        (format!("7{}", unique()), now - 23 * HOUR_MS - MINUTE_MS),
+        (format!("7{}", unique()), now - 25 * HOUR_MS),
+    ] {
+        let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": at, "message": {"mid": format!("m_{}", unique()), "text": "hi"}});
+        assert_eq!(
+            stack
+                .post_webhook(
+                    envelope(&t.page_id, "messaging", vec![ev])
+                        .to_string()
+                        .as_bytes()
+                )
+                .await
+                .0,
+            200
+        );
+    }
+    let v = stack
+        .wait_for("/events?limit=500", &tok, "window events", |v| {
+            let kinds: Vec<&str> = v["items"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|e| e["type"].as_str()).collect())
+                .unwrap_or_default();
+            kinds.contains(&"window.expiring") && kinds.contains(&"window.closed")
+        })
+        .await;
+    let expiring = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "window.expiring")
+        .unwrap();
+    assert_eq!(expiring["data"]["minutes_left"], 60);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let again = stack.get("/events?limit=500", &tok).await;
+    let count = |k: &str| {
+        again["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == k)
+            .count()
+    };
+    assert_eq!(
+        (count("window.expiring"), count("window.closed")),
+        (1, 1),
+        "runs every second, each event once"
+    );
+}
