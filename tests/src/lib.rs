@@ -61,6 +61,13 @@ impl Stack {
         self.post_webhook_with(body, Some(&sig)).await
     }
 
+    /// Delivers `messaging[]` items for `page` as one signed webhook; Meta must get a 200.
+    pub async fn deliver(&self, page: &str, items: Vec<Value>) {
+        let body = envelope(page, "messaging", items).to_string();
+        let (status, text) = self.post_webhook(body.as_bytes()).await;
+        assert_eq!(status, 200, "webhook: {text}");
+    }
+
     pub async fn post_webhook_with(&self, body: &[u8], sig: Option<&str>) -> (u16, String) {
         let mut req = self
             .http
@@ -224,4 +231,10 @@ pub fn retarget(item: &Value, from_page: &str, page: &str, user: &str) -> Value 
 /// A `messaging[]` item wrapped in a full webhook body for `page`.
 pub fn envelope(page: &str, field: &str, items: Vec<Value>) -> Value {
     json!({"object": "page", "entry": [{"id": page, "time": 1_700_000_000_000i64, field: items}]})
+}
+
+/// A person's text message to `page`, as Meta sends it in `messaging[]`.
+pub fn text_event(page: &str, user: &str, text: &str, at: i64) -> Value {
+    json!({"sender": {"id": user}, "recipient": {"id": page}, "timestamp": at,
+           "message": {"mid": format!("m_{}", unique()), "text": text}})
 }

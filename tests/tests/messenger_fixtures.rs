@@ -250,17 +250,7 @@ async fn foreign_echo_is_the_pages_outbound_message_and_receipts_move_it() {
         let item_text = item.to_string().replace(FIXTURE_USER, &user);
         item = serde_json::from_str(&item_text).unwrap();
         item[key]["watermark"] = json!(1491798024994i64 + 10);
-        assert_eq!(
-            stack
-                .post_webhook(
-                    envelope(&t.page_id, "messaging", vec![item])
-                        .to_string()
-                        .as_bytes()
-                )
-                .await
-                .0,
-            200
-        );
+        stack.deliver(&t.page_id, vec![item]).await;
         stack
             .wait_for(
                 &format!("/conversations/{id}/messages"),
@@ -278,17 +268,7 @@ async fn foreign_echo_is_the_pages_outbound_message_and_receipts_move_it() {
         &user,
     );
     late["delivery"]["watermark"] = json!(1);
-    assert_eq!(
-        stack
-            .post_webhook(
-                envelope(&t.page_id, "messaging", vec![late])
-                    .to_string()
-                    .as_bytes()
-            )
-            .await
-            .0,
-        200
-    );
+    stack.deliver(&t.page_id, vec![late]).await;
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     let v = stack
         .get(&format!("/conversations/{id}/messages"), &tok)
@@ -303,17 +283,7 @@ async fn reactions_and_edits_update_the_message() {
     let user = format!("7{}", unique());
     let mid = format!("m_react_{}", unique());
     let msg = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": 1_700_000_000_000i64, "message": {"mid": mid, "text": "first"}});
-    assert_eq!(
-        stack
-            .post_webhook(
-                envelope(&t.page_id, "messaging", vec![msg])
-                    .to_string()
-                    .as_bytes()
-            )
-            .await
-            .0,
-        200
-    );
+    stack.deliver(&t.page_id, vec![msg]).await;
     let (conv, _) = stack.single_conversation(&t, 1).await;
     let id = conv["id"].as_str().unwrap();
     let tok = stack.admin(&t.account);
@@ -348,17 +318,7 @@ async fn reactions_and_edits_update_the_message() {
 
     reaction["reaction"]["action"] = json!("unreact");
     reaction["timestamp"] = json!(1_800_000_000_000i64);
-    assert_eq!(
-        stack
-            .post_webhook(
-                envelope(&t.page_id, "messaging", vec![reaction])
-                    .to_string()
-                    .as_bytes()
-            )
-            .await
-            .0,
-        200
-    );
+    stack.deliver(&t.page_id, vec![reaction]).await;
     stack
         .wait_for(
             &format!("/conversations/{id}/messages"),
@@ -442,17 +402,7 @@ async fn instagram_shaped_and_unknown_events_do_not_break_the_batch() {
     let user = format!("7{}", unique());
     let odd = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": 1, "brand_new_event": {"x": 1}});
     let ok = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": 1_700_000_000_000i64, "message": {"mid": format!("m_ok_{}", unique()), "text": "still here"}});
-    assert_eq!(
-        stack
-            .post_webhook(
-                envelope(&t.page_id, "messaging", vec![odd, ok])
-                    .to_string()
-                    .as_bytes()
-            )
-            .await
-            .0,
-        200
-    );
+    stack.deliver(&t.page_id, vec![odd, ok]).await;
     let (_, msgs) = stack.single_conversation(&t, 1).await;
     assert_eq!(msgs[0]["text"], "still here");
 }

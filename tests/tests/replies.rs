@@ -16,17 +16,7 @@ fn now() -> i64 {
 async fn inbound_at(stack: &Stack, t: &Tenant, at: i64) -> (String, String) {
     let user = format!("7{}", unique());
     let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": at, "message": {"mid": format!("m_{}", unique()), "text": "help"}});
-    assert_eq!(
-        stack
-            .post_webhook(
-                envelope(&t.page_id, "messaging", vec![ev])
-                    .to_string()
-                    .as_bytes()
-            )
-            .await
-            .0,
-        200
-    );
+    stack.deliver(&t.page_id, vec![ev]).await;
     let (conv, _) = stack.single_conversation(t, 1).await;
     (conv["id"].as_str().unwrap().to_owned(), user)
 }
@@ -187,17 +177,7 @@ async fn a_reply_goes_out_once_and_echo_and_receipts_move_it_to_read() {
 
     for (key, status) in [("delivery", "delivered"), ("read", "read")] {
         let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now(), key: {"watermark": now()}});
-        assert_eq!(
-            stack
-                .post_webhook(
-                    envelope(&t.page_id, "messaging", vec![ev])
-                        .to_string()
-                        .as_bytes()
-                )
-                .await
-                .0,
-            200
-        );
+        stack.deliver(&t.page_id, vec![ev]).await;
         message(&stack, &t, &conv, &id, status, |m| m["status"] == status).await;
     }
 }
@@ -436,17 +416,7 @@ async fn an_invalid_token_marks_the_page_and_inbound_keeps_flowing() {
         .await;
     // Inbound keeps flowing while the Page is disconnected.
     let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now(), "message": {"mid": format!("m_{}", unique()), "text": "still there?"}});
-    assert_eq!(
-        stack
-            .post_webhook(
-                envelope(&t.page_id, "messaging", vec![ev])
-                    .to_string()
-                    .as_bytes()
-            )
-            .await
-            .0,
-        200
-    );
+    stack.deliver(&t.page_id, vec![ev]).await;
     stack
         .wait_for(
             &format!("/conversations/{conv}/messages"),

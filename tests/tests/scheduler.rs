@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pagedesk_e2e::{Stack, envelope, unique};
+use pagedesk_e2e::{Stack, unique};
 use pagedesk_scheduler::Scheduler;
 use pagedesk_shared::clock::{Clock, HOUR_MS, MINUTE_MS, ManualClock, SystemClock};
 use pagedesk_shared::domain::window::{HUMAN_AGENT_MS, STANDARD_MS};
@@ -255,17 +255,7 @@ async fn the_local_hosts_schedule_warns_and_closes_windows() {
         (format!("7{}", unique()), now - 25 * HOUR_MS),
     ] {
         let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": at, "message": {"mid": format!("m_{}", unique()), "text": "hi"}});
-        assert_eq!(
-            stack
-                .post_webhook(
-                    envelope(&t.page_id, "messaging", vec![ev])
-                        .to_string()
-                        .as_bytes()
-                )
-                .await
-                .0,
-            200
-        );
+        stack.deliver(&t.page_id, vec![ev]).await;
     }
     let v = stack
         .wait_for("/events?limit=500", &tok, "window events", |v| {

@@ -174,3 +174,17 @@ pub struct MidItem {
     pub message_sk: String,
     pub message_id: String,
 }
+
+impl MidItem {
+    /// The guard that makes `mid` unique in the account and points at its message.
+    pub fn for_message(m: &MessageItem, mid: &str) -> Self {
+        MidItem {
+            pk: super::keys::mid(&m.account, mid),
+            sk: super::keys::MID_SK.into(),
+            account: m.account.clone(),
+            conversation_id: m.conversation_id.clone(),
+            message_sk: m.sk.clone(),
+            message_id: m.id.clone(),
+        }
+    }
+}

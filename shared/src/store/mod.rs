@@ -61,6 +61,26 @@ where
         .is_some_and(|c| c == "ConditionalCheckFailedException")
 }
 
+/// `Ok(true)` when a conditional write happened, `Ok(false)` when its condition did not hold.
+pub(crate) fn written<O, E>(
+    res: std::result::Result<O, SdkError<E, aws_smithy_runtime_api::http::Response>>,
+    op: &'static str,
+) -> Result<bool>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata
+        + aws_smithy_runtime_api::client::result::CreateUnhandledError
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+{
+    match res {
+        Ok(_) => Ok(true),
+        Err(e) if is_conditional(&e) => Ok(false),
+        Err(e) => Err(Error::dynamo(op, e.into_service_error())),
+    }
+}
+
 /// Which items of a cancelled transaction failed their condition.
 pub(crate) fn cancelled_conditions(e: &SdkError<TransactWriteItemsError>) -> Option<Vec<bool>> {
     match e.as_service_error() {
@@ -216,11 +236,7 @@ impl Store {
             .expression_attribute_values(":a", s(&page.account))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional(&e) => Ok(false),
-            Err(e) => Err(Error::dynamo("PutItem", e.into_service_error())),
-        }
+        written(res, "PutItem")
     }
 
     pub async fn delete_page(&self, account: &str, page_id: &str) -> Result<bool> {
@@ -234,11 +250,7 @@ impl Store {
             .expression_attribute_values(":a", s(account))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional(&e) => Ok(false),
-            Err(e) => Err(Error::dynamo("DeleteItem", e.into_service_error())),
-        }
+        written(res, "DeleteItem")
     }
 
     pub async fn set_page_status(
@@ -336,11 +348,7 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional(&e) => Ok(false),
-            Err(e) => Err(Error::dynamo("PutItem", e.into_service_error())),
-        }
+        written(res, "PutItem")
     }
 
     /// Records the outcome of a User Profile API call on the contact.
@@ -502,21 +510,36 @@ impl Store {
     }
 
     fn mid_guard_put(&self, msg: &MessageItem, mid: &str) -> Result<TransactWriteItem> {
-        let guard = MidItem {
-            pk: keys::mid(&msg.account, mid),
-            sk: keys::MID_SK.into(),
-            account: msg.account.clone(),
-            conversation_id: msg.conversation_id.clone(),
-            message_sk: msg.sk.clone(),
-            message_id: msg.id.clone(),
-        };
         let put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(to_item(&guard)?))
+            .set_item(Some(to_item(&MidItem::for_message(msg, mid))?))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// One conditional update and the event it causes, in one transaction. `Ok(false)` when
+    /// the update's condition did not hold (then nothing was written).
+    pub(crate) async fn update_with_event(
+        &self,
+        upd: Update,
+        event: Option<&EventItem>,
+    ) -> Result<bool> {
+        let mut req = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(upd).build());
+        if let Some(e) = event {
+            req = req.transact_items(e.put(&self.table)?);
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if cancelled_conditions(&e).is_some_and(|c| c.first() == Some(&true)) => {
+                Ok(false)
+            }
+            Err(e) => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
+        }
     }
 
     /// Resolves an open conversation and frees the contact for a new one. `Ok(false)` when it
@@ -677,21 +700,7 @@ impl Store {
         let mut req = self.client.transact_write_items();
         let mut guard_index = None;
         if let Some(mid) = mid {
-            let guard = MidItem {
-                pk: keys::mid(&msg.account, mid),
-                sk: keys::MID_SK.into(),
-                account: msg.account.clone(),
-                conversation_id: msg.conversation_id.clone(),
-                message_sk: msg.sk.clone(),
-                message_id: msg.id.clone(),
-            };
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(to_item(&guard)?))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
-            req = req.transact_items(TransactWriteItem::builder().put(put).build());
+            req = req.transact_items(self.mid_guard_put(msg, mid)?);
             guard_index = Some(0);
         }
         let put = Put::builder()
@@ -856,20 +865,7 @@ impl Store {
             serde_json::json!({"status": status, "up_to": crate::clock::rfc3339(watermark)}),
             now,
         );
-        let res = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(upd).build())
-            .transact_items(event.put(&self.table)?)
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if cancelled_conditions(&e).is_some_and(|c| c.first() == Some(&true)) => {
-                Ok(false)
-            }
-            Err(e) => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
-        }
+        self.update_with_event(upd, Some(&event)).await
     }
 
     pub async fn get_mid(&self, account: &str, mid: &str) -> Result<Option<MidItem>> {
@@ -937,11 +933,7 @@ impl Store {
             .expression_attribute_values(":at", n(at))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional(&e) => Ok(()),
-            Err(e) => Err(Error::dynamo("UpdateItem", e.into_service_error())),
-        }
+        written(res, "UpdateItem").map(|_| ())
     }
 
     pub async fn list_conversations(

@@ -5,8 +5,8 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use serde_json::json;
 
 use super::{
-    ClientItem, EventItem, MessageItem, MidItem, Store, cancelled_conditions, from_item,
-    is_conditional, keys, n, s, to_item,
+    ClientItem, EventItem, MessageItem, MidItem, Store, cancelled_conditions, from_item, keys, n,
+    s, to_item, written,
 };
 use crate::domain::MessageError;
 use crate::{Error, Result};
@@ -176,11 +176,7 @@ impl Store {
             .expression_attribute_values(":now", n(now))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional(&e) => Ok(false),
-            Err(e) => Err(Error::dynamo("UpdateItem", e.into_service_error())),
-        }
+        written(res, "UpdateItem")
     }
 
     /// Gives the lease back, optionally noting a timed-out (ambiguous) send.
@@ -272,14 +268,7 @@ impl Store {
             .update_expression(expr)
             .build()
             .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
-        let guard = MidItem {
-            pk: keys::mid(&m.account, mid),
-            sk: keys::MID_SK.into(),
-            account: m.account.clone(),
-            conversation_id: m.conversation_id.clone(),
-            message_sk: m.sk.clone(),
-            message_id: m.id.clone(),
-        };
+        let guard = MidItem::for_message(m, mid);
         let mut req = self
             .client
             .transact_write_items()
@@ -327,11 +316,7 @@ impl Store {
             .expression_attribute_values(":t", n(at))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional(&e) => Ok(()),
-            Err(e) => Err(Error::dynamo("UpdateItem", e.into_service_error())),
-        }
+        written(res, "UpdateItem").map(|_| ())
     }
 
     /// Fails a message that has not gone out, with a machine-readable reason.
@@ -367,20 +352,7 @@ impl Store {
             json!({"message_id": m.id, "status": "failed", "reason": err.reason}),
             now,
         );
-        let res = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(upd).build())
-            .transact_items(ev.put(&self.table)?)
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if cancelled_conditions(&e).is_some_and(|c| c.first() == Some(&true)) => {
-                Ok(false)
-            }
-            Err(e) => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
-        }
+        self.update_with_event(upd, Some(&ev)).await
     }
 
     /// Puts a message that failed only because it could not be queued back to `queued`.
@@ -401,11 +373,7 @@ impl Store {
             .expression_attribute_values(":u", n(now))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional(&e) => Ok(false),
-            Err(e) => Err(Error::dynamo("UpdateItem", e.into_service_error())),
-        }
+        written(res, "UpdateItem")
     }
 
     /// Marks the Page `reauth_required` (once) and says so in the events feed.
@@ -436,19 +404,6 @@ impl Store {
             json!({"page_id": page_id, "reason": reason}),
             now,
         );
-        let res = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(upd).build())
-            .transact_items(ev.put(&self.table)?)
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if cancelled_conditions(&e).is_some_and(|c| c.first() == Some(&true)) => {
-                Ok(false)
-            }
-            Err(e) => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
-        }
+        self.update_with_event(upd, Some(&ev)).await
     }
 }

@@ -1,9 +1,9 @@
 //! The scheduler's reads and writes: the `due` index by minute, the marks a conversation has
 //! had, and the cursor of minutes already handled.
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Update};
 
-use super::{EventItem, Store, cancelled_conditions, from_item, is_conditional, keys, n, s};
+use super::{EventItem, Store, from_item, is_conditional, keys, n, s, written};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -75,20 +75,7 @@ impl Store {
             .expression_attribute_values(":e", n(epoch))
             .build()
             .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
-        let mut req = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(upd).build());
-        if let Some(ev) = event {
-            req = req.transact_items(ev.put(&self.table)?);
-        }
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if cancelled_conditions(&e).is_some_and(|c| c.first() == Some(&true)) => {
-                Ok(false)
-            }
-            Err(e) => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
-        }
+        self.update_with_event(upd, event).await
     }
 
     /// Moves the conversation to the minute of its next mark, or out of the index.
@@ -174,10 +161,6 @@ impl Store {
             .expression_attribute_values(":m", n(minute))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional(&e) => Ok(()),
-            Err(e) => Err(Error::dynamo("UpdateItem", e.into_service_error())),
-        }
+        written(res, "UpdateItem").map(|_| ())
     }
 }
