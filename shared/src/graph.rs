@@ -188,6 +188,29 @@ impl GraphClient {
         serde_json::from_slice(&bytes).map_err(|e| GraphError::Decode(e.to_string()))
     }
 
+    /// A post's text and link, for a comment conversation's subject and first entry.
+    pub async fn post(&self, post_id: &str, page_token: &str) -> Result<Value, GraphError> {
+        self.get(
+            post_id,
+            &[("fields", "message,story,permalink_url,created_time")],
+            page_token,
+        )
+        .await
+    }
+
+    /// Lead retrieval: the answers of a lead-ad form (`leads_retrieval`).
+    pub async fn lead(&self, leadgen_id: &str, page_token: &str) -> Result<Value, GraphError> {
+        self.get(
+            leadgen_id,
+            &[(
+                "fields",
+                "id,created_time,field_data,form_id,ad_id,campaign_id",
+            )],
+            page_token,
+        )
+        .await
+    }
+
     /// User Profile API: `GET /{psid}?fields=first_name,last_name,name,profile_pic`.
     pub async fn user_profile(&self, psid: &str, page_token: &str) -> Result<Profile, GraphError> {
         let v = self

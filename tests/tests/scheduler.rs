@@ -79,6 +79,7 @@ async fn conversation(store: &Store, account: &str, at: i64, now: i64) -> String
             now,
         },
         events: &[],
+        preface: &[],
     };
     assert_eq!(
         store

@@ -49,18 +49,30 @@ impl AgentApi {
             ));
         }
         let now = self.clock.now_ms();
-        let settings = self.store.get_settings(&c.account).await?;
-        let window = window_at(conv.last_inbound_at, settings.human_agent_enabled, now);
-        let messaging_type = outbound::messaging_type(&window, Sender::HumanAgent).map_err(|refusal| {
-            ApiError::conflict("window_closed", refusal.explain()).with_details(json!({
-                "reason": refusal,
-                "closed_at": window.human_agent_until.filter(|_| settings.human_agent_enabled).or(window.closes_at).map(rfc3339),
-                "last_inbound_at": conv.last_inbound_at.map(rfc3339),
-            }))
-        })?;
+        // Comments have no messaging window: public replies are always possible, a private
+        // reply once per comment within 7 days. Messenger conversations follow the window.
+        let (messaging_type, target) = if conv.channel == "comment" {
+            (None, Some(self.comment_target(c, id, &req, now).await?))
+        } else {
+            let settings = self.store.get_settings(&c.account).await?;
+            let window = window_at(conv.last_inbound_at, settings.human_agent_enabled, now);
+            let kind = outbound::messaging_type(&window, Sender::HumanAgent).map_err(|refusal| {
+                ApiError::conflict("window_closed", refusal.explain()).with_details(json!({
+                    "reason": refusal,
+                    "closed_at": window.human_agent_until.filter(|_| settings.human_agent_enabled).or(window.closes_at).map(rfc3339),
+                    "last_inbound_at": conv.last_inbound_at.map(rfc3339),
+                }))
+            })?;
+            (Some(kind), None)
+        };
         let msg_id = ids::new_id(ids::message_prefix(), now);
-        let parts = req.attachments.len()
-            + usize::from(req.text.as_deref().is_some_and(|t| !t.trim().is_empty()));
+        // A comment reply is one Graph call whatever it carries.
+        let parts = if target.is_some() {
+            1
+        } else {
+            req.attachments.len()
+                + usize::from(req.text.as_deref().is_some_and(|t| !t.trim().is_empty()))
+        };
         let msg = MessageItem {
             pk: keys::conversation(&c.account, id),
             sk: keys::message_sk(now, &msg_id),
@@ -90,10 +102,13 @@ impl AgentApi {
             client_id: req.client_id.clone(),
             parts_total: Some(parts as i64),
             reply_to_mid: req.reply_to.clone(),
-            messaging_type: Some(match messaging_type {
+            messaging_type: messaging_type.map(|k| match k {
                 outbound::MessagingType::Response => "RESPONSE".into(),
                 outbound::MessagingType::HumanAgentTag => "HUMAN_AGENT".into(),
             }),
+            kind: target.as_ref().map(|_| "comment".to_owned()),
+            comment_id: target.as_ref().and_then(|t| t.comment_id.clone()),
+            comment_created_at: target.as_ref().and_then(|t| t.comment_created_at),
             created_at: now,
             ..Default::default()
         };
@@ -107,6 +122,12 @@ impl AgentApi {
         match self.store.queue_message(&msg, now, &event).await? {
             QueueOutcome::Stored => {}
             QueueOutcome::Existing(m) => return self.settle_existing(c, &conv, *m).await,
+            QueueOutcome::PrivateReplyExists => {
+                return Err(ApiError::conflict(
+                    "private_reply_exists",
+                    "Meta allows one private reply per comment, and this comment has had it",
+                ));
+            }
             QueueOutcome::ConversationNotOpen => {
                 return Err(ApiError::conflict(
                     "conversation_not_open",
@@ -117,6 +138,62 @@ impl AgentApi {
         self.enqueue(&msg).await?;
         tracing::info!(conversation_id = id, message_id = %msg_id, agent = %c.sub, "reply queued");
         Ok(json(StatusCode::ACCEPTED, &views::message(&msg, &conv)))
+    }
+
+    /// The comment a reply in a comment conversation answers: `reply_to`, else the latest.
+    async fn comment_target(
+        &self,
+        c: &Claims,
+        conv: &str,
+        req: &ReplyRequest,
+        now: i64,
+    ) -> Result<MessageItem, ApiError> {
+        let target = match &req.reply_to {
+            Some(cid) => {
+                let guard = self
+                    .store
+                    .get_mid(&c.account, cid)
+                    .await?
+                    .filter(|g| g.conversation_id == conv);
+                match guard {
+                    Some(g) => {
+                        self.store
+                            .get_message(&c.account, conv, &g.message_sk)
+                            .await?
+                    }
+                    None => None,
+                }
+                .filter(|m| m.direction == "in")
+                .ok_or_else(|| {
+                    ApiError::unprocessable("reply_to: not a comment of this conversation")
+                })?
+            }
+            None => self
+                .store
+                .latest_comment(&c.account, conv)
+                .await?
+                .ok_or_else(|| ApiError::unprocessable("there is no comment to reply to"))?,
+        };
+        if req.private {
+            if !req.attachments.is_empty() || !req.quick_replies.is_empty() {
+                return Err(ApiError::unprocessable(
+                    "private replies to comments carry text only",
+                ));
+            }
+            let created = target.comment_created_at.unwrap_or(target.created_at);
+            if !outbound::private_reply_allowed(created, now) {
+                return Err(ApiError::conflict("private_reply_window_closed", "Meta allows a private reply only within 7 days of the comment")
+                    .with_details(json!({"comment_id": target.comment_id, "closed_at": rfc3339(created + outbound::PRIVATE_REPLY_MS)})));
+            }
+        } else if !req.quick_replies.is_empty()
+            || req.attachments.len() > 1
+            || req.attachments.iter().any(|a| a.kind != "image")
+        {
+            return Err(ApiError::unprocessable(
+                "public comment replies carry text and at most one image",
+            ));
+        }
+        Ok(target)
     }
 
     /// A repeated `client_id`: answer with the message the first call made. If that one could

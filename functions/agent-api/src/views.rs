@@ -10,7 +10,6 @@ fn time(ms: Option<i64>) -> Value {
 }
 
 pub fn conversation(c: &ConversationItem, human_agent_enabled: bool, now: i64) -> Value {
-    let w = window_at(c.last_inbound_at, human_agent_enabled, now);
     json!({
         "id": c.id,
         "page_id": c.page_id,
@@ -22,15 +21,25 @@ pub fn conversation(c: &ConversationItem, human_agent_enabled: bool, now: i64) -
         "subject": c.subject,
         "last_message_at": time(c.last_message_at),
         "last_inbound_at": time(c.last_inbound_at),
-        "window": {
-            "state": match w.state { WindowState::Open => "open", WindowState::HumanAgent => "human_agent", WindowState::Closed => "closed" },
-            "closes_at": time(w.closes_at),
-            "human_agent_until": time(w.human_agent_until),
-        },
+        "window": window_view(c, human_agent_enabled, now),
         "csat": c.csat,
         "previous_conversation_id": c.previous_conversation_id,
         "created_at": rfc3339(c.created_at),
         "updated_at": rfc3339(c.updated_at),
+    })
+}
+
+/// Comments have no messaging window: public replies are always possible (private ones per
+/// comment, within 7 days). Leads have no Messenger thread to reply in.
+fn window_view(c: &ConversationItem, human_agent_enabled: bool, now: i64) -> Value {
+    if c.channel == "comment" {
+        return json!({"state": "open", "closes_at": null, "human_agent_until": null});
+    }
+    let w = window_at(c.last_inbound_at, human_agent_enabled, now);
+    json!({
+        "state": match w.state { WindowState::Open => "open", WindowState::HumanAgent => "human_agent", WindowState::Closed => "closed" },
+        "closes_at": time(w.closes_at),
+        "human_agent_until": time(w.human_agent_until),
     })
 }
 
@@ -69,6 +78,10 @@ pub fn message(m: &MessageItem, conv: &ConversationItem) -> Value {
         "edited_at": time(m.edited_at),
         "standby": m.standby,
         "context": m.context,
+        "kind": m.kind,
+        "comment_id": m.comment_id,
+        "removed_at": time(m.removed_at),
+        "lead": m.lead,
         "created_at": rfc3339(m.created_at),
     })
 }

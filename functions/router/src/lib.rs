@@ -5,6 +5,7 @@
 //! fails (and reaches the DLQ after the queue's maxReceiveCount); an event that is readable but
 //! not understood is logged and skipped, so one bad event never fails its neighbours.
 
+mod feed;
 mod messaging;
 mod pages;
 
@@ -109,10 +110,7 @@ impl Router {
                 tracing::info!(kind, "event kind has no effect on conversations; skipped");
                 Ok(())
             }
-            Event::Change { field, .. } => {
-                tracing::info!(field = %field, "change kind not handled; skipped");
-                Ok(())
-            }
+            Event::Change { field, value } => self.on_change(&page, &field, &value).await,
             Event::Unknown { reason } => {
                 tracing::warn!(reason = %reason, "event not understood; skipped");
                 Ok(())

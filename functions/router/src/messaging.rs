@@ -6,7 +6,7 @@ use pagedesk_shared::ids;
 use pagedesk_shared::meta::event::{Echo, Inbound, Reaction};
 use pagedesk_shared::store::{
     AppendOutcome, ContactItem, ConversationItem, CreateOutcome, EventItem, FirstMessage,
-    MessageItem, PageItem, Touch, keys,
+    MessageItem, PageItem, PostItem, Touch, keys,
 };
 
 use crate::{Router, RouterError};
@@ -37,7 +37,9 @@ impl Router {
             created_at: m.timestamp,
             ..Default::default()
         };
-        let outcome = self.append(page, contact, msg, &m.mid, true).await?;
+        let outcome = self
+            .append(page, contact, &Owner::Contact, msg, &m.mid, true)
+            .await?;
         tracing::info!(outcome = ?outcome, "inbound message");
         Ok(())
     }
@@ -78,7 +80,9 @@ impl Router {
             created_at: e.timestamp,
             ..Default::default()
         };
-        let outcome = self.append(page, contact, msg, &e.mid, false).await?;
+        let outcome = self
+            .append(page, contact, &Owner::Contact, msg, &e.mid, false)
+            .await?;
         tracing::info!(outcome = ?outcome, "echo from another tool stored as the Page's message");
         Ok(())
     }
@@ -169,12 +173,14 @@ impl Router {
         Ok(())
     }
 
-    /// Appends to the contact's open conversation, opening a new one when there is none or the
-    /// active one was resolved (a resolved conversation is never reopened by a new message).
-    async fn append(
+    /// Appends to the owner's open conversation (the contact's for Messenger, the post's for
+    /// comments), opening a new one when there is none or the active one was resolved (a
+    /// resolved conversation is never reopened by a new message).
+    pub(crate) async fn append(
         &self,
         page: &PageItem,
-        mut contact: ContactItem,
+        contact: ContactItem,
+        owner: &Owner,
         mut msg: MessageItem,
         mid: &str,
         inbound: bool,
@@ -184,7 +190,8 @@ impl Router {
             msg.id = ids::new_id(ids::message_prefix(), msg.created_at);
         }
         msg.sk = keys::message_sk(msg.created_at, &msg.id);
-        // The stale active conversation to replace, when the contact points at one that is no
+        let mut contact = contact;
+        // The stale active conversation to replace, when the owner points at one that is no
         // longer open.
         let mut replaces: Option<String> = None;
         for _ in 0..SETTLE_ATTEMPTS {
@@ -195,14 +202,21 @@ impl Router {
                 require_open: true,
                 now,
             };
-            let active = contact
-                .active_conversation_id
-                .clone()
-                .filter(|a| replaces.as_deref() != Some(a));
+            let (active, last) = self.pointers(page, &contact, owner).await?;
+            let active = active.filter(|a| replaces.as_deref() != Some(a));
             let Some(conv_id) = active else {
                 // No open conversation: it is created together with this message.
                 match self
-                    .open_conversation(page, &contact, replaces.as_deref(), &mut msg, mid, touch)
+                    .open_conversation(
+                        page,
+                        &contact,
+                        owner,
+                        last,
+                        replaces.as_deref(),
+                        &mut msg,
+                        mid,
+                        touch,
+                    )
                     .await?
                 {
                     CreateOutcome::Created => return Ok(AppendOutcome::Stored),
@@ -231,8 +245,9 @@ impl Router {
                 AppendOutcome::ConversationNotOpen => {
                     tracing::info!(conversation_id = %conv_id, "active conversation is no longer open; starting a new one");
                     contact = self.reload_contact(page, &contact).await?;
-                    if contact.active_conversation_id.as_deref() == Some(conv_id.as_str()) {
-                        // Resolved without freeing the contact: replace the stale pointer.
+                    let (active, _) = self.pointers(page, &contact, owner).await?;
+                    if active.as_deref() == Some(conv_id.as_str()) {
+                        // Resolved without freeing its owner: replace the stale pointer.
                         replaces = Some(conv_id);
                     }
                 }
@@ -243,6 +258,31 @@ impl Router {
             }
         }
         Err(RouterError::Contention)
+    }
+
+    /// The owner's (active, last) conversation ids, read fresh.
+    async fn pointers(
+        &self,
+        page: &PageItem,
+        contact: &ContactItem,
+        owner: &Owner,
+    ) -> Result<(Option<String>, Option<String>), RouterError> {
+        Ok(match owner {
+            Owner::Contact => (
+                contact.active_conversation_id.clone(),
+                contact.last_conversation_id.clone(),
+            ),
+            Owner::Post { post, .. } => match self
+                .store
+                .get_post(&page.account, &page.page_id, &post.post_id)
+                .await?
+            {
+                Some(p) => (p.active_conversation_id, p.last_conversation_id),
+                None => (None, None),
+            },
+            // Every lead is a conversation of its own.
+            Owner::Lead { .. } => (None, None),
+        })
     }
 
     async fn reload_contact(
@@ -257,13 +297,16 @@ impl Router {
             .unwrap_or_else(|| c.clone()))
     }
 
-    /// Creates a Messenger conversation for the contact with its first message, in one
-    /// transaction (a conversation is never seen without the message that opened it), then
-    /// carries the last N messages of the contact's previous conversation into it as context.
+    /// Creates a conversation with its first message, in one transaction (a conversation is
+    /// never seen without the message that opened it), then carries the last N messages of the
+    /// contact's previous Messenger conversation into it as context.
+    #[allow(clippy::too_many_arguments)]
     async fn open_conversation(
         &self,
         page: &PageItem,
         contact: &ContactItem,
+        owner: &Owner,
+        last: Option<String>,
         replaces: Option<&str>,
         msg: &mut MessageItem,
         mid: &str,
@@ -273,6 +316,18 @@ impl Router {
         let id = ids::new_id(ids::conversation_prefix(), now);
         msg.conversation_id = id.clone();
         msg.pk = keys::conversation(&page.account, &id);
+        let (channel, owner_sk, post_id, subject) = match owner {
+            Owner::Contact => ("messenger", None, None, None),
+            Owner::Post { post, .. } => (
+                "comment",
+                Some(post.sk.clone()),
+                Some(post.post_id.clone()),
+                post.text.clone().map(|t| subject_of(&t)),
+            ),
+            Owner::Lead { marker_sk, subject } => {
+                ("lead", Some(marker_sk.clone()), None, Some(subject.clone()))
+            }
+        };
         let conv = ConversationItem {
             pk: keys::conversation(&page.account, &id),
             sk: keys::META.into(),
@@ -282,16 +337,25 @@ impl Router {
             account: page.account.clone(),
             id: id.clone(),
             page_id: page.page_id.clone(),
-            channel: "messenger".into(),
+            channel: channel.into(),
             status: "open".into(),
             contact_id: contact.id.clone(),
             facebook_id: contact.facebook_id.clone(),
             contact_name: contact.name.clone(),
             contact_picture_url: contact.picture_url.clone(),
-            previous_conversation_id: contact.last_conversation_id.clone(),
+            post_id,
+            subject,
+            owner_sk,
+            previous_conversation_id: last.clone(),
             created_at: now,
             updated_at: now,
             ..Default::default()
+        };
+        let preface: Vec<MessageItem> = match owner {
+            Owner::Post { post, .. } => post_entry(page, post, &id, msg.created_at)
+                .into_iter()
+                .collect(),
+            _ => vec![],
         };
         let event = EventItem::new(
             &page.account,
@@ -305,14 +369,15 @@ impl Router {
             mid: Some(mid),
             touch,
             events: std::slice::from_ref(&event),
+            preface: &preface,
         };
         let outcome = self
             .store
             .create_conversation(&conv, replaces, now, Some(first))
             .await?;
         if outcome == CreateOutcome::Created {
-            tracing::info!(conversation_id = %id, message_id = %msg.id, "conversation opened");
-            if let Some(prev) = &contact.last_conversation_id {
+            tracing::info!(conversation_id = %id, channel, message_id = %msg.id, "conversation opened");
+            if let (Owner::Contact, Some(prev)) = (owner, &last) {
                 self.carry_history(page, prev, &id).await;
             }
         }
@@ -438,6 +503,59 @@ impl Router {
             }
         }
     }
+}
+
+/// What a conversation hangs from while it is open.
+pub(crate) enum Owner {
+    /// Messenger: one open conversation per contact.
+    Contact,
+    /// Comments: one open conversation per post.
+    Post { post: PostItem },
+    /// Leads: one conversation per lead, hanging from a marker item.
+    Lead { marker_sk: String, subject: String },
+}
+
+/// A subject line from a post's text: its first line, at most 120 characters.
+fn subject_of(text: &str) -> String {
+    let line = text.lines().next().unwrap_or("").trim();
+    let mut out: String = line.chars().take(120).collect();
+    if line.chars().count() > 120 {
+        out.push('…');
+    }
+    out
+}
+
+/// The post as the first entry of its comment conversation, written by the Page.
+fn post_entry(
+    page: &PageItem,
+    post: &PostItem,
+    conv: &str,
+    first_comment_at: i64,
+) -> Option<MessageItem> {
+    let text = post.text.clone()?;
+    // Before the first comment, so it reads first even if the post's own time is unknown.
+    let at = if post.created_at > 0 && post.created_at < first_comment_at {
+        post.created_at
+    } else {
+        first_comment_at - 1
+    };
+    let id = format!("ms_post_{}", conv.trim_start_matches("cv_"));
+    Some(MessageItem {
+        pk: keys::conversation(&page.account, conv),
+        sk: keys::message_sk(at, &id),
+        account: page.account.clone(),
+        id,
+        conversation_id: conv.to_owned(),
+        direction: "out".into(),
+        author_type: "page".into(),
+        author_id: Some(page.page_id.clone()),
+        text: Some(text),
+        status: "sent".into(),
+        external_id: Some(post.post_id.clone()),
+        kind: Some("post".into()),
+        created_at: at,
+        ..Default::default()
+    })
 }
 
 /// `pd1:<conversation>:<message sk>:<part>` as the sender writes it into `metadata`.

@@ -123,6 +123,11 @@ impl Sender {
         if page.status == "reauth_required" {
             return self.fail(&msg, None, "page_disconnected").await;
         }
+        if conv.channel == "comment" {
+            return self
+                .send_comment_reply(&msg, &conv, &page, now, receives)
+                .await;
+        }
         let settings = self.store.get_settings(&job.account).await?;
         let window = window_at(conv.last_inbound_at, settings.human_agent_enabled, now);
         let author = if msg.author_type == "agent" {
@@ -183,6 +188,68 @@ impl Sender {
             }
         }
         Ok(())
+    }
+
+    /// A reply in a comment conversation: in public under the comment (`POST /{comment}/comments`)
+    /// or Meta's one private reply to the commenter (`recipient.comment_id`, within 7 days).
+    async fn send_comment_reply(
+        &self,
+        msg: &MessageItem,
+        conv: &ConversationItem,
+        page: &PageItem,
+        now: i64,
+        receives: u32,
+    ) -> Result<(), SendError> {
+        let Some(comment) = msg.comment_id.clone() else {
+            return self.fail(msg, None, "comment_unavailable").await;
+        };
+        if msg.private
+            && !outbound::private_reply_allowed(
+                msg.comment_created_at.unwrap_or(msg.created_at),
+                now,
+            )
+        {
+            return self.fail(msg, None, "private_reply_window_closed").await;
+        }
+        if !self.store.lease_message(msg, now, now + LEASE_MS).await? {
+            return Err(SendError::RetryAfter(5));
+        }
+        let Some(token) = self
+            .secrets
+            .get_fresh(&page.token_secret, page.updated_at)
+            .await?
+        else {
+            self.store.release_message(msg, None).await?;
+            return self.fail(msg, None, "page_disconnected").await;
+        };
+        let text = msg.text.clone().unwrap_or_default();
+        let (path, body, id_field) = if msg.private {
+            let body = json!({"recipient": {"comment_id": comment}, "messaging_type": "RESPONSE",
+                              "message": {"text": text, "metadata": metadata(&conv.id, &msg.sk, 0)}});
+            (format!("{}/messages", page.page_id), body, "message_id")
+        } else {
+            let mut body = json!({"message": text});
+            if let Some(url) = msg.attachments.first().and_then(|a| a.url.clone()) {
+                body["attachment_url"] = json!(url);
+            }
+            (format!("{comment}/comments"), body, "id")
+        };
+        match self.graph.post_json(&path, &body, &token).await {
+            Ok(resp) => {
+                let id = resp
+                    .get(id_field)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                let recorded = self
+                    .store
+                    .record_part(msg, 0, &id, self.clock.now_ms(), self.clock.now_ms(), None)
+                    .await?;
+                tracing::info!(private = msg.private, recorded, "comment reply sent");
+                Ok(())
+            }
+            Err(e) => self.on_graph_error(msg, page, e, receives).await,
+        }
     }
 
     async fn on_graph_error(

@@ -12,6 +12,9 @@
 //!   as echo webhooks (on by default, as for an app subscribed to `message_echoes`), for all
 //!   Pages or one.
 //! - `PUT /_sim/users/{psid}` `{"first_name", "last_name", "name", "profile_pic"}`.
+//! - `PUT /_sim/posts/{post_id}` `{"message", "permalink_url", "created_time"}` and
+//!   `PUT /_sim/leads/{leadgen_id}` `{"field_data": [...]}`: what `GET /{id}` answers (made-up
+//!   ones otherwise; the Dashboard's test lead id 444444444444 is refused, as by Meta).
 //! - `POST /_sim/messages` `{"page_id", "psid", "text", "attachments"?, "mid"?}`: a person
 //!   writes to the Page; the simulator signs the webhook and posts it to pagedesk.
 //! - `POST /_sim/webhook` `{"payload": {...}}` or a raw JSON body: signs and delivers any payload.
@@ -47,6 +50,8 @@ struct SimState {
     counter: u64,
     /// Pages whose sends get no echo.
     no_echo_pages: std::collections::HashSet<String>,
+    posts: HashMap<String, Value>,
+    leads: HashMap<String, Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -89,6 +94,8 @@ impl Sim {
             .route("/_sim/messages", post(user_message))
             .route("/_sim/webhook", post(deliver_raw))
             .route("/_sim/settings", put(put_settings))
+            .route("/_sim/posts/{id}", put(put_post))
+            .route("/_sim/leads/{id}", put(put_lead))
             .fallback(graph)
             .with_state(self)
     }
@@ -173,6 +180,116 @@ async fn put_settings(State(sim): State<Sim>, body: Bytes) -> Response {
         }
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     }
+}
+
+async fn put_post(State(sim): State<Sim>, Path(id): Path<String>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(v) if v.is_object() => {
+            sim.inner
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .posts
+                .insert(id, v);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        _ => (StatusCode::BAD_REQUEST, "expected a JSON object").into_response(),
+    }
+}
+
+async fn put_lead(State(sim): State<Sim>, Path(id): Path<String>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(v) if v.is_object() => {
+            sim.inner
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .leads
+                .insert(id, v);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        _ => (StatusCode::BAD_REQUEST, "expected a JSON object").into_response(),
+    }
+}
+
+/// `GET /{post_id}`: a stored post, or a made-up one.
+fn post_answer(sim: &Sim, id: &str) -> Response {
+    let stored = sim
+        .inner
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .posts
+        .get(id)
+        .cloned();
+    let mut v = stored.unwrap_or_else(
+        || json!({"message": format!("Post {id}"), "created_time": "2026-01-01T00:00:00+0000"}),
+    );
+    v["id"] = json!(id);
+    if v.get("permalink_url").is_none() {
+        v["permalink_url"] = json!(format!("https://www.facebook.com/{id}"));
+    }
+    axum::Json(v).into_response()
+}
+
+/// `GET /{leadgen_id}`: a stored lead, a made-up one, or, for the App Dashboard's test id,
+/// the refusal Meta gives.
+fn lead_answer(sim: &Sim, id: &str) -> Response {
+    if id.chars().all(|c| c == '4') {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            &format!(
+                "Unsupported get request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."
+            ),
+        );
+    }
+    let stored = sim
+        .inner
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .leads
+        .get(id)
+        .cloned();
+    let tail = &id[id.len().saturating_sub(4)..];
+    let mut v = stored.unwrap_or_else(|| {
+        json!({"created_time": "2026-01-01T00:00:00+0000", "field_data": [
+            {"name": "full_name", "values": [format!("Lead Person {tail}")]},
+            {"name": "email", "values": [format!("lead{tail}@example.com")]},
+            {"name": "phone_number", "values": [format!("+1555000{tail}")]}]})
+    });
+    v["id"] = json!(id);
+    axum::Json(v).into_response()
+}
+
+/// Meta sends the Page's own comment back as a feed webhook; so does the simulator, for the
+/// post it learnt from a `GET /{post_id}` (a comment id starts with its post's object id).
+fn comment_echo_later(sim: &Sim, parent: &str, id: &str, body: &Value) {
+    let object = parent.split('_').next().unwrap_or("").to_owned();
+    let post_id = {
+        let st = sim.inner.lock().unwrap_or_else(|e| e.into_inner());
+        st.requests
+            .iter()
+            .filter_map(|r| r["path"].as_str())
+            .filter_map(|p| p.rsplit('/').next())
+            .find(|p| p.ends_with(&format!("_{object}")))
+            .map(str::to_owned)
+    };
+    let Some(post_id) = post_id else { return };
+    let Some(page_id) = post_id.split('_').next().map(str::to_owned) else {
+        return;
+    };
+    let now = chrono_now_ms();
+    let payload = json!({"object": "page", "entry": [{"id": page_id, "time": now / 1000, "changes": [{"field": "feed", "value": {
+        "from": {"id": page_id, "name": "Test Page"}, "item": "comment", "verb": "add", "comment_id": id, "post_id": post_id,
+        "parent_id": parent, "created_time": now / 1000, "message": body.get("message").cloned().unwrap_or(Value::Null)}}]}]});
+    let sim = sim.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        if let Err(e) = sim
+            .deliver(serde_json::to_vec(&payload).unwrap_or_default())
+            .await
+        {
+            tracing::warn!(error = %e, "sim: comment echo delivery failed");
+        }
+    });
 }
 
 async fn put_user(State(sim): State<Sim>, Path(psid): Path<String>, body: Bytes) -> Response {
@@ -406,12 +523,21 @@ fn default_answer(
             }
             axum::Json(json!({"recipient_id": body.pointer("/recipient/id").cloned().unwrap_or(Value::Null), "message_id": mid})).into_response()
         }
-        (&Method::POST, [_, "comments"]) => axum::Json(json!({"id": sim.next_id("sim_comment_")})).into_response(),
+        (&Method::POST, [parent, "comments"]) => {
+            let object = parent.split('_').next().unwrap_or("0");
+            let id = format!("{object}_{}", sim.next_id("9"));
+            if sim.echoes.load(std::sync::atomic::Ordering::SeqCst) {
+                comment_echo_later(sim, parent, &id, body);
+            }
+            axum::Json(json!({"id": id})).into_response()
+        }
         (&Method::POST, [_, "subscribed_apps"]) => axum::Json(json!({"success": true})).into_response(),
         (&Method::GET, [_, "subscribed_apps"]) => axum::Json(json!({"data": [{"name": "pagedesk", "id": "sim-app"}]})).into_response(),
         (&Method::GET, ["oauth", "access_token"]) => {
             axum::Json(json!({"access_token": "sim-long-lived-user-token", "token_type": "bearer", "expires_in": 5183944})).into_response()
         }
+        (&Method::GET, [node]) if query.get("fields").and_then(Value::as_str).is_some_and(|f| f.contains("field_data")) => lead_answer(sim, node),
+        (&Method::GET, [node]) if node.contains('_') => post_answer(sim, node),
         (&Method::GET, [node]) => {
             let users = sim.inner.lock().unwrap_or_else(|e| e.into_inner()).users.get(*node).cloned();
             match users {

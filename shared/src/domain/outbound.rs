@@ -170,6 +170,14 @@ pub fn messaging_type(w: &Window, sender: Sender) -> Result<MessagingType, Windo
     }
 }
 
+/// Meta's private reply to a comment: one per comment, within 7 days of it.
+pub const PRIVATE_REPLY_MS: i64 = 7 * 24 * 3_600_000;
+
+/// The boundary instant is already too late, as for the messaging window.
+pub fn private_reply_allowed(comment_created_at: i64, now: i64) -> bool {
+    now < comment_created_at + PRIVATE_REPLY_MS
+}
+
 /// What a failed Graph call means for the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendOutcome {
@@ -201,6 +209,7 @@ pub fn classify(e: &GraphError) -> SendOutcome {
             (10, Some(2018108)) | (551, _) => SendOutcome::Fail("recipient_unavailable"),
             (10, Some(2018336)) => SendOutcome::Fail("eu_privacy_restriction"),
             (10, Some(1893063)) => SendOutcome::Fail("page_restricted"),
+            (10903, _) => SendOutcome::Fail("private_reply_exists"),
             (100, Some(2018001)) => SendOutcome::Fail("recipient_not_found"),
             (100, _) => SendOutcome::Fail("invalid_request"),
             (190, _) => SendOutcome::Disconnected,
@@ -231,6 +240,11 @@ pub fn reason_text(reason: &str) -> &'static str {
         }
         "page_disconnected" => "The Page's access token is no longer valid: reconnect the Page.",
         "policy_blocked" => "Meta has blocked this Page for policy reasons.",
+        "private_reply_exists" => "This comment already has its one private reply.",
+        "private_reply_window_closed" => {
+            "A private reply is only possible within 7 days of the comment."
+        }
+        "comment_unavailable" => "The comment no longer exists or can't be replied to.",
         "permission_denied" => "The app lacks a permission Meta requires for this message.",
         "rate_limited" => "Meta's rate limit was hit repeatedly; sending was given up.",
         _ => "Meta refused the message.",
@@ -352,6 +366,15 @@ mod tests {
             messaging_type(&window_at(None, true, 5), Sender::HumanAgent),
             Err(WindowRefusal::NoInboundMessage)
         );
+    }
+
+    #[test]
+    fn private_replies_within_seven_days_of_the_comment() {
+        let c = 1_000;
+        assert!(private_reply_allowed(c, c));
+        assert!(private_reply_allowed(c, c + PRIVATE_REPLY_MS - 1));
+        assert!(!private_reply_allowed(c, c + PRIVATE_REPLY_MS));
+        assert!(!private_reply_allowed(c, c + PRIVATE_REPLY_MS + 1));
     }
 
     #[test]

@@ -104,6 +104,31 @@ pub struct ConversationItem {
     /// Window marks already handled for `window_epoch` (a string set).
     #[serde(default)]
     pub window_marks: Vec<String>,
+    /// The item under `ACC#<a>` that points at this conversation while it is open: the
+    /// contact for Messenger and leads, the post for comments. Absent means the contact.
+    pub owner_sk: Option<String>,
+}
+
+impl ConversationItem {
+    pub fn owner_sk(&self) -> String {
+        self.owner_sk
+            .clone()
+            .unwrap_or_else(|| super::keys::contact_sk(&self.contact_id))
+    }
+}
+
+/// A post with comments: points at its open comment conversation, like a contact does.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct PostItem {
+    pub pk: String,
+    pub sk: String,
+    pub page_id: String,
+    pub post_id: String,
+    pub text: Option<String>,
+    pub permalink_url: Option<String>,
+    pub active_conversation_id: Option<String>,
+    pub last_conversation_id: Option<String>,
+    pub created_at: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -155,6 +180,15 @@ pub struct MessageItem {
     pub ambiguous_since: Option<i64>,
     /// `RESPONSE` or `HUMAN_AGENT` as actually used.
     pub messaging_type: Option<String>,
+    // ---- comments and leads ----
+    /// `post` (the post a comment conversation is about), `comment`, `lead`, `note`.
+    pub kind: Option<String>,
+    /// The comment this message is (inbound) or answers (outbound).
+    pub comment_id: Option<String>,
+    /// When Meta's comment was created (epoch ms), for the 7-day private-reply rule.
+    pub comment_created_at: Option<i64>,
+    pub removed_at: Option<i64>,
+    pub lead: Option<Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

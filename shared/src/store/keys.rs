@@ -7,6 +7,8 @@
 //! | page | `PAGE#<page>` | `PAGE` | `ACC#<a>#PAGES` / page | | |
 //! | settings | `ACC#<a>` | `SETTINGS` | | | |
 //! | contact | `ACC#<a>` | `CONTACT#<contact>` | | | |
+//! | post (comment conversations) | `ACC#<a>` | `POST#<page>#<post>` | | | |
+//! | private-reply guard | `ACC#<a>#CONV#<c>` | `PRIVATE#<comment>` | | | |
 //! | conversation | `ACC#<a>#CONV#<c>` | `META` | `ACC#<a>#CONVS` / activity | `ACC#<a>#CONVS#<status>` / activity | `ACC#<a>#CONVS#AS#<agent or ->` / activity |
 //! | (conversation, when a window mark is due) | | | due: `DUE#<minute>` / `<ms:013>#<a>#<c>` | | |
 //! | message | `ACC#<a>#CONV#<c>` | `MSG#<ms:013>#<id>` | | | |
@@ -55,6 +57,12 @@ pub fn due_pk(due_ms: i64) -> String {
 }
 pub fn due_sk(due_ms: i64, a: &str, c: &str) -> String {
     format!("{due_ms:013}#{a}#{c}")
+}
+pub fn post_sk(page_id: &str, post_id: &str) -> String {
+    format!("POST#{page_id}#{post_id}")
+}
+pub fn private_reply_sk(comment_id: &str) -> String {
+    format!("PRIVATE#{comment_id}")
 }
 pub fn client_sk(client_id: &str) -> String {
     format!("CLIENT#{client_id}")

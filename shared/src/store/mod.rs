@@ -2,6 +2,7 @@
 //! transitions use conditional writes and transactions, never read-then-write.
 
 pub mod events;
+pub mod feed;
 pub mod items;
 pub mod keys;
 pub mod outbound;
@@ -119,6 +120,9 @@ pub struct FirstMessage<'a> {
     pub mid: Option<&'a str>,
     pub touch: Touch,
     pub events: &'a [EventItem],
+    /// Entries stored before it in the same transaction (the post a comment conversation is
+    /// about).
+    pub preface: &'a [MessageItem],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -447,7 +451,7 @@ impl Store {
         let mut upd = Update::builder()
             .table_name(&self.table)
             .key("pk", s(keys::account(&conv.account)))
-            .key("sk", s(keys::contact_sk(&conv.contact_id)))
+            .key("sk", s(conv.owner_sk()))
             .update_expression(
                 "SET active_conversation_id = :c, last_conversation_id = :c, updated_at = :u",
             )
@@ -489,6 +493,19 @@ impl Store {
             );
             for e in f.events {
                 items.push(e.put(&self.table)?);
+            }
+            for m in f.preface {
+                items.push(
+                    TransactWriteItem::builder()
+                        .put(
+                            Put::builder()
+                                .table_name(&self.table)
+                                .set_item(Some(to_item(m)?))
+                                .build()
+                                .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
+                        )
+                        .build(),
+                );
             }
         }
         let res = self
@@ -587,7 +604,7 @@ impl Store {
                             Update::builder()
                                 .table_name(&self.table)
                                 .key("pk", s(keys::account(&conv.account)))
-                                .key("sk", s(keys::contact_sk(&conv.contact_id)))
+                                .key("sk", s(conv.owner_sk()))
                                 .update_expression(
                                     "REMOVE active_conversation_id SET updated_at = :u",
                                 )
@@ -647,7 +664,7 @@ impl Store {
         let contact_upd = Update::builder()
             .table_name(&self.table)
             .key("pk", s(keys::account(&conv.account)))
-            .key("sk", s(keys::contact_sk(&conv.contact_id)))
+            .key("sk", s(conv.owner_sk()))
             .update_expression(
                 "SET active_conversation_id = :c, last_conversation_id = :c, updated_at = :u",
             )

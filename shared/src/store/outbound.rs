@@ -17,6 +17,8 @@ pub enum QueueOutcome {
     /// The same `client_id` was used before: this is the message it made.
     Existing(Box<MessageItem>),
     ConversationNotOpen,
+    /// Meta allows one private reply per comment, and this comment has had it.
+    PrivateReplyExists,
 }
 
 impl Store {
@@ -132,6 +134,30 @@ impl Store {
                     .build(),
             );
         }
+        let mut private_index = None;
+        if msg.private
+            && let Some(comment) = &msg.comment_id
+        {
+            private_index = Some(items.len());
+            let guard = ClientItem {
+                pk: msg.pk.clone(),
+                sk: keys::private_reply_sk(comment),
+                message_id: msg.id.clone(),
+                message_sk: msg.sk.clone(),
+            };
+            items.push(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(to_item(&guard)?))
+                            .condition_expression("attribute_not_exists(pk)")
+                            .build()
+                            .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
+                    )
+                    .build(),
+            );
+        }
         let res = self
             .client
             .transact_write_items()
@@ -141,7 +167,10 @@ impl Store {
         match res {
             Ok(_) => Ok(QueueOutcome::Stored),
             Err(e) => match cancelled_conditions(&e) {
-                Some(c) if c.get(3) == Some(&true) => {
+                Some(c) if private_index.is_some_and(|i| c.get(i) == Some(&true)) => {
+                    Ok(QueueOutcome::PrivateReplyExists)
+                }
+                Some(c) if msg.client_id.is_some() && c.get(3) == Some(&true) => {
                     let cid = msg.client_id.as_deref().unwrap_or_default();
                     match self
                         .message_for_client(&msg.account, &msg.conversation_id, cid)
@@ -405,5 +434,17 @@ impl Store {
             now,
         );
         self.update_with_event(upd, Some(&ev)).await
+    }
+}
+
+impl Store {
+    /// The latest inbound comments of a conversation, newest first (the default target of a
+    /// reply in a comment conversation).
+    pub async fn latest_comment(&self, account: &str, conv: &str) -> Result<Option<MessageItem>> {
+        let msgs = self.latest_messages(account, conv, 50).await?;
+        Ok(msgs
+            .into_iter()
+            .rev()
+            .find(|m| m.direction == "in" && m.comment_id.is_some() && m.removed_at.is_none()))
     }
 }
