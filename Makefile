@@ -67,11 +67,11 @@ glibc-check: release
 # sam-cli is large; it is installed on demand.
 sam-validate:
 	@PAGEDESK_INSTALL_SAM=1 bash infra/scripts/install-tools.sh
-	.local/venv/bin/sam validate --lint --region us-east-1
+	SAM_CLI_TELEMETRY=0 .local/venv/bin/sam validate --lint --region us-east-1
 
 sam-build:
 	@PAGEDESK_INSTALL_SAM=1 bash infra/scripts/install-tools.sh
-	.local/venv/bin/sam build --build-in-source
+	SAM_CLI_TELEMETRY=0 .local/venv/bin/sam build --build-in-source
 
 # Figures to compare from run to run: CPU per event, AWS requests per message, local latency.
 bench: tools
