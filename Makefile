@@ -15,8 +15,9 @@ tools:
 build:
 	$(CARGO) build --workspace --locked
 
+# Same build as `make test` (same feature set), so one warm cache serves both.
 dev: tools
-	$(CARGO) build --locked -p pagedesk-local
+	$(CARGO) build --workspace --all-targets --locked
 	./target/debug/pagedesk-local --seed-demo
 
 test:
