@@ -523,6 +523,81 @@ async fn pages_register_update_list_and_delete() {
     );
 }
 
+#[tokio::test]
+async fn settings_read_change_and_validate() {
+    let stack = Stack::connect();
+    let account = format!("acct-{}", unique());
+    let admin = stack.admin(&account);
+    let agent = stack.token(&account, "agent-1", Role::Agent);
+    let v = stack.get("/settings", &agent).await;
+    assert_eq!(
+        v,
+        json!({"time_zone": "UTC", "business_hours": null, "away_message": null, "greeting": null, "csat_enabled": false,
+        "human_agent_enabled": false, "history_depth": 10, "ai_agent": null, "window_warnings_minutes": [60, 15]})
+    );
+    assert_eq!(
+        stack
+            .api(
+                "PUT",
+                "/settings",
+                Some(&agent),
+                Some(json!({"greeting": "Hi"}))
+            )
+            .await
+            .0,
+        403
+    );
+    let (s, v) = stack.api("PUT", "/settings", Some(&admin), Some(json!({"time_zone": "Europe/Berlin", "human_agent_enabled": true, "history_depth": 5,
+        "business_hours": {"mon": [["09:00", "17:00"]]}, "greeting": "Hello!", "ai_agent": {"url": "https://bot.example/hook"}}))).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        (
+            v["time_zone"].as_str(),
+            v["human_agent_enabled"].as_bool(),
+            v["history_depth"].as_u64()
+        ),
+        (Some("Europe/Berlin"), Some(true), Some(5))
+    );
+    // A partial change keeps the rest.
+    let (_, v) = stack
+        .api(
+            "PUT",
+            "/settings",
+            Some(&admin),
+            Some(json!({"csat_enabled": true})),
+        )
+        .await;
+    assert_eq!(
+        (v["csat_enabled"].as_bool(), v["greeting"].as_str()),
+        (Some(true), Some("Hello!"))
+    );
+    let (s, v) = stack
+        .api(
+            "PUT",
+            "/settings",
+            Some(&admin),
+            Some(json!({"time_zone": "Nowhere/Else", "history_depth": 3})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("invalid_request"))
+    );
+    assert_eq!(v["error"]["problems"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        stack.get("/settings", &admin).await["time_zone"],
+        "Europe/Berlin",
+        "a refused change changes nothing"
+    );
+    assert_eq!(
+        stack
+            .get("/settings", &stack.admin(&format!("acct-{}", unique())))
+            .await["time_zone"],
+        "UTC",
+        "settings are per account"
+    );
+}
+
 // ---- OpenAPI --------------------------------------------------------------------------------
 
 fn openapi() -> Value {
@@ -609,6 +684,11 @@ async fn live_responses_match_the_openapi_schemas() {
         )
         .await;
     validate(&doc, "#/components/schemas/Conversation", &resolved);
+    validate(
+        &doc,
+        "#/components/schemas/Settings",
+        &stack.get("/settings", &tok).await,
+    );
     let (_, err) = stack.api("GET", "/conversations", None, None).await;
     validate(&doc, "#/components/schemas/Error", &err);
     let (_, err) = stack
@@ -618,7 +698,11 @@ async fn live_responses_match_the_openapi_schemas() {
     // Every documented route answers (not the router's 404) for an admin.
     for (method, path) in pagedesk_agent_api::ROUTES {
         let concrete = path.replace("{id}", id).replace("{page_id}", "1");
-        let body = (*method == "PUT").then(|| json!({"name": "x"}));
+        let body = match (*method, *path) {
+            ("PUT", "/settings") => Some(json!({})),
+            ("PUT", _) => Some(json!({"name": "x"})),
+            _ => None,
+        };
         let (s, v) = stack.api(method, &concrete, Some(&tok), body).await;
         assert!(
             !(s == 404 && v["error"]["message"] == "route not found"),

@@ -82,26 +82,19 @@ async fn fail_next(stack: &Stack, page: &str, body: Value, status: u16, times: u
 }
 
 async fn set_settings(stack: &Stack, account: &str, human_agent: bool) {
-    let clients = stack.clients().await;
-    clients
-        .dynamo
-        .put_item()
-        .table_name(stack.s("table"))
-        .item(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("ACC#{account}")),
+    let (status, v) = stack
+        .api(
+            "PUT",
+            "/settings",
+            Some(&stack.admin(account)),
+            Some(json!({"human_agent_enabled": human_agent})),
         )
-        .item(
-            "sk",
-            aws_sdk_dynamodb::types::AttributeValue::S("SETTINGS".into()),
-        )
-        .item(
-            "human_agent_enabled",
-            aws_sdk_dynamodb::types::AttributeValue::Bool(human_agent),
-        )
-        .send()
-        .await
-        .unwrap();
+        .await;
+    assert_eq!(
+        (status, v["human_agent_enabled"].as_bool()),
+        (200, Some(human_agent)),
+        "{v}"
+    );
 }
 
 #[tokio::test]

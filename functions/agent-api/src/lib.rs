@@ -3,6 +3,7 @@
 //! keyed by the token's account, so another account's objects are simply not found (404).
 
 mod replies;
+mod settings;
 mod views;
 
 use std::sync::Arc;
@@ -30,6 +31,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/conversations/{id}/reopen"),
     ("GET", "/contacts/{id}"),
     ("GET", "/events"),
+    ("GET", "/settings"),
+    ("PUT", "/settings"),
     ("GET", "/pages"),
     ("PUT", "/pages/{page_id}"),
     ("DELETE", "/pages/{page_id}"),
@@ -70,6 +73,7 @@ impl AgentApi {
                 | (["conversations", _, "resolve" | "reopen"], &Method::POST)
                 | (["contacts", _], &Method::GET)
                 | (["pages"], &Method::GET)
+                | (["settings"], &Method::GET | &Method::PUT)
                 | (["pages", _], &Method::PUT | &Method::DELETE)
         );
         if !known {
@@ -90,6 +94,8 @@ impl AgentApi {
             (["conversations", id, "resolve"], Method::POST) => self.resolve(&claims, id).await,
             (["conversations", id, "reopen"], Method::POST) => self.reopen(&claims, id).await,
             (["contacts", id], Method::GET) => self.get_contact(&claims, id).await,
+            (["settings"], Method::GET) => self.get_settings(&claims).await,
+            (["settings"], Method::PUT) => self.put_settings(&claims, req.body()).await,
             (["pages"], Method::GET) => self.list_pages(&claims).await,
             (["pages", id], Method::PUT) => self.put_page(&claims, id, req.body()).await,
             (["pages", id], Method::DELETE) => self.delete_page(&claims, id).await,
@@ -363,7 +369,7 @@ impl AgentApi {
     }
 }
 
-fn require_admin(c: &Claims) -> Result<(), ApiError> {
+pub(crate) fn require_admin(c: &Claims) -> Result<(), ApiError> {
     if c.role == Role::Admin {
         Ok(())
     } else {

@@ -249,32 +249,45 @@ impl AgentApi {
     }
 
     pub(crate) async fn list_events(&self, c: &Claims, params: &[(String, String)]) -> ApiResult {
-        let after = query_param(params, "after").filter(|a| !a.is_empty());
-        if let Some(a) = after
-            && !a
-                .split('#')
-                .next()
-                .is_some_and(|ts| ts.len() == 13 && ts.chars().all(|ch| ch.is_ascii_digit()))
-        {
-            return Err(ApiError::bad_request(
-                "invalid_parameter",
-                "after: a cursor from this feed",
-            ));
-        }
+        // Event ids are `<ms>-<ulid>`: URL-safe, so a cursor works even when a client forgets
+        // to encode it. Stored keys use `#`.
+        let after = match query_param(params, "after").filter(|a| !a.is_empty()) {
+            None => None,
+            Some(a) => {
+                let (ts, rest) = a.split_once(['-', '#']).unwrap_or((a, ""));
+                if ts.len() != 13
+                    || !ts.chars().all(|ch| ch.is_ascii_digit())
+                    || !rest
+                        .chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+                {
+                    return Err(ApiError::bad_request(
+                        "invalid_parameter",
+                        "after: a cursor from this feed",
+                    ));
+                }
+                Some(if rest.is_empty() {
+                    ts.to_owned()
+                } else {
+                    format!("{ts}#{rest}")
+                })
+            }
+        };
         let limit = crate::limit(params, 100, 500)?;
         let events = self
             .store
-            .list_events(&c.account, after, limit, self.clock.now_ms())
+            .list_events(&c.account, after.as_deref(), limit, self.clock.now_ms())
             .await?;
+        let public = |sk: &str| sk.replacen('#', "-", 1);
         let next = events
             .last()
-            .map(|e| e.sk.clone())
-            .or_else(|| after.map(str::to_owned));
+            .map(|e| public(&e.sk))
+            .or_else(|| after.as_deref().map(public));
         let items: Vec<_> = events
             .iter()
             .map(|e| {
                 json!({
-                    "id": e.sk,
+                    "id": public(&e.sk),
                     "type": e.kind,
                     "conversation_id": e.conversation_id,
                     "data": e.data,

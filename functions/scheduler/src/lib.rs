@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use pagedesk_shared::clock::{Clock, MINUTE_MS, rfc3339};
-use pagedesk_shared::domain::window::{DEFAULT_WARNINGS_MIN, Mark, due};
-use pagedesk_shared::store::{EventItem, Store};
+use pagedesk_shared::domain::window::{Mark, due};
+use pagedesk_shared::store::{EventItem, Settings, Store};
 use serde::Serialize;
 use serde_json::json;
 
@@ -47,7 +47,7 @@ impl Scheduler {
             caught_up: to == now_minute,
             ..Report::default()
         };
-        let mut settings: HashMap<String, bool> = HashMap::new();
+        let mut settings: HashMap<String, Settings> = HashMap::new();
         for minute in from..=to {
             for r in self.store.due_in_minute(minute, now).await? {
                 report.conversations += 1;
@@ -75,7 +75,7 @@ impl Scheduler {
         account: &str,
         conv_id: &str,
         now: i64,
-        settings: &mut HashMap<String, bool>,
+        settings: &mut HashMap<String, Settings>,
     ) -> pagedesk_shared::Result<usize> {
         let Some(conv) = self.store.get_conversation(account, conv_id).await? else {
             return Ok(0);
@@ -88,17 +88,18 @@ impl Scheduler {
             self.store.unschedule(account, conv_id).await?;
             return Ok(0);
         }
-        let human_agent = match settings.get(account) {
-            Some(h) => *h,
+        let account_settings = match settings.get(account) {
+            Some(s) => s.clone(),
             None => {
-                let h = self.store.get_settings(account).await?.human_agent_enabled;
-                settings.insert(account.to_owned(), h);
-                h
+                let s = self.store.get_settings(account).await?;
+                settings.insert(account.to_owned(), s.clone());
+                s
             }
         };
+        let human_agent = account_settings.human_agent_enabled;
         let plan = due(
             last,
-            &DEFAULT_WARNINGS_MIN,
+            &account_settings.window_warnings(),
             human_agent,
             &conv.window_marks,
             now,

@@ -28,6 +28,23 @@ pub struct Settings {
     pub human_agent_enabled: bool,
     #[serde(default)]
     pub history_depth: Option<u32>,
+    /// IANA zone the business hours are in (default UTC).
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// `{"mon": [["09:00", "17:00"]], …}`; absent = always open.
+    #[serde(default)]
+    pub business_hours: Option<Value>,
+    #[serde(default)]
+    pub away_message: Option<String>,
+    #[serde(default)]
+    pub greeting: Option<String>,
+    #[serde(default)]
+    pub csat_enabled: bool,
+    #[serde(default)]
+    pub ai_agent_url: Option<String>,
+    /// Minutes before the 24 h close at which `window.expiring` is emitted.
+    #[serde(default)]
+    pub window_warnings_minutes: Option<Vec<i64>>,
 }
 
 impl Settings {
@@ -36,6 +53,12 @@ impl Settings {
         self.history_depth
             .filter(|d| Self::HISTORY_DEPTHS.contains(d))
             .unwrap_or(10)
+    }
+
+    pub fn window_warnings(&self) -> Vec<i64> {
+        self.window_warnings_minutes
+            .clone()
+            .unwrap_or_else(|| crate::domain::window::DEFAULT_WARNINGS_MIN.to_vec())
     }
 }
 

@@ -331,6 +331,20 @@ impl Store {
         }
     }
 
+    pub async fn put_settings(&self, account: &str, settings: &Settings) -> Result<()> {
+        let mut item = to_item(settings)?;
+        item.insert("pk".into(), s(keys::account(account)));
+        item.insert("sk".into(), s(keys::SETTINGS_SK));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| Error::dynamo("PutItem", e.into_service_error()))?;
+        Ok(())
+    }
+
     // ---- contacts -------------------------------------------------------------------------
 
     pub async fn get_contact(

@@ -1,0 +1,229 @@
+//! `GET|PUT /settings`: the account's settings. `PUT` changes the fields it names and keeps
+//! the others; every problem is listed in one 422.
+
+use std::str::FromStr;
+
+use lambda_http::Body;
+use lambda_http::http::StatusCode;
+use pagedesk_shared::api::{ApiError, json};
+use pagedesk_shared::auth::Claims;
+use pagedesk_shared::store::Settings;
+use serde_json::{Map, Value, json};
+
+use crate::{AgentApi, ApiResult, require_admin};
+
+const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+pub fn view(s: &Settings) -> Value {
+    json!({
+        "time_zone": s.time_zone.clone().unwrap_or_else(|| "UTC".into()),
+        "business_hours": s.business_hours,
+        "away_message": s.away_message,
+        "greeting": s.greeting,
+        "csat_enabled": s.csat_enabled,
+        "human_agent_enabled": s.human_agent_enabled,
+        "history_depth": s.history_depth(),
+        "ai_agent": s.ai_agent_url.as_ref().map(|u| json!({"url": u})),
+        "window_warnings_minutes": s.window_warnings(),
+    })
+}
+
+impl AgentApi {
+    pub(crate) async fn get_settings(&self, c: &Claims) -> ApiResult {
+        let s = self.store.get_settings(&c.account).await?;
+        Ok(json(StatusCode::OK, &view(&s)))
+    }
+
+    pub(crate) async fn put_settings(&self, c: &Claims, body: &Body) -> ApiResult {
+        require_admin(c)?;
+        let bytes: &[u8] = match body {
+            Body::Empty => b"",
+            b => b.as_ref(),
+        };
+        let patch: Map<String, Value> = serde_json::from_slice(bytes)
+            .map_err(|e| ApiError::unprocessable(format!("body: {e}")))?;
+        let mut s = self.store.get_settings(&c.account).await?;
+        let problems = apply(&mut s, &patch);
+        if !problems.is_empty() {
+            return Err(ApiError::unprocessable(problems.join("; "))
+                .with_details(json!({"problems": problems})));
+        }
+        self.store.put_settings(&c.account, &s).await?;
+        tracing::info!(admin = %c.sub, fields = patch.len(), "settings changed");
+        Ok(json(StatusCode::OK, &view(&s)))
+    }
+}
+
+fn text(v: &Value, name: &str, problems: &mut Vec<String>) -> Option<Option<String>> {
+    match v {
+        Value::Null => Some(None),
+        Value::String(t) if t.trim().is_empty() => Some(None),
+        Value::String(t) if t.chars().count() <= 2000 => Some(Some(t.clone())),
+        _ => {
+            problems.push(format!(
+                "{name}: a text of at most 2000 characters, or null"
+            ));
+            None
+        }
+    }
+}
+
+fn minutes(hhmm: &str) -> Option<u32> {
+    let (h, m) = hhmm.split_once(':')?;
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    // "24:00" closes a day; nothing later exists.
+    (m < 60 && h * 60 + m <= 24 * 60).then_some(h * 60 + m)
+}
+
+fn business_hours(v: &Value, problems: &mut Vec<String>) -> bool {
+    let Some(days) = v.as_object() else {
+        problems.push(
+            "business_hours: an object of days (mon…sun) to [[\"HH:MM\", \"HH:MM\"], …], or null"
+                .into(),
+        );
+        return false;
+    };
+    let before = problems.len();
+    for (day, spans) in days {
+        if !DAYS.contains(&day.as_str()) {
+            problems.push(format!(
+                "business_hours.{day}: days are mon, tue, wed, thu, fri, sat, sun"
+            ));
+            continue;
+        }
+        let Some(spans) = spans.as_array() else {
+            problems.push(format!(
+                "business_hours.{day}: a list of [\"HH:MM\", \"HH:MM\"]"
+            ));
+            continue;
+        };
+        for (i, span) in spans.iter().enumerate() {
+            let pair = span
+                .as_array()
+                .filter(|p| p.len() == 2)
+                .and_then(|p| Some((minutes(p[0].as_str()?)?, minutes(p[1].as_str()?)?)));
+            match pair {
+                Some((from, to)) if from < to => {}
+                _ => problems.push(format!("business_hours.{day}[{i}]: [\"HH:MM\", \"HH:MM\"] with the start before the end")),
+            }
+        }
+    }
+    problems.len() == before
+}
+
+/// Applies the fields present in `patch`; returns what is wrong (and changes nothing then).
+pub fn apply(s: &mut Settings, patch: &Map<String, Value>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut next = s.clone();
+    for (k, v) in patch {
+        match k.as_str() {
+            "time_zone" => match v.as_str().map(chrono_tz::Tz::from_str) {
+                Some(Ok(_)) => next.time_zone = v.as_str().map(str::to_owned),
+                _ => problems.push("time_zone: an IANA time zone such as Europe/Berlin".into()),
+            },
+            "business_hours" => {
+                if v.is_null() {
+                    next.business_hours = None;
+                } else if business_hours(v, &mut problems) {
+                    next.business_hours = Some(v.clone());
+                }
+            }
+            "away_message" => {
+                if let Some(t) = text(v, k, &mut problems) {
+                    next.away_message = t;
+                }
+            }
+            "greeting" => {
+                if let Some(t) = text(v, k, &mut problems) {
+                    next.greeting = t;
+                }
+            }
+            "csat_enabled" | "human_agent_enabled" => match v.as_bool() {
+                Some(b) if k == "csat_enabled" => next.csat_enabled = b,
+                Some(b) => next.human_agent_enabled = b,
+                None => problems.push(format!("{k}: true or false")),
+            },
+            "history_depth" => match v
+                .as_u64()
+                .and_then(|d| u32::try_from(d).ok())
+                .filter(|d| Settings::HISTORY_DEPTHS.contains(d))
+            {
+                Some(d) => next.history_depth = Some(d),
+                None => problems.push("history_depth: 1, 5, 10, 20 or 50".into()),
+            },
+            "ai_agent" => match v {
+                Value::Null => next.ai_agent_url = None,
+                _ => match v.get("url").and_then(Value::as_str).map(url::Url::parse) {
+                    Some(Ok(u)) if matches!(u.scheme(), "http" | "https") => {
+                        next.ai_agent_url = Some(u.to_string())
+                    }
+                    _ => problems.push("ai_agent: {\"url\": an http(s) URL}, or null".into()),
+                },
+            },
+            "window_warnings_minutes" => {
+                let list: Option<Vec<i64>> = v
+                    .as_array()
+                    .and_then(|a| a.iter().map(Value::as_i64).collect());
+                match list.filter(|l| l.len() <= 5 && l.iter().all(|m| (1..=60).contains(m))) {
+                    Some(l) => next.window_warnings_minutes = Some(l),
+                    None => problems.push(
+                        "window_warnings_minutes: up to 5 numbers of minutes from 1 to 60".into(),
+                    ),
+                }
+            }
+            other => problems.push(format!("{other}: not a setting")),
+        }
+    }
+    if problems.is_empty() {
+        *s = next;
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patch(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn valid_settings_apply_and_invalid_ones_are_all_listed() {
+        let mut s = Settings::default();
+        let p = apply(
+            &mut s,
+            &patch(
+                json!({"time_zone": "America/New_York", "business_hours": {"mon": [["09:00", "12:30"], ["13:30", "17:00"]]},
+            "human_agent_enabled": true, "history_depth": 20, "greeting": "Hi!", "window_warnings_minutes": [30, 5]}),
+            ),
+        );
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(
+            (
+                s.time_zone.as_deref(),
+                s.human_agent_enabled,
+                s.history_depth()
+            ),
+            (Some("America/New_York"), true, 20)
+        );
+        let before = s.clone();
+        let p = apply(
+            &mut s,
+            &patch(
+                json!({"time_zone": "Mars/Olympus", "history_depth": 7, "business_hours": {"mon": [["17:00", "09:00"]], "xyz": []},
+            "window_warnings_minutes": [90], "colour": 1, "greeting": 5}),
+            ),
+        );
+        assert_eq!(p.len(), 7, "{p:?}");
+        assert_eq!(s, before, "nothing changes when anything is wrong");
+        assert!(
+            apply(
+                &mut s,
+                &patch(json!({"greeting": null, "business_hours": null}))
+            )
+            .is_empty()
+        );
+        assert_eq!((s.greeting.clone(), s.business_hours.clone()), (None, None));
+    }
+}
