@@ -86,6 +86,11 @@ impl Sim {
         }
     }
 
+    /// The simulator's state; a panicked holder cannot leave it unusable.
+    fn state(&self) -> std::sync::MutexGuard<'_, SimState> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn router(self) -> Router {
         Router::new()
             .route("/_sim/requests", get(list_requests).delete(clear_requests))
@@ -101,7 +106,7 @@ impl Sim {
     }
 
     fn next_id(&self, prefix: &str) -> String {
-        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.state();
         s.counter += 1;
         format!("{prefix}{:016}", s.counter)
     }
@@ -124,27 +129,19 @@ impl Sim {
 }
 
 async fn list_requests(State(sim): State<Sim>) -> Response {
-    let s = sim.inner.lock().unwrap_or_else(|e| e.into_inner());
+    let s = sim.state();
     axum::Json(Value::Array(s.requests.clone())).into_response()
 }
 
 async fn clear_requests(State(sim): State<Sim>) -> StatusCode {
-    sim.inner
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .requests
-        .clear();
+    sim.state().requests.clear();
     StatusCode::NO_CONTENT
 }
 
 async fn add_failure(State(sim): State<Sim>, body: Bytes) -> Response {
     match serde_json::from_slice::<Failure>(&body) {
         Ok(f) => {
-            sim.inner
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .failures
-                .push(f);
+            sim.state().failures.push(f);
             StatusCode::CREATED.into_response()
         }
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
@@ -152,11 +149,7 @@ async fn add_failure(State(sim): State<Sim>, body: Bytes) -> Response {
 }
 
 async fn clear_failures(State(sim): State<Sim>) -> StatusCode {
-    sim.inner
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .failures
-        .clear();
+    sim.state().failures.clear();
     StatusCode::NO_CONTENT
 }
 
@@ -166,7 +159,7 @@ async fn put_settings(State(sim): State<Sim>, body: Bytes) -> Response {
             if let Some(e) = v.get("echoes").and_then(Value::as_bool) {
                 match v.get("page_id").and_then(Value::as_str) {
                     Some(page) => {
-                        let mut st = sim.inner.lock().unwrap_or_else(|e| e.into_inner());
+                        let mut st = sim.state();
                         if e {
                             st.no_echo_pages.remove(page);
                         } else {
@@ -182,32 +175,27 @@ async fn put_settings(State(sim): State<Sim>, body: Bytes) -> Response {
     }
 }
 
-async fn put_post(State(sim): State<Sim>, Path(id): Path<String>, body: Bytes) -> Response {
+/// Stores a JSON object sent to a `PUT /_sim/...` route.
+fn store_object(body: Bytes, put: impl FnOnce(Value)) -> Response {
     match serde_json::from_slice::<Value>(&body) {
         Ok(v) if v.is_object() => {
-            sim.inner
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .posts
-                .insert(id, v);
+            put(v);
             StatusCode::NO_CONTENT.into_response()
         }
         _ => (StatusCode::BAD_REQUEST, "expected a JSON object").into_response(),
     }
 }
 
+async fn put_post(State(sim): State<Sim>, Path(id): Path<String>, body: Bytes) -> Response {
+    store_object(body, |v| {
+        sim.state().posts.insert(id, v);
+    })
+}
+
 async fn put_lead(State(sim): State<Sim>, Path(id): Path<String>, body: Bytes) -> Response {
-    match serde_json::from_slice::<Value>(&body) {
-        Ok(v) if v.is_object() => {
-            sim.inner
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .leads
-                .insert(id, v);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        _ => (StatusCode::BAD_REQUEST, "expected a JSON object").into_response(),
-    }
+    store_object(body, |v| {
+        sim.state().leads.insert(id, v);
+    })
 }
 
 /// `GET /{post_id}`: a stored post, or a made-up one.
@@ -264,7 +252,7 @@ fn lead_answer(sim: &Sim, id: &str) -> Response {
 fn comment_echo_later(sim: &Sim, parent: &str, id: &str, body: &Value) {
     let object = parent.split('_').next().unwrap_or("").to_owned();
     let post_id = {
-        let st = sim.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let st = sim.state();
         st.requests
             .iter()
             .filter_map(|r| r["path"].as_str())
@@ -292,18 +280,10 @@ fn comment_echo_later(sim: &Sim, parent: &str, id: &str, body: &Value) {
     });
 }
 
-async fn put_user(State(sim): State<Sim>, Path(psid): Path<String>, body: Bytes) -> Response {
-    match serde_json::from_slice::<Value>(&body) {
-        Ok(v) if v.is_object() => {
-            sim.inner
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .users
-                .insert(psid, v);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        _ => (StatusCode::BAD_REQUEST, "expected a JSON object").into_response(),
-    }
+async fn put_user(State(sim): State<Sim>, Path(id): Path<String>, body: Bytes) -> Response {
+    store_object(body, |v| {
+        sim.state().users.insert(id, v);
+    })
 }
 
 #[derive(Deserialize)]
@@ -422,7 +402,7 @@ async fn graph_call(
         })
     };
     let scripted = {
-        let mut s = sim.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = sim.state();
         s.requests.push(json!({"method": method.as_str(), "path": path, "query": query, "headers": header_map, "body": parsed_body}));
         let hit = s
             .failures
@@ -517,7 +497,7 @@ fn default_answer(
     match (method, rest) {
         (&Method::POST, [page, "messages"]) => {
             let mid = sim.next_id("m_sim_out_");
-            let page_echoes = !sim.inner.lock().unwrap_or_else(|e| e.into_inner()).no_echo_pages.contains(*page);
+            let page_echoes = !sim.state().no_echo_pages.contains(*page);
             if sim.echoes.load(std::sync::atomic::Ordering::SeqCst) && page_echoes {
                 echo_later(sim, page, body, &mid);
             }
@@ -539,7 +519,7 @@ fn default_answer(
         (&Method::GET, [node]) if query.get("fields").and_then(Value::as_str).is_some_and(|f| f.contains("field_data")) => lead_answer(sim, node),
         (&Method::GET, [node]) if node.contains('_') => post_answer(sim, node),
         (&Method::GET, [node]) => {
-            let users = sim.inner.lock().unwrap_or_else(|e| e.into_inner()).users.get(*node).cloned();
+            let users = sim.state().users.get(*node).cloned();
             match users {
                 Some(u) => axum::Json(u).into_response(),
                 None if node.chars().all(|c| c.is_ascii_digit()) => {

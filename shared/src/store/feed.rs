@@ -1,6 +1,6 @@
 //! Posts (the owners of comment conversations), lead markers, removed comments.
 
-use super::{ContactItem, MessageItem, PostItem, Store, from_item, keys, n, s, to_item, written};
+use super::{ContactItem, MessageItem, PostItem, Store, from_item, keys, n, s, written};
 use crate::{Error, Result};
 
 impl Store {
@@ -10,30 +10,17 @@ impl Store {
         page_id: &str,
         post_id: &str,
     ) -> Result<Option<PostItem>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::account(account)))
-            .key("sk", s(keys::post_sk(page_id, post_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Error::dynamo("GetItem", e.into_service_error()))?;
-        out.item.map(from_item).transpose()
+        self.get(
+            keys::account(account),
+            keys::post_sk(page_id, post_id),
+            true,
+        )
+        .await
     }
 
     /// Stores the post unless it exists; `Ok(false)` when it did.
     pub async fn create_post(&self, p: &PostItem) -> Result<bool> {
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(p)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        written(res, "PutItem")
+        self.put_if_absent(p).await
     }
 
     /// Creates or updates a contact from what a lead form or a comment told us. Fields already

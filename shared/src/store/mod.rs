@@ -203,7 +203,7 @@ impl Store {
         &self.table
     }
 
-    async fn get<T: DeserializeOwned>(
+    pub(crate) async fn get<T: DeserializeOwned>(
         &self,
         pk: String,
         sk: String,
@@ -358,11 +358,16 @@ impl Store {
 
     /// Creates the contact unless it exists; `Ok(false)` when it already did.
     pub async fn create_contact(&self, c: &ContactItem) -> Result<bool> {
+        self.put_if_absent(c).await
+    }
+
+    /// Stores `item` unless its key is taken; `Ok(false)` when it was.
+    pub(crate) async fn put_if_absent<T: Serialize>(&self, item: &T) -> Result<bool> {
         let res = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(to_item(c)?))
+            .set_item(Some(to_item(item)?))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
@@ -456,12 +461,7 @@ impl Store {
             serde_json::json!({"page_id": conv.page_id, "channel": conv.channel}),
             now,
         );
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(to_item(&conv)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        let put = self.put_new(&conv)?;
         let mut upd = Update::builder()
             .table_name(&self.table)
             .key("pk", s(keys::account(&conv.account)))
@@ -483,7 +483,7 @@ impl Store {
             .build()
             .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
         let mut items = vec![
-            TransactWriteItem::builder().put(put).build(),
+            put,
             TransactWriteItem::builder().update(upd).build(),
             created.put(&self.table)?,
         ];
@@ -493,18 +493,7 @@ impl Store {
                 guard_index = Some(items.len());
                 items.push(self.mid_guard_put(f.msg, mid)?);
             }
-            items.push(
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(to_item(f.msg)?))
-                            .condition_expression("attribute_not_exists(pk)")
-                            .build()
-                            .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
-                    )
-                    .build(),
-            );
+            items.push(self.put_new(f.msg)?);
             for e in f.events {
                 items.push(e.put(&self.table)?);
             }
@@ -540,14 +529,19 @@ impl Store {
         }
     }
 
-    fn mid_guard_put(&self, msg: &MessageItem, mid: &str) -> Result<TransactWriteItem> {
+    /// A transaction item that creates `item` and fails if its key is already taken.
+    pub(crate) fn put_new<T: Serialize>(&self, item: &T) -> Result<TransactWriteItem> {
         let put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(to_item(&MidItem::for_message(msg, mid))?))
+            .set_item(Some(to_item(item)?))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn mid_guard_put(&self, msg: &MessageItem, mid: &str) -> Result<TransactWriteItem> {
+        self.put_new(&MidItem::for_message(msg, mid))
     }
 
     /// One conditional update and the event it causes, in one transaction. `Ok(false)` when
@@ -734,13 +728,7 @@ impl Store {
             req = req.transact_items(self.mid_guard_put(msg, mid)?);
             guard_index = Some(0);
         }
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(to_item(msg)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
-        req = req.transact_items(TransactWriteItem::builder().put(put).build());
+        req = req.transact_items(self.put_new(msg)?);
         let activity = keys::activity_sk(touch.at, &msg.conversation_id);
         let mut expr = "SET last_message_at = :t, last_activity_at = :t, gsi1sk = :a, gsi2sk = :a, gsi3sk = :a, updated_at = :u".to_owned();
         if touch.inbound {

@@ -5,8 +5,8 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use serde_json::json;
 
 use super::{
-    ClientItem, EventItem, MessageItem, MidItem, Store, cancelled_conditions, from_item, keys, n,
-    s, to_item, written,
+    ClientItem, EventItem, MessageItem, MidItem, Store, cancelled_conditions, keys, n, s, to_item,
+    written,
 };
 use crate::domain::MessageError;
 use crate::{Error, Result};
@@ -28,17 +28,8 @@ impl Store {
         conv: &str,
         sk: &str,
     ) -> Result<Option<MessageItem>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::conversation(account, conv)))
-            .key("sk", s(sk))
-            .consistent_read(true)
-            .send()
+        self.get(keys::conversation(account, conv), sk.to_owned(), true)
             .await
-            .map_err(|e| Error::dynamo("GetItem", e.into_service_error()))?;
-        out.item.map(from_item).transpose()
     }
 
     async fn client_item(
@@ -47,17 +38,12 @@ impl Store {
         conv: &str,
         client_id: &str,
     ) -> Result<Option<ClientItem>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::conversation(account, conv)))
-            .key("sk", s(keys::client_sk(client_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Error::dynamo("GetItem", e.into_service_error()))?;
-        out.item.map(from_item).transpose()
+        self.get(
+            keys::conversation(account, conv),
+            keys::client_sk(client_id),
+            true,
+        )
+        .await
     }
 
     /// The message an earlier call with this `client_id` made, if any.
@@ -81,18 +67,7 @@ impl Store {
         now: i64,
         event: &EventItem,
     ) -> Result<QueueOutcome> {
-        let mut items = vec![
-            TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(to_item(msg)?))
-                        .condition_expression("attribute_not_exists(pk)")
-                        .build()
-                        .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
-                )
-                .build(),
-        ];
+        let mut items = vec![self.put_new(msg)?];
         let activity = keys::activity_sk(msg.created_at, &msg.conversation_id);
         items.push(
             TransactWriteItem::builder()
@@ -121,18 +96,7 @@ impl Store {
                 message_id: msg.id.clone(),
                 message_sk: msg.sk.clone(),
             };
-            items.push(
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(to_item(&guard)?))
-                            .condition_expression("attribute_not_exists(pk)")
-                            .build()
-                            .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
-                    )
-                    .build(),
-            );
+            items.push(self.put_new(&guard)?);
         }
         let mut private_index = None;
         if msg.private
@@ -145,18 +109,7 @@ impl Store {
                 message_id: msg.id.clone(),
                 message_sk: msg.sk.clone(),
             };
-            items.push(
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(to_item(&guard)?))
-                            .condition_expression("attribute_not_exists(pk)")
-                            .build()
-                            .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
-                    )
-                    .build(),
-            );
+            items.push(self.put_new(&guard)?);
         }
         let res = self
             .client
