@@ -37,13 +37,6 @@ pub fn sign(app_secret: &[u8], raw_body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// `appsecret_proof` for Graph calls: hex(HMAC-SHA256(app_secret, access_token)).
-pub fn appsecret_proof(app_secret: &[u8], access_token: &str) -> String {
-    let mut mac = new_mac(app_secret);
-    mac.update(access_token.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
-
 fn new_mac(key: &[u8]) -> Hmac<Sha256> {
     // HMAC accepts keys of any length, so this cannot fail.
     match Hmac::<Sha256>::new_from_slice(key) {
@@ -72,11 +65,6 @@ mod tests {
         assert_eq!(
             verify(secret, RAW, Some(pretty)),
             Err(SignatureError::Mismatch)
-        );
-        let proof = &v["appsecret_proof_example"];
-        assert_eq!(
-            appsecret_proof(secret, proof["access_token"].as_str().unwrap()),
-            proof["appsecret_proof"].as_str().unwrap()
         );
     }
 

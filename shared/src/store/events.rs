@@ -62,17 +62,6 @@ impl EventItem {
 }
 
 impl Store {
-    pub async fn put_event(&self, e: &EventItem) -> Result<()> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(e)?))
-            .send()
-            .await
-            .map_err(|e| Error::dynamo("PutItem", e.into_service_error()))?;
-        Ok(())
-    }
-
     /// Events after `after` (exclusive) that are at least `SETTLE_MS` old, oldest first.
     pub async fn list_events(
         &self,

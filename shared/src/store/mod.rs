@@ -257,35 +257,6 @@ impl Store {
         written(res, "DeleteItem")
     }
 
-    pub async fn set_page_status(
-        &self,
-        page_id: &str,
-        status: &str,
-        reason: Option<&str>,
-        now: i64,
-    ) -> Result<()> {
-        let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::page(page_id)))
-            .key("sk", s("PAGE"))
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":s", s(status))
-            .expression_attribute_values(":u", n(now));
-        req = match reason {
-            Some(r) => req
-                .update_expression("SET #st = :s, status_reason = :r, updated_at = :u")
-                .expression_attribute_values(":r", s(r)),
-            None => req.update_expression("SET #st = :s, updated_at = :u REMOVE status_reason"),
-        };
-        match req.expression_attribute_names("#st", "status").send().await {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional(&e) => Ok(()),
-            Err(e) => Err(Error::dynamo("UpdateItem", e.into_service_error())),
-        }
-    }
-
     pub async fn list_pages(&self, account: &str) -> Result<Vec<PageItem>> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
