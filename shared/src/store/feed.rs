@@ -98,11 +98,7 @@ impl Store {
     /// A comment removed on Facebook stays in the conversation, marked removed.
     pub async fn mark_removed(&self, m: &MessageItem, at: i64) -> Result<()> {
         let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(&m.pk))
-            .key("sk", s(&m.sk))
+            .update_message(m)
             .update_expression("SET removed_at = :t")
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(removed_at)")
             .expression_attribute_values(":t", n(at))

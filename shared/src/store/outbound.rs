@@ -22,6 +22,18 @@ pub enum QueueOutcome {
 }
 
 impl Store {
+    /// An UpdateItem on message `m` (table and key filled in).
+    pub(crate) fn update_message(
+        &self,
+        m: &MessageItem,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&m.pk))
+            .key("sk", s(&m.sk))
+    }
+
     pub async fn get_message(
         &self,
         account: &str,
@@ -143,11 +155,7 @@ impl Store {
     /// the message is no longer queued.
     pub async fn lease_message(&self, m: &MessageItem, now: i64, until: i64) -> Result<bool> {
         let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(&m.pk))
-            .key("sk", s(&m.sk))
+            .update_message(m)
             .update_expression("SET lease_until = :l")
             .condition_expression(
                 "#st = :q AND (attribute_not_exists(lease_until) OR lease_until < :now)",
@@ -167,12 +175,7 @@ impl Store {
         m: &MessageItem,
         ambiguous_since: Option<i64>,
     ) -> Result<()> {
-        let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(&m.pk))
-            .key("sk", s(&m.sk));
+        let mut req = self.update_message(m);
         req = match ambiguous_since {
             Some(t) => req
                 .update_expression("SET ambiguous_since = :t REMOVE lease_until")
@@ -186,11 +189,7 @@ impl Store {
     }
 
     pub async fn clear_ambiguous(&self, m: &MessageItem) -> Result<()> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(&m.pk))
-            .key("sk", s(&m.sk))
+        self.update_message(m)
             .update_expression("REMOVE ambiguous_since")
             .send()
             .await
@@ -288,11 +287,7 @@ impl Store {
     /// Meta's clock for the send, from the echo: receipts' watermarks are compared with it.
     pub async fn set_sent_at(&self, m: &MessageItem, at: i64) -> Result<()> {
         let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(&m.pk))
-            .key("sk", s(&m.sk))
+            .update_message(m)
             .update_expression("SET sent_at = :t")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":t", n(at))
@@ -340,11 +335,7 @@ impl Store {
     /// Puts a message that failed only because it could not be queued back to `queued`.
     pub async fn requeue_message(&self, m: &MessageItem, now: i64) -> Result<bool> {
         let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(&m.pk))
-            .key("sk", s(&m.sk))
+            .update_message(m)
             .update_expression("SET #st = :q, updated_at = :u REMOVE #err")
             .condition_expression("#st = :f AND #err.reason = :r")
             .expression_attribute_names("#st", "status")
