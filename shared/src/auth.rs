@@ -16,6 +16,9 @@ use crate::config::AuthConfig;
 pub enum Role {
     Agent,
     Admin,
+    /// The account's AI agent: answers as author `bot` while it has a conversation, and hands
+    /// conversations off to people.
+    Bot,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -22,6 +22,8 @@ pub mod keys {
     pub const DEV_JWT_SECRET: &str = "PAGEDESK_DEV_JWT_SECRET";
     pub const SECRET_CACHE_SECONDS: &str = "PAGEDESK_SECRET_CACHE_SECONDS";
     pub const GRAPH_TIMEOUT_MS: &str = "PAGEDESK_GRAPH_TIMEOUT_MS";
+    pub const SETTINGS_CACHE_SECONDS: &str = "PAGEDESK_SETTINGS_CACHE_SECONDS";
+    pub const AI_AGENT_TIMEOUT_MS: &str = "PAGEDESK_AI_AGENT_TIMEOUT_MS";
 }
 
 pub const DEFAULT_GRAPH_BASE_URL: &str = "https://graph.facebook.com";
@@ -46,6 +48,10 @@ pub struct Config {
     pub secret_cache_seconds: u64,
     /// A Graph call that takes longer is abandoned (and, for a send, treated as ambiguous).
     pub graph_timeout_ms: u64,
+    /// How long a warm router keeps an account's settings and routing rules.
+    pub settings_cache_seconds: u64,
+    /// A delivery to the AI agent that takes longer is retried.
+    pub ai_agent_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +108,12 @@ impl Config {
             graph_timeout_ms: get(keys::GRAPH_TIMEOUT_MS)
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(10_000),
+            settings_cache_seconds: get(keys::SETTINGS_CACHE_SECONDS)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(15),
+            ai_agent_timeout_ms: get(keys::AI_AGENT_TIMEOUT_MS)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(5_000),
         })
     }
 

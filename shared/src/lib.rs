@@ -6,7 +6,9 @@
 
 pub mod api;
 pub mod auth;
+pub mod automatic;
 pub mod aws;
+pub mod bot;
 pub mod clock;
 pub mod config;
 pub mod domain;
@@ -15,9 +17,11 @@ pub mod graph;
 pub mod ids;
 pub mod meta;
 pub mod queue;
+pub mod routing;
 pub mod secrets;
 pub mod sqs_batch;
 pub mod store;
 pub mod telemetry;
+pub mod views;
 
 pub use error::{Error, Result};

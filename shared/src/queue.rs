@@ -72,6 +72,10 @@ pub struct OutboundJob {
     pub conversation_id: String,
     pub message_id: String,
     pub message_sk: String,
+    /// Set for a delivery to the account's AI agent (`conversation.created` or
+    /// `message.created` about this message) instead of a send to Meta.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ai_agent_event: Option<String>,
 }
 
 /// Queues a send. The FIFO group is the conversation, so its messages go out in order; the
@@ -82,9 +86,34 @@ pub async fn enqueue_outbound(sqs: &Client, queue_url: &str, job: &OutboundJob) 
         .queue_url(queue_url)
         .message_body(body)
         .message_group_id(&job.conversation_id)
-        .message_deduplication_id(&job.message_id)
+        .message_deduplication_id(match &job.ai_agent_event {
+            Some(_) => format!("ai-{}", job.message_id),
+            None => job.message_id.clone(),
+        })
         .send()
         .await
         .map_err(|e| Error::sqs("SendMessage", e.into_service_error()))?;
     Ok(())
+}
+
+impl OutboundJob {
+    /// The job that sends a stored outbound message.
+    pub fn send(m: &crate::store::MessageItem) -> Self {
+        OutboundJob {
+            v: 1,
+            account: m.account.clone(),
+            conversation_id: m.conversation_id.clone(),
+            message_id: m.id.clone(),
+            message_sk: m.sk.clone(),
+            ai_agent_event: None,
+        }
+    }
+
+    /// The job that tells the AI agent about message `m` (`conversation.created` for the first).
+    pub fn ai_agent(m: &crate::store::MessageItem, event: &str) -> Self {
+        OutboundJob {
+            ai_agent_event: Some(event.to_owned()),
+            ..Self::send(m)
+        }
+    }
 }

@@ -3,8 +3,9 @@
 //! keyed by the token's account, so another account's objects are simply not found (404).
 
 mod replies;
+mod routing;
 mod settings;
-mod views;
+
 
 use std::sync::Arc;
 
@@ -16,7 +17,10 @@ use pagedesk_shared::clock::Clock;
 use pagedesk_shared::config::Config;
 use pagedesk_shared::domain::{Channel, ConversationStatus};
 use pagedesk_shared::secrets::SecretCache;
-use pagedesk_shared::store::{ConversationQuery, PageItem, ReopenRefused, Store, keys};
+use pagedesk_shared::automatic::{self, Automatic};
+use pagedesk_shared::domain::window::{WindowState, window_at};
+use pagedesk_shared::store::{ConversationItem, ConversationQuery, PageItem, ReopenRefused, Store, keys};
+use pagedesk_shared::views;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -27,12 +31,21 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/conversations/{id}"),
     ("GET", "/conversations/{id}/messages"),
     ("POST", "/conversations/{id}/messages"),
+    ("POST", "/conversations/{id}/claim"),
+    ("POST", "/conversations/{id}/assign"),
+    ("POST", "/conversations/{id}/handoff"),
     ("POST", "/conversations/{id}/resolve"),
     ("POST", "/conversations/{id}/reopen"),
     ("GET", "/contacts/{id}"),
     ("GET", "/events"),
     ("GET", "/settings"),
     ("PUT", "/settings"),
+    ("GET", "/agents"),
+    ("GET", "/agents/{id}"),
+    ("PUT", "/agents/{id}"),
+    ("GET", "/routing-rules"),
+    ("PUT", "/routing-rules"),
+    ("GET", "/reports/csat"),
     ("GET", "/pages"),
     ("PUT", "/pages/{page_id}"),
     ("DELETE", "/pages/{page_id}"),
@@ -70,7 +83,14 @@ impl AgentApi {
                     &Method::GET | &Method::POST
                 )
                 | (["events"], &Method::GET)
-                | (["conversations", _, "resolve" | "reopen"], &Method::POST)
+                | (
+                    ["conversations", _, "resolve" | "reopen" | "claim" | "assign" | "handoff"],
+                    &Method::POST
+                )
+                | (["agents"], &Method::GET)
+                | (["agents", _], &Method::GET | &Method::PUT)
+                | (["routing-rules"], &Method::GET | &Method::PUT)
+                | (["reports", "csat"], &Method::GET)
                 | (["contacts", _], &Method::GET)
                 | (["pages"], &Method::GET)
                 | (["settings"], &Method::GET | &Method::PUT)
@@ -93,6 +113,19 @@ impl AgentApi {
             (["events"], Method::GET) => self.list_events(&claims, &params).await,
             (["conversations", id, "resolve"], Method::POST) => self.resolve(&claims, id).await,
             (["conversations", id, "reopen"], Method::POST) => self.reopen(&claims, id).await,
+            (["conversations", id, "claim"], Method::POST) => self.claim(&claims, id).await,
+            (["conversations", id, "assign"], Method::POST) => {
+                self.assign(&claims, id, req.body()).await
+            }
+            (["conversations", id, "handoff"], Method::POST) => {
+                self.handoff(&claims, id, req.body()).await
+            }
+            (["agents"], Method::GET) => self.list_agents(&claims).await,
+            (["agents", id], Method::GET) => self.get_agent(&claims, id).await,
+            (["agents", id], Method::PUT) => self.put_agent(&claims, id, req.body()).await,
+            (["routing-rules"], Method::GET) => self.get_rules(&claims).await,
+            (["routing-rules"], Method::PUT) => self.put_rules(&claims, req.body()).await,
+            (["reports", "csat"], Method::GET) => self.csat_report(&claims, &params).await,
             (["contacts", id], Method::GET) => self.get_contact(&claims, id).await,
             (["settings"], Method::GET) => self.get_settings(&claims).await,
             (["settings"], Method::PUT) => self.put_settings(&claims, req.body()).await,
@@ -232,7 +265,43 @@ impl AgentApi {
             ));
         }
         tracing::info!(conversation_id = id, agent = %c.sub, "conversation resolved");
+        // The survey must not fail a resolve that happened.
+        if let Err(e) = self.ask_csat(&conv).await {
+            tracing::error!(conversation_id = id, error = %e, "survey could not be sent");
+        }
         self.get_conversation(c, id).await
+    }
+
+    /// On resolve, if the account wants it and the window is open (the survey is an automatic
+    /// message: never tagged, never outside 24 h): quick replies 1–5.
+    async fn ask_csat(&self, conv: &ConversationItem) -> pagedesk_shared::Result<()> {
+        if conv.channel != "messenger" || conv.csat.is_some() {
+            return Ok(());
+        }
+        let settings = self.store.get_settings(&conv.account).await?;
+        let now = self.clock.now_ms();
+        let window = window_at(conv.last_inbound_at, false, now);
+        if !settings.csat_enabled || window.state != WindowState::Open {
+            return Ok(());
+        }
+        if !self.store.mark_csat_requested(conv, now).await? {
+            return Ok(());
+        }
+        automatic::send(
+            &self.store,
+            &self.sqs,
+            self.cfg.outbound_queue_url.as_deref(),
+            conv,
+            Automatic {
+                kind: "csat",
+                text: automatic::CSAT_QUESTION,
+                quick_replies: Some(automatic::csat_quick_replies(&conv.id)),
+                require_open: false,
+            },
+            now,
+        )
+        .await?;
+        Ok(())
     }
 
     async fn reopen(&self, c: &Claims, id: &str) -> ApiResult {
@@ -392,7 +461,7 @@ pub(crate) fn limit(params: &[(String, String)], default: i32, max: i32) -> Resu
     }
 }
 
-fn parse_body<T: serde::de::DeserializeOwned>(body: &Body) -> Result<T, ApiError> {
+pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &Body) -> Result<T, ApiError> {
     let bytes: &[u8] = match body {
         Body::Empty => b"",
         b => b.as_ref(),

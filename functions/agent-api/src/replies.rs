@@ -3,7 +3,7 @@
 use lambda_http::Body;
 use lambda_http::http::StatusCode;
 use pagedesk_shared::api::{ApiError, json, query_param};
-use pagedesk_shared::auth::Claims;
+use pagedesk_shared::auth::{Claims, Role};
 use pagedesk_shared::clock::rfc3339;
 use pagedesk_shared::domain::outbound::{self, ReplyRequest, Sender};
 use pagedesk_shared::domain::window::window_at;
@@ -13,7 +13,9 @@ use pagedesk_shared::queue::{OutboundJob, enqueue_outbound};
 use pagedesk_shared::store::{EventItem, MessageItem, QueueOutcome, keys};
 use serde_json::json;
 
-use crate::{AgentApi, ApiResult, views};
+use pagedesk_shared::views;
+
+use crate::{AgentApi, ApiResult};
 
 impl AgentApi {
     pub(crate) async fn post_message(&self, c: &Claims, id: &str, body: &Body) -> ApiResult {
@@ -48,6 +50,16 @@ impl AgentApi {
                 "the conversation is resolved; reopen it to reply",
             ));
         }
+        // The AI agent speaks only while the conversation is its own; its messages are
+        // automatic (never tagged, only inside 24 h).
+        let bot = c.role == Role::Bot;
+        if bot && (!conv.bot_active || conv.assignee.is_some()) {
+            return Err(ApiError::conflict(
+                "not_with_ai_agent",
+                "the conversation is not with the AI agent (it was handed off or claimed)",
+            ));
+        }
+        let author = if bot { Sender::Automatic } else { Sender::HumanAgent };
         let now = self.clock.now_ms();
         // Comments have no messaging window: public replies are always possible, a private
         // reply once per comment within 7 days. Messenger conversations follow the window.
@@ -56,7 +68,7 @@ impl AgentApi {
         } else {
             let settings = self.store.get_settings(&c.account).await?;
             let window = window_at(conv.last_inbound_at, settings.human_agent_enabled, now);
-            let kind = outbound::messaging_type(&window, Sender::HumanAgent).map_err(|refusal| {
+            let kind = outbound::messaging_type(&window, author).map_err(|refusal| {
                 ApiError::conflict("window_closed", refusal.explain()).with_details(json!({
                     "reason": refusal,
                     "closed_at": window.human_agent_until.filter(|_| settings.human_agent_enabled).or(window.closes_at).map(rfc3339),
@@ -80,7 +92,7 @@ impl AgentApi {
             id: msg_id.clone(),
             conversation_id: id.to_owned(),
             direction: "out".into(),
-            author_type: "agent".into(),
+            author_type: if bot { "bot" } else { "agent" }.into(),
             author_id: Some(c.sub.clone()),
             text: req.text.clone().filter(|t| !t.trim().is_empty()),
             attachments: req
@@ -119,7 +131,7 @@ impl AgentApi {
             json!({"message_id": msg_id, "direction": "out"}),
             now,
         );
-        match self.store.queue_message(&msg, now, &event).await? {
+        match self.store.queue_message(&msg, now, &event, true).await? {
             QueueOutcome::Stored => {}
             QueueOutcome::Existing(m) => return self.settle_existing(c, &conv, *m).await,
             QueueOutcome::PrivateReplyExists => {
@@ -219,13 +231,7 @@ impl AgentApi {
     }
 
     async fn enqueue(&self, m: &MessageItem) -> Result<(), ApiError> {
-        let job = OutboundJob {
-            v: 1,
-            account: m.account.clone(),
-            conversation_id: m.conversation_id.clone(),
-            message_id: m.id.clone(),
-            message_sk: m.sk.clone(),
-        };
+        let job = OutboundJob::send(m);
         let Some(url) = self.cfg.outbound_queue_url.as_deref() else {
             tracing::error!("no outbound queue configured");
             return Err(ApiError::internal());

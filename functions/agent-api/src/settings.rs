@@ -7,12 +7,12 @@ use lambda_http::Body;
 use lambda_http::http::StatusCode;
 use pagedesk_shared::api::{ApiError, json};
 use pagedesk_shared::auth::Claims;
+use pagedesk_shared::domain::hours::WeeklyHours;
 use pagedesk_shared::store::Settings;
 use serde_json::{Map, Value, json};
 
 use crate::{AgentApi, ApiResult, require_admin};
 
-const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 pub fn view(s: &Settings) -> Value {
     json!({
@@ -23,7 +23,8 @@ pub fn view(s: &Settings) -> Value {
         "csat_enabled": s.csat_enabled,
         "human_agent_enabled": s.human_agent_enabled,
         "history_depth": s.history_depth(),
-        "ai_agent": s.ai_agent_url.as_ref().map(|u| json!({"url": u})),
+        // The signing key is never shown back.
+        "ai_agent": s.ai_agent_url.as_ref().map(|u| json!({"url": u, "secret_set": s.ai_agent_secret.is_some()})),
         "window_warnings_minutes": s.window_warnings(),
     })
 }
@@ -68,49 +69,6 @@ fn text(v: &Value, name: &str, problems: &mut Vec<String>) -> Option<Option<Stri
     }
 }
 
-fn minutes(hhmm: &str) -> Option<u32> {
-    let (h, m) = hhmm.split_once(':')?;
-    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
-    // "24:00" closes a day; nothing later exists.
-    (m < 60 && h * 60 + m <= 24 * 60).then_some(h * 60 + m)
-}
-
-fn business_hours(v: &Value, problems: &mut Vec<String>) -> bool {
-    let Some(days) = v.as_object() else {
-        problems.push(
-            "business_hours: an object of days (mon…sun) to [[\"HH:MM\", \"HH:MM\"], …], or null"
-                .into(),
-        );
-        return false;
-    };
-    let before = problems.len();
-    for (day, spans) in days {
-        if !DAYS.contains(&day.as_str()) {
-            problems.push(format!(
-                "business_hours.{day}: days are mon, tue, wed, thu, fri, sat, sun"
-            ));
-            continue;
-        }
-        let Some(spans) = spans.as_array() else {
-            problems.push(format!(
-                "business_hours.{day}: a list of [\"HH:MM\", \"HH:MM\"]"
-            ));
-            continue;
-        };
-        for (i, span) in spans.iter().enumerate() {
-            let pair = span
-                .as_array()
-                .filter(|p| p.len() == 2)
-                .and_then(|p| Some((minutes(p[0].as_str()?)?, minutes(p[1].as_str()?)?)));
-            match pair {
-                Some((from, to)) if from < to => {}
-                _ => problems.push(format!("business_hours.{day}[{i}]: [\"HH:MM\", \"HH:MM\"] with the start before the end")),
-            }
-        }
-    }
-    problems.len() == before
-}
-
 /// Applies the fields present in `patch`; returns what is wrong (and changes nothing then).
 pub fn apply(s: &mut Settings, patch: &Map<String, Value>) -> Vec<String> {
     let mut problems = Vec::new();
@@ -124,8 +82,11 @@ pub fn apply(s: &mut Settings, patch: &Map<String, Value>) -> Vec<String> {
             "business_hours" => {
                 if v.is_null() {
                     next.business_hours = None;
-                } else if business_hours(v, &mut problems) {
-                    next.business_hours = Some(v.clone());
+                } else {
+                    match WeeklyHours::parse(v) {
+                        Ok(_) => next.business_hours = Some(v.clone()),
+                        Err(p) => problems.extend(p),
+                    }
                 }
             }
             "away_message" => {
@@ -152,13 +113,34 @@ pub fn apply(s: &mut Settings, patch: &Map<String, Value>) -> Vec<String> {
                 None => problems.push("history_depth: 1, 5, 10, 20 or 50".into()),
             },
             "ai_agent" => match v {
-                Value::Null => next.ai_agent_url = None,
-                _ => match v.get("url").and_then(Value::as_str).map(url::Url::parse) {
-                    Some(Ok(u)) if matches!(u.scheme(), "http" | "https") => {
-                        next.ai_agent_url = Some(u.to_string())
+                Value::Null => {
+                    next.ai_agent_url = None;
+                    next.ai_agent_secret = None;
+                }
+                _ => {
+                    match v.get("url").and_then(Value::as_str).map(url::Url::parse) {
+                        Some(Ok(u)) if matches!(u.scheme(), "http" | "https") => {
+                            next.ai_agent_url = Some(u.to_string())
+                        }
+                        _ => problems.push("ai_agent.url: an http(s) URL".into()),
                     }
-                    _ => problems.push("ai_agent: {\"url\": an http(s) URL}, or null".into()),
-                },
+                    // The signing key: required the first time, kept when left out later.
+                    match v.get("secret") {
+                        Some(Value::String(k)) if (16..=256).contains(&k.len()) => {
+                            next.ai_agent_secret = Some(k.clone())
+                        }
+                        None if next.ai_agent_secret.is_some() => {}
+                        _ => problems.push(
+                            "ai_agent.secret: the key deliveries are signed with, 16 to 256 characters"
+                                .into(),
+                        ),
+                    }
+                    if let Some(o) = v.as_object()
+                        && let Some(k) = o.keys().find(|k| !matches!(k.as_str(), "url" | "secret"))
+                    {
+                        problems.push(format!("ai_agent.{k}: not a field (url, secret)"));
+                    }
+                }
             },
             "window_warnings_minutes" => {
                 let list: Option<Vec<i64>> = v

@@ -5,6 +5,7 @@
 //! fails (and reaches the DLQ after the queue's maxReceiveCount); an event that is readable but
 //! not understood is logged and skipped, so one bad event never fails its neighbours.
 
+mod automation;
 mod feed;
 mod messaging;
 mod pages;
@@ -22,6 +23,7 @@ use pagedesk_shared::sqs_batch::process_fifo;
 use pagedesk_shared::store::Store;
 use tracing::Instrument;
 
+pub use automation::AccountCache;
 pub use pages::PageCache;
 
 pub struct Router {
@@ -31,6 +33,9 @@ pub struct Router {
     pub secrets: Arc<SecretCache>,
     pub clock: Arc<dyn Clock>,
     pub pages: PageCache,
+    pub accounts: AccountCache,
+    /// Automatic messages and AI-agent deliveries go to the outbound queue.
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -25,6 +25,8 @@ async fn main() -> Result<(), Error> {
         )),
         clock: Arc::new(SystemClock),
         pages: Default::default(),
+        accounts: Default::default(),
+        sqs: clients.sqs.clone(),
         cfg,
     };
     let router = &router;

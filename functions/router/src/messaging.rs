@@ -1,5 +1,6 @@
 //! Messenger events: contacts, conversation reuse, messages, echoes, receipts, reactions, edits.
 
+use pagedesk_shared::automatic;
 use pagedesk_shared::clock::{DAY_MS, HOUR_MS};
 use pagedesk_shared::graph::GraphError;
 use pagedesk_shared::ids;
@@ -37,6 +38,11 @@ impl Router {
             created_at: m.timestamp,
             ..Default::default()
         };
+        if let Some((conv_id, score)) = msg.quick_reply_payload.as_deref().and_then(automatic::parse_csat)
+            && self.on_csat_answer(page, &contact, &msg, &m.mid, conv_id, score).await?
+        {
+            return Ok(());
+        }
         let outcome = self
             .append(page, contact, &Owner::Contact, msg, &m.mid, true)
             .await?;
@@ -219,9 +225,13 @@ impl Router {
                     )
                     .await?
                 {
-                    CreateOutcome::Created => return Ok(AppendOutcome::Stored),
-                    CreateOutcome::Duplicate => return Ok(AppendOutcome::Duplicate),
-                    CreateOutcome::ContactChanged => {
+                    (CreateOutcome::Created, Some(conv)) => {
+                        self.after_open(page, &conv, &msg).await;
+                        return Ok(AppendOutcome::Stored);
+                    }
+                    (CreateOutcome::Created, None) => return Ok(AppendOutcome::Stored),
+                    (CreateOutcome::Duplicate, _) => return Ok(AppendOutcome::Duplicate),
+                    (CreateOutcome::ContactChanged, _) => {
                         contact = self.reload_contact(page, &contact).await?;
                         replaces = None;
                         continue;
@@ -253,6 +263,12 @@ impl Router {
                 }
                 other => {
                     tracing::info!(conversation_id = %conv_id, message_id = %msg.id, "message appended");
+                    if other == AppendOutcome::Stored
+                        && msg.direction == "in"
+                        && matches!(owner, Owner::Contact)
+                    {
+                        self.after_message(page, &conv_id, &msg).await;
+                    }
                     return Ok(other);
                 }
             }
@@ -311,7 +327,7 @@ impl Router {
         msg: &mut MessageItem,
         mid: &str,
         touch: Touch,
-    ) -> Result<CreateOutcome, RouterError> {
+    ) -> Result<(CreateOutcome, Option<ConversationItem>), RouterError> {
         let now = touch.now;
         let id = ids::new_id(ids::conversation_prefix(), now);
         msg.conversation_id = id.clone();
@@ -380,13 +396,14 @@ impl Router {
             if let (Owner::Contact, Some(prev)) = (owner, &last) {
                 self.carry_history(page, prev, &id).await;
             }
+            return Ok((outcome, Some(conv)));
         }
-        Ok(outcome)
+        Ok((outcome, None))
     }
 
     async fn carry_history(&self, page: &PageItem, prev: &str, new_id: &str) {
-        let depth = match self.store.get_settings(&page.account).await {
-            Ok(s) => s.history_depth(),
+        let depth = match self.account(&page.account).await {
+            Ok(a) => a.settings.history_depth(),
             Err(e) => {
                 tracing::warn!(error = %e, "settings unavailable; default history depth");
                 10

@@ -7,6 +7,8 @@
 //! ambiguous: our message id travels in `metadata`, and the echo settles it before anything is
 //! sent again.
 
+mod ai_agent;
+
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -29,7 +31,7 @@ const LEASE_MS: i64 = 30_000;
 const ECHO_GRACE_MS: i64 = 60_000;
 /// Receives after which a message that keeps meeting temporary errors fails instead (below the
 /// queue's maxReceiveCount, so nothing reaches the DLQ silently).
-const MAX_ATTEMPTS: u32 = 8;
+pub(crate) const MAX_ATTEMPTS: u32 = 8;
 
 pub struct Sender {
     pub cfg: Config,
@@ -38,6 +40,7 @@ pub struct Sender {
     pub secrets: Arc<SecretCache>,
     pub sqs: aws_sdk_sqs::Client,
     pub clock: Arc<dyn Clock>,
+    pub bot: pagedesk_shared::bot::BotClient,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +89,9 @@ impl Sender {
     }
 
     pub async fn send(&self, job: &OutboundJob, receives: u32) -> Result<(), SendError> {
+        if let Some(event) = &job.ai_agent_event {
+            return self.deliver_to_ai_agent(job, event, receives).await;
+        }
         let Some(msg) = self
             .store
             .get_message(&job.account, &job.conversation_id, &job.message_sk)

@@ -18,6 +18,10 @@
 //! - `POST /_sim/messages` `{"page_id", "psid", "text", "attachments"?, "mid"?}`: a person
 //!   writes to the Page; the simulator signs the webhook and posts it to pagedesk.
 //! - `POST /_sim/webhook` `{"payload": {...}}` or a raw JSON body: signs and delivers any payload.
+//!
+//! A stand-in AI agent endpoint: `POST /_bot/<anything>` answers 200 and is logged with the
+//! Graph calls (headers and body, so a test can check the signature); `/_sim/failures` applies
+//! to it too (e.g. `{"path": "/_bot/hook", "status": 503, "times": 2}`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -479,6 +483,9 @@ fn default_answer(
     query: &serde_json::Map<String, Value>,
     body: &Value,
 ) -> Response {
+    if path.starts_with("/_bot/") {
+        return (StatusCode::OK, axum::Json(json!({"ok": true}))).into_response();
+    }
     // Paths look like /v25.0/<node>[/<edge>].
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let rest: &[&str] = if segs.first().is_some_and(|s| s.starts_with('v')) {

@@ -59,7 +59,12 @@ pub struct Options {
     /// Seconds between scheduler runs (the template says every minute).
     pub schedule_seconds: Option<u64>,
     /// Graph call timeout for the hosted functions.
-    pub graph_timeout_ms: Option<String>,
+    /// Function settings taken from this process's environment (test stacks use short
+    /// timeouts and no settings cache).
+    pub env_overrides: Vec<(String, String)>,
+    /// Concurrent pollers per SQS event source: Lambda runs several invocations at once, and
+    /// so does the local host, so that races show up here too.
+    pub pollers: usize,
     pub ready_file: Option<PathBuf>,
     pub seed_demo: bool,
     pub demo_account: String,
@@ -98,7 +103,19 @@ impl Options {
             schedule_seconds: std::env::var("PAGEDESK_LOCAL_SCHEDULE_SECONDS")
                 .ok()
                 .and_then(|v| v.parse().ok()),
-            graph_timeout_ms: std::env::var(keys::GRAPH_TIMEOUT_MS).ok(),
+            env_overrides: [
+                keys::GRAPH_TIMEOUT_MS,
+                keys::SETTINGS_CACHE_SECONDS,
+                keys::AI_AGENT_TIMEOUT_MS,
+            ]
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
+            .collect(),
+            pollers: std::env::var("PAGEDESK_LOCAL_POLLERS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(2)
+                .max(1),
             ready_file: None,
             seed_demo: false,
             demo_account: env_or("PAGEDESK_DEV_ACCOUNT", "acct-dev"),
@@ -188,8 +205,8 @@ impl Stack {
                     env.insert(k.clone(), val);
                 }
             }
-            if let Some(t) = &opts.graph_timeout_ms {
-                env.insert(keys::GRAPH_TIMEOUT_MS.into(), t.clone());
+            for (k, v) in &opts.env_overrides {
+                env.insert(k.clone(), v.clone());
             }
             if f.function_url.is_some() {
                 // Local runs sign agent tokens with a shared secret instead of a JWKS.
@@ -225,6 +242,8 @@ impl Stack {
                         secrets,
                         clock: Arc::new(SystemClock),
                         pages: Default::default(),
+                        accounts: Default::default(),
+                        sqs: clients.sqs.clone(),
                         cfg,
                     });
                     let h: SqsHandler = Arc::new(move |ev| {
@@ -232,9 +251,12 @@ impl Stack {
                         Box::pin(async move { r.handle_batch(ev).await })
                     });
                     for src in &f.sqs {
-                        let source =
-                            event_source(&clients, &prov, src, h.clone(), opts.visibility).await;
-                        tasks.push(tokio::spawn(source.run()));
+                        for _ in 0..opts.pollers {
+                            let source =
+                                event_source(&clients, &prov, src, h.clone(), opts.visibility)
+                                    .await;
+                            tasks.push(tokio::spawn(source.run()));
+                        }
                     }
                 }
                 "SenderFunction" => {
@@ -244,6 +266,7 @@ impl Stack {
                         secrets,
                         sqs: clients.sqs.clone(),
                         clock: Arc::new(SystemClock),
+                        bot: pagedesk_shared::bot::BotClient::new(std::time::Duration::from_millis(cfg.ai_agent_timeout_ms)),
                         cfg,
                     });
                     let h: SqsHandler = Arc::new(move |ev| {
@@ -251,9 +274,12 @@ impl Stack {
                         Box::pin(async move { s.handle_batch(ev).await })
                     });
                     for src in &f.sqs {
-                        let source =
-                            event_source(&clients, &prov, src, h.clone(), opts.visibility).await;
-                        tasks.push(tokio::spawn(source.run()));
+                        for _ in 0..opts.pollers {
+                            let source =
+                                event_source(&clients, &prov, src, h.clone(), opts.visibility)
+                                    .await;
+                            tasks.push(tokio::spawn(source.run()));
+                        }
                     }
                 }
                 "SchedulerFunction" => {

@@ -1,6 +1,8 @@
 //! Domain types (as the agent API shows them) and pure rules.
 
+pub mod hours;
 pub mod outbound;
+pub mod routing;
 pub mod window;
 
 use serde::{Deserialize, Serialize};

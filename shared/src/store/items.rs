@@ -42,6 +42,9 @@ pub struct Settings {
     pub csat_enabled: bool,
     #[serde(default)]
     pub ai_agent_url: Option<String>,
+    /// The key deliveries to the AI agent are signed with (HMAC-SHA256); never shown back.
+    #[serde(default)]
+    pub ai_agent_secret: Option<String>,
     /// Minutes before the 24 h close at which `window.expiring` is emitted.
     #[serde(default)]
     pub window_warnings_minutes: Option<Vec<i64>>,
@@ -130,6 +133,18 @@ pub struct ConversationItem {
     /// The item under `ACC#<a>` that points at this conversation while it is open: the
     /// contact for Messenger and leads, the post for comments. Absent means the contact.
     pub owner_sk: Option<String>,
+    // ---- routing and automation ----
+    /// The routing rule that placed the conversation (its removal policy applies to it).
+    pub routing_rule: Option<String>,
+    /// With the AI agent: it receives the person's messages until it hands off.
+    #[serde(default)]
+    pub bot_active: bool,
+    /// The closed period (its end) the away message was sent for.
+    pub away_period: Option<i64>,
+    pub last_agent_reply_at: Option<i64>,
+    pub csat_requested_at: Option<i64>,
+    /// Who the survey rates: the assignee when it was resolved.
+    pub csat_agent: Option<String>,
 }
 
 impl ConversationItem {

@@ -15,6 +15,10 @@
 //! | mid guard | `ACC#<a>#MID#<mid>` | `MID` | | | |
 //! | client id | `ACC#<a>#CONV#<c>` | `CLIENT#<client_id>` | | | |
 //! | event | `ACC#<a>#EV` | `<ms:013>#<ulid>` | | | |
+//! | agent (profile and open-conversation count) | `ACC#<a>` | `AGENT#<agent>` | | | |
+//! | routing rules | `ACC#<a>` | `ROUTING` | | | |
+//! | round-robin counter of a rule | `ACC#<a>` | `RR#<rule>` | | | |
+//! | CSAT answer | `ACC#<a>#CSAT` | `<ms:013>#<c>` | | | |
 
 pub const META: &str = "META";
 
@@ -72,3 +76,13 @@ pub fn events(a: &str) -> String {
 }
 pub const MID_SK: &str = "MID";
 pub const SETTINGS_SK: &str = "SETTINGS";
+pub fn agent_sk(agent: &str) -> String {
+    format!("AGENT#{agent}")
+}
+pub const ROUTING_SK: &str = "ROUTING";
+pub fn round_robin_sk(rule: &str) -> String {
+    format!("RR#{rule}")
+}
+pub fn csat(a: &str) -> String {
+    format!("ACC#{a}#CSAT")
+}

@@ -1,6 +1,7 @@
 //! DynamoDB adapter: the access patterns of DESIGN.md as narrow operations. Dedupe and state
 //! transitions use conditional writes and transactions, never read-then-write.
 
+pub mod agents;
 pub mod events;
 pub mod feed;
 pub mod items;
@@ -20,6 +21,7 @@ use serde::de::DeserializeOwned;
 
 use crate::domain::ConversationStatus;
 use crate::{Error, Result};
+pub use agents::{AgentItem, AgentPatch, AssignOutcome, Assignment, Capacity, CsatItem, RulesItem};
 pub use events::EventItem;
 pub use items::*;
 pub use outbound::QueueOutcome;
@@ -538,29 +540,59 @@ impl Store {
         }
     }
 
-    /// Resolves an open conversation and frees the contact for a new one. `Ok(false)` when it
-    /// was not open.
+    /// The condition that the conversation still has the assignee `conv` shows.
+    fn same_assignee(u: aws_sdk_dynamodb::types::builders::UpdateBuilder, conv: &ConversationItem) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        match &conv.assignee {
+            Some(a) => u.expression_attribute_values(":as", s(a)),
+            None => u,
+        }
+    }
+
+    fn assignee_condition(conv: &ConversationItem) -> &'static str {
+        if conv.assignee.is_some() {
+            "assignee = :as"
+        } else {
+            "attribute_not_exists(assignee)"
+        }
+    }
+
+    /// Resolves an open conversation, frees the contact for a new one and takes it off its
+    /// assignee's load, in one transaction. `Ok(false)` when it was not open.
     pub async fn resolve_conversation(&self, conv: &ConversationItem, now: i64) -> Result<bool> {
+        let mut conv = conv.clone();
+        for _ in 0..5 {
+            match self.try_resolve(&conv, now).await? {
+                Some(done) => return Ok(done),
+                // Reassigned meanwhile: resolve what it is now.
+                None => match self.get_conversation(&conv.account, &conv.id).await? {
+                    Some(c) if c.status == "open" => conv = c,
+                    _ => return Ok(false),
+                },
+            }
+        }
+        Err(Error::Corrupt("conversation kept changing during resolve".into()))
+    }
+
+    async fn try_resolve(&self, conv: &ConversationItem, now: i64) -> Result<Option<bool>> {
         let upd = |with_contact: bool| -> Result<Vec<TransactWriteItem>> {
+            let u = Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(&conv.pk))
+                .key("sk", s(keys::META))
+                .update_expression("SET #st = :r, gsi2pk = :g, resolved_at = :u, updated_at = :u")
+                .condition_expression(format!("#st = :open AND {}", Self::assignee_condition(conv)))
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":r", s("resolved"))
+                .expression_attribute_values(":open", s("open"))
+                .expression_attribute_values(
+                    ":g",
+                    s(keys::conversations_by_status(&conv.account, "resolved")),
+                )
+                .expression_attribute_values(":u", n(now));
             let mut out = vec![
                 TransactWriteItem::builder()
                     .update(
-                        Update::builder()
-                            .table_name(&self.table)
-                            .key("pk", s(&conv.pk))
-                            .key("sk", s(keys::META))
-                            .update_expression(
-                                "SET #st = :r, gsi2pk = :g, resolved_at = :u, updated_at = :u",
-                            )
-                            .condition_expression("#st = :open")
-                            .expression_attribute_names("#st", "status")
-                            .expression_attribute_values(":r", s("resolved"))
-                            .expression_attribute_values(":open", s("open"))
-                            .expression_attribute_values(
-                                ":g",
-                                s(keys::conversations_by_status(&conv.account, "resolved")),
-                            )
-                            .expression_attribute_values(":u", n(now))
+                        Self::same_assignee(u, conv)
                             .build()
                             .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
                     )
@@ -596,29 +628,42 @@ impl Store {
                         .build(),
                 );
             }
+            if let Some(a) = &conv.assignee {
+                out.push(self.load_item(&conv.account, a, -1)?);
+            }
             Ok(out)
         };
         for with_contact in [true, false] {
-            let res = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(upd(with_contact)?))
-                .send()
-                .await;
-            match res {
-                Ok(_) => return Ok(true),
-                Err(e) => match cancelled_conditions(&e) {
-                    Some(c) if c.first() == Some(&true) => return Ok(false),
-                    // The contact already moved on to another conversation: resolve this one alone.
-                    Some(c) if c.get(2) == Some(&true) => continue,
-                    _ => return Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
-                },
+            match self.transact(upd(with_contact)?).await? {
+                None => return Ok(Some(true)),
+                Some(c) if c.first() == Some(&true) => {
+                    return Ok(if conv.status == "open" { None } else { Some(false) });
+                }
+                // The contact already moved on to another conversation: resolve this one alone.
+                Some(c) if c.get(2) == Some(&true) => continue,
+                Some(_) => return Ok(Some(false)),
             }
         }
-        Ok(false)
+        Ok(Some(false))
     }
 
-    /// Reopens a resolved conversation if the contact has no other open one.
+    /// An unconditional change of an agent's open-conversation count.
+    pub(crate) fn load_item(&self, account: &str, agent: &str, delta: i64) -> Result<TransactWriteItem> {
+        let u = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(keys::account(account)))
+            .key("sk", s(keys::agent_sk(agent)))
+            .update_expression("ADD #load :d SET id = :id")
+            .expression_attribute_names("#load", "load")
+            .expression_attribute_values(":d", n(delta))
+            .expression_attribute_values(":id", s(agent))
+            .build()
+            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        Ok(TransactWriteItem::builder().update(u).build())
+    }
+
+    /// Reopens a resolved conversation if the contact has no other open one; it counts again on
+    /// its assignee's load.
     pub async fn reopen_conversation(
         &self,
         conv: &ConversationItem,
@@ -629,7 +674,7 @@ impl Store {
             .key("pk", s(&conv.pk))
             .key("sk", s(keys::META))
             .update_expression("SET #st = :o, gsi2pk = :g, updated_at = :u REMOVE resolved_at")
-            .condition_expression("#st = :r")
+            .condition_expression(format!("#st = :r AND {}", Self::assignee_condition(conv)))
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":r", s("resolved"))
             .expression_attribute_values(":o", s("open"))
@@ -637,7 +682,8 @@ impl Store {
                 ":g",
                 s(keys::conversations_by_status(&conv.account, "open")),
             )
-            .expression_attribute_values(":u", n(now))
+            .expression_attribute_values(":u", n(now));
+        let conv_upd = Self::same_assignee(conv_upd, conv)
             .build()
             .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
         let contact_upd = Update::builder()
@@ -654,32 +700,26 @@ impl Store {
             .expression_attribute_values(":u", n(now))
             .build()
             .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
-        let res = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(conv_upd).build())
-            .transact_items(TransactWriteItem::builder().update(contact_upd).build())
-            .transact_items(
-                EventItem::new(
-                    &conv.account,
-                    "conversation.updated",
-                    Some(&conv.id),
-                    serde_json::json!({"status": "open"}),
-                    now,
-                )
-                .put(&self.table)?,
+        let mut items = vec![
+            TransactWriteItem::builder().update(conv_upd).build(),
+            TransactWriteItem::builder().update(contact_upd).build(),
+            EventItem::new(
+                &conv.account,
+                "conversation.updated",
+                Some(&conv.id),
+                serde_json::json!({"status": "open"}),
+                now,
             )
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(Ok(())),
-            Err(e) => match cancelled_conditions(&e) {
-                Some(c) if c.first() == Some(&true) => Ok(Err(ReopenRefused::NotResolved)),
-                Some(c) if c.get(1) == Some(&true) => {
-                    Ok(Err(ReopenRefused::ContactHasOpenConversation))
-                }
-                _ => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
-            },
+            .put(&self.table)?,
+        ];
+        if let Some(a) = &conv.assignee {
+            items.push(self.load_item(&conv.account, a, 1)?);
+        }
+        match self.transact(items).await? {
+            None => Ok(Ok(())),
+            Some(c) if c.first() == Some(&true) => Ok(Err(ReopenRefused::NotResolved)),
+            Some(c) if c.get(1) == Some(&true) => Ok(Err(ReopenRefused::ContactHasOpenConversation)),
+            Some(_) => Ok(Err(ReopenRefused::NotResolved)),
         }
     }
 

@@ -73,25 +73,37 @@ impl Store {
 
     /// Stores a queued outbound message, its `client_id` guard and the conversation's new
     /// activity in one transaction.
+    /// `require_open: false` is for the survey sent as a conversation is resolved.
     pub async fn queue_message(
         &self,
         msg: &MessageItem,
         now: i64,
         event: &EventItem,
+        require_open: bool,
     ) -> Result<QueueOutcome> {
         let mut items = vec![self.put_new(msg)?];
         let activity = keys::activity_sk(msg.created_at, &msg.conversation_id);
+        let mut expr = "SET last_message_at = :t, last_activity_at = :t, gsi1sk = :a, gsi2sk = :a, gsi3sk = :a, updated_at = :u".to_owned();
+        // The away message stays quiet for a while after a person answered.
+        if msg.author_type == "agent" {
+            expr.push_str(", last_agent_reply_at = :t");
+        }
+        let mut upd = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&msg.pk))
+            .key("sk", s(keys::META))
+            .update_expression(expr);
+        upd = if require_open {
+            upd.condition_expression("attribute_exists(pk) AND #st = :open")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":open", s("open"))
+        } else {
+            upd.condition_expression("attribute_exists(pk)")
+        };
         items.push(
             TransactWriteItem::builder()
                 .update(
-                    Update::builder()
-                        .table_name(&self.table)
-                        .key("pk", s(&msg.pk))
-                        .key("sk", s(keys::META))
-                        .update_expression("SET last_message_at = :t, last_activity_at = :t, gsi1sk = :a, gsi2sk = :a, gsi3sk = :a, updated_at = :u")
-                        .condition_expression("attribute_exists(pk) AND #st = :open")
-                        .expression_attribute_names("#st", "status")
-                        .expression_attribute_values(":open", s("open"))
+                    upd
                         .expression_attribute_values(":t", n(msg.created_at))
                         .expression_attribute_values(":a", s(activity))
                         .expression_attribute_values(":u", n(now))

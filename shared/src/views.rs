@@ -1,8 +1,8 @@
 //! Stored items as the API shows them (DESIGN.md "Agent API").
 
-use pagedesk_shared::clock::rfc3339;
-use pagedesk_shared::domain::window::{WindowState, window_at};
-use pagedesk_shared::store::{ContactItem, ConversationItem, MessageItem, PageItem};
+use crate::clock::rfc3339;
+use crate::domain::window::{WindowState, window_at};
+use crate::store::{AgentItem, ContactItem, ConversationItem, MessageItem, PageItem};
 use serde_json::{Value, json};
 
 fn time(ms: Option<i64>) -> Value {
@@ -23,6 +23,8 @@ pub fn conversation(c: &ConversationItem, human_agent_enabled: bool, now: i64) -
         "last_inbound_at": time(c.last_inbound_at),
         "window": window_view(c, human_agent_enabled, now),
         "csat": c.csat,
+        "routing_rule": c.routing_rule,
+        "ai_agent_active": c.bot_active,
         "previous_conversation_id": c.previous_conversation_id,
         "created_at": rfc3339(c.created_at),
         "updated_at": rfc3339(c.updated_at),
@@ -112,5 +114,16 @@ pub fn page(p: &PageItem) -> Value {
         "status_reason": p.status_reason,
         "created_at": rfc3339(p.created_at),
         "updated_at": rfc3339(p.updated_at),
+    })
+}
+
+pub fn agent(a: &AgentItem) -> Value {
+    json!({
+        "id": a.id,
+        "name": a.name,
+        "status": if a.online() { "online" } else { "offline" },
+        "max_concurrent": a.max_concurrent,
+        "open_conversations": a.load.max(0),
+        "last_assigned_at": time(a.last_assigned_at),
     })
 }

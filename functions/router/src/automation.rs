@@ -1,0 +1,223 @@
+//! What happens around a person's message besides storing it: routing a new conversation,
+//! the greeting, the away message, deliveries to the AI agent, and survey answers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pagedesk_shared::automatic::{self, Automatic};
+use pagedesk_shared::clock::MINUTE_MS;
+use pagedesk_shared::domain::hours::{self, WeeklyHours};
+use pagedesk_shared::domain::routing::{Facts, RoutingRule};
+use pagedesk_shared::queue::{OutboundJob, enqueue_outbound};
+use pagedesk_shared::routing::{self as route, Target};
+use pagedesk_shared::store::{ContactItem, ConversationItem, MessageItem, PageItem, Settings, Store, keys};
+
+use crate::{Router, RouterError};
+
+/// The away message stays quiet this long after an agent answered.
+const AGENT_QUIET_MS: i64 = 5 * MINUTE_MS;
+
+/// An account's settings and rules as one warm router last read them.
+pub struct Account {
+    pub settings: Settings,
+    pub rules: Vec<RoutingRule>,
+}
+
+impl Account {
+    fn hours(&self) -> Option<(WeeklyHours, hours::Tz)> {
+        let h = WeeklyHours::parse(self.settings.business_hours.as_ref()?).ok()?;
+        Some((h, hours::zone(self.settings.time_zone.as_deref())))
+    }
+
+    /// The closed period `at` falls in (its end), or `None` while open or without hours.
+    fn closed_period(&self, at: i64) -> Option<i64> {
+        let (h, tz) = self.hours()?;
+        h.closed_until(tz, at)
+    }
+
+    fn away_text(&self) -> Option<&str> {
+        self.settings.away_message.as_deref().filter(|t| !t.trim().is_empty())
+    }
+}
+
+#[derive(Default)]
+pub struct AccountCache {
+    entries: Mutex<HashMap<String, (Arc<Account>, Instant)>>,
+}
+
+impl AccountCache {
+    pub async fn get(&self, store: &Store, account: &str, ttl: Duration) -> pagedesk_shared::Result<Arc<Account>> {
+        if let Ok(m) = self.entries.lock()
+            && let Some((a, at)) = m.get(account)
+            && at.elapsed() < ttl
+        {
+            return Ok(a.clone());
+        }
+        let (settings, rules) = futures::try_join!(store.get_settings(account), store.get_rules(account))?;
+        let a = Arc::new(Account {
+            settings,
+            rules: rules.rules,
+        });
+        if let Ok(mut m) = self.entries.lock() {
+            m.insert(account.to_owned(), (a.clone(), Instant::now()));
+        }
+        Ok(a)
+    }
+}
+
+impl Router {
+    pub(crate) async fn account(&self, account: &str) -> pagedesk_shared::Result<Arc<Account>> {
+        self.accounts
+            .get(&self.store, account, Duration::from_secs(self.cfg.settings_cache_seconds))
+            .await
+    }
+
+    /// A conversation was just created with `msg`: route it, then greet, say we are away, or
+    /// hand it to the AI agent. Failures are logged, not returned: the conversation and its
+    /// message are stored, and a redelivery would find them and do nothing more.
+    pub(crate) async fn after_open(&self, page: &PageItem, conv: &ConversationItem, msg: &MessageItem) {
+        if let Err(e) = self.try_after_open(page, conv, msg).await {
+            tracing::error!(conversation_id = %conv.id, error = %e, "routing or automatic messages failed for a new conversation");
+        }
+    }
+
+    async fn try_after_open(&self, page: &PageItem, conv: &ConversationItem, msg: &MessageItem) -> Result<(), RouterError> {
+        let acc = self.account(&page.account).await?;
+        let from_person = msg.direction == "in";
+        let messenger = conv.channel == "messenger";
+        // Business hours are judged at the time the person wrote, not when we got to it.
+        let closed = acc.closed_period(msg.created_at);
+        let text = msg.text.as_deref().or(conv.subject.as_deref()).unwrap_or("");
+        let facts = Facts {
+            page_id: &conv.page_id,
+            channel: &conv.channel,
+            text,
+            inside_hours: closed.is_none(),
+        };
+        let bot = from_person && messenger && acc.settings.ai_agent_url.is_some();
+        let target = route::decide(&acc.rules, &facts, bot);
+        let routed = self
+            .store
+            .route(conv, target, "router", self.clock.now_ms())
+            .await?;
+        if !matches!(target, Target::Pool) || routed.assignee.is_some() {
+            tracing::info!(conversation_id = %conv.id, assignee = ?routed.assignee, rule = ?routed.rule, ai_agent = routed.bot, "conversation routed");
+        }
+        if !(from_person && messenger) {
+            return Ok(());
+        }
+        if let Some(g) = acc.settings.greeting.as_deref().filter(|t| !t.trim().is_empty()) {
+            self.automatic(conv, "greeting", g).await?;
+        }
+        if routed.bot {
+            self.to_ai_agent(msg, "conversation.created").await?;
+        } else if let (Some(period), Some(text)) = (closed, acc.away_text()) {
+            self.away(conv, period, text).await?;
+        }
+        Ok(())
+    }
+
+    /// The person wrote in an existing conversation: tell the AI agent if it has the
+    /// conversation, or say we are away. Reads the conversation only when either could apply.
+    pub(crate) async fn after_message(&self, page: &PageItem, conv_id: &str, msg: &MessageItem) {
+        let res = async {
+            let acc = self.account(&page.account).await?;
+            let closed = acc.closed_period(msg.created_at).filter(|_| acc.away_text().is_some());
+            if acc.settings.ai_agent_url.is_none() && closed.is_none() {
+                return Ok(());
+            }
+            let Some(conv) = self.store.get_conversation(&page.account, conv_id).await? else {
+                return Ok(());
+            };
+            if conv.channel != "messenger" || conv.status != "open" {
+                return Ok(());
+            }
+            if conv.bot_active && conv.assignee.is_none() && acc.settings.ai_agent_url.is_some() {
+                return self.to_ai_agent(msg, "message.created").await;
+            }
+            if let (Some(period), Some(text)) = (closed, acc.away_text()) {
+                self.away(&conv, period, text).await?;
+            }
+            Ok::<(), RouterError>(())
+        }
+        .await;
+        if let Err(e) = res {
+            tracing::error!(conversation_id = %conv_id, error = %e, "automatic handling of a message failed");
+        }
+    }
+
+    /// At most once per conversation per closed period, and not right after an agent answered.
+    async fn away(&self, conv: &ConversationItem, period: i64, text: &str) -> Result<(), RouterError> {
+        let now = self.clock.now_ms();
+        if self.store.claim_away(conv, period, now - AGENT_QUIET_MS, now).await? {
+            self.automatic(conv, "away", text).await?;
+        } else {
+            tracing::info!(conversation_id = %conv.id, "away message already sent for this closed period, or an agent just answered");
+        }
+        Ok(())
+    }
+
+    async fn automatic(&self, conv: &ConversationItem, kind: &str, text: &str) -> Result<(), RouterError> {
+        automatic::send(
+            &self.store,
+            &self.sqs,
+            self.cfg.outbound_queue_url.as_deref(),
+            conv,
+            Automatic {
+                kind,
+                text,
+                quick_replies: None,
+                require_open: true,
+            },
+            self.clock.now_ms(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Queues a delivery to the AI agent; the sender makes it (signed, retried).
+    async fn to_ai_agent(&self, msg: &MessageItem, event: &str) -> Result<(), RouterError> {
+        let url = self
+            .cfg
+            .outbound_queue_url
+            .as_deref()
+            .ok_or_else(|| pagedesk_shared::Error::Config("PAGEDESK_OUTBOUND_QUEUE_URL is not set".into()))?;
+        enqueue_outbound(&self.sqs, url, &OutboundJob::ai_agent(msg, event)).await?;
+        tracing::info!(conversation_id = %msg.conversation_id, message_id = %msg.id, event, "queued for the AI agent");
+        Ok(())
+    }
+
+    /// A tap on a survey answer: stored on the conversation it rates (even though that one is
+    /// resolved) instead of opening a new conversation. `Ok(false)` when it is not a survey
+    /// answer this contact was asked (then it is an ordinary message).
+    pub(crate) async fn on_csat_answer(
+        &self,
+        page: &PageItem,
+        contact: &ContactItem,
+        msg: &MessageItem,
+        mid: &str,
+        conv_id: &str,
+        score: i64,
+    ) -> Result<bool, RouterError> {
+        let Some(conv) = self.store.get_conversation(&page.account, conv_id).await? else {
+            return Ok(false);
+        };
+        if conv.contact_id != contact.id || conv.csat_requested_at.is_none() || conv.csat.is_some() {
+            return Ok(false);
+        }
+        let mut m = msg.clone();
+        m.account = page.account.clone();
+        m.conversation_id = conv.id.clone();
+        m.pk = keys::conversation(&page.account, &conv.id);
+        m.id = pagedesk_shared::ids::new_id(pagedesk_shared::ids::message_prefix(), m.created_at);
+        m.sk = keys::message_sk(m.created_at, &m.id);
+        m.kind = Some("csat".into());
+        let recorded = self
+            .store
+            .record_csat(&conv, &m, mid, score, self.clock.now_ms())
+            .await?;
+        tracing::info!(conversation_id = %conv.id, recorded, "survey answer");
+        Ok(recorded)
+    }
+}

@@ -1,0 +1,107 @@
+//! Deliveries to the account's AI agent. They share the conversation's FIFO group with its
+//! sends, so the bot hears about messages in order. Temporary failures are retried with the
+//! sender's backoff; when the bot cannot be reached after every attempt (or refuses), the
+//! conversation is handed to people, so nobody waits on a bot that is down.
+
+use pagedesk_shared::bot::BotError;
+use pagedesk_shared::domain::hours::{self, WeeklyHours};
+use pagedesk_shared::domain::routing::Facts;
+use pagedesk_shared::queue::OutboundJob;
+use pagedesk_shared::routing as route;
+use pagedesk_shared::store::{ConversationItem, EventItem};
+use pagedesk_shared::views;
+use serde_json::json;
+
+use crate::{MAX_ATTEMPTS, SendError, Sender, backoff};
+
+impl Sender {
+    pub(crate) async fn deliver_to_ai_agent(
+        &self,
+        job: &OutboundJob,
+        event: &str,
+        receives: u32,
+    ) -> Result<(), SendError> {
+        let settings = self.store.get_settings(&job.account).await?;
+        let (Some(url), Some(secret)) = (&settings.ai_agent_url, &settings.ai_agent_secret) else {
+            tracing::info!("no AI agent configured any more; delivery dropped");
+            return Ok(());
+        };
+        let Some(conv) = self
+            .store
+            .get_conversation(&job.account, &job.conversation_id)
+            .await?
+        else {
+            return Ok(());
+        };
+        if !conv.bot_active || conv.assignee.is_some() || conv.status != "open" {
+            tracing::info!("conversation is no longer with the AI agent; delivery dropped");
+            return Ok(());
+        }
+        let Some(msg) = self
+            .store
+            .get_message(&job.account, &job.conversation_id, &job.message_sk)
+            .await?
+        else {
+            return Ok(());
+        };
+        let now = self.clock.now_ms();
+        let body = json!({
+            "type": event,
+            "account": job.account,
+            "conversation": views::conversation(&conv, settings.human_agent_enabled, now),
+            "message": views::message(&msg, &conv),
+        });
+        match self
+            .bot
+            .deliver(url, secret, event, &msg.id, &body, now)
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(event, "delivered to the AI agent");
+                Ok(())
+            }
+            Err(BotError::Temporary(why)) if receives < MAX_ATTEMPTS => {
+                tracing::warn!(error = %why, receives, "AI agent unavailable; will retry");
+                Err(SendError::RetryAfter(backoff(receives)))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, receives, "AI agent unreachable; handing the conversation to people");
+                self.hand_off_unreachable(&conv, &e.to_string()).await
+            }
+        }
+    }
+
+    async fn hand_off_unreachable(&self, conv: &ConversationItem, why: &str) -> Result<(), SendError> {
+        let now = self.clock.now_ms();
+        let ev = EventItem::new(
+            &conv.account,
+            "conversation.handed_off",
+            Some(&conv.id),
+            json!({"by": "ai_agent_unreachable", "reason": why}),
+            now,
+        );
+        if !self.store.end_bot(conv, &ev, now).await? {
+            return Ok(());
+        }
+        let mut conv = conv.clone();
+        conv.bot_active = false;
+        let settings = self.store.get_settings(&conv.account).await?;
+        let rules = self.store.get_rules(&conv.account).await?.rules;
+        let inside = settings
+            .business_hours
+            .as_ref()
+            .and_then(|v| WeeklyHours::parse(v).ok())
+            .is_none_or(|h| h.is_open(hours::zone(settings.time_zone.as_deref()), now));
+        let facts = Facts {
+            page_id: &conv.page_id,
+            channel: &conv.channel,
+            text: "",
+            inside_hours: inside,
+        };
+        let target = route::decide(&rules, &facts, false);
+        self.store
+            .route(&conv, target, "ai_agent_unreachable", now)
+            .await?;
+        Ok(())
+    }
+}

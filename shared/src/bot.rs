@@ -1,0 +1,96 @@
+//! Deliveries to an account's AI agent: signed JSON POSTs. The signature is
+//! `X-Pagedesk-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">` with the secret the
+//! admin set, and `X-Pagedesk-Timestamp` (seconds) so the bot can refuse replays.
+
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BotError {
+    /// Timeouts, connection errors, 5xx, 408 and 429: worth trying again.
+    #[error("AI agent unavailable: {0}")]
+    Temporary(String),
+    /// Any other answer: it will not change by retrying.
+    #[error("AI agent refused the delivery with HTTP {0}")]
+    Refused(u16),
+}
+
+pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[derive(Clone)]
+pub struct BotClient {
+    http: reqwest::Client,
+}
+
+impl BotClient {
+    pub fn new(timeout: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+            .unwrap_or_default();
+        BotClient { http }
+    }
+
+    /// POSTs one delivery. `delivery` is stable across retries, so the bot can drop repeats.
+    pub async fn deliver(
+        &self,
+        url: &str,
+        secret: &str,
+        event: &str,
+        delivery: &str,
+        body: &serde_json::Value,
+        now_ms: i64,
+    ) -> Result<(), BotError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| BotError::Temporary(e.to_string()))?;
+        let ts = now_ms / 1000;
+        let res = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("x-pagedesk-event", event)
+            .header("x-pagedesk-delivery", delivery)
+            .header("x-pagedesk-timestamp", ts.to_string())
+            .header("x-pagedesk-signature", signature(secret, ts, &bytes))
+            .body(bytes)
+            .send()
+            .await;
+        match res {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => {
+                let code = r.status().as_u16();
+                if code >= 500 || code == 408 || code == 429 {
+                    Err(BotError::Temporary(format!("HTTP {code}")))
+                } else {
+                    Err(BotError::Refused(code))
+                }
+            }
+            Err(e) if e.is_timeout() => Err(BotError::Temporary("timeout".into())),
+            Err(e) => Err(BotError::Temporary(format!("request failed: {}", e.without_url()))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn signature_covers_timestamp_and_body() {
+        let a = super::signature("k", 1, b"{}");
+        assert!(a.starts_with("sha256=") && a.len() == 7 + 64);
+        assert_ne!(a, super::signature("k", 2, b"{}"));
+        assert_ne!(a, super::signature("k", 1, b"{ }"));
+        assert_ne!(a, super::signature("j", 1, b"{}"));
+    }
+}

@@ -1,0 +1,213 @@
+//! Applying routing decisions: the rule's method turns into one conditional assignment (see
+//! `store::agents`). Used by the router (new conversations), the agent API (hand-off, agents
+//! removed from rules) and the sender (an AI agent that cannot be reached hands off).
+
+use serde_json::json;
+
+use crate::domain::routing::{self, Candidate, Facts, Method, RoutingRule};
+use crate::store::{
+    AgentItem, AssignOutcome, Assignment, Capacity, ConversationItem, EventItem, Store,
+};
+use crate::Result;
+
+/// Where a conversation goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'r> {
+    Rule(&'r RoutingRule),
+    /// The account's AI agent (no rule matched and one is configured).
+    Bot,
+    /// The default: unassigned, for anyone to claim.
+    Pool,
+}
+
+/// Rules first (the first that matches), then the AI agent, then the default pool.
+pub fn decide<'r>(rules: &'r [RoutingRule], facts: &Facts<'_>, bot: bool) -> Target<'r> {
+    match routing::first_match(rules, facts) {
+        Some(r) => Target::Rule(r),
+        None if bot => Target::Bot,
+        None => Target::Pool,
+    }
+}
+
+/// How routing left the conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Routed {
+    pub assignee: Option<String>,
+    pub rule: Option<String>,
+    pub bot: bool,
+}
+
+/// Rounds before giving up on agents changing under us (each round reads them again).
+const ROUNDS: usize = 8;
+
+impl Store {
+    /// Routes an open conversation. `by` says who caused it (for the event): `router`,
+    /// `handoff`, `rule_change`, `ai_agent_unreachable`.
+    pub async fn route(
+        &self,
+        conv: &ConversationItem,
+        target: Target<'_>,
+        by: &str,
+        now: i64,
+    ) -> Result<Routed> {
+        match target {
+            Target::Rule(rule) => self.assign_by_rule(conv, rule, by, now).await,
+            Target::Bot => {
+                let ev = event(conv, None, None, by, now, json!({"ai_agent": true}));
+                self.mark_routed(conv, None, Some(true), &ev, now).await?;
+                Ok(Routed {
+                    bot: true,
+                    ..Default::default()
+                })
+            }
+            Target::Pool => self.to_pool(conv, None, by, "no_rule_matched", now).await,
+        }
+    }
+
+    /// Gives the conversation to the rule's people by the rule's method. Nobody available
+    /// leaves it unassigned (in the pool), which the event says.
+    pub async fn assign_by_rule(
+        &self,
+        conv: &ConversationItem,
+        rule: &RoutingRule,
+        by: &str,
+        now: i64,
+    ) -> Result<Routed> {
+        let name = Some(rule.name.as_str());
+        if rule.method == Method::Claim {
+            return self.to_pool(conv, name, by, "claim", now).await;
+        }
+        for _ in 0..ROUNDS {
+            let agents = self.list_agents(&conv.account).await?;
+            let candidates: Vec<Candidate<'_>> = rule
+                .agents
+                .iter()
+                // The agent losing the conversation is not a candidate for it.
+                .filter(|id| conv.assignee.as_deref() != Some(id.as_str()))
+                .filter_map(|id| agents.iter().find(|a| &a.id == id))
+                .map(candidate)
+                .collect();
+            let (pick, capacity) = match rule.method {
+                Method::Owner => (
+                    candidates.iter().find(|c| c.online).map(|c| c.id),
+                    Capacity::Online,
+                ),
+                Method::RoundRobin => {
+                    let available: Vec<&str> = candidates
+                        .iter()
+                        .filter(|c| c.available())
+                        .map(|c| c.id)
+                        .collect();
+                    let pick = if available.is_empty() {
+                        None
+                    } else {
+                        let turn = self.next_turn(&conv.account, &rule.name).await?;
+                        routing::round_robin(&available, turn)
+                    };
+                    (pick, Capacity::OnlineBelowMax)
+                }
+                Method::LoadBalanced => {
+                    (routing::least_loaded(&candidates), Capacity::OnlineBelowMax)
+                }
+                Method::Claim => (None, Capacity::Any),
+            };
+            let Some(agent) = pick else {
+                return self
+                    .to_pool(conv, name, by, "no_agent_available", now)
+                    .await;
+            };
+            let a = Assignment {
+                to: Some(agent),
+                from: conv.assignee.as_deref(),
+                capacity,
+                rule: name,
+                bot_active: conv.bot_active.then_some(false),
+                event: event(conv, Some(agent), name, by, now, json!({})),
+                now,
+            };
+            match self.assign(conv, &a).await? {
+                AssignOutcome::Done => {
+                    tracing::info!(conversation_id = %conv.id, agent, rule = %rule.name, "conversation assigned");
+                    return Ok(Routed {
+                        assignee: Some(agent.to_owned()),
+                        rule: Some(rule.name.clone()),
+                        bot: false,
+                    });
+                }
+                // Went offline or reached their maximum since we read them: choose again.
+                AssignOutcome::AgentUnavailable => continue,
+                // Someone claimed, assigned or resolved it meanwhile: theirs wins.
+                AssignOutcome::ConversationChanged => {
+                    tracing::info!(conversation_id = %conv.id, "conversation changed while routing; left as it is");
+                    return Ok(Routed::default());
+                }
+            }
+        }
+        self.to_pool(conv, name, by, "no_agent_available", now)
+            .await
+    }
+
+    /// Leaves (or puts) the conversation unassigned. A conversation that had an assignee loses
+    /// them (and they lose its load).
+    async fn to_pool(
+        &self,
+        conv: &ConversationItem,
+        rule: Option<&str>,
+        by: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<Routed> {
+        let ev = event(conv, None, rule, by, now, json!({"reason": reason}));
+        if conv.assignee.is_some() {
+            let a = Assignment {
+                to: None,
+                from: conv.assignee.as_deref(),
+                capacity: Capacity::Any,
+                rule,
+                bot_active: conv.bot_active.then_some(false),
+                event: ev,
+                now,
+            };
+            self.assign(conv, &a).await?;
+        } else if rule.is_some() || conv.bot_active {
+            self.mark_routed(conv, rule, conv.bot_active.then_some(false), &ev, now)
+                .await?;
+        }
+        // No rule, nobody had it: it simply stays unassigned, nothing to write.
+        Ok(Routed {
+            rule: rule.map(str::to_owned),
+            ..Default::default()
+        })
+    }
+}
+
+fn candidate(a: &AgentItem) -> Candidate<'_> {
+    Candidate {
+        id: &a.id,
+        online: a.online(),
+        load: a.load,
+        max_concurrent: a.max_concurrent,
+        last_assigned_at: a.last_assigned_at.unwrap_or(0),
+    }
+}
+
+fn event(
+    conv: &ConversationItem,
+    to: Option<&str>,
+    rule: Option<&str>,
+    by: &str,
+    now: i64,
+    extra: serde_json::Value,
+) -> EventItem {
+    let mut data = json!({"assignee": to, "previous": conv.assignee, "rule": rule, "by": by});
+    if let (Some(d), Some(e)) = (data.as_object_mut(), extra.as_object()) {
+        d.extend(e.clone());
+    }
+    EventItem::new(
+        &conv.account,
+        "conversation.assigned",
+        Some(&conv.id),
+        data,
+        now,
+    )
+}
