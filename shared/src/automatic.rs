@@ -55,12 +55,16 @@ pub async fn send(
         serde_json::json!({"message_id": id, "direction": "out", "automatic": a.kind}),
         now,
     );
-    match store.queue_message(&msg, now, &event, a.require_open).await? {
+    match store
+        .queue_message(&msg, now, &event, a.require_open)
+        .await?
+    {
         QueueOutcome::Stored => {}
         QueueOutcome::ConversationNotOpen => return Ok(None),
         other => return Err(Error::Corrupt(format!("automatic message: {other:?}"))),
     }
-    let url = queue_url.ok_or_else(|| Error::Config("PAGEDESK_OUTBOUND_QUEUE_URL is not set".into()))?;
+    let url =
+        queue_url.ok_or_else(|| Error::Config("PAGEDESK_OUTBOUND_QUEUE_URL is not set".into()))?;
     if let Err(e) = enqueue_outbound(sqs, url, &OutboundJob::send(&msg)).await {
         tracing::error!(error = %e, kind = a.kind, "automatic message could not be queued");
         let err = MessageError {

@@ -78,7 +78,10 @@ impl BotClient {
                 }
             }
             Err(e) if e.is_timeout() => Err(BotError::Temporary("timeout".into())),
-            Err(e) => Err(BotError::Temporary(format!("request failed: {}", e.without_url()))),
+            Err(e) => Err(BotError::Temporary(format!(
+                "request failed: {}",
+                e.without_url()
+            ))),
         }
     }
 }

@@ -4,11 +4,11 @@
 
 use serde_json::json;
 
+use crate::Result;
 use crate::domain::routing::{self, Candidate, Facts, Method, RoutingRule};
 use crate::store::{
     AgentItem, AssignOutcome, Assignment, Capacity, ConversationItem, EventItem, Store,
 };
-use crate::Result;
 
 /// Where a conversation goes.
 #[derive(Debug, Clone, Copy)]

@@ -550,6 +550,21 @@ async fn settings_read_change_and_validate() {
     let (s, v) = stack.api("PUT", "/settings", Some(&admin), Some(json!({"time_zone": "Europe/Berlin", "human_agent_enabled": true, "history_depth": 5,
         "business_hours": {"mon": [["09:00", "17:00"]]}, "greeting": "Hello!", "ai_agent": {"url": "https://bot.example/hook"}}))).await;
     assert_eq!(s, 200, "{v}");
+    // Without a signing key one is made, shown in this answer only.
+    assert!(
+        v["ai_agent"]["secret"]
+            .as_str()
+            .is_some_and(|k| k.len() == 40),
+        "{v}"
+    );
+    let shown = stack.get("/settings", &admin).await;
+    assert_eq!(
+        (
+            shown["ai_agent"]["secret_set"].as_bool(),
+            shown["ai_agent"].get("secret")
+        ),
+        (Some(true), None)
+    );
     assert_eq!(
         (
             v["time_zone"].as_str(),
@@ -688,6 +703,21 @@ async fn live_responses_match_the_openapi_schemas() {
         &doc,
         "#/components/schemas/Settings",
         &stack.get("/settings", &tok).await,
+    );
+    validate(
+        &doc,
+        "#/components/schemas/Agent",
+        &stack.get("/agents/admin-1", &tok).await,
+    );
+    validate(
+        &doc,
+        "#/components/schemas/RoutingRules",
+        &stack.get("/routing-rules", &tok).await,
+    );
+    validate(
+        &doc,
+        "#/components/schemas/CsatReport",
+        &stack.get("/reports/csat", &tok).await,
     );
     let (_, err) = stack.api("GET", "/conversations", None, None).await;
     validate(&doc, "#/components/schemas/Error", &err);

@@ -6,20 +6,21 @@ mod replies;
 mod routing;
 mod settings;
 
-
 use std::sync::Arc;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request};
 use pagedesk_shared::api::{ApiError, HttpResponse, json, query_param, query_params};
 use pagedesk_shared::auth::{AuthError, Claims, Role, Verifier};
+use pagedesk_shared::automatic::{self, Automatic};
 use pagedesk_shared::clock::Clock;
 use pagedesk_shared::config::Config;
+use pagedesk_shared::domain::window::{WindowState, window_at};
 use pagedesk_shared::domain::{Channel, ConversationStatus};
 use pagedesk_shared::secrets::SecretCache;
-use pagedesk_shared::automatic::{self, Automatic};
-use pagedesk_shared::domain::window::{WindowState, window_at};
-use pagedesk_shared::store::{ConversationItem, ConversationQuery, PageItem, ReopenRefused, Store, keys};
+use pagedesk_shared::store::{
+    ConversationItem, ConversationQuery, PageItem, ReopenRefused, Store, keys,
+};
 use pagedesk_shared::views;
 use serde::Deserialize;
 use serde_json::json;
@@ -84,7 +85,11 @@ impl AgentApi {
                 )
                 | (["events"], &Method::GET)
                 | (
-                    ["conversations", _, "resolve" | "reopen" | "claim" | "assign" | "handoff"],
+                    [
+                        "conversations",
+                        _,
+                        "resolve" | "reopen" | "claim" | "assign" | "handoff"
+                    ],
                     &Method::POST
                 )
                 | (["agents"], &Method::GET)

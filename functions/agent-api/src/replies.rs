@@ -59,7 +59,11 @@ impl AgentApi {
                 "the conversation is not with the AI agent (it was handed off or claimed)",
             ));
         }
-        let author = if bot { Sender::Automatic } else { Sender::HumanAgent };
+        let author = if bot {
+            Sender::Automatic
+        } else {
+            Sender::HumanAgent
+        };
         let now = self.clock.now_ms();
         // Comments have no messaging window: public replies are always possible, a private
         // reply once per comment within 7 days. Messenger conversations follow the window.

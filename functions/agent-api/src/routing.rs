@@ -68,7 +68,9 @@ impl AgentApi {
     pub(crate) async fn put_agent(&self, c: &Claims, id: &str, body: &Body) -> ApiResult {
         let admin = c.role == Role::Admin;
         if !admin && c.sub != id {
-            return Err(ApiError::forbidden("agents can change their own status only"));
+            return Err(ApiError::forbidden(
+                "agents can change their own status only",
+            ));
         }
         require_person(c)?;
         if id.is_empty() || id.len() > 128 {
@@ -410,7 +412,14 @@ impl AgentApi {
                 .map(|(k, scores)| {
                     let mut v = summary(&scores);
                     if let Some(o) = v.as_object_mut() {
-                        o.insert(name.to_owned(), if k.is_empty() { Value::Null } else { Value::String(k) });
+                        o.insert(
+                            name.to_owned(),
+                            if k.is_empty() {
+                                Value::Null
+                            } else {
+                                Value::String(k)
+                            },
+                        );
                     }
                     v
                 })
@@ -422,8 +431,17 @@ impl AgentApi {
             o.insert("from".into(), json!(rfc3339(from)));
             o.insert("to".into(), json!(rfc3339(to)));
             o.insert("time_zone".into(), json!(tz.name()));
-            o.insert("by_agent".into(), json!(group(&|a| a.agent_id.clone().unwrap_or_default(), "agent_id")));
-            o.insert("by_page".into(), json!(group(&|a| a.page_id.clone(), "page_id")));
+            o.insert(
+                "by_agent".into(),
+                json!(group(
+                    &|a| a.agent_id.clone().unwrap_or_default(),
+                    "agent_id"
+                )),
+            );
+            o.insert(
+                "by_page".into(),
+                json!(group(&|a| a.page_id.clone(), "page_id")),
+            );
             o.insert(
                 "by_day".into(),
                 json!(group(
@@ -440,7 +458,13 @@ impl AgentApi {
     }
 }
 
-fn assigned_event(conv: &ConversationItem, to: Option<&str>, by: &str, actor: &str, now: i64) -> EventItem {
+fn assigned_event(
+    conv: &ConversationItem,
+    to: Option<&str>,
+    by: &str,
+    actor: &str,
+    now: i64,
+) -> EventItem {
     EventItem::new(
         &conv.account,
         "conversation.assigned",

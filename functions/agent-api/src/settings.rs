@@ -13,7 +13,6 @@ use serde_json::{Map, Value, json};
 
 use crate::{AgentApi, ApiResult, require_admin};
 
-
 pub fn view(s: &Settings) -> Value {
     json!({
         "time_zone": s.time_zone.clone().unwrap_or_else(|| "UTC".into()),
@@ -44,6 +43,7 @@ impl AgentApi {
         let patch: Map<String, Value> = serde_json::from_slice(bytes)
             .map_err(|e| ApiError::unprocessable(format!("body: {e}")))?;
         let mut s = self.store.get_settings(&c.account).await?;
+        let before = s.ai_agent_secret.clone();
         let problems = apply(&mut s, &patch);
         if !problems.is_empty() {
             return Err(ApiError::unprocessable(problems.join("; "))
@@ -51,7 +51,15 @@ impl AgentApi {
         }
         self.store.put_settings(&c.account, &s).await?;
         tracing::info!(admin = %c.sub, fields = patch.len(), "settings changed");
-        Ok(json(StatusCode::OK, &view(&s)))
+        let mut out = view(&s);
+        let made = patch
+            .get("ai_agent")
+            .is_some_and(|a| a.is_object() && a.get("secret").is_none())
+            && s.ai_agent_secret != before;
+        if made && let Some(a) = out.get_mut("ai_agent").and_then(Value::as_object_mut) {
+            a.insert("secret".into(), json!(s.ai_agent_secret));
+        }
+        Ok(json(StatusCode::OK, &out))
     }
 }
 
@@ -67,6 +75,12 @@ fn text(v: &Value, name: &str, problems: &mut Vec<String>) -> Option<Option<Stri
             None
         }
     }
+}
+
+/// A signing key for AI-agent deliveries: 160 random bits, hex.
+fn new_secret() -> String {
+    let (a, b) = (ulid::Ulid::new().random(), ulid::Ulid::new().random());
+    format!("{a:020x}{b:020x}")
 }
 
 /// Applies the fields present in `patch`; returns what is wrong (and changes nothing then).
@@ -130,6 +144,8 @@ pub fn apply(s: &mut Settings, patch: &Map<String, Value>) -> Vec<String> {
                             next.ai_agent_secret = Some(k.clone())
                         }
                         None if next.ai_agent_secret.is_some() => {}
+                        // None given: one is made and shown once, in this answer.
+                        None => next.ai_agent_secret = Some(new_secret()),
                         _ => problems.push(
                             "ai_agent.secret: the key deliveries are signed with, 16 to 256 characters"
                                 .into(),

@@ -11,7 +11,9 @@ use pagedesk_shared::domain::hours::{self, WeeklyHours};
 use pagedesk_shared::domain::routing::{Facts, RoutingRule};
 use pagedesk_shared::queue::{OutboundJob, enqueue_outbound};
 use pagedesk_shared::routing::{self as route, Target};
-use pagedesk_shared::store::{ContactItem, ConversationItem, MessageItem, PageItem, Settings, Store, keys};
+use pagedesk_shared::store::{
+    ContactItem, ConversationItem, MessageItem, PageItem, Settings, Store, keys,
+};
 
 use crate::{Router, RouterError};
 
@@ -37,7 +39,10 @@ impl Account {
     }
 
     fn away_text(&self) -> Option<&str> {
-        self.settings.away_message.as_deref().filter(|t| !t.trim().is_empty())
+        self.settings
+            .away_message
+            .as_deref()
+            .filter(|t| !t.trim().is_empty())
     }
 }
 
@@ -47,14 +52,20 @@ pub struct AccountCache {
 }
 
 impl AccountCache {
-    pub async fn get(&self, store: &Store, account: &str, ttl: Duration) -> pagedesk_shared::Result<Arc<Account>> {
+    pub async fn get(
+        &self,
+        store: &Store,
+        account: &str,
+        ttl: Duration,
+    ) -> pagedesk_shared::Result<Arc<Account>> {
         if let Ok(m) = self.entries.lock()
             && let Some((a, at)) = m.get(account)
             && at.elapsed() < ttl
         {
             return Ok(a.clone());
         }
-        let (settings, rules) = futures::try_join!(store.get_settings(account), store.get_rules(account))?;
+        let (settings, rules) =
+            futures::try_join!(store.get_settings(account), store.get_rules(account))?;
         let a = Arc::new(Account {
             settings,
             rules: rules.rules,
@@ -69,26 +80,44 @@ impl AccountCache {
 impl Router {
     pub(crate) async fn account(&self, account: &str) -> pagedesk_shared::Result<Arc<Account>> {
         self.accounts
-            .get(&self.store, account, Duration::from_secs(self.cfg.settings_cache_seconds))
+            .get(
+                &self.store,
+                account,
+                Duration::from_secs(self.cfg.settings_cache_seconds),
+            )
             .await
     }
 
     /// A conversation was just created with `msg`: route it, then greet, say we are away, or
     /// hand it to the AI agent. Failures are logged, not returned: the conversation and its
     /// message are stored, and a redelivery would find them and do nothing more.
-    pub(crate) async fn after_open(&self, page: &PageItem, conv: &ConversationItem, msg: &MessageItem) {
+    pub(crate) async fn after_open(
+        &self,
+        page: &PageItem,
+        conv: &ConversationItem,
+        msg: &MessageItem,
+    ) {
         if let Err(e) = self.try_after_open(page, conv, msg).await {
             tracing::error!(conversation_id = %conv.id, error = %e, "routing or automatic messages failed for a new conversation");
         }
     }
 
-    async fn try_after_open(&self, page: &PageItem, conv: &ConversationItem, msg: &MessageItem) -> Result<(), RouterError> {
+    async fn try_after_open(
+        &self,
+        page: &PageItem,
+        conv: &ConversationItem,
+        msg: &MessageItem,
+    ) -> Result<(), RouterError> {
         let acc = self.account(&page.account).await?;
         let from_person = msg.direction == "in";
         let messenger = conv.channel == "messenger";
         // Business hours are judged at the time the person wrote, not when we got to it.
         let closed = acc.closed_period(msg.created_at);
-        let text = msg.text.as_deref().or(conv.subject.as_deref()).unwrap_or("");
+        let text = msg
+            .text
+            .as_deref()
+            .or(conv.subject.as_deref())
+            .unwrap_or("");
         let facts = Facts {
             page_id: &conv.page_id,
             channel: &conv.channel,
@@ -107,7 +136,12 @@ impl Router {
         if !(from_person && messenger) {
             return Ok(());
         }
-        if let Some(g) = acc.settings.greeting.as_deref().filter(|t| !t.trim().is_empty()) {
+        if let Some(g) = acc
+            .settings
+            .greeting
+            .as_deref()
+            .filter(|t| !t.trim().is_empty())
+        {
             self.automatic(conv, "greeting", g).await?;
         }
         if routed.bot {
@@ -123,7 +157,9 @@ impl Router {
     pub(crate) async fn after_message(&self, page: &PageItem, conv_id: &str, msg: &MessageItem) {
         let res = async {
             let acc = self.account(&page.account).await?;
-            let closed = acc.closed_period(msg.created_at).filter(|_| acc.away_text().is_some());
+            let closed = acc
+                .closed_period(msg.created_at)
+                .filter(|_| acc.away_text().is_some());
             if acc.settings.ai_agent_url.is_none() && closed.is_none() {
                 return Ok(());
             }
@@ -148,9 +184,18 @@ impl Router {
     }
 
     /// At most once per conversation per closed period, and not right after an agent answered.
-    async fn away(&self, conv: &ConversationItem, period: i64, text: &str) -> Result<(), RouterError> {
+    async fn away(
+        &self,
+        conv: &ConversationItem,
+        period: i64,
+        text: &str,
+    ) -> Result<(), RouterError> {
         let now = self.clock.now_ms();
-        if self.store.claim_away(conv, period, now - AGENT_QUIET_MS, now).await? {
+        if self
+            .store
+            .claim_away(conv, period, now - AGENT_QUIET_MS, now)
+            .await?
+        {
             self.automatic(conv, "away", text).await?;
         } else {
             tracing::info!(conversation_id = %conv.id, "away message already sent for this closed period, or an agent just answered");
@@ -158,7 +203,12 @@ impl Router {
         Ok(())
     }
 
-    async fn automatic(&self, conv: &ConversationItem, kind: &str, text: &str) -> Result<(), RouterError> {
+    async fn automatic(
+        &self,
+        conv: &ConversationItem,
+        kind: &str,
+        text: &str,
+    ) -> Result<(), RouterError> {
         automatic::send(
             &self.store,
             &self.sqs,
@@ -178,11 +228,9 @@ impl Router {
 
     /// Queues a delivery to the AI agent; the sender makes it (signed, retried).
     async fn to_ai_agent(&self, msg: &MessageItem, event: &str) -> Result<(), RouterError> {
-        let url = self
-            .cfg
-            .outbound_queue_url
-            .as_deref()
-            .ok_or_else(|| pagedesk_shared::Error::Config("PAGEDESK_OUTBOUND_QUEUE_URL is not set".into()))?;
+        let url = self.cfg.outbound_queue_url.as_deref().ok_or_else(|| {
+            pagedesk_shared::Error::Config("PAGEDESK_OUTBOUND_QUEUE_URL is not set".into())
+        })?;
         enqueue_outbound(&self.sqs, url, &OutboundJob::ai_agent(msg, event)).await?;
         tracing::info!(conversation_id = %msg.conversation_id, message_id = %msg.id, event, "queued for the AI agent");
         Ok(())
@@ -203,7 +251,8 @@ impl Router {
         let Some(conv) = self.store.get_conversation(&page.account, conv_id).await? else {
             return Ok(false);
         };
-        if conv.contact_id != contact.id || conv.csat_requested_at.is_none() || conv.csat.is_some() {
+        if conv.contact_id != contact.id || conv.csat_requested_at.is_none() || conv.csat.is_some()
+        {
             return Ok(false);
         }
         let mut m = msg.clone();

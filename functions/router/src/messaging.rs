@@ -38,8 +38,13 @@ impl Router {
             created_at: m.timestamp,
             ..Default::default()
         };
-        if let Some((conv_id, score)) = msg.quick_reply_payload.as_deref().and_then(automatic::parse_csat)
-            && self.on_csat_answer(page, &contact, &msg, &m.mid, conv_id, score).await?
+        if let Some((conv_id, score)) = msg
+            .quick_reply_payload
+            .as_deref()
+            .and_then(automatic::parse_csat)
+            && self
+                .on_csat_answer(page, &contact, &msg, &m.mid, conv_id, score)
+                .await?
         {
             return Ok(());
         }

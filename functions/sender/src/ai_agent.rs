@@ -71,7 +71,11 @@ impl Sender {
         }
     }
 
-    async fn hand_off_unreachable(&self, conv: &ConversationItem, why: &str) -> Result<(), SendError> {
+    async fn hand_off_unreachable(
+        &self,
+        conv: &ConversationItem,
+        why: &str,
+    ) -> Result<(), SendError> {
         let now = self.clock.now_ms();
         let ev = EventItem::new(
             &conv.account,

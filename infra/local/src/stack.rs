@@ -266,7 +266,9 @@ impl Stack {
                         secrets,
                         sqs: clients.sqs.clone(),
                         clock: Arc::new(SystemClock),
-                        bot: pagedesk_shared::bot::BotClient::new(std::time::Duration::from_millis(cfg.ai_agent_timeout_ms)),
+                        bot: pagedesk_shared::bot::BotClient::new(
+                            std::time::Duration::from_millis(cfg.ai_agent_timeout_ms),
+                        ),
                         cfg,
                     });
                     let h: SqsHandler = Arc::new(move |ev| {

@@ -194,9 +194,14 @@ mod tests {
         assert_eq!(evening, night);
         assert_ne!(evening, next_evening);
         let never = WeeklyHours::parse(&json!({})).unwrap();
-        assert_eq!(never.closed_until(utc, at("2026-11-24T18:00:00Z")), Some(i64::MAX));
+        assert_eq!(
+            never.closed_until(utc, at("2026-11-24T18:00:00Z")),
+            Some(i64::MAX)
+        );
         // "24:00" closes the day; midnight is open on a day that starts at 00:00.
-        let late = WeeklyHours::parse(&json!({"mon": [["20:00", "24:00"]], "tue": [["00:00", "01:00"]]})).unwrap();
+        let late =
+            WeeklyHours::parse(&json!({"mon": [["20:00", "24:00"]], "tue": [["00:00", "01:00"]]}))
+                .unwrap();
         assert!(late.is_open(utc, at("2026-11-23T23:59:00Z")));
         assert!(late.is_open(utc, at("2026-11-24T00:30:00Z")));
         assert!(!late.is_open(utc, at("2026-11-24T01:00:00Z")));
@@ -204,7 +209,10 @@ mod tests {
 
     #[test]
     fn every_problem_is_listed() {
-        let e = WeeklyHours::parse(&json!({"mon": [["17:00", "09:00"], ["9:00", "10:00"]], "xyz": [], "tue": "x"})).unwrap_err();
+        let e = WeeklyHours::parse(
+            &json!({"mon": [["17:00", "09:00"], ["9:00", "10:00"]], "xyz": [], "tue": "x"}),
+        )
+        .unwrap_err();
         assert_eq!(e.len(), 4, "{e:?}");
         assert!(WeeklyHours::parse(&json!([])).is_err());
     }

@@ -126,7 +126,9 @@ pub fn parse_rules(body: &Value) -> Result<Vec<RoutingRule>, Vec<String>> {
         }
         for c in &rule.matches.channels {
             if !CHANNELS.contains(&c.as_str()) {
-                problems.push(format!("{at}.match.channels: {c:?} is not messenger, comment or lead"));
+                problems.push(format!(
+                    "{at}.match.channels: {c:?} is not messenger, comment or lead"
+                ));
             }
         }
         if rule.matches.keywords.iter().any(|k| k.trim().is_empty()) {
@@ -247,10 +249,22 @@ mod tests {
         ]}))
         .unwrap();
         let name = |f: Facts<'_>| first_match(&rules, &f).map(|r| r.name.clone());
-        assert_eq!(name(facts("1", "messenger", "I want a REFUND now", true)).as_deref(), Some("refunds"));
-        assert_eq!(name(facts("1", "comment", "refund", true)).as_deref(), Some("rest"));
-        assert_eq!(name(facts("2", "messenger", "hello", false)).as_deref(), Some("night"));
-        assert_eq!(name(facts("2", "lead", "hello", true)).as_deref(), Some("page2"));
+        assert_eq!(
+            name(facts("1", "messenger", "I want a REFUND now", true)).as_deref(),
+            Some("refunds")
+        );
+        assert_eq!(
+            name(facts("1", "comment", "refund", true)).as_deref(),
+            Some("rest")
+        );
+        assert_eq!(
+            name(facts("2", "messenger", "hello", false)).as_deref(),
+            Some("night")
+        );
+        assert_eq!(
+            name(facts("2", "lead", "hello", true)).as_deref(),
+            Some("page2")
+        );
         assert_eq!(rules[3].on_agent_removed, OnAgentRemoved::Reassign);
         assert_eq!(rules[0].on_agent_removed, OnAgentRemoved::Unassign);
         assert_eq!(first_match(&[], &facts("1", "messenger", "", true)), None);
@@ -317,8 +331,16 @@ mod tests {
         assert_eq!(
             removed_agents(&old, &new),
             vec![
-                Removal { rule: "a".into(), agent: "x".into(), policy: OnAgentRemoved::Reassign },
-                Removal { rule: "b".into(), agent: "z".into(), policy: OnAgentRemoved::Unassign },
+                Removal {
+                    rule: "a".into(),
+                    agent: "x".into(),
+                    policy: OnAgentRemoved::Reassign
+                },
+                Removal {
+                    rule: "b".into(),
+                    agent: "z".into(),
+                    policy: OnAgentRemoved::Unassign
+                },
             ]
         );
     }

@@ -10,8 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    ConversationItem, EventItem, Item, Store, cancelled_conditions, from_item, keys, n, s,
-    to_item,
+    ConversationItem, EventItem, Item, Store, cancelled_conditions, from_item, keys, n, s, to_item,
 };
 use crate::domain::routing::RoutingRule;
 use crate::{Error, Result};
@@ -329,13 +328,20 @@ impl Store {
                 .expression_attribute_values(":online", s("online")),
         };
         Ok(TransactWriteItem::builder()
-            .update(u.build().map_err(|e| Error::dynamo("TransactWriteItems", e))?)
+            .update(
+                u.build()
+                    .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
+            )
             .build())
     }
 
     /// Changes an open conversation's assignee, both agents' loads and writes the event, in
     /// one transaction conditioned on the assignee the caller saw.
-    pub async fn assign(&self, conv: &ConversationItem, a: &Assignment<'_>) -> Result<AssignOutcome> {
+    pub async fn assign(
+        &self,
+        conv: &ConversationItem,
+        a: &Assignment<'_>,
+    ) -> Result<AssignOutcome> {
         let mut set = vec!["gsi3pk = :g", "updated_at = :u"];
         let mut remove = Vec::new();
         let mut u = Update::builder()
@@ -426,7 +432,10 @@ impl Store {
                 .key_condition_expression("gsi3pk = :p")
                 .filter_expression("#st = :open AND routing_rule = :r")
                 .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":p", s(keys::conversations_by_assignee(account, Some(agent))))
+                .expression_attribute_values(
+                    ":p",
+                    s(keys::conversations_by_assignee(account, Some(agent))),
+                )
                 .expression_attribute_values(":open", s("open"))
                 .expression_attribute_values(":r", s(rule))
                 .set_exclusive_start_key(start.take())
@@ -488,7 +497,12 @@ impl Store {
     }
 
     /// Takes a conversation from the AI agent (hand-off): `Ok(false)` when it was not with it.
-    pub async fn end_bot(&self, conv: &ConversationItem, event: &EventItem, now: i64) -> Result<bool> {
+    pub async fn end_bot(
+        &self,
+        conv: &ConversationItem,
+        event: &EventItem,
+        now: i64,
+    ) -> Result<bool> {
         let u = Update::builder()
             .table_name(&self.table)
             .key("pk", s(&conv.pk))
@@ -543,7 +557,9 @@ impl Store {
             .table_name(&self.table)
             .key("pk", s(&conv.pk))
             .key("sk", s(keys::META))
-            .condition_expression("attribute_not_exists(csat) AND attribute_not_exists(csat_requested_at)")
+            .condition_expression(
+                "attribute_not_exists(csat) AND attribute_not_exists(csat_requested_at)",
+            )
             .expression_attribute_values(":u", n(now));
         req = match &conv.assignee {
             Some(a) => req
@@ -571,10 +587,13 @@ impl Store {
             .key("pk", s(&conv.pk))
             .key("sk", s(keys::META))
             .update_expression("SET csat = :c, last_inbound_at = :t, updated_at = :u")
-            .condition_expression("attribute_exists(csat_requested_at) AND attribute_not_exists(csat)")
+            .condition_expression(
+                "attribute_exists(csat_requested_at) AND attribute_not_exists(csat)",
+            )
             .expression_attribute_values(
                 ":c",
-                serde_dynamo::to_attribute_value(&answer).map_err(|e| Error::Corrupt(e.to_string()))?,
+                serde_dynamo::to_attribute_value(&answer)
+                    .map_err(|e| Error::Corrupt(e.to_string()))?,
             )
             .expression_attribute_values(":t", n(msg.created_at))
             .expression_attribute_values(":u", n(now))

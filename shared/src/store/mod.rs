@@ -541,7 +541,10 @@ impl Store {
     }
 
     /// The condition that the conversation still has the assignee `conv` shows.
-    fn same_assignee(u: aws_sdk_dynamodb::types::builders::UpdateBuilder, conv: &ConversationItem) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+    fn same_assignee(
+        u: aws_sdk_dynamodb::types::builders::UpdateBuilder,
+        conv: &ConversationItem,
+    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
         match &conv.assignee {
             Some(a) => u.expression_attribute_values(":as", s(a)),
             None => u,
@@ -570,7 +573,9 @@ impl Store {
                 },
             }
         }
-        Err(Error::Corrupt("conversation kept changing during resolve".into()))
+        Err(Error::Corrupt(
+            "conversation kept changing during resolve".into(),
+        ))
     }
 
     async fn try_resolve(&self, conv: &ConversationItem, now: i64) -> Result<Option<bool>> {
@@ -580,7 +585,10 @@ impl Store {
                 .key("pk", s(&conv.pk))
                 .key("sk", s(keys::META))
                 .update_expression("SET #st = :r, gsi2pk = :g, resolved_at = :u, updated_at = :u")
-                .condition_expression(format!("#st = :open AND {}", Self::assignee_condition(conv)))
+                .condition_expression(format!(
+                    "#st = :open AND {}",
+                    Self::assignee_condition(conv)
+                ))
                 .expression_attribute_names("#st", "status")
                 .expression_attribute_values(":r", s("resolved"))
                 .expression_attribute_values(":open", s("open"))
@@ -637,7 +645,11 @@ impl Store {
             match self.transact(upd(with_contact)?).await? {
                 None => return Ok(Some(true)),
                 Some(c) if c.first() == Some(&true) => {
-                    return Ok(if conv.status == "open" { None } else { Some(false) });
+                    return Ok(if conv.status == "open" {
+                        None
+                    } else {
+                        Some(false)
+                    });
                 }
                 // The contact already moved on to another conversation: resolve this one alone.
                 Some(c) if c.get(2) == Some(&true) => continue,
@@ -648,7 +660,12 @@ impl Store {
     }
 
     /// An unconditional change of an agent's open-conversation count.
-    pub(crate) fn load_item(&self, account: &str, agent: &str, delta: i64) -> Result<TransactWriteItem> {
+    pub(crate) fn load_item(
+        &self,
+        account: &str,
+        agent: &str,
+        delta: i64,
+    ) -> Result<TransactWriteItem> {
         let u = Update::builder()
             .table_name(&self.table)
             .key("pk", s(keys::account(account)))
@@ -718,7 +735,9 @@ impl Store {
         match self.transact(items).await? {
             None => Ok(Ok(())),
             Some(c) if c.first() == Some(&true) => Ok(Err(ReopenRefused::NotResolved)),
-            Some(c) if c.get(1) == Some(&true) => Ok(Err(ReopenRefused::ContactHasOpenConversation)),
+            Some(c) if c.get(1) == Some(&true) => {
+                Ok(Err(ReopenRefused::ContactHasOpenConversation))
+            }
             Some(_) => Ok(Err(ReopenRefused::NotResolved)),
         }
     }

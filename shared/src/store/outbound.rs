@@ -103,8 +103,7 @@ impl Store {
         items.push(
             TransactWriteItem::builder()
                 .update(
-                    upd
-                        .expression_attribute_values(":t", n(msg.created_at))
+                    upd.expression_attribute_values(":t", n(msg.created_at))
                         .expression_attribute_values(":a", s(activity))
                         .expression_attribute_values(":u", n(now))
                         .build()
