@@ -77,7 +77,7 @@ sam-build:
 # Figures to compare from run to run: CPU per event, AWS requests per message, local latency.
 bench: tools
 	$(CARGO) build --profile bench-local --locked -p pagedesk-local -p pagedesk-e2e
-	@PAGEDESK_LOCAL_SCHEDULE_SECONDS=3600 bash infra/scripts/with-stack.sh bench-local ./target/bench-local/bench
+	@PAGEDESK_LOCAL_SCHEDULE_SECONDS=3600 PAGEDESK_SETTINGS_CACHE_SECONDS=15 bash infra/scripts/with-stack.sh bench-local ./target/bench-local/bench
 
 clean:
 	$(CARGO) clean

@@ -8,7 +8,7 @@ use lambda_http::http::StatusCode;
 use pagedesk_shared::api::{ApiError, json, query_param};
 use pagedesk_shared::auth::{Claims, Role};
 use pagedesk_shared::clock::{DAY_MS, rfc3339};
-use pagedesk_shared::domain::hours::{self, WeeklyHours};
+use pagedesk_shared::domain::hours;
 use pagedesk_shared::domain::routing::{self, Facts, OnAgentRemoved};
 use pagedesk_shared::routing as route;
 use pagedesk_shared::store::{
@@ -338,11 +338,7 @@ impl AgentApi {
             None => {
                 let text = self.person_text(c, id).await?;
                 let settings = self.store.get_settings(&c.account).await?;
-                let inside = settings
-                    .business_hours
-                    .as_ref()
-                    .and_then(|v| WeeklyHours::parse(v).ok())
-                    .is_none_or(|h| h.is_open(hours::zone(settings.time_zone.as_deref()), now));
+                let inside = settings.closed_period(now).is_none();
                 let facts = Facts {
                     page_id: &conv.page_id,
                     channel: &conv.channel,

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use pagedesk_shared::automatic::{self, Automatic};
 use pagedesk_shared::clock::MINUTE_MS;
-use pagedesk_shared::domain::hours::{self, WeeklyHours};
 use pagedesk_shared::domain::routing::{Facts, RoutingRule};
 use pagedesk_shared::queue::{OutboundJob, enqueue_outbound};
 use pagedesk_shared::routing::{self as route, Target};
@@ -27,15 +26,8 @@ pub struct Account {
 }
 
 impl Account {
-    fn hours(&self) -> Option<(WeeklyHours, hours::Tz)> {
-        let h = WeeklyHours::parse(self.settings.business_hours.as_ref()?).ok()?;
-        Some((h, hours::zone(self.settings.time_zone.as_deref())))
-    }
-
-    /// The closed period `at` falls in (its end), or `None` while open or without hours.
     fn closed_period(&self, at: i64) -> Option<i64> {
-        let (h, tz) = self.hours()?;
-        h.closed_until(tz, at)
+        self.settings.closed_period(at)
     }
 
     fn away_text(&self) -> Option<&str> {

@@ -4,7 +4,6 @@
 //! conversation is handed to people, so nobody waits on a bot that is down.
 
 use pagedesk_shared::bot::BotError;
-use pagedesk_shared::domain::hours::{self, WeeklyHours};
 use pagedesk_shared::domain::routing::Facts;
 use pagedesk_shared::queue::OutboundJob;
 use pagedesk_shared::routing as route;
@@ -22,10 +21,6 @@ impl Sender {
         receives: u32,
     ) -> Result<(), SendError> {
         let settings = self.store.get_settings(&job.account).await?;
-        let (Some(url), Some(secret)) = (&settings.ai_agent_url, &settings.ai_agent_secret) else {
-            tracing::info!("no AI agent configured any more; delivery dropped");
-            return Ok(());
-        };
         let Some(conv) = self
             .store
             .get_conversation(&job.account, &job.conversation_id)
@@ -37,6 +32,12 @@ impl Sender {
             tracing::info!("conversation is no longer with the AI agent; delivery dropped");
             return Ok(());
         }
+        let (Some(url), Some(secret)) = (&settings.ai_agent_url, &settings.ai_agent_secret) else {
+            // The AI agent was switched off while it had the conversation: people take over.
+            return self
+                .hand_off_unreachable(&conv, "no AI agent configured")
+                .await;
+        };
         let Some(msg) = self
             .store
             .get_message(&job.account, &job.conversation_id, &job.message_sk)
@@ -91,11 +92,7 @@ impl Sender {
         conv.bot_active = false;
         let settings = self.store.get_settings(&conv.account).await?;
         let rules = self.store.get_rules(&conv.account).await?.rules;
-        let inside = settings
-            .business_hours
-            .as_ref()
-            .and_then(|v| WeeklyHours::parse(v).ok())
-            .is_none_or(|h| h.is_open(hours::zone(settings.time_zone.as_deref()), now));
+        let inside = settings.closed_period(now).is_none();
         let facts = Facts {
             page_id: &conv.page_id,
             channel: &conv.channel,

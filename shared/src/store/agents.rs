@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::{
-    ConversationItem, EventItem, Item, Store, cancelled_conditions, from_item, keys, n, s, to_item,
+    ConversationItem, EventItem, Store, cancelled_conditions, from_item, keys, n, s, to_item,
 };
 use crate::domain::routing::RoutingRule;
 use crate::{Error, Result};
@@ -143,30 +142,16 @@ impl Store {
     }
 
     pub async fn list_agents(&self, account: &str) -> Result<Vec<AgentItem>> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let res = self
-                .client
+        self.query_all(
+            self.client
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :p AND begins_with(sk, :a)")
                 .expression_attribute_values(":p", s(keys::account(account)))
                 .expression_attribute_values(":a", s("AGENT#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
-            for item in res.items.unwrap_or_default() {
-                out.push(from_item(item)?);
-            }
-            match res.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        Ok(out)
+                .consistent_read(true),
+        )
+        .await
     }
 
     /// Creates or changes an agent's profile, never touching their load.
@@ -293,11 +278,11 @@ impl Store {
 
     // ---- assignment -----------------------------------------------------------------------
 
-    fn load_change(
+    /// A load increase for the agent a conversation is given to, checked as `capacity` says.
+    fn load_increase(
         &self,
         account: &str,
         agent: &str,
-        delta: i64,
         now: i64,
         capacity: Capacity,
     ) -> Result<TransactWriteItem> {
@@ -305,28 +290,24 @@ impl Store {
             .table_name(&self.table)
             .key("pk", s(keys::account(account)))
             .key("sk", s(keys::agent_sk(agent)))
-            .expression_attribute_values(":d", n(delta))
-            .expression_attribute_values(":id", s(agent));
-        u = if delta > 0 {
-            u.update_expression("ADD #load :d SET last_assigned_at = :now, id = :id")
-                .expression_attribute_values(":now", n(now))
-        } else {
-            u.update_expression("ADD #load :d SET id = :id")
-        }
-        .expression_attribute_names("#load", "load");
-        u = match capacity {
-            Capacity::Any => u,
-            Capacity::Online => u
-                .condition_expression("#st = :online")
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":online", s("online")),
-            Capacity::OnlineBelowMax => u
-                .condition_expression(
-                    "#st = :online AND (attribute_not_exists(max_concurrent) OR attribute_not_exists(#load) OR #load < max_concurrent)",
-                )
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":online", s("online")),
+            .update_expression("ADD #load :d SET last_assigned_at = :now, id = :id")
+            .expression_attribute_names("#load", "load")
+            .expression_attribute_values(":d", n(1))
+            .expression_attribute_values(":id", s(agent))
+            .expression_attribute_values(":now", n(now));
+        let condition = match capacity {
+            Capacity::Any => None,
+            Capacity::Online => Some("#st = :online"),
+            Capacity::OnlineBelowMax => Some(
+                "#st = :online AND (attribute_not_exists(max_concurrent) OR attribute_not_exists(#load) OR #load < max_concurrent)",
+            ),
         };
+        if let Some(c) = condition {
+            u = u
+                .condition_expression(c)
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":online", s("online"));
+        }
         Ok(TransactWriteItem::builder()
             .update(
                 u.build()
@@ -397,10 +378,10 @@ impl Store {
         if a.to != a.from {
             if let Some(to) = a.to {
                 agent_index = Some(items.len());
-                items.push(self.load_change(&conv.account, to, 1, a.now, a.capacity)?);
+                items.push(self.load_increase(&conv.account, to, a.now, a.capacity)?);
             }
             if let Some(from) = a.from {
-                items.push(self.load_change(&conv.account, from, -1, a.now, Capacity::Any)?);
+                items.push(self.load_item(&conv.account, from, -1)?);
             }
         }
         items.push(a.event.put(&self.table)?);
@@ -421,11 +402,8 @@ impl Store {
         agent: &str,
         rule: &str,
     ) -> Result<Vec<ConversationItem>> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let res = self
-                .client
+        self.query_all(
+            self.client
                 .query()
                 .table_name(&self.table)
                 .index_name("gsi3")
@@ -437,20 +415,9 @@ impl Store {
                     s(keys::conversations_by_assignee(account, Some(agent))),
                 )
                 .expression_attribute_values(":open", s("open"))
-                .expression_attribute_values(":r", s(rule))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
-            for item in res.items.unwrap_or_default() {
-                out.push(from_item(item)?);
-            }
-            match res.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        Ok(out)
+                .expression_attribute_values(":r", s(rule)),
+        )
+        .await
     }
 
     /// Records the rule (or the AI agent) a conversation was routed to without giving it to
@@ -627,34 +594,16 @@ impl Store {
 
     /// Survey answers given in `[from, to)` (epoch ms).
     pub async fn csat_answers(&self, account: &str, from: i64, to: i64) -> Result<Vec<CsatItem>> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let res = self
-                .client
+        self.query_all(
+            self.client
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :p AND sk BETWEEN :a AND :b")
                 .expression_attribute_values(":p", s(keys::csat(account)))
                 .expression_attribute_values(":a", s(format!("{from:013}")))
-                .expression_attribute_values(":b", s(format!("{:013}", to.saturating_sub(1)) + "~"))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
-            for item in res.items.unwrap_or_default() {
-                out.push(from_item(item)?);
-            }
-            match res.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        Ok(out)
+                // Keys are `<ms>#<conversation>`: `~` sorts after every `#…` of the last ms.
+                .expression_attribute_values(":b", s(format!("{:013}~", to.saturating_sub(1)))),
+        )
+        .await
     }
-}
-
-/// A JSON value as stored (for payloads kept on items).
-pub fn json_attr(v: &Value) -> Result<AttributeValue> {
-    serde_dynamo::to_attribute_value(v).map_err(|e| Error::Corrupt(e.to_string()))
 }

@@ -58,6 +58,14 @@ impl Settings {
             .unwrap_or(10)
     }
 
+    /// The closed period `at` falls in (its end, see `WeeklyHours::closed_until`); `None` while
+    /// open, and always `None` without business hours.
+    pub fn closed_period(&self, at: i64) -> Option<i64> {
+        use crate::domain::hours::{WeeklyHours, zone};
+        let hours = WeeklyHours::parse(self.business_hours.as_ref()?).ok()?;
+        hours.closed_until(zone(self.time_zone.as_deref()), at)
+    }
+
     pub fn window_warnings(&self) -> Vec<i64> {
         self.window_warnings_minutes
             .clone()

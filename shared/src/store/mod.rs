@@ -224,6 +224,30 @@ impl Store {
         out.item.map(from_item).transpose()
     }
 
+    /// Every item a query returns, following its pages.
+    pub(crate) async fn query_all<T: DeserializeOwned>(
+        &self,
+        q: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let res = q
+                .clone()
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
+            for item in res.items.unwrap_or_default() {
+                out.push(from_item(item)?);
+            }
+            match res.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     // ---- pages ----------------------------------------------------------------------------
 
     pub async fn get_page(&self, page_id: &str) -> Result<Option<PageItem>> {
@@ -260,29 +284,15 @@ impl Store {
     }
 
     pub async fn list_pages(&self, account: &str) -> Result<Vec<PageItem>> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let res = self
-                .client
+        self.query_all(
+            self.client
                 .query()
                 .table_name(&self.table)
                 .index_name("gsi1")
                 .key_condition_expression("gsi1pk = :p")
-                .expression_attribute_values(":p", s(keys::account_pages(account)))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
-            for item in res.items.unwrap_or_default() {
-                out.push(from_item(item)?);
-            }
-            match res.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        Ok(out)
+                .expression_attribute_values(":p", s(keys::account_pages(account))),
+        )
+        .await
     }
 
     // ---- settings -------------------------------------------------------------------------

@@ -264,6 +264,51 @@ async fn main() {
         p(0.9),
         p(1.0)
     );
+
+    // Routing: requests per new conversation from a new person, round robin over 3 agents.
+    let r = stack.tenant().await;
+    let admin = stack.admin(&r.account);
+    for a in ["bench-a", "bench-b", "bench-c"] {
+        let (s, _) = stack
+            .api(
+                "PUT",
+                &format!("/agents/{a}"),
+                Some(&admin),
+                Some(json!({"status": "online"})),
+            )
+            .await;
+        assert_eq!(s, 200);
+    }
+    let (s, _) = stack
+        .api("PUT", "/routing-rules", Some(&admin),
+            Some(json!({"rules": [{"name": "all", "agents": ["bench-a", "bench-b", "bench-c"], "method": "round_robin"}]})))
+        .await;
+    assert_eq!(s, 200);
+    // Warm the router's settings cache for this account.
+    stack
+        .post_webhook(&post(&r.page_id, &format!("7{}", unique()), "warm-up"))
+        .await;
+    drained(&stack, &clients).await;
+    let n_new = 20u64;
+    let before = counts(&stack).await;
+    for _ in 0..n_new {
+        let (s, _) = stack
+            .post_webhook(&post(&r.page_id, &format!("7{}", unique()), "hello"))
+            .await;
+        assert_eq!(s, 200);
+    }
+    drained(&stack, &clients).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = counts(&stack).await;
+    println!(
+        "aws  requests per new conversation from a new person, routed round robin ({n_new}; includes the profile lookup's secret read on a cold cache):"
+    );
+    for (k, v) in &after {
+        let d = v - before.get(k).copied().unwrap_or(0);
+        if d > 0 && !k.starts_with("sqs:ReceiveMessage") && !k.starts_with("sqs:DeleteMessage") {
+            println!("       {k:<40} {:.2}", d as f64 / n_new as f64);
+        }
+    }
 }
 
 fn tok_for(stack: &Stack, t: &pagedesk_e2e::Tenant) -> String {
