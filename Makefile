@@ -18,7 +18,9 @@ build:
 # Same build as `make test` (same feature set), so one warm cache serves both.
 dev: tools
 	$(CARGO) build --workspace --all-targets --locked
-	./target/debug/pagedesk-local --seed-demo
+	@# Locally, settings and routing rules take effect at once (no router cache); deployed
+	@# routers keep them PAGEDESK_SETTINGS_CACHE_SECONDS (15) to save a read per message.
+	PAGEDESK_SETTINGS_CACHE_SECONDS=$${PAGEDESK_SETTINGS_CACHE_SECONDS:-0} ./target/debug/pagedesk-local --seed-demo
 
 test:
 	@bash infra/scripts/test.sh
