@@ -772,7 +772,27 @@ async fn csat_round_trip_through_the_simulator_and_a_signed_quick_reply() {
         .await;
     assert_eq!(rated["csat"]["agent_id"], "csat-agent");
     assert_eq!(rated["status"], "resolved");
-    // The answer did not open a new conversation.
+    // A second tap (a different score) changes nothing and opens no conversation either.
+    let again = json!({"sender": {"id": "rater"}, "recipient": {"id": t.page_id}, "timestamp": now(),
+        "message": {"mid": format!("m_{}", unique()), "text": "1", "quick_reply": {"payload": qr[0]["payload"]}}});
+    stack.deliver(&t.page_id, vec![again]).await;
+    stack
+        .wait_for(
+            &format!("/conversations/{id}/messages"),
+            &admin,
+            "both taps kept with the survey",
+            |v| {
+                v["items"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().filter(|m| m["kind"] == "csat").count() == 2)
+            },
+        )
+        .await;
+    assert_eq!(
+        stack.get(&format!("/conversations/{id}"), &admin).await["csat"]["score"],
+        4
+    );
+    // The answers did not open a new conversation.
     assert_eq!(conversations(&stack, &t, "").await.len(), 1);
     let report = stack.get("/reports/csat", &admin).await;
     assert_eq!(

@@ -11,7 +11,7 @@ use pagedesk_shared::domain::routing::{Facts, RoutingRule};
 use pagedesk_shared::queue::{OutboundJob, enqueue_outbound};
 use pagedesk_shared::routing::{self as route, Target};
 use pagedesk_shared::store::{
-    ContactItem, ConversationItem, MessageItem, PageItem, Settings, Store, keys,
+    ContactItem, ConversationItem, MessageItem, PageItem, Settings, Store, Touch, keys,
 };
 
 use crate::{Router, RouterError};
@@ -243,8 +243,7 @@ impl Router {
         let Some(conv) = self.store.get_conversation(&page.account, conv_id).await? else {
             return Ok(false);
         };
-        if conv.contact_id != contact.id || conv.csat_requested_at.is_none() || conv.csat.is_some()
-        {
+        if conv.contact_id != contact.id || conv.csat_requested_at.is_none() {
             return Ok(false);
         }
         let mut m = msg.clone();
@@ -254,11 +253,21 @@ impl Router {
         m.id = pagedesk_shared::ids::new_id(pagedesk_shared::ids::message_prefix(), m.created_at);
         m.sk = keys::message_sk(m.created_at, &m.id);
         m.kind = Some("csat".into());
-        let recorded = self
-            .store
-            .record_csat(&conv, &m, mid, score, self.clock.now_ms())
-            .await?;
-        tracing::info!(conversation_id = %conv.id, recorded, "survey answer");
-        Ok(recorded)
+        let now = self.clock.now_ms();
+        if conv.csat.is_none() && self.store.record_csat(&conv, &m, mid, score, now).await? {
+            tracing::info!(conversation_id = %conv.id, "survey answer");
+            return Ok(true);
+        }
+        // A second tap on the same survey: the first answer stands; the tap is kept with the
+        // survey instead of opening a new conversation.
+        let touch = Touch {
+            at: m.created_at,
+            inbound: false,
+            require_open: false,
+            now,
+        };
+        let outcome = self.store.append_message(&m, Some(mid), touch, &[]).await?;
+        tracing::info!(conversation_id = %conv.id, outcome = ?outcome, "repeated survey answer kept with the survey");
+        Ok(true)
     }
 }
