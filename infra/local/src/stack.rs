@@ -250,14 +250,7 @@ impl Stack {
                         let r = r.clone();
                         Box::pin(async move { r.handle_batch(ev).await })
                     });
-                    for src in &f.sqs {
-                        for _ in 0..opts.pollers {
-                            let source =
-                                event_source(&clients, &prov, src, h.clone(), opts.visibility)
-                                    .await;
-                            tasks.push(tokio::spawn(source.run()));
-                        }
-                    }
+                    tasks.extend(event_sources(&clients, &prov, f, h, &opts).await);
                 }
                 "SenderFunction" => {
                     let sender = Arc::new(Sender {
@@ -275,14 +268,7 @@ impl Stack {
                         let s = sender.clone();
                         Box::pin(async move { s.handle_batch(ev).await })
                     });
-                    for src in &f.sqs {
-                        for _ in 0..opts.pollers {
-                            let source =
-                                event_source(&clients, &prov, src, h.clone(), opts.visibility)
-                                    .await;
-                            tasks.push(tokio::spawn(source.run()));
-                        }
-                    }
+                    tasks.extend(event_sources(&clients, &prov, f, h, &opts).await);
                 }
                 "SchedulerFunction" => {
                     let scheduler = Scheduler {
@@ -457,6 +443,24 @@ fn rate_seconds(expr: &str) -> u64 {
         "day" => n * 86_400,
         _ => n * 60,
     }
+}
+
+/// The function's SQS event sources, `opts.pollers` concurrent pollers each, running.
+async fn event_sources(
+    clients: &Clients,
+    prov: &provision::Provisioned,
+    f: &template::FunctionDef,
+    handler: SqsHandler,
+    opts: &Options,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut out = Vec::new();
+    for src in &f.sqs {
+        for _ in 0..opts.pollers {
+            let source = event_source(clients, prov, src, handler.clone(), opts.visibility).await;
+            out.push(tokio::spawn(source.run()));
+        }
+    }
+    out
 }
 
 async fn event_source(

@@ -9,7 +9,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Up
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ConversationItem, EventItem, Store, cancelled_conditions, from_item, keys, n, s, to_item,
+    ConversationItem, EventItem, Store, cancelled_conditions, from_item, keys, n, s, set_remove,
+    to_item,
 };
 use crate::domain::routing::RoutingRule;
 use crate::{Error, Result};
@@ -204,10 +205,7 @@ impl Store {
             Some(None) => remove.push("max_concurrent"),
             None => {}
         }
-        let mut expr = format!("SET {}", set.join(", "));
-        if !remove.is_empty() {
-            expr.push_str(&format!(" REMOVE {}", remove.join(", ")));
-        }
+        let expr = set_remove(&set, &remove);
         let out = req
             .update_expression(expr)
             .send()
@@ -286,14 +284,9 @@ impl Store {
         now: i64,
         capacity: Capacity,
     ) -> Result<TransactWriteItem> {
-        let mut u = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(keys::account(account)))
-            .key("sk", s(keys::agent_sk(agent)))
+        let mut u = self
+            .load_update(account, agent, 1)
             .update_expression("ADD #load :d SET last_assigned_at = :now, id = :id")
-            .expression_attribute_names("#load", "load")
-            .expression_attribute_values(":d", n(1))
-            .expression_attribute_values(":id", s(agent))
             .expression_attribute_values(":now", n(now));
         let condition = match capacity {
             Capacity::Any => None,
@@ -361,10 +354,7 @@ impl Store {
                 .expression_attribute_values(":from", s(from)),
             None => u.condition_expression("#st = :open AND attribute_not_exists(assignee)"),
         };
-        let mut expr = format!("SET {}", set.join(", "));
-        if !remove.is_empty() {
-            expr.push_str(&format!(" REMOVE {}", remove.join(", ")));
-        }
+        let expr = set_remove(&set, &remove);
         let mut items = vec![
             TransactWriteItem::builder()
                 .update(
@@ -452,10 +442,7 @@ impl Store {
             Some(false) => remove.push("bot_active"),
             None => {}
         }
-        let mut expr = format!("SET {}", set.join(", "));
-        if !remove.is_empty() {
-            expr.push_str(&format!(" REMOVE {}", remove.join(", ")));
-        }
+        let expr = set_remove(&set, &remove);
         let u = u
             .update_expression(expr)
             .build()

@@ -51,6 +51,17 @@ pub fn to_item<T: Serialize>(v: &T) -> Result<Item> {
     Ok(item)
 }
 
+/// An update expression that sets and removes the given attributes (`set` is never empty:
+/// every update stamps `updated_at`).
+pub(crate) fn set_remove<S: AsRef<str>>(set: &[S], remove: &[&str]) -> String {
+    let set: Vec<&str> = set.iter().map(AsRef::as_ref).collect();
+    let mut expr = format!("SET {}", set.join(", "));
+    if !remove.is_empty() {
+        expr.push_str(&format!(" REMOVE {}", remove.join(", ")));
+    }
+    expr
+}
+
 pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
     serde_dynamo::from_item(item).map_err(|e| Error::Corrupt(e.to_string()))
 }
@@ -359,7 +370,6 @@ impl Store {
 
     /// Records the outcome of a User Profile API call on the contact.
     pub async fn update_contact_profile(&self, c: &ContactItem, now: i64) -> Result<()> {
-        let mut names = vec!["first_name", "last_name", "name", "picture_url"];
         let mut set = vec![
             "profile_status = :ps".to_owned(),
             "updated_at = :u".to_owned(),
@@ -386,7 +396,6 @@ impl Store {
                     .expression_attribute_values(format!(":{attr}"), s(v));
             }
         }
-        names.clear();
         match c.profile_retry_at {
             Some(t) => {
                 set.push("profile_retry_at = :r".into());
@@ -394,10 +403,7 @@ impl Store {
             }
             None => remove.push("profile_retry_at"),
         }
-        let mut expr = format!("SET {}", set.join(", "));
-        if !remove.is_empty() {
-            expr.push_str(&format!(" REMOVE {}", remove.join(", ")));
-        }
+        let expr = set_remove(&set, &remove);
         req.update_expression(expr)
             .send()
             .await
@@ -669,6 +675,22 @@ impl Store {
         Ok(Some(false))
     }
 
+    /// The agent's item and `:d`, `:id`, `#load` for an update of their open-conversation count.
+    pub(crate) fn load_update(
+        &self,
+        account: &str,
+        agent: &str,
+        delta: i64,
+    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(keys::account(account)))
+            .key("sk", s(keys::agent_sk(agent)))
+            .expression_attribute_names("#load", "load")
+            .expression_attribute_values(":d", n(delta))
+            .expression_attribute_values(":id", s(agent))
+    }
+
     /// An unconditional change of an agent's open-conversation count.
     pub(crate) fn load_item(
         &self,
@@ -676,14 +698,9 @@ impl Store {
         agent: &str,
         delta: i64,
     ) -> Result<TransactWriteItem> {
-        let u = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(keys::account(account)))
-            .key("sk", s(keys::agent_sk(agent)))
+        let u = self
+            .load_update(account, agent, delta)
             .update_expression("ADD #load :d SET id = :id")
-            .expression_attribute_names("#load", "load")
-            .expression_attribute_values(":d", n(delta))
-            .expression_attribute_values(":id", s(agent))
             .build()
             .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
         Ok(TransactWriteItem::builder().update(u).build())
