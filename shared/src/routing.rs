@@ -64,6 +64,41 @@ impl Store {
         }
     }
 
+    /// Takes a conversation from the AI agent (`event` says who and why) and routes it to
+    /// people: the `named` rule, else the rules matched on `text` (what the person wrote), else
+    /// the pool. `Ok(None)` when the conversation was not with the AI agent.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn hand_off(
+        &self,
+        conv: &ConversationItem,
+        rules: &[RoutingRule],
+        named: Option<&RoutingRule>,
+        text: &str,
+        event: &EventItem,
+        by: &str,
+        now: i64,
+    ) -> Result<Option<Routed>> {
+        if !conv.bot_active || !self.end_bot(conv, event, now).await? {
+            return Ok(None);
+        }
+        let mut conv = conv.clone();
+        conv.bot_active = false;
+        let target = match named {
+            Some(r) => Target::Rule(r),
+            None => {
+                let settings = self.get_settings(&conv.account).await?;
+                let facts = Facts {
+                    page_id: &conv.page_id,
+                    channel: &conv.channel,
+                    text,
+                    inside_hours: settings.closed_period(now).is_none(),
+                };
+                decide(rules, &facts, false)
+            }
+        };
+        self.route(&conv, target, by, now).await.map(Some)
+    }
+
     /// Gives the conversation to the rule's people by the rule's method. Nobody available
     /// leaves it unassigned (in the pool), which the event says.
     pub async fn assign_by_rule(

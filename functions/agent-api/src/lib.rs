@@ -141,6 +141,18 @@ impl AgentApi {
         }
     }
 
+    /// The caller's account's conversation `id`, or 404.
+    pub(crate) async fn conversation(
+        &self,
+        c: &Claims,
+        id: &str,
+    ) -> Result<ConversationItem, ApiError> {
+        self.store
+            .get_conversation(&c.account, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("conversation"))
+    }
+
     async fn authenticate(&self, req: &Request) -> Result<Claims, ApiError> {
         let header = req
             .headers()
@@ -217,11 +229,7 @@ impl AgentApi {
     }
 
     async fn get_conversation(&self, c: &Claims, id: &str) -> ApiResult {
-        let conv = self
-            .store
-            .get_conversation(&c.account, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("conversation"))?;
+        let conv = self.conversation(c, id).await?;
         let settings = self.store.get_settings(&c.account).await?;
         Ok(json(
             StatusCode::OK,
@@ -230,11 +238,7 @@ impl AgentApi {
     }
 
     async fn list_messages(&self, c: &Claims, id: &str, params: &[(String, String)]) -> ApiResult {
-        let conv = self
-            .store
-            .get_conversation(&c.account, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("conversation"))?;
+        let conv = self.conversation(c, id).await?;
         let limit = limit(params, 50, 200)?;
         let cursor = query_param(params, "cursor").filter(|p| !p.is_empty());
         let page = self
@@ -254,11 +258,7 @@ impl AgentApi {
     }
 
     async fn resolve(&self, c: &Claims, id: &str) -> ApiResult {
-        let conv = self
-            .store
-            .get_conversation(&c.account, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("conversation"))?;
+        let conv = self.conversation(c, id).await?;
         if !self
             .store
             .resolve_conversation(&conv, self.clock.now_ms())
@@ -310,11 +310,7 @@ impl AgentApi {
     }
 
     async fn reopen(&self, c: &Claims, id: &str) -> ApiResult {
-        let conv = self
-            .store
-            .get_conversation(&c.account, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("conversation"))?;
+        let conv = self.conversation(c, id).await?;
         match self
             .store
             .reopen_conversation(&conv, self.clock.now_ms())

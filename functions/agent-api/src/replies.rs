@@ -29,11 +29,7 @@ impl AgentApi {
             return Err(ApiError::unprocessable(problems.join("; "))
                 .with_details(json!({"problems": problems})));
         }
-        let conv = self
-            .store
-            .get_conversation(&c.account, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("conversation"))?;
+        let conv = self.conversation(c, id).await?;
         if req.private && conv.channel != "comment" {
             return Err(ApiError::unprocessable(
                 "private: only comment conversations have private replies",

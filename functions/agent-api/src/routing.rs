@@ -9,8 +9,7 @@ use pagedesk_shared::api::{ApiError, json, query_param};
 use pagedesk_shared::auth::{Claims, Role};
 use pagedesk_shared::clock::{DAY_MS, rfc3339};
 use pagedesk_shared::domain::hours;
-use pagedesk_shared::domain::routing::{self, Facts, OnAgentRemoved};
-use pagedesk_shared::routing as route;
+use pagedesk_shared::domain::routing::{self, OnAgentRemoved};
 use pagedesk_shared::store::{
     AgentItem, AgentPatch, AssignOutcome, Assignment, Capacity, ConversationItem, CsatItem,
     EventItem,
@@ -33,13 +32,6 @@ fn not_open() -> ApiError {
 }
 
 impl AgentApi {
-    async fn conversation(&self, c: &Claims, id: &str) -> Result<ConversationItem, ApiError> {
-        self.store
-            .get_conversation(&c.account, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("conversation"))
-    }
-
     // ---- agents ---------------------------------------------------------------------------
 
     pub(crate) async fn list_agents(&self, c: &Claims) -> ApiResult {
@@ -325,33 +317,21 @@ impl AgentApi {
             json!({"by": c.sub, "rule": named.map(|r| &r.name), "note": note}),
             now,
         );
-        if !conv.bot_active || !self.store.end_bot(&conv, &ev, now).await? {
+        // Keyword rules match what the person wrote so far; a named rule needs no reading.
+        let text = match named {
+            Some(_) => String::new(),
+            None => self.person_text(c, id).await?,
+        };
+        let Some(routed) = self
+            .store
+            .hand_off(&conv, &rules, named, &text, &ev, "handoff", now)
+            .await?
+        else {
             return Err(ApiError::conflict(
                 "not_with_ai_agent",
                 "the conversation is not with the AI agent",
             ));
-        }
-        let mut conv = conv;
-        conv.bot_active = false;
-        let target = match named {
-            Some(r) => route::Target::Rule(r),
-            None => {
-                let text = self.person_text(c, id).await?;
-                let settings = self.store.get_settings(&c.account).await?;
-                let inside = settings.closed_period(now).is_none();
-                let facts = Facts {
-                    page_id: &conv.page_id,
-                    channel: &conv.channel,
-                    text: &text,
-                    inside_hours: inside,
-                };
-                match route::decide(&rules, &facts, false) {
-                    route::Target::Rule(r) => route::Target::Rule(r),
-                    _ => route::Target::Pool,
-                }
-            }
         };
-        let routed = self.store.route(&conv, target, "handoff", now).await?;
         tracing::info!(conversation_id = id, by = %c.sub, assignee = ?routed.assignee, "handed off to people");
         self.get_conversation(c, id).await
     }

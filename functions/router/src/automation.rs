@@ -26,10 +26,6 @@ pub struct Account {
 }
 
 impl Account {
-    fn closed_period(&self, at: i64) -> Option<i64> {
-        self.settings.closed_period(at)
-    }
-
     fn away_text(&self) -> Option<&str> {
         self.settings
             .away_message
@@ -104,7 +100,7 @@ impl Router {
         let from_person = msg.direction == "in";
         let messenger = conv.channel == "messenger";
         // Business hours are judged at the time the person wrote, not when we got to it.
-        let closed = acc.closed_period(msg.created_at);
+        let closed = acc.settings.closed_period(msg.created_at);
         let text = msg
             .text
             .as_deref()
@@ -150,6 +146,7 @@ impl Router {
         let res = async {
             let acc = self.account(&page.account).await?;
             let closed = acc
+                .settings
                 .closed_period(msg.created_at)
                 .filter(|_| acc.away_text().is_some());
             if acc.settings.ai_agent_url.is_none() && closed.is_none() {

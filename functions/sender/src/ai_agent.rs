@@ -4,9 +4,7 @@
 //! conversation is handed to people, so nobody waits on a bot that is down.
 
 use pagedesk_shared::bot::BotError;
-use pagedesk_shared::domain::routing::Facts;
 use pagedesk_shared::queue::OutboundJob;
-use pagedesk_shared::routing as route;
 use pagedesk_shared::store::{ConversationItem, EventItem};
 use pagedesk_shared::views;
 use serde_json::json;
@@ -85,23 +83,9 @@ impl Sender {
             json!({"by": "ai_agent_unreachable", "reason": why}),
             now,
         );
-        if !self.store.end_bot(conv, &ev, now).await? {
-            return Ok(());
-        }
-        let mut conv = conv.clone();
-        conv.bot_active = false;
-        let settings = self.store.get_settings(&conv.account).await?;
         let rules = self.store.get_rules(&conv.account).await?.rules;
-        let inside = settings.closed_period(now).is_none();
-        let facts = Facts {
-            page_id: &conv.page_id,
-            channel: &conv.channel,
-            text: "",
-            inside_hours: inside,
-        };
-        let target = route::decide(&rules, &facts, false);
         self.store
-            .route(&conv, target, "ai_agent_unreachable", now)
+            .hand_off(conv, &rules, None, "", &ev, "ai_agent_unreachable", now)
             .await?;
         Ok(())
     }
