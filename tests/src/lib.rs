@@ -188,6 +188,23 @@ impl Stack {
     }
 }
 
+/// Calls `probe` every 150 ms until it gives `Some`, or panics naming `what` after `secs`.
+pub async fn eventually<T, Fut>(what: &str, secs: u64, mut probe: impl FnMut() -> Fut) -> T
+where
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
 pub struct Tenant {
     pub account: String,
     pub page_id: String,

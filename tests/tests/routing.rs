@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use hmac::{Hmac, Mac};
-use pagedesk_e2e::{Stack, Tenant, text_event, unique};
+use pagedesk_e2e::{Stack, Tenant, eventually, text_event, unique};
 use pagedesk_shared::auth::Role;
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -76,17 +76,11 @@ async fn wait_conversations(
     what: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Vec<Value> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
-    loop {
+    eventually(what, 40, || async {
         let all = conversations(stack, t, "").await;
-        if all.len() >= n && all.iter().all(&done) {
-            return all;
-        }
-        if std::time::Instant::now() > deadline {
-            panic!("timed out waiting for {what}: {} conversations", all.len());
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+        (all.len() >= n && all.iter().all(&done)).then_some(all)
+    })
+    .await
 }
 
 async fn write(stack: &Stack, t: &Tenant, user: &str, text: &str, ts: i64) {
@@ -104,20 +98,13 @@ async fn conversation_of(
     check: impl Fn(&Value) -> bool,
 ) -> Value {
     let contact = format!("ct_{}_{}", t.page_id, user);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let found = conversations(stack, t, "")
+    eventually(&format!("{what} ({user})"), 20, || async {
+        conversations(stack, t, "")
             .await
             .into_iter()
-            .find(|c| c["contact"]["id"] == contact.as_str() && check(c));
-        if let Some(c) = found {
-            return c;
-        }
-        if std::time::Instant::now() > deadline {
-            panic!("timed out waiting for {what} ({user})");
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-    }
+            .find(|c| c["contact"]["id"] == contact.as_str() && check(c))
+    })
+    .await
 }
 
 async fn agent_load(stack: &Stack, t: &Tenant, id: &str) -> i64 {
@@ -735,18 +722,13 @@ async fn csat_round_trip_through_the_simulator_and_a_signed_quick_reply() {
         .await;
     assert_eq!(status, 200);
     // The survey goes out with quick replies 1–5.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    let survey = loop {
-        let s = sends_to(&stack, &t, "rater").await;
-        if let Some(x) = s
+    let survey = eventually("the survey", 15, || async {
+        sends_to(&stack, &t, "rater")
+            .await
             .into_iter()
             .find(|r| r["body"]["message"]["quick_replies"].is_array())
-        {
-            break x;
-        }
-        assert!(std::time::Instant::now() < deadline, "no survey sent");
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-    };
+    })
+    .await;
     let qr = survey["body"]["message"]["quick_replies"]
         .as_array()
         .unwrap();
@@ -895,18 +877,11 @@ async fn the_ai_agent_answers_and_hands_off_to_the_rules_people() {
     .await;
     assert!(c["assignee"].is_null());
     let id = c["id"].as_str().unwrap().to_owned();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    let deliveries = loop {
+    let deliveries = eventually("the AI agent delivery and its retry", 15, || async {
         let d = sim_requests(&stack, &hook).await;
-        if d.len() >= 2 {
-            break d;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "AI agent delivery not retried: {d:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-    };
+        (d.len() >= 2).then_some(d)
+    })
+    .await;
     assert_eq!(
         deliveries[0]["headers"]["x-pagedesk-delivery"],
         deliveries[1]["headers"]["x-pagedesk-delivery"],
@@ -960,18 +935,14 @@ async fn the_ai_agent_answers_and_hands_off_to_the_rules_people() {
     assert_eq!(status, 403, "the bot does not claim");
     // The person asks for a human; the bot hears it and hands off.
     write(&stack, &t, "botuser", "can I talk to a human?", now()).await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while !sim_requests(&stack, &hook)
-        .await
-        .iter()
-        .any(|r| r["body"]["type"] == "message.created")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "message not delivered to the AI agent"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-    }
+    eventually("the message delivered to the AI agent", 15, || async {
+        sim_requests(&stack, &hook)
+            .await
+            .iter()
+            .any(|r| r["body"]["type"] == "message.created")
+            .then_some(())
+    })
+    .await;
     let (status, v) = stack
         .api(
             "POST",
@@ -1050,17 +1021,11 @@ async fn an_ai_agent_that_refuses_hands_the_conversation_to_people() {
         )
         .await;
     write(&stack, &t, "nobot", "hello?", now()).await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let handed = loop {
+    let handed = eventually("a hand-off after the AI agent refused", 20, || async {
         let h = events_of(&stack, &t, "conversation.handed_off").await;
-        if !h.is_empty() {
-            break h;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no hand-off after the AI agent refused"
-        );
-    };
+        (!h.is_empty()).then_some(h)
+    })
+    .await;
     assert_eq!(handed.len(), 1);
     assert_eq!(handed[0]["data"]["by"], "ai_agent_unreachable");
     let c = conversation_of(&stack, &t, "nobot", "conversation", |_| true).await;
