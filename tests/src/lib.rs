@@ -223,7 +223,7 @@ pub fn unique() -> u64 {
 }
 
 pub fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/meta")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/meta")
 }
 
 pub fn fixture(name: &str) -> Value {

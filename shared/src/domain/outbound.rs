@@ -258,7 +258,7 @@ mod tests {
 
     fn body(name: &str) -> GraphError {
         let p = format!(
-            "{}/../../shared/fixtures/meta/{name}",
+            "{}/../fixtures/meta/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
         GraphError::from_body(400, &std::fs::read(p).unwrap())

@@ -227,7 +227,7 @@ mod tests {
     use super::*;
 
     const RAW: &[u8] =
-        include_bytes!("../../../../shared/fixtures/meta/signature_vector_raw_body.json");
+        include_bytes!("../../../fixtures/meta/signature_vector_raw_body.json");
 
     #[test]
     fn two_pages_in_one_batch_become_two_events_with_their_own_groups() {
