@@ -4,15 +4,17 @@
 
 use serde_json::Value;
 
-use crate::domain::MessageError;
+use crate::domain::{
+    AuthorType, Direction, EventType, MessageError, MessageKind, MessageStatus, SendType,
+};
 use crate::ids;
 use crate::queue::{OutboundJob, enqueue_outbound};
-use crate::store::{ConversationItem, EventItem, MessageItem, QueueOutcome, Store, keys};
+use crate::store::{ConversationItem, EventItem, MessageItem, QueueOutcome, Store};
 use crate::{Error, Result};
 
 pub struct Automatic<'a> {
-    /// `greeting`, `away` or `csat`; also the author id, so the helpdesk can tell them apart.
-    pub kind: &'a str,
+    /// Greeting, away or CSAT; also the author id, so the helpdesk can tell them apart.
+    pub kind: MessageKind,
     pub text: &'a str,
     pub quick_replies: Option<Value>,
     /// The survey goes to a conversation that was just resolved.
@@ -31,28 +33,25 @@ pub async fn send(
 ) -> Result<Option<MessageItem>> {
     let id = ids::new_id(ids::message_prefix(), now);
     let msg = MessageItem {
-        pk: keys::conversation(&conv.account, &conv.id),
-        sk: keys::message_sk(now, &id),
-        account: conv.account.clone(),
         id: id.clone(),
-        conversation_id: conv.id.clone(),
-        direction: "out".into(),
-        author_type: "system".into(),
-        author_id: Some(a.kind.to_owned()),
+        direction: Direction::Out,
+        author_type: AuthorType::System,
+        author_id: Some(a.kind.as_str().to_owned()),
         text: Some(a.text.to_owned()),
-        status: "queued".into(),
+        status: MessageStatus::Queued,
         quick_replies: a.quick_replies,
         parts_total: Some(1),
-        messaging_type: Some("RESPONSE".into()),
-        kind: Some(a.kind.to_owned()),
+        messaging_type: Some(SendType::Response),
+        kind: Some(a.kind),
         created_at: now,
         ..Default::default()
-    };
+    }
+    .placed(&conv.account, &conv.id);
     let event = EventItem::new(
         &conv.account,
-        "message.created",
+        EventType::MessageCreated,
         Some(&conv.id),
-        serde_json::json!({"message_id": id, "direction": "out", "automatic": a.kind}),
+        serde_json::json!({"message_id": id, "direction": Direction::Out, "automatic": a.kind}),
         now,
     );
     match store
@@ -66,7 +65,7 @@ pub async fn send(
     let url =
         queue_url.ok_or_else(|| Error::Config("PAGEDESK_OUTBOUND_QUEUE_URL is not set".into()))?;
     if let Err(e) = enqueue_outbound(sqs, url, &OutboundJob::send(&msg)).await {
-        tracing::error!(error = %e, kind = a.kind, "automatic message could not be queued");
+        tracing::error!(error = %e, kind = %a.kind, "automatic message could not be queued");
         let err = MessageError {
             code: None,
             subcode: None,
@@ -76,7 +75,7 @@ pub async fn send(
         store.fail_message(&msg, &err, now).await?;
         return Err(e);
     }
-    tracing::info!(conversation_id = %conv.id, message_id = %id, kind = a.kind, "automatic message queued");
+    tracing::info!(conversation_id = %conv.id, message_id = %id, kind = %a.kind, "automatic message queued");
     Ok(Some(msg))
 }
 

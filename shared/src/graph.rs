@@ -230,14 +230,10 @@ mod tests {
 
     #[test]
     fn error_bodies_from_fixtures() {
-        let b = include_bytes!(
-            "../../fixtures/meta/profile_api_error_100_2018218_no_profile.json"
-        );
+        let b = include_bytes!("../../fixtures/meta/profile_api_error_100_2018218_no_profile.json");
         let e = GraphError::from_body(400, b);
         assert_eq!((e.code(), e.subcode()), (Some(100), Some(2018218)));
-        let b = include_bytes!(
-            "../../fixtures/meta/send_api_error_10_2018336_eu_privacy.json"
-        );
+        let b = include_bytes!("../../fixtures/meta/send_api_error_10_2018336_eu_privacy.json");
         assert_eq!(GraphError::from_body(400, b).subcode(), Some(2018336));
         assert_eq!(
             GraphError::from_body(502, b"<html>"),

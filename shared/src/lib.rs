@@ -5,6 +5,7 @@
 //! API behind the narrow operations the functions need.
 
 pub mod api;
+pub mod assignment;
 pub mod auth;
 pub mod automatic;
 pub mod aws;
@@ -17,7 +18,7 @@ pub mod graph;
 pub mod ids;
 pub mod meta;
 pub mod queue;
-pub mod routing;
+
 pub mod secrets;
 pub mod sqs_batch;
 pub mod store;

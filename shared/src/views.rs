@@ -2,6 +2,7 @@
 
 use crate::clock::rfc3339;
 use crate::domain::window::{WindowState, window_at};
+use crate::domain::{Channel, Direction, MessageStatus};
 use crate::store::{AgentItem, ContactItem, ConversationItem, MessageItem, PageItem};
 use serde_json::{Value, json};
 
@@ -34,7 +35,7 @@ pub fn conversation(c: &ConversationItem, human_agent_enabled: bool, now: i64) -
 /// Comments have no messaging window: public replies are always possible (private ones per
 /// comment, within 7 days). Leads have no Messenger thread to reply in.
 fn window_view(c: &ConversationItem, human_agent_enabled: bool, now: i64) -> Value {
-    if c.channel == "comment" {
+    if c.channel == Channel::Comment {
         return json!({"state": "open", "closes_at": null, "human_agent_until": null});
     }
     let w = window_at(c.last_inbound_at, human_agent_enabled, now);
@@ -47,17 +48,17 @@ fn window_view(c: &ConversationItem, human_agent_enabled: bool, now: i64) -> Val
 
 /// An outbound message Meta confirmed as sent moves to delivered/read when the person's
 /// receipt watermark passes its send time.
-fn status(m: &MessageItem, conv: &ConversationItem) -> String {
-    if m.direction == "out" && m.status == "sent" {
+fn status(m: &MessageItem, conv: &ConversationItem) -> MessageStatus {
+    if m.direction == Direction::Out && m.status == MessageStatus::Sent {
         let at = m.sent_at.unwrap_or(m.created_at);
         if conv.read_watermark.is_some_and(|w| w >= at) {
-            return "read".into();
+            return MessageStatus::Read;
         }
         if conv.delivered_watermark.is_some_and(|w| w >= at) {
-            return "delivered".into();
+            return MessageStatus::Delivered;
         }
     }
-    m.status.clone()
+    m.status
 }
 
 pub fn message(m: &MessageItem, conv: &ConversationItem) -> Value {
@@ -121,7 +122,7 @@ pub fn agent(a: &AgentItem) -> Value {
     json!({
         "id": a.id,
         "name": a.name,
-        "status": if a.online() { "online" } else { "offline" },
+        "status": a.status.unwrap_or_default(),
         "max_concurrent": a.max_concurrent,
         "open_conversations": a.load.max(0),
         "last_assigned_at": time(a.last_assigned_at),

@@ -9,8 +9,9 @@ use pagedesk_e2e::{Stack, unique};
 use pagedesk_scheduler::Scheduler;
 use pagedesk_shared::clock::{Clock, HOUR_MS, MINUTE_MS, ManualClock, SystemClock};
 use pagedesk_shared::domain::window::{HUMAN_AGENT_MS, STANDARD_MS};
+use pagedesk_shared::domain::{AuthorType, Channel, Direction, MessageStatus, ProfileStatus};
 use pagedesk_shared::store::{
-    ContactItem, ConversationItem, CreateOutcome, FirstMessage, MessageItem, Store, Touch, keys,
+    ContactItem, ConversationItem, CreateOutcome, FirstMessage, MessageItem, Settings, Store, Touch,
 };
 use serde_json::json;
 
@@ -30,45 +31,26 @@ async fn fresh_store(stack: &Stack) -> Store {
 async fn conversation(store: &Store, account: &str, at: i64, now: i64) -> String {
     let n = unique();
     let contact = ContactItem {
-        pk: keys::account(account),
-        sk: keys::contact_sk(&format!("ct_{n}")),
-        account: account.into(),
-        id: format!("ct_{n}"),
-        page_id: "1".into(),
         facebook_id: format!("{n}"),
-        profile_status: "fetched".into(),
-        ..Default::default()
+        profile_status: ProfileStatus::Fetched,
+        ..ContactItem::new(account, &format!("ct_{n}"), "1", 0)
     };
     assert!(store.create_contact(&contact).await.unwrap());
     let id = format!("cv_{n}");
     let conv = ConversationItem {
-        pk: keys::conversation(account, &id),
-        sk: keys::META.into(),
-        gsi1pk: keys::conversations_all(account),
-        gsi2pk: keys::conversations_by_status(account, "open"),
-        gsi3pk: keys::conversations_by_assignee(account, None),
-        account: account.into(),
-        id: id.clone(),
-        page_id: "1".into(),
-        channel: "messenger".into(),
-        status: "open".into(),
         contact_id: contact.id.clone(),
         facebook_id: contact.facebook_id.clone(),
-        created_at: now,
-        ..Default::default()
+        ..ConversationItem::new_open(account, &id, "1", Channel::Messenger, now)
     };
     let msg = MessageItem {
-        pk: conv.pk.clone(),
-        sk: keys::message_sk(at, &format!("ms_{n}")),
-        account: account.into(),
         id: format!("ms_{n}"),
-        conversation_id: id.clone(),
-        direction: "in".into(),
-        author_type: "contact".into(),
-        status: "received".into(),
+        direction: Direction::In,
+        author_type: AuthorType::Contact,
+        status: MessageStatus::Received,
         created_at: at,
         ..Default::default()
-    };
+    }
+    .placed(account, &id);
     let first = FirstMessage {
         msg: &msg,
         mid: Some(&format!("m_{n}")),
@@ -97,8 +79,8 @@ async fn window_events(store: &Store, account: &str) -> Vec<(String, serde_json:
         .await
         .unwrap()
         .into_iter()
-        .filter(|e| e.kind.starts_with("window."))
-        .map(|e| (e.kind, e.data))
+        .filter(|e| e.kind.as_str().starts_with("window."))
+        .map(|e| (e.kind.as_str().to_owned(), e.data))
         .collect()
 }
 
@@ -163,26 +145,11 @@ async fn concurrent_runs_and_the_human_agent_period() {
     let stack = Stack::connect();
     let store = fresh_store(&stack).await;
     let account = format!("acct-{}", unique());
-    let clients = stack.clients().await;
-    clients
-        .dynamo
-        .put_item()
-        .table_name(store.table())
-        .item(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(keys::account(&account)),
-        )
-        .item(
-            "sk",
-            aws_sdk_dynamodb::types::AttributeValue::S("SETTINGS".into()),
-        )
-        .item(
-            "human_agent_enabled",
-            aws_sdk_dynamodb::types::AttributeValue::Bool(true),
-        )
-        .send()
-        .await
-        .unwrap();
+    let settings = Settings {
+        human_agent_enabled: true,
+        ..Default::default()
+    };
+    store.put_settings(&account, &settings).await.unwrap();
     let t = (SystemClock.now_ms() / MINUTE_MS) * MINUTE_MS;
     let clock = ManualClock::new(t);
     for _ in 0..3 {

@@ -16,11 +16,9 @@ use pagedesk_shared::automatic::{self, Automatic};
 use pagedesk_shared::clock::Clock;
 use pagedesk_shared::config::Config;
 use pagedesk_shared::domain::window::{WindowState, window_at};
-use pagedesk_shared::domain::{Channel, ConversationStatus};
+use pagedesk_shared::domain::{Channel, ConversationStatus, MessageKind, PageStatus};
 use pagedesk_shared::secrets::SecretCache;
-use pagedesk_shared::store::{
-    ConversationItem, ConversationQuery, PageItem, ReopenRefused, Store, keys,
-};
+use pagedesk_shared::store::{ConversationItem, ConversationQuery, PageItem, ReopenRefused, Store};
 use pagedesk_shared::views;
 use serde::Deserialize;
 use serde_json::json;
@@ -193,9 +191,7 @@ impl AgentApi {
             None | Some("") => None,
             Some(s) => Some(
                 Channel::parse(s)
-                    .ok_or_else(|| bad_param("channel", "messenger, comment or lead"))?
-                    .as_str()
-                    .to_owned(),
+                    .ok_or_else(|| bad_param("channel", "messenger, comment or lead"))?,
             ),
         };
         let q = ConversationQuery {
@@ -280,7 +276,7 @@ impl AgentApi {
     /// On resolve, if the account wants it and the window is open (the survey is an automatic
     /// message: never tagged, never outside 24 h): quick replies 1–5.
     async fn ask_csat(&self, conv: &ConversationItem) -> pagedesk_shared::Result<()> {
-        if conv.channel != "messenger" || conv.csat.is_some() {
+        if conv.channel != Channel::Messenger || conv.csat.is_some() {
             return Ok(());
         }
         let settings = self.store.get_settings(&conv.account).await?;
@@ -298,7 +294,7 @@ impl AgentApi {
             self.cfg.outbound_queue_url.as_deref(),
             conv,
             Automatic {
-                kind: "csat",
+                kind: MessageKind::Csat,
                 text: automatic::CSAT_QUESTION,
                 quick_replies: Some(automatic::csat_quick_replies(&conv.id)),
                 require_open: false,
@@ -384,27 +380,20 @@ impl AgentApi {
             self.secrets.put(&secret_id, t.trim()).await?;
         }
         let item = PageItem {
-            pk: keys::page(page_id),
-            sk: "PAGE".into(),
-            gsi1pk: keys::account_pages(&c.account),
-            gsi1sk: page_id.to_owned(),
-            account: c.account.clone(),
-            page_id: page_id.to_owned(),
             name: body
                 .name
                 .or_else(|| existing.as_ref().and_then(|p| p.name.clone())),
             // A new token is a reconnection: clear a reauth flag. Without one, keep the state.
             status: match (&token, &existing) {
-                (None, Some(p)) => p.status.clone(),
-                _ => "connected".into(),
+                (None, Some(p)) => p.status,
+                _ => PageStatus::Connected,
             },
             status_reason: match (&token, &existing) {
                 (None, Some(p)) => p.status_reason.clone(),
                 _ => None,
             },
-            token_secret: secret_id,
             created_at: existing.as_ref().map_or(now, |p| p.created_at),
-            updated_at: now,
+            ..PageItem::new(&c.account, page_id, secret_id, now)
         };
         if !self.store.put_page(&item).await? {
             return Err(ApiError::conflict(

@@ -8,9 +8,12 @@ use pagedesk_shared::clock::rfc3339;
 use pagedesk_shared::domain::outbound::{self, ReplyRequest, Sender};
 use pagedesk_shared::domain::window::window_at;
 use pagedesk_shared::domain::{Attachment, MessageError};
+use pagedesk_shared::domain::{
+    AuthorType, Channel, ConversationStatus, Direction, EventType, MessageKind, MessageStatus,
+};
 use pagedesk_shared::ids;
 use pagedesk_shared::queue::{OutboundJob, enqueue_outbound};
-use pagedesk_shared::store::{EventItem, MessageItem, QueueOutcome, keys};
+use pagedesk_shared::store::{EventItem, MessageItem, QueueOutcome};
 use serde_json::json;
 
 use pagedesk_shared::views;
@@ -30,7 +33,7 @@ impl AgentApi {
                 .with_details(json!({"problems": problems})));
         }
         let conv = self.conversation(c, id).await?;
-        if req.private && conv.channel != "comment" {
+        if req.private && conv.channel != Channel::Comment {
             return Err(ApiError::unprocessable(
                 "private: only comment conversations have private replies",
             ));
@@ -40,7 +43,7 @@ impl AgentApi {
         {
             return self.settle_existing(c, &conv, existing).await;
         }
-        if conv.status != "open" {
+        if conv.status != ConversationStatus::Open {
             return Err(ApiError::conflict(
                 "conversation_not_open",
                 "the conversation is resolved; reopen it to reply",
@@ -63,7 +66,7 @@ impl AgentApi {
         let now = self.clock.now_ms();
         // Comments have no messaging window: public replies are always possible, a private
         // reply once per comment within 7 days. Messenger conversations follow the window.
-        let (messaging_type, target) = if conv.channel == "comment" {
+        let (messaging_type, target) = if conv.channel == Channel::Comment {
             (None, Some(self.comment_target(c, id, &req, now).await?))
         } else {
             let settings = self.store.get_settings(&c.account).await?;
@@ -86,13 +89,13 @@ impl AgentApi {
                 + usize::from(req.text.as_deref().is_some_and(|t| !t.trim().is_empty()))
         };
         let msg = MessageItem {
-            pk: keys::conversation(&c.account, id),
-            sk: keys::message_sk(now, &msg_id),
-            account: c.account.clone(),
             id: msg_id.clone(),
-            conversation_id: id.to_owned(),
-            direction: "out".into(),
-            author_type: if bot { "bot" } else { "agent" }.into(),
+            direction: Direction::Out,
+            author_type: if bot {
+                AuthorType::Bot
+            } else {
+                AuthorType::Agent
+            },
             author_id: Some(c.sub.clone()),
             text: req.text.clone().filter(|t| !t.trim().is_empty()),
             attachments: req
@@ -107,26 +110,24 @@ impl AgentApi {
                     payload: None,
                 })
                 .collect(),
-            status: "queued".into(),
+            status: MessageStatus::Queued,
             private: req.private,
             quick_replies: (!req.quick_replies.is_empty())
                 .then(|| serde_json::to_value(&req.quick_replies).unwrap_or_default()),
             client_id: req.client_id.clone(),
             parts_total: Some(parts as i64),
             reply_to_mid: req.reply_to.clone(),
-            messaging_type: messaging_type.map(|k| match k {
-                outbound::MessagingType::Response => "RESPONSE".into(),
-                outbound::MessagingType::HumanAgentTag => "HUMAN_AGENT".into(),
-            }),
-            kind: target.as_ref().map(|_| "comment".to_owned()),
+            messaging_type,
+            kind: target.as_ref().map(|_| MessageKind::Comment),
             comment_id: target.as_ref().and_then(|t| t.comment_id.clone()),
             comment_created_at: target.as_ref().and_then(|t| t.comment_created_at),
             created_at: now,
             ..Default::default()
-        };
+        }
+        .placed(&c.account, id);
         let event = EventItem::new(
             &c.account,
-            "message.created",
+            EventType::MessageCreated,
             Some(id),
             json!({"message_id": msg_id, "direction": "out"}),
             now,
@@ -175,7 +176,7 @@ impl AgentApi {
                     }
                     None => None,
                 }
-                .filter(|m| m.direction == "in")
+                .filter(|m| m.direction == Direction::In)
                 .ok_or_else(|| {
                     ApiError::unprocessable("reply_to: not a comment of this conversation")
                 })?
@@ -217,13 +218,13 @@ impl AgentApi {
         m: MessageItem,
     ) -> ApiResult {
         let mut m = m;
-        if m.status == "failed"
+        if m.status == MessageStatus::Failed
             && m.error
                 .as_ref()
                 .is_some_and(|e| e.reason == "queue_unavailable")
             && self.store.requeue_message(&m, self.clock.now_ms()).await?
         {
-            m.status = "queued".into();
+            m.status = MessageStatus::Queued;
             m.error = None;
             self.enqueue(&m).await?;
         }

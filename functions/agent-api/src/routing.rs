@@ -6,10 +6,12 @@ use chrono::{NaiveDate, TimeZone};
 use lambda_http::Body;
 use lambda_http::http::StatusCode;
 use pagedesk_shared::api::{ApiError, json, query_param};
+use pagedesk_shared::assignment::Assigner;
 use pagedesk_shared::auth::{Claims, Role};
 use pagedesk_shared::clock::{DAY_MS, rfc3339};
 use pagedesk_shared::domain::hours;
-use pagedesk_shared::domain::routing::{self, OnAgentRemoved};
+use pagedesk_shared::domain::rules::{self, OnAgentRemoved};
+use pagedesk_shared::domain::{AgentStatus, ConversationStatus, Direction, EventType};
 use pagedesk_shared::store::{
     AgentItem, AgentPatch, AssignOutcome, Assignment, Capacity, ConversationItem, CsatItem,
     EventItem,
@@ -85,9 +87,9 @@ impl AgentApi {
                     }
                     _ => problems.push("name: 1 to 200 characters, or null".to_owned()),
                 },
-                "status" => match v.as_str() {
-                    Some(st @ ("online" | "offline")) => p.status = Some(st.to_owned()),
-                    _ => problems.push("status: online or offline".to_owned()),
+                "status" => match v.as_str().and_then(AgentStatus::parse) {
+                    Some(st) => p.status = Some(st),
+                    None => problems.push(format!("status: {}", AgentStatus::expected())),
                 },
                 "max_concurrent" => match v {
                     Value::Null => p.max_concurrent = Some(None),
@@ -128,7 +130,7 @@ impl AgentApi {
     pub(crate) async fn put_rules(&self, c: &Claims, body: &Body) -> ApiResult {
         require_admin(c)?;
         let v: Value = parse_body(body)?;
-        let rules = routing::parse_rules(&v).map_err(|problems| {
+        let rules = rules::parse_rules(&v).map_err(|problems| {
             ApiError::unprocessable(problems.join("; ")).with_details(json!({"problems": problems}))
         })?;
         let current = self.store.get_rules(&c.account).await?;
@@ -144,7 +146,7 @@ impl AgentApi {
             ));
         }
         let (mut reassigned, mut unassigned) = (0, 0);
-        for removal in routing::removed_agents(&current.rules, &rules) {
+        for removal in rules::removed_agents(&current.rules, &rules) {
             let convs = self
                 .store
                 .open_conversations_of(&c.account, &removal.agent, &removal.rule)
@@ -153,7 +155,7 @@ impl AgentApi {
             for conv in convs {
                 let routed = match (removal.policy, rule) {
                     (OnAgentRemoved::Reassign, Some(rule)) => {
-                        self.store
+                        Assigner::new(&self.store)
                             .assign_by_rule(&conv, rule, "rule_change", now)
                             .await?
                     }
@@ -192,7 +194,7 @@ impl AgentApi {
     pub(crate) async fn claim(&self, c: &Claims, id: &str) -> ApiResult {
         require_person(c)?;
         let conv = self.conversation(c, id).await?;
-        if conv.status != "open" {
+        if conv.status != ConversationStatus::Open {
             return Err(not_open());
         }
         let now = self.clock.now_ms();
@@ -204,7 +206,7 @@ impl AgentApi {
             bot_active: conv.bot_active.then_some(false),
             event: EventItem::new(
                 &c.account,
-                "conversation.claimed",
+                EventType::ConversationClaimed,
                 Some(id),
                 json!({"assignee": c.sub, "rule": conv.routing_rule, "from_ai_agent": conv.bot_active}),
                 now,
@@ -217,7 +219,7 @@ impl AgentApi {
             }
             _ => {
                 let now_conv = self.conversation(c, id).await?;
-                if now_conv.status != "open" {
+                if now_conv.status != ConversationStatus::Open {
                     return Err(not_open());
                 }
                 if now_conv.assignee.as_deref() != Some(c.sub.as_str()) {
@@ -254,7 +256,7 @@ impl AgentApi {
         }
         for _ in 0..5 {
             let conv = self.conversation(c, id).await?;
-            if conv.status != "open" {
+            if conv.status != ConversationStatus::Open {
                 return Err(not_open());
             }
             if conv.assignee == to {
@@ -306,13 +308,13 @@ impl AgentApi {
             Some(Value::String(n)) if n.chars().count() <= 1000 => Some(n.clone()),
             Some(_) => return Err(ApiError::unprocessable("note: at most 1000 characters")),
         };
-        if conv.status != "open" {
+        if conv.status != ConversationStatus::Open {
             return Err(not_open());
         }
         let now = self.clock.now_ms();
         let ev = EventItem::new(
             &c.account,
-            "conversation.handed_off",
+            EventType::ConversationHandedOff,
             Some(id),
             json!({"by": c.sub, "rule": named.map(|r| &r.name), "note": note}),
             now,
@@ -322,8 +324,7 @@ impl AgentApi {
             Some(_) => String::new(),
             None => self.person_text(c, id).await?,
         };
-        let Some(routed) = self
-            .store
+        let Some(routed) = Assigner::new(&self.store)
             .hand_off(&conv, &rules, named, &text, &ev, "handoff", now)
             .await?
         else {
@@ -342,7 +343,7 @@ impl AgentApi {
         let msgs = self.store.latest_messages(&c.account, id, 50).await?;
         Ok(msgs
             .iter()
-            .filter(|m| m.direction == "in")
+            .filter(|m| m.direction == Direction::In)
             .filter_map(|m| m.text.as_deref())
             .collect::<Vec<_>>()
             .join("\n"))
@@ -443,7 +444,7 @@ fn assigned_event(
 ) -> EventItem {
     EventItem::new(
         &conv.account,
-        "conversation.assigned",
+        EventType::ConversationAssigned,
         Some(&conv.id),
         json!({"assignee": to, "previous": conv.assignee, "rule": conv.routing_rule, "by": by, "actor": actor}),
         now,

@@ -5,13 +5,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use pagedesk_shared::assignment::{self, Assigner, Target};
 use pagedesk_shared::automatic::{self, Automatic};
 use pagedesk_shared::clock::MINUTE_MS;
-use pagedesk_shared::domain::routing::{Facts, RoutingRule};
+use pagedesk_shared::domain::rules::{Facts, RoutingRule};
+use pagedesk_shared::domain::{Channel, ConversationStatus, Direction, MessageKind};
 use pagedesk_shared::queue::{OutboundJob, enqueue_outbound};
-use pagedesk_shared::routing::{self as route, Target};
 use pagedesk_shared::store::{
-    ContactItem, ConversationItem, MessageItem, PageItem, Settings, Store, Touch, keys,
+    ContactItem, ConversationItem, MessageItem, PageItem, Settings, Store, Touch,
 };
 
 use crate::{Router, RouterError};
@@ -97,8 +98,8 @@ impl Router {
         msg: &MessageItem,
     ) -> Result<(), RouterError> {
         let acc = self.account(&page.account).await?;
-        let from_person = msg.direction == "in";
-        let messenger = conv.channel == "messenger";
+        let from_person = msg.direction == Direction::In;
+        let messenger = conv.channel == Channel::Messenger;
         // Business hours are judged at the time the person wrote, not when we got to it.
         let closed = acc.settings.closed_period(msg.created_at);
         let text = msg
@@ -108,14 +109,13 @@ impl Router {
             .unwrap_or("");
         let facts = Facts {
             page_id: &conv.page_id,
-            channel: &conv.channel,
+            channel: conv.channel,
             text,
             inside_hours: closed.is_none(),
         };
         let bot = from_person && messenger && acc.settings.ai_agent_url.is_some();
-        let target = route::decide(&acc.rules, &facts, bot);
-        let routed = self
-            .store
+        let target = assignment::decide(&acc.rules, &facts, bot);
+        let routed = Assigner::new(&self.store)
             .route(conv, target, "router", self.clock.now_ms())
             .await?;
         if !matches!(target, Target::Pool) || routed.assignee.is_some() {
@@ -130,7 +130,7 @@ impl Router {
             .as_deref()
             .filter(|t| !t.trim().is_empty())
         {
-            self.automatic(conv, "greeting", g).await?;
+            self.automatic(conv, MessageKind::Greeting, g).await?;
         }
         if routed.bot {
             self.to_ai_agent(msg, "conversation.created").await?;
@@ -155,7 +155,7 @@ impl Router {
             let Some(conv) = self.store.get_conversation(&page.account, conv_id).await? else {
                 return Ok(());
             };
-            if conv.channel != "messenger" || conv.status != "open" {
+            if conv.channel != Channel::Messenger || conv.status != ConversationStatus::Open {
                 return Ok(());
             }
             if conv.bot_active && conv.assignee.is_none() && acc.settings.ai_agent_url.is_some() {
@@ -185,7 +185,7 @@ impl Router {
             .claim_away(conv, period, now - AGENT_QUIET_MS, now)
             .await?
         {
-            self.automatic(conv, "away", text).await?;
+            self.automatic(conv, MessageKind::Away, text).await?;
         } else {
             tracing::info!(conversation_id = %conv.id, "away message already sent for this closed period, or an agent just answered");
         }
@@ -195,7 +195,7 @@ impl Router {
     async fn automatic(
         &self,
         conv: &ConversationItem,
-        kind: &str,
+        kind: MessageKind,
         text: &str,
     ) -> Result<(), RouterError> {
         automatic::send(
@@ -244,12 +244,9 @@ impl Router {
             return Ok(false);
         }
         let mut m = msg.clone();
-        m.account = page.account.clone();
-        m.conversation_id = conv.id.clone();
-        m.pk = keys::conversation(&page.account, &conv.id);
         m.id = pagedesk_shared::ids::new_id(pagedesk_shared::ids::message_prefix(), m.created_at);
-        m.sk = keys::message_sk(m.created_at, &m.id);
-        m.kind = Some("csat".into());
+        m.place(&page.account, &conv.id);
+        m.kind = Some(MessageKind::Csat);
         let now = self.clock.now_ms();
         if conv.csat.is_none() && self.store.record_csat(&conv, &m, mid, score, now).await? {
             tracing::info!(conversation_id = %conv.id, "survey answer");

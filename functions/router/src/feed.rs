@@ -10,10 +10,11 @@
 //! them, and each lead is a conversation. A lead Meta will not give us (the App Dashboard's
 //! test leads) is recorded as such instead of being retried.
 
+use pagedesk_shared::domain::{AuthorType, Direction, MessageKind, MessageStatus, ProfileStatus};
 use pagedesk_shared::graph::GraphError;
 use pagedesk_shared::meta::event::timestamp_ms;
 use pagedesk_shared::meta::webhook::id_string;
-use pagedesk_shared::store::{ContactItem, MessageItem, PageItem, PostItem, keys};
+use pagedesk_shared::store::{ContactItem, MessageItem, PageItem, PostItem};
 use serde_json::{Value, json};
 
 use crate::messaging::Owner;
@@ -82,14 +83,14 @@ impl Router {
         let contact = self.commenter(page, &from, name).await?;
         let post = self.post(page, &post_id).await?;
         let msg = MessageItem {
-            direction: "in".into(),
-            author_type: "contact".into(),
+            direction: Direction::In,
+            author_type: AuthorType::Contact,
             author_id: Some(contact.id.clone()),
             text,
             attachments: photo(v),
-            status: "received".into(),
+            status: MessageStatus::Received,
             external_id: Some(comment_id.clone()),
-            kind: Some("comment".into()),
+            kind: Some(MessageKind::Comment),
             comment_id: Some(comment_id.clone()),
             comment_created_at: Some(at),
             reply_to_mid: parent,
@@ -144,8 +145,8 @@ impl Router {
             // and text, and record the comment id on it.
             let recent = self.store.latest_messages(&page.account, &conv, 50).await?;
             if let Some(m) = recent.iter().rev().find(|m| {
-                m.direction == "out"
-                    && m.status == "queued"
+                m.direction == Direction::Out
+                    && m.status == MessageStatus::Queued
                     && !m.private
                     && m.comment_id.as_deref() == parent
                     && m.text == text
@@ -163,13 +164,13 @@ impl Router {
             ..Default::default()
         };
         let msg = MessageItem {
-            direction: "out".into(),
-            author_type: "page".into(),
+            direction: Direction::Out,
+            author_type: AuthorType::Page,
             author_id: Some(page.page_id.clone()),
             text,
-            status: "sent".into(),
+            status: MessageStatus::Sent,
             external_id: Some(comment_id.to_owned()),
-            kind: Some("comment".into()),
+            kind: Some(MessageKind::Comment),
             comment_id: Some(comment_id.to_owned()),
             reply_to_mid: parent.map(str::to_owned),
             sent_at: Some(at),
@@ -255,18 +256,14 @@ impl Router {
         {
             return Ok(c);
         }
+        let now = self.clock.now_ms();
         let c = ContactItem {
-            pk: keys::account(&page.account),
-            sk: keys::contact_sk(&id),
-            account: page.account.clone(),
-            id,
-            page_id: page.page_id.clone(),
             facebook_id: user.to_owned(),
             name,
-            profile_status: "fetched".into(),
-            ..Default::default()
+            profile_status: ProfileStatus::Fetched,
+            ..ContactItem::new(&page.account, &id, &page.page_id, now)
         };
-        Ok(self.store.upsert_contact(&c, self.clock.now_ms()).await?)
+        Ok(self.store.upsert_contact(&c, now).await?)
     }
 
     /// The post, with its text fetched from Graph the first time it is seen.
@@ -278,13 +275,7 @@ impl Router {
         {
             return Ok(p);
         }
-        let mut p = PostItem {
-            pk: keys::account(&page.account),
-            sk: keys::post_sk(&page.page_id, post_id),
-            page_id: page.page_id.clone(),
-            post_id: post_id.to_owned(),
-            ..Default::default()
-        };
+        let mut p = PostItem::new(&page.account, &page.page_id, post_id);
         match self.page_token(page).await {
             Some(token) => match self.graph.post(post_id, &token).await {
                 Ok(v) => {
@@ -395,27 +386,21 @@ impl Router {
                 }
             })
             .collect();
+        let now = self.clock.now_ms();
+        let id = format!("ct_{}_lead_{key}", page.page_id);
         let contact = ContactItem {
-            pk: keys::account(&page.account),
-            sk: keys::contact_sk(&format!("ct_{}_lead_{key}", page.page_id)),
-            account: page.account.clone(),
-            id: format!("ct_{}_lead_{key}", page.page_id),
-            page_id: page.page_id.clone(),
             name,
             first_name: first,
             last_name: last,
             email,
             phone,
-            profile_status: "fetched".into(),
-            ..Default::default()
+            profile_status: ProfileStatus::Fetched,
+            ..ContactItem::new(&page.account, &id, &page.page_id, now)
         };
-        let contact = self
+        let contact = self.store.upsert_contact(&contact, now).await?;
+        let marker = self
             .store
-            .upsert_contact(&contact, self.clock.now_ms())
-            .await?;
-        let marker = format!("LEAD#{}#{leadgen_id}", page.page_id);
-        self.store
-            .create_marker(&page.account, &marker, self.clock.now_ms())
+            .create_lead_marker(&page.account, &page.page_id, &leadgen_id, now)
             .await?;
         let text = if fields.is_empty() {
             "Lead received, but Meta did not return its answers (a test lead, or the lead was deleted).".to_owned()
@@ -427,13 +412,13 @@ impl Router {
                 .join("\n")
         };
         let msg = MessageItem {
-            direction: "in".into(),
-            author_type: "contact".into(),
+            direction: Direction::In,
+            author_type: AuthorType::Contact,
             author_id: Some(contact.id.clone()),
             text: Some(text),
-            status: "received".into(),
+            status: MessageStatus::Received,
             external_id: Some(leadgen_id.clone()),
-            kind: Some("lead".into()),
+            kind: Some(MessageKind::Lead),
             lead: Some(json!({
                 "leadgen_id": leadgen_id, "form_id": form_id, "ad_id": ad_id, "status": status, "reason": reason,
                 "fields": fields.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
@@ -446,10 +431,7 @@ impl Router {
             .append(
                 page,
                 contact,
-                &Owner::Lead {
-                    marker_sk: marker,
-                    subject,
-                },
+                &Owner::Lead { marker, subject },
                 msg,
                 &mid,
                 false,

@@ -2,12 +2,15 @@
 
 use pagedesk_shared::automatic;
 use pagedesk_shared::clock::{DAY_MS, HOUR_MS};
+use pagedesk_shared::domain::{
+    AuthorType, Channel, Direction, EventType, MessageKind, MessageStatus, ProfileStatus,
+};
 use pagedesk_shared::graph::GraphError;
 use pagedesk_shared::ids;
 use pagedesk_shared::meta::event::{Echo, Inbound, Reaction};
 use pagedesk_shared::store::{
     AppendOutcome, ContactItem, ConversationItem, CreateOutcome, EventItem, FirstMessage,
-    MessageItem, PageItem, PostItem, Touch, keys,
+    MessageItem, PageItem, PostItem, Touch,
 };
 
 use crate::{Router, RouterError};
@@ -23,12 +26,12 @@ impl Router {
     pub(crate) async fn on_inbound(&self, page: &PageItem, m: Inbound) -> Result<(), RouterError> {
         let contact = self.ensure_contact(page, &m.user).await?;
         let msg = MessageItem {
-            direction: "in".into(),
-            author_type: "contact".into(),
+            direction: Direction::In,
+            author_type: AuthorType::Contact,
             author_id: Some(contact.id.clone()),
             text: m.text,
             attachments: m.attachments,
-            status: "received".into(),
+            status: MessageStatus::Received,
             external_id: Some(m.mid.clone()),
             quick_reply_payload: m.quick_reply_payload,
             reply_to_mid: m.reply_to_mid,
@@ -79,12 +82,12 @@ impl Router {
         }
         let contact = self.ensure_contact(page, &e.user).await?;
         let msg = MessageItem {
-            direction: "out".into(),
-            author_type: "page".into(),
+            direction: Direction::Out,
+            author_type: AuthorType::Page,
             author_id: Some(page.page_id.clone()),
             text: e.text,
             attachments: e.attachments,
-            status: "sent".into(),
+            status: MessageStatus::Sent,
             external_id: Some(e.mid.clone()),
             standby: e.standby,
             sent_at: Some(e.timestamp),
@@ -107,7 +110,7 @@ impl Router {
         e: &Echo,
     ) -> Result<(), RouterError> {
         let total = msg.parts_total.unwrap_or(1).max(1) as usize;
-        if !msg.sent_mids.contains(&e.mid) && msg.status == "queued" {
+        if !msg.sent_mids.contains(&e.mid) && msg.status == MessageStatus::Queued {
             let recorded = self
                 .store
                 .record_part(msg, part, &e.mid, e.timestamp, self.clock.now_ms(), None)
@@ -196,11 +199,6 @@ impl Router {
         mid: &str,
         inbound: bool,
     ) -> Result<AppendOutcome, RouterError> {
-        msg.account = page.account.clone();
-        if msg.id.is_empty() {
-            msg.id = ids::new_id(ids::message_prefix(), msg.created_at);
-        }
-        msg.sk = keys::message_sk(msg.created_at, &msg.id);
         let mut contact = contact;
         // The stale active conversation to replace, when the owner points at one that is no
         // longer open.
@@ -243,11 +241,10 @@ impl Router {
                     }
                 }
             };
-            msg.conversation_id = conv_id.clone();
-            msg.pk = keys::conversation(&page.account, &conv_id);
+            msg.place(&page.account, &conv_id);
             let event = EventItem::new(
                 &page.account,
-                "message.created",
+                EventType::MessageCreated,
                 Some(&conv_id),
                 serde_json::json!({"message_id": msg.id, "direction": msg.direction}),
                 now,
@@ -269,7 +266,7 @@ impl Router {
                 other => {
                     tracing::info!(conversation_id = %conv_id, message_id = %msg.id, "message appended");
                     if other == AppendOutcome::Stored
-                        && msg.direction == "in"
+                        && msg.direction == Direction::In
                         && matches!(owner, Owner::Contact)
                     {
                         self.after_message(page, &conv_id, &msg).await;
@@ -335,31 +332,23 @@ impl Router {
     ) -> Result<(CreateOutcome, Option<ConversationItem>), RouterError> {
         let now = touch.now;
         let id = ids::new_id(ids::conversation_prefix(), now);
-        msg.conversation_id = id.clone();
-        msg.pk = keys::conversation(&page.account, &id);
+        msg.place(&page.account, &id);
         let (channel, owner_sk, post_id, subject) = match owner {
-            Owner::Contact => ("messenger", None, None, None),
+            Owner::Contact => (Channel::Messenger, None, None, None),
             Owner::Post { post, .. } => (
-                "comment",
-                Some(post.sk.clone()),
+                Channel::Comment,
+                Some(post.owner_ref().to_owned()),
                 Some(post.post_id.clone()),
                 post.text.clone().map(|t| subject_of(&t)),
             ),
-            Owner::Lead { marker_sk, subject } => {
-                ("lead", Some(marker_sk.clone()), None, Some(subject.clone()))
-            }
+            Owner::Lead { marker, subject } => (
+                Channel::Lead,
+                Some(marker.clone()),
+                None,
+                Some(subject.clone()),
+            ),
         };
         let conv = ConversationItem {
-            pk: keys::conversation(&page.account, &id),
-            sk: keys::META.into(),
-            gsi1pk: keys::conversations_all(&page.account),
-            gsi2pk: keys::conversations_by_status(&page.account, "open"),
-            gsi3pk: keys::conversations_by_assignee(&page.account, None),
-            account: page.account.clone(),
-            id: id.clone(),
-            page_id: page.page_id.clone(),
-            channel: channel.into(),
-            status: "open".into(),
             contact_id: contact.id.clone(),
             facebook_id: contact.facebook_id.clone(),
             contact_name: contact.name.clone(),
@@ -368,9 +357,7 @@ impl Router {
             subject,
             owner_sk,
             previous_conversation_id: last.clone(),
-            created_at: now,
-            updated_at: now,
-            ..Default::default()
+            ..ConversationItem::new_open(&page.account, &id, &page.page_id, channel, now)
         };
         let preface: Vec<MessageItem> = match owner {
             Owner::Post { post, .. } => post_entry(page, post, &id, msg.created_at)
@@ -380,7 +367,7 @@ impl Router {
         };
         let event = EventItem::new(
             &page.account,
-            "message.created",
+            EventType::MessageCreated,
             Some(&id),
             serde_json::json!({"message_id": msg.id, "direction": msg.direction}),
             now,
@@ -397,7 +384,7 @@ impl Router {
             .create_conversation(&conv, replaces, now, Some(first))
             .await?;
         if outcome == CreateOutcome::Created {
-            tracing::info!(conversation_id = %id, channel, message_id = %msg.id, "conversation opened");
+            tracing::info!(conversation_id = %id, %channel, message_id = %msg.id, "conversation opened");
             if let (Owner::Contact, Some(prev)) = (owner, &last) {
                 self.carry_history(page, prev, &id).await;
             }
@@ -423,8 +410,7 @@ impl Router {
                 .into_iter()
                 .filter(|m| !m.context)
                 .map(|mut m| {
-                    m.pk = keys::conversation(&page.account, new_id);
-                    m.conversation_id = new_id.to_owned();
+                    m.place(&page.account, new_id);
                     m.context = true;
                     m
                 })
@@ -453,23 +439,18 @@ impl Router {
         let cid = ids::contact_id(&page.page_id, user);
         let now = self.clock.now_ms();
         if let Some(mut c) = self.store.get_contact(&page.account, &cid).await? {
-            if c.profile_status != "fetched" && c.profile_retry_at.is_none_or(|t| t <= now) {
+            if c.profile_status != ProfileStatus::Fetched
+                && c.profile_retry_at.is_none_or(|t| t <= now)
+            {
                 self.fill_profile(page, &mut c, now).await;
                 self.store.update_contact_profile(&c, now).await?;
             }
             return Ok(c);
         }
         let mut c = ContactItem {
-            pk: keys::account(&page.account),
-            sk: keys::contact_sk(&cid),
-            account: page.account.clone(),
-            id: cid.clone(),
-            page_id: page.page_id.clone(),
             facebook_id: user.to_owned(),
-            profile_status: "pending".into(),
-            created_at: now,
-            updated_at: now,
-            ..Default::default()
+            profile_status: ProfileStatus::Pending,
+            ..ContactItem::new(&page.account, &cid, &page.page_id, now)
         };
         self.fill_profile(page, &mut c, now).await;
         if self.store.create_contact(&c).await? {
@@ -502,7 +483,7 @@ impl Router {
                 c.first_name = p.first_name;
                 c.last_name = p.last_name;
                 c.picture_url = p.profile_pic;
-                c.profile_status = "fetched".into();
+                c.profile_status = ProfileStatus::Fetched;
                 c.profile_retry_at = None;
             }
             Err(
@@ -513,13 +494,13 @@ impl Router {
                 },
             ) => {
                 tracing::info!(error = %e, "user profile refused (no profile available); keeping the id");
-                c.profile_status = "unavailable".into();
+                c.profile_status = ProfileStatus::Unavailable;
                 c.profile_retry_at = Some(now + PROFILE_RETRY_REFUSED_MS);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "user profile lookup failed; will try again");
-                if c.profile_status != "unavailable" {
-                    c.profile_status = "pending".into();
+                if c.profile_status != ProfileStatus::Unavailable {
+                    c.profile_status = ProfileStatus::Pending;
                 }
                 c.profile_retry_at = Some(now + PROFILE_RETRY_FAILED_MS);
             }
@@ -533,8 +514,8 @@ pub(crate) enum Owner {
     Contact,
     /// Comments: one open conversation per post.
     Post { post: PostItem },
-    /// Leads: one conversation per lead, hanging from a marker item.
-    Lead { marker_sk: String, subject: String },
+    /// Leads: one conversation per lead, hanging from a marker item (its owner reference).
+    Lead { marker: String, subject: String },
 }
 
 /// A subject line from a post's text: its first line, at most 120 characters.
@@ -562,22 +543,19 @@ fn post_entry(
         first_comment_at - 1
     };
     let id = format!("ms_post_{}", conv.trim_start_matches("cv_"));
-    Some(MessageItem {
-        pk: keys::conversation(&page.account, conv),
-        sk: keys::message_sk(at, &id),
-        account: page.account.clone(),
+    let entry = MessageItem {
         id,
-        conversation_id: conv.to_owned(),
-        direction: "out".into(),
-        author_type: "page".into(),
+        direction: Direction::Out,
+        author_type: AuthorType::Page,
         author_id: Some(page.page_id.clone()),
         text: Some(text),
-        status: "sent".into(),
+        status: MessageStatus::Sent,
         external_id: Some(post.post_id.clone()),
-        kind: Some("post".into()),
+        kind: Some(MessageKind::Post),
         created_at: at,
         ..Default::default()
-    })
+    };
+    Some(entry.placed(&page.account, conv))
 }
 
 /// `pd1:<conversation>:<message sk>:<part>` as the sender writes it into `metadata`.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use pagedesk_shared::clock::{Clock, MINUTE_MS, rfc3339};
 use pagedesk_shared::domain::window::{Mark, due};
+use pagedesk_shared::domain::{ConversationStatus, EventType};
 use pagedesk_shared::store::{EventItem, Settings, Store};
 use serde::Serialize;
 use serde_json::json;
@@ -84,7 +85,7 @@ impl Scheduler {
             self.store.unschedule(account, conv_id).await?;
             return Ok(0);
         };
-        if conv.status != "open" {
+        if conv.status != ConversationStatus::Open {
             self.store.unschedule(account, conv_id).await?;
             return Ok(0);
         }
@@ -109,16 +110,16 @@ impl Scheduler {
             let event = emit.then(|| {
                 let (kind, data) = match mark {
                     Mark::Warn(minutes) => (
-                        "window.expiring",
+                        EventType::WindowExpiring,
                         json!({"minutes_left": minutes, "closes_at": rfc3339(Mark::Closed.at(last)), "assignee": conv.assignee,
                                "human_agent_until": human_agent.then(|| rfc3339(Mark::HumanAgentEnded.at(last)))}),
                     ),
                     Mark::Closed => (
-                        "window.closed",
+                        EventType::WindowClosed,
                         json!({"closed_at": rfc3339(Mark::Closed.at(last)), "assignee": conv.assignee,
                                "human_agent_until": human_agent.then(|| rfc3339(Mark::HumanAgentEnded.at(last)))}),
                     ),
-                    Mark::HumanAgentEnded => ("window.human_agent_ended", json!({"ended_at": rfc3339(Mark::HumanAgentEnded.at(last)), "assignee": conv.assignee})),
+                    Mark::HumanAgentEnded => (EventType::WindowHumanAgentEnded, json!({"ended_at": rfc3339(Mark::HumanAgentEnded.at(last)), "assignee": conv.assignee})),
                 };
                 EventItem::new(account, kind, Some(conv_id), data, now)
             });

@@ -3,7 +3,9 @@
 //! sender's backoff; when the bot cannot be reached after every attempt (or refuses), the
 //! conversation is handed to people, so nobody waits on a bot that is down.
 
+use pagedesk_shared::assignment::Assigner;
 use pagedesk_shared::bot::BotError;
+use pagedesk_shared::domain::{ConversationStatus, EventType};
 use pagedesk_shared::queue::OutboundJob;
 use pagedesk_shared::store::{ConversationItem, EventItem};
 use pagedesk_shared::views;
@@ -26,7 +28,7 @@ impl Sender {
         else {
             return Ok(());
         };
-        if !conv.bot_active || conv.assignee.is_some() || conv.status != "open" {
+        if !conv.bot_active || conv.assignee.is_some() || conv.status != ConversationStatus::Open {
             tracing::info!("conversation is no longer with the AI agent; delivery dropped");
             return Ok(());
         }
@@ -78,13 +80,13 @@ impl Sender {
         let now = self.clock.now_ms();
         let ev = EventItem::new(
             &conv.account,
-            "conversation.handed_off",
+            EventType::ConversationHandedOff,
             Some(&conv.id),
             json!({"by": "ai_agent_unreachable", "reason": why}),
             now,
         );
         let rules = self.store.get_rules(&conv.account).await?.rules;
-        self.store
+        Assigner::new(&self.store)
             .hand_off(conv, &rules, None, "", &ev, "ai_agent_unreachable", now)
             .await?;
         Ok(())

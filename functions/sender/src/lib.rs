@@ -15,8 +15,9 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use pagedesk_shared::clock::Clock;
 use pagedesk_shared::config::Config;
 use pagedesk_shared::domain::MessageError;
-use pagedesk_shared::domain::outbound::{self, MessagingType, SendOutcome, Sender as Author};
+use pagedesk_shared::domain::outbound::{self, SendOutcome, Sender as Author};
 use pagedesk_shared::domain::window::window_at;
+use pagedesk_shared::domain::{AuthorType, Channel, MessageStatus, PageStatus, SendType};
 use pagedesk_shared::graph::{GraphClient, GraphError};
 use pagedesk_shared::queue::OutboundJob;
 use pagedesk_shared::secrets::SecretCache;
@@ -100,7 +101,7 @@ impl Sender {
             tracing::warn!("job for a message that does not exist; dropped");
             return Ok(());
         };
-        if msg.status != "queued" {
+        if msg.status != MessageStatus::Queued {
             tracing::info!(status = %msg.status, "message already settled");
             return Ok(());
         }
@@ -126,17 +127,17 @@ impl Sender {
             Some(p) if p.account == job.account => p,
             _ => return self.fail(&msg, None, "page_disconnected").await,
         };
-        if page.status == "reauth_required" {
+        if page.status == PageStatus::ReauthRequired {
             return self.fail(&msg, None, "page_disconnected").await;
         }
-        if conv.channel == "comment" {
+        if conv.channel == Channel::Comment {
             return self
                 .send_comment_reply(&msg, &conv, &page, now, receives)
                 .await;
         }
         let settings = self.store.get_settings(&job.account).await?;
         let window = window_at(conv.last_inbound_at, settings.human_agent_enabled, now);
-        let author = if msg.author_type == "agent" {
+        let author = if msg.author_type == AuthorType::Agent {
             Author::HumanAgent
         } else {
             Author::Automatic
@@ -185,7 +186,7 @@ impl Sender {
                             &mid,
                             self.clock.now_ms(),
                             self.clock.now_ms(),
-                            Some(type_name(kind)),
+                            Some(kind),
                         )
                         .await?;
                     tracing::info!(part = i, recorded, "part sent");
@@ -333,13 +334,6 @@ pub fn backoff(receives: u32) -> i32 {
         .clamp(1, 300)
 }
 
-fn type_name(k: MessagingType) -> &'static str {
-    match k {
-        MessagingType::Response => "RESPONSE",
-        MessagingType::HumanAgentTag => "HUMAN_AGENT",
-    }
-}
-
 /// What one Send API call carries.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Part {
@@ -376,7 +370,7 @@ pub fn send_body(
     m: &MessageItem,
     i: usize,
     part: &Part,
-    kind: MessagingType,
+    kind: SendType,
 ) -> Value {
     let mut message = match part {
         Part::Text(t) => json!({"text": t}),
@@ -395,8 +389,8 @@ pub fn send_body(
     }
     let mut body = json!({"recipient": {"id": conv.facebook_id}, "message": message});
     match kind {
-        MessagingType::Response => body["messaging_type"] = json!("RESPONSE"),
-        MessagingType::HumanAgentTag => {
+        SendType::Response => body["messaging_type"] = json!("RESPONSE"),
+        SendType::HumanAgent => {
             body["messaging_type"] = json!("MESSAGE_TAG");
             body["tag"] = json!("HUMAN_AGENT");
         }
@@ -440,7 +434,7 @@ mod tests {
         };
         let p = parts(&m);
         assert_eq!(p.len(), 2);
-        let first = send_body(&conv, &m, 0, &p[0], MessagingType::Response);
+        let first = send_body(&conv, &m, 0, &p[0], SendType::Response);
         assert_eq!(
             first["message"]["attachment"]["payload"]["url"],
             "https://x/a.png"
@@ -448,7 +442,7 @@ mod tests {
         assert!(first["message"].get("quick_replies").is_none());
         assert_eq!(first["messaging_type"], "RESPONSE");
         assert!(first.get("tag").is_none());
-        let second = send_body(&conv, &m, 1, &p[1], MessagingType::HumanAgentTag);
+        let second = send_body(&conv, &m, 1, &p[1], SendType::HumanAgent);
         assert_eq!(second["message"]["text"], "hello");
         assert_eq!(
             second["message"]["quick_replies"][0]["content_type"],

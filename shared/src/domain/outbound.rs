@@ -1,6 +1,7 @@
 //! Outbound rules, pure: what a reply may contain, how it is sent given the messaging window,
 //! and what a Graph error means for it.
 
+use super::vocab::SendType;
 use serde::{Deserialize, Serialize};
 
 use super::window::{Window, WindowState};
@@ -112,14 +113,6 @@ pub enum Sender {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum MessagingType {
-    /// Inside the 24 h window.
-    Response,
-    /// `MESSAGE_TAG` + `HUMAN_AGENT`, 24 h to 7 days, human replies only.
-    HumanAgentTag,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WindowRefusal {
     /// The person never wrote (e.g. a conversation started by the Page).
@@ -152,10 +145,10 @@ impl WindowRefusal {
 }
 
 /// How a message may go out now, or why it may not.
-pub fn messaging_type(w: &Window, sender: Sender) -> Result<MessagingType, WindowRefusal> {
+pub fn messaging_type(w: &Window, sender: Sender) -> Result<SendType, WindowRefusal> {
     match (w.state, sender) {
-        (WindowState::Open, _) => Ok(MessagingType::Response),
-        (WindowState::HumanAgent, Sender::HumanAgent) => Ok(MessagingType::HumanAgentTag),
+        (WindowState::Open, _) => Ok(SendType::Response),
+        (WindowState::HumanAgent, Sender::HumanAgent) => Ok(SendType::HumanAgent),
         (WindowState::HumanAgent, Sender::Automatic) => {
             Err(WindowRefusal::AutomaticOutsideStandardWindow)
         }
@@ -257,10 +250,7 @@ mod tests {
     use crate::domain::window::{HUMAN_AGENT_MS, STANDARD_MS, window_at};
 
     fn body(name: &str) -> GraphError {
-        let p = format!(
-            "{}/../fixtures/meta/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let p = format!("{}/../fixtures/meta/{name}", env!("CARGO_MANIFEST_DIR"));
         GraphError::from_body(400, &std::fs::read(p).unwrap())
     }
 
@@ -333,7 +323,7 @@ mod tests {
     fn human_agent_tag_only_for_humans_between_24_hours_and_7_days() {
         let t = 0;
         let at = |now, ha| window_at(Some(t), ha, now);
-        use MessagingType::*;
+        use SendType::*;
         assert_eq!(
             messaging_type(&at(STANDARD_MS - 1, false), Sender::HumanAgent),
             Ok(Response)
@@ -344,7 +334,7 @@ mod tests {
         );
         assert_eq!(
             messaging_type(&at(STANDARD_MS, true), Sender::HumanAgent),
-            Ok(HumanAgentTag)
+            Ok(HumanAgent)
         );
         assert_eq!(
             messaging_type(&at(STANDARD_MS, true), Sender::Automatic),
@@ -356,7 +346,7 @@ mod tests {
         );
         assert_eq!(
             messaging_type(&at(HUMAN_AGENT_MS - 1, true), Sender::HumanAgent),
-            Ok(HumanAgentTag)
+            Ok(HumanAgent)
         );
         assert_eq!(
             messaging_type(&at(HUMAN_AGENT_MS, true), Sender::HumanAgent),

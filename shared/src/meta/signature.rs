@@ -49,10 +49,8 @@ fn new_mac(key: &[u8]) -> Hmac<Sha256> {
 mod tests {
     use super::*;
 
-    const VECTOR: &str =
-        include_str!("../../../fixtures/meta/signature_test_vector.json");
-    const RAW: &[u8] =
-        include_bytes!("../../../fixtures/meta/signature_vector_raw_body.json");
+    const VECTOR: &str = include_str!("../../../fixtures/meta/signature_test_vector.json");
+    const RAW: &[u8] = include_bytes!("../../../fixtures/meta/signature_vector_raw_body.json");
 
     #[test]
     fn meta_test_vector_verifies_and_pretty_printing_breaks_it() {

@@ -226,8 +226,7 @@ pub fn id_string(v: &Value) -> Option<String> {
 mod tests {
     use super::*;
 
-    const RAW: &[u8] =
-        include_bytes!("../../../fixtures/meta/signature_vector_raw_body.json");
+    const RAW: &[u8] = include_bytes!("../../../fixtures/meta/signature_vector_raw_body.json");
 
     #[test]
     fn two_pages_in_one_batch_become_two_events_with_their_own_groups() {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Item, Store, from_item, keys, s, to_item};
+use crate::domain::EventType;
 use crate::{Error, Result};
 
 pub const SETTLE_MS: i64 = 2_000;
@@ -20,7 +21,7 @@ pub struct EventItem {
     pub sk: String,
     pub account: String,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: EventType,
     pub conversation_id: Option<String>,
     pub data: Value,
     pub created_at: i64,
@@ -30,7 +31,7 @@ pub struct EventItem {
 impl EventItem {
     pub fn new(
         account: &str,
-        kind: &str,
+        kind: EventType,
         conversation_id: Option<&str>,
         data: Value,
         now: i64,
@@ -40,7 +41,7 @@ impl EventItem {
             pk: keys::events(account),
             sk: format!("{now:013}#{id}"),
             account: account.to_owned(),
-            kind: kind.to_owned(),
+            kind,
             conversation_id: conversation_id.map(str::to_owned),
             data,
             created_at: now,

@@ -8,6 +8,7 @@
 //! | settings | `ACC#<a>` | `SETTINGS` | | | |
 //! | contact | `ACC#<a>` | `CONTACT#<contact>` | | | |
 //! | post (comment conversations) | `ACC#<a>` | `POST#<page>#<post>` | | | |
+//! | lead marker (lead conversations) | `ACC#<a>` | `LEAD#<page>#<leadgen>` | | | |
 //! | private-reply guard | `ACC#<a>#CONV#<c>` | `PRIVATE#<comment>` | | | |
 //! | conversation | `ACC#<a>#CONV#<c>` | `META` | `ACC#<a>#CONVS` / activity | `ACC#<a>#CONVS#<status>` / activity | `ACC#<a>#CONVS#AS#<agent or ->` / activity |
 //! | (conversation, when a window mark is due) | | | due: `DUE#<minute>` / `<ms:013>#<a>#<c>` | | |
@@ -20,7 +21,10 @@
 //! | round-robin counter of a rule | `ACC#<a>` | `RR#<rule>` | | | |
 //! | CSAT answer | `ACC#<a>#CSAT` | `<ms:013>#<c>` | | | |
 
+use crate::domain::ConversationStatus;
+
 pub const META: &str = "META";
+pub const PAGE_SK: &str = "PAGE";
 
 pub fn page(page_id: &str) -> String {
     format!("PAGE#{page_id}")
@@ -40,7 +44,7 @@ pub fn conversation(a: &str, c: &str) -> String {
 pub fn conversations_all(a: &str) -> String {
     format!("ACC#{a}#CONVS")
 }
-pub fn conversations_by_status(a: &str, status: &str) -> String {
+pub fn conversations_by_status(a: &str, status: ConversationStatus) -> String {
     format!("ACC#{a}#CONVS#{status}")
 }
 pub fn conversations_by_assignee(a: &str, assignee: Option<&str>) -> String {
@@ -80,6 +84,9 @@ pub fn agent_sk(agent: &str) -> String {
     format!("AGENT#{agent}")
 }
 pub const ROUTING_SK: &str = "ROUTING";
+pub fn lead_marker_sk(page_id: &str, leadgen_id: &str) -> String {
+    format!("LEAD#{page_id}#{leadgen_id}")
+}
 pub fn round_robin_sk(rule: &str) -> String {
     format!("RR#{rule}")
 }

@@ -8,7 +8,9 @@ use super::{
     ClientItem, EventItem, MessageItem, MidItem, Store, cancelled_conditions, keys, n, s, to_item,
     written,
 };
-use crate::domain::MessageError;
+use crate::domain::{
+    AuthorType, ConversationStatus, EventType, MessageError, MessageStatus, SendType,
+};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -22,28 +24,6 @@ pub enum QueueOutcome {
 }
 
 impl Store {
-    /// An UpdateItem on message `m` (table and key filled in).
-    pub(crate) fn update_message(
-        &self,
-        m: &MessageItem,
-    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(&m.pk))
-            .key("sk", s(&m.sk))
-    }
-
-    pub async fn get_message(
-        &self,
-        account: &str,
-        conv: &str,
-        sk: &str,
-    ) -> Result<Option<MessageItem>> {
-        self.get(keys::conversation(account, conv), sk.to_owned(), true)
-            .await
-    }
-
     async fn client_item(
         &self,
         account: &str,
@@ -85,7 +65,7 @@ impl Store {
         let activity = keys::activity_sk(msg.created_at, &msg.conversation_id);
         let mut expr = "SET last_message_at = :t, last_activity_at = :t, gsi1sk = :a, gsi2sk = :a, gsi3sk = :a, updated_at = :u".to_owned();
         // The away message stays quiet for a while after a person answered.
-        if msg.author_type == "agent" {
+        if msg.author_type == AuthorType::Agent {
             expr.push_str(", last_agent_reply_at = :t");
         }
         let mut upd = Update::builder()
@@ -96,7 +76,7 @@ impl Store {
         upd = if require_open {
             upd.condition_expression("attribute_exists(pk) AND #st = :open")
                 .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":open", s("open"))
+                .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()))
         } else {
             upd.condition_expression("attribute_exists(pk)")
         };
@@ -172,7 +152,7 @@ impl Store {
                 "#st = :q AND (attribute_not_exists(lease_until) OR lease_until < :now)",
             )
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":q", s("queued"))
+            .expression_attribute_values(":q", s(MessageStatus::Queued.as_str()))
             .expression_attribute_values(":l", n(until))
             .expression_attribute_values(":now", n(now))
             .send()
@@ -218,7 +198,7 @@ impl Store {
         mid: &str,
         sent_at: i64,
         now: i64,
-        messaging_type: Option<&str>,
+        messaging_type: Option<SendType>,
     ) -> Result<bool> {
         let total = m.parts_total.unwrap_or(1).max(1) as usize;
         let last = index + 1 >= total;
@@ -245,16 +225,16 @@ impl Store {
             .expression_attribute_values(":empty", aws_sdk_dynamodb::types::AttributeValue::L(vec![]))
             .expression_attribute_values(":mid", aws_sdk_dynamodb::types::AttributeValue::L(vec![s(mid)]))
             .expression_attribute_values(":i", n(index as i64))
-            .expression_attribute_values(":q", s("queued"))
+            .expression_attribute_values(":q", s(MessageStatus::Queued.as_str()))
             .expression_attribute_values(":u", n(now));
         if last {
             upd = upd
-                .expression_attribute_values(":sent", s("sent"))
+                .expression_attribute_values(":sent", s(MessageStatus::Sent.as_str()))
                 .expression_attribute_values(":at", n(sent_at))
                 .expression_attribute_values(":m", s(mid));
         }
         if let Some(t) = messaging_type {
-            upd = upd.expression_attribute_values(":mt", s(t));
+            upd = upd.expression_attribute_values(":mt", s(t.as_str()));
         }
         let upd = upd
             .update_expression(expr)
@@ -279,7 +259,7 @@ impl Store {
         if last {
             let ev = EventItem::new(
                 &m.account,
-                "message.status",
+                EventType::MessageStatus,
                 Some(&m.conversation_id),
                 json!({"message_id": m.id, "status": "sent"}),
                 now,
@@ -324,8 +304,8 @@ impl Store {
             .condition_expression("#st = :q")
             .expression_attribute_names("#st", "status")
             .expression_attribute_names("#err", "error")
-            .expression_attribute_values(":f", s("failed"))
-            .expression_attribute_values(":q", s("queued"))
+            .expression_attribute_values(":f", s(MessageStatus::Failed.as_str()))
+            .expression_attribute_values(":q", s(MessageStatus::Queued.as_str()))
             .expression_attribute_values(
                 ":e",
                 serde_dynamo::to_attribute_value(err).map_err(|e| Error::Corrupt(e.to_string()))?,
@@ -335,7 +315,7 @@ impl Store {
             .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
         let ev = EventItem::new(
             &m.account,
-            "message.status",
+            EventType::MessageStatus,
             Some(&m.conversation_id),
             json!({"message_id": m.id, "status": "failed", "reason": err.reason}),
             now,
@@ -351,55 +331,14 @@ impl Store {
             .condition_expression("#st = :f AND #err.reason = :r")
             .expression_attribute_names("#st", "status")
             .expression_attribute_names("#err", "error")
-            .expression_attribute_values(":q", s("queued"))
-            .expression_attribute_values(":f", s("failed"))
+            .expression_attribute_values(":q", s(MessageStatus::Queued.as_str()))
+            .expression_attribute_values(":f", s(MessageStatus::Failed.as_str()))
             .expression_attribute_values(":r", s("queue_unavailable"))
             .expression_attribute_values(":u", n(now))
             .send()
             .await;
         written(res, "UpdateItem")
     }
-
-    /// Marks the Page `reauth_required` (once) and says so in the events feed.
-    pub async fn disconnect_page(
-        &self,
-        account: &str,
-        page_id: &str,
-        reason: &str,
-        now: i64,
-    ) -> Result<bool> {
-        let upd = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(keys::page(page_id)))
-            .key("sk", s("PAGE"))
-            .update_expression("SET #st = :r, status_reason = :why, updated_at = :u")
-            .condition_expression("account = :a AND #st <> :r")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":r", s("reauth_required"))
-            .expression_attribute_values(":why", s(reason))
-            .expression_attribute_values(":a", s(account))
-            .expression_attribute_values(":u", n(now))
-            .build()
-            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
-        let ev = EventItem::new(
-            account,
-            "page.disconnected",
-            None,
-            json!({"page_id": page_id, "reason": reason}),
-            now,
-        );
-        self.update_with_event(upd, Some(&ev)).await
-    }
 }
 
-impl Store {
-    /// The latest inbound comments of a conversation, newest first (the default target of a
-    /// reply in a comment conversation).
-    pub async fn latest_comment(&self, account: &str, conv: &str) -> Result<Option<MessageItem>> {
-        let msgs = self.latest_messages(account, conv, 50).await?;
-        Ok(msgs
-            .into_iter()
-            .rev()
-            .find(|m| m.direction == "in" && m.comment_id.is_some() && m.removed_at.is_none()))
-    }
-}
+impl Store {}

@@ -1,11 +1,14 @@
-//! Applying routing decisions: the rule's method turns into one conditional assignment (see
-//! `store::agents`). Used by the router (new conversations), the agent API (hand-off, agents
+//! Assignment: the service that turns a routing decision into an owner for a conversation. The
+//! pure choice (which rule, which agent) is `domain::rules`; the rule's method becomes one
+//! conditional write through the store (`store::assignments`), re-read and retried when agents
+//! change underneath. Used by the router (new conversations), the agent API (hand-off, agents
 //! removed from rules) and the sender (an AI agent that cannot be reached hands off).
 
 use serde_json::json;
 
 use crate::Result;
-use crate::domain::routing::{self, Candidate, Facts, Method, RoutingRule};
+use crate::domain::rules::{self, Candidate, Facts, RoutingRule};
+use crate::domain::{EventType, RoutingMethod as Method};
 use crate::store::{
     AgentItem, AssignOutcome, Assignment, Capacity, ConversationItem, EventItem, Store,
 };
@@ -22,7 +25,7 @@ pub enum Target<'r> {
 
 /// Rules first (the first that matches), then the AI agent, then the default pool.
 pub fn decide<'r>(rules: &'r [RoutingRule], facts: &Facts<'_>, bot: bool) -> Target<'r> {
-    match routing::first_match(rules, facts) {
+    match rules::first_match(rules, facts) {
         Some(r) => Target::Rule(r),
         None if bot => Target::Bot,
         None => Target::Pool,
@@ -40,7 +43,17 @@ pub struct Routed {
 /// Rounds before giving up on agents changing under us (each round reads them again).
 const ROUNDS: usize = 8;
 
-impl Store {
+/// Routes conversations to people or the AI agent over a store.
+#[derive(Clone, Copy)]
+pub struct Assigner<'s> {
+    store: &'s Store,
+}
+
+impl<'s> Assigner<'s> {
+    pub fn new(store: &'s Store) -> Self {
+        Assigner { store }
+    }
+
     /// Routes an open conversation. `by` says who caused it (for the event): `router`,
     /// `handoff`, `rule_change`, `ai_agent_unreachable`.
     pub async fn route(
@@ -54,13 +67,18 @@ impl Store {
             Target::Rule(rule) => self.assign_by_rule(conv, rule, by, now).await,
             Target::Bot => {
                 let ev = event(conv, None, None, by, now, json!({"ai_agent": true}));
-                self.mark_routed(conv, None, Some(true), &ev, now).await?;
+                self.store
+                    .mark_routed(conv, None, Some(true), &ev, now)
+                    .await?;
                 Ok(Routed {
                     bot: true,
                     ..Default::default()
                 })
             }
-            Target::Pool => self.to_pool(conv, None, by, "no_rule_matched", now).await,
+            Target::Pool => {
+                self.leave_in_pool(conv, None, by, "no_rule_matched", now)
+                    .await
+            }
         }
     }
 
@@ -78,7 +96,7 @@ impl Store {
         by: &str,
         now: i64,
     ) -> Result<Option<Routed>> {
-        if !conv.bot_active || !self.end_bot(conv, event, now).await? {
+        if !conv.bot_active || !self.store.end_bot(conv, event, now).await? {
             return Ok(None);
         }
         let mut conv = conv.clone();
@@ -86,10 +104,10 @@ impl Store {
         let target = match named {
             Some(r) => Target::Rule(r),
             None => {
-                let settings = self.get_settings(&conv.account).await?;
+                let settings = self.store.get_settings(&conv.account).await?;
                 let facts = Facts {
                     page_id: &conv.page_id,
-                    channel: &conv.channel,
+                    channel: conv.channel,
                     text,
                     inside_hours: settings.closed_period(now).is_none(),
                 };
@@ -110,10 +128,10 @@ impl Store {
     ) -> Result<Routed> {
         let name = Some(rule.name.as_str());
         if rule.method == Method::Claim {
-            return self.to_pool(conv, name, by, "claim", now).await;
+            return self.leave_in_pool(conv, name, by, "claim", now).await;
         }
         for _ in 0..ROUNDS {
-            let agents = self.list_agents(&conv.account).await?;
+            let agents = self.store.list_agents(&conv.account).await?;
             let candidates: Vec<Candidate<'_>> = rule
                 .agents
                 .iter()
@@ -136,19 +154,19 @@ impl Store {
                     let pick = if available.is_empty() {
                         None
                     } else {
-                        let turn = self.next_turn(&conv.account, &rule.name).await?;
-                        routing::round_robin(&available, turn)
+                        let turn = self.store.next_turn(&conv.account, &rule.name).await?;
+                        rules::round_robin(&available, turn)
                     };
                     (pick, Capacity::OnlineBelowMax)
                 }
                 Method::LoadBalanced => {
-                    (routing::least_loaded(&candidates), Capacity::OnlineBelowMax)
+                    (rules::least_loaded(&candidates), Capacity::OnlineBelowMax)
                 }
                 Method::Claim => (None, Capacity::Any),
             };
             let Some(agent) = pick else {
                 return self
-                    .to_pool(conv, name, by, "no_agent_available", now)
+                    .leave_in_pool(conv, name, by, "no_agent_available", now)
                     .await;
             };
             let a = Assignment {
@@ -160,7 +178,7 @@ impl Store {
                 event: event(conv, Some(agent), name, by, now, json!({})),
                 now,
             };
-            match self.assign(conv, &a).await? {
+            match self.store.assign(conv, &a).await? {
                 AssignOutcome::Done => {
                     tracing::info!(conversation_id = %conv.id, agent, rule = %rule.name, "conversation assigned");
                     return Ok(Routed {
@@ -178,13 +196,13 @@ impl Store {
                 }
             }
         }
-        self.to_pool(conv, name, by, "no_agent_available", now)
+        self.leave_in_pool(conv, name, by, "no_agent_available", now)
             .await
     }
 
     /// Leaves (or puts) the conversation unassigned. A conversation that had an assignee loses
     /// them (and they lose its load).
-    async fn to_pool(
+    async fn leave_in_pool(
         &self,
         conv: &ConversationItem,
         rule: Option<&str>,
@@ -203,9 +221,10 @@ impl Store {
                 event: ev,
                 now,
             };
-            self.assign(conv, &a).await?;
+            self.store.assign(conv, &a).await?;
         } else if rule.is_some() || conv.bot_active {
-            self.mark_routed(conv, rule, conv.bot_active.then_some(false), &ev, now)
+            self.store
+                .mark_routed(conv, rule, conv.bot_active.then_some(false), &ev, now)
                 .await?;
         }
         // No rule, nobody had it: it simply stays unassigned, nothing to write.
@@ -240,7 +259,7 @@ fn event(
     }
     EventItem::new(
         &conv.account,
-        "conversation.assigned",
+        EventType::ConversationAssigned,
         Some(&conv.id),
         data,
         now,

@@ -5,18 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Method {
-    /// Even rotation among the rule's online agents.
-    RoundRobin,
-    /// The online agent with the fewest open conversations, below their maximum.
-    LoadBalanced,
-    /// Unassigned, in the rule's pool: the first agent to claim it gets it.
-    Claim,
-    /// One named agent ("only me").
-    Owner,
-}
+use super::vocab::{Channel, RoutingMethod};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -43,7 +32,7 @@ pub struct RuleMatch {
     #[serde(default)]
     pub pages: Vec<String>,
     #[serde(default)]
-    pub channels: Vec<String>,
+    pub channels: Vec<Channel>,
     #[serde(default)]
     pub keywords: Vec<String>,
     #[serde(default)]
@@ -58,7 +47,7 @@ pub struct RoutingRule {
     pub matches: RuleMatch,
     #[serde(default)]
     pub agents: Vec<String>,
-    pub method: Method,
+    pub method: RoutingMethod,
     #[serde(default)]
     pub on_agent_removed: OnAgentRemoved,
 }
@@ -67,21 +56,20 @@ pub struct RoutingRule {
 #[derive(Debug, Clone, Copy)]
 pub struct Facts<'a> {
     pub page_id: &'a str,
-    pub channel: &'a str,
+    pub channel: Channel,
     /// The person's words so far (the first message when a conversation opens).
     pub text: &'a str,
     pub inside_hours: bool,
 }
 
 pub const MAX_RULES: usize = 100;
-const CHANNELS: [&str; 3] = ["messenger", "comment", "lead"];
 
 impl RoutingRule {
     /// An empty or missing match field matches everything.
     pub fn matches(&self, f: &Facts<'_>) -> bool {
         let m = &self.matches;
         let page = m.pages.is_empty() || m.pages.iter().any(|p| p == f.page_id);
-        let channel = m.channels.is_empty() || m.channels.iter().any(|c| c == f.channel);
+        let channel = m.channels.is_empty() || m.channels.contains(&f.channel);
         let keyword = m.keywords.is_empty() || {
             let text = f.text.to_lowercase();
             m.keywords.iter().any(|k| text.contains(&k.to_lowercase()))
@@ -111,7 +99,24 @@ pub fn parse_rules(body: &Value) -> Result<Vec<RoutingRule>, Vec<String>> {
     }
     let mut rules = Vec::with_capacity(list.len());
     for (i, v) in list.iter().enumerate() {
-        let rule: RoutingRule = match serde_json::from_value(v.clone()) {
+        // Unknown channels are reported with the rule's other problems, not as the one serde
+        // error that would hide them.
+        let mut v = v.clone();
+        let mut unknown_channels = Vec::new();
+        if let Some(list) = v
+            .get_mut("match")
+            .and_then(|m| m.get_mut("channels"))
+            .and_then(Value::as_array_mut)
+        {
+            list.retain(|c| match c.as_str() {
+                Some(name) if Channel::parse(name).is_none() => {
+                    unknown_channels.push(name.to_owned());
+                    false
+                }
+                _ => true,
+            });
+        }
+        let rule: RoutingRule = match serde_json::from_value(v) {
             Ok(r) => r,
             Err(e) => {
                 problems.push(format!("rules[{i}]: {e}"));
@@ -124,12 +129,11 @@ pub fn parse_rules(body: &Value) -> Result<Vec<RoutingRule>, Vec<String>> {
         } else if rules.iter().any(|r: &RoutingRule| r.name == rule.name) {
             problems.push(format!("{at}.name: names must be unique"));
         }
-        for c in &rule.matches.channels {
-            if !CHANNELS.contains(&c.as_str()) {
-                problems.push(format!(
-                    "{at}.match.channels: {c:?} is not messenger, comment or lead"
-                ));
-            }
+        for c in &unknown_channels {
+            problems.push(format!(
+                "{at}.match.channels: {c:?} is not {}",
+                Channel::expected()
+            ));
         }
         if rule.matches.keywords.iter().any(|k| k.trim().is_empty()) {
             problems.push(format!("{at}.match.keywords: empty keyword"));
@@ -142,10 +146,10 @@ pub fn parse_rules(body: &Value) -> Result<Vec<RoutingRule>, Vec<String>> {
             problems.push(format!("{at}.agents: an agent is listed twice"));
         }
         match rule.method {
-            Method::Owner if rule.agents.len() != 1 => {
+            RoutingMethod::Owner if rule.agents.len() != 1 => {
                 problems.push(format!("{at}: method owner names exactly one agent"))
             }
-            Method::RoundRobin | Method::LoadBalanced if rule.agents.is_empty() => {
+            RoutingMethod::RoundRobin | RoutingMethod::LoadBalanced if rule.agents.is_empty() => {
                 problems.push(format!("{at}: {:?} needs at least one agent", rule.method))
             }
             _ => {}
@@ -230,10 +234,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn facts<'a>(page: &'a str, channel: &'a str, text: &'a str, inside: bool) -> Facts<'a> {
+    fn facts<'a>(page: &'a str, channel: &str, text: &'a str, inside: bool) -> Facts<'a> {
         Facts {
             page_id: page,
-            channel,
+            channel: Channel::parse(channel).unwrap(),
             text,
             inside_hours: inside,
         }

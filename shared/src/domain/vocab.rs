@@ -1,0 +1,229 @@
+//! The domain's vocabulary: every closed set of words pagedesk stores, shows or matches on.
+//!
+//! Each is an enum whose serde form is the exact string stored in DynamoDB and shown by the
+//! API, so rows written before these types existed read back unchanged. Adding a word (a
+//! channel, say) starts here; the compiler then lists every `match` that has to decide what the
+//! new word means. Rows derive `Default` to be built field by field; `#[default]` marks the
+//! word a new row starts from.
+
+use std::fmt;
+
+/// Declares a vocabulary enum: serde as the given strings, `as_str`, `parse`, `ALL`, `Display`.
+macro_rules! vocabulary {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            /// Every word, in declaration order (for validation messages and OpenAPI enums).
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stored and shown form.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+
+            /// The words as a human-readable list: "a, b or c".
+            pub fn expected() -> String {
+                let words: Vec<&str> = Self::ALL.iter().map(|w| w.as_str()).collect();
+                match words.split_last() {
+                    Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+                    _ => words.join(""),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+vocabulary! {
+    /// Where a conversation happens on Facebook.
+    #[derive(Default)]
+    pub enum Channel {
+        /// A Messenger thread with one person (24 h window, Human Agent tag).
+        #[default]
+        Messenger = "messenger",
+        /// Comments under one of the Page's posts (public replies, one private reply each).
+        Comment = "comment",
+        /// A lead-ad form submission (no thread to reply in).
+        Lead = "lead",
+    }
+}
+
+vocabulary! {
+    #[derive(Default)]
+    pub enum ConversationStatus {
+        #[default]
+        Open = "open",
+        Resolved = "resolved",
+    }
+}
+
+vocabulary! {
+    #[derive(Default)]
+    pub enum Direction {
+        /// Written by the person.
+        #[default]
+        In = "in",
+        /// Written by the Page: an agent, the AI agent, pagedesk itself, or the Page inbox.
+        Out = "out",
+    }
+}
+
+vocabulary! {
+    #[derive(Default)]
+    pub enum AuthorType {
+        #[default]
+        Contact = "contact",
+        Agent = "agent",
+        /// The Page itself (Page inbox, Business Suite, or the post a comment thread is about).
+        Page = "page",
+        /// The account's AI agent.
+        Bot = "bot",
+        /// pagedesk's automatic messages (greeting, away, CSAT survey).
+        System = "system",
+    }
+}
+
+vocabulary! {
+    /// A message's stored status. `delivered` and `read` are shown, derived from the person's
+    /// receipt watermarks, never stored.
+    #[derive(Default)]
+    pub enum MessageStatus {
+        #[default]
+        Received = "received",
+        Queued = "queued",
+        Failed = "failed",
+        Sent = "sent",
+        Delivered = "delivered",
+        Read = "read",
+    }
+}
+
+vocabulary! {
+    /// What a message is, beyond a Messenger message (which has no kind).
+    pub enum MessageKind {
+        /// The post a comment conversation is about (its first entry).
+        Post = "post",
+        Comment = "comment",
+        Lead = "lead",
+        Note = "note",
+        Greeting = "greeting",
+        Away = "away",
+        Csat = "csat",
+    }
+}
+
+vocabulary! {
+    /// The events feed's event types (`GET /events`).
+    pub enum EventType {
+        ConversationCreated = "conversation.created",
+        ConversationUpdated = "conversation.updated",
+        ConversationAssigned = "conversation.assigned",
+        ConversationClaimed = "conversation.claimed",
+        ConversationHandedOff = "conversation.handed_off",
+        MessageCreated = "message.created",
+        MessageStatus = "message.status",
+        WindowExpiring = "window.expiring",
+        WindowClosed = "window.closed",
+        WindowHumanAgentEnded = "window.human_agent_ended",
+        PageDisconnected = "page.disconnected",
+        CsatReceived = "csat.received",
+    }
+}
+
+vocabulary! {
+    pub enum PageStatus {
+        Connected = "connected",
+        /// Graph refused the Page token (190): receiving goes on, sending waits for a new token.
+        ReauthRequired = "reauth_required",
+    }
+}
+
+vocabulary! {
+    /// Where a contact's name and picture stand with the User Profile API.
+    #[derive(Default)]
+    pub enum ProfileStatus {
+        #[default]
+        Pending = "pending",
+        Fetched = "fetched",
+        /// The API refused (100/2018218): keep the id, ask again later, never invent a name.
+        Unavailable = "unavailable",
+    }
+}
+
+vocabulary! {
+    /// Whether automatic routing may give an agent conversations (absent on a row: offline).
+    #[derive(Default)]
+    pub enum AgentStatus {
+        Online = "online",
+        #[default]
+        Offline = "offline",
+    }
+}
+
+vocabulary! {
+    /// How a routing rule picks an agent.
+    pub enum RoutingMethod {
+        /// Even rotation among the rule's online agents.
+        RoundRobin = "round_robin",
+        /// The online agent with the fewest open conversations, below their maximum.
+        LoadBalanced = "load_balanced",
+        /// Unassigned, in the rule's pool: the first agent to claim it gets it.
+        Claim = "claim",
+        /// One named agent ("only me").
+        Owner = "owner",
+    }
+}
+
+vocabulary! {
+    /// The Send API's `messaging_type` as pagedesk uses it.
+    pub enum SendType {
+        /// Inside the 24 h window.
+        Response = "RESPONSE",
+        /// `MESSAGE_TAG` + `HUMAN_AGENT`: 24 h to 7 days, human replies only.
+        HumanAgent = "HUMAN_AGENT",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_strings_are_unchanged() {
+        // Rows written before the vocabulary was typed must read back: these strings are data.
+        assert_eq!(serde_json::to_value(Channel::Comment).unwrap(), "comment");
+        assert_eq!(
+            serde_json::from_value::<EventType>("conversation.handed_off".into()).unwrap(),
+            EventType::ConversationHandedOff
+        );
+        assert_eq!(SendType::HumanAgent.as_str(), "HUMAN_AGENT");
+        assert_eq!(
+            serde_json::to_value(PageStatus::ReauthRequired).unwrap(),
+            "reauth_required"
+        );
+        for c in Channel::ALL {
+            assert_eq!(Channel::parse(c.as_str()), Some(*c));
+        }
+        assert_eq!(Channel::parse("sms"), None);
+        assert_eq!(Channel::expected(), "messenger, comment or lead");
+    }
+}

@@ -1,0 +1,248 @@
+//! Who has a conversation: one conditional write per change of assignee, moving both agents'
+//! loads in the same transaction, so a maximum holds under concurrent routers, claims and
+//! resolves. Also the AI agent's hold on a conversation and the away message's once-per-period
+//! claim.
+
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+
+use super::*;
+use crate::domain::AgentStatus;
+use crate::domain::ConversationStatus;
+use crate::{Error, Result};
+
+/// How much the target agent is checked when a conversation is given to them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capacity {
+    /// A person's own decision (claim, assign): no check.
+    Any,
+    /// Owner rules: the agent must be online.
+    Online,
+    /// Round robin and load balancing: online and below their maximum.
+    OnlineBelowMax,
+}
+
+/// One change of a conversation's assignee.
+#[derive(Debug, Clone)]
+pub struct Assignment<'a> {
+    pub to: Option<&'a str>,
+    /// The assignee the caller saw; the change happens only if it is still the same.
+    pub from: Option<&'a str>,
+    pub capacity: Capacity,
+    /// The rule that decided (kept on the conversation for its removal policy).
+    pub rule: Option<&'a str>,
+    /// Set or clear "with the AI agent".
+    pub bot_active: Option<bool>,
+    pub event: EventItem,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssignOutcome {
+    Done,
+    /// The conversation is no longer open, or its assignee changed meanwhile.
+    ConversationChanged,
+    /// The target agent is offline or at their maximum (by the time of the write).
+    AgentUnavailable,
+}
+
+impl Store {
+    /// Changes an open conversation's assignee, both agents' loads and writes the event, in
+    /// one transaction conditioned on the assignee the caller saw.
+    pub async fn assign(
+        &self,
+        conv: &ConversationItem,
+        a: &Assignment<'_>,
+    ) -> Result<AssignOutcome> {
+        let mut set = vec!["gsi3pk = :g", "updated_at = :u"];
+        let mut remove = Vec::new();
+        let mut u = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&conv.pk))
+            .key("sk", s(keys::META))
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()))
+            .expression_attribute_values(":u", n(a.now))
+            .expression_attribute_values(
+                ":g",
+                s(keys::conversations_by_assignee(&conv.account, a.to)),
+            );
+        match a.to {
+            Some(to) => {
+                set.push("assignee = :to");
+                u = u.expression_attribute_values(":to", s(to));
+            }
+            None => remove.push("assignee"),
+        }
+        if let Some(rule) = a.rule {
+            set.push("routing_rule = :rule");
+            u = u.expression_attribute_values(":rule", s(rule));
+        }
+        match a.bot_active {
+            Some(true) => {
+                set.push("bot_active = :t");
+                u = u.expression_attribute_values(":t", AttributeValue::Bool(true));
+            }
+            Some(false) => remove.push("bot_active"),
+            None => {}
+        }
+        u = match a.from {
+            Some(from) => u
+                .condition_expression("#st = :open AND assignee = :from")
+                .expression_attribute_values(":from", s(from)),
+            None => u.condition_expression("#st = :open AND attribute_not_exists(assignee)"),
+        };
+        let expr = set_remove(&set, &remove);
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .update(
+                    u.update_expression(expr)
+                        .build()
+                        .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
+                )
+                .build(),
+        ];
+        let mut agent_index = None;
+        if a.to != a.from {
+            if let Some(to) = a.to {
+                agent_index = Some(items.len());
+                items.push(self.load_increase(&conv.account, to, a.now, a.capacity)?);
+            }
+            if let Some(from) = a.from {
+                items.push(self.load_item(&conv.account, from, -1)?);
+            }
+        }
+        items.push(a.event.put(&self.table)?);
+        Ok(match self.transact(items).await? {
+            None => AssignOutcome::Done,
+            Some(c) if c.first() == Some(&true) => AssignOutcome::ConversationChanged,
+            Some(c) if agent_index.is_some_and(|i| c.get(i) == Some(&true)) => {
+                AssignOutcome::AgentUnavailable
+            }
+            Some(_) => AssignOutcome::ConversationChanged,
+        })
+    }
+
+    /// Records the rule (or the AI agent) a conversation was routed to without giving it to
+    /// anyone, with its event; only while it is open and unassigned.
+    pub async fn mark_routed(
+        &self,
+        conv: &ConversationItem,
+        rule: Option<&str>,
+        bot_active: Option<bool>,
+        event: &EventItem,
+        now: i64,
+    ) -> Result<bool> {
+        let mut set = vec!["updated_at = :u"];
+        let mut remove = vec![];
+        let mut u = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&conv.pk))
+            .key("sk", s(keys::META))
+            .condition_expression("#st = :open AND attribute_not_exists(assignee)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()))
+            .expression_attribute_values(":u", n(now));
+        if let Some(r) = rule {
+            set.push("routing_rule = :r");
+            u = u.expression_attribute_values(":r", s(r));
+        }
+        match bot_active {
+            Some(true) => {
+                set.push("bot_active = :t");
+                u = u.expression_attribute_values(":t", AttributeValue::Bool(true));
+            }
+            Some(false) => remove.push("bot_active"),
+            None => {}
+        }
+        let expr = set_remove(&set, &remove);
+        let u = u
+            .update_expression(expr)
+            .build()
+            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        self.update_with_event(u, Some(event)).await
+    }
+
+    /// Takes a conversation from the AI agent (hand-off): `Ok(false)` when it was not with it.
+    pub async fn end_bot(
+        &self,
+        conv: &ConversationItem,
+        event: &EventItem,
+        now: i64,
+    ) -> Result<bool> {
+        let u = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&conv.pk))
+            .key("sk", s(keys::META))
+            .update_expression("REMOVE bot_active SET updated_at = :u")
+            .condition_expression("#st = :open AND bot_active = :t")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()))
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":u", n(now))
+            .build()
+            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        self.update_with_event(u, Some(event)).await
+    }
+
+    /// Claims the away message of closed period `period` for this conversation: `Ok(true)` for
+    /// the one caller that may send it. Refused while an agent answered after `agent_quiet_since`.
+    pub async fn claim_away(
+        &self,
+        conv: &ConversationItem,
+        period: i64,
+        agent_quiet_since: i64,
+        now: i64,
+    ) -> Result<bool> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&conv.pk))
+            .key("sk", s(keys::META))
+            .update_expression("SET away_period = :p, updated_at = :u")
+            .condition_expression(
+                "#st = :open AND (attribute_not_exists(away_period) OR away_period <> :p) AND (attribute_not_exists(last_agent_reply_at) OR last_agent_reply_at < :q)",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()))
+            .expression_attribute_values(":p", n(period))
+            .expression_attribute_values(":q", n(agent_quiet_since))
+            .expression_attribute_values(":u", n(now))
+            .send()
+            .await;
+        super::written(res, "UpdateItem")
+    }
+
+    /// A load increase for the agent a conversation is given to, checked as `capacity` says.
+    fn load_increase(
+        &self,
+        account: &str,
+        agent: &str,
+        now: i64,
+        capacity: Capacity,
+    ) -> Result<TransactWriteItem> {
+        let mut u = self
+            .load_update(account, agent, 1)
+            .update_expression("ADD #load :d SET last_assigned_at = :now, id = :id")
+            .expression_attribute_values(":now", n(now));
+        let condition = match capacity {
+            Capacity::Any => None,
+            Capacity::Online => Some("#st = :online"),
+            Capacity::OnlineBelowMax => Some(
+                "#st = :online AND (attribute_not_exists(max_concurrent) OR attribute_not_exists(#load) OR #load < max_concurrent)",
+            ),
+        };
+        if let Some(c) = condition {
+            u = u
+                .condition_expression(c)
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":online", s(AgentStatus::Online.as_str()));
+        }
+        Ok(TransactWriteItem::builder()
+            .update(
+                u.build()
+                    .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
+            )
+            .build())
+    }
+}

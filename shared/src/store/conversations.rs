@@ -1,0 +1,658 @@
+//! Conversations: created with their first message in one transaction, resolved and reopened
+//! with their owner pointer and their assignee's load, listed by status, assignee and activity.
+//! Posts own comment conversations the way contacts own Messenger ones.
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::*;
+use crate::domain::{Channel, ConversationStatus, EventType, MessageStatus};
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ConversationItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    pub gsi2pk: String,
+    pub gsi2sk: String,
+    pub gsi3pk: String,
+    pub gsi3sk: String,
+    pub account: String,
+    pub id: String,
+    pub page_id: String,
+    pub channel: Channel,
+    pub status: ConversationStatus,
+    pub assignee: Option<String>,
+    pub contact_id: String,
+    /// The person's Page-scoped id, the Send API recipient.
+    pub facebook_id: String,
+    pub contact_name: Option<String>,
+    pub contact_picture_url: Option<String>,
+    pub post_id: Option<String>,
+    pub subject: Option<String>,
+    pub last_message_at: Option<i64>,
+    pub last_inbound_at: Option<i64>,
+    pub last_activity_at: i64,
+    pub delivered_watermark: Option<i64>,
+    pub read_watermark: Option<i64>,
+    pub previous_conversation_id: Option<String>,
+    pub csat: Option<Value>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub resolved_at: Option<i64>,
+    // ---- window schedule (sparse GSI `due`) ----
+    pub duepk: Option<String>,
+    pub duesk: Option<String>,
+    /// The last inbound time the handled marks refer to.
+    pub window_epoch: Option<i64>,
+    /// Window marks already handled for `window_epoch` (a string set).
+    #[serde(default)]
+    pub window_marks: Vec<String>,
+    /// The item under `ACC#<a>` that points at this conversation while it is open: the
+    /// contact for Messenger and leads, the post for comments. Absent means the contact.
+    pub owner_sk: Option<String>,
+    // ---- routing and automation ----
+    /// The routing rule that placed the conversation (its removal policy applies to it).
+    pub routing_rule: Option<String>,
+    /// With the AI agent: it receives the person's messages until it hands off.
+    #[serde(default)]
+    pub bot_active: bool,
+    /// The closed period (its end) the away message was sent for.
+    pub away_period: Option<i64>,
+    pub last_agent_reply_at: Option<i64>,
+    pub csat_requested_at: Option<i64>,
+    /// Who the survey rates: the assignee when it was resolved.
+    pub csat_agent: Option<String>,
+}
+
+impl ConversationItem {
+    /// A new open, unassigned conversation of `account` on `page_id`; the caller fills in who
+    /// and what it is about.
+    pub fn new_open(account: &str, id: &str, page_id: &str, channel: Channel, now: i64) -> Self {
+        ConversationItem {
+            pk: keys::conversation(account, id),
+            sk: keys::META.into(),
+            gsi1pk: keys::conversations_all(account),
+            gsi2pk: keys::conversations_by_status(account, ConversationStatus::Open),
+            gsi3pk: keys::conversations_by_assignee(account, None),
+            account: account.to_owned(),
+            id: id.to_owned(),
+            page_id: page_id.to_owned(),
+            channel,
+            status: ConversationStatus::Open,
+            created_at: now,
+            updated_at: now,
+            last_activity_at: now,
+            ..Default::default()
+        }
+    }
+}
+
+impl ConversationItem {
+    pub fn owner_sk(&self) -> String {
+        self.owner_sk
+            .clone()
+            .unwrap_or_else(|| super::keys::contact_sk(&self.contact_id))
+    }
+}
+
+/// A post with comments: points at its open comment conversation, like a contact does.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct PostItem {
+    pub pk: String,
+    pub sk: String,
+    pub page_id: String,
+    pub post_id: String,
+    pub text: Option<String>,
+    pub permalink_url: Option<String>,
+    pub active_conversation_id: Option<String>,
+    pub last_conversation_id: Option<String>,
+    pub created_at: i64,
+}
+
+impl PostItem {
+    /// A post of `page_id` seen for the first time (text and time filled in by the caller).
+    pub fn new(account: &str, page_id: &str, post_id: &str) -> Self {
+        PostItem {
+            pk: keys::account(account),
+            sk: keys::post_sk(page_id, post_id),
+            page_id: page_id.to_owned(),
+            post_id: post_id.to_owned(),
+            ..Default::default()
+        }
+    }
+
+    /// What a comment conversation about this post hangs from (its owner pointer).
+    pub fn owner_ref(&self) -> &str {
+        &self.sk
+    }
+}
+
+/// How a new message moves its conversation.
+#[derive(Debug, Clone, Copy)]
+pub struct Touch {
+    pub at: i64,
+    /// The person wrote: the messaging window restarts.
+    pub inbound: bool,
+    pub require_open: bool,
+    pub now: i64,
+}
+
+/// The message a new conversation is created with.
+pub struct FirstMessage<'a> {
+    pub msg: &'a MessageItem,
+    pub mid: Option<&'a str>,
+    pub touch: Touch,
+    pub events: &'a [EventItem],
+    /// Entries stored before it in the same transaction (the post a comment conversation is
+    /// about).
+    pub preface: &'a [MessageItem],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateOutcome {
+    Created,
+    /// The first message's mid was stored before: nothing was created.
+    Duplicate,
+    /// The contact's active conversation changed meanwhile: read it again.
+    ContactChanged,
+}
+
+/// When the first window mark of a window opened at `at` falls due (never in the past).
+pub(super) fn first_due(touch: &Touch) -> i64 {
+    crate::domain::window::marks(&crate::domain::window::DEFAULT_WARNINGS_MIN, false)
+        .first()
+        .map_or(touch.at + crate::domain::window::STANDARD_MS, |m| {
+            m.at(touch.at)
+        })
+        // A message that arrives late (or an old one replayed) is due now, not in a minute the
+        // scheduler has already passed.
+        .max(touch.now)
+}
+
+/// A new conversation item as `append_message`'s update would leave it.
+fn apply_touch(c: &mut ConversationItem, t: &Touch) {
+    let activity = keys::activity_sk(t.at, &c.id);
+    c.gsi1sk = activity.clone();
+    c.gsi2sk = activity.clone();
+    c.gsi3sk = activity;
+    c.last_message_at = Some(t.at);
+    c.last_activity_at = t.at;
+    c.updated_at = t.now;
+    if t.inbound {
+        let due = first_due(t);
+        c.last_inbound_at = Some(t.at);
+        c.window_epoch = Some(t.at);
+        c.duepk = Some(keys::due_pk(due));
+        c.duesk = Some(keys::due_sk(due, &c.account, &c.id));
+        c.window_marks.clear();
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConversationQuery {
+    pub status: Option<ConversationStatus>,
+    /// `None`: anyone; `Some(None)`: unassigned; `Some(Some(agent))`.
+    pub assignee: Option<Option<String>>,
+    pub page_id: Option<String>,
+    pub channel: Option<Channel>,
+    pub limit: i32,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReopenRefused {
+    NotResolved,
+    ContactHasOpenConversation,
+}
+
+impl Store {
+    pub async fn get_conversation(
+        &self,
+        account: &str,
+        id: &str,
+    ) -> Result<Option<ConversationItem>> {
+        self.get(keys::conversation(account, id), keys::META.into(), true)
+            .await
+    }
+
+    /// Creates a conversation, makes it the contact's active one and (usually) stores its
+    /// first message, all in one transaction: nobody sees a conversation without the message
+    /// that opened it, and a redelivered event cannot open a second one. `replaces` is the stale
+    /// active id the caller saw (a conversation that is no longer open).
+    pub async fn create_conversation(
+        &self,
+        conv: &ConversationItem,
+        replaces: Option<&str>,
+        now: i64,
+        first: Option<FirstMessage<'_>>,
+    ) -> Result<CreateOutcome> {
+        let mut conv = conv.clone();
+        if let Some(f) = &first {
+            apply_touch(&mut conv, &f.touch);
+        } else {
+            let activity = keys::activity_sk(conv.last_activity_at.max(now), &conv.id);
+            conv.gsi1sk = activity.clone();
+            conv.gsi2sk = activity.clone();
+            conv.gsi3sk = activity;
+            conv.last_activity_at = conv.last_activity_at.max(now);
+        }
+        let created = EventItem::new(
+            &conv.account,
+            EventType::ConversationCreated,
+            Some(&conv.id),
+            serde_json::json!({"page_id": conv.page_id, "channel": conv.channel}),
+            now,
+        );
+        let put = self.put_new(&conv)?;
+        let mut upd = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(keys::account(&conv.account)))
+            .key("sk", s(conv.owner_sk()))
+            .update_expression(
+                "SET active_conversation_id = :c, last_conversation_id = :c, updated_at = :u",
+            )
+            .expression_attribute_values(":c", s(&conv.id))
+            .expression_attribute_values(":u", n(now));
+        upd = match replaces {
+            Some(old) => upd
+                .condition_expression("active_conversation_id = :old")
+                .expression_attribute_values(":old", s(old)),
+            None => upd.condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(active_conversation_id)",
+            ),
+        };
+        let upd = upd
+            .build()
+            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        let mut items = vec![
+            put,
+            TransactWriteItem::builder().update(upd).build(),
+            created.put(&self.table)?,
+        ];
+        let mut guard_index = None;
+        if let Some(f) = &first {
+            if let Some(mid) = f.mid {
+                guard_index = Some(items.len());
+                items.push(self.mid_guard_put(f.msg, mid)?);
+            }
+            items.push(self.put_new(f.msg)?);
+            for e in f.events {
+                items.push(e.put(&self.table)?);
+            }
+            for m in f.preface {
+                items.push(
+                    TransactWriteItem::builder()
+                        .put(
+                            Put::builder()
+                                .table_name(&self.table)
+                                .set_item(Some(to_item(m)?))
+                                .build()
+                                .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
+                        )
+                        .build(),
+                );
+            }
+        }
+        let res = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(CreateOutcome::Created),
+            Err(e) => match cancelled_conditions(&e) {
+                Some(c) if guard_index.is_some_and(|i| c.get(i) == Some(&true)) => {
+                    Ok(CreateOutcome::Duplicate)
+                }
+                Some(c) if c.iter().any(|x| *x) => Ok(CreateOutcome::ContactChanged),
+                _ => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
+            },
+        }
+    }
+
+    /// The condition that the conversation still has the assignee `conv` shows.
+    fn same_assignee(
+        u: aws_sdk_dynamodb::types::builders::UpdateBuilder,
+        conv: &ConversationItem,
+    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        match &conv.assignee {
+            Some(a) => u.expression_attribute_values(":as", s(a)),
+            None => u,
+        }
+    }
+
+    fn assignee_condition(conv: &ConversationItem) -> &'static str {
+        if conv.assignee.is_some() {
+            "assignee = :as"
+        } else {
+            "attribute_not_exists(assignee)"
+        }
+    }
+
+    /// Resolves an open conversation, frees the contact for a new one and takes it off its
+    /// assignee's load, in one transaction. `Ok(false)` when it was not open.
+    pub async fn resolve_conversation(&self, conv: &ConversationItem, now: i64) -> Result<bool> {
+        let mut conv = conv.clone();
+        for _ in 0..5 {
+            match self.try_resolve(&conv, now).await? {
+                Some(done) => return Ok(done),
+                // Reassigned meanwhile: resolve what it is now.
+                None => match self.get_conversation(&conv.account, &conv.id).await? {
+                    Some(c) if c.status == ConversationStatus::Open => conv = c,
+                    _ => return Ok(false),
+                },
+            }
+        }
+        Err(Error::Corrupt(
+            "conversation kept changing during resolve".into(),
+        ))
+    }
+
+    async fn try_resolve(&self, conv: &ConversationItem, now: i64) -> Result<Option<bool>> {
+        let upd = |with_contact: bool| -> Result<Vec<TransactWriteItem>> {
+            let u = Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(&conv.pk))
+                .key("sk", s(keys::META))
+                .update_expression("SET #st = :r, gsi2pk = :g, resolved_at = :u, updated_at = :u")
+                .condition_expression(format!(
+                    "#st = :open AND {}",
+                    Self::assignee_condition(conv)
+                ))
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":r", s(ConversationStatus::Resolved.as_str()))
+                .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()))
+                .expression_attribute_values(
+                    ":g",
+                    s(keys::conversations_by_status(
+                        &conv.account,
+                        ConversationStatus::Resolved,
+                    )),
+                )
+                .expression_attribute_values(":u", n(now));
+            let mut out = vec![
+                TransactWriteItem::builder()
+                    .update(
+                        Self::same_assignee(u, conv)
+                            .build()
+                            .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
+                    )
+                    .build(),
+            ];
+            out.push(
+                EventItem::new(
+                    &conv.account,
+                    EventType::ConversationUpdated,
+                    Some(&conv.id),
+                    serde_json::json!({"status": "resolved"}),
+                    now,
+                )
+                .put(&self.table)?,
+            );
+            if with_contact {
+                out.push(
+                    TransactWriteItem::builder()
+                        .update(
+                            Update::builder()
+                                .table_name(&self.table)
+                                .key("pk", s(keys::account(&conv.account)))
+                                .key("sk", s(conv.owner_sk()))
+                                .update_expression(
+                                    "REMOVE active_conversation_id SET updated_at = :u",
+                                )
+                                .condition_expression("active_conversation_id = :c")
+                                .expression_attribute_values(":c", s(&conv.id))
+                                .expression_attribute_values(":u", n(now))
+                                .build()
+                                .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
+                        )
+                        .build(),
+                );
+            }
+            if let Some(a) = &conv.assignee {
+                out.push(self.load_item(&conv.account, a, -1)?);
+            }
+            Ok(out)
+        };
+        for with_contact in [true, false] {
+            match self.transact(upd(with_contact)?).await? {
+                None => return Ok(Some(true)),
+                Some(c) if c.first() == Some(&true) => {
+                    return Ok(if conv.status == ConversationStatus::Open {
+                        None
+                    } else {
+                        Some(false)
+                    });
+                }
+                // The contact already moved on to another conversation: resolve this one alone.
+                Some(c) if c.get(2) == Some(&true) => continue,
+                Some(_) => return Ok(Some(false)),
+            }
+        }
+        Ok(Some(false))
+    }
+
+    /// Reopens a resolved conversation if the contact has no other open one; it counts again on
+    /// its assignee's load.
+    pub async fn reopen_conversation(
+        &self,
+        conv: &ConversationItem,
+        now: i64,
+    ) -> Result<Result<(), ReopenRefused>> {
+        let conv_upd = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&conv.pk))
+            .key("sk", s(keys::META))
+            .update_expression("SET #st = :o, gsi2pk = :g, updated_at = :u REMOVE resolved_at")
+            .condition_expression(format!("#st = :r AND {}", Self::assignee_condition(conv)))
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":r", s(ConversationStatus::Resolved.as_str()))
+            .expression_attribute_values(":o", s(ConversationStatus::Open.as_str()))
+            .expression_attribute_values(
+                ":g",
+                s(keys::conversations_by_status(
+                    &conv.account,
+                    ConversationStatus::Open,
+                )),
+            )
+            .expression_attribute_values(":u", n(now));
+        let conv_upd = Self::same_assignee(conv_upd, conv)
+            .build()
+            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        let contact_upd = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(keys::account(&conv.account)))
+            .key("sk", s(conv.owner_sk()))
+            .update_expression(
+                "SET active_conversation_id = :c, last_conversation_id = :c, updated_at = :u",
+            )
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(active_conversation_id)",
+            )
+            .expression_attribute_values(":c", s(&conv.id))
+            .expression_attribute_values(":u", n(now))
+            .build()
+            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        let mut items = vec![
+            TransactWriteItem::builder().update(conv_upd).build(),
+            TransactWriteItem::builder().update(contact_upd).build(),
+            EventItem::new(
+                &conv.account,
+                EventType::ConversationUpdated,
+                Some(&conv.id),
+                serde_json::json!({"status": "open"}),
+                now,
+            )
+            .put(&self.table)?,
+        ];
+        if let Some(a) = &conv.assignee {
+            items.push(self.load_item(&conv.account, a, 1)?);
+        }
+        match self.transact(items).await? {
+            None => Ok(Ok(())),
+            Some(c) if c.first() == Some(&true) => Ok(Err(ReopenRefused::NotResolved)),
+            Some(c) if c.get(1) == Some(&true) => {
+                Ok(Err(ReopenRefused::ContactHasOpenConversation))
+            }
+            Some(_) => Ok(Err(ReopenRefused::NotResolved)),
+        }
+    }
+
+    pub async fn list_conversations(
+        &self,
+        account: &str,
+        q: &ConversationQuery,
+    ) -> Result<Result<Page<ConversationItem>, BadCursor>> {
+        let (index, pk_attr, pk) = match (&q.assignee, q.status) {
+            (Some(a), _) => (
+                "gsi3",
+                "gsi3pk",
+                keys::conversations_by_assignee(account, a.as_deref()),
+            ),
+            (None, Some(st)) => ("gsi2", "gsi2pk", keys::conversations_by_status(account, st)),
+            (None, None) => ("gsi1", "gsi1pk", keys::conversations_all(account)),
+        };
+        let mut start = match q.cursor.as_deref().map(|c| decode_cursor(c, pk_attr, &pk)) {
+            Some(Ok(k)) => Some(k),
+            Some(Err(e)) => return Ok(Err(e)),
+            None => None,
+        };
+        let mut filters = Vec::new();
+        let mut names: HashMap<String, String> = HashMap::new();
+        let mut values: HashMap<String, AttributeValue> = HashMap::new();
+        values.insert(":p".into(), s(pk));
+        if let (Some(_), Some(st)) = (&q.assignee, q.status) {
+            filters.push("#st = :st");
+            names.insert("#st".into(), "status".into());
+            values.insert(":st".into(), s(st.as_str()));
+        }
+        if let Some(p) = &q.page_id {
+            filters.push("page_id = :pg");
+            values.insert(":pg".into(), s(p));
+        }
+        if let Some(c) = &q.channel {
+            filters.push("channel = :ch");
+            values.insert(":ch".into(), s(c.as_str()));
+        }
+        let limit = q.limit.clamp(1, 100);
+        let mut items = Vec::new();
+        let mut next = None;
+        // A filter can leave a page short; read on a bounded number of pages, then hand back a
+        // cursor so the caller continues.
+        for _ in 0..10 {
+            let remaining = limit - items.len() as i32;
+            let res = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression(format!("{pk_attr} = :p"))
+                .set_filter_expression((!filters.is_empty()).then(|| filters.join(" AND ")))
+                .set_expression_attribute_names((!names.is_empty()).then(|| names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .scan_index_forward(false)
+                .limit(remaining)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
+            for item in res.items.unwrap_or_default() {
+                items.push(from_item(item)?);
+            }
+            next = res.last_evaluated_key.filter(|k| !k.is_empty());
+            if next.is_none() || items.len() as i32 >= limit {
+                break;
+            }
+            start = next.clone();
+        }
+        Ok(Ok(Page {
+            items,
+            next_cursor: next.as_ref().map(encode_cursor),
+        }))
+    }
+
+    /// Moves a watermark forward only: out-of-order receipts cannot move it back. The status
+    /// event is written only by the receipt that moved it.
+    pub async fn advance_watermark(
+        &self,
+        account: &str,
+        conv: &str,
+        attr: &'static str,
+        watermark: i64,
+        now: i64,
+    ) -> Result<bool> {
+        let upd = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(keys::conversation(account, conv)))
+            .key("sk", s(keys::META))
+            .update_expression("SET #w = :w, updated_at = :u")
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(#w) OR #w < :w)")
+            .expression_attribute_names("#w", attr)
+            .expression_attribute_values(":w", n(watermark))
+            .expression_attribute_values(":u", n(now))
+            .build()
+            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        let status = if attr == "read_watermark" {
+            MessageStatus::Read
+        } else {
+            MessageStatus::Delivered
+        };
+        let event = EventItem::new(
+            account,
+            EventType::MessageStatus,
+            Some(conv),
+            serde_json::json!({"status": status, "up_to": crate::clock::rfc3339(watermark)}),
+            now,
+        );
+        self.update_with_event(upd, Some(&event)).await
+    }
+
+    pub async fn get_post(
+        &self,
+        account: &str,
+        page_id: &str,
+        post_id: &str,
+    ) -> Result<Option<PostItem>> {
+        self.get(
+            keys::account(account),
+            keys::post_sk(page_id, post_id),
+            true,
+        )
+        .await
+    }
+
+    /// Stores the post unless it exists; `Ok(false)` when it did.
+    pub async fn create_post(&self, p: &PostItem) -> Result<bool> {
+        self.put_if_absent(p).await
+    }
+
+    /// A marker under the account that lead `leadgen_id`'s conversation hangs from; returns its
+    /// owner reference (see `ConversationItem::owner_sk`).
+    pub async fn create_lead_marker(
+        &self,
+        account: &str,
+        page_id: &str,
+        leadgen_id: &str,
+        now: i64,
+    ) -> Result<String> {
+        let sk = keys::lead_marker_sk(page_id, leadgen_id);
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(keys::account(account)))
+            .item("sk", s(&sk))
+            .item("created_at", n(now))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        // Already there: a redelivered lead, which the message's dedupe then settles.
+        written(res, "PutItem")?;
+        Ok(sk)
+    }
+}

@@ -1,0 +1,432 @@
+//! Messages of a conversation, oldest first by key. A message with a Meta id (mid) has a guard
+//! item that makes the mid unique in the account: the dedupe of redelivered webhooks.
+
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::conversations::first_due;
+use super::*;
+use crate::domain::{
+    Attachment, AuthorType, ConversationStatus, Direction, MessageError, MessageKind,
+    MessageStatus, SendType,
+};
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct MessageItem {
+    pub pk: String,
+    pub sk: String,
+    pub account: String,
+    pub id: String,
+    pub conversation_id: String,
+    pub direction: Direction,
+    pub author_type: AuthorType,
+    pub author_id: Option<String>,
+    pub text: Option<String>,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    pub status: MessageStatus,
+    pub error: Option<MessageError>,
+    /// Meta's message id (mid).
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub private: bool,
+    pub quick_reply_payload: Option<String>,
+    pub reply_to_mid: Option<String>,
+    pub postback: Option<Value>,
+    pub referral: Option<Value>,
+    pub reaction: Option<Value>,
+    pub edited_at: Option<i64>,
+    pub edit_count: Option<i64>,
+    #[serde(default)]
+    pub standby: bool,
+    /// Carried over from the contact's earlier conversation as context.
+    #[serde(default)]
+    pub context: bool,
+    pub sent_at: Option<i64>,
+    pub created_at: i64,
+    // ---- outbound ----
+    pub quick_replies: Option<Value>,
+    pub client_id: Option<String>,
+    /// How many Send API calls the message takes (attachments, then text).
+    pub parts_total: Option<i64>,
+    /// Meta's message ids of the parts sent so far, in order.
+    #[serde(default)]
+    pub sent_mids: Vec<String>,
+    /// A sender holds the message until then; nobody else sends it meanwhile.
+    pub lease_until: Option<i64>,
+    /// A send timed out at this time: the echo decides whether it went out.
+    pub ambiguous_since: Option<i64>,
+    /// As actually used by the send.
+    pub messaging_type: Option<SendType>,
+    // ---- comments and leads ----
+    pub kind: Option<MessageKind>,
+    /// The comment this message is (inbound) or answers (outbound).
+    pub comment_id: Option<String>,
+    /// When Meta's comment was created (epoch ms), for the 7-day private-reply rule.
+    pub comment_created_at: Option<i64>,
+    pub removed_at: Option<i64>,
+    pub lead: Option<Value>,
+}
+
+impl MessageItem {
+    /// Places the message in conversation `conversation_id` of `account`: its keys follow from
+    /// the conversation, its time and its id (a new id if it has none yet).
+    pub fn place(&mut self, account: &str, conversation_id: &str) {
+        if self.id.is_empty() {
+            self.id = crate::ids::new_id(crate::ids::message_prefix(), self.created_at);
+        }
+        self.account = account.to_owned();
+        self.conversation_id = conversation_id.to_owned();
+        self.pk = keys::conversation(account, conversation_id);
+        self.sk = keys::message_sk(self.created_at, &self.id);
+    }
+
+    /// The message placed in a conversation (see `place`).
+    pub fn placed(mut self, account: &str, conversation_id: &str) -> Self {
+        self.place(account, conversation_id);
+        self
+    }
+
+    /// An opaque reference to the message within its conversation, for `get_message` (the
+    /// sender carries it in a send's metadata so the echo finds the message).
+    pub fn reference(&self) -> &str {
+        &self.sk
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClientItem {
+    pub pk: String,
+    pub sk: String,
+    pub message_id: String,
+    pub message_sk: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MidItem {
+    pub pk: String,
+    pub sk: String,
+    pub account: String,
+    pub conversation_id: String,
+    pub message_sk: String,
+    pub message_id: String,
+}
+
+impl MidItem {
+    /// The guard that makes `mid` unique in the account and points at its message.
+    pub fn for_message(m: &MessageItem, mid: &str) -> Self {
+        MidItem {
+            pk: super::keys::mid(&m.account, mid),
+            sk: super::keys::MID_SK.into(),
+            account: m.account.clone(),
+            conversation_id: m.conversation_id.clone(),
+            message_sk: m.sk.clone(),
+            message_id: m.id.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOutcome {
+    Stored,
+    /// The mid guard already exists: this event was handled before.
+    Duplicate,
+    /// The conversation was resolved (or vanished) meanwhile.
+    ConversationNotOpen,
+}
+
+impl Store {
+    /// Stores a message, its mid guard (when it has a Meta id) and moves the conversation, in one
+    /// transaction: either all happen or none, so a redelivery after a crash cannot lose it and
+    /// a second delivery cannot store it twice.
+    pub async fn append_message(
+        &self,
+        msg: &MessageItem,
+        mid: Option<&str>,
+        touch: Touch,
+        events: &[EventItem],
+    ) -> Result<AppendOutcome> {
+        let mut req = self.client.transact_write_items();
+        let mut guard_index = None;
+        if let Some(mid) = mid {
+            req = req.transact_items(self.mid_guard_put(msg, mid)?);
+            guard_index = Some(0);
+        }
+        req = req.transact_items(self.put_new(msg)?);
+        let activity = keys::activity_sk(touch.at, &msg.conversation_id);
+        let mut expr = "SET last_message_at = :t, last_activity_at = :t, gsi1sk = :a, gsi2sk = :a, gsi3sk = :a, updated_at = :u".to_owned();
+        if touch.inbound {
+            // A new message from the person opens a new window: reschedule its marks.
+            expr.push_str(", last_inbound_at = :t, window_epoch = :t, duepk = :dp, duesk = :ds REMOVE window_marks");
+        }
+        let mut upd = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&msg.pk))
+            .key("sk", s(keys::META))
+            .update_expression(expr)
+            .expression_attribute_values(":t", n(touch.at))
+            .expression_attribute_values(":a", s(activity))
+            .expression_attribute_values(":u", n(touch.now));
+        if touch.inbound {
+            let first = first_due(&touch);
+            upd = upd
+                .expression_attribute_values(":dp", s(keys::due_pk(first)))
+                .expression_attribute_values(
+                    ":ds",
+                    s(keys::due_sk(first, &msg.account, &msg.conversation_id)),
+                );
+        }
+        upd = if touch.require_open {
+            upd.condition_expression("attribute_exists(pk) AND #st = :open")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()))
+        } else {
+            upd.condition_expression("attribute_exists(pk)")
+        };
+        let upd = upd
+            .build()
+            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        let conv_index = guard_index.map_or(1, |_| 2);
+        req = req.transact_items(TransactWriteItem::builder().update(upd).build());
+        for e in events {
+            req = req.transact_items(e.put(&self.table)?);
+        }
+        match req.send().await {
+            Ok(_) => Ok(AppendOutcome::Stored),
+            Err(e) => match cancelled_conditions(&e) {
+                Some(c) if guard_index.is_some_and(|i| c.get(i) == Some(&true)) => {
+                    Ok(AppendOutcome::Duplicate)
+                }
+                Some(c) if c.get(conv_index) == Some(&true) => {
+                    Ok(AppendOutcome::ConversationNotOpen)
+                }
+                // The message key itself exists: same id and time, i.e. a duplicate.
+                Some(c) if c.iter().any(|x| *x) => Ok(AppendOutcome::Duplicate),
+                _ => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
+            },
+        }
+    }
+
+    pub(super) fn mid_guard_put(&self, msg: &MessageItem, mid: &str) -> Result<TransactWriteItem> {
+        self.put_new(&MidItem::for_message(msg, mid))
+    }
+
+    /// Copies earlier messages into a new conversation as context (idempotent puts).
+    pub async fn put_context_messages(&self, msgs: &[MessageItem]) -> Result<()> {
+        for chunk in msgs.chunks(25) {
+            let mut req = self.client.batch_write_item();
+            let mut writes = Vec::with_capacity(chunk.len());
+            for m in chunk {
+                writes.push(
+                    aws_sdk_dynamodb::types::WriteRequest::builder()
+                        .put_request(
+                            aws_sdk_dynamodb::types::PutRequest::builder()
+                                .set_item(Some(to_item(m)?))
+                                .build()
+                                .map_err(|e| Error::dynamo("BatchWriteItem", e))?,
+                        )
+                        .build(),
+                );
+            }
+            req = req.request_items(&self.table, writes);
+            let mut out = req
+                .send()
+                .await
+                .map_err(|e| Error::dynamo("BatchWriteItem", e.into_service_error()))?;
+            // Unprocessed items are retried a few times; context is best effort beyond that.
+            for _ in 0..3 {
+                let Some(left) = out.unprocessed_items.filter(|m| !m.is_empty()) else {
+                    break;
+                };
+                out = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(left))
+                    .send()
+                    .await
+                    .map_err(|e| Error::dynamo("BatchWriteItem", e.into_service_error()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The latest `limit` messages of a conversation, oldest first.
+    pub async fn latest_messages(
+        &self,
+        account: &str,
+        conv: &str,
+        limit: i32,
+    ) -> Result<Vec<MessageItem>> {
+        let res = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :p AND begins_with(sk, :m)")
+            .expression_attribute_values(":p", s(keys::conversation(account, conv)))
+            .expression_attribute_values(":m", s("MSG#"))
+            .scan_index_forward(false)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
+        let mut items: Vec<MessageItem> = res
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<_>>()?;
+        items.reverse();
+        Ok(items)
+    }
+
+    pub async fn get_mid(&self, account: &str, mid: &str) -> Result<Option<MidItem>> {
+        self.get(keys::mid(account, mid), keys::MID_SK.into(), true)
+            .await
+    }
+
+    /// Sets or clears the person's reaction on a message; older events cannot override newer.
+    pub async fn set_reaction(
+        &self,
+        account: &str,
+        guard: &MidItem,
+        reaction: Option<serde_json::Value>,
+        at: i64,
+    ) -> Result<()> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::conversation(account, &guard.conversation_id)))
+            .key("sk", s(&guard.message_sk))
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(reaction_at) OR reaction_at <= :t)",
+            )
+            .expression_attribute_values(":t", n(at));
+        req = match reaction {
+            Some(r) => req
+                .update_expression("SET reaction = :r, reaction_at = :t")
+                .expression_attribute_values(
+                    ":r",
+                    serde_dynamo::to_attribute_value(r)
+                        .map_err(|e| Error::Corrupt(e.to_string()))?,
+                ),
+            None => req.update_expression("SET reaction_at = :t REMOVE reaction"),
+        };
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional(&e) => Ok(()),
+            Err(e) => Err(Error::dynamo("UpdateItem", e.into_service_error())),
+        }
+    }
+
+    /// Applies an edit unless a later edit was already applied.
+    pub async fn edit_message(
+        &self,
+        account: &str,
+        guard: &MidItem,
+        text: &str,
+        num_edit: i64,
+        at: i64,
+    ) -> Result<()> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::conversation(account, &guard.conversation_id)))
+            .key("sk", s(&guard.message_sk))
+            .update_expression("SET #t = :t, edit_count = :n, edited_at = :at")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(edit_count) OR edit_count < :n)",
+            )
+            .expression_attribute_names("#t", "text")
+            .expression_attribute_values(":t", s(text))
+            .expression_attribute_values(":n", n(num_edit))
+            .expression_attribute_values(":at", n(at))
+            .send()
+            .await;
+        written(res, "UpdateItem").map(|_| ())
+    }
+
+    pub async fn list_messages(
+        &self,
+        account: &str,
+        conv: &str,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<Result<Page<MessageItem>, BadCursor>> {
+        let pk = keys::conversation(account, conv);
+        let start = match cursor.map(|c| decode_cursor(c, "pk", &pk)) {
+            Some(Ok(k)) => Some(k),
+            Some(Err(e)) => return Ok(Err(e)),
+            None => None,
+        };
+        let res = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :p AND begins_with(sk, :m)")
+            .expression_attribute_values(":p", s(pk))
+            .expression_attribute_values(":m", s("MSG#"))
+            .limit(limit.clamp(1, 200))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
+        let items = res
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<_>>()?;
+        let next = res.last_evaluated_key.filter(|k| !k.is_empty());
+        Ok(Ok(Page {
+            items,
+            next_cursor: next.as_ref().map(encode_cursor),
+        }))
+    }
+
+    /// A comment removed on Facebook stays in the conversation, marked removed.
+    pub async fn mark_removed(&self, m: &MessageItem, at: i64) -> Result<()> {
+        let res = self
+            .update_message(m)
+            .update_expression("SET removed_at = :t")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(removed_at)")
+            .expression_attribute_values(":t", n(at))
+            .send()
+            .await;
+        written(res, "UpdateItem").map(|_| ())
+    }
+
+    pub async fn get_message(
+        &self,
+        account: &str,
+        conv: &str,
+        sk: &str,
+    ) -> Result<Option<MessageItem>> {
+        self.get(keys::conversation(account, conv), sk.to_owned(), true)
+            .await
+    }
+
+    /// The latest inbound comments of a conversation, newest first (the default target of a
+    /// reply in a comment conversation).
+    pub async fn latest_comment(&self, account: &str, conv: &str) -> Result<Option<MessageItem>> {
+        let msgs = self.latest_messages(account, conv, 50).await?;
+        Ok(msgs.into_iter().rev().find(|m| {
+            m.direction == Direction::In && m.comment_id.is_some() && m.removed_at.is_none()
+        }))
+    }
+
+    /// An UpdateItem on message `m` (table and key filled in).
+    pub(crate) fn update_message(
+        &self,
+        m: &MessageItem,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&m.pk))
+            .key("sk", s(&m.sk))
+    }
+}
