@@ -26,7 +26,7 @@ pub struct Automatic<'a> {
 pub async fn send(
     store: &Store,
     sqs: &aws_sdk_sqs::Client,
-    queue_url: Option<&str>,
+    queue_url: &str,
     conv: &ConversationItem,
     a: Automatic<'_>,
     now: i64,
@@ -62,9 +62,7 @@ pub async fn send(
         QueueOutcome::ConversationNotOpen => return Ok(None),
         other => return Err(Error::Corrupt(format!("automatic message: {other:?}"))),
     }
-    let url =
-        queue_url.ok_or_else(|| Error::Config("PAGEDESK_OUTBOUND_QUEUE_URL is not set".into()))?;
-    if let Err(e) = enqueue_outbound(sqs, url, &OutboundJob::send(&msg)).await {
+    if let Err(e) = enqueue_outbound(sqs, queue_url, &OutboundJob::send(&msg)).await {
         tracing::error!(error = %e, kind = %a.kind, "automatic message could not be queued");
         let err = MessageError {
             code: None,

@@ -1,12 +1,14 @@
 //! Configuration of the functions, read from environment variables in Lambda and from the
-//! template's resolved `Environment.Variables` on the local host. Handlers receive a `Config`
-//! value and never read the environment themselves, so that several functions can run in one
-//! local process with different settings.
+//! template's resolved `Environment.Variables` on the local host. Each function has its own
+//! configuration type holding exactly what it needs, resolved once at start-up: a missing
+//! required variable stops the function from starting instead of failing requests later.
+//! Handlers receive the value and never read the environment themselves, so several functions
+//! can run in one local process with different settings.
 
 use crate::{Error, Result};
 
 /// Environment variable names: the contract between `template.yaml`, the local host and code.
-pub mod keys {
+pub mod env {
     pub const TABLE: &str = "PAGEDESK_TABLE";
     pub const INBOUND_QUEUE_URL: &str = "PAGEDESK_INBOUND_QUEUE_URL";
     pub const OUTBOUND_QUEUE_URL: &str = "PAGEDESK_OUTBOUND_QUEUE_URL";
@@ -28,30 +30,92 @@ pub mod keys {
 
 pub const DEFAULT_GRAPH_BASE_URL: &str = "https://graph.facebook.com";
 pub const DEFAULT_GRAPH_VERSION: &str = "v25.0";
+const DEFAULT_PAGE_TOKEN_PREFIX: &str = "pagedesk/page-token/";
 
+/// Reads variables, treating blank values as absent.
+pub struct Env<F: Fn(&str) -> Option<String>>(F);
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    pub fn new(get: F) -> Self {
+        Env(get)
+    }
+
+    fn optional(&self, key: &str) -> Option<String> {
+        (self.0)(key).filter(|v| !v.trim().is_empty())
+    }
+
+    fn required(&self, key: &str) -> Result<String> {
+        self.optional(key)
+            .ok_or_else(|| Error::Config(format!("{key} is not set")))
+    }
+
+    fn number(&self, key: &str, default: u64) -> Result<u64> {
+        match self.optional(key) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| Error::Config(format!("{key} must be a whole number, not {v:?}"))),
+        }
+    }
+
+    fn graph(&self) -> Result<GraphConfig> {
+        Ok(GraphConfig {
+            base_url: self
+                .optional(env::GRAPH_BASE_URL)
+                .unwrap_or_else(|| DEFAULT_GRAPH_BASE_URL.to_owned())
+                .trim_end_matches('/')
+                .to_owned(),
+            version: self
+                .optional(env::GRAPH_VERSION)
+                .unwrap_or_else(|| DEFAULT_GRAPH_VERSION.to_owned()),
+            timeout_ms: self.number(env::GRAPH_TIMEOUT_MS, 10_000)?,
+        })
+    }
+
+    fn auth(&self) -> AuthConfig {
+        match (
+            self.optional(env::JWKS_URL),
+            self.optional(env::DEV_JWT_SECRET),
+        ) {
+            (Some(url), _) => AuthConfig::Jwks {
+                url,
+                issuer: self.optional(env::JWT_ISSUER),
+                audience: self.optional(env::JWT_AUDIENCE),
+            },
+            (None, Some(secret)) => AuthConfig::DevSecret(secret),
+            (None, None) => AuthConfig::None,
+        }
+    }
+
+    fn page_token_prefix(&self) -> String {
+        self.optional(env::PAGE_TOKEN_PREFIX)
+            .unwrap_or_else(|| DEFAULT_PAGE_TOKEN_PREFIX.to_owned())
+    }
+}
+
+/// A function's configuration: what it needs, read once at start-up.
+pub trait FunctionConfig: Sized {
+    fn read<F: Fn(&str) -> Option<String>>(e: &Env<F>) -> Result<Self>;
+
+    /// From the process environment (in Lambda).
+    fn from_env() -> Result<Self> {
+        Self::read(&Env::new(|k: &str| std::env::var(k).ok()))
+    }
+
+    /// From any lookup (the local host passes the template's resolved variables).
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        Self::read(&Env::new(get))
+    }
+}
+
+/// The Graph API as a function calls it.
 #[derive(Debug, Clone)]
-pub struct Config {
-    pub table: String,
-    pub inbound_queue_url: Option<String>,
-    pub outbound_queue_url: Option<String>,
-    /// Secrets Manager id (name or ARN) of the Meta app secret.
-    pub app_secret_id: Option<String>,
-    /// Secrets Manager id of the webhook verify token.
-    pub verify_token_id: Option<String>,
-    /// Page tokens live in one secret each, named `<prefix><page_id>`.
-    pub page_token_prefix: String,
-    /// Our Meta app id: echoes carrying it are our own sends.
-    pub app_id: Option<String>,
-    pub graph_base_url: String,
-    pub graph_version: String,
-    pub auth: AuthConfig,
-    pub secret_cache_seconds: u64,
-    /// A Graph call that takes longer is abandoned (and, for a send, treated as ambiguous).
-    pub graph_timeout_ms: u64,
-    /// How long a warm router keeps an account's settings and routing rules.
-    pub settings_cache_seconds: u64,
-    /// A delivery to the AI agent that takes longer is retried.
-    pub ai_agent_timeout_ms: u64,
+pub struct GraphConfig {
+    pub base_url: String,
+    pub version: String,
+    /// A call that takes longer is abandoned (and, for a send, treated as ambiguous).
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -68,59 +132,108 @@ pub enum AuthConfig {
     None,
 }
 
-impl Config {
-    pub fn from_env() -> Result<Self> {
-        Self::from_lookup(|k| std::env::var(k).ok())
-    }
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub inbound_queue_url: String,
+    /// Secrets Manager id (name or ARN) of the Meta app secret.
+    pub app_secret_id: String,
+    /// Secrets Manager id of the webhook verify token.
+    pub verify_token_id: String,
+    pub secret_cache_seconds: u64,
+}
 
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let table =
-            get(keys::TABLE).ok_or_else(|| Error::Config(format!("{} is not set", keys::TABLE)))?;
-        let auth = match (get(keys::JWKS_URL), get(keys::DEV_JWT_SECRET)) {
-            (Some(url), _) => AuthConfig::Jwks {
-                url,
-                issuer: get(keys::JWT_ISSUER),
-                audience: get(keys::JWT_AUDIENCE),
-            },
-            (None, Some(secret)) => AuthConfig::DevSecret(secret),
-            (None, None) => AuthConfig::None,
-        };
-        Ok(Config {
-            table,
-            inbound_queue_url: get(keys::INBOUND_QUEUE_URL),
-            outbound_queue_url: get(keys::OUTBOUND_QUEUE_URL),
-            app_secret_id: get(keys::APP_SECRET_ID),
-            verify_token_id: get(keys::VERIFY_TOKEN_ID),
-            page_token_prefix: get(keys::PAGE_TOKEN_PREFIX)
-                .unwrap_or_else(|| "pagedesk/page-token/".to_owned()),
-            app_id: get(keys::APP_ID),
-            graph_base_url: get(keys::GRAPH_BASE_URL)
-                .unwrap_or_else(|| DEFAULT_GRAPH_BASE_URL.to_owned())
-                .trim_end_matches('/')
-                .to_owned(),
-            graph_version: get(keys::GRAPH_VERSION)
-                .unwrap_or_else(|| DEFAULT_GRAPH_VERSION.to_owned()),
-            auth,
-            secret_cache_seconds: get(keys::SECRET_CACHE_SECONDS)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(300),
-            graph_timeout_ms: get(keys::GRAPH_TIMEOUT_MS)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(10_000),
-            settings_cache_seconds: get(keys::SETTINGS_CACHE_SECONDS)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(15),
-            ai_agent_timeout_ms: get(keys::AI_AGENT_TIMEOUT_MS)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(5_000),
+impl FunctionConfig for WebhookConfig {
+    fn read<F: Fn(&str) -> Option<String>>(e: &Env<F>) -> Result<Self> {
+        Ok(WebhookConfig {
+            inbound_queue_url: e.required(env::INBOUND_QUEUE_URL)?,
+            app_secret_id: e.required(env::APP_SECRET_ID)?,
+            verify_token_id: e.required(env::VERIFY_TOKEN_ID)?,
+            secret_cache_seconds: e.number(env::SECRET_CACHE_SECONDS, 300)?,
         })
     }
+}
 
-    pub fn inbound_queue(&self) -> Result<&str> {
-        self.inbound_queue_url
-            .as_deref()
-            .ok_or_else(|| Error::Config(format!("{} is not set", keys::INBOUND_QUEUE_URL)))
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    pub table: String,
+    /// Automatic messages and AI-agent deliveries go out through the outbound queue.
+    pub outbound_queue_url: String,
+    /// Our Meta app id: echoes carrying it are our own sends.
+    pub app_id: Option<String>,
+    pub graph: GraphConfig,
+    pub secret_cache_seconds: u64,
+    /// How long a warm router keeps an account's settings and routing rules.
+    pub settings_cache_seconds: u64,
+}
+
+impl FunctionConfig for RouterConfig {
+    fn read<F: Fn(&str) -> Option<String>>(e: &Env<F>) -> Result<Self> {
+        Ok(RouterConfig {
+            table: e.required(env::TABLE)?,
+            outbound_queue_url: e.required(env::OUTBOUND_QUEUE_URL)?,
+            app_id: e.optional(env::APP_ID),
+            graph: e.graph()?,
+            secret_cache_seconds: e.number(env::SECRET_CACHE_SECONDS, 300)?,
+            settings_cache_seconds: e.number(env::SETTINGS_CACHE_SECONDS, 15)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentApiConfig {
+    pub table: String,
+    pub outbound_queue_url: String,
+    /// Page tokens live in one secret each, named `<prefix><page_id>`.
+    pub page_token_prefix: String,
+    pub auth: AuthConfig,
+    pub secret_cache_seconds: u64,
+}
+
+impl FunctionConfig for AgentApiConfig {
+    fn read<F: Fn(&str) -> Option<String>>(e: &Env<F>) -> Result<Self> {
+        Ok(AgentApiConfig {
+            table: e.required(env::TABLE)?,
+            outbound_queue_url: e.required(env::OUTBOUND_QUEUE_URL)?,
+            page_token_prefix: e.page_token_prefix(),
+            auth: e.auth(),
+            secret_cache_seconds: e.number(env::SECRET_CACHE_SECONDS, 300)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SenderConfig {
+    pub table: String,
+    /// Where a failed send's record lives: the sender sets its backoff on it.
+    pub outbound_queue_url: String,
+    pub graph: GraphConfig,
+    pub secret_cache_seconds: u64,
+    /// A delivery to the AI agent that takes longer is retried.
+    pub ai_agent_timeout_ms: u64,
+}
+
+impl FunctionConfig for SenderConfig {
+    fn read<F: Fn(&str) -> Option<String>>(e: &Env<F>) -> Result<Self> {
+        Ok(SenderConfig {
+            table: e.required(env::TABLE)?,
+            outbound_queue_url: e.required(env::OUTBOUND_QUEUE_URL)?,
+            graph: e.graph()?,
+            secret_cache_seconds: e.number(env::SECRET_CACHE_SECONDS, 300)?,
+            ai_agent_timeout_ms: e.number(env::AI_AGENT_TIMEOUT_MS, 5_000)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    pub table: String,
+}
+
+impl FunctionConfig for SchedulerConfig {
+    fn read<F: Fn(&str) -> Option<String>>(e: &Env<F>) -> Result<Self> {
+        Ok(SchedulerConfig {
+            table: e.required(env::TABLE)?,
+        })
     }
 }
 
@@ -129,30 +242,56 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn cfg(pairs: &[(&str, &str)]) -> Result<Config> {
+    fn vars(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
         let m: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Config::from_lookup(|k| m.get(k).cloned())
+        Env::new(move |k: &str| m.get(k).cloned())
     }
 
     #[test]
-    fn table_is_required() {
-        assert!(matches!(cfg(&[]), Err(Error::Config(_))));
+    fn required_variables_stop_start_up_and_say_which() {
+        let e = vars(&[(env::TABLE, "t")]);
+        match AgentApiConfig::read(&e) {
+            Err(Error::Config(m)) => assert!(m.contains(env::OUTBOUND_QUEUE_URL), "{m}"),
+            other => panic!("expected a config error, got {other:?}"),
+        }
+        assert!(matches!(
+            SchedulerConfig::read(&vars(&[])),
+            Err(Error::Config(_))
+        ));
+        let blank = vars(&[(env::TABLE, "t"), (env::OUTBOUND_QUEUE_URL, "  ")]);
+        assert!(
+            SenderConfig::read(&blank).is_err(),
+            "blank counts as missing"
+        );
+        let bad = vars(&[
+            (env::TABLE, "t"),
+            (env::OUTBOUND_QUEUE_URL, "q"),
+            (env::GRAPH_TIMEOUT_MS, "soon"),
+        ]);
+        assert!(
+            SenderConfig::read(&bad).is_err(),
+            "a number that is not one is refused"
+        );
     }
 
     #[test]
     fn jwks_wins_over_dev_secret_and_nothing_means_refuse() {
-        let c = cfg(&[
-            (keys::TABLE, "t"),
-            (keys::JWKS_URL, "https://x/jwks"),
-            (keys::DEV_JWT_SECRET, "s"),
-        ])
-        .unwrap();
+        let base = [(env::TABLE, "t"), (env::OUTBOUND_QUEUE_URL, "q")];
+        let mut with_both = base.to_vec();
+        with_both.extend([
+            (env::JWKS_URL, "https://x/jwks"),
+            (env::DEV_JWT_SECRET, "s"),
+        ]);
+        let c = AgentApiConfig::read(&vars(&with_both)).unwrap();
         assert!(matches!(c.auth, AuthConfig::Jwks { .. }));
-        let c = cfg(&[(keys::TABLE, "t")]).unwrap();
+        let c = AgentApiConfig::read(&vars(&base)).unwrap();
         assert!(matches!(c.auth, AuthConfig::None));
-        assert_eq!(c.graph_base_url, DEFAULT_GRAPH_BASE_URL);
+        assert_eq!(c.page_token_prefix, DEFAULT_PAGE_TOKEN_PREFIX);
+        let s = SenderConfig::read(&vars(&base)).unwrap();
+        assert_eq!(s.graph.base_url, DEFAULT_GRAPH_BASE_URL);
+        assert_eq!(s.graph.timeout_ms, 10_000);
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config::Config;
+use crate::config::GraphConfig;
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum GraphError {
@@ -122,15 +122,15 @@ pub struct GraphClient {
 }
 
 impl GraphClient {
-    pub fn new(cfg: &Config) -> Self {
+    pub fn new(cfg: &GraphConfig) -> Self {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(cfg.graph_timeout_ms))
+            .timeout(Duration::from_millis(cfg.timeout_ms))
             .connect_timeout(Duration::from_secs(3))
             .build()
             .unwrap_or_default();
         GraphClient {
             http,
-            base: format!("{}/{}", cfg.graph_base_url, cfg.graph_version),
+            base: format!("{}/{}", cfg.base_url, cfg.version),
         }
     }
 

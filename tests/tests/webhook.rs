@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use pagedesk_e2e::{Stack, envelope, unique};
 use pagedesk_shared::clock::SystemClock;
-use pagedesk_shared::config::Config;
+use pagedesk_shared::config::{FunctionConfig, WebhookConfig};
 use pagedesk_shared::meta::signature;
 use pagedesk_shared::secrets::SecretCache;
 use pagedesk_webhook::Webhook;
@@ -242,7 +242,7 @@ async fn in_process_webhook(stack: &Stack, sqs_endpoint: &str) -> Webhook {
     )
     .await;
     let secrets = stack.info["secrets"].clone();
-    let cfg = Config::from_lookup(|k| match k {
+    let cfg = WebhookConfig::from_lookup(|k| match k {
         "PAGEDESK_TABLE" => Some(stack.s("table")),
         "PAGEDESK_INBOUND_QUEUE_URL" => Some(stack.queue_url("InboundQueue")),
         "PAGEDESK_APP_SECRET_ID" => secrets["AppSecret"].as_str().map(str::to_owned),

@@ -2,20 +2,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_http::{Error, Request, service_fn};
-use pagedesk_agent_api::AgentApi;
+use pagedesk_agent_api::{AgentApi, App};
 use pagedesk_shared::auth::Verifier;
 use pagedesk_shared::aws::Clients;
 use pagedesk_shared::clock::SystemClock;
-use pagedesk_shared::config::Config;
+use pagedesk_shared::config::{AgentApiConfig, FunctionConfig};
 use pagedesk_shared::secrets::SecretCache;
 use pagedesk_shared::store::Store;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     pagedesk_shared::telemetry::init();
-    let cfg = Config::from_env()?;
+    let cfg = AgentApiConfig::from_env()?;
     let clients = Clients::from_env().await;
-    let api = AgentApi {
+    let api = AgentApi::new(App {
         store: Store::new(clients.dynamo.clone(), cfg.table.clone()),
         secrets: Arc::new(SecretCache::new(
             clients.secrets.clone(),
@@ -25,8 +25,9 @@ async fn main() -> Result<(), Error> {
         clock: Arc::new(SystemClock),
         sqs: clients.sqs.clone(),
         cfg,
-    };
+    });
     let api = &api;
+    // The same handler the local host and the tests call.
     lambda_http::run(service_fn(move |req: Request| async move {
         Ok::<_, Error>(api.handle(req).await)
     }))

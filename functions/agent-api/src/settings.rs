@@ -2,16 +2,17 @@
 //! the others; every problem is listed in one 422.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
-use lambda_http::Body;
-use lambda_http::http::StatusCode;
-use pagedesk_shared::api::{ApiError, json};
-use pagedesk_shared::auth::Claims;
+use axum::body::Bytes;
+use axum::extract::State;
 use pagedesk_shared::domain::hours::WeeklyHours;
 use pagedesk_shared::store::Settings;
 use serde_json::{Map, Value, json};
 
-use crate::{AgentApi, ApiResult, require_admin};
+use crate::App;
+use crate::error::ApiFailure;
+use crate::extract::{Caller, Reply, body, ok};
 
 pub fn view(s: &Settings) -> Value {
     json!({
@@ -28,39 +29,34 @@ pub fn view(s: &Settings) -> Value {
     })
 }
 
-impl AgentApi {
-    pub(crate) async fn get_settings(&self, c: &Claims) -> ApiResult {
-        let s = self.store.get_settings(&c.account).await?;
-        Ok(json(StatusCode::OK, &view(&s)))
-    }
+/// `GET /settings`
+pub async fn get(State(app): State<Arc<App>>, c: Caller) -> Reply {
+    let s = app.store.get_settings(&c.account).await?;
+    ok(&view(&s))
+}
 
-    pub(crate) async fn put_settings(&self, c: &Claims, body: &Body) -> ApiResult {
-        require_admin(c)?;
-        let bytes: &[u8] = match body {
-            Body::Empty => b"",
-            b => b.as_ref(),
-        };
-        let patch: Map<String, Value> = serde_json::from_slice(bytes)
-            .map_err(|e| ApiError::unprocessable(format!("body: {e}")))?;
-        let mut s = self.store.get_settings(&c.account).await?;
-        let before = s.ai_agent_secret.clone();
-        let problems = apply(&mut s, &patch);
-        if !problems.is_empty() {
-            return Err(ApiError::unprocessable(problems.join("; "))
-                .with_details(json!({"problems": problems})));
-        }
-        self.store.put_settings(&c.account, &s).await?;
-        tracing::info!(admin = %c.sub, fields = patch.len(), "settings changed");
-        let mut out = view(&s);
-        let made = patch
-            .get("ai_agent")
-            .is_some_and(|a| a.is_object() && a.get("secret").is_none())
-            && s.ai_agent_secret != before;
-        if made && let Some(a) = out.get_mut("ai_agent").and_then(Value::as_object_mut) {
-            a.insert("secret".into(), json!(s.ai_agent_secret));
-        }
-        Ok(json(StatusCode::OK, &out))
+/// `PUT /settings` (admin): the fields named change, the others stay.
+pub async fn put(State(app): State<Arc<App>>, c: Caller, bytes: Bytes) -> Reply {
+    c.require_admin()?;
+    let patch: Map<String, Value> = body(&bytes)?;
+    let mut s = app.store.get_settings(&c.account).await?;
+    let before = s.ai_agent_secret.clone();
+    let problems = apply(&mut s, &patch);
+    if !problems.is_empty() {
+        return Err(ApiFailure::Invalid(problems));
     }
+    app.store.put_settings(&c.account, &s).await?;
+    tracing::info!(admin = %c.sub, fields = patch.len(), "settings changed");
+    let mut out = view(&s);
+    // A signing key made for the caller is shown in this answer only.
+    let made = patch
+        .get("ai_agent")
+        .is_some_and(|a| a.is_object() && a.get("secret").is_none())
+        && s.ai_agent_secret != before;
+    if made && let Some(a) = out.get_mut("ai_agent").and_then(Value::as_object_mut) {
+        a.insert("secret".into(), json!(s.ai_agent_secret));
+    }
+    ok(&out)
 }
 
 fn text(v: &Value, name: &str, problems: &mut Vec<String>) -> Option<Option<String>> {

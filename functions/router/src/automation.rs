@@ -201,7 +201,7 @@ impl Router {
         automatic::send(
             &self.store,
             &self.sqs,
-            self.cfg.outbound_queue_url.as_deref(),
+            &self.cfg.outbound_queue_url,
             conv,
             Automatic {
                 kind,
@@ -217,10 +217,12 @@ impl Router {
 
     /// Queues a delivery to the AI agent; the sender makes it (signed, retried).
     async fn to_ai_agent(&self, msg: &MessageItem, event: &str) -> Result<(), RouterError> {
-        let url = self.cfg.outbound_queue_url.as_deref().ok_or_else(|| {
-            pagedesk_shared::Error::Config("PAGEDESK_OUTBOUND_QUEUE_URL is not set".into())
-        })?;
-        enqueue_outbound(&self.sqs, url, &OutboundJob::ai_agent(msg, event)).await?;
+        enqueue_outbound(
+            &self.sqs,
+            &self.cfg.outbound_queue_url,
+            &OutboundJob::ai_agent(msg, event),
+        )
+        .await?;
         tracing::info!(conversation_id = %msg.conversation_id, message_id = %msg.id, event, "queued for the AI agent");
         Ok(())
     }

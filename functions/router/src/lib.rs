@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use pagedesk_shared::clock::Clock;
-use pagedesk_shared::config::Config;
+use pagedesk_shared::config::RouterConfig;
 use pagedesk_shared::graph::GraphClient;
 use pagedesk_shared::meta::event::{self, Event};
 use pagedesk_shared::meta::webhook::{Field, InboundEvent};
@@ -27,7 +27,7 @@ pub use automation::AccountCache;
 pub use pages::PageCache;
 
 pub struct Router {
-    pub cfg: Config,
+    pub cfg: RouterConfig,
     pub store: Store,
     pub graph: GraphClient,
     pub secrets: Arc<SecretCache>,

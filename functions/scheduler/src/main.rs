@@ -4,14 +4,14 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use pagedesk_scheduler::Scheduler;
 use pagedesk_shared::aws::Clients;
 use pagedesk_shared::clock::SystemClock;
-use pagedesk_shared::config::Config;
+use pagedesk_shared::config::{FunctionConfig, SchedulerConfig};
 use pagedesk_shared::store::Store;
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     pagedesk_shared::telemetry::init();
-    let cfg = Config::from_env()?;
+    let cfg = SchedulerConfig::from_env()?;
     let clients = Clients::from_env().await;
     let scheduler = Scheduler {
         store: Store::new(clients.dynamo.clone(), cfg.table.clone()),

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use pagedesk_shared::clock::Clock;
-use pagedesk_shared::config::Config;
+use pagedesk_shared::config::SenderConfig;
 use pagedesk_shared::domain::MessageError;
 use pagedesk_shared::domain::outbound::{self, SendOutcome, Sender as Author};
 use pagedesk_shared::domain::window::window_at;
@@ -35,7 +35,7 @@ const ECHO_GRACE_MS: i64 = 60_000;
 pub(crate) const MAX_ATTEMPTS: u32 = 8;
 
 pub struct Sender {
-    pub cfg: Config,
+    pub cfg: SenderConfig,
     pub store: Store,
     pub graph: GraphClient,
     pub secrets: Arc<SecretCache>,
@@ -74,13 +74,13 @@ impl Sender {
         }
         .await;
         if let Err(SendError::RetryAfter(secs)) = &res
-            && let (Some(receipt), Some(url)) = (&m.receipt_handle, &self.cfg.outbound_queue_url)
+            && let Some(receipt) = &m.receipt_handle
         {
             // Backoff: the record comes back after `secs` instead of the queue's timeout.
             let _ = self
                 .sqs
                 .change_message_visibility()
-                .queue_url(url)
+                .queue_url(&self.cfg.outbound_queue_url)
                 .receipt_handle(receipt)
                 .visibility_timeout(*secs)
                 .send()

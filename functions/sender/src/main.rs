@@ -6,7 +6,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use pagedesk_sender::Sender;
 use pagedesk_shared::aws::Clients;
 use pagedesk_shared::clock::SystemClock;
-use pagedesk_shared::config::Config;
+use pagedesk_shared::config::{FunctionConfig, SenderConfig};
 use pagedesk_shared::graph::GraphClient;
 use pagedesk_shared::secrets::SecretCache;
 use pagedesk_shared::store::Store;
@@ -14,11 +14,11 @@ use pagedesk_shared::store::Store;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     pagedesk_shared::telemetry::init();
-    let cfg = Config::from_env()?;
+    let cfg = SenderConfig::from_env()?;
     let clients = Clients::from_env().await;
     let sender = Sender {
         store: Store::new(clients.dynamo.clone(), cfg.table.clone()),
-        graph: GraphClient::new(&cfg),
+        graph: GraphClient::new(&cfg.graph),
         secrets: Arc::new(SecretCache::new(
             clients.secrets.clone(),
             Duration::from_secs(cfg.secret_cache_seconds),

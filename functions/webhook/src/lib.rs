@@ -9,7 +9,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request};
 use pagedesk_shared::api::{ApiError, HttpResponse, query_param, query_params, text};
 use pagedesk_shared::clock::Clock;
-use pagedesk_shared::config::Config;
+use pagedesk_shared::config::WebhookConfig;
 use pagedesk_shared::meta::signature::{self, SignatureError};
 use pagedesk_shared::meta::webhook::{self, SplitError};
 use pagedesk_shared::queue;
@@ -17,7 +17,7 @@ use pagedesk_shared::secrets::SecretCache;
 use sha2::{Digest, Sha256};
 
 pub struct Webhook {
-    pub cfg: Config,
+    pub cfg: WebhookConfig,
     pub sqs: aws_sdk_sqs::Client,
     pub secrets: Arc<SecretCache>,
     pub clock: Arc<dyn Clock>,
@@ -44,10 +44,7 @@ impl Webhook {
         let mode = query_param(&params, "hub.mode");
         let token = query_param(&params, "hub.verify_token");
         let challenge = query_param(&params, "hub.challenge");
-        let expected = match &self.cfg.verify_token_id {
-            Some(id) => self.secrets.require(id).await?,
-            None => return Err(ApiError::internal()),
-        };
+        let expected = self.secrets.require(&self.cfg.verify_token_id).await?;
         if mode != Some("subscribe") || !token.is_some_and(|t| same(t, &expected)) {
             tracing::warn!("webhook handshake refused");
             return Err(ApiError::forbidden("verify token does not match"));
@@ -70,10 +67,7 @@ impl Webhook {
             .headers()
             .get("x-hub-signature-256")
             .and_then(|v| v.to_str().ok());
-        let secret = match &self.cfg.app_secret_id {
-            Some(id) => self.secrets.require(id).await?,
-            None => return Err(ApiError::internal()),
-        };
+        let secret = self.secrets.require(&self.cfg.app_secret_id).await?;
         match signature::verify(secret.as_bytes(), raw, header) {
             Ok(()) => {}
             Err(SignatureError::Missing) => {
@@ -100,15 +94,12 @@ impl Webhook {
                 "webhook items without an id or not objects were skipped"
             );
         }
-        if !split.events.is_empty() {
-            let url = self.cfg.inbound_queue().map_err(|e| {
-                tracing::error!(error = %e, "no inbound queue configured");
-                ApiError::internal()
-            })?;
-            if let Err(e) = queue::send_all(&self.sqs, url, &split.events).await {
-                tracing::error!(error = %e, events = split.events.len(), "enqueue failed; Meta will retry");
-                return Err(ApiError::unavailable("events could not be queued; retry"));
-            }
+        if !split.events.is_empty()
+            && let Err(e) =
+                queue::send_all(&self.sqs, &self.cfg.inbound_queue_url, &split.events).await
+        {
+            tracing::error!(error = %e, events = split.events.len(), "enqueue failed; Meta will retry");
+            return Err(ApiError::unavailable("events could not be queued; retry"));
         }
         tracing::info!(events = split.events.len(), "webhook accepted");
         Ok(text(StatusCode::OK, "EVENT_RECEIVED"))

@@ -4,14 +4,14 @@ use std::time::Duration;
 use lambda_http::{Error, Request, service_fn};
 use pagedesk_shared::aws::Clients;
 use pagedesk_shared::clock::SystemClock;
-use pagedesk_shared::config::Config;
+use pagedesk_shared::config::{FunctionConfig, WebhookConfig};
 use pagedesk_shared::secrets::SecretCache;
 use pagedesk_webhook::Webhook;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     pagedesk_shared::telemetry::init();
-    let cfg = Config::from_env()?;
+    let cfg = WebhookConfig::from_env()?;
     let clients = Clients::from_env().await;
     let secrets = Arc::new(SecretCache::new(
         clients.secrets.clone(),

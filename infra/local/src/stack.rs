@@ -5,14 +5,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pagedesk_agent_api::AgentApi;
+use pagedesk_agent_api::{AgentApi, App};
 use pagedesk_router::Router;
 use pagedesk_scheduler::Scheduler;
 use pagedesk_sender::Sender;
 use pagedesk_shared::auth::{Role, Verifier, dev_token};
 use pagedesk_shared::aws::Clients;
 use pagedesk_shared::clock::SystemClock;
-use pagedesk_shared::config::{Config, keys};
+use pagedesk_shared::config::{
+    AgentApiConfig, FunctionConfig, RouterConfig, SchedulerConfig, SenderConfig, WebhookConfig,
+    env as keys,
+};
 use pagedesk_shared::graph::GraphClient;
 use pagedesk_shared::secrets::SecretCache;
 use pagedesk_shared::store::Store;
@@ -212,19 +215,26 @@ impl Stack {
                 // Local runs sign agent tokens with a shared secret instead of a JWKS.
                 env.insert(keys::DEV_JWT_SECRET.into(), opts.jwt_secret.clone());
             }
-            let cfg = Config::from_lookup(|k| env.get(k).cloned())
-                .map_err(|e| StackError::Function(f.logical_id.clone(), e.to_string()))?;
-            let secrets = Arc::new(SecretCache::new(
-                clients.secrets.clone(),
-                Duration::from_secs(cfg.secret_cache_seconds),
-            ));
-            let store = Store::new(clients.dynamo.clone(), cfg.table.clone());
+            // Each function reads its own configuration, as it does at start-up in Lambda.
+            let config = |logical_id: &str| {
+                let id = logical_id.to_owned();
+                move |e: pagedesk_shared::Error| StackError::Function(id, e.to_string())
+            };
+            let lookup = |k: &str| env.get(k).cloned();
+            let secrets = |seconds: u64| {
+                Arc::new(SecretCache::new(
+                    clients.secrets.clone(),
+                    Duration::from_secs(seconds),
+                ))
+            };
+            let store = |table: &str| Store::new(clients.dynamo.clone(), table);
             match f.logical_id.as_str() {
                 "WebhookFunction" => {
+                    let cfg = WebhookConfig::from_lookup(lookup).map_err(config(&f.logical_id))?;
                     let w = Arc::new(Webhook {
-                        cfg,
                         sqs: clients.sqs.clone(),
-                        secrets,
+                        secrets: secrets(cfg.secret_cache_seconds),
+                        cfg,
                         clock: Arc::new(SystemClock),
                     });
                     let h: HttpHandler = Arc::new(move |req| {
@@ -236,10 +246,11 @@ impl Stack {
                     }
                 }
                 "RouterFunction" => {
+                    let cfg = RouterConfig::from_lookup(lookup).map_err(config(&f.logical_id))?;
                     let r = Arc::new(Router {
-                        graph: GraphClient::new(&cfg),
-                        store,
-                        secrets,
+                        graph: GraphClient::new(&cfg.graph),
+                        store: store(&cfg.table),
+                        secrets: secrets(cfg.secret_cache_seconds),
                         clock: Arc::new(SystemClock),
                         pages: Default::default(),
                         accounts: Default::default(),
@@ -253,10 +264,11 @@ impl Stack {
                     tasks.extend(event_sources(&clients, &prov, f, h, &opts).await);
                 }
                 "SenderFunction" => {
+                    let cfg = SenderConfig::from_lookup(lookup).map_err(config(&f.logical_id))?;
                     let sender = Arc::new(Sender {
-                        graph: GraphClient::new(&cfg),
-                        store,
-                        secrets,
+                        graph: GraphClient::new(&cfg.graph),
+                        store: store(&cfg.table),
+                        secrets: secrets(cfg.secret_cache_seconds),
                         sqs: clients.sqs.clone(),
                         clock: Arc::new(SystemClock),
                         bot: pagedesk_shared::bot::BotClient::new(
@@ -271,8 +283,10 @@ impl Stack {
                     tasks.extend(event_sources(&clients, &prov, f, h, &opts).await);
                 }
                 "SchedulerFunction" => {
+                    let cfg =
+                        SchedulerConfig::from_lookup(lookup).map_err(config(&f.logical_id))?;
                     let scheduler = Scheduler {
-                        store,
+                        store: store(&cfg.table),
                         clock: Arc::new(SystemClock),
                     };
                     let every = opts
@@ -292,14 +306,15 @@ impl Stack {
                     }));
                 }
                 "AgentApiFunction" => {
-                    let a = Arc::new(AgentApi {
+                    let cfg = AgentApiConfig::from_lookup(lookup).map_err(config(&f.logical_id))?;
+                    let a = Arc::new(AgentApi::new(App {
                         verifier: Verifier::new(cfg.auth.clone()),
-                        store,
-                        secrets,
+                        store: store(&cfg.table),
+                        secrets: secrets(cfg.secret_cache_seconds),
                         clock: Arc::new(SystemClock),
                         sqs: clients.sqs.clone(),
                         cfg,
-                    });
+                    }));
                     agent_api = Some(a.clone());
                     let h: HttpHandler = Arc::new(move |req| {
                         let a = a.clone();

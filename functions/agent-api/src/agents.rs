@@ -1,0 +1,106 @@
+//! Agents: admins add and change them; an agent sees their own profile and sets their own
+//! status. An agent known only from their token reads as offline with nothing open.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use pagedesk_shared::auth::Role;
+use pagedesk_shared::domain::AgentStatus;
+use pagedesk_shared::store::{AgentItem, AgentPatch};
+use pagedesk_shared::views;
+use serde_json::{Map, Value, json};
+
+use crate::App;
+use crate::error::ApiFailure;
+use crate::extract::{Caller, Id, Reply, body, ok};
+
+/// `GET /agents` (admin)
+pub async fn list(State(app): State<Arc<App>>, c: Caller) -> Reply {
+    c.require_admin()?;
+    let agents = app.store.list_agents(&c.account).await?;
+    let items: Vec<_> = agents.iter().map(views::agent).collect();
+    ok(&json!({"items": items}))
+}
+
+/// `GET /agents/{id}`
+pub async fn get(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply {
+    if c.role != Role::Admin && c.sub != id {
+        return Err(ApiFailure::forbidden(
+            "agents can see their own profile only",
+        ));
+    }
+    let agent = match app.store.get_agent(&c.account, &id).await? {
+        Some(a) => a,
+        // An agent known from their token needs no sign-up: they start offline.
+        None if c.sub == id => AgentItem {
+            id: id.clone(),
+            ..Default::default()
+        },
+        None => return Err(ApiFailure::NotFound("agent")),
+    };
+    ok(&views::agent(&agent))
+}
+
+/// `{"name", "status", "max_concurrent"}`, every field optional; `null` clears name and maximum.
+/// Every problem is listed; an agent who is not an admin may only send `status`.
+fn parse_patch(bytes: &[u8], admin: bool) -> Result<AgentPatch, ApiFailure> {
+    let raw: Map<String, Value> = body(bytes)?;
+    let mut p = AgentPatch::default();
+    let mut problems = Vec::new();
+    for (k, v) in &raw {
+        if !admin && k != "status" {
+            return Err(ApiFailure::forbidden(format!(
+                "{k}: only an admin changes it; agents set their own status"
+            )));
+        }
+        match k.as_str() {
+            "name" => match v {
+                Value::Null => p.name = Some(None),
+                Value::String(n) if !n.trim().is_empty() && n.chars().count() <= 200 => {
+                    p.name = Some(Some(n.trim().to_owned()))
+                }
+                _ => problems.push("name: 1 to 200 characters, or null".to_owned()),
+            },
+            "status" => match v.as_str().and_then(AgentStatus::parse) {
+                Some(st) => p.status = Some(st),
+                None => problems.push(format!("status: {}", AgentStatus::expected())),
+            },
+            "max_concurrent" => match v {
+                Value::Null => p.max_concurrent = Some(None),
+                _ => match v.as_i64().filter(|m| (1..=10_000).contains(m)) {
+                    Some(m) => p.max_concurrent = Some(Some(m)),
+                    None => problems
+                        .push("max_concurrent: a number from 1 to 10000, or null".to_owned()),
+                },
+            },
+            other => problems.push(format!("{other}: not an agent field")),
+        }
+    }
+    if problems.is_empty() {
+        Ok(p)
+    } else {
+        Err(ApiFailure::Invalid(problems))
+    }
+}
+
+/// `PUT /agents/{id}`
+pub async fn put(State(app): State<Arc<App>>, c: Caller, Id(id): Id, bytes: Bytes) -> Reply {
+    let admin = c.role == Role::Admin;
+    if !admin && c.sub != id {
+        return Err(ApiFailure::forbidden(
+            "agents can change their own status only",
+        ));
+    }
+    c.require_person()?;
+    if id.is_empty() || id.len() > 128 {
+        return Err(ApiFailure::invalid("id: 1 to 128 characters"));
+    }
+    let patch = parse_patch(&bytes, admin)?;
+    let agent = app
+        .store
+        .update_agent(&c.account, &id, &patch, app.clock.now_ms())
+        .await?;
+    tracing::info!(agent = %id, by = %c.sub, "agent changed");
+    ok(&views::agent(&agent))
+}

@@ -1,0 +1,382 @@
+//! Conversations: list, read, their messages, and what people do with them (resolve, reopen,
+//! claim, assign, hand-off from the AI agent).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use pagedesk_shared::assignment::Assigner;
+use pagedesk_shared::automatic::{self, Automatic};
+use pagedesk_shared::domain::window::{WindowState, window_at};
+use pagedesk_shared::domain::{Channel, ConversationStatus, Direction, EventType, MessageKind};
+use pagedesk_shared::store::{
+    AssignOutcome, Assignment, Capacity, ConversationItem, ConversationQuery, EventItem,
+    ReopenRefused,
+};
+use pagedesk_shared::views;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::App;
+use crate::error::ApiFailure;
+use crate::extract::{Caller, Id, Params, Reply, body, ok, optional_body};
+
+/// `GET /conversations?status=&assignee=&page_id=&channel=&limit=&cursor=`
+pub async fn list(State(app): State<Arc<App>>, c: Caller, p: Params) -> Reply {
+    let status = match p.get("status") {
+        None | Some("all") => None,
+        Some(s) => Some(ConversationStatus::parse(s).ok_or_else(|| {
+            ApiFailure::bad_parameter(
+                "status",
+                format!("{} or all", words(ConversationStatus::ALL)),
+            )
+        })?),
+    };
+    let assignee = match p.get("assignee") {
+        None => None,
+        Some("me") => Some(Some(c.sub.clone())),
+        Some("unassigned") => Some(None),
+        Some(a) => Some(Some(a.to_owned())),
+    };
+    let channel = match p.get("channel") {
+        None => None,
+        Some(s) => Some(
+            Channel::parse(s)
+                .ok_or_else(|| ApiFailure::bad_parameter("channel", Channel::expected()))?,
+        ),
+    };
+    let q = ConversationQuery {
+        status,
+        assignee,
+        page_id: p.get("page_id").map(str::to_owned),
+        channel,
+        limit: p.limit(25, 100)?,
+        cursor: p.get("cursor").map(str::to_owned),
+    };
+    let page = app
+        .store
+        .list_conversations(&c.account, &q)
+        .await?
+        .map_err(|_| ApiFailure::bad_parameter("cursor", "a cursor from this list"))?;
+    let settings = app.store.get_settings(&c.account).await?;
+    let now = app.clock.now_ms();
+    let items: Vec<_> = page
+        .items
+        .iter()
+        .map(|i| views::conversation(i, settings.human_agent_enabled, now))
+        .collect();
+    ok(&json!({"items": items, "next_cursor": page.next_cursor}))
+}
+
+/// "open, resolved": a vocabulary's words for a message.
+fn words<T: std::fmt::Display>(all: &[T]) -> String {
+    all.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `GET /conversations/{id}`
+pub async fn get(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply {
+    show(&app, &c, &id).await
+}
+
+/// The conversation as the API shows it (what every action on it answers with).
+async fn show(app: &App, c: &Caller, id: &str) -> Reply {
+    let conv = app.conversation(c, id).await?;
+    let settings = app.store.get_settings(&c.account).await?;
+    ok(&views::conversation(
+        &conv,
+        settings.human_agent_enabled,
+        app.clock.now_ms(),
+    ))
+}
+
+/// `GET /conversations/{id}/messages?limit=&cursor=`, oldest first.
+pub async fn messages(State(app): State<Arc<App>>, c: Caller, Id(id): Id, p: Params) -> Reply {
+    let conv = app.conversation(&c, &id).await?;
+    let limit = p.limit(50, 200)?;
+    let page = app
+        .store
+        .list_messages(&c.account, &id, limit, p.get("cursor"))
+        .await?
+        .map_err(|_| ApiFailure::bad_parameter("cursor", "a cursor from this list"))?;
+    let items: Vec<_> = page
+        .items
+        .iter()
+        .map(|m| views::message(m, &conv))
+        .collect();
+    ok(&json!({"items": items, "next_cursor": page.next_cursor}))
+}
+
+/// `POST /conversations/{id}/resolve`
+pub async fn resolve(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply {
+    let conv = app.conversation(&c, &id).await?;
+    if !app
+        .store
+        .resolve_conversation(&conv, app.clock.now_ms())
+        .await?
+    {
+        return Err(ApiFailure::ConversationNotOpen);
+    }
+    tracing::info!(conversation_id = %id, agent = %c.sub, "conversation resolved");
+    // The survey must not fail a resolve that happened.
+    if let Err(e) = ask_csat(&app, &conv).await {
+        tracing::error!(conversation_id = %id, error = %e, "survey could not be sent");
+    }
+    show(&app, &c, &id).await
+}
+
+/// On resolve, if the account wants it and the window is open (the survey is an automatic
+/// message: never tagged, never outside 24 h): quick replies 1–5.
+async fn ask_csat(app: &App, conv: &ConversationItem) -> pagedesk_shared::Result<()> {
+    if conv.channel != Channel::Messenger || conv.csat.is_some() {
+        return Ok(());
+    }
+    let settings = app.store.get_settings(&conv.account).await?;
+    let now = app.clock.now_ms();
+    let window = window_at(conv.last_inbound_at, false, now);
+    if !settings.csat_enabled || window.state != WindowState::Open {
+        return Ok(());
+    }
+    if !app.store.mark_csat_requested(conv, now).await? {
+        return Ok(());
+    }
+    automatic::send(
+        &app.store,
+        &app.sqs,
+        &app.cfg.outbound_queue_url,
+        conv,
+        Automatic {
+            kind: MessageKind::Csat,
+            text: automatic::CSAT_QUESTION,
+            quick_replies: Some(automatic::csat_quick_replies(&conv.id)),
+            require_open: false,
+        },
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// `POST /conversations/{id}/reopen`: 409 if the contact has another open conversation.
+pub async fn reopen(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply {
+    let conv = app.conversation(&c, &id).await?;
+    match app
+        .store
+        .reopen_conversation(&conv, app.clock.now_ms())
+        .await?
+    {
+        Ok(()) => {}
+        Err(ReopenRefused::NotResolved) => return Err(ApiFailure::NotResolved),
+        Err(ReopenRefused::ContactHasOpenConversation) => {
+            return Err(ApiFailure::ContactHasOpenConversation);
+        }
+    }
+    tracing::info!(conversation_id = %id, agent = %c.sub, "conversation reopened");
+    show(&app, &c, &id).await
+}
+
+/// `POST /conversations/{id}/claim`: first claim wins (the write is conditioned on the
+/// conversation being unassigned); the winner claiming again gets 200.
+pub async fn claim(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply {
+    c.require_person()?;
+    let conv = app.conversation(&c, &id).await?;
+    if conv.status != ConversationStatus::Open {
+        return Err(ApiFailure::ConversationNotOpen);
+    }
+    let now = app.clock.now_ms();
+    let a = Assignment {
+        to: Some(&c.sub),
+        from: None,
+        capacity: Capacity::Any,
+        rule: None,
+        bot_active: conv.bot_active.then_some(false),
+        event: EventItem::new(
+            &c.account,
+            EventType::ConversationClaimed,
+            Some(&id),
+            json!({"assignee": c.sub, "rule": conv.routing_rule, "from_ai_agent": conv.bot_active}),
+            now,
+        ),
+        now,
+    };
+    match app.store.assign(&conv, &a).await? {
+        AssignOutcome::Done => {
+            tracing::info!(conversation_id = %id, agent = %c.sub, "conversation claimed");
+        }
+        _ => {
+            let now_conv = app.conversation(&c, &id).await?;
+            if now_conv.status != ConversationStatus::Open {
+                return Err(ApiFailure::ConversationNotOpen);
+            }
+            if now_conv.assignee.as_deref() != Some(c.sub.as_str()) {
+                return Err(ApiFailure::AlreadyAssigned {
+                    assignee: now_conv.assignee,
+                });
+            }
+        }
+    }
+    show(&app, &c, &id).await
+}
+
+/// `{"agent_id": "…" | null}`
+#[derive(Debug, Deserialize)]
+struct AssignRequest {
+    agent_id: Option<String>,
+}
+
+impl AssignRequest {
+    /// The agent to give the conversation to, or `None` to unassign.
+    fn parse(bytes: &[u8]) -> Result<Option<String>, ApiFailure> {
+        let wrong = || ApiFailure::invalid("agent_id: the agent's id, or null to unassign");
+        let raw: serde_json::Map<String, serde_json::Value> = body(bytes)?;
+        if !raw.contains_key("agent_id") {
+            return Err(wrong());
+        }
+        let req: AssignRequest =
+            serde_json::from_value(serde_json::Value::Object(raw)).map_err(|_| wrong())?;
+        match req.agent_id {
+            Some(a) if a.trim().is_empty() => Err(wrong()),
+            other => Ok(other.map(|a| a.trim().to_owned())),
+        }
+    }
+}
+
+/// `POST /conversations/{id}/assign`: to an added agent or the caller; both agents' loads move.
+pub async fn assign(State(app): State<Arc<App>>, c: Caller, Id(id): Id, bytes: Bytes) -> Reply {
+    c.require_person()?;
+    let to = AssignRequest::parse(&bytes)?;
+    if let Some(to) = &to
+        && to != &c.sub
+        && app.store.get_agent(&c.account, to).await?.is_none()
+    {
+        return Err(ApiFailure::invalid(format!(
+            "agent_id: {to} is not an agent of this account (add them with PUT /agents/{{id}})"
+        )));
+    }
+    for _ in 0..5 {
+        let conv = app.conversation(&c, &id).await?;
+        if conv.status != ConversationStatus::Open {
+            return Err(ApiFailure::ConversationNotOpen);
+        }
+        if conv.assignee == to {
+            return show(&app, &c, &id).await;
+        }
+        let now = app.clock.now_ms();
+        let a = Assignment {
+            to: to.as_deref(),
+            from: conv.assignee.as_deref(),
+            capacity: Capacity::Any,
+            rule: None,
+            bot_active: conv.bot_active.then_some(false),
+            event: assigned_event(&conv, to.as_deref(), "assign", &c.sub, now),
+            now,
+        };
+        if app.store.assign(&conv, &a).await? == AssignOutcome::Done {
+            tracing::info!(conversation_id = %id, by = %c.sub, "conversation assigned");
+            return show(&app, &c, &id).await;
+        }
+    }
+    Err(ApiFailure::ConversationChanging)
+}
+
+/// The `conversation.assigned` event of a person's or a rule change's decision.
+pub(crate) fn assigned_event(
+    conv: &ConversationItem,
+    to: Option<&str>,
+    by: &str,
+    actor: &str,
+    now: i64,
+) -> EventItem {
+    EventItem::new(
+        &conv.account,
+        EventType::ConversationAssigned,
+        Some(&conv.id),
+        json!({"assignee": to, "previous": conv.assignee, "rule": conv.routing_rule, "by": by, "actor": actor}),
+        now,
+    )
+}
+
+/// `{"rule"?, "note"?}`
+#[derive(Debug, Default, Deserialize)]
+struct HandoffRequest {
+    #[serde(default)]
+    rule: Option<String>,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+impl HandoffRequest {
+    fn parse(bytes: &[u8]) -> Result<Self, ApiFailure> {
+        let raw: serde_json::Map<String, serde_json::Value> = optional_body(bytes)?;
+        let mut req = HandoffRequest::default();
+        match raw.get("rule") {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::String(n)) => req.rule = Some(n.clone()),
+            Some(_) => return Err(ApiFailure::invalid("rule: a rule's name")),
+        }
+        match raw.get("note") {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::String(n)) if n.chars().count() <= 1000 => {
+                req.note = Some(n.clone())
+            }
+            Some(_) => return Err(ApiFailure::invalid("note: at most 1000 characters")),
+        }
+        Ok(req)
+    }
+}
+
+/// `POST /conversations/{id}/handoff`: the AI agent (or a person for it) gives the conversation
+/// to people: the named rule, or the rules evaluated again on what the person wrote so far, or
+/// the pool.
+pub async fn handoff(State(app): State<Arc<App>>, c: Caller, Id(id): Id, bytes: Bytes) -> Reply {
+    let req = HandoffRequest::parse(&bytes)?;
+    let conv = app.conversation(&c, &id).await?;
+    let rules = app.store.get_rules(&c.account).await?.rules;
+    let named = match &req.rule {
+        None => None,
+        Some(n) => Some(
+            rules
+                .iter()
+                .find(|r| &r.name == n)
+                .ok_or_else(|| ApiFailure::invalid(format!("rule: no rule named {n:?}")))?,
+        ),
+    };
+    if conv.status != ConversationStatus::Open {
+        return Err(ApiFailure::ConversationNotOpen);
+    }
+    let now = app.clock.now_ms();
+    let ev = EventItem::new(
+        &c.account,
+        EventType::ConversationHandedOff,
+        Some(&id),
+        json!({"by": c.sub, "rule": named.map(|r| &r.name), "note": req.note}),
+        now,
+    );
+    // Keyword rules match what the person wrote so far; a named rule needs no reading.
+    let text = match named {
+        Some(_) => String::new(),
+        None => person_text(&app, &c, &id).await?,
+    };
+    let Some(routed) = Assigner::new(&app.store)
+        .hand_off(&conv, &rules, named, &text, &ev, "handoff", now)
+        .await?
+    else {
+        return Err(ApiFailure::NotWithAiAgent);
+    };
+    tracing::info!(conversation_id = %id, by = %c.sub, assignee = ?routed.assignee, "handed off to people");
+    show(&app, &c, &id).await
+}
+
+/// What the person wrote in the conversation so far (its latest 50 messages), for keyword
+/// rules at hand-off.
+async fn person_text(app: &App, c: &Caller, id: &str) -> Result<String, ApiFailure> {
+    let msgs = app.store.latest_messages(&c.account, id, 50).await?;
+    Ok(msgs
+        .iter()
+        .filter(|m| m.direction == Direction::In)
+        .filter_map(|m| m.text.as_deref())
+        .collect::<Vec<_>>()
+        .join("\n"))
+}

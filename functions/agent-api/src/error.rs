@@ -1,0 +1,193 @@
+//! Every way the agent API refuses a request, and the one place each becomes an HTTP status and
+//! an error code. A condition has one code on every route; `openapi.yaml` lists them.
+
+use std::borrow::Cow;
+
+use axum::response::{IntoResponse, Response};
+use lambda_http::http::StatusCode;
+use pagedesk_shared::auth::AuthError;
+use serde_json::{Map, Value, json};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiFailure {
+    /// No such object in the caller's account (another account's objects are not found either).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{method} is not allowed here")]
+    MethodNotAllowed { method: String },
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(Cow<'static, str>),
+    /// A query parameter is not what the route takes.
+    #[error("{name}: expected {expected}")]
+    BadParameter {
+        name: &'static str,
+        expected: Cow<'static, str>,
+    },
+    /// The body (or the path's id) is not acceptable; every problem is listed.
+    #[error("{}", .0.join("; "))]
+    Invalid(Vec<String>),
+    #[error("the conversation is not open; reopen it first")]
+    ConversationNotOpen,
+    #[error("the conversation is not resolved")]
+    NotResolved,
+    #[error("the contact already has another open conversation")]
+    ContactHasOpenConversation,
+    #[error("someone else has this conversation")]
+    AlreadyAssigned { assignee: Option<String> },
+    #[error("the conversation kept changing; try again")]
+    ConversationChanging,
+    #[error("the conversation is not with the AI agent (it was handed off or claimed)")]
+    NotWithAiAgent,
+    #[error("the rules were changed by someone else meanwhile; read them and try again")]
+    RulesChanged,
+    #[error("this Page is registered by another account")]
+    PageRegisteredElsewhere,
+    /// Meta's messaging window does not allow this reply now; `details` say why and since when.
+    #[error("{explain}")]
+    WindowClosed { explain: String, details: Value },
+    #[error("Meta allows one private reply per comment, and this comment has had it")]
+    PrivateReplyExists,
+    #[error("Meta allows a private reply only within 7 days of the comment")]
+    PrivateReplyWindowClosed {
+        comment_id: Option<String>,
+        closed_at: String,
+    },
+    /// A dependency is down; the same request can be sent again.
+    #[error("{0}")]
+    Unavailable(&'static str),
+    #[error("internal error; retry later")]
+    Internal,
+}
+
+impl ApiFailure {
+    pub fn invalid(problem: impl Into<String>) -> Self {
+        ApiFailure::Invalid(vec![problem.into()])
+    }
+
+    pub fn forbidden(why: impl Into<Cow<'static, str>>) -> Self {
+        ApiFailure::Forbidden(why.into())
+    }
+
+    pub fn bad_parameter(name: &'static str, expected: impl Into<Cow<'static, str>>) -> Self {
+        ApiFailure::BadParameter {
+            name,
+            expected: expected.into(),
+        }
+    }
+
+    /// The HTTP status and the machine-readable code: the one mapping.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        use ApiFailure::*;
+        match self {
+            NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            BadParameter { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter"),
+            Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+            ConversationNotOpen => (StatusCode::CONFLICT, "conversation_not_open"),
+            NotResolved => (StatusCode::CONFLICT, "not_resolved"),
+            ContactHasOpenConversation => (StatusCode::CONFLICT, "contact_has_open_conversation"),
+            AlreadyAssigned { .. } => (StatusCode::CONFLICT, "already_assigned"),
+            ConversationChanging => (StatusCode::CONFLICT, "conversation_changing"),
+            NotWithAiAgent => (StatusCode::CONFLICT, "not_with_ai_agent"),
+            RulesChanged => (StatusCode::CONFLICT, "rules_changed"),
+            PageRegisteredElsewhere => (StatusCode::CONFLICT, "page_registered_elsewhere"),
+            WindowClosed { .. } => (StatusCode::CONFLICT, "window_closed"),
+            PrivateReplyExists => (StatusCode::CONFLICT, "private_reply_exists"),
+            PrivateReplyWindowClosed { .. } => {
+                (StatusCode::CONFLICT, "private_reply_window_closed")
+            }
+            Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+
+    /// Fields beside `code` and `message` that say more about this refusal.
+    fn details(&self) -> Value {
+        use ApiFailure::*;
+        match self {
+            Invalid(problems) => json!({ "problems": problems }),
+            AlreadyAssigned { assignee } => json!({ "assignee": assignee }),
+            WindowClosed { details, .. } => details.clone(),
+            PrivateReplyWindowClosed {
+                comment_id,
+                closed_at,
+            } => json!({ "comment_id": comment_id, "closed_at": closed_at }),
+            _ => Value::Null,
+        }
+    }
+
+    /// `{"error": {"code", "message", …details}}`.
+    pub fn body(&self) -> Value {
+        let (_, code) = self.status_and_code();
+        let mut err = Map::new();
+        err.insert("code".into(), code.into());
+        err.insert("message".into(), self.to_string().into());
+        if let Value::Object(more) = self.details() {
+            for (k, v) in more {
+                err.entry(k).or_insert(v);
+            }
+        }
+        json!({ "error": err })
+    }
+}
+
+impl IntoResponse for ApiFailure {
+    fn into_response(self) -> Response {
+        let (status, _) = self.status_and_code();
+        crate::extract::json(status, &self.body())
+    }
+}
+
+impl From<pagedesk_shared::Error> for ApiFailure {
+    fn from(e: pagedesk_shared::Error) -> Self {
+        tracing::error!(error = %e, "request failed");
+        ApiFailure::Internal
+    }
+}
+
+impl From<AuthError> for ApiFailure {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Missing => ApiFailure::Unauthorized("a bearer token is required"),
+            AuthError::Invalid(_) => ApiFailure::Unauthorized("the token is not valid"),
+            AuthError::NotConfigured => {
+                tracing::error!("no token verification is configured; refusing every request");
+                ApiFailure::Unauthorized("authentication is not configured")
+            }
+            AuthError::KeysUnavailable(m) => {
+                tracing::error!(error = %m, "JWKS unavailable");
+                ApiFailure::Unavailable("token keys unavailable; retry")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_carry_their_details_beside_code_and_message() {
+        let e = ApiFailure::Invalid(vec!["a: wrong".into(), "b: missing".into()]);
+        let b = e.body();
+        assert_eq!(b["error"]["code"], "invalid_request");
+        assert_eq!(b["error"]["message"], "a: wrong; b: missing");
+        assert_eq!(b["error"]["problems"].as_array().map(Vec::len), Some(2));
+        let e = ApiFailure::AlreadyAssigned {
+            assignee: Some("bob".into()),
+        };
+        assert_eq!(
+            e.status_and_code(),
+            (StatusCode::CONFLICT, "already_assigned")
+        );
+        assert_eq!(e.body()["error"]["assignee"], "bob");
+        assert_eq!(
+            ApiFailure::NotFound("route").body()["error"]["message"],
+            "route not found"
+        );
+    }
+}

@@ -1,0 +1,133 @@
+//! What handlers take from a request: the verified caller, path ids, query parameters and
+//! request bodies, each refusing with an `ApiFailure` so errors keep one shape.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Path};
+use axum::response::{IntoResponse, Response};
+use lambda_http::http::request::Parts;
+use lambda_http::http::{StatusCode, header};
+use pagedesk_shared::api::{query_param, query_params};
+use pagedesk_shared::auth::{Claims, Role};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::App;
+use crate::error::ApiFailure;
+
+/// What a handler answers.
+pub type Reply = Result<Response, ApiFailure>;
+
+/// A JSON response.
+pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+pub fn ok<T: Serialize>(body: &T) -> Reply {
+    Ok(json(StatusCode::OK, body))
+}
+
+/// The caller, from a verified bearer token. Every route but the fallbacks needs one.
+pub struct Caller(pub Claims);
+
+impl FromRequestParts<Arc<App>> for Caller {
+    type Rejection = ApiFailure;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiFailure> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        Ok(Caller(app.verifier.verify_header(header).await?))
+    }
+}
+
+impl std::ops::Deref for Caller {
+    type Target = Claims;
+    fn deref(&self) -> &Claims {
+        &self.0
+    }
+}
+
+impl Caller {
+    pub fn require_admin(&self) -> Result<(), ApiFailure> {
+        if self.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(ApiFailure::forbidden("this needs the admin role"))
+        }
+    }
+
+    /// People only: the AI agent may not claim, assign or read the rules.
+    pub fn require_person(&self) -> Result<(), ApiFailure> {
+        if self.role == Role::Bot {
+            Err(ApiFailure::forbidden(
+                "this is for people, not the AI agent",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The `{id}` (or `{page_id}`) of a route.
+pub struct Id(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = ApiFailure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiFailure> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(id)| Id(id))
+            .map_err(|_| ApiFailure::NotFound("route"))
+    }
+}
+
+/// The query string's parameters, in order.
+pub struct Params(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiFailure;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiFailure> {
+        Ok(Params(query_params(&parts.uri)))
+    }
+}
+
+impl Params {
+    /// A parameter's value; an empty one counts as absent.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        query_param(&self.0, name).filter(|v| !v.is_empty())
+    }
+
+    /// `limit`: `default` when absent, else a number from 1 to `max`.
+    pub fn limit(&self, default: i32, max: i32) -> Result<i32, ApiFailure> {
+        match self.get("limit") {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<i32>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| {
+                    ApiFailure::bad_parameter("limit", format!("a number from 1 to {max}"))
+                }),
+        }
+    }
+}
+
+/// Reads a JSON body into `T` (422 with serde's words when it does not fit). Handlers parse
+/// after their permission checks, so a caller without the right learns nothing from a body.
+pub fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiFailure> {
+    serde_json::from_slice(bytes).map_err(|e| ApiFailure::invalid(format!("body: {e}")))
+}
+
+/// Like `body`, but an empty body is `T::default()` (for bodies whose every field is optional).
+pub fn optional_body<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiFailure> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        body(bytes)
+    }
+}
