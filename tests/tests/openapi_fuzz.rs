@@ -1,0 +1,84 @@
+//! The agent API against its own document, by a schema-driven fuzzer (schemathesis, installed
+//! into `.local/fuzz` by `make tools`): no server error, no schema-valid request refused, no
+//! response that breaks the document, 405 with `Allow` for undeclared methods. The hooks in
+//! `tests/fuzz/pagedesk_hooks.py` supply what JSON Schema cannot say (cursors only the API makes,
+//! time zones, unique rule names) and real ids of the fuzzed account.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use pagedesk_e2e::{Stack, envelope, text_event, unique};
+use serde_json::json;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[tokio::test]
+async fn schemathesis_finds_no_server_error_no_refused_valid_request_and_no_broken_response() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let admin = stack.admin(&t.account);
+    // Something to read: two people writing (so lists have cursors), an agent, a rule.
+    for n in 0..2 {
+        let user = format!("7{}", unique());
+        let body = envelope(
+            &t.page_id,
+            "messaging",
+            vec![text_event(&t.page_id, &user, &format!("hello {n}"), 1_700_000_000_000 + n)],
+        );
+        stack.post_webhook(body.to_string().as_bytes()).await;
+    }
+    let (conv, _) = stack.single_conversation(&t, 1).await;
+    let (s, _) = stack
+        .api("PUT", "/agents/fuzz-agent", Some(&admin), Some(json!({"name": "Fuzz", "status": "online"})))
+        .await;
+    assert_eq!(s, 200);
+    let ids = json!({
+        "conversation": conv["id"],
+        "contact": conv["contact"]["id"],
+        "agent": "fuzz-agent",
+        "page": t.page_id,
+    });
+    let bin = root().join(".local/fuzz/bin/schemathesis");
+    assert!(bin.exists(), "{} is missing: run `make tools`", bin.display());
+    let report = std::env::temp_dir().join(format!("pagedesk-fuzz-{}", unique()));
+    let out = Command::new(&bin)
+        .current_dir(root())
+        .env("SCHEMATHESIS_HOOKS", "pagedesk_hooks")
+        .env("PYTHONPATH", root().join("tests/fuzz"))
+        .env("PAGEDESK_FUZZ_API", stack.s("api_url"))
+        .env("PAGEDESK_FUZZ_TOKEN", &admin)
+        .env("PAGEDESK_FUZZ_IDS", ids.to_string())
+        .args(["run", "openapi.yaml", "--url"])
+        .arg(stack.s("api_url"))
+        .arg("-H")
+        .arg(format!("Authorization: Bearer {admin}"))
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,positive_data_acceptance,unsupported_method,allow_header_conformance",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--max-examples",
+            &std::env::var("PAGEDESK_FUZZ_EXAMPLES").unwrap_or_else(|_| "30".into()),
+            "--seed",
+            &std::env::var("PAGEDESK_FUZZ_SEED").unwrap_or_else(|_| "20261121".into()),
+            "--workers",
+            "2",
+            "--generation-database",
+            "none",
+            "--no-color",
+            "--suppress-health-check",
+            "all",
+            "--report-dir",
+        ])
+        .arg(&report)
+        .output()
+        .expect("schemathesis runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "schemathesis found problems (the output above says which)"
+    );
+}
