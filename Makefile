@@ -4,8 +4,7 @@
 CARGO ?= cargo
 # provided.al2023 ships glibc 2.34; the glibc-check target enforces it.
 GLIBC_MAX ?= 2.34
-# Read by aws-lc-sys at build time: skips CPU-jitter entropy, ~20 ms off every cold start.
-export AWS_LC_SYS_NO_JITTER_ENTROPY ?= 1
+# aws-lc-sys build setting: see .cargo/config.toml (kept there so plain cargo shares the cache).
 
 .PHONY: dev test tools build lint fmt clippy template-lint release glibc-check sam-build sam-validate bench clean
 

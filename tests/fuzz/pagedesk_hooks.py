@@ -1,24 +1,25 @@
 """Schemathesis hooks for pagedesk's agent API (loaded through SCHEMATHESIS_HOOKS).
 
-The document states every constraint JSON Schema can express. These hooks supply what it
-cannot, so that "schema-valid" means "valid" when the fuzzer judges the API:
+`openapi.yaml` states every constraint JSON Schema can express. These hooks supply the rules it
+can only state in words, so that "schema-valid" means "valid" when the fuzzer judges the API:
 
-- `format: cursor` and `format: event-cursor` are opaque strings only the API makes (a
-  `next_cursor` it returned); the fuzzer draws real ones, fetched from the running API for the
-  same list, instead of random text.
-- `format: iana-time-zone` is a zone name from the IANA database.
-- Path ids sometimes name real objects of the fuzzed account (a conversation, a contact, an
-  agent, the Page), so the operations' logic runs, not only their 404.
-- A routing rule list whose names repeat is not valid (names are unique; JSON Schema cannot say
-  that of a property across items).
+- `format: cursor` / `format: event-cursor`: opaque strings only the API makes. The fuzzer sends
+  a `next_cursor` the running API returned for the same list, or none.
+- `format: iana-time-zone`: a zone name from the IANA database.
+- Rules that span fields or need the account's state, each written in the document's words:
+  a report's `from` before `to` and at most 366 days apart; business-hours spans that start
+  before they end; unique routing-rule names; `agent_id` naming an added agent; a token when
+  registering a Page; private replies only in comment conversations; a hand-off's `rule` naming
+  an existing rule.
+- Path ids sometimes name real objects of the fuzzed account, so the operations' logic runs,
+  not only their 404.
 
-The run is configured by the test that starts it (tests/tests/openapi_fuzz.rs) through
-PAGEDESK_FUZZ_* variables.
+The test that starts the run (tests/tests/openapi_fuzz.rs) passes PAGEDESK_FUZZ_* variables.
 """
 
+import datetime
 import json
 import os
-import random
 import urllib.parse
 import urllib.request
 import zoneinfo
@@ -30,9 +31,11 @@ API = os.environ.get("PAGEDESK_FUZZ_API", "")
 TOKEN = os.environ.get("PAGEDESK_FUZZ_TOKEN", "")
 IDS = json.loads(os.environ.get("PAGEDESK_FUZZ_IDS", "{}"))
 
-ZONES = sorted(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(("posix/", "right/")))
+ZONES = sorted(
+    z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(("posix/", "right/", "SystemV/"))
+)
 schemathesis.openapi.format("iana-time-zone", st.sampled_from(ZONES or ["UTC"]))
-# Replaced by a real one in map_query; any text will do here.
+# Stand-ins that before_call swaps for real cursors (or drops).
 schemathesis.openapi.format("cursor", st.just("cursor"))
 schemathesis.openapi.format("event-cursor", st.just("cursor"))
 
@@ -43,35 +46,8 @@ def _get(path, query):
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read())
-    except Exception:  # a refused query has no cursor to offer
+    except Exception:  # a refused query offers no cursor
         return {}
-
-
-@schemathesis.hook
-def map_query(ctx, query):
-    """Swap drawn cursors for ones the API made for the same list, or drop them."""
-    if not query:
-        return query
-    path = ctx.operation.path
-    if "cursor" in query:
-        probe = {k: v for k, v in query.items() if k not in ("cursor", "limit")}
-        probe["limit"] = 1
-        cursor = _get(path.replace("{id}", IDS.get("conversation", "x")), probe).get("next_cursor")
-        if cursor:
-            query["cursor"] = cursor
-        else:
-            del query["cursor"]
-    if "after" in query:
-        items = _get("/events", {"limit": 20}).get("items") or []
-        if items:
-            query["after"] = random.choice(items)["id"]
-        else:
-            del query["after"]
-    return query
-
-
-def _real(kind):
-    return IDS.get(kind)
 
 
 @schemathesis.hook
@@ -81,20 +57,89 @@ def flatmap_path_parameters(ctx, params):
         return st.just(params)
     path = ctx.operation.path
     real = dict(params)
-    if "id" in real:
-        kind = {"/conversations/": "conversation", "/contacts/": "contact", "/agents/": "agent"}
-        for prefix, k in kind.items():
-            if path.startswith(prefix) and _real(k):
-                real["id"] = _real(k)
+    kinds = {"/conversations/": "conversation", "/contacts/": "contact", "/agents/": "agent"}
+    for prefix, kind in kinds.items():
+        if "id" in real and path.startswith(prefix) and IDS.get(kind):
+            real["id"] = IDS[kind]
     # Deleting the fuzzed account's own Page would leave the other operations nothing to read.
-    if "page_id" in real and ctx.operation.method.upper() != "DELETE" and _real("page"):
-        real["page_id"] = _real("page")
+    if "page_id" in real and ctx.operation.method.upper() != "DELETE" and IDS.get("page"):
+        real["page_id"] = IDS["page"]
     return st.sampled_from([params, real])
 
 
+def _report_range(query):
+    """A `from` 30 days before `to` (or before now): a range the report accepts."""
+    def parse(v):
+        try:
+            if "T" in v.upper():
+                return datetime.datetime.fromisoformat(v.upper().replace("Z", "+00:00"))
+            return datetime.datetime.fromisoformat(v + "T00:00:00+00:00")
+        except ValueError:
+            return None
+
+    start = parse(query["from"]) if isinstance(query.get("from"), str) else None
+    end = parse(query["to"]) if isinstance(query.get("to"), str) else None
+    if ("from" in query and start is None) or ("to" in query and end is None):
+        return  # not a time: the request is invalid and stays so
+    end = end or datetime.datetime.now(datetime.timezone.utc)
+    try:
+        query["from"] = (end - datetime.timedelta(days=30)).date().isoformat()
+    except OverflowError:
+        query.pop("from", None)
+        query.pop("to", None)
+
+
 @schemathesis.hook
-def filter_body(ctx, body):
-    if ctx.operation.path == "/routing-rules" and isinstance(body, dict):
-        names = [r.get("name") for r in body.get("rules") or [] if isinstance(r, dict)]
-        return len(names) == len(set(map(str, names)))
-    return True
+def before_call(ctx, case, **kwargs):
+    path = case.operation.path
+    method = case.operation.method.upper()
+    query = case.query if isinstance(case.query, dict) else None
+    body = case.body if isinstance(case.body, dict) else None
+
+    if query and "cursor" in query:
+        probe = {k: v for k, v in query.items() if k not in ("cursor", "limit")}
+        probe["limit"] = 1
+        target = case.formatted_path if hasattr(case, "formatted_path") else path
+        cursor = _get(target, probe).get("next_cursor")
+        if cursor:
+            query["cursor"] = cursor
+        else:
+            del query["cursor"]
+    if query and "after" in query:
+        items = _get("/events", {"limit": 5}).get("items") or []
+        if items:
+            query["after"] = items[0]["id"]
+        else:
+            del query["after"]
+    if query and path == "/reports/csat" and ("from" in query or "to" in query):
+        _report_range(query)
+
+    if body is None:
+        return
+    if path == "/settings" and isinstance(body.get("business_hours"), dict):
+        for day, spans in body["business_hours"].items():
+            if isinstance(spans, list):
+                fixed = []
+                for span in spans:
+                    if isinstance(span, list) and len(span) == 2 and all(isinstance(x, str) for x in span):
+                        a, b = sorted(span)
+                        if a != b:
+                            fixed.append([a, b])
+                    else:
+                        fixed.append(span)
+                body["business_hours"][day] = fixed
+    if path == "/routing-rules" and isinstance(body.get("rules"), list):
+        for i, rule in enumerate(body["rules"]):
+            if isinstance(rule, dict) and isinstance(rule.get("name"), str):
+                rule["name"] = f"{rule['name'][:90]} #{i}"
+    if path.endswith("/assign") and isinstance(body.get("agent_id"), str):
+        body["agent_id"] = IDS.get("agent", body["agent_id"])
+    if path == "/pages/{page_id}" and method == "PUT":
+        # Registering needs a token; so does a Page an earlier case deleted.
+        token = body.get("access_token")
+        if not isinstance(token, str) or not token.strip():
+            body["access_token"] = "fuzz-page-token"
+    if path.endswith("/messages") and method == "POST" and body.get("private") is True:
+        body["private"] = False
+    if path.endswith("/handoff") and isinstance(body.get("rule"), str):
+        del body["rule"]

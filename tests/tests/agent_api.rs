@@ -767,3 +767,41 @@ async fn browsers_get_cors_from_the_function_url() {
             .contains("authorization")
     );
 }
+
+#[tokio::test]
+async fn undeclared_methods_answer_405_with_allow_and_unknown_paths_404() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let tok = stack.admin(&t.account);
+    for (method, path, allowed) in [
+        ("PATCH", "/conversations", vec!["GET"]),
+        ("DELETE", "/settings", vec!["GET", "PUT"]),
+        ("POST", "/pages/123", vec!["PUT", "DELETE"]),
+    ] {
+        let res = stack
+            .http
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("{}{path}", stack.s("api_url")),
+            )
+            .bearer_auth(&tok)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 405, "{method} {path}");
+        let allow = res.headers()["allow"].to_str().unwrap().to_owned();
+        for m in allowed {
+            assert!(allow.contains(m), "{method} {path}: Allow {allow}");
+        }
+        let v: Value = res.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "method_not_allowed", "{v}");
+    }
+    let (s, v) = stack.api("GET", "/nothing-here", Some(&tok), None).await;
+    assert_eq!(
+        (s, v["error"]["message"].as_str()),
+        (404, Some("route not found"))
+    );
+    // A trailing slash names the same route.
+    let (s, _) = stack.api("GET", "/conversations/", Some(&tok), None).await;
+    assert_eq!(s, 200);
+}

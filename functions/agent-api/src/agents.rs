@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::App;
 use crate::error::ApiFailure;
-use crate::extract::{Caller, Id, Reply, body, ok};
+use crate::extract::{Caller, Id, Reply, body, integer, ok};
 
 /// `GET /agents` (admin)
 pub async fn list(State(app): State<Arc<App>>, c: Caller) -> Reply {
@@ -68,7 +68,7 @@ fn parse_patch(bytes: &[u8], admin: bool) -> Result<AgentPatch, ApiFailure> {
             },
             "max_concurrent" => match v {
                 Value::Null => p.max_concurrent = Some(None),
-                _ => match v.as_i64().filter(|m| (1..=10_000).contains(m)) {
+                _ => match integer(v).filter(|m| (1..=10_000).contains(m)) {
                     Some(m) => p.max_concurrent = Some(Some(m)),
                     None => problems
                         .push("max_concurrent: a number from 1 to 10000, or null".to_owned()),
@@ -93,7 +93,7 @@ pub async fn put(State(app): State<Arc<App>>, c: Caller, Id(id): Id, bytes: Byte
         ));
     }
     c.require_person()?;
-    if id.is_empty() || id.len() > 128 {
+    if id.is_empty() || id.chars().count() > 128 {
         return Err(ApiFailure::invalid("id: 1 to 128 characters"));
     }
     let patch = parse_patch(&bytes, admin)?;

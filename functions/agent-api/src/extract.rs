@@ -131,3 +131,28 @@ pub fn optional_body<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, A
         body(bytes)
     }
 }
+
+/// A JSON number that is a whole number, as JSON Schema's `integer` counts them: `5` and `5.0`
+/// alike (some clients and languages write every number with a fraction).
+pub fn integer(v: &serde_json::Value) -> Option<i64> {
+    v.as_i64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| f as i64)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn whole_numbers_with_a_fraction_count_as_integers() {
+        assert_eq!(integer(&json!(5)), Some(5));
+        assert_eq!(integer(&json!(212.0)), Some(212));
+        assert_eq!(integer(&json!(2.5)), None);
+        assert_eq!(integer(&json!("5")), None);
+        assert_eq!(integer(&json!(1e300)), None);
+    }
+}

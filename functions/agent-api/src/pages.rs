@@ -30,13 +30,38 @@ struct PutPage {
 }
 
 impl PutPage {
+    /// Page tokens are a few hundred characters; the cap keeps a secret far below Secrets
+    /// Manager's 64 KiB.
+    const MAX_TOKEN: usize = 4096;
+    const MAX_NAME: usize = 200;
+
     fn parse(bytes: &[u8]) -> Result<Self, ApiFailure> {
         let mut p: PutPage = body(bytes)?;
         p.access_token = p
             .access_token
             .map(|t| t.trim().to_owned())
             .filter(|t| !t.is_empty());
-        Ok(p)
+        let mut problems = Vec::new();
+        if p.name
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > Self::MAX_NAME)
+        {
+            problems.push(format!("name: at most {} characters", Self::MAX_NAME));
+        }
+        if p.access_token
+            .as_ref()
+            .is_some_and(|t| t.chars().count() > Self::MAX_TOKEN)
+        {
+            problems.push(format!(
+                "access_token: at most {} characters",
+                Self::MAX_TOKEN
+            ));
+        }
+        if problems.is_empty() {
+            Ok(p)
+        } else {
+            Err(ApiFailure::Invalid(problems))
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use crate::App;
 use crate::error::ApiFailure;
-use crate::extract::{Caller, Reply, body, ok};
+use crate::extract::{Caller, Reply, body, integer, ok};
 
 pub fn view(s: &Settings) -> Value {
     json!({
@@ -114,8 +114,7 @@ pub fn apply(s: &mut Settings, patch: &Map<String, Value>) -> Vec<String> {
                 Some(b) => next.human_agent_enabled = b,
                 None => problems.push(format!("{k}: true or false")),
             },
-            "history_depth" => match v
-                .as_u64()
+            "history_depth" => match integer(v)
                 .and_then(|d| u32::try_from(d).ok())
                 .filter(|d| Settings::HISTORY_DEPTHS.contains(d))
             {
@@ -136,7 +135,7 @@ pub fn apply(s: &mut Settings, patch: &Map<String, Value>) -> Vec<String> {
                     }
                     // The signing key: required the first time, kept when left out later.
                     match v.get("secret") {
-                        Some(Value::String(k)) if (16..=256).contains(&k.len()) => {
+                        Some(Value::String(k)) if (16..=256).contains(&k.chars().count()) => {
                             next.ai_agent_secret = Some(k.clone())
                         }
                         None if next.ai_agent_secret.is_some() => {}
@@ -155,9 +154,8 @@ pub fn apply(s: &mut Settings, patch: &Map<String, Value>) -> Vec<String> {
                 }
             },
             "window_warnings_minutes" => {
-                let list: Option<Vec<i64>> = v
-                    .as_array()
-                    .and_then(|a| a.iter().map(Value::as_i64).collect());
+                let list: Option<Vec<i64>> =
+                    v.as_array().and_then(|a| a.iter().map(integer).collect());
                 match list.filter(|l| l.len() <= 5 && l.iter().all(|m| (1..=60).contains(m))) {
                     Some(l) => next.window_warnings_minutes = Some(l),
                     None => problems.push(

@@ -17,7 +17,9 @@ pub struct WeeklyHours {
 
 fn minutes(hhmm: &str) -> Option<u32> {
     let (h, m) = hhmm.split_once(':')?;
-    if h.len() != 2 || m.len() != 2 {
+    // Two ASCII digits each: `parse` alone would take "+1".
+    let two_digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
+    if !two_digits(h) || !two_digits(m) {
         return None;
     }
     let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);

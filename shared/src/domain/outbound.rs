@@ -97,7 +97,7 @@ pub fn validate(r: &ReplyRequest) -> Result<(), Vec<String>> {
         }
     }
     if let Some(c) = &r.client_id
-        && (c.is_empty() || c.len() > 128 || c.contains('#'))
+        && (c.is_empty() || c.chars().count() > 128 || c.contains('#'))
     {
         errs.push("client_id: 1 to 128 characters, no '#'".to_owned());
     }

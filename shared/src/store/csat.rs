@@ -98,6 +98,12 @@ impl Store {
 
     /// Survey answers given in `[from, to)` (epoch ms).
     pub async fn csat_answers(&self, account: &str, from: i64, to: i64) -> Result<Vec<CsatItem>> {
+        // Nothing was answered before 1970, and keys are zero-padded positive numbers: a range
+        // reaching before it would not sort (and one that ends there is empty).
+        let (from, to) = (from.max(0), to.max(0));
+        if to <= from {
+            return Ok(Vec::new());
+        }
         self.query_all(
             self.client
                 .query()
