@@ -164,6 +164,59 @@ impl Stack {
         }
     }
 
+    /// Every item of a paged list (`path` with its query, without `cursor`), following
+    /// `next_cursor` as `param` (`cursor` for lists, `after` for the events feed).
+    pub async fn all_pages(&self, path: &str, token: &str, param: &str) -> Vec<Value> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let url = match &cursor {
+                Some(c) => format!("{path}{sep}{param}={c}"),
+                None => path.to_owned(),
+            };
+            let v = self.get(&url, token).await;
+            let items = v["items"].as_array().cloned().unwrap_or_default();
+            let done = items.is_empty();
+            out.extend(items);
+            match v["next_cursor"].as_str() {
+                // The feed answers its last cursor again once it is read to the end.
+                Some(c) if !done && cursor.as_deref() != Some(c) => cursor = Some(c.to_owned()),
+                _ => return out,
+            }
+        }
+    }
+
+    /// Polls the events feed `page` events at a time, as a front end does, until `enough`
+    /// accepts what was read so far (every event once, in order); panics after `secs`.
+    pub async fn watch_feed(
+        &self,
+        token: &str,
+        page: usize,
+        secs: u64,
+        enough: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut seen: Vec<Value> = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/events?limit={page}&after={c}"),
+                None => format!("/events?limit={page}"),
+            };
+            let v = self.get(&path, token).await;
+            seen.extend(v["items"].as_array().cloned().unwrap_or_default());
+            cursor = v["next_cursor"].as_str().map(str::to_owned).or(cursor);
+            if enough(&seen) {
+                return seen;
+            }
+            if Instant::now() > deadline {
+                panic!("the feed did not show what was expected; read so far: {seen:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// The only conversation of the tenant, once it has `n` messages.
     pub async fn single_conversation(&self, t: &Tenant, n: usize) -> (Value, Vec<Value>) {
         let tok = self.admin(&t.account);

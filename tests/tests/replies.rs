@@ -553,31 +553,19 @@ async fn the_events_feed_can_be_polled_without_missing_or_repeating() {
         )
         .await;
 
-    let mut seen: Vec<Value> = Vec::new();
-    let mut cursor: Option<String> = None;
-    let deadline = Instant::now() + Duration::from_secs(20);
     let want = ["conversation.created", "message.created", "message.status"];
-    while Instant::now() < deadline {
-        let q = match &cursor {
-            Some(c) => format!("/events?limit=2&after={}", urlencode(c)),
-            None => "/events?limit=2".to_owned(),
-        };
-        let v = stack.get(&q, &tok).await;
-        seen.extend(v["items"].as_array().unwrap().iter().cloned());
-        cursor = v["next_cursor"].as_str().map(str::to_owned).or(cursor);
-        let statuses: Vec<_> = seen
-            .iter()
-            .filter(|e| e["type"] == "message.status")
-            .map(|e| e["data"]["status"].clone())
-            .collect();
-        if want.iter().all(|w| seen.iter().any(|e| e["type"] == *w))
-            && statuses.contains(&json!("sent"))
-            && statuses.contains(&json!("read"))
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let seen = stack
+        .watch_feed(&tok, 2, 20, |seen| {
+            let statuses: Vec<_> = seen
+                .iter()
+                .filter(|e| e["type"] == "message.status")
+                .map(|e| e["data"]["status"].clone())
+                .collect();
+            want.iter().all(|w| seen.iter().any(|e| e["type"] == *w))
+                && statuses.contains(&json!("sent"))
+                && statuses.contains(&json!("read"))
+        })
+        .await;
     let ids: Vec<&str> = seen.iter().map(|e| e["id"].as_str().unwrap()).collect();
     let mut dedup = ids.clone();
     dedup.dedup();
@@ -603,8 +591,4 @@ async fn the_events_feed_can_be_polled_without_missing_or_repeating() {
         .api("GET", "/events?after=not-a-cursor", Some(&tok), None)
         .await;
     assert_eq!(s, 400);
-}
-
-fn urlencode(s: &str) -> String {
-    s.replace('#', "%23")
 }

@@ -52,20 +52,9 @@ async fn rules(stack: &Stack, t: &Tenant, rules: Value) -> Value {
 /// All conversations of the tenant (up to 100 per page, every page).
 async fn conversations(stack: &Stack, t: &Tenant, query: &str) -> Vec<Value> {
     let tok = stack.admin(&t.account);
-    let mut out = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/conversations?limit=100{query}&cursor={c}"),
-            None => format!("/conversations?limit=100{query}"),
-        };
-        let v = stack.get(&path, &tok).await;
-        out.extend(v["items"].as_array().cloned().unwrap_or_default());
-        match v["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => return out,
-        }
-    }
+    stack
+        .all_pages(&format!("/conversations?limit=100{query}"), &tok, "cursor")
+        .await
 }
 
 /// Waits until the tenant has `n` conversations for which `done` holds.
@@ -116,26 +105,10 @@ async fn agent_load(stack: &Stack, t: &Tenant, id: &str) -> i64 {
 
 async fn events_of(stack: &Stack, t: &Tenant, kind: &str) -> Vec<Value> {
     let tok = stack.admin(&t.account);
-    let mut out = Vec::new();
-    let mut after: Option<String> = None;
     // Events settle for 2 s before the feed shows them.
     tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
-    loop {
-        let path = match &after {
-            Some(c) => format!("/events?limit=200&after={c}"),
-            None => "/events?limit=200".to_owned(),
-        };
-        let v = stack.get(&path, &tok).await;
-        let items = v["items"].as_array().cloned().unwrap_or_default();
-        if items.is_empty() {
-            return out;
-        }
-        out.extend(items.into_iter().filter(|e| e["type"] == kind));
-        match v["next_cursor"].as_str() {
-            Some(c) => after = Some(c.to_owned()),
-            None => return out,
-        }
-    }
+    let all = stack.all_pages("/events?limit=200", &tok, "after").await;
+    all.into_iter().filter(|e| e["type"] == kind).collect()
 }
 
 async fn sim_requests(stack: &Stack, path_suffix: &str) -> Vec<Value> {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pagedesk_e2e::{Stack, envelope, unique};
+use pagedesk_e2e::{Stack, envelope, eventually, unique};
 use pagedesk_shared::clock::SystemClock;
 use pagedesk_shared::config::{FunctionConfig, WebhookConfig};
 use pagedesk_shared::meta::signature;
@@ -342,9 +342,7 @@ async fn a_poison_record_lands_in_the_dlq_and_its_neighbours_are_fine() {
     assert_eq!(msgs[0]["text"], "neighbour");
     // maxReceiveCount (5) receives, 1 s apart in the test stack, then the DLQ.
     let dlq = stack.queue_url("InboundDeadLetterQueue");
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let mut seen = false;
-    while Instant::now() < deadline && !seen {
+    eventually("the poison record in the dead-letter queue", 40, || async {
         let out = clients
             .sqs
             .receive_message()
@@ -355,10 +353,10 @@ async fn a_poison_record_lands_in_the_dlq_and_its_neighbours_are_fine() {
             .send()
             .await
             .unwrap();
-        seen = out
-            .messages()
+        out.messages()
             .iter()
-            .any(|m| m.body().is_some_and(|b| b.contains(&marker)));
-    }
-    assert!(seen, "the poison record should reach the dead-letter queue");
+            .any(|m| m.body().is_some_and(|b| b.contains(&marker)))
+            .then_some(())
+    })
+    .await;
 }

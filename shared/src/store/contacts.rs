@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+
 use super::*;
 use crate::domain::ProfileStatus;
 use crate::{Error, Result};
@@ -76,19 +78,16 @@ impl Store {
             .key("sk", s(&c.sk))
             .expression_attribute_values(":ps", s(c.profile_status.as_str()))
             .expression_attribute_values(":u", n(now));
-        for (attr, val) in [
-            ("first_name", &c.first_name),
-            ("last_name", &c.last_name),
-            ("name", &c.name),
-            ("picture_url", &c.picture_url),
-        ] {
-            if let Some(v) = val {
-                set.push(format!("#{attr} = :{attr}"));
-                req = req
-                    .expression_attribute_names(format!("#{attr}"), attr)
-                    .expression_attribute_values(format!(":{attr}"), s(v));
-            }
-        }
+        req = set_present(
+            req,
+            &mut set,
+            &[
+                ("first_name", &c.first_name),
+                ("last_name", &c.last_name),
+                ("name", &c.name),
+                ("picture_url", &c.picture_url),
+            ],
+        );
         match c.profile_retry_at {
             Some(t) => {
                 set.push("profile_retry_at = :r".into());
@@ -107,7 +106,7 @@ impl Store {
     /// Creates or updates a contact from what a lead form or a comment told us. Fields already
     /// known are kept unless the new value is present.
     pub async fn upsert_contact(&self, c: &ContactItem, now: i64) -> Result<ContactItem> {
-        let mut set = vec![
+        let set = vec![
             "account = :a",
             "id = :id",
             "page_id = :pg",
@@ -128,27 +127,18 @@ impl Store {
             .expression_attribute_values(":fb", s(&c.facebook_id))
             .expression_attribute_values(":ps", s(c.profile_status.as_str()))
             .expression_attribute_values(":now", n(now));
-        for (attr, v) in [
-            ("name", &c.name),
-            ("email", &c.email),
-            ("phone", &c.phone),
-            ("first_name", &c.first_name),
-            ("last_name", &c.last_name),
-        ] {
-            if let Some(v) = v {
-                set.push(match attr {
-                    "name" => "#name = :name",
-                    "email" => "email = :email",
-                    "phone" => "phone = :phone",
-                    "first_name" => "first_name = :first_name",
-                    _ => "last_name = :last_name",
-                });
-                req = req.expression_attribute_values(format!(":{attr}"), s(v));
-                if attr == "name" {
-                    req = req.expression_attribute_names("#name", "name");
-                }
-            }
-        }
+        let mut set: Vec<String> = set.into_iter().map(str::to_owned).collect();
+        req = set_present(
+            req,
+            &mut set,
+            &[
+                ("name", &c.name),
+                ("email", &c.email),
+                ("phone", &c.phone),
+                ("first_name", &c.first_name),
+                ("last_name", &c.last_name),
+            ],
+        );
         let out = req
             .update_expression(format!("SET {}", set.join(", ")))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
@@ -160,4 +150,21 @@ impl Store {
             .transpose()?
             .ok_or_else(|| Error::Corrupt("upsert returned nothing".into()))
     }
+}
+
+/// Adds `#attr = :attr` to `set` for each field that has a value (absent fields keep theirs).
+fn set_present(
+    mut req: UpdateItemFluentBuilder,
+    set: &mut Vec<String>,
+    fields: &[(&str, &Option<String>)],
+) -> UpdateItemFluentBuilder {
+    for (attr, value) in fields {
+        if let Some(v) = value {
+            set.push(format!("#{attr} = :{attr}"));
+            req = req
+                .expression_attribute_names(format!("#{attr}"), *attr)
+                .expression_attribute_values(format!(":{attr}"), s(v));
+        }
+    }
+    req
 }

@@ -297,22 +297,13 @@ impl Store {
                 );
             }
         }
-        let res = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(CreateOutcome::Created),
-            Err(e) => match cancelled_conditions(&e) {
-                Some(c) if guard_index.is_some_and(|i| c.get(i) == Some(&true)) => {
-                    Ok(CreateOutcome::Duplicate)
-                }
-                Some(c) if c.iter().any(|x| *x) => Ok(CreateOutcome::ContactChanged),
-                _ => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
-            },
-        }
+        Ok(match self.transact(items).await? {
+            None => CreateOutcome::Created,
+            Some(c) if guard_index.is_some_and(|i| c.get(i) == Some(&true)) => {
+                CreateOutcome::Duplicate
+            }
+            Some(_) => CreateOutcome::ContactChanged,
+        })
     }
 
     /// The condition that the conversation still has the assignee `conv` shows.

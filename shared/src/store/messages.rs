@@ -148,13 +148,13 @@ impl Store {
         touch: Touch,
         events: &[EventItem],
     ) -> Result<AppendOutcome> {
-        let mut req = self.client.transact_write_items();
+        let mut items = Vec::with_capacity(3 + events.len());
         let mut guard_index = None;
         if let Some(mid) = mid {
-            req = req.transact_items(self.mid_guard_put(msg, mid)?);
+            items.push(self.mid_guard_put(msg, mid)?);
             guard_index = Some(0);
         }
-        req = req.transact_items(self.put_new(msg)?);
+        items.push(self.put_new(msg)?);
         let activity = keys::activity_sk(touch.at, &msg.conversation_id);
         let mut expr = "SET last_message_at = :t, last_activity_at = :t, gsi1sk = :a, gsi2sk = :a, gsi3sk = :a, updated_at = :u".to_owned();
         if touch.inbound {
@@ -189,24 +189,19 @@ impl Store {
             .build()
             .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
         let conv_index = guard_index.map_or(1, |_| 2);
-        req = req.transact_items(TransactWriteItem::builder().update(upd).build());
+        items.push(TransactWriteItem::builder().update(upd).build());
         for e in events {
-            req = req.transact_items(e.put(&self.table)?);
+            items.push(e.put(&self.table)?);
         }
-        match req.send().await {
-            Ok(_) => Ok(AppendOutcome::Stored),
-            Err(e) => match cancelled_conditions(&e) {
-                Some(c) if guard_index.is_some_and(|i| c.get(i) == Some(&true)) => {
-                    Ok(AppendOutcome::Duplicate)
-                }
-                Some(c) if c.get(conv_index) == Some(&true) => {
-                    Ok(AppendOutcome::ConversationNotOpen)
-                }
-                // The message key itself exists: same id and time, i.e. a duplicate.
-                Some(c) if c.iter().any(|x| *x) => Ok(AppendOutcome::Duplicate),
-                _ => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
-            },
-        }
+        Ok(match self.transact(items).await? {
+            None => AppendOutcome::Stored,
+            Some(c) if guard_index.is_some_and(|i| c.get(i) == Some(&true)) => {
+                AppendOutcome::Duplicate
+            }
+            Some(c) if c.get(conv_index) == Some(&true) => AppendOutcome::ConversationNotOpen,
+            // The message key itself exists: same id and time, i.e. a duplicate.
+            Some(_) => AppendOutcome::Duplicate,
+        })
     }
 
     pub(super) fn mid_guard_put(&self, msg: &MessageItem, mid: &str) -> Result<TransactWriteItem> {

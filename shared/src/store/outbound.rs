@@ -114,31 +114,24 @@ impl Store {
             };
             items.push(self.put_new(&guard)?);
         }
-        let res = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(QueueOutcome::Stored),
-            Err(e) => match cancelled_conditions(&e) {
-                Some(c) if private_index.is_some_and(|i| c.get(i) == Some(&true)) => {
-                    Ok(QueueOutcome::PrivateReplyExists)
+        match self.transact(items).await? {
+            None => Ok(QueueOutcome::Stored),
+            Some(c) if private_index.is_some_and(|i| c.get(i) == Some(&true)) => {
+                Ok(QueueOutcome::PrivateReplyExists)
+            }
+            Some(c) if msg.client_id.is_some() && c.get(3) == Some(&true) => {
+                let cid = msg.client_id.as_deref().unwrap_or_default();
+                match self
+                    .message_for_client(&msg.account, &msg.conversation_id, cid)
+                    .await?
+                {
+                    Some(m) => Ok(QueueOutcome::Existing(Box::new(m))),
+                    None => Err(Error::Corrupt("client id guard without its message".into())),
                 }
-                Some(c) if msg.client_id.is_some() && c.get(3) == Some(&true) => {
-                    let cid = msg.client_id.as_deref().unwrap_or_default();
-                    match self
-                        .message_for_client(&msg.account, &msg.conversation_id, cid)
-                        .await?
-                    {
-                        Some(m) => Ok(QueueOutcome::Existing(Box::new(m))),
-                        None => Err(Error::Corrupt("client id guard without its message".into())),
-                    }
-                }
-                Some(c) if c.get(1) == Some(&true) => Ok(QueueOutcome::ConversationNotOpen),
-                _ => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
-            },
+            }
+            Some(c) if c.get(1) == Some(&true) => Ok(QueueOutcome::ConversationNotOpen),
+            // The message's own key taken: an id clash, which a retry with a new id settles.
+            Some(_) => Err(Error::Corrupt("queued message key already taken".into())),
         }
     }
 
