@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::Result;
 use crate::domain::rules::{self, Candidate, Facts, RoutingRule};
-use crate::domain::{EventType, RoutingMethod as Method};
+use crate::domain::{AssignedBy, EventType, RoutingMethod as Method};
 use crate::store::{
     AgentItem, AssignOutcome, Assignment, Capacity, ConversationItem, EventItem, Store,
 };
@@ -54,13 +54,12 @@ impl<'s> Assigner<'s> {
         Assigner { store }
     }
 
-    /// Routes an open conversation. `by` says who caused it (for the event): `router`,
-    /// `handoff`, `rule_change`, `ai_agent_unreachable`.
+    /// Routes an open conversation. `by` says who caused it (for the event).
     pub async fn route(
         &self,
         conv: &ConversationItem,
         target: Target<'_>,
-        by: &str,
+        by: AssignedBy,
         now: i64,
     ) -> Result<Routed> {
         match target {
@@ -93,7 +92,7 @@ impl<'s> Assigner<'s> {
         named: Option<&RoutingRule>,
         text: &str,
         event: &EventItem,
-        by: &str,
+        by: AssignedBy,
         now: i64,
     ) -> Result<Option<Routed>> {
         if !conv.bot_active || !self.store.end_bot(conv, event, now).await? {
@@ -123,7 +122,7 @@ impl<'s> Assigner<'s> {
         &self,
         conv: &ConversationItem,
         rule: &RoutingRule,
-        by: &str,
+        by: AssignedBy,
         now: i64,
     ) -> Result<Routed> {
         let name = Some(rule.name.as_str());
@@ -206,7 +205,7 @@ impl<'s> Assigner<'s> {
         &self,
         conv: &ConversationItem,
         rule: Option<&str>,
-        by: &str,
+        by: AssignedBy,
         reason: &str,
         now: i64,
     ) -> Result<Routed> {
@@ -249,7 +248,7 @@ fn event(
     conv: &ConversationItem,
     to: Option<&str>,
     rule: Option<&str>,
-    by: &str,
+    by: AssignedBy,
     now: i64,
     extra: serde_json::Value,
 ) -> EventItem {

@@ -2,7 +2,7 @@
 
 use crate::clock::rfc3339;
 use crate::domain::window::{WindowState, window_at};
-use crate::domain::{Channel, Direction, MessageStatus};
+use crate::domain::{Direction, MessageStatus, ReplyRoute};
 use crate::store::{AgentItem, ContactItem, ConversationItem, MessageItem, PageItem};
 use serde_json::{Value, json};
 
@@ -35,12 +35,12 @@ pub fn conversation(c: &ConversationItem, human_agent_enabled: bool, now: i64) -
 /// Comments have no messaging window: public replies are always possible (private ones per
 /// comment, within 7 days). Leads have no Messenger thread to reply in.
 fn window_view(c: &ConversationItem, human_agent_enabled: bool, now: i64) -> Value {
-    if c.channel == Channel::Comment {
-        return json!({"state": "open", "closes_at": null, "human_agent_until": null});
+    if c.channel.reply_route() == ReplyRoute::CommentReply {
+        return json!({"state": WindowState::Open, "closes_at": null, "human_agent_until": null});
     }
     let w = window_at(c.last_inbound_at, human_agent_enabled, now);
     json!({
-        "state": match w.state { WindowState::Open => "open", WindowState::HumanAgent => "human_agent", WindowState::Closed => "closed" },
+        "state": w.state,
         "closes_at": time(w.closes_at),
         "human_agent_until": time(w.human_agent_until),
     })

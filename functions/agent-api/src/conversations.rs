@@ -8,7 +8,9 @@ use axum::extract::State;
 use pagedesk_shared::assignment::Assigner;
 use pagedesk_shared::automatic::{self, Automatic};
 use pagedesk_shared::domain::window::{WindowState, window_at};
-use pagedesk_shared::domain::{Channel, ConversationStatus, Direction, EventType, MessageKind};
+use pagedesk_shared::domain::{
+    AssignedBy, Channel, ConversationStatus, Direction, EventType, MessageKind,
+};
 use pagedesk_shared::store::{
     AssignOutcome, Assignment, Capacity, ConversationItem, ConversationQuery, EventItem,
     ReopenRefused,
@@ -130,7 +132,7 @@ pub async fn resolve(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Repl
 /// On resolve, if the account wants it and the window is open (the survey is an automatic
 /// message: never tagged, never outside 24 h): quick replies 1–5.
 async fn ask_csat(app: &App, conv: &ConversationItem) -> pagedesk_shared::Result<()> {
-    if conv.channel != Channel::Messenger || conv.csat.is_some() {
+    if !conv.channel.has_automation() || conv.csat.is_some() {
         return Ok(());
     }
     let settings = app.store.get_settings(&conv.account).await?;
@@ -270,7 +272,7 @@ pub async fn assign(State(app): State<Arc<App>>, c: Caller, Id(id): Id, bytes: B
             capacity: Capacity::Any,
             rule: None,
             bot_active: conv.bot_active.then_some(false),
-            event: assigned_event(&conv, to.as_deref(), "assign", &c.sub, now),
+            event: assigned_event(&conv, to.as_deref(), AssignedBy::Assign, &c.sub, now),
             now,
         };
         if app.store.assign(&conv, &a).await? == AssignOutcome::Done {
@@ -285,7 +287,7 @@ pub async fn assign(State(app): State<Arc<App>>, c: Caller, Id(id): Id, bytes: B
 pub(crate) fn assigned_event(
     conv: &ConversationItem,
     to: Option<&str>,
-    by: &str,
+    by: AssignedBy,
     actor: &str,
     now: i64,
 ) -> EventItem {
@@ -360,7 +362,7 @@ pub async fn handoff(State(app): State<Arc<App>>, c: Caller, Id(id): Id, bytes: 
         None => person_text(&app, &c, &id).await?,
     };
     let Some(routed) = Assigner::new(&app.store)
-        .hand_off(&conv, &rules, named, &text, &ev, "handoff", now)
+        .hand_off(&conv, &rules, named, &text, &ev, AssignedBy::Handoff, now)
         .await?
     else {
         return Err(ApiFailure::NotWithAiAgent);

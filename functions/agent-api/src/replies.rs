@@ -12,7 +12,7 @@ use pagedesk_shared::domain::outbound::{self, ReplyRequest, Sender};
 use pagedesk_shared::domain::window::window_at;
 use pagedesk_shared::domain::{Attachment, MessageError};
 use pagedesk_shared::domain::{
-    AuthorType, Channel, ConversationStatus, Direction, EventType, MessageKind, MessageStatus,
+    AuthorType, ConversationStatus, Direction, EventType, MessageKind, MessageStatus, ReplyRoute,
 };
 use pagedesk_shared::ids;
 use pagedesk_shared::queue::{OutboundJob, enqueue_outbound};
@@ -32,7 +32,7 @@ pub async fn post(State(app): State<Arc<App>>, c: Caller, Id(id): Id, bytes: Byt
     let req: ReplyRequest = body(&bytes)?;
     outbound::validate(&req).map_err(ApiFailure::Invalid)?;
     let conv = app.conversation(&c, id).await?;
-    if req.private && conv.channel != Channel::Comment {
+    if req.private && conv.channel.reply_route() != ReplyRoute::CommentReply {
         return Err(ApiFailure::invalid(
             "private: only comment conversations have private replies",
         ));
@@ -59,7 +59,7 @@ pub async fn post(State(app): State<Arc<App>>, c: Caller, Id(id): Id, bytes: Byt
     let now = app.clock.now_ms();
     // Comments have no messaging window: public replies are always possible, a private
     // reply once per comment within 7 days. Messenger conversations follow the window.
-    let (messaging_type, target) = if conv.channel == Channel::Comment {
+    let (messaging_type, target) = if conv.channel.reply_route() == ReplyRoute::CommentReply {
         (None, Some(comment_target(app, &c, id, &req, now).await?))
     } else {
         let settings = app.store.get_settings(&c.account).await?;

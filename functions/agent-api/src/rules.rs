@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::State;
 use pagedesk_shared::assignment::Assigner;
+use pagedesk_shared::domain::AssignedBy;
 use pagedesk_shared::domain::rules::{self, OnAgentRemoved};
 use pagedesk_shared::store::{Assignment, Capacity};
 use serde_json::{Value, json};
@@ -48,7 +49,7 @@ pub async fn put(State(app): State<Arc<App>>, c: Caller, bytes: Bytes) -> Reply 
             let routed = match (removal.policy, rule) {
                 (OnAgentRemoved::Reassign, Some(rule)) => {
                     Assigner::new(&app.store)
-                        .assign_by_rule(&conv, rule, "rule_change", now)
+                        .assign_by_rule(&conv, rule, AssignedBy::RuleChange, now)
                         .await?
                 }
                 _ => {
@@ -58,7 +59,7 @@ pub async fn put(State(app): State<Arc<App>>, c: Caller, bytes: Bytes) -> Reply 
                         capacity: Capacity::Any,
                         rule: Some(&removal.rule),
                         bot_active: None,
-                        event: assigned_event(&conv, None, "rule_change", &c.sub, now),
+                        event: assigned_event(&conv, None, AssignedBy::RuleChange, &c.sub, now),
                         now,
                     };
                     app.store.assign(&conv, &a).await?;

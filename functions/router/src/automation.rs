@@ -9,7 +9,7 @@ use pagedesk_shared::assignment::{self, Assigner, Target};
 use pagedesk_shared::automatic::{self, Automatic};
 use pagedesk_shared::clock::MINUTE_MS;
 use pagedesk_shared::domain::rules::{Facts, RoutingRule};
-use pagedesk_shared::domain::{Channel, ConversationStatus, Direction, MessageKind};
+use pagedesk_shared::domain::{AssignedBy, ConversationStatus, Direction, MessageKind};
 use pagedesk_shared::queue::{OutboundJob, enqueue_outbound};
 use pagedesk_shared::store::{
     ContactItem, ConversationItem, MessageItem, PageItem, Settings, Store, Touch,
@@ -99,7 +99,7 @@ impl Router {
     ) -> Result<(), RouterError> {
         let acc = self.account(&page.account).await?;
         let from_person = msg.direction == Direction::In;
-        let messenger = conv.channel == Channel::Messenger;
+        let automated = conv.channel.has_automation();
         // Business hours are judged at the time the person wrote, not when we got to it.
         let closed = acc.settings.closed_period(msg.created_at);
         let text = msg
@@ -113,15 +113,15 @@ impl Router {
             text,
             inside_hours: closed.is_none(),
         };
-        let bot = from_person && messenger && acc.settings.ai_agent_url.is_some();
+        let bot = from_person && automated && acc.settings.ai_agent_url.is_some();
         let target = assignment::decide(&acc.rules, &facts, bot);
         let routed = Assigner::new(&self.store)
-            .route(conv, target, "router", self.clock.now_ms())
+            .route(conv, target, AssignedBy::Router, self.clock.now_ms())
             .await?;
         if !matches!(target, Target::Pool) || routed.assignee.is_some() {
             tracing::info!(conversation_id = %conv.id, assignee = ?routed.assignee, rule = ?routed.rule, ai_agent = routed.bot, "conversation routed");
         }
-        if !(from_person && messenger) {
+        if !(from_person && automated) {
             return Ok(());
         }
         if let Some(g) = acc
@@ -155,7 +155,7 @@ impl Router {
             let Some(conv) = self.store.get_conversation(&page.account, conv_id).await? else {
                 return Ok(());
             };
-            if conv.channel != Channel::Messenger || conv.status != ConversationStatus::Open {
+            if !conv.channel.has_automation() || conv.status != ConversationStatus::Open {
                 return Ok(());
             }
             if conv.bot_active && conv.assignee.is_none() && acc.settings.ai_agent_url.is_some() {

@@ -5,7 +5,7 @@
 
 use pagedesk_shared::assignment::Assigner;
 use pagedesk_shared::bot::BotError;
-use pagedesk_shared::domain::{ConversationStatus, EventType};
+use pagedesk_shared::domain::{AssignedBy, ConversationStatus, EventType};
 use pagedesk_shared::queue::OutboundJob;
 use pagedesk_shared::store::{ConversationItem, EventItem};
 use pagedesk_shared::views;
@@ -82,12 +82,20 @@ impl Sender {
             &conv.account,
             EventType::ConversationHandedOff,
             Some(&conv.id),
-            json!({"by": "ai_agent_unreachable", "reason": why}),
+            json!({"by": AssignedBy::AiAgentUnreachable, "reason": why}),
             now,
         );
         let rules = self.store.get_rules(&conv.account).await?.rules;
         Assigner::new(&self.store)
-            .hand_off(conv, &rules, None, "", &ev, "ai_agent_unreachable", now)
+            .hand_off(
+                conv,
+                &rules,
+                None,
+                "",
+                &ev,
+                AssignedBy::AiAgentUnreachable,
+                now,
+            )
             .await?;
         Ok(())
     }

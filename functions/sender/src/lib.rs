@@ -17,7 +17,7 @@ use pagedesk_shared::config::SenderConfig;
 use pagedesk_shared::domain::MessageError;
 use pagedesk_shared::domain::outbound::{self, SendOutcome, Sender as Author};
 use pagedesk_shared::domain::window::window_at;
-use pagedesk_shared::domain::{AuthorType, Channel, MessageStatus, PageStatus, SendType};
+use pagedesk_shared::domain::{AuthorType, MessageStatus, PageStatus, ReplyRoute, SendType};
 use pagedesk_shared::graph::{GraphClient, GraphError};
 use pagedesk_shared::queue::OutboundJob;
 use pagedesk_shared::secrets::SecretCache;
@@ -130,7 +130,7 @@ impl Sender {
         if page.status == PageStatus::ReauthRequired {
             return self.fail(&msg, None, "page_disconnected").await;
         }
-        if conv.channel == Channel::Comment {
+        if conv.channel.reply_route() == ReplyRoute::CommentReply {
             return self
                 .send_comment_reply(&msg, &conv, &page, now, receives)
                 .await;

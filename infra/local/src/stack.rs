@@ -13,8 +13,7 @@ use pagedesk_shared::auth::{Role, Verifier, dev_token};
 use pagedesk_shared::aws::Clients;
 use pagedesk_shared::clock::SystemClock;
 use pagedesk_shared::config::{
-    AgentApiConfig, FunctionConfig, RouterConfig, SchedulerConfig, SenderConfig, WebhookConfig,
-    env as keys,
+    AgentApiConfig, FunctionConfig, RouterConfig, SchedulerConfig, SenderConfig, WebhookConfig, env,
 };
 use pagedesk_shared::graph::GraphClient;
 use pagedesk_shared::secrets::SecretCache;
@@ -107,9 +106,9 @@ impl Options {
                 .ok()
                 .and_then(|v| v.parse().ok()),
             env_overrides: [
-                keys::GRAPH_TIMEOUT_MS,
-                keys::SETTINGS_CACHE_SECONDS,
-                keys::AI_AGENT_TIMEOUT_MS,
+                env::GRAPH_TIMEOUT_MS,
+                env::SETTINGS_CACHE_SECONDS,
+                env::AI_AGENT_TIMEOUT_MS,
             ]
             .iter()
             .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
@@ -213,7 +212,7 @@ impl Stack {
             }
             if f.function_url.is_some() {
                 // Local runs sign agent tokens with a shared secret instead of a JWKS.
-                env.insert(keys::DEV_JWT_SECRET.into(), opts.jwt_secret.clone());
+                env.insert(env::DEV_JWT_SECRET.into(), opts.jwt_secret.clone());
             }
             // Each function reads its own configuration, as it does at start-up in Lambda.
             let config = |logical_id: &str| {

@@ -8,8 +8,8 @@ pub mod vocab;
 pub mod window;
 
 pub use vocab::{
-    AgentStatus, AuthorType, Channel, ConversationStatus, Direction, EventType, MessageKind,
-    MessageStatus, PageStatus, ProfileStatus, RoutingMethod, SendType,
+    AgentStatus, AssignedBy, AuthorType, Channel, ConversationStatus, Direction, EventType,
+    MessageKind, MessageStatus, PageStatus, ProfileStatus, ReplyRoute, RoutingMethod, SendType,
 };
 
 use serde::{Deserialize, Serialize};

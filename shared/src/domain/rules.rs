@@ -145,14 +145,19 @@ pub fn parse_rules(body: &Value) -> Result<Vec<RoutingRule>, Vec<String>> {
         if !rule.agents.iter().all(|a| seen.insert(a)) {
             problems.push(format!("{at}.agents: an agent is listed twice"));
         }
+        // Exhaustive: a new method says here how many agents it names.
         match rule.method {
-            RoutingMethod::Owner if rule.agents.len() != 1 => {
-                problems.push(format!("{at}: method owner names exactly one agent"))
+            RoutingMethod::Owner => {
+                if rule.agents.len() != 1 {
+                    problems.push(format!("{at}: method owner names exactly one agent"))
+                }
             }
-            RoutingMethod::RoundRobin | RoutingMethod::LoadBalanced if rule.agents.is_empty() => {
-                problems.push(format!("{at}: {:?} needs at least one agent", rule.method))
+            RoutingMethod::RoundRobin | RoutingMethod::LoadBalanced => {
+                if rule.agents.is_empty() {
+                    problems.push(format!("{at}: {:?} needs at least one agent", rule.method))
+                }
             }
-            _ => {}
+            RoutingMethod::Claim => {}
         }
         rules.push(rule);
     }

@@ -67,6 +67,37 @@ vocabulary! {
     }
 }
 
+/// How an agent's reply reaches the person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyRoute {
+    /// The Send API to the person's thread, under Meta's messaging window.
+    SendApi,
+    /// Under the comment in public, or once in private (`recipient.comment_id`), no window.
+    CommentReply,
+}
+
+// What each channel can do. Every decision that depends on the channel is one of these
+// exhaustive matches, so a new channel fails to compile here until each one is made.
+impl Channel {
+    pub const fn reply_route(self) -> ReplyRoute {
+        match self {
+            Channel::Messenger => ReplyRoute::SendApi,
+            Channel::Comment => ReplyRoute::CommentReply,
+            // A lead has no thread of its own: a reply goes to the person's Messenger thread,
+            // which only a message of theirs opens (until then the window refuses it).
+            Channel::Lead => ReplyRoute::SendApi,
+        }
+    }
+
+    /// Greeting, away message, CSAT survey and the AI agent run in this channel.
+    pub const fn has_automation(self) -> bool {
+        match self {
+            Channel::Messenger => true,
+            Channel::Comment | Channel::Lead => false,
+        }
+    }
+}
+
 vocabulary! {
     #[derive(Default)]
     pub enum ConversationStatus {
@@ -146,6 +177,23 @@ vocabulary! {
         WindowHumanAgentEnded = "window.human_agent_ended",
         PageDisconnected = "page.disconnected",
         CsatReceived = "csat.received",
+    }
+}
+
+vocabulary! {
+    /// Who or what changed a conversation's owner (`by` in `conversation.assigned` and
+    /// `conversation.handed_off` events).
+    pub enum AssignedBy {
+        /// Routing rules on a new conversation.
+        Router = "router",
+        /// A person's `POST /conversations/{id}/assign`.
+        Assign = "assign",
+        /// An agent left a routing rule.
+        RuleChange = "rule_change",
+        /// The AI agent (or a person for it) handed off.
+        Handoff = "handoff",
+        /// The AI agent could not be reached or refused a delivery.
+        AiAgentUnreachable = "ai_agent_unreachable",
     }
 }
 
