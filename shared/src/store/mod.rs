@@ -16,6 +16,7 @@ mod keys;
 mod messages;
 mod outbound;
 mod pages;
+mod posts;
 mod rules;
 mod schedule;
 mod settings;
@@ -36,14 +37,14 @@ pub use agents::{AgentItem, AgentPatch};
 pub use assignments::{AssignOutcome, Assignment, Capacity};
 pub use contacts::ContactItem;
 pub use conversations::{
-    ConversationItem, ConversationQuery, CreateOutcome, FirstMessage, PostItem, ReopenRefused,
-    Touch,
+    ConversationItem, ConversationQuery, CreateOutcome, FirstMessage, ReopenRefused, Touch,
 };
 pub use csat::CsatItem;
 pub use events::EventItem;
 pub use messages::{AppendOutcome, ClientItem, MessageItem, MidItem};
 pub use outbound::QueueOutcome;
 pub use pages::PageItem;
+pub use posts::PostItem;
 pub use rules::RulesItem;
 pub use schedule::DueRef;
 pub use settings::Settings;
