@@ -2,6 +2,7 @@
 //! `X-Pagedesk-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">` with the secret the
 //! admin set, and `X-Pagedesk-Timestamp` (seconds) so the bot can refuse replays.
 
+use crate::domain::EventType;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -49,7 +50,7 @@ impl BotClient {
         &self,
         url: &str,
         secret: &str,
-        event: &str,
+        event: EventType,
         delivery: &str,
         body: &serde_json::Value,
         now_ms: i64,
@@ -60,7 +61,7 @@ impl BotClient {
             .http
             .post(url)
             .header("content-type", "application/json")
-            .header("x-pagedesk-event", event)
+            .header("x-pagedesk-event", event.as_str())
             .header("x-pagedesk-delivery", delivery)
             .header("x-pagedesk-timestamp", ts.to_string())
             .header("x-pagedesk-signature", signature(secret, ts, &bytes))

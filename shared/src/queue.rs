@@ -5,6 +5,7 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use futures::future::try_join_all;
 
+use crate::domain::EventType;
 use crate::meta::webhook::QueuedEvent;
 use crate::{Error, Result};
 
@@ -75,7 +76,7 @@ pub struct OutboundJob {
     /// Set for a delivery to the account's AI agent (`conversation.created` or
     /// `message.created` about this message) instead of a send to Meta.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ai_agent_event: Option<String>,
+    pub ai_agent_event: Option<EventType>,
 }
 
 /// Queues a send. The FIFO group is the conversation, so its messages go out in order; the
@@ -110,9 +111,9 @@ impl OutboundJob {
     }
 
     /// The job that tells the AI agent about message `m` (`conversation.created` for the first).
-    pub fn ai_agent(m: &crate::store::MessageItem, event: &str) -> Self {
+    pub fn ai_agent(m: &crate::store::MessageItem, event: EventType) -> Self {
         OutboundJob {
-            ai_agent_event: Some(event.to_owned()),
+            ai_agent_event: Some(event),
             ..Self::send(m)
         }
     }

@@ -9,7 +9,7 @@ use pagedesk_shared::assignment::{self, Assigner, Target};
 use pagedesk_shared::automatic::{self, Automatic};
 use pagedesk_shared::clock::MINUTE_MS;
 use pagedesk_shared::domain::rules::{Facts, RoutingRule};
-use pagedesk_shared::domain::{AssignedBy, ConversationStatus, Direction, MessageKind};
+use pagedesk_shared::domain::{AssignedBy, ConversationStatus, Direction, EventType, MessageKind};
 use pagedesk_shared::queue::{OutboundJob, enqueue_outbound};
 use pagedesk_shared::store::{
     ContactItem, ConversationItem, MessageItem, PageItem, Settings, Store, Touch,
@@ -133,7 +133,8 @@ impl Router {
             self.automatic(conv, MessageKind::Greeting, g).await?;
         }
         if routed.bot {
-            self.to_ai_agent(msg, "conversation.created").await?;
+            self.to_ai_agent(msg, EventType::ConversationCreated)
+                .await?;
         } else if let (Some(period), Some(text)) = (closed, acc.away_text()) {
             self.away(conv, period, text).await?;
         }
@@ -159,7 +160,7 @@ impl Router {
                 return Ok(());
             }
             if conv.bot_active && conv.assignee.is_none() && acc.settings.ai_agent_url.is_some() {
-                return self.to_ai_agent(msg, "message.created").await;
+                return self.to_ai_agent(msg, EventType::MessageCreated).await;
             }
             if let (Some(period), Some(text)) = (closed, acc.away_text()) {
                 self.away(&conv, period, text).await?;
@@ -216,14 +217,14 @@ impl Router {
     }
 
     /// Queues a delivery to the AI agent; the sender makes it (signed, retried).
-    async fn to_ai_agent(&self, msg: &MessageItem, event: &str) -> Result<(), RouterError> {
+    async fn to_ai_agent(&self, msg: &MessageItem, event: EventType) -> Result<(), RouterError> {
         enqueue_outbound(
             &self.sqs,
             &self.cfg.outbound_queue_url,
             &OutboundJob::ai_agent(msg, event),
         )
         .await?;
-        tracing::info!(conversation_id = %msg.conversation_id, message_id = %msg.id, event, "queued for the AI agent");
+        tracing::info!(conversation_id = %msg.conversation_id, message_id = %msg.id, %event, "queued for the AI agent");
         Ok(())
     }
 

@@ -17,7 +17,7 @@ impl Sender {
     pub(crate) async fn deliver_to_ai_agent(
         &self,
         job: &OutboundJob,
-        event: &str,
+        event: EventType,
         receives: u32,
     ) -> Result<(), SendError> {
         let settings = self.store.get_settings(&job.account).await?;
@@ -58,7 +58,7 @@ impl Sender {
             .await
         {
             Ok(()) => {
-                tracing::info!(event, "delivered to the AI agent");
+                tracing::info!(%event, "delivered to the AI agent");
                 Ok(())
             }
             Err(BotError::Temporary(why)) if receives < MAX_ATTEMPTS => {

@@ -90,7 +90,7 @@ impl Sender {
     }
 
     pub async fn send(&self, job: &OutboundJob, receives: u32) -> Result<(), SendError> {
-        if let Some(event) = &job.ai_agent_event {
+        if let Some(event) = job.ai_agent_event {
             return self.deliver_to_ai_agent(job, event, receives).await;
         }
         let Some(msg) = self
