@@ -115,6 +115,20 @@ impl Sim {
         format!("{prefix}{:016}", s.counter)
     }
 
+    /// Delivers `payload` a moment later, as Meta's echoes come after the call that caused them.
+    fn deliver_later(&self, payload: Value, failed: &'static str) {
+        let sim = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            if let Err(e) = sim
+                .deliver(serde_json::to_vec(&payload).unwrap_or_default())
+                .await
+            {
+                tracing::warn!(error = %e, "{failed}");
+            }
+        });
+    }
+
     /// Signs `body` with the app secret and posts it to pagedesk's webhook.
     pub async fn deliver(&self, body: Vec<u8>) -> Result<(u16, String), String> {
         let sig = pagedesk_shared::meta::signature::sign(self.app_secret.as_bytes(), &body);
@@ -143,13 +157,9 @@ async fn clear_requests(State(sim): State<Sim>) -> StatusCode {
 }
 
 async fn add_failure(State(sim): State<Sim>, body: Bytes) -> Response {
-    match serde_json::from_slice::<Failure>(&body) {
-        Ok(f) => {
-            sim.state().failures.push(f);
-            StatusCode::CREATED.into_response()
-        }
-        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
-    }
+    accept(&body, StatusCode::CREATED, |f: Failure| {
+        sim.state().failures.push(f)
+    })
 }
 
 async fn clear_failures(State(sim): State<Sim>) -> StatusCode {
@@ -158,22 +168,34 @@ async fn clear_failures(State(sim): State<Sim>) -> StatusCode {
 }
 
 async fn put_settings(State(sim): State<Sim>, body: Bytes) -> Response {
-    match serde_json::from_slice::<Value>(&body) {
-        Ok(v) => {
-            if let Some(e) = v.get("echoes").and_then(Value::as_bool) {
-                match v.get("page_id").and_then(Value::as_str) {
-                    Some(page) => {
-                        let mut st = sim.state();
-                        if e {
-                            st.no_echo_pages.remove(page);
-                        } else {
-                            st.no_echo_pages.insert(page.to_owned());
-                        }
-                    }
-                    None => sim.echoes.store(e, std::sync::atomic::Ordering::SeqCst),
+    accept(&body, StatusCode::NO_CONTENT, |v: Value| {
+        let Some(e) = v.get("echoes").and_then(Value::as_bool) else {
+            return;
+        };
+        match v.get("page_id").and_then(Value::as_str) {
+            Some(page) => {
+                let mut st = sim.state();
+                if e {
+                    st.no_echo_pages.remove(page);
+                } else {
+                    st.no_echo_pages.insert(page.to_owned());
                 }
             }
-            StatusCode::NO_CONTENT.into_response()
+            None => sim.echoes.store(e, std::sync::atomic::Ordering::SeqCst),
+        }
+    })
+}
+
+/// Reads a JSON body as `T` and applies it, answering `done`; anything else is 400.
+fn accept<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    done: StatusCode,
+    apply: impl FnOnce(T),
+) -> Response {
+    match serde_json::from_slice::<T>(body) {
+        Ok(v) => {
+            apply(v);
+            done.into_response()
         }
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     }
@@ -181,13 +203,11 @@ async fn put_settings(State(sim): State<Sim>, body: Bytes) -> Response {
 
 /// Stores a JSON object sent to a `PUT /_sim/...` route.
 fn store_object(body: Bytes, put: impl FnOnce(Value)) -> Response {
-    match serde_json::from_slice::<Value>(&body) {
-        Ok(v) if v.is_object() => {
-            put(v);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        _ => (StatusCode::BAD_REQUEST, "expected a JSON object").into_response(),
-    }
+    accept(
+        &body,
+        StatusCode::NO_CONTENT,
+        |m: serde_json::Map<String, Value>| put(Value::Object(m)),
+    )
 }
 
 async fn put_post(State(sim): State<Sim>, Path(id): Path<String>, body: Bytes) -> Response {
@@ -272,16 +292,7 @@ fn comment_echo_later(sim: &Sim, parent: &str, id: &str, body: &Value) {
     let payload = json!({"object": "page", "entry": [{"id": page_id, "time": now / 1000, "changes": [{"field": "feed", "value": {
         "from": {"id": page_id, "name": "Test Page"}, "item": "comment", "verb": "add", "comment_id": id, "post_id": post_id,
         "parent_id": parent, "created_time": now / 1000, "message": body.get("message").cloned().unwrap_or(Value::Null)}}]}]});
-    let sim = sim.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
-        if let Err(e) = sim
-            .deliver(serde_json::to_vec(&payload).unwrap_or_default())
-            .await
-        {
-            tracing::warn!(error = %e, "sim: comment echo delivery failed");
-        }
-    });
+    sim.deliver_later(payload, "sim: comment echo delivery failed");
 }
 
 async fn put_user(State(sim): State<Sim>, Path(id): Path<String>, body: Bytes) -> Response {
@@ -460,16 +471,7 @@ fn echo_later(sim: &Sim, page_id: &str, body: &Value, mid: &str) {
     }
     let payload = json!({"object": "page", "entry": [{"id": page_id, "time": now, "messaging": [{
         "sender": {"id": page_id}, "recipient": {"id": psid}, "timestamp": now, "message": message}]}]});
-    let sim = sim.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
-        if let Err(e) = sim
-            .deliver(serde_json::to_vec(&payload).unwrap_or_default())
-            .await
-        {
-            tracing::warn!(error = %e, "sim: echo delivery failed");
-        }
-    });
+    sim.deliver_later(payload, "sim: echo delivery failed");
 }
 
 fn graph_error(status: StatusCode, code: i64, message: &str) -> Response {

@@ -33,6 +33,15 @@ pub struct ContactItem {
 }
 
 impl ContactItem {
+    /// The name attributes, as stored, with their values.
+    fn names(&self) -> [(&'static str, &Option<String>); 3] {
+        [
+            ("name", &self.name),
+            ("first_name", &self.first_name),
+            ("last_name", &self.last_name),
+        ]
+    }
+
     /// A new contact `id` of `account` on `page_id`; profile fields are filled in by the caller.
     pub fn new(account: &str, id: &str, page_id: &str, now: i64) -> Self {
         ContactItem {
@@ -71,22 +80,13 @@ impl Store {
         ];
         let mut remove = vec![];
         let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(&c.pk))
-            .key("sk", s(&c.sk))
+            .update_row(&c.pk, &c.sk)
             .expression_attribute_values(":ps", s(c.profile_status.as_str()))
             .expression_attribute_values(":u", n(now));
         req = set_present(
             req,
             &mut set,
-            &[
-                ("first_name", &c.first_name),
-                ("last_name", &c.last_name),
-                ("name", &c.name),
-                ("picture_url", &c.picture_url),
-            ],
+            &[c.names().as_slice(), &[("picture_url", &c.picture_url)]].concat(),
         );
         match c.profile_retry_at {
             Some(t) => {
@@ -116,11 +116,7 @@ impl Store {
             "updated_at = :now",
         ];
         let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(&c.pk))
-            .key("sk", s(&c.sk))
+            .update_row(&c.pk, &c.sk)
             .expression_attribute_values(":a", s(&c.account))
             .expression_attribute_values(":id", s(&c.id))
             .expression_attribute_values(":pg", s(&c.page_id))
@@ -132,12 +128,10 @@ impl Store {
             req,
             &mut set,
             &[
-                ("name", &c.name),
-                ("email", &c.email),
-                ("phone", &c.phone),
-                ("first_name", &c.first_name),
-                ("last_name", &c.last_name),
-            ],
+                c.names().as_slice(),
+                &[("email", &c.email), ("phone", &c.phone)],
+            ]
+            .concat(),
         );
         let out = req
             .update_expression(format!("SET {}", set.join(", ")))

@@ -418,10 +418,6 @@ impl Store {
         &self,
         m: &MessageItem,
     ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(&m.pk))
-            .key("sk", s(&m.sk))
+        self.update_row(&m.pk, &m.sk)
     }
 }

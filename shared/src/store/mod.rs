@@ -171,6 +171,19 @@ impl Store {
         out.item.map(from_item).transpose()
     }
 
+    /// An UpdateItem on the row at (`pk`, `sk`), table and key filled in.
+    pub(crate) fn update_row(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+    }
+
     /// Every item a query returns, following its pages.
     pub(crate) async fn query_all<T: DeserializeOwned>(
         &self,
