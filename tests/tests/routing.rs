@@ -737,9 +737,13 @@ async fn csat_round_trip_through_the_simulator_and_a_signed_quick_reply() {
             &admin,
             "both taps kept with the survey",
             |v| {
-                v["items"]
-                    .as_array()
-                    .is_some_and(|a| a.iter().filter(|m| m["kind"] == "csat").count() == 2)
+                // The survey itself is kind csat too: count the person's taps.
+                v["items"].as_array().is_some_and(|a| {
+                    a.iter()
+                        .filter(|m| m["kind"] == "csat" && m["direction"] == "in")
+                        .count()
+                        == 2
+                })
             },
         )
         .await;

@@ -232,7 +232,7 @@ impl Sender {
         let text = msg.text.clone().unwrap_or_default();
         let (path, body, id_field) = if msg.private {
             let body = json!({"recipient": {"comment_id": comment}, "messaging_type": "RESPONSE",
-                              "message": {"text": text, "metadata": metadata(&conv.id, &msg.sk, 0)}});
+                              "message": {"text": text, "metadata": metadata(&conv.id, msg.reference(), 0)}});
             (format!("{}/messages", page.page_id), body, "message_id")
         } else {
             let mut body = json!({"message": text});
@@ -378,7 +378,7 @@ pub fn send_body(
             json!({"attachment": {"type": kind, "payload": {"url": url, "is_reusable": true}}})
         }
     };
-    message["metadata"] = json!(metadata(&conv.id, &m.sk, i));
+    message["metadata"] = json!(metadata(&conv.id, m.reference(), i));
     let last = i + 1 == parts(m).len();
     if last && let Some(Value::Array(q)) = &m.quick_replies {
         let qr: Vec<Value> = q
@@ -419,7 +419,8 @@ mod tests {
             ..Default::default()
         };
         let m = MessageItem {
-            sk: "MSG#1#ms_1".into(),
+            id: "ms_1".into(),
+            created_at: 1,
             text: Some("hello".into()),
             attachments: vec![Attachment {
                 kind: "image".into(),
@@ -431,7 +432,8 @@ mod tests {
             }],
             quick_replies: Some(json!([{"title": "Yes", "payload": "Y"}])),
             ..Default::default()
-        };
+        }
+        .placed("acct", "cv_1");
         let p = parts(&m);
         assert_eq!(p.len(), 2);
         let first = send_body(&conv, &m, 0, &p[0], SendType::Response);
@@ -448,7 +450,10 @@ mod tests {
             second["message"]["quick_replies"][0]["content_type"],
             "text"
         );
-        assert_eq!(second["message"]["metadata"], "pd1:cv_1:MSG#1#ms_1:1");
+        assert_eq!(
+            second["message"]["metadata"],
+            "pd1:cv_1:MSG#0000000000001#ms_1:1"
+        );
         assert_eq!(
             (second["messaging_type"].as_str(), second["tag"].as_str()),
             (Some("MESSAGE_TAG"), Some("HUMAN_AGENT"))

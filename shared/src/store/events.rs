@@ -62,15 +62,56 @@ impl EventItem {
     }
 }
 
+impl EventItem {
+    /// The event's id as clients see it and pass back as a cursor: `<ms>-<ulid>`, URL-safe,
+    /// so a cursor works even when a client forgets to encode it.
+    pub fn public_id(&self) -> String {
+        self.sk.replacen('#', "-", 1)
+    }
+}
+
+/// A position in an account's events feed: an event id (`<ms>-<ulid>`, `#` also taken) or a
+/// bare time in milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventCursor(String);
+
+impl std::str::FromStr for EventCursor {
+    type Err = super::BadCursor;
+
+    fn from_str(cursor: &str) -> std::result::Result<Self, super::BadCursor> {
+        let (ts, rest) = cursor.split_once(['-', '#']).unwrap_or((cursor, ""));
+        let digits = ts.len() == 13 && ts.chars().all(|ch| ch.is_ascii_digit());
+        let id = rest
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+        if !digits || !id {
+            return Err(super::BadCursor);
+        }
+        Ok(EventCursor(if rest.is_empty() {
+            ts.to_owned()
+        } else {
+            format!("{ts}#{rest}")
+        }))
+    }
+}
+
+impl EventCursor {
+    /// The same position as clients see it.
+    pub fn public(&self) -> String {
+        self.0.replacen('#', "-", 1)
+    }
+}
+
 impl Store {
     /// Events after `after` (exclusive) that are at least `SETTLE_MS` old, oldest first.
     pub async fn list_events(
         &self,
         account: &str,
-        after: Option<&str>,
+        after: Option<&EventCursor>,
         limit: i32,
         now: i64,
     ) -> Result<Vec<EventItem>> {
+        let after = after.map(|c| c.0.as_str());
         let upper = format!("{:013}~", now - SETTLE_MS);
         let lower = after.unwrap_or("0");
         let res = self
@@ -96,5 +137,32 @@ impl Store {
         }
         out.truncate(limit as usize);
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_refuse_what_the_feed_never_made() {
+        let sk = "1700000000000#ev_01ARZ3NDEKTSV4RRFFQ69G5FAV";
+        let public = sk.replacen('#', "-", 1);
+        let c: EventCursor = public.parse().unwrap();
+        assert_eq!((c.0.as_str(), c.public()), (sk, public.clone()));
+        assert_eq!(sk.parse::<EventCursor>().unwrap().public(), public);
+        assert_eq!(
+            "1700000000000".parse::<EventCursor>().unwrap().public(),
+            "1700000000000"
+        );
+        for bad in [
+            "",
+            "abc",
+            "17000000000-x",
+            "1700000000000-a/b",
+            "1700000000000-%20",
+        ] {
+            assert!(bad.parse::<EventCursor>().is_err(), "{bad}");
+        }
     }
 }
