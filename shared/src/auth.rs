@@ -2,8 +2,9 @@
 //! `account` and `role`. RS256 against a JWKS URL in production, HS256 with a shared secret in
 //! local runs; with neither configured every request is refused.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
@@ -45,10 +46,23 @@ pub enum AuthError {
 pub struct Verifier {
     cfg: AuthConfig,
     http: reqwest::Client,
-    jwks: Mutex<Option<(JwkSet, Instant)>>,
+    /// Held across a fetch: concurrent misses wait for one request instead of each making one.
+    jwks: Mutex<Jwks>,
 }
 
+#[derive(Default)]
+struct Jwks {
+    set: Option<JwkSet>,
+    fetched_at: Option<Instant>,
+    /// The last fetch attempt, successful or not: unknown kids do not refetch before
+    /// `MIN_REFETCH` has passed, so tokens with made-up kids cannot drive requests to the
+    /// identity provider.
+    tried_at: Option<Instant>,
+}
+
+/// Keys are fetched again this long after the last fetch (rotations show up within it).
 const JWKS_TTL: Duration = Duration::from_secs(600);
+const MIN_REFETCH: Duration = Duration::from_secs(30);
 
 impl Verifier {
     pub fn new(cfg: AuthConfig) -> Self {
@@ -59,16 +73,25 @@ impl Verifier {
         Verifier {
             cfg,
             http,
-            jwks: Mutex::new(None),
+            jwks: Mutex::new(Jwks::default()),
+        }
+    }
+
+    /// A verifier that already holds `set`, fetched `age` ago (tests, and a warm start).
+    pub fn with_jwks_aged(cfg: AuthConfig, set: JwkSet, age: Duration) -> Self {
+        let at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+        Verifier {
+            jwks: Mutex::new(Jwks {
+                set: Some(set),
+                fetched_at: Some(at),
+                tried_at: Some(at),
+            }),
+            ..Self::new(cfg)
         }
     }
 
     pub fn with_jwks(cfg: AuthConfig, set: JwkSet) -> Self {
-        let v = Self::new(cfg);
-        if let Ok(mut j) = v.jwks.lock() {
-            *j = Some((set, Instant::now()));
-        }
-        v
+        Self::with_jwks_aged(cfg, set, Duration::ZERO)
     }
 
     pub async fn verify_header(&self, header: Option<&str>) -> Result<Claims, AuthError> {
@@ -90,6 +113,7 @@ impl Verifier {
                 let mut v = Validation::new(Algorithm::HS256);
                 v.required_spec_claims.clear();
                 v.validate_exp = true;
+                v.validate_nbf = true;
                 decode::<Claims>(token, &DecodingKey::from_secret(secret.as_bytes()), &v)
                     .map(|d| d.claims)
                     .map_err(|e| AuthError::Invalid(e.to_string()))
@@ -107,6 +131,7 @@ impl Verifier {
                     .ok_or_else(|| AuthError::Invalid("token has no kid".into()))?;
                 let key = self.key_for(&kid).await?;
                 let mut v = Validation::new(Algorithm::RS256);
+                v.validate_nbf = true;
                 if let Some(i) = issuer {
                     v.set_issuer(&[i]);
                 }
@@ -123,23 +148,45 @@ impl Verifier {
     }
 
     async fn key_for(&self, kid: &str) -> Result<DecodingKey, AuthError> {
-        let cached = self
-            .jwks
-            .lock()
-            .ok()
-            .and_then(|j| j.as_ref().map(|(set, at)| (set.clone(), *at)));
-        if let Some((set, at)) = &cached
-            && let Some(jwk) = set.find(kid)
-            && at.elapsed() < JWKS_TTL
-        {
-            return DecodingKey::from_jwk(jwk).map_err(|e| AuthError::Invalid(e.to_string()));
-        }
-        // Unknown kid or stale set: the provider may have rotated keys, fetch again.
         let AuthConfig::Jwks { url, .. } = &self.cfg else {
             return Err(AuthError::NotConfigured);
         };
-        let set: JwkSet = self
-            .http
+        let mut cache = self.jwks.lock().await;
+        let known = |c: &Jwks| c.set.as_ref().and_then(|s| s.find(kid)).cloned();
+        let fresh = cache.fetched_at.is_some_and(|at| at.elapsed() < JWKS_TTL);
+        let tried_lately = cache.tried_at.is_some_and(|at| at.elapsed() < MIN_REFETCH);
+        if let Some(jwk) = known(&cache)
+            && (fresh || tried_lately)
+        {
+            return decoding_key(&jwk);
+        }
+        if tried_lately {
+            return Err(AuthError::Invalid("unknown kid".into()));
+        }
+        // Unknown kid or stale set: the provider may have rotated keys, fetch again.
+        cache.tried_at = Some(Instant::now());
+        match self.fetch(url).await {
+            Ok(set) => {
+                cache.set = Some(set);
+                cache.fetched_at = Some(Instant::now());
+                match known(&cache) {
+                    Some(jwk) => decoding_key(&jwk),
+                    None => Err(AuthError::Invalid("unknown kid".into())),
+                }
+            }
+            // The provider is down: keys we hold keep working until it is back.
+            Err(e) => match known(&cache) {
+                Some(jwk) => {
+                    tracing::warn!(error = %e, "JWKS unavailable; using the cached keys");
+                    decoding_key(&jwk)
+                }
+                None => Err(e),
+            },
+        }
+    }
+
+    async fn fetch(&self, url: &str) -> Result<JwkSet, AuthError> {
+        self.http
             .get(url)
             .send()
             .await
@@ -147,19 +194,16 @@ impl Verifier {
             .map_err(|e| AuthError::KeysUnavailable(e.without_url().to_string()))?
             .json()
             .await
-            .map_err(|e| AuthError::KeysUnavailable(e.to_string()))?;
-        let key = set
-            .find(kid)
-            .ok_or_else(|| AuthError::Invalid("unknown kid".into()))
-            .and_then(|jwk| {
-                DecodingKey::from_jwk(jwk).map_err(|e| AuthError::Invalid(e.to_string()))
-            });
-        if let Ok(mut j) = self.jwks.lock() {
-            *j = Some((set, Instant::now()));
-        }
-        key
+            .map_err(|e| AuthError::KeysUnavailable(e.to_string()))
     }
 }
+
+fn decoding_key(jwk: &jsonwebtoken::jwk::Jwk) -> Result<DecodingKey, AuthError> {
+    DecodingKey::from_jwk(jwk).map_err(|e| AuthError::Invalid(e.to_string()))
+}
+
+/// The one agent id nobody may have (see `check`).
+pub const RESERVED_AGENT_ID: &str = "-";
 
 fn check(c: Claims) -> Result<Claims, AuthError> {
     if c.sub.trim().is_empty() || c.account.trim().is_empty() {
@@ -169,6 +213,11 @@ fn check(c: Claims) -> Result<Claims, AuthError> {
         return Err(AuthError::Invalid(
             "account and sub may not contain '#'".into(),
         ));
+    }
+    // The store lists unassigned conversations under "-": an agent of that name would see
+    // (and be counted with) everyone's unassigned work.
+    if c.sub == RESERVED_AGENT_ID {
+        return Err(AuthError::Invalid("sub '-' is reserved".into()));
     }
     Ok(c)
 }
@@ -208,6 +257,138 @@ mod tests {
         assert!(matches!(v.verify(&other).await, Err(AuthError::Invalid(_))));
         let none = Verifier::new(AuthConfig::None);
         assert_eq!(none.verify(&t).await, Err(AuthError::NotConfigured));
+    }
+
+    #[tokio::test]
+    async fn the_unassigned_marker_is_no_agent_id() {
+        let v = Verifier::new(AuthConfig::DevSecret("s".into()));
+        let t = dev_token("s", RESERVED_AGENT_ID, "acme", Role::Agent, 60);
+        assert!(matches!(v.verify(&t).await, Err(AuthError::Invalid(_))));
+        let ok = dev_token("s", "-x", "acme", Role::Agent, 60);
+        assert!(v.verify(&ok).await.is_ok());
+    }
+
+    fn rs256(kid: &str, nbf: Option<u64>) -> String {
+        #[derive(Serialize)]
+        struct C<'a> {
+            sub: &'a str,
+            account: &'a str,
+            role: &'a str,
+            iss: &'a str,
+            exp: u64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            nbf: Option<u64>,
+        }
+        let mut h = jsonwebtoken::Header::new(Algorithm::RS256);
+        h.kid = Some(kid.into());
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(
+            include_str!("../testdata/rs256-test-key.pem").as_bytes(),
+        )
+        .unwrap();
+        let now = chrono::Utc::now().timestamp() as u64;
+        let claims = C {
+            sub: "a1",
+            account: "acme",
+            role: "agent",
+            iss: "iss",
+            exp: now + 60,
+            nbf,
+        };
+        jsonwebtoken::encode(&h, &claims, &key).unwrap()
+    }
+
+    /// A JWKS endpoint on loopback that counts its requests and can be taken down.
+    async fn jwks_endpoint(
+        up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::Ordering::SeqCst;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = hits.clone();
+        let body = include_str!("../testdata/rs256-test-jwks.json").to_owned();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                counted.fetch_add(1, SeqCst);
+                let (body, up) = (body.clone(), up.clone());
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = sock.read(&mut buf).await;
+                    let resp = if up.load(SeqCst) {
+                        format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                    } else {
+                        "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
+                    };
+                    let _ = sock.write_all(resp.as_bytes()).await;
+                });
+            }
+        });
+        (format!("http://{addr}/jwks"), hits)
+    }
+
+    fn jwks_cfg(url: String) -> AuthConfig {
+        AuthConfig::Jwks {
+            url,
+            issuer: Some("iss".into()),
+            audience: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn made_up_kids_cost_one_fetch_however_many_arrive() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (url, hits) = jwks_endpoint(up).await;
+        let v = Verifier::new(jwks_cfg(url));
+        let forged: Vec<String> = (0..20)
+            .map(|i| rs256(&format!("made-up-{i}"), None))
+            .collect();
+        let results = futures::future::join_all(forged.iter().map(|t| v.verify(t))).await;
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Err(AuthError::Invalid(_))))
+        );
+        assert_eq!(hits.load(SeqCst), 1, "one fetch for twenty unknown kids");
+        // The real key came with that fetch: no second one.
+        assert_eq!(v.verify(&rs256("test-key", None)).await.unwrap().sub, "a1");
+        assert_eq!(hits.load(SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn cached_keys_keep_working_while_the_provider_is_down() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (url, hits) = jwks_endpoint(up).await;
+        let set: JwkSet =
+            serde_json::from_str(include_str!("../testdata/rs256-test-jwks.json")).unwrap();
+        // Older than the TTL: a fetch is due, and it fails.
+        let v = Verifier::with_jwks_aged(jwks_cfg(url), set, JWKS_TTL + Duration::from_secs(60));
+        assert_eq!(v.verify(&rs256("test-key", None)).await.unwrap().sub, "a1");
+        assert_eq!(v.verify(&rs256("test-key", None)).await.unwrap().sub, "a1");
+        assert_eq!(
+            hits.load(SeqCst),
+            1,
+            "a failed fetch is not retried per request"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_not_valid_yet_is_refused() {
+        let set: JwkSet =
+            serde_json::from_str(include_str!("../testdata/rs256-test-jwks.json")).unwrap();
+        let v = Verifier::with_jwks(jwks_cfg("http://127.0.0.1:9/none".into()), set);
+        let later = chrono::Utc::now().timestamp() as u64 + 3600;
+        assert!(matches!(
+            v.verify(&rs256("test-key", Some(later))).await,
+            Err(AuthError::Invalid(_))
+        ));
+        let earlier = chrono::Utc::now().timestamp() as u64 - 10;
+        assert!(v.verify(&rs256("test-key", Some(earlier))).await.is_ok());
     }
 
     #[tokio::test]

@@ -23,8 +23,14 @@ pub enum GraphError {
     Http { status: u16 },
     #[error("graph request timed out")]
     Timeout,
+    /// Nothing reached Graph (connection refused, DNS): safe to send again.
     #[error("graph transport: {0}")]
     Transport(String),
+    /// The request went out but its answer was lost or unreadable (a connection reset after
+    /// the request was written, a body that broke off, a 2xx that is not Graph's JSON or lacks
+    /// the id it promises): it may have taken effect.
+    #[error("graph answer lost: {0}")]
+    Unconfirmed(String),
     #[error("graph response not understood: {0}")]
     Decode(String),
 }
@@ -170,22 +176,27 @@ impl GraphClient {
         let res = res.map_err(|e| {
             if e.is_timeout() {
                 GraphError::Timeout
-            } else {
+            } else if e.is_connect() {
                 GraphError::Transport(e.without_url().to_string())
+            } else {
+                // The connection broke after the request was on its way.
+                GraphError::Unconfirmed(e.without_url().to_string())
             }
         })?;
         let status = res.status().as_u16();
-        let bytes = res.bytes().await.map_err(|e| {
-            if e.is_timeout() {
-                GraphError::Timeout
-            } else {
-                GraphError::Transport(e.without_url().to_string())
-            }
-        })?;
-        if !(200..300).contains(&status) {
+        let ok = (200..300).contains(&status);
+        let bytes = match res.bytes().await {
+            Ok(b) => b,
+            Err(e) if e.is_timeout() => return Err(GraphError::Timeout),
+            // Graph answered; only the body broke off. A refusal is still a refusal.
+            Err(_) if !ok => return Err(GraphError::Http { status }),
+            Err(e) => return Err(GraphError::Unconfirmed(e.without_url().to_string())),
+        };
+        if !ok {
             return Err(GraphError::from_body(status, &bytes));
         }
-        serde_json::from_slice(&bytes).map_err(|e| GraphError::Decode(e.to_string()))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| GraphError::Unconfirmed(format!("a 2xx answer that is not JSON: {e}")))
     }
 
     /// A post's text and link, for a comment conversation's subject and first entry.

@@ -805,3 +805,26 @@ async fn undeclared_methods_answer_405_with_allow_and_unknown_paths_404() {
     let (s, _) = stack.api("GET", "/conversations/", Some(&tok), None).await;
     assert_eq!(s, 200);
 }
+
+#[tokio::test]
+async fn the_unassigned_marker_cannot_be_an_agent() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let admin = stack.admin(&t.account);
+    let (s, v) = stack
+        .api(
+            "PUT",
+            "/agents/-",
+            Some(&admin),
+            Some(json!({"status": "online"})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("invalid_request")),
+        "{v}"
+    );
+    let dash = stack.token(&t.account, "-", Role::Agent);
+    let (s, _) = stack.api("GET", "/conversations", Some(&dash), None).await;
+    assert_eq!(s, 401, "a token naming agent '-' is refused");
+}

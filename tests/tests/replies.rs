@@ -592,3 +592,48 @@ async fn the_events_feed_can_be_polled_without_missing_or_repeating() {
         .await;
     assert_eq!(s, 400);
 }
+
+#[tokio::test]
+async fn a_send_whose_answer_is_lost_after_meta_took_it_is_settled_by_its_echo() {
+    let stack = Stack::connect();
+    for (name, lost) in [
+        ("the answer breaks off", json!({"broken_body": true})),
+        ("a 2xx that is not JSON", json!({"raw": "<html>OK</html>"})),
+        (
+            "a 2xx without message_id",
+            json!({"raw": "{\"recipient_id\": \"1\"}"}),
+        ),
+    ] {
+        let t = stack.tenant().await;
+        let (conv, _) = inbound_at(&stack, &t, now()).await;
+        let mut failure =
+            json!({"path": format!("/{}/messages", t.page_id), "status": 200, "times": 1});
+        for (k, v) in lost.as_object().unwrap() {
+            failure[k] = v.clone();
+        }
+        stack.sim("POST", "/_sim/failures", Some(failure)).await;
+        let (_, m) = reply(&stack, &t, &conv, json!({"text": name})).await;
+        let sent = message(
+            &stack,
+            &t,
+            &conv,
+            m["id"].as_str().unwrap(),
+            "sent, settled by the echo",
+            |m| m["status"] == "sent",
+        )
+        .await;
+        assert!(
+            sent["external_id"]
+                .as_str()
+                .is_some_and(|mid| mid.starts_with("m_sim_out_")),
+            "{name}: the echo's mid is recorded: {sent}"
+        );
+        // A retry would come within a couple of seconds (backoff starts at 1 s).
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(
+            sends(&stack, &t.page_id).await.len(),
+            1,
+            "{name}: a send that went out is not sent again"
+        );
+    }
+}

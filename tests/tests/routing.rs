@@ -1009,3 +1009,88 @@ async fn an_ai_agent_that_refuses_hands_the_conversation_to_people() {
     assert_eq!(c["ai_agent_active"], false);
     assert!(c["assignee"].is_null(), "no rules: the pool");
 }
+
+#[tokio::test]
+async fn the_ai_agent_acts_only_on_its_conversations_and_a_person_answering_takes_over() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let admin = stack.admin(&t.account);
+    // A conversation from before the AI agent was set up stays with people.
+    write(&stack, &t, "people-user", "hello", now()).await;
+    let plain = conversation_of(&stack, &t, "people-user", "conversation", |_| true).await;
+    let plain = plain["id"].as_str().unwrap().to_owned();
+    let hook = format!("/_bot/{}", t.account);
+    put(
+        &stack,
+        &admin,
+        "/settings",
+        json!({"ai_agent": {"url": format!("{}{hook}", stack.s("sim_url")), "secret": "a-very-secret-signing-key"}}),
+    )
+    .await;
+    write(&stack, &t, "bot-user", "when are you open?", now()).await;
+    let held = conversation_of(&stack, &t, "bot-user", "with the AI agent", |c| {
+        c["ai_agent_active"] == true
+    })
+    .await;
+    let held = held["id"].as_str().unwrap().to_owned();
+    let bot = stack.token(&t.account, "bot-1", Role::Bot);
+    // The bot cannot resolve or reopen a conversation that is not with it.
+    for action in ["resolve", "reopen"] {
+        let (status, v) = stack
+            .api(
+                "POST",
+                &format!("/conversations/{plain}/{action}"),
+                Some(&bot),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (409, Some("not_with_ai_agent")),
+            "{action}: {v}"
+        );
+    }
+    assert_eq!(
+        stack.get(&format!("/conversations/{plain}"), &admin).await["status"],
+        "open"
+    );
+    // A person answering in the AI agent's conversation takes it over.
+    let person = stack.token(&t.account, "human-9", Role::Agent);
+    let (status, v) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{held}/messages"),
+            Some(&person),
+            Some(json!({"text": "Let me help you myself."})),
+        )
+        .await;
+    assert_eq!(status, 202, "{v}");
+    let c = stack.get(&format!("/conversations/{held}"), &admin).await;
+    assert_eq!(
+        (c["assignee"].as_str(), c["ai_agent_active"].as_bool()),
+        (Some("human-9"), Some(false)),
+        "{c}"
+    );
+    let (status, v) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{held}/messages"),
+            Some(&bot),
+            Some(json!({"text": "We are open 9 to 5."})),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("not_with_ai_agent")),
+        "the bot and a person never both answer: {v}"
+    );
+    let (status, _) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{held}/resolve"),
+            Some(&bot),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "nor does it resolve what a person took over");
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use pagedesk_shared::auth::Role;
+use pagedesk_shared::auth::{RESERVED_AGENT_ID, Role};
 use pagedesk_shared::domain::AgentStatus;
 use pagedesk_shared::store::{AgentItem, AgentPatch};
 use pagedesk_shared::views;
@@ -95,6 +95,11 @@ pub async fn put(State(app): State<Arc<App>>, c: Caller, Id(id): Id, bytes: Byte
     c.require_person()?;
     if id.is_empty() || id.chars().count() > 128 {
         return Err(ApiFailure::invalid("id: 1 to 128 characters"));
+    }
+    if id == RESERVED_AGENT_ID {
+        return Err(ApiFailure::invalid(
+            "id: '-' is reserved (it marks unassigned conversations)",
+        ));
     }
     let patch = parse_patch(&bytes, admin)?;
     let agent = app

@@ -114,6 +114,7 @@ pub async fn messages(State(app): State<Arc<App>>, c: Caller, Id(id): Id, p: Par
 /// `POST /conversations/{id}/resolve`
 pub async fn resolve(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply {
     let conv = app.conversation(&c, &id).await?;
+    c.require_holder(&conv)?;
     if !app
         .store
         .resolve_conversation(&conv, app.clock.now_ms())
@@ -164,6 +165,7 @@ async fn ask_csat(app: &App, conv: &ConversationItem) -> pagedesk_shared::Result
 /// `POST /conversations/{id}/reopen`: 409 if the contact has another open conversation.
 pub async fn reopen(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply {
     let conv = app.conversation(&c, &id).await?;
+    c.require_holder(&conv)?;
     match app
         .store
         .reopen_conversation(&conv, app.clock.now_ms())

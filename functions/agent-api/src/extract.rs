@@ -9,6 +9,7 @@ use lambda_http::http::request::Parts;
 use lambda_http::http::{StatusCode, header};
 use pagedesk_shared::api::{query_param, query_params};
 use pagedesk_shared::auth::{Claims, Role};
+use pagedesk_shared::store::ConversationItem;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -56,6 +57,15 @@ impl Caller {
             Ok(())
         } else {
             Err(ApiFailure::forbidden("this needs the admin role"))
+        }
+    }
+
+    /// The AI agent acts only on conversations that are with it; people on any.
+    pub fn require_holder(&self, conv: &ConversationItem) -> Result<(), ApiFailure> {
+        if self.role == Role::Bot && !(conv.bot_active && conv.assignee.is_none()) {
+            Err(ApiFailure::NotWithAiAgent)
+        } else {
+            Ok(())
         }
     }
 

@@ -16,7 +16,9 @@ use pagedesk_shared::domain::{
 };
 use pagedesk_shared::ids;
 use pagedesk_shared::queue::{OutboundJob, enqueue_outbound};
-use pagedesk_shared::store::{EventItem, MessageItem, QueueOutcome};
+use pagedesk_shared::store::{
+    Assignment, Capacity, ConversationItem, EventItem, MessageItem, QueueOutcome,
+};
 use serde_json::json;
 
 use pagedesk_shared::views;
@@ -48,9 +50,7 @@ pub async fn post(State(app): State<Arc<App>>, c: Caller, Id(id): Id, bytes: Byt
     // The AI agent speaks only while the conversation is its own; its messages are
     // automatic (never tagged, only inside 24 h).
     let bot = c.role == Role::Bot;
-    if bot && (!conv.bot_active || conv.assignee.is_some()) {
-        return Err(ApiFailure::NotWithAiAgent);
-    }
+    c.require_holder(&conv)?;
     let author = if bot {
         Sender::Automatic
     } else {
@@ -133,6 +133,11 @@ pub async fn post(State(app): State<Arc<App>>, c: Caller, Id(id): Id, bytes: Byt
         QueueOutcome::Existing(m) => return settle_existing(app, &conv, *m).await,
         QueueOutcome::PrivateReplyExists => return Err(ApiFailure::PrivateReplyExists),
         QueueOutcome::ConversationNotOpen => return Err(ApiFailure::ConversationNotOpen),
+    }
+    if !bot && conv.bot_active && conv.assignee.is_none() {
+        // A person answering takes the conversation over: the AI agent and a person never
+        // both answer.
+        take_over(app, &c, &conv, now).await?;
     }
     enqueue(app, &msg).await?;
     tracing::info!(conversation_id = id, message_id = %msg_id, agent = %c.sub, "reply queued");
@@ -233,5 +238,32 @@ async fn enqueue(app: &App, m: &MessageItem) -> Result<(), ApiFailure> {
             "the reply could not be queued; retry with the same client_id",
         ));
     }
+    Ok(())
+}
+
+/// Gives the AI agent's conversation to the person who answered in it (as a claim would).
+async fn take_over(
+    app: &App,
+    c: &Caller,
+    conv: &ConversationItem,
+    now: i64,
+) -> Result<(), ApiFailure> {
+    let a = Assignment {
+        to: Some(&c.sub),
+        from: None,
+        capacity: Capacity::Any,
+        rule: None,
+        bot_active: Some(false),
+        event: EventItem::new(
+            &c.account,
+            EventType::ConversationClaimed,
+            Some(&conv.id),
+            json!({"assignee": c.sub, "rule": conv.routing_rule, "from_ai_agent": true, "by": "reply"}),
+            now,
+        ),
+        now,
+    };
+    let outcome = app.store.assign(conv, &a).await?;
+    tracing::info!(conversation_id = %conv.id, agent = %c.sub, outcome = ?outcome, "took the conversation from the AI agent");
     Ok(())
 }

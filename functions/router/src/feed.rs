@@ -336,7 +336,9 @@ impl Router {
         let (fields, status, reason) = match fetched {
             Ok(lead) => (answers(&lead), "fetched", None),
             // Temporary: let SQS bring the event back.
-            Err(e @ (GraphError::Timeout | GraphError::Transport(_))) => {
+            Err(
+                e @ (GraphError::Timeout | GraphError::Transport(_) | GraphError::Unconfirmed(_)),
+            ) => {
                 return Err(RouterError::Store(pagedesk_shared::Error::Graph(e)));
             }
             Err(GraphError::Http { status }) if status >= 500 => {

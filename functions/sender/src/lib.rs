@@ -173,11 +173,10 @@ impl Sender {
                 .await
             {
                 Ok(resp) => {
-                    let mid = resp
-                        .get("message_id")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned();
+                    let Some(mid) = sent_id(&resp, "message_id") else {
+                        let e = GraphError::Unconfirmed("a 2xx answer without message_id".into());
+                        return self.on_graph_error(&msg, &page, e, receives).await;
+                    };
                     let recorded = self
                         .store
                         .record_part(
@@ -243,11 +242,10 @@ impl Sender {
         };
         match self.graph.post_json(&path, &body, &token).await {
             Ok(resp) => {
-                let id = resp
-                    .get(id_field)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
+                let Some(id) = sent_id(&resp, id_field) else {
+                    let e = GraphError::Unconfirmed(format!("a 2xx answer without {id_field}"));
+                    return self.on_graph_error(msg, page, e, receives).await;
+                };
                 let recorded = self
                     .store
                     .record_part(msg, 0, &id, self.clock.now_ms(), self.clock.now_ms(), None)
@@ -361,6 +359,14 @@ pub fn parts(m: &MessageItem) -> Vec<Part> {
 }
 
 /// Our ids in `metadata`, so the echo of a send finds its message: `pd1:<conv>:<sk>:<part>`.
+/// The id Graph gives what it sent; without one we cannot tell what happened.
+fn sent_id(resp: &Value, field: &str) -> Option<String> {
+    resp.get(field)
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+}
+
 pub fn metadata(conv_id: &str, message_sk: &str, part: usize) -> String {
     format!("pd1:{conv_id}:{message_sk}:{part}")
 }

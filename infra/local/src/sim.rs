@@ -4,10 +4,13 @@
 //! Control routes (all under `/_sim`):
 //! - `GET /_sim/requests`: every Graph call received, oldest first, as
 //!   `{"method", "path", "query", "headers", "body"}`; `DELETE` clears the log.
-//! - `POST /_sim/failures` `{"path", "status", "body", "times", "delay_ms"}`: the next `times`
-//!   calls whose path ends with `path` answer `status` with `body` after `delay_ms`; a 2xx
-//!   status without a body answers as usual, only late (to make a send time out); `DELETE`
-//!   clears them.
+//! - `POST /_sim/failures` `{"path", "status", "body", "times", "delay_ms", "raw"?,
+//!   "broken_body"?}`: the next `times` calls whose path ends with `path` answer `status` with
+//!   `body` after `delay_ms`; a 2xx status without a body answers as usual, only late (to make
+//!   a send time out). `raw` answers that text instead of JSON, `broken_body: true` a body that
+//!   breaks off after the status line; with a 2xx status both happen after the call took
+//!   effect (the send goes out and echoes), as when Meta's answer is lost on the way back.
+//!   `DELETE` clears them.
 //! - `PUT /_sim/settings` `{"echoes": bool, "page_id"?}`: whether successful sends come back
 //!   as echo webhooks (on by default, as for an app subscribed to `message_echoes`), for all
 //!   Pages or one.
@@ -69,6 +72,12 @@ pub struct Failure {
     pub times: u32,
     #[serde(default)]
     pub delay_ms: u64,
+    /// Answer this text instead of a JSON body.
+    #[serde(default)]
+    pub raw: Option<String>,
+    /// Answer a body that breaks off after the status line.
+    #[serde(default)]
+    pub broken_body: bool,
 }
 
 fn default_status() -> u16 {
@@ -425,24 +434,41 @@ async fn graph_call(
             .find(|f| f.times > 0 && path.ends_with(&f.path));
         let out = hit.map(|f| {
             f.times -= 1;
-            (f.status, f.body.clone(), f.delay_ms)
+            f.clone()
         });
         s.failures.retain(|f| f.times > 0);
         out
     };
-    if let Some((status, body, delay)) = scripted {
-        if delay > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
-        }
-        if !((200..300).contains(&status) && body.is_null()) {
-            return (
-                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-                axum::Json(body),
-            )
-                .into_response();
+    let Some(f) = scripted else {
+        return default_answer(&sim, &method, &path, &query, &parsed_body);
+    };
+    if f.delay_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(f.delay_ms)).await;
+    }
+    let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mangled = f.raw.is_some() || f.broken_body;
+    if status.is_success() && (f.body.is_null() || mangled) {
+        // The call takes effect; only what comes back may be lost.
+        let answer = default_answer(&sim, &method, &path, &query, &parsed_body);
+        if !mangled {
+            return answer;
         }
     }
-    default_answer(&sim, &method, &path, &query, &parsed_body)
+    if f.broken_body {
+        let broken = futures::stream::iter([
+            Ok(Bytes::from_static(b"{\"message_id\": \"m_")),
+            Err(std::io::Error::other("connection reset")),
+        ]);
+        return Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from_stream(broken))
+            .unwrap_or_else(|_| status.into_response());
+    }
+    match f.raw {
+        Some(text) => (status, text).into_response(),
+        None => (status, axum::Json(f.body)).into_response(),
+    }
 }
 
 /// Meta sends our own sends back as `message_echoes`, with our app id and our metadata.

@@ -186,7 +186,8 @@ pub enum SendOutcome {
 
 pub fn classify(e: &GraphError) -> SendOutcome {
     match e {
-        GraphError::Timeout => SendOutcome::Ambiguous,
+        // It may have gone out: the echo (our id in `metadata`) settles it.
+        GraphError::Timeout | GraphError::Unconfirmed(_) => SendOutcome::Ambiguous,
         // Refused before anything was sent (connection refused, DNS): safe to retry.
         GraphError::Transport(_) => SendOutcome::Retry,
         GraphError::Http { status } if *status >= 500 || *status == 429 => SendOutcome::Retry,
@@ -255,6 +256,19 @@ mod tests {
     }
 
     #[test]
+    fn a_temporarily_restricted_page_is_a_failure_with_its_reason() {
+        let e = GraphError::Api {
+            status: 400,
+            code: 10,
+            subcode: Some(1893063),
+            kind: Some("OAuthException".into()),
+            message: "This Page is temporarily restricted".into(),
+        };
+        assert_eq!(classify(&e), SendOutcome::Fail("page_restricted"));
+        assert!(reason_text("page_restricted").contains("restricted"));
+    }
+
+    #[test]
     fn every_graph_error_fixture_has_its_documented_outcome() {
         for (name, want) in [
             (
@@ -292,6 +306,14 @@ mod tests {
             assert_eq!(classify(&body(name)), want, "{name}");
         }
         assert_eq!(classify(&GraphError::Timeout), SendOutcome::Ambiguous);
+        assert_eq!(
+            classify(&GraphError::Unconfirmed("reset".into())),
+            SendOutcome::Ambiguous
+        );
+        assert_eq!(
+            classify(&GraphError::Transport("refused".into())),
+            SendOutcome::Retry
+        );
         assert_eq!(
             classify(&GraphError::Http { status: 503 }),
             SendOutcome::Retry

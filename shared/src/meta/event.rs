@@ -448,6 +448,33 @@ mod tests {
     }
 
     #[test]
+    fn stickers_arrive_as_their_own_type_since_2026_and_as_images_before() {
+        let e = ev(
+            Field::Messaging,
+            json!({"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1,
+            "message":{"mid":"m","attachments":[
+                {"type":"sticker","payload":{"url":"https://s","sticker_id":369239263222822i64}},
+                {"type":"image","payload":{"url":"https://i","sticker_id":"369239263222822"}}]}}),
+        );
+        let Event::Inbound(m) = parse(&e) else {
+            panic!("a message with stickers is a message")
+        };
+        let a = &m.attachments;
+        assert_eq!(
+            (
+                a[0].kind.as_str(),
+                a[0].url.as_deref(),
+                a[0].sticker_id.as_deref()
+            ),
+            ("sticker", Some("https://s"), Some("369239263222822"))
+        );
+        assert_eq!(
+            (a[1].kind.as_str(), a[1].sticker_id.as_deref()),
+            ("image", Some("369239263222822"))
+        );
+    }
+
+    #[test]
     fn receipts_reactions_edits_postbacks_referrals() {
         let d = ev(
             Field::Messaging,
