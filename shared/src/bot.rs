@@ -3,6 +3,7 @@
 //! admin set, and `X-Pagedesk-Timestamp` (seconds) so the bot can refuse replays.
 
 use crate::domain::EventType;
+use crate::safe_url::{GuardedResolver, UrlPolicy, refusal_in};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -16,6 +17,9 @@ pub enum BotError {
     /// Any other answer: it will not change by retrying.
     #[error("AI agent refused the delivery with HTTP {0}")]
     Refused(u16),
+    /// The URL or the address it resolves to is one pagedesk does not call.
+    #[error("the AI agent's URL is not allowed: {0}")]
+    NotAllowed(String),
 }
 
 pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
@@ -33,16 +37,20 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
 #[derive(Clone)]
 pub struct BotClient {
     http: reqwest::Client,
+    policy: UrlPolicy,
 }
 
 impl BotClient {
-    pub fn new(timeout: Duration) -> Self {
+    pub fn new(timeout: Duration, policy: UrlPolicy) -> Self {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(3))
+            // A redirect would lead past the address check.
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(GuardedResolver::new(policy))
             .build()
             .unwrap_or_default();
-        BotClient { http }
+        BotClient { http, policy }
     }
 
     /// POSTs one delivery. `delivery` is stable across retries, so the bot can drop repeats.
@@ -55,6 +63,9 @@ impl BotClient {
         body: &serde_json::Value,
         now_ms: i64,
     ) -> Result<(), BotError> {
+        self.policy
+            .check_url(url)
+            .map_err(|r| BotError::NotAllowed(r.to_string()))?;
         let bytes = serde_json::to_vec(body).map_err(|e| BotError::Temporary(e.to_string()))?;
         let ts = now_ms / 1000;
         let res = self
@@ -79,6 +90,9 @@ impl BotClient {
                 }
             }
             Err(e) if e.is_timeout() => Err(BotError::Temporary("timeout".into())),
+            Err(e) if refusal_in(&e).is_some() => Err(BotError::NotAllowed(
+                refusal_in(&e).map(|r| r.to_string()).unwrap_or_default(),
+            )),
             Err(e) => Err(BotError::Temporary(format!(
                 "request failed: {}",
                 e.without_url()

@@ -5,6 +5,7 @@
 //! Handlers receive the value and never read the environment themselves, so several functions
 //! can run in one local process with different settings.
 
+use crate::safe_url::UrlPolicy;
 use crate::{Error, Result};
 
 /// Environment variable names: the contract between `template.yaml`, the local host and code.
@@ -26,6 +27,8 @@ pub mod env {
     pub const GRAPH_TIMEOUT_MS: &str = "PAGEDESK_GRAPH_TIMEOUT_MS";
     pub const SETTINGS_CACHE_SECONDS: &str = "PAGEDESK_SETTINGS_CACHE_SECONDS";
     pub const AI_AGENT_TIMEOUT_MS: &str = "PAGEDESK_AI_AGENT_TIMEOUT_MS";
+    /// `1` lets the AI agent's URL be http, loopback or private: the local stack only.
+    pub const ALLOW_PRIVATE_URLS: &str = "PAGEDESK_ALLOW_PRIVATE_URLS";
 }
 
 pub const DEFAULT_GRAPH_BASE_URL: &str = "https://graph.facebook.com";
@@ -86,6 +89,10 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             (None, Some(secret)) => AuthConfig::DevSecret(secret),
             (None, None) => AuthConfig::None,
         }
+    }
+
+    fn url_policy(&self) -> UrlPolicy {
+        UrlPolicy::from_flag(self.optional(env::ALLOW_PRIVATE_URLS).as_deref())
     }
 
     fn page_token_prefix(&self) -> String {
@@ -187,6 +194,8 @@ pub struct AgentApiConfig {
     pub page_token_prefix: String,
     pub auth: AuthConfig,
     pub secret_cache_seconds: u64,
+    /// Which AI agent URLs may be saved.
+    pub url_policy: UrlPolicy,
 }
 
 impl FunctionConfig for AgentApiConfig {
@@ -197,6 +206,7 @@ impl FunctionConfig for AgentApiConfig {
             page_token_prefix: e.page_token_prefix(),
             auth: e.auth(),
             secret_cache_seconds: e.number(env::SECRET_CACHE_SECONDS, 300)?,
+            url_policy: e.url_policy(),
         })
     }
 }
@@ -210,6 +220,8 @@ pub struct SenderConfig {
     pub secret_cache_seconds: u64,
     /// A delivery to the AI agent that takes longer is retried.
     pub ai_agent_timeout_ms: u64,
+    /// Which addresses deliveries to the AI agent may go to.
+    pub url_policy: UrlPolicy,
 }
 
 impl FunctionConfig for SenderConfig {
@@ -220,6 +232,7 @@ impl FunctionConfig for SenderConfig {
             graph: e.graph()?,
             secret_cache_seconds: e.number(env::SECRET_CACHE_SECONDS, 300)?,
             ai_agent_timeout_ms: e.number(env::AI_AGENT_TIMEOUT_MS, 5_000)?,
+            url_policy: e.url_policy(),
         })
     }
 }

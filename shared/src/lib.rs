@@ -18,6 +18,7 @@ pub mod graph;
 pub mod ids;
 pub mod meta;
 pub mod queue;
+pub mod safe_url;
 
 pub mod secrets;
 pub mod sqs_batch;

@@ -828,3 +828,35 @@ async fn the_unassigned_marker_cannot_be_an_agent() {
     let (s, _) = stack.api("GET", "/conversations", Some(&dash), None).await;
     assert_eq!(s, 401, "a token naming agent '-' is refused");
 }
+
+#[tokio::test]
+async fn the_ai_agent_url_never_reaches_link_local_or_metadata_addresses() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let admin = stack.admin(&t.account);
+    for url in [
+        "https://169.254.169.254/latest/meta-data/",
+        "http://169.254.169.254/",
+        "https://[fd00:ec2::254]/",
+        "https://[::ffff:169.254.169.254]/",
+        "ftp://bot.example.com/",
+        "https://user:pw@bot.example.com/",
+    ] {
+        let (s, v) = stack
+            .api(
+                "PUT",
+                "/settings",
+                Some(&admin),
+                Some(json!({"ai_agent": {"url": url}})),
+            )
+            .await;
+        assert_eq!(s, 422, "{url}: {v}");
+        assert!(
+            v["error"]["problems"][0]
+                .as_str()
+                .is_some_and(|p| p.starts_with("ai_agent.url")),
+            "{url}: {v}"
+        );
+    }
+    assert!(stack.get("/settings", &admin).await["ai_agent"].is_null());
+}

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::State;
 use pagedesk_shared::domain::hours::WeeklyHours;
+use pagedesk_shared::safe_url::UrlPolicy;
 use pagedesk_shared::store::Settings;
 use serde_json::{Map, Value, json};
 
@@ -41,7 +42,7 @@ pub async fn put(State(app): State<Arc<App>>, c: Caller, bytes: Bytes) -> Reply 
     let patch: Map<String, Value> = body(&bytes)?;
     let mut s = app.store.get_settings(&c.account).await?;
     let before = s.ai_agent_secret.clone();
-    let problems = apply(&mut s, &patch);
+    let problems = apply(&mut s, &patch, app.cfg.url_policy);
     if !problems.is_empty() {
         return Err(ApiFailure::Invalid(problems));
     }
@@ -80,7 +81,7 @@ fn new_secret() -> String {
 }
 
 /// Applies the fields present in `patch`; returns what is wrong (and changes nothing then).
-pub fn apply(s: &mut Settings, patch: &Map<String, Value>) -> Vec<String> {
+pub fn apply(s: &mut Settings, patch: &Map<String, Value>, urls: UrlPolicy) -> Vec<String> {
     let mut problems = Vec::new();
     let mut next = s.clone();
     for (k, v) in patch {
@@ -127,11 +128,14 @@ pub fn apply(s: &mut Settings, patch: &Map<String, Value>) -> Vec<String> {
                     next.ai_agent_secret = None;
                 }
                 _ => {
-                    match v.get("url").and_then(Value::as_str).map(url::Url::parse) {
-                        Some(Ok(u)) if matches!(u.scheme(), "http" | "https") => {
-                            next.ai_agent_url = Some(u.to_string())
-                        }
-                        _ => problems.push("ai_agent.url: an http(s) URL".into()),
+                    match v
+                        .get("url")
+                        .and_then(Value::as_str)
+                        .map(|u| urls.check_url(u))
+                    {
+                        Some(Ok(u)) => next.ai_agent_url = Some(u.to_string()),
+                        Some(Err(why)) => problems.push(format!("ai_agent.url: {why}")),
+                        None => problems.push("ai_agent.url: an https URL".into()),
                     }
                     // The signing key: required the first time, kept when left out later.
                     match v.get("secret") {
@@ -176,6 +180,16 @@ pub fn apply(s: &mut Settings, patch: &Map<String, Value>) -> Vec<String> {
 mod tests {
     use super::*;
 
+    fn apply_local(s: &mut Settings, p: &Map<String, Value>) -> Vec<String> {
+        apply(
+            s,
+            p,
+            UrlPolicy {
+                allow_private: true,
+            },
+        )
+    }
+
     fn patch(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap_or_default()
     }
@@ -183,7 +197,7 @@ mod tests {
     #[test]
     fn valid_settings_apply_and_invalid_ones_are_all_listed() {
         let mut s = Settings::default();
-        let p = apply(
+        let p = apply_local(
             &mut s,
             &patch(
                 json!({"time_zone": "America/New_York", "business_hours": {"mon": [["09:00", "12:30"], ["13:30", "17:00"]]},
@@ -200,7 +214,7 @@ mod tests {
             (Some("America/New_York"), true, 20)
         );
         let before = s.clone();
-        let p = apply(
+        let p = apply_local(
             &mut s,
             &patch(
                 json!({"time_zone": "Mars/Olympus", "history_depth": 7, "business_hours": {"mon": [["17:00", "09:00"]], "xyz": []},
@@ -210,7 +224,7 @@ mod tests {
         assert_eq!(p.len(), 7, "{p:?}");
         assert_eq!(s, before, "nothing changes when anything is wrong");
         assert!(
-            apply(
+            apply_local(
                 &mut s,
                 &patch(json!({"greeting": null, "business_hours": null}))
             )

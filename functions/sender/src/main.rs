@@ -25,9 +25,10 @@ async fn main() -> Result<(), Error> {
         )),
         sqs: clients.sqs.clone(),
         clock: Arc::new(SystemClock),
-        bot: pagedesk_shared::bot::BotClient::new(std::time::Duration::from_millis(
-            cfg.ai_agent_timeout_ms,
-        )),
+        bot: pagedesk_shared::bot::BotClient::new(
+            std::time::Duration::from_millis(cfg.ai_agent_timeout_ms),
+            cfg.url_policy,
+        ),
         cfg,
     };
     let sender = &sender;

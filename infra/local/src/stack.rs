@@ -210,6 +210,8 @@ impl Stack {
             for (k, v) in &opts.env_overrides {
                 env.insert(k.clone(), v.clone());
             }
+            // The simulator's stand-in AI agent is http on loopback: allowed here only.
+            env.insert(env::ALLOW_PRIVATE_URLS.into(), "1".into());
             if f.function_url.is_some() {
                 // Local runs sign agent tokens with a shared secret instead of a JWKS.
                 env.insert(env::DEV_JWT_SECRET.into(), opts.jwt_secret.clone());
@@ -272,6 +274,7 @@ impl Stack {
                         clock: Arc::new(SystemClock),
                         bot: pagedesk_shared::bot::BotClient::new(
                             std::time::Duration::from_millis(cfg.ai_agent_timeout_ms),
+                            cfg.url_policy,
                         ),
                         cfg,
                     });

@@ -1,0 +1,257 @@
+//! Where pagedesk may send requests to an address a customer configured (the AI agent's URL):
+//! https to public addresses only; link-local and cloud metadata addresses never; loopback and
+//! private networks, and plain http, only under `PAGEDESK_ALLOW_PRIVATE_URLS=1`, which only the
+//! local stack sets. The URL is checked when it is saved and the address again at every call
+//! (`GuardedResolver`), so a name that later resolves somewhere else is still refused.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UrlPolicy {
+    /// Loopback, private networks and http: for the local stack only.
+    pub allow_private: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlRefusal {
+    #[error("not an absolute URL")]
+    NotUrl,
+    #[error("only https is allowed")]
+    NotHttps,
+    #[error("user names and passwords in the URL are not allowed")]
+    Credentials,
+    #[error("{0} is a link-local or cloud metadata address")]
+    LinkLocal(IpAddr),
+    #[error("{0} is a loopback or private address")]
+    Private(IpAddr),
+    #[error("{0} is not a public address")]
+    Reserved(IpAddr),
+    #[error("{0} has no address that may be called")]
+    NoAllowedAddress(String),
+}
+
+/// What kind of network an address is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    Public,
+    Private,
+    LinkLocal,
+    Reserved,
+}
+
+impl UrlPolicy {
+    pub fn from_flag(value: Option<&str>) -> Self {
+        UrlPolicy {
+            allow_private: value.is_some_and(|v| v.trim() == "1"),
+        }
+    }
+
+    /// Scheme, credentials and a literal address; a name is checked when it is resolved.
+    pub fn check_url(&self, raw: &str) -> Result<url::Url, UrlRefusal> {
+        let u = url::Url::parse(raw).map_err(|_| UrlRefusal::NotUrl)?;
+        match u.scheme() {
+            "https" => {}
+            "http" if self.allow_private => {}
+            _ => return Err(UrlRefusal::NotHttps),
+        }
+        if !u.username().is_empty() || u.password().is_some() {
+            return Err(UrlRefusal::Credentials);
+        }
+        match u.host() {
+            Some(url::Host::Ipv4(ip)) => self.check_ip(IpAddr::V4(ip))?,
+            Some(url::Host::Ipv6(ip)) => self.check_ip(IpAddr::V6(ip))?,
+            Some(url::Host::Domain(_)) => {}
+            None => return Err(UrlRefusal::NotUrl),
+        }
+        Ok(u)
+    }
+
+    pub fn check_ip(&self, ip: IpAddr) -> Result<(), UrlRefusal> {
+        match reach(ip) {
+            Reach::Public => Ok(()),
+            Reach::Private if self.allow_private => Ok(()),
+            Reach::Private => Err(UrlRefusal::Private(ip)),
+            Reach::LinkLocal => Err(UrlRefusal::LinkLocal(ip)),
+            Reach::Reserved => Err(UrlRefusal::Reserved(ip)),
+        }
+    }
+}
+
+fn reach(ip: IpAddr) -> Reach {
+    match ip {
+        IpAddr::V4(v4) => reach_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => reach_v4(v4),
+            None => reach_v6(v6),
+        },
+    }
+}
+
+fn reach_v4(ip: Ipv4Addr) -> Reach {
+    let o = ip.octets();
+    // 169.254.0.0/16 holds every cloud's metadata service (169.254.169.254).
+    if ip.is_link_local() {
+        Reach::LinkLocal
+    } else if ip.is_loopback() || ip.is_private() || (o[0] == 100 && (o[1] & 0xc0) == 64) {
+        // 100.64.0.0/10 is carrier-grade NAT: someone's private network.
+        Reach::Private
+    } else if ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || o[0] == 0
+        || o[0] >= 240
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+        || (o[0] == 198 && (o[1] & 0xfe) == 18)
+    {
+        Reach::Reserved
+    } else {
+        Reach::Public
+    }
+}
+
+fn reach_v6(ip: Ipv6Addr) -> Reach {
+    let s = ip.segments();
+    // AWS's metadata service over IPv6.
+    let aws_metadata = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
+    if ip == aws_metadata || (s[0] & 0xffc0) == 0xfe80 {
+        Reach::LinkLocal
+    } else if ip.is_loopback() || (s[0] & 0xfe00) == 0xfc00 {
+        Reach::Private
+    } else if ip.is_unspecified() || ip.is_multicast() || (s[0] == 0x2001 && s[1] == 0x0db8) {
+        Reach::Reserved
+    } else {
+        Reach::Public
+    }
+}
+
+/// Resolves names for an HTTP client and keeps only the addresses the policy allows, so the
+/// address checked is the address connected to.
+pub struct GuardedResolver {
+    policy: UrlPolicy,
+}
+
+impl GuardedResolver {
+    pub fn new(policy: UrlPolicy) -> Arc<Self> {
+        Arc::new(GuardedResolver { policy })
+    }
+
+    pub async fn allowed_addresses(&self, host: &str) -> Result<Vec<SocketAddr>, UrlRefusal> {
+        let found = tokio::net::lookup_host((host, 0))
+            .await
+            .map_err(|_| UrlRefusal::NoAllowedAddress(host.to_owned()))?;
+        let allowed: Vec<SocketAddr> = found
+            .filter(|a| self.policy.check_ip(a.ip()).is_ok())
+            .collect();
+        if allowed.is_empty() {
+            return Err(UrlRefusal::NoAllowedAddress(host.to_owned()));
+        }
+        Ok(allowed)
+    }
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let resolver = GuardedResolver {
+            policy: self.policy,
+        };
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs = resolver.allowed_addresses(&host).await?;
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The policy's refusal behind a failed request, if that is why it failed.
+pub fn refusal_in(e: &(dyn std::error::Error + 'static)) -> Option<UrlRefusal> {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(r) = err.downcast_ref::<UrlRefusal>() {
+            return Some(r.clone());
+        }
+        cur = err.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STRICT: UrlPolicy = UrlPolicy {
+        allow_private: false,
+    };
+    const LOCAL: UrlPolicy = UrlPolicy {
+        allow_private: true,
+    };
+
+    #[test]
+    fn only_https_to_public_addresses_and_never_metadata() {
+        assert!(STRICT.check_url("https://bot.example.com/hook").is_ok());
+        assert!(STRICT.check_url("https://93.184.216.34/hook").is_ok());
+        for (url, want) in [
+            ("http://bot.example.com/hook", UrlRefusal::NotHttps),
+            ("ftp://bot.example.com/", UrlRefusal::NotHttps),
+            ("https://u:p@bot.example.com/", UrlRefusal::Credentials),
+            ("not a url", UrlRefusal::NotUrl),
+        ] {
+            assert_eq!(STRICT.check_url(url).unwrap_err(), want, "{url}");
+        }
+        for url in [
+            "https://169.254.169.254/latest/meta-data/",
+            "https://[fd00:ec2::254]/",
+            "https://[fe80::1]/",
+            "https://[::ffff:169.254.169.254]/",
+        ] {
+            for p in [STRICT, LOCAL] {
+                assert!(
+                    matches!(p.check_url(url), Err(UrlRefusal::LinkLocal(_))),
+                    "{url} is never allowed"
+                );
+            }
+        }
+        for url in [
+            "https://127.0.0.1:3002/_bot/x",
+            "https://10.1.2.3/",
+            "https://172.16.0.1/",
+            "https://192.168.1.1/",
+            "https://100.64.0.1/",
+            "https://[::1]/",
+            "https://[fd12::1]/",
+        ] {
+            assert!(
+                matches!(STRICT.check_url(url), Err(UrlRefusal::Private(_))),
+                "{url}"
+            );
+            assert!(LOCAL.check_url(url).is_ok(), "{url} on the local stack");
+        }
+        assert!(LOCAL.check_url("http://127.0.0.1:3002/_bot/x").is_ok());
+        for url in [
+            "https://0.0.0.0/",
+            "https://224.0.0.1/",
+            "https://192.0.2.1/",
+        ] {
+            assert!(
+                matches!(LOCAL.check_url(url), Err(UrlRefusal::Reserved(_))),
+                "{url}"
+            );
+        }
+        assert_eq!(UrlPolicy::from_flag(Some("1")), LOCAL);
+        assert_eq!(UrlPolicy::from_flag(Some("yes")), STRICT);
+        assert_eq!(UrlPolicy::from_flag(None), STRICT);
+    }
+
+    #[tokio::test]
+    async fn a_name_is_judged_by_the_address_it_resolves_to() {
+        let strict = GuardedResolver::new(STRICT);
+        assert_eq!(
+            strict.allowed_addresses("localhost").await,
+            Err(UrlRefusal::NoAllowedAddress("localhost".into()))
+        );
+        let local = GuardedResolver::new(LOCAL);
+        let addrs = local.allowed_addresses("localhost").await.unwrap();
+        assert!(addrs.iter().all(|a| a.ip().is_loopback()));
+    }
+}
