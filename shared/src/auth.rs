@@ -269,6 +269,10 @@ mod tests {
     }
 
     fn rs256(kid: &str, nbf: Option<u64>) -> String {
+        rs256_from("iss", kid, nbf)
+    }
+
+    fn rs256_from(iss: &str, kid: &str, nbf: Option<u64>) -> String {
         #[derive(Serialize)]
         struct C<'a> {
             sub: &'a str,
@@ -290,7 +294,7 @@ mod tests {
             sub: "a1",
             account: "acme",
             role: "agent",
-            iss: "iss",
+            iss,
             exp: now + 60,
             nbf,
         };
@@ -393,8 +397,6 @@ mod tests {
 
     #[tokio::test]
     async fn rs256_against_a_jwks_and_hs256_is_refused_there() {
-        // A 2048-bit test key made for this test only.
-        let pem = include_str!("../testdata/rs256-test-key.pem");
         let jwks: JwkSet =
             serde_json::from_str(include_str!("../testdata/rs256-test-jwks.json")).unwrap();
         let cfg = AuthConfig::Jwks {
@@ -403,43 +405,9 @@ mod tests {
             audience: None,
         };
         let v = Verifier::with_jwks(cfg, jwks);
-        let mut h = jsonwebtoken::Header::new(Algorithm::RS256);
-        h.kid = Some("test-key".into());
-        #[derive(Serialize)]
-        struct C<'a> {
-            sub: &'a str,
-            account: &'a str,
-            role: &'a str,
-            iss: &'a str,
-            exp: u64,
-        }
-        let exp = chrono::Utc::now().timestamp() as u64 + 60;
-        let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
-        let t = jsonwebtoken::encode(
-            &h,
-            &C {
-                sub: "a1",
-                account: "acme",
-                role: "agent",
-                iss: "iss",
-                exp,
-            },
-            &key,
-        )
-        .unwrap();
+        let t = rs256("test-key", None);
         assert_eq!(v.verify(&t).await.unwrap().role, Role::Agent);
-        let wrong_iss = jsonwebtoken::encode(
-            &h,
-            &C {
-                sub: "a1",
-                account: "acme",
-                role: "agent",
-                iss: "x",
-                exp,
-            },
-            &key,
-        )
-        .unwrap();
+        let wrong_iss = rs256_from("x", "test-key", None);
         assert!(v.verify(&wrong_iss).await.is_err());
         let hs = dev_token("s", "a", "acme", Role::Admin, 60);
         assert!(matches!(v.verify(&hs).await, Err(AuthError::Invalid(_))));

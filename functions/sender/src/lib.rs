@@ -10,8 +10,10 @@
 mod ai_agent;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use pagedesk_shared::aws::Clients;
 use pagedesk_shared::clock::Clock;
 use pagedesk_shared::config::SenderConfig;
 use pagedesk_shared::domain::MessageError;
@@ -42,6 +44,27 @@ pub struct Sender {
     pub sqs: aws_sdk_sqs::Client,
     pub clock: Arc<dyn Clock>,
     pub bot: pagedesk_shared::bot::BotClient,
+}
+
+impl Sender {
+    /// The sender of `cfg` over `clients` (the same in Lambda and on the local host).
+    pub fn new(cfg: SenderConfig, clients: &Clients, clock: Arc<dyn Clock>) -> Self {
+        Sender {
+            store: Store::new(clients.dynamo.clone(), cfg.table.clone()),
+            graph: GraphClient::new(&cfg.graph),
+            secrets: Arc::new(SecretCache::new(
+                clients.secrets.clone(),
+                Duration::from_secs(cfg.secret_cache_seconds),
+            )),
+            sqs: clients.sqs.clone(),
+            clock,
+            bot: pagedesk_shared::bot::BotClient::new(
+                Duration::from_millis(cfg.ai_agent_timeout_ms),
+                cfg.url_policy,
+            ),
+            cfg,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -266,18 +266,7 @@ impl Stack {
                 }
                 "SenderFunction" => {
                     let cfg = SenderConfig::from_lookup(lookup).map_err(config(&f.logical_id))?;
-                    let sender = Arc::new(Sender {
-                        graph: GraphClient::new(&cfg.graph),
-                        store: store(&cfg.table),
-                        secrets: secrets(cfg.secret_cache_seconds),
-                        sqs: clients.sqs.clone(),
-                        clock: Arc::new(SystemClock),
-                        bot: pagedesk_shared::bot::BotClient::new(
-                            std::time::Duration::from_millis(cfg.ai_agent_timeout_ms),
-                            cfg.url_policy,
-                        ),
-                        cfg,
-                    });
+                    let sender = Arc::new(Sender::new(cfg, &clients, Arc::new(SystemClock)));
                     let h: SqsHandler = Arc::new(move |ev| {
                         let s = sender.clone();
                         Box::pin(async move { s.handle_batch(ev).await })
