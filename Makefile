@@ -6,7 +6,7 @@ CARGO ?= cargo
 GLIBC_MAX ?= 2.34
 # aws-lc-sys build setting: see .cargo/config.toml (kept there so plain cargo shares the cache).
 
-.PHONY: dev test tools build lint fmt clippy template-lint release glibc-check sam-build sam-validate bench clean
+.PHONY: dev test tools build lint fmt clippy template-lint release glibc-check sam-build sam-validate bench fuzz clean
 
 tools:
 	@bash infra/scripts/install-tools.sh
@@ -79,6 +79,13 @@ sam-build:
 bench: tools
 	$(CARGO) build --profile bench-local --locked -p pagedesk-local -p pagedesk-e2e
 	@PAGEDESK_LOCAL_SCHEDULE_SECONDS=3600 PAGEDESK_SETTINGS_CACHE_SECONDS=15 bash infra/scripts/with-stack.sh bench-local ./target/bench-local/bench
+
+# The property tests of the internet-facing parsers with a long budget (make test runs 256
+# cases a property). FUZZ_CASES=N to change it; the report is the last lines printed.
+FUZZ_CASES ?= 20000
+fuzz:
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test -p pagedesk-shared --test properties --locked -- --nocapture --test-threads 2
+	@echo "fuzz: 5 properties x $(FUZZ_CASES) cases, no failure (a failure prints its minimal input above)"
 
 clean:
 	$(CARGO) clean
