@@ -860,3 +860,17 @@ async fn the_ai_agent_url_never_reaches_link_local_or_metadata_addresses() {
     }
     assert!(stack.get("/settings", &admin).await["ai_agent"].is_null());
 }
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_in_the_error_shape() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let admin = stack.admin(&t.account);
+    let big = json!({"greeting": "x".repeat(3 * 1024 * 1024)});
+    let (s, v) = stack.api("PUT", "/settings", Some(&admin), Some(big)).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (413, Some("payload_too_large")),
+        "{v}"
+    );
+}

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use pagedesk_shared::auth::{RESERVED_AGENT_ID, Role};
 use pagedesk_shared::domain::AgentStatus;
@@ -13,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use crate::App;
 use crate::error::ApiFailure;
-use crate::extract::{Caller, Id, Reply, body, integer, ok};
+use crate::extract::{Caller, Id, RawBody, Reply, body, integer, ok};
 
 /// `GET /agents` (admin)
 pub async fn list(State(app): State<Arc<App>>, c: Caller) -> Reply {
@@ -85,7 +84,12 @@ fn parse_patch(bytes: &[u8], admin: bool) -> Result<AgentPatch, ApiFailure> {
 }
 
 /// `PUT /agents/{id}`
-pub async fn put(State(app): State<Arc<App>>, c: Caller, Id(id): Id, bytes: Bytes) -> Reply {
+pub async fn put(
+    State(app): State<Arc<App>>,
+    c: Caller,
+    Id(id): Id,
+    RawBody(bytes): RawBody,
+) -> Reply {
     let admin = c.role == Role::Admin;
     if !admin && c.sub != id {
         return Err(ApiFailure::forbidden(

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use pagedesk_shared::assignment::Assigner;
 use pagedesk_shared::automatic::{self, Automatic};
@@ -21,7 +20,7 @@ use serde_json::json;
 
 use crate::App;
 use crate::error::ApiFailure;
-use crate::extract::{Caller, Id, Params, Reply, body, ok, optional_body};
+use crate::extract::{Caller, Id, Params, RawBody, Reply, body, ok, optional_body};
 
 /// `GET /conversations?status=&assignee=&page_id=&channel=&limit=&cursor=`
 pub async fn list(State(app): State<Arc<App>>, c: Caller, p: Params) -> Reply {
@@ -248,7 +247,12 @@ impl AssignRequest {
 }
 
 /// `POST /conversations/{id}/assign`: to an added agent or the caller; both agents' loads move.
-pub async fn assign(State(app): State<Arc<App>>, c: Caller, Id(id): Id, bytes: Bytes) -> Reply {
+pub async fn assign(
+    State(app): State<Arc<App>>,
+    c: Caller,
+    Id(id): Id,
+    RawBody(bytes): RawBody,
+) -> Reply {
     c.require_person()?;
     let to = AssignRequest::parse(&bytes)?;
     if let Some(to) = &to
@@ -334,7 +338,12 @@ impl HandoffRequest {
 /// `POST /conversations/{id}/handoff`: the AI agent (or a person for it) gives the conversation
 /// to people: the named rule, or the rules evaluated again on what the person wrote so far, or
 /// the pool.
-pub async fn handoff(State(app): State<Arc<App>>, c: Caller, Id(id): Id, bytes: Bytes) -> Reply {
+pub async fn handoff(
+    State(app): State<Arc<App>>,
+    c: Caller,
+    Id(id): Id,
+    RawBody(bytes): RawBody,
+) -> Reply {
     let req = HandoffRequest::parse(&bytes)?;
     let conv = app.conversation(&c, &id).await?;
     let rules = app.store.get_rules(&c.account).await?.rules;

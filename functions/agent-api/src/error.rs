@@ -54,6 +54,8 @@ pub enum ApiFailure {
         comment_id: Option<String>,
         closed_at: String,
     },
+    #[error("the request body is too large")]
+    TooLarge,
     /// A dependency is down; the same request can be sent again.
     #[error("{0}")]
     Unavailable(&'static str),
@@ -87,6 +89,7 @@ impl ApiFailure {
             Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             BadParameter { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter"),
             Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+            TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ConversationNotOpen => (StatusCode::CONFLICT, "conversation_not_open"),
             NotResolved => (StatusCode::CONFLICT, "not_resolved"),
             ContactHasOpenConversation => (StatusCode::CONFLICT, "contact_has_open_conversation"),

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path};
 use axum::response::{IntoResponse, Response};
 use lambda_http::http::request::Parts;
 use lambda_http::http::{StatusCode, header};
@@ -124,6 +125,21 @@ impl Params {
                     ApiFailure::bad_parameter("limit", format!("a number from 1 to {max}"))
                 }),
         }
+    }
+}
+
+/// The request body as bytes. Larger than the function accepts (axum's 2 MiB default, below the
+/// function URL's 6 MB) is 413 in the API's error shape.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiFailure;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiFailure> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|_| ApiFailure::TooLarge)
     }
 }
 

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use lambda_http::http::StatusCode;
 use pagedesk_shared::domain::PageStatus;
@@ -13,7 +12,7 @@ use serde_json::json;
 
 use crate::App;
 use crate::error::ApiFailure;
-use crate::extract::{Caller, Id, Reply, body, json, ok};
+use crate::extract::{Caller, Id, RawBody, Reply, body, json, ok};
 
 pub async fn list(State(app): State<Arc<App>>, c: Caller) -> Reply {
     c.require_admin()?;
@@ -67,7 +66,12 @@ impl PutPage {
 
 /// `PUT /pages/{page_id}`: 201 when registered, 200 when updated, 409 if another account holds
 /// the Page. A new token reconnects a Page that needed re-authorisation.
-pub async fn put(State(app): State<Arc<App>>, c: Caller, Id(page_id): Id, bytes: Bytes) -> Reply {
+pub async fn put(
+    State(app): State<Arc<App>>,
+    c: Caller,
+    Id(page_id): Id,
+    RawBody(bytes): RawBody,
+) -> Reply {
     c.require_admin()?;
     if page_id.is_empty() || !page_id.chars().all(|ch| ch.is_ascii_digit()) {
         return Err(ApiFailure::invalid("page_id must be the Page's numeric id"));

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use lambda_http::http::StatusCode;
 use pagedesk_shared::auth::Role;
@@ -25,10 +24,15 @@ use pagedesk_shared::views;
 
 use crate::App;
 use crate::error::ApiFailure;
-use crate::extract::{Caller, Id, Reply, body, json};
+use crate::extract::{Caller, Id, RawBody, Reply, body, json};
 
 /// `POST /conversations/{id}/messages` → 202 with the queued message.
-pub async fn post(State(app): State<Arc<App>>, c: Caller, Id(id): Id, bytes: Bytes) -> Reply {
+pub async fn post(
+    State(app): State<Arc<App>>,
+    c: Caller,
+    Id(id): Id,
+    RawBody(bytes): RawBody,
+) -> Reply {
     let app = &*app;
     let id = id.as_str();
     let req: ReplyRequest = body(&bytes)?;

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use pagedesk_shared::assignment::Assigner;
 use pagedesk_shared::domain::AssignedBy;
@@ -14,7 +13,7 @@ use serde_json::{Value, json};
 use crate::App;
 use crate::conversations::assigned_event;
 use crate::error::ApiFailure;
-use crate::extract::{Caller, Reply, body, ok};
+use crate::extract::{Caller, RawBody, Reply, body, ok};
 
 /// `GET /routing-rules`
 pub async fn get(State(app): State<Arc<App>>, c: Caller) -> Reply {
@@ -25,7 +24,7 @@ pub async fn get(State(app): State<Arc<App>>, c: Caller) -> Reply {
 
 /// `PUT /routing-rules` `{"rules": [...]}` in evaluation order → the rules, their new version
 /// and `moved: {reassigned, unassigned}`.
-pub async fn put(State(app): State<Arc<App>>, c: Caller, bytes: Bytes) -> Reply {
+pub async fn put(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): RawBody) -> Reply {
     c.require_admin()?;
     let v: Value = body(&bytes)?;
     let rules = rules::parse_rules(&v).map_err(ApiFailure::Invalid)?;

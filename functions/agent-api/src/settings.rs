@@ -4,7 +4,6 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use pagedesk_shared::domain::hours::WeeklyHours;
 use pagedesk_shared::safe_url::UrlPolicy;
@@ -13,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use crate::App;
 use crate::error::ApiFailure;
-use crate::extract::{Caller, Reply, body, integer, ok};
+use crate::extract::{Caller, RawBody, Reply, body, integer, ok};
 
 pub fn view(s: &Settings) -> Value {
     json!({
@@ -37,7 +36,7 @@ pub async fn get(State(app): State<Arc<App>>, c: Caller) -> Reply {
 }
 
 /// `PUT /settings` (admin): the fields named change, the others stay.
-pub async fn put(State(app): State<Arc<App>>, c: Caller, bytes: Bytes) -> Reply {
+pub async fn put(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): RawBody) -> Reply {
     c.require_admin()?;
     let patch: Map<String, Value> = body(&bytes)?;
     let mut s = app.store.get_settings(&c.account).await?;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use lambda_http::Body;
@@ -63,64 +64,73 @@ pub fn from_lambda(resp: lambda_http::Response<Body>) -> Response {
     r
 }
 
+/// The largest request bodies the cloud passes on (API Gateway HTTP API: 10 MB; a function
+/// URL: 6 MB), so local runs refuse what the cloud refuses, and pass on what it passes on.
+const API_GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
+const FUNCTION_URL_MAX_BODY: usize = 6 * 1024 * 1024;
+
 /// API Gateway HTTP API: only the template's routes reach the function.
 pub fn http_api(routes: Vec<(String, String, HttpHandler)>) -> axum::Router {
     let routes = Arc::new(routes);
-    axum::Router::new().fallback(
-        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            let routes = routes.clone();
-            async move {
-                let path = uri.path().to_owned();
-                // Local only: AWS requests made by the hosted functions, for cost measurements.
-                if path == "/_local/aws-requests" && method == Method::GET {
-                    return axum::Json(pagedesk_shared::aws::request_counts()).into_response();
+    axum::Router::new()
+        .fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let routes = routes.clone();
+                async move {
+                    let path = uri.path().to_owned();
+                    // Local only: AWS requests made by the hosted functions, for cost measurements.
+                    if path == "/_local/aws-requests" && method == Method::GET {
+                        return axum::Json(pagedesk_shared::aws::request_counts()).into_response();
+                    }
+                    let Some((_, _, h)) = routes
+                        .iter()
+                        .find(|(m, p, _)| *m == method.as_str() && *p == path)
+                    else {
+                        return (
+                            StatusCode::NOT_FOUND,
+                            axum::Json(serde_json::json!({"message": "Not Found"})),
+                        )
+                            .into_response();
+                    };
+                    from_lambda(h(to_lambda(method, uri, headers, body)).await)
                 }
-                let Some((_, _, h)) = routes
-                    .iter()
-                    .find(|(m, p, _)| *m == method.as_str() && *p == path)
-                else {
-                    return (
-                        StatusCode::NOT_FOUND,
-                        axum::Json(serde_json::json!({"message": "Not Found"})),
-                    )
-                        .into_response();
-                };
-                from_lambda(h(to_lambda(method, uri, headers, body)).await)
-            }
-        },
-    )
+            },
+        )
+        .layer(DefaultBodyLimit::max(API_GATEWAY_MAX_BODY))
 }
 
 /// A Lambda function URL with the template's CORS settings: preflights are answered by the
 /// URL itself, and CORS headers are added to the function's responses.
 pub fn function_url(handler: HttpHandler, cors: Cors) -> axum::Router {
     let cors = Arc::new(cors);
-    axum::Router::new().fallback(
-        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            let handler = handler.clone();
-            let cors = cors.clone();
-            async move {
-                let origin = headers
-                    .get("origin")
-                    .and_then(|o| o.to_str().ok())
-                    .map(str::to_owned);
-                let mut resp = if method == Method::OPTIONS {
-                    StatusCode::OK.into_response()
-                } else {
-                    from_lambda(handler(to_lambda(method.clone(), uri, headers, body)).await)
-                };
-                if let Some(origin) = origin {
-                    add_cors(
-                        resp.headers_mut(),
-                        &cors,
-                        &origin,
-                        method == Method::OPTIONS,
-                    );
+    axum::Router::new()
+        .fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let handler = handler.clone();
+                let cors = cors.clone();
+                async move {
+                    let origin = headers
+                        .get("origin")
+                        .and_then(|o| o.to_str().ok())
+                        .map(str::to_owned);
+                    let mut resp = if method == Method::OPTIONS {
+                        StatusCode::OK.into_response()
+                    } else {
+                        from_lambda(handler(to_lambda(method.clone(), uri, headers, body)).await)
+                    };
+                    if let Some(origin) = origin {
+                        add_cors(
+                            resp.headers_mut(),
+                            &cors,
+                            &origin,
+                            method == Method::OPTIONS,
+                        );
+                    }
+                    resp
                 }
-                resp
-            }
-        },
-    )
+            },
+        )
+        .layer(DefaultBodyLimit::max(FUNCTION_URL_MAX_BODY))
 }
 
 fn add_cors(h: &mut HeaderMap, cors: &Cors, origin: &str, preflight: bool) {
