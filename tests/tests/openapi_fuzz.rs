@@ -56,15 +56,19 @@ async fn schemathesis_finds_no_server_error_no_refused_valid_request_and_no_brok
         "{} is missing: run `make tools`",
         bin.display()
     );
+    // Schemathesis keeps caches in its working directory: a scratch one, not the repo.
     let report = std::env::temp_dir().join(format!("pagedesk-fuzz-{}", unique()));
+    std::fs::create_dir_all(&report).expect("scratch directory");
     let out = Command::new(&bin)
-        .current_dir(root())
+        .current_dir(&report)
         .env("SCHEMATHESIS_HOOKS", "pagedesk_hooks")
         .env("PYTHONPATH", root().join("tests/fuzz"))
         .env("PAGEDESK_FUZZ_API", stack.s("api_url"))
         .env("PAGEDESK_FUZZ_TOKEN", &admin)
         .env("PAGEDESK_FUZZ_IDS", ids.to_string())
-        .args(["run", "openapi.yaml", "--url"])
+        .arg("run")
+        .arg(root().join("openapi.yaml"))
+        .arg("--url")
         .arg(stack.s("api_url"))
         .arg("-H")
         .arg(format!("Authorization: Bearer {admin}"))
@@ -89,6 +93,7 @@ async fn schemathesis_finds_no_server_error_no_refused_valid_request_and_no_brok
         .arg(&report)
         .output()
         .expect("schemathesis runs");
+    let _ = std::fs::remove_dir_all(&report);
     let text = String::from_utf8_lossy(&out.stdout);
     println!("{text}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(
