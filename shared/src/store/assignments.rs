@@ -6,8 +6,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::*;
-use crate::domain::AgentStatus;
-use crate::domain::ConversationStatus;
+use crate::domain::{AgentStatus, ConversationStatus};
 use crate::{Error, Result};
 
 /// How much the target agent is checked when a conversation is given to them.

@@ -1,9 +1,8 @@
 //! Contacts: one per (Page, person), or per lead without a Messenger id. A contact points at
 //! its open conversation, which makes "one open conversation per person" a conditional write.
 
-use serde::{Deserialize, Serialize};
-
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use serde::{Deserialize, Serialize};
 
 use super::*;
 use crate::domain::ProfileStatus;

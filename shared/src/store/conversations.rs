@@ -1,6 +1,7 @@
 //! Conversations: created with their first message in one transaction, resolved and reopened
 //! with their owner pointer and their assignee's load, listed by status, assignee and activity.
-//! Posts own comment conversations the way contacts own Messenger ones.
+//! A conversation hangs from its owner while open: the contact (Messenger), the post (comments)
+//! or the lead marker (leads), see `posts.rs`.
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
