@@ -63,7 +63,7 @@ impl Caller {
 
     /// The AI agent acts only on conversations that are with it; people on any.
     pub fn require_holder(&self, conv: &ConversationItem) -> Result<(), ApiFailure> {
-        if self.role == Role::Bot && !(conv.bot_active && conv.assignee.is_none()) {
+        if self.role == Role::Bot && !conv.with_ai_agent() {
             Err(ApiFailure::NotWithAiAgent)
         } else {
             Ok(())

@@ -138,7 +138,7 @@ pub async fn post(
         QueueOutcome::PrivateReplyExists => return Err(ApiFailure::PrivateReplyExists),
         QueueOutcome::ConversationNotOpen => return Err(ApiFailure::ConversationNotOpen),
     }
-    if !bot && conv.bot_active && conv.assignee.is_none() {
+    if !bot && conv.with_ai_agent() {
         // A person answering takes the conversation over: the AI agent and a person never
         // both answer.
         take_over(app, &c, &conv, now).await?;

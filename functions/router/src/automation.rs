@@ -159,7 +159,7 @@ impl Router {
             if !conv.channel.has_automation() || conv.status != ConversationStatus::Open {
                 return Ok(());
             }
-            if conv.bot_active && conv.assignee.is_none() && acc.settings.ai_agent_url.is_some() {
+            if conv.with_ai_agent() && acc.settings.ai_agent_url.is_some() {
                 return self.to_ai_agent(msg, EventType::MessageCreated).await;
             }
             if let (Some(period), Some(text)) = (closed, acc.away_text()) {

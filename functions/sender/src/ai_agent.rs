@@ -28,7 +28,7 @@ impl Sender {
         else {
             return Ok(());
         };
-        if !conv.bot_active || conv.assignee.is_some() || conv.status != ConversationStatus::Open {
+        if !conv.with_ai_agent() || conv.status != ConversationStatus::Open {
             tracing::info!("conversation is no longer with the AI agent; delivery dropped");
             return Ok(());
         }

@@ -70,6 +70,11 @@ pub struct ConversationItem {
 }
 
 impl ConversationItem {
+    /// With the AI agent: it answers here until it hands off or a person takes over.
+    pub fn with_ai_agent(&self) -> bool {
+        self.bot_active && self.assignee.is_none()
+    }
+
     /// A new open, unassigned conversation of `account` on `page_id`; the caller fills in who
     /// and what it is about.
     pub fn new_open(account: &str, id: &str, page_id: &str, channel: Channel, now: i64) -> Self {
