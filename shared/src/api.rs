@@ -1,5 +1,5 @@
-//! HTTP helpers shared by the webhook and the agent API: JSON responses and the error shape
-//! `{"error": {"code": "...", "message": "..."}}`.
+//! HTTP helpers shared by the webhook and the agent API: JSON responses, query parameters and
+//! the error shape `{"error": {"code": "...", "message": "..."}}`.
 
 use lambda_http::Body;
 use lambda_http::http::{Response, StatusCode, header};
@@ -7,13 +7,26 @@ use serde::Serialize;
 
 pub type HttpResponse = Response<Body>;
 
+/// The error shape both HTTP functions answer with: `{"error": {"code", "message", …}}`, where
+/// `details` (an object, or null) adds fields beside code and message.
+pub fn error_body(code: &str, message: String, details: serde_json::Value) -> serde_json::Value {
+    let mut err = serde_json::Map::new();
+    err.insert("code".into(), code.into());
+    err.insert("message".into(), message.into());
+    if let serde_json::Value::Object(more) = details {
+        for (k, v) in more {
+            err.entry(k).or_insert(v);
+        }
+    }
+    serde_json::json!({ "error": err })
+}
+
+/// The webhook's refusals (the agent API has its own typed ones in the same shape).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    /// Extra fields inside `error` (e.g. `closed_at` and `reason` for `window_closed`).
-    pub details: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl ApiError {
@@ -22,14 +35,10 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            details: None,
         }
     }
     pub fn bad_request(code: &'static str, m: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, m)
-    }
-    pub fn unprocessable(m: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", m)
     }
     pub fn not_found(what: &str) -> Self {
         Self::new(
@@ -44,9 +53,6 @@ impl ApiError {
     pub fn unauthorized(m: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", m)
     }
-    pub fn conflict(code: &'static str, m: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, m)
-    }
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -58,21 +64,9 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
     }
 
-    pub fn with_details(mut self, details: serde_json::Value) -> Self {
-        if let serde_json::Value::Object(m) = details {
-            self.details = Some(m);
-        }
-        self
-    }
-
     pub fn into_response(self) -> HttpResponse {
-        let mut err = serde_json::Map::new();
-        err.insert("code".into(), self.code.into());
-        err.insert("message".into(), self.message.into());
-        for (k, v) in self.details.unwrap_or_default() {
-            err.entry(k).or_insert(v);
-        }
-        json(self.status, &serde_json::json!({ "error": err }))
+        let body = error_body(self.code, self.message, serde_json::Value::Null);
+        json(self.status, &body)
     }
 }
 

@@ -5,8 +5,9 @@ use std::borrow::Cow;
 
 use axum::response::{IntoResponse, Response};
 use lambda_http::http::StatusCode;
+use pagedesk_shared::api::error_body;
 use pagedesk_shared::auth::AuthError;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiFailure {
@@ -126,15 +127,7 @@ impl ApiFailure {
     /// `{"error": {"code", "message", …details}}`.
     pub fn body(&self) -> Value {
         let (_, code) = self.status_and_code();
-        let mut err = Map::new();
-        err.insert("code".into(), code.into());
-        err.insert("message".into(), self.to_string().into());
-        if let Value::Object(more) = self.details() {
-            for (k, v) in more {
-                err.entry(k).or_insert(v);
-            }
-        }
-        json!({ "error": err })
+        error_body(code, self.to_string(), self.details())
     }
 }
 
