@@ -76,11 +76,8 @@ fn parse_patch(bytes: &[u8], admin: bool) -> Result<AgentPatch, ApiFailure> {
             other => problems.push(format!("{other}: not an agent field")),
         }
     }
-    if problems.is_empty() {
-        Ok(p)
-    } else {
-        Err(ApiFailure::Invalid(problems))
-    }
+    ApiFailure::unless(problems)?;
+    Ok(p)
 }
 
 /// `PUT /agents/{id}`

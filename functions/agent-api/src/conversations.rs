@@ -306,12 +306,10 @@ pub(crate) fn assigned_event(
     )
 }
 
-/// `{"rule"?, "note"?}`
-#[derive(Debug, Default, Deserialize)]
+/// `{"rule"?, "note"?}`, read field by field so a wrong one is named in the answer.
+#[derive(Debug, Default)]
 struct HandoffRequest {
-    #[serde(default)]
     rule: Option<String>,
-    #[serde(default)]
     note: Option<String>,
 }
 

@@ -69,6 +69,15 @@ impl ApiFailure {
         ApiFailure::Invalid(vec![problem.into()])
     }
 
+    /// Nothing when nothing is wrong, else 422 listing every problem.
+    pub fn unless(problems: Vec<String>) -> Result<(), Self> {
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiFailure::Invalid(problems))
+        }
+    }
+
     pub fn forbidden(why: impl Into<Cow<'static, str>>) -> Self {
         ApiFailure::Forbidden(why.into())
     }

@@ -56,11 +56,8 @@ impl PutPage {
                 Self::MAX_TOKEN
             ));
         }
-        if problems.is_empty() {
-            Ok(p)
-        } else {
-            Err(ApiFailure::Invalid(problems))
-        }
+        ApiFailure::unless(problems)?;
+        Ok(p)
     }
 }
 

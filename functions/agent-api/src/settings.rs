@@ -41,10 +41,7 @@ pub async fn put(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): RawBody
     let patch: Map<String, Value> = body(&bytes)?;
     let mut s = app.store.get_settings(&c.account).await?;
     let before = s.ai_agent_secret.clone();
-    let problems = apply(&mut s, &patch, app.cfg.url_policy);
-    if !problems.is_empty() {
-        return Err(ApiFailure::Invalid(problems));
-    }
+    ApiFailure::unless(apply(&mut s, &patch, app.cfg.url_policy))?;
     app.store.put_settings(&c.account, &s).await?;
     tracing::info!(admin = %c.sub, fields = patch.len(), "settings changed");
     let mut out = view(&s);
