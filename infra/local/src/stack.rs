@@ -217,9 +217,8 @@ impl Stack {
                 env.insert(env::DEV_JWT_SECRET.into(), opts.jwt_secret.clone());
             }
             // Each function reads its own configuration, as it does at start-up in Lambda.
-            let config = |logical_id: &str| {
-                let id = logical_id.to_owned();
-                move |e: pagedesk_shared::Error| StackError::Function(id, e.to_string())
+            let config = |e: pagedesk_shared::Error| {
+                StackError::Function(f.logical_id.clone(), e.to_string())
             };
             let lookup = |k: &str| env.get(k).cloned();
             let secrets = |seconds: u64| {
@@ -231,7 +230,7 @@ impl Stack {
             let store = |table: &str| Store::new(clients.dynamo.clone(), table);
             match f.logical_id.as_str() {
                 "WebhookFunction" => {
-                    let cfg = WebhookConfig::from_lookup(lookup).map_err(config(&f.logical_id))?;
+                    let cfg = WebhookConfig::from_lookup(lookup).map_err(&config)?;
                     let w = Arc::new(Webhook {
                         sqs: clients.sqs.clone(),
                         secrets: secrets(cfg.secret_cache_seconds),
@@ -247,7 +246,7 @@ impl Stack {
                     }
                 }
                 "RouterFunction" => {
-                    let cfg = RouterConfig::from_lookup(lookup).map_err(config(&f.logical_id))?;
+                    let cfg = RouterConfig::from_lookup(lookup).map_err(&config)?;
                     let r = Arc::new(Router {
                         graph: GraphClient::new(&cfg.graph),
                         store: store(&cfg.table),
@@ -265,7 +264,7 @@ impl Stack {
                     tasks.extend(event_sources(&clients, &prov, f, h, &opts).await);
                 }
                 "SenderFunction" => {
-                    let cfg = SenderConfig::from_lookup(lookup).map_err(config(&f.logical_id))?;
+                    let cfg = SenderConfig::from_lookup(lookup).map_err(&config)?;
                     let sender = Arc::new(Sender::new(cfg, &clients, Arc::new(SystemClock)));
                     let h: SqsHandler = Arc::new(move |ev| {
                         let s = sender.clone();
@@ -274,8 +273,7 @@ impl Stack {
                     tasks.extend(event_sources(&clients, &prov, f, h, &opts).await);
                 }
                 "SchedulerFunction" => {
-                    let cfg =
-                        SchedulerConfig::from_lookup(lookup).map_err(config(&f.logical_id))?;
+                    let cfg = SchedulerConfig::from_lookup(lookup).map_err(&config)?;
                     let scheduler = Scheduler {
                         store: store(&cfg.table),
                         clock: Arc::new(SystemClock),
@@ -297,7 +295,7 @@ impl Stack {
                     }));
                 }
                 "AgentApiFunction" => {
-                    let cfg = AgentApiConfig::from_lookup(lookup).map_err(config(&f.logical_id))?;
+                    let cfg = AgentApiConfig::from_lookup(lookup).map_err(&config)?;
                     let a = Arc::new(AgentApi::new(App {
                         verifier: Verifier::new(cfg.auth.clone()),
                         store: store(&cfg.table),
