@@ -40,6 +40,26 @@ impl Stack {
         .await
     }
 
+    /// A new table provisioned from the template, for tests that need one of their own (the
+    /// scheduler's cursor, a store behind a proxy).
+    pub async fn fresh_table(&self) -> String {
+        let clients = self.clients().await;
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
+                .expect("template readable");
+        let tpl = pagedesk_local::template::parse(&text).expect("template parses");
+        let name = format!("t{}", unique());
+        let prov = pagedesk_local::provision::provision(
+            &tpl,
+            &clients,
+            &name,
+            &std::collections::BTreeMap::new(),
+        )
+        .await
+        .expect("provisioned");
+        prov.refs["Table"].clone()
+    }
+
     pub fn queue_url(&self, logical_id: &str) -> String {
         self.info["queues"][logical_id]
             .as_str()
@@ -307,4 +327,109 @@ pub fn envelope(page: &str, field: &str, items: Vec<Value>) -> Value {
 pub fn text_event(page: &str, user: &str, text: &str, at: i64) -> Value {
     json!({"sender": {"id": user}, "recipient": {"id": page}, "timestamp": at,
            "message": {"mid": format!("m_{}", unique()), "text": text}})
+}
+
+/// A TCP proxy that holds every chunk it forwards towards `upstream` for a random time up to
+/// `max_delay_ms`: a slow network between a writer and DynamoDB, so that requests a writer
+/// prepared early reach the server late. Returns the proxy's `http://` URL.
+pub async fn delaying_proxy(upstream: &str, max_delay_ms: u64) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let target = upstream
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind proxy");
+    let addr = listener.local_addr().expect("proxy address");
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let target = target.clone();
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(&target).await else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let up = tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match cr.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let pause = u64::from(jitter_byte()) * max_delay_ms / 255;
+                        tokio::time::sleep(Duration::from_millis(pause)).await;
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = sw.shutdown().await;
+                });
+                let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                up.abort();
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn jitter_byte() -> u8 {
+    (unique() % 251) as u8
+}
+
+/// A Messenger conversation whose person last wrote at `at`, written through the store as the
+/// router writes it (for tests that drive the store or the scheduler directly).
+pub async fn seed_conversation(
+    store: &pagedesk_shared::store::Store,
+    account: &str,
+    at: i64,
+    now: i64,
+) -> String {
+    use pagedesk_shared::domain::{AuthorType, Channel, Direction, MessageStatus, ProfileStatus};
+    use pagedesk_shared::store::{
+        ContactItem, ConversationItem, CreateOutcome, FirstMessage, MessageItem, Touch,
+    };
+    let n = unique();
+    let contact = ContactItem {
+        facebook_id: format!("{n}"),
+        profile_status: ProfileStatus::Fetched,
+        ..ContactItem::new(account, &format!("ct_{n}"), "1", 0)
+    };
+    assert!(store.create_contact(&contact).await.expect("contact"));
+    let id = format!("cv_{n}");
+    let conv = ConversationItem {
+        contact_id: contact.id.clone(),
+        facebook_id: contact.facebook_id.clone(),
+        ..ConversationItem::new_open(account, &id, "1", Channel::Messenger, now)
+    };
+    let msg = MessageItem {
+        id: format!("ms_{n}"),
+        direction: Direction::In,
+        author_type: AuthorType::Contact,
+        status: MessageStatus::Received,
+        created_at: at,
+        ..Default::default()
+    }
+    .placed(account, &id);
+    let first = FirstMessage {
+        msg: &msg,
+        mid: Some(&format!("m_{n}")),
+        touch: Touch {
+            at,
+            inbound: true,
+            require_open: true,
+            now,
+        },
+        events: &[],
+        preface: &[],
+    };
+    assert_eq!(
+        store
+            .create_conversation(&conv, None, now, Some(first))
+            .await
+            .expect("conversation"),
+        CreateOutcome::Created
+    );
+    id
 }

@@ -1,76 +1,18 @@
 //! The scheduler against DynamoDB Local with an injected clock (on a table of its own, so its
 //! cursor is not shared with the running stack), and the local host's schedule end to end.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pagedesk_e2e::{Stack, unique};
+use pagedesk_e2e::{Stack, seed_conversation, unique};
 use pagedesk_scheduler::Scheduler;
 use pagedesk_shared::clock::{Clock, HOUR_MS, MINUTE_MS, ManualClock, SystemClock};
 use pagedesk_shared::domain::window::{HUMAN_AGENT_MS, STANDARD_MS};
-use pagedesk_shared::domain::{AuthorType, Channel, Direction, MessageStatus, ProfileStatus};
-use pagedesk_shared::store::{
-    ContactItem, ConversationItem, CreateOutcome, FirstMessage, MessageItem, Settings, Store, Touch,
-};
+use pagedesk_shared::store::{Settings, Store};
 use serde_json::json;
 
 async fn fresh_store(stack: &Stack) -> Store {
-    let clients = stack.clients().await;
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
-    let tpl = pagedesk_local::template::parse(&text).unwrap();
-    let name = format!("sched{}", unique());
-    let prov = pagedesk_local::provision::provision(&tpl, &clients, &name, &BTreeMap::new())
-        .await
-        .unwrap();
-    Store::new(clients.dynamo, prov.refs["Table"].clone())
-}
-
-/// A conversation whose person last wrote at `at`, written through the store as the router does.
-async fn conversation(store: &Store, account: &str, at: i64, now: i64) -> String {
-    let n = unique();
-    let contact = ContactItem {
-        facebook_id: format!("{n}"),
-        profile_status: ProfileStatus::Fetched,
-        ..ContactItem::new(account, &format!("ct_{n}"), "1", 0)
-    };
-    assert!(store.create_contact(&contact).await.unwrap());
-    let id = format!("cv_{n}");
-    let conv = ConversationItem {
-        contact_id: contact.id.clone(),
-        facebook_id: contact.facebook_id.clone(),
-        ..ConversationItem::new_open(account, &id, "1", Channel::Messenger, now)
-    };
-    let msg = MessageItem {
-        id: format!("ms_{n}"),
-        direction: Direction::In,
-        author_type: AuthorType::Contact,
-        status: MessageStatus::Received,
-        created_at: at,
-        ..Default::default()
-    }
-    .placed(account, &id);
-    let first = FirstMessage {
-        msg: &msg,
-        mid: Some(&format!("m_{n}")),
-        touch: Touch {
-            at,
-            inbound: true,
-            require_open: true,
-            now,
-        },
-        events: &[],
-        preface: &[],
-    };
-    assert_eq!(
-        store
-            .create_conversation(&conv, None, now, Some(first))
-            .await
-            .unwrap(),
-        CreateOutcome::Created
-    );
-    id
+    Store::new(stack.clients().await.dynamo, stack.fresh_table().await)
 }
 
 async fn window_events(store: &Store, account: &str) -> Vec<(String, serde_json::Value)> {
@@ -96,7 +38,7 @@ async fn boundaries_late_repeated_and_concurrent_runs_emit_each_event_once() {
         store: store.clone(),
         clock: Arc::new(clock.clone()),
     };
-    conversation(&store, &account, t, t).await;
+    seed_conversation(&store, &account, t, t).await;
 
     let warn60 = t + STANDARD_MS - 60 * MINUTE_MS;
     clock.set(warn60 - 1);
@@ -153,7 +95,7 @@ async fn concurrent_runs_and_the_human_agent_period() {
     let t = (SystemClock.now_ms() / MINUTE_MS) * MINUTE_MS;
     let clock = ManualClock::new(t);
     for _ in 0..3 {
-        conversation(&store, &account, t, t).await;
+        seed_conversation(&store, &account, t, t).await;
     }
     // Four schedulers at once at the 15-minute warning (a late run: the 60 is due too).
     clock.set(t + STANDARD_MS - 15 * MINUTE_MS);

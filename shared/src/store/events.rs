@@ -1,9 +1,12 @@
 //! The events feed: what changed, for front ends that poll `GET /events?after=<cursor>`.
 //!
-//! Events are written in the same transaction as the change they describe, keyed by the
-//! writer's clock and a ULID. A reader only sees events older than `SETTLE_MS`, so an event
-//! whose transaction committed a moment after a later-stamped one is not skipped by a cursor
-//! that already moved past it.
+//! Events are written in the same transaction as the change they describe, keyed by a time and
+//! a ULID. The time is the feed's position, not the writer's `now`: `Store::transact` stamps it
+//! from the wall clock just before each attempt goes out, and an attempt is cut off after
+//! `FEED_ATTEMPT_TIMEOUT`. So an event commits at most about that long after its position
+//! however slow its writer was before (a scheduler run of a minute, a reassignment loop), and
+//! a reader that only returns events older than `SETTLE_MS` never moves its cursor past an
+//! event that commits later. `created_at` keeps the writer's time: when the change happened.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -12,7 +15,11 @@ use super::{Item, Store, from_item, keys, s, to_item};
 use crate::domain::EventType;
 use crate::{Error, Result};
 
-pub const SETTLE_MS: i64 = 2_000;
+/// How long an event is held back from readers. Longer than one transaction attempt can take
+/// from its stamp to its commit, with room for clock steps between hosts.
+pub const SETTLE_MS: i64 = 5_000;
+/// The longest one transaction attempt may run before it is abandoned and stamped again.
+pub const FEED_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(3_000);
 pub const RETENTION_MS: i64 = 14 * 24 * 3_600_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -62,6 +69,43 @@ impl EventItem {
     }
 }
 
+/// The feed's clock. Always the wall clock, also where a writer runs on an injected one: feed
+/// positions are compared with readers' wall clocks.
+pub(crate) fn feed_now() -> i64 {
+    crate::clock::Clock::now_ms(&crate::clock::SystemClock)
+}
+
+/// Gives every event put among `items` the feed position `now` (keeping its ULID).
+pub(crate) fn restamp(items: &mut [aws_sdk_dynamodb::types::TransactWriteItem], now: i64) {
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    for put in items.iter_mut().filter_map(|i| i.put.as_mut()) {
+        let is_event = matches!(
+            (put.item.get("pk"), put.item.get("account")),
+            (Some(S(pk)), Some(S(account))) if *pk == keys::events(account)
+        );
+        if !is_event {
+            continue;
+        }
+        if let Some(S(sk)) = put.item.get_mut("sk")
+            && let Some((_, id)) = sk.split_once('#')
+        {
+            *sk = format!("{now:013}#{id}");
+        }
+    }
+}
+
+/// One attempt, cut off after `FEED_ATTEMPT_TIMEOUT`: the caller retries with a new stamp
+/// instead of the SDK retrying the old one.
+pub(crate) fn one_bounded_attempt() -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::config::Builder::new()
+        .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+        .timeout_config(
+            aws_smithy_types::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(FEED_ATTEMPT_TIMEOUT)
+                .build(),
+        )
+}
+
 impl EventItem {
     /// The event's id as clients see it and pass back as a cursor: `<ms>-<ulid>`, URL-safe,
     /// so a cursor works even when a client forgets to encode it.
@@ -103,7 +147,8 @@ impl EventCursor {
 }
 
 impl Store {
-    /// Events after `after` (exclusive) that are at least `SETTLE_MS` old, oldest first.
+    /// Events after `after` (exclusive) whose feed position is at least `SETTLE_MS` before
+    /// `now` (the reader's wall clock), oldest first.
     pub async fn list_events(
         &self,
         account: &str,

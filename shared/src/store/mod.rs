@@ -247,20 +247,15 @@ impl Store {
         upd: Update,
         event: Option<&EventItem>,
     ) -> Result<bool> {
-        let mut req = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(upd).build());
+        let mut items = vec![TransactWriteItem::builder().update(upd).build()];
         if let Some(e) = event {
-            req = req.transact_items(e.put(&self.table)?);
+            items.push(e.put(&self.table)?);
         }
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if cancelled_conditions(&e).is_some_and(|c| c.first() == Some(&true)) => {
-                Ok(false)
-            }
-            Err(e) => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
-        }
+        Ok(match self.transact(items).await? {
+            None => true,
+            Some(c) if c.first() == Some(&true) => false,
+            Some(_) => return Err(Error::dynamo("TransactWriteItems", "cancelled")),
+        })
     }
 }
 
@@ -289,35 +284,67 @@ pub fn decode_cursor(c: &str, pk_attr: &str, expected_pk: &str) -> Result<Item, 
 
 impl Store {
     /// Runs a transaction, retrying DynamoDB's transaction conflicts (two writers on one item
-    /// at the same moment: concurrent assignments to one agent). `Ok(None)` when it committed,
-    /// `Ok(Some(failed))` with which items' conditions failed.
+    /// at the same moment: concurrent assignments to one agent) and transient faults. `Ok(None)`
+    /// when it committed, `Ok(Some(failed))` when conditions failed (`failed[i]` for item `i`).
+    ///
+    /// Every attempt is stamped afresh: the events in it get their feed position from the
+    /// clock just before the request goes out (see `events::FEED_ATTEMPT_TIMEOUT`), whatever
+    /// the writer did before, so a reader's hold-back covers the time to commit.
     pub(crate) async fn transact(
         &self,
-        items: Vec<TransactWriteItem>,
+        mut items: Vec<TransactWriteItem>,
     ) -> Result<Option<Vec<bool>>> {
         let mut attempt = 0u64;
         loop {
+            events::restamp(&mut items, events::feed_now());
             let res = self
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
+                .customize()
+                .config_override(events::one_bounded_attempt())
                 .send()
                 .await;
             let e = match res {
                 Ok(_) => return Ok(None),
                 Err(e) => e,
             };
-            match cancelled_conditions(&e) {
+            let retry = match cancelled_conditions(&e) {
                 Some(c) if c.iter().any(|x| *x) => return Ok(Some(c)),
-                Some(_) if attempt < 8 => {
-                    attempt += 1;
-                    // Jittered, growing pause so the contenders spread out.
-                    let jitter = u64::from(ulid::Ulid::new().random() as u8 % 20);
-                    tokio::time::sleep(Duration::from_millis(attempt * 10 + jitter)).await;
-                }
-                _ => return Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
+                Some(_) => true,
+                None => is_transient(&e),
+            };
+            if !retry || attempt >= 8 {
+                return Err(Error::dynamo("TransactWriteItems", e.into_service_error()));
             }
+            attempt += 1;
+            // Jittered, growing pause so the contenders spread out.
+            let jitter = u64::from(ulid::Ulid::new().random() as u8 % 20);
+            tokio::time::sleep(Duration::from_millis(attempt * attempt * 10 + jitter)).await;
         }
+    }
+}
+
+/// Faults worth another attempt: throttling, DynamoDB's 5xx, and requests that timed out or
+/// never got an answer (a retry of a committed transaction fails its own conditions).
+fn is_transient<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
+    match e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(s) => {
+            s.raw().status().is_server_error()
+                || matches!(
+                    s.err().code(),
+                    Some(
+                        "ThrottlingException"
+                            | "ProvisionedThroughputExceededException"
+                            | "RequestLimitExceeded"
+                            | "InternalServerError"
+                    )
+                )
+        }
+        _ => false,
     }
 }
 

@@ -4,10 +4,7 @@
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use serde_json::json;
 
-use super::{
-    ClientItem, EventItem, MessageItem, MidItem, Store, cancelled_conditions, keys, n, s, to_item,
-    written,
-};
+use super::{ClientItem, EventItem, MessageItem, MidItem, Store, keys, n, s, to_item, written};
 use crate::domain::{
     AuthorType, ConversationStatus, EventType, MessageError, MessageStatus, SendType,
 };
@@ -234,21 +231,18 @@ impl Store {
             .build()
             .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
         let guard = MidItem::for_message(m, mid);
-        let mut req = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(upd).build())
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(to_item(&guard)?))
-                            .build()
-                            .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
-                    )
-                    .build(),
-            );
+        let mut items = vec![
+            TransactWriteItem::builder().update(upd).build(),
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(to_item(&guard)?))
+                        .build()
+                        .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
+                )
+                .build(),
+        ];
         if last {
             let ev = EventItem::new(
                 &m.account,
@@ -257,15 +251,13 @@ impl Store {
                 json!({"message_id": m.id, "status": "sent"}),
                 now,
             );
-            req = req.transact_items(ev.put(&self.table)?);
+            items.push(ev.put(&self.table)?);
         }
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if cancelled_conditions(&e).is_some_and(|c| c.first() == Some(&true)) => {
-                Ok(false)
-            }
-            Err(e) => Err(Error::dynamo("TransactWriteItems", e.into_service_error())),
-        }
+        Ok(match self.transact(items).await? {
+            None => true,
+            Some(c) if c.first() == Some(&true) => false,
+            Some(_) => return Err(Error::dynamo("TransactWriteItems", "cancelled")),
+        })
     }
 
     /// Meta's clock for the send, from the echo: receipts' watermarks are compared with it.
