@@ -21,6 +21,7 @@ pub struct Clients {
     pub dynamo: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub s3: aws_sdk_s3::Client,
 }
 
 impl Clients {
@@ -34,10 +35,17 @@ impl Clients {
         let secrets = aws_sdk_secretsmanager::config::Builder::from(cfg)
             .interceptor(CountRequests("secretsmanager"))
             .build();
+        // A custom S3 endpoint (moto, MinIO) is addressed by path: bucket host names of the
+        // virtual-hosted style do not resolve there.
+        let s3 = aws_sdk_s3::config::Builder::from(cfg)
+            .force_path_style(cfg.endpoint_url().is_some())
+            .interceptor(CountRequests("s3"))
+            .build();
         Clients {
             dynamo: aws_sdk_dynamodb::Client::from_conf(dynamo),
             sqs: aws_sdk_sqs::Client::from_conf(sqs),
             secrets: aws_sdk_secretsmanager::Client::from_conf(secrets),
+            s3: aws_sdk_s3::Client::from_conf(s3),
         }
     }
 
@@ -60,6 +68,7 @@ impl Clients {
             dynamo: Self::new(&d).dynamo,
             sqs: Self::new(&q).sqs,
             secrets: Self::new(&s).secrets,
+            s3: Self::new(&s).s3,
         }
     }
 }

@@ -29,6 +29,8 @@ pub mod env {
     pub const AI_AGENT_TIMEOUT_MS: &str = "PAGEDESK_AI_AGENT_TIMEOUT_MS";
     /// `1` lets the AI agent's URL be http, loopback or private: the local stack only.
     pub const ALLOW_PRIVATE_URLS: &str = "PAGEDESK_ALLOW_PRIVATE_URLS";
+    /// The S3 bucket for what does not fit elsewhere (events too large for the queue).
+    pub const BUCKET: &str = "PAGEDESK_BUCKET";
 }
 
 pub const DEFAULT_GRAPH_BASE_URL: &str = "https://graph.facebook.com";
@@ -147,6 +149,9 @@ pub struct WebhookConfig {
     /// Secrets Manager id of the webhook verify token.
     pub verify_token_id: String,
     pub secret_cache_seconds: u64,
+    /// Where events too large for the queue are kept (`spill`). Without it such an event
+    /// cannot be accepted and Meta is answered 503.
+    pub bucket: Option<String>,
 }
 
 impl FunctionConfig for WebhookConfig {
@@ -156,6 +161,7 @@ impl FunctionConfig for WebhookConfig {
             app_secret_id: e.required(env::APP_SECRET_ID)?,
             verify_token_id: e.required(env::VERIFY_TOKEN_ID)?,
             secret_cache_seconds: e.number(env::SECRET_CACHE_SECONDS, 300)?,
+            bucket: e.optional(env::BUCKET),
         })
     }
 }
@@ -171,6 +177,8 @@ pub struct RouterConfig {
     pub secret_cache_seconds: u64,
     /// How long a warm router keeps an account's settings and routing rules.
     pub settings_cache_seconds: u64,
+    /// Where the webhook kept events too large for the queue.
+    pub bucket: Option<String>,
 }
 
 impl FunctionConfig for RouterConfig {
@@ -182,6 +190,7 @@ impl FunctionConfig for RouterConfig {
             graph: e.graph()?,
             secret_cache_seconds: e.number(env::SECRET_CACHE_SECONDS, 300)?,
             settings_cache_seconds: e.number(env::SETTINGS_CACHE_SECONDS, 15)?,
+            bucket: e.optional(env::BUCKET),
         })
     }
 }

@@ -10,6 +10,8 @@ pub enum Error {
     Dynamo { op: &'static str, message: String },
     #[error("sqs {op}: {message}")]
     Sqs { op: &'static str, message: String },
+    #[error("s3 {op}: {message}")]
+    S3 { op: &'static str, message: String },
     #[error("secrets manager {op}: {message}")]
     Secrets { op: &'static str, message: String },
     #[error("graph api: {0}")]
@@ -29,6 +31,12 @@ impl Error {
     }
     pub fn sqs(op: &'static str, e: impl std::fmt::Display) -> Self {
         Error::Sqs {
+            op,
+            message: e.to_string(),
+        }
+    }
+    pub fn s3(op: &'static str, e: impl std::fmt::Display) -> Self {
+        Error::S3 {
             op,
             message: e.to_string(),
         }

@@ -21,6 +21,7 @@ pub mod queue;
 pub mod safe_url;
 
 pub mod secrets;
+pub mod spill;
 pub mod sqs_batch;
 pub mod store;
 pub mod telemetry;

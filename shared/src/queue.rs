@@ -9,14 +9,62 @@ use crate::domain::EventType;
 use crate::meta::webhook::QueuedEvent;
 use crate::{Error, Result};
 
-/// Sends all events (10 per SendMessageBatch call, calls in parallel). Returns an error unless
-/// SQS accepted every one.
+/// SQS's limits on one SendMessageBatch call.
+const MAX_BATCH_ENTRIES: usize = 10;
+const MAX_BATCH_BYTES: usize = 1_000_000;
+
+/// Sends all events and returns how many, or an error unless SQS accepted every one.
+///
+/// Batches hold at most 10 entries and `MAX_BATCH_BYTES`. Batches run in parallel only when no
+/// message group spans them: a group's events reach the queue in the body's order, which is
+/// the order the router sees (events of one person in one body were sent in parallel batches
+/// before, and arrived out of order).
 pub async fn send_all(sqs: &Client, queue_url: &str, events: &[QueuedEvent]) -> Result<usize> {
-    let calls = events
-        .chunks(10)
-        .map(|chunk| send_chunk(sqs, queue_url, chunk));
-    let counts = try_join_all(calls).await?;
-    Ok(counts.into_iter().sum())
+    let mut sent = 0;
+    for wave in plan(events) {
+        let calls = wave
+            .into_iter()
+            .map(|chunk| send_chunk(sqs, queue_url, chunk));
+        sent += try_join_all(calls).await?.into_iter().sum::<usize>();
+    }
+    Ok(sent)
+}
+
+/// Batches in body order, then grouped into waves: a batch goes in the wave after the last
+/// one holding an earlier event of any of its message groups.
+fn plan(events: &[QueuedEvent]) -> Vec<Vec<&[QueuedEvent]>> {
+    let mut batches: Vec<&[QueuedEvent]> = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (i, e) in events.iter().enumerate() {
+        let len = e.body.len();
+        if i > start && (i - start == MAX_BATCH_ENTRIES || bytes + len > MAX_BATCH_BYTES) {
+            batches.push(&events[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += len;
+    }
+    if start < events.len() {
+        batches.push(&events[start..]);
+    }
+    let mut last_wave: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut waves: Vec<Vec<&[QueuedEvent]>> = Vec::new();
+    for batch in batches {
+        let wave = batch
+            .iter()
+            .filter_map(|e| last_wave.get(e.group_id.as_str()).map(|w| w + 1))
+            .max()
+            .unwrap_or(0);
+        for e in batch {
+            last_wave.insert(&e.group_id, wave);
+        }
+        if waves.len() <= wave {
+            waves.resize_with(wave + 1, Vec::new);
+        }
+        waves[wave].push(batch);
+    }
+    waves
 }
 
 async fn send_chunk(sqs: &Client, queue_url: &str, chunk: &[QueuedEvent]) -> Result<usize> {
@@ -116,5 +164,57 @@ impl OutboundJob {
             ai_agent_event: Some(event),
             ..Self::send(m)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(group: &str, bytes: usize) -> QueuedEvent {
+        QueuedEvent {
+            group_id: group.into(),
+            dedupe_id: String::new(),
+            body: "x".repeat(bytes),
+        }
+    }
+
+    fn shape(events: &[QueuedEvent]) -> Vec<Vec<usize>> {
+        plan(events)
+            .iter()
+            .map(|w| w.iter().map(|b| b.len()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn batches_are_cut_by_count_and_bytes_and_keep_each_group_in_order() {
+        // 25 events of one person: three batches, one after another.
+        let one: Vec<_> = (0..25).map(|_| ev("a", 10)).collect();
+        assert_eq!(shape(&one), vec![vec![10], vec![10], vec![5]]);
+        // Different people: batches at once.
+        let many: Vec<_> = (0..25).map(|i| ev(&format!("g{i}"), 10)).collect();
+        assert_eq!(shape(&many), vec![vec![10, 10, 5]]);
+        // Four events of 300 kB: three fit in a batch's megabyte; the fourth waits only if it
+        // shares a group with the first three.
+        let big = vec![
+            ev("a", 300_000),
+            ev("b", 300_000),
+            ev("c", 300_000),
+            ev("a", 300_000),
+        ];
+        assert_eq!(shape(&big), vec![vec![3], vec![1]]);
+        let big = vec![
+            ev("a", 300_000),
+            ev("b", 300_000),
+            ev("c", 300_000),
+            ev("d", 300_000),
+        ];
+        assert_eq!(shape(&big), vec![vec![3, 1]]);
+        // Every event sent once, in order within its wave.
+        let mixed: Vec<_> = (0..1000).map(|i| ev(&format!("g{}", i % 7), 900)).collect();
+        let waves = plan(&mixed);
+        let total: usize = waves.iter().flatten().map(|b| b.len()).sum();
+        assert_eq!(total, 1000);
+        assert!(plan(&[]).is_empty());
     }
 }

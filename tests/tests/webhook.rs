@@ -8,7 +8,6 @@ use pagedesk_e2e::{Stack, envelope, eventually, unique};
 use pagedesk_shared::clock::SystemClock;
 use pagedesk_shared::config::{FunctionConfig, WebhookConfig};
 use pagedesk_shared::meta::signature;
-use pagedesk_shared::secrets::SecretCache;
 use pagedesk_webhook::Webhook;
 use serde_json::{Value, json};
 
@@ -250,12 +249,7 @@ async fn in_process_webhook(stack: &Stack, sqs_endpoint: &str) -> Webhook {
         _ => None,
     })
     .unwrap();
-    Webhook {
-        cfg,
-        sqs: clients.sqs,
-        secrets: Arc::new(SecretCache::new(clients.secrets, Duration::from_secs(60))),
-        clock: Arc::new(SystemClock),
-    }
+    Webhook::new(cfg, &clients, Arc::new(SystemClock))
 }
 
 #[tokio::test]

@@ -36,6 +36,8 @@ pub struct Router {
     pub accounts: AccountCache,
     /// Automatic messages and AI-agent deliveries go to the outbound queue.
     pub sqs: aws_sdk_sqs::Client,
+    /// Events the webhook kept in S3 because they were too large for the queue.
+    pub s3: aws_sdk_s3::Client,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,27 @@ pub enum RouterError {
 }
 
 impl Router {
+    pub fn new(
+        cfg: RouterConfig,
+        clients: &pagedesk_shared::aws::Clients,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Router {
+            store: Store::new(clients.dynamo.clone(), cfg.table.clone()),
+            graph: pagedesk_shared::graph::GraphClient::new(&cfg.graph),
+            secrets: Arc::new(pagedesk_shared::secrets::SecretCache::new(
+                clients.secrets.clone(),
+                std::time::Duration::from_secs(cfg.secret_cache_seconds),
+            )),
+            clock,
+            pages: Default::default(),
+            accounts: Default::default(),
+            sqs: clients.sqs.clone(),
+            s3: clients.s3.clone(),
+            cfg,
+        }
+    }
+
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
         process_fifo(event.records, |m| self.handle_record(m)).await
     }
@@ -59,8 +82,11 @@ impl Router {
             .body
             .as_deref()
             .ok_or_else(|| RouterError::Poison("empty body".into()))?;
-        let ev: InboundEvent =
+        let mut ev: InboundEvent =
             serde_json::from_str(body).map_err(|e| RouterError::Poison(e.to_string()))?;
+        if let Some(key) = ev.spilled.take() {
+            ev = self.unspill(&key).await?;
+        }
         if ev.v != 1 {
             return Err(RouterError::Poison(format!(
                 "unknown body version {}",
@@ -69,6 +95,21 @@ impl Router {
         }
         let span = tracing::info_span!("event", page_id = %ev.page_id, field = ?ev.field, sqs_message_id = m.message_id.as_deref().unwrap_or(""));
         self.handle_event(ev).instrument(span).await
+    }
+
+    /// The whole event the webhook kept in S3. A missing object is retried (and lands in the
+    /// DLQ if it never shows); an unreadable one cannot heal.
+    async fn unspill(&self, key: &str) -> Result<InboundEvent, RouterError> {
+        let bucket = self.cfg.bucket.as_deref().ok_or_else(|| {
+            RouterError::Poison("a spilled event, but no bucket is configured".into())
+        })?;
+        let bytes = pagedesk_shared::spill::get(&self.s3, bucket, key).await?;
+        let ev: InboundEvent =
+            serde_json::from_slice(&bytes).map_err(|e| RouterError::Poison(e.to_string()))?;
+        if ev.spilled.is_some() {
+            return Err(RouterError::Poison("a spilled event points further".into()));
+        }
+        Ok(ev)
     }
 
     pub async fn handle_event(&self, ev: InboundEvent) -> Result<(), RouterError> {

@@ -8,22 +8,37 @@ use std::sync::Arc;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request};
 use pagedesk_shared::api::{ApiError, HttpResponse, query_param, query_params, text};
+use pagedesk_shared::aws::Clients;
 use pagedesk_shared::clock::Clock;
 use pagedesk_shared::config::WebhookConfig;
 use pagedesk_shared::meta::signature::{self, SignatureError};
 use pagedesk_shared::meta::webhook::{self, SplitError};
-use pagedesk_shared::queue;
 use pagedesk_shared::secrets::SecretCache;
+use pagedesk_shared::{queue, spill};
 use sha2::{Digest, Sha256};
 
 pub struct Webhook {
     pub cfg: WebhookConfig,
     pub sqs: aws_sdk_sqs::Client,
+    pub s3: aws_sdk_s3::Client,
     pub secrets: Arc<SecretCache>,
     pub clock: Arc<dyn Clock>,
 }
 
 impl Webhook {
+    pub fn new(cfg: WebhookConfig, clients: &Clients, clock: Arc<dyn Clock>) -> Self {
+        Webhook {
+            sqs: clients.sqs.clone(),
+            s3: clients.s3.clone(),
+            secrets: Arc::new(SecretCache::new(
+                clients.secrets.clone(),
+                std::time::Duration::from_secs(cfg.secret_cache_seconds),
+            )),
+            cfg,
+            clock,
+        }
+    }
+
     pub async fn handle(&self, req: Request) -> HttpResponse {
         let path = req.uri().path().trim_end_matches('/');
         let res = match (req.method(), path) {
@@ -94,15 +109,44 @@ impl Webhook {
                 "webhook items without an id or not objects were skipped"
             );
         }
-        if !split.events.is_empty()
-            && let Err(e) =
-                queue::send_all(&self.sqs, &self.cfg.inbound_queue_url, &split.events).await
+        let mut events = split.events;
+        self.spill_large(&mut events).await?;
+        if !events.is_empty()
+            && let Err(e) = queue::send_all(&self.sqs, &self.cfg.inbound_queue_url, &events).await
         {
-            tracing::error!(error = %e, events = split.events.len(), "enqueue failed; Meta will retry");
+            tracing::error!(error = %e, events = events.len(), "enqueue failed; Meta will retry");
             return Err(ApiError::unavailable("events could not be queued; retry"));
         }
-        tracing::info!(events = split.events.len(), "webhook accepted");
+        tracing::info!(events = events.len(), "webhook accepted");
         Ok(text(StatusCode::OK, "EVENT_RECEIVED"))
+    }
+
+    /// Keeps each event too large for the queue in S3 and queues a pointer to it instead.
+    async fn spill_large(&self, events: &mut [webhook::QueuedEvent]) -> Result<(), ApiError> {
+        for e in events
+            .iter_mut()
+            .filter(|e| e.body.len() > spill::MAX_QUEUED_BYTES)
+        {
+            let Some(bucket) = self.cfg.bucket.as_deref() else {
+                tracing::error!(
+                    bytes = e.body.len(),
+                    "event too large for the queue and no bucket configured; Meta will retry"
+                );
+                return Err(ApiError::unavailable("event too large to queue; retry"));
+            };
+            let key = spill::key(&e.dedupe_id);
+            let pointer = e.pointer(&key).map_err(|err| {
+                tracing::error!(error = %err, "queued event is not an inbound event");
+                ApiError::unavailable("event could not be queued; retry")
+            })?;
+            if let Err(err) = spill::put(&self.s3, bucket, &key, &e.body).await {
+                tracing::error!(error = %err, bytes = e.body.len(), "spilling a large event failed; Meta will retry");
+                return Err(ApiError::unavailable("events could not be queued; retry"));
+            }
+            tracing::info!(bytes = e.body.len(), key = %key, "large event kept in S3; its pointer is queued");
+            e.body = pointer;
+        }
+        Ok(())
     }
 }
 

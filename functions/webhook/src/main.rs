@@ -1,11 +1,9 @@
 use std::sync::Arc;
-use std::time::Duration;
 
 use lambda_http::{Error, Request, service_fn};
 use pagedesk_shared::aws::Clients;
 use pagedesk_shared::clock::SystemClock;
 use pagedesk_shared::config::{FunctionConfig, WebhookConfig};
-use pagedesk_shared::secrets::SecretCache;
 use pagedesk_webhook::Webhook;
 
 #[tokio::main]
@@ -13,16 +11,7 @@ async fn main() -> Result<(), Error> {
     pagedesk_shared::telemetry::init();
     let cfg = WebhookConfig::from_env()?;
     let clients = Clients::from_env().await;
-    let secrets = Arc::new(SecretCache::new(
-        clients.secrets.clone(),
-        Duration::from_secs(cfg.secret_cache_seconds),
-    ));
-    let webhook = Webhook {
-        cfg,
-        sqs: clients.sqs,
-        secrets,
-        clock: Arc::new(SystemClock),
-    };
+    let webhook = Webhook::new(cfg, &clients, Arc::new(SystemClock));
     let webhook = &webhook;
     lambda_http::run(service_fn(move |req: Request| async move {
         Ok::<_, Error>(webhook.handle(req).await)

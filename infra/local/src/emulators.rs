@@ -57,8 +57,10 @@ fn find_jar(root: &Path) -> Result<PathBuf, EmulatorError> {
 
 pub async fn start(root: &Path, log_dir: &Path) -> Result<Emulators, EmulatorError> {
     let jar = find_jar(root)?;
-    let moto = root.join(".local/venv/bin/moto_server");
-    if !moto.exists() {
+    let python = root.join(".local/venv/bin/python");
+    // moto's server with a faster clock (see the script).
+    let moto_serve = root.join("infra/local/moto/serve.py");
+    if !root.join(".local/venv/bin/moto_server").exists() {
         return Err(EmulatorError::Missing("moto_server".into()));
     }
     let _ = std::fs::create_dir_all(log_dir);
@@ -83,7 +85,8 @@ pub async fn start(root: &Path, log_dir: &Path) -> Result<Emulators, EmulatorErr
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| EmulatorError::Spawn("DynamoDB Local", e))?;
-    let moto = Command::new(&moto)
+    let moto = Command::new(&python)
+        .arg(&moto_serve)
         .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
         .stdout(log("moto.log"))
         .stderr(log("moto.err.log"))

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
+};
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
@@ -195,7 +197,10 @@ impl EventSource {
             .receive_message()
             .queue_url(&self.queue_url)
             .max_number_of_messages(self.batch_size.clamp(1, 10))
-            .wait_time_seconds(1)
+            // No long polling: moto's long poll spins (holding Python's GIL) while every visible
+            // message belongs to a group in flight, which starves the deletes and visibility
+            // changes of the other pollers. A short sleep between empty polls instead.
+            .wait_time_seconds(0)
             .visibility_timeout(self.visibility)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .send()
@@ -203,6 +208,7 @@ impl EventSource {
             .map_err(|e| e.into_service_error().to_string())?;
         let messages = out.messages.unwrap_or_default();
         if messages.is_empty() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
             return Ok(());
         }
         let mut records = Vec::with_capacity(messages.len());
@@ -222,7 +228,23 @@ impl EventSource {
         }
         let mut event = SqsEvent::default();
         event.records = records;
-        let resp = (self.handler)(event).await;
+        // While the function runs, its records stay invisible: the short visibility used in
+        // tests must not let a second poller take a record of the same message group while
+        // this batch still works on it (Lambda's one in-flight batch per group). Records the
+        // function fails come back one visibility timeout after it returns.
+        let receipts: Vec<String> = messages
+            .iter()
+            .filter_map(|m| m.receipt_handle.clone())
+            .collect();
+        let run = (self.handler)(event);
+        tokio::pin!(run);
+        let beat = Duration::from_millis((self.visibility.max(1) as u64) * 1000 / 2);
+        let resp = loop {
+            tokio::select! {
+                resp = &mut run => break resp,
+                _ = tokio::time::sleep(beat) => self.keep_invisible(&receipts).await,
+            }
+        };
         let failed: HashSet<String> = if self.report_failures {
             resp.batch_item_failures
                 .iter()
@@ -280,6 +302,33 @@ impl EventSource {
             }
         }
         Ok(())
+    }
+
+    async fn keep_invisible(&self, receipts: &[String]) {
+        for chunk in receipts.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(r)
+                        .visibility_timeout(self.visibility)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            if let Err(e) = self
+                .sqs
+                .change_message_visibility_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+            {
+                tracing::warn!(error = %e.into_service_error(), "could not extend the visibility of a running batch");
+            }
+        }
     }
 
     async fn delete(&self, receipt: &str) {

@@ -175,5 +175,17 @@ pub async fn provision(
             .map_err(|e| err(format!("secret {name}"), e.into_service_error()))?;
         refs.insert(id.clone(), name);
     }
+    for id in &t.buckets {
+        // Bucket names are lower case and global in S3; the stack name keeps runs apart.
+        let name = format!("{stack}-{id}").to_lowercase();
+        clients
+            .s3
+            .create_bucket()
+            .bucket(&name)
+            .send()
+            .await
+            .map_err(|e| err(format!("bucket {name}"), e.into_service_error()))?;
+        refs.insert(id.clone(), name);
+    }
     Ok(Provisioned { refs, queue_defs })
 }

@@ -15,7 +15,6 @@ use pagedesk_shared::clock::SystemClock;
 use pagedesk_shared::config::{
     AgentApiConfig, FunctionConfig, RouterConfig, SchedulerConfig, SenderConfig, WebhookConfig, env,
 };
-use pagedesk_shared::graph::GraphClient;
 use pagedesk_shared::secrets::SecretCache;
 use pagedesk_shared::store::Store;
 use pagedesk_webhook::Webhook;
@@ -231,12 +230,7 @@ impl Stack {
             match f.logical_id.as_str() {
                 "WebhookFunction" => {
                     let cfg = WebhookConfig::from_lookup(lookup).map_err(&config)?;
-                    let w = Arc::new(Webhook {
-                        sqs: clients.sqs.clone(),
-                        secrets: secrets(cfg.secret_cache_seconds),
-                        cfg,
-                        clock: Arc::new(SystemClock),
-                    });
+                    let w = Arc::new(Webhook::new(cfg, &clients, Arc::new(SystemClock)));
                     let h: HttpHandler = Arc::new(move |req| {
                         let w = w.clone();
                         Box::pin(async move { w.handle(req).await })
@@ -247,16 +241,7 @@ impl Stack {
                 }
                 "RouterFunction" => {
                     let cfg = RouterConfig::from_lookup(lookup).map_err(&config)?;
-                    let r = Arc::new(Router {
-                        graph: GraphClient::new(&cfg.graph),
-                        store: store(&cfg.table),
-                        secrets: secrets(cfg.secret_cache_seconds),
-                        clock: Arc::new(SystemClock),
-                        pages: Default::default(),
-                        accounts: Default::default(),
-                        sqs: clients.sqs.clone(),
-                        cfg,
-                    });
+                    let r = Arc::new(Router::new(cfg, &clients, Arc::new(SystemClock)));
                     let h: SqsHandler = Arc::new(move |ev| {
                         let r = r.clone();
                         Box::pin(async move { r.handle_batch(ev).await })

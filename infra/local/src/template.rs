@@ -23,6 +23,8 @@ pub struct Template {
     pub table: TableDef,
     pub queues: Vec<QueueDef>,
     pub secrets: Vec<String>,
+    /// Logical ids of S3 buckets.
+    pub buckets: Vec<String>,
     pub functions: Vec<FunctionDef>,
 }
 
@@ -128,6 +130,7 @@ pub fn parse(text: &str) -> R<Template> {
     let mut table = None;
     let mut queues = Vec::new();
     let mut secrets = Vec::new();
+    let mut buckets = Vec::new();
     let mut functions = Vec::new();
     for (k, res) in resources {
         let Some(id) = k.as_str() else { continue };
@@ -161,6 +164,7 @@ pub fn parse(text: &str) -> R<Template> {
                 });
             }
             "AWS::SecretsManager::Secret" => secrets.push(id.to_owned()),
+            "AWS::S3::Bucket" => buckets.push(id.to_owned()),
             "AWS::Serverless::Function" => functions.push(function(id, &props)),
             _ => {}
         }
@@ -172,6 +176,7 @@ pub fn parse(text: &str) -> R<Template> {
         table,
         queues,
         secrets,
+        buckets,
         functions,
     })
 }

@@ -385,6 +385,7 @@ mod tests {
             entry_time: None,
             received_at: 5,
             event,
+            spilled: None,
         }
     }
 

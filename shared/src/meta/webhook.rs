@@ -43,8 +43,12 @@ pub struct InboundEvent {
     pub entry_time: Option<i64>,
     /// When the webhook received the POST (ms), for end-to-end latency.
     pub received_at: i64,
-    /// The item exactly as Meta sent it.
+    /// The item exactly as Meta sent it (null when `spilled`).
     pub event: Value,
+    /// Set when the event was too large for the queue: the S3 key of this whole body
+    /// (`spill`), which the router reads instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spilled: Option<String>,
 }
 
 /// An event ready for SendMessageBatch.
@@ -105,6 +109,7 @@ pub fn split(raw_body: &[u8], received_at: i64) -> Result<Split, SplitError> {
                     entry_time,
                     received_at,
                     event: item.clone(),
+                    spilled: None,
                 };
                 out.events.push(queued(ev));
             }
@@ -120,10 +125,21 @@ pub fn split(raw_body: &[u8], received_at: i64) -> Result<Split, SplitError> {
                 entry_time,
                 received_at,
                 event: item,
+                spilled: None,
             }));
         }
     }
     Ok(out)
+}
+
+impl QueuedEvent {
+    /// The queue body that points at this event's copy under `key` in place of the event.
+    pub fn pointer(&self, key: &str) -> Result<String, serde_json::Error> {
+        let mut ev: InboundEvent = serde_json::from_str(&self.body)?;
+        ev.event = Value::Null;
+        ev.spilled = Some(key.to_owned());
+        serde_json::to_string(&ev)
+    }
 }
 
 #[derive(Debug, Default)]
