@@ -105,8 +105,9 @@ async fn agent_load(stack: &Stack, t: &Tenant, id: &str) -> i64 {
 
 async fn events_of(stack: &Stack, t: &Tenant, kind: &str) -> Vec<Value> {
     let tok = stack.admin(&t.account);
-    // Events settle for 2 s before the feed shows them.
-    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    // The feed holds events back for SETTLE_MS before it shows them.
+    let settle = pagedesk_shared::store::SETTLE_MS as u64 + 200;
+    tokio::time::sleep(std::time::Duration::from_millis(settle)).await;
     let all = stack.all_pages("/events?limit=200", &tok, "after").await;
     all.into_iter().filter(|e| e["type"] == kind).collect()
 }

@@ -40,7 +40,7 @@ pub use conversations::{
     ConversationItem, ConversationQuery, CreateOutcome, FirstMessage, ReopenRefused, Touch,
 };
 pub use csat::CsatItem;
-pub use events::{EventCursor, EventItem};
+pub use events::{EventCursor, EventItem, SETTLE_MS};
 pub use messages::{AppendOutcome, ClientItem, MessageItem, MidItem};
 pub use outbound::QueueOutcome;
 pub use pages::PageItem;
