@@ -29,6 +29,9 @@ pub mod env {
     pub const AI_AGENT_TIMEOUT_MS: &str = "PAGEDESK_AI_AGENT_TIMEOUT_MS";
     /// `1` lets the AI agent's URL be http, loopback or private: the local stack only.
     pub const ALLOW_PRIVATE_URLS: &str = "PAGEDESK_ALLOW_PRIVATE_URLS";
+    /// A standard queue with per-message delays: events whose target has not arrived yet wait
+    /// there instead of blocking their FIFO group.
+    pub const DEFERRED_QUEUE_URL: &str = "PAGEDESK_DEFERRED_QUEUE_URL";
     /// The S3 bucket for what does not fit elsewhere (events too large for the queue).
     pub const BUCKET: &str = "PAGEDESK_BUCKET";
 }
@@ -179,6 +182,8 @@ pub struct RouterConfig {
     pub settings_cache_seconds: u64,
     /// Where the webhook kept events too large for the queue.
     pub bucket: Option<String>,
+    /// Where an edit, reaction, receipt or echo waits for its target (`DEFERRED_QUEUE_URL`).
+    pub deferred_queue_url: String,
 }
 
 impl FunctionConfig for RouterConfig {
@@ -191,6 +196,7 @@ impl FunctionConfig for RouterConfig {
             secret_cache_seconds: e.number(env::SECRET_CACHE_SECONDS, 300)?,
             settings_cache_seconds: e.number(env::SETTINGS_CACHE_SECONDS, 15)?,
             bucket: e.optional(env::BUCKET),
+            deferred_queue_url: e.required(env::DEFERRED_QUEUE_URL)?,
         })
     }
 }

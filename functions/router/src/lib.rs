@@ -24,6 +24,25 @@ use pagedesk_shared::store::Store;
 use tracing::Instrument;
 
 pub use automation::AccountCache;
+
+/// How often an event whose target is missing is put off before it is given up (echoes of
+/// our own sends are then stored as the Page's messages). With `deferral_delay` that is about
+/// eight and a half minutes in all.
+pub const MAX_DEFERRALS: u32 = 8;
+
+/// Seconds before the `n`th retry (from 0) of a deferred event: 2, 4, 8, … 256, within SQS's
+/// 15-minute limit on delays.
+pub fn deferral_delay(n: u32) -> i32 {
+    (2i32 << n.min(9)).min(900)
+}
+
+/// What handling an event came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Handled {
+    Done,
+    /// What the event refers to has not arrived yet (named for the log).
+    Waiting(&'static str),
+}
 pub use pages::PageCache;
 
 pub struct Router {
@@ -131,9 +150,10 @@ impl Router {
             }
             other => other,
         };
-        match parsed {
-            Event::Inbound(m) => self.on_inbound(&page, m).await,
-            Event::Echo(e) => self.on_echo(&page, e).await,
+        let last_try = ev.deferrals >= MAX_DEFERRALS;
+        let handled = match parsed {
+            Event::Inbound(m) => self.on_inbound(&page, m).await.map(|_| Handled::Done),
+            Event::Echo(e) => self.on_echo(&page, e, last_try).await,
             Event::Delivery {
                 user, watermark, ..
             } => {
@@ -154,13 +174,65 @@ impl Router {
             } => self.on_edit(&page, &mid, &text, num_edit, timestamp).await,
             Event::Ignored { kind } => {
                 tracing::info!(kind, "event kind has no effect on conversations; skipped");
-                Ok(())
+                Ok(Handled::Done)
             }
-            Event::Change { field, value } => self.on_change(&page, &field, &value).await,
+            Event::Change { field, value } => self
+                .on_change(&page, &field, &value)
+                .await
+                .map(|_| Handled::Done),
             Event::Unknown { reason } => {
                 tracing::warn!(reason = %reason, "event not understood; skipped");
+                Ok(Handled::Done)
+            }
+        }?;
+        match handled {
+            Handled::Done => Ok(()),
+            Handled::Waiting(what) if !last_try => self.defer(ev, what).await,
+            Handled::Waiting(what) => {
+                tracing::warn!(
+                    what,
+                    deferrals = ev.deferrals,
+                    "what the event refers to never arrived; dropped"
+                );
                 Ok(())
             }
         }
+    }
+
+    /// Puts an event off on the deferred queue, to be handled again after a growing delay,
+    /// instead of failing its record: a failed record would hold back its person's FIFO
+    /// group, where the message it waits for may be queued behind it.
+    async fn defer(&self, mut ev: InboundEvent, what: &'static str) -> Result<(), RouterError> {
+        let delay = deferral_delay(ev.deferrals);
+        ev.deferrals += 1;
+        let body = serde_json::to_string(&ev).map_err(|e| RouterError::Poison(e.to_string()))?;
+        self.sqs
+            .send_message()
+            .queue_url(&self.cfg.deferred_queue_url)
+            .message_body(body)
+            .delay_seconds(delay)
+            .send()
+            .await
+            .map_err(|e| pagedesk_shared::Error::sqs("SendMessage", e.into_service_error()))?;
+        tracing::info!(
+            what,
+            deferrals = ev.deferrals,
+            delay,
+            "not here yet; event deferred"
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deferrals_back_off_and_end_within_minutes() {
+        let delays: Vec<i32> = (0..MAX_DEFERRALS).map(deferral_delay).collect();
+        assert_eq!(delays, [2, 4, 8, 16, 32, 64, 128, 256]);
+        assert_eq!(delays.iter().sum::<i32>(), 510);
+        assert_eq!(deferral_delay(40), 900, "never past SQS's limit");
     }
 }

@@ -13,7 +13,7 @@ use pagedesk_shared::store::{
     MessageItem, PageItem, PostItem, Touch,
 };
 
-use crate::{Router, RouterError};
+use crate::{Handled, Router, RouterError};
 
 /// How often to ask the User Profile API again after it refused (100/2018218) or failed.
 const PROFILE_RETRY_REFUSED_MS: i64 = DAY_MS;
@@ -58,7 +58,14 @@ impl Router {
         Ok(())
     }
 
-    pub(crate) async fn on_echo(&self, page: &PageItem, e: Echo) -> Result<(), RouterError> {
+    /// `last_try`: the event was put off as often as it may be; what is still missing will not
+    /// come.
+    pub(crate) async fn on_echo(
+        &self,
+        page: &PageItem,
+        e: Echo,
+        last_try: bool,
+    ) -> Result<Handled, RouterError> {
         let ours = self
             .cfg
             .app_id
@@ -66,15 +73,21 @@ impl Router {
             .is_some_and(|id| e.app_id.as_deref() == Some(id))
             || e.metadata.as_deref().is_some_and(|m| m.starts_with("pd1:"));
         if ours {
-            if let Some((conv, sk, part)) = e.metadata.as_deref().and_then(parse_metadata)
+            let metadata = e.metadata.as_deref().and_then(parse_metadata);
+            if let Some((conv, sk, part)) = metadata
                 && let Some(msg) = self.store.get_message(&page.account, conv, sk).await?
             {
-                return self.confirm_own(&msg, part, &e).await;
+                self.confirm_own(&msg, part, &e).await?;
+                return Ok(Handled::Done);
             }
-            // Our own send without metadata: the sender recorded its mid.
+            // Our own send without metadata: the sender records its mid when Meta answers,
+            // which can be after Meta sent the echo.
             if self.store.get_mid(&page.account, &e.mid).await?.is_some() {
                 tracing::info!("echo of our own message confirmed");
-                return Ok(());
+                return Ok(Handled::Done);
+            }
+            if metadata.is_none() && !last_try {
+                return Ok(Handled::Waiting("the record of our own send"));
             }
             tracing::info!(
                 "echo of our own send that we have no record of; stored as the Page's message"
@@ -98,7 +111,7 @@ impl Router {
             .append(page, contact, &Owner::Contact, msg, &e.mid, false)
             .await?;
         tracing::info!(outcome = ?outcome, "echo from another tool stored as the Page's message");
-        Ok(())
+        Ok(Handled::Done)
     }
 
     /// The echo of one of our sends settles it: if the Send API call timed out, this is how
@@ -129,34 +142,32 @@ impl Router {
         user: &str,
         attr: &'static str,
         watermark: i64,
-    ) -> Result<(), RouterError> {
+    ) -> Result<Handled, RouterError> {
         let cid = ids::contact_id(&page.page_id, user);
         let Some(contact) = self.store.get_contact(&page.account, &cid).await? else {
-            tracing::info!(kind = attr, "receipt for an unknown contact; skipped");
-            return Ok(());
+            return Ok(Handled::Waiting("the person of a receipt"));
         };
         let Some(conv) = contact
             .active_conversation_id
             .or(contact.last_conversation_id)
         else {
-            return Ok(());
+            return Ok(Handled::Waiting("the conversation of a receipt"));
         };
         let moved = self
             .store
             .advance_watermark(&page.account, &conv, attr, watermark, self.clock.now_ms())
             .await?;
         tracing::info!(kind = attr, conversation_id = %conv, moved, "receipt watermark");
-        Ok(())
+        Ok(Handled::Done)
     }
 
     pub(crate) async fn on_reaction(
         &self,
         page: &PageItem,
         r: Reaction,
-    ) -> Result<(), RouterError> {
+    ) -> Result<Handled, RouterError> {
         let Some(guard) = self.store.get_mid(&page.account, &r.mid).await? else {
-            tracing::info!("reaction to a message we do not have; skipped");
-            return Ok(());
+            return Ok(Handled::Waiting("the message of a reaction"));
         };
         let value = r.react.then(|| {
             serde_json::json!({"emoji": r.emoji, "reaction": r.reaction, "by": ids::contact_id(&page.page_id, &r.user), "at": r.timestamp})
@@ -165,7 +176,7 @@ impl Router {
             .set_reaction(&page.account, &guard, value, r.timestamp)
             .await?;
         tracing::info!(conversation_id = %guard.conversation_id, react = r.react, "reaction");
-        Ok(())
+        Ok(Handled::Done)
     }
 
     pub(crate) async fn on_edit(
@@ -175,16 +186,15 @@ impl Router {
         text: &str,
         num_edit: i64,
         at: i64,
-    ) -> Result<(), RouterError> {
+    ) -> Result<Handled, RouterError> {
         let Some(guard) = self.store.get_mid(&page.account, mid).await? else {
-            tracing::info!("edit of a message we do not have; skipped");
-            return Ok(());
+            return Ok(Handled::Waiting("the message of an edit"));
         };
         self.store
             .edit_message(&page.account, &guard, text, num_edit, at)
             .await?;
         tracing::info!(conversation_id = %guard.conversation_id, num_edit, "message edited");
-        Ok(())
+        Ok(Handled::Done)
     }
 
     /// Appends to the owner's open conversation (the contact's for Messenger, the post's for

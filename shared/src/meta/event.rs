@@ -386,6 +386,7 @@ mod tests {
             received_at: 5,
             event,
             spilled: None,
+            deferrals: 0,
         }
     }
 

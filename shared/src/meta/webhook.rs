@@ -49,6 +49,14 @@ pub struct InboundEvent {
     /// (`spill`), which the router reads instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spilled: Option<String>,
+    /// How many times the router already put this event off because what it refers to had
+    /// not arrived (`0` from the webhook).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub deferrals: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// An event ready for SendMessageBatch.
@@ -110,6 +118,7 @@ pub fn split(raw_body: &[u8], received_at: i64) -> Result<Split, SplitError> {
                     received_at,
                     event: item.clone(),
                     spilled: None,
+                    deferrals: 0,
                 };
                 out.events.push(queued(ev));
             }
@@ -126,6 +135,7 @@ pub fn split(raw_body: &[u8], received_at: i64) -> Result<Split, SplitError> {
                 received_at,
                 event: item,
                 spilled: None,
+                deferrals: 0,
             }));
         }
     }
