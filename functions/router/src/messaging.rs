@@ -123,7 +123,12 @@ impl Router {
         e: &Echo,
     ) -> Result<(), RouterError> {
         let total = msg.parts_total.unwrap_or(1).max(1) as usize;
-        if !msg.sent_mids.contains(&e.mid) && msg.status == MessageStatus::Queued {
+        let unconfirmed = msg.status == MessageStatus::Failed
+            && msg
+                .error
+                .as_ref()
+                .is_some_and(|e| e.reason == "unconfirmed");
+        if !msg.sent_mids.contains(&e.mid) && (msg.status == MessageStatus::Queued || unconfirmed) {
             let recorded = self
                 .store
                 .record_part(msg, part, &e.mid, e.timestamp, self.clock.now_ms(), None)

@@ -9,8 +9,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use pagedesk_shared::clock::{Clock, MINUTE_MS, rfc3339};
+use pagedesk_shared::domain::outbound;
 use pagedesk_shared::domain::window::{Mark, due};
-use pagedesk_shared::domain::{ConversationStatus, EventType};
+use pagedesk_shared::domain::{ConversationStatus, EventType, MessageError, MessageStatus};
 use pagedesk_shared::store::{EventItem, Settings, Store};
 use serde::Serialize;
 use serde_json::json;
@@ -31,6 +32,8 @@ pub struct Report {
     pub minutes: i64,
     pub conversations: usize,
     pub events: usize,
+    /// Outbound messages still `queued` at their deadline, failed as `not_sent`.
+    pub unsent_failed: usize,
 }
 
 impl Scheduler {
@@ -51,6 +54,13 @@ impl Scheduler {
         let mut settings: HashMap<String, Settings> = HashMap::new();
         for minute in from..=to {
             for r in self.store.due_in_minute(minute, now).await? {
+                if let Some(sk) = &r.message_sk {
+                    report.unsent_failed += usize::from(
+                        self.sweep_message(&r.account, &r.conversation_id, sk, now)
+                            .await?,
+                    );
+                    continue;
+                }
                 report.conversations += 1;
                 report.events += self
                     .settle(&r.account, &r.conversation_id, now, &mut settings)
@@ -66,9 +76,42 @@ impl Scheduler {
             minutes = report.minutes,
             conversations = report.conversations,
             events = report.events,
+            unsent_failed = report.unsent_failed,
             "scheduler run"
         );
         Ok(report)
+    }
+
+    /// An outbound message reached its deadline (`UNSENT_DEADLINE_MS` after it was queued).
+    /// Still `queued` means its job was lost (an enqueue that died, a job past the DLQ): it
+    /// fails with a reason the agent sees, instead of showing "sending" for ever. `Ok(true)`
+    /// when it was failed.
+    async fn sweep_message(
+        &self,
+        account: &str,
+        conv_id: &str,
+        sk: &str,
+        now: i64,
+    ) -> pagedesk_shared::Result<bool> {
+        let Some(msg) = self.store.get_message(account, conv_id, sk).await? else {
+            return Ok(false);
+        };
+        if msg.status != MessageStatus::Queued {
+            // Settled without leaving the index (an older row): take it out.
+            self.store.clear_message_due(&msg).await?;
+            return Ok(false);
+        }
+        let err = MessageError {
+            code: None,
+            subcode: None,
+            reason: "not_sent".into(),
+            message: Some(outbound::reason_text("not_sent").to_owned()),
+        };
+        let failed = self.store.fail_message(&msg, &err, now).await?;
+        if failed {
+            tracing::warn!(conversation_id = conv_id, message_id = %msg.id, "queued message past its deadline; failed as not_sent");
+        }
+        Ok(failed)
     }
 
     async fn settle(

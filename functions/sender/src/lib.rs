@@ -89,12 +89,26 @@ impl Sender {
             .get("ApproximateReceiveCount")
             .and_then(|c| c.parse().ok())
             .unwrap_or(1);
+        let body = m
+            .body
+            .as_deref()
+            .ok_or_else(|| SendError::Poison("empty body".into()))?;
+        let job: OutboundJob =
+            serde_json::from_str(body).map_err(|e| SendError::Poison(e.to_string()))?;
+        let span = tracing::info_span!("send", conversation_id = %job.conversation_id, message_id = %job.message_id, receives);
         let res = async {
-            let body = m.body.as_deref().ok_or_else(|| SendError::Poison("empty body".into()))?;
-            let job: OutboundJob = serde_json::from_str(body).map_err(|e| SendError::Poison(e.to_string()))?;
-            let span = tracing::info_span!("send", conversation_id = %job.conversation_id, message_id = %job.message_id, receives);
-            self.send(&job, receives).instrument(span).await
+            match self.send(&job, receives).await {
+                // Every wait ends: the last attempt settles the message instead of the DLQ
+                // taking its job while the message still says `queued`.
+                Err(SendError::RetryAfter(_))
+                    if receives >= MAX_ATTEMPTS && job.ai_agent_event.is_none() =>
+                {
+                    self.give_up(&job).await
+                }
+                other => other,
+            }
         }
+        .instrument(span)
         .await;
         if let Err(SendError::RetryAfter(secs)) = &res
             && let Some(receipt) = &m.receipt_handle
@@ -173,8 +187,10 @@ impl Sender {
             }
         };
         if !self.store.lease_message(&msg, now, now + LEASE_MS).await? {
-            tracing::info!("another sender holds this message");
-            return Err(SendError::RetryAfter(5));
+            // A second job for the same message (a re-enqueue): the holder settles it, and if
+            // the holder dies its own job comes back. Retrying here had no end.
+            tracing::info!("another sender holds this message; this job is dropped");
+            return Ok(());
         }
         let token = match self
             .secrets
@@ -241,7 +257,8 @@ impl Sender {
             return self.fail(msg, None, "private_reply_window_closed").await;
         }
         if !self.store.lease_message(msg, now, now + LEASE_MS).await? {
-            return Err(SendError::RetryAfter(5));
+            tracing::info!("another sender holds this comment reply; this job is dropped");
+            return Ok(());
         }
         let Some(token) = self
             .secrets
@@ -326,6 +343,28 @@ impl Sender {
                 self.fail(msg, Some(&e), "page_disconnected").await
             }
         }
+    }
+
+    /// Fails a message whose sends kept waiting: `unconfirmed` when a send may have gone out
+    /// (its echo can still turn it `sent`), else `send_failed`.
+    async fn give_up(&self, job: &OutboundJob) -> Result<(), SendError> {
+        let Some(msg) = self
+            .store
+            .get_message(&job.account, &job.conversation_id, &job.message_sk)
+            .await?
+        else {
+            return Ok(());
+        };
+        if msg.status != MessageStatus::Queued {
+            return Ok(());
+        }
+        let reason = if msg.ambiguous_since.is_some() {
+            "unconfirmed"
+        } else {
+            "send_failed"
+        };
+        tracing::warn!(reason, "attempts used up; the message fails visibly");
+        self.fail(&msg, None, reason).await
     }
 
     async fn fail(

@@ -241,6 +241,10 @@ pub fn reason_text(reason: &str) -> &'static str {
         "comment_unavailable" => "The comment no longer exists or can't be replied to.",
         "permission_denied" => "The app lacks a permission Meta requires for this message.",
         "rate_limited" => "Meta's rate limit was hit repeatedly; sending was given up.",
+        "unconfirmed" => {
+            "Meta did not confirm the send and no echo came back: it may or may not have been delivered."
+        }
+        "not_sent" => "The message could not be sent in time; send it again.",
         _ => "Meta refused the message.",
     }
 }

@@ -13,6 +13,7 @@
 //! | conversation | `ACC#<a>#CONV#<c>` | `META` | `ACC#<a>#CONVS` / activity | `ACC#<a>#CONVS#<status>` / activity | `ACC#<a>#CONVS#AS#<agent or ->` / activity |
 //! | (conversation, when a window mark is due) | | | due: `DUE#<minute>` / `<ms:013>#<a>#<c>` | | |
 //! | message | `ACC#<a>#CONV#<c>` | `MSG#<ms:013>#<id>` | | | |
+//! | (outbound message while `queued`) | | | due: `DUE#<minute>` / `<ms:013>#<a>#<c>#<message sk>` | | |
 //! | mid guard | `ACC#<a>#MID#<mid>` | `MID` | | | |
 //! | client id | `ACC#<a>#CONV#<c>` | `CLIENT#<client_id>` | | | |
 //! | event | `ACC#<a>#EV` | `<ms:013>#<ulid>` | | | |
@@ -65,6 +66,10 @@ pub fn due_pk(due_ms: i64) -> String {
 }
 pub fn due_sk(due_ms: i64, a: &str, c: &str) -> String {
     format!("{due_ms:013}#{a}#{c}")
+}
+/// A queued outbound message in the scheduler's minute bucket: the sweeper's deadline for it.
+pub fn due_message_sk(due_ms: i64, a: &str, c: &str, message_sk: &str) -> String {
+    format!("{due_ms:013}#{a}#{c}#{message_sk}")
 }
 pub fn post_sk(page_id: &str, post_id: &str) -> String {
     format!("POST#{page_id}#{post_id}")

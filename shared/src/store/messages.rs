@@ -68,6 +68,9 @@ pub struct MessageItem {
     pub comment_created_at: Option<i64>,
     pub removed_at: Option<i64>,
     pub lead: Option<Value>,
+    // ---- while queued: the sweeper's deadline in the `due` index ----
+    pub duepk: Option<String>,
+    pub duesk: Option<String>,
 }
 
 impl MessageItem {

@@ -42,7 +42,7 @@ pub use conversations::{
 pub use csat::CsatItem;
 pub use events::{EventCursor, EventItem, SETTLE_MS};
 pub use messages::{AppendOutcome, ClientItem, MessageItem, MidItem};
-pub use outbound::QueueOutcome;
+pub use outbound::{QueueOutcome, UNSENT_DEADLINE_MS};
 pub use pages::PageItem;
 pub use posts::PostItem;
 pub use rules::RulesItem;

@@ -10,6 +10,11 @@ use crate::domain::{
 };
 use crate::{Error, Result};
 
+/// How long a message may stay `queued` before the sweeper fails it (`not_sent`). Well past
+/// the sender's own limits (eight attempts with backoff, a minute's wait for an echo), so it
+/// only finds messages whose job was lost.
+pub const UNSENT_DEADLINE_MS: i64 = 15 * 60_000;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum QueueOutcome {
     Stored,
@@ -58,7 +63,20 @@ impl Store {
         event: &EventItem,
         require_open: bool,
     ) -> Result<QueueOutcome> {
-        let mut items = vec![self.put_new(msg)?];
+        // Whatever becomes of its job, a queued message is found by the scheduler's sweeper at
+        // this deadline if it is still queued then, and failed with a reason.
+        let deadline = msg.created_at.max(now) + UNSENT_DEADLINE_MS;
+        let swept = MessageItem {
+            duepk: Some(keys::due_pk(deadline)),
+            duesk: Some(keys::due_message_sk(
+                deadline,
+                &msg.account,
+                &msg.conversation_id,
+                &msg.sk,
+            )),
+            ..msg.clone()
+        };
+        let mut items = vec![self.put_new(&swept)?];
         let activity = keys::activity_sk(msg.created_at, &msg.conversation_id);
         let mut expr = "SET last_message_at = :t, last_activity_at = :t, gsi1sk = :a, gsi2sk = :a, gsi3sk = :a, updated_at = :u".to_owned();
         // The away message stays quiet for a while after a person answered.
@@ -204,14 +222,18 @@ impl Store {
         }
         let mut expr = format!("SET {}", set.join(", "));
         if last {
-            expr.push_str(" REMOVE lease_until, ambiguous_since");
+            expr.push_str(" REMOVE lease_until, ambiguous_since, duepk, duesk, #err");
         }
         let mut upd = Update::builder()
             .table_name(&self.table)
             .key("pk", s(&m.pk))
             .key("sk", s(&m.sk))
-            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(sent_mids) OR size(sent_mids) = :i) AND #st = :q")
+            // A send given up as `unconfirmed` did go out when its echo says so.
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(sent_mids) OR size(sent_mids) = :i) AND (#st = :q OR (#st = :f AND #err.reason = :unc))")
             .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#err", "error")
+            .expression_attribute_values(":f", s(MessageStatus::Failed.as_str()))
+            .expression_attribute_values(":unc", s("unconfirmed"))
             .expression_attribute_values(":empty", aws_sdk_dynamodb::types::AttributeValue::L(vec![]))
             .expression_attribute_values(":mid", aws_sdk_dynamodb::types::AttributeValue::L(vec![s(mid)]))
             .expression_attribute_values(":i", n(index as i64))
@@ -284,7 +306,7 @@ impl Store {
             .key("pk", s(&m.pk))
             .key("sk", s(&m.sk))
             .update_expression(
-                "SET #st = :f, #err = :e, updated_at = :u REMOVE lease_until, ambiguous_since",
+                "SET #st = :f, #err = :e, updated_at = :u REMOVE lease_until, ambiguous_since, duepk, duesk",
             )
             .condition_expression("#st = :q")
             .expression_attribute_names("#st", "status")
@@ -308,11 +330,37 @@ impl Store {
         self.update_with_event(upd, Some(&ev)).await
     }
 
-    /// Puts a message that failed only because it could not be queued back to `queued`.
-    pub async fn requeue_message(&self, m: &MessageItem, now: i64) -> Result<bool> {
+    /// Takes a settled message out of the sweeper's index.
+    pub async fn clear_message_due(&self, m: &MessageItem) -> Result<()> {
         let res = self
             .update_message(m)
-            .update_expression("SET #st = :q, updated_at = :u REMOVE #err")
+            .update_expression("REMOVE duepk, duesk")
+            .condition_expression("attribute_exists(pk) AND #st <> :q")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":q", s(MessageStatus::Queued.as_str()))
+            .send()
+            .await;
+        written(res, "UpdateItem").map(|_| ())
+    }
+
+    /// Puts a message that failed only because it could not be queued back to `queued`.
+    pub async fn requeue_message(&self, m: &MessageItem, now: i64) -> Result<bool> {
+        let deadline = now + UNSENT_DEADLINE_MS;
+        let res = self
+            .update_message(m)
+            .update_expression(
+                "SET #st = :q, updated_at = :u, duepk = :dp, duesk = :ds REMOVE #err",
+            )
+            .expression_attribute_values(":dp", s(keys::due_pk(deadline)))
+            .expression_attribute_values(
+                ":ds",
+                s(keys::due_message_sk(
+                    deadline,
+                    &m.account,
+                    &m.conversation_id,
+                    &m.sk,
+                )),
+            )
             .condition_expression("#st = :f AND #err.reason = :r")
             .expression_attribute_names("#st", "status")
             .expression_attribute_names("#err", "error")

@@ -10,6 +10,9 @@ use crate::{Error, Result};
 pub struct DueRef {
     pub account: String,
     pub conversation_id: String,
+    /// Set when what is due is an outbound message still `queued` at its deadline (the
+    /// sweeper's), not a window mark of the conversation.
+    pub message_sk: Option<String>,
 }
 
 impl Store {
@@ -36,13 +39,14 @@ impl Store {
                     .and_then(|v| v.as_s().ok())
                     .cloned()
                     .unwrap_or_default();
-                let mut parts = sk.splitn(3, '#');
+                let mut parts = sk.splitn(4, '#');
                 let (_, Some(a), Some(c)) = (parts.next(), parts.next(), parts.next()) else {
                     continue;
                 };
                 out.push(DueRef {
                     account: a.to_owned(),
                     conversation_id: c.to_owned(),
+                    message_sk: parts.next().map(str::to_owned),
                 });
             }
             match res.last_evaluated_key {

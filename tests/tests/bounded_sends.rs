@@ -1,0 +1,187 @@
+//! Every outbound message ends `sent` or `failed` with a reason in bounded time: a send whose
+//! attempts run out while it waits for an echo fails as `unconfirmed` (and its late echo still
+//! makes it `sent`), and a message whose job was lost is failed as `not_sent` by the
+//! scheduler's sweeper.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use pagedesk_e2e::{Stack, eventually, seed_conversation, unique};
+use pagedesk_scheduler::Scheduler;
+use pagedesk_sender::Sender;
+use pagedesk_shared::clock::{Clock, MINUTE_MS, ManualClock, SystemClock};
+use pagedesk_shared::config::{FunctionConfig, SenderConfig};
+use pagedesk_shared::domain::{AuthorType, Direction, EventType, MessageStatus};
+use pagedesk_shared::queue::OutboundJob;
+use pagedesk_shared::store::{EventItem, MessageItem, QueueOutcome, Store, UNSENT_DEADLINE_MS};
+use serde_json::json;
+
+fn reply(account: &str, conv: &str, text: &str, at: i64) -> MessageItem {
+    MessageItem {
+        direction: Direction::Out,
+        author_type: AuthorType::Agent,
+        author_id: Some("agent-1".into()),
+        text: Some(text.into()),
+        status: MessageStatus::Queued,
+        parts_total: Some(1),
+        created_at: at,
+        ..Default::default()
+    }
+    .placed(account, conv)
+}
+
+async fn queue(store: &Store, msg: &MessageItem, now: i64) {
+    let ev = EventItem::new(
+        &msg.account,
+        EventType::MessageCreated,
+        Some(&msg.conversation_id),
+        json!({"message_id": msg.id}),
+        now,
+    );
+    assert_eq!(
+        store
+            .queue_message(msg, now, &ev, true)
+            .await
+            .expect("queue"),
+        QueueOutcome::Stored
+    );
+}
+
+#[tokio::test]
+async fn a_send_that_runs_out_of_attempts_fails_as_unconfirmed_and_its_late_echo_settles_it() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let user = format!("7{}", unique());
+    let now = SystemClock.now_ms();
+    stack
+        .deliver(
+            &t.page_id,
+            vec![pagedesk_e2e::text_event(&t.page_id, &user, "hi", now)],
+        )
+        .await;
+    let (conv, _) = stack.single_conversation(&t, 1).await;
+    let conv_id = conv["id"].as_str().unwrap_or_default().to_owned();
+    let clients = stack.clients().await;
+    let store = Store::new(clients.dynamo.clone(), stack.s("table"));
+
+    // A reply whose send timed out a moment ago: queued, waiting for Meta's echo.
+    let msg = reply(&t.account, &conv_id, "are you there?", now);
+    queue(&store, &msg, now).await;
+    store
+        .release_message(&msg, Some(now))
+        .await
+        .expect("ambiguous");
+
+    // Its job's last attempt (SQS's eighth receive) while the echo is still awaited.
+    let cfg = SenderConfig::from_lookup(|k| match k {
+        "PAGEDESK_TABLE" => Some(stack.s("table")),
+        "PAGEDESK_OUTBOUND_QUEUE_URL" => Some(stack.queue_url("OutboundQueue")),
+        "PAGEDESK_GRAPH_BASE_URL" => Some(stack.s("sim_url")),
+        _ => None,
+    })
+    .expect("sender config");
+    let sender = Sender::new(cfg, &clients, Arc::new(SystemClock));
+    let mut record = SqsMessage::default();
+    record.message_id = Some(format!("r{}", unique()));
+    record.body = serde_json::to_string(&OutboundJob::send(&msg)).ok();
+    record
+        .attributes
+        .insert("ApproximateReceiveCount".into(), "8".into());
+    record
+        .attributes
+        .insert("MessageGroupId".into(), conv_id.clone());
+    let mut event = SqsEvent::default();
+    event.records = vec![record];
+    let resp = sender.handle_batch(event).await;
+    assert!(
+        resp.batch_item_failures.is_empty(),
+        "the job ends, not retried"
+    );
+
+    let stored = store
+        .get_message(&t.account, &conv_id, msg.reference())
+        .await
+        .expect("read")
+        .expect("message");
+    assert_eq!(stored.status, MessageStatus::Failed);
+    assert_eq!(
+        stored.error.map(|e| e.reason).as_deref(),
+        Some("unconfirmed")
+    );
+
+    // Meta's echo comes after all: the send did go out.
+    let echo = json!({"sender": {"id": t.page_id}, "recipient": {"id": user}, "timestamp": now + 5,
+        "message": {"is_echo": true, "mid": format!("m_echo_{}", unique()), "text": "are you there?",
+                    "metadata": format!("pd1:{conv_id}:{}:0", msg.reference())}});
+    stack.deliver(&t.page_id, vec![echo]).await;
+    let sent = eventually("the echo settles the message", 15, || {
+        let store = store.clone();
+        let (account, conv_id, sk) = (t.account.clone(), conv_id.clone(), msg.sk.clone());
+        async move {
+            let m = store.get_message(&account, &conv_id, &sk).await.ok()??;
+            (m.status == MessageStatus::Sent).then_some(m)
+        }
+    })
+    .await;
+    assert!(sent.error.is_none(), "the failure reason is gone once sent");
+}
+
+#[tokio::test]
+async fn a_message_whose_job_was_lost_is_failed_by_the_sweeper_at_its_deadline() {
+    let stack = Stack::connect();
+    // A table of its own: the scheduler's cursor and clock are the test's.
+    let store = Store::new(stack.clients().await.dynamo, stack.fresh_table().await);
+    let account = format!("acct-{}", unique());
+    let t = (SystemClock.now_ms() / MINUTE_MS) * MINUTE_MS;
+    let conv = seed_conversation(&store, &account, t, t).await;
+    // Two replies queued at t: one goes out, the other's enqueue died (no job at all).
+    let sent = reply(&account, &conv, "sent in time", t);
+    let lost = reply(&account, &conv, "lost", t);
+    queue(&store, &sent, t).await;
+    queue(&store, &lost, t).await;
+    assert!(
+        store
+            .record_part(&sent, 0, &format!("m_{}", unique()), t + 1, t + 1, None)
+            .await
+            .expect("sent")
+    );
+
+    let clock = ManualClock::new(t + UNSENT_DEADLINE_MS - MINUTE_MS);
+    let sched = Scheduler {
+        store: store.clone(),
+        clock: Arc::new(clock.clone()),
+    };
+    assert_eq!(
+        sched.run().await.expect("run").unsent_failed,
+        0,
+        "not yet due"
+    );
+    clock.set(t + UNSENT_DEADLINE_MS + MINUTE_MS);
+    let report = sched.run().await.expect("run");
+    assert_eq!(report.unsent_failed, 1, "{report:?}");
+    assert_eq!(sched.run().await.expect("run").unsent_failed, 0, "once");
+
+    let lost = store
+        .get_message(&account, &conv, lost.reference())
+        .await
+        .expect("read")
+        .expect("lost");
+    assert_eq!(lost.status, MessageStatus::Failed);
+    assert_eq!(lost.error.map(|e| e.reason).as_deref(), Some("not_sent"));
+    let sent = store
+        .get_message(&account, &conv, sent.reference())
+        .await
+        .expect("read")
+        .expect("sent");
+    assert_eq!(sent.status, MessageStatus::Sent);
+    let events = store
+        .list_events(&account, None, 100, i64::MAX / 2)
+        .await
+        .expect("feed");
+    assert!(
+        events.iter().any(|e| e.kind == EventType::MessageStatus
+            && e.data["message_id"] == lost.id.as_str()
+            && e.data["reason"] == "not_sent"),
+        "the failure is in the feed"
+    );
+}
