@@ -6,7 +6,7 @@ CARGO ?= cargo
 GLIBC_MAX ?= 2.34
 # aws-lc-sys build setting: see .cargo/config.toml (kept there so plain cargo shares the cache).
 
-.PHONY: dev test tools build lint fmt clippy template-lint release glibc-check sam-build sam-validate bench fuzz clean
+.PHONY: dev test tools build lint fmt clippy template-lint release glibc-check sam-build sam-validate bench load fuzz clean
 
 tools:
 	@bash infra/scripts/install-tools.sh
@@ -79,6 +79,12 @@ sam-build:
 bench: tools
 	$(CARGO) build --profile bench-local --locked -p pagedesk-local -p pagedesk-e2e
 	@PAGEDESK_LOCAL_SCHEDULE_SECONDS=3600 PAGEDESK_SETTINGS_CACHE_SECONDS=15 bash infra/scripts/with-stack.sh bench-local ./target/bench-local/bench
+
+# 10,000 inbound messages over 1,000 conversations through the local stack (two pollers per
+# queue): time to drain, lost, duplicated, out of order. LOAD_MESSAGES, LOAD_PEOPLE, LOAD_BODY.
+load: tools
+	$(CARGO) build --profile bench-local --locked -p pagedesk-local -p pagedesk-e2e
+	@PAGEDESK_LOCAL_POLLERS=2 PAGEDESK_LOCAL_SCHEDULE_SECONDS=3600 bash infra/scripts/with-stack.sh bench-local ./target/bench-local/load
 
 # The property tests of the internet-facing parsers with a long budget (make test runs 256
 # cases a property). FUZZ_CASES=N to change it; the report is the last lines printed.

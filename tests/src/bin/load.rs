@@ -1,0 +1,150 @@
+//! `make load`: inbound messages through the whole local stack (signed webhook POSTs, SQS
+//! FIFO, two pollers per queue, router, DynamoDB Local), then counted from the agent API.
+//! Prints the time to drain and the lost, duplicated and out-of-order counts (it asserts
+//! nothing; the exit status is non-zero when anything was lost or duplicated).
+//!
+//! `LOAD_MESSAGES` (10000) over `LOAD_PEOPLE` (1000) conversations, `LOAD_BODY` (100) events
+//! per webhook POST, posted one after another as Meta does for one Page.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use pagedesk_e2e::{Stack, envelope, unique};
+use pagedesk_shared::clock::{Clock, SystemClock};
+use serde_json::{Value, json};
+
+fn env_usize(k: &str, d: usize) -> usize {
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
+}
+
+#[tokio::main]
+async fn main() {
+    let total = env_usize("LOAD_MESSAGES", 10_000);
+    let people_n = env_usize("LOAD_PEOPLE", 1_000).max(1);
+    let body_n = env_usize("LOAD_BODY", 100).max(1);
+    let per = total / people_n;
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let tok = stack.admin(&t.account);
+    let base = SystemClock.now_ms();
+    let people: Vec<String> = (0..people_n).map(|_| format!("7{}", unique())).collect();
+    let mut events = Vec::with_capacity(per * people_n);
+    for i in 0..per {
+        for p in &people {
+            events.push(json!({"sender": {"id": p}, "recipient": {"id": t.page_id},
+                "timestamp": base + i as i64,
+                "message": {"mid": format!("m_{p}_{i}"), "text": i.to_string()}}));
+        }
+    }
+    let expected = events.len();
+    println!("load: {expected} messages from {people_n} people, {body_n} per POST");
+
+    let started = Instant::now();
+    let mut retries = 0;
+    for chunk in events.chunks(body_n) {
+        let body = envelope(&t.page_id, "messaging", chunk.to_vec()).to_string();
+        // Meta retries until it gets a 200.
+        loop {
+            let (status, _) = stack.post_webhook(body.as_bytes()).await;
+            if status == 200 {
+                break;
+            }
+            retries += 1;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    let posted = started.elapsed();
+
+    // The feed in the order the router stored the messages.
+    let mut feed: Vec<Value> = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut last_progress = Instant::now();
+    let mut drained = None;
+    while last_progress.elapsed() < Duration::from_secs(60) {
+        let path = match &cursor {
+            Some(c) => format!("/events?limit=500&after={c}"),
+            None => "/events?limit=500".to_owned(),
+        };
+        let v = stack.get(&path, &tok).await;
+        let items = v["items"].as_array().cloned().unwrap_or_default();
+        if !items.is_empty() {
+            last_progress = Instant::now();
+        }
+        feed.extend(items);
+        cursor = v["next_cursor"].as_str().map(str::to_owned).or(cursor);
+        let created = feed
+            .iter()
+            .filter(|e| e["type"] == "message.created")
+            .count();
+        if created >= expected {
+            // The feed holds events back a few seconds: subtract that from the drain time.
+            drained = Some(started.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    let mut order: HashMap<String, Vec<String>> = HashMap::new();
+    for e in feed.iter().filter(|e| e["type"] == "message.created") {
+        order
+            .entry(e["conversation_id"].as_str().unwrap_or_default().to_owned())
+            .or_default()
+            .push(
+                e["data"]["message_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+    }
+    let (mut stored, mut lost, mut duplicated, mut out_of_order) = (0usize, 0usize, 0usize, 0usize);
+    for (conv, ids) in &order {
+        let msgs = stack
+            .all_pages(
+                &format!("/conversations/{conv}/messages?limit=100"),
+                &tok,
+                "cursor",
+            )
+            .await;
+        let text_of: HashMap<&str, usize> = msgs
+            .iter()
+            .filter_map(|m| Some((m["id"].as_str()?, m["text"].as_str()?.parse().ok()?)))
+            .collect();
+        let mut seen = vec![0usize; per];
+        for i in text_of.values() {
+            if let Some(n) = seen.get_mut(*i) {
+                *n += 1;
+            }
+        }
+        stored += msgs.len();
+        lost += seen.iter().filter(|n| **n == 0).count();
+        duplicated += seen.iter().map(|n| n.saturating_sub(1)).sum::<usize>();
+        let processed: Vec<usize> = ids
+            .iter()
+            .filter_map(|id| text_of.get(id.as_str()).copied())
+            .collect();
+        out_of_order += processed.windows(2).filter(|w| w[0] > w[1]).count();
+    }
+    lost += (people_n - order.len()) * per;
+    println!(
+        "load: posted in {:.1} s ({retries} POSTs retried after a non-200)",
+        posted.as_secs_f64()
+    );
+    match drained {
+        Some(d) => println!(
+            "load: drained in {:.1} s (POST of the first body to the last message.created seen in the feed, which holds events back 5 s): {:.0} messages/s",
+            d.as_secs_f64(),
+            expected as f64 / d.as_secs_f64()
+        ),
+        None => println!("load: not drained: the feed stopped growing for 60 s"),
+    }
+    println!(
+        "load: conversations {} of {people_n}, messages stored {stored} of {expected}, lost {lost}, duplicated {duplicated}, out of order {out_of_order}",
+        order.len()
+    );
+    if lost > 0 || duplicated > 0 {
+        std::process::exit(1);
+    }
+}
