@@ -3,14 +3,19 @@
 //!
 //! Control routes (all under `/_sim`):
 //! - `GET /_sim/requests`: every Graph call received, oldest first, as
-//!   `{"method", "path", "query", "headers", "body"}`; `DELETE` clears the log.
+//!   `{"method", "path", "query", "headers", "body", "effective"}` (`effective`: the call took
+//!   effect, i.e. was not answered with a scripted failure); `DELETE` clears the log.
 //! - `POST /_sim/failures` `{"path", "status", "body", "times", "delay_ms", "raw"?,
 //!   "broken_body"?}`: the next `times` calls whose path ends with `path` answer `status` with
 //!   `body` after `delay_ms`; a 2xx status without a body answers as usual, only late (to make
 //!   a send time out). `raw` answers that text instead of JSON, `broken_body: true` a body that
 //!   breaks off after the status line; with a 2xx status both happen after the call took
 //!   effect (the send goes out and echoes), as when Meta's answer is lost on the way back.
-//!   `DELETE` clears them.
+//!   `"every": n` applies it to every n-th matching call only (2: half), `"for_ms"` for that
+//!   long instead of `times` calls. `DELETE` clears them.
+//! - `POST /_sim/faults` `{"dynamodb"?: ms, "moto"?: ms}`: pagedesk's functions cannot reach
+//!   DynamoDB Local (or moto: SQS, Secrets Manager, S3) for that long; open connections are cut,
+//!   as when the emulator stops and starts again. Its data stays.
 //! - `PUT /_sim/settings` `{"echoes": bool, "page_id"?}`: whether successful sends come back
 //!   as echo webhooks (on by default, as for an app subscribed to `message_echoes`), for all
 //!   Pages or one.
@@ -47,6 +52,7 @@ pub struct Sim {
     pub app_id: String,
     echoes: Arc<std::sync::atomic::AtomicBool>,
     http: reqwest::Client,
+    faults: crate::fault::Faults,
 }
 
 #[derive(Default)]
@@ -78,6 +84,35 @@ pub struct Failure {
     /// Answer a body that breaks off after the status line.
     #[serde(default)]
     pub broken_body: bool,
+    /// Apply to every `every`-th matching call only (2: half of them); the others are answered
+    /// as usual and do not use the failure up.
+    #[serde(default)]
+    pub every: u32,
+    /// Apply for this long from now instead of `times` calls.
+    #[serde(default)]
+    pub for_ms: u64,
+    #[serde(skip)]
+    until: Option<std::time::Instant>,
+    #[serde(skip)]
+    seen: u32,
+}
+
+impl Failure {
+    /// Whether this call gets the failure (and counts it).
+    fn hits(&mut self, now: std::time::Instant) -> bool {
+        if self.until.is_some_and(|u| now >= u) {
+            self.times = 0;
+            return false;
+        }
+        self.seen += 1;
+        if self.every > 1 && self.seen % self.every != 0 {
+            return false;
+        }
+        if self.until.is_none() {
+            self.times -= 1;
+        }
+        true
+    }
 }
 
 fn default_status() -> u16 {
@@ -96,7 +131,14 @@ impl Sim {
             app_id,
             echoes: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             http: reqwest::Client::new(),
+            faults: Default::default(),
         }
+    }
+
+    /// The stack's outage switches, for `POST /_sim/faults`.
+    pub fn with_faults(mut self, faults: crate::fault::Faults) -> Self {
+        self.faults = faults;
+        self
     }
 
     /// The simulator's state; a panicked holder cannot leave it unusable.
@@ -108,6 +150,7 @@ impl Sim {
         Router::new()
             .route("/_sim/requests", get(list_requests).delete(clear_requests))
             .route("/_sim/failures", post(add_failure).delete(clear_failures))
+            .route("/_sim/faults", post(add_fault))
             .route("/_sim/users/{psid}", put(put_user))
             .route("/_sim/messages", post(user_message))
             .route("/_sim/webhook", post(deliver_raw))
@@ -166,8 +209,31 @@ async fn clear_requests(State(sim): State<Sim>) -> StatusCode {
 }
 
 async fn add_failure(State(sim): State<Sim>, body: Bytes) -> Response {
-    accept(&body, StatusCode::CREATED, |f: Failure| {
+    accept(&body, StatusCode::CREATED, |mut f: Failure| {
+        if f.for_ms > 0 {
+            f.until = Some(std::time::Instant::now() + std::time::Duration::from_millis(f.for_ms));
+            f.times = u32::MAX;
+        }
         sim.state().failures.push(f)
+    })
+}
+
+#[derive(Deserialize)]
+struct FaultRequest {
+    /// Milliseconds DynamoDB is unreachable for pagedesk's functions.
+    dynamodb: Option<u64>,
+    /// Milliseconds SQS, Secrets Manager and S3 (moto) are unreachable.
+    moto: Option<u64>,
+}
+
+async fn add_fault(State(sim): State<Sim>, body: Bytes) -> Response {
+    accept(&body, StatusCode::NO_CONTENT, |f: FaultRequest| {
+        if let Some(ms) = f.dynamodb {
+            sim.faults.dynamodb.outage(ms);
+        }
+        if let Some(ms) = f.moto {
+            sim.faults.moto.outage(ms);
+        }
     })
 }
 
@@ -427,16 +493,17 @@ async fn graph_call(
     };
     let scripted = {
         let mut s = sim.state();
-        s.requests.push(json!({"method": method.as_str(), "path": path, "query": query, "headers": header_map, "body": parsed_body}));
-        let hit = s
+        let now = std::time::Instant::now();
+        let out = s
             .failures
             .iter_mut()
-            .find(|f| f.times > 0 && path.ends_with(&f.path));
-        let out = hit.map(|f| {
-            f.times -= 1;
-            f.clone()
-        });
+            .filter(|f| f.times > 0 && path.ends_with(&f.path))
+            .find_map(|f| f.hits(now).then(|| f.clone()));
         s.failures.retain(|f| f.times > 0);
+        // Whether the call took effect: a scripted failure's did not, unless it is a 2xx whose
+        // answer is lost on the way back.
+        let effective = out.as_ref().is_none_or(|f| (200..300).contains(&f.status));
+        s.requests.push(json!({"method": method.as_str(), "path": path, "query": query, "headers": header_map, "body": parsed_body, "effective": effective}));
         out
     };
     let Some(f) = scripted else {

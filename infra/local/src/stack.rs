@@ -22,6 +22,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::emulators::{self, Emulators};
+use crate::fault::{FaultProxy, Faults};
 use crate::host::{self, EventSource, HttpHandler, SqsHandler};
 use crate::provision;
 use crate::sim::Sim;
@@ -178,7 +179,16 @@ impl Stack {
             root.join(".local/logs")
                 .join(format!("{}-{}", opts.stack_name, std::process::id()));
         let emu = emulators::start(&root, &log_dir).await?;
-        let clients = Clients::for_endpoints(&emu.dynamodb_url, &emu.moto_url, &emu.moto_url).await;
+        // The functions and the event sources reach the emulators through fault proxies, so
+        // an outage can be staged (`POST /_sim/faults`); the stack file names the emulators'
+        // own URLs, which tests use to look at what was stored.
+        let (ddb_proxy, ddb_url) = FaultProxy::start(&emu.dynamodb_url).await?;
+        let (moto_proxy, moto_url) = FaultProxy::start(&emu.moto_url).await?;
+        let faults = Faults {
+            dynamodb: ddb_proxy,
+            moto: moto_proxy,
+        };
+        let clients = Clients::for_endpoints(&ddb_url, &moto_url, &moto_url).await;
 
         let secret_values = BTreeMap::from([
             ("AppSecret".to_owned(), opts.app_secret.clone()),
@@ -315,7 +325,8 @@ impl Stack {
             format!("{webhook_base}/webhook"),
             opts.app_secret.clone(),
             opts.app_id.clone(),
-        );
+        )
+        .with_faults(faults);
         tasks.push(serve(sim_l, sim.router()));
 
         let admin_token = dev_token(
