@@ -105,7 +105,7 @@ impl Failure {
             return false;
         }
         self.seen += 1;
-        if self.every > 1 && self.seen % self.every != 0 {
+        if self.every > 1 && !self.seen.is_multiple_of(self.every) {
             return false;
         }
         if self.until.is_none() {
