@@ -88,13 +88,11 @@ async fn lost_and_duplicated(stack: &Stack, t: &Tenant, expected: &[String]) -> 
 
 /// Posts a body until the webhook answers 200, as Meta retries; returns the non-200 answers.
 async fn post_as_meta(stack: &Stack, body: String) -> usize {
-    let mut refused = 0;
-    for _ in 0..200 {
+    for refused in 0..200 {
         let (status, _) = stack.post_webhook(body.as_bytes()).await;
         if status == 200 {
             return refused;
         }
-        refused += 1;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     panic!("the webhook never accepted the body");
