@@ -433,3 +433,20 @@ pub async fn seed_conversation(
     );
     id
 }
+
+/// The ids of the messages in `message.created` events of a feed, by conversation, in the
+/// order the router stored them.
+pub fn created_by_conversation(feed: &[Value]) -> std::collections::HashMap<String, Vec<String>> {
+    let mut out: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    for e in feed.iter().filter(|e| e["type"] == "message.created") {
+        out.entry(e["conversation_id"].as_str().unwrap_or_default().to_owned())
+            .or_default()
+            .push(
+                e["data"]["message_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+    }
+    out
+}

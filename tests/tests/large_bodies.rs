@@ -2,9 +2,7 @@
 //! its 200, every event is stored once, and one person's events are handled in the order of the
 //! body.
 
-use std::collections::HashMap;
-
-use pagedesk_e2e::{Stack, envelope, unique};
+use pagedesk_e2e::{Stack, created_by_conversation, envelope, unique};
 use serde_json::{Value, json};
 
 const PEOPLE: usize = 50;
@@ -39,18 +37,7 @@ async fn a_thousand_events_in_one_body_are_stored_once_and_in_order_per_person()
                 >= PEOPLE * PER_PERSON
         })
         .await;
-    let mut stored: HashMap<String, Vec<String>> = HashMap::new();
-    for e in feed.iter().filter(|e| e["type"] == "message.created") {
-        stored
-            .entry(e["conversation_id"].as_str().unwrap_or_default().to_owned())
-            .or_default()
-            .push(
-                e["data"]["message_id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            );
-    }
+    let stored = created_by_conversation(&feed);
     assert_eq!(stored.len(), PEOPLE, "one conversation per person");
     for (conv, ids) in &stored {
         let msgs = stack

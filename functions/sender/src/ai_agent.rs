@@ -38,11 +38,7 @@ impl Sender {
                 .hand_off_unreachable(&conv, "no AI agent configured")
                 .await;
         };
-        let Some(msg) = self
-            .store
-            .get_message(&job.account, &job.conversation_id, &job.message_sk)
-            .await?
-        else {
+        let Some(msg) = self.job_message(job).await? else {
             return Ok(());
         };
         let now = self.clock.now_ms();

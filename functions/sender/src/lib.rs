@@ -130,11 +130,7 @@ impl Sender {
         if let Some(event) = job.ai_agent_event {
             return self.deliver_to_ai_agent(job, event, receives).await;
         }
-        let Some(msg) = self
-            .store
-            .get_message(&job.account, &job.conversation_id, &job.message_sk)
-            .await?
-        else {
+        let Some(msg) = self.job_message(job).await? else {
             tracing::warn!("job for a message that does not exist; dropped");
             return Ok(());
         };
@@ -345,14 +341,17 @@ impl Sender {
         }
     }
 
+    /// The message a job is about (gone if its conversation was erased).
+    async fn job_message(&self, job: &OutboundJob) -> pagedesk_shared::Result<Option<MessageItem>> {
+        self.store
+            .get_message(&job.account, &job.conversation_id, &job.message_sk)
+            .await
+    }
+
     /// Fails a message whose sends kept waiting: `unconfirmed` when a send may have gone out
     /// (its echo can still turn it `sent`), else `send_failed`.
     async fn give_up(&self, job: &OutboundJob) -> Result<(), SendError> {
-        let Some(msg) = self
-            .store
-            .get_message(&job.account, &job.conversation_id, &job.message_sk)
-            .await?
-        else {
+        let Some(msg) = self.job_message(job).await? else {
             return Ok(());
         };
         if msg.status != MessageStatus::Queued {

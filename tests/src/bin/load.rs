@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use pagedesk_e2e::{Stack, envelope, unique};
+use pagedesk_e2e::{Stack, created_by_conversation, envelope, unique};
 use pagedesk_shared::clock::{Clock, SystemClock};
 use serde_json::{Value, json};
 
@@ -87,18 +87,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 
-    let mut order: HashMap<String, Vec<String>> = HashMap::new();
-    for e in feed.iter().filter(|e| e["type"] == "message.created") {
-        order
-            .entry(e["conversation_id"].as_str().unwrap_or_default().to_owned())
-            .or_default()
-            .push(
-                e["data"]["message_id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            );
-    }
+    let order = created_by_conversation(&feed);
     let (mut stored, mut lost, mut duplicated, mut out_of_order) = (0usize, 0usize, 0usize, 0usize);
     for (conv, ids) in &order {
         let msgs = stack
