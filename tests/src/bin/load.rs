@@ -4,7 +4,10 @@
 //! nothing; the exit status is non-zero when anything was lost or duplicated).
 //!
 //! `LOAD_MESSAGES` (10000) over `LOAD_PEOPLE` (1000) conversations, `LOAD_BODY` (100) events
-//! per webhook POST, posted one after another as Meta does for one Page.
+//! per webhook POST, posted one after another as Meta does for one Page, holding back while
+//! more than `LOAD_BACKLOG` (1000) posted messages are not stored yet: moto's FIFO queue costs
+//! grow with its depth (every send and receive walks every queued message), so an unbounded
+//! backlog measures moto, not pagedesk. The backlog is read from the events feed.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -42,9 +45,17 @@ async fn main() {
     let expected = events.len();
     println!("load: {expected} messages from {people_n} people, {body_n} per POST");
 
+    let backlog = env_usize("LOAD_BACKLOG", 1_000);
+    let mut feed = Feed::default();
     let started = Instant::now();
     let mut retries = 0;
+    let mut posted_n = 0;
     for chunk in events.chunks(body_n) {
+        while posted_n > feed.created() + backlog {
+            feed.read(&stack, &tok).await;
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        posted_n += chunk.len();
         let body = envelope(&t.page_id, "messaging", chunk.to_vec()).to_string();
         // Meta retries until it gets a 200.
         loop {
@@ -59,27 +70,13 @@ async fn main() {
     let posted = started.elapsed();
 
     // The feed in the order the router stored the messages.
-    let mut feed: Vec<Value> = Vec::new();
-    let mut cursor: Option<String> = None;
     let mut last_progress = Instant::now();
     let mut drained = None;
     while last_progress.elapsed() < Duration::from_secs(60) {
-        let path = match &cursor {
-            Some(c) => format!("/events?limit=500&after={c}"),
-            None => "/events?limit=500".to_owned(),
-        };
-        let v = stack.get(&path, &tok).await;
-        let items = v["items"].as_array().cloned().unwrap_or_default();
-        if !items.is_empty() {
+        if feed.read(&stack, &tok).await {
             last_progress = Instant::now();
         }
-        feed.extend(items);
-        cursor = v["next_cursor"].as_str().map(str::to_owned).or(cursor);
-        let created = feed
-            .iter()
-            .filter(|e| e["type"] == "message.created")
-            .count();
-        if created >= expected {
+        if feed.created() >= expected {
             // The feed holds events back a few seconds: subtract that from the drain time.
             drained = Some(started.elapsed());
             break;
@@ -87,7 +84,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 
-    let order = created_by_conversation(&feed);
+    let order = created_by_conversation(&feed.items);
     let (mut stored, mut lost, mut duplicated, mut out_of_order) = (0usize, 0usize, 0usize, 0usize);
     for (conv, ids) in &order {
         let msgs = stack
@@ -135,5 +132,42 @@ async fn main() {
     );
     if lost > 0 || duplicated > 0 {
         std::process::exit(1);
+    }
+}
+
+/// The account's events feed, read on as it grows.
+#[derive(Default)]
+struct Feed {
+    items: Vec<Value>,
+    cursor: Option<String>,
+}
+
+impl Feed {
+    /// Reads what is new; `true` when there was something.
+    async fn read(&mut self, stack: &Stack, tok: &str) -> bool {
+        let mut any = false;
+        loop {
+            let path = match &self.cursor {
+                Some(c) => format!("/events?limit=500&after={c}"),
+                None => "/events?limit=500".to_owned(),
+            };
+            let v = stack.get(&path, tok).await;
+            let items = v["items"].as_array().cloned().unwrap_or_default();
+            if let Some(c) = v["next_cursor"].as_str() {
+                self.cursor = Some(c.to_owned());
+            }
+            if items.is_empty() {
+                return any;
+            }
+            any = true;
+            self.items.extend(items);
+        }
+    }
+
+    fn created(&self) -> usize {
+        self.items
+            .iter()
+            .filter(|e| e["type"] == "message.created")
+            .count()
     }
 }
