@@ -1,6 +1,7 @@
 //! The local stack of pagedesk (see `main.rs` for what it starts).
 
 pub mod emulators;
+pub mod facebook;
 pub mod fault;
 pub mod host;
 pub mod provision;

@@ -16,6 +16,12 @@
 //! - `POST /_sim/faults` `{"dynamodb"?: ms, "moto"?: ms}`: pagedesk's functions cannot reach
 //!   DynamoDB Local (or moto: SQS, Secrets Manager, S3) for that long; open connections are cut,
 //!   as when the emulator stops and starts again. Its data stays.
+//! - `POST /_sim/fb-users` `{"id", "name", "pages": [{"id", "name"}], "declined": [perm]}`: a
+//!   Facebook user who manages those Pages; answers `{"user_access_token", "code"}` for the
+//!   connect flow's Graph endpoints (see `facebook.rs`). `POST /_sim/pages/{id}/revoke` kills
+//!   that Page's tokens (190 afterwards), `DELETE /_sim/pages/{id}/subscription` drops the app's
+//!   subscription, `POST /_sim/pages/{id}/history` `{"psid", "messages": [{"from": "user" |
+//!   "page", "text", "created_time"}]}` adds an old conversation for the Conversations API.
 //! - `PUT /_sim/settings` `{"echoes": bool, "page_id"?}`: whether successful sends come back
 //!   as echo webhooks (on by default, as for an app subscribed to `message_echoes`), for all
 //!   Pages or one.
@@ -39,7 +45,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -65,6 +71,8 @@ struct SimState {
     no_echo_pages: std::collections::HashSet<String>,
     posts: HashMap<String, Value>,
     leads: HashMap<String, Value>,
+    /// Facebook accounts, tokens, subscriptions and old conversations (connect flow).
+    fb: crate::facebook::Accounts,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -151,6 +159,13 @@ impl Sim {
             .route("/_sim/requests", get(list_requests).delete(clear_requests))
             .route("/_sim/failures", post(add_failure).delete(clear_failures))
             .route("/_sim/faults", post(add_fault))
+            .route("/_sim/fb-users", post(add_fb_user))
+            .route("/_sim/pages/{page_id}/revoke", post(revoke_page))
+            .route(
+                "/_sim/pages/{page_id}/subscription",
+                delete(drop_subscription),
+            )
+            .route("/_sim/pages/{page_id}/history", post(add_history))
             .route("/_sim/users/{psid}", put(put_user))
             .route("/_sim/messages", post(user_message))
             .route("/_sim/webhook", post(deliver_raw))
@@ -216,6 +231,34 @@ async fn add_failure(State(sim): State<Sim>, body: Bytes) -> Response {
         }
         sim.state().failures.push(f)
     })
+}
+
+async fn add_fb_user(State(sim): State<Sim>, body: Bytes) -> Response {
+    match serde_json::from_slice::<crate::facebook::NewUser>(&body) {
+        Ok(u) => (StatusCode::CREATED, axum::Json(sim.state().fb.add_user(u))).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    }
+}
+
+async fn revoke_page(State(sim): State<Sim>, Path(page): Path<String>) -> StatusCode {
+    sim.state().fb.revoke_page(&page);
+    StatusCode::NO_CONTENT
+}
+
+async fn drop_subscription(State(sim): State<Sim>, Path(page): Path<String>) -> StatusCode {
+    sim.state().fb.drop_subscription(&page);
+    StatusCode::NO_CONTENT
+}
+
+async fn add_history(State(sim): State<Sim>, Path(page): Path<String>, body: Bytes) -> Response {
+    match serde_json::from_slice::<crate::facebook::OldConversation>(&body) {
+        Ok(c) => (
+            StatusCode::CREATED,
+            axum::Json(sim.state().fb.add_history(&page, c)),
+        )
+            .into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -506,8 +549,15 @@ async fn graph_call(
         s.requests.push(json!({"method": method.as_str(), "path": path, "query": query, "headers": header_map, "body": parsed_body, "effective": effective}));
         out
     };
+    let here = format!(
+        "http://{}{path}",
+        headers
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("127.0.0.1")
+    );
     let Some(f) = scripted else {
-        return default_answer(&sim, &method, &path, &query, &parsed_body);
+        return default_answer(&sim, &method, &path, &query, &parsed_body, &here);
     };
     if f.delay_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(f.delay_ms)).await;
@@ -516,7 +566,7 @@ async fn graph_call(
     let mangled = f.raw.is_some() || f.broken_body;
     if status.is_success() && (f.body.is_null() || mangled) {
         // The call takes effect; only what comes back may be lost.
-        let answer = default_answer(&sim, &method, &path, &query, &parsed_body);
+        let answer = default_answer(&sim, &method, &path, &query, &parsed_body, &here);
         if !mangled {
             return answer;
         }
@@ -577,6 +627,7 @@ fn default_answer(
     path: &str,
     query: &serde_json::Map<String, Value>,
     body: &Value,
+    here: &str,
 ) -> Response {
     if path.starts_with("/_bot/") {
         return (StatusCode::OK, axum::Json(json!({"ok": true}))).into_response();
@@ -588,6 +639,28 @@ fn default_answer(
     } else {
         &segs
     };
+    let param = |k: &str| {
+        query
+            .get(k)
+            .or_else(|| body.get(k))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    {
+        let mut state = sim.state();
+        if let Some((status, v)) = state
+            .fb
+            .answer(method.as_str(), rest, &param, &sim.app_id, here)
+        {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            return (status, axum::Json(v)).into_response();
+        }
+        // A revoked Page's tokens are refused everywhere, the Send API included.
+        if let Some((status, v)) = param("access_token").and_then(|t| state.fb.refused(&t)) {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            return (status, axum::Json(v)).into_response();
+        }
+    }
     let has_token = query.contains_key("access_token") || body.get("access_token").is_some();
     if !has_token {
         return graph_error(
@@ -613,12 +686,14 @@ fn default_answer(
             }
             axum::Json(json!({"id": id})).into_response()
         }
-        (&Method::POST, [_, "subscribed_apps"]) => axum::Json(json!({"success": true})).into_response(),
-        (&Method::GET, [_, "subscribed_apps"]) => axum::Json(json!({"data": [{"name": "pagedesk", "id": "sim-app"}]})).into_response(),
-        (&Method::GET, ["oauth", "access_token"]) => {
-            axum::Json(json!({"access_token": "sim-long-lived-user-token", "token_type": "bearer", "expires_in": 5183944})).into_response()
+        (&Method::GET, [node])
+            if query
+                .get("fields")
+                .and_then(Value::as_str)
+                .is_some_and(|f| f.contains("field_data")) =>
+        {
+            lead_answer(sim, node)
         }
-        (&Method::GET, [node]) if query.get("fields").and_then(Value::as_str).is_some_and(|f| f.contains("field_data")) => lead_answer(sim, node),
         (&Method::GET, [node]) if node.contains('_') => post_answer(sim, node),
         (&Method::GET, [node]) => {
             let users = sim.state().users.get(*node).cloned();
