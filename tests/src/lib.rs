@@ -207,6 +207,16 @@ impl Stack {
         }
     }
 
+    /// Every message of conversation `conv`, oldest first, all pages.
+    pub async fn all_messages(&self, conv: &str, token: &str) -> Vec<Value> {
+        self.all_pages(
+            &format!("/conversations/{conv}/messages?limit=100"),
+            token,
+            "cursor",
+        )
+        .await
+    }
+
     /// Polls the events feed `page` events at a time, as a front end does, until `enough`
     /// accepts what was read so far (every event once, in order); panics after `secs`.
     pub async fn watch_feed(

@@ -40,13 +40,7 @@ async fn a_thousand_events_in_one_body_are_stored_once_and_in_order_per_person()
     let stored = created_by_conversation(&feed);
     assert_eq!(stored.len(), PEOPLE, "one conversation per person");
     for (conv, ids) in &stored {
-        let msgs = stack
-            .all_pages(
-                &format!("/conversations/{conv}/messages?limit=100"),
-                &tok,
-                "cursor",
-            )
-            .await;
+        let msgs = stack.all_messages(conv, &tok).await;
         let texts: Vec<&str> = msgs
             .iter()
             .map(|m| m["text"].as_str().unwrap_or(""))

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use pagedesk_shared::clock::{Clock, MINUTE_MS, rfc3339};
 use pagedesk_shared::domain::outbound;
 use pagedesk_shared::domain::window::{Mark, due};
-use pagedesk_shared::domain::{ConversationStatus, EventType, MessageError, MessageStatus};
+use pagedesk_shared::domain::{ConversationStatus, EventType, MessageStatus};
 use pagedesk_shared::store::{EventItem, Settings, Store};
 use serde::Serialize;
 use serde_json::json;
@@ -101,12 +101,7 @@ impl Scheduler {
             self.store.clear_message_due(&msg).await?;
             return Ok(false);
         }
-        let err = MessageError {
-            code: None,
-            subcode: None,
-            reason: "not_sent".into(),
-            message: Some(outbound::reason_text("not_sent").to_owned()),
-        };
+        let err = outbound::failure("not_sent", None);
         let failed = self.store.fail_message(&msg, &err, now).await?;
         if failed {
             tracing::warn!(conversation_id = conv_id, message_id = %msg.id, "queued message past its deadline; failed as not_sent");

@@ -16,7 +16,6 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use pagedesk_shared::aws::Clients;
 use pagedesk_shared::clock::Clock;
 use pagedesk_shared::config::SenderConfig;
-use pagedesk_shared::domain::MessageError;
 use pagedesk_shared::domain::outbound::{self, SendOutcome, Sender as Author};
 use pagedesk_shared::domain::window::window_at;
 use pagedesk_shared::domain::{AuthorType, MessageStatus, PageStatus, ReplyRoute, SendType};
@@ -372,12 +371,7 @@ impl Sender {
         e: Option<&GraphError>,
         reason: &str,
     ) -> Result<(), SendError> {
-        let err = MessageError {
-            code: e.and_then(GraphError::code),
-            subcode: e.and_then(GraphError::subcode),
-            reason: reason.to_owned(),
-            message: Some(outbound::reason_text(reason).to_owned()),
-        };
+        let err = outbound::failure(reason, e);
         self.store
             .fail_message(msg, &err, self.clock.now_ms())
             .await?;

@@ -216,6 +216,16 @@ pub fn classify(e: &GraphError) -> SendOutcome {
 }
 
 /// A sentence a person understands for each failure reason.
+/// A final failure with `reason`, its text for people, and Graph's code when Graph refused.
+pub fn failure(reason: &str, graph: Option<&GraphError>) -> super::MessageError {
+    super::MessageError {
+        code: graph.and_then(GraphError::code),
+        subcode: graph.and_then(GraphError::subcode),
+        reason: reason.to_owned(),
+        message: Some(reason_text(reason).to_owned()),
+    }
+}
+
 pub fn reason_text(reason: &str) -> &'static str {
     match reason {
         "window_closed" => {

@@ -87,13 +87,7 @@ async fn main() {
     let order = created_by_conversation(&feed.items);
     let (mut stored, mut lost, mut duplicated, mut out_of_order) = (0usize, 0usize, 0usize, 0usize);
     for (conv, ids) in &order {
-        let msgs = stack
-            .all_pages(
-                &format!("/conversations/{conv}/messages?limit=100"),
-                &tok,
-                "cursor",
-            )
-            .await;
+        let msgs = stack.all_messages(conv, &tok).await;
         let text_of: HashMap<&str, usize> = msgs
             .iter()
             .filter_map(|m| Some((m["id"].as_str()?, m["text"].as_str()?.parse().ok()?)))
