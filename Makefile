@@ -36,7 +36,7 @@ template-lint: tools
 lint: fmt clippy template-lint
 
 # ---- Lambda artifacts ----------------------------------------------------------------------
-FUNCTIONS = webhook router agent-api sender scheduler
+FUNCTIONS = webhook router agent-api sender scheduler meta-callbacks
 
 release:
 	$(CARGO) build --release --locked $(foreach f,$(FUNCTIONS),--bin $(f))
@@ -56,6 +56,8 @@ build-SenderFunction:
 	$(call lambda,sender)
 build-SchedulerFunction:
 	$(call lambda,scheduler)
+build-MetaCallbacksFunction:
+	$(call lambda,meta-callbacks)
 
 glibc-check: release
 	@for f in $(FUNCTIONS); do \

@@ -49,3 +49,23 @@ pub fn rfc3339(ms: i64) -> String {
 pub const MINUTE_MS: i64 = 60_000;
 pub const HOUR_MS: i64 = 60 * MINUTE_MS;
 pub const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// A Graph time (`2026-11-21T10:00:00+0000`, or RFC 3339) as epoch ms.
+pub fn parse_graph_time(t: Option<&str>) -> Option<i64> {
+    let t = t?;
+    chrono::DateTime::parse_from_rfc3339(t)
+        .or_else(|_| chrono::DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%z"))
+        .ok()
+        .map(|d| d.timestamp_millis())
+}
+
+#[cfg(test)]
+mod graph_time_tests {
+    #[test]
+    fn metas_times_and_rfc3339_both_parse() {
+        let a = super::parse_graph_time(Some("2026-11-21T10:00:00+0000"));
+        assert!(a.is_some());
+        assert_eq!(a, super::parse_graph_time(Some("2026-11-21T10:00:00Z")));
+        assert!(super::parse_graph_time(Some("yesterday")).is_none());
+    }
+}

@@ -34,6 +34,8 @@ pub mod env {
     pub const DEFERRED_QUEUE_URL: &str = "PAGEDESK_DEFERRED_QUEUE_URL";
     /// The S3 bucket for what does not fit elsewhere (events too large for the queue).
     pub const BUCKET: &str = "PAGEDESK_BUCKET";
+    /// Seconds between two health checks of a connected Page (default a day).
+    pub const PAGE_CHECK_SECONDS: &str = "PAGEDESK_PAGE_CHECK_SECONDS";
 }
 
 pub const DEFAULT_GRAPH_BASE_URL: &str = "https://graph.facebook.com";
@@ -98,6 +100,10 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 
     fn url_policy(&self) -> UrlPolicy {
         UrlPolicy::from_flag(self.optional(env::ALLOW_PRIVATE_URLS).as_deref())
+    }
+
+    fn page_check_seconds(&self) -> Result<u64> {
+        Ok(self.number(env::PAGE_CHECK_SECONDS, 86_400)?.max(1))
     }
 
     fn page_token_prefix(&self) -> String {
@@ -184,6 +190,8 @@ pub struct RouterConfig {
     pub bucket: Option<String>,
     /// Where an edit, reaction, receipt or echo waits for its target (`DEFERRED_QUEUE_URL`).
     pub deferred_queue_url: String,
+    /// A history import's next step is queued here, in the Page's message group.
+    pub inbound_queue_url: String,
 }
 
 impl FunctionConfig for RouterConfig {
@@ -197,6 +205,7 @@ impl FunctionConfig for RouterConfig {
             settings_cache_seconds: e.number(env::SETTINGS_CACHE_SECONDS, 15)?,
             bucket: e.optional(env::BUCKET),
             deferred_queue_url: e.required(env::DEFERRED_QUEUE_URL)?,
+            inbound_queue_url: e.required(env::INBOUND_QUEUE_URL)?,
         })
     }
 }
@@ -205,6 +214,14 @@ impl FunctionConfig for RouterConfig {
 pub struct AgentApiConfig {
     pub table: String,
     pub outbound_queue_url: String,
+    /// History imports run as jobs on the inbound queue, in the Page's own message group.
+    pub inbound_queue_url: String,
+    /// Our Meta app: connecting Pages exchanges tokens with its id and secret.
+    pub app_id: Option<String>,
+    pub app_secret_id: Option<String>,
+    pub graph: GraphConfig,
+    /// Health checks are scheduled this far after a Page is connected.
+    pub page_check_seconds: u64,
     /// Page tokens live in one secret each, named `<prefix><page_id>`.
     pub page_token_prefix: String,
     pub auth: AuthConfig,
@@ -218,6 +235,11 @@ impl FunctionConfig for AgentApiConfig {
         Ok(AgentApiConfig {
             table: e.required(env::TABLE)?,
             outbound_queue_url: e.required(env::OUTBOUND_QUEUE_URL)?,
+            inbound_queue_url: e.required(env::INBOUND_QUEUE_URL)?,
+            app_id: e.optional(env::APP_ID),
+            app_secret_id: e.optional(env::APP_SECRET_ID),
+            graph: e.graph()?,
+            page_check_seconds: e.page_check_seconds()?,
             page_token_prefix: e.page_token_prefix(),
             auth: e.auth(),
             secret_cache_seconds: e.number(env::SECRET_CACHE_SECONDS, 300)?,
@@ -255,12 +277,41 @@ impl FunctionConfig for SenderConfig {
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
     pub table: String,
+    /// Health checks: `debug_token` with the app's token, `subscribed_apps` with the Page's.
+    pub app_id: Option<String>,
+    pub app_secret_id: Option<String>,
+    pub graph: GraphConfig,
+    pub page_check_seconds: u64,
+    pub secret_cache_seconds: u64,
 }
 
 impl FunctionConfig for SchedulerConfig {
     fn read<F: Fn(&str) -> Option<String>>(e: &Env<F>) -> Result<Self> {
         Ok(SchedulerConfig {
             table: e.required(env::TABLE)?,
+            app_id: e.optional(env::APP_ID),
+            app_secret_id: e.optional(env::APP_SECRET_ID),
+            graph: e.graph()?,
+            page_check_seconds: e.page_check_seconds()?,
+            secret_cache_seconds: e.number(env::SECRET_CACHE_SECONDS, 300)?,
+        })
+    }
+}
+
+/// Meta's deauthorize and data-deletion callbacks.
+#[derive(Debug, Clone)]
+pub struct MetaCallbacksConfig {
+    pub table: String,
+    pub app_secret_id: String,
+    pub secret_cache_seconds: u64,
+}
+
+impl FunctionConfig for MetaCallbacksConfig {
+    fn read<F: Fn(&str) -> Option<String>>(e: &Env<F>) -> Result<Self> {
+        Ok(MetaCallbacksConfig {
+            table: e.required(env::TABLE)?,
+            app_secret_id: e.required(env::APP_SECRET_ID)?,
+            secret_cache_seconds: e.number(env::SECRET_CACHE_SECONDS, 300)?,
         })
     }
 }
@@ -307,7 +358,11 @@ mod tests {
 
     #[test]
     fn jwks_wins_over_dev_secret_and_nothing_means_refuse() {
-        let base = [(env::TABLE, "t"), (env::OUTBOUND_QUEUE_URL, "q")];
+        let base = [
+            (env::TABLE, "t"),
+            (env::OUTBOUND_QUEUE_URL, "q"),
+            (env::INBOUND_QUEUE_URL, "i"),
+        ];
         let mut with_both = base.to_vec();
         with_both.extend([
             (env::JWKS_URL, "https://x/jwks"),

@@ -172,6 +172,14 @@ impl GraphClient {
         Self::finish(req.send().await).await
     }
 
+    pub async fn delete(&self, path: &str, token: &str) -> Result<Value, GraphError> {
+        let req = self
+            .http
+            .delete(self.url(path))
+            .query(&[("access_token", token)]);
+        Self::finish(req.send().await).await
+    }
+
     async fn finish(res: Result<reqwest::Response, reqwest::Error>) -> Result<Value, GraphError> {
         let res = res.map_err(|e| {
             if e.is_timeout() {
@@ -222,6 +230,211 @@ impl GraphClient {
         .await
     }
 
+    /// Facebook Login's code for a user token (`redirect_uri` must be the one the login used).
+    pub async fn exchange_code(
+        &self,
+        app: &AppCredentials,
+        code: &str,
+        redirect_uri: &str,
+    ) -> Result<String, GraphError> {
+        let v = self
+            .get_public(
+                "oauth/access_token",
+                &[
+                    ("client_id", &app.id),
+                    ("client_secret", &app.secret),
+                    ("redirect_uri", redirect_uri),
+                    ("code", code),
+                ],
+            )
+            .await?;
+        token_of(&v)
+    }
+
+    /// A short-lived user token for a long-lived one (about 60 days); Page tokens listed with
+    /// it do not expire.
+    pub async fn long_lived(
+        &self,
+        app: &AppCredentials,
+        token: &str,
+    ) -> Result<String, GraphError> {
+        let v = self
+            .get_public(
+                "oauth/access_token",
+                &[
+                    ("grant_type", "fb_exchange_token"),
+                    ("client_id", &app.id),
+                    ("client_secret", &app.secret),
+                    ("fb_exchange_token", token),
+                ],
+            )
+            .await?;
+        token_of(&v)
+    }
+
+    async fn get_public(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, GraphError> {
+        Self::finish(self.http.get(self.url(path)).query(query).send().await).await
+    }
+
+    /// `GET /me`: a user token answers the person (app-scoped id), a Page token the Page.
+    pub async fn me(&self, token: &str) -> Result<Node, GraphError> {
+        let v = self.get("me", &[("fields", "id,name")], token).await?;
+        decode(v)
+    }
+
+    /// The permissions the person granted.
+    pub async fn granted_permissions(&self, token: &str) -> Result<Vec<String>, GraphError> {
+        #[derive(Deserialize)]
+        struct P {
+            permission: String,
+            #[serde(default)]
+            status: String,
+        }
+        let list: List<P> = decode(self.get("me/permissions", &[], token).await?)?;
+        Ok(list
+            .data
+            .into_iter()
+            .filter(|p| p.status == "granted")
+            .map(|p| p.permission)
+            .collect())
+    }
+
+    /// Every Page the person granted, following the cursors to the end.
+    pub async fn managed_pages(&self, token: &str) -> Result<Vec<GrantedPage>, GraphError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        // A bound far above any real account, so a cursor that never ends cannot loop for ever.
+        for _ in 0..200 {
+            let mut q = vec![("fields", "id,name,access_token,tasks")];
+            if let Some(a) = &after {
+                q.push(("after", a));
+            }
+            let list: List<GrantedPage> = decode(self.get("me/accounts", &q, token).await?)?;
+            let got = list.data.len();
+            out.extend(list.data);
+            match list.paging.and_then(|p| p.next_cursor()) {
+                Some(a) if got > 0 => after = Some(a),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// `GET /debug_token` with the app's token.
+    pub async fn debug_token(
+        &self,
+        input: &str,
+        app: &AppCredentials,
+    ) -> Result<crate::connect::TokenInfo, GraphError> {
+        let app_token = format!("{}|{}", app.id, app.secret);
+        let v = self
+            .get("debug_token", &[("input_token", input)], &app_token)
+            .await?;
+        decode(v.get("data").cloned().unwrap_or_default())
+    }
+
+    /// The fields our app is subscribed to on the Page (`None`: not subscribed at all).
+    /// Without our app id, the first app listed is taken as ours.
+    pub async fn subscription(
+        &self,
+        page_id: &str,
+        token: &str,
+        app_id: Option<&str>,
+    ) -> Result<Option<Vec<String>>, GraphError> {
+        #[derive(Deserialize)]
+        struct App {
+            #[serde(default)]
+            id: Option<Value>,
+            #[serde(default)]
+            subscribed_fields: Vec<String>,
+        }
+        let list: List<App> = decode(
+            self.get(&format!("{page_id}/subscribed_apps"), &[], token)
+                .await?,
+        )?;
+        let id_of = |v: &Option<Value>| match v {
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => String::new(),
+        };
+        Ok(list
+            .data
+            .into_iter()
+            .find(|a| app_id.is_none_or(|id| id_of(&a.id) == id))
+            .map(|a| a.subscribed_fields))
+    }
+
+    /// Subscribes our app to the Page's webhook `fields`.
+    pub async fn subscribe(
+        &self,
+        page_id: &str,
+        token: &str,
+        fields: &[&str],
+    ) -> Result<(), GraphError> {
+        let req = self
+            .http
+            .post(self.url(&format!("{page_id}/subscribed_apps")))
+            .query(&[
+                ("subscribed_fields", fields.join(",").as_str()),
+                ("access_token", token),
+            ]);
+        let v = Self::finish(req.send().await).await?;
+        success(&v)
+    }
+
+    pub async fn unsubscribe(&self, page_id: &str, token: &str) -> Result<(), GraphError> {
+        let v = self
+            .delete(&format!("{page_id}/subscribed_apps"), token)
+            .await?;
+        success(&v)
+    }
+
+    /// One page of the Page's Messenger conversations (Conversations API), with the cursor of
+    /// the next page if there is one.
+    pub async fn conversations(
+        &self,
+        page_id: &str,
+        token: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<(Vec<Thread>, Option<String>), GraphError> {
+        let limit = limit.to_string();
+        let mut q = vec![
+            ("platform", "messenger"),
+            ("fields", "id,updated_time"),
+            ("limit", limit.as_str()),
+        ];
+        if let Some(a) = after {
+            q.push(("after", a));
+        }
+        let list: List<Thread> = decode(
+            self.get(&format!("{page_id}/conversations"), &q, token)
+                .await?,
+        )?;
+        let next = list.paging.and_then(|p| p.next_cursor());
+        Ok((list.data, next))
+    }
+
+    /// A conversation's messages as Meta details them (the 20 most recent).
+    pub async fn thread_messages(
+        &self,
+        thread_id: &str,
+        token: &str,
+    ) -> Result<Vec<OldMessage>, GraphError> {
+        let list: List<OldMessage> = decode(
+            self.get(
+                &format!("{thread_id}/messages"),
+                &[
+                    ("fields", "id,created_time,from,to,message"),
+                    ("limit", "20"),
+                ],
+                token,
+            )
+            .await?,
+        )?;
+        Ok(list.data)
+    }
+
     /// User Profile API: `GET /{psid}?fields=first_name,last_name,name,profile_pic`.
     pub async fn user_profile(&self, psid: &str, page_token: &str) -> Result<Profile, GraphError> {
         let v = self
@@ -232,6 +445,110 @@ impl GraphClient {
             )
             .await?;
         serde_json::from_value(v).map_err(|e| GraphError::Decode(e.to_string()))
+    }
+}
+
+/// The Meta app's id and secret, for the calls only the app may make.
+#[derive(Clone)]
+pub struct AppCredentials {
+    pub id: String,
+    pub secret: String,
+}
+
+/// A Graph node's id and name.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Node {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// A Page from `/me/accounts`, with its Page token.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GrantedPage {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub access_token: Option<String>,
+    #[serde(default)]
+    pub tasks: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Thread {
+    pub id: String,
+    #[serde(default)]
+    pub updated_time: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OldMessage {
+    pub id: String,
+    #[serde(default)]
+    pub created_time: Option<String>,
+    #[serde(default)]
+    pub from: Option<Node>,
+    #[serde(default)]
+    pub to: Option<Recipients>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Recipients {
+    #[serde(default)]
+    pub data: Vec<Node>,
+}
+
+#[derive(Deserialize)]
+struct List<T> {
+    #[serde(default = "Vec::new")]
+    data: Vec<T>,
+    #[serde(default)]
+    paging: Option<Paging>,
+}
+
+#[derive(Deserialize)]
+struct Paging {
+    #[serde(default)]
+    cursors: Option<Cursors>,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Cursors {
+    #[serde(default)]
+    after: Option<String>,
+}
+
+impl Paging {
+    /// The cursor of the next page: only when Meta says there is one (`next`). The `next`
+    /// URL itself is not followed, so a token never goes anywhere but the configured Graph.
+    fn next_cursor(self) -> Option<String> {
+        self.next?;
+        self.cursors?.after
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, GraphError> {
+    serde_json::from_value(v).map_err(|e| GraphError::Decode(e.to_string()))
+}
+
+fn token_of(v: &Value) -> Result<String, GraphError> {
+    v.get("access_token")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| GraphError::Decode("no access_token in the answer".into()))
+}
+
+/// `{"success": true}`, or `"true"` as one of Meta's documents shows it.
+fn success(v: &Value) -> Result<(), GraphError> {
+    match v.get("success") {
+        Some(Value::Bool(true)) => Ok(()),
+        Some(Value::String(s)) if s == "true" => Ok(()),
+        _ => Err(GraphError::Decode(format!("not a success: {v}"))),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod aws;
 pub mod bot;
 pub mod clock;
 pub mod config;
+pub mod connect;
 pub mod domain;
 pub mod error;
 pub mod graph;

@@ -112,6 +112,47 @@ async fn send_chunk(sqs: &Client, queue_url: &str, chunk: &[QueuedEvent]) -> Res
     Ok(chunk.len())
 }
 
+/// One step of a Page's history import, queued on the inbound queue in the Page's own message
+/// group: FIFO runs a Page's steps one at a time, in order, beside its webhook events. The
+/// body starts with `{"job":` so the router tells it from an event without parsing twice.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ImportJob {
+    pub job: String,
+    pub account: String,
+    pub page_id: String,
+    pub run: String,
+    pub step: i64,
+}
+
+pub const IMPORT_JOB_PREFIX: &str = "{\"job\":\"import\"";
+
+impl ImportJob {
+    pub fn new(account: &str, page_id: &str, run: &str, step: i64) -> Self {
+        ImportJob {
+            job: "import".into(),
+            account: account.to_owned(),
+            page_id: page_id.to_owned(),
+            run: run.to_owned(),
+            step,
+        }
+    }
+}
+
+/// Queues an import step; the run and step dedupe a repeated enqueue (a step that crashed
+/// after queuing its successor queues it again).
+pub async fn enqueue_import(sqs: &Client, queue_url: &str, job: &ImportJob) -> Result<()> {
+    let body = serde_json::to_string(job).map_err(|e| Error::Invalid(e.to_string()))?;
+    sqs.send_message()
+        .queue_url(queue_url)
+        .message_body(body)
+        .message_group_id(format!("import#{}", job.page_id))
+        .message_deduplication_id(format!("{}-{}", job.run, job.step))
+        .send()
+        .await
+        .map_err(|e| Error::sqs("SendMessage", e.into_service_error()))?;
+    Ok(())
+}
+
 /// The outbound queue's message body: the contract between `agent-api` (and the router's
 /// automatic messages) and `sender`. The message itself is in DynamoDB.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

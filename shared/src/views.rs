@@ -17,7 +17,7 @@ pub fn conversation(c: &ConversationItem, human_agent_enabled: bool, now: i64) -
         "channel": c.channel,
         "status": c.status,
         "assignee": c.assignee,
-        "contact": {"id": c.contact_id, "name": c.contact_name, "picture_url": c.contact_picture_url},
+        "contact": {"id": c.contact_id, "name": c.contact_name, "picture_url": c.contact_picture_url, "erased": c.contact_erased},
         "post_id": c.post_id,
         "subject": c.subject,
         "last_message_at": time(c.last_message_at),
@@ -85,6 +85,8 @@ pub fn message(m: &MessageItem, conv: &ConversationItem) -> Value {
         "comment_id": m.comment_id,
         "removed_at": time(m.removed_at),
         "lead": m.lead,
+        "erased": m.erased,
+        "imported": m.imported,
         "created_at": rfc3339(m.created_at),
     })
 }
@@ -102,6 +104,7 @@ pub fn contact(c: &ContactItem) -> Value {
         "email": c.email,
         "phone": c.phone,
         "active_conversation_id": c.active_conversation_id,
+        "erased": c.erased,
         "created_at": rfc3339(c.created_at),
         "updated_at": rfc3339(c.updated_at),
     })
@@ -113,6 +116,22 @@ pub fn page(p: &PageItem) -> Value {
         "name": p.name,
         "status": p.status,
         "status_reason": p.status_reason,
+        "channels": p.channels,
+        "subscribed_fields": p.subscribed_fields,
+        "connected_by": p.connected_by,
+        "connected_at": time(p.connected_at),
+        "last_check_at": time(p.last_check_at),
+        "last_check": p.last_check,
+        "import": p.import.as_ref().map(|i| json!({
+            "status": i.status,
+            "days": i.days,
+            "assign": i.assign,
+            "conversations": i.conversations,
+            "messages": i.messages,
+            "started_at": rfc3339(i.started_at),
+            "finished_at": time(i.finished_at),
+            "error": i.error,
+        })),
         "created_at": rfc3339(p.created_at),
         "updated_at": rfc3339(p.updated_at),
     })

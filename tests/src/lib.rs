@@ -132,23 +132,82 @@ impl Stack {
         v
     }
 
-    /// A fresh account with one registered Page, so tests do not see each other's data.
+    /// A fresh account with one Page connected through the simulator's Facebook Login, so
+    /// tests do not see each other's data and every token is one the simulator minted.
     pub async fn tenant(&self) -> Tenant {
         let n = unique();
-        let t = Tenant {
-            account: format!("acct-{n}"),
-            page_id: format!("9{n:014}"),
-        };
+        let account = format!("acct-{n}");
+        let page_id = format!("9{n:014}");
+        let login = self
+            .fb_user(&format!("7{n:014}"), &[(&page_id, "Test Page")], &[])
+            .await;
         let (status, v) = self
             .api(
-                "PUT",
-                &format!("/pages/{}", t.page_id),
-                Some(&self.admin(&t.account)),
-                Some(json!({"name": "Test Page", "access_token": format!("token-{n}")})),
+                "POST",
+                "/pages/connect",
+                Some(&self.admin(&account)),
+                Some(json!({"user_access_token": login["user_access_token"]})),
             )
             .await;
-        assert_eq!(status, 201, "register page: {v}");
-        t
+        assert_eq!(
+            (status, v["pages"][0]["result"].as_str()),
+            (200, Some("connected")),
+            "connect page: {v}"
+        );
+        Tenant { account, page_id }
+    }
+
+    /// A Facebook user in the simulator who manages `pages` (id, name) and declined
+    /// `declined`: `{user_access_token, code}`.
+    pub async fn fb_user(&self, id: &str, pages: &[(&str, &str)], declined: &[&str]) -> Value {
+        let pages: Vec<Value> = pages
+            .iter()
+            .map(|(id, name)| json!({"id": id, "name": name}))
+            .collect();
+        self.sim(
+            "POST",
+            "/_sim/fb-users",
+            Some(json!({"id": id, "name": "Page Admin", "pages": pages, "declined": declined})),
+        )
+        .await
+    }
+
+    /// A Page token the simulator minted for `page` (a new person managing it).
+    pub async fn page_token(&self, page: &str) -> String {
+        let login = self
+            .fb_user(&format!("8{}", unique()), &[(page, "Page")], &[])
+            .await;
+        let url = format!(
+            "{}/v25.0/me/accounts?access_token={}",
+            self.s("sim_url"),
+            login["user_access_token"].as_str().unwrap_or_default()
+        );
+        let v: Value = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .expect("sim")
+            .json()
+            .await
+            .expect("json");
+        v["data"][0]["access_token"]
+            .as_str()
+            .expect("a page token")
+            .to_owned()
+    }
+
+    /// The Page token pagedesk holds for `page`.
+    pub async fn stored_token(&self, page: &str) -> Option<String> {
+        self.clients()
+            .await
+            .secrets
+            .get_secret_value()
+            .secret_id(format!("{}{page}", self.s("page_token_prefix")))
+            .send()
+            .await
+            .ok()
+            .and_then(|s| s.secret_string().map(str::to_owned))
     }
 
     pub async fn sim(&self, method: &str, path: &str, body: Option<Value>) -> Value {

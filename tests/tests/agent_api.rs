@@ -415,11 +415,9 @@ async fn a_refused_profile_keeps_the_id_and_invents_no_name() {
                 .is_some_and(|p| p.ends_with(&format!("/{user}")))
         })
         .expect("profile call");
-    assert!(
-        call["query"]["access_token"]
-            .as_str()
-            .unwrap()
-            .starts_with("token-")
+    assert_eq!(
+        call["query"]["access_token"].as_str(),
+        stack.stored_token(&t.page_id).await.as_deref()
     );
     assert!(call["path"].as_str().unwrap().starts_with("/v25.0/"));
 }
@@ -467,12 +465,37 @@ async fn pages_register_update_list_and_delete() {
             .0,
         422
     );
+    // A token Graph does not confirm as this Page's is refused and changes nothing.
+    let other = stack.page_token(&format!("9{}", unique())).await;
+    for junk in ["junk", other.as_str()] {
+        let (s, v) = stack
+            .api(
+                "PUT",
+                &format!("/pages/{page}"),
+                Some(&tok),
+                Some(json!({"name": "Shop", "access_token": junk})),
+            )
+            .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (422, Some("token_not_for_page"))
+        );
+    }
+    assert_eq!(
+        stack
+            .api("GET", &format!("/pages/{page}"), Some(&tok), None)
+            .await
+            .0,
+        404,
+        "nothing was registered"
+    );
+    let good = stack.page_token(&page).await;
     let (s, v) = stack
         .api(
             "PUT",
             &format!("/pages/{page}"),
             Some(&tok),
-            Some(json!({"name": "Shop", "access_token": "EAAB-1"})),
+            Some(json!({"name": "Shop", "access_token": good})),
         )
         .await;
     assert_eq!(
@@ -506,7 +529,7 @@ async fn pages_register_update_list_and_delete() {
         .send()
         .await
         .unwrap();
-    assert_eq!(secret.secret_string(), Some("EAAB-1"));
+    assert_eq!(secret.secret_string(), Some(good.as_str()));
     assert_eq!(
         stack
             .api("DELETE", &format!("/pages/{page}"), Some(&tok), None)

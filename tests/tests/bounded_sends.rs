@@ -150,6 +150,7 @@ async fn a_message_whose_job_was_lost_is_failed_by_the_sweeper_at_its_deadline()
     let sched = Scheduler {
         store: store.clone(),
         clock: Arc::new(clock.clone()),
+        health: None,
     };
     assert_eq!(
         sched.run().await.expect("run").unsent_failed,

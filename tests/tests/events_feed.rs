@@ -122,6 +122,7 @@ async fn a_polling_front_end_sees_every_event_once_whatever_the_writers_delays()
         let s = Scheduler {
             store: slow.clone(),
             clock: Arc::new(SystemClock),
+            health: None,
         };
         tokio::spawn(async move { s.run().await.expect("scheduler run") })
     };

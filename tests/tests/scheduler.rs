@@ -37,6 +37,7 @@ async fn boundaries_late_repeated_and_concurrent_runs_emit_each_event_once() {
     let sched = Scheduler {
         store: store.clone(),
         clock: Arc::new(clock.clone()),
+        health: None,
     };
     seed_conversation(&store, &account, t, t).await;
 
@@ -103,6 +104,7 @@ async fn concurrent_runs_and_the_human_agent_period() {
         let s = Scheduler {
             store: store.clone(),
             clock: Arc::new(clock.clone()),
+            health: None,
         };
         tokio::spawn(async move { s.run().await.unwrap() })
     });
@@ -122,6 +124,7 @@ async fn concurrent_runs_and_the_human_agent_period() {
     let sched = Scheduler {
         store: store.clone(),
         clock: Arc::new(clock.clone()),
+        health: None,
     };
     let mut runs = 0;
     while !sched.run().await.unwrap().caught_up {

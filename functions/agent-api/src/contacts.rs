@@ -1,4 +1,4 @@
-//! `GET /contacts/{id}`.
+//! `GET /contacts/{id}`, and `DELETE /contacts/{id}`: the person's right to erasure.
 
 use std::sync::Arc;
 
@@ -8,6 +8,22 @@ use pagedesk_shared::views;
 use crate::App;
 use crate::error::ApiFailure;
 use crate::extract::{Caller, Id, Reply, ok};
+
+/// Erases what the person told us (see `Store::erase_contact`). 204, also when there is
+/// nothing (left) to erase, so a retried request answers the same.
+pub async fn erase(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply {
+    c.require_admin()?;
+    let erased = app
+        .store
+        .erase_contact(&c.account, &id, app.clock.now_ms())
+        .await?;
+    if let Some((conversations, messages)) = erased {
+        tracing::info!(conversations, messages, "contact erased");
+    }
+    Ok(axum::response::IntoResponse::into_response(
+        lambda_http::http::StatusCode::NO_CONTENT,
+    ))
+}
 
 pub async fn get(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply {
     let contact = app

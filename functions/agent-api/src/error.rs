@@ -45,6 +45,12 @@ pub enum ApiFailure {
     RulesChanged,
     #[error("this Page is registered by another account")]
     PageRegisteredElsewhere,
+    #[error("Facebook does not confirm that this token belongs to this Page")]
+    TokenNotForPage,
+    #[error("the Page is not connected; connect it again first")]
+    PageNotConnected,
+    #[error("a history import of this Page is running")]
+    ImportRunning,
     /// Meta's messaging window does not allow this reply now; `details` say why and since when.
     #[error("{explain}")]
     WindowClosed { explain: String, details: Value },
@@ -108,6 +114,9 @@ impl ApiFailure {
             NotWithAiAgent => (StatusCode::CONFLICT, "not_with_ai_agent"),
             RulesChanged => (StatusCode::CONFLICT, "rules_changed"),
             PageRegisteredElsewhere => (StatusCode::CONFLICT, "page_registered_elsewhere"),
+            TokenNotForPage => (StatusCode::UNPROCESSABLE_ENTITY, "token_not_for_page"),
+            PageNotConnected => (StatusCode::CONFLICT, "page_not_connected"),
+            ImportRunning => (StatusCode::CONFLICT, "import_running"),
             WindowClosed { .. } => (StatusCode::CONFLICT, "window_closed"),
             PrivateReplyExists => (StatusCode::CONFLICT, "private_reply_exists"),
             PrivateReplyWindowClosed { .. } => {

@@ -42,6 +42,7 @@ pub struct App {
     pub verifier: Verifier,
     pub clock: Arc<dyn Clock>,
     pub sqs: aws_sdk_sqs::Client,
+    pub graph: pagedesk_shared::graph::GraphClient,
 }
 
 impl App {
@@ -80,7 +81,7 @@ routes! {
     "/conversations/{id}/handoff" => [POST conversations::handoff],
     "/conversations/{id}/resolve" => [POST conversations::resolve],
     "/conversations/{id}/reopen" => [POST conversations::reopen],
-    "/contacts/{id}" => [GET contacts::get],
+    "/contacts/{id}" => [GET contacts::get, DELETE contacts::erase],
     "/events" => [GET events::list],
     "/settings" => [GET settings::get, PUT settings::put],
     "/agents" => [GET agents::list],
@@ -88,7 +89,9 @@ routes! {
     "/routing-rules" => [GET rules::get, PUT rules::put],
     "/reports/csat" => [GET reports::csat],
     "/pages" => [GET pages::list],
-    "/pages/{page_id}" => [PUT pages::put, DELETE pages::delete],
+    "/pages/connect" => [POST pages::connect],
+    "/pages/{page_id}" => [GET pages::get, PUT pages::put, DELETE pages::delete],
+    "/pages/{page_id}/import" => [POST pages::import],
 }
 
 async fn no_route() -> ApiFailure {

@@ -24,6 +24,7 @@ async fn main() -> Result<(), Error> {
         verifier: Verifier::new(cfg.auth.clone()),
         clock: Arc::new(SystemClock),
         sqs: clients.sqs.clone(),
+        graph: pagedesk_shared::graph::GraphClient::new(&cfg.graph),
         cfg,
     });
     let api = &api;

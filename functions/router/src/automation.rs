@@ -141,6 +141,28 @@ impl Router {
         Ok(())
     }
 
+    /// Routes a conversation read from the Page's history by the rules, without the greeting,
+    /// away message or AI agent a live message would bring.
+    pub(crate) async fn route_quietly(
+        &self,
+        conv: &ConversationItem,
+        text: &str,
+        at: i64,
+    ) -> Result<(), RouterError> {
+        let acc = self.account(&conv.account).await?;
+        let facts = Facts {
+            page_id: &conv.page_id,
+            channel: conv.channel,
+            text,
+            inside_hours: acc.settings.closed_period(at).is_none(),
+        };
+        let target = assignment::decide(&acc.rules, &facts, false);
+        Assigner::new(&self.store)
+            .route(conv, target, AssignedBy::Router, self.clock.now_ms())
+            .await?;
+        Ok(())
+    }
+
     /// The person wrote in an existing conversation: tell the AI agent if it has the
     /// conversation, or say we are away. Reads the conversation only when either could apply.
     pub(crate) async fn after_message(&self, page: &PageItem, conv_id: &str, msg: &MessageItem) {

@@ -7,6 +7,7 @@
 
 mod automation;
 mod feed;
+mod import;
 mod messaging;
 mod pages;
 
@@ -68,6 +69,9 @@ pub enum RouterError {
     Store(#[from] pagedesk_shared::Error),
     #[error("conversation could not be settled after retries")]
     Contention,
+    /// Graph could not be asked (an import step): the record is retried.
+    #[error("graph unavailable: {0}")]
+    Graph(#[from] pagedesk_shared::graph::GraphError),
 }
 
 impl Router {
@@ -101,6 +105,12 @@ impl Router {
             .body
             .as_deref()
             .ok_or_else(|| RouterError::Poison("empty body".into()))?;
+        if body.starts_with(pagedesk_shared::queue::IMPORT_JOB_PREFIX) {
+            let job: pagedesk_shared::queue::ImportJob =
+                serde_json::from_str(body).map_err(|e| RouterError::Poison(e.to_string()))?;
+            let span = tracing::info_span!("import", page_id = %job.page_id, step = job.step);
+            return self.on_import(job).instrument(span).await;
+        }
         let mut ev: InboundEvent =
             serde_json::from_str(body).map_err(|e| RouterError::Poison(e.to_string()))?;
         if let Some(key) = ev.spilled.take() {
@@ -132,7 +142,8 @@ impl Router {
     }
 
     pub async fn handle_event(&self, ev: InboundEvent) -> Result<(), RouterError> {
-        let Some(page) = self.pages.get(&self.store, &ev.page_id).await? else {
+        let ttl = std::time::Duration::from_secs(self.cfg.settings_cache_seconds);
+        let Some(page) = self.pages.get(&self.store, &ev.page_id, ttl).await? else {
             tracing::warn!(page_id = %ev.page_id, "event for a Page no account registered; skipped");
             return Ok(());
         };
@@ -150,6 +161,17 @@ impl Router {
             }
             other => other,
         };
+        let field = match &parsed {
+            Event::Change { field, .. } => field.as_str(),
+            _ => "messaging",
+        };
+        if !page.channels.admits(field) {
+            tracing::info!(
+                field,
+                "the Page's channel for this event is switched off; skipped"
+            );
+            return Ok(());
+        }
         let last_try = ev.deferrals >= MAX_DEFERRALS;
         let handled = match parsed {
             Event::Inbound(m) => self.on_inbound(&page, m).await.map(|_| Handled::Done),

@@ -244,7 +244,9 @@ impl Router {
                     .await?
                 {
                     (CreateOutcome::Created, Some(conv)) => {
-                        self.after_open(page, &conv, &msg).await;
+                        if !msg.imported {
+                            self.after_open(page, &conv, &msg).await;
+                        }
                         return Ok(AppendOutcome::Stored);
                     }
                     (CreateOutcome::Created, None) => return Ok(AppendOutcome::Stored),
@@ -281,6 +283,7 @@ impl Router {
                 other => {
                     tracing::info!(conversation_id = %conv_id, message_id = %msg.id, "message appended");
                     if other == AppendOutcome::Stored
+                        && !msg.imported
                         && msg.direction == Direction::In
                         && matches!(owner, Owner::Contact)
                     {

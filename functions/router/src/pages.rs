@@ -1,5 +1,6 @@
-//! Page → account lookups, cached in the warm Lambda: the page index is read once a minute per
-//! Page at most instead of once per event.
+//! Page → account lookups, cached in the warm Lambda: the page index is read once per settings
+//! cache period per Page at most instead of once per event (so a channel switch applies within
+//! that period).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -7,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use pagedesk_shared::store::{PageItem, Store};
 
-const FOUND_TTL: Duration = Duration::from_secs(60);
 // A Page registered a moment ago should start routing quickly.
 const MISSING_TTL: Duration = Duration::from_secs(5);
 
@@ -21,11 +21,12 @@ impl PageCache {
         &self,
         store: &Store,
         page_id: &str,
+        found_ttl: Duration,
     ) -> pagedesk_shared::Result<Option<PageItem>> {
         if let Ok(m) = self.entries.lock()
             && let Some((p, at)) = m.get(page_id)
         {
-            let ttl = if p.is_some() { FOUND_TTL } else { MISSING_TTL };
+            let ttl = if p.is_some() { found_ttl } else { MISSING_TTL };
             if at.elapsed() < ttl {
                 return Ok(p.clone());
             }

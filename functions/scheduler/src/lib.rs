@@ -1,5 +1,6 @@
 //! The scheduler function (EventBridge, every minute): warns before a messaging window closes,
-//! records the close and the end of the Human Agent period.
+//! records the close and the end of the Human Agent period, fails outbound messages whose job
+//! was lost, and checks connected Pages' health (`health`).
 //!
 //! It reads the `due` index minute by minute from where the last run stopped (so a late run
 //! catches up), never scans, and writes every mark with a condition (so runs that repeat or
@@ -20,9 +21,16 @@ use serde_json::json;
 const FIRST_RUN_LOOKBACK_MIN: i64 = 60;
 const MAX_MINUTES_PER_RUN: i64 = 12 * 60;
 
+mod health;
+
+pub use health::Health;
+
 pub struct Scheduler {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
+    /// Page health checks; without it, due checks are left in the index for a scheduler
+    /// that has it.
+    pub health: Option<Health>,
 }
 
 #[derive(Debug, Default, Serialize, PartialEq)]
@@ -34,6 +42,8 @@ pub struct Report {
     pub events: usize,
     /// Outbound messages still `queued` at their deadline, failed as `not_sent`.
     pub unsent_failed: usize,
+    /// Pages whose health was checked.
+    pub pages_checked: usize,
 }
 
 impl Scheduler {
@@ -54,6 +64,13 @@ impl Scheduler {
         let mut settings: HashMap<String, Settings> = HashMap::new();
         for minute in from..=to {
             for r in self.store.due_in_minute(minute, now).await? {
+                if let Some(page_id) = &r.page_id {
+                    if let Some(h) = &self.health {
+                        h.check(&self.store, &r.account, page_id, now).await;
+                        report.pages_checked += 1;
+                    }
+                    continue;
+                }
                 if let Some(sk) = &r.message_sk {
                     report.unsent_failed += usize::from(
                         self.sweep_message(&r.account, &r.conversation_id, sk, now)
@@ -77,6 +94,7 @@ impl Scheduler {
             conversations = report.conversations,
             events = report.events,
             unsent_failed = report.unsent_failed,
+            pages_checked = report.pages_checked,
             "scheduler run"
         );
         Ok(report)

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use pagedesk_scheduler::Scheduler;
+use pagedesk_scheduler::{Health, Scheduler};
 use pagedesk_shared::aws::Clients;
 use pagedesk_shared::clock::SystemClock;
 use pagedesk_shared::config::{FunctionConfig, SchedulerConfig};
@@ -16,6 +16,7 @@ async fn main() -> Result<(), Error> {
     let scheduler = Scheduler {
         store: Store::new(clients.dynamo.clone(), cfg.table.clone()),
         clock: Arc::new(SystemClock),
+        health: Some(Health::new(&cfg, &clients)),
     };
     let scheduler = &scheduler;
     // The EventBridge envelope carries nothing we need: the clock and the cursor say what to do.

@@ -159,14 +159,10 @@ impl Accounts {
         json!({"id": id})
     }
 
-    /// Whether `token` is one the simulator minted (the Send API and the rest accept others for
-    /// now; a revoked Page's minted tokens answer 190 everywhere).
+    /// The refusal of a token the simulator did not mint, or of a revoked Page's: Graph
+    /// answers 190 everywhere for both.
     pub fn refused(&self, token: &str) -> Option<Answer> {
-        let t = self.tokens.get(token)?;
-        t.page
-            .as_deref()
-            .filter(|p| self.revoked.contains(*p))
-            .map(|_| invalid_token())
+        self.token(Some(token)).err()
     }
 
     fn token(&self, token: Option<&str>) -> Result<&Token, Answer> {

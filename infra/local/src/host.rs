@@ -86,7 +86,7 @@ pub fn http_api(routes: Vec<(String, String, HttpHandler)>) -> axum::Router {
                     }
                     let Some((_, _, h)) = routes
                         .iter()
-                        .find(|(m, p, _)| *m == method.as_str() && *p == path)
+                        .find(|(m, p, _)| *m == method.as_str() && path_matches(p, &path))
                     else {
                         return (
                             StatusCode::NOT_FOUND,
@@ -99,6 +99,16 @@ pub fn http_api(routes: Vec<(String, String, HttpHandler)>) -> axum::Router {
             },
         )
         .layer(DefaultBodyLimit::max(API_GATEWAY_MAX_BODY))
+}
+
+/// An HTTP API route's path (`/meta/data-deletion/{code}`) against a request's: a `{name}`
+/// segment matches any one segment.
+fn path_matches(route: &str, path: &str) -> bool {
+    let (r, p): (Vec<&str>, Vec<&str>) = (route.split('/').collect(), path.split('/').collect());
+    r.len() == p.len()
+        && r.iter()
+            .zip(&p)
+            .all(|(r, p)| (r.starts_with('{') && r.ends_with('}') && !p.is_empty()) || r == p)
 }
 
 /// A Lambda function URL with the template's CORS settings: preflights are answered by the

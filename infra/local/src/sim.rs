@@ -149,6 +149,11 @@ impl Sim {
         self
     }
 
+    /// A Facebook user who manages Pages (`POST /_sim/fb-users`): `{user_access_token, code}`.
+    pub fn add_fb_user(&self, u: crate::facebook::NewUser) -> Value {
+        self.state().fb.add_user(u)
+    }
+
     /// The simulator's state; a panicked holder cannot leave it unusable.
     fn state(&self) -> std::sync::MutexGuard<'_, SimState> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -166,6 +171,8 @@ impl Sim {
                 delete(drop_subscription),
             )
             .route("/_sim/pages/{page_id}/history", post(add_history))
+            .route("/_sim/deauthorize", post(send_deauthorize))
+            .route("/_sim/data-deletion", post(send_data_deletion))
             .route("/_sim/users/{psid}", put(put_user))
             .route("/_sim/messages", post(user_message))
             .route("/_sim/webhook", post(deliver_raw))
@@ -237,6 +244,56 @@ async fn add_fb_user(State(sim): State<Sim>, body: Bytes) -> Response {
     match serde_json::from_slice::<crate::facebook::NewUser>(&body) {
         Ok(u) => (StatusCode::CREATED, axum::Json(sim.state().fb.add_user(u))).into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    }
+}
+
+/// `{"user_id"}`: Meta's deauthorize callback for that person, signed, sent to pagedesk;
+/// answers what pagedesk answered.
+async fn send_deauthorize(State(sim): State<Sim>, body: Bytes) -> Response {
+    callback(&sim, "deauthorize", &body).await
+}
+
+/// `{"user_id"}`: Meta's data-deletion callback, as `send_deauthorize`.
+async fn send_data_deletion(State(sim): State<Sim>, body: Bytes) -> Response {
+    callback(&sim, "data-deletion", &body).await
+}
+
+async fn callback(sim: &Sim, which: &str, body: &[u8]) -> Response {
+    let user = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| match v.get("user_id") {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        });
+    let Some(user) = user else {
+        return (StatusCode::BAD_REQUEST, "expected {\"user_id\": \"…\"}").into_response();
+    };
+    let payload =
+        json!({"algorithm": "HMAC-SHA256", "issued_at": chrono_now_ms() / 1000, "user_id": user});
+    let signed = pagedesk_shared::connect::sign_request(sim.app_secret.as_bytes(), &payload);
+    let form: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("signed_request", &signed)
+        .finish();
+    let base = sim.webhook_url.trim_end_matches("/webhook");
+    let res = sim
+        .http
+        .post(format!("{base}/meta/{which}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await;
+    match res {
+        Ok(r) => {
+            let status =
+                StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let text = r.text().await.unwrap_or_default();
+            match serde_json::from_str::<Value>(&text) {
+                Ok(v) => (status, axum::Json(v)).into_response(),
+                Err(_) => (status, text).into_response(),
+            }
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     }
 }
 

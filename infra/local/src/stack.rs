@@ -109,6 +109,7 @@ impl Options {
                 env::GRAPH_TIMEOUT_MS,
                 env::SETTINGS_CACHE_SECONDS,
                 env::AI_AGENT_TIMEOUT_MS,
+                env::PAGE_CHECK_SECONDS,
             ]
             .iter()
             .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
@@ -272,6 +273,7 @@ impl Stack {
                     let scheduler = Scheduler {
                         store: store(&cfg.table),
                         clock: Arc::new(SystemClock),
+                        health: Some(pagedesk_scheduler::Health::new(&cfg, &clients)),
                     };
                     let every = opts
                         .schedule_seconds
@@ -289,6 +291,22 @@ impl Stack {
                         }
                     }));
                 }
+                "MetaCallbacksFunction" => {
+                    let cfg = pagedesk_shared::config::MetaCallbacksConfig::from_lookup(lookup)
+                        .map_err(&config)?;
+                    let m = Arc::new(pagedesk_meta_callbacks::MetaCallbacks::new(
+                        cfg,
+                        &clients,
+                        Arc::new(SystemClock),
+                    ));
+                    let h: HttpHandler = Arc::new(move |req| {
+                        let m = m.clone();
+                        Box::pin(async move { m.handle(req).await })
+                    });
+                    for (m, p) in &f.http_routes {
+                        http_routes.push((m.clone(), p.clone(), h.clone()));
+                    }
+                }
                 "AgentApiFunction" => {
                     let cfg = AgentApiConfig::from_lookup(lookup).map_err(&config)?;
                     let a = Arc::new(AgentApi::new(App {
@@ -297,6 +315,7 @@ impl Stack {
                         secrets: secrets(cfg.secret_cache_seconds),
                         clock: Arc::new(SystemClock),
                         sqs: clients.sqs.clone(),
+                        graph: pagedesk_shared::graph::GraphClient::new(&cfg.graph),
                         cfg,
                     }));
                     agent_api = Some(a.clone());
@@ -327,7 +346,7 @@ impl Stack {
             opts.app_id.clone(),
         )
         .with_faults(faults);
-        tasks.push(serve(sim_l, sim.router()));
+        tasks.push(serve(sim_l, sim.clone().router()));
 
         let admin_token = dev_token(
             &opts.jwt_secret,
@@ -339,13 +358,25 @@ impl Stack {
         if opts.seed_demo
             && let Some(api) = &agent_api
         {
+            // Through the same Facebook Login flow a person would use, against the simulator.
+            let login = sim.add_fb_user(crate::facebook::NewUser {
+                id: "100000000000001".into(),
+                name: "Demo Admin".into(),
+                pages: vec![crate::facebook::PageRef {
+                    id: opts.demo_page_id.clone(),
+                    name: "pagedesk demo Page".into(),
+                }],
+                declined: vec![],
+            });
             let mut req = lambda_http::http::Request::new(lambda_http::Body::Text(
-                json!({"name": "pagedesk demo Page", "access_token": "dev-page-token"}).to_string(),
+                json!({"user_access_token": login["user_access_token"]}).to_string(),
             ));
-            *req.method_mut() = lambda_http::http::Method::PUT;
-            *req.uri_mut() = format!("/pages/{}", opts.demo_page_id)
-                .parse()
-                .unwrap_or_default();
+            *req.method_mut() = lambda_http::http::Method::POST;
+            *req.uri_mut() = "/pages/connect".parse().unwrap_or_default();
+            req.headers_mut().insert(
+                "content-type",
+                lambda_http::http::HeaderValue::from_static("application/json"),
+            );
             if let Ok(v) = format!("Bearer {admin_token}").parse() {
                 req.headers_mut().insert("authorization", v);
             }

@@ -176,6 +176,10 @@ vocabulary! {
         WindowClosed = "window.closed",
         WindowHumanAgentEnded = "window.human_agent_ended",
         PageDisconnected = "page.disconnected",
+        PageConnected = "page.connected",
+        PageResubscribed = "page.resubscribed",
+        PageImport = "page.import",
+        ContactErased = "contact.erased",
         CsatReceived = "csat.received",
     }
 }
@@ -202,6 +206,9 @@ vocabulary! {
         Connected = "connected",
         /// Graph refused the Page token (190): receiving goes on, sending waits for a new token.
         ReauthRequired = "reauth_required",
+        /// Its token was given up (the person who connected it asked Meta to delete their
+        /// data): connecting it again is the only way back.
+        Disconnected = "disconnected",
     }
 }
 

@@ -5,7 +5,9 @@ use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::domain::ProfileStatus;
+use aws_sdk_dynamodb::types::Update;
+
+use crate::domain::{Channel, EventType, ProfileStatus};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -29,6 +31,9 @@ pub struct ContactItem {
     pub last_conversation_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Erased on request (`DELETE /contacts/{id}`): names, picture and profile are gone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub erased: bool,
 }
 
 impl ContactItem {
@@ -142,6 +147,98 @@ impl Store {
             .map(from_item)
             .transpose()?
             .ok_or_else(|| Error::Corrupt("upsert returned nothing".into()))
+    }
+    /// Forgets what a person told us: the contact's names, picture, profile, email and
+    /// phone, and the text and attachments of every message they wrote (in their own
+    /// conversations and under posts). The conversations keep their shape. Returns
+    /// (conversations, messages) touched, or `None` when there is no such contact. Run again,
+    /// it finds nothing left to erase and writes the same marks.
+    pub async fn erase_contact(
+        &self,
+        account: &str,
+        contact_id: &str,
+        now: i64,
+    ) -> Result<Option<(usize, usize)>> {
+        let Some(c) = self.get_contact(account, contact_id).await? else {
+            return Ok(None);
+        };
+        // An account's conversation list, filtered: erasure is rare and must be complete,
+        // which a pointer chain (previous conversation) would not be for comment threads.
+        let convs: Vec<ConversationItem> = self
+            .query_all(
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name("gsi1")
+                    .key_condition_expression("gsi1pk = :p")
+                    .filter_expression("contact_id = :c OR channel = :comment")
+                    .expression_attribute_values(":p", s(keys::conversations_all(account)))
+                    .expression_attribute_values(":c", s(contact_id))
+                    .expression_attribute_values(":comment", s(Channel::Comment.as_str())),
+            )
+            .await?;
+        let (mut touched, mut messages) = (0, 0);
+        for conv in &convs {
+            let msgs: Vec<MessageItem> = self
+                .query_all(
+                    self.client
+                        .query()
+                        .table_name(&self.table)
+                        .key_condition_expression("pk = :p AND begins_with(sk, :m)")
+                        .filter_expression("author_id = :c")
+                        .expression_attribute_values(":p", s(&conv.pk))
+                        .expression_attribute_values(":m", s("MSG#"))
+                        .expression_attribute_values(":c", s(contact_id)),
+                )
+                .await?;
+            for m in &msgs {
+                self.update_row(&m.pk, &m.sk)
+                    .update_expression("SET erased = :t REMOVE #text, attachments, quick_reply_payload, postback, referral, lead, reply_to_mid")
+                    .condition_expression("attribute_exists(pk)")
+                    .expression_attribute_names("#text", "text")
+                    .expression_attribute_values(":t", AttributeValue::Bool(true))
+                    .send()
+                    .await
+                    .map_err(|e| Error::dynamo("UpdateItem", e.into_service_error()))?;
+            }
+            messages += msgs.len();
+            if conv.contact_id == contact_id {
+                self.update_row(&conv.pk, &conv.sk)
+                    .update_expression("SET contact_erased = :t, updated_at = :u REMOVE contact_name, contact_picture_url")
+                    .condition_expression("attribute_exists(pk)")
+                    .expression_attribute_values(":t", AttributeValue::Bool(true))
+                    .expression_attribute_values(":u", n(now))
+                    .send()
+                    .await
+                    .map_err(|e| Error::dynamo("UpdateItem", e.into_service_error()))?;
+            }
+            if conv.contact_id == contact_id || !msgs.is_empty() {
+                touched += 1;
+            }
+        }
+        let upd = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&c.pk))
+            .key("sk", s(&c.sk))
+            // No new profile lookup either: the person asked to be forgotten.
+            .update_expression("SET erased = :t, profile_status = :ps, profile_retry_at = :never, updated_at = :u REMOVE #name, first_name, last_name, picture_url, email, phone")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":ps", s(ProfileStatus::Unavailable.as_str()))
+            .expression_attribute_values(":never", n(i64::MAX / 2))
+            .expression_attribute_values(":u", n(now))
+            .build()
+            .map_err(|e| Error::dynamo("UpdateItem", e))?;
+        let ev = EventItem::new(
+            account,
+            EventType::ContactErased,
+            None,
+            serde_json::json!({"contact_id": contact_id, "conversations": touched, "messages": messages}),
+            now,
+        );
+        self.update_with_event(upd, Some(&ev)).await?;
+        Ok(Some((touched, messages)))
     }
 }
 

@@ -67,6 +67,9 @@ pub struct ConversationItem {
     pub csat_requested_at: Option<i64>,
     /// Who the survey rates: the assignee when it was resolved.
     pub csat_agent: Option<String>,
+    /// The contact was erased: name and picture are gone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub contact_erased: bool,
 }
 
 impl ConversationItem {

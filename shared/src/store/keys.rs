@@ -5,6 +5,9 @@
 //! | item | pk | sk | gsi1 (pk / sk) | gsi2 | gsi3 |
 //! |---|---|---|---|---|---|
 //! | page | `PAGE#<page>` | `PAGE` | `ACC#<a>#PAGES` / page | | |
+//! | (page, its next health check) | | | due: `DUE#<minute>` / `<ms:013>#<a>#PAGE#<page>` | | |
+//! | Facebook user's connection of a Page | `FBUSER#<asid>` | `PAGE#<page>` | | | |
+//! | data-deletion request | `DELETION#<code>` | `DELETION` | | | |
 //! | settings | `ACC#<a>` | `SETTINGS` | | | |
 //! | contact | `ACC#<a>` | `CONTACT#<contact>` | | | |
 //! | post (comment conversations) | `ACC#<a>` | `POST#<page>#<post>` | | | |
@@ -70,6 +73,13 @@ pub fn due_sk(due_ms: i64, a: &str, c: &str) -> String {
 /// A queued outbound message in the scheduler's minute bucket: the sweeper's deadline for it.
 pub fn due_message_sk(due_ms: i64, a: &str, c: &str, message_sk: &str) -> String {
     format!("{due_ms:013}#{a}#{c}#{message_sk}")
+}
+/// A Page's next health check in the scheduler's minute bucket.
+pub fn due_page_sk(due_ms: i64, a: &str, page_id: &str) -> String {
+    format!("{due_ms:013}#{a}#PAGE#{page_id}")
+}
+pub fn fb_user(user: &str) -> String {
+    format!("FBUSER#{user}")
 }
 pub fn post_sk(page_id: &str, post_id: &str) -> String {
     format!("POST#{page_id}#{post_id}")

@@ -68,6 +68,13 @@ pub struct MessageItem {
     pub comment_created_at: Option<i64>,
     pub removed_at: Option<i64>,
     pub lead: Option<Value>,
+    /// Read from the Page's history (Conversations API), not delivered by a webhook: no
+    /// automatic message or AI-agent delivery follows it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub imported: bool,
+    /// The person asked to be forgotten: text and attachments are gone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub erased: bool,
     // ---- while queued: the sweeper's deadline in the `due` index ----
     pub duepk: Option<String>,
     pub duesk: Option<String>,
@@ -336,7 +343,7 @@ impl Store {
             .key("sk", s(&guard.message_sk))
             .update_expression("SET #t = :t, edit_count = :n, edited_at = :at")
             .condition_expression(
-                "attribute_exists(pk) AND (attribute_not_exists(edit_count) OR edit_count < :n)",
+                "attribute_exists(pk) AND attribute_not_exists(erased) AND (attribute_not_exists(edit_count) OR edit_count < :n)",
             )
             .expression_attribute_names("#t", "text")
             .expression_attribute_values(":t", s(text))

@@ -43,7 +43,7 @@ pub use csat::CsatItem;
 pub use events::{EventCursor, EventItem, SETTLE_MS};
 pub use messages::{AppendOutcome, ClientItem, MessageItem, MidItem};
 pub use outbound::{QueueOutcome, UNSENT_DEADLINE_MS};
-pub use pages::PageItem;
+pub use pages::{DeletionItem, FbUserLink, ImportProgress, PageItem};
 pub use posts::PostItem;
 pub use rules::RulesItem;
 pub use schedule::DueRef;
@@ -238,6 +238,15 @@ impl Store {
             .build()
             .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// An event on its own (what it reports was written elsewhere, or nowhere: a connection).
+    pub async fn put_event(&self, e: &EventItem) -> Result<()> {
+        self.transact(vec![e.put(&self.table)?])
+            .await?
+            .map_or(Ok(()), |_| {
+                Err(Error::dynamo("TransactWriteItems", "cancelled"))
+            })
     }
 
     /// One conditional update and the event it causes, in one transaction. `Ok(false)` when

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::*;
+use crate::connect::Channels;
 use crate::domain::{EventType, PageStatus};
 use crate::{Error, Result};
 
@@ -24,6 +25,89 @@ pub struct PageItem {
     pub token_secret: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The app-scoped id of the Facebook user whose login connected the Page (not a name:
+    /// Meta's data-deletion callback names people by this id).
+    #[serde(default)]
+    pub connected_by: Option<String>,
+    #[serde(default)]
+    pub connected_at: Option<i64>,
+    /// The webhook fields our app is subscribed to, as last set or checked.
+    #[serde(default)]
+    pub subscribed_fields: Vec<String>,
+    #[serde(default)]
+    pub channels: Channels,
+    #[serde(default)]
+    pub last_check_at: Option<i64>,
+    /// `ok`, `resubscribed`, `reauth_required: <why>` or `error: <what>`.
+    #[serde(default)]
+    pub last_check: Option<String>,
+    #[serde(default)]
+    pub import: Option<ImportProgress>,
+    /// The next health check, in the scheduler's `due` index.
+    #[serde(default)]
+    pub duepk: Option<String>,
+    #[serde(default)]
+    pub duesk: Option<String>,
+}
+
+/// A history import's state, kept on the Page so that a crashed step resumes where the last
+/// one finished.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ImportProgress {
+    pub run: String,
+    /// `running`, `done` or `failed`.
+    pub status: String,
+    pub days: i64,
+    /// `rules` or `unassigned`.
+    pub assign: String,
+    /// Conversations last active before this (epoch ms) are not imported.
+    pub since: i64,
+    /// Steps finished; a job names the step it runs, so a repeated job is recognised.
+    pub step: i64,
+    /// The Conversations API cursor where the next step starts.
+    pub after: Option<String>,
+    pub conversations: i64,
+    pub messages: i64,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// A Facebook user's connection of a Page (`FBUSER#<asid>` / `PAGE#<page>`), so that Meta's
+/// callbacks, which name the user, find the Pages.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FbUserLink {
+    pub pk: String,
+    pub sk: String,
+    pub account: String,
+    pub page_id: String,
+    pub created_at: i64,
+}
+
+/// A data-deletion request Meta sent, for its status page. The user's id is not kept.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DeletionItem {
+    pub pk: String,
+    pub sk: String,
+    pub code: String,
+    pub status: String,
+    pub pages: i64,
+    pub requested_at: i64,
+    pub completed_at: Option<i64>,
+}
+
+impl DeletionItem {
+    pub fn new(code: &str, pages: i64, now: i64) -> Self {
+        DeletionItem {
+            pk: format!("DELETION#{code}"),
+            sk: "DELETION".into(),
+            code: code.to_owned(),
+            status: "completed".into(),
+            pages,
+            requested_at: now,
+            completed_at: Some(now),
+        }
+    }
 }
 
 impl PageItem {
@@ -42,7 +126,22 @@ impl PageItem {
             token_secret,
             created_at: now,
             updated_at: now,
+            connected_by: None,
+            connected_at: None,
+            subscribed_fields: Vec::new(),
+            channels: Channels::default(),
+            last_check_at: None,
+            last_check: None,
+            import: None,
+            duepk: None,
+            duesk: None,
         }
+    }
+
+    /// Puts the Page's next health check at `due` (epoch ms) in the scheduler's index.
+    pub fn check_at(&mut self, due: i64) {
+        self.duepk = Some(keys::due_pk(due));
+        self.duesk = Some(keys::due_page_sk(due, &self.account, &self.page_id));
     }
 }
 
@@ -122,5 +221,182 @@ impl Store {
             now,
         );
         self.update_with_event(upd, Some(&ev)).await
+    }
+
+    /// Records a health check: its outcome, the subscription as found or set, and the next
+    /// check. An event (a resubscription) goes with it.
+    pub async fn record_page_check(
+        &self,
+        page: &PageItem,
+        outcome: &str,
+        subscribed: Option<&[String]>,
+        next_due: i64,
+        event: Option<&EventItem>,
+        now: i64,
+    ) -> Result<bool> {
+        let mut set = vec![
+            "last_check_at = :now",
+            "last_check = :c",
+            "duepk = :dp",
+            "duesk = :ds",
+            "updated_at = :now",
+        ];
+        let mut b = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(keys::page(&page.page_id)))
+            .key("sk", s(keys::PAGE_SK))
+            .condition_expression("account = :a")
+            .expression_attribute_values(":a", s(&page.account))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":c", s(outcome))
+            .expression_attribute_values(":dp", s(keys::due_pk(next_due)))
+            .expression_attribute_values(
+                ":ds",
+                s(keys::due_page_sk(next_due, &page.account, &page.page_id)),
+            );
+        if let Some(f) = subscribed {
+            set.push("subscribed_fields = :f");
+            b = b.expression_attribute_values(
+                ":f",
+                AttributeValue::L(f.iter().map(|x| s(x.as_str())).collect()),
+            );
+        }
+        let upd = b
+            .update_expression(format!("SET {}", set.join(", ")))
+            .build()
+            .map_err(|e| Error::dynamo("UpdateItem", e))?;
+        self.update_with_event(upd, event).await
+    }
+
+    /// Saves an import's progress if the stored one is still at step `expect_step` of the same
+    /// run (`None`: starts a run unless one is running). `Ok(false)` otherwise.
+    pub async fn save_import(
+        &self,
+        account: &str,
+        page_id: &str,
+        progress: &ImportProgress,
+        expect_step: Option<i64>,
+        event: Option<&EventItem>,
+    ) -> Result<bool> {
+        let value = to_item(progress)?;
+        let mut b = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(keys::page(page_id)))
+            .key("sk", s(keys::PAGE_SK))
+            .update_expression("SET #imp = :p, updated_at = :u")
+            .expression_attribute_names("#imp", "import")
+            .expression_attribute_values(":p", AttributeValue::M(value))
+            .expression_attribute_values(
+                ":u",
+                n(progress.started_at.max(crate::store::events::feed_now())),
+            )
+            .expression_attribute_values(":a", s(account));
+        b = match expect_step {
+            Some(step) => b
+                .condition_expression("account = :a AND #imp.#run = :run AND #imp.step = :st")
+                .expression_attribute_names("#run", "run")
+                .expression_attribute_values(":run", s(&progress.run))
+                .expression_attribute_values(":st", n(step)),
+            None => b
+                .condition_expression(
+                    "account = :a AND (attribute_not_exists(#imp) OR #imp.#status <> :running)",
+                )
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":running", s("running")),
+        };
+        let upd = b.build().map_err(|e| Error::dynamo("UpdateItem", e))?;
+        self.update_with_event(upd, event).await
+    }
+
+    /// Gives up the Page's token after its connector asked Meta to delete their data: the
+    /// Page is `disconnected` and no longer names them. `Ok(false)` when someone else has
+    /// connected it since.
+    pub async fn forget_connector(&self, link: &FbUserLink, user: &str, now: i64) -> Result<bool> {
+        let upd = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(keys::page(&link.page_id)))
+            .key("sk", s(keys::PAGE_SK))
+            .update_expression("SET #st = :d, status_reason = :why, updated_at = :u REMOVE connected_by, duepk, duesk")
+            .condition_expression("account = :a AND connected_by = :who")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":d", s(PageStatus::Disconnected.as_str()))
+            .expression_attribute_values(":why", s("data_deletion"))
+            .expression_attribute_values(":u", n(now))
+            .expression_attribute_values(":a", s(&link.account))
+            .expression_attribute_values(":who", s(user))
+            .build()
+            .map_err(|e| Error::dynamo("UpdateItem", e))?;
+        let ev = EventItem::new(
+            &link.account,
+            EventType::PageDisconnected,
+            None,
+            json!({"page_id": link.page_id, "reason": "data_deletion"}),
+            now,
+        );
+        self.update_with_event(upd, Some(&ev)).await
+    }
+
+    pub async fn link_fb_user(
+        &self,
+        user: &str,
+        account: &str,
+        page_id: &str,
+        now: i64,
+    ) -> Result<()> {
+        let link = FbUserLink {
+            pk: keys::fb_user(user),
+            sk: keys::page(page_id),
+            account: account.to_owned(),
+            page_id: page_id.to_owned(),
+            created_at: now,
+        };
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&link)?))
+            .send()
+            .await
+            .map_err(|e| Error::dynamo("PutItem", e.into_service_error()))?;
+        Ok(())
+    }
+
+    pub async fn fb_user_links(&self, user: &str) -> Result<Vec<FbUserLink>> {
+        self.query_all(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p")
+                .consistent_read(true)
+                .expression_attribute_values(":p", s(keys::fb_user(user))),
+        )
+        .await
+    }
+
+    pub async fn unlink_fb_user(&self, link: &FbUserLink) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(&link.pk))
+            .key("sk", s(&link.sk))
+            .send()
+            .await
+            .map_err(|e| Error::dynamo("DeleteItem", e.into_service_error()))?;
+        Ok(())
+    }
+
+    pub async fn put_deletion(&self, d: &DeletionItem) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(d)?))
+            .send()
+            .await
+            .map_err(|e| Error::dynamo("PutItem", e.into_service_error()))?;
+        Ok(())
+    }
+
+    pub async fn get_deletion(&self, code: &str) -> Result<Option<DeletionItem>> {
+        self.get(format!("DELETION#{code}"), "DELETION".into(), false)
+            .await
     }
 }

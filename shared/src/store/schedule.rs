@@ -13,6 +13,8 @@ pub struct DueRef {
     /// Set when what is due is an outbound message still `queued` at its deadline (the
     /// sweeper's), not a window mark of the conversation.
     pub message_sk: Option<String>,
+    /// Set when what is due is a Page's health check (`conversation_id` is empty then).
+    pub page_id: Option<String>,
 }
 
 impl Store {
@@ -43,10 +45,21 @@ impl Store {
                 let (_, Some(a), Some(c)) = (parts.next(), parts.next(), parts.next()) else {
                     continue;
                 };
-                out.push(DueRef {
-                    account: a.to_owned(),
-                    conversation_id: c.to_owned(),
-                    message_sk: parts.next().map(str::to_owned),
+                let rest = parts.next().map(str::to_owned);
+                out.push(if c == "PAGE" {
+                    DueRef {
+                        account: a.to_owned(),
+                        conversation_id: String::new(),
+                        message_sk: None,
+                        page_id: rest,
+                    }
+                } else {
+                    DueRef {
+                        account: a.to_owned(),
+                        conversation_id: c.to_owned(),
+                        message_sk: rest,
+                        page_id: None,
+                    }
                 });
             }
             match res.last_evaluated_key {

@@ -1,0 +1,266 @@
+//! History import: a Page's recent Messenger conversations read through the Conversations API
+//! and stored as if they had arrived, quietly (no greeting, away message or AI agent).
+//!
+//! An import runs as a chain of steps on the inbound queue, in the Page's own FIFO group, so
+//! one step runs at a time. A step reads one page of conversations and each one's messages,
+//! paced to Meta's 2 calls per second per Page, then queues the next step and saves its
+//! progress on the Page. A step that fails or dies is delivered again and redoes its work:
+//! messages are stored once (their mid is guarded, as for webhook deliveries), and a step
+//! whose number the Page has already passed is dropped.
+
+use std::time::Duration;
+
+use pagedesk_shared::clock::DAY_MS;
+use pagedesk_shared::domain::{
+    AuthorType, ConversationStatus, Direction, EventType, MessageStatus,
+};
+use pagedesk_shared::graph::{GraphError, OldMessage};
+use pagedesk_shared::queue::{ImportJob, enqueue_import};
+use pagedesk_shared::store::{EventItem, ImportProgress, MessageItem, PageItem};
+use serde_json::json;
+
+use crate::messaging::Owner;
+use crate::{Router, RouterError};
+
+/// Conversations per step: with two calls each, a step stays near ten seconds.
+const THREADS_PER_STEP: u32 = 10;
+/// Meta allows the Conversations API 2 calls per second per Page.
+const CALL_GAP: Duration = Duration::from_millis(500);
+
+/// Spaces calls at least `CALL_GAP` apart.
+struct Pace(Option<tokio::time::Instant>);
+
+impl Pace {
+    async fn wait(&mut self) {
+        if let Some(last) = self.0 {
+            tokio::time::sleep_until(last + CALL_GAP).await;
+        }
+        self.0 = Some(tokio::time::Instant::now());
+    }
+}
+
+/// Timeouts, transport errors and Meta's 5xx: the step is retried.
+fn transient(e: &GraphError) -> bool {
+    match e {
+        GraphError::Http { status } => *status >= 500,
+        GraphError::Api { code, .. } => matches!(code, 1 | 2 | 4 | 17 | 32 | 613),
+        GraphError::Timeout | GraphError::Transport(_) | GraphError::Unconfirmed(_) => true,
+        GraphError::Decode(_) => false,
+    }
+}
+
+use pagedesk_shared::clock::parse_graph_time as parse_time;
+
+impl Router {
+    pub(crate) async fn on_import(&self, job: ImportJob) -> Result<(), RouterError> {
+        let Some(page) = self
+            .store
+            .get_page(&job.page_id)
+            .await?
+            .filter(|p| p.account == job.account)
+        else {
+            tracing::info!("import step for a Page no longer here; dropped");
+            return Ok(());
+        };
+        let Some(mut p) = page
+            .import
+            .clone()
+            .filter(|p| p.run == job.run && p.status == "running" && p.step == job.step)
+        else {
+            tracing::info!("import step already done or replaced; dropped");
+            return Ok(());
+        };
+        let token = match self
+            .secrets
+            .get_fresh(&page.token_secret, page.updated_at)
+            .await?
+        {
+            Some(t) => t,
+            None => {
+                return self
+                    .fail_import(&page, p, "the Page's token is missing")
+                    .await;
+            }
+        };
+        let mut pace = Pace(None);
+        pace.wait().await;
+        let (threads, next) = match self
+            .graph
+            .conversations(&page.page_id, &token, p.after.as_deref(), THREADS_PER_STEP)
+            .await
+        {
+            Ok(x) => x,
+            Err(e) if transient(&e) => return Err(e.into()),
+            Err(e) => return self.fail_import(&page, p, &e.to_string()).await,
+        };
+        let mut done = next.is_none();
+        for t in threads {
+            // Listed most recently active first: the first older one ends the import.
+            if parse_time(t.updated_time.as_deref()).is_some_and(|at| at < p.since) {
+                done = true;
+                break;
+            }
+            pace.wait().await;
+            let msgs = match self.graph.thread_messages(&t.id, &token).await {
+                Ok(m) => m,
+                Err(e) if transient(&e) => return Err(e.into()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a conversation's messages could not be read; skipped");
+                    continue;
+                }
+            };
+            // The profile lookup of a new contact is a Graph call too.
+            pace.wait().await;
+            let stored = self.import_thread(&page, &p, msgs).await?;
+            if stored > 0 {
+                p.conversations += 1;
+                p.messages += stored as i64;
+            }
+        }
+        let now = self.clock.now_ms();
+        p.after = next;
+        p.step = job.step + 1;
+        if done {
+            p.status = "done".into();
+            p.finished_at = Some(now);
+        } else {
+            // Queued before the progress is saved: a crash between the two redoes this step
+            // (its successor's enqueue is deduplicated), never loses the chain.
+            let next_job = ImportJob::new(&page.account, &page.page_id, &p.run, p.step);
+            enqueue_import(&self.sqs, &self.cfg.inbound_queue_url, &next_job).await?;
+        }
+        self.save_progress(&page, &p, job.step).await
+    }
+
+    async fn save_progress(
+        &self,
+        page: &PageItem,
+        p: &ImportProgress,
+        step: i64,
+    ) -> Result<(), RouterError> {
+        let ev = EventItem::new(
+            &page.account,
+            EventType::PageImport,
+            None,
+            json!({"page_id": page.page_id, "status": p.status, "conversations": p.conversations,
+                   "messages": p.messages, "error": p.error}),
+            self.clock.now_ms(),
+        );
+        let saved = self
+            .store
+            .save_import(&page.account, &page.page_id, p, Some(step), Some(&ev))
+            .await?;
+        tracing::info!(saved, status = %p.status, conversations = p.conversations, messages = p.messages, "import step");
+        Ok(())
+    }
+
+    async fn fail_import(
+        &self,
+        page: &PageItem,
+        mut p: ImportProgress,
+        why: &str,
+    ) -> Result<(), RouterError> {
+        tracing::warn!(error = why, "history import failed");
+        let step = p.step;
+        p.status = "failed".into();
+        p.error = Some(why.chars().take(300).collect());
+        p.finished_at = Some(self.clock.now_ms());
+        self.save_progress(page, &p, step).await
+    }
+
+    /// Stores one conversation's messages (those since the import's start), oldest first, then
+    /// resolves it if the person last wrote outside the 24-hour window, or routes it as the
+    /// import says. Returns how many messages were new.
+    async fn import_thread(
+        &self,
+        page: &PageItem,
+        p: &ImportProgress,
+        mut msgs: Vec<OldMessage>,
+    ) -> Result<usize, RouterError> {
+        let from_of = |m: &OldMessage| m.from.as_ref().map(|f| f.id.clone());
+        let psid = msgs.iter().find_map(|m| {
+            let from = from_of(m)?;
+            if from != page.page_id {
+                return Some(from);
+            }
+            m.to.as_ref()?
+                .data
+                .iter()
+                .map(|n| n.id.clone())
+                .find(|id| *id != page.page_id)
+        });
+        let Some(psid) = psid else {
+            return Ok(0);
+        };
+        msgs.retain(|m| parse_time(m.created_time.as_deref()).is_some_and(|t| t >= p.since));
+        msgs.sort_by_key(|m| parse_time(m.created_time.as_deref()));
+        let mut contact = self.ensure_contact(page, &psid).await?;
+        let mut stored = 0;
+        let mut first_text: Option<String> = None;
+        for m in msgs {
+            let at = parse_time(m.created_time.as_deref()).unwrap_or_default();
+            let inbound = from_of(&m).as_deref() != Some(page.page_id.as_str());
+            if inbound && first_text.is_none() {
+                first_text = m.message.clone();
+            }
+            let msg = MessageItem {
+                direction: if inbound {
+                    Direction::In
+                } else {
+                    Direction::Out
+                },
+                author_type: if inbound {
+                    AuthorType::Contact
+                } else {
+                    AuthorType::Page
+                },
+                author_id: Some(if inbound {
+                    contact.id.clone()
+                } else {
+                    page.page_id.clone()
+                }),
+                text: m.message.clone().filter(|t| !t.is_empty()),
+                status: if inbound {
+                    MessageStatus::Received
+                } else {
+                    MessageStatus::Sent
+                },
+                external_id: Some(m.id.clone()),
+                sent_at: (!inbound).then_some(at),
+                created_at: at,
+                imported: true,
+                ..Default::default()
+            };
+            let outcome = self
+                .append(page, contact.clone(), &Owner::Contact, msg, &m.id, inbound)
+                .await?;
+            if outcome == pagedesk_shared::store::AppendOutcome::Stored {
+                stored += 1;
+            }
+            contact = self
+                .store
+                .get_contact(&page.account, &contact.id)
+                .await?
+                .unwrap_or(contact);
+        }
+        let Some(conv_id) = contact.active_conversation_id.clone() else {
+            return Ok(stored);
+        };
+        let Some(conv) = self.store.get_conversation(&page.account, &conv_id).await? else {
+            return Ok(stored);
+        };
+        if conv.status != ConversationStatus::Open {
+            return Ok(stored);
+        }
+        let now = self.clock.now_ms();
+        let inside_window = conv.last_inbound_at.is_some_and(|t| t > now - DAY_MS);
+        if !inside_window {
+            self.store.resolve_conversation(&conv, now).await?;
+        } else if p.assign == "rules" && conv.assignee.is_none() {
+            let at = conv.last_inbound_at.unwrap_or(now);
+            self.route_quietly(&conv, first_text.as_deref().unwrap_or(""), at)
+                .await?;
+        }
+        Ok(stored)
+    }
+}
