@@ -8,9 +8,10 @@ can only state in words, so that "schema-valid" means "valid" when the fuzzer ju
 - `format: iana-time-zone`: a zone name from the IANA database.
 - Rules that span fields or need the account's state, each written in the document's words:
   a report's `from` before `to` and at most 366 days apart; business-hours spans that start
-  before they end; unique routing-rule names; `agent_id` naming an added agent; a token when
-  registering a Page; private replies only in comment conversations; a hand-off's `rule` naming
-  an existing rule.
+  before they end; unique routing-rule names; `agent_id` naming an added agent; a Page token
+  Graph confirms as the Page's (minted by the Meta simulator) when registering a Page; a
+  Facebook Login token when connecting Pages; private replies only in comment conversations; a
+  hand-off's `rule` naming an existing rule.
 - Path ids sometimes name real objects of the fuzzed account, so the operations' logic runs,
   not only their 404.
 
@@ -30,6 +31,27 @@ from hypothesis import strategies as st
 API = os.environ.get("PAGEDESK_FUZZ_API", "")
 TOKEN = os.environ.get("PAGEDESK_FUZZ_TOKEN", "")
 IDS = json.loads(os.environ.get("PAGEDESK_FUZZ_IDS", "{}"))
+SIM = os.environ.get("PAGEDESK_FUZZ_SIM", "")
+_LOGINS = [0]
+
+
+def _sim(path, payload=None):
+    data = None if payload is None else json.dumps(payload).encode()
+    req = urllib.request.Request(SIM + path, data=data, headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def _login(page_id):
+    """A Facebook user of the simulator who manages `page_id`: their short-lived token."""
+    _LOGINS[0] += 1
+    user = {"id": f"66{os.getpid()}{_LOGINS[0]:06d}", "name": "Fuzz", "pages": [{"id": page_id, "name": "Fuzz Page"}]}
+    return _sim("/_sim/fb-users", user)["user_access_token"]
+
+
+def _page_token(page_id):
+    query = urllib.parse.urlencode({"access_token": _login(page_id)})
+    return _sim("/v25.0/me/accounts?" + query)["data"][0]["access_token"]
 
 ZONES = sorted(
     z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(("posix/", "right/", "SystemV/"))
@@ -135,10 +157,22 @@ def before_call(ctx, case, **kwargs):
     if path.endswith("/assign") and isinstance(body.get("agent_id"), str):
         body["agent_id"] = IDS.get("agent", body["agent_id"])
     if path == "/pages/{page_id}" and method == "PUT":
-        # Registering needs a token; so does a Page an earlier case deleted.
-        token = body.get("access_token")
-        if not isinstance(token, str) or not token.strip():
-            body["access_token"] = "fuzz-page-token"
+        # Registering needs a token Graph confirms as the Page's; so does a Page an earlier
+        # case deleted.
+        page_id = (case.path_parameters or {}).get("page_id")
+        if isinstance(page_id, str) and page_id.isdigit():
+            body["access_token"] = _page_token(page_id)
+    if path == "/pages/connect":
+        # What Facebook Login gives: a token of a person who manages a (new) Page.
+        _LOGINS[0] += 1
+        page_id = f"55{os.getpid()}{_LOGINS[0]:06d}"
+        body["user_access_token"] = _login(page_id)
+        body.pop("code", None)
+        body.pop("redirect_uri", None)
+        if "page_ids" in body:
+            body["page_ids"] = [page_id]
+        if isinstance(body.get("sharing"), dict) and body["sharing"].get("mode") != "only_me":
+            del body["sharing"]
     if path.endswith("/messages") and method == "POST" and body.get("private") is True:
         body["private"] = False
     if path.endswith("/handoff") and isinstance(body.get("rule"), str):

@@ -66,6 +66,7 @@ async fn schemathesis_finds_no_server_error_no_refused_valid_request_and_no_brok
         .env("PAGEDESK_FUZZ_API", stack.s("api_url"))
         .env("PAGEDESK_FUZZ_TOKEN", &admin)
         .env("PAGEDESK_FUZZ_IDS", ids.to_string())
+        .env("PAGEDESK_FUZZ_SIM", stack.s("sim_url"))
         .arg("run")
         .arg(root().join("openapi.yaml"))
         .arg("--url")

@@ -262,28 +262,50 @@ enum SharingMode {
     Shared,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `{"days": 1-90, "assign": "rules" | "unassigned"}` (`rules` when absent).
+#[derive(Debug, Clone)]
 pub struct ImportRequest {
     days: i64,
-    #[serde(default = "by_rules")]
     assign: String,
 }
 
-fn by_rules() -> String {
-    "rules".into()
+impl<'de> Deserialize<'de> for ImportRequest {
+    /// By hand, so that `48.0` is the integer 48 as JSON Schema (and the OpenAPI document)
+    /// has it, and every problem is named.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        ImportRequest::from_value(&v).map_err(serde::de::Error::custom)
+    }
 }
 
 impl ImportRequest {
-    fn check(&self) -> Result<(), ApiFailure> {
+    fn from_value(v: &Value) -> Result<Self, String> {
+        let Some(obj) = v.as_object() else {
+            return Err("import_history: an object".into());
+        };
         let mut problems = Vec::new();
-        if !(1..=90).contains(&self.days) {
-            problems.push("import_history.days: 1 to 90".to_owned());
+        if let Some(k) = obj.keys().find(|k| *k != "days" && *k != "assign") {
+            problems.push(format!("import_history.{k}: unknown field"));
         }
-        if self.assign != "rules" && self.assign != "unassigned" {
-            problems.push("import_history.assign: rules or unassigned".to_owned());
+        let days = obj.get("days").and_then(crate::extract::integer);
+        if !days.is_some_and(|d| (1..=90).contains(&d)) {
+            problems.push("import_history.days: a whole number from 1 to 90".to_owned());
         }
-        ApiFailure::unless(problems)
+        let assign = match obj.get("assign") {
+            None => "rules".to_owned(),
+            Some(Value::String(a)) if a == "rules" || a == "unassigned" => a.clone(),
+            Some(_) => {
+                problems.push("import_history.assign: rules or unassigned".to_owned());
+                String::new()
+            }
+        };
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        Ok(ImportRequest {
+            days: days.unwrap_or(1),
+            assign,
+        })
     }
 }
 
@@ -315,9 +337,6 @@ pub async fn connect(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): Raw
             problems.push("sharing: only_me needs a person's token".to_owned())
         }
         _ => {}
-    }
-    if let Some(i) = &req.import_history {
-        i.check()?;
     }
     ApiFailure::unless(problems)?;
     if let Some(Sharing {
@@ -569,9 +588,7 @@ pub async fn import(
     c.require_admin()?;
     let v: Value = body(&bytes)?;
     let inner = v.get("import_history").cloned().unwrap_or(v);
-    let req: ImportRequest = serde_json::from_value(inner)
-        .map_err(|e| ApiFailure::invalid(format!("import_history: {e}")))?;
-    req.check()?;
+    let req = ImportRequest::from_value(&inner).map_err(ApiFailure::invalid)?;
     let page = own_page(&app, &c.account, &page_id).await?;
     if page.status != PageStatus::Connected {
         return Err(ApiFailure::PageNotConnected);

@@ -111,11 +111,14 @@ impl Router {
             };
             // The profile lookup of a new contact is a Graph call too.
             pace.wait().await;
-            let stored = self.import_thread(&page, &p, msgs).await?;
-            if stored > 0 {
+            // Counted whether stored now or by an earlier try of this step, so a redone step
+            // reports the same figures.
+            let (seen, stored) = self.import_thread(&page, &p, msgs).await?;
+            if seen > 0 {
                 p.conversations += 1;
-                p.messages += stored as i64;
+                p.messages += seen as i64;
             }
+            tracing::debug!(seen, stored, "conversation imported");
         }
         let now = self.clock.now_ms();
         p.after = next;
@@ -170,13 +173,13 @@ impl Router {
 
     /// Stores one conversation's messages (those since the import's start), oldest first, then
     /// resolves it if the person last wrote outside the 24-hour window, or routes it as the
-    /// import says. Returns how many messages were new.
+    /// import says. Returns how many messages were in range, and how many of them were new.
     async fn import_thread(
         &self,
         page: &PageItem,
         p: &ImportProgress,
         mut msgs: Vec<OldMessage>,
-    ) -> Result<usize, RouterError> {
+    ) -> Result<(usize, usize), RouterError> {
         let from_of = |m: &OldMessage| m.from.as_ref().map(|f| f.id.clone());
         let psid = msgs.iter().find_map(|m| {
             let from = from_of(m)?;
@@ -190,10 +193,14 @@ impl Router {
                 .find(|id| *id != page.page_id)
         });
         let Some(psid) = psid else {
-            return Ok(0);
+            return Ok((0, 0));
         };
         msgs.retain(|m| parse_time(m.created_time.as_deref()).is_some_and(|t| t >= p.since));
         msgs.sort_by_key(|m| parse_time(m.created_time.as_deref()));
+        let seen = msgs.len();
+        if seen == 0 {
+            return Ok((0, 0));
+        }
         let mut contact = self.ensure_contact(page, &psid).await?;
         let mut stored = 0;
         let mut first_text: Option<String> = None;
@@ -244,13 +251,13 @@ impl Router {
                 .unwrap_or(contact);
         }
         let Some(conv_id) = contact.active_conversation_id.clone() else {
-            return Ok(stored);
+            return Ok((seen, stored));
         };
         let Some(conv) = self.store.get_conversation(&page.account, &conv_id).await? else {
-            return Ok(stored);
+            return Ok((seen, stored));
         };
         if conv.status != ConversationStatus::Open {
-            return Ok(stored);
+            return Ok((seen, stored));
         }
         let now = self.clock.now_ms();
         let inside_window = conv.last_inbound_at.is_some_and(|t| t > now - DAY_MS);
@@ -261,6 +268,6 @@ impl Router {
             self.route_quietly(&conv, first_text.as_deref().unwrap_or(""), at)
                 .await?;
         }
-        Ok(stored)
+        Ok((seen, stored))
     }
 }

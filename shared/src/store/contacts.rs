@@ -171,7 +171,8 @@ impl Store {
                     .table_name(&self.table)
                     .index_name("gsi1")
                     .key_condition_expression("gsi1pk = :p")
-                    .filter_expression("contact_id = :c OR channel = :comment")
+                    .filter_expression("contact_id = :c OR #ch = :comment")
+                    .expression_attribute_names("#ch", "channel")
                     .expression_attribute_values(":p", s(keys::conversations_all(account)))
                     .expression_attribute_values(":c", s(contact_id))
                     .expression_attribute_values(":comment", s(Channel::Comment.as_str())),
@@ -193,9 +194,23 @@ impl Store {
                 .await?;
             for m in &msgs {
                 self.update_row(&m.pk, &m.sk)
-                    .update_expression("SET erased = :t REMOVE #text, attachments, quick_reply_payload, postback, referral, lead, reply_to_mid")
+                    .update_expression("SET erased = :t REMOVE #a0, #a1, #a2, #a3, #a4, #a5, #a6")
                     .condition_expression("attribute_exists(pk)")
-                    .expression_attribute_names("#text", "text")
+                    .set_expression_attribute_names(Some(
+                        [
+                            "text",
+                            "attachments",
+                            "quick_reply_payload",
+                            "postback",
+                            "referral",
+                            "lead",
+                            "reply_to_mid",
+                        ]
+                        .iter()
+                        .enumerate()
+                        .map(|(i, a)| (format!("#a{i}"), (*a).to_owned()))
+                        .collect(),
+                    ))
                     .expression_attribute_values(":t", AttributeValue::Bool(true))
                     .send()
                     .await
@@ -204,7 +219,9 @@ impl Store {
             messages += msgs.len();
             if conv.contact_id == contact_id {
                 self.update_row(&conv.pk, &conv.sk)
-                    .update_expression("SET contact_erased = :t, updated_at = :u REMOVE contact_name, contact_picture_url")
+                    .update_expression("SET contact_erased = :t, updated_at = :u REMOVE #cn, #cp")
+                    .expression_attribute_names("#cn", "contact_name")
+                    .expression_attribute_names("#cp", "contact_picture_url")
                     .condition_expression("attribute_exists(pk)")
                     .expression_attribute_values(":t", AttributeValue::Bool(true))
                     .expression_attribute_values(":u", n(now))
