@@ -360,7 +360,7 @@ impl Stack {
         {
             // Through the same Facebook Login flow a person would use, against the simulator.
             let login = sim.add_fb_user(crate::facebook::NewUser {
-                id: "100000000000001".into(),
+                id: "100000000000010".into(),
                 name: "Demo Admin".into(),
                 pages: vec![crate::facebook::PageRef {
                     id: opts.demo_page_id.clone(),
@@ -437,6 +437,8 @@ impl Stack {
              \n  curl -s -X POST {sim}/_sim/messages -H 'content-type: application/json' -d '{{\"page_id\":\"{page}\",\"psid\":\"200000000000001\",\"text\":\"Hello from Messenger\"}}'\
              \n\n  then list conversations:\
              \n  curl -s {api}/conversations -H 'authorization: Bearer {tok}'\
+             \n\n  connect another Page the way an admin does (Facebook Login, simulated):\
+             \n  curl -s -X POST {sim}/_sim/fb-users -H 'content-type: application/json' -d '{{\"id\":\"100000000000002\",\"name\":\"Demo Admin\",\"pages\":[{{\"id\":\"100000000000003\",\"name\":\"Second demo Page\"}}]}}' | curl -s -X POST {api}/pages/connect -H 'authorization: Bearer {tok}' -H 'content-type: application/json' -d @-\
              \n\n  Ctrl-C stops everything.\n",
             webhook = s("webhook_url"),
             vt = s("verify_token"),
