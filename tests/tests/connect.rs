@@ -934,3 +934,99 @@ async fn a_history_import_survives_a_failed_step_and_never_duplicates_webhook_me
     assert_eq!(progress.last().unwrap()["data"]["status"], "done");
     assert_eq!(progress.last().unwrap()["data"]["messages"], 300);
 }
+
+#[tokio::test]
+async fn an_import_on_connect_routes_open_conversations_by_the_rules() {
+    let stack = Stack::connect();
+    let account = format!("acct-{}", unique());
+    let admin = stack.admin(&account);
+    let (s, _) = stack
+        .api(
+            "PUT",
+            "/agents/alice",
+            Some(&admin),
+            Some(json!({"name": "Alice", "status": "online"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = stack
+        .api(
+            "PUT",
+            "/routing-rules",
+            Some(&admin),
+            Some(json!({"rules": [{"name": "all", "agents": ["alice"], "method": "owner"}]})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    // A live first message would be greeted; an imported one must not be.
+    let (s, _) = stack
+        .api(
+            "PUT",
+            "/settings",
+            Some(&admin),
+            Some(json!({"greeting": "Hi, we are here!"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let page_id = id('9');
+    for age in [HOUR_MS, 2 * HOUR_MS, 40 * HOUR_MS] {
+        let at = graph_time(now() - age);
+        stack
+            .sim(
+                "POST",
+                &format!("/_sim/pages/{page_id}/history"),
+                Some(json!({"psid": id('3'), "messages": [
+                    {"from": "user", "text": "do you ship to Oslo?", "created_time": at}]})),
+            )
+            .await;
+    }
+    let login = stack.fb_user(&id('7'), &[(&page_id, "Shop")], &[]).await;
+    let (s, v) = connect(
+        &stack,
+        &account,
+        json!({"user_access_token": login["user_access_token"], "import_history": {"days": 7, "assign": "rules"}}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["pages"][0]["import"]["status"].as_str()),
+        (200, Some("running")),
+        "{v}"
+    );
+    let p = eventually("the import done", 60, || async {
+        let p = page(&stack, &account, &page_id).await;
+        (p["import"]["status"] == "done").then_some(p)
+    })
+    .await;
+    assert_eq!(
+        (
+            p["import"]["conversations"].as_i64(),
+            p["import"]["messages"].as_i64()
+        ),
+        (Some(3), Some(3))
+    );
+    let convs = stack.all_pages("/conversations", &admin, "cursor").await;
+    let mut seen: Vec<(String, Option<String>)> = convs
+        .iter()
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap().to_owned(),
+                c["assignee"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            ("open".to_owned(), Some("alice".to_owned())),
+            ("open".to_owned(), Some("alice".to_owned())),
+            ("resolved".to_owned(), None),
+        ]
+    );
+    // Quietly: no greeting or away message went to the people of the past.
+    assert!(
+        sim_calls(&stack, &format!("/{page_id}/messages"))
+            .await
+            .is_empty()
+    );
+}

@@ -158,6 +158,9 @@ pub async fn put(
     item.status = PageStatus::Connected;
     item.status_reason = None;
     item.connected_at = Some(now);
+    // A pasted token is nobody's login: Meta's callbacks about an earlier connector no
+    // longer concern this Page.
+    item.connected_by = None;
     item.check_at(next_check(&app, &page_id, now));
     let created = existing.is_none();
     take(&app, &mut item, &token, now).await?;
@@ -402,6 +405,9 @@ pub async fn connect(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): Raw
     let wanted: Vec<GrantedPage> = match &req.page_ids {
         Some(ids) => ids
             .iter()
+            .enumerate()
+            .filter(|(i, id)| !ids[..*i].contains(id))
+            .map(|(_, id)| id)
             .map(|id| {
                 listed
                     .iter()

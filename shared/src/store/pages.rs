@@ -269,7 +269,8 @@ impl Store {
     }
 
     /// Saves an import's progress if the stored one is still at step `expect_step` of the same
-    /// run (`None`: starts a run unless one is running). `Ok(false)` otherwise.
+    /// run (`None`: starts a run unless one is running, or one has been running for six hours:
+    /// a chain whose step went to the dead-letter queue). `Ok(false)` otherwise.
     pub async fn save_import(
         &self,
         account: &str,
@@ -299,10 +300,11 @@ impl Store {
                 .expression_attribute_values(":st", n(step)),
             None => b
                 .condition_expression(
-                    "account = :a AND (attribute_not_exists(#imp) OR #imp.#status <> :running)",
+                    "account = :a AND (attribute_not_exists(#imp) OR #imp.#status <> :running OR #imp.started_at < :stale)",
                 )
                 .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":running", s("running")),
+                .expression_attribute_values(":running", s("running"))
+                .expression_attribute_values(":stale", n(progress.started_at - 6 * 3_600_000)),
         };
         let upd = b.build().map_err(|e| Error::dynamo("UpdateItem", e))?;
         self.update_with_event(upd, event).await
