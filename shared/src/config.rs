@@ -192,6 +192,8 @@ pub struct RouterConfig {
     pub deferred_queue_url: String,
     /// A history import's next step is queued here, in the Page's message group.
     pub inbound_queue_url: String,
+    /// Which addresses attachments may be copied from (public only, unless the local stack).
+    pub url_policy: UrlPolicy,
 }
 
 impl FunctionConfig for RouterConfig {
@@ -206,6 +208,7 @@ impl FunctionConfig for RouterConfig {
             bucket: e.optional(env::BUCKET),
             deferred_queue_url: e.required(env::DEFERRED_QUEUE_URL)?,
             inbound_queue_url: e.required(env::INBOUND_QUEUE_URL)?,
+            url_policy: e.url_policy(),
         })
     }
 }
@@ -228,6 +231,8 @@ pub struct AgentApiConfig {
     pub secret_cache_seconds: u64,
     /// Which AI agent URLs may be saved.
     pub url_policy: UrlPolicy,
+    /// The data bucket: media copies (presigned reads) and uploads (presigned writes).
+    pub bucket: Option<String>,
 }
 
 impl FunctionConfig for AgentApiConfig {
@@ -244,6 +249,7 @@ impl FunctionConfig for AgentApiConfig {
             auth: e.auth(),
             secret_cache_seconds: e.number(env::SECRET_CACHE_SECONDS, 300)?,
             url_policy: e.url_policy(),
+            bucket: e.optional(env::BUCKET),
         })
     }
 }
@@ -259,6 +265,8 @@ pub struct SenderConfig {
     pub ai_agent_timeout_ms: u64,
     /// Which addresses deliveries to the AI agent may go to.
     pub url_policy: UrlPolicy,
+    /// Uploads are sent to Meta as presigned reads of the data bucket.
+    pub bucket: Option<String>,
 }
 
 impl FunctionConfig for SenderConfig {
@@ -270,6 +278,7 @@ impl FunctionConfig for SenderConfig {
             secret_cache_seconds: e.number(env::SECRET_CACHE_SECONDS, 300)?,
             ai_agent_timeout_ms: e.number(env::AI_AGENT_TIMEOUT_MS, 5_000)?,
             url_policy: e.url_policy(),
+            bucket: e.optional(env::BUCKET),
         })
     }
 }

@@ -153,6 +153,51 @@ pub async fn enqueue_import(sqs: &Client, queue_url: &str, job: &ImportJob) -> R
     Ok(())
 }
 
+/// A copy of a message's attachment into the data bucket, on the deferred queue (a standard
+/// queue: delays for retries, and no FIFO group held up by a slow download).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MediaJob {
+    pub job: String,
+    pub account: String,
+    pub conversation_id: String,
+    pub message_sk: String,
+    pub index: usize,
+    #[serde(default)]
+    pub attempt: u32,
+}
+
+pub const MEDIA_JOB_PREFIX: &str = "{\"job\":\"media\"";
+
+impl MediaJob {
+    pub fn new(account: &str, conversation_id: &str, message_sk: &str, index: usize) -> Self {
+        MediaJob {
+            job: "media".into(),
+            account: account.to_owned(),
+            conversation_id: conversation_id.to_owned(),
+            message_sk: message_sk.to_owned(),
+            index,
+            attempt: 0,
+        }
+    }
+}
+
+pub async fn enqueue_media(
+    sqs: &Client,
+    queue_url: &str,
+    job: &MediaJob,
+    delay_seconds: i32,
+) -> Result<()> {
+    let body = serde_json::to_string(job).map_err(|e| Error::Invalid(e.to_string()))?;
+    sqs.send_message()
+        .queue_url(queue_url)
+        .message_body(body)
+        .delay_seconds(delay_seconds)
+        .send()
+        .await
+        .map_err(|e| Error::sqs("SendMessage", e.into_service_error()))?;
+    Ok(())
+}
+
 /// The outbound queue's message body: the contract between `agent-api` (and the router's
 /// automatic messages) and `sender`. The message itself is in DynamoDB.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -62,13 +62,66 @@ fn status(m: &MessageItem, conv: &ConversationItem) -> MessageStatus {
 }
 
 pub fn message(m: &MessageItem, conv: &ConversationItem) -> Value {
+    message_with(m, conv, &std::collections::HashMap::new())
+}
+
+/// An attachment as the API shows it: `url` is where to fetch it now (a presigned URL of our
+/// copy from `links`, keyed by object key, when there is one; else Meta's URL), `source_url`
+/// Meta's original.
+pub fn attachment(
+    a: &crate::domain::Attachment,
+    links: &std::collections::HashMap<String, String>,
+) -> Value {
+    let ours = a
+        .key
+        .as_ref()
+        .filter(|_| a.stored == Some(true))
+        .and_then(|k| links.get(k));
+    let mut v = json!({
+        "type": a.kind,
+        "url": ours.or(a.url.as_ref()),
+        "source_url": a.url,
+        "stored": a.stored.unwrap_or(false),
+        "content_type": a.content_type,
+        "size": a.size,
+    });
+    let extra = [
+        ("title", a.title.clone().map(Value::String)),
+        ("sticker_id", a.sticker_id.clone().map(Value::String)),
+        ("coordinates", a.coordinates.clone()),
+        ("payload", a.payload.clone()),
+        ("store_error", a.store_error.clone().map(Value::String)),
+        ("upload_id", a.upload_id.clone().map(Value::String)),
+    ];
+    for (k, val) in extra {
+        if let Some(val) = val {
+            v[k] = val;
+        }
+    }
+    v
+}
+
+/// The object keys of a message's stored attachments, for presigning.
+pub fn stored_keys(m: &MessageItem) -> impl Iterator<Item = &str> {
+    m.attachments
+        .iter()
+        .filter(|a| a.stored == Some(true))
+        .filter_map(|a| a.key.as_deref())
+}
+
+pub fn message_with(
+    m: &MessageItem,
+    conv: &ConversationItem,
+    links: &std::collections::HashMap<String, String>,
+) -> Value {
+    let attachments: Vec<Value> = m.attachments.iter().map(|a| attachment(a, links)).collect();
     json!({
         "id": m.id,
         "conversation_id": m.conversation_id,
         "direction": m.direction,
         "author": {"type": m.author_type, "id": m.author_id},
         "text": m.text,
-        "attachments": m.attachments,
+        "attachments": attachments,
         "status": status(m, conv),
         "error": m.error,
         "external_id": m.external_id,

@@ -11,7 +11,8 @@ can only state in words, so that "schema-valid" means "valid" when the fuzzer ju
   before they end; unique routing-rule names; `agent_id` naming an added agent; a Page token
   Graph confirms as the Page's (minted by the Meta simulator) when registering a Page; a
   Facebook Login token when connecting Pages; private replies only in comment conversations; a
-  hand-off's `rule` naming an existing rule.
+  hand-off's `rule` naming an existing rule; a reply's `upload_id` naming a finished upload
+  (the hooks send URLs instead).
 - Path ids sometimes name real objects of the fuzzed account, so the operations' logic runs,
   not only their 404.
 
@@ -175,5 +176,11 @@ def before_call(ctx, case, **kwargs):
             del body["sharing"]
     if path.endswith("/messages") and method == "POST" and body.get("private") is True:
         body["private"] = False
+    if path.endswith("/messages") and method == "POST" and isinstance(body.get("attachments"), list):
+        # An upload_id must name a finished upload of the account; a drawn one names none.
+        for a in body["attachments"]:
+            if isinstance(a, dict) and "upload_id" in a:
+                del a["upload_id"]
+                a["url"] = "https://cdn.example/fuzz.png"
     if path.endswith("/handoff") and isinstance(body.get("rule"), str):
         del body["rule"]

@@ -17,8 +17,20 @@ pub async fn erase(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply 
         .store
         .erase_contact(&c.account, &id, app.clock.now_ms())
         .await?;
-    if let Some((conversations, messages)) = erased {
-        tracing::info!(conversations, messages, "contact erased");
+    if let Some((conversations, messages, keys)) = erased {
+        // Their media goes too: the object and the guard that would reuse it.
+        if let Some(bucket) = app.cfg.bucket.as_deref() {
+            for key in &keys {
+                pagedesk_shared::media::delete(&app.s3, bucket, key).await?;
+                app.store.forget_media(&c.account, key).await?;
+            }
+        }
+        tracing::info!(
+            conversations,
+            messages,
+            media = keys.len(),
+            "contact erased"
+        );
     }
     Ok(axum::response::IntoResponse::into_response(
         lambda_http::http::StatusCode::NO_CONTENT,

@@ -102,10 +102,11 @@ pub async fn messages(State(app): State<Arc<App>>, c: Caller, Id(id): Id, p: Par
         .list_messages(&c.account, &id, limit, p.get("cursor"))
         .await?
         .map_err(|_| ApiFailure::bad_parameter("cursor", "a cursor from this list"))?;
+    let links = crate::uploads::links(&app, &page.items).await?;
     let items: Vec<_> = page
         .items
         .iter()
-        .map(|m| views::message(m, &conv))
+        .map(|m| views::message_with(m, &conv, &links))
         .collect();
     ok(&json!({"items": items, "next_cursor": page.next_cursor}))
 }

@@ -18,6 +18,7 @@ mod replies;
 mod reports;
 mod rules;
 mod settings;
+mod uploads;
 
 use std::sync::Arc;
 
@@ -43,6 +44,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub sqs: aws_sdk_sqs::Client,
     pub graph: pagedesk_shared::graph::GraphClient,
+    /// Presigned reads of media copies, presigned writes of uploads, erasure of media.
+    pub s3: aws_sdk_s3::Client,
 }
 
 impl App {
@@ -83,6 +86,7 @@ routes! {
     "/conversations/{id}/reopen" => [POST conversations::reopen],
     "/contacts/{id}" => [GET contacts::get, DELETE contacts::erase],
     "/events" => [GET events::list],
+    "/uploads" => [POST uploads::post],
     "/settings" => [GET settings::get, PUT settings::put],
     "/agents" => [GET agents::list],
     "/agents/{id}" => [GET agents::get, PUT agents::put],

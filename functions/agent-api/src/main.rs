@@ -25,6 +25,7 @@ async fn main() -> Result<(), Error> {
         clock: Arc::new(SystemClock),
         sqs: clients.sqs.clone(),
         graph: pagedesk_shared::graph::GraphClient::new(&cfg.graph),
+        s3: clients.s3.clone(),
         cfg,
     });
     let api = &api;

@@ -80,6 +80,8 @@ pub async fn post(
             })?;
         (Some(kind), None)
     };
+    let attachments = resolve_attachments(app, &c.account, &req).await?;
+    let warnings = privacy_warnings(app, &conv, &attachments).await?;
     let msg_id = ids::new_id(ids::message_prefix(), now);
     // A comment reply is one Graph call whatever it carries.
     let parts = if target.is_some() {
@@ -98,18 +100,7 @@ pub async fn post(
         },
         author_id: Some(c.sub.clone()),
         text: req.text.clone().filter(|t| !t.trim().is_empty()),
-        attachments: req
-            .attachments
-            .iter()
-            .map(|a| Attachment {
-                kind: a.kind.clone(),
-                url: Some(a.url.clone()),
-                title: None,
-                sticker_id: None,
-                coordinates: None,
-                payload: None,
-            })
-            .collect(),
+        attachments: attachments.clone(),
         status: MessageStatus::Queued,
         private: req.private,
         quick_replies: (!req.quick_replies.is_empty())
@@ -145,7 +136,92 @@ pub async fn post(
     }
     enqueue(app, &msg).await?;
     tracing::info!(conversation_id = id, message_id = %msg_id, agent = %c.sub, "reply queued");
-    Ok(json(StatusCode::ACCEPTED, &views::message(&msg, &conv)))
+    let links = crate::uploads::links(app, [&msg]).await?;
+    let mut answer = views::message_with(&msg, &conv, &links);
+    if !warnings.is_empty() {
+        answer["warnings"] = json!(warnings);
+    }
+    Ok(json(StatusCode::ACCEPTED, &answer))
+}
+
+/// The reply's attachments as stored: URLs as given, uploads checked (this account's, and
+/// finished: the object is there with the declared size) and pointing at their object.
+async fn resolve_attachments(
+    app: &App,
+    account: &str,
+    req: &ReplyRequest,
+) -> Result<Vec<Attachment>, ApiFailure> {
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for (i, a) in req.attachments.iter().enumerate() {
+        let Some(up_id) = &a.upload_id else {
+            out.push(Attachment {
+                kind: a.kind.clone(),
+                url: a.url.clone(),
+                ..Default::default()
+            });
+            continue;
+        };
+        // Another account's upload is simply not found: ids are scoped by account.
+        let Some(up) = app.store.get_upload(account, up_id).await? else {
+            problems.push(format!("attachments[{i}].upload_id: no such upload"));
+            continue;
+        };
+        let bucket = crate::uploads::bucket(app)?;
+        match pagedesk_shared::media::size(&app.s3, bucket, &up.key).await? {
+            Some(n) if n == up.size => {}
+            _ => {
+                problems.push(format!(
+                    "attachments[{i}].upload_id: the file has not been uploaded (PUT it to put_url first)"
+                ));
+                continue;
+            }
+        }
+        if !pagedesk_shared::media::type_fits(&a.kind, &up.content_type) {
+            problems.push(format!(
+                "attachments[{i}].type: the upload is {}, not a(n) {}",
+                up.content_type, a.kind
+            ));
+            continue;
+        }
+        out.push(Attachment {
+            kind: a.kind.clone(),
+            key: Some(up.key.clone()),
+            stored: Some(true),
+            content_type: Some(up.content_type.clone()),
+            size: Some(up.size),
+            upload_id: Some(up.id.clone()),
+            title: Some(up.filename.clone()),
+            ..Default::default()
+        });
+    }
+    ApiFailure::unless(problems)?;
+    Ok(out)
+}
+
+/// Meta refuses everything but images to people under the EU's or Japan's privacy rules
+/// (10/2018336). Once a Page has met that refusal, replies with other attachments say so.
+async fn privacy_warnings(
+    app: &App,
+    conv: &ConversationItem,
+    attachments: &[Attachment],
+) -> Result<Vec<serde_json::Value>, ApiFailure> {
+    if attachments.iter().all(|a| a.kind == "image") {
+        return Ok(vec![]);
+    }
+    let restricted = app
+        .store
+        .get_page(&conv.page_id)
+        .await?
+        .and_then(|p| p.privacy_restricted_at);
+    Ok(match restricted {
+        Some(at) => vec![json!({
+            "code": "eu_privacy_restriction",
+            "message": "Meta refused non-image attachments from this Page before (EU/Japan privacy rules, error 10/2018336); this one may fail the same way",
+            "since": rfc3339(at),
+        })],
+        None => vec![],
+    })
 }
 
 /// The comment a reply in a comment conversation answers: `reply_to`, else the latest.

@@ -481,6 +481,7 @@ fn photo(v: &Value) -> Vec<pagedesk_shared::domain::Attachment> {
             sticker_id: None,
             coordinates: None,
             payload: None,
+            ..Default::default()
         })
         .into_iter()
         .collect()

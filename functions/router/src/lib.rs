@@ -8,6 +8,7 @@
 mod automation;
 mod feed;
 mod import;
+mod media;
 mod messaging;
 mod pages;
 
@@ -56,8 +57,10 @@ pub struct Router {
     pub accounts: AccountCache,
     /// Automatic messages and AI-agent deliveries go to the outbound queue.
     pub sqs: aws_sdk_sqs::Client,
-    /// Events the webhook kept in S3 because they were too large for the queue.
+    /// Events the webhook kept in S3 because they were too large for the queue; media copies.
     pub s3: aws_sdk_s3::Client,
+    /// Fetches media URLs under the URL policy.
+    pub media_http: reqwest::Client,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +95,7 @@ impl Router {
             accounts: Default::default(),
             sqs: clients.sqs.clone(),
             s3: clients.s3.clone(),
+            media_http: media::client(cfg.url_policy),
             cfg,
         }
     }
@@ -105,6 +109,11 @@ impl Router {
             .body
             .as_deref()
             .ok_or_else(|| RouterError::Poison("empty body".into()))?;
+        if body.starts_with(pagedesk_shared::queue::MEDIA_JOB_PREFIX) {
+            let job: pagedesk_shared::queue::MediaJob =
+                serde_json::from_str(body).map_err(|e| RouterError::Poison(e.to_string()))?;
+            return self.on_media(job).await;
+        }
         if body.starts_with(pagedesk_shared::queue::IMPORT_JOB_PREFIX) {
             let job: pagedesk_shared::queue::ImportJob =
                 serde_json::from_str(body).map_err(|e| RouterError::Poison(e.to_string()))?;

@@ -215,6 +215,12 @@ impl Router {
         inbound: bool,
     ) -> Result<AppendOutcome, RouterError> {
         let mut contact = contact;
+        if self.cfg.bucket.is_some() {
+            // Shown at once with Meta's URL; the copy follows (`media`).
+            for a in msg.attachments.iter_mut().filter(|a| a.url.is_some()) {
+                a.stored.get_or_insert(false);
+            }
+        }
         // The stale active conversation to replace, when the owner points at one that is no
         // longer open.
         let mut replaces: Option<String> = None;
@@ -244,13 +250,20 @@ impl Router {
                     .await?
                 {
                     (CreateOutcome::Created, Some(conv)) => {
+                        self.copy_media(&msg).await;
                         if !msg.imported {
                             self.after_open(page, &conv, &msg).await;
                         }
                         return Ok(AppendOutcome::Stored);
                     }
-                    (CreateOutcome::Created, None) => return Ok(AppendOutcome::Stored),
-                    (CreateOutcome::Duplicate, _) => return Ok(AppendOutcome::Duplicate),
+                    (CreateOutcome::Created, None) => {
+                        self.copy_media(&msg).await;
+                        return Ok(AppendOutcome::Stored);
+                    }
+                    (CreateOutcome::Duplicate, _) => {
+                        self.recopy_media(page, &msg, mid).await?;
+                        return Ok(AppendOutcome::Duplicate);
+                    }
                     (CreateOutcome::ContactChanged, _) => {
                         contact = self.reload_contact(page, &contact).await?;
                         replaces = None;
@@ -282,6 +295,11 @@ impl Router {
                 }
                 other => {
                     tracing::info!(conversation_id = %conv_id, message_id = %msg.id, "message appended");
+                    match other {
+                        AppendOutcome::Stored => self.copy_media(&msg).await,
+                        AppendOutcome::Duplicate => self.recopy_media(page, &msg, mid).await?,
+                        _ => {}
+                    }
                     if other == AppendOutcome::Stored
                         && !msg.imported
                         && msg.direction == Direction::In
@@ -294,6 +312,32 @@ impl Router {
             }
         }
         Err(RouterError::Contention)
+    }
+
+    /// A redelivered message with attachments: the first delivery may have died before it
+    /// queued their copies, so they are queued again (a copy already made is only marked).
+    async fn recopy_media(
+        &self,
+        page: &PageItem,
+        msg: &MessageItem,
+        mid: &str,
+    ) -> Result<(), RouterError> {
+        if self.cfg.bucket.is_none() || msg.attachments.iter().all(|a| a.url.is_none()) {
+            return Ok(());
+        }
+        if let Some(g) = self.store.get_mid(&page.account, mid).await?
+            && let Some(stored) = self
+                .store
+                .get_message(&page.account, &g.conversation_id, &g.message_sk)
+                .await?
+            && stored
+                .attachments
+                .iter()
+                .any(|a| a.stored == Some(false) && a.store_error.is_none())
+        {
+            self.copy_media(&stored).await;
+        }
+        Ok(())
     }
 
     /// The owner's (active, last) conversation ids, read fresh.

@@ -43,6 +43,8 @@ pub struct Sender {
     pub sqs: aws_sdk_sqs::Client,
     pub clock: Arc<dyn Clock>,
     pub bot: pagedesk_shared::bot::BotClient,
+    /// Uploads go to Meta as presigned reads of the data bucket.
+    pub s3: aws_sdk_s3::Client,
 }
 
 impl Sender {
@@ -56,6 +58,7 @@ impl Sender {
                 Duration::from_secs(cfg.secret_cache_seconds),
             )),
             sqs: clients.sqs.clone(),
+            s3: clients.s3.clone(),
             clock,
             bot: pagedesk_shared::bot::BotClient::new(
                 Duration::from_millis(cfg.ai_agent_timeout_ms),
@@ -129,10 +132,11 @@ impl Sender {
         if let Some(event) = job.ai_agent_event {
             return self.deliver_to_ai_agent(job, event, receives).await;
         }
-        let Some(msg) = self.job_message(job).await? else {
+        let Some(mut msg) = self.job_message(job).await? else {
             tracing::warn!("job for a message that does not exist; dropped");
             return Ok(());
         };
+        self.upload_urls(&mut msg).await?;
         if msg.status != MessageStatus::Queued {
             tracing::info!(status = %msg.status, "message already settled");
             return Ok(());
@@ -321,7 +325,17 @@ impl Sender {
                     .await?;
                 Err(SendError::RetryAfter((ECHO_GRACE_MS / 2000) as i32))
             }
-            SendOutcome::Fail(reason) => self.fail(msg, Some(&e), reason).await,
+            SendOutcome::Fail(reason) => {
+                if reason == "eu_privacy_restriction"
+                    && let Err(err) = self
+                        .store
+                        .flag_privacy_restricted(&page.page_id, self.clock.now_ms())
+                        .await
+                {
+                    tracing::warn!(error = %err, "privacy restriction not recorded on the page");
+                }
+                self.fail(msg, Some(&e), reason).await
+            }
             SendOutcome::Disconnected => {
                 let changed = self
                     .store
@@ -376,6 +390,25 @@ impl Sender {
             .fail_message(msg, &err, self.clock.now_ms())
             .await?;
         tracing::info!(reason, "message failed");
+        Ok(())
+    }
+}
+
+impl Sender {
+    /// An agent's upload is sent as a presigned read of its object (valid an hour, long
+    /// enough for Meta to fetch it and for our retries). Only in memory: the stored message
+    /// keeps the key, never a URL that expires.
+    async fn upload_urls(&self, msg: &mut MessageItem) -> Result<(), SendError> {
+        let Some(bucket) = self.cfg.bucket.as_deref() else {
+            return Ok(());
+        };
+        for a in msg.attachments.iter_mut() {
+            if a.url.is_none()
+                && let Some(key) = &a.key
+            {
+                a.url = Some(pagedesk_shared::media::read_url(&self.s3, bucket, key).await?);
+            }
+        }
         Ok(())
     }
 }
@@ -490,6 +523,7 @@ mod tests {
                 sticker_id: None,
                 coordinates: None,
                 payload: None,
+                ..Default::default()
             }],
             quick_replies: Some(json!([{"title": "Yes", "payload": "Y"}])),
             ..Default::default()

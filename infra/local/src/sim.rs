@@ -32,6 +32,8 @@
 //! - `POST /_sim/messages` `{"page_id", "psid", "text", "attachments"?, "mid"?}`: a person
 //!   writes to the Page; the simulator signs the webhook and posts it to pagedesk.
 //! - `POST /_sim/webhook` `{"payload": {...}}` or a raw JSON body: signs and delivers any payload.
+//! - `PUT /_sim/media/{name}` (bytes, with their content type), `GET` serves them, `DELETE`
+//!   makes the URL expire (404): what attachment URLs point at in tests.
 //!
 //! A stand-in AI agent endpoint: `POST /_bot/<anything>` answers 200 and is logged with the
 //! Graph calls (headers and body, so a test can check the signature); `/_sim/failures` applies
@@ -73,6 +75,8 @@ struct SimState {
     leads: HashMap<String, Value>,
     /// Facebook accounts, tokens, subscriptions and old conversations (connect flow).
     fb: crate::facebook::Accounts,
+    /// What media URLs serve (`/_sim/media/{name}`): content type and bytes.
+    media: HashMap<String, (String, Bytes)>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -179,6 +183,13 @@ impl Sim {
             .route("/_sim/settings", put(put_settings))
             .route("/_sim/posts/{id}", put(put_post))
             .route("/_sim/leads/{id}", put(put_lead))
+            .route(
+                "/_sim/media/{name}",
+                put(put_media)
+                    .get(get_media)
+                    .delete(delete_media)
+                    .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024)),
+            )
             .fallback(graph)
             .with_state(self)
     }
@@ -383,6 +394,38 @@ fn store_object(body: Bytes, put: impl FnOnce(Value)) -> Response {
         StatusCode::NO_CONTENT,
         |m: serde_json::Map<String, Value>| put(Value::Object(m)),
     )
+}
+
+/// Stores bytes (with the request's content type) for `GET /_sim/media/{name}`: what an
+/// attachment's CDN URL serves in tests.
+async fn put_media(
+    State(sim): State<Sim>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let ct = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    sim.state().media.insert(name, (ct, body));
+    StatusCode::NO_CONTENT
+}
+
+async fn get_media(State(sim): State<Sim>, Path(name): Path<String>) -> Response {
+    let found = sim.state().media.get(&name).cloned();
+    match found {
+        Some((ct, bytes)) => ([("content-type", ct)], bytes).into_response(),
+        // An expired CDN URL.
+        None => (StatusCode::NOT_FOUND, "URL signature expired").into_response(),
+    }
+}
+
+/// The URL expires: 404 from now on.
+async fn delete_media(State(sim): State<Sim>, Path(name): Path<String>) -> StatusCode {
+    sim.state().media.remove(&name);
+    StatusCode::NO_CONTENT
 }
 
 async fn put_post(State(sim): State<Sim>, Path(id): Path<String>, body: Bytes) -> Response {

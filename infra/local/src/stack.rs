@@ -316,6 +316,7 @@ impl Stack {
                         clock: Arc::new(SystemClock),
                         sqs: clients.sqs.clone(),
                         graph: pagedesk_shared::graph::GraphClient::new(&cfg.graph),
+                        s3: clients.s3.clone(),
                         cfg,
                     }));
                     agent_api = Some(a.clone());
@@ -398,6 +399,7 @@ impl Stack {
             "region": "us-east-1",
             "stack": opts.stack_name,
             "table": prov.refs.get(&tpl.table.logical_id),
+            "bucket": tpl.buckets.first().and_then(|b| prov.refs.get(b)),
             "queues": prov.queue_defs.keys().map(|k| (k.clone(), prov.refs.get(k).cloned())).collect::<BTreeMap<_, _>>(),
             "secrets": tpl.secrets.iter().map(|k| (k.clone(), prov.refs.get(k).cloned())).collect::<BTreeMap<_, _>>(),
             "page_token_prefix": format!("{}/page-token/", opts.stack_name),

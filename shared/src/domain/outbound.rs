@@ -33,11 +33,16 @@ pub struct ReplyRequest {
     pub reply_to: Option<String>,
 }
 
+/// An attachment of a reply: a URL Meta fetches, or an agent's upload (`POST /uploads`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OutAttachment {
     #[serde(rename = "type")]
     pub kind: String,
-    pub url: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub upload_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,10 +76,17 @@ pub fn validate(r: &ReplyRequest) -> Result<(), Vec<String>> {
                 "attachments[{i}].type: one of image, video, audio, file"
             ));
         }
-        match url::Url::parse(&a.url) {
-            Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.host().is_some() => {}
+        match (&a.url, &a.upload_id) {
+            (Some(url), None) => match url::Url::parse(url) {
+                Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.host().is_some() => {}
+                _ => errs.push(format!(
+                    "attachments[{i}].url: an absolute http(s) URL Meta can fetch"
+                )),
+            },
+            (None, Some(id)) if !id.is_empty() && id.len() <= 64 => {}
+            (None, Some(_)) => errs.push(format!("attachments[{i}].upload_id: an upload's id")),
             _ => errs.push(format!(
-                "attachments[{i}].url: an absolute http(s) URL Meta can fetch"
+                "attachments[{i}]: a url or an upload_id, one of the two"
             )),
         }
     }
@@ -436,7 +448,8 @@ mod tests {
             text: Some("x".into()),
             attachments: vec![OutAttachment {
                 kind: "gif".into(),
-                url: "ftp://x".into(),
+                url: Some("ftp://x".into()),
+                upload_id: None,
             }],
             quick_replies: (0..14)
                 .map(|i| QuickReply {
@@ -450,7 +463,8 @@ mod tests {
         let image = ReplyRequest {
             attachments: vec![OutAttachment {
                 kind: "image".into(),
-                url: "https://cdn.example/a.png".into(),
+                url: Some("https://cdn.example/a.png".into()),
+                upload_id: None,
             }],
             ..Default::default()
         };

@@ -172,6 +172,8 @@ vocabulary! {
         ConversationHandedOff = "conversation.handed_off",
         MessageCreated = "message.created",
         MessageStatus = "message.status",
+        /// An attachment's copy landed or was given up.
+        MessageUpdated = "message.updated",
         WindowExpiring = "window.expiring",
         WindowClosed = "window.closed",
         WindowHumanAgentEnded = "window.human_agent_ended",

@@ -368,6 +368,7 @@ fn attachment(a: &Value) -> Option<Attachment> {
         sticker_id,
         coordinates,
         payload: if keep_payload { payload.cloned() } else { None },
+        ..Default::default()
     })
 }
 

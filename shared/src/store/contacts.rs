@@ -148,17 +148,19 @@ impl Store {
             .transpose()?
             .ok_or_else(|| Error::Corrupt("upsert returned nothing".into()))
     }
+
     /// Forgets what a person told us: the contact's names, picture, profile, email and
     /// phone, and the text and attachments of every message they wrote (in their own
     /// conversations and under posts). The conversations keep their shape. Returns
-    /// (conversations, messages) touched, or `None` when there is no such contact. Run again,
+    /// (conversations, messages, object keys of their stored media) touched, or `None` when
+    /// there is no such contact. Run again,
     /// it finds nothing left to erase and writes the same marks.
     pub async fn erase_contact(
         &self,
         account: &str,
         contact_id: &str,
         now: i64,
-    ) -> Result<Option<(usize, usize)>> {
+    ) -> Result<Option<(usize, usize, Vec<String>)>> {
         let Some(c) = self.get_contact(account, contact_id).await? else {
             return Ok(None);
         };
@@ -179,6 +181,7 @@ impl Store {
             )
             .await?;
         let (mut touched, mut messages) = (0, 0);
+        let mut media_keys = Vec::new();
         for conv in &convs {
             let msgs: Vec<MessageItem> = self
                 .query_all(
@@ -193,6 +196,12 @@ impl Store {
                 )
                 .await?;
             for m in &msgs {
+                media_keys.extend(
+                    m.attachments
+                        .iter()
+                        .filter_map(|a| a.key.clone())
+                        .filter(|k| k.starts_with("media/")),
+                );
                 self.update_row(&m.pk, &m.sk)
                     .update_expression("SET erased = :t REMOVE #a0, #a1, #a2, #a3, #a4, #a5, #a6")
                     .condition_expression("attribute_exists(pk)")
@@ -255,7 +264,7 @@ impl Store {
             now,
         );
         self.update_with_event(upd, Some(&ev)).await?;
-        Ok(Some((touched, messages)))
+        Ok(Some((touched, messages, media_keys)))
     }
 }
 

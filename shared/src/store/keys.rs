@@ -7,6 +7,8 @@
 //! | page | `PAGE#<page>` | `PAGE` | `ACC#<a>#PAGES` / page | | |
 //! | (page, its next health check) | | | due: `DUE#<minute>` / `<ms:013>#<a>#PAGE#<page>` | | |
 //! | Facebook user's connection of a Page | `FBUSER#<asid>` | `PAGE#<page>` | | | |
+//! | copy of a media URL (guard) | `ACC#<a>#MEDIA#<sha256 of url>` | `MEDIA` | | | |
+//! | agent's upload | `ACC#<a>` | `UPLOAD#<id>` | | | |
 //! | data-deletion request | `DELETION#<code>` | `DELETION` | | | |
 //! | settings | `ACC#<a>` | `SETTINGS` | | | |
 //! | contact | `ACC#<a>` | `CONTACT#<contact>` | | | |

@@ -13,6 +13,7 @@ mod conversations;
 mod csat;
 mod events;
 mod keys;
+mod media;
 mod messages;
 mod outbound;
 mod pages;
@@ -41,6 +42,7 @@ pub use conversations::{
 };
 pub use csat::CsatItem;
 pub use events::{EventCursor, EventItem, SETTLE_MS};
+pub use media::{MediaClaim, MediaItem, UploadItem};
 pub use messages::{AppendOutcome, ClientItem, MessageItem, MidItem};
 pub use outbound::{QueueOutcome, UNSENT_DEADLINE_MS};
 pub use pages::{DeletionItem, FbUserLink, ImportProgress, PageItem};

@@ -43,6 +43,9 @@ pub struct PageItem {
     pub last_check: Option<String>,
     #[serde(default)]
     pub import: Option<ImportProgress>,
+    /// When a send first met Meta's EU/Japan privacy restriction (10/2018336).
+    #[serde(default)]
+    pub privacy_restricted_at: Option<i64>,
     /// The next health check, in the scheduler's `due` index.
     #[serde(default)]
     pub duepk: Option<String>,
@@ -133,6 +136,7 @@ impl PageItem {
             last_check_at: None,
             last_check: None,
             import: None,
+            privacy_restricted_at: None,
             duepk: None,
             duesk: None,
         }

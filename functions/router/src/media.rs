@@ -1,0 +1,232 @@
+//! Copies of inbound attachments (people's media, comment photos, media echoed from the Page
+//! inbox) into the data bucket, in the background: the message is stored and shown at once
+//! with `stored: false`; a job on the deferred queue fetches Meta's URL and marks the
+//! attachment `stored` when the copy lands. One copy per URL (a guard item), at most
+//! `media::MAX_BYTES`, a content type that fits the attachment, at most `MAX_REDIRECTS`
+//! redirects, public http(s) addresses only (the AI agent's `UrlPolicy`). A copy that fails
+//! for now is retried with backoff, then given up with `store_error`; nothing else waits for it.
+
+use std::time::Duration;
+
+use pagedesk_shared::domain::EventType;
+use pagedesk_shared::media;
+use pagedesk_shared::queue::{MediaJob, enqueue_media};
+use pagedesk_shared::safe_url::{GuardedResolver, UrlPolicy};
+use pagedesk_shared::store::{EventItem, MediaClaim, MediaItem, MessageItem};
+use serde_json::json;
+
+use crate::{Router, RouterError};
+
+/// Tries of a copy that fails for now: 2, 4, 8, 16, 32 s apart.
+const MAX_ATTEMPTS: u32 = 6;
+/// How long a copier holds a URL before another may take over.
+const LEASE_MS: i64 = 120_000;
+
+/// Why a copy did not land.
+pub(crate) enum CopyError {
+    /// Trying again may help (a timeout, a 5xx, a reset).
+    Later(String),
+    /// It will not (too large, wrong type, gone, not allowed).
+    Never(String),
+}
+
+/// The HTTP client for fetching media: the policy's resolver, bounded redirects, each hop
+/// checked.
+pub fn client(policy: UrlPolicy) -> reqwest::Client {
+    let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() >= media::MAX_REDIRECTS {
+            attempt.error("too many redirects")
+        } else if policy.check_url(attempt.url().as_str()).is_err() {
+            attempt.error("a redirect to an address that may not be fetched")
+        } else {
+            attempt.follow()
+        }
+    });
+    reqwest::Client::builder()
+        .dns_resolver(GuardedResolver::new(policy))
+        .redirect(redirects)
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap_or_default()
+}
+
+impl Router {
+    /// Queues a copy of each attachment of a just-stored message that has a URL.
+    pub(crate) async fn copy_media(&self, msg: &MessageItem) {
+        if self.cfg.bucket.is_none() {
+            return;
+        }
+        for (i, a) in msg.attachments.iter().enumerate() {
+            if a.url.is_none() || a.stored == Some(true) {
+                continue;
+            }
+            let job = MediaJob::new(&msg.account, &msg.conversation_id, &msg.sk, i);
+            if let Err(e) = enqueue_media(&self.sqs, &self.cfg.deferred_queue_url, &job, 0).await {
+                tracing::error!(error = %e, message_id = %msg.id, "media copy could not be queued; the attachment keeps Meta's URL");
+            }
+        }
+    }
+
+    pub(crate) async fn on_media(&self, job: MediaJob) -> Result<(), RouterError> {
+        let Some(bucket) = self.cfg.bucket.clone() else {
+            return Ok(());
+        };
+        let Some(msg) = self
+            .store
+            .get_message(&job.account, &job.conversation_id, &job.message_sk)
+            .await?
+        else {
+            return Ok(());
+        };
+        let Some(att) = msg.attachments.get(job.index) else {
+            return Ok(());
+        };
+        let (Some(url), false) = (att.url.clone(), att.stored == Some(true)) else {
+            return Ok(());
+        };
+        let hash = media::url_hash(&url);
+        let now = self.clock.now_ms();
+        match self
+            .store
+            .claim_media(&job.account, &hash, now, LEASE_MS)
+            .await?
+        {
+            MediaClaim::Done(done) => return self.mark(&msg, job.index, &done).await,
+            MediaClaim::Busy => {
+                // Another router is copying this URL: look again a little later.
+                enqueue_media(&self.sqs, &self.cfg.deferred_queue_url, &job, 5).await?;
+                return Ok(());
+            }
+            MediaClaim::Mine => {}
+        }
+        let outcome = match self.fetch(&url, &att.kind).await {
+            Ok((content_type, bytes)) => {
+                let key = media::media_key(&job.account, &url);
+                let size = bytes.len() as i64;
+                if let Err(e) = media::put(&self.s3, &bucket, &key, &content_type, bytes).await {
+                    self.store.release_media(&job.account, &hash).await?;
+                    return Err(e.into());
+                }
+                MediaItem {
+                    status: "stored".into(),
+                    key: Some(key),
+                    content_type: Some(content_type),
+                    size: Some(size),
+                    ..Default::default()
+                }
+            }
+            Err(CopyError::Later(why)) if job.attempt + 1 < MAX_ATTEMPTS => {
+                tracing::info!(error = %why, attempt = job.attempt, "media copy failed for now; retried");
+                self.store.release_media(&job.account, &hash).await?;
+                let next = MediaJob {
+                    attempt: job.attempt + 1,
+                    ..job.clone()
+                };
+                enqueue_media(
+                    &self.sqs,
+                    &self.cfg.deferred_queue_url,
+                    &next,
+                    2i32 << job.attempt.min(8),
+                )
+                .await?;
+                return Ok(());
+            }
+            Err(CopyError::Later(why) | CopyError::Never(why)) => {
+                tracing::warn!(error = %why, "media copy given up");
+                MediaItem {
+                    status: "failed".into(),
+                    error: Some(why),
+                    ..Default::default()
+                }
+            }
+        };
+        self.store
+            .finish_media(&job.account, &hash, outcome.clone())
+            .await?;
+        self.mark(&msg, job.index, &outcome).await
+    }
+
+    async fn mark(
+        &self,
+        msg: &MessageItem,
+        index: usize,
+        outcome: &MediaItem,
+    ) -> Result<(), RouterError> {
+        let ev = EventItem::new(
+            &msg.account,
+            EventType::MessageUpdated,
+            Some(&msg.conversation_id),
+            json!({"message_id": msg.id, "attachment": index, "stored": outcome.status == "stored"}),
+            self.clock.now_ms(),
+        );
+        let marked = self
+            .store
+            .mark_attachment(msg, index, outcome, Some(&ev))
+            .await?;
+        tracing::info!(
+            marked,
+            stored = outcome.status == "stored",
+            "attachment copy recorded"
+        );
+        Ok(())
+    }
+
+    /// Fetches a media URL: its content type and bytes, within the limits.
+    async fn fetch(&self, url: &str, kind: &str) -> Result<(String, Vec<u8>), CopyError> {
+        self.cfg
+            .url_policy
+            .check_url(url)
+            .map_err(|e| CopyError::Never(format!("source not allowed: {e}")))?;
+        let mut resp = self.media_http.get(url).send().await.map_err(|e| {
+            if pagedesk_shared::safe_url::refusal_in(&e).is_some() || e.is_redirect() {
+                CopyError::Never(format!("source not allowed: {}", e.without_url()))
+            } else {
+                CopyError::Later(e.without_url().to_string())
+            }
+        })?;
+        let status = resp.status().as_u16();
+        if status >= 500 || status == 429 || status == 408 {
+            return Err(CopyError::Later(format!("source answered {status}")));
+        }
+        if !(200..300).contains(&status) {
+            return Err(CopyError::Never(format!(
+                "source answered {status} (expired or gone)"
+            )));
+        }
+        if resp.content_length().is_some_and(|n| n > media::MAX_BYTES) {
+            return Err(CopyError::Never(format!(
+                "too large: over {} MB",
+                media::MAX_BYTES / (1024 * 1024)
+            )));
+        }
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        if !media::type_fits(kind, &content_type) {
+            return Err(CopyError::Never(format!(
+                "content type {content_type} is not a {kind}"
+            )));
+        }
+        let mut body = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(c)) => {
+                    body.extend_from_slice(&c);
+                    if body.len() as u64 > media::MAX_BYTES {
+                        return Err(CopyError::Never(format!(
+                            "too large: over {} MB",
+                            media::MAX_BYTES / (1024 * 1024)
+                        )));
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return Err(CopyError::Later(e.without_url().to_string())),
+            }
+        }
+        Ok((content_type, body))
+    }
+}

@@ -1,0 +1,175 @@
+//! Media kept in the data bucket: copies of the attachments people send (Meta's CDN URLs
+//! expire), and files agents upload for replies. Keys are scoped by account:
+//! `media/<account>/<sha256 of the source URL>` (one copy per URL) and
+//! `uploads/<account>/<upload id>`. Short-lived presigned URLs are how anyone reads or writes
+//! them; the bucket itself is never public.
+
+use std::time::Duration;
+
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result};
+
+/// Meta's largest attachment.
+pub const MAX_BYTES: u64 = 25 * 1024 * 1024;
+/// How long a presigned GET shown to a front end (or given to Meta) stays valid.
+pub const READ_URL_TTL: Duration = Duration::from_secs(3600);
+/// How long an upload's presigned PUT stays valid.
+pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(900);
+/// Redirects followed when copying an attachment.
+pub const MAX_REDIRECTS: usize = 3;
+
+pub fn url_hash(url: &str) -> String {
+    hex::encode(Sha256::digest(url.as_bytes()))
+}
+
+pub fn media_key(account: &str, url: &str) -> String {
+    format!("media/{account}/{}", url_hash(url))
+}
+
+pub fn upload_key(account: &str, upload_id: &str) -> String {
+    format!("uploads/{account}/{upload_id}")
+}
+
+/// Whether a response's content type fits the attachment's type (`file` and Meta's
+/// `fallback` take anything; stickers are images).
+pub fn type_fits(kind: &str, content_type: &str) -> bool {
+    let major = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match kind {
+        "image" | "sticker" => major == "image",
+        "video" => major == "video",
+        "audio" => major == "audio",
+        _ => !major.is_empty() || content_type.is_empty(),
+    }
+}
+
+/// A content type as a client declares it: `type/subtype`, printable, short.
+pub fn valid_content_type(ct: &str) -> bool {
+    let mut parts = ct.splitn(2, '/');
+    let ok = |s: Option<&str>| {
+        s.is_some_and(|s| {
+            !s.is_empty()
+                && s.len() <= 100
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c))
+        })
+    };
+    ok(parts.next()) && ok(parts.next())
+}
+
+pub async fn put(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Result<()> {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type(content_type)
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .map_err(|e| Error::s3("PutObject", e.into_service_error()))?;
+    Ok(())
+}
+
+/// The object's size, or `None` when it is not there (an upload not finished).
+pub async fn size(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Option<i64>> {
+    match s3.head_object().bucket(bucket).key(key).send().await {
+        Ok(o) => Ok(Some(o.content_length.unwrap_or(0))),
+        Err(e) => {
+            let svc = e.into_service_error();
+            if svc.is_not_found() {
+                Ok(None)
+            } else {
+                Err(Error::s3("HeadObject", svc))
+            }
+        }
+    }
+}
+
+pub async fn delete(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<()> {
+    s3.delete_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| Error::s3("DeleteObject", e.into_service_error()))?;
+    Ok(())
+}
+
+fn presigning(ttl: Duration) -> Result<PresigningConfig> {
+    PresigningConfig::expires_in(ttl).map_err(|e| Error::s3("Presign", e))
+}
+
+/// A GET URL for the object, valid `READ_URL_TTL`.
+pub async fn read_url(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<String> {
+    let p = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .presigned(presigning(READ_URL_TTL)?)
+        .await
+        .map_err(|e| Error::s3("Presign", e.into_service_error()))?;
+    Ok(p.uri().to_owned())
+}
+
+/// A PUT URL that accepts exactly `size` bytes of `content_type` (both are signed headers).
+pub async fn upload_url(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    content_type: &str,
+    size: i64,
+) -> Result<String> {
+    let p = s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type(content_type)
+        .content_length(size)
+        .presigned(presigning(UPLOAD_URL_TTL)?)
+        .await
+        .map_err(|e| Error::s3("Presign", e.into_service_error()))?;
+    Ok(p.uri().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types_fit_their_attachment_types() {
+        assert!(type_fits("image", "image/jpeg"));
+        assert!(type_fits("image", "IMAGE/PNG; charset=x"));
+        assert!(!type_fits("image", "text/html"));
+        assert!(type_fits("video", "video/mp4") && !type_fits("video", "image/gif"));
+        assert!(type_fits("file", "application/pdf"));
+        assert!(type_fits("sticker", "image/png"));
+        assert!(valid_content_type("application/pdf"));
+        assert!(valid_content_type("image/svg+xml"));
+        assert!(
+            !valid_content_type("pdf") && !valid_content_type("a/b c") && !valid_content_type("/x")
+        );
+    }
+
+    #[test]
+    fn keys_are_scoped_and_one_per_url() {
+        assert_eq!(media_key("a", "https://x/1"), media_key("a", "https://x/1"));
+        assert_ne!(media_key("a", "https://x/1"), media_key("b", "https://x/1"));
+        assert!(media_key("a", "u").starts_with("media/a/"));
+        assert_eq!(upload_key("a", "up_1"), "uploads/a/up_1");
+    }
+}

@@ -1,0 +1,232 @@
+//! Media bookkeeping: one guard per copied source URL (so a URL is copied once, and two
+//! routers never copy it at the same time), the attachment marks on messages, and agents'
+//! uploads.
+
+use aws_sdk_dynamodb::types::{AttributeValue, Update};
+use serde::{Deserialize, Serialize};
+
+use super::*;
+use crate::{Error, Result};
+
+/// The copy of one source URL: `ACC#<a>#MEDIA#<url hash>` / `MEDIA`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct MediaItem {
+    pub pk: String,
+    pub sk: String,
+    /// `copying`, `stored` or `failed`.
+    pub status: String,
+    pub key: Option<String>,
+    pub content_type: Option<String>,
+    pub size: Option<i64>,
+    pub error: Option<String>,
+    /// A copying router holds the guard until then; after it, another may take over.
+    pub lease_until: Option<i64>,
+}
+
+pub enum MediaClaim {
+    /// Ours to copy.
+    Mine,
+    /// Copied (or given up) before: reuse the outcome.
+    Done(MediaItem),
+    /// Someone is copying it now.
+    Busy,
+}
+
+/// An agent's file for a reply (`POST /uploads`): `ACC#<a>` / `UPLOAD#<id>`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct UploadItem {
+    pub pk: String,
+    pub sk: String,
+    pub id: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    pub key: String,
+    pub created_at: i64,
+}
+
+impl UploadItem {
+    pub fn new(
+        account: &str,
+        id: &str,
+        filename: &str,
+        content_type: &str,
+        size: i64,
+        now: i64,
+    ) -> Self {
+        UploadItem {
+            pk: keys::account(account),
+            sk: format!("UPLOAD#{id}"),
+            id: id.to_owned(),
+            filename: filename.to_owned(),
+            content_type: content_type.to_owned(),
+            size,
+            key: crate::media::upload_key(account, id),
+            created_at: now,
+        }
+    }
+}
+
+fn media_pk(account: &str, hash: &str) -> String {
+    format!("ACC#{account}#MEDIA#{hash}")
+}
+
+impl Store {
+    /// Takes the copy of a URL, unless it was made (or given up) or is being made.
+    pub async fn claim_media(
+        &self,
+        account: &str,
+        hash: &str,
+        now: i64,
+        lease_ms: i64,
+    ) -> Result<MediaClaim> {
+        let item = MediaItem {
+            pk: media_pk(account, hash),
+            sk: "MEDIA".into(),
+            status: "copying".into(),
+            lease_until: Some(now + lease_ms),
+            ..Default::default()
+        };
+        if self.put_if_absent(&item).await? {
+            return Ok(MediaClaim::Mine);
+        }
+        let Some(found) = self
+            .get::<MediaItem>(item.pk.clone(), item.sk.clone(), true)
+            .await?
+        else {
+            return Ok(MediaClaim::Busy);
+        };
+        if found.status != "copying" {
+            return Ok(MediaClaim::Done(found));
+        }
+        // A copier that died: take its lease over.
+        let res = self
+            .update_row(&item.pk, &item.sk)
+            .update_expression("SET lease_until = :l")
+            .condition_expression("#st = :copying AND lease_until < :now")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":copying", s("copying"))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":l", n(now + lease_ms))
+            .send()
+            .await;
+        Ok(if written(res, "UpdateItem")? {
+            MediaClaim::Mine
+        } else {
+            MediaClaim::Busy
+        })
+    }
+
+    /// Records the copy's outcome for every later message with the same URL.
+    pub async fn finish_media(&self, account: &str, hash: &str, mut item: MediaItem) -> Result<()> {
+        item.pk = media_pk(account, hash);
+        item.sk = "MEDIA".into();
+        item.lease_until = None;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&item)?))
+            .send()
+            .await
+            .map_err(|e| Error::dynamo("PutItem", e.into_service_error()))?;
+        Ok(())
+    }
+
+    /// Lets go of a copy that failed for now, so a later try may take it.
+    pub async fn release_media(&self, account: &str, hash: &str) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(media_pk(account, hash)))
+            .key("sk", s("MEDIA"))
+            .send()
+            .await
+            .map_err(|e| Error::dynamo("DeleteItem", e.into_service_error()))?;
+        Ok(())
+    }
+
+    /// Marks attachment `index` of a message stored (our copy at `key`) or failed, with the
+    /// event that tells front ends. `Ok(false)` when the message or the attachment is gone
+    /// (erased meanwhile).
+    pub async fn mark_attachment(
+        &self,
+        msg: &MessageItem,
+        index: usize,
+        outcome: &MediaItem,
+        event: Option<&EventItem>,
+    ) -> Result<bool> {
+        let at = format!("attachments[{index}]");
+        let mut b = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&msg.pk))
+            .key("sk", s(&msg.sk))
+            .condition_expression(format!("attribute_exists({at})"))
+            .expression_attribute_names("#stored", "stored");
+        let expr = if outcome.status == "stored" {
+            b = b
+                .expression_attribute_names("#key", "key")
+                .expression_attribute_names("#size", "size")
+                .expression_attribute_values(":t", AttributeValue::Bool(true))
+                .expression_attribute_values(":k", s(outcome.key.clone().unwrap_or_default()))
+                .expression_attribute_values(
+                    ":ct",
+                    s(outcome.content_type.clone().unwrap_or_default()),
+                )
+                .expression_attribute_values(":sz", n(outcome.size.unwrap_or(0)));
+            format!(
+                "SET {at}.#stored = :t, {at}.#key = :k, {at}.content_type = :ct, {at}.#size = :sz REMOVE {at}.store_error"
+            )
+        } else {
+            b = b
+                .expression_attribute_values(":f", AttributeValue::Bool(false))
+                .expression_attribute_values(
+                    ":e",
+                    s(outcome
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| "copy failed".into())),
+                );
+            format!("SET {at}.#stored = :f, {at}.store_error = :e")
+        };
+        let upd = b
+            .update_expression(expr)
+            .build()
+            .map_err(|e| Error::dynamo("UpdateItem", e))?;
+        self.update_with_event(upd, event).await
+    }
+
+    /// Forgets the copy of a URL (erasure): its guard goes; the caller deletes the object.
+    pub async fn forget_media(&self, account: &str, key: &str) -> Result<()> {
+        let hash = key.rsplit('/').next().unwrap_or_default();
+        self.release_media(account, hash).await
+    }
+
+    pub async fn put_upload(&self, u: &UploadItem) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(u)?))
+            .send()
+            .await
+            .map_err(|e| Error::dynamo("PutItem", e.into_service_error()))?;
+        Ok(())
+    }
+
+    pub async fn get_upload(&self, account: &str, id: &str) -> Result<Option<UploadItem>> {
+        self.get(keys::account(account), format!("UPLOAD#{id}"), false)
+            .await
+    }
+
+    /// The Page's sends met Meta's EU/Japan privacy restriction (10/2018336): replies with
+    /// anything but images are flagged from then on.
+    pub async fn flag_privacy_restricted(&self, page_id: &str, now: i64) -> Result<()> {
+        let res = self
+            .update_row(&keys::page(page_id), keys::PAGE_SK)
+            .update_expression("SET privacy_restricted_at = :t")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":t", n(now))
+            .send()
+            .await;
+        written(res, "UpdateItem").map(|_| ())
+    }
+}

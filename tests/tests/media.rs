@@ -1,0 +1,442 @@
+//! Media that lasts (issue 12): people's attachments copied to the data bucket in the
+//! background and served from our copy after Meta's URL expired; limits that refuse without
+//! blocking; uploads for replies; another account's upload refused; erasure removes media.
+
+use pagedesk_e2e::{Stack, Tenant, eventually, fixture, unique};
+use pagedesk_shared::auth::Role;
+use pagedesk_shared::clock::{Clock, SystemClock};
+use serde_json::{Value, json};
+
+fn now() -> i64 {
+    SystemClock.now_ms()
+}
+
+async fn put_media(stack: &Stack, name: &str, content_type: &str, bytes: Vec<u8>) -> String {
+    let url = format!("{}/_sim/media/{name}", stack.s("sim_url"));
+    let res = stack
+        .http
+        .put(&url)
+        .header("content-type", content_type)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 204);
+    url
+}
+
+async fn fetch(stack: &Stack, url: &str) -> (u16, Vec<u8>) {
+    let res = stack.http.get(url).send().await.unwrap();
+    let s = res.status().as_u16();
+    (s, res.bytes().await.unwrap_or_default().to_vec())
+}
+
+/// A person sends `attachments` (type, url) to the tenant's Page; answers the conversation id.
+async fn person_sends(stack: &Stack, t: &Tenant, user: &str, attachments: Vec<(&str, &str)>) {
+    let atts: Vec<Value> = attachments
+        .iter()
+        .map(|(k, u)| json!({"type": k, "payload": {"url": u}}))
+        .collect();
+    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now(),
+                    "message": {"mid": format!("m_{}", unique()), "attachments": atts}});
+    stack.deliver(&t.page_id, vec![ev]).await;
+}
+
+async fn messages_when(
+    stack: &Stack,
+    t: &Tenant,
+    what: &str,
+    check: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let admin = stack.admin(&t.account);
+    eventually(what, 30, || async {
+        let list = stack.get("/conversations", &admin).await;
+        let conv = list["items"][0]["id"].as_str()?.to_owned();
+        let msgs = stack.all_messages(&conv, &admin).await;
+        check(&msgs).then_some(msgs)
+    })
+    .await
+}
+
+fn png(n: usize) -> Vec<u8> {
+    let mut b = b"\x89PNG\r\n\x1a\n".to_vec();
+    b.extend((0..n).map(|i| (i % 251) as u8));
+    b
+}
+
+#[tokio::test]
+async fn images_and_files_are_served_from_our_copy_after_metas_url_expired() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let user = format!("2{}", unique());
+    let (img, pdf) = (png(40_000), b"%PDF-1.7 pagedesk test file".to_vec());
+    let img_name = format!("img-{}.png", unique());
+    let pdf_name = format!("doc-{}.pdf", unique());
+    let img_url = put_media(&stack, &img_name, "image/png", img.clone()).await;
+    let pdf_url = put_media(&stack, &pdf_name, "application/pdf", pdf.clone()).await;
+    person_sends(
+        &stack,
+        &t,
+        &user,
+        vec![("image", &img_url), ("file", &pdf_url)],
+    )
+    .await;
+    // Shown at once with Meta's URL; the copy follows.
+    let msgs = messages_when(&stack, &t, "the message with two attachments", |m| {
+        m.len() == 1 && m[0]["attachments"].as_array().is_some_and(|a| a.len() == 2)
+    })
+    .await;
+    assert_eq!(msgs[0]["attachments"][0]["source_url"], img_url.as_str());
+    let msgs = messages_when(&stack, &t, "both copies stored", |m| {
+        m[0]["attachments"]
+            .as_array()
+            .is_some_and(|a| a.iter().all(|x| x["stored"] == true))
+    })
+    .await;
+    // Meta's URLs expire.
+    for name in [&img_name, &pdf_name] {
+        stack
+            .sim("DELETE", &format!("/_sim/media/{name}"), None)
+            .await;
+    }
+    assert_eq!(fetch(&stack, &img_url).await.0, 404);
+    let a = &msgs[0]["attachments"];
+    assert_eq!(a[0]["content_type"], "image/png");
+    assert_eq!(a[0]["size"], img.len());
+    assert_eq!(a[1]["content_type"], "application/pdf");
+    // Read again: fresh presigned URLs of our copies.
+    let msgs = messages_when(&stack, &t, "the message", |m| m.len() == 1).await;
+    let a = &msgs[0]["attachments"];
+    assert_ne!(a[0]["url"], a[0]["source_url"]);
+    assert_eq!(
+        fetch(&stack, a[0]["url"].as_str().unwrap()).await,
+        (200, img)
+    );
+    assert_eq!(
+        fetch(&stack, a[1]["url"].as_str().unwrap()).await,
+        (200, pdf)
+    );
+    assert!(a[0]["url"].as_str().unwrap().contains("X-Amz-Signature"));
+
+    // The same URL again is copied once: the second message reuses the first copy.
+    let again = put_media(&stack, &img_name, "image/png", png(10)).await;
+    person_sends(&stack, &t, &user, vec![("image", &again)]).await;
+    let msgs = messages_when(&stack, &t, "the second message stored", |m| {
+        m.len() == 2 && m[1]["attachments"][0]["stored"] == true
+    })
+    .await;
+    assert_eq!(
+        msgs[1]["attachments"][0]["size"], 40_008,
+        "the first copy, not a new one"
+    );
+    // The feed tells front ends when a copy landed.
+    stack
+        .wait_for(
+            "/events",
+            &stack.admin(&t.account),
+            "message.updated",
+            |v| {
+                v["items"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|e| e["type"] == "message.updated"))
+            },
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn a_file_too_large_or_of_the_wrong_type_is_refused_without_blocking_the_next_message() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let user = format!("2{}", unique());
+    let big = put_media(
+        &stack,
+        &format!("big-{}.bin", unique()),
+        "application/zip",
+        vec![7u8; 30 * 1024 * 1024],
+    )
+    .await;
+    let html = put_media(
+        &stack,
+        &format!("page-{}.png", unique()),
+        "text/html",
+        b"<html>".to_vec(),
+    )
+    .await;
+    person_sends(&stack, &t, &user, vec![("file", &big), ("image", &html)]).await;
+    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now(),
+                    "message": {"mid": format!("m_{}", unique()), "text": "did you get it?"}});
+    stack.deliver(&t.page_id, vec![ev]).await;
+    let msgs = messages_when(&stack, &t, "the next message and both refusals", |m| {
+        m.len() == 2
+            && m[0]["attachments"]
+                .as_array()
+                .is_some_and(|a| a.iter().all(|x| x["store_error"].is_string()))
+    })
+    .await;
+    assert_eq!(msgs[1]["text"], "did you get it?");
+    let a = &msgs[0]["attachments"];
+    assert_eq!(a[0]["stored"], false);
+    assert!(
+        a[0]["store_error"].as_str().unwrap().contains("too large"),
+        "{a}"
+    );
+    assert!(
+        a[1]["store_error"].as_str().unwrap().contains("text/html"),
+        "{a}"
+    );
+    assert_eq!(a[0]["url"], big.as_str(), "Meta's URL is still shown");
+}
+
+async fn upload(stack: &Stack, t: &Tenant, name: &str, ct: &str, bytes: &[u8]) -> (String, Value) {
+    let agent = stack.token(&t.account, "agent-1", Role::Agent);
+    let (s, v) = stack
+        .api(
+            "POST",
+            "/uploads",
+            Some(&agent),
+            Some(json!({"filename": name, "content_type": ct, "size": bytes.len()})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    (v["upload_id"].as_str().unwrap().to_owned(), v)
+}
+
+#[tokio::test]
+async fn an_upload_goes_out_in_a_reply_and_another_accounts_upload_is_refused() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let other = stack.tenant().await;
+    let user = format!("2{}", unique());
+    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now(),
+                    "message": {"mid": format!("m_{}", unique()), "text": "send me the invoice"}});
+    stack.deliver(&t.page_id, vec![ev]).await;
+    let (conv, _) = stack.single_conversation(&t, 1).await;
+    let conv = conv["id"].as_str().unwrap().to_owned();
+    let agent = stack.token(&t.account, "agent-1", Role::Agent);
+    let reply = |body: Value| {
+        let (stack, agent, conv) = (&stack, agent.clone(), conv.clone());
+        async move {
+            stack
+                .api(
+                    "POST",
+                    &format!("/conversations/{conv}/messages"),
+                    Some(&agent),
+                    Some(body),
+                )
+                .await
+        }
+    };
+
+    let pdf = b"%PDF-1.7 invoice 42".to_vec();
+    let (id, created) = upload(&stack, &t, "invoice.pdf", "application/pdf", &pdf).await;
+    assert!(created["expires_at"].is_string());
+    // Not uploaded yet: refused.
+    let (s, v) = reply(json!({"attachments": [{"type": "file", "upload_id": id}]})).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("invalid_request")),
+        "{v}"
+    );
+    // The presigned PUT takes exactly the declared type and size.
+    let put_url = created["put_url"].as_str().unwrap();
+    let res = stack
+        .http
+        .put(put_url)
+        .header("content-type", "application/pdf")
+        .body(pdf.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.status().is_success(),
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    let (s, v) =
+        reply(json!({"text": "here it is", "attachments": [{"type": "file", "upload_id": id}]}))
+            .await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(v["attachments"][0]["upload_id"], id.as_str());
+    assert_eq!(v["attachments"][0]["stored"], true);
+    let sent = eventually("the Send API call with the file", 30, || async {
+        let calls = stack.sim("GET", "/_sim/requests", None).await;
+        calls
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| {
+                c["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with(&format!("/{}/messages", t.page_id)))
+                    && c["body"]["message"]["attachment"]["type"] == "file"
+            })
+            .cloned()
+    })
+    .await;
+    let url = sent["body"]["message"]["attachment"]["payload"]["url"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        fetch(&stack, url).await,
+        (200, pdf),
+        "Meta can fetch what we sent"
+    );
+
+    // Another account's upload id: as if it did not exist.
+    let (theirs, created) = upload(&stack, &other, "x.png", "image/png", &png(10)).await;
+    let res = stack
+        .http
+        .put(created["put_url"].as_str().unwrap())
+        .header("content-type", "image/png")
+        .body(png(10))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    let (s, v) = reply(json!({"attachments": [{"type": "image", "upload_id": theirs}]})).await;
+    assert_eq!(s, 422, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no such upload")
+    );
+    let (s, _) = reply(json!({"attachments": [{"type": "image", "upload_id": "up_nope"}]})).await;
+    assert_eq!(s, 422);
+    // Too large to be an attachment at all.
+    let (s, _) = stack
+        .api(
+            "POST",
+            "/uploads",
+            Some(&agent),
+            Some(json!({"filename": "x", "content_type": "video/mp4", "size": 30 * 1024 * 1024})),
+        )
+        .await;
+    assert_eq!(s, 422);
+}
+
+#[tokio::test]
+async fn a_page_that_met_the_eu_restriction_warns_on_non_image_replies() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let user = format!("2{}", unique());
+    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now(),
+                    "message": {"mid": format!("m_{}", unique()), "text": "hi"}});
+    stack.deliver(&t.page_id, vec![ev]).await;
+    let (conv, _) = stack.single_conversation(&t, 1).await;
+    let conv = conv["id"].as_str().unwrap().to_owned();
+    let agent = stack.token(&t.account, "agent-1", Role::Agent);
+    let file = json!({"attachments": [{"type": "file", "url": "https://cdn.example/a.pdf"}]});
+    stack
+        .sim(
+            "POST",
+            "/_sim/failures",
+            Some(
+                json!({"path": format!("/{}/messages", t.page_id), "status": 400,
+              "body": fixture("send_api_error_10_2018336_eu_privacy.json"), "times": 1}),
+            ),
+        )
+        .await;
+    let (s, v) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{conv}/messages"),
+            Some(&agent),
+            Some(file.clone()),
+        )
+        .await;
+    assert_eq!(s, 202);
+    assert!(
+        v.get("warnings").is_none(),
+        "no warning before the Page met the refusal"
+    );
+    let id = v["id"].as_str().unwrap().to_owned();
+    stack
+        .wait_for(
+            &format!("/conversations/{conv}/messages"),
+            &stack.admin(&t.account),
+            "the refusal",
+            |v| {
+                v["items"].as_array().is_some_and(|a| {
+                    a.iter().any(|m| {
+                        m["id"] == id.as_str() && m["error"]["reason"] == "eu_privacy_restriction"
+                    })
+                })
+            },
+        )
+        .await;
+    let (s, v) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{conv}/messages"),
+            Some(&agent),
+            Some(file),
+        )
+        .await;
+    assert_eq!(s, 202);
+    assert_eq!(v["warnings"][0]["code"], "eu_privacy_restriction", "{v}");
+    let image = json!({"attachments": [{"type": "image", "url": "https://cdn.example/a.png"}]});
+    let (_, v) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{conv}/messages"),
+            Some(&agent),
+            Some(image),
+        )
+        .await;
+    assert!(v.get("warnings").is_none(), "images are allowed");
+}
+
+#[tokio::test]
+async fn erasing_a_contact_removes_their_stored_media() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let user = format!("2{}", unique());
+    let url = put_media(
+        &stack,
+        &format!("face-{}.png", unique()),
+        "image/png",
+        png(500),
+    )
+    .await;
+    person_sends(&stack, &t, &user, vec![("image", &url)]).await;
+    let msgs = messages_when(&stack, &t, "the copy stored", |m| {
+        m.len() == 1 && m[0]["attachments"][0]["stored"] == true
+    })
+    .await;
+    let ours = msgs[0]["attachments"][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(fetch(&stack, &ours).await.0, 200);
+    let contact =
+        stack.get("/conversations", &stack.admin(&t.account)).await["items"][0]["contact"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let (s, _) = stack
+        .api(
+            "DELETE",
+            &format!("/contacts/{contact}"),
+            Some(&stack.admin(&t.account)),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    assert_ne!(fetch(&stack, &ours).await.0, 200, "our copy is gone");
+    let clients = stack.clients().await;
+    let listed = clients
+        .s3
+        .list_objects_v2()
+        .bucket(stack.s("bucket"))
+        .prefix(format!("media/{}/", t.account))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.key_count(),
+        Some(0),
+        "nothing of theirs in the bucket"
+    );
+}
