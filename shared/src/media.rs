@@ -21,6 +21,12 @@ pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(900);
 /// Redirects followed when copying an attachment.
 pub const MAX_REDIRECTS: usize = 3;
 
+/// Attachment types whose URL is a file worth keeping (a `fallback` is a shared link, a
+/// `template` a card: their URLs are web pages, not media).
+pub fn is_media(kind: &str) -> bool {
+    matches!(kind, "image" | "video" | "audio" | "file" | "sticker")
+}
+
 pub fn url_hash(url: &str) -> String {
     hex::encode(Sha256::digest(url.as_bytes()))
 }
@@ -158,6 +164,7 @@ mod tests {
         assert!(type_fits("video", "video/mp4") && !type_fits("video", "image/gif"));
         assert!(type_fits("file", "application/pdf"));
         assert!(type_fits("sticker", "image/png"));
+        assert!(is_media("file") && !is_media("fallback") && !is_media("template"));
         assert!(valid_content_type("application/pdf"));
         assert!(valid_content_type("image/svg+xml"));
         assert!(

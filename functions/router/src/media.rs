@@ -58,7 +58,7 @@ impl Router {
             return;
         }
         for (i, a) in msg.attachments.iter().enumerate() {
-            if a.url.is_none() || a.stored == Some(true) {
+            if a.url.is_none() || a.stored != Some(false) || !media::is_media(&a.kind) {
                 continue;
             }
             let job = MediaJob::new(&msg.account, &msg.conversation_id, &msg.sk, i);

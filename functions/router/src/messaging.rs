@@ -217,7 +217,11 @@ impl Router {
         let mut contact = contact;
         if self.cfg.bucket.is_some() {
             // Shown at once with Meta's URL; the copy follows (`media`).
-            for a in msg.attachments.iter_mut().filter(|a| a.url.is_some()) {
+            for a in msg
+                .attachments
+                .iter_mut()
+                .filter(|a| a.url.is_some() && pagedesk_shared::media::is_media(&a.kind))
+            {
                 a.stored.get_or_insert(false);
             }
         }
