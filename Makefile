@@ -80,7 +80,7 @@ sam-build:
 # Figures to compare from run to run: CPU per event, AWS requests per message, local latency.
 bench: tools
 	$(CARGO) build --profile bench-local --locked -p pagedesk-local -p pagedesk-e2e
-	@PAGEDESK_LOCAL_SCHEDULE_SECONDS=3600 PAGEDESK_SETTINGS_CACHE_SECONDS=15 bash infra/scripts/with-stack.sh bench-local ./target/bench-local/bench
+	@PAGEDESK_MEASURE_CAPACITY=1 PAGEDESK_PAGE_CHECK_SECONDS=86400 PAGEDESK_LOCAL_SCHEDULE_SECONDS=3600 PAGEDESK_SETTINGS_CACHE_SECONDS=15 bash infra/scripts/with-stack.sh bench-local ./target/bench-local/bench
 
 # 10,000 inbound messages over 1,000 conversations through the local stack (two pollers per
 # queue): time to drain, lost, duplicated, out of order. LOAD_MESSAGES, LOAD_PEOPLE, LOAD_BODY.

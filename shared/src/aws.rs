@@ -6,7 +6,10 @@ use std::sync::{Mutex, OnceLock};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    AfterDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextRef,
+    BeforeTransmitInterceptorContextMut,
+};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
@@ -26,9 +29,12 @@ pub struct Clients {
 
 impl Clients {
     pub fn new(cfg: &aws_config::SdkConfig) -> Self {
-        let dynamo = aws_sdk_dynamodb::config::Builder::from(cfg)
-            .interceptor(CountRequests("dynamodb"))
-            .build();
+        let mut dynamo =
+            aws_sdk_dynamodb::config::Builder::from(cfg).interceptor(CountRequests("dynamodb"));
+        if std::env::var(MEASURE_CAPACITY).is_ok_and(|v| v == "1") {
+            dynamo = dynamo.interceptor(MeasureCapacity);
+        }
+        let dynamo = dynamo.build();
         let sqs = aws_sdk_sqs::config::Builder::from(cfg)
             .interceptor(CountRequests("sqs"))
             .build();
@@ -107,4 +113,132 @@ fn counts() -> &'static Mutex<BTreeMap<String, u64>> {
 /// AWS requests made by this process so far, by `service:Operation`.
 pub fn request_counts() -> BTreeMap<String, u64> {
     counts().lock().map(|m| m.clone()).unwrap_or_default()
+}
+
+/// `1` makes the DynamoDB client ask for and add up `ConsumedCapacity` (the bench and the local
+/// host set it; it costs a JSON parse per response, so functions in the cloud leave it off).
+pub const MEASURE_CAPACITY: &str = "PAGEDESK_MEASURE_CAPACITY";
+
+/// Asks every DynamoDB call for `ReturnConsumedCapacity: INDEXES` and adds up what comes back:
+/// DynamoDB's own meter of read and write units, for the table and each index.
+#[derive(Debug)]
+struct MeasureCapacity;
+
+const CAPACITY_OPS: [&str; 10] = [
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "Query",
+    "Scan",
+    "BatchGetItem",
+    "BatchWriteItem",
+    "TransactGetItems",
+    "TransactWriteItems",
+];
+
+fn op_name(cfg: &ConfigBag) -> String {
+    cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+        .map(|m| m.name().to_owned())
+        .unwrap_or_default()
+}
+
+impl Intercept for MeasureCapacity {
+    fn name(&self) -> &'static str {
+        "MeasureCapacity"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if !CAPACITY_OPS.contains(&op_name(cfg).as_str()) {
+            return Ok(());
+        }
+        let req = context.request_mut();
+        let Some(bytes) = req.body().bytes() else {
+            return Ok(());
+        };
+        let Ok(serde_json::Value::Object(mut body)) = serde_json::from_slice(bytes) else {
+            return Ok(());
+        };
+        body.insert("ReturnConsumedCapacity".into(), "INDEXES".into());
+        let new = serde_json::to_vec(&body)?;
+        req.headers_mut()
+            .insert("content-length", new.len().to_string());
+        *req.body_mut() = aws_smithy_types::body::SdkBody::from(new);
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let op = op_name(cfg);
+        if !CAPACITY_OPS.contains(&op.as_str()) {
+            return Ok(());
+        }
+        let Some(bytes) = context.response().body().bytes() else {
+            return Ok(());
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+            return Ok(());
+        };
+        // Refused conditional writes (errors) carry no ConsumedCapacity: they are not metered
+        // here, though DynamoDB bills them.
+        let consumed = v
+            .get("ConsumedCapacity")
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
+        let kind = if matches!(
+            op.as_str(),
+            "GetItem" | "Query" | "Scan" | "BatchGetItem" | "TransactGetItems"
+        ) {
+            "read"
+        } else {
+            "write"
+        };
+        let list = match consumed {
+            serde_json::Value::Array(a) => a,
+            serde_json::Value::Null => vec![],
+            one => vec![one],
+        };
+        if let Ok(mut m) = capacity().lock() {
+            for c in &list {
+                let units = |v: Option<&serde_json::Value>| {
+                    v.and_then(|v| v.get("CapacityUnits"))
+                        .and_then(serde_json::Value::as_f64)
+                        .unwrap_or(0.0)
+                };
+                *m.entry(format!("{kind}:table")).or_insert(0.0) += units(c.get("Table"));
+                for group in ["GlobalSecondaryIndexes", "LocalSecondaryIndexes"] {
+                    if let Some(ix) = c.get(group).and_then(serde_json::Value::as_object) {
+                        for (name, u) in ix {
+                            *m.entry(format!("{kind}:{name}")).or_insert(0.0) += units(Some(u));
+                        }
+                    }
+                }
+                *m.entry(format!("{kind}:total")).or_insert(0.0) += c
+                    .get("CapacityUnits")
+                    .and_then(serde_json::Value::as_f64)
+                    .unwrap_or(0.0);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn capacity() -> &'static Mutex<BTreeMap<String, f64>> {
+    static CAPACITY: OnceLock<Mutex<BTreeMap<String, f64>>> = OnceLock::new();
+    CAPACITY.get_or_init(|| Mutex::new(BTreeMap::new()))
+}
+
+/// DynamoDB units consumed by this process's clients so far (with `MEASURE_CAPACITY`), by
+/// `read|write:table|<index>|total`.
+pub fn consumed_capacity() -> BTreeMap<String, f64> {
+    capacity().lock().map(|m| m.clone()).unwrap_or_default()
 }

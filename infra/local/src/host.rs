@@ -84,6 +84,11 @@ pub fn http_api(routes: Vec<(String, String, HttpHandler)>) -> axum::Router {
                     if path == "/_local/aws-requests" && method == Method::GET {
                         return axum::Json(pagedesk_shared::aws::request_counts()).into_response();
                     }
+                    // DynamoDB's own meter, when the stack runs with PAGEDESK_MEASURE_CAPACITY=1.
+                    if path == "/_local/aws-capacity" && method == Method::GET {
+                        return axum::Json(pagedesk_shared::aws::consumed_capacity())
+                            .into_response();
+                    }
                     let Some((_, _, h)) = routes
                         .iter()
                         .find(|(m, p, _)| *m == method.as_str() && path_matches(p, &path))

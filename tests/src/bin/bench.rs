@@ -2,7 +2,9 @@
 //!
 //! 1. CPU per event in the webhook (verify + split) and the router's parse, in-process.
 //! 2. AWS requests per inbound text message in steady state (contact and conversation exist),
-//!    counted by the SDK interceptor inside the local host.
+//!    counted by the SDK interceptor inside the local host, and DynamoDB's own meter of read
+//!    and write units (`ConsumedCapacity`, table and each index; `PAGEDESK_MEASURE_CAPACITY=1`)
+//!    for that, a reply, a new person's routed conversation, a comment and a lead.
 //! 3. End-to-end latency on the local stack: signed POST → visible in the agent API.
 //!
 //! Run: `make bench` (starts its own stack), or with `PAGEDESK_STACK_FILE` set.
@@ -71,6 +73,43 @@ async fn counts(stack: &Stack) -> BTreeMap<String, u64> {
     }
 }
 
+async fn capacity(stack: &Stack) -> BTreeMap<String, f64> {
+    let url = stack
+        .s("webhook_url")
+        .replace("/webhook", "/_local/aws-capacity");
+    match stack.http.get(url).send().await {
+        Ok(r) => r.json().await.unwrap_or_default(),
+        Err(_) => BTreeMap::new(),
+    }
+}
+
+/// Units per operation between two meter readings: `write:total  3.00 (table 2.00, gsi1 1.00)`.
+fn print_capacity(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>, n: u64) {
+    if after.is_empty() {
+        println!(
+            "       (no capacity figures: run with PAGEDESK_MEASURE_CAPACITY=1, as `make bench` does)"
+        );
+        return;
+    }
+    for kind in ["write", "read"] {
+        let d = |k: &str| {
+            (after.get(k).copied().unwrap_or(0.0) - before.get(k).copied().unwrap_or(0.0))
+                / n as f64
+        };
+        let parts: Vec<String> = after
+            .keys()
+            .filter(|k| k.starts_with(kind) && !k.ends_with(":total"))
+            .filter(|k| d(k) > 0.0)
+            .map(|k| format!("{} {:.2}", &k[kind.len() + 1..], d(k)))
+            .collect();
+        println!(
+            "       dynamodb {kind} units {:>6.2}  ({})",
+            d(&format!("{kind}:total")),
+            parts.join(", ")
+        );
+    }
+}
+
 async fn drained(stack: &Stack, clients: &pagedesk_shared::aws::Clients) {
     drained_queue(stack, clients, "InboundQueue").await
 }
@@ -130,6 +169,7 @@ async fn main() {
 
     let n = 20u64;
     let before = counts(&stack).await;
+    let cap_before = capacity(&stack).await;
     for i in 0..n {
         let (s, _) = stack
             .post_webhook(&post(&t.page_id, &user, &format!("steady {i}")))
@@ -139,7 +179,9 @@ async fn main() {
     drained(&stack, &clients).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let after = counts(&stack).await;
+    let cap_after = capacity(&stack).await;
     println!("aws  requests per inbound text message, steady state ({n} messages):");
+    print_capacity(&cap_before, &cap_after, n);
     for (k, v) in &after {
         let d = v - before.get(k).copied().unwrap_or(0);
         if d > 0 {
@@ -165,6 +207,7 @@ async fn main() {
         .to_owned();
     let agent = stack.token(&t.account, "agent-1", pagedesk_shared::auth::Role::Agent);
     let before = counts(&stack).await;
+    let cap_before = capacity(&stack).await;
     let m_out = 20u64;
     for i in 0..m_out {
         let (s, _) = stack
@@ -181,9 +224,11 @@ async fn main() {
     drained(&stack, &clients).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = counts(&stack).await;
+    let cap_after = capacity(&stack).await;
     println!(
         "aws  requests per outbound reply: API call + send + the echo's confirmation ({m_out} replies):"
     );
+    print_capacity(&cap_before, &cap_after, m_out);
     for (k, v) in &after {
         let d = v - before.get(k).copied().unwrap_or(0);
         if d > 0 {
@@ -291,6 +336,7 @@ async fn main() {
     drained(&stack, &clients).await;
     let n_new = 20u64;
     let before = counts(&stack).await;
+    let cap_before = capacity(&stack).await;
     for _ in 0..n_new {
         let (s, _) = stack
             .post_webhook(&post(&r.page_id, &format!("7{}", unique()), "hello"))
@@ -300,13 +346,72 @@ async fn main() {
     drained(&stack, &clients).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let after = counts(&stack).await;
+    let cap_after = capacity(&stack).await;
     println!(
         "aws  requests per new conversation from a new person, routed round robin ({n_new}; includes the profile lookup's secret read on a cold cache):"
     );
+    print_capacity(&cap_before, &cap_after, n_new);
     for (k, v) in &after {
         let d = v - before.get(k).copied().unwrap_or(0);
         if d > 0 && !k.starts_with("sqs:ReceiveMessage") && !k.starts_with("sqs:DeleteMessage") {
             println!("       {k:<40} {:.2}", d as f64 / n_new as f64);
+        }
+    }
+    comments_and_leads(&stack, &clients).await;
+}
+
+/// A comment under one post (steady: its conversation exists) and a lead (each a new
+/// conversation): units and requests per event.
+async fn comments_and_leads(stack: &Stack, clients: &pagedesk_shared::aws::Clients) {
+    let t = stack.tenant().await;
+    let change = |value: Value| {
+        json!({"object": "page", "entry": [{"id": t.page_id, "time": chrono_ms() / 1000, "changes": [value]}]})
+            .to_string()
+            .into_bytes()
+    };
+    let comment = |i: u64| {
+        change(
+            json!({"field": "feed", "value": {"from": {"id": format!("7{}", unique()), "name": "C"},
+            "item": "comment", "verb": "add", "post_id": format!("{}_1", t.page_id),
+            "comment_id": format!("1_{}", unique()), "parent_id": format!("{}_1", t.page_id),
+            "created_time": chrono_ms() / 1000, "message": format!("comment {i}")}}),
+        )
+    };
+    stack.post_webhook(&comment(0)).await;
+    drained(stack, clients).await;
+    let n = 10u64;
+    let (before, cap_before) = (counts(stack).await, capacity(stack).await);
+    for i in 1..=n {
+        stack.post_webhook(&comment(i)).await;
+    }
+    drained(stack, clients).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (after, cap_after) = (counts(stack).await, capacity(stack).await);
+    println!("aws  per comment under a post with a conversation ({n}):");
+    print_requests(&before, &after, n);
+    print_capacity(&cap_before, &cap_after, n);
+    let (before, cap_before) = (counts(stack).await, capacity(stack).await);
+    for _ in 0..n {
+        stack
+            .post_webhook(&change(
+                json!({"field": "leadgen", "value": {"leadgen_id": format!("{}", unique()),
+                "page_id": t.page_id, "form_id": "1", "created_time": chrono_ms() / 1000}}),
+            ))
+            .await;
+    }
+    drained(stack, clients).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (after, cap_after) = (counts(stack).await, capacity(stack).await);
+    println!("aws  per lead (a new contact and conversation each) ({n}):");
+    print_requests(&before, &after, n);
+    print_capacity(&cap_before, &cap_after, n);
+}
+
+fn print_requests(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>, n: u64) {
+    for (k, v) in after {
+        let d = v - before.get(k).copied().unwrap_or(0);
+        if d > 0 && !k.starts_with("sqs:ReceiveMessage") && !k.starts_with("sqs:DeleteMessage") {
+            println!("       {k:<40} {:.2}", d as f64 / n as f64);
         }
     }
 }
