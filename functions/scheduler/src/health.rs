@@ -90,6 +90,14 @@ impl Health {
         now: i64,
     ) -> (String, Option<Vec<String>>, Option<EventItem>, i64) {
         let retry = |what: String| (format!("error: {what}"), None, None, RETRY_MS);
+        let reauth = |why: &str| {
+            (
+                format!("reauth_required: {why}"),
+                None,
+                None,
+                self.period_ms,
+            )
+        };
         let token = match self
             .secrets
             .get_fresh(&page.token_secret, page.updated_at)
@@ -97,12 +105,7 @@ impl Health {
         {
             Ok(Some(t)) => t,
             Ok(None) => {
-                return (
-                    "reauth_required: token_missing".into(),
-                    None,
-                    None,
-                    self.period_ms,
-                );
+                return reauth("token_missing");
             }
             Err(e) => return retry(e.to_string()),
         };
@@ -110,21 +113,11 @@ impl Health {
             match self.graph.debug_token(&token, &app).await {
                 Ok(info) => {
                     if let Some(why) = token_problem(&info, &page.channels, now) {
-                        return (
-                            format!("reauth_required: {why}"),
-                            None,
-                            None,
-                            self.period_ms,
-                        );
+                        return reauth(&why);
                     }
                 }
                 Err(e) if refused(&e) => {
-                    return (
-                        "reauth_required: token_invalid".into(),
-                        None,
-                        None,
-                        self.period_ms,
-                    );
+                    return reauth("token_invalid");
                 }
                 Err(e) => return retry(e.to_string()),
             }
@@ -136,12 +129,7 @@ impl Health {
         {
             Ok(f) => f.unwrap_or_default(),
             Err(e) if refused(&e) => {
-                return (
-                    "reauth_required: token_invalid".into(),
-                    None,
-                    None,
-                    self.period_ms,
-                );
+                return reauth("token_invalid");
             }
             Err(e) => return retry(e.to_string()),
         };
@@ -165,12 +153,7 @@ impl Health {
                 let all = connect::WEBHOOK_FIELDS.map(str::to_owned).to_vec();
                 ("resubscribed".into(), Some(all), Some(ev), self.period_ms)
             }
-            Err(e) if refused(&e) => (
-                "reauth_required: token_invalid".into(),
-                None,
-                None,
-                self.period_ms,
-            ),
+            Err(e) if refused(&e) => reauth("token_invalid"),
             Err(e) => retry(e.to_string()),
         }
     }
