@@ -1030,3 +1030,53 @@ async fn an_import_on_connect_routes_open_conversations_by_the_rules() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn an_import_that_cannot_reach_facebook_fails_visibly_instead_of_hanging() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let admin = stack.admin(&t.account);
+    stack
+        .sim(
+            "POST",
+            "/_sim/failures",
+            Some(json!({"path": format!("/{}/conversations", t.page_id), "status": 503, "for_ms": 60_000,
+                        "body": {"error": {"message": "Service temporarily unavailable", "type": "OAuthException", "code": 2}}})),
+        )
+        .await;
+    let (s, _) = stack
+        .api(
+            "POST",
+            &format!("/pages/{}/import", t.page_id),
+            Some(&admin),
+            Some(json!({"import_history": {"days": 3}})),
+        )
+        .await;
+    assert_eq!(s, 202);
+    // Each failed step is redelivered (2 s visibility on the test stack); the fourth receive
+    // gives up before the queue would dead-letter the job.
+    let p = eventually("the import failed", 60, || async {
+        let p = page(&stack, &t.account, &t.page_id).await;
+        (p["import"]["status"] != "running").then_some(p)
+    })
+    .await;
+    assert_eq!(p["import"]["status"], "failed", "{p}");
+    assert!(
+        p["import"]["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{p}"
+    );
+    let tries = sim_calls(&stack, &format!("/{}/conversations", t.page_id))
+        .await
+        .len();
+    assert_eq!(tries, 4, "one call per receive, four receives");
+    // A new import may start at once.
+    let (s, _) = stack
+        .api(
+            "POST",
+            &format!("/pages/{}/import", t.page_id),
+            Some(&admin),
+            Some(json!({"import_history": {"days": 3}})),
+        )
+        .await;
+    assert_eq!(s, 202);
+}

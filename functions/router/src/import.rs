@@ -26,6 +26,10 @@ use crate::{Router, RouterError};
 const THREADS_PER_STEP: u32 = 10;
 /// Meta allows the Conversations API 2 calls per second per Page.
 const CALL_GAP: Duration = Duration::from_millis(500);
+/// A step that still cannot reach Graph on this receive fails the import (visibly) instead of
+/// going to the dead-letter queue and leaving it `running`: the inbound queue's
+/// maxReceiveCount is 5.
+const LAST_RECEIVE: u32 = 4;
 
 /// Spaces calls at least `CALL_GAP` apart.
 struct Pace(Option<tokio::time::Instant>);
@@ -52,7 +56,7 @@ fn transient(e: &GraphError) -> bool {
 use pagedesk_shared::clock::parse_graph_time as parse_time;
 
 impl Router {
-    pub(crate) async fn on_import(&self, job: ImportJob) -> Result<(), RouterError> {
+    pub(crate) async fn on_import(&self, job: ImportJob, receives: u32) -> Result<(), RouterError> {
         let Some(page) = self
             .store
             .get_page(&job.page_id)
@@ -90,7 +94,7 @@ impl Router {
             .await
         {
             Ok(x) => x,
-            Err(e) if transient(&e) => return Err(e.into()),
+            Err(e) if transient(&e) && receives < LAST_RECEIVE => return Err(e.into()),
             Err(e) => return self.fail_import(&page, p, &e.to_string()).await,
         };
         let mut done = next.is_none();
@@ -103,7 +107,10 @@ impl Router {
             pace.wait().await;
             let msgs = match self.graph.thread_messages(&t.id, &token).await {
                 Ok(m) => m,
-                Err(e) if transient(&e) => return Err(e.into()),
+                Err(e) if transient(&e) && receives < LAST_RECEIVE => return Err(e.into()),
+                Err(e) if transient(&e) => {
+                    return self.fail_import(&page, p, &e.to_string()).await;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "a conversation's messages could not be read; skipped");
                     continue;

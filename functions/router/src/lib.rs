@@ -117,8 +117,13 @@ impl Router {
         if body.starts_with(pagedesk_shared::queue::IMPORT_JOB_PREFIX) {
             let job: pagedesk_shared::queue::ImportJob =
                 serde_json::from_str(body).map_err(|e| RouterError::Poison(e.to_string()))?;
+            let receives: u32 = m
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1);
             let span = tracing::info_span!("import", page_id = %job.page_id, step = job.step);
-            return self.on_import(job).instrument(span).await;
+            return self.on_import(job, receives).instrument(span).await;
         }
         let mut ev: InboundEvent =
             serde_json::from_str(body).map_err(|e| RouterError::Poison(e.to_string()))?;
