@@ -432,8 +432,9 @@ pub async fn connect(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): Raw
         let mut missing: Vec<&str> = connect::missing(&channels.permissions(), &granted);
         let Some(token) = p.access_token.clone() else {
             // Not among the Pages the person granted.
-            missing.insert(0, "pages_show_list");
-            missing.dedup();
+            if !missing.contains(&"pages_show_list") {
+                missing.insert(0, "pages_show_list");
+            }
             results.push(json!({"page_id": p.id, "name": p.name, "result": "missing_permissions", "missing_permissions": missing}));
             continue;
         };
@@ -481,7 +482,12 @@ pub async fn connect(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): Raw
         app.store.put_event(&ev).await?;
         let mut out = json!({"page_id": p.id, "name": item.name, "result": result, "missing_permissions": []});
         if let Some(i) = &req.import_history {
-            out["import"] = json!(start_import(&app, &item, i, now).await?);
+            // Connecting again while an import runs keeps that import; the Page still connects.
+            out["import"] = match start_import(&app, &item, i, now).await {
+                Ok(v) => v,
+                Err(ApiFailure::ImportRunning) => json!({"status": "running", "started": false}),
+                Err(e) => return Err(e),
+            };
         }
         results.push(out);
         connected.push(p.id);
