@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request};
-use pagedesk_shared::api::{ApiError, HttpResponse, text};
+use pagedesk_shared::api::{ApiError, HttpResponse, json, text};
 use pagedesk_shared::aws::Clients;
 use pagedesk_shared::clock::{Clock, rfc3339};
 use pagedesk_shared::config::MetaCallbacksConfig;
@@ -161,14 +161,6 @@ impl MetaCallbacks {
         }
         Ok(resp)
     }
-}
-
-fn json(status: StatusCode, v: &serde_json::Value) -> HttpResponse {
-    let mut resp = text(status, v.to_string());
-    if let Ok(ct) = "application/json".parse() {
-        resp.headers_mut().insert("content-type", ct);
-    }
-    resp
 }
 
 fn confirmation_code(sr: &SignedRequest) -> String {
