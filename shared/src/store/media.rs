@@ -122,27 +122,12 @@ impl Store {
         item.pk = media_pk(account, hash);
         item.sk = "MEDIA".into();
         item.lease_until = None;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(&item)?))
-            .send()
-            .await
-            .map_err(|e| Error::dynamo("PutItem", e.into_service_error()))?;
-        Ok(())
+        self.put(&item).await
     }
 
     /// Lets go of a copy that failed for now, so a later try may take it.
     pub async fn release_media(&self, account: &str, hash: &str) -> Result<()> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(media_pk(account, hash)))
-            .key("sk", s("MEDIA"))
-            .send()
-            .await
-            .map_err(|e| Error::dynamo("DeleteItem", e.into_service_error()))?;
-        Ok(())
+        self.delete_row(&media_pk(account, hash), "MEDIA").await
     }
 
     /// Marks attachment `index` of a message stored (our copy at `key`) or failed, with the
@@ -202,14 +187,7 @@ impl Store {
     }
 
     pub async fn put_upload(&self, u: &UploadItem) -> Result<()> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(u)?))
-            .send()
-            .await
-            .map_err(|e| Error::dynamo("PutItem", e.into_service_error()))?;
-        Ok(())
+        self.put(u).await
     }
 
     pub async fn get_upload(&self, account: &str, id: &str) -> Result<Option<UploadItem>> {

@@ -216,6 +216,35 @@ impl Store {
 
     // ---- contacts -------------------------------------------------------------------------
 
+    /// Stores `item`, replacing what was at its key.
+    pub(crate) async fn put<T: Serialize>(&self, item: &T) -> Result<()> {
+        self.put_map(to_item(item)?).await
+    }
+
+    pub(crate) async fn put_map(&self, item: Item) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| Error::dynamo("PutItem", e.into_service_error()))?;
+        Ok(())
+    }
+
+    /// Deletes the row at (`pk`, `sk`), if there is one.
+    pub(crate) async fn delete_row(&self, pk: &str, sk: &str) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .send()
+            .await
+            .map_err(|e| Error::dynamo("DeleteItem", e.into_service_error()))?;
+        Ok(())
+    }
+
     /// Stores `item` unless its key is taken; `Ok(false)` when it was.
     pub(crate) async fn put_if_absent<T: Serialize>(&self, item: &T) -> Result<bool> {
         let res = self

@@ -356,14 +356,7 @@ impl Store {
             page_id: page_id.to_owned(),
             created_at: now,
         };
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(&link)?))
-            .send()
-            .await
-            .map_err(|e| Error::dynamo("PutItem", e.into_service_error()))?;
-        Ok(())
+        self.put(&link).await
     }
 
     pub async fn fb_user_links(&self, user: &str) -> Result<Vec<FbUserLink>> {
@@ -379,26 +372,11 @@ impl Store {
     }
 
     pub async fn unlink_fb_user(&self, link: &FbUserLink) -> Result<()> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(&link.pk))
-            .key("sk", s(&link.sk))
-            .send()
-            .await
-            .map_err(|e| Error::dynamo("DeleteItem", e.into_service_error()))?;
-        Ok(())
+        self.delete_row(&link.pk, &link.sk).await
     }
 
     pub async fn put_deletion(&self, d: &DeletionItem) -> Result<()> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(d)?))
-            .send()
-            .await
-            .map_err(|e| Error::dynamo("PutItem", e.into_service_error()))?;
-        Ok(())
+        self.put(d).await
     }
 
     pub async fn get_deletion(&self, code: &str) -> Result<Option<DeletionItem>> {

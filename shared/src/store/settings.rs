@@ -79,13 +79,6 @@ impl Store {
         let mut item = to_item(settings)?;
         item.insert("pk".into(), s(keys::account(account)));
         item.insert("sk".into(), s(keys::SETTINGS_SK));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| Error::dynamo("PutItem", e.into_service_error()))?;
-        Ok(())
+        self.put_map(item).await
     }
 }
