@@ -435,15 +435,15 @@ pub async fn connect(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): Raw
             if !missing.contains(&"pages_show_list") {
                 missing.insert(0, "pages_show_list");
             }
-            results.push(json!({"page_id": p.id, "name": p.name, "result": "missing_permissions", "missing_permissions": missing}));
+            results.push(page_result(&p, "missing_permissions", &missing));
             continue;
         };
         if !missing.is_empty() {
-            results.push(json!({"page_id": p.id, "name": p.name, "result": "missing_permissions", "missing_permissions": missing}));
+            results.push(page_result(&p, "missing_permissions", &missing));
             continue;
         }
         if existing.as_ref().is_some_and(|e| e.account != c.account) {
-            results.push(json!({"page_id": p.id, "name": p.name, "result": "registered_elsewhere", "missing_permissions": []}));
+            results.push(page_result(&p, "registered_elsewhere", &[]));
             continue;
         }
         let mut item = existing
@@ -459,7 +459,7 @@ pub async fn connect(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): Raw
         match take(&app, &mut item, &token, now).await {
             Ok(()) => {}
             Err(ApiFailure::PageRegisteredElsewhere) => {
-                results.push(json!({"page_id": p.id, "name": p.name, "result": "registered_elsewhere", "missing_permissions": []}));
+                results.push(page_result(&p, "registered_elsewhere", &[]));
                 continue;
             }
             Err(e) => return Err(e),
@@ -503,6 +503,11 @@ pub async fn connect(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): Raw
         "pages connect"
     );
     ok(&json!({"pages": results}))
+}
+
+/// One Page's line in the connect answer.
+fn page_result(p: &GrantedPage, result: &str, missing: &[&str]) -> Value {
+    json!({"page_id": p.id, "name": p.name, "result": result, "missing_permissions": missing})
 }
 
 async fn app_credentials(app: &App) -> Result<AppCredentials, ApiFailure> {
