@@ -306,11 +306,7 @@ impl Router {
     }
 
     async fn page_token(&self, page: &PageItem) -> Option<String> {
-        self.secrets
-            .get_fresh(&page.token_secret, page.updated_at)
-            .await
-            .ok()
-            .flatten()
+        self.secrets.page_token(page).await.ok().flatten()
     }
 
     async fn on_lead(&self, page: &PageItem, v: &Value) -> Result<(), RouterError> {

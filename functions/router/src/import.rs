@@ -74,11 +74,7 @@ impl Router {
             tracing::info!("import step already done or replaced; dropped");
             return Ok(());
         };
-        let token = match self
-            .secrets
-            .get_fresh(&page.token_secret, page.updated_at)
-            .await?
-        {
+        let token = match self.secrets.page_token(&page).await? {
             Some(t) => t,
             None => {
                 return self
@@ -251,12 +247,13 @@ impl Router {
             if outcome == pagedesk_shared::store::AppendOutcome::Stored {
                 stored += 1;
             }
-            contact = self
-                .store
-                .get_contact(&page.account, &contact.id)
-                .await?
-                .unwrap_or(contact);
+            // Only the first message opens a conversation; later ones need its pointer, which
+            // our own appends do not move again (a concurrent resolve is handled by `append`).
+            if contact.active_conversation_id.is_none() {
+                contact = self.reload_contact(page, &contact).await?;
+            }
         }
+        let contact = self.reload_contact(page, &contact).await?;
         let Some(conv_id) = contact.active_conversation_id.clone() else {
             return Ok((seen, stored));
         };

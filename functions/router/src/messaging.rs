@@ -369,7 +369,7 @@ impl Router {
         })
     }
 
-    async fn reload_contact(
+    pub(crate) async fn reload_contact(
         &self,
         page: &PageItem,
         c: &ContactItem,

@@ -98,11 +98,7 @@ impl Health {
                 self.period_ms,
             )
         };
-        let token = match self
-            .secrets
-            .get_fresh(&page.token_secret, page.updated_at)
-            .await
-        {
+        let token = match self.secrets.page_token(page).await {
             Ok(Some(t)) => t,
             Ok(None) => {
                 return reauth("token_missing");

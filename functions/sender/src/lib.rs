@@ -191,11 +191,7 @@ impl Sender {
             tracing::info!("another sender holds this message; this job is dropped");
             return Ok(());
         }
-        let token = match self
-            .secrets
-            .get_fresh(&page.token_secret, page.updated_at)
-            .await?
-        {
+        let token = match self.secrets.page_token(&page).await? {
             Some(t) => t,
             None => {
                 self.store.release_message(&msg, None).await?;
@@ -259,11 +255,7 @@ impl Sender {
             tracing::info!("another sender holds this comment reply; this job is dropped");
             return Ok(());
         }
-        let Some(token) = self
-            .secrets
-            .get_fresh(&page.token_secret, page.updated_at)
-            .await?
-        else {
+        let Some(token) = self.secrets.page_token(page).await? else {
             self.store.release_message(msg, None).await?;
             return self.fail(msg, None, "page_disconnected").await;
         };
