@@ -6,7 +6,7 @@ CARGO ?= cargo
 GLIBC_MAX ?= 2.34
 # aws-lc-sys build setting: see .cargo/config.toml (kept there so plain cargo shares the cache).
 
-.PHONY: dev test tools build lint fmt clippy template-lint release glibc-check sam-build sam-validate bench load fuzz clean
+.PHONY: dev test tools web screenshots build lint fmt clippy template-lint release glibc-check sam-build sam-validate bench load fuzz clean
 
 tools:
 	@bash infra/scripts/install-tools.sh
@@ -14,8 +14,12 @@ tools:
 build:
 	$(CARGO) build --workspace --locked
 
+# The reference inbox (web/): npm ci (by `tools`) and an esbuild bundle into web/dist.
+web: tools
+	cd web && node build.mjs
+
 # Same build as `make test` (same feature set), so one warm cache serves both.
-dev: tools
+dev: web
 	$(CARGO) build --workspace --all-targets --locked
 	@# Locally, settings and routing rules take effect at once (no router cache); deployed
 	@# routers keep them PAGEDESK_SETTINGS_CACHE_SECONDS (15) to save a read per message.
@@ -23,6 +27,13 @@ dev: tools
 
 test:
 	@bash infra/scripts/test.sh
+
+# Screenshots of the inbox and a conversation for the docs (docs/screenshots/), taken by the
+# browser test against a local stack.
+screenshots: web
+	PAGEDESK_INSTALL_BROWSER=1 bash infra/scripts/install-tools.sh
+	$(CARGO) build --workspace --all-targets --locked
+	PAGEDESK_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots bash infra/scripts/with-stack.sh debug cargo test -p pagedesk-e2e --test web --locked -- --test-threads=1
 
 fmt:
 	$(CARGO) fmt --all -- --check

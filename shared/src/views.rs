@@ -21,6 +21,7 @@ pub fn conversation(c: &ConversationItem, human_agent_enabled: bool, now: i64) -
         "post_id": c.post_id,
         "subject": c.subject,
         "last_message_at": time(c.last_message_at),
+        "last_message": c.last_message,
         "last_inbound_at": time(c.last_inbound_at),
         "window": window_view(c, human_agent_enabled, now),
         "csat": c.csat,

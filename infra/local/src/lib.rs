@@ -8,3 +8,4 @@ pub mod provision;
 pub mod sim;
 pub mod stack;
 pub mod template;
+pub mod web;

@@ -192,6 +192,7 @@ impl Sim {
             )
             .fallback(graph)
             .with_state(self)
+            .layer(axum::middleware::from_fn(browser_cors))
     }
 
     fn next_id(&self, prefix: &str) -> String {
@@ -815,4 +816,33 @@ fn default_answer(
         }
         _ => graph_error(StatusCode::BAD_REQUEST, 100, "Unknown path components"),
     }
+}
+
+/// The reference inbox calls the simulator from the browser (its simulated Facebook Login),
+/// from another origin: the simulator allows any, as it only ever listens on loopback.
+async fn browser_cors(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, Method, header};
+    use axum::response::IntoResponse;
+    let mut resp = if req.method() == Method::OPTIONS {
+        axum::http::StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(req).await
+    };
+    let h = resp.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, PUT, DELETE"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("content-type"),
+    );
+    resp
 }

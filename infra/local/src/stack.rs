@@ -50,6 +50,8 @@ pub struct Options {
     pub webhook_port: u16,
     pub api_port: u16,
     pub sim_port: u16,
+    /// The reference inbox (`web/dist`).
+    pub web_port: u16,
     pub app_secret: String,
     pub verify_token: String,
     pub jwt_secret: String,
@@ -94,6 +96,7 @@ impl Options {
             webhook_port: port("PAGEDESK_WEBHOOK_PORT", 3000),
             api_port: port("PAGEDESK_API_PORT", 3001),
             sim_port: port("PAGEDESK_SIM_PORT", 3002),
+            web_port: port("PAGEDESK_WEB_PORT", 3003),
             app_secret: env_or("PAGEDESK_DEV_APP_SECRET", "local-app-secret"),
             verify_token: env_or("PAGEDESK_DEV_VERIFY_TOKEN", "local-verify-token"),
             jwt_secret: env_or("PAGEDESK_DEV_JWT_SECRET", "local-dev-secret"),
@@ -172,9 +175,11 @@ impl Stack {
         let (webhook_l, webhook_port) = bind(opts.webhook_port).await?;
         let (api_l, api_port) = bind(opts.api_port).await?;
         let (sim_l, sim_port) = bind(opts.sim_port).await?;
+        let (web_l, web_port) = bind(opts.web_port).await?;
         let webhook_base = format!("http://127.0.0.1:{webhook_port}");
         let api_url = format!("http://127.0.0.1:{api_port}");
         let sim_url = format!("http://127.0.0.1:{sim_port}");
+        let web_url = format!("http://127.0.0.1:{web_port}");
 
         let log_dir =
             root.join(".local/logs")
@@ -349,6 +354,14 @@ impl Stack {
         .with_faults(faults);
         tasks.push(serve(sim_l, sim.clone().router()));
 
+        tasks.push(serve(
+            web_l,
+            crate::web::router(
+                root.join("web/dist"),
+                json!({"api_url": api_url, "sim_url": sim_url, "dev": true, "facebook_app_id": null}),
+            ),
+        ));
+
         let admin_token = dev_token(
             &opts.jwt_secret,
             "admin",
@@ -394,6 +407,7 @@ impl Stack {
             "webhook_url": format!("{webhook_base}/webhook"),
             "api_url": api_url,
             "sim_url": sim_url,
+            "web_url": web_url,
             "dynamodb_url": emu.dynamodb_url,
             "moto_url": emu.moto_url,
             "region": "us-east-1",
@@ -432,6 +446,8 @@ impl Stack {
              \n  webhook API   {webhook}   (verify token: {vt})\
              \n  agent API     {api}\
              \n  Meta sim      {sim}\
+             \n  inbox         {web}/#token={tok}\
+             \n                (the reference front end, signed in as the dev admin)\
              \n  DynamoDB      {ddb}   SQS + Secrets Manager (moto) {moto}\
              \n  logs          {logs}\
              \n\n  admin token (account {acct}):\n  {tok}\
@@ -446,6 +462,7 @@ impl Stack {
             vt = s("verify_token"),
             api = s("api_url"),
             sim = s("sim_url"),
+            web = s("web_url"),
             ddb = s("dynamodb_url"),
             moto = s("moto_url"),
             logs = s("logs"),

@@ -227,13 +227,25 @@ impl Store {
             }
             messages += msgs.len();
             if conv.contact_id == contact_id {
+                // The list's preview may quote the person: it goes too (the next message sets
+                // a new one).
                 self.update_row(&conv.pk, &conv.sk)
-                    .update_expression("SET contact_erased = :t, updated_at = :u REMOVE #cn, #cp")
+                    .update_expression(
+                        "SET contact_erased = :t, updated_at = :u REMOVE #cn, #cp, last_message",
+                    )
                     .expression_attribute_names("#cn", "contact_name")
                     .expression_attribute_names("#cp", "contact_picture_url")
                     .condition_expression("attribute_exists(pk)")
                     .expression_attribute_values(":t", AttributeValue::Bool(true))
                     .expression_attribute_values(":u", n(now))
+                    .send()
+                    .await
+                    .map_err(|e| Error::dynamo("UpdateItem", e.into_service_error()))?;
+            } else if !msgs.is_empty() {
+                // Someone else's comment thread the person wrote in.
+                self.update_row(&conv.pk, &conv.sk)
+                    .update_expression("REMOVE last_message")
+                    .condition_expression("attribute_exists(pk)")
                     .send()
                     .await
                     .map_err(|e| Error::dynamo("UpdateItem", e.into_service_error()))?;

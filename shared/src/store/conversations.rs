@@ -70,6 +70,41 @@ pub struct ConversationItem {
     /// The contact was erased: name and picture are gone.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub contact_erased: bool,
+    /// What the inbox shows under the contact's name, kept with the conversation so that a
+    /// list needs no read per row.
+    pub last_message: Option<LastMessage>,
+}
+
+/// A conversation's latest message, shortened for lists.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct LastMessage {
+    pub direction: crate::domain::Direction,
+    pub author_type: crate::domain::AuthorType,
+    /// The first `LastMessage::TEXT_CHARS` characters.
+    pub text: Option<String>,
+    /// The first attachment's type, for a message without text ("image", "file", …).
+    pub attachment: Option<String>,
+}
+
+impl LastMessage {
+    pub const TEXT_CHARS: usize = 100;
+
+    pub fn of(m: &MessageItem) -> Self {
+        LastMessage {
+            direction: m.direction,
+            author_type: m.author_type,
+            text: m
+                .text
+                .as_deref()
+                .map(|t| t.chars().take(Self::TEXT_CHARS).collect()),
+            attachment: m.attachments.first().map(|a| a.kind.clone()),
+        }
+    }
+
+    /// The value `SET last_message = :lm` writes.
+    pub(super) fn attribute(m: &MessageItem) -> Result<AttributeValue> {
+        serde_dynamo::to_attribute_value(Self::of(m)).map_err(|e| Error::Corrupt(e.to_string()))
+    }
 }
 
 impl ConversationItem {
@@ -151,7 +186,8 @@ pub(super) fn first_due(touch: &Touch) -> i64 {
 }
 
 /// A new conversation item as `append_message`'s update would leave it.
-fn apply_touch(c: &mut ConversationItem, t: &Touch) {
+fn apply_touch(c: &mut ConversationItem, t: &Touch, msg: &MessageItem) {
+    c.last_message = Some(LastMessage::of(msg));
     let activity = keys::activity_sk(t.at, &c.id);
     c.gsi1sk = activity.clone();
     c.gsi2sk = activity.clone();
@@ -209,7 +245,7 @@ impl Store {
     ) -> Result<CreateOutcome> {
         let mut conv = conv.clone();
         if let Some(f) = &first {
-            apply_touch(&mut conv, &f.touch);
+            apply_touch(&mut conv, &f.touch, f.msg);
         } else {
             let activity = keys::activity_sk(conv.last_activity_at.max(now), &conv.id);
             conv.gsi1sk = activity.clone();

@@ -166,7 +166,7 @@ impl Store {
         }
         items.push(self.put_new(msg)?);
         let activity = keys::activity_sk(touch.at, &msg.conversation_id);
-        let mut expr = "SET last_message_at = :t, last_activity_at = :t, gsi1sk = :a, gsi2sk = :a, gsi3sk = :a, updated_at = :u".to_owned();
+        let mut expr = "SET last_message_at = :t, last_activity_at = :t, gsi1sk = :a, gsi2sk = :a, gsi3sk = :a, updated_at = :u, last_message = :lm".to_owned();
         if touch.inbound {
             // A new message from the person opens a new window: reschedule its marks.
             expr.push_str(", last_inbound_at = :t, window_epoch = :t, duepk = :dp, duesk = :ds REMOVE window_marks");
@@ -178,7 +178,8 @@ impl Store {
             .update_expression(expr)
             .expression_attribute_values(":t", n(touch.at))
             .expression_attribute_values(":a", s(activity))
-            .expression_attribute_values(":u", n(touch.now));
+            .expression_attribute_values(":u", n(touch.now))
+            .expression_attribute_values(":lm", super::conversations::LastMessage::attribute(msg)?);
         if touch.inbound {
             let first = first_due(&touch);
             upd = upd

@@ -38,7 +38,8 @@ pub use agents::{AgentItem, AgentPatch};
 pub use assignments::{AssignOutcome, Assignment, Capacity};
 pub use contacts::ContactItem;
 pub use conversations::{
-    ConversationItem, ConversationQuery, CreateOutcome, FirstMessage, ReopenRefused, Touch,
+    ConversationItem, ConversationQuery, CreateOutcome, FirstMessage, LastMessage, ReopenRefused,
+    Touch,
 };
 pub use csat::CsatItem;
 pub use events::{EventCursor, EventItem, SETTLE_MS};

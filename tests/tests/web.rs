@@ -1,0 +1,413 @@
+//! Issue 13 end to end: the reference inbox (`web/`) in a real headless Chromium (Debian's
+//! `chromium` and `chromedriver`, installed by `make test`'s install step), driven over
+//! WebDriver against the local stack that serves it. A person writes through the simulator and
+//! the conversation appears without a reload; the agent opens it, replies (the simulator gets
+//! the Send API call), claims and resolves it; a conversation whose window closed refuses the
+//! reply with the reason; an admin reorders and edits a routing rule.
+//!
+//! `PAGEDESK_SCREENSHOT_DIR` (set by `make screenshots`) saves the inbox and a conversation
+//! there; otherwise they go to `target/web-screenshots/`.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use pagedesk_e2e::{Stack, Tenant, eventually, text_event, unique};
+use pagedesk_shared::auth::Role;
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// chromedriver on a free port, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+async fn driver() -> Driver {
+    let port = free_port();
+    let bin = std::env::var("PAGEDESK_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+    let child = Command::new(&bin)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("{bin} cannot start ({e}): make test installs chromium-driver (apt)")
+        });
+    let d = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let http = reqwest::Client::new();
+    eventually("chromedriver to listen", 20, || {
+        let req = http.get(format!("{}/status", d.url)).send();
+        async move { req.await.ok().filter(|r| r.status().is_success()) }
+    })
+    .await;
+    d
+}
+
+async fn browser(d: &Driver) -> Client {
+    let chromium = std::env::var("PAGEDESK_CHROMIUM").unwrap_or_else(|_| {
+        ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap_or("/usr/bin/chromium")
+            .to_owned()
+    });
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1280,860", "--no-first-run", "--lang=en-US"],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&d.url)
+        .await
+        .expect("a Chromium session")
+}
+
+/// The element `css` once it exists (the app renders asynchronously).
+async fn find(b: &Client, css: &str) -> Element {
+    b.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+}
+
+/// A button by its accessible name (its text).
+async fn button(b: &Client, name: &str) -> Element {
+    b.wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(&format!(
+            "//button[normalize-space()='{name}' or @aria-label='{name}']"
+        )))
+        .await
+        .unwrap_or_else(|e| panic!("no button named {name}: {e}"))
+}
+
+/// Waits until the text of `css` contains `want`; answers that text.
+async fn text_of(b: &Client, css: &str, want: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    let mut last = String::new();
+    loop {
+        if let Ok(els) = b.find_all(Locator::Css(css)).await {
+            for e in els {
+                if let Ok(t) = e.text().await {
+                    if t.contains(want) {
+                        return t;
+                    }
+                    last = t;
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{css} never showed {want:?}; last text {last:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn screenshot_dir() -> PathBuf {
+    std::env::var("PAGEDESK_SCREENSHOT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/web-screenshots")
+        })
+}
+
+async fn screenshot(b: &Client, name: &str) {
+    let png = b.screenshot().await.expect("screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    let dir = screenshot_dir();
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    std::fs::write(dir.join(name), png).expect("write screenshot");
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The Send API calls the simulator received for `psid`.
+async fn sends_to(stack: &Stack, psid: &str) -> Vec<Value> {
+    let log = stack.sim("GET", "/_sim/requests", None).await;
+    log.as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| {
+            r["method"] == "POST" && r["path"].as_str().is_some_and(|p| p.ends_with("/messages"))
+        })
+        .filter(|r| r["body"]["recipient"]["id"] == psid)
+        .collect()
+}
+
+async fn open_app(stack: &Stack, b: &Client, token: &str) {
+    b.goto(&format!("{}/#token={token}", stack.s("web_url")))
+        .await
+        .expect("open the inbox");
+}
+
+#[tokio::test]
+async fn an_agent_sees_a_message_arrive_answers_claims_and_resolves() {
+    let stack = Stack::connect();
+    let t: Tenant = stack.tenant().await;
+    let token = stack.token(&t.account, "alice", Role::Agent);
+    let d = driver().await;
+    let b = browser(&d).await;
+    open_app(&stack, &b, &token).await;
+
+    // Signed in from the dev link, as an agent: the inbox, no admin section, and the token is
+    // out of the address bar.
+    find(&b, "section.inbox").await;
+    let url = b.current_url().await.expect("url");
+    assert!(
+        !url.as_str().contains("token="),
+        "token left in the URL: {url}"
+    );
+    assert!(
+        b.find(Locator::Css("a[href='#/admin/pages']"))
+            .await
+            .is_err(),
+        "an agent is shown the admin section"
+    );
+    let render_ms = b
+        .execute(
+            "const m = performance.getEntriesByName('pagedesk-rendered')[0]; return m ? m.startTime : null;",
+            vec![],
+        )
+        .await
+        .expect("timing");
+    eprintln!("web: first render {render_ms} ms after navigation start");
+
+    // A person writes; the row appears without a reload.
+    let psid = format!("2{:014}", unique());
+    stack
+        .sim(
+            "POST",
+            "/_sim/messages",
+            Some(
+                json!({"page_id": t.page_id, "psid": psid, "text": "Hello from the browser test"}),
+            ),
+        )
+        .await;
+    let row = text_of(&b, "li[data-conversation]", "Hello from the browser test").await;
+    assert!(row.contains("Unassigned"), "row: {row}");
+    assert!(
+        b.find(Locator::Css("li.row.unread")).await.is_ok(),
+        "a new person message is marked unread"
+    );
+    screenshot(&b, "inbox.png").await;
+
+    // Open it: the thread, the window's state, and a reply box named "Reply".
+    find(&b, "li[data-conversation] a")
+        .await
+        .click()
+        .await
+        .expect("open");
+    text_of(&b, ".thread", "Hello from the browser test").await;
+    text_of(&b, ".window", "Messaging window open").await;
+    let reply = find(&b, "textarea[aria-label='Reply']").await;
+    assert!(reply.is_enabled().await.expect("enabled"));
+    reply
+        .send_keys("Thanks for writing, we are on it")
+        .await
+        .expect("type");
+    button(&b, "Send").await.click().await.expect("send");
+
+    // The simulator receives the Send API call in the Page's name, and the thread shows it sent.
+    let sent = eventually("the Send API call", 30, || {
+        let stack = &stack;
+        let psid = psid.clone();
+        async move {
+            sends_to(stack, &psid)
+                .await
+                .into_iter()
+                .find(|r| r["body"]["message"]["text"] == "Thanks for writing, we are on it")
+        }
+    })
+    .await;
+    assert_eq!(sent["body"]["messaging_type"], "RESPONSE", "{sent}");
+    text_of(&b, ".msg.out", "Sent").await;
+    screenshot(&b, "conversation.png").await;
+
+    // Claim, then resolve, through the buttons; the API agrees.
+    let admin = stack.admin(&t.account);
+    let conv_id = stack.get("/conversations", &admin).await["items"][0]["id"]
+        .as_str()
+        .expect("conversation id")
+        .to_owned();
+    button(&b, "Claim").await.click().await.expect("claim");
+    text_of(&b, ".conv-head .assignee", "Assigned to you").await;
+    stack
+        .wait_for(
+            &format!("/conversations/{conv_id}"),
+            &admin,
+            "claimed by alice",
+            |v| v["assignee"] == "alice",
+        )
+        .await;
+    button(&b, "Resolve").await.click().await.expect("resolve");
+    button(&b, "Reopen").await;
+    stack
+        .wait_for(
+            &format!("/conversations/{conv_id}"),
+            &admin,
+            "resolved",
+            |v| v["status"] == "resolved",
+        )
+        .await;
+    text_of(&b, "#reply-refusal", "resolved").await;
+
+    // A person whose last message is 25 hours old: the reply box is refused with the reason,
+    // as the API would refuse the reply.
+    let old = format!("2{:014}", unique());
+    stack
+        .deliver(
+            &t.page_id,
+            vec![text_event(
+                &t.page_id,
+                &old,
+                "An old question",
+                now_ms() - 25 * 3600 * 1000,
+            )],
+        )
+        .await;
+    b.goto(&format!("{}/#/", stack.s("web_url")))
+        .await
+        .expect("back to the inbox");
+    text_of(&b, "li[data-conversation]", "An old question").await;
+    let rows = b
+        .find_all(Locator::Css("li[data-conversation]"))
+        .await
+        .expect("rows");
+    let mut old_id = None;
+    for r in rows {
+        if r.text()
+            .await
+            .unwrap_or_default()
+            .contains("An old question")
+        {
+            old_id = r.attr("data-conversation").await.expect("attr");
+            r.find(Locator::Css("a"))
+                .await
+                .expect("link")
+                .click()
+                .await
+                .expect("open");
+        }
+    }
+    let old_id = old_id.expect("the old conversation's row");
+    let refusal = text_of(&b, "#reply-refusal", "window").await;
+    assert!(refusal.contains("24-hour"), "reason in words: {refusal}");
+    let reply = find(&b, "textarea[aria-label='Reply']").await;
+    assert!(!reply.is_enabled().await.expect("state"), "reply box open");
+    assert!(!button(&b, "Send").await.is_enabled().await.expect("state"));
+    let (status, v) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{old_id}/messages"),
+            Some(&token),
+            Some(json!({"text": "late"})),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("window_closed"))
+    );
+
+    b.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn an_admin_reorders_and_edits_a_routing_rule() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let admin = stack.admin(&t.account);
+    let (status, v) = stack
+        .api(
+            "PUT",
+            "/routing-rules",
+            Some(&admin),
+            Some(json!({"rules": [
+                {"name": "first", "agents": ["alice"], "method": "round_robin"},
+                {"name": "second", "agents": ["bob"], "method": "claim"},
+            ]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let d = driver().await;
+    let b = browser(&d).await;
+    open_app(&stack, &b, &admin).await;
+    find(&b, "a[href='#/admin/pages']")
+        .await
+        .click()
+        .await
+        .expect("admin");
+    // The tenant's Page is listed with its status.
+    text_of(&b, &format!("tr[data-page='{}']", t.page_id), "connected").await;
+
+    b.goto(&format!("{}/#/admin/rules", stack.s("web_url")))
+        .await
+        .expect("rules");
+    find(&b, "li[data-rule='second']").await;
+    button(&b, "Move second up")
+        .await
+        .click()
+        .await
+        .expect("move");
+    let agents = b
+        .find(Locator::XPath(
+            "//li[@data-rule='second']//label[contains(., 'Agents')]/input",
+        ))
+        .await
+        .expect("agents field");
+    agents.clear().await.expect("clear");
+    agents.send_keys("bob, carol").await.expect("type");
+    button(&b, "Save rules").await.click().await.expect("save");
+    text_of(&b, "[role=status]", "Saved").await;
+
+    let rules = stack.get("/routing-rules", &admin).await;
+    let names: Vec<&str> = rules["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(names, ["second", "first"], "{rules}");
+    assert_eq!(
+        rules["rules"][0]["agents"],
+        json!(["bob", "carol"]),
+        "{rules}"
+    );
+    assert_eq!(rules["rules"][1]["agents"], json!(["alice"]), "{rules}");
+
+    b.close().await.expect("close");
+}

@@ -1,0 +1,451 @@
+// One conversation: its header (who, where, window, CSAT), the actions an agent takes on it,
+// the thread with every kind of message pagedesk stores, and the reply box.
+
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { ApiError } from './api.js';
+import { markSeen } from './inbox.jsx';
+import { Avatar, ChannelIcon, CHANNELS, contactName, ErrorLine, when } from './util.jsx';
+import { fullTime, QR_MAX, QR_TITLE_MAX, replyProblems, replyRefusal, span, TEXT_MAX } from './logic.js';
+
+function WindowState({ conv, now }) {
+  if (conv.channel !== 'messenger') return null;
+  const w = conv.window || {};
+  if (w.state === 'open') {
+    return (
+      <p class="window window-open">
+        Messaging window open · closes in {span(new Date(w.closes_at) - now)} ({when(w.closes_at)})
+      </p>
+    );
+  }
+  if (w.state === 'human_agent') {
+    return (
+      <p class="window window-human">
+        Human Agent period · replies go out tagged HUMAN_AGENT for {span(new Date(w.human_agent_until) - now)} more (until{' '}
+        {fullTime(w.human_agent_until)}); for human support only
+      </p>
+    );
+  }
+  return <p class="window window-closed">Messaging window closed</p>;
+}
+
+const STATUS_WORDS = { queued: 'Queued', sent: 'Sent', delivered: 'Delivered', read: 'Read', failed: 'Failed', received: '' };
+const STATUS_MARKS = { queued: '◷', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '!' };
+
+function Attachment({ a }) {
+  const url = a.url;
+  if (a.type === 'image' && url) {
+    return (
+      <a href={url} target="_blank" rel="noreferrer">
+        <img class="att-image" src={url} alt={a.title || 'Image'} loading="lazy" />
+      </a>
+    );
+  }
+  if (a.type === 'sticker' && url) return <img class="att-sticker" src={url} alt="Sticker" loading="lazy" />;
+  if (a.type === 'video' && url) return <video class="att-video" src={url} controls preload="metadata" />;
+  if (a.type === 'audio' && url) return <audio src={url} controls preload="metadata" />;
+  if (a.type === 'location' && a.coordinates) {
+    const { lat, long } = a.coordinates;
+    return (
+      <a class="att-location" href={`https://www.openstreetmap.org/?mlat=${lat}&mlon=${long}#map=16/${lat}/${long}`} target="_blank" rel="noreferrer">
+        📍 {a.title || 'Location'} ({lat}, {long})
+      </a>
+    );
+  }
+  if (a.type === 'template' || a.type === 'fallback') {
+    return (
+      <div class="att-template">
+        <strong>{a.title || (a.type === 'template' ? 'Template' : 'Shared content')}</strong>
+        {a.payload && <pre>{typeof a.payload === 'string' ? a.payload : JSON.stringify(a.payload, null, 1)}</pre>}
+        {url && (
+          <a href={url} target="_blank" rel="noreferrer">
+            Open
+          </a>
+        )}
+      </div>
+    );
+  }
+  return (
+    <span class="att-file">
+      {url ? (
+        <a href={url} target="_blank" rel="noreferrer">
+          📎 {a.title || a.type}
+        </a>
+      ) : (
+        <>📎 {a.title || a.type}</>
+      )}
+      {a.size ? ` · ${Math.ceil(a.size / 1024)} KB` : ''}
+      {a.store_error && <em class="store-error"> · not copied: {a.store_error}</em>}
+    </span>
+  );
+}
+
+function Message({ m, conv, onReplyTo }) {
+  const out = m.direction === 'out';
+  const kindLabel = {
+    post: 'Post',
+    comment: 'Comment',
+    lead: 'Lead form',
+    greeting: 'Greeting (automatic)',
+    away: 'Away message (automatic)',
+    csat: 'Satisfaction survey (automatic)',
+    note: 'Note',
+  }[m.kind];
+  const author = out ? { agent: m.author.id || 'Agent', bot: 'AI agent', system: 'pagedesk', page: 'The Page' }[m.author.type] || 'Page' : contactName(conv.contact);
+  return (
+    <li class={`msg ${out ? 'out' : 'in'}${m.kind ? ` kind-${m.kind}` : ''}${m.status === 'failed' ? ' failed' : ''}`} data-message={m.id}>
+      <div class="msg-head">
+        <span class="author">{author}</span>
+        {kindLabel && <span class="badge">{kindLabel}</span>}
+        {m.private && <span class="badge">Private reply</span>}
+        {m.context && <span class="badge">Earlier conversation</span>}
+        {m.imported && <span class="badge">Imported</span>}
+        {m.standby && <span class="badge">Another app held the thread</span>}
+        <time dateTime={m.created_at} title={fullTime(m.created_at)}>
+          {when(m.created_at)}
+        </time>
+      </div>
+      {m.erased ? (
+        <p class="erased">Erased at the person's request.</p>
+      ) : (
+        <>
+          {m.text && <p class="text">{m.text}</p>}
+          {m.postback && <p class="postback">Tapped button “{m.postback.title || m.postback.payload}”</p>}
+          {m.quick_reply_payload && <p class="quick">Quick reply · {m.quick_reply_payload}</p>}
+          {m.referral && <p class="referral">Came from {m.referral.source || 'a link'}{m.referral.ref ? ` (${m.referral.ref})` : ''}</p>}
+          {m.lead && (
+            <table class="lead-answers">
+              <caption>Answers{m.lead.form_id ? ` · form ${m.lead.form_id}` : ''}</caption>
+              <tbody>
+                {Object.entries(m.lead.fields || {}).map(([k, v]) => (
+                  <tr>
+                    <th scope="row">{k.replace(/_/g, ' ')}</th>
+                    <td>{v}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+          {m.lead && m.lead.status && m.lead.status !== 'retrieved' && <p class="hint">Lead details: {m.lead.reason || m.lead.status}</p>}
+          {m.attachments.length > 0 && (
+            <div class="attachments">
+              {m.attachments.map((a) => (
+                <Attachment a={a} />
+              ))}
+            </div>
+          )}
+          {m.reaction && <p class="reaction">Reacted {m.reaction.emoji || m.reaction.reaction}</p>}
+        </>
+      )}
+      <div class="msg-foot">
+        {m.edited_at && <span>edited</span>}
+        {m.removed_at && <span>removed on Facebook</span>}
+        {out && m.status !== 'received' && (
+          <span class={`status status-${m.status}`} aria-label={STATUS_WORDS[m.status]} title={STATUS_WORDS[m.status]}>
+            {STATUS_MARKS[m.status]} {STATUS_WORDS[m.status]}
+          </span>
+        )}
+        {m.kind === 'comment' && !out && conv.status === 'open' && !m.erased && (
+          <>
+            <button type="button" class="link" onClick={() => onReplyTo(m, false)}>
+              Reply publicly
+            </button>
+            <button type="button" class="link" onClick={() => onReplyTo(m, true)}>
+              Reply privately
+            </button>
+          </>
+        )}
+      </div>
+      {m.status === 'failed' && m.error && (
+        <p class="error" role="note">
+          Not sent: {m.error.message || m.error.reason}
+        </p>
+      )}
+    </li>
+  );
+}
+
+function kindOf(mime) {
+  if (mime.startsWith('image/')) return 'image';
+  if (mime.startsWith('video/')) return 'video';
+  if (mime.startsWith('audio/')) return 'audio';
+  return 'file';
+}
+
+function ReplyBox({ api, conv, now, target, setTarget, onSent }) {
+  const [text, setText] = useState('');
+  const [quick, setQuick] = useState([]);
+  const [file, setFile] = useState(null);
+  const [error, setError] = useState(null);
+  const [warning, setWarning] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const refusal = replyRefusal(conv, now);
+  const comment = conv.channel === 'comment';
+  const problems = replyProblems({ text, quick, hasFile: !!file, privateReply: !!target?.private });
+
+  const send = async (e) => {
+    e.preventDefault();
+    if (refusal || problems.length || (!text.trim() && !file)) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const body = { client_id: crypto.randomUUID() };
+      if (text.trim()) body.text = text;
+      if (quick.length) body.quick_replies = quick.map((q) => ({ title: q.title, payload: q.payload || q.title }));
+      if (file) {
+        const type = file.type || 'application/octet-stream';
+        const up = await api.post('/uploads', { filename: file.name, content_type: type, size: file.size });
+        const put = await fetch(up.put_url, { method: 'PUT', headers: { 'content-type': type }, body: file }).catch(() => null);
+        if (!put || !put.ok) throw new ApiError(put?.status ?? 0, null, 'The file could not be uploaded to storage.');
+        body.attachments = [{ type: kindOf(type), upload_id: up.upload_id }];
+      }
+      if (comment && target) {
+        body.reply_to = target.id;
+        if (target.private) body.private = true;
+      }
+      const sent = await api.post(`/conversations/${encodeURIComponent(conv.id)}/messages`, body);
+      setWarning(sent.warnings?.length ? sent.warnings.map((w) => w.message).join(' ') : null);
+      setText('');
+      setQuick([]);
+      setFile(null);
+      setTarget(null);
+      onSent(sent);
+    } catch (err) {
+      setError(err);
+    }
+    setBusy(false);
+  };
+
+  const onKey = (e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) send(e);
+  };
+
+  return (
+    <form class="reply" onSubmit={send} aria-label="Reply to this conversation">
+      {refusal && (
+        <p class="refusal" id="reply-refusal" role="status">
+          {refusal}
+        </p>
+      )}
+      {comment && !refusal && (
+        <p class="reply-target">
+          {target ? (
+            <>
+              {target.private ? 'Private reply in Messenger to' : 'Public reply under'} “{(target.text || '').slice(0, 60)}”{' '}
+              <button type="button" class="link" onClick={() => setTarget(null)}>
+                Reply to the latest comment instead
+              </button>
+            </>
+          ) : (
+            'Public reply under the latest comment.'
+          )}
+        </p>
+      )}
+      <label for="reply-text" class="visually-hidden">
+        Reply
+      </label>
+      <textarea
+        id="reply-text"
+        aria-label="Reply"
+        aria-describedby={refusal ? 'reply-refusal' : 'reply-help'}
+        rows="3"
+        value={text}
+        disabled={!!refusal || busy}
+        placeholder={refusal ? '' : 'Write a reply (Ctrl+Enter sends)'}
+        onInput={(e) => setText(e.currentTarget.value)}
+        onKeyDown={onKey}
+      />
+      {!refusal && (
+        <div class="reply-tools">
+          <span id="reply-help" class={text.length > TEXT_MAX ? 'error' : 'hint'}>
+            {text.length}/{TEXT_MAX}
+          </span>
+          {!target?.private && (
+            <>
+              <label class="file">
+                Attach a file
+                <input type="file" onChange={(e) => setFile(e.currentTarget.files[0] || null)} />
+              </label>
+              {file && (
+                <span>
+                  {file.name}{' '}
+                  <button type="button" class="link" onClick={() => setFile(null)}>
+                    Remove
+                  </button>
+                </span>
+              )}
+            </>
+          )}
+          {conv.channel === 'messenger' && quick.length < QR_MAX && (
+            <button type="button" class="link" onClick={() => setQuick([...quick, { title: '', payload: '' }])}>
+              Add a quick reply
+            </button>
+          )}
+        </div>
+      )}
+      {quick.map((q, i) => (
+        <div class="quick-row">
+          <label>
+            Quick reply {i + 1} title
+            <input maxLength={QR_TITLE_MAX} value={q.title} onInput={(e) => setQuick(quick.map((x, j) => (j === i ? { ...x, title: e.currentTarget.value } : x)))} />
+          </label>
+          <label>
+            Payload
+            <input value={q.payload} placeholder="(the title)" onInput={(e) => setQuick(quick.map((x, j) => (j === i ? { ...x, payload: e.currentTarget.value } : x)))} />
+          </label>
+          <button type="button" class="link" onClick={() => setQuick(quick.filter((_, j) => j !== i))} aria-label={`Remove quick reply ${i + 1}`}>
+            Remove
+          </button>
+        </div>
+      ))}
+      {problems.map((p) => (
+        <p class="error">{p}</p>
+      ))}
+      <ErrorLine error={error} />
+      {warning && <p class="warning">{warning}</p>}
+      <button type="submit" disabled={!!refusal || busy || problems.length > 0 || (!text.trim() && !file)}>
+        Send
+      </button>
+    </form>
+  );
+}
+
+export function Conversation({ api, claims, feed, id }) {
+  const [conv, setConv] = useState(null);
+  const [messages, setMessages] = useState([]);
+  const [agents, setAgents] = useState([]);
+  const [error, setError] = useState(null);
+  const [actionError, setActionError] = useState(null);
+  const [now, setNow] = useState(() => new Date());
+  const [target, setTarget] = useState(null);
+  const bottom = useRef(null);
+  const path = `/conversations/${encodeURIComponent(id)}`;
+
+  const load = async () => {
+    try {
+      const c = await api.get(path);
+      let all = [];
+      let cursor = null;
+      do {
+        const page = await api.get(`${path}/messages?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+        all = all.concat(page.items);
+        cursor = page.next_cursor;
+      } while (cursor);
+      setConv(c);
+      setMessages(all);
+      markSeen(c);
+      setError(null);
+    } catch (e) {
+      setError(e);
+    }
+  };
+
+  useEffect(() => {
+    load();
+    if (claims.role === 'admin') api.get('/agents').then((r) => setAgents(r.items), () => {});
+    const tick = setInterval(() => setNow(new Date()), 15000);
+    return () => clearInterval(tick);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [id]);
+
+  const latest = useRef(load);
+  latest.current = load;
+  useEffect(
+    () =>
+      feed.subscribe((events) => {
+        if (events.some((e) => e.conversation_id === id)) latest.current();
+      }),
+    [feed, id],
+  );
+
+  useEffect(() => {
+    bottom.current?.scrollIntoView({ block: 'end' });
+  }, [messages.length]);
+
+  const act = async (what, body) => {
+    setActionError(null);
+    try {
+      const r = await api.post(`${path}/${what}`, body);
+      if (r && r.id === id) setConv(r);
+      await load();
+    } catch (e) {
+      setActionError(e);
+    }
+  };
+
+  if (error && !conv) {
+    return (
+      <section class="conversation" aria-label="Conversation">
+        <ErrorLine error={error} />
+      </section>
+    );
+  }
+  if (!conv) return <section class="conversation" aria-label="Conversation" aria-busy="true" />;
+  const open = conv.status === 'open';
+  const mine = conv.assignee === claims.sub;
+  return (
+    <section class="conversation" aria-label="Conversation">
+      <header class="conv-head">
+        <Avatar contact={conv.contact} />
+        <div>
+          <h2>
+            <ChannelIcon channel={conv.channel} /> {contactName(conv.contact)}
+          </h2>
+          <p class="meta">
+            {CHANNELS[conv.channel]} · Page {conv.page_id}
+            {conv.subject ? ` · ${conv.subject}` : ''} · {open ? 'Open' : 'Resolved'} ·{' '}
+            <span class="assignee">{conv.assignee ? `Assigned to ${mine ? 'you' : conv.assignee}` : conv.ai_agent_active ? 'With the AI agent' : 'Unassigned'}</span>
+            {conv.routing_rule ? ` (rule “${conv.routing_rule}”)` : ''}
+          </p>
+          <WindowState conv={conv} now={now} />
+          {conv.csat && (
+            <p class="csat">
+              Satisfaction: <strong>{conv.csat.score}/5</strong>
+              {conv.csat.agent_id ? ` for ${conv.csat.agent_id}` : ''}
+            </p>
+          )}
+        </div>
+        <div class="actions">
+          {open && !mine && claims.role !== 'bot' && (
+            <button type="button" onClick={() => act('claim')}>
+              Claim
+            </button>
+          )}
+          {open && claims.role === 'admin' && (
+            <label>
+              Assign to
+              <select value={conv.assignee || ''} onChange={(e) => act('assign', { agent_id: e.currentTarget.value || null })}>
+                <option value="">Nobody</option>
+                {[...new Set([...agents.map((a) => a.id), claims.sub, ...(conv.assignee ? [conv.assignee] : [])])].map((a) => (
+                  <option value={a}>{agents.find((x) => x.id === a)?.name || a}</option>
+                ))}
+              </select>
+            </label>
+          )}
+          {open && claims.role === 'bot' && conv.ai_agent_active && (
+            <button type="button" onClick={() => act('handoff', {})}>
+              Hand off
+            </button>
+          )}
+          {open ? (
+            <button type="button" onClick={() => act('resolve')}>
+              Resolve
+            </button>
+          ) : (
+            <button type="button" onClick={() => act('reopen')}>
+              Reopen
+            </button>
+          )}
+        </div>
+      </header>
+      <ErrorLine error={actionError} />
+      <ErrorLine error={conv && error} />
+      <ol class="thread" aria-label="Messages">
+        {messages.map((m) => (
+          <Message key={m.id} m={m} conv={conv} onReplyTo={(msg, priv) => setTarget({ id: msg.comment_id || msg.external_id, text: msg.text, private: priv })} />
+        ))}
+        <li ref={bottom} class="thread-end" aria-hidden="true" />
+      </ol>
+      <ReplyBox api={api} conv={conv} now={now} target={target} setTarget={setTarget} onSent={(m) => setMessages((ms) => (ms.some((x) => x.id === m.id) ? ms : [...ms, m]))} />
+    </section>
+  );
+}

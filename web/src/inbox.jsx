@@ -1,0 +1,157 @@
+// The conversation list: most recent activity first, filtered the way the API filters, paged
+// with its cursors, refreshed from the events feed.
+
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { query } from './api.js';
+import { isUnread, preview } from './logic.js';
+import { Avatar, ChannelIcon, contactName, ErrorLine, when, CHANNELS } from './util.jsx';
+
+const PAGE_SIZE = 25;
+
+export function markSeen(conv) {
+  if (conv?.last_inbound_at) localStorage.setItem(`pagedesk.seen.${conv.id}`, conv.last_inbound_at);
+}
+const unread = (conv) => isUnread(conv, localStorage.getItem(`pagedesk.seen.${conv.id}`));
+
+const CONV_EVENTS = /^(conversation|message|window|csat|contact)\./;
+
+export function Inbox({ api, claims, feed, selected }) {
+  const [filters, setFilters] = useState({ assignee: '', status: 'open', page_id: '', channel: '' });
+  const [items, setItems] = useState([]);
+  const [cursor, setCursor] = useState(null);
+  const [error, setError] = useState(null);
+  const [loading, setLoading] = useState(false);
+  const [pages, setPages] = useState([]);
+  const shown = useRef(PAGE_SIZE);
+
+  useEffect(() => {
+    if (claims.role !== 'admin') return;
+    api.get('/pages').then((r) => setPages(r.items), () => {});
+  }, [api, claims.role]);
+
+  // Reloads as many rows as are on screen, so that a live refresh does not shorten the list.
+  const load = useCallback(
+    async (more) => {
+      setLoading(true);
+      try {
+        let rows = more ? items : [];
+        let next = more ? cursor : null;
+        const want = more ? rows.length + PAGE_SIZE : Math.max(shown.current, PAGE_SIZE);
+        do {
+          const page = await api.get('/conversations' + query({ ...filters, limit: PAGE_SIZE, cursor: next }));
+          rows = rows.concat(page.items);
+          next = page.next_cursor;
+        } while (next && rows.length < want);
+        shown.current = rows.length;
+        setItems(rows);
+        setCursor(next);
+        setError(null);
+      } catch (e) {
+        setError(e);
+      }
+      setLoading(false);
+    },
+    [api, filters, items, cursor],
+  );
+
+  useEffect(() => {
+    shown.current = PAGE_SIZE;
+    load(false);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [api, filters]);
+
+  const latest = useRef(load);
+  latest.current = load;
+  useEffect(() => {
+    let timer = null;
+    const off = feed.subscribe((events) => {
+      if (!events.some((e) => CONV_EVENTS.test(e.type))) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => latest.current(false), 200);
+    });
+    return () => {
+      off();
+      clearTimeout(timer);
+    };
+  }, [feed]);
+
+  const set = (k) => (e) => setFilters({ ...filters, [k]: e.currentTarget.value });
+  const pageIds = pages.length ? pages.map((p) => [p.page_id, p.name || p.page_id]) : [...new Set(items.map((c) => c.page_id))].map((id) => [id, id]);
+  const pageName = (id) => pages.find((p) => p.page_id === id)?.name || id;
+
+  return (
+    <section class="inbox" aria-label="Inbox">
+      <form class="filters" onSubmit={(e) => e.preventDefault()}>
+        <label>
+          Show
+          <select value={filters.assignee} onChange={set('assignee')}>
+            <option value="">All</option>
+            <option value="me">Mine</option>
+            <option value="unassigned">Unassigned</option>
+          </select>
+        </label>
+        <label>
+          Status
+          <select value={filters.status} onChange={set('status')}>
+            <option value="open">Open</option>
+            <option value="resolved">Resolved</option>
+            <option value="all">Any</option>
+          </select>
+        </label>
+        <label>
+          Page
+          <select value={filters.page_id} onChange={set('page_id')}>
+            <option value="">All Pages</option>
+            {pageIds.map(([id, name]) => (
+              <option value={id}>{name}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Channel
+          <select value={filters.channel} onChange={set('channel')}>
+            <option value="">All channels</option>
+            {Object.entries(CHANNELS).map(([k, v]) => (
+              <option value={k}>{v}</option>
+            ))}
+          </select>
+        </label>
+      </form>
+      <ErrorLine error={error} />
+      <ul class="conversations" aria-label="Conversations" aria-busy={loading}>
+        {items.map((c) => (
+          <li key={c.id} class={`row${c.id === selected ? ' selected' : ''}${unread(c) ? ' unread' : ''}`} data-conversation={c.id}>
+            <a href={`#/c/${encodeURIComponent(c.id)}`} aria-current={c.id === selected ? 'true' : undefined}>
+              <Avatar contact={c.contact} />
+              <span class="row-main">
+                <span class="row-top">
+                  <ChannelIcon channel={c.channel} />
+                  <span class="name">{contactName(c.contact)}</span>
+                  {unread(c) && (
+                    <span class="unread-dot" role="img" aria-label="Unread">
+                      ●
+                    </span>
+                  )}
+                  <time dateTime={c.last_message_at}>{when(c.last_message_at)}</time>
+                </span>
+                <span class="last">{preview(c)}</span>
+                <span class="row-meta">
+                  <span class="page">{pageName(c.page_id)}</span>
+                  {c.status === 'resolved' && <span class="badge">Resolved</span>}
+                  {c.ai_agent_active && !c.assignee && <span class="badge">AI agent</span>}
+                  <span class="assignee">{c.assignee ? `→ ${c.assignee === claims.sub ? 'you' : c.assignee}` : 'Unassigned'}</span>
+                </span>
+              </span>
+            </a>
+          </li>
+        ))}
+      </ul>
+      {!loading && !items.length && !error && <p class="hint">No conversations match.</p>}
+      {cursor && (
+        <button type="button" onClick={() => load(true)} disabled={loading}>
+          Load more
+        </button>
+      )}
+    </section>
+  );
+}

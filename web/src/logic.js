@@ -1,0 +1,64 @@
+// The inbox's rules without the DOM: what a row says, when it is unread, why a reply is not
+// possible. Unit-tested with node's test runner (web/test/).
+
+export function fullTime(iso) {
+  return iso ? new Date(iso).toLocaleString() : '';
+}
+
+// "3 h 12 min" from now until a time `ms` away (never negative).
+export function span(ms) {
+  const m = Math.max(0, Math.round(ms / 60000));
+  if (m < 60) return `${m} min`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h} h ${m % 60} min`;
+  return `${Math.floor(h / 24)} days ${h % 24} h`;
+}
+
+// Unread is per browser: the API keeps no per-agent read state, and the last message of the
+// person an agent has looked at is what "unread" means to them. `seen` is the
+// `last_inbound_at` stored when the agent last opened the conversation.
+export function isUnread(conv, seen) {
+  if (!conv.last_inbound_at || conv.last_message?.direction === 'out') return false;
+  return !seen || new Date(seen) < new Date(conv.last_inbound_at);
+}
+
+// The line under the contact's name.
+export function preview(conv) {
+  const lm = conv.last_message;
+  if (!lm) return conv.subject || '';
+  let who = '';
+  if (lm.direction === 'out') who = { bot: 'AI agent: ', system: 'Automatic: ', page: 'Page: ' }[lm.author_type] ?? 'You: ';
+  return who + (lm.text || (lm.attachment ? `[${lm.attachment}]` : ''));
+}
+
+// Why the reply box is closed, in words, before the agent types; null when a reply is allowed.
+// The API refuses the same cases (409 window_closed, conversation_not_open; a lead has no
+// thread to answer in).
+export function replyRefusal(conv, now) {
+  if (conv.channel === 'lead') return 'A lead has no Messenger thread to answer in: contact the person with the answers they left.';
+  if (conv.status !== 'open') return 'This conversation is resolved. Reopen it to reply.';
+  if (conv.channel === 'messenger' && conv.window?.state === 'closed') {
+    const w = conv.window;
+    if (w.human_agent_until && new Date(w.human_agent_until) <= now) {
+      return `Meta's messaging window is closed: the Human Agent period ended ${fullTime(w.human_agent_until)}. The person has to write again before the Page can answer.`;
+    }
+    const closed = w.closes_at ? ` at ${fullTime(w.closes_at)}` : '';
+    return `Meta's 24-hour messaging window closed${closed}, and the Human Agent feature is off for this account. The person has to write again before the Page can answer.`;
+  }
+  return null;
+}
+
+export const TEXT_MAX = 2000;
+export const QR_MAX = 13;
+export const QR_TITLE_MAX = 20;
+
+// What the API would refuse in a reply being written (422), said before it is sent.
+export function replyProblems({ text, quick, hasFile, privateReply }) {
+  const problems = [];
+  if (text.length > TEXT_MAX) problems.push(`The text is ${text.length - TEXT_MAX} characters over Meta's ${TEXT_MAX}.`);
+  if (quick.length > QR_MAX) problems.push(`At most ${QR_MAX} quick replies.`);
+  if (quick.some((q) => !q.title.trim() || q.title.length > QR_TITLE_MAX)) problems.push(`Each quick reply needs a title of 1–${QR_TITLE_MAX} characters.`);
+  if (quick.length && !text.trim()) problems.push('Quick replies go with a text.');
+  if (privateReply && (hasFile || quick.length)) problems.push('A private reply to a comment is text only.');
+  return problems;
+}

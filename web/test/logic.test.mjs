@@ -1,0 +1,72 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isUnread, preview, replyProblems, replyRefusal, span } from '../src/logic.js';
+import { claimsOf, errorWords, query } from '../src/api.js';
+
+const open = { channel: 'messenger', status: 'open', window: { state: 'open', closes_at: '2026-01-02T00:00:00Z', human_agent_until: null } };
+
+test('a reply is allowed in an open window and in the Human Agent period', () => {
+  assert.equal(replyRefusal(open, new Date('2026-01-01T12:00:00Z')), null);
+  const human = { ...open, window: { state: 'human_agent', closes_at: '2026-01-01T00:00:00Z', human_agent_until: '2026-01-07T00:00:00Z' } };
+  assert.equal(replyRefusal(human, new Date('2026-01-02T00:00:00Z')), null);
+});
+
+test('a closed window, a resolved conversation and a lead are refused with the reason', () => {
+  const closed = { ...open, window: { state: 'closed', closes_at: '2026-01-01T00:00:00Z', human_agent_until: null } };
+  assert.match(replyRefusal(closed, new Date('2026-01-03T00:00:00Z')), /24-hour messaging window closed at .*Human Agent feature is off/);
+  const ended = { ...open, window: { state: 'closed', closes_at: '2026-01-01T00:00:00Z', human_agent_until: '2026-01-07T00:00:00Z' } };
+  assert.match(replyRefusal(ended, new Date('2026-01-08T00:00:00Z')), /Human Agent period ended/);
+  assert.match(replyRefusal({ ...open, status: 'resolved' }, new Date()), /resolved\. Reopen/);
+  assert.match(replyRefusal({ ...open, channel: 'lead' }, new Date()), /lead has no Messenger thread/);
+  // Comments have no messaging window.
+  assert.equal(replyRefusal({ channel: 'comment', status: 'open', window: { state: 'open' } }, new Date()), null);
+});
+
+test('what the API would refuse in a reply is listed before sending', () => {
+  assert.deepEqual(replyProblems({ text: 'hi', quick: [], hasFile: false, privateReply: false }), []);
+  assert.equal(replyProblems({ text: 'x'.repeat(2001), quick: [], hasFile: false, privateReply: false }).length, 1);
+  const qr = replyProblems({ text: '', quick: [{ title: 'a title that is far too long' }], hasFile: false, privateReply: false });
+  assert.equal(qr.length, 2);
+  assert.equal(replyProblems({ text: 'hi', quick: [], hasFile: true, privateReply: true }).length, 1);
+  assert.equal(replyProblems({ text: 'hi', quick: Array(14).fill({ title: 'ok' }), hasFile: false, privateReply: false }).length, 1);
+});
+
+test('unread: a person message newer than what this browser saw', () => {
+  const c = { last_inbound_at: '2026-01-01T10:00:00Z', last_message: { direction: 'in' } };
+  assert.equal(isUnread(c, null), true);
+  assert.equal(isUnread(c, '2026-01-01T09:00:00Z'), true);
+  assert.equal(isUnread(c, '2026-01-01T10:00:00Z'), false);
+  assert.equal(isUnread({ ...c, last_message: { direction: 'out' } }, null), false);
+  assert.equal(isUnread({ last_inbound_at: null }, null), false);
+});
+
+test('the row preview names who wrote last', () => {
+  assert.equal(preview({ last_message: { direction: 'in', author_type: 'contact', text: 'Hello' } }), 'Hello');
+  assert.equal(preview({ last_message: { direction: 'out', author_type: 'agent', text: 'Hi' } }), 'You: Hi');
+  assert.equal(preview({ last_message: { direction: 'out', author_type: 'bot', text: 'Hi' } }), 'AI agent: Hi');
+  assert.equal(preview({ last_message: { direction: 'in', author_type: 'contact', text: null, attachment: 'image' } }), '[image]');
+  assert.equal(preview({ last_message: null, subject: 'Lead form 1' }), 'Lead form 1');
+});
+
+test('spans read as minutes, hours, days', () => {
+  assert.equal(span(-5000), '0 min');
+  assert.equal(span(59 * 60000), '59 min');
+  assert.equal(span(25 * 3600000 + 60000), '25 h 1 min');
+  assert.equal(span(50 * 3600000), '2 days 2 h');
+});
+
+test('API errors in words: the code, the API message and every problem', () => {
+  const w = errorWords(422, { error: { code: 'invalid_request', message: 'body', problems: ['text: too long', 'quick_replies: 14'] } });
+  assert.match(w, /refused what was sent/);
+  assert.match(w, /text: too long; quick_replies: 14/);
+  assert.match(errorWords(409, { error: { code: 'window_closed', message: 'closed' } }), /messaging window is closed/);
+  assert.equal(errorWords(502, null), 'The API answered 502.');
+});
+
+test('query strings skip empty filters; claims are read from the token', () => {
+  assert.equal(query({ status: 'open', assignee: '', page_id: null, cursor: 'a b' }), '?status=open&cursor=a%20b');
+  assert.equal(query({}), '');
+  const payload = Buffer.from(JSON.stringify({ sub: 'alice', account: 'acct', role: 'admin' })).toString('base64url');
+  assert.deepEqual(claimsOf(`h.${payload}.s`), { sub: 'alice', account: 'acct', role: 'admin', exp: null });
+  assert.equal(claimsOf('junk'), null);
+});
