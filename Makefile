@@ -6,7 +6,7 @@ CARGO ?= cargo
 GLIBC_MAX ?= 2.34
 # aws-lc-sys build setting: see .cargo/config.toml (kept there so plain cargo shares the cache).
 
-.PHONY: dev test tools web screenshots build lint fmt clippy template-lint release glibc-check sam-build sam-validate bench load fuzz clean
+.PHONY: dev test tools web screenshots deploy-web build lint fmt clippy template-lint release glibc-check sam-build sam-validate bench load fuzz clean
 
 tools:
 	@bash infra/scripts/install-tools.sh
@@ -27,6 +27,10 @@ dev: web
 
 test:
 	@bash infra/scripts/test.sh
+
+# The reference inbox to the stack's InboxBucket (template parameter InboxHosting=cloudfront).
+deploy-web: web
+	STACK=$(STACK) bash infra/scripts/deploy-web.sh
 
 # Screenshots of the inbox and a conversation for the docs (docs/screenshots/), taken by the
 # browser test against a local stack.

@@ -668,6 +668,10 @@ async fn erasure_leaves_nothing_of_the_person_in_the_table() {
             |v| v["items"].as_array().is_some_and(|a| a.len() == 2),
         )
         .await;
+    assert!(
+        conv["last_message"]["text"].is_string(),
+        "the list previews the last message: {conv}"
+    );
     // A comment by the same person under a post.
     let contact_id = conv["contact"]["id"].as_str().unwrap().to_owned();
     let comment_text = format!("comment secret {}", unique());
@@ -723,6 +727,10 @@ async fn erasure_leaves_nothing_of_the_person_in_the_table() {
         ),
         (Some(true), true)
     );
+    // The lists' preview quoted the person: gone too, in their comment thread as well.
+    assert!(c["last_message"].is_null(), "{c}");
+    let comments = stack.get("/conversations?channel=comment", &admin).await;
+    assert!(comments["items"][0]["last_message"].is_null(), "{comments}");
     stack
         .wait_for("/events", &admin, "contact.erased", |v| {
             v["items"]

@@ -411,3 +411,156 @@ async fn an_admin_reorders_and_edits_a_routing_rule() {
 
     b.close().await.expect("close");
 }
+
+/// Picks `value` in the inbox filter labelled `label` (the filters are plain selects).
+async fn filter(b: &Client, label: &str, value: &str) {
+    b.find(Locator::XPath(&format!(
+        "//form[contains(@class,'filters')]//label[contains(., '{label}')]/select"
+    )))
+    .await
+    .unwrap_or_else(|e| panic!("no filter {label}: {e}"))
+    .select_by_value(value)
+    .await
+    .expect("select");
+}
+
+/// Opens the first inbox row whose text contains `text`.
+async fn open_row(b: &Client, text: &str) {
+    text_of(b, "li[data-conversation]", text).await;
+    for r in b
+        .find_all(Locator::Css("li[data-conversation]"))
+        .await
+        .expect("rows")
+    {
+        if r.text().await.unwrap_or_default().contains(text) {
+            r.find(Locator::Css("a"))
+                .await
+                .expect("link")
+                .click()
+                .await
+                .expect("open");
+            return;
+        }
+    }
+    panic!("no row with {text}");
+}
+
+#[tokio::test]
+async fn images_comments_and_leads_show_as_what_they_are() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let token = stack.token(&t.account, "carol", Role::Agent);
+
+    // A person sends a picture (served by the simulator as Meta's CDN would).
+    let name = format!("pic-{}.svg", unique());
+    let svg = r##"<svg xmlns="http://www.w3.org/2000/svg" width="120" height="80"><rect width="120" height="80" fill="#0866ff"/></svg>"##;
+    let put = reqwest::Client::new()
+        .put(format!("{}/_sim/media/{name}", stack.s("sim_url")))
+        .header("content-type", "image/svg+xml")
+        .body(svg)
+        .send()
+        .await
+        .expect("sim media");
+    assert!(put.status().is_success());
+    let psid = format!("2{:014}", unique());
+    stack
+        .deliver(
+            &t.page_id,
+            vec![json!({"sender": {"id": psid}, "recipient": {"id": t.page_id}, "timestamp": now_ms(),
+                        "message": {"mid": format!("m_{}", unique()), "text": "Here is the photo",
+                                    "attachments": [{"type": "image", "payload": {"url": format!("{}/_sim/media/{name}", stack.s("sim_url"))}}]}})],
+        )
+        .await;
+
+    // A comment on a post, and a lead.
+    let post_obj = unique();
+    let comment_obj = unique();
+    let commenter = format!("3{:014}", unique());
+    let feed = json!({"object": "page", "entry": [{"id": t.page_id, "time": now_ms() / 1000, "changes": [
+        {"field": "feed", "value": {"from": {"id": commenter, "name": "Commenter"}, "item": "comment", "verb": "add",
+         "post_id": format!("{}_{post_obj}", t.page_id), "comment_id": format!("{post_obj}_{comment_obj}"),
+         "parent_id": format!("{}_{post_obj}", t.page_id), "created_time": now_ms() / 1000, "message": "Is this still on sale?"}}]}]});
+    let (s, body) = stack.post_webhook(feed.to_string().as_bytes()).await;
+    assert_eq!(s, 200, "{body}");
+    let lead_id = format!("{}", unique());
+    stack
+        .sim(
+            "PUT",
+            &format!("/_sim/leads/{lead_id}"),
+            Some(
+                json!({"field_data": [{"name": "full_name", "values": ["Ada Lovelace"]},
+                                       {"name": "email", "values": ["ada@example.com"]}]}),
+            ),
+        )
+        .await;
+    let lead = json!({"object": "page", "entry": [{"id": t.page_id, "time": now_ms() / 1000, "changes": [{"field": "leadgen",
+        "value": {"leadgen_id": lead_id, "page_id": t.page_id, "form_id": "555000111", "created_time": now_ms() / 1000}}]}]});
+    let (s, body) = stack.post_webhook(lead.to_string().as_bytes()).await;
+    assert_eq!(s, 200, "{body}");
+
+    let d = driver().await;
+    let b = browser(&d).await;
+    open_app(&stack, &b, &token).await;
+
+    // The picture shows inline once our copy is in the bucket (the URL is a presigned read).
+    filter(&b, "Channel", "messenger").await;
+    open_row(&b, "Here is the photo").await;
+    eventually("the image to load", 30, || {
+        let b = &b;
+        async move {
+            let v = b
+                .execute(
+                    "const i = document.querySelector('.thread img.att-image'); return i && i.complete ? i.naturalWidth : 0;",
+                    vec![],
+                )
+                .await
+                .ok()?;
+            (v.as_u64().unwrap_or(0) > 0).then_some(())
+        }
+    })
+    .await;
+
+    // The comment thread: the post, the comment, and a private reply from its button.
+    filter(&b, "Channel", "comment").await;
+    open_row(&b, "Is this still on sale?").await;
+    text_of(&b, ".thread", "Is this still on sale?").await;
+    button(&b, "Reply privately")
+        .await
+        .click()
+        .await
+        .expect("private");
+    text_of(&b, ".reply-target", "Private reply").await;
+    find(&b, "textarea[aria-label='Reply']")
+        .await
+        .send_keys("Yes, until Sunday")
+        .await
+        .expect("type");
+    button(&b, "Send").await.click().await.expect("send");
+    let comment_id = format!("{post_obj}_{comment_obj}");
+    eventually("the private reply", 30, || {
+        let stack = &stack;
+        let comment_id = comment_id.clone();
+        async move {
+            let log = stack.sim("GET", "/_sim/requests", None).await;
+            log.as_array()?
+                .iter()
+                .find(|r| {
+                    r["body"]["recipient"]["comment_id"] == comment_id.as_str()
+                        && r["body"]["message"]["text"] == "Yes, until Sunday"
+                })
+                .cloned()
+        }
+    })
+    .await;
+    text_of(&b, ".msg.out", "Private reply").await;
+    screenshot(&b, "comment.png").await;
+
+    // The lead: its answers as a table, and no reply box (there is no thread to answer in).
+    filter(&b, "Channel", "lead").await;
+    open_row(&b, "ada@example.com").await;
+    let answers = text_of(&b, ".lead-answers", "ada@example.com").await;
+    assert!(answers.contains("Ada Lovelace"), "{answers}");
+    text_of(&b, "#reply-refusal", "lead has no Messenger thread").await;
+
+    b.close().await.expect("close");
+}

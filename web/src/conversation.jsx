@@ -3,7 +3,7 @@
 
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from './api.js';
-import { markSeen } from './inbox.jsx';
+import { changed, markSeen } from './inbox.jsx';
 import { Avatar, ChannelIcon, CHANNELS, contactName, ErrorLine, when } from './util.jsx';
 import { fullTime, QR_MAX, QR_TITLE_MAX, replyProblems, replyRefusal, span, TEXT_MAX } from './logic.js';
 
@@ -139,7 +139,7 @@ function Message({ m, conv, onReplyTo }) {
       <div class="msg-foot">
         {m.edited_at && <span>edited</span>}
         {m.removed_at && <span>removed on Facebook</span>}
-        {out && m.status !== 'received' && (
+        {out && m.status !== 'received' && m.kind !== 'post' && (
           <span class={`status status-${m.status}`} aria-label={STATUS_WORDS[m.status]} title={STATUS_WORDS[m.status]}>
             {STATUS_MARKS[m.status]} {STATUS_WORDS[m.status]}
           </span>
@@ -445,7 +445,10 @@ export function Conversation({ api, claims, feed, id }) {
         ))}
         <li ref={bottom} class="thread-end" aria-hidden="true" />
       </ol>
-      <ReplyBox api={api} conv={conv} now={now} target={target} setTarget={setTarget} onSent={(m) => setMessages((ms) => (ms.some((x) => x.id === m.id) ? ms : [...ms, m]))} />
+      <ReplyBox api={api} conv={conv} now={now} target={target} setTarget={setTarget} onSent={(m) => {
+          setMessages((ms) => (ms.some((x) => x.id === m.id) ? ms : [...ms, m]));
+          changed();
+        }} />
     </section>
   );
 }

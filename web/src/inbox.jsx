@@ -10,6 +10,13 @@ const PAGE_SIZE = 25;
 
 export function markSeen(conv) {
   if (conv?.last_inbound_at) localStorage.setItem(`pagedesk.seen.${conv.id}`, conv.last_inbound_at);
+  changed();
+}
+
+// This browser changed a conversation (read it, answered, claimed…): the list reloads at once
+// instead of waiting for the events feed, which shows changes about five seconds late.
+export function changed() {
+  dispatchEvent(new Event('pagedesk:changed'));
 }
 const unread = (conv) => isUnread(conv, localStorage.getItem(`pagedesk.seen.${conv.id}`));
 
@@ -69,8 +76,14 @@ export function Inbox({ api, claims, feed, selected }) {
       clearTimeout(timer);
       timer = setTimeout(() => latest.current(false), 200);
     });
+    const local = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => latest.current(false), 50);
+    };
+    addEventListener('pagedesk:changed', local);
     return () => {
       off();
+      removeEventListener('pagedesk:changed', local);
       clearTimeout(timer);
     };
   }, [feed]);

@@ -221,7 +221,9 @@ async function start() {
   }
   if (config.api_url && !localStorage.getItem(API_KEY)) localStorage.setItem(API_KEY, config.api_url);
   if (config.dev && config.api_url) localStorage.setItem(API_KEY, config.api_url);
-  render(<App config={config} />, document.getElementById('app'));
+  const root = document.getElementById('app');
+  root.textContent = '';
+  render(<App config={config} />, root);
   performance.mark('pagedesk-rendered');
 }
 
