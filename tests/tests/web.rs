@@ -409,6 +409,84 @@ async fn an_admin_reorders_and_edits_a_routing_rule() {
     );
     assert_eq!(rules["rules"][1]["agents"], json!(["alice"]), "{rules}");
 
+    // Connect another Page through the simulator's Facebook Login, "only me".
+    b.goto(&format!("{}/#/admin/pages", stack.s("web_url")))
+        .await
+        .expect("pages");
+    let page2 = format!("9{:014}", unique());
+    let form = find(&b, "form[aria-label='Connect Pages']").await;
+    let page_field = form
+        .find(Locator::XPath(".//label[contains(., 'Page id')]/input"))
+        .await
+        .expect("page id field");
+    page_field.send_keys(&page2).await.expect("type");
+    form.find(Locator::XPath(".//label[contains(., 'Page name')]/input"))
+        .await
+        .expect("page name field")
+        .send_keys("Second Page")
+        .await
+        .expect("type");
+    button(&b, "Log in with the simulator and connect")
+        .await
+        .click()
+        .await
+        .expect("connect");
+    text_of(
+        &b,
+        "ul[aria-label='Connect results']",
+        "Second Page: connected",
+    )
+    .await;
+    text_of(&b, &format!("tr[data-page='{page2}']"), "connected").await;
+    let rules = stack.get("/routing-rules", &admin).await;
+    assert!(
+        rules["rules"][0]["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("only me: "))
+            && rules["rules"][0]["method"] == "owner",
+        "only me puts an owner rule first: {rules}"
+    );
+    assert_eq!(
+        rules["rules"][0]["match"]["pages"],
+        json!([page2]),
+        "{rules}"
+    );
+
+    // Settings: the Human Agent switch.
+    b.goto(&format!("{}/#/admin/settings", stack.s("web_url")))
+        .await
+        .expect("settings");
+    find(&b, "form[aria-label='Settings']")
+        .await
+        .find(Locator::XPath(".//label[contains(., 'Human Agent')]/input"))
+        .await
+        .expect("human agent switch")
+        .click()
+        .await
+        .expect("toggle");
+    button(&b, "Save settings")
+        .await
+        .click()
+        .await
+        .expect("save");
+    text_of(&b, "[role=status]", "Saved").await;
+    assert_eq!(
+        stack.get("/settings", &admin).await["human_agent_enabled"],
+        true
+    );
+
+    // The CSAT report draws its chart (no answers yet: five empty bars).
+    b.goto(&format!("{}/#/admin/csat", stack.s("web_url")))
+        .await
+        .expect("csat");
+    let chart = find(&b, "svg.chart[aria-label^='Scores']").await;
+    let label = chart
+        .attr("aria-label")
+        .await
+        .expect("label")
+        .unwrap_or_default();
+    assert!(label.contains("5: 0"), "{label}");
+
     b.close().await.expect("close");
 }
 
