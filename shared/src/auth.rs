@@ -66,7 +66,7 @@ const MIN_REFETCH: Duration = Duration::from_secs(30);
 
 impl Verifier {
     pub fn new(cfg: AuthConfig) -> Self {
-        let http = reqwest::Client::builder()
+        let http = crate::tls::reqwest_builder()
             .timeout(Duration::from_secs(5))
             .build()
             .unwrap_or_default();

@@ -16,7 +16,10 @@ use aws_smithy_types::config_bag::ConfigBag;
 /// Loads the SDK configuration from the environment. Endpoints of the local emulators come in
 /// through `AWS_ENDPOINT_URL_<SERVICE>`; the code has no local branch.
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(crate::tls::sdk_http_client())
+        .load()
+        .await
 }
 
 #[derive(Clone)]

@@ -42,7 +42,7 @@ pub struct BotClient {
 
 impl BotClient {
     pub fn new(timeout: Duration, policy: UrlPolicy) -> Self {
-        let http = reqwest::Client::builder()
+        let http = crate::tls::reqwest_builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(3))
             // A redirect would lead past the address check.

@@ -129,7 +129,7 @@ pub struct GraphClient {
 
 impl GraphClient {
     pub fn new(cfg: &GraphConfig) -> Self {
-        let http = reqwest::Client::builder()
+        let http = crate::tls::reqwest_builder()
             .timeout(Duration::from_millis(cfg.timeout_ms))
             .connect_timeout(Duration::from_secs(3))
             .build()

@@ -27,6 +27,7 @@ pub mod spill;
 pub mod sqs_batch;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod views;
 
 pub use error::{Error, Result};

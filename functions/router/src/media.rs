@@ -42,7 +42,7 @@ pub fn client(policy: UrlPolicy) -> reqwest::Client {
             attempt.follow()
         }
     });
-    reqwest::Client::builder()
+    pagedesk_shared::tls::reqwest_builder()
         .dns_resolver(GuardedResolver::new(policy))
         .redirect(redirects)
         .connect_timeout(Duration::from_secs(5))
