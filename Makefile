@@ -92,9 +92,13 @@ sam-build:
 	@PAGEDESK_INSTALL_SAM=1 bash infra/scripts/install-tools.sh
 	SAM_CLI_TELEMETRY=0 .local/venv/bin/sam build --build-in-source
 
-# Figures to compare from run to run: CPU per event, AWS requests per message, local latency.
+# Figures to compare from run to run: binary sizes and start-up (release builds), webhook CPU
+# per event against its floor, AWS requests and DynamoDB units per operation, dollars per
+# million, local latency.
 bench: tools
+	$(CARGO) build --release --locked $(foreach f,$(FUNCTIONS),--bin $(f))
 	$(CARGO) build --profile bench-local --locked -p pagedesk-local -p pagedesk-e2e
+	./target/bench-local/startup
 	@PAGEDESK_MEASURE_CAPACITY=1 PAGEDESK_PAGE_CHECK_SECONDS=86400 PAGEDESK_LOCAL_SCHEDULE_SECONDS=3600 PAGEDESK_SETTINGS_CACHE_SECONDS=15 bash infra/scripts/with-stack.sh bench-local ./target/bench-local/bench
 
 # 10,000 inbound messages over 1,000 conversations through the local stack (two pollers per

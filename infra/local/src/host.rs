@@ -84,6 +84,10 @@ pub fn http_api(routes: Vec<(String, String, HttpHandler)>) -> axum::Router {
                     if path == "/_local/aws-requests" && method == Method::GET {
                         return axum::Json(pagedesk_shared::aws::request_counts()).into_response();
                     }
+                    // Invocations and handler time per function, for the bench's cost figures.
+                    if path == "/_local/invocations" && method == Method::GET {
+                        return axum::Json(invocations()).into_response();
+                    }
                     // DynamoDB's own meter, when the stack runs with PAGEDESK_MEASURE_CAPACITY=1.
                     if path == "/_local/aws-capacity" && method == Method::GET {
                         return axum::Json(pagedesk_shared::aws::consumed_capacity())
@@ -377,4 +381,28 @@ pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
                 url.rsplit('/').next().unwrap_or("")
             )
         })
+}
+
+/// Invocations of each hosted function and the time its handler took in total (what Lambda
+/// bills as duration), for the bench's cost figures.
+static INVOCATIONS: std::sync::Mutex<std::collections::BTreeMap<String, (u64, f64)>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+pub fn record_invocation(function: &str, started: std::time::Instant) {
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Ok(mut m) = INVOCATIONS.lock() {
+        let e = m.entry(function.to_owned()).or_insert((0, 0.0));
+        e.0 += 1;
+        e.1 += ms;
+    }
+}
+
+/// `{function: {"count", "ms"}}` since the stack started.
+pub fn invocations() -> serde_json::Value {
+    let m = INVOCATIONS.lock().map(|m| m.clone()).unwrap_or_default();
+    serde_json::Value::Object(
+        m.into_iter()
+            .map(|(k, (count, ms))| (k, serde_json::json!({"count": count, "ms": ms})))
+            .collect(),
+    )
 }

@@ -249,7 +249,12 @@ impl Stack {
                     let w = Arc::new(Webhook::new(cfg, &clients, Arc::new(SystemClock)));
                     let h: HttpHandler = Arc::new(move |req| {
                         let w = w.clone();
-                        Box::pin(async move { w.handle(req).await })
+                        Box::pin(async move {
+                            let started = std::time::Instant::now();
+                            let r = w.handle(req).await;
+                            host::record_invocation("WebhookFunction", started);
+                            r
+                        })
                     });
                     for (m, p) in &f.http_routes {
                         http_routes.push((m.clone(), p.clone(), h.clone()));
@@ -260,7 +265,12 @@ impl Stack {
                     let r = Arc::new(Router::new(cfg, &clients, Arc::new(SystemClock)));
                     let h: SqsHandler = Arc::new(move |ev| {
                         let r = r.clone();
-                        Box::pin(async move { r.handle_batch(ev).await })
+                        Box::pin(async move {
+                            let started = std::time::Instant::now();
+                            let out = r.handle_batch(ev).await;
+                            host::record_invocation("RouterFunction", started);
+                            out
+                        })
                     });
                     tasks.extend(event_sources(&clients, &prov, f, h, &opts).await);
                 }
@@ -269,7 +279,12 @@ impl Stack {
                     let sender = Arc::new(Sender::new(cfg, &clients, Arc::new(SystemClock)));
                     let h: SqsHandler = Arc::new(move |ev| {
                         let s = sender.clone();
-                        Box::pin(async move { s.handle_batch(ev).await })
+                        Box::pin(async move {
+                            let started = std::time::Instant::now();
+                            let out = s.handle_batch(ev).await;
+                            host::record_invocation("SenderFunction", started);
+                            out
+                        })
                     });
                     tasks.extend(event_sources(&clients, &prov, f, h, &opts).await);
                 }
@@ -290,9 +305,11 @@ impl Stack {
                             tokio::time::interval_at(tokio::time::Instant::now() + period, period);
                         loop {
                             tick.tick().await;
+                            let started = std::time::Instant::now();
                             if let Err(e) = scheduler.run().await {
                                 tracing::warn!(error = %e, "scheduler run failed");
                             }
+                            host::record_invocation("SchedulerFunction", started);
                         }
                     }));
                 }
@@ -306,7 +323,12 @@ impl Stack {
                     ));
                     let h: HttpHandler = Arc::new(move |req| {
                         let m = m.clone();
-                        Box::pin(async move { m.handle(req).await })
+                        Box::pin(async move {
+                            let started = std::time::Instant::now();
+                            let r = m.handle(req).await;
+                            host::record_invocation("MetaCallbacksFunction", started);
+                            r
+                        })
                     });
                     for (m, p) in &f.http_routes {
                         http_routes.push((m.clone(), p.clone(), h.clone()));
@@ -327,7 +349,12 @@ impl Stack {
                     agent_api = Some(a.clone());
                     let h: HttpHandler = Arc::new(move |req| {
                         let a = a.clone();
-                        Box::pin(async move { a.handle(req).await })
+                        Box::pin(async move {
+                            let started = std::time::Instant::now();
+                            let r = a.handle(req).await;
+                            host::record_invocation("AgentApiFunction", started);
+                            r
+                        })
                     });
                     let mut cors = f.function_url.clone().unwrap_or_default();
                     cors.allow_origins = cors

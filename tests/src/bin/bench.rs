@@ -16,25 +16,65 @@ use pagedesk_e2e::{Stack, envelope, unique};
 use pagedesk_shared::meta::{event, signature, webhook};
 use serde_json::{Value, json};
 
-fn cpu_per_event() {
+/// Nanoseconds per round of `f`, over enough rounds to take about 200 ms.
+fn per_round(mut f: impl FnMut() -> usize) -> f64 {
+    let mut rounds = 1u64;
+    loop {
+        let started = Instant::now();
+        let mut sink = 0usize;
+        for _ in 0..rounds {
+            sink = sink.wrapping_add(std::hint::black_box(f()));
+        }
+        let took = started.elapsed();
+        std::hint::black_box(sink);
+        if took > Duration::from_millis(200) {
+            return took.as_nanos() as f64 / rounds as f64;
+        }
+        rounds *= 2;
+    }
+}
+
+/// The webhook's own work per event (signature check and split into queue messages, all but
+/// the SQS call) beside the floor: HMAC-SHA256 of the same bytes plus one `serde_json` parse.
+fn webhook_cpu(label: &str, body: &[u8], events: usize) {
     let secret = b"bench-secret";
+    let sig = signature::sign(secret, body);
+    let work = per_round(|| {
+        let ok = signature::verify(secret, body, Some(&sig)).is_ok();
+        let n = webhook::split(body, 0).map(|s| s.events.len()).unwrap_or(0);
+        n * usize::from(ok)
+    });
+    let floor = per_round(|| {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret).expect("any key length");
+        mac.update(body);
+        let tag = mac.finalize().into_bytes();
+        let v: Value = serde_json::from_slice(body).unwrap_or_default();
+        usize::from(tag[0]) + usize::from(v.is_object())
+    });
+    println!(
+        "cpu  webhook, {label} ({} bytes): {:.2} µs/event, floor {:.2} µs/event, ratio {:.2}",
+        body.len(),
+        work / events as f64 / 1000.0,
+        floor / events as f64 / 1000.0,
+        work / floor
+    );
+}
+
+fn cpu_per_event() {
+    // One event of about 1 KB, as one webhook delivery.
+    let text = "How do I return the shoes I bought last week? ".repeat(19);
+    let one = serde_json::to_vec(&envelope("1", "messaging", vec![json!({"sender": {"id": "7000000000000001"},
+        "recipient": {"id": "1"}, "timestamp": 1_700_000_000_000i64,
+        "message": {"mid": "m_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789", "text": text}})]))
+    .unwrap_or_default();
+    webhook_cpu("a single event", &one, 1);
     let items: Vec<Value> = (0..100)
         .map(|i| json!({"sender": {"id": format!("7{i}")}, "recipient": {"id": "1"}, "timestamp": 1_700_000_000_000i64 + i,
             "message": {"mid": format!("m_{i}"), "text": "How do I return the shoes I bought last week?"}}))
         .collect();
     let body = serde_json::to_vec(&envelope("1", "messaging", items)).unwrap_or_default();
-    let sig = signature::sign(secret, &body);
-    let rounds = 200;
-    let started = Instant::now();
-    let mut n = 0usize;
-    for _ in 0..rounds {
-        let ok = signature::verify(secret, &body, Some(&sig)).is_ok();
-        let split = webhook::split(&body, 0)
-            .map(|s| s.events.len())
-            .unwrap_or(0);
-        n += split * usize::from(ok);
-    }
-    let webhook_ns = started.elapsed().as_nanos() as f64 / n.max(1) as f64;
+    webhook_cpu("a batch of 100", &body, 100);
     let evs = webhook::split(&body, 0)
         .map(|s| s.events)
         .unwrap_or_default();
@@ -42,24 +82,15 @@ fn cpu_per_event() {
         .iter()
         .filter_map(|e| serde_json::from_str(&e.body).ok())
         .collect();
-    let started = Instant::now();
-    let mut m = 0usize;
-    for _ in 0..rounds {
-        for e in &parsed {
-            if matches!(event::parse(e), event::Event::Inbound(_)) {
-                m += 1;
-            }
-        }
-    }
-    let router_ns = started.elapsed().as_nanos() as f64 / m.max(1) as f64;
-    println!(
-        "cpu  webhook verify+split: {:.2} µs/event (batch of 100, {} bytes)",
-        webhook_ns / 1000.0,
-        body.len()
-    );
+    let router_ns = per_round(|| {
+        parsed
+            .iter()
+            .filter(|e| matches!(event::parse(e), event::Event::Inbound(_)))
+            .count()
+    });
     println!(
         "cpu  router parse:         {:.2} µs/event",
-        router_ns / 1000.0
+        router_ns / parsed.len().max(1) as f64 / 1000.0
     );
 }
 
@@ -71,6 +102,147 @@ async fn counts(stack: &Stack) -> BTreeMap<String, u64> {
         Ok(r) => r.json().await.unwrap_or_default(),
         Err(_) => BTreeMap::new(),
     }
+}
+
+async fn invocations(stack: &Stack) -> BTreeMap<String, Value> {
+    let url = stack
+        .s("webhook_url")
+        .replace("/webhook", "/_local/invocations");
+    match stack.http.get(url).send().await {
+        Ok(r) => r.json().await.unwrap_or_default(),
+        Err(_) => BTreeMap::new(),
+    }
+}
+
+// ---- prices -------------------------------------------------------------------------------
+// AWS's published on-demand prices, us-east-1, as of 2026-11-21 (aws.amazon.com/<service>/pricing):
+// API Gateway HTTP API $1.00 per million requests (first 300 million a month); Lambda x86
+// $0.20 per million requests and $0.0000166667 per GB-second; SQS FIFO $0.50 per million
+// requests (each 64 KB chunk one request; the event-source mapping's receives and deletes
+// count); DynamoDB on-demand $0.625 per million write request units and $0.125 per million read
+// request units (since the November 2024 reduction), storage $0.25 per GB-month; Secrets Manager
+// $0.05 per 10,000 calls. CloudWatch Logs ($0.50 per GB ingested) is left out: it depends on the
+// log level the account sets.
+const APIGW_PER_M: f64 = 1.00;
+const LAMBDA_REQ_PER_M: f64 = 0.20;
+const LAMBDA_GB_S: f64 = 0.000_016_666_7;
+const SQS_PER_M: f64 = 0.50;
+const WRU_PER_M: f64 = 0.625;
+const RRU_PER_M: f64 = 0.125;
+const STORAGE_GB_MONTH: f64 = 0.25;
+const SECRETS_PER_M: f64 = 5.00;
+
+/// Memory of each function in the template (MB): its own MemorySize, else the Globals'.
+fn memory_mb(function: &str) -> f64 {
+    let tpl: serde_yaml_ng::Value = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"),
+    )
+    .ok()
+    .and_then(|t| serde_yaml_ng::from_str(&t).ok())
+    .unwrap_or_default();
+    tpl["Resources"][function]["Properties"]["MemorySize"]
+        .as_f64()
+        .or_else(|| tpl["Globals"]["Function"]["MemorySize"].as_f64())
+        .unwrap_or(128.0)
+}
+
+/// DynamoDB's size of an item (attribute names plus values, as its pricing page counts them).
+fn item_size(item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) -> usize {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    fn value(v: &A) -> usize {
+        match v {
+            A::S(s) => s.len(),
+            A::N(n) => n.len().div_ceil(2) + 1,
+            A::B(b) => b.as_ref().len(),
+            A::Bool(_) | A::Null(_) => 1,
+            A::Ss(l) => l.iter().map(String::len).sum(),
+            A::Ns(l) => l.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
+            A::L(l) => 3 + l.iter().map(|v| value(v) + 1).sum::<usize>(),
+            A::M(m) => 3 + m.iter().map(|(k, v)| k.len() + value(v) + 1).sum::<usize>(),
+            _ => 0,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value(v)).sum()
+}
+
+/// Dollars per million operations from per-operation figures, all in, and what each part costs.
+struct Cost {
+    lines: Vec<(String, f64)>,
+}
+
+impl Cost {
+    fn total(&self) -> f64 {
+        self.lines.iter().map(|(_, d)| d).sum()
+    }
+    fn print(&self, what: &str) {
+        println!("cost {what}: ${:.2} per million, all in", self.total());
+        let mut lines: Vec<&(String, f64)> = self.lines.iter().collect();
+        lines.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for (k, d) in lines {
+            println!("       {k:<58} ${d:>6.2}");
+        }
+    }
+}
+
+/// The cost of one operation measured between two readings, per million: `posts` webhook
+/// requests through API Gateway per operation.
+fn cost_between(
+    before: (&BTreeMap<String, u64>, &BTreeMap<String, f64>, &BTreeMap<String, Value>),
+    after: (&BTreeMap<String, u64>, &BTreeMap<String, f64>, &BTreeMap<String, Value>),
+    n: u64,
+    posts: f64,
+) -> Cost {
+    let n = n as f64;
+    let req = |prefix: &str| {
+        after
+            .0
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (v - before.0.get(k).copied().unwrap_or(0)) as f64)
+            .sum::<f64>()
+            / n
+    };
+    let cap = |k: &str| {
+        (after.1.get(k).copied().unwrap_or(0.0) - before.1.get(k).copied().unwrap_or(0.0)) / n
+    };
+    let mut lines = Vec::new();
+    if posts > 0.0 {
+        lines.push((format!("API Gateway ({posts:.2} requests)"), posts * APIGW_PER_M));
+    }
+    let (mut calls, mut gb_s) = (0.0, 0.0);
+    for (f, v) in after.2 {
+        let b = before.2.get(f);
+        let count = v["count"].as_f64().unwrap_or(0.0) - b.and_then(|b| b["count"].as_f64()).unwrap_or(0.0);
+        let ms = v["ms"].as_f64().unwrap_or(0.0) - b.and_then(|b| b["ms"].as_f64()).unwrap_or(0.0);
+        if count <= 0.0 {
+            continue;
+        }
+        // Lambda rounds each invocation up to the next millisecond.
+        let billed_ms = ms + count * 0.5;
+        calls += count / n;
+        gb_s += billed_ms / 1000.0 * memory_mb(f) / 1024.0 / n;
+        println!(
+            "       {f:<24} {:.2} invocations, {:.1} ms each ({} MB)",
+            count / n,
+            ms / count,
+            memory_mb(f)
+        );
+    }
+    lines.push((format!("Lambda requests ({calls:.2})"), calls * LAMBDA_REQ_PER_M));
+    lines.push((
+        format!("Lambda duration ({:.4} GB-s)", gb_s),
+        gb_s * LAMBDA_GB_S * 1e6,
+    ));
+    let sqs = req("sqs:");
+    lines.push((format!("SQS FIFO ({sqs:.2} requests)"), sqs * SQS_PER_M));
+    let (w, r) = (cap("write:total"), cap("read:total"));
+    lines.push((format!("DynamoDB writes ({w:.2} WRU)"), w * WRU_PER_M));
+    lines.push((format!("DynamoDB reads ({r:.2} RRU)"), r * RRU_PER_M));
+    let secrets = req("secretsmanager:");
+    if secrets > 0.0 {
+        lines.push((format!("Secrets Manager ({secrets:.3} calls)"), secrets * SECRETS_PER_M));
+    }
+    Cost { lines }
 }
 
 async fn capacity(stack: &Stack) -> BTreeMap<String, f64> {
@@ -170,6 +342,7 @@ async fn main() {
     let n = 20u64;
     let before = counts(&stack).await;
     let cap_before = capacity(&stack).await;
+    let inv_before = invocations(&stack).await;
     for i in 0..n {
         let (s, _) = stack
             .post_webhook(&post(&t.page_id, &user, &format!("steady {i}")))
@@ -180,6 +353,7 @@ async fn main() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let after = counts(&stack).await;
     let cap_after = capacity(&stack).await;
+    let inv_after = invocations(&stack).await;
     println!("aws  requests per inbound text message, steady state ({n} messages):");
     print_capacity(&cap_before, &cap_after, n);
     for (k, v) in &after {
@@ -196,6 +370,19 @@ async fn main() {
             println!("       {k:<40} {:.2}{note}", d as f64 / n as f64);
         }
     }
+    let mut inbound_cost = cost_between(
+        (&before, &cap_before, &inv_before),
+        (&after, &cap_after, &inv_after),
+        n,
+        1.0,
+    );
+    // A year of messages kept: the monthly storage of twelve months' worth, per million a month.
+    let msg_bytes = message_bytes(&stack, &clients, &t).await;
+    inbound_cost.lines.push((
+        format!("storage of a year's messages, per month ({msg_bytes} B each)"),
+        12.0 * msg_bytes as f64 * 1e6 / (1u64 << 30) as f64 * STORAGE_GB_MONTH,
+    ));
+    inbound_cost.print("per inbound text message");
 
     // Outbound: requests per reply (agent API + sender + the echo's handling), steady state.
     stack
@@ -208,6 +395,7 @@ async fn main() {
     let agent = stack.token(&t.account, "agent-1", pagedesk_shared::auth::Role::Agent);
     let before = counts(&stack).await;
     let cap_before = capacity(&stack).await;
+    let inv_before = invocations(&stack).await;
     let m_out = 20u64;
     for i in 0..m_out {
         let (s, _) = stack
@@ -225,6 +413,7 @@ async fn main() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = counts(&stack).await;
     let cap_after = capacity(&stack).await;
+    let inv_after = invocations(&stack).await;
     println!(
         "aws  requests per outbound reply: API call + send + the echo's confirmation ({m_out} replies):"
     );
@@ -235,6 +424,15 @@ async fn main() {
             println!("       {k:<40} {:.2}", d as f64 / m_out as f64);
         }
     }
+    // The echo comes back through API Gateway like any webhook; the reply's own call goes
+    // through the function URL (no charge beyond Lambda's).
+    cost_between(
+        (&before, &cap_before, &inv_before),
+        (&after, &cap_after, &inv_after),
+        m_out,
+        1.0,
+    )
+    .print("per reply (API call, send, echo)");
     let mut reply_lat = Vec::new();
     for i in 0..20 {
         let started = Instant::now();
@@ -358,6 +556,47 @@ async fn main() {
         }
     }
     comments_and_leads(&stack, &clients).await;
+    scheduler_minute(&stack).await;
+}
+
+/// One scheduler run over a minute in which 100 conversations have a window mark due, on a
+/// table of its own with an injected clock, metered in this process.
+async fn scheduler_minute(stack: &Stack) {
+    use pagedesk_shared::clock::{MINUTE_MS, ManualClock};
+    use pagedesk_shared::domain::window::STANDARD_MS;
+    let clients = stack.clients().await;
+    let store = pagedesk_shared::store::Store::new(clients.dynamo.clone(), stack.fresh_table().await);
+    let account = format!("acct-{}", unique());
+    let t = (chrono_ms() / MINUTE_MS) * MINUTE_MS;
+    for _ in 0..100 {
+        pagedesk_e2e::seed_conversation(&store, &account, t, t).await;
+    }
+    let clock = ManualClock::new(t + STANDARD_MS - 60 * MINUTE_MS - 1);
+    let sched = pagedesk_scheduler::Scheduler {
+        store,
+        clock: std::sync::Arc::new(clock.clone()),
+        health: None,
+    };
+    let _ = sched.run().await;
+    let (req0, cap0) = (
+        pagedesk_shared::aws::request_counts(),
+        pagedesk_shared::aws::consumed_capacity(),
+    );
+    clock.set(t + STANDARD_MS - 59 * MINUTE_MS);
+    let started = Instant::now();
+    let report = sched.run().await;
+    let took = started.elapsed();
+    let (req1, cap1) = (
+        pagedesk_shared::aws::request_counts(),
+        pagedesk_shared::aws::consumed_capacity(),
+    );
+    println!(
+        "aws  one scheduler minute with 100 conversations due (a 60-minute warning each), {:.0} ms: {:?}",
+        took.as_secs_f64() * 1000.0,
+        report.map(|r| (r.conversations, r.events)).ok()
+    );
+    print_capacity(&cap0, &cap1, 1);
+    print_requests(&req0, &req1, 1);
 }
 
 /// A comment under one post (steady: its conversation exists) and a lead (each a new
@@ -414,6 +653,35 @@ fn print_requests(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>,
             println!("       {k:<40} {:.2}", d as f64 / n as f64);
         }
     }
+}
+
+/// DynamoDB's size of a steady-state inbound message item of `t`'s conversation.
+async fn message_bytes(
+    stack: &Stack,
+    clients: &pagedesk_shared::aws::Clients,
+    t: &pagedesk_e2e::Tenant,
+) -> usize {
+    let (conv, _) = stack.single_conversation(t, 1).await;
+    let id = conv["id"].as_str().unwrap_or_default();
+    let out = clients
+        .dynamo
+        .query()
+        .table_name(stack.s("table"))
+        .key_condition_expression("pk = :p AND begins_with(sk, :m)")
+        .expression_attribute_values(
+            ":p",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("ACC#{}#CONV#{id}", t.account)),
+        )
+        .expression_attribute_values(":m", aws_sdk_dynamodb::types::AttributeValue::S("MSG#".into()))
+        .scan_index_forward(false)
+        .limit(1)
+        .send()
+        .await;
+    out.ok()
+        .and_then(|o| o.items)
+        .and_then(|i| i.into_iter().next())
+        .map(|i| item_size(&i))
+        .unwrap_or(0)
 }
 
 fn tok_for(stack: &Stack, t: &pagedesk_e2e::Tenant) -> String {
