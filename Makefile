@@ -53,11 +53,18 @@ lint: fmt clippy template-lint
 # ---- Lambda artifacts ----------------------------------------------------------------------
 FUNCTIONS = webhook router agent-api sender scheduler meta-callbacks
 
+# Each Lambda binary is linked as a fixed-address (non-PIE) executable: a PIE carried 1.4 MB of
+# dynamic relocations (agent-api) that the loader also had to apply at every cold start. The
+# flag applies to the final crate only (its fat LTO generates all the code); dependencies keep
+# their defaults, which some need (crc-fast also builds a shared library). DESIGN.md
+# "Performance and cost" weighs what it gives up (ASLR of the executable image).
+LAMBDA_RUSTFLAGS = -C relocation-model=static
+
 release:
-	$(CARGO) build --release --locked $(foreach f,$(FUNCTIONS),--bin $(f))
+	$(foreach f,$(FUNCTIONS),$(CARGO) rustc --release --locked -p pagedesk-$(f) --bin $(f) -- $(LAMBDA_RUSTFLAGS) &&) true
 
 define lambda
-	$(CARGO) build --release --locked --bin $(1)
+	$(CARGO) rustc --release --locked -p pagedesk-$(1) --bin $(1) -- $(LAMBDA_RUSTFLAGS)
 	cp target/release/$(1) $(ARTIFACTS_DIR)/bootstrap
 endef
 
@@ -95,8 +102,7 @@ sam-build:
 # Figures to compare from run to run: binary sizes and start-up (release builds), webhook CPU
 # per event against its floor, AWS requests and DynamoDB units per operation, dollars per
 # million, local latency.
-bench: tools
-	$(CARGO) build --release --locked $(foreach f,$(FUNCTIONS),--bin $(f))
+bench: tools release
 	$(CARGO) build --profile bench-local --locked -p pagedesk-local -p pagedesk-e2e
 	./target/bench-local/startup
 	@PAGEDESK_MEASURE_CAPACITY=1 PAGEDESK_PAGE_CHECK_SECONDS=86400 PAGEDESK_LOCAL_SCHEDULE_SECONDS=3600 PAGEDESK_SETTINGS_CACHE_SECONDS=15 bash infra/scripts/with-stack.sh bench-local ./target/bench-local/bench

@@ -64,9 +64,13 @@ fn webhook_cpu(label: &str, body: &[u8], events: usize) {
 fn cpu_per_event() {
     // One event of about 1 KB, as one webhook delivery.
     let text = "How do I return the shoes I bought last week? ".repeat(19);
-    let one = serde_json::to_vec(&envelope("1", "messaging", vec![json!({"sender": {"id": "7000000000000001"},
+    let one = serde_json::to_vec(&envelope(
+        "1",
+        "messaging",
+        vec![json!({"sender": {"id": "7000000000000001"},
         "recipient": {"id": "1"}, "timestamp": 1_700_000_000_000i64,
-        "message": {"mid": "m_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789", "text": text}})]))
+        "message": {"mid": "m_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789", "text": text}})],
+    ))
     .unwrap_or_default();
     webhook_cpu("a single event", &one, 1);
     let items: Vec<Value> = (0..100)
@@ -147,7 +151,9 @@ fn memory_mb(function: &str) -> f64 {
 }
 
 /// DynamoDB's size of an item (attribute names plus values, as its pricing page counts them).
-fn item_size(item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) -> usize {
+fn item_size(
+    item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) -> usize {
     use aws_sdk_dynamodb::types::AttributeValue as A;
     fn value(v: &A) -> usize {
         match v {
@@ -186,12 +192,14 @@ impl Cost {
 
 /// The cost of one operation measured between two readings, per million: `posts` webhook
 /// requests through API Gateway per operation.
-fn cost_between(
-    before: (&BTreeMap<String, u64>, &BTreeMap<String, f64>, &BTreeMap<String, Value>),
-    after: (&BTreeMap<String, u64>, &BTreeMap<String, f64>, &BTreeMap<String, Value>),
-    n: u64,
-    posts: f64,
-) -> Cost {
+/// One reading of the local meters: SDK requests, DynamoDB units, invocations.
+type Reading<'a> = (
+    &'a BTreeMap<String, u64>,
+    &'a BTreeMap<String, f64>,
+    &'a BTreeMap<String, Value>,
+);
+
+fn cost_between(before: Reading<'_>, after: Reading<'_>, n: u64, posts: f64) -> Cost {
     let n = n as f64;
     let req = |prefix: &str| {
         after
@@ -207,12 +215,16 @@ fn cost_between(
     };
     let mut lines = Vec::new();
     if posts > 0.0 {
-        lines.push((format!("API Gateway ({posts:.2} requests)"), posts * APIGW_PER_M));
+        lines.push((
+            format!("API Gateway ({posts:.2} requests)"),
+            posts * APIGW_PER_M,
+        ));
     }
     let (mut calls, mut gb_s) = (0.0, 0.0);
     for (f, v) in after.2 {
         let b = before.2.get(f);
-        let count = v["count"].as_f64().unwrap_or(0.0) - b.and_then(|b| b["count"].as_f64()).unwrap_or(0.0);
+        let count =
+            v["count"].as_f64().unwrap_or(0.0) - b.and_then(|b| b["count"].as_f64()).unwrap_or(0.0);
         let ms = v["ms"].as_f64().unwrap_or(0.0) - b.and_then(|b| b["ms"].as_f64()).unwrap_or(0.0);
         if count <= 0.0 {
             continue;
@@ -228,7 +240,10 @@ fn cost_between(
             memory_mb(f)
         );
     }
-    lines.push((format!("Lambda requests ({calls:.2})"), calls * LAMBDA_REQ_PER_M));
+    lines.push((
+        format!("Lambda requests ({calls:.2})"),
+        calls * LAMBDA_REQ_PER_M,
+    ));
     lines.push((
         format!("Lambda duration ({:.4} GB-s)", gb_s),
         gb_s * LAMBDA_GB_S * 1e6,
@@ -240,7 +255,10 @@ fn cost_between(
     lines.push((format!("DynamoDB reads ({r:.2} RRU)"), r * RRU_PER_M));
     let secrets = req("secretsmanager:");
     if secrets > 0.0 {
-        lines.push((format!("Secrets Manager ({secrets:.3} calls)"), secrets * SECRETS_PER_M));
+        lines.push((
+            format!("Secrets Manager ({secrets:.3} calls)"),
+            secrets * SECRETS_PER_M,
+        ));
     }
     Cost { lines }
 }
@@ -376,13 +394,19 @@ async fn main() {
         n,
         1.0,
     );
-    // A year of messages kept: the monthly storage of twelve months' worth, per million a month.
+    // Storage: a million messages kept for a month counts in the total; kept for good, a
+    // year's worth at a million a month is twelve times that every month (printed below).
     let msg_bytes = message_bytes(&stack, &clients, &t).await;
+    let month = msg_bytes as f64 * 1e6 / (1u64 << 30) as f64 * STORAGE_GB_MONTH;
     inbound_cost.lines.push((
-        format!("storage of a year's messages, per month ({msg_bytes} B each)"),
-        12.0 * msg_bytes as f64 * 1e6 / (1u64 << 30) as f64 * STORAGE_GB_MONTH,
+        format!("storage, one month ({msg_bytes} B a message)"),
+        month,
     ));
     inbound_cost.print("per inbound text message");
+    println!(
+        "       (kept for good: after a year at a million messages a month, storage is ${:.2} a month)",
+        12.0 * month
+    );
 
     // Outbound: requests per reply (agent API + sender + the echo's handling), steady state.
     stack
@@ -565,7 +589,8 @@ async fn scheduler_minute(stack: &Stack) {
     use pagedesk_shared::clock::{MINUTE_MS, ManualClock};
     use pagedesk_shared::domain::window::STANDARD_MS;
     let clients = stack.clients().await;
-    let store = pagedesk_shared::store::Store::new(clients.dynamo.clone(), stack.fresh_table().await);
+    let store =
+        pagedesk_shared::store::Store::new(clients.dynamo.clone(), stack.fresh_table().await);
     let account = format!("acct-{}", unique());
     let t = (chrono_ms() / MINUTE_MS) * MINUTE_MS;
     for _ in 0..100 {
@@ -672,7 +697,10 @@ async fn message_bytes(
             ":p",
             aws_sdk_dynamodb::types::AttributeValue::S(format!("ACC#{}#CONV#{id}", t.account)),
         )
-        .expression_attribute_values(":m", aws_sdk_dynamodb::types::AttributeValue::S("MSG#".into()))
+        .expression_attribute_values(
+            ":m",
+            aws_sdk_dynamodb::types::AttributeValue::S("MSG#".into()),
+        )
         .scan_index_forward(false)
         .limit(1)
         .send()
