@@ -4,7 +4,6 @@
 CARGO ?= cargo
 # provided.al2023 ships glibc 2.34; the glibc-check target enforces it.
 GLIBC_MAX ?= 2.34
-# aws-lc-sys build setting: see .cargo/config.toml (kept there so plain cargo shares the cache).
 
 .PHONY: dev test tools web screenshots deploy-web build lint fmt clippy template-lint release glibc-check sam-build sam-validate bench load fuzz clean
 

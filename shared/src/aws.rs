@@ -65,6 +65,7 @@ impl Clients {
     /// Clients for emulators on explicit endpoints with dummy credentials (local host, tests).
     pub async fn for_endpoints(dynamo: &str, sqs: &str, secrets: &str) -> Self {
         let base = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(crate::tls::sdk_http_client())
             .region(aws_config::Region::new("us-east-1"))
             .test_credentials()
             .load()

@@ -23,7 +23,7 @@ fn client_config() -> Option<rustls::ClientConfig> {
     static CONFIG: OnceLock<Option<rustls::ClientConfig>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
-            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
             let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
                 .ok()?
@@ -35,12 +35,20 @@ fn client_config() -> Option<rustls::ClientConfig> {
         .clone()
 }
 
+/// Makes ring the process's rustls provider, for clients built without `reqwest_builder`
+/// (reqwest is built without a provider of its own, so a plain `Client::new()` needs one).
+/// Idempotent.
+pub fn install_default_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A reqwest client builder on the shared TLS configuration.
 pub fn reqwest_builder() -> reqwest::ClientBuilder {
+    install_default_provider();
     let builder = reqwest::Client::builder();
     match client_config() {
         Some(cfg) => builder.tls_backend_preconfigured(cfg),
-        // Cannot happen with the aws-lc provider's defaults; reqwest's own set-up then.
+        // Cannot happen with ring's defaults; reqwest's own set-up then.
         None => builder,
     }
 }
@@ -68,7 +76,7 @@ pub fn sdk_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClie
         .with_native_roots(false)
         .with_pem_certificate(roots_pem().into_bytes());
     let builder = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(
-        tls::rustls_provider::CryptoMode::AwsLc,
+        tls::rustls_provider::CryptoMode::Ring,
     ));
     match tls::TlsContext::builder().with_trust_store(trust).build() {
         Ok(ctx) => builder.tls_context(ctx).build_https(),

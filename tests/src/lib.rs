@@ -23,7 +23,9 @@ impl Stack {
         let text = std::fs::read_to_string(&path).expect("stack file readable");
         Stack {
             info: serde_json::from_str(&text).expect("stack file is JSON"),
-            http: reqwest::Client::new(),
+            http: pagedesk_shared::tls::reqwest_builder()
+                .build()
+                .unwrap_or_default(),
         }
     }
 

@@ -56,7 +56,9 @@ async fn driver() -> Driver {
         child,
         url: format!("http://127.0.0.1:{port}"),
     };
-    let http = reqwest::Client::new();
+    let http = pagedesk_shared::tls::reqwest_builder()
+        .build()
+        .expect("http client");
     eventually("chromedriver to listen", 20, || {
         let req = http.get(format!("{}/status", d.url)).send();
         async move { req.await.ok().filter(|r| r.status().is_success()) }
@@ -532,7 +534,9 @@ async fn images_comments_and_leads_show_as_what_they_are() {
     // A person sends a picture (served by the simulator as Meta's CDN would).
     let name = format!("pic-{}.svg", unique());
     let svg = r##"<svg xmlns="http://www.w3.org/2000/svg" width="120" height="80"><rect width="120" height="80" fill="#0866ff"/></svg>"##;
-    let put = reqwest::Client::new()
+    let put = pagedesk_shared::tls::reqwest_builder()
+        .build()
+        .expect("http client")
         .put(format!("{}/_sim/media/{name}", stack.s("sim_url")))
         .header("content-type", "image/svg+xml")
         .body(svg)

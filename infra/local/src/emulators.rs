@@ -104,7 +104,9 @@ pub async fn start(root: &Path, log_dir: &Path) -> Result<Emulators, EmulatorErr
 }
 
 async fn wait_ready(name: &'static str, port: u16) -> Result<(), EmulatorError> {
-    let http = reqwest::Client::new();
+    let http = pagedesk_shared::tls::reqwest_builder()
+        .build()
+        .unwrap_or_default();
     for _ in 0..300 {
         if http
             .get(format!("http://127.0.0.1:{port}/"))

@@ -142,7 +142,9 @@ impl Sim {
             app_secret,
             app_id,
             echoes: Arc::new(std::sync::atomic::AtomicBool::new(true)),
-            http: reqwest::Client::new(),
+            http: pagedesk_shared::tls::reqwest_builder()
+                .build()
+                .unwrap_or_default(),
             faults: Default::default(),
         }
     }
