@@ -305,28 +305,7 @@ async fn an_agent_sees_a_message_arrive_answers_claims_and_resolves() {
     b.goto(&format!("{}/#/", stack.s("web_url")))
         .await
         .expect("back to the inbox");
-    text_of(&b, "li[data-conversation]", "An old question").await;
-    let rows = b
-        .find_all(Locator::Css("li[data-conversation]"))
-        .await
-        .expect("rows");
-    let mut old_id = None;
-    for r in rows {
-        if r.text()
-            .await
-            .unwrap_or_default()
-            .contains("An old question")
-        {
-            old_id = r.attr("data-conversation").await.expect("attr");
-            r.find(Locator::Css("a"))
-                .await
-                .expect("link")
-                .click()
-                .await
-                .expect("open");
-        }
-    }
-    let old_id = old_id.expect("the old conversation's row");
+    let old_id = open_row(&b, "An old question").await;
     let refusal = text_of(&b, "#reply-refusal", "window").await;
     assert!(refusal.contains("24-hour"), "reason in words: {refusal}");
     let reply = find(&b, "textarea[aria-label='Reply']").await;
@@ -504,8 +483,8 @@ async fn filter(b: &Client, label: &str, value: &str) {
     .expect("select");
 }
 
-/// Opens the first inbox row whose text contains `text`.
-async fn open_row(b: &Client, text: &str) {
+/// Opens the first inbox row whose text contains `text`; answers its conversation id.
+async fn open_row(b: &Client, text: &str) -> String {
     text_of(b, "li[data-conversation]", text).await;
     for r in b
         .find_all(Locator::Css("li[data-conversation]"))
@@ -513,13 +492,18 @@ async fn open_row(b: &Client, text: &str) {
         .expect("rows")
     {
         if r.text().await.unwrap_or_default().contains(text) {
+            let id = r
+                .attr("data-conversation")
+                .await
+                .expect("attr")
+                .expect("a row names its conversation");
             r.find(Locator::Css("a"))
                 .await
                 .expect("link")
                 .click()
                 .await
                 .expect("open");
-            return;
+            return id;
         }
     }
     panic!("no row with {text}");

@@ -366,6 +366,7 @@ export function Conversation({ api, claims, feed, id }) {
     try {
       const r = await api.post(`${path}/${what}`, body);
       if (r && r.id === id) setConv(r);
+      changed();
       await load();
     } catch (e) {
       setActionError(e);

@@ -8,8 +8,12 @@ import { Avatar, ChannelIcon, contactName, ErrorLine, when, CHANNELS } from './u
 
 const PAGE_SIZE = 25;
 
+// Signals the list only when something became read: a conversation reloads on every event that
+// concerns it, and the list already reloads on those.
 export function markSeen(conv) {
-  if (conv?.last_inbound_at) localStorage.setItem(`pagedesk.seen.${conv.id}`, conv.last_inbound_at);
+  const key = `pagedesk.seen.${conv?.id}`;
+  if (!conv?.last_inbound_at || localStorage.getItem(key) === conv.last_inbound_at) return;
+  localStorage.setItem(key, conv.last_inbound_at);
   changed();
 }
 

@@ -98,24 +98,24 @@ fn cpu_per_event() {
     );
 }
 
-async fn counts(stack: &Stack) -> BTreeMap<String, u64> {
-    let url = stack
-        .s("webhook_url")
-        .replace("/webhook", "/_local/aws-requests");
+/// One of the local host's meters (`/_local/...` on the webhook's API), empty if unreachable.
+async fn local_meter<T: serde::de::DeserializeOwned>(
+    stack: &Stack,
+    path: &str,
+) -> BTreeMap<String, T> {
+    let url = stack.s("webhook_url").replace("/webhook", path);
     match stack.http.get(url).send().await {
         Ok(r) => r.json().await.unwrap_or_default(),
         Err(_) => BTreeMap::new(),
     }
 }
 
+async fn counts(stack: &Stack) -> BTreeMap<String, u64> {
+    local_meter(stack, "/_local/aws-requests").await
+}
+
 async fn invocations(stack: &Stack) -> BTreeMap<String, Value> {
-    let url = stack
-        .s("webhook_url")
-        .replace("/webhook", "/_local/invocations");
-    match stack.http.get(url).send().await {
-        Ok(r) => r.json().await.unwrap_or_default(),
-        Err(_) => BTreeMap::new(),
-    }
+    local_meter(stack, "/_local/invocations").await
 }
 
 // ---- prices -------------------------------------------------------------------------------
@@ -264,13 +264,7 @@ fn cost_between(before: Reading<'_>, after: Reading<'_>, n: u64, posts: f64) -> 
 }
 
 async fn capacity(stack: &Stack) -> BTreeMap<String, f64> {
-    let url = stack
-        .s("webhook_url")
-        .replace("/webhook", "/_local/aws-capacity");
-    match stack.http.get(url).send().await {
-        Ok(r) => r.json().await.unwrap_or_default(),
-        Err(_) => BTreeMap::new(),
-    }
+    local_meter(stack, "/_local/aws-capacity").await
 }
 
 /// Units per operation between two meter readings: `write:total  3.00 (table 2.00, gsi1 1.00)`.
