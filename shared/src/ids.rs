@@ -9,6 +9,21 @@ pub fn new_id(prefix: &str, now_ms: i64) -> String {
     format!("{prefix}_{}", ulid.to_string().to_lowercase())
 }
 
+/// A ULID-shaped id that is the same every time for the same (`time_ms`, `seed`): a message
+/// keyed by Meta's time and id lands on the same key when Meta delivers it again, so its own
+/// conditional put is the dedupe (no guard item).
+pub fn keyed_id(prefix: &str, time_ms: i64, seed: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(seed.as_bytes());
+    let mut random = [0u8; 16];
+    random[6..].copy_from_slice(&digest[..10]);
+    let ulid = ulid::Ulid::from_parts(
+        u64::try_from(time_ms).unwrap_or(0),
+        u128::from_be_bytes(random),
+    );
+    format!("{prefix}_{}", ulid.to_string().to_lowercase())
+}
+
 pub fn contact_id(page_id: &str, user_id: &str) -> String {
     format!("ct_{page_id}_{user_id}")
 }
@@ -32,5 +47,18 @@ mod tests {
         assert_ne!(a, new_id("cv", 1_000));
         assert!(a < b, "{a} < {b}");
         assert!(a.starts_with("cv_"));
+    }
+
+    #[test]
+    fn keyed_ids_repeat_for_the_same_seed_and_time_only() {
+        let a = keyed_id("ms", 1_700_000_000_000, "m_1");
+        assert_eq!(a, keyed_id("ms", 1_700_000_000_000, "m_1"));
+        assert_ne!(a, keyed_id("ms", 1_700_000_000_000, "m_2"));
+        assert_ne!(a, keyed_id("ms", 1_700_000_000_001, "m_1"));
+        assert!(
+            a < keyed_id("ms", 1_700_000_000_001, "m_0"),
+            "time-ordered like new_id"
+        );
+        assert_eq!(a.len(), new_id("ms", 0).len());
     }
 }

@@ -1,7 +1,8 @@
 //! The events feed under slow writers: a front end that polls with its cursor sees every event
 //! exactly once, in the order a full read afterwards gives, while writers whose requests reach
 //! DynamoDB late (a delaying proxy) run concurrently: a scheduler run (one `now` for the whole
-//! run) and router-like appends.
+//! run) and router-like appends: transactions with event items, and Messenger messages put on
+//! their own that are their own events through the `feed` index.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -13,16 +14,18 @@ use pagedesk_shared::aws::Clients;
 use pagedesk_shared::clock::{Clock, MINUTE_MS, SystemClock};
 use pagedesk_shared::domain::window::STANDARD_MS;
 use pagedesk_shared::domain::{AuthorType, Direction, EventType, MessageStatus};
-use pagedesk_shared::store::{EventCursor, EventItem, MessageItem, Store, Touch};
+use pagedesk_shared::store::{
+    AppendOutcome, EventCursor, EventItem, MessageItem, SETTLE_MS, Store, Touch,
+};
 use serde_json::json;
 
 const CONVERSATIONS: usize = 8;
 const APPENDS_PER_WRITER: usize = 8;
 
-async fn append(store: &Store, account: &str, conv: &str) {
+async fn append(store: &Store, account: &str, conv: &str, keyed: bool) {
     let now = SystemClock.now_ms();
     let n = unique();
-    let msg = MessageItem {
+    let mut msg = MessageItem {
         id: format!("ms_{n}"),
         direction: Direction::Out,
         author_type: AuthorType::Page,
@@ -31,6 +34,22 @@ async fn append(store: &Store, account: &str, conv: &str) {
         ..Default::default()
     }
     .placed(account, conv);
+    let touch = Touch {
+        at: now,
+        inbound: false,
+        require_open: false,
+        now,
+    };
+    if keyed {
+        msg.key_by_meta(&format!("m_{n}"));
+        msg.place(account, conv);
+        let outcome = store
+            .append_keyed(&msg, touch, false)
+            .await
+            .expect("append");
+        assert_eq!(outcome, AppendOutcome::Stored);
+        return;
+    }
     let event = EventItem::new(
         account,
         EventType::MessageCreated,
@@ -38,12 +57,6 @@ async fn append(store: &Store, account: &str, conv: &str) {
         json!({"message_id": msg.id}),
         now,
     );
-    let touch = Touch {
-        at: now,
-        inbound: false,
-        require_open: false,
-        now,
-    };
     store
         .append_message(&msg, Some(&format!("m_{n}")), touch, &[event])
         .await
@@ -54,9 +67,10 @@ async fn append(store: &Store, account: &str, conv: &str) {
 async fn full_read(store: &Store, account: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut after: Option<EventCursor> = None;
+    let later = SystemClock.now_ms() + 2 * SETTLE_MS;
     loop {
         let page = store
-            .list_events(account, after.as_ref(), 100, i64::MAX / 2)
+            .list_events(account, after.as_ref(), 100, later)
             .await
             .expect("feed");
         let Some(last) = page.last() else {
@@ -133,7 +147,8 @@ async fn a_polling_front_end_sees_every_event_once_whatever_the_writers_delays()
             let convs = convs.clone();
             tokio::spawn(async move {
                 for i in 0..APPENDS_PER_WRITER {
-                    append(&store, &account, &convs[(i * 2 + w) % convs.len()]).await;
+                    let conv = &convs[(i * 2 + w) % convs.len()];
+                    append(&store, &account, conv, (i + w) % 2 == 0).await;
                 }
             })
         })

@@ -205,6 +205,20 @@ impl Router {
             return Ok((0, 0));
         }
         let mut contact = self.ensure_contact(page, &psid).await?;
+        // Messages that webhooks delivered meanwhile: Meta's history gives their time in seconds,
+        // the webhook in milliseconds, so their Meta-made keys differ and only the mid tells.
+        let mut known = std::collections::HashSet::new();
+        if let Some(active) = &contact.active_conversation_id {
+            for m in self
+                .store
+                .latest_messages(&page.account, active, 200)
+                .await?
+            {
+                known.extend(m.external_id);
+                known.extend(m.sent_mids);
+            }
+        }
+        msgs.retain(|m| !known.contains(&m.id));
         let mut stored = 0;
         let mut first_text: Option<String> = None;
         for m in msgs {

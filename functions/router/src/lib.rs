@@ -202,12 +202,15 @@ impl Router {
             }
             Event::Reaction(r) => self.on_reaction(&page, r).await,
             Event::Edit {
+                user,
                 mid,
                 text,
                 num_edit,
                 timestamp,
-                ..
-            } => self.on_edit(&page, &mid, &text, num_edit, timestamp).await,
+            } => {
+                self.on_edit(&page, &user, &mid, &text, num_edit, timestamp)
+                    .await
+            }
             Event::Ignored { kind } => {
                 tracing::info!(kind, "event kind has no effect on conversations; skipped");
                 Ok(Handled::Done)

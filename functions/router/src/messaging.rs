@@ -171,7 +171,7 @@ impl Router {
         page: &PageItem,
         r: Reaction,
     ) -> Result<Handled, RouterError> {
-        let Some(guard) = self.store.get_mid(&page.account, &r.mid).await? else {
+        let Some(guard) = self.find_message(page, &r.user, &r.mid).await? else {
             return Ok(Handled::Waiting("the message of a reaction"));
         };
         let value = r.react.then(|| {
@@ -187,12 +187,13 @@ impl Router {
     pub(crate) async fn on_edit(
         &self,
         page: &PageItem,
+        user: &str,
         mid: &str,
         text: &str,
         num_edit: i64,
         at: i64,
     ) -> Result<Handled, RouterError> {
-        let Some(guard) = self.store.get_mid(&page.account, mid).await? else {
+        let Some(guard) = self.find_message(page, user, mid).await? else {
             return Ok(Handled::Waiting("the message of an edit"));
         };
         self.store
@@ -200,6 +201,29 @@ impl Router {
             .await?;
         tracing::info!(conversation_id = %guard.conversation_id, num_edit, "message edited");
         Ok(Handled::Done)
+    }
+
+    /// Where the message with Meta id `mid` is: a guard item (our sends, survey answers), else
+    /// the person's active and previous conversations, newest first.
+    async fn find_message(
+        &self,
+        page: &PageItem,
+        user: &str,
+        mid: &str,
+    ) -> Result<Option<pagedesk_shared::store::MidItem>, RouterError> {
+        let cid = ids::contact_id(&page.page_id, user);
+        let contact = self.store.get_contact(&page.account, &cid).await?;
+        let convs: Vec<String> = contact
+            .map(|c| {
+                [c.active_conversation_id, c.last_conversation_id]
+                    .into_iter()
+                    .flatten()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut convs: Vec<&str> = convs.iter().map(String::as_str).collect();
+        convs.dedup();
+        Ok(self.store.find_by_mid(&page.account, &convs, mid).await?)
     }
 
     /// Appends to the owner's open conversation (the contact's for Messenger, the post's for
@@ -215,6 +239,13 @@ impl Router {
         inbound: bool,
     ) -> Result<AppendOutcome, RouterError> {
         let mut contact = contact;
+        // A person's Messenger messages are keyed by Meta (no guard item): see
+        // `Store::append_keyed`. Comments keep their guard: edits and removals find them by it.
+        let keyed = matches!(owner, Owner::Contact);
+        if keyed {
+            msg.key_by_meta(mid);
+        }
+        let mut allow_older = false;
         if self.cfg.bucket.is_some() {
             // Shown at once with Meta's URL; the copy follows (`media`).
             for a in msg
@@ -239,6 +270,13 @@ impl Router {
             let (active, last) = self.pointers(page, &contact, owner).await?;
             let active = active.filter(|a| replaces.as_deref() != Some(a));
             let Some(conv_id) = active else {
+                if keyed
+                    && let Some(prev) = &last
+                    && self.stored_in(&mut msg, &page.account, prev).await?
+                {
+                    self.recopy_media(page, &msg, mid).await?;
+                    return Ok(AppendOutcome::Duplicate);
+                }
                 // No open conversation: it is created together with this message.
                 match self
                     .open_conversation(
@@ -276,18 +314,31 @@ impl Router {
                 }
             };
             msg.place(&page.account, &conv_id);
-            let event = EventItem::new(
-                &page.account,
-                EventType::MessageCreated,
-                Some(&conv_id),
-                serde_json::json!({"message_id": msg.id, "direction": msg.direction}),
-                now,
-            );
-            match self
-                .store
-                .append_message(&msg, Some(mid), touch, std::slice::from_ref(&event))
-                .await?
-            {
+            let outcome = if keyed {
+                self.store.append_keyed(&msg, touch, allow_older).await?
+            } else {
+                let event = EventItem::new(
+                    &page.account,
+                    EventType::MessageCreated,
+                    Some(&conv_id),
+                    serde_json::json!({"message_id": msg.id, "direction": msg.direction}),
+                    now,
+                );
+                self.store
+                    .append_message(&msg, Some(mid), touch, std::slice::from_ref(&event))
+                    .await?
+            };
+            match outcome {
+                AppendOutcome::OlderThanConversation { previous } => {
+                    if let Some(prev) = previous
+                        && self.stored_in(&mut msg, &page.account, &prev).await?
+                    {
+                        self.recopy_media(page, &msg, mid).await?;
+                        return Ok(AppendOutcome::Duplicate);
+                    }
+                    // Late, not a redelivery: it goes in behind the conversation's first.
+                    allow_older = true;
+                }
                 AppendOutcome::ConversationNotOpen => {
                     tracing::info!(conversation_id = %conv_id, "active conversation is no longer open; starting a new one");
                     contact = self.reload_contact(page, &contact).await?;
@@ -299,7 +350,7 @@ impl Router {
                 }
                 other => {
                     tracing::info!(conversation_id = %conv_id, message_id = %msg.id, "message appended");
-                    match other {
+                    match &other {
                         AppendOutcome::Stored => self.copy_media(&msg).await,
                         AppendOutcome::Duplicate => self.recopy_media(page, &msg, mid).await?,
                         _ => {}
@@ -318,8 +369,31 @@ impl Router {
         Err(RouterError::Contention)
     }
 
+    /// Whether the (Meta-keyed) message is stored in conversation `conv`; if so it is placed
+    /// there.
+    async fn stored_in(
+        &self,
+        msg: &mut MessageItem,
+        account: &str,
+        conv: &str,
+    ) -> Result<bool, RouterError> {
+        let mut there = msg.clone().placed(account, conv);
+        if self
+            .store
+            .get_message(account, conv, &there.sk)
+            .await?
+            .is_none()
+        {
+            return Ok(false);
+        }
+        std::mem::swap(msg, &mut there);
+        Ok(true)
+    }
+
     /// A redelivered message with attachments: the first delivery may have died before it
     /// queued their copies, so they are queued again (a copy already made is only marked).
+    /// `msg` is placed where the first delivery stored it when it is keyed by Meta; others are
+    /// found by their guard.
     async fn recopy_media(
         &self,
         page: &PageItem,
@@ -329,11 +403,11 @@ impl Router {
         if self.cfg.bucket.is_none() || msg.attachments.iter().all(|a| a.url.is_none()) {
             return Ok(());
         }
-        if let Some(g) = self.store.get_mid(&page.account, mid).await?
-            && let Some(stored) = self
-                .store
-                .get_message(&page.account, &g.conversation_id, &g.message_sk)
-                .await?
+        let at = match self.store.get_mid(&page.account, mid).await? {
+            Some(g) => (g.conversation_id, g.message_sk),
+            None => (msg.conversation_id.clone(), msg.sk.clone()),
+        };
+        if let Some(stored) = self.store.get_message(&page.account, &at.0, &at.1).await?
             && stored
                 .attachments
                 .iter()
@@ -440,7 +514,8 @@ impl Router {
         );
         let first = FirstMessage {
             msg,
-            mid: Some(mid),
+            // Keyed by Meta (see `append`): its key is its dedupe.
+            mid: (!matches!(owner, Owner::Contact)).then_some(mid),
             touch,
             events: std::slice::from_ref(&event),
             preface: &preface,

@@ -159,6 +159,19 @@ impl Accounts {
         json!({"id": id})
     }
 
+    /// When a message of the Page's history was sent, to the millisecond as a webhook tells it:
+    /// the Conversations API's `created_time` keeps only the second (this simulator puts the
+    /// dropped part at 437 ms, so the two never agree by accident).
+    pub fn history_time_ms(&self, mid: &str) -> Option<i64> {
+        self.threads
+            .values()
+            .flatten()
+            .flat_map(|t| &t.messages)
+            .find(|(id, _)| id == mid)
+            .and_then(|(_, m)| pagedesk_shared::clock::parse_graph_time(Some(&m.created_time)))
+            .map(|s| s + 437)
+    }
+
     /// The refusal of a token the simulator did not mint, or of a revoked Page's: Graph
     /// answers 190 everywhere for both.
     pub fn refused(&self, token: &str) -> Option<Answer> {

@@ -101,11 +101,7 @@ pub async fn provision(
             GlobalSecondaryIndex::builder()
                 .index_name(s(g.get("IndexName")))
                 .set_key_schema(Some(keys(g.get("KeySchema"))?))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
+                .projection(projection(g.get("Projection")))
                 .build()
                 .map_err(|e| err("index", e))?,
         );
@@ -188,4 +184,25 @@ pub async fn provision(
         refs.insert(id.clone(), name);
     }
     Ok(Provisioned { refs, queue_defs })
+}
+
+/// The index's projection as declared: what it projects decides what a write costs in it, so
+/// the local meter must see the same.
+fn projection(p: Option<&Value>) -> Projection {
+    let ty = match p.map(|p| s(p.get("ProjectionType"))).as_deref() {
+        Some("KEYS_ONLY") => ProjectionType::KeysOnly,
+        Some("INCLUDE") => ProjectionType::Include,
+        _ => ProjectionType::All,
+    };
+    let attrs: Vec<String> = p
+        .and_then(|p| p.get("NonKeyAttributes"))
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .collect();
+    Projection::builder()
+        .projection_type(ty)
+        .set_non_key_attributes((!attrs.is_empty()).then_some(attrs))
+        .build()
 }

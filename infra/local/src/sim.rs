@@ -29,7 +29,8 @@
 //! - `PUT /_sim/posts/{post_id}` `{"message", "permalink_url", "created_time"}` and
 //!   `PUT /_sim/leads/{leadgen_id}` `{"field_data": [...]}`: what `GET /{id}` answers (made-up
 //!   ones otherwise; the Dashboard's test lead id 444444444444 is refused, as by Meta).
-//! - `POST /_sim/messages` `{"page_id", "psid", "text", "attachments"?, "mid"?}`: a person
+//! - `POST /_sim/messages` `{"page_id", "psid", "text", "attachments"?, "mid"?}` (a `mid` of
+//!   the history keeps that message's time, to the millisecond): a person
 //!   writes to the Page; the simulator signs the webhook and posts it to pagedesk.
 //! - `POST /_sim/webhook` `{"payload": {...}}` or a raw JSON body: signs and delivers any payload.
 //! - `PUT /_sim/media/{name}` (bytes, with their content type), `GET` serves them, `DELETE`
@@ -539,7 +540,12 @@ async fn user_message(State(sim): State<Sim>, body: Bytes) -> Response {
         Ok(m) => m,
         Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     };
-    let now = chrono_now_ms();
+    // A message of the Page's history that Meta also delivers by webhook keeps its own time.
+    let now = m
+        .mid
+        .as_deref()
+        .and_then(|mid| sim.state().fb.history_time_ms(mid))
+        .unwrap_or_else(chrono_now_ms);
     let mid = m.mid.unwrap_or_else(|| sim.next_id("m_sim_in_"));
     let mut message = json!({"mid": mid});
     if let Some(t) = m.text {

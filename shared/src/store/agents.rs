@@ -155,20 +155,12 @@ impl Store {
         agent: &str,
         rule: &str,
     ) -> Result<Vec<ConversationItem>> {
-        self.query_all(
-            self.client
-                .query()
-                .table_name(&self.table)
-                .index_name("gsi3")
-                .key_condition_expression("gsi3pk = :p")
-                .filter_expression("#st = :open AND routing_rule = :r")
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(
-                    ":p",
-                    s(keys::conversations_by_assignee(account, Some(agent))),
-                )
-                .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()))
-                .expression_attribute_values(":r", s(rule)),
+        self.conversations_where(
+            account,
+            &[ConversationStatus::Open],
+            "assignee = :a AND routing_rule = :r",
+            &[],
+            &[(":a", s(agent)), (":r", s(rule))],
         )
         .await
     }

@@ -52,7 +52,7 @@ impl Store {
         conv: &ConversationItem,
         a: &Assignment<'_>,
     ) -> Result<AssignOutcome> {
-        let mut set = vec!["gsi3pk = :g", "updated_at = :u"];
+        let mut set = vec!["updated_at = :u"];
         let mut remove = Vec::new();
         let mut u = Update::builder()
             .table_name(&self.table)
@@ -60,11 +60,7 @@ impl Store {
             .key("sk", s(keys::META))
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()))
-            .expression_attribute_values(":u", n(a.now))
-            .expression_attribute_values(
-                ":g",
-                s(keys::conversations_by_assignee(&conv.account, a.to)),
-            );
+            .expression_attribute_values(":u", n(a.now));
         match a.to {
             Some(to) => {
                 set.push("assignee = :to");

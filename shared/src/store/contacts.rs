@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::*;
 use aws_sdk_dynamodb::types::Update;
 
-use crate::domain::{Channel, EventType, ProfileStatus};
+use crate::domain::{Channel, ConversationStatus, EventType, ProfileStatus};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -167,17 +167,15 @@ impl Store {
         // An account's conversation list, filtered: erasure is rare and must be complete,
         // which a pointer chain (previous conversation) would not be for comment threads.
         let convs: Vec<ConversationItem> = self
-            .query_all(
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name("gsi1")
-                    .key_condition_expression("gsi1pk = :p")
-                    .filter_expression("contact_id = :c OR #ch = :comment")
-                    .expression_attribute_names("#ch", "channel")
-                    .expression_attribute_values(":p", s(keys::conversations_all(account)))
-                    .expression_attribute_values(":c", s(contact_id))
-                    .expression_attribute_values(":comment", s(Channel::Comment.as_str())),
+            .conversations_where(
+                account,
+                &[ConversationStatus::Open, ConversationStatus::Resolved],
+                "contact_id = :c OR #ch = :comment",
+                &[("#ch", "channel")],
+                &[
+                    (":c", s(contact_id)),
+                    (":comment", s(Channel::Comment.as_str())),
+                ],
             )
             .await?;
         let (mut touched, mut messages) = (0, 0);

@@ -15,12 +15,9 @@ use crate::{Error, Result};
 pub struct ConversationItem {
     pub pk: String,
     pub sk: String,
-    pub gsi1pk: String,
-    pub gsi1sk: String,
+    /// The list index: partition by status, sorted by last activity.
     pub gsi2pk: String,
     pub gsi2sk: String,
-    pub gsi3pk: String,
-    pub gsi3sk: String,
     pub account: String,
     pub id: String,
     pub page_id: String,
@@ -35,6 +32,13 @@ pub struct ConversationItem {
     pub post_id: Option<String>,
     pub subject: Option<String>,
     pub last_message_at: Option<i64>,
+    /// Meta's time of the message that opened the conversation. A Messenger message older
+    /// than this may be a redelivery of one stored in the previous conversation.
+    pub first_message_at: Option<i64>,
+    /// The latest Meta time of a message read from the Page's history. Graph gives those to
+    /// the second, webhooks to the millisecond, so a webhook message up to a second later may
+    /// be one of them under another key: only then is the mid searched for.
+    pub imported_until: Option<i64>,
     pub last_inbound_at: Option<i64>,
     pub last_activity_at: i64,
     pub delivered_watermark: Option<i64>,
@@ -119,9 +123,7 @@ impl ConversationItem {
         ConversationItem {
             pk: keys::conversation(account, id),
             sk: keys::META.into(),
-            gsi1pk: keys::conversations_all(account),
             gsi2pk: keys::conversations_by_status(account, ConversationStatus::Open),
-            gsi3pk: keys::conversations_by_assignee(account, None),
             account: account.to_owned(),
             id: id.to_owned(),
             page_id: page_id.to_owned(),
@@ -173,6 +175,14 @@ pub enum CreateOutcome {
     ContactChanged,
 }
 
+/// What every new message sets on its conversation: it moves in the list index (`gsi2sk`) and
+/// shows as the row's preview.
+pub(super) const TOUCH_SET: &str = "SET last_message_at = :t, last_activity_at = :t, gsi2sk = :a, updated_at = :u, last_message = :lm";
+/// What an inbound message adds: a new window. The scheduler's entry is moved lazily: one that
+/// is already there stays (it fires early, and the scheduler moves it to the new window's first
+/// mark), so a chat does not rewrite the `due` index on every message.
+pub(super) const TOUCH_INBOUND: &str = ", last_inbound_at = :t, window_epoch = :t, duepk = if_not_exists(duepk, :dp), duesk = if_not_exists(duesk, :ds) REMOVE window_marks";
+
 /// When the first window mark of a window opened at `at` falls due (never in the past).
 pub(super) fn first_due(touch: &Touch) -> i64 {
     crate::domain::window::marks(&crate::domain::window::DEFAULT_WARNINGS_MIN, false)
@@ -188,10 +198,11 @@ pub(super) fn first_due(touch: &Touch) -> i64 {
 /// A new conversation item as `append_message`'s update would leave it.
 fn apply_touch(c: &mut ConversationItem, t: &Touch, msg: &MessageItem) {
     c.last_message = Some(LastMessage::of(msg));
-    let activity = keys::activity_sk(t.at, &c.id);
-    c.gsi1sk = activity.clone();
-    c.gsi2sk = activity.clone();
-    c.gsi3sk = activity;
+    c.gsi2sk = keys::activity_sk(t.at, &c.id);
+    c.first_message_at.get_or_insert(t.at);
+    if msg.imported {
+        c.imported_until = Some(t.at);
+    }
     c.last_message_at = Some(t.at);
     c.last_activity_at = t.at;
     c.updated_at = t.now;
@@ -247,10 +258,7 @@ impl Store {
         if let Some(f) = &first {
             apply_touch(&mut conv, &f.touch, f.msg);
         } else {
-            let activity = keys::activity_sk(conv.last_activity_at.max(now), &conv.id);
-            conv.gsi1sk = activity.clone();
-            conv.gsi2sk = activity.clone();
-            conv.gsi3sk = activity;
+            conv.gsi2sk = keys::activity_sk(conv.last_activity_at.max(now), &conv.id);
             conv.last_activity_at = conv.last_activity_at.max(now);
         }
         let created = EventItem::new(
@@ -512,28 +520,20 @@ impl Store {
         account: &str,
         q: &ConversationQuery,
     ) -> Result<Result<Page<ConversationItem>, BadCursor>> {
-        let (index, pk_attr, pk) = match (&q.assignee, q.status) {
-            (Some(a), _) => (
-                "gsi3",
-                "gsi3pk",
-                keys::conversations_by_assignee(account, a.as_deref()),
-            ),
-            (None, Some(st)) => ("gsi2", "gsi2pk", keys::conversations_by_status(account, st)),
-            (None, None) => ("gsi1", "gsi1pk", keys::conversations_all(account)),
-        };
-        let mut start = match q.cursor.as_deref().map(|c| decode_cursor(c, pk_attr, &pk)) {
-            Some(Ok(k)) => Some(k),
+        let before = match q.cursor.as_deref().map(|c| decode_list_cursor(c, account)) {
+            Some(Ok(b)) => Some(b),
             Some(Err(e)) => return Ok(Err(e)),
             None => None,
         };
         let mut filters = Vec::new();
-        let mut names: HashMap<String, String> = HashMap::new();
         let mut values: HashMap<String, AttributeValue> = HashMap::new();
-        values.insert(":p".into(), s(pk));
-        if let (Some(_), Some(st)) = (&q.assignee, q.status) {
-            filters.push("#st = :st");
-            names.insert("#st".into(), "status".into());
-            values.insert(":st".into(), s(st.as_str()));
+        match &q.assignee {
+            Some(Some(a)) => {
+                filters.push("assignee = :as");
+                values.insert(":as".into(), s(a));
+            }
+            Some(None) => filters.push("attribute_not_exists(assignee)"),
+            None => {}
         }
         if let Some(p) = &q.page_id {
             filters.push("page_id = :pg");
@@ -543,41 +543,128 @@ impl Store {
             filters.push("channel = :ch");
             values.insert(":ch".into(), s(c.as_str()));
         }
-        let limit = q.limit.clamp(1, 100);
+        let filter = (!filters.is_empty()).then(|| filters.join(" AND "));
+        let limit = q.limit.clamp(1, 100) as usize;
+        let statuses = match q.status {
+            Some(st) => vec![st],
+            None => vec![ConversationStatus::Open, ConversationStatus::Resolved],
+        };
+        let mut rows: Vec<ConversationItem> = Vec::new();
+        // Everything at or above `bound` has been read in every partition; below it, a partition
+        // may still have rows, so the next page starts there.
+        let mut bound: Option<String> = None;
+        for st in statuses {
+            let (found, read_to) = self
+                .list_partition(
+                    account,
+                    st,
+                    before.as_deref(),
+                    filter.as_deref(),
+                    &values,
+                    limit,
+                )
+                .await?;
+            rows.extend(found);
+            bound = bound.max(read_to);
+        }
+        rows.sort_by(|a, b| b.gsi2sk.cmp(&a.gsi2sk));
+        if let Some(b) = &bound {
+            rows.retain(|r| r.gsi2sk >= *b);
+        }
+        if rows.len() > limit {
+            rows.truncate(limit);
+        }
+        if rows.len() == limit {
+            // A full page ends at its last row, wherever the partitions were read to.
+            bound = rows.last().map(|r| r.gsi2sk.clone()).max(bound);
+        }
+        Ok(Ok(Page {
+            next_cursor: bound.map(|b| encode_list_cursor(account, &b)),
+            items: rows,
+        }))
+    }
+
+    /// Up to `limit` conversations of one status partition that pass `filter`, newest first
+    /// from below `before`, and where the reading stopped (`None`: the partition is done).
+    async fn list_partition(
+        &self,
+        account: &str,
+        status: ConversationStatus,
+        before: Option<&str>,
+        filter: Option<&str>,
+        values: &HashMap<String, AttributeValue>,
+        limit: usize,
+    ) -> Result<(Vec<ConversationItem>, Option<String>)> {
+        let mut values = values.clone();
+        values.insert(
+            ":p".into(),
+            s(keys::conversations_by_status(account, status)),
+        );
+        let mut cond = "gsi2pk = :p".to_owned();
+        if let Some(b) = before {
+            cond.push_str(" AND gsi2sk < :b");
+            values.insert(":b".into(), s(b));
+        }
         let mut items = Vec::new();
-        let mut next = None;
+        let mut start = None;
         // A filter can leave a page short; read on a bounded number of pages, then hand back a
         // cursor so the caller continues.
         for _ in 0..10 {
-            let remaining = limit - items.len() as i32;
             let res = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression(format!("{pk_attr} = :p"))
-                .set_filter_expression((!filters.is_empty()).then(|| filters.join(" AND ")))
-                .set_expression_attribute_names((!names.is_empty()).then(|| names.clone()))
+                .index_name("gsi2")
+                .key_condition_expression(&cond)
+                .set_filter_expression(filter.map(str::to_owned))
                 .set_expression_attribute_values(Some(values.clone()))
                 .scan_index_forward(false)
-                .limit(remaining)
+                .limit((limit - items.len()) as i32)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
             for item in res.items.unwrap_or_default() {
-                items.push(from_item(item)?);
+                items.push(from_item::<ConversationItem>(item)?);
             }
-            next = res.last_evaluated_key.filter(|k| !k.is_empty());
-            if next.is_none() || items.len() as i32 >= limit {
+            start = res.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() || items.len() >= limit {
                 break;
             }
-            start = next.clone();
         }
-        Ok(Ok(Page {
-            items,
-            next_cursor: next.as_ref().map(encode_cursor),
-        }))
+        let read_to = start.and_then(|k| k.get("gsi2sk").and_then(|v| v.as_s().ok()).cloned());
+        Ok((items, read_to))
+    }
+
+    /// Every conversation of the account that passes `filter` (rare, complete reads: erasure,
+    /// an agent's removal policy), both status partitions.
+    pub(crate) async fn conversations_where(
+        &self,
+        account: &str,
+        statuses: &[ConversationStatus],
+        filter: &str,
+        names: &[(&str, &str)],
+        values: &[(&str, AttributeValue)],
+    ) -> Result<Vec<ConversationItem>> {
+        let mut out = Vec::new();
+        for st in statuses {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("gsi2")
+                .key_condition_expression("gsi2pk = :p")
+                .filter_expression(filter)
+                .expression_attribute_values(":p", s(keys::conversations_by_status(account, *st)));
+            for (k, v) in names {
+                q = q.expression_attribute_names(*k, *v);
+            }
+            for (k, v) in values {
+                q = q.expression_attribute_values(*k, v.clone());
+            }
+            out.extend(self.query_all::<ConversationItem>(q).await?);
+        }
+        Ok(out)
     }
 
     /// Moves a watermark forward only: out-of-order receipts cannot move it back. The status
@@ -615,4 +702,20 @@ impl Store {
         );
         self.update_with_event(upd, Some(&event)).await
     }
+}
+
+/// A conversation list's cursor: the activity key it continues below, bound to the account.
+fn encode_list_cursor(account: &str, before: &str) -> String {
+    let mut k = Item::new();
+    k.insert("a".into(), s(keys::account(account)));
+    k.insert("before".into(), s(before));
+    encode_cursor(&k)
+}
+
+fn decode_list_cursor(c: &str, account: &str) -> std::result::Result<String, BadCursor> {
+    let k = decode_cursor(c, "a", &keys::account(account))?;
+    k.get("before")
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .ok_or(BadCursor)
 }

@@ -159,11 +159,52 @@ impl Store {
         let after = after.map(|c| c.0.as_str());
         let upper = format!("{:013}~", now - SETTLE_MS);
         let lower = after.unwrap_or("0");
+        let mut out = self
+            .feed_query(None, account, lower, &upper, limit)
+            .await?
+            .into_iter()
+            .map(from_item::<EventItem>)
+            .collect::<Result<Vec<_>>>()?;
+        // Messages appended without a transaction are their own events (the `feed` index).
+        // Their index entries outlive the events' retention, so older ones are not read.
+        let retained = format!("{:013}", now - RETENTION_MS);
+        let lower = if *lower < *retained.as_str() {
+            retained.as_str()
+        } else {
+            lower
+        };
+        for i in self
+            .feed_query(Some("feed"), account, lower, &upper, limit)
+            .await?
+        {
+            out.push(message_event(account, i)?);
+        }
+        // BETWEEN is inclusive; the cursor itself was already delivered.
+        out.retain(|e| Some(e.sk.as_str()) != after);
+        out.sort_by(|a, b| a.sk.cmp(&b.sk));
+        out.truncate(limit as usize);
+        Ok(out)
+    }
+
+    /// One page of the event items (`index` `None`) or of the `feed` index, oldest first.
+    async fn feed_query(
+        &self,
+        index: Option<&str>,
+        account: &str,
+        lower: &str,
+        upper: &str,
+        limit: i32,
+    ) -> Result<Vec<Item>> {
+        let (pk, sk) = match index {
+            Some(_) => ("feedpk", "feedsk"),
+            None => ("pk", "sk"),
+        };
         let res = self
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("pk = :p AND sk BETWEEN :lo AND :hi")
+            .set_index_name(index.map(str::to_owned))
+            .key_condition_expression(format!("{pk} = :p AND {sk} BETWEEN :lo AND :hi"))
             .expression_attribute_values(":p", s(keys::events(account)))
             .expression_attribute_values(":lo", s(lower))
             .expression_attribute_values(":hi", s(upper))
@@ -171,18 +212,34 @@ impl Store {
             .send()
             .await
             .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
-        let items: Vec<Item> = res.items.unwrap_or_default();
-        let mut out = Vec::with_capacity(items.len());
-        for i in items {
-            let e: EventItem = from_item(i)?;
-            // BETWEEN is inclusive; the cursor itself was already delivered.
-            if Some(e.sk.as_str()) != after {
-                out.push(e);
-            }
-        }
-        out.truncate(limit as usize);
-        Ok(out)
+        Ok(res.items.unwrap_or_default())
     }
+}
+
+/// The `message.created` event a message in the `feed` index stands for (the same data an
+/// event item of a message carries).
+fn message_event(account: &str, i: Item) -> Result<EventItem> {
+    let text = |k: &str| {
+        i.get(k)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .ok_or_else(|| Error::Corrupt(format!("feed entry without {k}")))
+    };
+    let position = text("feedsk")?;
+    let at = position
+        .get(..13)
+        .and_then(|t| t.parse::<i64>().ok())
+        .ok_or_else(|| Error::Corrupt("feed position".into()))?;
+    Ok(EventItem {
+        pk: keys::events(account),
+        sk: position,
+        account: account.to_owned(),
+        kind: EventType::MessageCreated,
+        conversation_id: Some(text("conversation_id")?),
+        data: serde_json::json!({"message_id": text("id")?, "direction": text("direction")?}),
+        created_at: at,
+        expires_at: (at + RETENTION_MS) / 1000,
+    })
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! query can cross accounts; the only global item is the page index (a webhook names a Page,
 //! not an account).
 //!
-//! | item | pk | sk | gsi1 (pk / sk) | gsi2 | gsi3 |
+//! | item | pk | sk | gsi1 (pk / sk) | gsi2 | feed |
 //! |---|---|---|---|---|---|
 //! | page | `PAGE#<page>` | `PAGE` | `ACC#<a>#PAGES` / page | | |
 //! | (page, its next health check) | | | due: `DUE#<minute>` / `<ms:013>#<a>#PAGE#<page>` | | |
@@ -15,11 +15,12 @@
 //! | post (comment conversations) | `ACC#<a>` | `POST#<page>#<post>` | | | |
 //! | lead marker (lead conversations) | `ACC#<a>` | `LEAD#<page>#<leadgen>` | | | |
 //! | private-reply guard | `ACC#<a>#CONV#<c>` | `PRIVATE#<comment>` | | | |
-//! | conversation | `ACC#<a>#CONV#<c>` | `META` | `ACC#<a>#CONVS` / activity | `ACC#<a>#CONVS#<status>` / activity | `ACC#<a>#CONVS#AS#<agent or ->` / activity |
+//! | conversation | `ACC#<a>#CONV#<c>` | `META` | | `ACC#<a>#CONVS#<status>` / activity | |
 //! | (conversation, when a window mark is due) | | | due: `DUE#<minute>` / `<ms:013>#<a>#<c>` | | |
 //! | message | `ACC#<a>#CONV#<c>` | `MSG#<ms:013>#<id>` | | | |
+//! | (Messenger message: its own event) | | | | | `ACC#<a>#EV` / `<position:013>#<id>` |
 //! | (outbound message while `queued`) | | | due: `DUE#<minute>` / `<ms:013>#<a>#<c>#<message sk>` | | |
-//! | mid guard | `ACC#<a>#MID#<mid>` | `MID` | | | |
+//! | mid guard (comments, our sends, survey answers) | `ACC#<a>#MID#<mid>` | `MID` | | | |
 //! | client id | `ACC#<a>#CONV#<c>` | `CLIENT#<client_id>` | | | |
 //! | event | `ACC#<a>#EV` | `<ms:013>#<ulid>` | | | |
 //! | agent (profile and open-conversation count) | `ACC#<a>` | `AGENT#<agent>` | | | |
@@ -47,14 +48,8 @@ pub fn contact_sk(contact_id: &str) -> String {
 pub fn conversation(a: &str, c: &str) -> String {
     format!("ACC#{a}#CONV#{c}")
 }
-pub fn conversations_all(a: &str) -> String {
-    format!("ACC#{a}#CONVS")
-}
 pub fn conversations_by_status(a: &str, status: ConversationStatus) -> String {
     format!("ACC#{a}#CONVS#{status}")
-}
-pub fn conversations_by_assignee(a: &str, assignee: Option<&str>) -> String {
-    format!("ACC#{a}#CONVS#AS#{}", assignee.unwrap_or("-"))
 }
 pub fn activity_sk(activity_ms: i64, c: &str) -> String {
     format!("{activity_ms:013}#{c}")
@@ -94,6 +89,11 @@ pub fn client_sk(client_id: &str) -> String {
 }
 pub fn events(a: &str) -> String {
     format!("ACC#{a}#EV")
+}
+/// A message's place in the `feed` index (partition `events(a)`), the same shape as an event
+/// item's sort key so that the feed merges both in one order.
+pub fn feed_sk(position_ms: i64, id: &str) -> String {
+    format!("{position_ms:013}#{id}")
 }
 pub const MID_SK: &str = "MID";
 pub const SETTINGS_SK: &str = "SETTINGS";

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::conversations::first_due;
+use super::conversations::{TOUCH_INBOUND, TOUCH_SET, first_due};
 use super::*;
 use crate::domain::{
     Attachment, AuthorType, ConversationStatus, Direction, MessageError, MessageKind,
@@ -93,6 +93,13 @@ impl MessageItem {
         self.sk = keys::message_sk(self.created_at, &self.id);
     }
 
+    /// Gives the message an id made from Meta's time and message id: wherever and however often
+    /// Meta delivers it, it gets the same key in its conversation, and putting it a second time
+    /// fails its condition (the dedupe of `Store::append_keyed`).
+    pub fn key_by_meta(&mut self, mid: &str) {
+        self.id = crate::ids::keyed_id(crate::ids::message_prefix(), self.created_at, mid);
+    }
+
     /// The message placed in a conversation (see `place`).
     pub fn placed(mut self, account: &str, conversation_id: &str) -> Self {
         self.place(account, conversation_id);
@@ -105,6 +112,9 @@ impl MessageItem {
         &self.sk
     }
 }
+
+/// What the Conversations API drops of a message's time (it gives seconds).
+const IMPORT_PRECISION_MS: i64 = 1_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ClientItem {
@@ -138,13 +148,18 @@ impl MidItem {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppendOutcome {
     Stored,
     /// The mid guard already exists: this event was handled before.
     Duplicate,
     /// The conversation was resolved (or vanished) meanwhile.
     ConversationNotOpen,
+    /// (`append_keyed`) The message is older than the one that opened the conversation: it may
+    /// be a redelivery of one stored in the previous conversation. Nothing was written.
+    OlderThanConversation {
+        previous: Option<String>,
+    },
 }
 
 impl Store {
@@ -166,10 +181,10 @@ impl Store {
         }
         items.push(self.put_new(msg)?);
         let activity = keys::activity_sk(touch.at, &msg.conversation_id);
-        let mut expr = "SET last_message_at = :t, last_activity_at = :t, gsi1sk = :a, gsi2sk = :a, gsi3sk = :a, updated_at = :u, last_message = :lm".to_owned();
+        let mut expr = TOUCH_SET.to_owned();
         if touch.inbound {
-            // A new message from the person opens a new window: reschedule its marks.
-            expr.push_str(", last_inbound_at = :t, window_epoch = :t, duepk = :dp, duesk = :ds REMOVE window_marks");
+            // A new message from the person opens a new window.
+            expr.push_str(TOUCH_INBOUND);
         }
         let mut upd = Update::builder()
             .table_name(&self.table)
@@ -213,6 +228,261 @@ impl Store {
             // The message key itself exists: same id and time, i.e. a duplicate.
             Some(_) => AppendOutcome::Duplicate,
         })
+    }
+
+    /// Appends a Messenger message whose key comes from Meta (`MessageItem::key_by_meta`), with
+    /// plain conditional writes instead of a transaction: the conversation moves first, then
+    /// the message is put unless its key is taken. A redelivery finds its key taken
+    /// (`Duplicate`); one after a crash between the two writes moves the conversation again
+    /// (the same values) and stores the message. The message is its own `message.created` event
+    /// through the `feed` index, so the event exists exactly when the message does.
+    ///
+    /// `allow_older`: the caller checked that a message older than the conversation's first is
+    /// not in the previous conversation.
+    pub async fn append_keyed(
+        &self,
+        msg: &MessageItem,
+        touch: Touch,
+        allow_older: bool,
+    ) -> Result<AppendOutcome> {
+        if !self.touch_keyed(msg, &touch, allow_older).await? {
+            let Some(conv) = self
+                .get_conversation(&msg.account, &msg.conversation_id)
+                .await?
+            else {
+                return Ok(AppendOutcome::ConversationNotOpen);
+            };
+            if touch.require_open && conv.status != ConversationStatus::Open {
+                return Ok(AppendOutcome::ConversationNotOpen);
+            }
+            if !allow_older && conv.first_message_at.is_some_and(|f| msg.created_at < f) {
+                return Ok(AppendOutcome::OlderThanConversation {
+                    previous: conv.previous_conversation_id,
+                });
+            }
+            if let Some(mid) = &msg.external_id {
+                if msg.imported {
+                    self.mark_imported(msg).await?;
+                } else if conv
+                    .imported_until
+                    .is_some_and(|u| msg.created_at - IMPORT_PRECISION_MS < u)
+                    && self
+                        .find_by_mid(&msg.account, &[msg.conversation_id.as_str()], mid)
+                        .await?
+                        .is_some()
+                {
+                    return Ok(AppendOutcome::Duplicate);
+                }
+            }
+            // A later message moved the conversation already: this one goes in behind it
+            // without moving it back, but a newer inbound time still opens its window.
+            if touch.inbound && conv.last_inbound_at.is_none_or(|l| l < msg.created_at) {
+                self.advance_window(msg, &touch).await?;
+            }
+        }
+        self.put_in_feed(msg).await
+    }
+
+    /// The conversation update of `append_keyed`; `Ok(false)` when a condition failed (not
+    /// open, the message is older than the conversation's first or than its last).
+    async fn touch_keyed(
+        &self,
+        msg: &MessageItem,
+        touch: &Touch,
+        allow_older: bool,
+    ) -> Result<bool> {
+        let mut expr = TOUCH_SET.to_owned();
+        let mut cond = vec![
+            "attribute_exists(pk)",
+            "(attribute_not_exists(last_message_at) OR last_message_at <= :t)",
+        ];
+        if msg.imported {
+            expr.push_str(", imported_until = :t");
+        } else {
+            cond.push("(attribute_not_exists(imported_until) OR imported_until <= :ti)");
+        }
+        // Last: it ends with a REMOVE clause.
+        if touch.inbound {
+            expr.push_str(TOUCH_INBOUND);
+        }
+        if touch.require_open {
+            cond.push("#st = :open");
+        }
+        if !allow_older {
+            cond.push("(attribute_not_exists(first_message_at) OR first_message_at <= :t)");
+        }
+        let mut upd = self
+            .update_row(&msg.pk, keys::META)
+            .update_expression(expr)
+            .condition_expression(cond.join(" AND "))
+            .expression_attribute_values(":t", n(touch.at))
+            .expression_attribute_values(":a", s(keys::activity_sk(touch.at, &msg.conversation_id)))
+            .expression_attribute_values(":u", n(touch.now))
+            .expression_attribute_values(":lm", super::conversations::LastMessage::attribute(msg)?);
+        if !msg.imported {
+            upd = upd.expression_attribute_values(":ti", n(touch.at - IMPORT_PRECISION_MS));
+        }
+        if touch.require_open {
+            upd = upd
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()));
+        }
+        if touch.inbound {
+            let first = first_due(touch);
+            upd = upd
+                .expression_attribute_values(":dp", s(keys::due_pk(first)))
+                .expression_attribute_values(
+                    ":ds",
+                    s(keys::due_sk(first, &msg.account, &msg.conversation_id)),
+                );
+        }
+        written(upd.send().await, "UpdateItem")
+    }
+
+    /// Moves `imported_until` forward to a history message appended behind later ones.
+    async fn mark_imported(&self, msg: &MessageItem) -> Result<()> {
+        let res = self
+            .update_row(&msg.pk, keys::META)
+            .update_expression("SET imported_until = :t")
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(imported_until) OR imported_until < :t)")
+            .expression_attribute_values(":t", n(msg.created_at))
+            .send()
+            .await;
+        written(res, "UpdateItem").map(|_| ())
+    }
+
+    /// A new inbound time on a conversation that a later message already moved.
+    async fn advance_window(&self, msg: &MessageItem, touch: &Touch) -> Result<()> {
+        let first = first_due(touch);
+        let res = self
+            .update_row(&msg.pk, keys::META)
+            .update_expression("SET last_inbound_at = :t, window_epoch = :t, duepk = if_not_exists(duepk, :dp), duesk = if_not_exists(duesk, :ds), updated_at = :u REMOVE window_marks")
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(last_inbound_at) OR last_inbound_at < :t)")
+            .expression_attribute_values(":t", n(touch.at))
+            .expression_attribute_values(":u", n(touch.now))
+            .expression_attribute_values(":dp", s(keys::due_pk(first)))
+            .expression_attribute_values(":ds", s(keys::due_sk(first, &msg.account, &msg.conversation_id)))
+            .send()
+            .await;
+        written(res, "UpdateItem").map(|_| ())
+    }
+
+    /// Puts a new message with its place in the `feed` index, stamped from the wall clock just
+    /// before each attempt (one bounded attempt at a time, as `transact` does for event items):
+    /// the feed's hold-back covers the time to commit. A retry that finds the key taken by one
+    /// of its own earlier attempts (timed out, yet committed) is still `Stored`.
+    async fn put_in_feed(&self, msg: &MessageItem) -> Result<AppendOutcome> {
+        let mut item = to_item(msg)?;
+        item.insert("feedpk".into(), s(keys::events(&msg.account)));
+        let mut stamps = Vec::new();
+        let mut attempt = 0u64;
+        loop {
+            let stamp = keys::feed_sk(super::events::feed_now(), &msg.id);
+            item.insert("feedsk".into(), s(&stamp));
+            stamps.push(stamp);
+            let res = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .condition_expression("attribute_not_exists(pk)")
+                .customize()
+                .config_override(super::events::one_bounded_attempt())
+                .send()
+                .await;
+            let e = match res {
+                Ok(_) => return Ok(AppendOutcome::Stored),
+                Err(e) => e,
+            };
+            if is_conditional(&e) {
+                if attempt > 0 {
+                    let theirs: Option<Item> = self
+                        .client
+                        .get_item()
+                        .table_name(&self.table)
+                        .key("pk", s(&msg.pk))
+                        .key("sk", s(&msg.sk))
+                        .consistent_read(true)
+                        .projection_expression("feedsk")
+                        .send()
+                        .await
+                        .map_err(|e| Error::dynamo("GetItem", e.into_service_error()))?
+                        .item;
+                    let stamp = theirs
+                        .as_ref()
+                        .and_then(|i| i.get("feedsk"))
+                        .and_then(|v| v.as_s().ok());
+                    if stamp.is_some_and(|st| stamps.contains(st)) {
+                        return Ok(AppendOutcome::Stored);
+                    }
+                }
+                return Ok(AppendOutcome::Duplicate);
+            }
+            if !super::is_transient(&e) || attempt >= 8 {
+                return Err(Error::dynamo("PutItem", e.into_service_error()));
+            }
+            attempt += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(attempt * attempt * 10)).await;
+        }
+    }
+
+    /// Where a Messenger message of `account` with Meta id `mid` is, searched newest first in
+    /// the given conversations (a reaction or an edit names only the mid; messages keyed by
+    /// Meta have no guard item). Our own sends, comments and survey answers have a mid guard.
+    pub async fn find_by_mid(
+        &self,
+        account: &str,
+        conversations: &[&str],
+        mid: &str,
+    ) -> Result<Option<MidItem>> {
+        if let Some(g) = self.get_mid(account, mid).await? {
+            return Ok(Some(g));
+        }
+        for conv in conversations {
+            let mut start = None;
+            // Reactions and edits are to recent messages; a bounded search keeps a reaction to
+            // a message far back in a long conversation from reading all of it.
+            for _ in 0..5 {
+                let res = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :p AND begins_with(sk, :m)")
+                    .filter_expression("external_id = :mid")
+                    .projection_expression("sk, id")
+                    .expression_attribute_values(":p", s(keys::conversation(account, conv)))
+                    .expression_attribute_values(":m", s("MSG#"))
+                    .expression_attribute_values(":mid", s(mid))
+                    .scan_index_forward(false)
+                    .limit(200)
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
+                if let Some(found) = res.items.unwrap_or_default().into_iter().next() {
+                    let text = |k: &str| {
+                        found
+                            .get(k)
+                            .and_then(|v| v.as_s().ok())
+                            .cloned()
+                            .unwrap_or_default()
+                    };
+                    return Ok(Some(MidItem {
+                        pk: keys::mid(account, mid),
+                        sk: keys::MID_SK.into(),
+                        account: account.to_owned(),
+                        conversation_id: (*conv).to_owned(),
+                        message_sk: text("sk"),
+                        message_id: text("id"),
+                    }));
+                }
+                start = res.last_evaluated_key.filter(|k| !k.is_empty());
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(None)
     }
 
     pub(super) fn mid_guard_put(&self, msg: &MessageItem, mid: &str) -> Result<TransactWriteItem> {

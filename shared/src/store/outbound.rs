@@ -78,7 +78,7 @@ impl Store {
         };
         let mut items = vec![self.put_new(&swept)?];
         let activity = keys::activity_sk(msg.created_at, &msg.conversation_id);
-        let mut expr = "SET last_message_at = :t, last_activity_at = :t, gsi1sk = :a, gsi2sk = :a, gsi3sk = :a, updated_at = :u, last_message = :lm".to_owned();
+        let mut expr = super::conversations::TOUCH_SET.to_owned();
         // The away message stays quiet for a while after a person answered.
         if msg.author_type == AuthorType::Agent {
             expr.push_str(", last_agent_reply_at = :t");
