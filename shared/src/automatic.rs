@@ -55,7 +55,7 @@ pub async fn send(
         now,
     );
     match store
-        .queue_message(&msg, now, &event, a.require_open)
+        .queue_message(&msg, now, Some(&event), a.require_open)
         .await?
     {
         QueueOutcome::Stored => {}

@@ -211,6 +211,9 @@ impl Intercept for MeasureCapacity {
             serde_json::Value::Null => vec![],
             one => vec![one],
         };
+        // AWS bills a transactional write twice a standard one (prepare and commit); DynamoDB
+        // Local meters it as one. The index updates that follow a commit are standard writes.
+        let tx_extra = if op == "TransactWriteItems" { 1.0 } else { 0.0 };
         if let Ok(mut m) = capacity().lock() {
             for c in &list {
                 let units = |v: Option<&serde_json::Value>| {
@@ -218,7 +221,9 @@ impl Intercept for MeasureCapacity {
                         .and_then(serde_json::Value::as_f64)
                         .unwrap_or(0.0)
                 };
-                *m.entry(format!("{kind}:table")).or_insert(0.0) += units(c.get("Table"));
+                let table = units(c.get("Table"));
+                *m.entry(format!("{kind}:table")).or_insert(0.0) += table * (1.0 + tx_extra);
+                *m.entry(format!("{kind}:total")).or_insert(0.0) += table * tx_extra;
                 for group in ["GlobalSecondaryIndexes", "LocalSecondaryIndexes"] {
                     if let Some(ix) = c.get(group).and_then(serde_json::Value::as_object) {
                         for (name, u) in ix {

@@ -40,7 +40,7 @@ async fn queue(store: &Store, msg: &MessageItem, now: i64) {
     );
     assert_eq!(
         store
-            .queue_message(msg, now, &ev, true)
+            .queue_message(msg, now, Some(&ev), true)
             .await
             .expect("queue"),
         QueueOutcome::Stored

@@ -116,14 +116,8 @@ pub async fn post(
         ..Default::default()
     }
     .placed(&c.account, id);
-    let event = EventItem::new(
-        &c.account,
-        EventType::MessageCreated,
-        Some(id),
-        json!({"message_id": msg_id, "direction": "out"}),
-        now,
-    );
-    match app.store.queue_message(&msg, now, &event, true).await? {
+    // The message is its own `message.created` event (the `feed` index).
+    match app.store.queue_message(&msg, now, None, true).await? {
         QueueOutcome::Stored => {}
         QueueOutcome::Existing(m) => return settle_existing(app, &conv, *m).await,
         QueueOutcome::PrivateReplyExists => return Err(ApiFailure::PrivateReplyExists),

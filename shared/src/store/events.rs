@@ -75,10 +75,18 @@ pub(crate) fn feed_now() -> i64 {
     crate::clock::Clock::now_ms(&crate::clock::SystemClock)
 }
 
-/// Gives every event put among `items` the feed position `now` (keeping its ULID).
+/// Gives every event put among `items` the feed position `now` (keeping its ULID), and every
+/// message put that is its own event (`feedpk`) its place in the `feed` index.
 pub(crate) fn restamp(items: &mut [aws_sdk_dynamodb::types::TransactWriteItem], now: i64) {
     use aws_sdk_dynamodb::types::AttributeValue::S;
     for put in items.iter_mut().filter_map(|i| i.put.as_mut()) {
+        if put.item.contains_key("feedpk")
+            && let Some(S(id)) = put.item.get("id")
+        {
+            let sk = keys::feed_sk(now, id);
+            put.item.insert("feedsk".into(), S(sk));
+            continue;
+        }
         let is_event = matches!(
             (put.item.get("pk"), put.item.get("account")),
             (Some(S(pk)), Some(S(account))) if *pk == keys::events(account)

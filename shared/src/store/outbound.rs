@@ -54,13 +54,14 @@ impl Store {
     }
 
     /// Stores a queued outbound message, its `client_id` guard and the conversation's new
-    /// activity in one transaction.
+    /// activity in one transaction. Without `event`, the message is its own `message.created`
+    /// event (through the `feed` index, one item fewer in the transaction).
     /// `require_open: false` is for the survey sent as a conversation is resolved.
     pub async fn queue_message(
         &self,
         msg: &MessageItem,
         now: i64,
-        event: &EventItem,
+        event: Option<&EventItem>,
         require_open: bool,
     ) -> Result<QueueOutcome> {
         // Whatever becomes of its job, a queued message is found by the scheduler's sweeper at
@@ -76,7 +77,15 @@ impl Store {
             )),
             ..msg.clone()
         };
-        let mut items = vec![self.put_new(&swept)?];
+        let mut put = self.put_new(&swept)?;
+        if event.is_none()
+            && let Some(p) = put.put.as_mut()
+        {
+            // `transact` stamps its place (`feedsk`) before each attempt.
+            p.item
+                .insert("feedpk".into(), s(keys::events(&msg.account)));
+        }
+        let mut items = vec![put];
         let activity = keys::activity_sk(msg.created_at, &msg.conversation_id);
         let mut expr = super::conversations::TOUCH_SET.to_owned();
         // The away message stays quiet for a while after a person answered.
@@ -110,7 +119,10 @@ impl Store {
                 )
                 .build(),
         );
-        items.push(event.put(&self.table)?);
+        if let Some(e) = event {
+            items.push(e.put(&self.table)?);
+        }
+        let client_index = items.len();
         if let Some(cid) = &msg.client_id {
             let guard = ClientItem {
                 pk: msg.pk.clone(),
@@ -138,7 +150,7 @@ impl Store {
             Some(c) if private_index.is_some_and(|i| c.get(i) == Some(&true)) => {
                 Ok(QueueOutcome::PrivateReplyExists)
             }
-            Some(c) if msg.client_id.is_some() && c.get(3) == Some(&true) => {
+            Some(c) if msg.client_id.is_some() && c.get(client_index) == Some(&true) => {
                 let cid = msg.client_id.as_deref().unwrap_or_default();
                 match self
                     .message_for_client(&msg.account, &msg.conversation_id, cid)
