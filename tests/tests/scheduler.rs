@@ -202,3 +202,86 @@ async fn the_local_hosts_schedule_warns_and_closes_windows() {
         "runs every second, each event once"
     );
 }
+
+/// A new message from the person does not rewrite the scheduler's entry (it moves lazily): the
+/// entry set for the first window fires at its old time, emits nothing, and moves itself to the
+/// new window's first mark, where the warning then comes once.
+#[tokio::test]
+async fn a_person_who_writes_again_moves_the_warning_without_an_early_one() {
+    use pagedesk_shared::domain::{AuthorType, Direction, MessageStatus};
+    use pagedesk_shared::store::{AppendOutcome, MessageItem, Touch};
+    let stack = Stack::connect();
+    let store = fresh_store(&stack).await;
+    let account = format!("acct-{}", unique());
+    let t = (SystemClock.now_ms() / MINUTE_MS) * MINUTE_MS;
+    let clock = ManualClock::new(t);
+    let sched = Scheduler {
+        store: store.clone(),
+        clock: Arc::new(clock.clone()),
+        health: None,
+    };
+    let conv = seed_conversation(&store, &account, t, t).await;
+    let first_due = store
+        .get_conversation(&account, &conv)
+        .await
+        .unwrap()
+        .and_then(|c| c.duesk)
+        .expect("scheduled");
+
+    let later = t + 2 * HOUR_MS;
+    let mut msg = MessageItem {
+        direction: Direction::In,
+        author_type: AuthorType::Contact,
+        status: MessageStatus::Received,
+        created_at: later,
+        ..Default::default()
+    };
+    msg.key_by_meta(&format!("m_{}", unique()));
+    msg.place(&account, &conv);
+    let touch = Touch {
+        at: later,
+        inbound: true,
+        require_open: true,
+        now: later,
+    };
+    assert_eq!(
+        store.append_keyed(&msg, touch, false).await.unwrap(),
+        AppendOutcome::Stored
+    );
+    let c = store
+        .get_conversation(&account, &conv)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.last_inbound_at, Some(later));
+    assert_eq!(
+        c.duesk.as_deref(),
+        Some(first_due.as_str()),
+        "not moved by the message"
+    );
+
+    // The old entry's time: nothing to say, the entry moves to the new window's warning.
+    let warn60 = |at: i64| at + STANDARD_MS - 60 * MINUTE_MS;
+    clock.set(warn60(t));
+    while !sched.run().await.unwrap().caught_up {}
+    assert!(window_events(&store, &account).await.is_empty());
+    let moved = store
+        .get_conversation(&account, &conv)
+        .await
+        .unwrap()
+        .and_then(|c| c.duesk)
+        .expect("still scheduled");
+    assert!(
+        moved.starts_with(&format!("{:013}", warn60(later))),
+        "{moved}"
+    );
+
+    clock.set(warn60(later));
+    while !sched.run().await.unwrap().caught_up {}
+    let ev = window_events(&store, &account).await;
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(
+        (ev[0].0.as_str(), ev[0].1["minutes_left"].as_i64()),
+        ("window.expiring", Some(60))
+    );
+}

@@ -549,13 +549,10 @@ impl Store {
             Some(st) => vec![st],
             None => vec![ConversationStatus::Open, ConversationStatus::Resolved],
         };
-        let mut rows: Vec<ConversationItem> = Vec::new();
-        // Everything at or above `bound` has been read in every partition; below it, a partition
-        // may still have rows, so the next page starts there.
-        let mut bound: Option<String> = None;
+        let mut parts = Vec::with_capacity(statuses.len());
         for st in statuses {
-            let (found, read_to) = self
-                .list_partition(
+            parts.push(
+                self.list_partition(
                     account,
                     st,
                     before.as_deref(),
@@ -563,21 +560,10 @@ impl Store {
                     &values,
                     limit,
                 )
-                .await?;
-            rows.extend(found);
-            bound = bound.max(read_to);
+                .await?,
+            );
         }
-        rows.sort_by(|a, b| b.gsi2sk.cmp(&a.gsi2sk));
-        if let Some(b) = &bound {
-            rows.retain(|r| r.gsi2sk >= *b);
-        }
-        if rows.len() > limit {
-            rows.truncate(limit);
-        }
-        if rows.len() == limit {
-            // A full page ends at its last row, wherever the partitions were read to.
-            bound = rows.last().map(|r| r.gsi2sk.clone()).max(bound);
-        }
+        let (rows, bound) = merge_newest_first(parts, limit, |c| &c.gsi2sk);
         Ok(Ok(Page {
             next_cursor: bound.map(|b| encode_list_cursor(account, &b)),
             items: rows,
@@ -704,6 +690,36 @@ impl Store {
     }
 }
 
+/// Merges newest-first reads of several partitions of one index into one page of at most
+/// `limit` rows, and the key the next page continues below (`None`: nothing left). Each part is
+/// the rows a partition gave and the key its reading stopped at (`None`: read to its end).
+/// Everything at or above the highest stop has been read in every partition; below it one may
+/// still have rows, so rows under it wait for the next page. A row met twice (it changed
+/// partition between two reads) is kept once.
+fn merge_newest_first<T>(
+    parts: Vec<(Vec<T>, Option<String>)>,
+    limit: usize,
+    key: impl Fn(&T) -> &String,
+) -> (Vec<T>, Option<String>) {
+    let mut bound: Option<String> = None;
+    let mut rows = Vec::new();
+    for (found, read_to) in parts {
+        rows.extend(found);
+        bound = bound.max(read_to);
+    }
+    rows.sort_by(|a, b| key(b).cmp(key(a)));
+    rows.dedup_by(|a, b| key(a) == key(b));
+    if let Some(b) = &bound {
+        rows.retain(|r| key(r) >= b);
+    }
+    rows.truncate(limit);
+    if rows.len() == limit {
+        // A full page ends at its last row, wherever the partitions were read to.
+        bound = rows.last().map(|r| key(r).clone()).max(bound);
+    }
+    (rows, bound)
+}
+
 /// A conversation list's cursor: the activity key it continues below, bound to the account.
 fn encode_list_cursor(account: &str, before: &str) -> String {
     let mut k = Item::new();
@@ -718,4 +734,65 @@ fn decode_list_cursor(c: &str, account: &str) -> std::result::Result<String, Bad
         .and_then(|v| v.as_s().ok())
         .cloned()
         .ok_or(BadCursor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_newest_first;
+
+    fn run(parts: &[(&[&str], Option<&str>)], limit: usize) -> (Vec<String>, Option<String>) {
+        let parts = parts
+            .iter()
+            .map(|(rows, to)| {
+                (
+                    rows.iter().map(|r| (*r).to_owned()).collect(),
+                    to.map(str::to_owned),
+                )
+            })
+            .collect();
+        merge_newest_first(parts, limit, |r: &String| r)
+    }
+
+    #[test]
+    fn merged_pages_neither_skip_nor_repeat_rows() {
+        // Open holds 9, 7, 5, 3; resolved holds 8, 2. Pages of two, each partition read for at
+        // most two rows below the cursor, as the store does.
+        let open = ["9", "7", "5", "3"];
+        let resolved = ["8", "2"];
+        let read = |rows: &[&'static str], before: Option<&str>| {
+            let below: Vec<&str> = rows
+                .iter()
+                .copied()
+                .filter(|r| before.is_none_or(|b| *r < b))
+                .collect();
+            let page: Vec<&str> = below.iter().copied().take(2).collect();
+            let to = (below.len() > 2).then(|| page[1]);
+            (page, to)
+        };
+        let mut seen = Vec::new();
+        let mut before: Option<String> = None;
+        for _ in 0..10 {
+            let (o, ot) = read(&open, before.as_deref());
+            let (r, rt) = read(&resolved, before.as_deref());
+            let (rows, next) = run(&[(&o, ot), (&r, rt)], 2);
+            assert!(rows.len() <= 2);
+            seen.extend(rows);
+            match next {
+                Some(n) => before = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(seen, ["9", "8", "7", "5", "3", "2"]);
+    }
+
+    #[test]
+    fn rows_below_an_unfinished_partition_wait_and_a_row_met_twice_counts_once() {
+        // Open stopped at 6 with more below; resolved was read to its end: its 4 waits.
+        let (rows, next) = run(&[(&["9", "6"], Some("6")), (&["6", "4"], None)], 5);
+        assert_eq!(rows, ["9", "6"]);
+        assert_eq!(next.as_deref(), Some("6"));
+        // Both read to their end: everything, no cursor.
+        let (rows, next) = run(&[(&["9"], None), (&["4"], None)], 5);
+        assert_eq!((rows.len(), next), (2, None));
+    }
 }

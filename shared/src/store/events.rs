@@ -253,6 +253,79 @@ fn message_event(account: &str, i: Item) -> Result<EventItem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+
+    fn put(item: Item) -> TransactWriteItem {
+        TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name("t")
+                    .set_item(Some(item))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    }
+
+    #[test]
+    fn each_attempt_restamps_events_and_messages_that_are_their_own_event() {
+        let event = EventItem::new(
+            "a",
+            EventType::ConversationUpdated,
+            Some("c"),
+            Value::Null,
+            5,
+        );
+        let mut message = Item::new();
+        message.insert("pk".into(), s("ACC#a#CONV#c"));
+        message.insert("sk".into(), s("MSG#0000000000005#ms_1"));
+        message.insert("id".into(), s("ms_1"));
+        message.insert("feedpk".into(), s(keys::events("a")));
+        let mut plain = message.clone();
+        plain.remove("feedpk");
+        let mut items = vec![put(to_item(&event).unwrap()), put(message), put(plain)];
+        restamp(&mut items, 1_700_000_000_000);
+        let get = |i: usize, k: &str| {
+            items[i]
+                .put
+                .as_ref()
+                .and_then(|p| p.item.get(k))
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+        };
+        let ulid = event.sk.split_once('#').map(|(_, u)| u.to_owned()).unwrap();
+        assert_eq!(get(0, "sk"), Some(format!("1700000000000#{ulid}")));
+        assert_eq!(get(1, "feedsk").as_deref(), Some("1700000000000#ms_1"));
+        assert_eq!(get(1, "sk").as_deref(), Some("MSG#0000000000005#ms_1"));
+        assert_eq!(
+            get(2, "feedsk"),
+            None,
+            "a message not in the feed stays out of it"
+        );
+    }
+
+    #[test]
+    fn a_feed_entry_reads_as_the_message_created_event_an_event_item_would_be() {
+        let mut i = Item::new();
+        i.insert("feedsk".into(), s("1700000000000#ms_1"));
+        i.insert("id".into(), s("ms_1"));
+        i.insert("conversation_id".into(), s("cv_1"));
+        i.insert("direction".into(), s("in"));
+        let e = message_event("a", i.clone()).unwrap();
+        assert_eq!(e.kind, EventType::MessageCreated);
+        assert_eq!(e.public_id(), "1700000000000-ms_1");
+        assert_eq!(e.conversation_id.as_deref(), Some("cv_1"));
+        assert_eq!(
+            e.data,
+            serde_json::json!({"message_id": "ms_1", "direction": "in"})
+        );
+        assert_eq!(e.created_at, 1_700_000_000_000);
+        i.remove("id");
+        assert!(
+            message_event("a", i).is_err(),
+            "an entry without its id is corrupt"
+        );
+    }
 
     #[test]
     fn cursors_round_trip_and_refuse_what_the_feed_never_made() {

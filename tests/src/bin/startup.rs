@@ -51,8 +51,9 @@ const ENV: [(&str, &str); 20] = [
     ("RUST_LOG", "warn"),
 ];
 
-/// Milliseconds from spawning `bin` to its first request to the stand-in Runtime API.
-fn start_once(bin: &Path) -> Result<f64, String> {
+/// Milliseconds from spawning `bin` to its first request to the stand-in Runtime API, and its
+/// resident memory then (KiB, from `/proc`): what a function holds before its first event.
+fn start_once(bin: &Path) -> Result<(f64, u64), String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
@@ -75,7 +76,7 @@ fn start_once(bin: &Path) -> Result<f64, String> {
                 let n = conn.read(&mut buf).unwrap_or(0);
                 let head = String::from_utf8_lossy(&buf[..n]);
                 break if head.contains("/runtime/invocation/next") {
-                    Ok(at.as_secs_f64() * 1000.0)
+                    Ok((at.as_secs_f64() * 1000.0, resident_kib(child.id())))
                 } else {
                     Err(format!("first request was not a poll: {head}"))
                 };
@@ -101,6 +102,17 @@ fn start_once(bin: &Path) -> Result<f64, String> {
     result
 }
 
+fn resident_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn release_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release")
 }
@@ -111,7 +123,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
     println!(
-        "bin  function          stripped size   start-up to first runtime poll (median of {runs}, min, max)"
+        "bin  function          stripped size   start-up to first runtime poll (median of {runs}, min, max), resident memory then"
     );
     for f in FUNCTIONS {
         let bin = release_dir().join(f);
@@ -120,13 +132,17 @@ fn main() {
             continue;
         };
         let mut times = Vec::with_capacity(runs);
+        let mut rss = 0;
         let mut error = None;
         // One start first, unmeasured: the page cache holds the binary afterwards, as on a
         // Lambda worker that has the image.
         let _ = start_once(&bin);
         for _ in 0..runs {
             match start_once(&bin) {
-                Ok(ms) => times.push(ms),
+                Ok((ms, kib)) => {
+                    times.push(ms);
+                    rss = rss.max(kib);
+                }
                 Err(e) => {
                     error = Some(e);
                     break;
@@ -139,11 +155,12 @@ fn main() {
         }
         times.sort_by(f64::total_cmp);
         println!(
-            "     {f:<16}  {:>10} B   {:>6.2} ms  ({:.2}, {:.2})",
+            "     {f:<16}  {:>10} B   {:>6.2} ms  ({:.2}, {:.2})   {:.1} MiB",
             meta.len(),
             times[times.len() / 2],
             times[0],
-            times[times.len() - 1]
+            times[times.len() - 1],
+            rss as f64 / 1024.0
         );
     }
 }
