@@ -145,6 +145,23 @@ async fn a_redelivery_after_a_resolve_is_not_stored_again_and_a_late_message_is(
     assert_eq!(texts, ["held back", "second"], "{msgs}");
     let first = stack.all_messages(&first_id, &tok).await;
     assert_eq!(first.len(), 1, "{first:?}");
+    // A reaction names only the mid: it reaches the original in the resolved conversation, not
+    // the copy carried into the new one as context.
+    let reaction = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": at + 30_000,
+        "reaction": {"mid": a, "action": "react", "emoji": "\u{2764}", "reaction": "love"}});
+    stack.deliver(&t.page_id, vec![reaction]).await;
+    stack
+        .wait_for(
+            &format!("/conversations/{first_id}/messages"),
+            &tok,
+            "the reaction on the original",
+            |v| v["items"][0]["reaction"]["reaction"] == "love",
+        )
+        .await;
+    let copy = stack.all_messages(&second_id, &tok).await;
+    let copy: Vec<&serde_json::Value> = copy.iter().filter(|m| m["context"] == true).collect();
+    assert_eq!(copy.len(), 1, "{copy:?}");
+    assert!(copy[0]["reaction"].is_null(), "{copy:?}");
     let all = stack.get("/conversations?status=all", &tok).await;
     assert_eq!(all["items"].as_array().map(Vec::len), Some(2), "{all}");
 }

@@ -204,26 +204,37 @@ impl Router {
     }
 
     /// Where the message with Meta id `mid` is: a guard item (our sends, survey answers), else
-    /// the person's active and previous conversations, newest first.
+    /// the person's latest conversation, then the one before it.
     async fn find_message(
         &self,
         page: &PageItem,
         user: &str,
         mid: &str,
     ) -> Result<Option<pagedesk_shared::store::MidItem>, RouterError> {
+        if let Some(g) = self.store.get_mid(&page.account, mid).await? {
+            return Ok(Some(g));
+        }
         let cid = ids::contact_id(&page.page_id, user);
-        let contact = self.store.get_contact(&page.account, &cid).await?;
-        let convs: Vec<String> = contact
-            .map(|c| {
-                [c.active_conversation_id, c.last_conversation_id]
-                    .into_iter()
-                    .flatten()
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut convs: Vec<&str> = convs.iter().map(String::as_str).collect();
-        convs.dedup();
-        Ok(self.store.find_by_mid(&page.account, &convs, mid).await?)
+        let Some(latest) = self
+            .store
+            .get_contact(&page.account, &cid)
+            .await?
+            .and_then(|c| c.active_conversation_id.or(c.last_conversation_id))
+        else {
+            return Ok(None);
+        };
+        if let Some(found) = self.store.find_by_mid(&page.account, &latest, mid).await? {
+            return Ok(Some(found));
+        }
+        let previous = self
+            .store
+            .get_conversation(&page.account, &latest)
+            .await?
+            .and_then(|c| c.previous_conversation_id);
+        Ok(match previous {
+            Some(p) => self.store.find_by_mid(&page.account, &p, mid).await?,
+            None => None,
+        })
     }
 
     /// Appends to the owner's open conversation (the contact's for Messenger, the post's for

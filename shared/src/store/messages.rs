@@ -267,7 +267,7 @@ impl Store {
                     .imported_until
                     .is_some_and(|u| msg.created_at - IMPORT_PRECISION_MS < u)
                     && self
-                        .find_by_mid(&msg.account, &[msg.conversation_id.as_str()], mid)
+                        .find_by_mid(&msg.account, &msg.conversation_id, mid)
                         .await?
                         .is_some()
                 {
@@ -426,60 +426,65 @@ impl Store {
         }
     }
 
-    /// Where a Messenger message of `account` with Meta id `mid` is, searched newest first in
-    /// the given conversations (a reaction or an edit names only the mid; messages keyed by
-    /// Meta have no guard item). Our own sends, comments and survey answers have a mid guard.
+    /// Where the Messenger message with Meta id `mid` is in conversation `conv`, searched newest
+    /// first (a reaction or an edit names only the mid, and messages keyed by Meta have no
+    /// guard item; our own sends, comments and survey answers have one: `get_mid`). Context
+    /// copies are passed over: the original is the message.
     pub async fn find_by_mid(
         &self,
         account: &str,
-        conversations: &[&str],
+        conv: &str,
         mid: &str,
     ) -> Result<Option<MidItem>> {
-        if let Some(g) = self.get_mid(account, mid).await? {
-            return Ok(Some(g));
-        }
-        for conv in conversations {
-            let mut start = None;
-            // Reactions and edits are to recent messages; a bounded search keeps a reaction to
-            // a message far back in a long conversation from reading all of it.
-            for _ in 0..5 {
-                let res = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("pk = :p AND begins_with(sk, :m)")
-                    .filter_expression("external_id = :mid")
-                    .projection_expression("sk, id")
-                    .expression_attribute_values(":p", s(keys::conversation(account, conv)))
-                    .expression_attribute_values(":m", s("MSG#"))
-                    .expression_attribute_values(":mid", s(mid))
-                    .scan_index_forward(false)
-                    .limit(200)
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
-                if let Some(found) = res.items.unwrap_or_default().into_iter().next() {
-                    let text = |k: &str| {
-                        found
-                            .get(k)
-                            .and_then(|v| v.as_s().ok())
-                            .cloned()
-                            .unwrap_or_default()
-                    };
-                    return Ok(Some(MidItem {
-                        pk: keys::mid(account, mid),
-                        sk: keys::MID_SK.into(),
-                        account: account.to_owned(),
-                        conversation_id: (*conv).to_owned(),
-                        message_sk: text("sk"),
-                        message_id: text("id"),
-                    }));
-                }
-                start = res.last_evaluated_key.filter(|k| !k.is_empty());
-                if start.is_none() {
-                    break;
-                }
+        let mut start = None;
+        // Reactions and edits are to recent messages; a bounded search keeps a reaction to
+        // a message far back in a long conversation from reading all of it.
+        for _ in 0..5 {
+            let res = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p AND begins_with(sk, :m)")
+                // Not a copy carried into a later conversation as context: the reaction
+                // or edit belongs to the original, as a guard item would point to it.
+                .filter_expression(
+                    "external_id = :mid AND (attribute_not_exists(#cx) OR #cx = :no)",
+                )
+                .expression_attribute_names("#cx", "context")
+                .expression_attribute_values(
+                    ":no",
+                    aws_sdk_dynamodb::types::AttributeValue::Bool(false),
+                )
+                .projection_expression("sk, id")
+                .expression_attribute_values(":p", s(keys::conversation(account, conv)))
+                .expression_attribute_values(":m", s("MSG#"))
+                .expression_attribute_values(":mid", s(mid))
+                .scan_index_forward(false)
+                .limit(200)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
+            if let Some(found) = res.items.unwrap_or_default().into_iter().next() {
+                let text = |k: &str| {
+                    found
+                        .get(k)
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                        .unwrap_or_default()
+                };
+                return Ok(Some(MidItem {
+                    pk: keys::mid(account, mid),
+                    sk: keys::MID_SK.into(),
+                    account: account.to_owned(),
+                    conversation_id: conv.to_owned(),
+                    message_sk: text("sk"),
+                    message_id: text("id"),
+                }));
+            }
+            start = res.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() {
+                break;
             }
         }
         Ok(None)
