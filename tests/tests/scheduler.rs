@@ -15,6 +15,15 @@ async fn fresh_store(stack: &Stack) -> Store {
     Store::new(stack.clients().await.dynamo, stack.fresh_table().await)
 }
 
+/// A scheduler on `store` that reads the time from `clock`.
+fn scheduler(store: &Store, clock: &ManualClock) -> Scheduler {
+    Scheduler {
+        store: store.clone(),
+        clock: Arc::new(clock.clone()),
+        health: None,
+    }
+}
+
 async fn window_events(store: &Store, account: &str) -> Vec<(String, serde_json::Value)> {
     store
         .list_events(account, None, 500, i64::MAX / 2)
@@ -34,11 +43,7 @@ async fn boundaries_late_repeated_and_concurrent_runs_emit_each_event_once() {
     // Minute-aligned so the boundaries are exact.
     let t = (SystemClock.now_ms() / MINUTE_MS) * MINUTE_MS;
     let clock = ManualClock::new(t);
-    let sched = Scheduler {
-        store: store.clone(),
-        clock: Arc::new(clock.clone()),
-        health: None,
-    };
+    let sched = scheduler(&store, &clock);
     seed_conversation(&store, &account, t, t).await;
 
     let warn60 = t + STANDARD_MS - 60 * MINUTE_MS;
@@ -101,11 +106,7 @@ async fn concurrent_runs_and_the_human_agent_period() {
     // Four schedulers at once at the 15-minute warning (a late run: the 60 is due too).
     clock.set(t + STANDARD_MS - 15 * MINUTE_MS);
     let runs = (0..4).map(|_| {
-        let s = Scheduler {
-            store: store.clone(),
-            clock: Arc::new(clock.clone()),
-            health: None,
-        };
+        let s = scheduler(&store, &clock);
         tokio::spawn(async move { s.run().await.unwrap() })
     });
     for r in futures_join(runs).await {
@@ -121,11 +122,7 @@ async fn concurrent_runs_and_the_human_agent_period() {
 
     // Days later (an outage): runs catch up without skipping the close.
     clock.set(t + HUMAN_AGENT_MS);
-    let sched = Scheduler {
-        store: store.clone(),
-        clock: Arc::new(clock.clone()),
-        health: None,
-    };
+    let sched = scheduler(&store, &clock);
     let mut runs = 0;
     while !sched.run().await.unwrap().caught_up {
         runs += 1;
@@ -215,11 +212,7 @@ async fn a_person_who_writes_again_moves_the_warning_without_an_early_one() {
     let account = format!("acct-{}", unique());
     let t = (SystemClock.now_ms() / MINUTE_MS) * MINUTE_MS;
     let clock = ManualClock::new(t);
-    let sched = Scheduler {
-        store: store.clone(),
-        clock: Arc::new(clock.clone()),
-        health: None,
-    };
+    let sched = scheduler(&store, &clock);
     let conv = seed_conversation(&store, &account, t, t).await;
     let first_due = store
         .get_conversation(&account, &conv)

@@ -283,9 +283,8 @@ impl Router {
             let Some(conv_id) = active else {
                 if keyed
                     && let Some(prev) = &last
-                    && self.stored_in(&mut msg, &page.account, prev).await?
+                    && self.redelivered_into(page, &mut msg, prev).await?
                 {
-                    self.recopy_media(page, &msg, mid).await?;
                     return Ok(AppendOutcome::Duplicate);
                 }
                 // No open conversation: it is created together with this message.
@@ -314,7 +313,7 @@ impl Router {
                         return Ok(AppendOutcome::Stored);
                     }
                     (CreateOutcome::Duplicate, _) => {
-                        self.recopy_media(page, &msg, mid).await?;
+                        self.recopy_media(page, &msg, Some(mid)).await?;
                         return Ok(AppendOutcome::Duplicate);
                     }
                     (CreateOutcome::ContactChanged, _) => {
@@ -328,13 +327,7 @@ impl Router {
             let outcome = if keyed {
                 self.store.append_keyed(&msg, touch, allow_older).await?
             } else {
-                let event = EventItem::new(
-                    &page.account,
-                    EventType::MessageCreated,
-                    Some(&conv_id),
-                    serde_json::json!({"message_id": msg.id, "direction": msg.direction}),
-                    now,
-                );
+                let event = message_created(&msg, now);
                 self.store
                     .append_message(&msg, Some(mid), touch, std::slice::from_ref(&event))
                     .await?
@@ -342,9 +335,8 @@ impl Router {
             match outcome {
                 AppendOutcome::OlderThanConversation { previous } => {
                     if let Some(prev) = previous
-                        && self.stored_in(&mut msg, &page.account, &prev).await?
+                        && self.redelivered_into(page, &mut msg, &prev).await?
                     {
-                        self.recopy_media(page, &msg, mid).await?;
                         return Ok(AppendOutcome::Duplicate);
                     }
                     // Late, not a redelivery: it goes in behind the conversation's first.
@@ -363,7 +355,10 @@ impl Router {
                     tracing::info!(conversation_id = %conv_id, message_id = %msg.id, "message appended");
                     match &other {
                         AppendOutcome::Stored => self.copy_media(&msg).await,
-                        AppendOutcome::Duplicate => self.recopy_media(page, &msg, mid).await?,
+                        AppendOutcome::Duplicate => {
+                            self.recopy_media(page, &msg, (!keyed).then_some(mid))
+                                .await?
+                        }
                         _ => {}
                     }
                     if other == AppendOutcome::Stored
@@ -380,41 +375,45 @@ impl Router {
         Err(RouterError::Contention)
     }
 
-    /// Whether the (Meta-keyed) message is stored in conversation `conv`; if so it is placed
-    /// there.
-    async fn stored_in(
+    /// Whether the (Meta-keyed) message is a redelivery of one stored in conversation `conv`.
+    /// `msg` is left placed there (a caller that goes on places it again); a redelivery gets
+    /// its media copies queued again (`recopy_media`).
+    async fn redelivered_into(
         &self,
+        page: &PageItem,
         msg: &mut MessageItem,
-        account: &str,
         conv: &str,
     ) -> Result<bool, RouterError> {
-        let mut there = msg.clone().placed(account, conv);
+        msg.place(&page.account, conv);
         if self
             .store
-            .get_message(account, conv, &there.sk)
+            .get_message(&page.account, conv, msg.reference())
             .await?
             .is_none()
         {
             return Ok(false);
         }
-        std::mem::swap(msg, &mut there);
+        self.recopy_media(page, msg, None).await?;
         Ok(true)
     }
 
     /// A redelivered message with attachments: the first delivery may have died before it
     /// queued their copies, so they are queued again (a copy already made is only marked).
-    /// `msg` is placed where the first delivery stored it when it is keyed by Meta; others are
-    /// found by their guard.
+    /// A message with a mid `guard` is found by it; one keyed by Meta is where `msg` is placed.
     async fn recopy_media(
         &self,
         page: &PageItem,
         msg: &MessageItem,
-        mid: &str,
+        guard: Option<&str>,
     ) -> Result<(), RouterError> {
         if self.cfg.bucket.is_none() || msg.attachments.iter().all(|a| a.url.is_none()) {
             return Ok(());
         }
-        let at = match self.store.get_mid(&page.account, mid).await? {
+        let guard = match guard {
+            Some(mid) => self.store.get_mid(&page.account, mid).await?,
+            None => None,
+        };
+        let at = match guard {
             Some(g) => (g.conversation_id, g.message_sk),
             None => (msg.conversation_id.clone(), msg.sk.clone()),
         };
@@ -516,13 +515,7 @@ impl Router {
                 .collect(),
             _ => vec![],
         };
-        let event = EventItem::new(
-            &page.account,
-            EventType::MessageCreated,
-            Some(&id),
-            serde_json::json!({"message_id": msg.id, "direction": msg.direction}),
-            now,
-        );
+        let event = message_created(msg, now);
         let first = FirstMessage {
             msg,
             // Keyed by Meta (see `append`): its key is its dedupe.
@@ -716,6 +709,17 @@ fn parse_metadata(m: &str) -> Option<(&str, &str, usize)> {
     let (conv, rest) = rest.split_once(':')?;
     let (sk, part) = rest.rsplit_once(':')?;
     Some((conv, sk, part.parse().ok()?))
+}
+
+/// The `message.created` event of `msg`, placed in its conversation.
+fn message_created(msg: &MessageItem, now: i64) -> EventItem {
+    EventItem::new(
+        &msg.account,
+        EventType::MessageCreated,
+        Some(&msg.conversation_id),
+        serde_json::json!({"message_id": msg.id, "direction": msg.direction}),
+        now,
+    )
 }
 
 #[cfg(test)]

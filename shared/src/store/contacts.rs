@@ -169,7 +169,7 @@ impl Store {
         let convs: Vec<ConversationItem> = self
             .conversations_where(
                 account,
-                &[ConversationStatus::Open, ConversationStatus::Resolved],
+                ConversationStatus::ALL,
                 "contact_id = :c OR #ch = :comment",
                 &[("#ch", "channel")],
                 &[

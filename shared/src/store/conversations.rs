@@ -184,7 +184,7 @@ pub(super) const TOUCH_SET: &str = "SET last_message_at = :t, last_activity_at =
 pub(super) const TOUCH_INBOUND: &str = ", last_inbound_at = :t, window_epoch = :t, duepk = if_not_exists(duepk, :dp), duesk = if_not_exists(duesk, :ds) REMOVE window_marks";
 
 /// When the first window mark of a window opened at `at` falls due (never in the past).
-pub(super) fn first_due(touch: &Touch) -> i64 {
+fn first_due(touch: &Touch) -> i64 {
     crate::domain::window::marks(&crate::domain::window::DEFAULT_WARNINGS_MIN, false)
         .first()
         .map_or(touch.at + crate::domain::window::STANDARD_MS, |m| {
@@ -193,6 +193,14 @@ pub(super) fn first_due(touch: &Touch) -> i64 {
         // A message that arrives late (or an old one replayed) is due now, not in a minute the
         // scheduler has already passed.
         .max(touch.now)
+}
+
+/// The scheduler's entry (`duepk`, `duesk`) a window opened by `touch` starts with, for
+/// conversation `c` of account `a` (what `TOUCH_INBOUND`'s `:dp` and `:ds` set when none is
+/// there).
+pub(super) fn first_due_keys(touch: &Touch, a: &str, c: &str) -> (String, String) {
+    let due = first_due(touch);
+    (keys::due_pk(due), keys::due_sk(due, a, c))
 }
 
 /// A new conversation item as `append_message`'s update would leave it.
@@ -207,11 +215,11 @@ fn apply_touch(c: &mut ConversationItem, t: &Touch, msg: &MessageItem) {
     c.last_activity_at = t.at;
     c.updated_at = t.now;
     if t.inbound {
-        let due = first_due(t);
+        let (dp, ds) = first_due_keys(t, &c.account, &c.id);
         c.last_inbound_at = Some(t.at);
         c.window_epoch = Some(t.at);
-        c.duepk = Some(keys::due_pk(due));
-        c.duesk = Some(keys::due_sk(due, &c.account, &c.id));
+        c.duepk = Some(dp);
+        c.duesk = Some(ds);
         c.window_marks.clear();
     }
 }
@@ -545,16 +553,17 @@ impl Store {
         }
         let filter = (!filters.is_empty()).then(|| filters.join(" AND "));
         let limit = q.limit.clamp(1, 100) as usize;
-        let statuses = match q.status {
-            Some(st) => vec![st],
-            None => vec![ConversationStatus::Open, ConversationStatus::Resolved],
+        // One partition per status: "all" reads every one.
+        let statuses = match &q.status {
+            Some(st) => std::slice::from_ref(st),
+            None => ConversationStatus::ALL,
         };
         let mut parts = Vec::with_capacity(statuses.len());
         for st in statuses {
             parts.push(
                 self.list_partition(
                     account,
-                    st,
+                    *st,
                     before.as_deref(),
                     filter.as_deref(),
                     &values,

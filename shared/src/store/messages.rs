@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::conversations::{TOUCH_INBOUND, TOUCH_SET, first_due};
+use super::conversations::{TOUCH_INBOUND, TOUCH_SET, first_due_keys};
 use super::*;
 use crate::domain::{
     Attachment, AuthorType, ConversationStatus, Direction, MessageError, MessageKind,
@@ -196,13 +196,10 @@ impl Store {
             .expression_attribute_values(":u", n(touch.now))
             .expression_attribute_values(":lm", super::conversations::LastMessage::attribute(msg)?);
         if touch.inbound {
-            let first = first_due(&touch);
+            let (dp, ds) = first_due_keys(&touch, &msg.account, &msg.conversation_id);
             upd = upd
-                .expression_attribute_values(":dp", s(keys::due_pk(first)))
-                .expression_attribute_values(
-                    ":ds",
-                    s(keys::due_sk(first, &msg.account, &msg.conversation_id)),
-                );
+                .expression_attribute_values(":dp", s(dp))
+                .expression_attribute_values(":ds", s(ds));
         }
         upd = if touch.require_open {
             upd.condition_expression("attribute_exists(pk) AND #st = :open")
@@ -328,13 +325,10 @@ impl Store {
                 .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()));
         }
         if touch.inbound {
-            let first = first_due(touch);
+            let (dp, ds) = first_due_keys(touch, &msg.account, &msg.conversation_id);
             upd = upd
-                .expression_attribute_values(":dp", s(keys::due_pk(first)))
-                .expression_attribute_values(
-                    ":ds",
-                    s(keys::due_sk(first, &msg.account, &msg.conversation_id)),
-                );
+                .expression_attribute_values(":dp", s(dp))
+                .expression_attribute_values(":ds", s(ds));
         }
         written(upd.send().await, "UpdateItem")
     }
@@ -353,15 +347,15 @@ impl Store {
 
     /// A new inbound time on a conversation that a later message already moved.
     async fn advance_window(&self, msg: &MessageItem, touch: &Touch) -> Result<()> {
-        let first = first_due(touch);
+        let (dp, ds) = first_due_keys(touch, &msg.account, &msg.conversation_id);
         let res = self
             .update_row(&msg.pk, keys::META)
-            .update_expression("SET last_inbound_at = :t, window_epoch = :t, duepk = if_not_exists(duepk, :dp), duesk = if_not_exists(duesk, :ds), updated_at = :u REMOVE window_marks")
+            .update_expression(format!("SET updated_at = :u{TOUCH_INBOUND}"))
             .condition_expression("attribute_exists(pk) AND (attribute_not_exists(last_inbound_at) OR last_inbound_at < :t)")
             .expression_attribute_values(":t", n(touch.at))
             .expression_attribute_values(":u", n(touch.now))
-            .expression_attribute_values(":dp", s(keys::due_pk(first)))
-            .expression_attribute_values(":ds", s(keys::due_sk(first, &msg.account, &msg.conversation_id)))
+            .expression_attribute_values(":dp", s(dp))
+            .expression_attribute_values(":ds", s(ds))
             .send()
             .await;
         written(res, "UpdateItem").map(|_| ())
