@@ -19,7 +19,7 @@ async fn main() {
         std::env::set_var("AWS_REGION", "us-east-1");
         std::env::set_var("AWS_ENDPOINT_URL", &base);
     }
-    let cfg = pagedesk_shared::aws::sdk_config().await;
+    let cfg = pagedesk_shared::aws::sdk_config();
     let sqs = aws_sdk_sqs::Client::new(&cfg);
     match sqs.list_queues().send().await {
         Ok(_) => println!("sdk: answered"),

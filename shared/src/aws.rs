@@ -4,6 +4,12 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
 
+use std::time::Duration;
+
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
+use aws_smithy_async::time::{SharedTimeSource, SystemTimeSource};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
@@ -12,14 +18,71 @@ use aws_smithy_runtime_api::client::interceptors::context::{
 };
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use aws_types::SdkConfig;
+use aws_types::region::Region;
 
-/// Loads the SDK configuration from the environment. Endpoints of the local emulators come in
-/// through `AWS_ENDPOINT_URL_<SERVICE>`; the code has no local branch.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+/// The SDK configuration from the environment a Lambda function is given: `AWS_REGION`
+/// (or `AWS_DEFAULT_REGION`), the role's credentials in `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`, and `AWS_ENDPOINT_URL` (the per-service
+/// `AWS_ENDPOINT_URL_<SERVICE>` are applied in [`Clients::new`]). Endpoints of the local
+/// emulators come in through those variables; the code has no local branch.
+///
+/// Why not `aws-config`: in Lambda its default chain ends at these same variables, and it
+/// links the profile-file parser, the IMDS, ECS, SSO and web-identity providers and the STS
+/// client with them: about 0.7 MB of every binary that no function here can use.
+pub fn sdk_config() -> SdkConfig {
+    let region = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION"));
+    let credentials = match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+        (Some(key), Some(secret)) => Some(Credentials::new(
+            key,
+            secret,
+            env("AWS_SESSION_TOKEN"),
+            None,
+            "Environment",
+        )),
+        _ => None,
+    };
+    base_config(region, credentials, env("AWS_ENDPOINT_URL"))
+}
+
+fn base_config(
+    region: Option<String>,
+    credentials: Option<Credentials>,
+    endpoint: Option<String>,
+) -> SdkConfig {
+    let mut b = SdkConfig::builder()
+        .behavior_version(
+            aws_smithy_runtime_api::client::behavior_version::BehaviorVersion::latest(),
+        )
         .http_client(crate::tls::sdk_http_client())
-        .load()
-        .await
+        .sleep_impl(SharedAsyncSleep::new(TokioSleep::new()))
+        .time_source(SharedTimeSource::new(SystemTimeSource::new()))
+        .retry_config(RetryConfig::standard())
+        // The SDK's default connect timeout (what `aws-config` sets).
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(3100))
+                .build(),
+        )
+        .region(region.map(Region::new));
+    if let Some(c) = credentials {
+        b = b.credentials_provider(SharedCredentialsProvider::new(c));
+    }
+    if let Some(e) = endpoint {
+        b = b.endpoint_url(e);
+    }
+    b.build()
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A service's own endpoint variable (`AWS_ENDPOINT_URL_DYNAMODB`, …) overrides the shared one.
+fn service_endpoint(service: &str) -> Option<String> {
+    env(&format!("AWS_ENDPOINT_URL_{service}"))
 }
 
 #[derive(Clone)]
@@ -31,54 +94,54 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub fn new(cfg: &aws_config::SdkConfig) -> Self {
+    pub fn new(cfg: &SdkConfig) -> Self {
         let mut dynamo =
             aws_sdk_dynamodb::config::Builder::from(cfg).interceptor(CountRequests("dynamodb"));
         if std::env::var(MEASURE_CAPACITY).is_ok_and(|v| v == "1") {
             dynamo = dynamo.interceptor(MeasureCapacity);
         }
-        let dynamo = dynamo.build();
-        let sqs = aws_sdk_sqs::config::Builder::from(cfg)
-            .interceptor(CountRequests("sqs"))
-            .build();
-        let secrets = aws_sdk_secretsmanager::config::Builder::from(cfg)
-            .interceptor(CountRequests("secretsmanager"))
-            .build();
+        if let Some(e) = service_endpoint("DYNAMODB") {
+            dynamo = dynamo.endpoint_url(e);
+        }
+        let mut sqs = aws_sdk_sqs::config::Builder::from(cfg).interceptor(CountRequests("sqs"));
+        if let Some(e) = service_endpoint("SQS") {
+            sqs = sqs.endpoint_url(e);
+        }
+        let mut secrets = aws_sdk_secretsmanager::config::Builder::from(cfg)
+            .interceptor(CountRequests("secretsmanager"));
+        if let Some(e) = service_endpoint("SECRETS_MANAGER") {
+            secrets = secrets.endpoint_url(e);
+        }
         // A custom S3 endpoint (moto, MinIO) is addressed by path: bucket host names of the
         // virtual-hosted style do not resolve there.
-        let s3 = aws_sdk_s3::config::Builder::from(cfg)
-            .force_path_style(cfg.endpoint_url().is_some())
-            .interceptor(CountRequests("s3"))
-            .build();
+        let s3_endpoint = service_endpoint("S3");
+        let mut s3 = aws_sdk_s3::config::Builder::from(cfg)
+            .force_path_style(cfg.endpoint_url().is_some() || s3_endpoint.is_some())
+            .interceptor(CountRequests("s3"));
+        if let Some(e) = s3_endpoint {
+            s3 = s3.endpoint_url(e);
+        }
         Clients {
-            dynamo: aws_sdk_dynamodb::Client::from_conf(dynamo),
-            sqs: aws_sdk_sqs::Client::from_conf(sqs),
-            secrets: aws_sdk_secretsmanager::Client::from_conf(secrets),
-            s3: aws_sdk_s3::Client::from_conf(s3),
+            dynamo: aws_sdk_dynamodb::Client::from_conf(dynamo.build()),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(secrets.build()),
+            s3: aws_sdk_s3::Client::from_conf(s3.build()),
         }
     }
 
-    pub async fn from_env() -> Self {
-        Self::new(&sdk_config().await)
+    pub fn from_env() -> Self {
+        Self::new(&sdk_config())
     }
 
     /// Clients for emulators on explicit endpoints with dummy credentials (local host, tests).
-    pub async fn for_endpoints(dynamo: &str, sqs: &str, secrets: &str) -> Self {
-        let base = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(crate::tls::sdk_http_client())
-            .region(aws_config::Region::new("us-east-1"))
-            .test_credentials()
-            .load()
-            .await;
-        let with = |url: &str| base.to_builder().endpoint_url(url).build();
-        let d = with(dynamo);
-        let q = with(sqs);
-        let s = with(secrets);
+    pub fn for_endpoints(dynamo: &str, sqs: &str, secrets: &str) -> Self {
+        let creds = || Some(Credentials::new("test", "test", None, None, "test"));
+        let with = |url: &str| base_config(Some("us-east-1".into()), creds(), Some(url.into()));
         Clients {
-            dynamo: Self::new(&d).dynamo,
-            sqs: Self::new(&q).sqs,
-            secrets: Self::new(&s).secrets,
-            s3: Self::new(&s).s3,
+            dynamo: Self::new(&with(dynamo)).dynamo,
+            sqs: Self::new(&with(sqs)).sqs,
+            secrets: Self::new(&with(secrets)).secrets,
+            s3: Self::new(&with(secrets)).s3,
         }
     }
 }

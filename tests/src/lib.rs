@@ -39,7 +39,6 @@ impl Stack {
             &self.s("moto_url"),
             &self.s("moto_url"),
         )
-        .await
     }
 
     /// A new table provisioned from the template, for tests that need one of their own (the

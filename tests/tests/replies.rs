@@ -173,6 +173,60 @@ async fn a_reply_goes_out_once_and_echo_and_receipts_move_it_to_read() {
     }
 }
 
+/// A call that stored its `client_id` guard and died before its message (the writes are plain
+/// and ordered, not one transaction): the retry with that `client_id` finishes it under the
+/// guard's id instead of refusing or making a second message.
+#[tokio::test]
+async fn a_reply_cut_off_after_its_client_id_guard_is_finished_by_the_retry() {
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let (conv, _user) = inbound_at(&stack, &t, now()).await;
+    let client_id = format!("c-{}", unique());
+    let at = now() - 2_000;
+    let id = pagedesk_shared::ids::new_id(pagedesk_shared::ids::message_prefix(), at);
+    let message_sk = format!("MSG#{at:013}#{id}");
+    stack
+        .clients()
+        .await
+        .dynamo
+        .put_item()
+        .table_name(stack.s("table"))
+        .item("pk", S(format!("ACC#{}#CONV#{conv}", t.account)))
+        .item("sk", S(format!("CLIENT#{client_id}")))
+        .item("message_id", S(id.clone()))
+        .item("message_sk", S(message_sk))
+        .send()
+        .await
+        .expect("guard written");
+    let (s, m) = reply(
+        &stack,
+        &t,
+        &conv,
+        json!({"text": "Finished on retry", "client_id": client_id}),
+    )
+    .await;
+    assert_eq!((s, m["id"].as_str()), (202, Some(id.as_str())), "{m}");
+    message(&stack, &t, &conv, &id, "sent", |m| m["status"] == "sent").await;
+    let (s2, m2) = reply(
+        &stack,
+        &t,
+        &conv,
+        json!({"text": "Finished on retry", "client_id": client_id}),
+    )
+    .await;
+    assert_eq!((s2, m2["id"].as_str()), (202, Some(id.as_str())));
+    let calls = sends(&stack, &t.page_id).await;
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c["body"]["message"]["text"] == "Finished on retry")
+            .count(),
+        1,
+        "sent once: {calls:?}"
+    );
+}
+
 #[tokio::test]
 async fn without_an_echo_the_senders_own_record_settles_the_message() {
     let stack = Stack::connect();

@@ -238,8 +238,7 @@ async fn in_process_webhook(stack: &Stack, sqs_endpoint: &str) -> Webhook {
         &stack.s("dynamodb_url"),
         sqs_endpoint,
         &stack.s("moto_url"),
-    )
-    .await;
+    );
     let secrets = stack.info["secrets"].clone();
     let cfg = WebhookConfig::from_lookup(|k| match k {
         "PAGEDESK_TABLE" => Some(stack.s("table")),

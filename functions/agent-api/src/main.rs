@@ -14,7 +14,7 @@ use pagedesk_shared::store::Store;
 async fn main() -> Result<(), Error> {
     pagedesk_shared::telemetry::init();
     let cfg = AgentApiConfig::from_env()?;
-    let clients = Clients::from_env().await;
+    let clients = Clients::from_env();
     let api = AgentApi::new(App {
         store: Store::new(clients.dynamo.clone(), cfg.table.clone()),
         secrets: Arc::new(SecretCache::new(

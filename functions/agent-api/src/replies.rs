@@ -37,16 +37,32 @@ pub async fn post(
     let id = id.as_str();
     let req: ReplyRequest = body(&bytes)?;
     outbound::validate(&req).map_err(ApiFailure::Invalid)?;
-    let conv = app.conversation(&c, id).await?;
+    // One read for what the checks need: the conversation, the settings, an earlier call's
+    // `client_id` guard.
+    let ctx = app
+        .store
+        .reply_context(&c.account, id, req.client_id.as_deref())
+        .await?;
+    let conv = ctx
+        .conversation
+        .ok_or(ApiFailure::NotFound("conversation"))?;
     if req.private && conv.channel.reply_route() != ReplyRoute::CommentReply {
         return Err(ApiFailure::invalid(
             "private: only comment conversations have private replies",
         ));
     }
-    if let Some(cid) = &req.client_id
-        && let Some(existing) = app.store.message_for_client(&c.account, id, cid).await?
-    {
-        return settle_existing(app, &conv, existing).await;
+    // A call that stored the guard but not its message (it failed or died half-way) is
+    // finished now under the same id.
+    let mut resumed = None;
+    if let Some(guard) = ctx.client {
+        match app
+            .store
+            .get_message(&c.account, id, &guard.message_sk)
+            .await?
+        {
+            Some(existing) => return settle_existing(app, &conv, existing).await,
+            None => resumed = Some(guard),
+        }
     }
     if conv.status != ConversationStatus::Open {
         return Err(ApiFailure::ConversationNotOpen);
@@ -66,7 +82,7 @@ pub async fn post(
     let (messaging_type, target) = if conv.channel.reply_route() == ReplyRoute::CommentReply {
         (None, Some(comment_target(app, &c, id, &req, now).await?))
     } else {
-        let settings = app.store.get_settings(&c.account).await?;
+        let settings = &ctx.settings;
         let window = window_at(conv.last_inbound_at, settings.human_agent_enabled, now);
         let kind = outbound::messaging_type(&window, author).map_err(|refusal| {
                 ApiFailure::WindowClosed {
@@ -82,7 +98,18 @@ pub async fn post(
     };
     let attachments = resolve_attachments(app, &c.account, &req).await?;
     let warnings = privacy_warnings(app, &conv, &attachments).await?;
-    let msg_id = ids::new_id(ids::message_prefix(), now);
+    let (msg_id, created_at) = match resumed.as_ref().and_then(|g| {
+        let at = g
+            .message_sk
+            .strip_prefix("MSG#")?
+            .get(..13)?
+            .parse::<i64>()
+            .ok()?;
+        Some((g.message_id.clone(), at))
+    }) {
+        Some(earlier) => earlier,
+        None => (ids::new_id(ids::message_prefix(), now), now),
+    };
     // A comment reply is one Graph call whatever it carries.
     let parts = if target.is_some() {
         1
@@ -112,7 +139,7 @@ pub async fn post(
         kind: target.as_ref().map(|_| MessageKind::Comment),
         comment_id: target.as_ref().and_then(|t| t.comment_id.clone()),
         comment_created_at: target.as_ref().and_then(|t| t.comment_created_at),
-        created_at: now,
+        created_at,
         ..Default::default()
     }
     .placed(&c.account, id);
@@ -122,6 +149,11 @@ pub async fn post(
         QueueOutcome::Existing(m) => return settle_existing(app, &conv, *m).await,
         QueueOutcome::PrivateReplyExists => return Err(ApiFailure::PrivateReplyExists),
         QueueOutcome::ConversationNotOpen => return Err(ApiFailure::ConversationNotOpen),
+        QueueOutcome::InProgress => {
+            return Err(ApiFailure::Unavailable(
+                "a reply with this client_id is being stored; retry with the same client_id",
+            ));
+        }
     }
     if !bot && conv.with_ai_agent() {
         // A person answering takes the conversation over: the AI agent and a person never

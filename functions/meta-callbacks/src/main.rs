@@ -10,7 +10,7 @@ use pagedesk_shared::config::{FunctionConfig, MetaCallbacksConfig};
 async fn main() -> Result<(), Error> {
     pagedesk_shared::telemetry::init();
     let cfg = MetaCallbacksConfig::from_env()?;
-    let clients = Clients::from_env().await;
+    let clients = Clients::from_env();
     let callbacks = MetaCallbacks::new(cfg, &clients, Arc::new(SystemClock));
     let callbacks = &callbacks;
     lambda_http::run(service_fn(move |req: Request| async move {

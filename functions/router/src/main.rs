@@ -11,7 +11,7 @@ use pagedesk_shared::config::{FunctionConfig, RouterConfig};
 async fn main() -> Result<(), Error> {
     pagedesk_shared::telemetry::init();
     let cfg = RouterConfig::from_env()?;
-    let clients = Clients::from_env().await;
+    let clients = Clients::from_env();
     let router = Router::new(cfg, &clients, Arc::new(SystemClock));
     let router = &router;
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<SqsEvent>| async move {

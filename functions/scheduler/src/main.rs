@@ -12,7 +12,7 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     pagedesk_shared::telemetry::init();
     let cfg = SchedulerConfig::from_env()?;
-    let clients = Clients::from_env().await;
+    let clients = Clients::from_env();
     let scheduler = Scheduler {
         store: Store::new(clients.dynamo.clone(), cfg.table.clone()),
         clock: Arc::new(SystemClock),

@@ -11,7 +11,7 @@ use pagedesk_shared::config::{FunctionConfig, SenderConfig};
 async fn main() -> Result<(), Error> {
     pagedesk_shared::telemetry::init();
     let cfg = SenderConfig::from_env()?;
-    let clients = Clients::from_env().await;
+    let clients = Clients::from_env();
     let sender = Sender::new(cfg, &clients, Arc::new(SystemClock));
     let sender = &sender;
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<SqsEvent>| async move {

@@ -10,7 +10,7 @@ use pagedesk_webhook::Webhook;
 async fn main() -> Result<(), Error> {
     pagedesk_shared::telemetry::init();
     let cfg = WebhookConfig::from_env()?;
-    let clients = Clients::from_env().await;
+    let clients = Clients::from_env();
     let webhook = Webhook::new(cfg, &clients, Arc::new(SystemClock));
     let webhook = &webhook;
     lambda_http::run(service_fn(move |req: Request| async move {

@@ -194,7 +194,7 @@ impl Stack {
             dynamodb: ddb_proxy,
             moto: moto_proxy,
         };
-        let clients = Clients::for_endpoints(&ddb_url, &moto_url, &moto_url).await;
+        let clients = Clients::for_endpoints(&ddb_url, &moto_url, &moto_url);
 
         let secret_values = BTreeMap::from([
             ("AppSecret".to_owned(), opts.app_secret.clone()),

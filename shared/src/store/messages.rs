@@ -365,7 +365,7 @@ impl Store {
     /// before each attempt (one bounded attempt at a time, as `transact` does for event items):
     /// the feed's hold-back covers the time to commit. A retry that finds the key taken by one
     /// of its own earlier attempts (timed out, yet committed) is still `Stored`.
-    async fn put_in_feed(&self, msg: &MessageItem) -> Result<AppendOutcome> {
+    pub(super) async fn put_in_feed(&self, msg: &MessageItem) -> Result<AppendOutcome> {
         let mut item = to_item(msg)?;
         item.insert("feedpk".into(), s(keys::events(&msg.account)));
         let mut stamps = Vec::new();

@@ -1,7 +1,9 @@
 //! Outbound messages: queueing a reply (idempotent by `client_id`), the sender's lease, each
 //! Send API part recorded with its mid, and final failures.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 use serde_json::json;
 
 use super::{ClientItem, EventItem, MessageItem, MidItem, Store, keys, n, s, to_item, written};
@@ -23,6 +25,16 @@ pub enum QueueOutcome {
     ConversationNotOpen,
     /// Meta allows one private reply per comment, and this comment has had it.
     PrivateReplyExists,
+    /// Another call with the same `client_id` is storing its message right now.
+    InProgress,
+}
+
+/// What [`Store::reply_context`] read.
+#[derive(Debug, Default)]
+pub struct ReplyContext {
+    pub conversation: Option<super::ConversationItem>,
+    pub settings: super::Settings,
+    pub client: Option<ClientItem>,
 }
 
 impl Store {
@@ -53,9 +65,83 @@ impl Store {
         }
     }
 
-    /// Stores a queued outbound message, its `client_id` guard and the conversation's new
-    /// activity in one transaction. Without `event`, the message is its own `message.created`
-    /// event (through the `feed` index, one item fewer in the transaction).
+    /// What a reply is checked against, in one request: the conversation, the account's
+    /// settings and, for a `client_id`, the guard an earlier call with it left.
+    pub async fn reply_context(
+        &self,
+        account: &str,
+        conv: &str,
+        client_id: Option<&str>,
+    ) -> Result<ReplyContext> {
+        let key = |pk: String, sk: String| -> Result<HashMap<String, AttributeValue>> {
+            Ok(HashMap::from([
+                ("pk".to_owned(), s(pk)),
+                ("sk".to_owned(), s(sk)),
+            ]))
+        };
+        let mut keys_and_attrs = KeysAndAttributes::builder()
+            .keys(key(keys::conversation(account, conv), keys::META.into())?)
+            .keys(key(keys::account(account), keys::SETTINGS_SK.into())?)
+            .consistent_read(true);
+        if let Some(cid) = client_id {
+            keys_and_attrs = keys_and_attrs.keys(key(
+                keys::conversation(account, conv),
+                keys::client_sk(cid),
+            )?);
+        }
+        let mut pending = Some(
+            keys_and_attrs
+                .build()
+                .map_err(|e| Error::dynamo("BatchGetItem", e))?,
+        );
+        let mut found = Vec::new();
+        // Unprocessed keys (throttling) are asked for again, a bounded number of times.
+        for attempt in 0..5u32 {
+            let Some(ka) = pending.take() else { break };
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+            }
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, ka)
+                .send()
+                .await
+                .map_err(|e| Error::dynamo("BatchGetItem", e.into_service_error()))?;
+            if let Some(mut r) = out.responses {
+                found.extend(r.remove(&self.table).unwrap_or_default());
+            }
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .filter(|k| !k.keys.is_empty());
+        }
+        if pending.is_some() {
+            return Err(Error::dynamo("BatchGetItem", "keys left unprocessed"));
+        }
+        let mut ctx = ReplyContext::default();
+        for item in found {
+            match item
+                .get("sk")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+            {
+                Some(keys::META) => ctx.conversation = Some(super::from_item(item)?),
+                Some(keys::SETTINGS_SK) => ctx.settings = super::from_item(item)?,
+                Some(_) => ctx.client = Some(super::from_item(item)?),
+                None => {}
+            }
+        }
+        Ok(ctx)
+    }
+
+    /// Stores a queued outbound message and the conversation's new activity. Without `event`
+    /// and for anything but a private comment reply, with plain conditional writes in an
+    /// order whose every crash the caller's retry repairs: the `client_id` guard (which holds
+    /// the message's key, so a retry makes the same message), the conversation (open), then
+    /// the message, its own `message.created` event through the `feed` index. With `event`
+    /// (an automatic message and its event) or a private reply (whose guard must not outlive a
+    /// message that never was), one transaction.
     /// `require_open: false` is for the survey sent as a conversation is resolved.
     pub async fn queue_message(
         &self,
@@ -77,6 +163,9 @@ impl Store {
             )),
             ..msg.clone()
         };
+        if event.is_none() && !msg.private {
+            return self.queue_plain(&swept, now, require_open).await;
+        }
         let mut put = self.put_new(&swept)?;
         if event.is_none()
             && let Some(p) = put.put.as_mut()
@@ -86,34 +175,10 @@ impl Store {
                 .insert("feedpk".into(), s(keys::events(&msg.account)));
         }
         let mut items = vec![put];
-        let activity = keys::activity_sk(msg.created_at, &msg.conversation_id);
-        let mut expr = super::conversations::TOUCH_SET.to_owned();
-        // The away message stays quiet for a while after a person answered.
-        if msg.author_type == AuthorType::Agent {
-            expr.push_str(", last_agent_reply_at = :t");
-        }
-        let mut upd = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(&msg.pk))
-            .key("sk", s(keys::META))
-            .update_expression(expr);
-        upd = if require_open {
-            upd.condition_expression("attribute_exists(pk) AND #st = :open")
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()))
-        } else {
-            upd.condition_expression("attribute_exists(pk)")
-        };
         items.push(
             TransactWriteItem::builder()
                 .update(
-                    upd.expression_attribute_values(":t", n(msg.created_at))
-                        .expression_attribute_values(":a", s(activity))
-                        .expression_attribute_values(":u", n(now))
-                        .expression_attribute_values(
-                            ":lm",
-                            super::conversations::LastMessage::attribute(msg)?,
-                        )
+                    self.touch_for_reply(msg, now, require_open)?
                         .build()
                         .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
                 )
@@ -163,6 +228,118 @@ impl Store {
             Some(c) if c.get(1) == Some(&true) => Ok(QueueOutcome::ConversationNotOpen),
             // The message's own key taken: an id clash, which a retry with a new id settles.
             Some(_) => Err(Error::Corrupt("queued message key already taken".into())),
+        }
+    }
+
+    /// The conversation's new activity for an outbound message (the transaction's and the
+    /// plain path's one update).
+    fn touch_for_reply(
+        &self,
+        msg: &MessageItem,
+        now: i64,
+        require_open: bool,
+    ) -> Result<aws_sdk_dynamodb::types::builders::UpdateBuilder> {
+        let activity = keys::activity_sk(msg.created_at, &msg.conversation_id);
+        let mut expr = super::conversations::TOUCH_SET.to_owned();
+        // The away message stays quiet for a while after a person answered.
+        if msg.author_type == AuthorType::Agent {
+            expr.push_str(", last_agent_reply_at = :t");
+        }
+        let upd = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&msg.pk))
+            .key("sk", s(keys::META))
+            .update_expression(expr);
+        let upd = if require_open {
+            upd.condition_expression("attribute_exists(pk) AND #st = :open")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()))
+        } else {
+            upd.condition_expression("attribute_exists(pk)")
+        };
+        Ok(upd
+            .expression_attribute_values(":t", n(msg.created_at))
+            .expression_attribute_values(":a", s(activity))
+            .expression_attribute_values(":u", n(now))
+            .expression_attribute_values(":lm", super::conversations::LastMessage::attribute(msg)?))
+    }
+
+    async fn queue_plain(
+        &self,
+        msg: &MessageItem,
+        now: i64,
+        require_open: bool,
+    ) -> Result<QueueOutcome> {
+        if let Some(cid) = &msg.client_id {
+            let guard = ClientItem {
+                pk: msg.pk.clone(),
+                sk: keys::client_sk(cid),
+                message_id: msg.id.clone(),
+                message_sk: msg.sk.clone(),
+            };
+            let res = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(to_item(&guard)?))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await;
+            if !written(res, "PutItem")? {
+                // Taken: by this message (a retry finishing what a failed call began), or
+                // by another one.
+                match self
+                    .client_item(&msg.account, &msg.conversation_id, cid)
+                    .await?
+                {
+                    Some(g) if g.message_sk == msg.sk => {}
+                    Some(g) => {
+                        return Ok(
+                            match self
+                                .get_message(&msg.account, &msg.conversation_id, &g.message_sk)
+                                .await?
+                            {
+                                Some(m) => QueueOutcome::Existing(Box::new(m)),
+                                None => QueueOutcome::InProgress,
+                            },
+                        );
+                    }
+                    None => return Err(Error::Corrupt("client id guard vanished".into())),
+                }
+            }
+        }
+        let res = self
+            .touch_for_reply(msg, now, require_open)?
+            .build()
+            .map_err(|e| Error::dynamo("UpdateItem", e))
+            .map(|u| {
+                self.client
+                    .update_item()
+                    .table_name(u.table_name)
+                    .set_key(Some(u.key))
+                    .update_expression(u.update_expression)
+                    .set_condition_expression(u.condition_expression)
+                    .set_expression_attribute_names(u.expression_attribute_names)
+                    .set_expression_attribute_values(u.expression_attribute_values)
+            })?
+            .send()
+            .await;
+        if !written(res, "UpdateItem")? {
+            return Ok(QueueOutcome::ConversationNotOpen);
+        }
+        match self.put_in_feed(msg).await? {
+            super::messages::AppendOutcome::Stored => Ok(QueueOutcome::Stored),
+            // The message's own key taken: a retry of a call that got this far, or an id
+            // clash (which a retry with a new id settles).
+            _ => match self
+                .get_message(&msg.account, &msg.conversation_id, &msg.sk)
+                .await?
+            {
+                Some(m) if m.client_id.is_some() && m.client_id == msg.client_id => {
+                    Ok(QueueOutcome::Existing(Box::new(m)))
+                }
+                _ => Err(Error::Corrupt("queued message key already taken".into())),
+            },
         }
     }
 
