@@ -267,6 +267,8 @@ pub struct SenderConfig {
     pub url_policy: UrlPolicy,
     /// Uploads are sent to Meta as presigned reads of the data bucket.
     pub bucket: Option<String>,
+    /// How long a warm sender keeps a Page it read (its token's secret, its status).
+    pub settings_cache_seconds: u64,
 }
 
 impl FunctionConfig for SenderConfig {
@@ -279,6 +281,7 @@ impl FunctionConfig for SenderConfig {
             ai_agent_timeout_ms: e.number(env::AI_AGENT_TIMEOUT_MS, 5_000)?,
             url_policy: e.url_policy(),
             bucket: e.optional(env::BUCKET),
+            settings_cache_seconds: e.number(env::SETTINGS_CACHE_SECONDS, 15)?,
         })
     }
 }

@@ -19,6 +19,7 @@ pub mod graph;
 pub mod ids;
 pub mod media;
 pub mod meta;
+pub mod page_cache;
 pub mod queue;
 pub mod safe_url;
 

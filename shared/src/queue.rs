@@ -211,6 +211,25 @@ pub struct OutboundJob {
     /// `message.created` about this message) instead of a send to Meta.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ai_agent_event: Option<EventType>,
+    /// What the sender would otherwise read about the conversation and the account, as the
+    /// API saw it when it queued the reply (absent in jobs queued without it: the sender then
+    /// reads them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<SendContext>,
+}
+
+/// The conversation as far as a send needs it. Its window can only have closed since it was
+/// read (a newer message would reopen it, which the send does not need to know), so checking
+/// the window again from it at send time refuses nothing the conversation would allow.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SendContext {
+    pub page_id: String,
+    /// The person's page-scoped id (Messenger) or the commenter's.
+    pub recipient: String,
+    pub channel: crate::domain::Channel,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_inbound_at: Option<i64>,
+    pub human_agent_enabled: bool,
 }
 
 /// Queues a send. The FIFO group is the conversation, so its messages go out in order; the
@@ -241,6 +260,25 @@ impl OutboundJob {
             message_id: m.id.clone(),
             message_sk: m.sk.clone(),
             ai_agent_event: None,
+            context: None,
+        }
+    }
+
+    /// The job that sends `m`, carrying what the sender would read of `conv` and `settings`.
+    pub fn send_in(
+        m: &crate::store::MessageItem,
+        conv: &crate::store::ConversationItem,
+        settings: &crate::store::Settings,
+    ) -> Self {
+        OutboundJob {
+            context: Some(SendContext {
+                page_id: conv.page_id.clone(),
+                recipient: conv.facebook_id.clone(),
+                channel: conv.channel,
+                last_inbound_at: conv.last_inbound_at,
+                human_agent_enabled: settings.human_agent_enabled,
+            }),
+            ..Self::send(m)
         }
     }
 
@@ -256,6 +294,48 @@ impl OutboundJob {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reply_job_carries_the_conversation_and_older_jobs_still_read() {
+        let conv = crate::store::ConversationItem {
+            id: "cv_1".into(),
+            page_id: "P1".into(),
+            facebook_id: "PSID".into(),
+            last_inbound_at: Some(42),
+            ..Default::default()
+        };
+        let m = crate::store::MessageItem {
+            id: "ms_1".into(),
+            created_at: 7,
+            ..Default::default()
+        }
+        .placed("acct", "cv_1");
+        let settings = crate::store::Settings {
+            human_agent_enabled: true,
+            ..Default::default()
+        };
+        let job = OutboundJob::send_in(&m, &conv, &settings);
+        let back: OutboundJob =
+            serde_json::from_str(&serde_json::to_string(&job).unwrap()).unwrap();
+        assert_eq!(back, job);
+        let c = back.context.expect("context");
+        assert_eq!(
+            (
+                c.page_id.as_str(),
+                c.recipient.as_str(),
+                c.last_inbound_at,
+                c.human_agent_enabled
+            ),
+            ("P1", "PSID", Some(42), true)
+        );
+        // A job queued before jobs carried their context: the sender reads instead.
+        let old: OutboundJob = serde_json::from_str(
+            r#"{"v":1,"account":"acct","conversation_id":"cv_1","message_id":"ms_1","message_sk":"MSG#0000000000007#ms_1"}"#,
+        )
+        .unwrap();
+        assert_eq!(old.context, None);
+        assert_eq!(old.message_sk, m.sk);
+    }
 
     fn ev(group: &str, bytes: usize) -> QueuedEvent {
         QueuedEvent {

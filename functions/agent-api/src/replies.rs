@@ -160,7 +160,7 @@ pub async fn post(
         // both answer.
         take_over(app, &c, &conv, now).await?;
     }
-    enqueue(app, &msg).await?;
+    enqueue(app, &msg, OutboundJob::send_in(&msg, &conv, &ctx.settings)).await?;
     tracing::info!(conversation_id = id, message_id = %msg_id, agent = %c.sub, "reply queued");
     let links = crate::uploads::links(app, [&msg]).await?;
     let mut answer = views::message_with(&msg, &conv, &links);
@@ -322,13 +322,12 @@ async fn settle_existing(
     {
         m.status = MessageStatus::Queued;
         m.error = None;
-        enqueue(app, &m).await?;
+        enqueue(app, &m, OutboundJob::send(&m)).await?;
     }
     Ok(json(StatusCode::ACCEPTED, &views::message(&m, conv)))
 }
 
-async fn enqueue(app: &App, m: &MessageItem) -> Result<(), ApiFailure> {
-    let job = OutboundJob::send(m);
+async fn enqueue(app: &App, m: &MessageItem, job: OutboundJob) -> Result<(), ApiFailure> {
     if let Err(e) = enqueue_outbound(&app.sqs, &app.cfg.outbound_queue_url, &job).await {
         tracing::error!(error = %e, message_id = %m.id, "reply could not be queued");
         let err = MessageError {

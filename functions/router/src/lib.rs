@@ -10,7 +10,6 @@ mod feed;
 mod import;
 mod media;
 mod messaging;
-mod pages;
 
 use std::sync::Arc;
 
@@ -45,7 +44,7 @@ pub(crate) enum Handled {
     /// What the event refers to has not arrived yet (named for the log).
     Waiting(&'static str),
 }
-pub use pages::PageCache;
+pub use pagedesk_shared::page_cache::PageCache;
 
 pub struct Router {
     pub cfg: RouterConfig,

@@ -20,10 +20,11 @@ use pagedesk_shared::domain::outbound::{self, SendOutcome, Sender as Author};
 use pagedesk_shared::domain::window::window_at;
 use pagedesk_shared::domain::{AuthorType, MessageStatus, PageStatus, ReplyRoute, SendType};
 use pagedesk_shared::graph::{GraphClient, GraphError};
+use pagedesk_shared::page_cache::PageCache;
 use pagedesk_shared::queue::OutboundJob;
 use pagedesk_shared::secrets::SecretCache;
 use pagedesk_shared::sqs_batch::process_fifo;
-use pagedesk_shared::store::{ConversationItem, MessageItem, PageItem, Store};
+use pagedesk_shared::store::{ConversationItem, Lease, MessageItem, PageItem, Store};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
@@ -45,6 +46,8 @@ pub struct Sender {
     pub bot: pagedesk_shared::bot::BotClient,
     /// Uploads go to Meta as presigned reads of the data bucket.
     pub s3: aws_sdk_s3::Client,
+    /// Pages as last read (for `settings_cache_seconds`): a send reads none in steady state.
+    pub pages: PageCache,
 }
 
 impl Sender {
@@ -59,6 +62,7 @@ impl Sender {
             )),
             sqs: clients.sqs.clone(),
             s3: clients.s3.clone(),
+            pages: PageCache::default(),
             clock,
             bot: pagedesk_shared::bot::BotClient::new(
                 Duration::from_millis(cfg.ai_agent_timeout_ms),
@@ -132,19 +136,39 @@ impl Sender {
         if let Some(event) = job.ai_agent_event {
             return self.deliver_to_ai_agent(job, event, receives).await;
         }
-        let Some(mut msg) = self.job_message(job).await? else {
-            tracing::warn!("job for a message that does not exist; dropped");
-            return Ok(());
-        };
-        self.upload_urls(&mut msg).await?;
-        if msg.status != MessageStatus::Queued {
-            tracing::info!(status = %msg.status, "message already settled");
-            return Ok(());
-        }
         let now = self.clock.now_ms();
+        // The lease is the read of the message too: one request where a read and a write were.
+        let lease = self
+            .store
+            .take_lease(
+                &job.account,
+                &job.conversation_id,
+                &job.message_sk,
+                now,
+                now + LEASE_MS,
+            )
+            .await?;
+        let mut msg = match lease {
+            Lease::Taken(m) => *m,
+            Lease::Missing => {
+                tracing::warn!("job for a message that does not exist; dropped");
+                return Ok(());
+            }
+            Lease::Settled(status) => {
+                tracing::info!(%status, "message already settled");
+                return Ok(());
+            }
+            // A second job for the same message (a re-enqueue): the holder settles it, and if
+            // the holder dies its own job comes back. Retrying here had no end.
+            Lease::Held => {
+                tracing::info!("another sender holds this message; this job is dropped");
+                return Ok(());
+            }
+        };
         if let Some(since) = msg.ambiguous_since {
             if now - since < ECHO_GRACE_MS {
                 tracing::info!("an earlier send timed out; waiting for its echo");
+                self.store.release_message(&msg, Some(since)).await?;
                 return Err(SendError::RetryAfter(
                     ((ECHO_GRACE_MS - (now - since)) / 1000).clamp(1, 60) as i32,
                 ));
@@ -152,14 +176,15 @@ impl Sender {
             tracing::warn!("no echo for a timed-out send; sending again");
             self.store.clear_ambiguous(&msg).await?;
         }
-        let Some(conv) = self
-            .store
-            .get_conversation(&job.account, &job.conversation_id)
-            .await?
-        else {
+        if let Err(e) = self.upload_urls(&mut msg).await {
+            self.store.release_message(&msg, None).await?;
+            return Err(e);
+        }
+        let Some(conv) = self.conversation(job).await? else {
             return self.fail(&msg, None, "conversation_missing").await;
         };
-        let page = match self.store.get_page(&conv.page_id).await? {
+        let ttl = Duration::from_secs(self.cfg.settings_cache_seconds);
+        let page = match self.pages.get(&self.store, &conv.page_id, ttl).await? {
             Some(p) if p.account == job.account => p,
             _ => return self.fail(&msg, None, "page_disconnected").await,
         };
@@ -171,8 +196,16 @@ impl Sender {
                 .send_comment_reply(&msg, &conv, &page, now, receives)
                 .await;
         }
-        let settings = self.store.get_settings(&job.account).await?;
-        let window = window_at(conv.last_inbound_at, settings.human_agent_enabled, now);
+        let human_agent_enabled = match &job.context {
+            Some(c) => c.human_agent_enabled,
+            None => {
+                self.store
+                    .get_settings(&job.account)
+                    .await?
+                    .human_agent_enabled
+            }
+        };
+        let window = window_at(conv.last_inbound_at, human_agent_enabled, now);
         let author = if msg.author_type == AuthorType::Agent {
             Author::HumanAgent
         } else {
@@ -185,18 +218,8 @@ impl Sender {
                 return self.fail(&msg, None, "window_closed").await;
             }
         };
-        if !self.store.lease_message(&msg, now, now + LEASE_MS).await? {
-            // A second job for the same message (a re-enqueue): the holder settles it, and if
-            // the holder dies its own job comes back. Retrying here had no end.
-            tracing::info!("another sender holds this message; this job is dropped");
-            return Ok(());
-        }
-        let token = match self.secrets.page_token(&page).await? {
-            Some(t) => t,
-            None => {
-                self.store.release_message(&msg, None).await?;
-                return self.fail(&msg, None, "page_disconnected").await;
-            }
+        let Some(token) = self.secrets.page_token(&page).await? else {
+            return self.fail(&msg, None, "page_disconnected").await;
         };
         let parts = parts(&msg);
         for (i, part) in parts.iter().enumerate().skip(msg.sent_mids.len()) {
@@ -251,12 +274,7 @@ impl Sender {
         {
             return self.fail(msg, None, "private_reply_window_closed").await;
         }
-        if !self.store.lease_message(msg, now, now + LEASE_MS).await? {
-            tracing::info!("another sender holds this comment reply; this job is dropped");
-            return Ok(());
-        }
         let Some(token) = self.secrets.page_token(page).await? else {
-            self.store.release_message(msg, None).await?;
             return self.fail(msg, None, "page_disconnected").await;
         };
         let text = msg.text.clone().unwrap_or_default();
@@ -329,6 +347,17 @@ impl Sender {
                 self.fail(msg, Some(&e), reason).await
             }
             SendOutcome::Disconnected => {
+                // The Page may have been connected again since this sender cached it: then the
+                // refused token is the old one, and the send is tried again with the new one.
+                self.pages.invalidate(&page.page_id);
+                let fresh = self.store.get_page(&page.page_id).await?;
+                if fresh.is_some_and(|p| {
+                    p.updated_at > page.updated_at && p.status != PageStatus::ReauthRequired
+                }) {
+                    tracing::info!("the Page was connected again since it was cached; retrying");
+                    self.store.release_message(msg, None).await?;
+                    return Err(SendError::RetryAfter(1));
+                }
                 let changed = self
                     .store
                     .disconnect_page(
@@ -344,6 +373,28 @@ impl Sender {
                 self.fail(msg, Some(&e), "page_disconnected").await
             }
         }
+    }
+
+    /// The conversation as the job carries it, else as stored (jobs queued without it).
+    async fn conversation(
+        &self,
+        job: &OutboundJob,
+    ) -> pagedesk_shared::Result<Option<ConversationItem>> {
+        let Some(c) = &job.context else {
+            return self
+                .store
+                .get_conversation(&job.account, &job.conversation_id)
+                .await;
+        };
+        Ok(Some(ConversationItem {
+            id: job.conversation_id.clone(),
+            account: job.account.clone(),
+            page_id: c.page_id.clone(),
+            facebook_id: c.recipient.clone(),
+            channel: c.channel,
+            last_inbound_at: c.last_inbound_at,
+            ..Default::default()
+        }))
     }
 
     /// The message a job is about (gone if its conversation was erased).

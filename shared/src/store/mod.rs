@@ -45,7 +45,7 @@ pub use csat::CsatItem;
 pub use events::{EventCursor, EventItem, SETTLE_MS};
 pub use media::{MediaClaim, MediaItem, UploadItem};
 pub use messages::{AppendOutcome, ClientItem, MessageItem, MidItem};
-pub use outbound::{QueueOutcome, ReplyContext, UNSENT_DEADLINE_MS};
+pub use outbound::{Lease, QueueOutcome, ReplyContext, UNSENT_DEADLINE_MS};
 pub use pages::{DeletionItem, FbUserLink, ImportProgress, PageItem};
 pub use posts::PostItem;
 pub use rules::RulesItem;

@@ -3,7 +3,11 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
 use serde_json::json;
 
 use super::{ClientItem, EventItem, MessageItem, MidItem, Store, keys, n, s, to_item, written};
@@ -27,6 +31,19 @@ pub enum QueueOutcome {
     PrivateReplyExists,
     /// Another call with the same `client_id` is storing its message right now.
     InProgress,
+}
+
+/// What taking the sender's lease found.
+#[derive(Debug)]
+pub enum Lease {
+    /// The message, now held by this sender.
+    Taken(Box<MessageItem>),
+    /// Another sender holds it.
+    Held,
+    /// Sent or failed already.
+    Settled(MessageStatus),
+    /// There is no such message (its conversation was erased).
+    Missing,
 }
 
 /// What [`Store::reply_context`] read.
@@ -343,11 +360,17 @@ impl Store {
         }
     }
 
-    /// Takes the sender's lease on a queued message; `Ok(false)` if another sender holds it or
-    /// the message is no longer queued.
-    pub async fn lease_message(&self, m: &MessageItem, now: i64, until: i64) -> Result<bool> {
+    /// Takes the sender's lease on a queued message and reads it in the same request.
+    pub async fn take_lease(
+        &self,
+        account: &str,
+        conv: &str,
+        message_sk: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<Lease> {
         let res = self
-            .update_message(m)
+            .update_row(&keys::conversation(account, conv), message_sk)
             .update_expression("SET lease_until = :l")
             .condition_expression(
                 "#st = :q AND (attribute_not_exists(lease_until) OR lease_until < :now)",
@@ -356,9 +379,32 @@ impl Store {
             .expression_attribute_values(":q", s(MessageStatus::Queued.as_str()))
             .expression_attribute_values(":l", n(until))
             .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        written(res, "UpdateItem")
+        match res {
+            Ok(out) => Ok(Lease::Taken(Box::new(super::from_item(
+                out.attributes.unwrap_or_default(),
+            )?))),
+            Err(e) => {
+                let old = match e.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item.clone(),
+                    _ => return Err(Error::dynamo("UpdateItem", e.into_service_error())),
+                };
+                Ok(match old {
+                    None => Lease::Missing,
+                    Some(item) => {
+                        let m: MessageItem = super::from_item(item)?;
+                        if m.status == MessageStatus::Queued {
+                            Lease::Held
+                        } else {
+                            Lease::Settled(m.status)
+                        }
+                    }
+                })
+            }
+        }
     }
 
     /// Gives the lease back, optionally noting a timed-out (ambiguous) send.
