@@ -691,3 +691,120 @@ async fn a_send_whose_answer_is_lost_after_meta_took_it_is_settled_by_its_echo()
         );
     }
 }
+
+/// The `message.status` (sent) of a reply is announced exactly once: by its own feed entry when
+/// it went out within moments (no event item), by an event of its own when it went out later.
+#[tokio::test]
+async fn a_replys_sent_event_comes_once_whether_it_went_out_at_once_or_after_retries() {
+    let stack = Stack::connect();
+    for (failures, what) in [(0, "at once"), (2, "after two refusals")] {
+        let t = stack.tenant().await;
+        let (conv, _) = inbound_at(&stack, &t, now()).await;
+        if failures > 0 {
+            fail_next(
+                &stack,
+                &t.page_id,
+                fixture("send_api_error_1200_temporary.json"),
+                400,
+                failures,
+            )
+            .await;
+        }
+        let (_, m) = reply(&stack, &t, &conv, json!({"text": "announce me"})).await;
+        let id = m["id"].as_str().unwrap().to_owned();
+        message(&stack, &t, &conv, &id, "sent", |m| m["status"] == "sent").await;
+        let sent_events = |seen: &[Value]| {
+            seen.iter()
+                .filter(|e| {
+                    e["type"] == "message.status"
+                        && e["data"]["message_id"] == id.as_str()
+                        && e["data"]["status"] == "sent"
+                })
+                .count()
+        };
+        let seen = stack
+            .watch_feed(&stack.admin(&t.account), 50, 20, |seen| {
+                sent_events(seen) >= 1
+            })
+            .await;
+        // Whatever else was to come for this message is visible by now.
+        tokio::time::sleep(Duration::from_millis(
+            pagedesk_shared::store::SETTLE_MS as u64 + 500,
+        ))
+        .await;
+        let again = stack
+            .watch_feed(&stack.admin(&t.account), 50, 20, |seen| {
+                sent_events(seen) >= 1
+            })
+            .await;
+        assert_eq!(
+            (sent_events(&seen), sent_events(&again)),
+            (1, 1),
+            "{what}: one sent event: {again:?}"
+        );
+        let pos = |kind: &str| {
+            again
+                .iter()
+                .position(|e| e["type"] == kind && e["data"]["message_id"] == id.as_str())
+        };
+        assert!(
+            pos("message.created") < pos("message.status"),
+            "{what}: created before sent: {again:?}"
+        );
+        assert_eq!(sends(&stack, &t.page_id).await.len(), 1 + failures as usize);
+        // Which way it was announced: by the feed entry only when it went out at once.
+        let items = stack
+            .clients()
+            .await
+            .dynamo
+            .query()
+            .table_name(stack.s("table"))
+            .key_condition_expression("pk = :p AND begins_with(sk, :m)")
+            .expression_attribute_values(
+                ":p",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!(
+                    "ACC#{}#CONV#{conv}",
+                    t.account
+                )),
+            )
+            .expression_attribute_values(
+                ":m",
+                aws_sdk_dynamodb::types::AttributeValue::S("MSG#".into()),
+            )
+            .send()
+            .await
+            .expect("query")
+            .items
+            .unwrap_or_default();
+        let stored = items
+            .iter()
+            .find(|i| i.get("id").and_then(|v| v.as_s().ok()) == Some(&id))
+            .expect("the reply is stored");
+        assert_eq!(
+            stored.contains_key("feed_sent"),
+            failures == 0,
+            "{what}: announced by its feed entry only when sent at once"
+        );
+    }
+}
+
+/// A person's reaction to an agent's reply reaches it by the mid the send recorded (a
+/// Messenger send keeps no mid guard: it is found in its conversation).
+#[tokio::test]
+async fn a_reaction_to_an_agents_reply_reaches_it() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let (conv, user) = inbound_at(&stack, &t, now()).await;
+    let (_, m) = reply(&stack, &t, &conv, json!({"text": "react to me"})).await;
+    let id = m["id"].as_str().unwrap().to_owned();
+    let sent = message(&stack, &t, &conv, &id, "sent", |m| m["status"] == "sent").await;
+    let mid = sent["external_id"].as_str().unwrap().to_owned();
+    let reaction = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now(),
+        "reaction": {"mid": mid, "action": "react", "emoji": "\u{1F44D}", "reaction": "like"}});
+    stack.deliver(&t.page_id, vec![reaction]).await;
+    let m = message(&stack, &t, &conv, &id, "the reaction", |m| {
+        m["reaction"]["reaction"] == "like"
+    })
+    .await;
+    assert_eq!(m["reaction"]["emoji"], "\u{1F44D}");
+}

@@ -9,8 +9,8 @@ use pagedesk_shared::graph::GraphError;
 use pagedesk_shared::ids;
 use pagedesk_shared::meta::event::{Echo, Inbound, Reaction};
 use pagedesk_shared::store::{
-    AppendOutcome, ContactItem, ConversationItem, CreateOutcome, EventItem, FirstMessage,
-    MessageItem, PageItem, PostItem, Touch,
+    AppendOutcome, ContactItem, ConversationItem, CreateOutcome, EchoOutcome, EventItem,
+    FirstMessage, MessageItem, PageItem, PostItem, Touch,
 };
 
 use crate::{Handled, Router, RouterError};
@@ -74,11 +74,22 @@ impl Router {
             || e.metadata.as_deref().is_some_and(|m| m.starts_with("pd1:"));
         if ours {
             let metadata = e.metadata.as_deref().and_then(parse_metadata);
-            if let Some((conv, sk, part)) = metadata
-                && let Some(msg) = self.store.get_message(&page.account, conv, sk).await?
-            {
-                self.confirm_own(&msg, part, &e).await?;
-                return Ok(Handled::Done);
+            if let Some((conv, sk, part)) = metadata {
+                match self
+                    .store
+                    .confirm_echo(&page.account, conv, sk, &e.mid, e.timestamp)
+                    .await?
+                {
+                    EchoOutcome::Confirmed => {
+                        tracing::info!("echo of our own message confirmed");
+                        return Ok(Handled::Done);
+                    }
+                    EchoOutcome::Unsettled(msg) => {
+                        self.confirm_own(&msg, part, &e).await?;
+                        return Ok(Handled::Done);
+                    }
+                    EchoOutcome::Missing => {}
+                }
             }
             // Our own send without metadata: the sender records its mid when Meta answers,
             // which can be after Meta sent the echo.

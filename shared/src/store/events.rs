@@ -105,11 +105,16 @@ pub(crate) fn restamp(items: &mut [aws_sdk_dynamodb::types::TransactWriteItem], 
 /// One attempt, cut off after `FEED_ATTEMPT_TIMEOUT`: the caller retries with a new stamp
 /// instead of the SDK retrying the old one.
 pub(crate) fn one_bounded_attempt() -> aws_sdk_dynamodb::config::Builder {
+    bounded_attempt(FEED_ATTEMPT_TIMEOUT)
+}
+
+/// One attempt, cut off after `timeout`.
+pub(crate) fn bounded_attempt(timeout: std::time::Duration) -> aws_sdk_dynamodb::config::Builder {
     aws_sdk_dynamodb::config::Builder::new()
         .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
         .timeout_config(
             aws_smithy_types::timeout::TimeoutConfig::builder()
-                .operation_attempt_timeout(FEED_ATTEMPT_TIMEOUT)
+                .operation_attempt_timeout(timeout)
                 .build(),
         )
 }
@@ -185,7 +190,7 @@ impl Store {
             .feed_query(Some("feed"), account, lower, &upper, limit)
             .await?
         {
-            out.push(message_event(account, i)?);
+            out.extend(message_events(account, i)?);
         }
         // BETWEEN is inclusive; the cursor itself was already delivered.
         out.retain(|e| Some(e.sk.as_str()) != after);
@@ -224,9 +229,25 @@ impl Store {
     }
 }
 
-/// The `message.created` event a message in the `feed` index stands for (the same data an
-/// event item of a message carries).
-fn message_event(account: &str, i: Item) -> Result<EventItem> {
+/// The events a message in the `feed` index stands for: its `message.created` (the same data
+/// an event item of a message carries) and, when its send was recorded soon enough to be
+/// announced there (`feed_sent`, see `outbound::FOLD_MS`), its `message.status` (sent) right
+/// after it (position `<entry>_s`, which sorts between the entry and anything after it).
+fn message_events(account: &str, i: Item) -> Result<Vec<EventItem>> {
+    let created = message_event(account, &i)?;
+    if !i.contains_key("feed_sent") {
+        return Ok(vec![created]);
+    }
+    let sent = EventItem {
+        sk: format!("{}_s", created.sk),
+        kind: EventType::MessageStatus,
+        data: serde_json::json!({"message_id": created.data["message_id"], "status": "sent"}),
+        ..created.clone()
+    };
+    Ok(vec![created, sent])
+}
+
+fn message_event(account: &str, i: &Item) -> Result<EventItem> {
     let text = |k: &str| {
         i.get(k)
             .and_then(|v| v.as_s().ok())
@@ -253,7 +274,7 @@ fn message_event(account: &str, i: Item) -> Result<EventItem> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+    use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
     fn put(item: Item) -> TransactWriteItem {
         TransactWriteItem::builder()
@@ -311,7 +332,9 @@ mod tests {
         i.insert("id".into(), s("ms_1"));
         i.insert("conversation_id".into(), s("cv_1"));
         i.insert("direction".into(), s("in"));
-        let e = message_event("a", i.clone()).unwrap();
+        let all = message_events("a", i.clone()).unwrap();
+        assert_eq!(all.len(), 1, "no send announced: only the created event");
+        let e = &all[0];
         assert_eq!(e.kind, EventType::MessageCreated);
         assert_eq!(e.public_id(), "1700000000000-ms_1");
         assert_eq!(e.conversation_id.as_deref(), Some("cv_1"));
@@ -322,9 +345,55 @@ mod tests {
         assert_eq!(e.created_at, 1_700_000_000_000);
         i.remove("id");
         assert!(
-            message_event("a", i).is_err(),
+            message_events("a", i).is_err(),
             "an entry without its id is corrupt"
         );
+    }
+
+    #[test]
+    fn a_reply_sent_soon_is_its_feed_entrys_second_event_between_it_and_what_follows() {
+        let mut i = Item::new();
+        i.insert(
+            "feedsk".into(),
+            s("1700000000000#ms_01JAAAAAAAAAAAAAAAAAAAAAAA"),
+        );
+        i.insert("id".into(), s("ms_01JAAAAAAAAAAAAAAAAAAAAAAA"));
+        i.insert("conversation_id".into(), s("cv_1"));
+        i.insert("direction".into(), s("out"));
+        i.insert("feed_sent".into(), AttributeValue::N("1".into()));
+        let all = message_events("a", i).unwrap();
+        let kinds: Vec<_> = all.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [EventType::MessageCreated, EventType::MessageStatus]);
+        assert_eq!(
+            all[1].data,
+            serde_json::json!({"message_id": "ms_01JAAAAAAAAAAAAAAAAAAAAAAA", "status": "sent"})
+        );
+        let (created, sent) = (&all[0].sk, &all[1].sk);
+        // The next entry at the same millisecond, and the one after it.
+        let next_same_ms = "1700000000000#ms_01JAAAAAAAAAAAAAAAAAAAAAAB";
+        let next_ms = "1700000000001#ev_01J0000000000000000000000";
+        assert!(created < sent && sent.as_str() < next_same_ms && sent.as_str() < next_ms);
+        // Its id is a cursor like any other, and reads back as the same position.
+        let c: EventCursor = all[1].public_id().parse().expect("a cursor");
+        assert_eq!(&c.0, sent);
+    }
+
+    #[test]
+    fn a_send_folds_into_its_feed_entry_only_soon_after_it() {
+        use crate::store::{FOLD_MS, folds_into_feed};
+        let at = 1_700_000_000_000i64;
+        let entry = format!("{at:013}#ms_1");
+        assert!(folds_into_feed(Some(&entry), at));
+        assert!(folds_into_feed(Some(&entry), at + FOLD_MS));
+        assert!(
+            !folds_into_feed(Some(&entry), at + FOLD_MS + 1),
+            "late: its own event"
+        );
+        assert!(
+            !folds_into_feed(Some(&entry), at - 1),
+            "a clock behind the entry's"
+        );
+        assert!(!folds_into_feed(None, at), "not in the feed: its own event");
     }
 
     #[test]

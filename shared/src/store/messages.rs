@@ -78,6 +78,10 @@ pub struct MessageItem {
     // ---- while queued: the sweeper's deadline in the `due` index ----
     pub duepk: Option<String>,
     pub duesk: Option<String>,
+    /// The message's place in the `feed` index when it is its own `message.created` event.
+    /// Read only: the writes that place a message there stamp it themselves.
+    #[serde(default, skip_serializing)]
+    pub feedsk: Option<String>,
 }
 
 impl MessageItem {
@@ -421,9 +425,10 @@ impl Store {
     }
 
     /// Where the Messenger message with Meta id `mid` is in conversation `conv`, searched newest
-    /// first (a reaction or an edit names only the mid, and messages keyed by Meta have no
-    /// guard item; our own sends, comments and survey answers have one: `get_mid`). Context
-    /// copies are passed over: the original is the message.
+    /// first (a reaction or an edit names only the mid, and messages keyed by Meta and our own
+    /// Messenger sends have no guard item; comments and survey answers have one: `get_mid`).
+    /// A send in several parts is found by any part's mid. Context copies are passed over: the
+    /// original is the message.
     pub async fn find_by_mid(
         &self,
         account: &str,
@@ -442,7 +447,7 @@ impl Store {
                 // Not a copy carried into a later conversation as context: the reaction
                 // or edit belongs to the original, as a guard item would point to it.
                 .filter_expression(
-                    "external_id = :mid AND (attribute_not_exists(#cx) OR #cx = :no)",
+                    "(external_id = :mid OR contains(sent_mids, :mid)) AND (attribute_not_exists(#cx) OR #cx = :no)",
                 )
                 .expression_attribute_names("#cx", "context")
                 .expression_attribute_values(

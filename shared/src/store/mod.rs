@@ -45,7 +45,9 @@ pub use csat::CsatItem;
 pub use events::{EventCursor, EventItem, SETTLE_MS};
 pub use media::{MediaClaim, MediaItem, UploadItem};
 pub use messages::{AppendOutcome, ClientItem, MessageItem, MidItem};
-pub use outbound::{Lease, QueueOutcome, ReplyContext, UNSENT_DEADLINE_MS};
+pub use outbound::{
+    EchoOutcome, FOLD_MS, Lease, QueueOutcome, ReplyContext, UNSENT_DEADLINE_MS, folds_into_feed,
+};
 pub use pages::{DeletionItem, FbUserLink, ImportProgress, PageItem};
 pub use posts::PostItem;
 pub use rules::RulesItem;

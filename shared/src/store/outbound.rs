@@ -21,6 +21,28 @@ use crate::{Error, Result};
 /// only finds messages whose job was lost.
 pub const UNSENT_DEADLINE_MS: i64 = 15 * 60_000;
 
+/// A send recorded this soon after its message's place in the feed is announced by that
+/// entry (`feed_sent`) instead of an event item of its own: a reader cannot see the entry
+/// before `SETTLE_MS` has passed, and by then the record (made within this time, committed
+/// within `FOLD_ATTEMPT_TIMEOUT` of it) is there too, with room left for the index's lag.
+pub const FOLD_MS: i64 = 2_000;
+const FOLD_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1_000);
+/// The feed index's lag this leaves room for, as the feed's entries themselves do.
+const FEED_INDEX_LAG_MS: i64 = 2_000;
+const _: () = assert!(
+    FOLD_MS + FOLD_ATTEMPT_TIMEOUT.as_millis() as i64 + FEED_INDEX_LAG_MS
+        <= super::events::SETTLE_MS
+);
+
+/// Whether a send recorded at `stamp` is announced by the message's own feed entry at
+/// `feedsk` (see [`FOLD_MS`]).
+pub fn folds_into_feed(feedsk: Option<&str>, stamp: i64) -> bool {
+    feedsk
+        .and_then(|p| p.get(..13))
+        .and_then(|t| t.parse::<i64>().ok())
+        .is_some_and(|at| stamp >= at && stamp <= at + FOLD_MS)
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum QueueOutcome {
     Stored,
@@ -43,6 +65,14 @@ pub enum Lease {
     /// Sent or failed already.
     Settled(MessageStatus),
     /// There is no such message (its conversation was erased).
+    Missing,
+}
+
+/// What [`Store::confirm_echo`] found.
+#[derive(Debug)]
+pub enum EchoOutcome {
+    Confirmed,
+    Unsettled(Box<MessageItem>),
     Missing,
 }
 
@@ -435,9 +465,16 @@ impl Store {
         Ok(())
     }
 
-    /// Records that part `index` went out as `mid`. The part's mid guard is written with it so
-    /// the echo, receipts and reactions find the message. Idempotent: the sender and the echo
-    /// may both record the same part; `Ok(false)` when it was already recorded.
+    /// Records that part `index` went out as `mid`. Idempotent: the sender and the echo may
+    /// both record the same part; `Ok(false)` when it was already recorded.
+    ///
+    /// A Messenger send is one conditional update of the message: receipts, reactions and
+    /// the echo find it by its key (the echo's metadata) or in its conversation, so it needs no
+    /// mid guard. Its `message.status` (sent) event is the message's own `feed` entry when the
+    /// send is recorded within [`FOLD_MS`] of that entry's place (`feed_sent`, see
+    /// `events::message_events`), else an event item written with it in a transaction.
+    /// A comment reply also writes its mid guard: the page's own comment coming back through
+    /// the `feed` webhook is recognised by it.
     pub async fn record_part(
         &self,
         m: &MessageItem,
@@ -449,12 +486,69 @@ impl Store {
     ) -> Result<bool> {
         let total = m.parts_total.unwrap_or(1).max(1) as usize;
         let last = index + 1 >= total;
+        if m.comment_id.is_some() || !last {
+            let guard = m.comment_id.is_some().then(|| MidItem::for_message(m, mid));
+            let upd =
+                self.record_update(m, index, mid, sent_at, now, messaging_type, last, false)?;
+            return self
+                .record_in_transaction(m, upd, guard.as_ref(), last, now)
+                .await;
+        }
+        let mut attempt = 0u32;
+        loop {
+            let stamp = super::events::feed_now();
+            let fold = folds_into_feed(m.feedsk.as_deref(), stamp);
+            let upd =
+                self.record_update(m, index, mid, sent_at, now, messaging_type, last, fold)?;
+            if !fold {
+                return self.record_in_transaction(m, upd, None, last, now).await;
+            }
+            // One short attempt at a time: what a reader of the feed entry may see is decided
+            // by when this commits (`FOLD_MS` plus this attempt stay inside the feed's hold-back).
+            let res = self
+                .client
+                .update_item()
+                .table_name(upd.table_name)
+                .set_key(Some(upd.key))
+                .update_expression(upd.update_expression)
+                .set_condition_expression(upd.condition_expression)
+                .set_expression_attribute_names(upd.expression_attribute_names)
+                .set_expression_attribute_values(upd.expression_attribute_values)
+                .customize()
+                .config_override(super::events::bounded_attempt(FOLD_ATTEMPT_TIMEOUT))
+                .send()
+                .await;
+            match res {
+                Ok(_) => return Ok(true),
+                Err(e) if super::is_conditional(&e) => return Ok(false),
+                Err(e) if super::is_transient(&e) && attempt < 8 => attempt += 1,
+                Err(e) => return Err(Error::dynamo("UpdateItem", e.into_service_error())),
+            }
+        }
+    }
+
+    /// The update that records part `index`; `fold` marks the feed entry as the sent event.
+    #[allow(clippy::too_many_arguments)]
+    fn record_update(
+        &self,
+        m: &MessageItem,
+        index: usize,
+        mid: &str,
+        sent_at: i64,
+        now: i64,
+        messaging_type: Option<SendType>,
+        last: bool,
+        fold: bool,
+    ) -> Result<Update> {
         let mut set = vec![
             "sent_mids = list_append(if_not_exists(sent_mids, :empty), :mid)",
             "updated_at = :u",
         ];
         if last {
             set.extend(["#st = :sent", "sent_at = :at", "external_id = :m"]);
+        }
+        if fold {
+            set.push("feed_sent = :one");
         }
         if messaging_type.is_some() {
             set.push("messaging_type = :mt");
@@ -473,8 +567,8 @@ impl Store {
             .expression_attribute_names("#err", "error")
             .expression_attribute_values(":f", s(MessageStatus::Failed.as_str()))
             .expression_attribute_values(":unc", s("unconfirmed"))
-            .expression_attribute_values(":empty", aws_sdk_dynamodb::types::AttributeValue::L(vec![]))
-            .expression_attribute_values(":mid", aws_sdk_dynamodb::types::AttributeValue::L(vec![s(mid)]))
+            .expression_attribute_values(":empty", AttributeValue::L(vec![]))
+            .expression_attribute_values(":mid", AttributeValue::L(vec![s(mid)]))
             .expression_attribute_values(":i", n(index as i64))
             .expression_attribute_values(":q", s(MessageStatus::Queued.as_str()))
             .expression_attribute_values(":u", n(now));
@@ -484,26 +578,39 @@ impl Store {
                 .expression_attribute_values(":at", n(sent_at))
                 .expression_attribute_values(":m", s(mid));
         }
+        if fold {
+            upd = upd.expression_attribute_values(":one", n(1));
+        }
         if let Some(t) = messaging_type {
             upd = upd.expression_attribute_values(":mt", s(t.as_str()));
         }
-        let upd = upd
-            .update_expression(expr)
+        upd.update_expression(expr)
             .build()
-            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
-        let guard = MidItem::for_message(m, mid);
-        let mut items = vec![
-            TransactWriteItem::builder().update(upd).build(),
-            TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(to_item(&guard)?))
-                        .build()
-                        .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
-                )
-                .build(),
-        ];
+            .map_err(|e| Error::dynamo("TransactWriteItems", e))
+    }
+
+    async fn record_in_transaction(
+        &self,
+        m: &MessageItem,
+        upd: Update,
+        guard: Option<&MidItem>,
+        last: bool,
+        now: i64,
+    ) -> Result<bool> {
+        let mut items = vec![TransactWriteItem::builder().update(upd).build()];
+        if let Some(g) = guard {
+            items.push(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(to_item(g)?))
+                            .build()
+                            .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
+                    )
+                    .build(),
+            );
+        }
         if last {
             let ev = EventItem::new(
                 &m.account,
@@ -514,11 +621,63 @@ impl Store {
             );
             items.push(ev.put(&self.table)?);
         }
+        // A lone update (a middle part of a Messenger send) needs no transaction.
+        if items.len() == 1
+            && let Some(TransactWriteItem {
+                update: Some(u), ..
+            }) = items.pop()
+        {
+            let res = self
+                .client
+                .update_item()
+                .table_name(u.table_name)
+                .set_key(Some(u.key))
+                .update_expression(u.update_expression)
+                .set_condition_expression(u.condition_expression)
+                .set_expression_attribute_names(u.expression_attribute_names)
+                .set_expression_attribute_values(u.expression_attribute_values)
+                .send()
+                .await;
+            return written(res, "UpdateItem");
+        }
         Ok(match self.transact(items).await? {
             None => true,
             Some(c) if c.first() == Some(&true) => false,
             Some(_) => return Err(Error::dynamo("TransactWriteItems", "cancelled")),
         })
+    }
+
+    /// The echo of a send the sender recorded (its last part, as `mid`): Meta's clock becomes
+    /// the send time receipts compare with, in one write and no read. Anything else (a part
+    /// before the last, a send not recorded yet or given up as `unconfirmed`) comes back as
+    /// the message, for the caller to settle; `None` when there is no such message.
+    pub async fn confirm_echo(
+        &self,
+        account: &str,
+        conv: &str,
+        message_sk: &str,
+        mid: &str,
+        at: i64,
+    ) -> Result<EchoOutcome> {
+        let res = self
+            .update_row(&keys::conversation(account, conv), message_sk)
+            .update_expression("SET sent_at = :t")
+            .condition_expression("external_id = :mid")
+            .expression_attribute_values(":t", n(at))
+            .expression_attribute_values(":mid", s(mid))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(EchoOutcome::Confirmed),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(c)) => Ok(match &c.item {
+                    Some(item) => EchoOutcome::Unsettled(Box::new(super::from_item(item.clone())?)),
+                    None => EchoOutcome::Missing,
+                }),
+                _ => Err(Error::dynamo("UpdateItem", e.into_service_error())),
+            },
+        }
     }
 
     /// Meta's clock for the send, from the echo: receipts' watermarks are compared with it.
