@@ -216,6 +216,10 @@ pub struct OutboundJob {
     /// reads them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<SendContext>,
+    /// The message as the API stored it, so a fresh job's first receive needs no read of it
+    /// (see the sender).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Box<crate::store::MessageItem>>,
 }
 
 /// The conversation as far as a send needs it. Its window can only have closed since it was
@@ -261,6 +265,7 @@ impl OutboundJob {
             message_sk: m.sk.clone(),
             ai_agent_event: None,
             context: None,
+            message: None,
         }
     }
 
@@ -278,6 +283,7 @@ impl OutboundJob {
                 last_inbound_at: conv.last_inbound_at,
                 human_agent_enabled: settings.human_agent_enabled,
             }),
+            message: Some(Box::new(m.clone())),
             ..Self::send(m)
         }
     }
@@ -318,6 +324,7 @@ mod tests {
         let back: OutboundJob =
             serde_json::from_str(&serde_json::to_string(&job).unwrap()).unwrap();
         assert_eq!(back, job);
+        assert_eq!(back.message.as_deref(), Some(&m));
         let c = back.context.expect("context");
         assert_eq!(
             (

@@ -9,8 +9,8 @@ use pagedesk_shared::graph::GraphError;
 use pagedesk_shared::ids;
 use pagedesk_shared::meta::event::{Echo, Inbound, Reaction};
 use pagedesk_shared::store::{
-    AppendOutcome, ContactItem, ConversationItem, CreateOutcome, EchoOutcome, EventItem,
-    FirstMessage, MessageItem, PageItem, PostItem, Touch,
+    AppendOutcome, ContactItem, ConversationItem, CreateOutcome, EventItem, FirstMessage,
+    MessageItem, PageItem, PostItem, Touch,
 };
 
 use crate::{Handled, Router, RouterError};
@@ -74,22 +74,11 @@ impl Router {
             || e.metadata.as_deref().is_some_and(|m| m.starts_with("pd1:"));
         if ours {
             let metadata = e.metadata.as_deref().and_then(parse_metadata);
-            if let Some((conv, sk, part)) = metadata {
-                match self
-                    .store
-                    .confirm_echo(&page.account, conv, sk, &e.mid, e.timestamp)
-                    .await?
-                {
-                    EchoOutcome::Confirmed => {
-                        tracing::info!("echo of our own message confirmed");
-                        return Ok(Handled::Done);
-                    }
-                    EchoOutcome::Unsettled(msg) => {
-                        self.confirm_own(&msg, part, &e).await?;
-                        return Ok(Handled::Done);
-                    }
-                    EchoOutcome::Missing => {}
-                }
+            if let Some((conv, sk, part)) = metadata
+                && let Some(msg) = self.store.get_message(&page.account, conv, sk).await?
+            {
+                self.confirm_own(&msg, part, &e).await?;
+                return Ok(Handled::Done);
             }
             // Our own send without metadata: the sender records its mid when Meta answers,
             // which can be after Meta sent the echo.
@@ -125,15 +114,16 @@ impl Router {
         Ok(Handled::Done)
     }
 
-    /// The echo of one of our sends settles it: if the Send API call timed out, this is how
-    /// we learn it went out. Meta's echo time becomes the send time receipts compare with.
+    /// The echo of one of our sends settles it if the sender could not: a Send API call that
+    /// timed out, or an echo that overtook the sender's record. A send the sender recorded
+    /// costs the echo this one read and no write: the sender's send time (taken before the call,
+    /// so never after Meta's) is what receipts compare with.
     async fn confirm_own(
         &self,
         msg: &MessageItem,
         part: usize,
         e: &Echo,
     ) -> Result<(), RouterError> {
-        let total = msg.parts_total.unwrap_or(1).max(1) as usize;
         let unconfirmed = msg.status == MessageStatus::Failed
             && msg
                 .error
@@ -145,9 +135,8 @@ impl Router {
                 .record_part(msg, part, &e.mid, e.timestamp, self.clock.now_ms(), None)
                 .await?;
             tracing::info!(message_id = %msg.id, part, recorded, "own send confirmed by its echo");
-        }
-        if part + 1 >= total {
-            self.store.set_sent_at(msg, e.timestamp).await?;
+        } else {
+            tracing::info!("echo of our own message: already recorded");
         }
         Ok(())
     }

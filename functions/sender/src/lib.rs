@@ -137,33 +137,12 @@ impl Sender {
             return self.deliver_to_ai_agent(job, event, receives).await;
         }
         let now = self.clock.now_ms();
-        // The lease is the read of the message too: one request where a read and a write were.
-        let lease = self
-            .store
-            .take_lease(
-                &job.account,
-                &job.conversation_id,
-                &job.message_sk,
-                now,
-                now + LEASE_MS,
-            )
-            .await?;
-        let mut msg = match lease {
-            Lease::Taken(m) => *m,
-            Lease::Missing => {
-                tracing::warn!("job for a message that does not exist; dropped");
-                return Ok(());
-            }
-            Lease::Settled(status) => {
-                tracing::info!(%status, "message already settled");
-                return Ok(());
-            }
-            // A second job for the same message (a re-enqueue): the holder settles it, and if
-            // the holder dies its own job comes back. Retrying here had no end.
-            Lease::Held => {
-                tracing::info!("another sender holds this message; this job is dropped");
-                return Ok(());
-            }
+        let mut msg = match fresh_copy(job, receives, now) {
+            Some(m) => m,
+            None => match self.lease(job, now).await? {
+                Some(m) => m,
+                None => return Ok(()),
+            },
         };
         if let Some(since) = msg.ambiguous_since {
             if now - since < ECHO_GRACE_MS {
@@ -224,6 +203,9 @@ impl Sender {
         let parts = parts(&msg);
         for (i, part) in parts.iter().enumerate().skip(msg.sent_mids.len()) {
             let body = send_body(&conv, &msg, i, part, kind);
+            // The send time receipts compare with: taken before the call, so never after the
+            // time Meta gives the message (a watermark at that time covers it).
+            let started = self.clock.now_ms();
             match self
                 .graph
                 .post_json(&format!("{}/messages", page.page_id), &body, &token)
@@ -236,14 +218,7 @@ impl Sender {
                     };
                     let recorded = self
                         .store
-                        .record_part(
-                            &msg,
-                            i,
-                            &mid,
-                            self.clock.now_ms(),
-                            self.clock.now_ms(),
-                            Some(kind),
-                        )
+                        .record_part(&msg, i, &mid, started, self.clock.now_ms(), Some(kind))
                         .await?;
                     tracing::info!(part = i, recorded, "part sent");
                 }
@@ -289,6 +264,7 @@ impl Sender {
             }
             (format!("{comment}/comments"), body, "id")
         };
+        let started = self.clock.now_ms();
         match self.graph.post_json(&path, &body, &token).await {
             Ok(resp) => {
                 let Some(id) = sent_id(&resp, id_field) else {
@@ -297,7 +273,7 @@ impl Sender {
                 };
                 let recorded = self
                     .store
-                    .record_part(msg, 0, &id, self.clock.now_ms(), self.clock.now_ms(), None)
+                    .record_part(msg, 0, &id, started, self.clock.now_ms(), None)
                     .await?;
                 tracing::info!(private = msg.private, recorded, "comment reply sent");
                 Ok(())
@@ -373,6 +349,38 @@ impl Sender {
                 self.fail(msg, Some(&e), "page_disconnected").await
             }
         }
+    }
+
+    /// The message under this sender's lease, read in the same request; `None` when there
+    /// is nothing to send (the reason is logged).
+    async fn lease(&self, job: &OutboundJob, now: i64) -> Result<Option<MessageItem>, SendError> {
+        let lease = self
+            .store
+            .take_lease(
+                &job.account,
+                &job.conversation_id,
+                &job.message_sk,
+                now,
+                now + LEASE_MS,
+            )
+            .await?;
+        Ok(match lease {
+            Lease::Taken(m) => Some(*m),
+            Lease::Missing => {
+                tracing::warn!("job for a message that does not exist; dropped");
+                None
+            }
+            Lease::Settled(status) => {
+                tracing::info!(%status, "message already settled");
+                None
+            }
+            // A second job for the same message (a re-enqueue): the holder settles it, and if
+            // the holder dies its own job comes back. Retrying here had no end.
+            Lease::Held => {
+                tracing::info!("another sender holds this message; this job is dropped");
+                None
+            }
+        })
     }
 
     /// The conversation as the job carries it, else as stored (jobs queued without it).
@@ -454,6 +462,32 @@ impl Sender {
         }
         Ok(())
     }
+}
+
+/// How young a job's first receive must be to send from the job's copy of its message.
+pub const FRESH_MS: i64 = 60_000;
+
+/// The job's own copy of its message when nothing can have happened to the message since it
+/// was queued: the first receive of a job the API made a moment ago. Then no other job can be
+/// sending it (one job per message: the FIFO queue dedupes by message id, a retried call finds
+/// its message instead of queueing again), no earlier attempt can have left it ambiguous, and
+/// the sweeper's deadline is far off; the lease (a write, and the read of the message) is
+/// skipped. Any later receive, an old job or a comment reply takes the lease.
+pub fn fresh_copy(job: &OutboundJob, receives: u32, now: i64) -> Option<MessageItem> {
+    let m = job.message.as_deref()?;
+    let fresh = receives <= 1
+        && job.context.is_some()
+        && m.comment_id.is_none()
+        && m.status == MessageStatus::Queued
+        && now.saturating_sub(m.created_at) < FRESH_MS;
+    fresh.then(|| {
+        let mut m = m.clone();
+        // Its feed entry's place is at or after the time the API took (the copy was made
+        // before the entry was stamped): deciding from that time folds the sent event only
+        // where the entry's own place would.
+        m.feedsk = Some(pagedesk_shared::store::feed_sk(m.created_at, &m.id));
+        m
+    })
 }
 
 /// Exponential backoff in seconds from the receive count: 1, 2, 4, … capped at 5 minutes.
@@ -539,6 +573,48 @@ pub fn send_body(
 mod tests {
     use super::*;
     use pagedesk_shared::domain::Attachment;
+
+    #[test]
+    fn only_a_fresh_jobs_first_receive_sends_from_its_copy() {
+        let conv = ConversationItem {
+            id: "cv_1".into(),
+            page_id: "P".into(),
+            facebook_id: "PSID".into(),
+            ..Default::default()
+        };
+        let m = MessageItem {
+            id: "ms_1".into(),
+            created_at: 1_000_000,
+            text: Some("hi".into()),
+            status: MessageStatus::Queued,
+            ..Default::default()
+        }
+        .placed("acct", "cv_1");
+        let job = OutboundJob::send_in(&m, &conv, &Default::default());
+        let at = m.created_at + 500;
+        let copy = fresh_copy(&job, 1, at).expect("fresh");
+        assert_eq!(copy.text.as_deref(), Some("hi"));
+        assert_eq!(
+            copy.feedsk.as_deref(),
+            Some("0000001000000#ms_1"),
+            "the fold is decided from the time the API took"
+        );
+        assert!(fresh_copy(&job, 2, at).is_none(), "a later receive");
+        assert!(
+            fresh_copy(&job, 1, m.created_at + FRESH_MS).is_none(),
+            "an old job"
+        );
+        assert!(
+            fresh_copy(&OutboundJob::send(&m), 1, at).is_none(),
+            "no copy"
+        );
+        let comment = MessageItem {
+            comment_id: Some("c1".into()),
+            ..m.clone()
+        };
+        let job = OutboundJob::send_in(&comment, &conv, &Default::default());
+        assert!(fresh_copy(&job, 1, at).is_none(), "a comment reply");
+    }
 
     #[test]
     fn backoff_grows_and_caps() {

@@ -68,14 +68,6 @@ pub enum Lease {
     Missing,
 }
 
-/// What [`Store::confirm_echo`] found.
-#[derive(Debug)]
-pub enum EchoOutcome {
-    Confirmed,
-    Unsettled(Box<MessageItem>),
-    Missing,
-}
-
 /// What [`Store::reply_context`] read.
 #[derive(Debug, Default)]
 pub struct ReplyContext {
@@ -645,51 +637,6 @@ impl Store {
             Some(c) if c.first() == Some(&true) => false,
             Some(_) => return Err(Error::dynamo("TransactWriteItems", "cancelled")),
         })
-    }
-
-    /// The echo of a send the sender recorded (its last part, as `mid`): Meta's clock becomes
-    /// the send time receipts compare with, in one write and no read. Anything else (a part
-    /// before the last, a send not recorded yet or given up as `unconfirmed`) comes back as
-    /// the message, for the caller to settle; `None` when there is no such message.
-    pub async fn confirm_echo(
-        &self,
-        account: &str,
-        conv: &str,
-        message_sk: &str,
-        mid: &str,
-        at: i64,
-    ) -> Result<EchoOutcome> {
-        let res = self
-            .update_row(&keys::conversation(account, conv), message_sk)
-            .update_expression("SET sent_at = :t")
-            .condition_expression("external_id = :mid")
-            .expression_attribute_values(":t", n(at))
-            .expression_attribute_values(":mid", s(mid))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(EchoOutcome::Confirmed),
-            Err(e) => match e.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(c)) => Ok(match &c.item {
-                    Some(item) => EchoOutcome::Unsettled(Box::new(super::from_item(item.clone())?)),
-                    None => EchoOutcome::Missing,
-                }),
-                _ => Err(Error::dynamo("UpdateItem", e.into_service_error())),
-            },
-        }
-    }
-
-    /// Meta's clock for the send, from the echo: receipts' watermarks are compared with it.
-    pub async fn set_sent_at(&self, m: &MessageItem, at: i64) -> Result<()> {
-        let res = self
-            .update_message(m)
-            .update_expression("SET sent_at = :t")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":t", n(at))
-            .send()
-            .await;
-        written(res, "UpdateItem").map(|_| ())
     }
 
     /// Fails a message that has not gone out, with a machine-readable reason.
