@@ -76,6 +76,12 @@ fn base_config(
     b.build()
 }
 
+/// The configuration for an emulator at `endpoint`, with dummy credentials (local host, tests).
+pub fn local_config(endpoint: &str) -> SdkConfig {
+    let creds = Credentials::new("test", "test", None, None, "test");
+    base_config(Some("us-east-1".into()), Some(creds), Some(endpoint.into()))
+}
+
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
@@ -90,7 +96,7 @@ pub struct Clients {
     pub dynamo: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
-    pub s3: aws_sdk_s3::Client,
+    pub s3: crate::s3::S3,
 }
 
 impl Clients {
@@ -112,20 +118,20 @@ impl Clients {
         if let Some(e) = service_endpoint("SECRETS_MANAGER") {
             secrets = secrets.endpoint_url(e);
         }
-        // A custom S3 endpoint (moto, MinIO) is addressed by path: bucket host names of the
-        // virtual-hosted style do not resolve there.
-        let s3_endpoint = service_endpoint("S3");
-        let mut s3 = aws_sdk_s3::config::Builder::from(cfg)
-            .force_path_style(cfg.endpoint_url().is_some() || s3_endpoint.is_some())
-            .interceptor(CountRequests("s3"));
-        if let Some(e) = s3_endpoint {
-            s3 = s3.endpoint_url(e);
-        }
+        // A custom S3 endpoint (moto, MinIO) is addressed by path (`crate::s3`).
+        let s3 = crate::s3::S3::new(
+            crate::tls::reqwest_builder()
+                .build()
+                .unwrap_or_else(|_| reqwest::Client::new()),
+            cfg.credentials_provider(),
+            cfg.region().map(|r| r.to_string()),
+            service_endpoint("S3").or_else(|| cfg.endpoint_url().map(str::to_owned)),
+        );
         Clients {
             dynamo: aws_sdk_dynamodb::Client::from_conf(dynamo.build()),
             sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
             secrets: aws_sdk_secretsmanager::Client::from_conf(secrets.build()),
-            s3: aws_sdk_s3::Client::from_conf(s3.build()),
+            s3,
         }
     }
 
@@ -135,8 +141,7 @@ impl Clients {
 
     /// Clients for emulators on explicit endpoints with dummy credentials (local host, tests).
     pub fn for_endpoints(dynamo: &str, sqs: &str, secrets: &str) -> Self {
-        let creds = || Some(Credentials::new("test", "test", None, None, "test"));
-        let with = |url: &str| base_config(Some("us-east-1".into()), creds(), Some(url.into()));
+        let with = local_config;
         Clients {
             dynamo: Self::new(&with(dynamo)).dynamo,
             sqs: Self::new(&with(sqs)).sqs,

@@ -21,6 +21,7 @@ pub mod media;
 pub mod meta;
 pub mod page_cache;
 pub mod queue;
+pub mod s3;
 pub mod safe_url;
 
 pub mod secrets;

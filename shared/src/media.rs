@@ -4,13 +4,12 @@
 //! `uploads/<account>/<upload id>`. Short-lived presigned URLs are how anyone reads or writes
 //! them; the bucket itself is never public.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use aws_sdk_s3::presigning::PresigningConfig;
-use aws_sdk_s3::primitives::ByteStream;
+use crate::s3::{Method, S3};
 use sha2::{Digest, Sha256};
 
-use crate::{Error, Result};
+use crate::Result;
 
 /// Meta's largest attachment.
 pub const MAX_BYTES: u64 = 25 * 1024 * 1024;
@@ -74,82 +73,55 @@ pub fn valid_content_type(ct: &str) -> bool {
 }
 
 pub async fn put(
-    s3: &aws_sdk_s3::Client,
+    s3: &S3,
     bucket: &str,
     key: &str,
     content_type: &str,
     body: Vec<u8>,
 ) -> Result<()> {
-    s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .content_type(content_type)
-        .body(ByteStream::from(body))
-        .send()
-        .await
-        .map_err(|e| Error::s3("PutObject", e.into_service_error()))?;
-    Ok(())
+    s3.put(bucket, key, body, content_type).await
 }
 
 /// The object's size, or `None` when it is not there (an upload not finished).
-pub async fn size(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Option<i64>> {
-    match s3.head_object().bucket(bucket).key(key).send().await {
-        Ok(o) => Ok(Some(o.content_length.unwrap_or(0))),
-        Err(e) => {
-            let svc = e.into_service_error();
-            if svc.is_not_found() {
-                Ok(None)
-            } else {
-                Err(Error::s3("HeadObject", svc))
-            }
-        }
-    }
+pub async fn size(s3: &S3, bucket: &str, key: &str) -> Result<Option<i64>> {
+    s3.size(bucket, key).await
 }
 
-pub async fn delete(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<()> {
-    s3.delete_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| Error::s3("DeleteObject", e.into_service_error()))?;
-    Ok(())
-}
-
-fn presigning(ttl: Duration) -> Result<PresigningConfig> {
-    PresigningConfig::expires_in(ttl).map_err(|e| Error::s3("Presign", e))
+pub async fn delete(s3: &S3, bucket: &str, key: &str) -> Result<()> {
+    s3.delete(bucket, key).await
 }
 
 /// A GET URL for the object, valid `READ_URL_TTL`.
-pub async fn read_url(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<String> {
-    let p = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .presigned(presigning(READ_URL_TTL)?)
-        .await
-        .map_err(|e| Error::s3("Presign", e.into_service_error()))?;
-    Ok(p.uri().to_owned())
+pub async fn read_url(s3: &S3, bucket: &str, key: &str) -> Result<String> {
+    s3.presign(
+        Method::Get,
+        bucket,
+        key,
+        &[],
+        READ_URL_TTL,
+        SystemTime::now(),
+    )
+    .await
 }
 
 /// A PUT URL that accepts exactly `size` bytes of `content_type` (both are signed headers).
 pub async fn upload_url(
-    s3: &aws_sdk_s3::Client,
+    s3: &S3,
     bucket: &str,
     key: &str,
     content_type: &str,
     size: i64,
 ) -> Result<String> {
-    let p = s3
-        .put_object()
-        .bucket(bucket)
-        .key(key)
-        .content_type(content_type)
-        .content_length(size)
-        .presigned(presigning(UPLOAD_URL_TTL)?)
-        .await
-        .map_err(|e| Error::s3("Presign", e.into_service_error()))?;
-    Ok(p.uri().to_owned())
+    let size = size.to_string();
+    s3.presign(
+        Method::Put,
+        bucket,
+        key,
+        &[("content-length", &size), ("content-type", content_type)],
+        UPLOAD_URL_TTL,
+        SystemTime::now(),
+    )
+    .await
 }
 
 #[cfg(test)]

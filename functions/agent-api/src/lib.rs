@@ -45,7 +45,7 @@ pub struct App {
     pub sqs: aws_sdk_sqs::Client,
     pub graph: pagedesk_shared::graph::GraphClient,
     /// Presigned reads of media copies, presigned writes of uploads, erasure of media.
-    pub s3: aws_sdk_s3::Client,
+    pub s3: pagedesk_shared::s3::S3,
 }
 
 impl App {

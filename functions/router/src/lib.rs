@@ -57,7 +57,7 @@ pub struct Router {
     /// Automatic messages and AI-agent deliveries go to the outbound queue.
     pub sqs: aws_sdk_sqs::Client,
     /// Events the webhook kept in S3 because they were too large for the queue; media copies.
-    pub s3: aws_sdk_s3::Client,
+    pub s3: pagedesk_shared::s3::S3,
     /// Fetches media URLs under the URL policy.
     pub media_http: reqwest::Client,
 }

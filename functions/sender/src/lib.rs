@@ -45,7 +45,7 @@ pub struct Sender {
     pub clock: Arc<dyn Clock>,
     pub bot: pagedesk_shared::bot::BotClient,
     /// Uploads go to Meta as presigned reads of the data bucket.
-    pub s3: aws_sdk_s3::Client,
+    pub s3: pagedesk_shared::s3::S3,
     /// Pages as last read (for `settings_cache_seconds`): a send reads none in steady state.
     pub pages: PageCache,
 }

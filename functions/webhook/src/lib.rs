@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 pub struct Webhook {
     pub cfg: WebhookConfig,
     pub sqs: aws_sdk_sqs::Client,
-    pub s3: aws_sdk_s3::Client,
+    pub s3: pagedesk_shared::s3::S3,
     pub secrets: Arc<SecretCache>,
     pub clock: Arc<dyn Clock>,
 }
