@@ -29,7 +29,8 @@ fn client_config() -> Option<rustls::ClientConfig> {
                 .ok()?
                 .with_root_certificates(roots())
                 .with_no_client_auth();
-            cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            // HTTP/1.1 only: the calls are few and small, and an HTTP/2 stack is about 0.3 MB.
+            cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
             Some(cfg)
         })
         .clone()
@@ -53,34 +54,89 @@ pub fn reqwest_builder() -> reqwest::ClientBuilder {
     }
 }
 
-/// The root set as PEM, the form the AWS SDK's trust store takes.
-fn roots_pem() -> String {
-    use base64::Engine;
-    let mut pem = String::with_capacity(webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() * 2000);
-    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
-        pem.push_str("-----BEGIN CERTIFICATE-----\n");
-        let b64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
-        for line in b64.as_bytes().chunks(64) {
-            pem.push_str(std::str::from_utf8(line).unwrap_or_default());
-            pem.push('\n');
+/// The AWS SDK's HTTP client: the same reqwest stack as every other call, so a function links
+/// one HTTP client and one TLS set-up (the SDK's own, `aws-smithy-http-client`, brought a
+/// second hyper client with HTTP/2 that no AWS endpoint here needs).
+pub fn sdk_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_runtime_api::client::http::{SharedHttpConnector, http_client_fn};
+    use std::sync::Mutex;
+    // One connector (one connection pool) per distinct timeout setting, made on first use.
+    let made: Mutex<Vec<(Option<std::time::Duration>, SharedHttpConnector)>> =
+        Mutex::new(Vec::new());
+    http_client_fn(move |settings, _components| {
+        let connect = settings.connect_timeout();
+        if let Ok(m) = made.lock()
+            && let Some((_, c)) = m.iter().find(|(t, _)| *t == connect)
+        {
+            return c.clone();
         }
-        pem.push_str("-----END CERTIFICATE-----\n");
-    }
-    pem
+        let mut b = reqwest_builder().no_proxy();
+        if let Some(t) = connect {
+            b = b.connect_timeout(t);
+        }
+        let connector = SharedHttpConnector::new(SdkConnector {
+            client: b.build().unwrap_or_else(|_| reqwest::Client::new()),
+            read_timeout: settings.read_timeout(),
+        });
+        if let Ok(mut m) = made.lock() {
+            m.push((connect, connector.clone()));
+        }
+        connector
+    })
 }
 
-/// The AWS SDK's HTTPS client on the same root set (the SDK's default loads the system store).
-pub fn sdk_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    use aws_smithy_http_client::tls;
-    let trust = tls::TrustStore::empty()
-        .with_native_roots(false)
-        .with_pem_certificate(roots_pem().into_bytes());
-    let builder = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(
-        tls::rustls_provider::CryptoMode::Ring,
-    ));
-    match tls::TlsContext::builder().with_trust_store(trust).build() {
-        Ok(ctx) => builder.tls_context(ctx).build_https(),
-        Err(_) => builder.build_https(),
+#[derive(Debug, Clone)]
+struct SdkConnector {
+    client: reqwest::Client,
+    read_timeout: Option<std::time::Duration>,
+}
+
+impl aws_smithy_runtime_api::client::http::HttpConnector for SdkConnector {
+    fn call(
+        &self,
+        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+        use aws_smithy_runtime_api::client::http::HttpConnectorFuture;
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let client = self.client.clone();
+        let read_timeout = self.read_timeout;
+        HttpConnectorFuture::new(async move {
+            let classify = |e: reqwest::Error| {
+                if e.is_timeout() {
+                    ConnectorError::timeout(e.into())
+                } else if e.is_connect() || e.is_request() || e.is_body() {
+                    ConnectorError::io(e.into())
+                } else {
+                    ConnectorError::other(e.into(), None)
+                }
+            };
+            // The AWS calls here (DynamoDB, SQS, Secrets Manager) have bodies in memory.
+            let body = request
+                .body()
+                .bytes()
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| ConnectorError::user("a streaming request body".into()))?;
+            let method = reqwest::Method::from_bytes(request.method().as_bytes())
+                .map_err(|e| ConnectorError::user(e.into()))?;
+            let mut req = client.request(method, request.uri());
+            for (name, value) in request.headers() {
+                req = req.header(name, value);
+            }
+            if let Some(t) = read_timeout {
+                req = req.timeout(t);
+            }
+            let res = req.body(body).send().await.map_err(classify)?;
+            let mut out = http::Response::builder().status(res.status().as_u16());
+            for (name, value) in res.headers() {
+                out = out.header(name, value);
+            }
+            let bytes = res.bytes().await.map_err(classify)?;
+            let out = out
+                .body(aws_smithy_types::body::SdkBody::from(bytes))
+                .map_err(|e| ConnectorError::other(e.into(), None))?;
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse::try_from(out)
+                .map_err(|e| ConnectorError::other(e.into(), None))
+        })
     }
 }
 
@@ -91,11 +147,6 @@ mod tests {
     #[test]
     fn the_compiled_in_roots_are_usable() {
         assert!(roots().len() > 100, "{} roots", roots().len());
-        let pem = roots_pem();
-        assert_eq!(
-            pem.matches("-----BEGIN CERTIFICATE-----").count(),
-            webpki_root_certs::TLS_SERVER_ROOT_CERTS.len()
-        );
-        assert!(client_config().is_some_and(|c| c.alpn_protocols.len() == 2));
+        assert!(client_config().is_some_and(|c| c.alpn_protocols == [b"http/1.1".to_vec()]));
     }
 }
