@@ -55,7 +55,7 @@ FUNCTIONS = webhook router agent-api sender scheduler meta-callbacks
 # Each Lambda binary is linked as a fixed-address (non-PIE) executable: a PIE carried 1.4 MB of
 # dynamic relocations (agent-api) that the loader also had to apply at every cold start. The
 # flag applies to the final crate only (its fat LTO generates all the code); dependencies keep
-# their defaults, which some need (crc-fast also builds a shared library). DESIGN.md
+# their defaults (a proc-macro or a build script may need them). DESIGN.md
 # "Performance and cost" weighs what it gives up (ASLR of the executable image).
 LAMBDA_RUSTFLAGS = -C relocation-model=static
 
