@@ -112,21 +112,16 @@ impl Store {
         conv: &str,
         client_id: Option<&str>,
     ) -> Result<ReplyContext> {
-        let key = |pk: String, sk: String| -> Result<HashMap<String, AttributeValue>> {
-            Ok(HashMap::from([
-                ("pk".to_owned(), s(pk)),
-                ("sk".to_owned(), s(sk)),
-            ]))
+        let key = |pk: String, sk: String| -> HashMap<String, AttributeValue> {
+            HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
         };
         let mut keys_and_attrs = KeysAndAttributes::builder()
-            .keys(key(keys::conversation(account, conv), keys::META.into())?)
-            .keys(key(keys::account(account), keys::SETTINGS_SK.into())?)
+            .keys(key(keys::conversation(account, conv), keys::META.into()))
+            .keys(key(keys::account(account), keys::SETTINGS_SK.into()))
             .consistent_read(true);
         if let Some(cid) = client_id {
-            keys_and_attrs = keys_and_attrs.keys(key(
-                keys::conversation(account, conv),
-                keys::client_sk(cid),
-            )?);
+            keys_and_attrs =
+                keys_and_attrs.keys(key(keys::conversation(account, conv), keys::client_sk(cid)));
         }
         let mut pending = Some(
             keys_and_attrs
@@ -270,6 +265,21 @@ impl Store {
         }
     }
 
+    /// An update built for a transaction, sent on its own.
+    fn plain_update(
+        &self,
+        u: Update,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(u.table_name)
+            .set_key(Some(u.key))
+            .update_expression(u.update_expression)
+            .set_condition_expression(u.condition_expression)
+            .set_expression_attribute_names(u.expression_attribute_names)
+            .set_expression_attribute_values(u.expression_attribute_values)
+    }
+
     /// The conversation's new activity for an outbound message (the transaction's and the
     /// plain path's one update).
     fn touch_for_reply(
@@ -347,22 +357,11 @@ impl Store {
                 }
             }
         }
-        let res = self
+        let touch = self
             .touch_for_reply(msg, now, require_open)?
             .build()
-            .map_err(|e| Error::dynamo("UpdateItem", e))
-            .map(|u| {
-                self.client
-                    .update_item()
-                    .table_name(u.table_name)
-                    .set_key(Some(u.key))
-                    .update_expression(u.update_expression)
-                    .set_condition_expression(u.condition_expression)
-                    .set_expression_attribute_names(u.expression_attribute_names)
-                    .set_expression_attribute_values(u.expression_attribute_values)
-            })?
-            .send()
-            .await;
+            .map_err(|e| Error::dynamo("UpdateItem", e))?;
+        let res = self.plain_update(touch).send().await;
         if !written(res, "UpdateItem")? {
             return Ok(QueueOutcome::ConversationNotOpen);
         }
@@ -498,14 +497,7 @@ impl Store {
             // One short attempt at a time: what a reader of the feed entry may see is decided
             // by when this commits (`FOLD_MS` plus this attempt stay inside the feed's hold-back).
             let res = self
-                .client
-                .update_item()
-                .table_name(upd.table_name)
-                .set_key(Some(upd.key))
-                .update_expression(upd.update_expression)
-                .set_condition_expression(upd.condition_expression)
-                .set_expression_attribute_names(upd.expression_attribute_names)
-                .set_expression_attribute_values(upd.expression_attribute_values)
+                .plain_update(upd)
                 .customize()
                 .config_override(super::events::bounded_attempt(FOLD_ATTEMPT_TIMEOUT))
                 .send()
@@ -619,17 +611,7 @@ impl Store {
                 update: Some(u), ..
             }) = items.pop()
         {
-            let res = self
-                .client
-                .update_item()
-                .table_name(u.table_name)
-                .set_key(Some(u.key))
-                .update_expression(u.update_expression)
-                .set_condition_expression(u.condition_expression)
-                .set_expression_attribute_names(u.expression_attribute_names)
-                .set_expression_attribute_values(u.expression_attribute_values)
-                .send()
-                .await;
+            let res = self.plain_update(u).send().await;
             return written(res, "UpdateItem");
         }
         Ok(match self.transact(items).await? {
