@@ -33,6 +33,29 @@ impl Stack {
         self.info[key].as_str().unwrap_or_default().to_owned()
     }
 
+    /// The stored message rows of a conversation as DynamoDB holds them, newest first.
+    pub async fn message_items(
+        &self,
+        account: &str,
+        conv: &str,
+    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        use aws_sdk_dynamodb::types::AttributeValue::S;
+        self.clients()
+            .await
+            .dynamo
+            .query()
+            .table_name(self.s("table"))
+            .key_condition_expression("pk = :p AND begins_with(sk, :m)")
+            .expression_attribute_values(":p", S(format!("ACC#{account}#CONV#{conv}")))
+            .expression_attribute_values(":m", S("MSG#".into()))
+            .scan_index_forward(false)
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.items)
+            .unwrap_or_default()
+    }
+
     pub async fn clients(&self) -> Clients {
         Clients::for_endpoints(
             &self.s("dynamodb_url"),

@@ -753,29 +753,7 @@ async fn a_replys_sent_event_comes_once_whether_it_went_out_at_once_or_after_ret
         );
         assert_eq!(sends(&stack, &t.page_id).await.len(), 1 + failures as usize);
         // Which way it was announced: by the feed entry only when it went out at once.
-        let items = stack
-            .clients()
-            .await
-            .dynamo
-            .query()
-            .table_name(stack.s("table"))
-            .key_condition_expression("pk = :p AND begins_with(sk, :m)")
-            .expression_attribute_values(
-                ":p",
-                aws_sdk_dynamodb::types::AttributeValue::S(format!(
-                    "ACC#{}#CONV#{conv}",
-                    t.account
-                )),
-            )
-            .expression_attribute_values(
-                ":m",
-                aws_sdk_dynamodb::types::AttributeValue::S("MSG#".into()),
-            )
-            .send()
-            .await
-            .expect("query")
-            .items
-            .unwrap_or_default();
+        let items = stack.message_items(&t.account, &conv).await;
         let stored = items
             .iter()
             .find(|i| i.get("id").and_then(|v| v.as_s().ok()) == Some(&id))

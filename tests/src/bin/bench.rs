@@ -390,7 +390,7 @@ async fn main() {
     );
     // Storage: a million messages kept for a month counts in the total; kept for good, a
     // year's worth at a million a month is twelve times that every month (printed below).
-    let msg_bytes = message_bytes(&stack, &clients, &t).await;
+    let msg_bytes = message_bytes(&stack, &t).await;
     let month = msg_bytes as f64 * 1e6 / (1u64 << 30) as f64 * STORAGE_GB_MONTH;
     inbound_cost.lines.push((
         format!("storage, one month ({msg_bytes} B a message)"),
@@ -675,34 +675,14 @@ fn print_requests(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>,
 }
 
 /// DynamoDB's size of a steady-state inbound message item of `t`'s conversation.
-async fn message_bytes(
-    stack: &Stack,
-    clients: &pagedesk_shared::aws::Clients,
-    t: &pagedesk_e2e::Tenant,
-) -> usize {
+async fn message_bytes(stack: &Stack, t: &pagedesk_e2e::Tenant) -> usize {
     let (conv, _) = stack.single_conversation(t, 1).await;
     let id = conv["id"].as_str().unwrap_or_default();
-    let out = clients
-        .dynamo
-        .query()
-        .table_name(stack.s("table"))
-        .key_condition_expression("pk = :p AND begins_with(sk, :m)")
-        .expression_attribute_values(
-            ":p",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("ACC#{}#CONV#{id}", t.account)),
-        )
-        .expression_attribute_values(
-            ":m",
-            aws_sdk_dynamodb::types::AttributeValue::S("MSG#".into()),
-        )
-        .scan_index_forward(false)
-        .limit(1)
-        .send()
-        .await;
-    out.ok()
-        .and_then(|o| o.items)
-        .and_then(|i| i.into_iter().next())
-        .map(|i| item_size(&i))
+    stack
+        .message_items(&t.account, id)
+        .await
+        .first()
+        .map(item_size)
         .unwrap_or(0)
 }
 
