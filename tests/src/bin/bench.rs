@@ -451,6 +451,33 @@ async fn main() {
         1.0,
     )
     .print("per reply (API call, send, echo)");
+    // The web front end sends every reply with a `client_id` (its guard is one more write).
+    let before = counts(&stack).await;
+    let cap_before = capacity(&stack).await;
+    for i in 0..m_out {
+        let (s, _) = stack
+            .api(
+                "POST",
+                &format!("/conversations/{conv_id}/messages"),
+                Some(&agent),
+                Some(json!({"text": format!("reply {i}"), "client_id": format!("bench-{i}")})),
+            )
+            .await;
+        assert_eq!(s, 202);
+    }
+    drained_queue(&stack, &clients, "OutboundQueue").await;
+    drained(&stack, &clients).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = counts(&stack).await;
+    let cap_after = capacity(&stack).await;
+    println!("aws  the same with a client_id, as the web front end sends ({m_out} replies):");
+    print_capacity(&cap_before, &cap_after, m_out);
+    for (k, v) in &after {
+        let d = v - before.get(k).copied().unwrap_or(0);
+        if d > 0 && k.starts_with("dynamodb") {
+            println!("       {k:<40} {:.2}", d as f64 / m_out as f64);
+        }
+    }
     let mut reply_lat = Vec::new();
     for i in 0..20 {
         let started = Instant::now();
