@@ -127,6 +127,32 @@ async fn counts(stack: &Stack) -> BTreeMap<String, u64> {
     local_meter(stack, "/_local/aws-requests").await
 }
 
+/// Posts `n` replies (`body(i)`) to the conversation and waits until they, their sends and
+/// their echoes are handled.
+async fn send_replies(
+    stack: &Stack,
+    clients: &pagedesk_shared::aws::Clients,
+    conv_id: &str,
+    agent: &str,
+    n: u64,
+    body: impl Fn(u64) -> Value,
+) {
+    for i in 0..n {
+        let (s, _) = stack
+            .api(
+                "POST",
+                &format!("/conversations/{conv_id}/messages"),
+                Some(agent),
+                Some(body(i)),
+            )
+            .await;
+        assert_eq!(s, 202);
+    }
+    drained_queue(stack, clients, "OutboundQueue").await;
+    drained(stack, clients).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
 async fn invocations(stack: &Stack) -> BTreeMap<String, Value> {
     local_meter(stack, "/_local/invocations").await
 }
@@ -428,20 +454,15 @@ async fn main() {
     let cap_before = capacity(&stack).await;
     let inv_before = invocations(&stack).await;
     let m_out = 20u64;
-    for i in 0..m_out {
-        let (s, _) = stack
-            .api(
-                "POST",
-                &format!("/conversations/{conv_id}/messages"),
-                Some(&agent),
-                Some(json!({"text": format!("reply {i}")})),
-            )
-            .await;
-        assert_eq!(s, 202);
-    }
-    drained_queue(&stack, &clients, "OutboundQueue").await;
-    drained(&stack, &clients).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    send_replies(
+        &stack,
+        &clients,
+        &conv_id,
+        &agent,
+        m_out,
+        |i| json!({"text": format!("reply {i}")}),
+    )
+    .await;
     let after = counts(&stack).await;
     let cap_after = capacity(&stack).await;
     let inv_after = invocations(&stack).await;
@@ -449,12 +470,7 @@ async fn main() {
         "aws  requests per outbound reply: API call + send + the echo's confirmation ({m_out} replies):"
     );
     print_capacity(&cap_before, &cap_after, m_out);
-    for (k, v) in &after {
-        let d = v - before.get(k).copied().unwrap_or(0);
-        if d > 0 {
-            println!("       {k:<40} {:.2}", d as f64 / m_out as f64);
-        }
-    }
+    print_requests_where(&before, &after, m_out, |_| true);
     // The echo comes back through API Gateway like any webhook; the reply's own call goes
     // through the function URL (no charge beyond Lambda's).
     cost_between(
@@ -467,30 +483,20 @@ async fn main() {
     // The web front end sends every reply with a `client_id` (its guard is one more write).
     let before = counts(&stack).await;
     let cap_before = capacity(&stack).await;
-    for i in 0..m_out {
-        let (s, _) = stack
-            .api(
-                "POST",
-                &format!("/conversations/{conv_id}/messages"),
-                Some(&agent),
-                Some(json!({"text": format!("reply {i}"), "client_id": format!("bench-{i}")})),
-            )
-            .await;
-        assert_eq!(s, 202);
-    }
-    drained_queue(&stack, &clients, "OutboundQueue").await;
-    drained(&stack, &clients).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    send_replies(
+        &stack,
+        &clients,
+        &conv_id,
+        &agent,
+        m_out,
+        |i| json!({"text": format!("reply {i}"), "client_id": format!("bench-{i}")}),
+    )
+    .await;
     let after = counts(&stack).await;
     let cap_after = capacity(&stack).await;
     println!("aws  the same with a client_id, as the web front end sends ({m_out} replies):");
     print_capacity(&cap_before, &cap_after, m_out);
-    for (k, v) in &after {
-        let d = v - before.get(k).copied().unwrap_or(0);
-        if d > 0 && k.starts_with("dynamodb") {
-            println!("       {k:<40} {:.2}", d as f64 / m_out as f64);
-        }
-    }
+    print_requests_where(&before, &after, m_out, |k| k.starts_with("dynamodb"));
     let mut reply_lat = Vec::new();
     for i in 0..20 {
         let started = Instant::now();
@@ -607,12 +613,7 @@ async fn main() {
         "aws  requests per new conversation from a new person, routed round robin ({n_new}; includes the profile lookup's secret read on a cold cache):"
     );
     print_capacity(&cap_before, &cap_after, n_new);
-    for (k, v) in &after {
-        let d = v - before.get(k).copied().unwrap_or(0);
-        if d > 0 && !k.starts_with("sqs:ReceiveMessage") && !k.starts_with("sqs:DeleteMessage") {
-            println!("       {k:<40} {:.2}", d as f64 / n_new as f64);
-        }
-    }
+    print_requests(&before, &after, n_new);
     comments_and_leads(&stack, &clients).await;
     scheduler_minute(&stack).await;
 }
@@ -705,10 +706,25 @@ async fn comments_and_leads(stack: &Stack, clients: &pagedesk_shared::aws::Clien
     print_capacity(&cap_before, &cap_after, n);
 }
 
+/// The requests counted between `before` and `after`, per operation (`n` of them), but the
+/// receives and deletes of the local host's pollers.
 fn print_requests(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>, n: u64) {
+    print_requests_where(before, after, n, |k| {
+        !k.starts_with("sqs:ReceiveMessage") && !k.starts_with("sqs:DeleteMessage")
+    });
+}
+
+/// The requests counted between `before` and `after`, per operation (`n` of them), those
+/// whose name `keep` accepts.
+fn print_requests_where(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+    n: u64,
+    keep: impl Fn(&str) -> bool,
+) {
     for (k, v) in after {
         let d = v - before.get(k).copied().unwrap_or(0);
-        if d > 0 && !k.starts_with("sqs:ReceiveMessage") && !k.starts_with("sqs:DeleteMessage") {
+        if d > 0 && keep(k) {
             println!("       {k:<40} {:.2}", d as f64 / n as f64);
         }
     }
