@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::State;
-use chrono::{NaiveDate, TimeZone};
+use chrono::NaiveDate;
 use pagedesk_shared::clock::{DAY_MS, rfc3339};
 use pagedesk_shared::domain::hours;
 use pagedesk_shared::store::CsatItem;
@@ -21,11 +21,11 @@ pub async fn csat(State(app): State<Arc<App>>, c: Caller, p: Params) -> Reply {
     let tz = hours::zone(settings.time_zone.as_deref());
     let now = app.clock.now_ms();
     let to = match p.get("to") {
-        Some(v) => instant(v, tz, true).ok_or_else(|| bad_time("to"))?,
+        Some(v) => instant(v, &tz, true).ok_or_else(|| bad_time("to"))?,
         None => now,
     };
     let from = match p.get("from") {
-        Some(v) => instant(v, tz, false).ok_or_else(|| bad_time("from"))?,
+        Some(v) => instant(v, &tz, false).ok_or_else(|| bad_time("from"))?,
         None => to - 30 * DAY_MS,
     };
     if from >= to || to - from > 366 * DAY_MS {
@@ -71,7 +71,7 @@ pub async fn csat(State(app): State<Arc<App>>, c: Caller, p: Params) -> Reply {
     if let Some(o) = body.as_object_mut() {
         o.insert("from".into(), json!(rfc3339(from)));
         o.insert("to".into(), json!(rfc3339(to)));
-        o.insert("time_zone".into(), json!(tz.name()));
+        o.insert("time_zone".into(), json!(hours::zone_name(&tz)));
         o.insert(
             "by_agent".into(),
             json!(group(
@@ -86,10 +86,8 @@ pub async fn csat(State(app): State<Arc<App>>, c: Caller, p: Params) -> Reply {
         o.insert(
             "by_day".into(),
             json!(group(
-                &|a| chrono::Utc
-                    .timestamp_millis_opt(a.answered_at)
-                    .single()
-                    .map(|t| t.with_timezone(&tz).date_naive().to_string())
+                &|a| hours::local_date(&tz, a.answered_at)
+                    .map(|d| d.to_string())
                     .unwrap_or_default(),
                 "date"
             )),
@@ -127,13 +125,11 @@ fn bad_time(name: &'static str) -> ApiFailure {
 }
 
 /// An RFC 3339 instant, or a date in the account's zone (`to` dates include the whole day).
-fn instant(v: &str, tz: hours::Tz, end_of_day: bool) -> Option<i64> {
+fn instant(v: &str, tz: &hours::Tz, end_of_day: bool) -> Option<i64> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
         return Some(t.timestamp_millis());
     }
     let d = NaiveDate::parse_from_str(v, "%Y-%m-%d").ok()?;
     let d = if end_of_day { d.succ_opt()? } else { d };
-    tz.from_local_datetime(&d.and_hms_opt(0, 0, 0)?)
-        .earliest()
-        .map(|t| t.timestamp_millis())
+    hours::local_midnight(tz, d)
 }

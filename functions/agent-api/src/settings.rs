@@ -1,11 +1,10 @@
 //! `GET|PUT /settings`: the account's settings. `PUT` changes the fields it names and keeps
 //! the others; every problem is listed in one 422.
 
-use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::extract::State;
-use pagedesk_shared::domain::hours::WeeklyHours;
+use pagedesk_shared::domain::hours::{self, WeeklyHours};
 use pagedesk_shared::safe_url::UrlPolicy;
 use pagedesk_shared::store::Settings;
 use serde_json::{Map, Value, json};
@@ -82,9 +81,9 @@ pub fn apply(s: &mut Settings, patch: &Map<String, Value>, urls: UrlPolicy) -> V
     let mut next = s.clone();
     for (k, v) in patch {
         match k.as_str() {
-            "time_zone" => match v.as_str().map(chrono_tz::Tz::from_str) {
-                Some(Ok(_)) => next.time_zone = v.as_str().map(str::to_owned),
-                _ => problems.push("time_zone: an IANA time zone such as Europe/Berlin".into()),
+            "time_zone" => match v.as_str().and_then(hours::canonical_zone) {
+                Some(name) => next.time_zone = Some(name),
+                None => problems.push("time_zone: an IANA time zone such as Europe/Berlin".into()),
             },
             "business_hours" => {
                 if v.is_null() {

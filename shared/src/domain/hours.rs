@@ -1,10 +1,13 @@
 //! Business hours: a weekly schedule in the account's IANA time zone. Evaluated on wall-clock
 //! time in that zone, so daylight-saving changes move the opening instants with the clocks.
 
-use std::str::FromStr;
-
-use chrono::{Datelike, Duration, LocalResult, NaiveDate, TimeZone, Timelike, Utc};
-pub use chrono_tz::Tz;
+use chrono::{Datelike, Duration, NaiveDate};
+// jiff with its compact bundled database (TZif, about 0.2 MB) instead of chrono-tz, whose
+// zones compiled to Rust tables cost about 1.2 MB in every binary that used them. Bundled
+// only, never the system copy: Lambda's base images need not have one, and every run reads
+// the same rules.
+use jiff::tz::AmbiguousOffset;
+pub use jiff::tz::TimeZone as Tz;
 use serde_json::Value;
 
 pub const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -29,7 +32,36 @@ fn minutes(hhmm: &str) -> Option<u32> {
 
 /// The zone of the account's settings; an unknown or missing name is UTC.
 pub fn zone(name: Option<&str>) -> Tz {
-    name.and_then(|n| Tz::from_str(n).ok()).unwrap_or(Tz::UTC)
+    name.and_then(|n| Tz::get(n).ok()).unwrap_or(Tz::UTC)
+}
+
+/// The database's spelling of an IANA zone name (lookups ignore case), `None` if unknown.
+pub fn canonical_zone(name: &str) -> Option<String> {
+    let tz = Tz::get(name).ok()?;
+    Some(tz.iana_name().unwrap_or(name).to_owned())
+}
+
+/// The zone's IANA name, for showing.
+pub fn zone_name(tz: &Tz) -> &str {
+    tz.iana_name().unwrap_or("UTC")
+}
+
+/// The wall-clock date in `tz` at `at_ms`.
+pub fn local_date(tz: &Tz, at_ms: i64) -> Option<NaiveDate> {
+    let local = jiff::Timestamp::from_millisecond(at_ms)
+        .ok()?
+        .to_zoned(tz.clone());
+    NaiveDate::from_ymd_opt(
+        i32::from(local.year()),
+        u32::try_from(local.month()).ok()?,
+        u32::try_from(local.day()).ok()?,
+    )
+}
+
+/// The first instant of `date`'s wall-clock midnight in `tz` (after the gap when the clocks
+/// skip it).
+pub fn local_midnight(tz: &Tz, date: NaiveDate) -> Option<i64> {
+    local_instant(tz, date, 0)
 }
 
 impl WeeklyHours {
@@ -79,28 +111,25 @@ impl WeeklyHours {
     }
 
     /// Whether the business is open at `at_ms` (wall-clock time in `tz`).
-    pub fn is_open(&self, tz: Tz, at_ms: i64) -> bool {
-        let Some(utc) = Utc.timestamp_millis_opt(at_ms).single() else {
+    pub fn is_open(&self, tz: &Tz, at_ms: i64) -> bool {
+        let Ok(utc) = jiff::Timestamp::from_millisecond(at_ms) else {
             return false;
         };
-        let local = utc.with_timezone(&tz);
-        let day = local.weekday().num_days_from_monday() as usize;
-        let m = local.hour() * 60 + local.minute();
+        let local = utc.to_zoned(tz.clone());
+        let day = usize::from(local.weekday().to_monday_zero_offset().unsigned_abs());
+        let m =
+            u32::from(local.hour().unsigned_abs()) * 60 + u32::from(local.minute().unsigned_abs());
         self.days[day].iter().any(|(a, b)| *a <= m && m < *b)
     }
 
     /// `None` while open. While closed: the instant the closed period ends (the next opening),
     /// which also names the period, so "once per closed period" is "once per value";
     /// `i64::MAX` when the schedule never opens.
-    pub fn closed_until(&self, tz: Tz, at_ms: i64) -> Option<i64> {
+    pub fn closed_until(&self, tz: &Tz, at_ms: i64) -> Option<i64> {
         if self.is_open(tz, at_ms) {
             return None;
         }
-        let today = Utc
-            .timestamp_millis_opt(at_ms)
-            .single()?
-            .with_timezone(&tz)
-            .date_naive();
+        let today = local_date(tz, at_ms)?;
         for offset in 0..=7 {
             let date = today + Duration::days(offset);
             let day = date.weekday().num_days_from_monday() as usize;
@@ -119,16 +148,32 @@ impl WeeklyHours {
 /// The instant of `minutes` after local midnight on `date` in `tz`. A time the clocks skip
 /// (spring forward) opens at the first instant after the gap; a repeated one at its first
 /// occurrence.
-fn local_instant(tz: Tz, date: NaiveDate, minutes: u32) -> Option<i64> {
+fn local_instant(tz: &Tz, date: NaiveDate, minutes: u32) -> Option<i64> {
     let naive = date.and_hms_opt(0, 0, 0)? + Duration::minutes(i64::from(minutes));
     let mut probe = naive;
     // Gaps are at most a few hours; step in quarter hours until the wall clock exists.
     for _ in 0..16 {
-        match tz.from_local_datetime(&probe) {
-            LocalResult::Single(t) => return Some(t.timestamp_millis()),
-            LocalResult::Ambiguous(a, _) => return Some(a.timestamp_millis()),
-            LocalResult::None => probe += Duration::minutes(15),
-        }
+        let civil = jiff::civil::DateTime::new(
+            i16::try_from(probe.year()).ok()?,
+            i8::try_from(probe.month()).ok()?,
+            i8::try_from(probe.day()).ok()?,
+            i8::try_from(chrono::Timelike::hour(&probe)).ok()?,
+            i8::try_from(chrono::Timelike::minute(&probe)).ok()?,
+            0,
+            0,
+        )
+        .ok()?;
+        let offset = match tz.to_ambiguous_timestamp(civil).offset() {
+            AmbiguousOffset::Unambiguous { offset } => offset,
+            // The earlier of the two occurrences.
+            AmbiguousOffset::Fold { before, .. } => before,
+            AmbiguousOffset::Gap { .. } => {
+                probe += Duration::minutes(15);
+                continue;
+            }
+        };
+        let t = offset.to_timestamp(civil).ok()?;
+        return Some(t.as_millisecond());
     }
     None
 }
@@ -158,20 +203,20 @@ mod tests {
         let h = office();
         // 13:30 UTC is 08:30 EST on Monday 2 March 2026, but 09:30 EDT a week later (the
         // clocks went forward on 8 March): closed, then open, at the same UTC time of day.
-        assert!(!h.is_open(ny, at("2026-03-02T13:30:00Z")));
-        assert!(h.is_open(ny, at("2026-03-09T13:30:00Z")));
+        assert!(!h.is_open(&ny, at("2026-03-02T13:30:00Z")));
+        assert!(h.is_open(&ny, at("2026-03-09T13:30:00Z")));
         // Friday 6 March after 17:00 EST: closed until Monday 09:00 EDT = 13:00 UTC, not the
         // 14:00 UTC a fixed offset would give.
         assert_eq!(
-            h.closed_until(ny, at("2026-03-06T22:30:00Z")),
+            h.closed_until(&ny, at("2026-03-06T22:30:00Z")),
             Some(at("2026-03-09T13:00:00Z"))
         );
         // And back in autumn (1 November 2026): Monday 2 November opens at 14:00 UTC.
         assert_eq!(
-            h.closed_until(ny, at("2026-10-31T12:00:00Z")),
+            h.closed_until(&ny, at("2026-10-31T12:00:00Z")),
             Some(at("2026-11-02T14:00:00Z"))
         );
-        assert_eq!(h.closed_until(ny, at("2026-03-09T13:30:00Z")), None);
+        assert_eq!(h.closed_until(&ny, at("2026-03-09T13:30:00Z")), None);
     }
 
     #[test]
@@ -180,33 +225,64 @@ mod tests {
         // 02:30 does not exist on Sunday 29 March 2026 in Berlin (02:00 → 03:00 CEST).
         let h = WeeklyHours::parse(&json!({"sun": [["02:30", "05:00"]]})).unwrap();
         assert_eq!(
-            h.closed_until(berlin, at("2026-03-28T12:00:00Z")),
+            h.closed_until(&berlin, at("2026-03-28T12:00:00Z")),
             Some(at("2026-03-29T01:00:00Z"))
         );
-        assert!(h.is_open(berlin, at("2026-03-29T01:30:00Z")));
+        assert!(h.is_open(&berlin, at("2026-03-29T01:30:00Z")));
     }
 
     #[test]
     fn one_closed_period_has_one_name_and_the_next_another() {
         let h = office();
         let utc = zone(None);
-        let evening = h.closed_until(utc, at("2026-11-23T18:00:00Z"));
-        let night = h.closed_until(utc, at("2026-11-24T03:00:00Z"));
-        let next_evening = h.closed_until(utc, at("2026-11-24T18:00:00Z"));
+        let evening = h.closed_until(&utc, at("2026-11-23T18:00:00Z"));
+        let night = h.closed_until(&utc, at("2026-11-24T03:00:00Z"));
+        let next_evening = h.closed_until(&utc, at("2026-11-24T18:00:00Z"));
         assert_eq!(evening, night);
         assert_ne!(evening, next_evening);
         let never = WeeklyHours::parse(&json!({})).unwrap();
         assert_eq!(
-            never.closed_until(utc, at("2026-11-24T18:00:00Z")),
+            never.closed_until(&utc, at("2026-11-24T18:00:00Z")),
             Some(i64::MAX)
         );
         // "24:00" closes the day; midnight is open on a day that starts at 00:00.
         let late =
             WeeklyHours::parse(&json!({"mon": [["20:00", "24:00"]], "tue": [["00:00", "01:00"]]}))
                 .unwrap();
-        assert!(late.is_open(utc, at("2026-11-23T23:59:00Z")));
-        assert!(late.is_open(utc, at("2026-11-24T00:30:00Z")));
-        assert!(!late.is_open(utc, at("2026-11-24T01:00:00Z")));
+        assert!(late.is_open(&utc, at("2026-11-23T23:59:00Z")));
+        assert!(late.is_open(&utc, at("2026-11-24T00:30:00Z")));
+        assert!(!late.is_open(&utc, at("2026-11-24T01:00:00Z")));
+    }
+
+    #[test]
+    fn zones_are_named_as_the_database_spells_them() {
+        assert_eq!(
+            canonical_zone("europe/berlin").as_deref(),
+            Some("Europe/Berlin")
+        );
+        assert_eq!(canonical_zone("Mars/Olympus"), None);
+        assert_eq!(zone_name(&zone(Some("Mars/Olympus"))), "UTC");
+        assert_eq!(zone_name(&zone(Some("Asia/Kolkata"))), "Asia/Kolkata");
+    }
+
+    #[test]
+    fn local_dates_and_midnights() {
+        let tokyo = zone(Some("Asia/Tokyo"));
+        // 20:00 UTC on 1 November is already 2 November in Tokyo.
+        assert_eq!(
+            local_date(&tokyo, at("2026-11-01T20:00:00Z")),
+            NaiveDate::from_ymd_opt(2026, 11, 2)
+        );
+        let d = NaiveDate::from_ymd_opt(2026, 11, 2).unwrap();
+        assert_eq!(local_midnight(&tokyo, d), Some(at("2026-11-01T15:00:00Z")));
+        // Santiago's clocks skip midnight on 6 September 2026 (00:00 → 01:00 -03): the day
+        // starts at 01:00 local, 04:00 UTC.
+        let santiago = zone(Some("America/Santiago"));
+        let d = NaiveDate::from_ymd_opt(2026, 9, 6).unwrap();
+        assert_eq!(
+            local_midnight(&santiago, d),
+            Some(at("2026-09-06T04:00:00Z"))
+        );
     }
 
     #[test]

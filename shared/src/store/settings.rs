@@ -47,7 +47,7 @@ impl Settings {
     pub fn closed_period(&self, at: i64) -> Option<i64> {
         use crate::domain::hours::{WeeklyHours, zone};
         let hours = WeeklyHours::parse(self.business_hours.as_ref()?).ok()?;
-        hours.closed_until(zone(self.time_zone.as_deref()), at)
+        hours.closed_until(&zone(self.time_zone.as_deref()), at)
     }
 
     pub fn window_warnings(&self) -> Vec<i64> {
