@@ -63,19 +63,24 @@ impl Scheduler {
         };
         let mut settings: HashMap<String, Settings> = HashMap::new();
         for minute in from..=to {
-            for r in self.store.due_in_minute(minute, now).await? {
+            let due = self.store.due_in_minute(minute, now).await?;
+            let unsent: Vec<(&str, &str, &str)> = due
+                .iter()
+                .filter_map(|r| {
+                    let sk = r.message_sk.as_deref()?;
+                    Some((r.account.as_str(), r.conversation_id.as_str(), sk))
+                })
+                .collect();
+            report.unsent_failed += self.sweep_messages(&unsent, now).await?;
+            for r in &due {
+                if r.message_sk.is_some() {
+                    continue;
+                }
                 if let Some(page_id) = &r.page_id {
                     if let Some(h) = &self.health {
                         h.check(&self.store, &r.account, page_id, now).await;
                         report.pages_checked += 1;
                     }
-                    continue;
-                }
-                if let Some(sk) = &r.message_sk {
-                    report.unsent_failed += usize::from(
-                        self.sweep_message(&r.account, &r.conversation_id, sk, now)
-                            .await?,
-                    );
                     continue;
                 }
                 report.conversations += 1;
@@ -100,29 +105,26 @@ impl Scheduler {
         Ok(report)
     }
 
-    /// An outbound message reached its deadline (`UNSENT_DEADLINE_MS` after it was queued).
-    /// Still `queued` means its job was lost (an enqueue that died, a job past the DLQ): it
-    /// fails with a reason the agent sees, instead of showing "sending" for ever. `Ok(true)`
-    /// when it was failed.
-    async fn sweep_message(
+    /// Outbound messages at their deadline (`UNSENT_DEADLINE_MS` after they were queued).
+    /// Each queued one's job was lost (an enqueue that died, a job past the DLQ): it fails with
+    /// a reason the agent sees, instead of showing "sending" for ever. The rest went out and
+    /// left their entry behind (see `Store::record_part`); they cost this batched read and no
+    /// write. Returns how many were failed.
+    async fn sweep_messages(
         &self,
-        account: &str,
-        conv_id: &str,
-        sk: &str,
+        due: &[(&str, &str, &str)],
         now: i64,
-    ) -> pagedesk_shared::Result<bool> {
-        let Some(msg) = self.store.get_message(account, conv_id, sk).await? else {
-            return Ok(false);
-        };
-        if msg.status != MessageStatus::Queued {
-            // Settled without leaving the index (an older row): take it out.
-            self.store.clear_message_due(&msg).await?;
-            return Ok(false);
-        }
-        let err = outbound::failure("not_sent", None);
-        let failed = self.store.fail_message(&msg, &err, now).await?;
-        if failed {
-            tracing::warn!(conversation_id = conv_id, message_id = %msg.id, "queued message past its deadline; failed as not_sent");
+    ) -> pagedesk_shared::Result<usize> {
+        let mut failed = 0;
+        for msg in self.store.get_messages(due).await? {
+            if msg.status != MessageStatus::Queued {
+                continue;
+            }
+            let err = outbound::failure("not_sent", None);
+            if self.store.fail_message(&msg, &err, now).await? {
+                tracing::warn!(conversation_id = %msg.conversation_id, message_id = %msg.id, "queued message past its deadline; failed as not_sent");
+                failed += 1;
+            }
         }
         Ok(failed)
     }

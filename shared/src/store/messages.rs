@@ -689,6 +689,20 @@ impl Store {
             .await
     }
 
+    /// The messages at `refs` (account, conversation, sk) that exist, eventually consistent,
+    /// in no particular order: one BatchGetItem per 100.
+    pub async fn get_messages(&self, refs: &[(&str, &str, &str)]) -> Result<Vec<MessageItem>> {
+        let keys = refs
+            .iter()
+            .map(|(a, c, sk)| (keys::conversation(a, c), (*sk).to_owned()))
+            .collect();
+        self.batch_get(keys, false)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
     /// The latest inbound comments of a conversation, newest first (the default target of a
     /// reply in a comment conversation).
     pub async fn latest_comment(&self, account: &str, conv: &str) -> Result<Option<MessageItem>> {

@@ -29,7 +29,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 use base64::Engine;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -175,6 +175,51 @@ impl Store {
             .await
             .map_err(|e| Error::dynamo("GetItem", e.into_service_error()))?;
         out.item.map(from_item).transpose()
+    }
+
+    /// The rows at `keys` (pk, sk) that exist, in no particular order: BatchGetItem, 100
+    /// keys a request, keys DynamoDB leaves unprocessed (throttling) asked for again a
+    /// bounded number of times.
+    pub(crate) async fn batch_get(
+        &self,
+        keys: Vec<(String, String)>,
+        consistent: bool,
+    ) -> Result<Vec<Item>> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(100) {
+            let mut ka = KeysAndAttributes::builder().consistent_read(consistent);
+            for (pk, sk) in chunk {
+                ka = ka.keys(HashMap::from([
+                    ("pk".to_owned(), s(pk)),
+                    ("sk".to_owned(), s(sk)),
+                ]));
+            }
+            let mut pending = Some(ka.build().map_err(|e| Error::dynamo("BatchGetItem", e))?);
+            for attempt in 0..5u32 {
+                let Some(ka) = pending.take() else { break };
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+                }
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, ka)
+                    .send()
+                    .await
+                    .map_err(|e| Error::dynamo("BatchGetItem", e.into_service_error()))?;
+                if let Some(mut r) = out.responses {
+                    found.extend(r.remove(&self.table).unwrap_or_default());
+                }
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys.is_empty());
+            }
+            if pending.is_some() {
+                return Err(Error::dynamo("BatchGetItem", "keys left unprocessed"));
+            }
+        }
+        Ok(found)
     }
 
     /// An UpdateItem on the row at (`pk`, `sk`), table and key filled in.

@@ -1,12 +1,10 @@
 //! Outbound messages: queueing a reply (idempotent by `client_id`), the sender's lease, each
 //! Send API part recorded with its mid, and final failures.
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
 };
 use serde_json::json;
 
@@ -112,47 +110,14 @@ impl Store {
         conv: &str,
         client_id: Option<&str>,
     ) -> Result<ReplyContext> {
-        let key = |pk: String, sk: String| -> HashMap<String, AttributeValue> {
-            HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
-        };
-        let mut keys_and_attrs = KeysAndAttributes::builder()
-            .keys(key(keys::conversation(account, conv), keys::META.into()))
-            .keys(key(keys::account(account), keys::SETTINGS_SK.into()))
-            .consistent_read(true);
+        let mut wanted = vec![
+            (keys::conversation(account, conv), keys::META.to_owned()),
+            (keys::account(account), keys::SETTINGS_SK.to_owned()),
+        ];
         if let Some(cid) = client_id {
-            keys_and_attrs =
-                keys_and_attrs.keys(key(keys::conversation(account, conv), keys::client_sk(cid)));
+            wanted.push((keys::conversation(account, conv), keys::client_sk(cid)));
         }
-        let mut pending = Some(
-            keys_and_attrs
-                .build()
-                .map_err(|e| Error::dynamo("BatchGetItem", e))?,
-        );
-        let mut found = Vec::new();
-        // Unprocessed keys (throttling) are asked for again, a bounded number of times.
-        for attempt in 0..5u32 {
-            let Some(ka) = pending.take() else { break };
-            if attempt > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
-            }
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, ka)
-                .send()
-                .await
-                .map_err(|e| Error::dynamo("BatchGetItem", e.into_service_error()))?;
-            if let Some(mut r) = out.responses {
-                found.extend(r.remove(&self.table).unwrap_or_default());
-            }
-            pending = out
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.table))
-                .filter(|k| !k.keys.is_empty());
-        }
-        if pending.is_some() {
-            return Err(Error::dynamo("BatchGetItem", "keys left unprocessed"));
-        }
+        let found = self.batch_get(wanted, true).await?;
         let mut ctx = ReplyContext::default();
         for item in found {
             match item
@@ -539,7 +504,10 @@ impl Store {
         }
         let mut expr = format!("SET {}", set.join(", "));
         if last {
-            expr.push_str(" REMOVE lease_until, ambiguous_since, duepk, duesk, #err");
+            // The sweeper's entry (`duepk`/`duesk`) stays: taking it out would cost a write in
+            // the `due` index on every send, while the sweeper passes a minute's entries once
+            // (its cursor) and reads them in batches, skipping what is settled.
+            expr.push_str(" REMOVE lease_until, ambiguous_since, #err");
         }
         let mut upd = Update::builder()
             .table_name(&self.table)
@@ -655,19 +623,6 @@ impl Store {
             now,
         );
         self.update_with_event(upd, Some(&ev)).await
-    }
-
-    /// Takes a settled message out of the sweeper's index.
-    pub async fn clear_message_due(&self, m: &MessageItem) -> Result<()> {
-        let res = self
-            .update_message(m)
-            .update_expression("REMOVE duepk, duesk")
-            .condition_expression("attribute_exists(pk) AND #st <> :q")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":q", s(MessageStatus::Queued.as_str()))
-            .send()
-            .await;
-        written(res, "UpdateItem").map(|_| ())
     }
 
     /// Puts a message that failed only because it could not be queued back to `queued`.
