@@ -182,6 +182,18 @@ fn counts() -> &'static Mutex<BTreeMap<String, u64>> {
     COUNTS.get_or_init(|| Mutex::new(BTreeMap::new()))
 }
 
+/// The counter of the local host's empty polls (see [`count_extra`]).
+pub const EMPTY_POLL: &str = "poll:sqs:ReceiveMessage(empty)";
+
+/// Counts one more under `key` beside the requests themselves: the local host marks its empty
+/// polls (`poll:sqs:ReceiveMessage(empty)`), which Lambda's poller makes per queue whatever the
+/// traffic, so the bench can leave them out of what a message costs.
+pub fn count_extra(key: &str) {
+    if let Ok(mut m) = counts().lock() {
+        *m.entry(key.to_owned()).or_insert(0) += 1;
+    }
+}
+
 /// AWS requests made by this process so far, by `service:Operation`.
 pub fn request_counts() -> BTreeMap<String, u64> {
     counts().lock().map(|m| m.clone()).unwrap_or_default()

@@ -186,3 +186,79 @@ async fn a_message_whose_job_was_lost_is_failed_by_the_sweeper_at_its_deadline()
         "the failure is in the feed"
     );
 }
+
+#[tokio::test]
+async fn a_reply_older_than_the_last_message_goes_in_behind_it_without_moving_the_conversation() {
+    let stack = Stack::connect();
+    let store = Store::new(stack.clients().await.dynamo, stack.s("table"));
+    let account = format!("acct-{}", unique());
+    let t = SystemClock.now_ms();
+    // The person's message is stamped by Meta's clock, a little ahead of ours; a reply made
+    // just before it (or a retry finishing an earlier call) is older.
+    let conv = seed_conversation(&store, &account, t, t).await;
+    let before = store
+        .get_conversation(&account, &conv)
+        .await
+        .expect("read")
+        .expect("conversation");
+    // Both ways a reply is stored: plain writes, and a transaction with its event.
+    let plain = reply(&account, &conv, "plain, older", t - 2_000);
+    assert_eq!(
+        store
+            .queue_message(&plain, t, None, true)
+            .await
+            .expect("queue"),
+        QueueOutcome::Stored
+    );
+    let with_event = reply(&account, &conv, "with event, older", t - 1_000);
+    queue(&store, &with_event, t).await;
+    let after = store
+        .get_conversation(&account, &conv)
+        .await
+        .expect("read")
+        .expect("conversation");
+    assert_eq!(after.last_message_at, Some(t), "not moved back");
+    assert_eq!(after.gsi2sk, before.gsi2sk, "the list keeps its place");
+    assert_eq!(after.last_message, before.last_message, "the preview stays");
+    for m in [&plain, &with_event] {
+        let stored = store
+            .get_message(&account, &conv, &m.sk)
+            .await
+            .expect("read")
+            .expect("stored behind");
+        assert_eq!(stored.status, MessageStatus::Queued);
+    }
+    // A newer reply still moves it, and a resolved conversation still refuses.
+    let newer = reply(&account, &conv, "newer", t + 1_000);
+    assert_eq!(
+        store
+            .queue_message(&newer, t, None, true)
+            .await
+            .expect("queue"),
+        QueueOutcome::Stored
+    );
+    let moved = store
+        .get_conversation(&account, &conv)
+        .await
+        .expect("read")
+        .expect("conversation");
+    assert_eq!(moved.last_message_at, Some(t + 1_000));
+    assert!(moved.gsi2sk > before.gsi2sk);
+    assert!(
+        store
+            .resolve_conversation(&moved, t + 2_000)
+            .await
+            .expect("resolve")
+    );
+    for at in [t - 3_000, t + 3_000] {
+        let late = reply(&account, &conv, "after resolving", at);
+        assert_eq!(
+            store
+                .queue_message(&late, t, None, true)
+                .await
+                .expect("queue"),
+            QueueOutcome::ConversationNotOpen,
+            "at {at}"
+        );
+    }
+}

@@ -227,6 +227,7 @@ impl EventSource {
             .map_err(|e| e.into_service_error().to_string())?;
         let messages = out.messages.unwrap_or_default();
         if messages.is_empty() {
+            pagedesk_shared::aws::count_extra(pagedesk_shared::aws::EMPTY_POLL);
             tokio::time::sleep(Duration::from_millis(100)).await;
             return Ok(());
         }

@@ -3,8 +3,8 @@
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-    Update,
+    AttributeValue, ConditionCheck, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 use serde_json::json;
 
@@ -173,61 +173,106 @@ impl Store {
             p.item
                 .insert("feedpk".into(), s(keys::events(&msg.account)));
         }
-        let mut items = vec![put];
-        items.push(
-            TransactWriteItem::builder()
-                .update(
-                    self.touch_for_reply(msg, now, require_open)?
-                        .build()
-                        .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
-                )
-                .build(),
-        );
-        if let Some(e) = event {
-            items.push(e.put(&self.table)?);
-        }
-        let client_index = items.len();
-        if let Some(cid) = &msg.client_id {
-            let guard = ClientItem {
-                pk: msg.pk.clone(),
-                sk: keys::client_sk(cid),
-                message_id: msg.id.clone(),
-                message_sk: msg.sk.clone(),
-            };
-            items.push(self.put_new(&guard)?);
-        }
-        let mut private_index = None;
-        if msg.private
-            && let Some(comment) = &msg.comment_id
-        {
-            private_index = Some(items.len());
-            let guard = ClientItem {
-                pk: msg.pk.clone(),
-                sk: keys::private_reply_sk(comment),
-                message_id: msg.id.clone(),
-                message_sk: msg.sk.clone(),
-            };
-            items.push(self.put_new(&guard)?);
-        }
-        match self.transact(items).await? {
-            None => Ok(QueueOutcome::Stored),
-            Some(c) if private_index.is_some_and(|i| c.get(i) == Some(&true)) => {
-                Ok(QueueOutcome::PrivateReplyExists)
+        // A conversation whose last message is newer than this one is not moved: the message
+        // goes in behind it, and the transaction only checks that the conversation is there
+        // (and open).
+        let mut behind = false;
+        loop {
+            let mut items = vec![put.clone()];
+            items.push(if behind {
+                let check = ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .key("pk", s(&msg.pk))
+                    .key("sk", s(keys::META));
+                let check = if require_open {
+                    check
+                        .condition_expression("attribute_exists(pk) AND #st = :open")
+                        .expression_attribute_names("#st", "status")
+                        .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()))
+                } else {
+                    check.condition_expression("attribute_exists(pk)")
+                };
+                TransactWriteItem::builder()
+                    .condition_check(
+                        check
+                            .build()
+                            .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
+                    )
+                    .build()
+            } else {
+                TransactWriteItem::builder()
+                    .update(
+                        self.touch_for_reply(msg, now, require_open)?
+                            .build()
+                            .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
+                    )
+                    .build()
+            });
+            if let Some(e) = event {
+                items.push(e.put(&self.table)?);
             }
-            Some(c) if msg.client_id.is_some() && c.get(client_index) == Some(&true) => {
-                let cid = msg.client_id.as_deref().unwrap_or_default();
-                match self
-                    .message_for_client(&msg.account, &msg.conversation_id, cid)
-                    .await?
-                {
-                    Some(m) => Ok(QueueOutcome::Existing(Box::new(m))),
-                    None => Err(Error::Corrupt("client id guard without its message".into())),
+            let client_index = items.len();
+            if let Some(cid) = &msg.client_id {
+                let guard = ClientItem {
+                    pk: msg.pk.clone(),
+                    sk: keys::client_sk(cid),
+                    message_id: msg.id.clone(),
+                    message_sk: msg.sk.clone(),
+                };
+                items.push(self.put_new(&guard)?);
+            }
+            let mut private_index = None;
+            if msg.private
+                && let Some(comment) = &msg.comment_id
+            {
+                private_index = Some(items.len());
+                let guard = ClientItem {
+                    pk: msg.pk.clone(),
+                    sk: keys::private_reply_sk(comment),
+                    message_id: msg.id.clone(),
+                    message_sk: msg.sk.clone(),
+                };
+                items.push(self.put_new(&guard)?);
+            }
+            return match self.transact(items).await? {
+                None => Ok(QueueOutcome::Stored),
+                Some(c) if private_index.is_some_and(|i| c.get(i) == Some(&true)) => {
+                    Ok(QueueOutcome::PrivateReplyExists)
                 }
-            }
-            Some(c) if c.get(1) == Some(&true) => Ok(QueueOutcome::ConversationNotOpen),
-            // The message's own key taken: an id clash, which a retry with a new id settles.
-            Some(_) => Err(Error::Corrupt("queued message key already taken".into())),
+                Some(c) if msg.client_id.is_some() && c.get(client_index) == Some(&true) => {
+                    let cid = msg.client_id.as_deref().unwrap_or_default();
+                    match self
+                        .message_for_client(&msg.account, &msg.conversation_id, cid)
+                        .await?
+                    {
+                        Some(m) => Ok(QueueOutcome::Existing(Box::new(m))),
+                        None => Err(Error::Corrupt("client id guard without its message".into())),
+                    }
+                }
+                Some(c) if c.get(1) == Some(&true) => {
+                    if !behind && self.goes_in_behind(msg, require_open).await? {
+                        behind = true;
+                        continue;
+                    }
+                    Ok(QueueOutcome::ConversationNotOpen)
+                }
+                // The message's own key taken: an id clash, which a retry with a new id settles.
+                Some(_) => Err(Error::Corrupt("queued message key already taken".into())),
+            };
         }
+    }
+
+    /// After the conversation's update failed: whether the conversation is still there (and
+    /// open when that is required), so that only its newer last message stopped the update.
+    /// The message then goes in behind that one without moving the conversation.
+    async fn goes_in_behind(&self, msg: &MessageItem, require_open: bool) -> Result<bool> {
+        Ok(self
+            .get_conversation(&msg.account, &msg.conversation_id)
+            .await?
+            .is_some_and(|c| {
+                (!require_open || c.status == ConversationStatus::Open)
+                    && c.last_message_at.is_some_and(|t| t > msg.created_at)
+            }))
     }
 
     /// An update built for a transaction, sent on its own.
@@ -264,12 +309,15 @@ impl Store {
             .key("pk", s(&msg.pk))
             .key("sk", s(keys::META))
             .update_expression(expr);
+        // Never back: a message newer than this one (a person's, stamped by Meta's clock, or
+        // a later reply when this is a retry finishing an earlier call) keeps its place.
+        let newest = "(attribute_not_exists(last_message_at) OR last_message_at <= :t)";
         let upd = if require_open {
-            upd.condition_expression("attribute_exists(pk) AND #st = :open")
+            upd.condition_expression(format!("attribute_exists(pk) AND #st = :open AND {newest}"))
                 .expression_attribute_names("#st", "status")
                 .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()))
         } else {
-            upd.condition_expression("attribute_exists(pk)")
+            upd.condition_expression(format!("attribute_exists(pk) AND {newest}"))
         };
         Ok(upd
             .expression_attribute_values(":t", n(msg.created_at))
@@ -327,7 +375,7 @@ impl Store {
             .build()
             .map_err(|e| Error::dynamo("UpdateItem", e))?;
         let res = self.plain_update(touch).send().await;
-        if !written(res, "UpdateItem")? {
+        if !written(res, "UpdateItem")? && !self.goes_in_behind(msg, require_open).await? {
             return Ok(QueueOutcome::ConversationNotOpen);
         }
         match self.put_in_feed(msg).await? {

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use pagedesk_e2e::{Stack, envelope, unique};
+use pagedesk_shared::aws::EMPTY_POLL;
 use pagedesk_shared::meta::{event, signature, webhook};
 use serde_json::{Value, json};
 
@@ -287,8 +288,13 @@ fn cost_between(before: Reading<'_>, after: Reading<'_>, n: u64, posts: f64) -> 
         format!("Lambda duration ({:.4} GB-s)", gb_s),
         gb_s * LAMBDA_GB_S * 1e6,
     ));
-    let sqs = req("sqs:");
-    lines.push((format!("SQS FIFO ({sqs:.2} requests)"), sqs * SQS_PER_M));
+    // The local host's empty polls stand for the event-source mapping's, which come per queue
+    // (a few a minute each poller) whatever the traffic: not part of what a message costs.
+    let sqs = req("sqs:") - req(EMPTY_POLL);
+    lines.push((
+        format!("SQS FIFO ({sqs:.2} requests; empty polls left out)"),
+        sqs * SQS_PER_M,
+    ));
     let (w, r) = (cap("write:total"), cap("read:total"));
     lines.push((format!("DynamoDB writes ({w:.2} WRU)"), w * WRU_PER_M));
     lines.push((format!("DynamoDB reads ({r:.2} RRU)"), r * RRU_PER_M));
@@ -410,7 +416,9 @@ async fn main() {
     for (k, v) in &after {
         let d = v - before.get(k).copied().unwrap_or(0);
         if d > 0 {
-            let note = if k.starts_with("sqs:ReceiveMessage")
+            let note = if k == EMPTY_POLL {
+                "  (of the receives above: none carried a message)"
+            } else if k.starts_with("sqs:ReceiveMessage")
                 || k.starts_with("sqs:DeleteMessage")
                 || k.starts_with("sqs:ChangeMessageVisibility")
             {
@@ -775,7 +783,9 @@ async fn comments_and_leads(stack: &Stack, clients: &pagedesk_shared::aws::Clien
 /// receives and deletes of the local host's pollers.
 fn print_requests(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>, n: u64) {
     print_requests_where(before, after, n, |k| {
-        !k.starts_with("sqs:ReceiveMessage") && !k.starts_with("sqs:DeleteMessage")
+        !k.starts_with("sqs:ReceiveMessage")
+            && !k.starts_with("sqs:DeleteMessage")
+            && k != EMPTY_POLL
     });
 }
 
