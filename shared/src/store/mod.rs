@@ -182,9 +182,12 @@ impl Store {
     /// bounded number of times.
     pub(crate) async fn batch_get(
         &self,
-        keys: Vec<(String, String)>,
+        mut keys: Vec<(String, String)>,
         consistent: bool,
     ) -> Result<Vec<Item>> {
+        // DynamoDB refuses a request that names a key twice.
+        keys.sort_unstable();
+        keys.dedup();
         let mut found = Vec::new();
         for chunk in keys.chunks(100) {
             let mut ka = KeysAndAttributes::builder().consistent_read(consistent);
