@@ -505,6 +505,49 @@ async fn main() {
     println!("aws  the same with a client_id, as the web front end sends ({m_out} replies):");
     print_capacity(&cap_before, &cap_after, m_out);
     print_requests_where(&before, &after, m_out, |k| k.starts_with("dynamodb"));
+    // Meta answers sends with delivery and read receipts (typically one of each per reply the
+    // person sees): each a webhook of its own that moves a watermark.
+    let n_receipts = 20u64;
+    let before = counts(&stack).await;
+    let cap_before = capacity(&stack).await;
+    let inv_before = invocations(&stack).await;
+    for i in 0..n_receipts {
+        let at = chrono_ms() + i as i64;
+        let receipt = if i % 2 == 0 {
+            json!({"delivery": {"mids": [format!("m_{}", unique())], "watermark": at}})
+        } else {
+            json!({"read": {"watermark": at}})
+        };
+        let mut ev =
+            json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": at});
+        if let (Some(e), Some(r)) = (ev.as_object_mut(), receipt.as_object()) {
+            e.extend(r.clone());
+        }
+        let body = envelope(&t.page_id, "messaging", vec![ev])
+            .to_string()
+            .into_bytes();
+        let (s, _) = stack.post_webhook(&body).await;
+        assert_eq!(s, 200);
+        // Each moves its watermark: the next is a millisecond later at least.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    drained(&stack, &clients).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = counts(&stack).await;
+    let cap_after = capacity(&stack).await;
+    let inv_after = invocations(&stack).await;
+    println!(
+        "aws  per receipt (delivery and read alternating, each moving its watermark; {n_receipts}):"
+    );
+    print_capacity(&cap_before, &cap_after, n_receipts);
+    print_requests(&before, &after, n_receipts);
+    cost_between(
+        (&before, &cap_before, &inv_before),
+        (&after, &cap_after, &inv_after),
+        n_receipts,
+        1.0,
+    )
+    .print("per receipt");
     let mut reply_lat = Vec::new();
     for i in 0..20 {
         let started = Instant::now();
