@@ -128,6 +128,18 @@ pub struct ClientItem {
     pub message_sk: String,
 }
 
+impl ClientItem {
+    /// The guard at `sk` in `msg`'s conversation that holds `msg`'s key.
+    pub fn for_message(msg: &MessageItem, sk: String) -> Self {
+        ClientItem {
+            pk: msg.pk.clone(),
+            sk,
+            message_id: msg.id.clone(),
+            message_sk: msg.sk.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MidItem {
     pub pk: String,

@@ -173,68 +173,31 @@ impl Store {
             p.item
                 .insert("feedpk".into(), s(keys::events(&msg.account)));
         }
-        // A conversation whose last message is newer than this one is not moved: the message
-        // goes in behind it, and the transaction only checks that the conversation is there
-        // (and open).
+        let touch = self
+            .touch_for_reply(msg, now, require_open)?
+            .build()
+            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        let mut items = vec![put, TransactWriteItem::builder().update(touch).build()];
+        if let Some(e) = event {
+            items.push(e.put(&self.table)?);
+        }
+        let client_index = items.len();
+        if let Some(cid) = &msg.client_id {
+            items.push(self.put_new(&ClientItem::for_message(msg, keys::client_sk(cid)))?);
+        }
+        let mut private_index = None;
+        if msg.private
+            && let Some(comment) = &msg.comment_id
+        {
+            private_index = Some(items.len());
+            items.push(self.put_new(&ClientItem::for_message(
+                msg,
+                keys::private_reply_sk(comment),
+            ))?);
+        }
         let mut behind = false;
         loop {
-            let mut items = vec![put.clone()];
-            items.push(if behind {
-                let check = ConditionCheck::builder()
-                    .table_name(&self.table)
-                    .key("pk", s(&msg.pk))
-                    .key("sk", s(keys::META));
-                let check = if require_open {
-                    check
-                        .condition_expression("attribute_exists(pk) AND #st = :open")
-                        .expression_attribute_names("#st", "status")
-                        .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()))
-                } else {
-                    check.condition_expression("attribute_exists(pk)")
-                };
-                TransactWriteItem::builder()
-                    .condition_check(
-                        check
-                            .build()
-                            .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
-                    )
-                    .build()
-            } else {
-                TransactWriteItem::builder()
-                    .update(
-                        self.touch_for_reply(msg, now, require_open)?
-                            .build()
-                            .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
-                    )
-                    .build()
-            });
-            if let Some(e) = event {
-                items.push(e.put(&self.table)?);
-            }
-            let client_index = items.len();
-            if let Some(cid) = &msg.client_id {
-                let guard = ClientItem {
-                    pk: msg.pk.clone(),
-                    sk: keys::client_sk(cid),
-                    message_id: msg.id.clone(),
-                    message_sk: msg.sk.clone(),
-                };
-                items.push(self.put_new(&guard)?);
-            }
-            let mut private_index = None;
-            if msg.private
-                && let Some(comment) = &msg.comment_id
-            {
-                private_index = Some(items.len());
-                let guard = ClientItem {
-                    pk: msg.pk.clone(),
-                    sk: keys::private_reply_sk(comment),
-                    message_id: msg.id.clone(),
-                    message_sk: msg.sk.clone(),
-                };
-                items.push(self.put_new(&guard)?);
-            }
-            return match self.transact(items).await? {
+            return match self.transact(items.clone()).await? {
                 None => Ok(QueueOutcome::Stored),
                 Some(c) if private_index.is_some_and(|i| c.get(i) == Some(&true)) => {
                     Ok(QueueOutcome::PrivateReplyExists)
@@ -250,8 +213,12 @@ impl Store {
                     }
                 }
                 Some(c) if c.get(1) == Some(&true) => {
+                    // A conversation whose last message is newer than this one is not moved:
+                    // the message goes in behind it, and the transaction only checks that the
+                    // conversation is there (and open).
                     if !behind && self.goes_in_behind(msg, require_open).await? {
                         behind = true;
+                        items[1] = self.conversation_check(msg, require_open)?;
                         continue;
                     }
                     Ok(QueueOutcome::ConversationNotOpen)
@@ -260,6 +227,33 @@ impl Store {
                 Some(_) => Err(Error::Corrupt("queued message key already taken".into())),
             };
         }
+    }
+
+    /// The transaction item that only checks that `msg`'s conversation is there (and open).
+    fn conversation_check(
+        &self,
+        msg: &MessageItem,
+        require_open: bool,
+    ) -> Result<TransactWriteItem> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("pk", s(&msg.pk))
+            .key("sk", s(keys::META));
+        let check = if require_open {
+            check
+                .condition_expression("attribute_exists(pk) AND #st = :open")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()))
+        } else {
+            check.condition_expression("attribute_exists(pk)")
+        };
+        Ok(TransactWriteItem::builder()
+            .condition_check(
+                check
+                    .build()
+                    .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
+            )
+            .build())
     }
 
     /// After the conversation's update failed: whether the conversation is still there (and
@@ -333,12 +327,7 @@ impl Store {
         require_open: bool,
     ) -> Result<QueueOutcome> {
         if let Some(cid) = &msg.client_id {
-            let guard = ClientItem {
-                pk: msg.pk.clone(),
-                sk: keys::client_sk(cid),
-                message_id: msg.id.clone(),
-                message_sk: msg.sk.clone(),
-            };
+            let guard = ClientItem::for_message(msg, keys::client_sk(cid));
             let res = self
                 .client
                 .put_item()
