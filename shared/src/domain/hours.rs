@@ -149,31 +149,28 @@ impl WeeklyHours {
 /// (spring forward) opens at the first instant after the gap; a repeated one at its first
 /// occurrence.
 fn local_instant(tz: &Tz, date: NaiveDate, minutes: u32) -> Option<i64> {
-    let naive = date.and_hms_opt(0, 0, 0)? + Duration::minutes(i64::from(minutes));
-    let mut probe = naive;
+    let day = jiff::civil::Date::new(
+        i16::try_from(date.year()).ok()?,
+        i8::try_from(date.month()).ok()?,
+        i8::try_from(date.day()).ok()?,
+    )
+    .ok()?;
+    let mut probe = day
+        .to_datetime(jiff::civil::Time::midnight())
+        .checked_add(jiff::Span::new().minutes(i64::from(minutes)))
+        .ok()?;
     // Gaps are at most a few hours; step in quarter hours until the wall clock exists.
     for _ in 0..16 {
-        let civil = jiff::civil::DateTime::new(
-            i16::try_from(probe.year()).ok()?,
-            i8::try_from(probe.month()).ok()?,
-            i8::try_from(probe.day()).ok()?,
-            i8::try_from(chrono::Timelike::hour(&probe)).ok()?,
-            i8::try_from(chrono::Timelike::minute(&probe)).ok()?,
-            0,
-            0,
-        )
-        .ok()?;
-        let offset = match tz.to_ambiguous_timestamp(civil).offset() {
+        let offset = match tz.to_ambiguous_timestamp(probe).offset() {
             AmbiguousOffset::Unambiguous { offset } => offset,
             // The earlier of the two occurrences.
             AmbiguousOffset::Fold { before, .. } => before,
             AmbiguousOffset::Gap { .. } => {
-                probe += Duration::minutes(15);
+                probe = probe.checked_add(jiff::Span::new().minutes(15)).ok()?;
                 continue;
             }
         };
-        let t = offset.to_timestamp(civil).ok()?;
-        return Some(t.as_millisecond());
+        return offset.to_timestamp(probe).ok().map(|t| t.as_millisecond());
     }
     None
 }
