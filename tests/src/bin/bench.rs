@@ -674,7 +674,7 @@ async fn main() {
 /// `UNSENT_DEADLINE_MS` after it was queued (100 replies queued and sent in one minute, on a
 /// table of its own with an injected clock, metered in this process).
 async fn sweeper_minute(stack: &Stack) {
-    use pagedesk_shared::clock::{MINUTE_MS, ManualClock};
+    use pagedesk_shared::clock::MINUTE_MS;
     use pagedesk_shared::domain::{AuthorType, Direction, MessageStatus};
     use pagedesk_shared::store::{MessageItem, QueueOutcome, UNSENT_DEADLINE_MS};
     let clients = stack.clients().await;
@@ -702,26 +702,16 @@ async fn sweeper_minute(stack: &Stack) {
         let recorded = store.record_part(&msg, 0, &mid, t, t, None).await;
         assert!(matches!(recorded, Ok(true)), "{recorded:?}");
     }
-    let clock = ManualClock::new(t + UNSENT_DEADLINE_MS - MINUTE_MS);
-    let sched = pagedesk_scheduler::Scheduler {
+    let run = metered_scheduler_run(
         store,
-        clock: std::sync::Arc::new(clock.clone()),
-        health: None,
-    };
-    let _ = sched.run().await;
-    let (req0, cap0) = (
-        pagedesk_shared::aws::request_counts(),
-        pagedesk_shared::aws::consumed_capacity(),
-    );
-    clock.set(t + UNSENT_DEADLINE_MS + MINUTE_MS);
-    let report = sched.run().await;
-    let (req1, cap1) = (
-        pagedesk_shared::aws::request_counts(),
-        pagedesk_shared::aws::consumed_capacity(),
-    );
+        t + UNSENT_DEADLINE_MS - MINUTE_MS,
+        t + UNSENT_DEADLINE_MS + MINUTE_MS,
+    )
+    .await;
+    let ((req0, cap0), (req1, cap1)) = (run.before, run.after);
     println!(
         "aws  later, per reply: the sweeper passing {n} sent replies at their deadline (failed: {:?}):",
-        report.map(|r| r.unsent_failed).ok()
+        run.report.map(|r| r.unsent_failed).ok()
     );
     print_capacity(&cap0, &cap1, n);
     print_requests(&req0, &req1, n);
@@ -734,10 +724,54 @@ async fn sweeper_minute(stack: &Stack) {
     );
 }
 
+/// This process's request counts and DynamoDB units.
+type Meter = (BTreeMap<String, u64>, BTreeMap<String, f64>);
+
+fn meter() -> Meter {
+    (
+        pagedesk_shared::aws::request_counts(),
+        pagedesk_shared::aws::consumed_capacity(),
+    )
+}
+
+struct SchedulerRun {
+    report: pagedesk_shared::Result<pagedesk_scheduler::Report>,
+    took: Duration,
+    before: Meter,
+    after: Meter,
+}
+
+/// The scheduler over `store` with its clock at `warm` (what is due by then is handled and
+/// left out), then at `at`: that second run, metered in this process.
+async fn metered_scheduler_run(
+    store: pagedesk_shared::store::Store,
+    warm: i64,
+    at: i64,
+) -> SchedulerRun {
+    let clock = pagedesk_shared::clock::ManualClock::new(warm);
+    let sched = pagedesk_scheduler::Scheduler {
+        store,
+        clock: std::sync::Arc::new(clock.clone()),
+        health: None,
+    };
+    let _ = sched.run().await;
+    let before = meter();
+    clock.set(at);
+    let started = Instant::now();
+    let report = sched.run().await;
+    let took = started.elapsed();
+    SchedulerRun {
+        report,
+        took,
+        before,
+        after: meter(),
+    }
+}
+
 /// One scheduler run over a minute in which 100 conversations have a window mark due, on a
 /// table of its own with an injected clock, metered in this process.
 async fn scheduler_minute(stack: &Stack) {
-    use pagedesk_shared::clock::{MINUTE_MS, ManualClock};
+    use pagedesk_shared::clock::MINUTE_MS;
     use pagedesk_shared::domain::window::STANDARD_MS;
     let clients = stack.clients().await;
     let store =
@@ -747,29 +781,17 @@ async fn scheduler_minute(stack: &Stack) {
     for _ in 0..100 {
         pagedesk_e2e::seed_conversation(&store, &account, t, t).await;
     }
-    let clock = ManualClock::new(t + STANDARD_MS - 60 * MINUTE_MS - 1);
-    let sched = pagedesk_scheduler::Scheduler {
+    let run = metered_scheduler_run(
         store,
-        clock: std::sync::Arc::new(clock.clone()),
-        health: None,
-    };
-    let _ = sched.run().await;
-    let (req0, cap0) = (
-        pagedesk_shared::aws::request_counts(),
-        pagedesk_shared::aws::consumed_capacity(),
-    );
-    clock.set(t + STANDARD_MS - 59 * MINUTE_MS);
-    let started = Instant::now();
-    let report = sched.run().await;
-    let took = started.elapsed();
-    let (req1, cap1) = (
-        pagedesk_shared::aws::request_counts(),
-        pagedesk_shared::aws::consumed_capacity(),
-    );
+        t + STANDARD_MS - 60 * MINUTE_MS - 1,
+        t + STANDARD_MS - 59 * MINUTE_MS,
+    )
+    .await;
+    let ((req0, cap0), (req1, cap1)) = (run.before, run.after);
     println!(
         "aws  one scheduler minute with 100 conversations due (a 60-minute warning each), {:.0} ms: {:?}",
-        took.as_secs_f64() * 1000.0,
-        report.map(|r| (r.conversations, r.events)).ok()
+        run.took.as_secs_f64() * 1000.0,
+        run.report.map(|r| (r.conversations, r.events)).ok()
     );
     print_capacity(&cap0, &cap1, 1);
     print_requests(&req0, &req1, 1);
