@@ -196,11 +196,14 @@ async fn a_reply_older_than_the_last_message_goes_in_behind_it_without_moving_th
     // The person's message is stamped by Meta's clock, a little ahead of ours; a reply made
     // just before it (or a retry finishing an earlier call) is older.
     let conv = seed_conversation(&store, &account, t, t).await;
-    let before = store
-        .get_conversation(&account, &conv)
-        .await
-        .expect("read")
-        .expect("conversation");
+    let conversation = async || {
+        store
+            .get_conversation(&account, &conv)
+            .await
+            .expect("read")
+            .expect("conversation")
+    };
+    let before = conversation().await;
     // Both ways a reply is stored: plain writes, and a transaction with its event.
     let plain = reply(&account, &conv, "plain, older", t - 2_000);
     assert_eq!(
@@ -212,11 +215,7 @@ async fn a_reply_older_than_the_last_message_goes_in_behind_it_without_moving_th
     );
     let with_event = reply(&account, &conv, "with event, older", t - 1_000);
     queue(&store, &with_event, t).await;
-    let after = store
-        .get_conversation(&account, &conv)
-        .await
-        .expect("read")
-        .expect("conversation");
+    let after = conversation().await;
     assert_eq!(after.last_message_at, Some(t), "not moved back");
     assert_eq!(after.gsi2sk, before.gsi2sk, "the list keeps its place");
     assert_eq!(after.last_message, before.last_message, "the preview stays");
@@ -237,11 +236,7 @@ async fn a_reply_older_than_the_last_message_goes_in_behind_it_without_moving_th
             .expect("queue"),
         QueueOutcome::Stored
     );
-    let moved = store
-        .get_conversation(&account, &conv)
-        .await
-        .expect("read")
-        .expect("conversation");
+    let moved = conversation().await;
     assert_eq!(moved.last_message_at, Some(t + 1_000));
     assert!(moved.gsi2sk > before.gsi2sk);
     assert!(
