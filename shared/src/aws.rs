@@ -141,12 +141,11 @@ impl Clients {
 
     /// Clients for emulators on explicit endpoints with dummy credentials (local host, tests).
     pub fn for_endpoints(dynamo: &str, sqs: &str, secrets: &str) -> Self {
-        let with = local_config;
         Clients {
-            dynamo: Self::new(&with(dynamo)).dynamo,
-            sqs: Self::new(&with(sqs)).sqs,
-            secrets: Self::new(&with(secrets)).secrets,
-            s3: Self::new(&with(secrets)).s3,
+            dynamo: Self::new(&local_config(dynamo)).dynamo,
+            sqs: Self::new(&local_config(sqs)).sqs,
+            secrets: Self::new(&local_config(secrets)).secrets,
+            s3: Self::new(&local_config(secrets)).s3,
         }
     }
 }
