@@ -3,7 +3,7 @@
 use crate::clock::rfc3339;
 use crate::domain::window::{WindowState, window_at};
 use crate::domain::{Direction, MessageStatus, ReplyRoute};
-use crate::store::{AgentItem, ContactItem, ConversationItem, MessageItem, PageItem};
+use crate::store::{AgentItem, ContactItem, ConversationItem, MessageItem, PageItem, Watermarks};
 use serde_json::{Value, json};
 
 fn time(ms: Option<i64>) -> Value {
@@ -49,21 +49,22 @@ fn window_view(c: &ConversationItem, human_agent_enabled: bool, now: i64) -> Val
 
 /// An outbound message Meta confirmed as sent moves to delivered/read when the person's
 /// receipt watermark passes its send time.
-fn status(m: &MessageItem, conv: &ConversationItem) -> MessageStatus {
+fn status(m: &MessageItem, w: Watermarks) -> MessageStatus {
     if m.direction == Direction::Out && m.status == MessageStatus::Sent {
         let at = m.sent_at.unwrap_or(m.created_at);
-        if conv.read_watermark.is_some_and(|w| w >= at) {
+        if w.read.is_some_and(|w| w >= at) {
             return MessageStatus::Read;
         }
-        if conv.delivered_watermark.is_some_and(|w| w >= at) {
+        if w.delivered.is_some_and(|w| w >= at) {
             return MessageStatus::Delivered;
         }
     }
     m.status
 }
 
-pub fn message(m: &MessageItem, conv: &ConversationItem) -> Value {
-    message_with(m, conv, &std::collections::HashMap::new())
+/// A message; `w` are the thread's watermarks (none for a message that cannot have been sent).
+pub fn message(m: &MessageItem, w: Watermarks) -> Value {
+    message_with(m, w, &std::collections::HashMap::new())
 }
 
 /// An attachment as the API shows it: `url` is where to fetch it now (a presigned URL of our
@@ -112,7 +113,7 @@ pub fn stored_keys(m: &MessageItem) -> impl Iterator<Item = &str> {
 
 pub fn message_with(
     m: &MessageItem,
-    conv: &ConversationItem,
+    w: Watermarks,
     links: &std::collections::HashMap<String, String>,
 ) -> Value {
     let attachments: Vec<Value> = m.attachments.iter().map(|a| attachment(a, links)).collect();
@@ -123,7 +124,7 @@ pub fn message_with(
         "author": {"type": m.author_type, "id": m.author_id},
         "text": m.text,
         "attachments": attachments,
-        "status": status(m, conv),
+        "status": status(m, w),
         "error": m.error,
         "external_id": m.external_id,
         "private": m.private,

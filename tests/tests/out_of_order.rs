@@ -48,13 +48,17 @@ async fn an_edit_and_a_reaction_that_overtake_their_message_are_applied_when_it_
     let m = &msgs["items"][0];
     assert!(m["edited_at"].is_string(), "{m}");
     assert_eq!(m["reaction"]["emoji"], "\u{2764}");
-    // The read receipt waited for the person and reached their conversation.
+    // The read receipt waited for the person and reached their thread.
     let store = Store::new(stack.clients().await.dynamo, stack.s("table"));
+    let contact = conv["contact"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     eventually("the early read receipt", 20, || {
         let store = store.clone();
-        let (account, id) = (t.account.clone(), id.clone());
+        let (account, contact) = (t.account.clone(), contact.clone());
         async move {
-            let c = store.get_conversation(&account, &id).await.ok()??;
+            let c = store.get_contact(&account, &contact).await.ok()??;
             (c.read_watermark == Some(at + 4)).then_some(())
         }
     })

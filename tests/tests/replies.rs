@@ -173,6 +173,85 @@ async fn a_reply_goes_out_once_and_echo_and_receipts_move_it_to_read() {
     }
 }
 
+/// Receipts are the person's thread's, kept on the contact: one that arrives after the
+/// conversation was resolved and a new one opened still marks the old conversation's reply
+/// read. A repeat of a watermark (a new event time, as Meta sends when the thread is opened
+/// again) and an older one write nothing, so each watermark is announced once.
+#[tokio::test]
+async fn receipts_belong_to_the_thread_and_each_watermark_is_announced_once() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let tok = stack.admin(&t.account);
+    let (first, user) = inbound_at(&stack, &t, now() - 5_000).await;
+    let (s, r) = reply(&stack, &t, &first, json!({"text": "done, anything else?"})).await;
+    assert_eq!(s, 202, "{r}");
+    let rid = r["id"].as_str().unwrap().to_owned();
+    message(&stack, &t, &first, &rid, "sent", |m| m["status"] == "sent").await;
+    let (s, v) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{first}/resolve"),
+            Some(&tok),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let msg = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now(),
+        "message": {"mid": format!("m_{}", unique()), "text": "one more thing"}});
+    stack.deliver(&t.page_id, vec![msg]).await;
+    let list = stack
+        .wait_for(
+            "/conversations?status=open",
+            &tok,
+            "the second conversation",
+            |v| v["items"].as_array().is_some_and(|a| a.len() == 1),
+        )
+        .await;
+    let second = list["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+
+    let w = now();
+    let receipt = |key: &str, at: i64, watermark: i64| {
+        json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": at,
+            key: {"watermark": watermark}})
+    };
+    // One delivery each, in order: the person's events are one FIFO group.
+    for ev in [
+        receipt("read", w, w),
+        receipt("read", w + 1_000, w),
+        receipt("read", w + 2_000, w - 60_000),
+        receipt("delivery", w + 3_000, w),
+    ] {
+        stack.deliver(&t.page_id, vec![ev]).await;
+    }
+    message(
+        &stack,
+        &t,
+        &first,
+        &rid,
+        "read in the resolved conversation",
+        |m| m["status"] == "read",
+    )
+    .await;
+
+    let statuses = |seen: &[Value]| -> Vec<String> {
+        seen.iter()
+            .filter(|e| e["type"] == "message.status" && e["conversation_id"] == second.as_str())
+            .map(|e| e["data"]["status"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let seen = stack
+        .watch_feed(&tok, 50, 30, |seen| {
+            statuses(seen).iter().any(|s| s == "delivered")
+        })
+        .await;
+    assert_eq!(
+        statuses(&seen),
+        ["read", "delivered"],
+        "one event per watermark moved, in the thread's open conversation: {seen:?}"
+    );
+}
+
 /// A call that stored its `client_id` guard and died before its message (the writes are plain
 /// and ordered, not one transaction): the retry with that `client_id` finishes it under the
 /// guard's id instead of refusing or making a second message.

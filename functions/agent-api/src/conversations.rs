@@ -97,16 +97,22 @@ async fn show(app: &App, c: &Caller, id: &str) -> Reply {
 pub async fn messages(State(app): State<Arc<App>>, c: Caller, Id(id): Id, p: Params) -> Reply {
     let conv = app.conversation(&c, &id).await?;
     let limit = p.limit(50, 200)?;
-    let page = app
-        .store
-        .list_messages(&c.account, &id, limit, p.get("cursor"))
-        .await?
-        .map_err(|_| ApiFailure::bad_parameter("cursor", "a cursor from this list"))?;
+    let (page, w) = tokio::try_join!(
+        async {
+            Ok::<_, ApiFailure>(
+                app.store
+                    .list_messages(&c.account, &id, limit, p.get("cursor"))
+                    .await?,
+            )
+        },
+        app.thread_watermarks(&conv),
+    )?;
+    let page = page.map_err(|_| ApiFailure::bad_parameter("cursor", "a cursor from this list"))?;
     let links = crate::uploads::links(&app, &page.items).await?;
     let items: Vec<_> = page
         .items
         .iter()
-        .map(|m| views::message_with(m, &conv, &links))
+        .map(|m| views::message_with(m, w, &links))
         .collect();
     ok(&json!({"items": items, "next_cursor": page.next_cursor}))
 }

@@ -29,8 +29,9 @@ use pagedesk_shared::api::HttpResponse;
 use pagedesk_shared::auth::{Claims, Verifier};
 use pagedesk_shared::clock::Clock;
 use pagedesk_shared::config::AgentApiConfig;
+use pagedesk_shared::domain::{MessageStatus, ReplyRoute};
 use pagedesk_shared::secrets::SecretCache;
-use pagedesk_shared::store::{ConversationItem, Store};
+use pagedesk_shared::store::{ConversationItem, MessageItem, Store, Watermarks};
 use tower_service::Service;
 
 pub use error::ApiFailure;
@@ -59,6 +60,35 @@ impl App {
             .get_conversation(&c.account, id)
             .await?
             .ok_or(ApiFailure::NotFound("conversation"))
+    }
+
+    /// The receipt watermarks of the conversation's Messenger thread (kept on its contact),
+    /// which its sent messages are shown against; none where replies go under a comment.
+    pub(crate) async fn thread_watermarks(
+        &self,
+        conv: &ConversationItem,
+    ) -> Result<Watermarks, ApiFailure> {
+        if conv.channel.reply_route() != ReplyRoute::SendApi {
+            return Ok(Watermarks::default());
+        }
+        Ok(self
+            .store
+            .get_contact(&conv.account, &conv.contact_id)
+            .await?
+            .map(|c| c.watermarks())
+            .unwrap_or_default())
+    }
+
+    /// `thread_watermarks` for showing `m`: read only when it has been sent.
+    pub(crate) async fn watermarks(
+        &self,
+        conv: &ConversationItem,
+        m: &MessageItem,
+    ) -> Result<Watermarks, ApiFailure> {
+        if m.status != MessageStatus::Sent {
+            return Ok(Watermarks::default());
+        }
+        self.thread_watermarks(conv).await
     }
 }
 

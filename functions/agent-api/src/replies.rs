@@ -16,7 +16,7 @@ use pagedesk_shared::domain::{
 use pagedesk_shared::ids;
 use pagedesk_shared::queue::{OutboundJob, enqueue_outbound};
 use pagedesk_shared::store::{
-    Assignment, Capacity, ConversationItem, EventItem, MessageItem, QueueOutcome,
+    Assignment, Capacity, ConversationItem, EventItem, MessageItem, QueueOutcome, Watermarks,
 };
 use serde_json::json;
 
@@ -163,7 +163,8 @@ pub async fn post(
     enqueue(app, &msg, OutboundJob::send_in(&msg, &conv, &ctx.settings)).await?;
     tracing::info!(conversation_id = id, message_id = %msg_id, agent = %c.sub, "reply queued");
     let links = crate::uploads::links(app, [&msg]).await?;
-    let mut answer = views::message_with(&msg, &conv, &links);
+    // Just queued: no receipt can have reached it.
+    let mut answer = views::message_with(&msg, Watermarks::default(), &links);
     if !warnings.is_empty() {
         answer["warnings"] = json!(warnings);
     }
@@ -324,7 +325,8 @@ async fn settle_existing(
         m.error = None;
         enqueue(app, &m, OutboundJob::send(&m)).await?;
     }
-    Ok(json(StatusCode::ACCEPTED, &views::message(&m, conv)))
+    let w = app.watermarks(conv, &m).await?;
+    Ok(json(StatusCode::ACCEPTED, &views::message(&m, w)))
 }
 
 async fn enqueue(app: &App, m: &MessageItem, job: OutboundJob) -> Result<(), ApiFailure> {

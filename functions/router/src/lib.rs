@@ -21,7 +21,7 @@ use pagedesk_shared::meta::event::{self, Event};
 use pagedesk_shared::meta::webhook::{Field, InboundEvent};
 use pagedesk_shared::secrets::SecretCache;
 use pagedesk_shared::sqs_batch::process_fifo;
-use pagedesk_shared::store::Store;
+use pagedesk_shared::store::{Receipt, Store};
 use tracing::Instrument;
 
 pub use automation::AccountCache;
@@ -192,11 +192,11 @@ impl Router {
             Event::Delivery {
                 user, watermark, ..
             } => {
-                self.on_receipt(&page, &user, "delivered_watermark", watermark)
+                self.on_receipt(&page, &user, Receipt::Delivered, watermark)
                     .await
             }
             Event::Read { user, watermark } => {
-                self.on_receipt(&page, &user, "read_watermark", watermark)
+                self.on_receipt(&page, &user, Receipt::Read, watermark)
                     .await
             }
             Event::Reaction(r) => self.on_reaction(&page, r).await,

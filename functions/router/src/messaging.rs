@@ -10,7 +10,7 @@ use pagedesk_shared::ids;
 use pagedesk_shared::meta::event::{Echo, Inbound, Reaction};
 use pagedesk_shared::store::{
     AppendOutcome, ContactItem, ConversationItem, CreateOutcome, EventItem, FirstMessage,
-    MessageItem, PageItem, PostItem, Touch,
+    MessageItem, PageItem, PostItem, Receipt, Touch,
 };
 
 use crate::{Handled, Router, RouterError};
@@ -145,7 +145,7 @@ impl Router {
         &self,
         page: &PageItem,
         user: &str,
-        attr: &'static str,
+        receipt: Receipt,
         watermark: i64,
     ) -> Result<Handled, RouterError> {
         let cid = ids::contact_id(&page.page_id, user);
@@ -154,15 +154,16 @@ impl Router {
         };
         let Some(conv) = contact
             .active_conversation_id
-            .or(contact.last_conversation_id)
+            .as_deref()
+            .or(contact.last_conversation_id.as_deref())
         else {
             return Ok(Handled::Waiting("the conversation of a receipt"));
         };
         let moved = self
             .store
-            .advance_watermark(&page.account, &conv, attr, watermark, self.clock.now_ms())
+            .advance_watermark(&contact, conv, receipt, watermark, self.clock.now_ms())
             .await?;
-        tracing::info!(kind = attr, conversation_id = %conv, moved, "receipt watermark");
+        tracing::info!(kind = ?receipt, conversation_id = %conv, moved, "receipt watermark");
         Ok(Handled::Done)
     }
 

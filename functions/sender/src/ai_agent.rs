@@ -7,7 +7,7 @@ use pagedesk_shared::assignment::Assigner;
 use pagedesk_shared::bot::BotError;
 use pagedesk_shared::domain::{AssignedBy, ConversationStatus, EventType};
 use pagedesk_shared::queue::OutboundJob;
-use pagedesk_shared::store::{ConversationItem, EventItem};
+use pagedesk_shared::store::{ConversationItem, EventItem, Watermarks};
 use pagedesk_shared::views;
 use serde_json::json;
 
@@ -46,7 +46,7 @@ impl Sender {
             "type": event,
             "account": job.account,
             "conversation": views::conversation(&conv, settings.human_agent_enabled, now),
-            "message": views::message(&msg, &conv),
+            "message": views::message(&msg, Watermarks::default()),
         });
         match self
             .bot

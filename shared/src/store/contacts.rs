@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::*;
 use aws_sdk_dynamodb::types::Update;
 
-use crate::domain::{Channel, ConversationStatus, EventType, ProfileStatus};
+use crate::domain::{Channel, ConversationStatus, EventType, MessageStatus, ProfileStatus};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -34,6 +34,42 @@ pub struct ContactItem {
     /// Erased on request (`DELETE /contacts/{id}`): names, picture and profile are gone.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub erased: bool,
+    /// Meta's receipt watermarks for the person's thread with the Page: every message sent
+    /// at or before one was delivered (read). Kept on the contact, not the conversation,
+    /// because they belong to the thread (they cover the messages of earlier conversations
+    /// too) and because the contact is in no index: moving one writes one small item.
+    pub delivered_watermark: Option<i64>,
+    pub read_watermark: Option<i64>,
+}
+
+/// A thread's receipt watermarks, which turn a sent message delivered or read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Watermarks {
+    pub delivered: Option<i64>,
+    pub read: Option<i64>,
+}
+
+/// Which of Meta's receipts: a delivery or a read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receipt {
+    Delivered,
+    Read,
+}
+
+impl Receipt {
+    const fn attribute(self) -> &'static str {
+        match self {
+            Receipt::Delivered => "delivered_watermark",
+            Receipt::Read => "read_watermark",
+        }
+    }
+
+    const fn status(self) -> MessageStatus {
+        match self {
+            Receipt::Delivered => MessageStatus::Delivered,
+            Receipt::Read => MessageStatus::Read,
+        }
+    }
 }
 
 impl ContactItem {
@@ -59,6 +95,20 @@ impl ContactItem {
             ..Default::default()
         }
     }
+
+    pub fn watermarks(&self) -> Watermarks {
+        Watermarks {
+            delivered: self.delivered_watermark,
+            read: self.read_watermark,
+        }
+    }
+
+    fn watermark(&self, r: Receipt) -> Option<i64> {
+        match r {
+            Receipt::Delivered => self.delivered_watermark,
+            Receipt::Read => self.read_watermark,
+        }
+    }
 }
 
 impl Store {
@@ -69,6 +119,43 @@ impl Store {
     ) -> Result<Option<ContactItem>> {
         self.get(keys::account(account), keys::contact_sk(contact_id), true)
             .await
+    }
+
+    /// Moves one of the person's watermarks forward to `watermark` (never back) and announces
+    /// it as `message.status` in conversation `conv`. Nothing is written when `contact`, as
+    /// read, is already there: repeats and late receipts cost the read only. The event goes
+    /// first, then the watermark, both plain writes (a transaction would bill each twice): a
+    /// receipt redelivered after a crash between the two finds the watermark unmoved and
+    /// announces it again, so the event is never lost and at worst said twice. `Ok(false)`:
+    /// nothing moved.
+    pub async fn advance_watermark(
+        &self,
+        contact: &ContactItem,
+        conv: &str,
+        receipt: Receipt,
+        watermark: i64,
+        now: i64,
+    ) -> Result<bool> {
+        if contact.watermark(receipt).is_some_and(|w| w >= watermark) {
+            return Ok(false);
+        }
+        let event = EventItem::new(
+            &contact.account,
+            EventType::MessageStatus,
+            Some(conv),
+            serde_json::json!({"status": receipt.status(), "up_to": crate::clock::rfc3339(watermark)}),
+            now,
+        );
+        self.put_event(&event).await?;
+        let res = self
+            .update_row(&contact.pk, &contact.sk)
+            .update_expression("SET #w = :w")
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(#w) OR #w < :w)")
+            .expression_attribute_names("#w", receipt.attribute())
+            .expression_attribute_values(":w", n(watermark))
+            .send()
+            .await;
+        written(res, "UpdateItem")
     }
 
     /// Creates the contact unless it exists; `Ok(false)` when it already did.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::*;
-use crate::domain::{Channel, ConversationStatus, EventType, MessageStatus};
+use crate::domain::{Channel, ConversationStatus, EventType};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -41,8 +41,6 @@ pub struct ConversationItem {
     pub imported_until: Option<i64>,
     pub last_inbound_at: Option<i64>,
     pub last_activity_at: i64,
-    pub delivered_watermark: Option<i64>,
-    pub read_watermark: Option<i64>,
     pub previous_conversation_id: Option<String>,
     pub csat: Option<Value>,
     pub created_at: i64,
@@ -660,42 +658,6 @@ impl Store {
             out.extend(self.query_all::<ConversationItem>(q).await?);
         }
         Ok(out)
-    }
-
-    /// Moves a watermark forward only: out-of-order receipts cannot move it back. The status
-    /// event is written only by the receipt that moved it.
-    pub async fn advance_watermark(
-        &self,
-        account: &str,
-        conv: &str,
-        attr: &'static str,
-        watermark: i64,
-        now: i64,
-    ) -> Result<bool> {
-        let upd = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(keys::conversation(account, conv)))
-            .key("sk", s(keys::META))
-            .update_expression("SET #w = :w, updated_at = :u")
-            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(#w) OR #w < :w)")
-            .expression_attribute_names("#w", attr)
-            .expression_attribute_values(":w", n(watermark))
-            .expression_attribute_values(":u", n(now))
-            .build()
-            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
-        let status = if attr == "read_watermark" {
-            MessageStatus::Read
-        } else {
-            MessageStatus::Delivered
-        };
-        let event = EventItem::new(
-            account,
-            EventType::MessageStatus,
-            Some(conv),
-            serde_json::json!({"status": status, "up_to": crate::clock::rfc3339(watermark)}),
-            now,
-        );
-        self.update_with_event(upd, Some(&event)).await
     }
 }
 

@@ -87,17 +87,55 @@ pub(crate) fn restamp(items: &mut [aws_sdk_dynamodb::types::TransactWriteItem], 
             put.item.insert("feedsk".into(), S(sk));
             continue;
         }
-        let is_event = matches!(
-            (put.item.get("pk"), put.item.get("account")),
-            (Some(S(pk)), Some(S(account))) if *pk == keys::events(account)
-        );
-        if !is_event {
-            continue;
-        }
-        if let Some(S(sk)) = put.item.get_mut("sk")
-            && let Some((_, id)) = sk.split_once('#')
-        {
-            *sk = format!("{now:013}#{id}");
+        restamp_event(&mut put.item, now);
+    }
+}
+
+/// Gives `item`, if it is an event, the feed position `now` (keeping its ULID).
+fn restamp_event(item: &mut Item, now: i64) {
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    let is_event = matches!(
+        (item.get("pk"), item.get("account")),
+        (Some(S(pk)), Some(S(account))) if *pk == keys::events(account)
+    );
+    if !is_event {
+        return;
+    }
+    if let Some(S(sk)) = item.get_mut("sk")
+        && let Some((_, id)) = sk.split_once('#')
+    {
+        *sk = format!("{now:013}#{id}");
+    }
+}
+
+impl Store {
+    /// An event on its own (what it reports was written elsewhere, or nowhere: a connection),
+    /// stamped and bounded like `transact`'s attempts but a plain put: a transaction of one
+    /// item bills it twice. An attempt that timed out yet committed leaves its event beside
+    /// the retry's: at least once.
+    pub async fn put_event(&self, event: &EventItem) -> Result<()> {
+        let mut item = to_item(event)?;
+        let mut attempt = 0u64;
+        loop {
+            restamp_event(&mut item, feed_now());
+            let res = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .customize()
+                .config_override(one_bounded_attempt())
+                .send()
+                .await;
+            let e = match res {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            if !super::is_transient(&e) || attempt >= 8 {
+                return Err(Error::dynamo("PutItem", e.into_service_error()));
+            }
+            attempt += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(attempt * attempt * 10)).await;
         }
     }
 }

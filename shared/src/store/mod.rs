@@ -37,7 +37,7 @@ use serde::de::DeserializeOwned;
 use crate::{Error, Result};
 pub use agents::{AgentItem, AgentPatch};
 pub use assignments::{AssignOutcome, Assignment, Capacity};
-pub use contacts::ContactItem;
+pub use contacts::{ContactItem, Receipt, Watermarks};
 pub use conversations::{
     ConversationItem, ConversationQuery, CreateOutcome, FirstMessage, LastMessage, ReopenRefused,
     Touch,
@@ -321,15 +321,6 @@ impl Store {
             .build()
             .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
         Ok(TransactWriteItem::builder().put(put).build())
-    }
-
-    /// An event on its own (what it reports was written elsewhere, or nowhere: a connection).
-    pub async fn put_event(&self, e: &EventItem) -> Result<()> {
-        self.transact(vec![e.put(&self.table)?])
-            .await?
-            .map_or(Ok(()), |_| {
-                Err(Error::dynamo("TransactWriteItems", "cancelled"))
-            })
     }
 
     /// One conditional update and the event it causes, in one transaction. `Ok(false)` when
