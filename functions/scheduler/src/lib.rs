@@ -163,37 +163,39 @@ impl Scheduler {
             &conv.window_marks,
             now,
         );
-        let mut emitted = 0;
+        let mut marks = Vec::new();
+        let mut events = Vec::new();
         for (mark, emit) in plan.now {
-            let event = emit.then(|| {
-                let (kind, data) = match mark {
-                    Mark::Warn(minutes) => (
-                        EventType::WindowExpiring,
-                        json!({"minutes_left": minutes, "closes_at": rfc3339(Mark::Closed.at(last)), "assignee": conv.assignee,
-                               "human_agent_until": human_agent.then(|| rfc3339(Mark::HumanAgentEnded.at(last)))}),
-                    ),
-                    Mark::Closed => (
-                        EventType::WindowClosed,
-                        json!({"closed_at": rfc3339(Mark::Closed.at(last)), "assignee": conv.assignee,
-                               "human_agent_until": human_agent.then(|| rfc3339(Mark::HumanAgentEnded.at(last)))}),
-                    ),
-                    Mark::HumanAgentEnded => (EventType::WindowHumanAgentEnded, json!({"ended_at": rfc3339(Mark::HumanAgentEnded.at(last)), "assignee": conv.assignee})),
-                };
-                EventItem::new(account, kind, Some(conv_id), data, now)
-            });
-            if self
-                .store
-                .apply_mark(account, conv_id, epoch, &mark.key(), event.as_ref())
-                .await?
-                && emit
-            {
-                emitted += 1;
-                tracing::info!(conversation_id = conv_id, mark = %mark.key(), "window mark");
+            marks.push(mark.key());
+            if !emit {
+                continue;
             }
+            let (kind, data) = match mark {
+                Mark::Warn(minutes) => (
+                    EventType::WindowExpiring,
+                    json!({"minutes_left": minutes, "closes_at": rfc3339(Mark::Closed.at(last)), "assignee": conv.assignee,
+                           "human_agent_until": human_agent.then(|| rfc3339(Mark::HumanAgentEnded.at(last)))}),
+                ),
+                Mark::Closed => (
+                    EventType::WindowClosed,
+                    json!({"closed_at": rfc3339(Mark::Closed.at(last)), "assignee": conv.assignee,
+                           "human_agent_until": human_agent.then(|| rfc3339(Mark::HumanAgentEnded.at(last)))}),
+                ),
+                Mark::HumanAgentEnded => (
+                    EventType::WindowHumanAgentEnded,
+                    json!({"ended_at": rfc3339(Mark::HumanAgentEnded.at(last)), "assignee": conv.assignee}),
+                ),
+            };
+            events.push(EventItem::new(account, kind, Some(conv_id), data, now));
         }
-        self.store
-            .reschedule(account, conv_id, epoch, plan.next_at)
+        let settled = self
+            .store
+            .settle_marks(account, conv_id, epoch, &marks, &events, plan.next_at)
             .await?;
+        let emitted = if settled { events.len() } else { 0 };
+        for m in marks.iter().filter(|_| settled) {
+            tracing::info!(conversation_id = conv_id, mark = %m, "window mark");
+        }
         Ok(emitted)
     }
 }

@@ -215,7 +215,11 @@ impl Stack {
         let mut http_routes: Vec<(String, String, HttpHandler)> = Vec::new();
         let mut api_server: Option<(HttpHandler, Cors)> = None;
         let mut agent_api: Option<Arc<AgentApi>> = None;
+        let host_clients = clients;
         for f in &tpl.functions {
+            // The function's own clients: DynamoDB allows what its policy allows.
+            let clients =
+                host_clients.with_dynamodb_actions(&f.logical_id, f.dynamodb_actions.clone());
             let mut env: BTreeMap<String, String> = BTreeMap::new();
             for (k, v) in tpl.global_env.iter().chain(f.env.iter()) {
                 if let Some(val) = resolver.resolve(v) {
@@ -272,7 +276,7 @@ impl Stack {
                             out
                         })
                     });
-                    tasks.extend(event_sources(&clients, &prov, f, h, &opts).await);
+                    tasks.extend(event_sources(&host_clients, &prov, f, h, &opts).await);
                 }
                 "SenderFunction" => {
                     let cfg = SenderConfig::from_lookup(lookup).map_err(&config)?;
@@ -286,7 +290,7 @@ impl Stack {
                             out
                         })
                     });
-                    tasks.extend(event_sources(&clients, &prov, f, h, &opts).await);
+                    tasks.extend(event_sources(&host_clients, &prov, f, h, &opts).await);
                 }
                 "SchedulerFunction" => {
                     let cfg = SchedulerConfig::from_lookup(lookup).map_err(&config)?;

@@ -53,6 +53,8 @@ pub struct FunctionDef {
     pub function_url: Option<Cors>,
     pub sqs: Vec<SqsSource>,
     pub schedules: Vec<String>,
+    /// The DynamoDB actions its policy statements allow (without `dynamodb:`).
+    pub dynamodb_actions: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -190,6 +192,7 @@ fn function(id: &str, props: &Value) -> FunctionDef {
         function_url: None,
         sqs: vec![],
         schedules: vec![],
+        dynamodb_actions: dynamodb_actions(props),
     };
     if let Some(url) = get(props, "FunctionUrlConfig") {
         let cors = get(url, "Cors");
@@ -257,6 +260,31 @@ fn function(id: &str, props: &Value) -> FunctionDef {
         }
     }
     f
+}
+
+/// Every `dynamodb:` action in the function's `Policies` statements. The local stack refuses
+/// the rest, as IAM would; a SAM policy template naming DynamoDB would need its expansion here.
+fn dynamodb_actions(props: &Value) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let policies = get(props, "Policies").and_then(Value::as_sequence);
+    for policy in policies.into_iter().flatten() {
+        let statements = get(policy, "Statement").and_then(Value::as_sequence);
+        for st in statements.into_iter().flatten() {
+            let actions = match get(st, "Action") {
+                Some(Value::Sequence(s)) => s.clone(),
+                Some(one) => vec![one.clone()],
+                None => vec![],
+            };
+            out.extend(
+                actions
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter_map(|a| a.strip_prefix("dynamodb:"))
+                    .map(str::to_owned),
+            );
+        }
+    }
+    out
 }
 
 /// What the local stack substitutes for CloudFormation references.

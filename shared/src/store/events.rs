@@ -1,8 +1,9 @@
 //! The events feed: what changed, for front ends that poll `GET /events?after=<cursor>`.
 //!
-//! Events are written in the same transaction as the change they describe, keyed by a time and
-//! a ULID. The time is the feed's position, not the writer's `now`: `Store::transact` stamps it
-//! from the wall clock just before each attempt goes out, and an attempt is cut off after
+//! Events are written in the same transaction as the change they describe (or, where the change
+//! is a plain write, just before it: `Store::put_event`), keyed by a time and a ULID. The time
+//! is the feed's position, not the writer's `now`: `Store::transact` and `Store::put_event`
+//! stamp it from the wall clock just before each attempt goes out, and an attempt is cut off after
 //! `FEED_ATTEMPT_TIMEOUT`. So an event commits at most about that long after its position
 //! however slow its writer was before (a scheduler run of a minute, a reassignment loop), and
 //! a reader that only returns events older than `SETTLE_MS` never moves its cursor past an

@@ -1,7 +1,7 @@
 //! The scheduler's reads and writes: the `due` index by minute, the marks a conversation has
 //! had, and the cursor of minutes already handled.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Update};
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{EventItem, Store, from_item, is_conditional, keys, n, s, written};
 use crate::{Error, Result};
@@ -70,59 +70,47 @@ impl Store {
         Ok(out)
     }
 
-    /// Records `mark` for the window that began at `epoch`, with its event, once: a second or
-    /// concurrent run finds the mark already there and writes nothing. `Ok(false)` then, or
-    /// when the person wrote again meanwhile (a new window).
-    pub async fn apply_mark(
+    /// Settles a due conversation in one write: records `marks` for the window that began at
+    /// `epoch` and moves the conversation to the minute of its next mark (or out of the
+    /// index). The marks' `events` go first, as plain puts (a transaction would bill each
+    /// item twice): a run that dies between them and the update finds the marks still due
+    /// next minute and announces them again, at least once and never lost. The scheduler
+    /// runs one at a time (reserved concurrency 1), so only such a crash repeats one. When
+    /// the person wrote meanwhile (a new window) the update is refused: `Ok(false)`; an
+    /// event already put then announced the old window's mark just as the new one began.
+    pub async fn settle_marks(
         &self,
         account: &str,
         conv: &str,
         epoch: i64,
-        mark: &str,
-        event: Option<&EventItem>,
-    ) -> Result<bool> {
-        let upd = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(keys::conversation(account, conv)))
-            .key("sk", s(keys::META))
-            .update_expression("ADD window_marks :m")
-            .condition_expression("window_epoch = :e AND (attribute_not_exists(window_marks) OR NOT contains(window_marks, :k))")
-            .expression_attribute_values(":m", AttributeValue::Ss(vec![mark.to_owned()]))
-            .expression_attribute_values(":k", s(mark))
-            .expression_attribute_values(":e", n(epoch))
-            .build()
-            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
-        self.update_with_event(upd, event).await
-    }
-
-    /// Moves the conversation to the minute of its next mark, or out of the index.
-    pub async fn reschedule(
-        &self,
-        account: &str,
-        conv: &str,
-        epoch: i64,
+        marks: &[String],
+        events: &[EventItem],
         next: Option<i64>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
+        for e in events {
+            self.put_event(e).await?;
+        }
         let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::conversation(account, conv)))
-            .key("sk", s(keys::META))
+            .update_row(&keys::conversation(account, conv), keys::META)
             .condition_expression("window_epoch = :e")
             .expression_attribute_values(":e", n(epoch));
-        req = match next {
-            Some(at) => req
-                .update_expression("SET duepk = :p, duesk = :s")
-                .expression_attribute_values(":p", s(keys::due_pk(at)))
-                .expression_attribute_values(":s", s(keys::due_sk(at, account, conv))),
-            None => req.update_expression("REMOVE duepk, duesk"),
-        };
-        match req.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional(&e) => Ok(()),
-            Err(e) => Err(Error::dynamo("UpdateItem", e.into_service_error())),
+        let mut expr = String::new();
+        if !marks.is_empty() {
+            expr.push_str("ADD window_marks :m ");
+            req = req.expression_attribute_values(":m", AttributeValue::Ss(marks.to_vec()));
         }
+        req = match next {
+            Some(at) => {
+                expr.push_str("SET duepk = :p, duesk = :s");
+                req.expression_attribute_values(":p", s(keys::due_pk(at)))
+                    .expression_attribute_values(":s", s(keys::due_sk(at, account, conv)))
+            }
+            None => {
+                expr.push_str("REMOVE duepk, duesk");
+                req
+            }
+        };
+        written(req.update_expression(expr).send().await, "UpdateItem")
     }
 
     pub async fn unschedule(&self, account: &str, conv: &str) -> Result<()> {
