@@ -144,6 +144,34 @@ async fn images_and_files_are_served_from_our_copy_after_metas_url_expired() {
         .await;
 }
 
+/// A copy that fails for now (the CDN answers 503) lets go of its claim and is tried again a
+/// couple of seconds later, not after the claim's two-minute lease.
+#[tokio::test]
+async fn a_copy_that_fails_for_now_is_tried_again_and_stored() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let user = format!("2{}", unique());
+    let name = format!("flaky-{}.png", unique());
+    let url = put_media(&stack, &name, "image/png", png(2_000)).await;
+    stack
+        .sim(
+            "POST",
+            "/_sim/failures",
+            Some(json!({"path": format!("/_sim/media/{name}"), "status": 503, "times": 1})),
+        )
+        .await;
+    person_sends(&stack, &t, &user, vec![("image", &url)]).await;
+    let msgs = messages_when(&stack, &t, "the copy stored on its second try", |m| {
+        m.len() == 1 && m[0]["attachments"][0]["stored"] == true
+    })
+    .await;
+    assert_eq!(msgs[0]["attachments"][0]["size"], 2_008);
+    let gets = stack
+        .sim("GET", &format!("/_sim/media-gets/{name}"), None)
+        .await;
+    assert_eq!(gets, json!([503, 200]), "failed once, then copied");
+}
+
 #[tokio::test]
 async fn a_file_too_large_or_of_the_wrong_type_is_refused_without_blocking_the_next_message() {
     let stack = Stack::connect();

@@ -34,7 +34,9 @@
 //!   writes to the Page; the simulator signs the webhook and posts it to pagedesk.
 //! - `POST /_sim/webhook` `{"payload": {...}}` or a raw JSON body: signs and delivers any payload.
 //! - `PUT /_sim/media/{name}` (bytes, with their content type), `GET` serves them, `DELETE`
-//!   makes the URL expire (404): what attachment URLs point at in tests.
+//!   makes the URL expire (404): what attachment URLs point at in tests. `/_sim/failures`
+//!   applies to `GET` (its status only); `GET /_sim/media-gets/{name}` lists the statuses
+//!   its `GET`s were answered with.
 //!
 //! A stand-in AI agent endpoint: `POST /_bot/<anything>` answers 200 and is logged with the
 //! Graph calls (headers and body, so a test can check the signature); `/_sim/failures` applies
@@ -78,6 +80,8 @@ struct SimState {
     fb: crate::facebook::Accounts,
     /// What media URLs serve (`/_sim/media/{name}`): content type and bytes.
     media: HashMap<String, (String, Bytes)>,
+    /// The status each `GET /_sim/media/{name}` was answered with, in order.
+    media_gets: HashMap<String, Vec<u16>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -186,6 +190,20 @@ impl Sim {
             .route("/_sim/settings", put(put_settings))
             .route("/_sim/posts/{id}", put(put_post))
             .route("/_sim/leads/{id}", put(put_lead))
+            .route(
+                "/_sim/media-gets/{name}",
+                get(
+                    |State(sim): State<Sim>, Path(name): Path<String>| async move {
+                        let gets = sim
+                            .state()
+                            .media_gets
+                            .get(&name)
+                            .cloned()
+                            .unwrap_or_default();
+                        axum::Json(gets)
+                    },
+                ),
+            )
             .route(
                 "/_sim/media/{name}",
                 put(put_media)
@@ -418,12 +436,34 @@ async fn put_media(
 }
 
 async fn get_media(State(sim): State<Sim>, Path(name): Path<String>) -> Response {
+    // `/_sim/failures` applies here too: a CDN that fails for a while.
+    let path = format!("/_sim/media/{name}");
+    let scripted = {
+        let mut s = sim.state();
+        let now = std::time::Instant::now();
+        let out = s
+            .failures
+            .iter_mut()
+            .filter(|f| f.times > 0 && path.ends_with(&f.path))
+            .find_map(|f| f.hits(now).then_some(f.status));
+        s.failures.retain(|f| f.times > 0);
+        out
+    };
     let found = sim.state().media.get(&name).cloned();
-    match found {
-        Some((ct, bytes)) => ([("content-type", ct)], bytes).into_response(),
+    let answer = match (scripted, found) {
+        (Some(status), _) => StatusCode::from_u16(status)
+            .unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+            .into_response(),
+        (None, Some((ct, bytes))) => ([("content-type", ct)], bytes).into_response(),
         // An expired CDN URL.
-        None => (StatusCode::NOT_FOUND, "URL signature expired").into_response(),
-    }
+        (None, None) => (StatusCode::NOT_FOUND, "URL signature expired").into_response(),
+    };
+    sim.state()
+        .media_gets
+        .entry(name)
+        .or_default()
+        .push(answer.status().as_u16());
+    answer
 }
 
 /// The URL expires: 404 from now on.

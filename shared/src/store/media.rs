@@ -125,9 +125,19 @@ impl Store {
         self.put(&item).await
     }
 
-    /// Lets go of a copy that failed for now, so a later try may take it.
+    /// Lets go of a copy that failed for now, so a later try may take it: its lease ends now
+    /// (an update, not a delete, so the router needs no DeleteItem right).
     pub async fn release_media(&self, account: &str, hash: &str) -> Result<()> {
-        self.delete_row(&media_pk(account, hash), "MEDIA").await
+        let res = self
+            .update_row(&media_pk(account, hash), "MEDIA")
+            .update_expression("SET lease_until = :ended")
+            .condition_expression("#st = :copying")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":copying", s("copying"))
+            .expression_attribute_values(":ended", n(0))
+            .send()
+            .await;
+        written(res, "UpdateItem").map(|_| ())
     }
 
     /// Marks attachment `index` of a message stored (our copy at `key`) or failed, with the
