@@ -14,7 +14,7 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
     AfterDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextRef,
-    BeforeTransmitInterceptorContextMut,
+    BeforeTransmitInterceptorContextMut, BeforeTransmitInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
@@ -172,6 +172,13 @@ impl Clients {
     }
 }
 
+/// A `TransactItems` entry's kind (`Put`, `Update`, `Delete`, `ConditionCheck`) and body.
+fn tx_item(item: &serde_json::Value) -> Option<(&'static str, &serde_json::Value)> {
+    ["Put", "Update", "Delete", "ConditionCheck"]
+        .into_iter()
+        .find_map(|k| Some((k, item.get(k)?)))
+}
+
 /// The IAM actions a DynamoDB request needs: its operation's, or for a transaction each item's.
 fn iam_actions(op: &str, body: &[u8]) -> Vec<String> {
     match op {
@@ -183,12 +190,7 @@ fn iam_actions(op: &str, body: &[u8]) -> Vec<String> {
             items
                 .into_iter()
                 .flatten()
-                .filter_map(|i| {
-                    let kind = ["Put", "Update", "Delete", "ConditionCheck"]
-                        .into_iter()
-                        .find(|k| i.get(*k).is_some())?;
-                    Some(format!("{kind}Item"))
-                })
+                .filter_map(|i| Some(format!("{}Item", tx_item(i)?.0)))
                 .collect()
         }
         "TransactGetItems" => vec!["GetItem".to_owned()],
@@ -209,7 +211,7 @@ impl Intercept for IamCheck {
 
     fn read_before_transmit(
         &self,
-        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
@@ -317,9 +319,7 @@ impl TxItems {
             .get("TransactItems")
             .and_then(serde_json::Value::as_array);
         for item in items.into_iter().flatten() {
-            let table = ["Put", "Update", "Delete", "ConditionCheck"]
-                .iter()
-                .find_map(|k| item.get(*k)?.get("TableName")?.as_str());
+            let table = tx_item(item).and_then(|(_, body)| body.get("TableName")?.as_str());
             if let Some(table) = table {
                 *by_table.entry(table.to_owned()).or_insert(0) += 1;
             }
@@ -403,7 +403,7 @@ impl Intercept for MeasureCapacity {
             one => vec![one],
         };
         // AWS bills a transactional write twice a standard one (prepare and commit). DynamoDB
-        // Local reports it doubled but adds up only the distinct per-item figures (three 1 KB
+        // Local reports it doubled but adds up only the distinct per-item figures (three small
         // puts: 2 units, not 6; measured), so a transaction's table units are at least two per
         // item. That undercounts only items over 1 KB beside others of their size. The index
         // updates that follow a commit are standard writes, as reported.

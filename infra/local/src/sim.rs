@@ -114,6 +114,20 @@ pub struct Failure {
     seen: u32,
 }
 
+impl SimState {
+    /// The scripted failure this call to `path` gets, if any (it is used up).
+    fn scripted(&mut self, path: &str) -> Option<Failure> {
+        let now = std::time::Instant::now();
+        let out = self
+            .failures
+            .iter_mut()
+            .filter(|f| f.times > 0 && path.ends_with(&f.path))
+            .find_map(|f| f.hits(now).then(|| f.clone()));
+        self.failures.retain(|f| f.times > 0);
+        out
+    }
+}
+
 impl Failure {
     /// Whether this call gets the failure (and counts it).
     fn hits(&mut self, now: std::time::Instant) -> bool {
@@ -438,17 +452,7 @@ async fn put_media(
 async fn get_media(State(sim): State<Sim>, Path(name): Path<String>) -> Response {
     // `/_sim/failures` applies here too: a CDN that fails for a while.
     let path = format!("/_sim/media/{name}");
-    let scripted = {
-        let mut s = sim.state();
-        let now = std::time::Instant::now();
-        let out = s
-            .failures
-            .iter_mut()
-            .filter(|f| f.times > 0 && path.ends_with(&f.path))
-            .find_map(|f| f.hits(now).then_some(f.status));
-        s.failures.retain(|f| f.times > 0);
-        out
-    };
+    let scripted = sim.state().scripted(&path).map(|f| f.status);
     let found = sim.state().media.get(&name).cloned();
     let answer = match (scripted, found) {
         (Some(status), _) => StatusCode::from_u16(status)
@@ -685,13 +689,7 @@ async fn graph_call(
     };
     let scripted = {
         let mut s = sim.state();
-        let now = std::time::Instant::now();
-        let out = s
-            .failures
-            .iter_mut()
-            .filter(|f| f.times > 0 && path.ends_with(&f.path))
-            .find_map(|f| f.hits(now).then(|| f.clone()));
-        s.failures.retain(|f| f.times > 0);
+        let out = s.scripted(&path);
         // Whether the call took effect: a scripted failure's did not, unless it is a 2xx whose
         // answer is lost on the way back.
         let effective = out.as_ref().is_none_or(|f| (200..300).contains(&f.status));
