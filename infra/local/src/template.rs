@@ -379,6 +379,10 @@ mod tests {
             .unwrap();
         assert_eq!(router.sqs[0].queue, "InboundQueue");
         assert!(router.sqs[0].report_failures);
+        // The IAM actions the local stack holds each function to.
+        assert!(webhook.dynamodb_actions.is_empty());
+        assert!(router.dynamodb_actions.contains("UpdateItem"));
+        assert!(!router.dynamodb_actions.contains("DeleteItem"));
         let api = t
             .functions
             .iter()
