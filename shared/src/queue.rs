@@ -233,7 +233,11 @@ pub struct SendContext {
     pub channel: crate::domain::Channel,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_inbound_at: Option<i64>,
-    pub human_agent_enabled: bool,
+    /// The account's setting as the API read it; absent when the API stored the reply inside
+    /// the standard window without reading the settings (the sender reads them only if the
+    /// window has closed by the time it sends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub human_agent_enabled: Option<bool>,
 }
 
 /// Queues a send. The FIFO group is the conversation, so its messages go out in order; the
@@ -273,7 +277,7 @@ impl OutboundJob {
     pub fn send_in(
         m: &crate::store::MessageItem,
         conv: &crate::store::ConversationItem,
-        settings: &crate::store::Settings,
+        human_agent_enabled: Option<bool>,
     ) -> Self {
         OutboundJob {
             context: Some(SendContext {
@@ -281,7 +285,7 @@ impl OutboundJob {
                 recipient: conv.facebook_id.clone(),
                 channel: conv.channel,
                 last_inbound_at: conv.last_inbound_at,
-                human_agent_enabled: settings.human_agent_enabled,
+                human_agent_enabled,
             }),
             message: Some(Box::new(m.clone())),
             ..Self::send(m)
@@ -316,11 +320,7 @@ mod tests {
             ..Default::default()
         }
         .placed("acct", "cv_1");
-        let settings = crate::store::Settings {
-            human_agent_enabled: true,
-            ..Default::default()
-        };
-        let job = OutboundJob::send_in(&m, &conv, &settings);
+        let job = OutboundJob::send_in(&m, &conv, Some(true));
         let back: OutboundJob =
             serde_json::from_str(&serde_json::to_string(&job).unwrap()).unwrap();
         assert_eq!(back, job);
@@ -333,7 +333,21 @@ mod tests {
                 c.last_inbound_at,
                 c.human_agent_enabled
             ),
-            ("P1", "PSID", Some(42), true)
+            ("P1", "PSID", Some(42), Some(true))
+        );
+        // A reply stored without reading the settings leaves them out, and a job of before
+        // (a plain boolean) still reads.
+        let lean = OutboundJob::send_in(&m, &conv, None);
+        let text = serde_json::to_string(&lean).unwrap();
+        assert!(!text.contains("human_agent_enabled"), "{text}");
+        let with_bool: OutboundJob = serde_json::from_str(&text.replace(
+            r#""recipient":"PSID""#,
+            r#""recipient":"PSID","human_agent_enabled":false"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            with_bool.context.and_then(|c| c.human_agent_enabled),
+            Some(false)
         );
         // A job queued before jobs carried their context: the sender reads instead.
         let old: OutboundJob = serde_json::from_str(

@@ -306,6 +306,89 @@ async fn a_reply_cut_off_after_its_client_id_guard_is_finished_by_the_retry() {
     );
 }
 
+/// A reply is stored without a read first when its conditions hold; a refused one must leave
+/// nothing behind: its `client_id` is checked afresh on the next call, once the person has
+/// written, instead of finishing a message that was never allowed (it would go in behind
+/// the person's new message).
+#[tokio::test]
+async fn a_refused_reply_leaves_no_client_id_behind() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let (conv, user) = inbound_at(&stack, &t, now() - 25 * HOUR_MS).await;
+    let client_id = format!("c-{}", unique());
+    let body = json!({"text": "after the window", "client_id": client_id});
+    let (s, v) = reply(&stack, &t, &conv, body.clone()).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("window_closed")),
+        "{v}"
+    );
+    let guard = stack
+        .clients()
+        .await
+        .dynamo
+        .get_item()
+        .table_name(stack.s("table"))
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("ACC#{}#CONV#{conv}", t.account)),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("CLIENT#{client_id}")),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("read the guard")
+        .item;
+    assert!(guard.is_none(), "a refused reply's guard stays: {guard:?}");
+
+    // The person writes again: the same client_id makes a new reply after that message.
+    let written = now();
+    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": written, "message": {"mid": format!("m_{}", unique()), "text": "still there?"}});
+    stack.deliver(&t.page_id, vec![ev]).await;
+    stack
+        .wait_for(
+            &format!("/conversations/{conv}/messages"),
+            &stack.admin(&t.account),
+            "the person's second message",
+            |v| v["items"].as_array().is_some_and(|a| a.len() == 2),
+        )
+        .await;
+    let (s, m) = reply(&stack, &t, &conv, body).await;
+    assert_eq!(s, 202, "{m}");
+    let sent = message(&stack, &t, &conv, m["id"].as_str().unwrap(), "sent", |m| {
+        m["status"] == "sent"
+    })
+    .await;
+    let at = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v["created_at"].as_str().unwrap_or_default())
+            .map(|d| d.timestamp_millis())
+            .unwrap_or_default()
+    };
+    assert!(at(&sent) >= written / 1000 * 1000, "{sent}");
+    let (_, list) = stack
+        .api(
+            "GET",
+            &format!("/conversations/{conv}/messages"),
+            Some(&stack.admin(&t.account)),
+            None,
+        )
+        .await;
+    let order: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(
+        order,
+        ["help", "still there?", "after the window"],
+        "{list}"
+    );
+}
+
 #[tokio::test]
 async fn without_an_echo_the_senders_own_record_settles_the_message() {
     let stack = Stack::connect();

@@ -12,11 +12,13 @@ use pagedesk_shared::domain::window::window_at;
 use pagedesk_shared::domain::{Attachment, MessageError};
 use pagedesk_shared::domain::{
     AuthorType, ConversationStatus, Direction, EventType, MessageKind, MessageStatus, ReplyRoute,
+    SendType,
 };
 use pagedesk_shared::ids;
 use pagedesk_shared::queue::{OutboundJob, enqueue_outbound};
 use pagedesk_shared::store::{
-    Assignment, Capacity, ConversationItem, EventItem, MessageItem, QueueOutcome, Watermarks,
+    Assignment, Capacity, ConversationItem, EventItem, InWindow, MessageItem, QueueOutcome,
+    ReplyContext, Settings, Watermarks,
 };
 use serde_json::json;
 
@@ -27,6 +29,11 @@ use crate::error::ApiFailure;
 use crate::extract::{Caller, Id, RawBody, Reply, body, json};
 
 /// `POST /conversations/{id}/messages` → 202 with the queued message.
+///
+/// A person's reply in a Messenger thread whose standard window is open (the common case) is
+/// stored without reading first: the conversation update's condition makes the checks
+/// ([`pagedesk_shared::store::Store::queue_reply_in_window`]). Anything that condition does not
+/// admit is read and checked here, with the conversation as the update found it.
 pub async fn post(
     State(app): State<Arc<App>>,
     c: Caller,
@@ -37,12 +44,96 @@ pub async fn post(
     let id = id.as_str();
     let req: ReplyRequest = body(&bytes)?;
     outbound::validate(&req).map_err(ApiFailure::Invalid)?;
-    // One read for what the checks need: the conversation, the settings, an earlier call's
-    // `client_id` guard.
-    let ctx = app
-        .store
-        .reply_context(&c.account, id, req.client_id.as_deref())
-        .await?;
+    let mut fresh_guard = None;
+    let ctx = if stored_without_reading(&c, &req) {
+        let now = app.clock.now_ms();
+        let msg = reply_message(
+            &c,
+            id,
+            &req,
+            url_attachments(&req),
+            (Some(SendType::Response), None),
+            (ids::new_id(ids::message_prefix(), now), now),
+        );
+        match app.store.queue_reply_in_window(&msg, now).await? {
+            InWindow::Stored(conv) => return queued(app, &c, msg, &conv, None, None).await,
+            InWindow::ClientSeen => {
+                app.store
+                    .reply_context(&c.account, id, req.client_id.as_deref())
+                    .await?
+            }
+            InWindow::Refused {
+                conversation,
+                guard,
+            } => {
+                // Only the Send API's window needs the settings.
+                let settings = match conversation.as_deref() {
+                    Some(cv) if cv.channel.reply_route() == ReplyRoute::SendApi => {
+                        app.store.get_settings(&c.account).await?
+                    }
+                    _ => Settings::default(),
+                };
+                fresh_guard = guard.clone();
+                ReplyContext {
+                    conversation: conversation.map(|cv| *cv),
+                    settings,
+                    client: guard,
+                }
+            }
+        }
+    } else {
+        // One read for what the checks need: the conversation, the settings, an earlier
+        // call's `client_id` guard.
+        app.store
+            .reply_context(&c.account, id, req.client_id.as_deref())
+            .await?
+    };
+    match prepare(app, &c, id, &req, ctx, fresh_guard.is_some()).await {
+        Ok(Prepared::Answered(r)) => Ok(r),
+        Ok(Prepared::Ready(r)) => store_and_queue(app, &c, *r).await,
+        Err(refused) => {
+            // The guard this call put holds a message that was not allowed: a later call with
+            // the same `client_id` must be checked afresh, not finish that one.
+            if let Some(g) = &fresh_guard
+                && let Err(e) = app.store.forget_client_guard(g).await
+            {
+                tracing::warn!(error = %e, conversation_id = id, "a refused reply's client_id guard stays");
+            }
+            Err(refused)
+        }
+    }
+}
+
+/// A person's reply without uploads or a private reply: what the update's condition can check.
+fn stored_without_reading(c: &Caller, req: &ReplyRequest) -> bool {
+    c.role != Role::Bot && !req.private && req.attachments.iter().all(|a| a.upload_id.is_none())
+}
+
+/// What [`prepare`] found.
+enum Prepared {
+    /// A repeated `client_id`: the first call's message.
+    Answered(lambda_http::Response<axum::body::Body>),
+    /// Checked and ready to store.
+    Ready(Box<ReadyReply>),
+}
+
+struct ReadyReply {
+    conv: ConversationItem,
+    msg: MessageItem,
+    human_agent_enabled: bool,
+    warnings: Vec<serde_json::Value>,
+}
+
+/// Everything before the reply is stored: the checks against the conversation as `ctx` read
+/// it (an error here stored nothing), then the message.
+async fn prepare(
+    app: &App,
+    c: &Caller,
+    id: &str,
+    req: &ReplyRequest,
+    ctx: ReplyContext,
+    fresh_guard: bool,
+) -> Result<Prepared, ApiFailure> {
     let conv = ctx
         .conversation
         .ok_or(ApiFailure::NotFound("conversation"))?;
@@ -51,17 +142,25 @@ pub async fn post(
             "private: only comment conversations have private replies",
         ));
     }
-    // A call that stored the guard but not its message (it failed or died half-way) is
-    // finished now under the same id.
+    // A call that stored the guard but not its message (it failed or died half-way, or it is
+    // this call's own, put before the checks) is finished now under the same id.
     let mut resumed = None;
     if let Some(guard) = ctx.client {
-        match app
-            .store
-            .get_message(&c.account, id, &guard.message_sk)
-            .await?
-        {
-            Some(existing) => return settle_existing(app, &conv, existing).await,
-            None => resumed = Some(guard),
+        if fresh_guard {
+            resumed = Some(guard);
+        } else {
+            match app
+                .store
+                .get_message(&c.account, id, &guard.message_sk)
+                .await?
+            {
+                Some(existing) => {
+                    return settle_existing(app, &conv, existing)
+                        .await
+                        .map(Prepared::Answered);
+                }
+                None => resumed = Some(guard),
+            }
         }
     }
     if conv.status != ConversationStatus::Open {
@@ -79,10 +178,10 @@ pub async fn post(
     let now = app.clock.now_ms();
     // Comments have no messaging window: public replies are always possible, a private
     // reply once per comment within 7 days. Messenger conversations follow the window.
+    let settings = &ctx.settings;
     let (messaging_type, target) = if conv.channel.reply_route() == ReplyRoute::CommentReply {
-        (None, Some(comment_target(app, &c, id, &req, now).await?))
+        (None, Some(comment_target(app, c, id, req, now).await?))
     } else {
-        let settings = &ctx.settings;
         let window = window_at(conv.last_inbound_at, settings.human_agent_enabled, now);
         let kind = outbound::messaging_type(&window, author).map_err(|refusal| {
                 ApiFailure::WindowClosed {
@@ -96,9 +195,9 @@ pub async fn post(
             })?;
         (Some(kind), None)
     };
-    let attachments = resolve_attachments(app, &c.account, &req).await?;
+    let attachments = resolve_attachments(app, &c.account, req).await?;
     let warnings = privacy_warnings(app, &conv, &attachments).await?;
-    let (msg_id, created_at) = match resumed.as_ref().and_then(|g| {
+    let earlier = resumed.as_ref().and_then(|g| {
         let at = g
             .message_sk
             .strip_prefix("MSG#")?
@@ -106,10 +205,35 @@ pub async fn post(
             .parse::<i64>()
             .ok()?;
         Some((g.message_id.clone(), at))
-    }) {
-        Some(earlier) => earlier,
-        None => (ids::new_id(ids::message_prefix(), now), now),
-    };
+    });
+    let msg = reply_message(
+        c,
+        id,
+        req,
+        attachments,
+        (messaging_type, target),
+        earlier.unwrap_or_else(|| (ids::new_id(ids::message_prefix(), now), now)),
+    );
+    Ok(Prepared::Ready(Box::new(ReadyReply {
+        human_agent_enabled: settings.human_agent_enabled,
+        conv,
+        msg,
+        warnings,
+    })))
+}
+
+/// The queued message of a reply: `route` is its messaging type (Send API) or the comment it
+/// answers; `(id, created_at)` a new id or the one a `client_id` guard holds.
+fn reply_message(
+    c: &Caller,
+    conv: &str,
+    req: &ReplyRequest,
+    attachments: Vec<Attachment>,
+    route: (Option<SendType>, Option<MessageItem>),
+    (id, created_at): (String, i64),
+) -> MessageItem {
+    let (messaging_type, target) = route;
+    let bot = c.role == Role::Bot;
     // A comment reply is one Graph call whatever it carries.
     let parts = if target.is_some() {
         1
@@ -117,8 +241,8 @@ pub async fn post(
         req.attachments.len()
             + usize::from(req.text.as_deref().is_some_and(|t| !t.trim().is_empty()))
     };
-    let msg = MessageItem {
-        id: msg_id.clone(),
+    MessageItem {
+        id,
         direction: Direction::Out,
         author_type: if bot {
             AuthorType::Bot
@@ -127,7 +251,7 @@ pub async fn post(
         },
         author_id: Some(c.sub.clone()),
         text: req.text.clone().filter(|t| !t.trim().is_empty()),
-        attachments: attachments.clone(),
+        attachments,
         status: MessageStatus::Queued,
         private: req.private,
         quick_replies: (!req.quick_replies.is_empty())
@@ -142,11 +266,16 @@ pub async fn post(
         created_at,
         ..Default::default()
     }
-    .placed(&c.account, id);
-    // The message is its own `message.created` event (the `feed` index).
-    match app.store.queue_message(&msg, now, None, true).await? {
+    .placed(&c.account, conv)
+}
+
+/// Stores a checked reply (the message is its own `message.created` event, the `feed` index)
+/// and queues its send.
+async fn store_and_queue(app: &App, c: &Caller, r: ReadyReply) -> Reply {
+    let now = app.clock.now_ms();
+    match app.store.queue_message(&r.msg, now, None, true).await? {
         QueueOutcome::Stored => {}
-        QueueOutcome::Existing(m) => return settle_existing(app, &conv, *m).await,
+        QueueOutcome::Existing(m) => return settle_existing(app, &r.conv, *m).await,
         QueueOutcome::PrivateReplyExists => return Err(ApiFailure::PrivateReplyExists),
         QueueOutcome::ConversationNotOpen => return Err(ApiFailure::ConversationNotOpen),
         QueueOutcome::InProgress => {
@@ -155,13 +284,45 @@ pub async fn post(
             ));
         }
     }
-    if !bot && conv.with_ai_agent() {
+    queued(
+        app,
+        c,
+        r.msg,
+        &r.conv,
+        Some(r.human_agent_enabled),
+        Some(r.warnings),
+    )
+    .await
+}
+
+/// A stored reply: the conversation taken from the AI agent if a person answered, the send
+/// queued, the message answered. `human_agent_enabled` is the setting if it was read (the
+/// sender reads it otherwise, when it matters); `warnings` the privacy warnings if they were
+/// read before storing, else they are read now.
+async fn queued(
+    app: &App,
+    c: &Caller,
+    msg: MessageItem,
+    conv: &ConversationItem,
+    human_agent_enabled: Option<bool>,
+    warnings: Option<Vec<serde_json::Value>>,
+) -> Reply {
+    let warnings = match warnings {
+        Some(w) => w,
+        None => privacy_warnings(app, conv, &msg.attachments).await?,
+    };
+    if c.role != Role::Bot && conv.with_ai_agent() {
         // A person answering takes the conversation over: the AI agent and a person never
         // both answer.
-        take_over(app, &c, &conv, now).await?;
+        take_over(app, c, conv, app.clock.now_ms()).await?;
     }
-    enqueue(app, &msg, OutboundJob::send_in(&msg, &conv, &ctx.settings)).await?;
-    tracing::info!(conversation_id = id, message_id = %msg_id, agent = %c.sub, "reply queued");
+    enqueue(
+        app,
+        &msg,
+        OutboundJob::send_in(&msg, conv, human_agent_enabled),
+    )
+    .await?;
+    tracing::info!(conversation_id = %conv.id, message_id = %msg.id, agent = %c.sub, "reply queued");
     let links = crate::uploads::links(app, [&msg]).await?;
     // Just queued: no receipt can have reached it.
     let mut answer = views::message_with(&msg, Watermarks::default(), &links);
@@ -169,6 +330,18 @@ pub async fn post(
         answer["warnings"] = json!(warnings);
     }
     Ok(json(StatusCode::ACCEPTED, &answer))
+}
+
+/// A Send API reply's attachments when none is an upload: the URLs as given.
+fn url_attachments(req: &ReplyRequest) -> Vec<Attachment> {
+    req.attachments
+        .iter()
+        .map(|a| Attachment {
+            kind: a.kind.clone(),
+            url: a.url.clone(),
+            ..Default::default()
+        })
+        .collect()
 }
 
 /// The reply's attachments as stored: URLs as given, uploads checked (this account's, and
@@ -180,13 +353,10 @@ async fn resolve_attachments(
 ) -> Result<Vec<Attachment>, ApiFailure> {
     let mut out = Vec::new();
     let mut problems = Vec::new();
-    for (i, a) in req.attachments.iter().enumerate() {
+    let urls = url_attachments(req);
+    for (i, (a, by_url)) in req.attachments.iter().zip(urls).enumerate() {
         let Some(up_id) = &a.upload_id else {
-            out.push(Attachment {
-                kind: a.kind.clone(),
-                url: a.url.clone(),
-                ..Default::default()
-            });
+            out.push(by_url);
             continue;
         };
         // Another account's upload is simply not found: ids are scoped by account.

@@ -17,7 +17,7 @@ use pagedesk_shared::aws::Clients;
 use pagedesk_shared::clock::Clock;
 use pagedesk_shared::config::SenderConfig;
 use pagedesk_shared::domain::outbound::{self, SendOutcome, Sender as Author};
-use pagedesk_shared::domain::window::window_at;
+use pagedesk_shared::domain::window::{WindowState, window_at};
 use pagedesk_shared::domain::{AuthorType, MessageStatus, PageStatus, ReplyRoute, SendType};
 use pagedesk_shared::graph::{GraphClient, GraphError};
 use pagedesk_shared::page_cache::PageCache;
@@ -175,16 +175,26 @@ impl Sender {
                 .send_comment_reply(&msg, &conv, &page, now, receives)
                 .await;
         }
-        let human_agent_enabled = match &job.context {
-            Some(c) => c.human_agent_enabled,
-            None => {
-                self.store
-                    .get_settings(&job.account)
-                    .await?
-                    .human_agent_enabled
-            }
-        };
-        let window = window_at(conv.last_inbound_at, human_agent_enabled, now);
+        // Inside the standard window the setting changes nothing, so a job that does not carry
+        // it (the API stored the reply without reading it) reads it only once that has closed.
+        let mut window = window_at(
+            conv.last_inbound_at,
+            job.context
+                .as_ref()
+                .and_then(|c| c.human_agent_enabled)
+                .unwrap_or(false),
+            now,
+        );
+        if window.state != WindowState::Open
+            && job
+                .context
+                .as_ref()
+                .and_then(|c| c.human_agent_enabled)
+                .is_none()
+        {
+            let settings = self.store.get_settings(&job.account).await?;
+            window = window_at(conv.last_inbound_at, settings.human_agent_enabled, now);
+        }
         let author = if msg.author_type == AuthorType::Agent {
             Author::HumanAgent
         } else {
@@ -590,7 +600,7 @@ mod tests {
             ..Default::default()
         }
         .placed("acct", "cv_1");
-        let job = OutboundJob::send_in(&m, &conv, &Default::default());
+        let job = OutboundJob::send_in(&m, &conv, Some(false));
         let at = m.created_at + 500;
         let copy = fresh_copy(&job, 1, at).expect("fresh");
         assert_eq!(copy.text.as_deref(), Some("hi"));
@@ -612,7 +622,7 @@ mod tests {
             comment_id: Some("c1".into()),
             ..m.clone()
         };
-        let job = OutboundJob::send_in(&comment, &conv, &Default::default());
+        let job = OutboundJob::send_in(&comment, &conv, Some(false));
         assert!(fresh_copy(&job, 1, at).is_none(), "a comment reply");
     }
 

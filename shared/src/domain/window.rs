@@ -55,9 +55,30 @@ pub fn window_at(last_inbound_at: Option<i64>, human_agent_enabled: bool, now: i
     }
 }
 
+/// The standard window is open at `now` exactly for a last inbound time after this instant:
+/// what a storage condition (`last_inbound_at > :since`) checks in place of [`window_at`].
+pub const fn standard_open_after(now: i64) -> i64 {
+    now - STANDARD_MS
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_condition_and_the_window_agree_at_the_boundary() {
+        let now = 5_000_000_000;
+        let since = standard_open_after(now);
+        for last in [since - 1, since, since + 1, now] {
+            for human_agent in [false, true] {
+                assert_eq!(
+                    window_at(Some(last), human_agent, now).state == WindowState::Open,
+                    last > since,
+                    "last {last}, since {since}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn boundaries() {

@@ -47,7 +47,7 @@ pub use events::{EventCursor, EventItem, SETTLE_MS};
 pub use media::{MediaClaim, MediaItem, UploadItem};
 pub use messages::{AppendOutcome, ClientItem, MessageItem, MidItem};
 pub use outbound::{
-    FOLD_MS, Lease, QueueOutcome, ReplyContext, UNSENT_DEADLINE_MS, folds_into_feed,
+    FOLD_MS, InWindow, Lease, QueueOutcome, ReplyContext, UNSENT_DEADLINE_MS, folds_into_feed,
 };
 pub use pages::{DeletionItem, FbUserLink, ImportProgress, PageItem};
 pub use posts::PostItem;

@@ -41,6 +41,22 @@ pub fn folds_into_feed(feedsk: Option<&str>, stamp: i64) -> bool {
         .is_some_and(|at| stamp >= at && stamp <= at + FOLD_MS)
 }
 
+/// `msg` with the scheduler sweeper's entry at its deadline: whatever becomes of its job, a
+/// message still queued then is failed with a reason.
+fn with_deadline(msg: &MessageItem, now: i64) -> MessageItem {
+    let deadline = msg.created_at.max(now) + UNSENT_DEADLINE_MS;
+    MessageItem {
+        duepk: Some(keys::due_pk(deadline)),
+        duesk: Some(keys::due_message_sk(
+            deadline,
+            &msg.account,
+            &msg.conversation_id,
+            &msg.sk,
+        )),
+        ..msg.clone()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum QueueOutcome {
     Stored,
@@ -51,6 +67,22 @@ pub enum QueueOutcome {
     PrivateReplyExists,
     /// Another call with the same `client_id` is storing its message right now.
     InProgress,
+}
+
+/// What [`Store::queue_reply_in_window`] did.
+#[derive(Debug)]
+pub enum InWindow {
+    /// Stored; the conversation as the reply left it.
+    Stored(Box<super::ConversationItem>),
+    /// A call with the same `client_id` came first: [`Store::reply_context`] reads what it left.
+    ClientSeen,
+    /// The conversation is not an open Send API conversation inside its standard window, or
+    /// has a newer last message: as it was (`None`: there is none), and the `client_id` guard
+    /// this call put, which is still there (see [`Store::forget_client_guard`]).
+    Refused {
+        conversation: Option<Box<super::ConversationItem>>,
+        guard: Option<ClientItem>,
+    },
 }
 
 /// What taking the sender's lease found.
@@ -149,19 +181,7 @@ impl Store {
         event: Option<&EventItem>,
         require_open: bool,
     ) -> Result<QueueOutcome> {
-        // Whatever becomes of its job, a queued message is found by the scheduler's sweeper at
-        // this deadline if it is still queued then, and failed with a reason.
-        let deadline = msg.created_at.max(now) + UNSENT_DEADLINE_MS;
-        let swept = MessageItem {
-            duepk: Some(keys::due_pk(deadline)),
-            duesk: Some(keys::due_message_sk(
-                deadline,
-                &msg.account,
-                &msg.conversation_id,
-                &msg.sk,
-            )),
-            ..msg.clone()
-        };
+        let swept = with_deadline(msg, now);
         if event.is_none() && !msg.private {
             return self.queue_plain(&swept, now, require_open).await;
         }
@@ -381,6 +401,102 @@ impl Store {
                 _ => Err(Error::Corrupt("queued message key already taken".into())),
             },
         }
+    }
+
+    /// A person's reply to a Send API conversation whose standard window is open, stored
+    /// without reading anything first: the checks the API would make on a read are the
+    /// conversation update's condition (there, open, answered through the Send API, its last
+    /// inbound message less than 24 hours old, no newer last message), and the update returns
+    /// the conversation the job and the answer need. Everything else (a comment conversation,
+    /// the human-agent window, a reply that goes in behind, a repeated `client_id`) comes back
+    /// as [`InWindow::Refused`] or [`InWindow::ClientSeen`] for the path that reads first.
+    /// The order of the writes is `queue_message`'s, so the same retry repairs a crash.
+    pub async fn queue_reply_in_window(&self, msg: &MessageItem, now: i64) -> Result<InWindow> {
+        let guard = msg
+            .client_id
+            .as_ref()
+            .map(|cid| ClientItem::for_message(msg, keys::client_sk(cid)));
+        if let Some(g) = &guard {
+            let res = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(to_item(g)?))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await;
+            if !written(res, "PutItem")? {
+                return Ok(InWindow::ClientSeen);
+            }
+        }
+        let touch = self.touch_for_reply(msg, now, true)?;
+        let checks = touch.get_condition_expression().clone().unwrap_or_default();
+        let mut channels = Vec::new();
+        let mut touch = touch;
+        for (i, ch) in crate::domain::Channel::ALL
+            .iter()
+            .filter(|c| c.reply_route() == crate::domain::ReplyRoute::SendApi)
+            .enumerate()
+        {
+            channels.push(format!(":ch{i}"));
+            touch = touch.expression_attribute_values(format!(":ch{i}"), s(ch.as_str()));
+        }
+        let touch = touch
+            .condition_expression(format!(
+                "{checks} AND #chan IN ({}) AND last_inbound_at > :since",
+                channels.join(", ")
+            ))
+            .expression_attribute_names("#chan", "channel")
+            .expression_attribute_values(
+                ":since",
+                n(crate::domain::window::standard_open_after(now)),
+            )
+            .build()
+            .map_err(|e| Error::dynamo("UpdateItem", e))?;
+        let res = self
+            .plain_update(touch)
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let conv: super::ConversationItem = match res {
+            Ok(out) => super::from_item(out.attributes.unwrap_or_default())?,
+            Err(e) => {
+                return match e.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
+                        Ok(InWindow::Refused {
+                            conversation: match c.item.clone() {
+                                Some(item) => Some(Box::new(super::from_item(item)?)),
+                                None => None,
+                            },
+                            guard,
+                        })
+                    }
+                    _ => Err(Error::dynamo("UpdateItem", e.into_service_error())),
+                };
+            }
+        };
+        match self.put_in_feed(&with_deadline(msg, now)).await? {
+            super::messages::AppendOutcome::Stored => Ok(InWindow::Stored(Box::new(conv))),
+            // A fresh id taken: a clash, which a retry with a new id settles.
+            _ => Err(Error::Corrupt("queued message key already taken".into())),
+        }
+    }
+
+    /// Takes back the `client_id` guard a refused call put, so that a later call with the
+    /// same id is checked afresh instead of finishing a message that was never allowed.
+    pub async fn forget_client_guard(&self, guard: &ClientItem) -> Result<()> {
+        let res = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(&guard.pk))
+            .key("sk", s(&guard.sk))
+            .condition_expression("message_sk = :m")
+            .expression_attribute_values(":m", s(&guard.message_sk))
+            .send()
+            .await;
+        written(res, "DeleteItem").map(|_| ())
     }
 
     /// Takes the sender's lease on a queued message and reads it in the same request.
