@@ -385,6 +385,10 @@ impl Store {
             .map_err(|e| Error::dynamo("UpdateItem", e))?;
         let res = self.plain_update(touch).send().await;
         if !written(res, "UpdateItem")? && !self.goes_in_behind(msg, require_open).await? {
+            if let Some(cid) = &msg.client_id {
+                self.forget_client_guard(&ClientItem::for_message(msg, keys::client_sk(cid)))
+                    .await?;
+            }
             return Ok(QueueOutcome::ConversationNotOpen);
         }
         match self.put_in_feed(msg).await? {
