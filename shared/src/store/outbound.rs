@@ -348,15 +348,7 @@ impl Store {
     ) -> Result<QueueOutcome> {
         if let Some(cid) = &msg.client_id {
             let guard = ClientItem::for_message(msg, keys::client_sk(cid));
-            let res = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(to_item(&guard)?))
-                .condition_expression("attribute_not_exists(pk)")
-                .send()
-                .await;
-            if !written(res, "PutItem")? {
+            if !self.put_if_absent(&guard).await? {
                 // Taken: by this message (a retry finishing what a failed call began), or
                 // by another one.
                 match self
@@ -420,18 +412,10 @@ impl Store {
             .client_id
             .as_ref()
             .map(|cid| ClientItem::for_message(msg, keys::client_sk(cid)));
-        if let Some(g) = &guard {
-            let res = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(to_item(g)?))
-                .condition_expression("attribute_not_exists(pk)")
-                .send()
-                .await;
-            if !written(res, "PutItem")? {
-                return Ok(InWindow::ClientSeen);
-            }
+        if let Some(g) = &guard
+            && !self.put_if_absent(g).await?
+        {
+            return Ok(InWindow::ClientSeen);
         }
         let touch = self.touch_for_reply(msg, now, true)?;
         let checks = touch.get_condition_expression().clone().unwrap_or_default();
