@@ -389,6 +389,91 @@ async fn a_refused_reply_leaves_no_client_id_behind() {
     );
 }
 
+/// The reply that is stored without a read relies on the conversation's stored attributes in
+/// its condition (status, channel, last inbound and last message times): inside the window it
+/// stores and returns the conversation; outside it, or for a conversation that is not there,
+/// it stores nothing and returns the conversation as it was; a repeated `client_id` is seen.
+#[tokio::test]
+async fn the_reply_condition_stores_inside_the_window_and_hands_back_the_rest() {
+    use pagedesk_shared::domain::{AuthorType, Direction, MessageStatus};
+    use pagedesk_shared::store::{InWindow, MessageItem, Store};
+    let stack = Stack::connect();
+    let store = Store::new(stack.clients().await.dynamo, stack.fresh_table().await);
+    let account = format!("acct-{}", unique());
+    let t = now();
+    let inside = pagedesk_e2e::seed_conversation(&store, &account, t - HOUR_MS, t - HOUR_MS).await;
+    let outside =
+        pagedesk_e2e::seed_conversation(&store, &account, t - 25 * HOUR_MS, t - 25 * HOUR_MS).await;
+    let reply = |conv: &str, id: &str| {
+        MessageItem {
+            id: id.to_owned(),
+            direction: Direction::Out,
+            author_type: AuthorType::Agent,
+            status: MessageStatus::Queued,
+            text: Some("hello".into()),
+            client_id: Some(format!("c-{id}")),
+            created_at: t,
+            ..Default::default()
+        }
+        .placed(&account, conv)
+    };
+
+    let first = reply(&inside, &format!("ms_a{}", unique()));
+    match store.queue_reply_in_window(&first, t).await.unwrap() {
+        InWindow::Stored(c) => {
+            assert_eq!(
+                (c.id.as_str(), c.last_message_at),
+                (inside.as_str(), Some(t))
+            )
+        }
+        other => panic!("inside the window: {other:?}"),
+    }
+    let stored = store
+        .get_message(&account, &inside, &first.sk)
+        .await
+        .unwrap()
+        .expect("the reply is stored");
+    assert!(stored.duepk.is_some(), "with its sweeper deadline");
+    assert!(matches!(
+        store.queue_reply_in_window(&first, t + 1).await.unwrap(),
+        InWindow::ClientSeen
+    ));
+
+    let late = reply(&outside, &format!("ms_b{}", unique()));
+    match store.queue_reply_in_window(&late, t).await.unwrap() {
+        InWindow::Refused {
+            conversation: Some(c),
+            guard: Some(g),
+        } => {
+            assert_eq!(c.id, outside);
+            assert_ne!(c.last_message_at, Some(t), "not moved");
+            store.forget_client_guard(&g).await.unwrap();
+        }
+        other => panic!("outside the window: {other:?}"),
+    }
+    assert!(
+        store
+            .get_message(&account, &outside, &late.sk)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Taken back: the same client_id is new again.
+    assert!(matches!(
+        store.queue_reply_in_window(&late, t).await.unwrap(),
+        InWindow::Refused { .. }
+    ));
+
+    let nowhere = reply("cv_missing", &format!("ms_c{}", unique()));
+    assert!(matches!(
+        store.queue_reply_in_window(&nowhere, t).await.unwrap(),
+        InWindow::Refused {
+            conversation: None,
+            ..
+        }
+    ));
+}
+
 #[tokio::test]
 async fn without_an_echo_the_senders_own_record_settles_the_message() {
     let stack = Stack::connect();

@@ -471,16 +471,19 @@ async fn an_admin_reorders_and_edits_a_routing_rule() {
     b.close().await.expect("close");
 }
 
-/// Picks `value` in the inbox filter labelled `label` (the filters are plain selects).
+/// Picks `value` in the inbox filter labelled `label` (the filters are plain selects), once
+/// the inbox has rendered them (right after the page opens it may not have yet).
 async fn filter(b: &Client, label: &str, value: &str) {
-    b.find(Locator::XPath(&format!(
-        "//form[contains(@class,'filters')]//label[contains(., '{label}')]/select"
-    )))
-    .await
-    .unwrap_or_else(|e| panic!("no filter {label}: {e}"))
-    .select_by_value(value)
-    .await
-    .expect("select");
+    b.wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(&format!(
+            "//form[contains(@class,'filters')]//label[contains(., '{label}')]/select"
+        )))
+        .await
+        .unwrap_or_else(|e| panic!("no filter {label}: {e}"))
+        .select_by_value(value)
+        .await
+        .expect("select");
 }
 
 /// Opens the first inbox row whose text contains `text`; answers its conversation id.
