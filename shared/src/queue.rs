@@ -233,11 +233,21 @@ pub struct SendContext {
     pub channel: crate::domain::Channel,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_inbound_at: Option<i64>,
-    /// The account's setting as the API read it; absent when the API stored the reply inside
-    /// the standard window without reading the settings (the sender reads them only if the
-    /// window has closed by the time it sends).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub human_agent_enabled: Option<bool>,
+    /// The account's Human Agent setting as the API read it.
+    pub human_agent_enabled: bool,
+    /// The API stored the reply inside the standard window without reading the settings:
+    /// `human_agent_enabled` is false for want of reading, and the sender reads the setting if
+    /// that window has closed by the time it sends. A flag beside the setting rather than an
+    /// optional setting, so that a sender of before (during a deploy) still reads the job.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub human_agent_unread: bool,
+}
+
+impl SendContext {
+    /// The Human Agent setting, if the API read it.
+    pub fn human_agent(&self) -> Option<bool> {
+        (!self.human_agent_unread).then_some(self.human_agent_enabled)
+    }
 }
 
 /// Queues a send. The FIFO group is the conversation, so its messages go out in order; the
@@ -285,7 +295,8 @@ impl OutboundJob {
                 recipient: conv.facebook_id.clone(),
                 channel: conv.channel,
                 last_inbound_at: conv.last_inbound_at,
-                human_agent_enabled,
+                human_agent_enabled: human_agent_enabled.unwrap_or(false),
+                human_agent_unread: human_agent_enabled.is_none(),
             }),
             message: Some(Box::new(m.clone())),
             ..Self::send(m)
@@ -331,24 +342,30 @@ mod tests {
                 c.page_id.as_str(),
                 c.recipient.as_str(),
                 c.last_inbound_at,
-                c.human_agent_enabled
+                c.human_agent()
             ),
             ("P1", "PSID", Some(42), Some(true))
         );
-        // A reply stored without reading the settings leaves them out, and a job of before
-        // (a plain boolean) still reads.
+        // A reply stored without reading the settings says so; a sender of before, which
+        // needs the setting as a boolean, still reads the job (and sees it off, which inside
+        // the standard window changes nothing).
         let lean = OutboundJob::send_in(&m, &conv, None);
         let text = serde_json::to_string(&lean).unwrap();
-        assert!(!text.contains("human_agent_enabled"), "{text}");
-        let with_bool: OutboundJob = serde_json::from_str(&text.replace(
-            r#""recipient":"PSID""#,
-            r#""recipient":"PSID","human_agent_enabled":false"#,
-        ))
-        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
-            with_bool.context.and_then(|c| c.human_agent_enabled),
-            Some(false)
+            (
+                &v["context"]["human_agent_enabled"],
+                &v["context"]["human_agent_unread"]
+            ),
+            (&serde_json::json!(false), &serde_json::json!(true)),
+            "{text}"
         );
+        let back: OutboundJob = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.context.and_then(|c| c.human_agent()), None);
+        // A job of before (no flag) carries the setting as read.
+        let before: OutboundJob =
+            serde_json::from_str(&text.replace(r#","human_agent_unread":true"#, "")).unwrap();
+        assert_eq!(before.context.and_then(|c| c.human_agent()), Some(false));
         // A job queued before jobs carried their context: the sender reads instead.
         let old: OutboundJob = serde_json::from_str(
             r#"{"v":1,"account":"acct","conversation_id":"cv_1","message_id":"ms_1","message_sk":"MSG#0000000000007#ms_1"}"#,

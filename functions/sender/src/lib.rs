@@ -177,21 +177,9 @@ impl Sender {
         }
         // Inside the standard window the setting changes nothing, so a job that does not carry
         // it (the API stored the reply without reading it) reads it only once that has closed.
-        let mut window = window_at(
-            conv.last_inbound_at,
-            job.context
-                .as_ref()
-                .and_then(|c| c.human_agent_enabled)
-                .unwrap_or(false),
-            now,
-        );
-        if window.state != WindowState::Open
-            && job
-                .context
-                .as_ref()
-                .and_then(|c| c.human_agent_enabled)
-                .is_none()
-        {
+        let carried = job.context.as_ref().and_then(|c| c.human_agent());
+        let mut window = window_at(conv.last_inbound_at, carried.unwrap_or(false), now);
+        if window.state != WindowState::Open && carried.is_none() {
             let settings = self.store.get_settings(&job.account).await?;
             window = window_at(conv.last_inbound_at, settings.human_agent_enabled, now);
         }
