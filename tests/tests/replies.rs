@@ -368,12 +368,10 @@ async fn a_refused_reply_leaves_no_client_id_behind() {
             .unwrap_or_default()
     };
     assert!(at(&sent) >= written / 1000 * 1000, "{sent}");
-    let (_, list) = stack
-        .api(
-            "GET",
+    let list = stack
+        .get(
             &format!("/conversations/{conv}/messages"),
-            Some(&stack.admin(&t.account)),
-            None,
+            &stack.admin(&t.account),
         )
         .await;
     let order: Vec<&str> = list["items"]

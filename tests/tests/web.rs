@@ -91,24 +91,24 @@ async fn browser(d: &Driver) -> Client {
         .expect("a Chromium session")
 }
 
-/// The element `css` once it exists (the app renders asynchronously).
-async fn find(b: &Client, css: &str) -> Element {
+/// The element `at` once it exists (the app renders asynchronously); `what` names it if not.
+async fn located(b: &Client, at: Locator<'_>, what: &str) -> Element {
     b.wait()
         .at_most(WAIT)
-        .for_element(Locator::Css(css))
+        .for_element(at)
         .await
-        .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+        .unwrap_or_else(|e| panic!("no {what}: {e}"))
+}
+
+/// The element `css` once it exists.
+async fn find(b: &Client, css: &str) -> Element {
+    located(b, Locator::Css(css), &format!("element {css}")).await
 }
 
 /// A button by its accessible name (its text).
 async fn button(b: &Client, name: &str) -> Element {
-    b.wait()
-        .at_most(WAIT)
-        .for_element(Locator::XPath(&format!(
-            "//button[normalize-space()='{name}' or @aria-label='{name}']"
-        )))
-        .await
-        .unwrap_or_else(|e| panic!("no button named {name}: {e}"))
+    let xpath = format!("//button[normalize-space()='{name}' or @aria-label='{name}']");
+    located(b, Locator::XPath(&xpath), &format!("button named {name}")).await
 }
 
 /// Waits until the text of `css` contains `want`; answers that text.
@@ -474,13 +474,9 @@ async fn an_admin_reorders_and_edits_a_routing_rule() {
 /// Picks `value` in the inbox filter labelled `label` (the filters are plain selects), once
 /// the inbox has rendered them (right after the page opens it may not have yet).
 async fn filter(b: &Client, label: &str, value: &str) {
-    b.wait()
-        .at_most(WAIT)
-        .for_element(Locator::XPath(&format!(
-            "//form[contains(@class,'filters')]//label[contains(., '{label}')]/select"
-        )))
+    let xpath = format!("//form[contains(@class,'filters')]//label[contains(., '{label}')]/select");
+    located(b, Locator::XPath(&xpath), &format!("filter {label}"))
         .await
-        .unwrap_or_else(|e| panic!("no filter {label}: {e}"))
         .select_by_value(value)
         .await
         .expect("select");

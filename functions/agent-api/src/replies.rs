@@ -7,7 +7,7 @@ use axum::extract::State;
 use lambda_http::http::StatusCode;
 use pagedesk_shared::auth::Role;
 use pagedesk_shared::clock::rfc3339;
-use pagedesk_shared::domain::outbound::{self, ReplyRequest, Sender};
+use pagedesk_shared::domain::outbound::{self, OutAttachment, ReplyRequest, Sender};
 use pagedesk_shared::domain::window::window_at;
 use pagedesk_shared::domain::{Attachment, MessageError};
 use pagedesk_shared::domain::{
@@ -307,10 +307,6 @@ async fn queued(
     human_agent_enabled: Option<bool>,
     warnings: Option<Vec<serde_json::Value>>,
 ) -> Reply {
-    let warnings = match warnings {
-        Some(w) => w,
-        None => privacy_warnings(app, conv, &msg.attachments).await?,
-    };
     if c.role != Role::Bot && conv.with_ai_agent() {
         // A person answering takes the conversation over: the AI agent and a person never
         // both answer.
@@ -323,6 +319,11 @@ async fn queued(
     )
     .await?;
     tracing::info!(conversation_id = %conv.id, message_id = %msg.id, agent = %c.sub, "reply queued");
+    // Read after the job is queued: a failed read must not leave a stored reply unqueued.
+    let warnings = match warnings {
+        Some(w) => w,
+        None => privacy_warnings(app, conv, &msg.attachments).await?,
+    };
     let links = crate::uploads::links(app, [&msg]).await?;
     // Just queued: no receipt can have reached it.
     let mut answer = views::message_with(&msg, Watermarks::default(), &links);
@@ -332,16 +333,18 @@ async fn queued(
     Ok(json(StatusCode::ACCEPTED, &answer))
 }
 
-/// A Send API reply's attachments when none is an upload: the URLs as given.
+/// A reply's attachment given by URL, as stored: the URL as given.
+fn by_url(a: &OutAttachment) -> Attachment {
+    Attachment {
+        kind: a.kind.clone(),
+        url: a.url.clone(),
+        ..Default::default()
+    }
+}
+
+/// A reply's attachments when none is an upload.
 fn url_attachments(req: &ReplyRequest) -> Vec<Attachment> {
-    req.attachments
-        .iter()
-        .map(|a| Attachment {
-            kind: a.kind.clone(),
-            url: a.url.clone(),
-            ..Default::default()
-        })
-        .collect()
+    req.attachments.iter().map(by_url).collect()
 }
 
 /// The reply's attachments as stored: URLs as given, uploads checked (this account's, and
@@ -353,10 +356,9 @@ async fn resolve_attachments(
 ) -> Result<Vec<Attachment>, ApiFailure> {
     let mut out = Vec::new();
     let mut problems = Vec::new();
-    let urls = url_attachments(req);
-    for (i, (a, by_url)) in req.attachments.iter().zip(urls).enumerate() {
+    for (i, a) in req.attachments.iter().enumerate() {
         let Some(up_id) = &a.upload_id else {
-            out.push(by_url);
+            out.push(by_url(a));
             continue;
         };
         // Another account's upload is simply not found: ids are scoped by account.

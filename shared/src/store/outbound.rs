@@ -194,7 +194,7 @@ impl Store {
                 .insert("feedpk".into(), s(keys::events(&msg.account)));
         }
         let touch = self
-            .touch_for_reply(msg, now, require_open)?
+            .touch_for_reply(msg, now, require_open, None)?
             .build()
             .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
         let mut items = vec![put, TransactWriteItem::builder().update(touch).build()];
@@ -305,12 +305,14 @@ impl Store {
     }
 
     /// The conversation's new activity for an outbound message (the transaction's and the
-    /// plain path's one update).
+    /// plain path's one update). `in_window` also requires what a reply stored without a read
+    /// needs: a Send API conversation whose standard window is open at that time.
     fn touch_for_reply(
         &self,
         msg: &MessageItem,
         now: i64,
         require_open: bool,
+        in_window: Option<i64>,
     ) -> Result<aws_sdk_dynamodb::types::builders::UpdateBuilder> {
         let activity = keys::activity_sk(msg.created_at, &msg.conversation_id);
         let mut expr = super::conversations::TOUCH_SET.to_owned();
@@ -326,13 +328,35 @@ impl Store {
         // Never back: a message newer than this one (a person's, stamped by Meta's clock, or
         // a later reply when this is a retry finishing an earlier call) keeps its place.
         let newest = "(attribute_not_exists(last_message_at) OR last_message_at <= :t)";
-        let upd = if require_open {
-            upd.condition_expression(format!("attribute_exists(pk) AND #st = :open AND {newest}"))
+        let mut checks = vec!["attribute_exists(pk)".to_owned()];
+        let mut upd = upd;
+        if require_open {
+            checks.push("#st = :open".into());
+            upd = upd
                 .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()))
-        } else {
-            upd.condition_expression(format!("attribute_exists(pk) AND {newest}"))
-        };
+                .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()));
+        }
+        checks.push(newest.to_owned());
+        if let Some(at) = in_window {
+            let mut channels = Vec::new();
+            for (i, ch) in crate::domain::Channel::ALL
+                .iter()
+                .filter(|c| c.reply_route() == crate::domain::ReplyRoute::SendApi)
+                .enumerate()
+            {
+                channels.push(format!(":ch{i}"));
+                upd = upd.expression_attribute_values(format!(":ch{i}"), s(ch.as_str()));
+            }
+            checks.push(format!("#chan IN ({})", channels.join(", ")));
+            checks.push("last_inbound_at > :since".into());
+            upd = upd
+                .expression_attribute_names("#chan", "channel")
+                .expression_attribute_values(
+                    ":since",
+                    n(crate::domain::window::standard_open_after(at)),
+                );
+        }
+        let upd = upd.condition_expression(checks.join(" AND "));
         Ok(upd
             .expression_attribute_values(":t", n(msg.created_at))
             .expression_attribute_values(":a", s(activity))
@@ -372,7 +396,7 @@ impl Store {
             }
         }
         let touch = self
-            .touch_for_reply(msg, now, require_open)?
+            .touch_for_reply(msg, now, require_open, None)?
             .build()
             .map_err(|e| Error::dynamo("UpdateItem", e))?;
         let res = self.plain_update(touch).send().await;
@@ -417,28 +441,8 @@ impl Store {
         {
             return Ok(InWindow::ClientSeen);
         }
-        let touch = self.touch_for_reply(msg, now, true)?;
-        let checks = touch.get_condition_expression().clone().unwrap_or_default();
-        let mut channels = Vec::new();
-        let mut touch = touch;
-        for (i, ch) in crate::domain::Channel::ALL
-            .iter()
-            .filter(|c| c.reply_route() == crate::domain::ReplyRoute::SendApi)
-            .enumerate()
-        {
-            channels.push(format!(":ch{i}"));
-            touch = touch.expression_attribute_values(format!(":ch{i}"), s(ch.as_str()));
-        }
-        let touch = touch
-            .condition_expression(format!(
-                "{checks} AND #chan IN ({}) AND last_inbound_at > :since",
-                channels.join(", ")
-            ))
-            .expression_attribute_names("#chan", "channel")
-            .expression_attribute_values(
-                ":since",
-                n(crate::domain::window::standard_open_after(now)),
-            )
+        let touch = self
+            .touch_for_reply(msg, now, true, Some(now))?
             .build()
             .map_err(|e| Error::dynamo("UpdateItem", e))?;
         let res = self
