@@ -307,11 +307,8 @@ async fn queued(
     human_agent_enabled: Option<bool>,
     warnings: Option<Vec<serde_json::Value>>,
 ) -> Reply {
-    if c.role != Role::Bot && conv.with_ai_agent() {
-        // A person answering takes the conversation over: the AI agent and a person never
-        // both answer.
-        take_over(app, c, conv, app.clock.now_ms()).await?;
-    }
+    // Queued first: a stored reply whose job is not queued waits for the sweeper to fail it
+    // (a retry with its `client_id` finds it queued and does not queue it again).
     enqueue(
         app,
         &msg,
@@ -319,6 +316,11 @@ async fn queued(
     )
     .await?;
     tracing::info!(conversation_id = %conv.id, message_id = %msg.id, agent = %c.sub, "reply queued");
+    if c.role != Role::Bot && conv.with_ai_agent() {
+        // A person answering takes the conversation over: the AI agent and a person never
+        // both answer.
+        take_over(app, c, conv, app.clock.now_ms()).await?;
+    }
     // Read after the job is queued: a failed read must not leave a stored reply unqueued.
     let warnings = match warnings {
         Some(w) => w,
