@@ -52,12 +52,11 @@ lint: fmt clippy template-lint
 # ---- Lambda artifacts ----------------------------------------------------------------------
 FUNCTIONS = webhook router agent-api sender scheduler meta-callbacks
 
-# Each Lambda binary is linked as a fixed-address (non-PIE) executable: a PIE carried 1.4 MB of
-# dynamic relocations (agent-api) that the loader also had to apply at every cold start. The
-# flag applies to the final crate only (its fat LTO generates all the code); dependencies keep
-# their defaults (a proc-macro or a build script may need them). DESIGN.md
-# "Performance and cost" weighs what it gives up (ASLR of the executable image).
-LAMBDA_RUSTFLAGS = -C relocation-model=static
+# Extra rustc flags for the Lambda binaries' final crate. Empty: they are position-independent
+# executables, so the kernel randomises where the image loads (ASLR). The fixed-address build
+# (`-C relocation-model=static`) used before saved dynamic relocations, but measured no start-up
+# difference worth the lost ASLR (DESIGN.md "Performance and cost").
+LAMBDA_RUSTFLAGS ?=
 
 release:
 	$(foreach f,$(FUNCTIONS),$(CARGO) rustc --release --locked -p pagedesk-$(f) --bin $(f) -- $(LAMBDA_RUSTFLAGS) &&) true

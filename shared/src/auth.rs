@@ -107,7 +107,6 @@ impl Verifier {
     }
 
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        crate::jwt_ring::install();
         match &self.cfg {
             AuthConfig::None => Err(AuthError::NotConfigured),
             AuthConfig::DevSecret(secret) => {
@@ -225,7 +224,6 @@ fn check(c: Claims) -> Result<Claims, AuthError> {
 
 /// Signs an HS256 token (local runs and tests).
 pub fn dev_token(secret: &str, sub: &str, account: &str, role: Role, ttl_secs: u64) -> String {
-    crate::jwt_ring::install();
     let exp = chrono::Utc::now().timestamp().max(0) as u64 + ttl_secs;
     let claims = Claims {
         sub: sub.into(),
@@ -275,7 +273,6 @@ mod tests {
     }
 
     fn rs256_from(iss: &str, kid: &str, nbf: Option<u64>) -> String {
-        crate::jwt_ring::install();
         #[derive(Serialize)]
         struct C<'a> {
             sub: &'a str,

@@ -1,8 +1,6 @@
-//! AWS SDK set-up shared by every function, and a request counter that makes the running cost
-//! of each flow measurable (the local host and the benchmarks read it).
-
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, OnceLock};
+//! AWS SDK set-up shared by every function. What only the local stack needs (its emulators'
+//! dummy credentials, the request and capacity meters, the IAM check) is in `pagedesk-local`:
+//! nothing here counts or inspects a request in production.
 
 use std::time::Duration;
 
@@ -10,14 +8,6 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
 use aws_smithy_async::time::{SharedTimeSource, SystemTimeSource};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::{
-    AfterDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextRef,
-    BeforeTransmitInterceptorContextMut, BeforeTransmitInterceptorContextRef,
-};
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use aws_types::SdkConfig;
@@ -44,10 +34,11 @@ pub fn sdk_config() -> SdkConfig {
         )),
         _ => None,
     };
-    base_config(region, credentials, env("AWS_ENDPOINT_URL"))
+    config(region, credentials, env("AWS_ENDPOINT_URL"))
 }
 
-fn base_config(
+/// An SDK configuration from explicit parts (the local host's emulators use it too).
+pub fn config(
     region: Option<String>,
     credentials: Option<Credentials>,
     endpoint: Option<String>,
@@ -76,12 +67,6 @@ fn base_config(
     b.build()
 }
 
-/// The configuration for an emulator at `endpoint`, with dummy credentials (local host, tests).
-pub fn local_config(endpoint: &str) -> SdkConfig {
-    let creds = Credentials::new("test", "test", None, None, "test");
-    base_config(Some("us-east-1".into()), Some(creds), Some(endpoint.into()))
-}
-
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
@@ -101,382 +86,34 @@ pub struct Clients {
 
 impl Clients {
     pub fn new(cfg: &SdkConfig) -> Self {
-        let mut dynamo =
-            aws_sdk_dynamodb::config::Builder::from(cfg).interceptor(CountRequests("dynamodb"));
-        if std::env::var(MEASURE_CAPACITY).is_ok_and(|v| v == "1") {
-            dynamo = dynamo.interceptor(MeasureCapacity);
-        }
+        let mut dynamo = aws_sdk_dynamodb::config::Builder::from(cfg);
         if let Some(e) = service_endpoint("DYNAMODB") {
             dynamo = dynamo.endpoint_url(e);
         }
-        let mut sqs = aws_sdk_sqs::config::Builder::from(cfg).interceptor(CountRequests("sqs"));
+        let mut sqs = aws_sdk_sqs::config::Builder::from(cfg);
         if let Some(e) = service_endpoint("SQS") {
             sqs = sqs.endpoint_url(e);
         }
-        let mut secrets = aws_sdk_secretsmanager::config::Builder::from(cfg)
-            .interceptor(CountRequests("secretsmanager"));
+        let mut secrets = aws_sdk_secretsmanager::config::Builder::from(cfg);
         if let Some(e) = service_endpoint("SECRETS_MANAGER") {
             secrets = secrets.endpoint_url(e);
         }
-        // A custom S3 endpoint (moto, MinIO) is addressed by path (`crate::s3`).
-        let s3 = crate::s3::S3::new(
-            crate::tls::reqwest_builder()
-                .build()
-                .unwrap_or_else(|_| reqwest::Client::new()),
-            cfg.credentials_provider(),
-            cfg.region().map(|r| r.to_string()),
-            service_endpoint("S3").or_else(|| cfg.endpoint_url().map(str::to_owned)),
-        );
+        let s3_endpoint = service_endpoint("S3");
+        // A custom endpoint (moto, MinIO) is addressed by path: `<endpoint>/<bucket>/<key>`.
+        let mut s3 = aws_sdk_s3::config::Builder::from(cfg)
+            .force_path_style(s3_endpoint.is_some() || cfg.endpoint_url().is_some());
+        if let Some(e) = s3_endpoint {
+            s3 = s3.endpoint_url(e);
+        }
         Clients {
             dynamo: aws_sdk_dynamodb::Client::from_conf(dynamo.build()),
             sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
             secrets: aws_sdk_secretsmanager::Client::from_conf(secrets.build()),
-            s3,
+            s3: crate::s3::S3::new(aws_sdk_s3::Client::from_conf(s3.build())),
         }
     }
 
     pub fn from_env() -> Self {
         Self::new(&sdk_config())
-    }
-
-    /// Clients for emulators on explicit endpoints with dummy credentials (local host, tests).
-    pub fn for_endpoints(dynamo: &str, sqs: &str, secrets: &str) -> Self {
-        Clients {
-            dynamo: Self::new(&local_config(dynamo)).dynamo,
-            sqs: Self::new(&local_config(sqs)).sqs,
-            secrets: Self::new(&local_config(secrets)).secrets,
-            s3: Self::new(&local_config(secrets)).s3,
-        }
-    }
-}
-
-impl Clients {
-    /// The same clients, with DynamoDB refusing the calls `actions` (IAM action names without
-    /// `dynamodb:`) do not allow, as IAM does in AWS for a function whose policy lists them.
-    /// The local stack builds each function's clients so from `template.yaml`, so a call its
-    /// policy lacks fails every test that makes it instead of the first deploy.
-    pub fn with_dynamodb_actions(&self, function: &str, actions: BTreeSet<String>) -> Self {
-        let conf = self
-            .dynamo
-            .config()
-            .to_builder()
-            .interceptor(IamCheck {
-                function: function.to_owned(),
-                allowed: actions,
-            })
-            .build();
-        Clients {
-            dynamo: aws_sdk_dynamodb::Client::from_conf(conf),
-            ..self.clone()
-        }
-    }
-}
-
-/// A `TransactItems` entry's kind (`Put`, `Update`, `Delete`, `ConditionCheck`) and body.
-fn tx_item(item: &serde_json::Value) -> Option<(&'static str, &serde_json::Value)> {
-    ["Put", "Update", "Delete", "ConditionCheck"]
-        .into_iter()
-        .find_map(|k| Some((k, item.get(k)?)))
-}
-
-/// The IAM actions a DynamoDB request needs: its operation's, or for a transaction each item's.
-fn iam_actions(op: &str, body: &[u8]) -> Vec<String> {
-    match op {
-        "TransactWriteItems" => {
-            let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-            let items = body
-                .get("TransactItems")
-                .and_then(serde_json::Value::as_array);
-            items
-                .into_iter()
-                .flatten()
-                .filter_map(|i| Some(format!("{}Item", tx_item(i)?.0)))
-                .collect()
-        }
-        "TransactGetItems" => vec!["GetItem".to_owned()],
-        other => vec![other.to_owned()],
-    }
-}
-
-#[derive(Debug)]
-struct IamCheck {
-    function: String,
-    allowed: BTreeSet<String>,
-}
-
-impl Intercept for IamCheck {
-    fn name(&self) -> &'static str {
-        "IamCheck"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let body = context.request().body().bytes().unwrap_or_default();
-        let missing: Vec<String> = iam_actions(&op_name(cfg), body)
-            .into_iter()
-            .filter(|a| !self.allowed.contains(a))
-            .collect();
-        if missing.is_empty() {
-            return Ok(());
-        }
-        let msg = format!(
-            "AccessDenied (local IAM check): {} has no dynamodb:{} in template.yaml",
-            self.function,
-            missing.join(", dynamodb:")
-        );
-        tracing::error!("{msg}");
-        Err(msg.into())
-    }
-}
-
-#[derive(Debug)]
-struct CountRequests(&'static str);
-
-impl Intercept for CountRequests {
-    fn name(&self) -> &'static str {
-        "CountRequests"
-    }
-
-    fn read_before_serialization(
-        &self,
-        context: &BeforeSerializationInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let _ = context;
-        let op = cfg
-            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
-            .map(|m| m.name().to_owned())
-            .unwrap_or_else(|| "unknown".to_owned());
-        if let Ok(mut m) = counts().lock() {
-            *m.entry(format!("{}:{}", self.0, op)).or_insert(0) += 1;
-        }
-        Ok(())
-    }
-}
-
-fn counts() -> &'static Mutex<BTreeMap<String, u64>> {
-    static COUNTS: OnceLock<Mutex<BTreeMap<String, u64>>> = OnceLock::new();
-    COUNTS.get_or_init(|| Mutex::new(BTreeMap::new()))
-}
-
-/// The counter of the local host's empty polls (see [`count_extra`]).
-pub const EMPTY_POLL: &str = "poll:sqs:ReceiveMessage(empty)";
-
-/// Counts one more under `key` beside the requests themselves: the local host marks its empty
-/// polls (`poll:sqs:ReceiveMessage(empty)`), which Lambda's poller makes per queue whatever the
-/// traffic, so the bench can leave them out of what a message costs.
-pub fn count_extra(key: &str) {
-    if let Ok(mut m) = counts().lock() {
-        *m.entry(key.to_owned()).or_insert(0) += 1;
-    }
-}
-
-/// AWS requests made by this process so far, by `service:Operation`.
-pub fn request_counts() -> BTreeMap<String, u64> {
-    counts().lock().map(|m| m.clone()).unwrap_or_default()
-}
-
-/// `1` makes the DynamoDB client ask for and add up `ConsumedCapacity` (the bench and the local
-/// host set it; it costs a JSON parse per response, so functions in the cloud leave it off).
-pub const MEASURE_CAPACITY: &str = "PAGEDESK_MEASURE_CAPACITY";
-
-/// Asks every DynamoDB call for `ReturnConsumedCapacity: INDEXES` and adds up what comes back:
-/// DynamoDB's own meter of read and write units, for the table and each index.
-#[derive(Debug)]
-struct MeasureCapacity;
-
-const CAPACITY_OPS: [&str; 10] = [
-    "GetItem",
-    "PutItem",
-    "UpdateItem",
-    "DeleteItem",
-    "Query",
-    "Scan",
-    "BatchGetItem",
-    "BatchWriteItem",
-    "TransactGetItems",
-    "TransactWriteItems",
-];
-
-/// The items a `TransactWriteItems` request writes, by table: AWS bills each at least two units
-/// (prepare and commit of up to 1 KB).
-#[derive(Debug, Clone, Default)]
-struct TxItems(BTreeMap<String, usize>);
-
-impl aws_smithy_types::config_bag::Storable for TxItems {
-    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
-}
-
-impl TxItems {
-    fn of(body: &serde_json::Map<String, serde_json::Value>) -> Self {
-        let mut by_table = BTreeMap::new();
-        let items = body
-            .get("TransactItems")
-            .and_then(serde_json::Value::as_array);
-        for item in items.into_iter().flatten() {
-            let table = tx_item(item).and_then(|(_, body)| body.get("TableName")?.as_str());
-            if let Some(table) = table {
-                *by_table.entry(table.to_owned()).or_insert(0) += 1;
-            }
-        }
-        TxItems(by_table)
-    }
-}
-
-fn op_name(cfg: &ConfigBag) -> String {
-    cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
-        .map(|m| m.name().to_owned())
-        .unwrap_or_default()
-}
-
-impl Intercept for MeasureCapacity {
-    fn name(&self) -> &'static str {
-        "MeasureCapacity"
-    }
-
-    fn modify_before_signing(
-        &self,
-        context: &mut BeforeTransmitInterceptorContextMut<'_>,
-        _rc: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let op = op_name(cfg);
-        if !CAPACITY_OPS.contains(&op.as_str()) {
-            return Ok(());
-        }
-        let req = context.request_mut();
-        let Some(bytes) = req.body().bytes() else {
-            return Ok(());
-        };
-        let Ok(serde_json::Value::Object(mut body)) = serde_json::from_slice(bytes) else {
-            return Ok(());
-        };
-        if op == "TransactWriteItems" {
-            cfg.interceptor_state().store_put(TxItems::of(&body));
-        }
-        body.insert("ReturnConsumedCapacity".into(), "INDEXES".into());
-        let new = serde_json::to_vec(&body)?;
-        req.headers_mut()
-            .insert("content-length", new.len().to_string());
-        *req.body_mut() = aws_smithy_types::body::SdkBody::from(new);
-        Ok(())
-    }
-
-    fn read_after_deserialization(
-        &self,
-        context: &AfterDeserializationInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let op = op_name(cfg);
-        if !CAPACITY_OPS.contains(&op.as_str()) {
-            return Ok(());
-        }
-        let Some(bytes) = context.response().body().bytes() else {
-            return Ok(());
-        };
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
-            return Ok(());
-        };
-        // Refused conditional writes (errors) carry no ConsumedCapacity: they are not metered
-        // here, though DynamoDB bills them.
-        let consumed = v
-            .get("ConsumedCapacity")
-            .cloned()
-            .unwrap_or(serde_json::Value::Null);
-        let kind = if matches!(
-            op.as_str(),
-            "GetItem" | "Query" | "Scan" | "BatchGetItem" | "TransactGetItems"
-        ) {
-            "read"
-        } else {
-            "write"
-        };
-        let list = match consumed {
-            serde_json::Value::Array(a) => a,
-            serde_json::Value::Null => vec![],
-            one => vec![one],
-        };
-        // AWS bills a transactional write twice a standard one (prepare and commit). DynamoDB
-        // Local reports it doubled but adds up only the distinct per-item figures (three small
-        // puts: 2 units, not 6; measured), so a transaction's table units are at least two per
-        // item. That undercounts only items over 1 KB beside others of their size. The index
-        // updates that follow a commit are standard writes, as reported.
-        let tx = (op == "TransactWriteItems")
-            .then(|| cfg.load::<TxItems>().cloned().unwrap_or_default());
-        if let Ok(mut m) = capacity().lock() {
-            for c in &list {
-                let units = |v: Option<&serde_json::Value>| {
-                    v.and_then(|v| v.get("CapacityUnits"))
-                        .and_then(serde_json::Value::as_f64)
-                        .unwrap_or(0.0)
-                };
-                let reported = units(c.get("Table"));
-                let floor = tx.as_ref().map_or(0.0, |tx| {
-                    let table = c.get("TableName").and_then(serde_json::Value::as_str);
-                    let n = table.and_then(|t| tx.0.get(t)).copied().unwrap_or(0);
-                    2.0 * n as f64
-                });
-                let table = reported.max(floor);
-                *m.entry(format!("{kind}:table")).or_insert(0.0) += table;
-                *m.entry(format!("{kind}:total")).or_insert(0.0) += table - reported;
-                for group in ["GlobalSecondaryIndexes", "LocalSecondaryIndexes"] {
-                    if let Some(ix) = c.get(group).and_then(serde_json::Value::as_object) {
-                        for (name, u) in ix {
-                            *m.entry(format!("{kind}:{name}")).or_insert(0.0) += units(Some(u));
-                        }
-                    }
-                }
-                *m.entry(format!("{kind}:total")).or_insert(0.0) += c
-                    .get("CapacityUnits")
-                    .and_then(serde_json::Value::as_f64)
-                    .unwrap_or(0.0);
-            }
-        }
-        Ok(())
-    }
-}
-
-fn capacity() -> &'static Mutex<BTreeMap<String, f64>> {
-    static CAPACITY: OnceLock<Mutex<BTreeMap<String, f64>>> = OnceLock::new();
-    CAPACITY.get_or_init(|| Mutex::new(BTreeMap::new()))
-}
-
-/// DynamoDB units consumed by this process's clients so far (with `MEASURE_CAPACITY`), by
-/// `read|write:table|<index>|total`.
-pub fn consumed_capacity() -> BTreeMap<String, f64> {
-    capacity().lock().map(|m| m.clone()).unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::TxItems;
-
-    #[test]
-    fn a_transactions_items_are_counted_by_table() {
-        let body = serde_json::json!({"TransactItems": [
-            {"Put": {"TableName": "a", "Item": {}}},
-            {"Update": {"TableName": "a", "Key": {}}},
-            {"ConditionCheck": {"TableName": "b", "Key": {}}},
-            {"Delete": {"TableName": "a", "Key": {}}},
-            {"Unknown": {"TableName": "c"}},
-        ]});
-        let serde_json::Value::Object(body) = body else {
-            unreachable!()
-        };
-        let got: Vec<(String, usize)> = TxItems::of(&body).0.into_iter().collect();
-        assert_eq!(got, [("a".to_owned(), 3), ("b".to_owned(), 1)]);
-        let bytes = serde_json::to_vec(&body).unwrap_or_default();
-        assert_eq!(
-            super::iam_actions("TransactWriteItems", &bytes),
-            ["PutItem", "UpdateItem", "ConditionCheckItem", "DeleteItem"]
-        );
-        assert_eq!(super::iam_actions("TransactGetItems", b"{}"), ["GetItem"]);
-        assert_eq!(super::iam_actions("BatchGetItem", b"{}"), ["BatchGetItem"]);
     }
 }

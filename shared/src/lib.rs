@@ -17,7 +17,6 @@ pub mod domain;
 pub mod error;
 pub mod graph;
 pub mod ids;
-pub mod jwt_ring;
 pub mod media;
 pub mod meta;
 pub mod page_cache;

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::s3::{Method, S3};
+use crate::s3::{Presigned, S3};
 use sha2::{Digest, Sha256};
 
 use crate::Result;
@@ -93,15 +93,8 @@ pub async fn delete(s3: &S3, bucket: &str, key: &str) -> Result<()> {
 
 /// A GET URL for the object, valid `READ_URL_TTL`.
 pub async fn read_url(s3: &S3, bucket: &str, key: &str) -> Result<String> {
-    s3.presign(
-        Method::Get,
-        bucket,
-        key,
-        &[],
-        READ_URL_TTL,
-        SystemTime::now(),
-    )
-    .await
+    s3.presign(Presigned::Get, bucket, key, READ_URL_TTL, SystemTime::now())
+        .await
 }
 
 /// A PUT URL that accepts exactly `size` bytes of `content_type` (both are signed headers).
@@ -112,12 +105,10 @@ pub async fn upload_url(
     content_type: &str,
     size: i64,
 ) -> Result<String> {
-    let size = size.to_string();
     s3.presign(
-        Method::Put,
+        Presigned::Put { content_type, size },
         bucket,
         key,
-        &[("content-length", &size), ("content-type", content_type)],
         UPLOAD_URL_TTL,
         SystemTime::now(),
     )

@@ -1,195 +1,78 @@
-//! The few S3 calls the functions make (put, get, head, delete, and URLs presigned for front
-//! ends and Meta), as SigV4-presigned requests over the one reqwest client.
+//! The few S3 operations the functions make (put, get, head, delete) and the URLs presigned
+//! for front ends and Meta, on `aws-sdk-s3` and its presigner: the SDK's retry policy, its
+//! error model, and its signer.
 //!
-//! Why not `aws-sdk-s3`: it links its flexible-checksum stack (`aws-smithy-checksums` with
-//! `crc-fast`, about 0.7 MB of CRC tables) and its own endpoint rules into every function, for
-//! five operations. Each call here is signed by `aws-sigv4`, the signer the SDK itself uses,
-//! in the SDK's S3 presigning mode; a unit test holds the URLs to the SDK presigner's, byte for
-//! byte.
+//! Errors are reduced to the operation, the SDK's error kind and S3's error code: never the
+//! request, whose URL or headers carry a signature, a credential or a security token.
 
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_sigv4::http_request::{
-    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation,
-    SigningSettings, UriPathNormalizationMode, sign,
-};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
 
 use crate::{Error, Result};
 
-/// How long a URL this module signs for its own call stays valid.
-const CALL_URL_TTL: Duration = Duration::from_secs(300);
-
 #[derive(Clone, Debug)]
 pub struct S3 {
-    http: reqwest::Client,
-    credentials: Option<SharedCredentialsProvider>,
-    region: String,
-    /// A custom endpoint (moto, MinIO), addressed by path: `<endpoint>/<bucket>/<key>`.
-    /// Without one, AWS's virtual-hosted style: `https://<bucket>.s3.<region>.amazonaws.com/<key>`.
-    endpoint: Option<String>,
+    client: aws_sdk_s3::Client,
 }
 
-/// The HTTP method of a call or URL.
+/// What a presigned URL allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Method {
+pub enum Presigned<'a> {
+    /// Reading the object.
     Get,
-    Put,
-    Head,
-    Delete,
-}
-
-impl Method {
-    fn as_str(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Put => "PUT",
-            Method::Head => "HEAD",
-            Method::Delete => "DELETE",
-        }
-    }
-
-    /// The SDK names its operation in an `x-id` parameter; kept, so URLs match its presigner's.
-    fn operation(self) -> &'static str {
-        match self {
-            Method::Get => "GetObject",
-            Method::Put => "PutObject",
-            Method::Head => "HeadObject",
-            Method::Delete => "DeleteObject",
-        }
-    }
+    /// Writing exactly `size` bytes of `content_type` (both are signed headers: a request must
+    /// send them with these values).
+    Put { content_type: &'a str, size: i64 },
 }
 
 impl S3 {
-    pub fn new(
-        http: reqwest::Client,
-        credentials: Option<SharedCredentialsProvider>,
-        region: Option<String>,
-        endpoint: Option<String>,
-    ) -> Self {
-        S3 {
-            http,
-            credentials,
-            region: region.unwrap_or_else(|| "us-east-1".into()),
-            endpoint: endpoint.map(|e| e.trim_end_matches('/').to_owned()),
-        }
+    pub fn new(client: aws_sdk_s3::Client) -> Self {
+        S3 { client }
     }
 
-    /// The custom endpoint, if any (the local host creates its buckets there).
-    pub fn endpoint(&self) -> Option<&str> {
-        self.endpoint.as_deref()
+    /// The SDK client (the local host creates its buckets with it, and adds its meters).
+    pub fn sdk(&self) -> &aws_sdk_s3::Client {
+        &self.client
     }
 
-    /// The object's address, unsigned.
-    fn object_url(&self, bucket: &str, key: &str) -> String {
-        let key = encode_key(key);
-        match &self.endpoint {
-            Some(e) => format!("{e}/{bucket}/{key}"),
-            None => format!("https://{bucket}.s3.{}.amazonaws.com/{key}", self.region),
-        }
-    }
-
-    /// A URL that allows `method` on the object until `ttl` from `start`, with `headers` (lower
-    /// case names) signed: a request must send them with these values.
+    /// A URL that allows `what` on the object until `ttl` from `start`.
     pub async fn presign(
         &self,
-        method: Method,
+        what: Presigned<'_>,
         bucket: &str,
         key: &str,
-        headers: &[(&str, &str)],
         ttl: Duration,
         start: SystemTime,
     ) -> Result<String> {
-        let provider = self
-            .credentials
-            .as_ref()
-            .ok_or_else(|| Error::Config("no AWS credentials".into()))?;
-        let creds = provider
-            .provide_credentials()
-            .await
-            .map_err(|e| Error::s3("Credentials", e))?;
-        let identity: Identity = creds.into();
-        let mut settings = SigningSettings::default();
-        settings.signature_location = SignatureLocation::QueryParams;
-        settings.expires_in = Some(ttl);
-        settings.percent_encoding_mode = PercentEncodingMode::Single;
-        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-        settings.payload_checksum_kind = PayloadChecksumKind::NoHeader;
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("s3")
-            .time(start)
-            .settings(settings)
+        let config = PresigningConfig::builder()
+            .start_time(start)
+            .expires_in(ttl)
             .build()
-            .map_err(|e| Error::s3("Presign", e))?
-            .into();
-        let unsigned = format!(
-            "{}?x-id={}",
-            self.object_url(bucket, key),
-            method.operation()
-        );
-        let host = host_of(&unsigned)?;
-        let mut signed_headers = vec![("host", host.as_str())];
-        signed_headers.extend(headers.iter().copied());
-        let request = SignableRequest::new(
-            method.as_str(),
-            unsigned.as_str(),
-            signed_headers.into_iter(),
-            SignableBody::UnsignedPayload,
-        )
-        .map_err(|e| Error::s3("Presign", e))?;
-        let (instructions, _) = sign(request, &params)
-            .map_err(|e| Error::s3("Presign", e))?
-            .into_parts();
-        let (_, query) = instructions.into_parts();
-        let mut url = reqwest::Url::parse(&unsigned).map_err(|e| Error::s3("Presign", e))?;
-        {
-            let mut q = url.query_pairs_mut();
-            for (name, value) in query {
-                q.append_pair(name, &value);
-            }
-        }
-        Ok(url.to_string())
-    }
-
-    async fn call(
-        &self,
-        method: Method,
-        bucket: &str,
-        key: &str,
-        headers: &[(&str, &str)],
-        body: Option<Vec<u8>>,
-    ) -> Result<reqwest::Response> {
-        let url = self
-            .presign(
-                method,
-                bucket,
-                key,
-                headers,
-                CALL_URL_TTL,
-                SystemTime::now(),
-            )
-            .await?;
-        let m = match method {
-            Method::Get => reqwest::Method::GET,
-            Method::Put => reqwest::Method::PUT,
-            Method::Head => reqwest::Method::HEAD,
-            Method::Delete => reqwest::Method::DELETE,
+            .map_err(|e| Error::s3("Presign", e))?;
+        let request = match what {
+            Presigned::Get => self
+                .client
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .presigned(config)
+                .await
+                .map_err(|e| Error::s3("Presign", describe(e)))?,
+            Presigned::Put { content_type, size } => self
+                .client
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .content_type(content_type)
+                .content_length(size)
+                .presigned(config)
+                .await
+                .map_err(|e| Error::s3("Presign", describe(e)))?,
         };
-        let mut req = self.http.request(m, url);
-        // The body sets its own length; the signed value is the same.
-        for (name, value) in headers.iter().filter(|(n, _)| *n != "content-length") {
-            req = req.header(*name, *value);
-        }
-        if let Some(b) = body {
-            req = req.body(b);
-        }
-        req.send()
-            .await
-            .map_err(|e| Error::s3(method.operation(), e))
+        Ok(request.uri().to_owned())
     }
 
     pub async fn put(
@@ -199,90 +82,88 @@ impl S3 {
         body: Vec<u8>,
         content_type: &str,
     ) -> Result<()> {
-        let len = body.len().to_string();
-        let res = self
-            .call(
-                Method::Put,
-                bucket,
-                key,
-                &[("content-length", &len), ("content-type", content_type)],
-                Some(body),
-            )
-            .await?;
-        ok(res, "PutObject").await.map(|_| ())
+        self.client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| Error::s3("PutObject", describe(e)))?;
+        Ok(())
     }
 
     pub async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>> {
-        let res = self.call(Method::Get, bucket, key, &[], None).await?;
-        let res = ok(res, "GetObject").await?;
-        Ok(res
-            .bytes()
+        let out = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
             .await
-            .map_err(|e| Error::s3("GetObject", e))?
-            .to_vec())
+            .map_err(|e| Error::s3("GetObject", describe(e)))?;
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| Error::s3("GetObject", format!("reading the body: {e}")))?;
+        Ok(body.into_bytes().to_vec())
     }
 
     /// The object's size, `None` when there is no such object.
     pub async fn size(&self, bucket: &str, key: &str) -> Result<Option<i64>> {
-        let res = self.call(Method::Head, bucket, key, &[], None).await?;
-        if res.status() == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
+        match self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.content_length),
+            Err(SdkError::ServiceError(e)) if e.err().is_not_found() => Ok(None),
+            Err(e) => Err(Error::s3("HeadObject", describe(e))),
         }
-        let res = ok(res, "HeadObject").await?;
-        Ok(res
-            .headers()
-            .get(reqwest::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok()))
     }
 
     pub async fn delete(&self, bucket: &str, key: &str) -> Result<()> {
-        let res = self.call(Method::Delete, bucket, key, &[], None).await?;
-        ok(res, "DeleteObject").await.map(|_| ())
+        self.client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| Error::s3("DeleteObject", describe(e)))?;
+        Ok(())
     }
 }
 
-async fn ok(res: reqwest::Response, op: &'static str) -> Result<reqwest::Response> {
-    if res.status().is_success() {
-        return Ok(res);
+/// What went wrong, without the request: the SDK's kind of failure and S3's code if it
+/// answered (`NoSuchBucket`, `AccessDenied`), or the kind of I/O failure if it did not.
+fn describe<E: ProvideErrorMetadata + std::error::Error, R>(e: SdkError<E, R>) -> String {
+    match &e {
+        SdkError::ServiceError(s) => {
+            let code = s.err().code().unwrap_or("no error code");
+            format!("service error {code}")
+        }
+        SdkError::DispatchFailure(d) => {
+            let kind = if d.is_timeout() {
+                "timeout"
+            } else if d.is_io() {
+                "io"
+            } else if d.is_user() {
+                "user"
+            } else {
+                "other"
+            };
+            format!("dispatch failure ({kind})")
+        }
+        SdkError::TimeoutError(_) => "timeout".to_owned(),
+        SdkError::ResponseError(_) => "unreadable response".to_owned(),
+        SdkError::ConstructionFailure(_) => "request not constructed".to_owned(),
+        _ => "unknown failure".to_owned(),
     }
-    let status = res.status();
-    // S3's XML error names what went wrong (`<Code>NoSuchBucket</Code>`); no object data.
-    let body = res.text().await.unwrap_or_default();
-    let code = body
-        .split_once("<Code>")
-        .and_then(|(_, rest)| rest.split_once("</Code>"))
-        .map(|(c, _)| c.to_owned())
-        .unwrap_or_default();
-    Err(Error::s3(op, format!("HTTP {status} {code}")))
-}
-
-fn host_of(url: &str) -> Result<String> {
-    let u = reqwest::Url::parse(url).map_err(|e| Error::s3("Presign", e))?;
-    let host = u
-        .host_str()
-        .ok_or_else(|| Error::s3("Presign", "a URL without a host"))?;
-    Ok(match u.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_owned(),
-    })
-}
-
-/// An object key in a URL path: each segment percent-encoded, `/` kept.
-fn encode_key(key: &str) -> String {
-    key.split('/')
-        .map(|seg| {
-            seg.bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect::<String>()
-        })
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 #[cfg(test)]
@@ -291,10 +172,7 @@ mod tests {
     use aws_credential_types::Credentials;
     use std::time::UNIX_EPOCH;
 
-    /// The SDK's presigner is the reference: same inputs, same time, the same URL.
-    #[tokio::test]
-    async fn urls_are_the_sdk_presigners_byte_for_byte() {
-        use aws_sdk_s3::presigning::PresigningConfig;
+    fn s3(endpoint: Option<&str>) -> S3 {
         let creds = Credentials::new(
             "AKIDEXAMPLE",
             "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
@@ -302,70 +180,69 @@ mod tests {
             None,
             "test",
         );
+        let mut conf = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("eu-west-1"))
+            .credentials_provider(creds)
+            .force_path_style(endpoint.is_some());
+        if let Some(e) = endpoint {
+            conf = conf.endpoint_url(e);
+        }
+        S3::new(aws_sdk_s3::Client::from_conf(conf.build()))
+    }
+
+    /// The URLs front ends and Meta are given: path style on a custom endpoint, virtual-hosted
+    /// on AWS, the PUT bound to its size and type.
+    #[tokio::test]
+    async fn presigned_urls_name_the_object_and_sign_what_they_must() {
         let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let ttl = Duration::from_secs(3_600);
         let key = "uploads/acct_1/up_01J0 x+y=z.png";
-        crate::tls::install_default_provider();
-        for endpoint in [None, Some("http://127.0.0.1:5123")] {
-            let ours = S3::new(
-                reqwest::Client::new(),
-                Some(SharedCredentialsProvider::new(creds.clone())),
-                Some("eu-west-1".into()),
-                endpoint.map(str::to_owned),
-            );
-            let mut conf = aws_sdk_s3::Config::builder()
-                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-                .region(aws_sdk_s3::config::Region::new("eu-west-1"))
-                .credentials_provider(creds.clone())
-                .force_path_style(endpoint.is_some());
-            if let Some(e) = endpoint {
-                conf = conf.endpoint_url(e);
-            }
-            let sdk = aws_sdk_s3::Client::from_conf(conf.build());
-            let pc = || {
-                PresigningConfig::builder()
-                    .start_time(start)
-                    .expires_in(ttl)
-                    .build()
-                    .expect("config")
-            };
-            let want = sdk
-                .get_object()
-                .bucket("media-bucket")
-                .key(key)
-                .presigned(pc())
-                .await
-                .expect("sdk")
-                .uri()
-                .to_owned();
-            let got = ours
-                .presign(Method::Get, "media-bucket", key, &[], ttl, start)
-                .await
-                .expect("ours");
-            assert_eq!(got, want, "GET at {endpoint:?}");
-            let want = sdk
-                .put_object()
-                .bucket("media-bucket")
-                .key(key)
-                .content_type("image/png")
-                .content_length(42)
-                .presigned(pc())
-                .await
-                .expect("sdk")
-                .uri()
-                .to_owned();
-            let got = ours
-                .presign(
-                    Method::Put,
-                    "media-bucket",
-                    key,
-                    &[("content-length", "42"), ("content-type", "image/png")],
-                    ttl,
-                    start,
-                )
-                .await
-                .expect("ours");
-            assert_eq!(got, want, "PUT at {endpoint:?}");
+        let local = s3(Some("http://127.0.0.1:5123"));
+        let get = local
+            .presign(Presigned::Get, "media-bucket", key, ttl, start)
+            .await
+            .expect("presign");
+        assert!(
+            get.starts_with("http://127.0.0.1:5123/media-bucket/uploads/acct_1/up_01J0%20x%2By%3Dz.png?"),
+            "{get}"
+        );
+        assert!(get.contains("X-Amz-Expires=3600"), "{get}");
+        assert!(get.contains("X-Amz-Date=20231114T221320Z"), "{get}");
+        let put = s3(None)
+            .presign(
+                Presigned::Put {
+                    content_type: "image/png",
+                    size: 42,
+                },
+                "media-bucket",
+                key,
+                ttl,
+                start,
+            )
+            .await
+            .expect("presign");
+        assert!(
+            put.starts_with("https://media-bucket.s3.eu-west-1.amazonaws.com/uploads/"),
+            "{put}"
+        );
+        assert!(
+            put.contains("X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost"),
+            "{put}"
+        );
+    }
+
+    /// A failure names its kind, never the request (whose URL may carry credentials).
+    #[tokio::test]
+    async fn an_unreachable_endpoint_fails_without_the_request_in_the_error() {
+        let err = s3(Some("http://127.0.0.1:9"))
+            .get("media-bucket", "media/acct_1/x")
+            .await
+            .expect_err("nothing listens on port 9");
+        let text = err.to_string();
+        assert!(text.starts_with("s3 GetObject: dispatch failure"), "{text}");
+        for secret in ["X-Amz-", "AKIDEXAMPLE", "IQoJb3JpZ2lu", "127.0.0.1"] {
+            assert!(!text.contains(secret), "{text}");
         }
     }
 }

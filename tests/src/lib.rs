@@ -57,7 +57,7 @@ impl Stack {
     }
 
     pub async fn clients(&self) -> Clients {
-        Clients::for_endpoints(
+        pagedesk_local::aws::clients_for(
             &self.s("dynamodb_url"),
             &self.s("moto_url"),
             &self.s("moto_url"),

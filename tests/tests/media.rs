@@ -453,7 +453,11 @@ async fn erasing_a_contact_removes_their_stored_media() {
         .await;
     assert_eq!(s, 204);
     assert_ne!(fetch(&stack, &ours).await.0, 200, "our copy is gone");
-    let listed = pagedesk_local::provision::local_s3(&stack.s("moto_url"))
+    let listed = stack
+        .clients()
+        .await
+        .s3
+        .sdk()
         .list_objects_v2()
         .bucket(stack.s("bucket"))
         .prefix(format!("media/{}/", t.account))

@@ -234,7 +234,7 @@ async fn a_base64_encoded_body_from_api_gateway_verifies_on_the_decoded_bytes() 
 }
 
 async fn in_process_webhook(stack: &Stack, sqs_endpoint: &str) -> Webhook {
-    let clients = pagedesk_shared::aws::Clients::for_endpoints(
+    let clients = pagedesk_local::aws::clients_for(
         &stack.s("dynamodb_url"),
         sqs_endpoint,
         &stack.s("moto_url"),

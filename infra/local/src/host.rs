@@ -82,7 +82,7 @@ pub fn http_api(routes: Vec<(String, String, HttpHandler)>) -> axum::Router {
                     let path = uri.path().to_owned();
                     // Local only: AWS requests made by the hosted functions, for cost measurements.
                     if path == "/_local/aws-requests" && method == Method::GET {
-                        return axum::Json(pagedesk_shared::aws::request_counts()).into_response();
+                        return axum::Json(crate::aws::request_counts()).into_response();
                     }
                     // Invocations and handler time per function, for the bench's cost figures.
                     if path == "/_local/invocations" && method == Method::GET {
@@ -90,7 +90,7 @@ pub fn http_api(routes: Vec<(String, String, HttpHandler)>) -> axum::Router {
                     }
                     // DynamoDB's own meter, when the stack runs with PAGEDESK_MEASURE_CAPACITY=1.
                     if path == "/_local/aws-capacity" && method == Method::GET {
-                        return axum::Json(pagedesk_shared::aws::consumed_capacity())
+                        return axum::Json(crate::aws::consumed_capacity())
                             .into_response();
                     }
                     let Some((_, _, h)) = routes
@@ -227,7 +227,7 @@ impl EventSource {
             .map_err(|e| e.into_service_error().to_string())?;
         let messages = out.messages.unwrap_or_default();
         if messages.is_empty() {
-            pagedesk_shared::aws::count_extra(pagedesk_shared::aws::EMPTY_POLL);
+            crate::aws::count_extra(crate::aws::EMPTY_POLL);
             tokio::time::sleep(Duration::from_millis(100)).await;
             return Ok(());
         }

@@ -1,5 +1,6 @@
 //! The local stack of pagedesk (see `main.rs` for what it starts).
 
+pub mod aws;
 pub mod emulators;
 pub mod facebook;
 pub mod fault;

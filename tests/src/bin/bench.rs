@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use pagedesk_e2e::{Stack, envelope, unique};
-use pagedesk_shared::aws::EMPTY_POLL;
+use pagedesk_local::aws::EMPTY_POLL;
 use pagedesk_shared::meta::{event, signature, webhook};
 use serde_json::{Value, json};
 
@@ -734,8 +734,8 @@ type Meter = (BTreeMap<String, u64>, BTreeMap<String, f64>);
 
 fn meter() -> Meter {
     (
-        pagedesk_shared::aws::request_counts(),
-        pagedesk_shared::aws::consumed_capacity(),
+        pagedesk_local::aws::request_counts(),
+        pagedesk_local::aws::consumed_capacity(),
     )
 }
 
