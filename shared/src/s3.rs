@@ -204,7 +204,9 @@ mod tests {
             .await
             .expect("presign");
         assert!(
-            get.starts_with("http://127.0.0.1:5123/media-bucket/uploads/acct_1/up_01J0%20x%2By%3Dz.png?"),
+            get.starts_with(
+                "http://127.0.0.1:5123/media-bucket/uploads/acct_1/up_01J0%20x%2By%3Dz.png?"
+            ),
             "{get}"
         );
         assert!(get.contains("X-Amz-Expires=3600"), "{get}");

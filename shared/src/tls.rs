@@ -80,8 +80,8 @@ pub fn sdk_http_client() -> SharedHttpClient {
     let tls_context = TlsContext::builder()
         .with_trust_store(TrustStore::empty().with_pem_certificate(roots_pem()))
         .build();
-    let builder =
-        aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+    let builder = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
     match tls_context {
         Ok(ctx) => builder.tls_context(ctx).build_https(),
         // The context builder only fails on a server-name option this code does not use.

@@ -221,17 +221,28 @@ impl Stack {
             .to_owned()
     }
 
-    /// The Page token pagedesk holds for `page`.
+    /// The Page token pagedesk holds for `page`, `None` when there is no such secret. Any other
+    /// failure (moto down, access refused) fails the test: it proves nothing about the token.
     pub async fn stored_token(&self, page: &str) -> Option<String> {
-        self.clients()
+        let out = self
+            .clients()
             .await
             .secrets
             .get_secret_value()
             .secret_id(format!("{}{page}", self.s("page_token_prefix")))
             .send()
-            .await
-            .ok()
-            .and_then(|s| s.secret_string().map(str::to_owned))
+            .await;
+        match out {
+            Ok(s) => Some(s.secret_string().expect("a secret string").to_owned()),
+            Err(e) => {
+                let e = e.into_service_error();
+                assert!(
+                    e.is_resource_not_found_exception(),
+                    "reading the Page token failed: {e}"
+                );
+                None
+            }
+        }
     }
 
     pub async fn sim(&self, method: &str, path: &str, body: Option<Value>) -> Value {
@@ -264,6 +275,63 @@ impl Stack {
                 panic!("timed out waiting for {what}: last answer {status} {v}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the local stack has done everything it was given: every event-source queue
+    /// drained and nothing in flight (`GET /_local/idle`). Tests that assert something did
+    /// *not* happen call this first instead of sleeping. Panics after 60 s or on an error.
+    pub async fn settled(&self) {
+        self.wait_idle("/_local/idle").await
+    }
+
+    /// As [`Stack::settled`], but messages waiting out a delay (the deferred queue's retries
+    /// of events whose target has not arrived yet) do not count: everything that could run has.
+    pub async fn settled_but_delayed(&self) {
+        self.wait_idle("/_local/idle?ignore_delayed=true").await
+    }
+
+    /// Waits until the local host's scheduler has finished `n` more runs than when called.
+    pub async fn scheduler_ran(&self, n: u64) {
+        let runs = || async {
+            self.local("/_local/invocations").await["SchedulerFunction"]["count"]
+                .as_u64()
+                .unwrap_or(0)
+        };
+        let start = runs().await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while runs().await < start + n {
+            assert!(
+                Instant::now() < deadline,
+                "the scheduler did not run {n} times in 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// One of the local host's own answers (`/_local/...` beside the webhook).
+    async fn local(&self, path: &str) -> Value {
+        let url = self.s("webhook_url").replace("/webhook", path);
+        let res = self.http.get(&url).send().await;
+        let res = res.unwrap_or_else(|e| panic!("the local host answers {path}: {e}"));
+        res.json()
+            .await
+            .unwrap_or_else(|e| panic!("{path} answers JSON: {e}"))
+    }
+
+    async fn wait_idle(&self, path: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let v = self.local(path).await;
+            assert!(v["error"].is_null(), "the idle check failed: {v}");
+            if v["idle"] == true {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the stack was not idle in 60 s: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -418,8 +486,33 @@ pub fn envelope(page: &str, field: &str, items: Vec<Value>) -> Value {
 
 /// A person's text message to `page`, as Meta sends it in `messaging[]`.
 pub fn text_event(page: &str, user: &str, text: &str, at: i64) -> Value {
-    json!({"sender": {"id": user}, "recipient": {"id": page}, "timestamp": at,
-           "message": {"mid": format!("m_{}", unique()), "text": text}})
+    text_event_with_mid(page, user, &format!("m_{}", unique()), text, at)
+}
+
+/// A text message with a given `mid` (redeliveries, edits and reactions that name it).
+pub fn text_event_with_mid(page: &str, user: &str, mid: &str, text: &str, at: i64) -> Value {
+    messaging_event(
+        page,
+        user,
+        at,
+        json!({"message": {"mid": mid, "text": text}}),
+    )
+}
+
+/// A Messenger `messaging` item from `user` to `page` at `at` (ms), with `fields` (`message`,
+/// `reaction`, `read`, `delivery`, …) beside the sender, recipient and timestamp.
+pub fn messaging_event(page: &str, user: &str, at: i64, fields: Value) -> Value {
+    let mut event = json!({"sender": {"id": user}, "recipient": {"id": page}, "timestamp": at});
+    if let (Some(e), Value::Object(f)) = (event.as_object_mut(), fields) {
+        e.extend(f);
+    }
+    event
+}
+
+/// Now, in milliseconds since the epoch (Meta's timestamps).
+pub fn now_ms() -> i64 {
+    use pagedesk_shared::clock::Clock;
+    pagedesk_shared::clock::SystemClock.now_ms()
 }
 
 /// A TCP proxy that holds every chunk it forwards towards `upstream` for a random time up to

@@ -1,11 +1,9 @@
 //! Page comments and lead ads: conversations from the feed, public and private replies,
 //! leads as contacts.
 
-use std::time::Duration;
-
-use pagedesk_e2e::{Stack, Tenant, fixture, unique};
+use pagedesk_e2e::{Stack, Tenant, fixture, now_ms, unique};
 use pagedesk_shared::auth::Role;
-use pagedesk_shared::clock::{Clock, DAY_MS, SystemClock};
+use pagedesk_shared::clock::DAY_MS;
 use serde_json::{Value, json};
 
 const FIXTURE_PAGE: &str = "137542570280222";
@@ -57,7 +55,7 @@ async fn messages_where(
 }
 
 fn now_s() -> i64 {
-    SystemClock.now_ms() / 1000
+    now_ms() / 1000
 }
 
 /// A person's comment on the post, `age_s` seconds old.
@@ -196,7 +194,7 @@ async fn every_feed_fixture_lands_in_one_conversation_per_post() {
         (pm["direction"].as_str(), pm["author"]["type"].as_str()),
         (Some("out"), Some("page"))
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    stack.settled().await;
     assert_eq!(
         stack
             .get(
@@ -274,7 +272,7 @@ async fn public_and_private_replies_and_the_one_private_reply_rule() {
     assert_eq!(call["method"], "POST");
     assert_eq!(call["body"]["message"], "Yes, both!");
     // Its own feed webhook comes back from the simulator and is matched, not stored twice.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stack.settled().await;
     let msgs = stack
         .get(
             &format!("/conversations/{conv}/messages"),
@@ -568,7 +566,7 @@ async fn leads_become_contacts_and_conversations_and_test_leads_are_recorded() {
         (contact["name"].as_str(), contact["phone"].as_str()),
         (Some("Ada Lovelace"), Some("+44 20 7946 1111"))
     );
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    stack.settled().await;
     assert_eq!(
         stack.get("/conversations?channel=lead", &tok).await["items"]
             .as_array()
@@ -603,7 +601,7 @@ async fn leads_become_contacts_and_conversations_and_test_leads_are_recorded() {
         )
         .await;
     assert_eq!(msgs["items"][0]["lead"]["status"], "unavailable");
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    stack.settled().await;
     let calls = stack.sim("GET", "/_sim/requests", None).await;
     // Only this test sends the Dashboard's sample, so every fetch of its id is this lead's.
     let fetches = calls

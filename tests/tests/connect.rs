@@ -3,15 +3,9 @@
 //! Pages held by another account, sharing, the takeover attempt, health checks, Meta's signed
 //! callbacks, erasure and history import.
 
-use std::time::Duration;
-
-use pagedesk_e2e::{Stack, Tenant, eventually, unique};
-use pagedesk_shared::clock::{Clock, HOUR_MS, SystemClock};
+use pagedesk_e2e::{Stack, Tenant, eventually, now_ms, unique};
+use pagedesk_shared::clock::HOUR_MS;
 use serde_json::{Value, json};
-
-fn now() -> i64 {
-    SystemClock.now_ms()
-}
 
 fn id(prefix: char) -> String {
     format!("{prefix}{:014}", unique())
@@ -388,8 +382,8 @@ async fn channel_switches_skip_a_channels_events_and_delete_unsubscribes() {
     );
     let comment = json!({"field": "feed", "value": {"from": {"id": id('2'), "name": "C"}, "item": "comment", "verb": "add",
         "post_id": format!("{}_1", t.page_id), "comment_id": format!("1_{}", unique()),
-        "parent_id": format!("{}_1", t.page_id), "created_time": now() / 1000, "message": "hi"}});
-    let body = json!({"object": "page", "entry": [{"id": t.page_id, "time": now(), "changes": [comment]}]});
+        "parent_id": format!("{}_1", t.page_id), "created_time": now_ms() / 1000, "message": "hi"}});
+    let body = json!({"object": "page", "entry": [{"id": t.page_id, "time": now_ms(), "changes": [comment]}]});
     let (s, _) = stack.post_webhook(body.to_string().as_bytes()).await;
     assert_eq!(s, 200, "acknowledged");
     stack
@@ -407,7 +401,7 @@ async fn channel_switches_skip_a_channels_events_and_delete_unsubscribes() {
             |v| v["items"].as_array().is_some_and(|a| !a.is_empty()),
         )
         .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    stack.settled().await;
     let list2 = stack.get("/conversations", &admin).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     assert!(
@@ -677,8 +671,8 @@ async fn erasure_leaves_nothing_of_the_person_in_the_table() {
     let comment_text = format!("comment secret {}", unique());
     let comment = json!({"field": "feed", "value": {"from": {"id": psid, "name": name}, "item": "comment", "verb": "add",
         "post_id": format!("{}_5", t.page_id), "comment_id": format!("5_{}", unique()),
-        "parent_id": format!("{}_5", t.page_id), "created_time": now() / 1000, "message": comment_text}});
-    let body = json!({"object": "page", "entry": [{"id": t.page_id, "time": now(), "changes": [comment]}]});
+        "parent_id": format!("{}_5", t.page_id), "created_time": now_ms() / 1000, "message": comment_text}});
+    let body = json!({"object": "page", "entry": [{"id": t.page_id, "time": now_ms(), "changes": [comment]}]});
     assert_eq!(stack.post_webhook(body.to_string().as_bytes()).await.0, 200);
     stack
         .wait_for(
@@ -800,9 +794,9 @@ async fn a_history_import_survives_a_failed_step_and_never_duplicates_webhook_me
     for i in 0..15i64 {
         let psid = id('3');
         let last = if i < 5 {
-            now() - HOUR_MS
+            now_ms() - HOUR_MS
         } else {
-            now() - 30 * HOUR_MS
+            now_ms() - 30 * HOUR_MS
         };
         let messages: Vec<Value> = (0..20)
             .map(|k| {
@@ -978,7 +972,7 @@ async fn an_import_on_connect_routes_open_conversations_by_the_rules() {
     assert_eq!(s, 200);
     let page_id = id('9');
     for age in [HOUR_MS, 2 * HOUR_MS, 40 * HOUR_MS] {
-        let at = graph_time(now() - age);
+        let at = graph_time(now_ms() - age);
         stack
             .sim(
                 "POST",

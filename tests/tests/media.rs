@@ -2,14 +2,9 @@
 //! background and served from our copy after Meta's URL expired; limits that refuse without
 //! blocking; uploads for replies; another account's upload refused; erasure removes media.
 
-use pagedesk_e2e::{Stack, Tenant, eventually, fixture, unique};
+use pagedesk_e2e::{Stack, Tenant, eventually, fixture, now_ms, unique};
 use pagedesk_shared::auth::Role;
-use pagedesk_shared::clock::{Clock, SystemClock};
 use serde_json::{Value, json};
-
-fn now() -> i64 {
-    SystemClock.now_ms()
-}
 
 async fn put_media(stack: &Stack, name: &str, content_type: &str, bytes: Vec<u8>) -> String {
     let url = format!("{}/_sim/media/{name}", stack.s("sim_url"));
@@ -37,7 +32,7 @@ async fn person_sends(stack: &Stack, t: &Tenant, user: &str, attachments: Vec<(&
         .iter()
         .map(|(k, u)| json!({"type": k, "payload": {"url": u}}))
         .collect();
-    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now(),
+    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now_ms(),
                     "message": {"mid": format!("m_{}", unique()), "attachments": atts}});
     stack.deliver(&t.page_id, vec![ev]).await;
 }
@@ -192,7 +187,7 @@ async fn a_file_too_large_or_of_the_wrong_type_is_refused_without_blocking_the_n
     )
     .await;
     person_sends(&stack, &t, &user, vec![("file", &big), ("image", &html)]).await;
-    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now(),
+    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now_ms(),
                     "message": {"mid": format!("m_{}", unique()), "text": "did you get it?"}});
     stack.deliver(&t.page_id, vec![ev]).await;
     let msgs = messages_when(&stack, &t, "the next message and both refusals", |m| {
@@ -236,7 +231,7 @@ async fn an_upload_goes_out_in_a_reply_and_another_accounts_upload_is_refused() 
     let t = stack.tenant().await;
     let other = stack.tenant().await;
     let user = format!("2{}", unique());
-    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now(),
+    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now_ms(),
                     "message": {"mid": format!("m_{}", unique()), "text": "send me the invoice"}});
     stack.deliver(&t.page_id, vec![ev]).await;
     let (conv, _) = stack.single_conversation(&t, 1).await;
@@ -349,7 +344,7 @@ async fn a_page_that_met_the_eu_restriction_warns_on_non_image_replies() {
     let stack = Stack::connect();
     let t = stack.tenant().await;
     let user = format!("2{}", unique());
-    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now(),
+    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now_ms(),
                     "message": {"mid": format!("m_{}", unique()), "text": "hi"}});
     stack.deliver(&t.page_id, vec![ev]).await;
     let (conv, _) = stack.single_conversation(&t, 1).await;

@@ -269,7 +269,7 @@ async fn foreign_echo_is_the_pages_outbound_message_and_receipts_move_it() {
     );
     late["delivery"]["watermark"] = json!(1);
     stack.deliver(&t.page_id, vec![late]).await;
-    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    stack.settled().await;
     let v = stack
         .get(&format!("/conversations/{id}/messages"), &tok)
         .await;
@@ -355,7 +355,7 @@ async fn standby_messages_are_stored_and_handover_events_skipped() {
     );
     let (_, msgs) = stack.single_conversation(&t, 1).await;
     assert_eq!(msgs[0]["standby"], true);
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    stack.settled().await;
     let (_, msgs) = stack.single_conversation(&t, 1).await;
     assert_eq!(msgs.len(), 1, "handover events add nothing: {msgs:?}");
 }

@@ -24,8 +24,9 @@ async fn an_edit_and_a_reaction_that_overtake_their_message_are_applied_when_it_
     stack.deliver(&t.page_id, vec![edit]).await;
     stack.deliver(&t.page_id, vec![reaction]).await;
     stack.deliver(&t.page_id, vec![read]).await;
-    // Let the router see all three before the message exists.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // The router has taken all three before the message exists: every queue drained, nothing
+    // in flight (the three wait, delayed, on the deferred queue).
+    stack.settled_but_delayed().await;
     let message = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": at,
         "message": {"mid": mid, "text": "see you at 4"}});
     stack.deliver(&t.page_id, vec![message]).await;

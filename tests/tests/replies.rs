@@ -4,13 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use pagedesk_e2e::{Stack, Tenant, envelope, fixture, unique};
-use pagedesk_shared::clock::{Clock, DAY_MS, HOUR_MS, SystemClock};
+use pagedesk_e2e::{Stack, Tenant, envelope, fixture, now_ms, unique};
+use pagedesk_shared::clock::{DAY_MS, HOUR_MS};
 use serde_json::{Value, json};
-
-fn now() -> i64 {
-    SystemClock.now_ms()
-}
 
 /// The person writes at `at` (ms); returns the conversation id and the person's id.
 async fn inbound_at(stack: &Stack, t: &Tenant, at: i64) -> (String, String) {
@@ -101,7 +97,7 @@ async fn set_settings(stack: &Stack, account: &str, human_agent: bool) {
 async fn a_reply_goes_out_once_and_echo_and_receipts_move_it_to_read() {
     let stack = Stack::connect();
     let t = stack.tenant().await;
-    let (conv, user) = inbound_at(&stack, &t, now()).await;
+    let (conv, user) = inbound_at(&stack, &t, now_ms()).await;
     let client_id = format!("c-{}", unique());
     let (s, m) = reply(&stack, &t, &conv, json!({"text": "We are on it", "client_id": client_id, "quick_replies": [{"title": "Thanks", "payload": "THX"}]})).await;
     assert_eq!(s, 202, "{m}");
@@ -153,7 +149,7 @@ async fn a_reply_goes_out_once_and_echo_and_receipts_move_it_to_read() {
     );
 
     // The simulator's echo comes back through the webhook and is not stored twice.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    stack.settled().await;
     let msgs = stack
         .get(
             &format!("/conversations/{conv}/messages"),
@@ -167,7 +163,7 @@ async fn a_reply_goes_out_once_and_echo_and_receipts_move_it_to_read() {
     );
 
     for (key, status) in [("delivery", "delivered"), ("read", "read")] {
-        let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now(), key: {"watermark": now()}});
+        let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now_ms(), key: {"watermark": now_ms()}});
         stack.deliver(&t.page_id, vec![ev]).await;
         message(&stack, &t, &conv, &id, status, |m| m["status"] == status).await;
     }
@@ -182,7 +178,7 @@ async fn receipts_belong_to_the_thread_and_each_watermark_is_announced_once() {
     let stack = Stack::connect();
     let t = stack.tenant().await;
     let tok = stack.admin(&t.account);
-    let (first, user) = inbound_at(&stack, &t, now() - 5_000).await;
+    let (first, user) = inbound_at(&stack, &t, now_ms() - 5_000).await;
     let (s, r) = reply(&stack, &t, &first, json!({"text": "done, anything else?"})).await;
     assert_eq!(s, 202, "{r}");
     let rid = r["id"].as_str().unwrap().to_owned();
@@ -196,7 +192,7 @@ async fn receipts_belong_to_the_thread_and_each_watermark_is_announced_once() {
         )
         .await;
     assert_eq!(s, 200, "{v}");
-    let msg = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now(),
+    let msg = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now_ms(),
         "message": {"mid": format!("m_{}", unique()), "text": "one more thing"}});
     stack.deliver(&t.page_id, vec![msg]).await;
     let list = stack
@@ -210,7 +206,7 @@ async fn receipts_belong_to_the_thread_and_each_watermark_is_announced_once() {
     let second = list["items"][0]["id"].as_str().unwrap().to_owned();
     assert_ne!(second, first);
 
-    let w = now();
+    let w = now_ms();
     let receipt = |key: &str, at: i64, watermark: i64| {
         json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": at,
             key: {"watermark": watermark}})
@@ -260,9 +256,9 @@ async fn a_reply_cut_off_after_its_client_id_guard_is_finished_by_the_retry() {
     use aws_sdk_dynamodb::types::AttributeValue::S;
     let stack = Stack::connect();
     let t = stack.tenant().await;
-    let (conv, _user) = inbound_at(&stack, &t, now()).await;
+    let (conv, _user) = inbound_at(&stack, &t, now_ms()).await;
     let client_id = format!("c-{}", unique());
-    let at = now() - 2_000;
+    let at = now_ms() - 2_000;
     let id = pagedesk_shared::ids::new_id(pagedesk_shared::ids::message_prefix(), at);
     let message_sk = format!("MSG#{at:013}#{id}");
     stack
@@ -314,7 +310,7 @@ async fn a_reply_cut_off_after_its_client_id_guard_is_finished_by_the_retry() {
 async fn a_refused_reply_leaves_no_client_id_behind() {
     let stack = Stack::connect();
     let t = stack.tenant().await;
-    let (conv, user) = inbound_at(&stack, &t, now() - 25 * HOUR_MS).await;
+    let (conv, user) = inbound_at(&stack, &t, now_ms() - 25 * HOUR_MS).await;
     let client_id = format!("c-{}", unique());
     let body = json!({"text": "after the window", "client_id": client_id});
     let (s, v) = reply(&stack, &t, &conv, body.clone()).await;
@@ -345,7 +341,7 @@ async fn a_refused_reply_leaves_no_client_id_behind() {
     assert!(guard.is_none(), "a refused reply's guard stays: {guard:?}");
 
     // The person writes again: the same client_id makes a new reply after that message.
-    let written = now();
+    let written = now_ms();
     let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": written, "message": {"mid": format!("m_{}", unique()), "text": "still there?"}});
     stack.deliver(&t.page_id, vec![ev]).await;
     stack
@@ -398,7 +394,7 @@ async fn the_reply_condition_stores_inside_the_window_and_hands_back_the_rest() 
     let stack = Stack::connect();
     let store = Store::new(stack.clients().await.dynamo, stack.fresh_table().await);
     let account = format!("acct-{}", unique());
-    let t = now();
+    let t = now_ms();
     let inside = pagedesk_e2e::seed_conversation(&store, &account, t - HOUR_MS, t - HOUR_MS).await;
     let outside =
         pagedesk_e2e::seed_conversation(&store, &account, t - 25 * HOUR_MS, t - 25 * HOUR_MS).await;
@@ -483,7 +479,7 @@ async fn without_an_echo_the_senders_own_record_settles_the_message() {
             Some(json!({"echoes": false, "page_id": t.page_id})),
         )
         .await;
-    let (conv, _) = inbound_at(&stack, &t, now()).await;
+    let (conv, _) = inbound_at(&stack, &t, now_ms()).await;
     let (_, m) = reply(&stack, &t, &conv, json!({"text": "no echo for this Page"})).await;
     let sent = message(&stack, &t, &conv, m["id"].as_str().unwrap(), "sent", |m| {
         m["status"] == "sent"
@@ -495,7 +491,7 @@ async fn without_an_echo_the_senders_own_record_settles_the_message() {
             .unwrap()
             .starts_with("m_sim_out_")
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    stack.settled().await;
     assert_eq!(sends(&stack, &t.page_id).await.len(), 1);
 }
 
@@ -503,7 +499,7 @@ async fn without_an_echo_the_senders_own_record_settles_the_message() {
 async fn attachments_by_url_go_out_before_the_text() {
     let stack = Stack::connect();
     let t = stack.tenant().await;
-    let (conv, _) = inbound_at(&stack, &t, now()).await;
+    let (conv, _) = inbound_at(&stack, &t, now_ms()).await;
     let (s, m) = reply(&stack, &t, &conv, json!({"text": "the label", "attachments": [{"type": "image", "url": "https://cdn.example.com/label.png"}]})).await;
     assert_eq!(s, 202, "{m}");
     message(&stack, &t, &conv, m["id"].as_str().unwrap(), "sent", |m| {
@@ -524,7 +520,7 @@ async fn attachments_by_url_go_out_before_the_text() {
 async fn invalid_replies_are_422_with_what_is_wrong() {
     let stack = Stack::connect();
     let t = stack.tenant().await;
-    let (conv, _) = inbound_at(&stack, &t, now()).await;
+    let (conv, _) = inbound_at(&stack, &t, now_ms()).await;
     for (body, needle) in [
         (json!({"text": ""}), "text"),
         (json!({"text": "   "}), "text"),
@@ -558,7 +554,7 @@ async fn invalid_replies_are_422_with_what_is_wrong() {
 async fn a_closed_window_is_refused_at_the_api_and_human_agent_is_used_only_where_allowed() {
     let stack = Stack::connect();
     let t = stack.tenant().await;
-    let (conv, _) = inbound_at(&stack, &t, now() - 25 * HOUR_MS).await;
+    let (conv, _) = inbound_at(&stack, &t, now_ms() - 25 * HOUR_MS).await;
     let (s, v) = reply(&stack, &t, &conv, json!({"text": "late"})).await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
@@ -589,7 +585,7 @@ async fn a_closed_window_is_refused_at_the_api_and_human_agent_is_used_only_wher
     // Past 7 days: refused even with the feature.
     let t2 = stack.tenant().await;
     set_settings(&stack, &t2.account, true).await;
-    let (conv2, _) = inbound_at(&stack, &t2, now() - 8 * DAY_MS).await;
+    let (conv2, _) = inbound_at(&stack, &t2, now_ms() - 8 * DAY_MS).await;
     let (s, v) = reply(&stack, &t2, &conv2, json!({"text": "too late"})).await;
     assert_eq!(
         (s, v["error"]["reason"].as_str()),
@@ -619,7 +615,7 @@ async fn every_graph_error_fixture_has_its_documented_outcome() {
         ),
     ] {
         let t = stack.tenant().await;
-        let (conv, _) = inbound_at(&stack, &t, now()).await;
+        let (conv, _) = inbound_at(&stack, &t, now_ms()).await;
         let body = fixture(name);
         fail_next(&stack, &t.page_id, body.clone(), 400, 1).await;
         let (_, m) = reply(&stack, &t, &conv, json!({"text": "x"})).await;
@@ -633,7 +629,7 @@ async fn every_graph_error_fixture_has_its_documented_outcome() {
             failed["error"]["message"].as_str().unwrap().len() > 20,
             "a sentence a person understands"
         );
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        stack.settled().await;
         assert_eq!(
             sends(&stack, &t.page_id).await.len(),
             1,
@@ -650,7 +646,7 @@ async fn temporary_errors_are_retried_and_the_message_goes_out_once() {
         "send_api_error_1200_temporary.json",
     ] {
         let t = stack.tenant().await;
-        let (conv, _) = inbound_at(&stack, &t, now()).await;
+        let (conv, _) = inbound_at(&stack, &t, now_ms()).await;
         fail_next(&stack, &t.page_id, fixture(name), 400, 1).await;
         let (_, m) = reply(&stack, &t, &conv, json!({"text": "retry me"})).await;
         message(
@@ -662,7 +658,7 @@ async fn temporary_errors_are_retried_and_the_message_goes_out_once() {
             |m| m["status"] == "sent",
         )
         .await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        stack.settled().await;
         assert_eq!(
             sends(&stack, &t.page_id).await.len(),
             2,
@@ -675,7 +671,7 @@ async fn temporary_errors_are_retried_and_the_message_goes_out_once() {
 async fn an_invalid_token_marks_the_page_and_inbound_keeps_flowing() {
     let stack = Stack::connect();
     let t = stack.tenant().await;
-    let (conv, user) = inbound_at(&stack, &t, now()).await;
+    let (conv, user) = inbound_at(&stack, &t, now_ms()).await;
     fail_next(
         &stack,
         &t.page_id,
@@ -705,7 +701,7 @@ async fn an_invalid_token_marks_the_page_and_inbound_keeps_flowing() {
         })
         .await;
     // Inbound keeps flowing while the Page is disconnected.
-    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now(), "message": {"mid": format!("m_{}", unique()), "text": "still there?"}});
+    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now_ms(), "message": {"mid": format!("m_{}", unique()), "text": "still there?"}});
     stack.deliver(&t.page_id, vec![ev]).await;
     stack
         .wait_for(
@@ -775,7 +771,7 @@ async fn a_window_that_closes_while_the_reply_waits_is_refused_at_send_time() {
     let stack = Stack::connect();
     let t = stack.tenant().await;
     // The window closes two seconds from now; Meta refuses the first attempts temporarily.
-    let (conv, _) = inbound_at(&stack, &t, now() - 24 * HOUR_MS + 2_000).await;
+    let (conv, _) = inbound_at(&stack, &t, now_ms() - 24 * HOUR_MS + 2_000).await;
     fail_next(
         &stack,
         &t.page_id,
@@ -809,7 +805,7 @@ async fn a_window_that_closes_while_the_reply_waits_is_refused_at_send_time() {
 async fn a_timed_out_send_is_settled_by_its_echo_not_sent_again() {
     let stack = Stack::connect();
     let t = stack.tenant().await;
-    let (conv, _) = inbound_at(&stack, &t, now()).await;
+    let (conv, _) = inbound_at(&stack, &t, now_ms()).await;
     // Meta takes longer than our timeout (1.5 s in the test stack) but does send it.
     stack.sim("POST", "/_sim/failures", Some(json!({"path": format!("/{}/messages", t.page_id), "status": 200, "body": null, "delay_ms": 3000, "times": 1}))).await;
     let started = Instant::now();
@@ -824,7 +820,7 @@ async fn a_timed_out_send_is_settled_by_its_echo_not_sent_again() {
     )
     .await;
     assert!(started.elapsed() >= Duration::from_millis(2900));
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    stack.settled().await;
     assert_eq!(
         sends(&stack, &t.page_id).await.len(),
         1,
@@ -837,13 +833,13 @@ async fn the_events_feed_can_be_polled_without_missing_or_repeating() {
     let stack = Stack::connect();
     let t = stack.tenant().await;
     let tok = stack.admin(&t.account);
-    let (conv, user) = inbound_at(&stack, &t, now()).await;
+    let (conv, user) = inbound_at(&stack, &t, now_ms()).await;
     let (_, m) = reply(&stack, &t, &conv, json!({"text": "hello"})).await;
     message(&stack, &t, &conv, m["id"].as_str().unwrap(), "sent", |m| {
         m["status"] == "sent"
     })
     .await;
-    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now(), "read": {"watermark": now()}});
+    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now_ms(), "read": {"watermark": now_ms()}});
     stack
         .post_webhook(
             envelope(&t.page_id, "messaging", vec![ev])
@@ -904,7 +900,7 @@ async fn a_send_whose_answer_is_lost_after_meta_took_it_is_settled_by_its_echo()
         ),
     ] {
         let t = stack.tenant().await;
-        let (conv, _) = inbound_at(&stack, &t, now()).await;
+        let (conv, _) = inbound_at(&stack, &t, now_ms()).await;
         let mut failure =
             json!({"path": format!("/{}/messages", t.page_id), "status": 200, "times": 1});
         for (k, v) in lost.as_object().unwrap() {
@@ -927,8 +923,8 @@ async fn a_send_whose_answer_is_lost_after_meta_took_it_is_settled_by_its_echo()
                 .is_some_and(|mid| mid.starts_with("m_sim_out_")),
             "{name}: the echo's mid is recorded: {sent}"
         );
-        // A retry would come within a couple of seconds (backoff starts at 1 s).
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        // A retry would be a message still in the outbound queue: none is left.
+        stack.settled().await;
         assert_eq!(
             sends(&stack, &t.page_id).await.len(),
             1,
@@ -944,7 +940,7 @@ async fn a_replys_sent_event_comes_once_whether_it_went_out_at_once_or_after_ret
     let stack = Stack::connect();
     for (failures, what) in [(0, "at once"), (2, "after two refusals")] {
         let t = stack.tenant().await;
-        let (conv, _) = inbound_at(&stack, &t, now()).await;
+        let (conv, _) = inbound_at(&stack, &t, now_ms()).await;
         if failures > 0 {
             fail_next(
                 &stack,
@@ -972,7 +968,9 @@ async fn a_replys_sent_event_comes_once_whether_it_went_out_at_once_or_after_ret
                 sent_events(seen) >= 1
             })
             .await;
-        // Whatever else was to come for this message is visible by now.
+        // Whatever else was to come for this message has happened, and the feed shows it
+        // once it is SETTLE_MS old (a wait for time itself).
+        stack.settled().await;
         tokio::time::sleep(Duration::from_millis(
             pagedesk_shared::store::SETTLE_MS as u64 + 500,
         ))
@@ -1017,12 +1015,12 @@ async fn a_replys_sent_event_comes_once_whether_it_went_out_at_once_or_after_ret
 async fn a_reaction_to_an_agents_reply_reaches_it() {
     let stack = Stack::connect();
     let t = stack.tenant().await;
-    let (conv, user) = inbound_at(&stack, &t, now()).await;
+    let (conv, user) = inbound_at(&stack, &t, now_ms()).await;
     let (_, m) = reply(&stack, &t, &conv, json!({"text": "react to me"})).await;
     let id = m["id"].as_str().unwrap().to_owned();
     let sent = message(&stack, &t, &conv, &id, "sent", |m| m["status"] == "sent").await;
     let mid = sent["external_id"].as_str().unwrap().to_owned();
-    let reaction = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now(),
+    let reaction = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now_ms(),
         "reaction": {"mid": mid, "action": "react", "emoji": "\u{1F44D}", "reaction": "like"}});
     stack.deliver(&t.page_id, vec![reaction]).await;
     let m = message(&stack, &t, &conv, &id, "the reaction", |m| {

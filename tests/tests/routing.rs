@@ -5,17 +5,10 @@
 use std::collections::HashMap;
 
 use hmac::{Hmac, Mac};
-use pagedesk_e2e::{Stack, Tenant, eventually, text_event, unique};
+use pagedesk_e2e::{Stack, Tenant, eventually, now_ms, text_event, unique};
 use pagedesk_shared::auth::Role;
 use serde_json::{Value, json};
 use sha2::Sha256;
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 fn at(rfc3339: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(rfc3339)
@@ -105,7 +98,8 @@ async fn agent_load(stack: &Stack, t: &Tenant, id: &str) -> i64 {
 
 async fn events_of(stack: &Stack, t: &Tenant, kind: &str) -> Vec<Value> {
     let tok = stack.admin(&t.account);
-    // The feed holds events back for SETTLE_MS before it shows them.
+    // Everything done, then the feed holds events back for SETTLE_MS before it shows them.
+    stack.settled().await;
     let settle = pagedesk_shared::store::SETTLE_MS as u64 + 200;
     tokio::time::sleep(std::time::Duration::from_millis(settle)).await;
     let all = stack.all_pages("/events?limit=200", &tok, "after").await;
@@ -148,7 +142,7 @@ async fn round_robin_is_even_across_two_concurrent_routers() {
     .await;
     // 100 people write at once, 10 per webhook call; the local host runs two router pollers,
     // as Lambda runs concurrent invocations for different message groups.
-    let ts = now();
+    let ts = now_ms();
     let calls = (0..10).map(|batch| {
         let items: Vec<Value> = (0..10)
             .map(|i| text_event(&t.page_id, &format!("rr{batch}x{i}"), "hello", ts))
@@ -183,7 +177,7 @@ async fn load_balancing_respects_maximums_and_resolve_frees_a_place() {
         agent(&stack, &t, a, "online", Some(2)).await;
     }
     rules(&stack, &t, json!([{"name": "balanced", "agents": ["lb-a", "lb-b", "lb-c"], "method": "load_balanced"}])).await;
-    let ts = now();
+    let ts = now_ms();
     let items: Vec<Value> = (0..10)
         .map(|i| text_event(&t.page_id, &format!("lb{i}"), "hi", ts))
         .collect();
@@ -225,7 +219,7 @@ async fn load_balancing_respects_maximums_and_resolve_frees_a_place() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(agent_load(&stack, &t, "lb-b").await, 1);
-    write(&stack, &t, "lb-next", "hello", now()).await;
+    write(&stack, &t, "lb-next", "hello", now_ms()).await;
     let c = conversation_of(&stack, &t, "lb-next", "routed", |c| {
         c["routing_rule"] == "balanced"
     })
@@ -239,7 +233,7 @@ async fn ten_concurrent_claims_one_wins_and_loads_follow_assign_resolve_reopen()
     let stack = Stack::connect();
     let t = stack.tenant().await;
     rules(&stack, &t, json!([{"name": "pool", "method": "claim"}])).await;
-    write(&stack, &t, "claimer", "who will take this?", now()).await;
+    write(&stack, &t, "claimer", "who will take this?", now_ms()).await;
     let c = conversation_of(&stack, &t, "claimer", "pooled", |c| {
         c["routing_rule"] == "pool"
     })
@@ -575,7 +569,7 @@ async fn greeting_once_away_once_and_not_right_after_an_agent_answered() {
     // Never open: every message falls in one closed period.
     put(&stack, &admin, "/settings", json!({"greeting": "Hi! We got your message.", "away_message": "We are closed right now.", "business_hours": {}})).await;
     for text in ["first", "second", "third"] {
-        write(&stack, &t, "guest", text, now()).await;
+        write(&stack, &t, "guest", text, now_ms()).await;
     }
     let c = conversation_of(&stack, &t, "guest", "conversation", |_| true).await;
     let id = c["id"].as_str().unwrap();
@@ -602,7 +596,7 @@ async fn greeting_once_away_once_and_not_right_after_an_agent_answered() {
         .filter_map(|m| m["kind"].as_str())
         .collect();
     assert_eq!(kinds, vec!["greeting", "away"], "{msgs}");
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    stack.settled().await;
     let sends = sends_to(&stack, &t, "guest").await;
     assert_eq!(sends.len(), 2, "greeting and away, once each: {sends:?}");
     for s in &sends {
@@ -621,7 +615,7 @@ async fn greeting_once_away_once_and_not_right_after_an_agent_answered() {
         json!({"greeting": null, "away_message": null}),
     )
     .await;
-    write(&stack, &t, "guest2", "hello", now()).await;
+    write(&stack, &t, "guest2", "hello", now_ms()).await;
     let c2 = conversation_of(&stack, &t, "guest2", "conversation", |_| true).await;
     let id2 = c2["id"].as_str().unwrap();
     let (status, v) = stack
@@ -640,7 +634,7 @@ async fn greeting_once_away_once_and_not_right_after_an_agent_answered() {
         json!({"away_message": "We are closed right now."}),
     )
     .await;
-    write(&stack, &t, "guest2", "thanks", now()).await;
+    write(&stack, &t, "guest2", "thanks", now_ms()).await;
     stack
         .wait_for(
             &format!("/conversations/{id2}/messages"),
@@ -653,7 +647,7 @@ async fn greeting_once_away_once_and_not_right_after_an_agent_answered() {
             },
         )
         .await;
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    stack.settled().await;
     let msgs = stack
         .get(&format!("/conversations/{id2}/messages"), &admin)
         .await;
@@ -673,7 +667,7 @@ async fn csat_round_trip_through_the_simulator_and_a_signed_quick_reply() {
     let t = stack.tenant().await;
     let admin = stack.admin(&t.account);
     put(&stack, &admin, "/settings", json!({"csat_enabled": true})).await;
-    write(&stack, &t, "rater", "my order is late", now()).await;
+    write(&stack, &t, "rater", "my order is late", now_ms()).await;
     let c = conversation_of(&stack, &t, "rater", "conversation", |_| true).await;
     let id = c["id"].as_str().unwrap().to_owned();
     let helper = stack.token(&t.account, "csat-agent", Role::Agent);
@@ -715,7 +709,7 @@ async fn csat_round_trip_through_the_simulator_and_a_signed_quick_reply() {
     assert_eq!(survey["body"]["messaging_type"], "RESPONSE");
     let payload = qr[3]["payload"].as_str().unwrap().to_owned();
     // The person taps "4": Meta sends the quick reply as a message (signed webhook).
-    let tap = json!({"sender": {"id": "rater"}, "recipient": {"id": t.page_id}, "timestamp": now(),
+    let tap = json!({"sender": {"id": "rater"}, "recipient": {"id": t.page_id}, "timestamp": now_ms(),
         "message": {"mid": format!("m_{}", unique()), "text": "4", "quick_reply": {"payload": payload}}});
     stack.deliver(&t.page_id, vec![tap]).await;
     let rated = stack
@@ -729,7 +723,7 @@ async fn csat_round_trip_through_the_simulator_and_a_signed_quick_reply() {
     assert_eq!(rated["csat"]["agent_id"], "csat-agent");
     assert_eq!(rated["status"], "resolved");
     // A second tap (a different score) changes nothing and opens no conversation either.
-    let again = json!({"sender": {"id": "rater"}, "recipient": {"id": t.page_id}, "timestamp": now(),
+    let again = json!({"sender": {"id": "rater"}, "recipient": {"id": t.page_id}, "timestamp": now_ms(),
         "message": {"mid": format!("m_{}", unique()), "text": "1", "quick_reply": {"payload": qr[0]["payload"]}}});
     stack.deliver(&t.page_id, vec![again]).await;
     stack
@@ -775,7 +769,7 @@ async fn csat_round_trip_through_the_simulator_and_a_signed_quick_reply() {
         &t,
         "late-rater",
         "old message",
-        now() - 30 * 3_600_000,
+        now_ms() - 30 * 3_600_000,
     )
     .await;
     let c = conversation_of(&stack, &t, "late-rater", "conversation", |_| true).await;
@@ -788,7 +782,7 @@ async fn csat_round_trip_through_the_simulator_and_a_signed_quick_reply() {
             None,
         )
         .await;
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    stack.settled().await;
     assert!(
         sends_to(&stack, &t, "late-rater").await.is_empty(),
         "no survey outside the window"
@@ -848,7 +842,14 @@ async fn the_ai_agent_answers_and_hands_off_to_the_rules_people() {
             Some(json!({"path": hook, "status": 503, "times": 1})),
         )
         .await;
-    write(&stack, &t, "botuser", "what are your opening hours?", now()).await;
+    write(
+        &stack,
+        &t,
+        "botuser",
+        "what are your opening hours?",
+        now_ms(),
+    )
+    .await;
     let c = conversation_of(&stack, &t, "botuser", "with the AI agent", |c| {
         c["ai_agent_active"] == true
     })
@@ -912,7 +913,7 @@ async fn the_ai_agent_answers_and_hands_off_to_the_rules_people() {
         .await;
     assert_eq!(status, 403, "the bot does not claim");
     // The person asks for a human; the bot hears it and hands off.
-    write(&stack, &t, "botuser", "can I talk to a human?", now()).await;
+    write(&stack, &t, "botuser", "can I talk to a human?", now_ms()).await;
     eventually("the message delivered to the AI agent", 15, || async {
         sim_requests(&stack, &hook)
             .await
@@ -961,7 +962,7 @@ async fn the_ai_agent_answers_and_hands_off_to_the_rules_people() {
         .await;
     assert_eq!(status, 409);
     let before = sim_requests(&stack, &hook).await.len();
-    write(&stack, &t, "botuser", "thanks", now()).await;
+    write(&stack, &t, "botuser", "thanks", now_ms()).await;
     stack
         .wait_for(
             &format!("/conversations/{id}/messages"),
@@ -974,7 +975,7 @@ async fn the_ai_agent_answers_and_hands_off_to_the_rules_people() {
             },
         )
         .await;
-    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    stack.settled().await;
     assert_eq!(
         sim_requests(&stack, &hook).await.len(),
         before,
@@ -998,7 +999,7 @@ async fn an_ai_agent_that_refuses_hands_the_conversation_to_people() {
             Some(json!({"path": hook, "status": 400, "times": 1})),
         )
         .await;
-    write(&stack, &t, "nobot", "hello?", now()).await;
+    write(&stack, &t, "nobot", "hello?", now_ms()).await;
     let handed = eventually("a hand-off after the AI agent refused", 20, || async {
         let h = events_of(&stack, &t, "conversation.handed_off").await;
         (!h.is_empty()).then_some(h)
@@ -1017,7 +1018,7 @@ async fn the_ai_agent_acts_only_on_its_conversations_and_a_person_answering_take
     let t = stack.tenant().await;
     let admin = stack.admin(&t.account);
     // A conversation from before the AI agent was set up stays with people.
-    write(&stack, &t, "people-user", "hello", now()).await;
+    write(&stack, &t, "people-user", "hello", now_ms()).await;
     let plain = conversation_of(&stack, &t, "people-user", "conversation", |_| true).await;
     let plain = plain["id"].as_str().unwrap().to_owned();
     let hook = format!("/_bot/{}", t.account);
@@ -1028,7 +1029,7 @@ async fn the_ai_agent_acts_only_on_its_conversations_and_a_person_answering_take
         json!({"ai_agent": {"url": format!("{}{hook}", stack.s("sim_url")), "secret": "a-very-secret-signing-key"}}),
     )
     .await;
-    write(&stack, &t, "bot-user", "when are you open?", now()).await;
+    write(&stack, &t, "bot-user", "when are you open?", now_ms()).await;
     let held = conversation_of(&stack, &t, "bot-user", "with the AI agent", |c| {
         c["ai_agent_active"] == true
     })

@@ -183,7 +183,13 @@ async fn the_local_hosts_schedule_warns_and_closes_windows() {
         .find(|e| e["type"] == "window.expiring")
         .unwrap();
     assert_eq!(expiring["data"]["minutes_left"], 60);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Two more scheduler runs, whatever their pace, then the feed's hold-back for time itself.
+    stack.scheduler_ran(2).await;
+    stack.settled().await;
+    tokio::time::sleep(Duration::from_millis(
+        pagedesk_shared::store::SETTLE_MS as u64 + 200,
+    ))
+    .await;
     let again = stack.get("/events?limit=500", &tok).await;
     let count = |k: &str| {
         again["items"]

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
-use pagedesk_e2e::{Stack, Tenant, eventually, text_event, unique};
+use pagedesk_e2e::{Stack, Tenant, eventually, now_ms, text_event, unique};
 use pagedesk_shared::auth::Role;
 use serde_json::{Value, json};
 
@@ -148,13 +148,6 @@ async fn screenshot(b: &Client, name: &str) {
     let dir = screenshot_dir();
     std::fs::create_dir_all(&dir).expect("screenshot dir");
     std::fs::write(dir.join(name), png).expect("write screenshot");
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// The Send API calls the simulator received for `psid`.

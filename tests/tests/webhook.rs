@@ -4,16 +4,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pagedesk_e2e::{Stack, envelope, eventually, unique};
+use pagedesk_e2e::{Stack, envelope, eventually, text_event_with_mid, unique};
 use pagedesk_shared::clock::SystemClock;
 use pagedesk_shared::config::{FunctionConfig, WebhookConfig};
 use pagedesk_shared::meta::signature;
 use pagedesk_webhook::Webhook;
 use serde_json::{Value, json};
 
-fn text_event(page: &str, user: &str, mid: &str, text: &str) -> Value {
-    json!({"sender": {"id": user}, "recipient": {"id": page}, "timestamp": 1_700_000_000_000i64, "message": {"mid": mid, "text": text}})
-}
+/// A fixed time, so a repeated body is byte for byte the same.
+const AT: i64 = 1_700_000_000_000;
 
 #[tokio::test]
 async fn handshake_echoes_the_challenge_and_refuses_a_wrong_token() {
@@ -64,11 +63,12 @@ async fn bad_signatures_are_refused_and_nothing_is_stored() {
     let body = envelope(
         &t.page_id,
         "messaging",
-        vec![text_event(
+        vec![text_event_with_mid(
             &t.page_id,
             "71",
             &format!("m_{}", unique()),
             "forged",
+            AT,
         )],
     )
     .to_string();
@@ -99,7 +99,7 @@ async fn bad_signatures_are_refused_and_nothing_is_stored() {
             .0,
         403
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stack.settled().await;
     let list = stack.get("/conversations", &stack.admin(&t.account)).await;
     assert_eq!(
         list["items"],
@@ -131,11 +131,12 @@ async fn the_same_body_posted_three_times_leaves_one_message() {
     let body = envelope(
         &t.page_id,
         "messaging",
-        vec![text_event(
+        vec![text_event_with_mid(
             &t.page_id,
             &user,
             &format!("m_{}", unique()),
             "once",
+            AT,
         )],
     )
     .to_string();
@@ -143,7 +144,7 @@ async fn the_same_body_posted_three_times_leaves_one_message() {
         assert_eq!(stack.post_webhook(body.as_bytes()).await.0, 200);
     }
     let (_, msgs) = stack.single_conversation(&t, 1).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stack.settled().await;
     let (_, msgs_later) = stack.single_conversation(&t, 1).await;
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs_later.len(), 1, "{msgs_later:?}");
@@ -156,7 +157,13 @@ async fn an_sqs_redelivery_past_the_fifo_dedupe_window_is_still_one_message() {
     let stack = Stack::connect();
     let t = stack.tenant().await;
     let user = format!("7{}", unique());
-    let item = text_event(&t.page_id, &user, &format!("m_{}", unique()), "redelivered");
+    let item = text_event_with_mid(
+        &t.page_id,
+        &user,
+        &format!("m_{}", unique()),
+        "redelivered",
+        AT,
+    );
     let body = json!({"v": 1, "object": "page", "page_id": t.page_id, "field": "messaging", "received_at": 1, "event": item}).to_string();
     let clients = stack.clients().await;
     for i in 0..2 {
@@ -172,7 +179,7 @@ async fn an_sqs_redelivery_past_the_fifo_dedupe_window_is_still_one_message() {
             .unwrap();
     }
     let (_, msgs) = stack.single_conversation(&t, 1).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stack.settled().await;
     let (_, later) = stack.single_conversation(&t, 1).await;
     assert_eq!((msgs.len(), later.len()), (1, 1));
 }
@@ -206,11 +213,12 @@ async fn a_base64_encoded_body_from_api_gateway_verifies_on_the_decoded_bytes() 
     let body = envelope(
         &t.page_id,
         "messaging",
-        vec![text_event(
+        vec![text_event_with_mid(
             &t.page_id,
             &user,
             &format!("m_{}", unique()),
             "héllo äöå",
+            AT,
         )],
     )
     .to_string();
@@ -259,11 +267,12 @@ async fn an_sqs_outage_answers_5xx_and_meta_retry_loses_nothing() {
     let body = envelope(
         &t.page_id,
         "messaging",
-        vec![text_event(
+        vec![text_event_with_mid(
             &t.page_id,
             &user,
             &format!("m_{}", unique()),
             "survives an outage",
+            AT,
         )],
     )
     .to_string();
@@ -287,7 +296,7 @@ async fn an_sqs_outage_answers_5xx_and_meta_retry_loses_nothing() {
         "Meta waits 20 s at most; answered in {:?}",
         started.elapsed()
     );
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    stack.settled().await;
     assert_eq!(
         stack.get("/conversations", &stack.admin(&t.account)).await["items"],
         json!([])
@@ -306,7 +315,7 @@ async fn a_poison_record_lands_in_the_dlq_and_its_neighbours_are_fine() {
     let marker = format!("poison-{}", unique());
     let user = format!("7{}", unique());
     let good = json!({"v": 1, "object": "page", "page_id": t.page_id, "field": "messaging", "received_at": 1,
-        "event": text_event(&t.page_id, &user, &format!("m_{}", unique()), "neighbour")});
+        "event": text_event_with_mid(&t.page_id, &user, &format!("m_{}", unique()), "neighbour", AT)});
     let entries = vec![
         aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
             .id("poison")

@@ -55,7 +55,11 @@ pub fn clients_for(dynamo: &str, sqs: &str, secrets: &str) -> Clients {
 /// `dynamodb:`) do not allow, as IAM does in AWS for a function whose policy lists them.
 /// The local stack builds each function's clients so from `template.yaml`, so a call its
 /// policy lacks fails every test that makes it instead of the first deploy.
-pub fn with_dynamodb_actions(clients: &Clients, function: &str, actions: BTreeSet<String>) -> Clients {
+pub fn with_dynamodb_actions(
+    clients: &Clients,
+    function: &str,
+    actions: BTreeSet<String>,
+) -> Clients {
     let conf = clients
         .dynamo
         .config()
@@ -147,13 +151,7 @@ impl Intercept for CountRequests {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let _ = context;
-        let op = cfg
-            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
-            .map(|m| m.name().to_owned())
-            .unwrap_or_else(|| "unknown".to_owned());
-        if let Ok(mut m) = counts().lock() {
-            *m.entry(format!("{}:{}", self.0, op)).or_insert(0) += 1;
-        }
+        count_extra(&format!("{}:{}", self.0, op_name(cfg)));
         Ok(())
     }
 }

@@ -84,14 +84,21 @@ pub fn http_api(routes: Vec<(String, String, HttpHandler)>) -> axum::Router {
                     if path == "/_local/aws-requests" && method == Method::GET {
                         return axum::Json(crate::aws::request_counts()).into_response();
                     }
+                    // Local only: whether everything given to the stack has been done.
+                    if path == "/_local/idle" && method == Method::GET {
+                        let ignore_delayed = uri
+                            .query()
+                            .is_some_and(|q| q.contains("ignore_delayed=true"));
+                        return axum::Json(crate::idle::report(ignore_delayed).await)
+                            .into_response();
+                    }
                     // Invocations and handler time per function, for the bench's cost figures.
                     if path == "/_local/invocations" && method == Method::GET {
                         return axum::Json(invocations()).into_response();
                     }
                     // DynamoDB's own meter, when the stack runs with PAGEDESK_MEASURE_CAPACITY=1.
                     if path == "/_local/aws-capacity" && method == Method::GET {
-                        return axum::Json(crate::aws::consumed_capacity())
-                            .into_response();
+                        return axum::Json(crate::aws::consumed_capacity()).into_response();
                     }
                     let Some((_, _, h)) = routes
                         .iter()
@@ -202,6 +209,7 @@ pub struct EventSource {
 
 impl EventSource {
     pub async fn run(self) {
+        crate::idle::watch(&self.sqs, &self.queue_url);
         loop {
             if let Err(e) = self.poll_once().await {
                 tracing::warn!(queue = %self.queue_arn, error = %e, "event source poll failed");
@@ -231,6 +239,8 @@ impl EventSource {
             tokio::time::sleep(Duration::from_millis(100)).await;
             return Ok(());
         }
+        // Busy until the batch's records are deleted or left to come back.
+        let _busy = crate::idle::Busy::start();
         let mut records = Vec::with_capacity(messages.len());
         for m in &messages {
             let mut r = SqsMessage::default();

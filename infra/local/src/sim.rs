@@ -239,7 +239,10 @@ impl Sim {
     /// Delivers `payload` a moment later, as Meta's echoes come after the call that caused them.
     fn deliver_later(&self, payload: Value, failed: &'static str) {
         let sim = self.clone();
+        // Busy from now: the stack is not idle while Meta still owes a webhook.
+        let busy = crate::idle::Busy::start();
         tokio::spawn(async move {
+            let _busy = busy;
             tokio::time::sleep(std::time::Duration::from_millis(30)).await;
             if let Err(e) = sim
                 .deliver(serde_json::to_vec(&payload).unwrap_or_default())

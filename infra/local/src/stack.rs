@@ -218,13 +218,16 @@ impl Stack {
         let host_clients = clients;
         for f in &tpl.functions {
             // The function's own clients: DynamoDB allows what its policy allows.
-            let clients =
-                crate::aws::with_dynamodb_actions(&host_clients, &f.logical_id, f.dynamodb_actions.clone());
+            let clients = crate::aws::with_dynamodb_actions(
+                &host_clients,
+                &f.logical_id,
+                f.dynamodb_actions.clone(),
+            );
             let mut env: BTreeMap<String, String> = BTreeMap::new();
             for (k, v) in tpl.global_env.iter().chain(f.env.iter()) {
-                let val = resolver.resolve(v).map_err(|e| {
-                    StackError::Function(f.logical_id.clone(), format!("{k}: {e}"))
-                })?;
+                let val = resolver
+                    .resolve(v)
+                    .map_err(|e| StackError::Function(f.logical_id.clone(), format!("{k}: {e}")))?;
                 env.insert(k.clone(), val);
             }
             for (k, v) in &opts.env_overrides {
@@ -310,6 +313,7 @@ impl Stack {
                             tokio::time::interval_at(tokio::time::Instant::now() + period, period);
                         loop {
                             tick.tick().await;
+                            let _busy = crate::idle::Busy::start();
                             let started = std::time::Instant::now();
                             if let Err(e) = scheduler.run().await {
                                 tracing::warn!(error = %e, "scheduler run failed");

@@ -362,13 +362,71 @@ impl Resolver<'_> {
                 .find('}')
                 .ok_or_else(|| TemplateError::Shape(format!("!Sub {s:?}: unclosed ${{")))?;
             let name = &rest[start + 2..start + end];
-            let value = self
-                .name(name)
-                .ok_or_else(|| TemplateError::Shape(format!("!Sub {s:?}: cannot resolve {name}")))?;
+            let value = self.name(name).ok_or_else(|| {
+                TemplateError::Shape(format!("!Sub {s:?}: cannot resolve {name}"))
+            })?;
             out.push_str(&value);
             rest = &rest[start + end + 1..];
         }
         out.push_str(rest);
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: &str = "  T:\n    Type: AWS::DynamoDB::Table\n";
+
+    #[test]
+    fn what_the_local_stack_cannot_resolve_is_an_error_not_a_gap() {
+        let refs = BTreeMap::from([("Queue".to_owned(), "q-url".to_owned())]);
+        let parameters = BTreeMap::from([("Name".to_owned(), "pagedesk".to_owned())]);
+        let r = Resolver {
+            stack: "s",
+            refs: &refs,
+            parameters: &parameters,
+        };
+        let yaml = |t: &str| serde_yaml_ng::from_str::<Value>(t).expect("yaml");
+        assert_eq!(
+            r.resolve(&yaml("!Ref Queue")).ok().as_deref(),
+            Some("q-url")
+        );
+        assert_eq!(
+            r.resolve(&yaml("!Sub '${AWS::StackName}/${Name}/x'"))
+                .ok()
+                .as_deref(),
+            Some("s/pagedesk/x")
+        );
+        for unknown in [
+            "!Ref Missing",
+            "!GetAtt Queue.Arn",
+            "!Sub '${Missing}/x'",
+            "!Sub '${Name'",
+        ] {
+            assert!(r.resolve(&yaml(unknown)).is_err(), "{unknown}");
+        }
+    }
+
+    #[test]
+    fn a_queue_or_source_setting_it_cannot_read_is_refused_and_an_absent_one_is_awss_default() {
+        let queue = |extra: &str| {
+            format!("Resources:\n{TABLE}  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n{extra}")
+        };
+        let t = parse(&queue("      FifoQueue: true\n")).expect("parses");
+        assert_eq!(t.queues[0].visibility_timeout, 30);
+        assert!(parse(&queue("      VisibilityTimeout: !Ref Vis\n")).is_err());
+        assert!(parse(&queue("      RedrivePolicy:\n        maxReceiveCount: 5\n")).is_err());
+        let source = |batch: &str| {
+            format!(
+                "Resources:\n{TABLE}  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      Events:\n        In:\n          Type: SQS\n          Properties:\n            Queue: !GetAtt Q.Arn\n{batch}"
+            )
+        };
+        assert_eq!(
+            parse(&source("")).expect("parses").functions[0].sqs[0].batch_size,
+            10
+        );
+        assert!(parse(&source("            BatchSize: !Ref Size\n")).is_err());
     }
 }
