@@ -15,7 +15,7 @@ pub enum Error {
     #[error("secrets manager {op}: {message}")]
     Secrets { op: &'static str, message: String },
     #[error("graph api: {0}")]
-    Graph(#[from] crate::graph::GraphError),
+    Graph(#[from] pagedesk_core::meta::graph_error::GraphError),
     #[error("stored item is malformed: {0}")]
     Corrupt(String),
     #[error("invalid input: {0}")]

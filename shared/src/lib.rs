@@ -1,8 +1,11 @@
-//! The common crate of pagedesk.
+//! The common crate of pagedesk: the store, the adapters (AWS, Graph, HTTP), the services the
+//! functions share, and the API's helpers.
 //!
-//! Pure domain logic (`domain`, `meta::event`, `meta::signature`) has no I/O and is unit-tested
-//! on its own; the adapters (`store`, `queue`, `secrets`, `graph`) wrap the AWS SDK and the Graph
-//! API behind the narrow operations the functions need.
+//! The pure layers (`domain`, `meta`, `connect`, `clock`, `ids`) live in `pagedesk-core`, which
+//! builds without tokio, the AWS SDK or reqwest; they are re-exported here under their own
+//! names so a function names one crate.
+
+pub use pagedesk_core::{clock, connect, domain, ids, meta};
 
 pub mod api;
 pub mod assignment;
@@ -10,15 +13,10 @@ pub mod auth;
 pub mod automatic;
 pub mod aws;
 pub mod bot;
-pub mod clock;
 pub mod config;
-pub mod connect;
-pub mod domain;
 pub mod error;
 pub mod graph;
-pub mod ids;
 pub mod media;
-pub mod meta;
 pub mod page_cache;
 pub mod queue;
 pub mod s3;

@@ -538,7 +538,7 @@ async fn connected_by_user(stack: &Stack) -> (String, String, String) {
 async fn metas_signed_callbacks_deauthorize_and_delete_and_forgeries_change_nothing() {
     let stack = Stack::connect();
     let (account, page_id, user) = connected_by_user(&stack).await;
-    let forged = pagedesk_shared::connect::sign_request(
+    let forged = pagedesk_shared::meta::signed_request::sign_request(
         b"not-the-app-secret",
         &json!({"algorithm": "HMAC-SHA256", "user_id": user}),
     );
@@ -560,7 +560,7 @@ async fn metas_signed_callbacks_deauthorize_and_delete_and_forgeries_change_noth
     );
 
     // Padding or not, a valid signed_request is accepted.
-    let good = pagedesk_shared::connect::sign_request(
+    let good = pagedesk_shared::meta::signed_request::sign_request(
         stack.s("app_secret").as_bytes(),
         &json!({"algorithm": "HMAC-SHA256", "user_id": "0", "issued_at": 1}),
     );

@@ -5,7 +5,7 @@ use super::vocab::SendType;
 use serde::{Deserialize, Serialize};
 
 use super::window::{Window, WindowState};
-use crate::graph::GraphError;
+use crate::meta::graph_error::GraphError;
 
 /// Meta's limits for a Send API message (text length, quick replies).
 pub const MAX_TEXT_CHARS: usize = 2000;
