@@ -21,7 +21,10 @@ fn the_pure_crate_depends_on_nothing_that_does_io() {
             deps.push(name.trim().trim_end_matches(".workspace").to_owned());
         }
     }
-    assert!(deps.contains(&"serde".to_owned()), "the manifest was read: {deps:?}");
+    assert!(
+        deps.contains(&"serde".to_owned()),
+        "the manifest was read: {deps:?}"
+    );
     for dep in &deps {
         assert!(
             !FORBIDDEN.iter().any(|f| dep.starts_with(f)),

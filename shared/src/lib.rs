@@ -17,6 +17,7 @@ pub mod config;
 pub mod error;
 pub mod graph;
 pub mod media;
+pub mod message_ref;
 pub mod page_cache;
 pub mod queue;
 pub mod s3;

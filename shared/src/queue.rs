@@ -160,7 +160,7 @@ pub struct MediaJob {
     pub job: String,
     pub account: String,
     pub conversation_id: String,
-    pub message_sk: String,
+    pub message_sk: crate::message_ref::MessageRef,
     pub index: usize,
     #[serde(default)]
     pub attempt: u32,
@@ -169,12 +169,17 @@ pub struct MediaJob {
 pub const MEDIA_JOB_PREFIX: &str = "{\"job\":\"media\"";
 
 impl MediaJob {
-    pub fn new(account: &str, conversation_id: &str, message_sk: &str, index: usize) -> Self {
+    pub fn new(
+        account: &str,
+        conversation_id: &str,
+        message: crate::message_ref::MessageRef,
+        index: usize,
+    ) -> Self {
         MediaJob {
             job: "media".into(),
             account: account.to_owned(),
             conversation_id: conversation_id.to_owned(),
-            message_sk: message_sk.to_owned(),
+            message_sk: message,
             index,
             attempt: 0,
         }
@@ -206,7 +211,7 @@ pub struct OutboundJob {
     pub account: String,
     pub conversation_id: String,
     pub message_id: String,
-    pub message_sk: String,
+    pub message_sk: crate::message_ref::MessageRef,
     /// Set for a delivery to the account's AI agent (`conversation.created` or
     /// `message.created` about this message) instead of a send to Meta.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -276,7 +281,7 @@ impl OutboundJob {
             account: m.account.clone(),
             conversation_id: m.conversation_id.clone(),
             message_id: m.id.clone(),
-            message_sk: m.sk.clone(),
+            message_sk: m.reference(),
             ai_agent_event: None,
             context: None,
             message: None,
@@ -372,7 +377,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(old.context, None);
-        assert_eq!(old.message_sk, m.sk);
+        assert_eq!(old.message_sk, m.reference());
     }
 
     fn ev(group: &str, bytes: usize) -> QueuedEvent {

@@ -99,7 +99,7 @@ async fn a_send_that_runs_out_of_attempts_fails_as_unconfirmed_and_its_late_echo
     );
 
     let stored = store
-        .get_message(&t.account, &conv_id, msg.reference())
+        .get_message(&t.account, &conv_id, &msg.reference())
         .await
         .expect("read")
         .expect("message");
@@ -112,11 +112,11 @@ async fn a_send_that_runs_out_of_attempts_fails_as_unconfirmed_and_its_late_echo
     // Meta's echo comes after all: the send did go out.
     let echo = json!({"sender": {"id": t.page_id}, "recipient": {"id": user}, "timestamp": now + 5,
         "message": {"is_echo": true, "mid": format!("m_echo_{}", unique()), "text": "are you there?",
-                    "metadata": format!("pd1:{conv_id}:{}:0", msg.reference())}});
+                    "metadata": pagedesk_sender::metadata(&conv_id, msg.reference(), 0)}});
     stack.deliver(&t.page_id, vec![echo]).await;
     let sent = eventually("the echo settles the message", 15, || {
         let store = store.clone();
-        let (account, conv_id, sk) = (t.account.clone(), conv_id.clone(), msg.sk.clone());
+        let (account, conv_id, sk) = (t.account.clone(), conv_id.clone(), msg.reference());
         async move {
             let m = store.get_message(&account, &conv_id, &sk).await.ok()??;
             (m.status == MessageStatus::Sent).then_some(m)
@@ -163,14 +163,14 @@ async fn a_message_whose_job_was_lost_is_failed_by_the_sweeper_at_its_deadline()
     assert_eq!(sched.run().await.expect("run").unsent_failed, 0, "once");
 
     let lost = store
-        .get_message(&account, &conv, lost.reference())
+        .get_message(&account, &conv, &lost.reference())
         .await
         .expect("read")
         .expect("lost");
     assert_eq!(lost.status, MessageStatus::Failed);
     assert_eq!(lost.error.map(|e| e.reason).as_deref(), Some("not_sent"));
     let sent = store
-        .get_message(&account, &conv, sent.reference())
+        .get_message(&account, &conv, &sent.reference())
         .await
         .expect("read")
         .expect("sent");
@@ -221,7 +221,7 @@ async fn a_reply_older_than_the_last_message_goes_in_behind_it_without_moving_th
     assert_eq!(after.last_message, before.last_message, "the preview stays");
     for m in [&plain, &with_event] {
         let stored = store
-            .get_message(&account, &conv, &m.sk)
+            .get_message(&account, &conv, &m.reference())
             .await
             .expect("read")
             .expect("stored behind");

@@ -423,7 +423,7 @@ async fn the_reply_condition_stores_inside_the_window_and_hands_back_the_rest() 
         other => panic!("inside the window: {other:?}"),
     }
     let stored = store
-        .get_message(&account, &inside, &first.sk)
+        .get_message(&account, &inside, &first.reference())
         .await
         .unwrap()
         .expect("the reply is stored");
@@ -447,7 +447,7 @@ async fn the_reply_condition_stores_inside_the_window_and_hands_back_the_rest() 
     }
     assert!(
         store
-            .get_message(&account, &outside, &late.sk)
+            .get_message(&account, &outside, &late.reference())
             .await
             .unwrap()
             .is_none()

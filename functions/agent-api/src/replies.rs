@@ -197,15 +197,9 @@ async fn prepare(
     };
     let attachments = resolve_attachments(app, &c.account, req).await?;
     let warnings = privacy_warnings(app, &conv, &attachments).await?;
-    let earlier = resumed.as_ref().and_then(|g| {
-        let at = g
-            .message_sk
-            .strip_prefix("MSG#")?
-            .get(..13)?
-            .parse::<i64>()
-            .ok()?;
-        Some((g.message_id.clone(), at))
-    });
+    let earlier = resumed
+        .as_ref()
+        .and_then(|g| Some((g.message_id.clone(), g.message_created_at()?)));
     let msg = reply_message(
         c,
         id,

@@ -61,7 +61,7 @@ impl Router {
             if a.url.is_none() || a.stored != Some(false) || !media::is_media(&a.kind) {
                 continue;
             }
-            let job = MediaJob::new(&msg.account, &msg.conversation_id, &msg.sk, i);
+            let job = MediaJob::new(&msg.account, &msg.conversation_id, msg.reference(), i);
             if let Err(e) = enqueue_media(&self.sqs, &self.cfg.deferred_queue_url, &job, 0).await {
                 tracing::error!(error = %e, message_id = %msg.id, "media copy could not be queued; the attachment keeps Meta's URL");
             }

@@ -7,6 +7,7 @@ use pagedesk_shared::domain::{
 };
 use pagedesk_shared::graph::GraphError;
 use pagedesk_shared::ids;
+use pagedesk_shared::message_ref::EchoMetadata;
 use pagedesk_shared::meta::event::{Echo, Inbound, Reaction};
 use pagedesk_shared::store::{
     AppendOutcome, ContactItem, ConversationItem, CreateOutcome, EventItem, FirstMessage,
@@ -71,13 +72,16 @@ impl Router {
             .app_id
             .as_deref()
             .is_some_and(|id| e.app_id.as_deref() == Some(id))
-            || e.metadata.as_deref().is_some_and(|m| m.starts_with("pd1:"));
+            || e.metadata.as_deref().is_some_and(EchoMetadata::is_ours);
         if ours {
-            let metadata = e.metadata.as_deref().and_then(parse_metadata);
-            if let Some((conv, sk, part)) = metadata
-                && let Some(msg) = self.store.get_message(&page.account, conv, sk).await?
+            let metadata = e.metadata.as_deref().and_then(EchoMetadata::parse);
+            if let Some(m) = &metadata
+                && let Some(msg) = self
+                    .store
+                    .get_message(&page.account, &m.conversation_id, &m.message)
+                    .await?
             {
-                self.confirm_own(&msg, part, &e).await?;
+                self.confirm_own(&msg, m.part, &e).await?;
                 return Ok(Handled::Done);
             }
             // Our own send without metadata: the sender records its mid when Meta answers,
@@ -388,7 +392,7 @@ impl Router {
         msg.place(&page.account, conv);
         if self
             .store
-            .get_message(&page.account, conv, msg.reference())
+            .get_message(&page.account, conv, &msg.reference())
             .await?
             .is_none()
         {
@@ -416,7 +420,7 @@ impl Router {
         };
         let at = match guard {
             Some(g) => (g.conversation_id, g.message_sk),
-            None => (msg.conversation_id.clone(), msg.sk.clone()),
+            None => (msg.conversation_id.clone(), msg.reference()),
         };
         if let Some(stored) = self.store.get_message(&page.account, &at.0, &at.1).await?
             && stored
@@ -704,14 +708,6 @@ fn post_entry(
     Some(entry.placed(&page.account, conv))
 }
 
-/// `pd1:<conversation>:<message sk>:<part>` as the sender writes it into `metadata`.
-fn parse_metadata(m: &str) -> Option<(&str, &str, usize)> {
-    let rest = m.strip_prefix("pd1:")?;
-    let (conv, rest) = rest.split_once(':')?;
-    let (sk, part) = rest.rsplit_once(':')?;
-    Some((conv, sk, part.parse().ok()?))
-}
-
 /// The `message.created` event of `msg`, placed in its conversation.
 fn message_created(msg: &MessageItem, now: i64) -> EventItem {
     EventItem::new(
@@ -721,17 +717,4 @@ fn message_created(msg: &MessageItem, now: i64) -> EventItem {
         serde_json::json!({"message_id": msg.id, "direction": msg.direction}),
         now,
     )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn metadata_round_trip() {
-        assert_eq!(
-            super::parse_metadata("pd1:cv_1:MSG#0000000000001#ms_1:2"),
-            Some(("cv_1", "MSG#0000000000001#ms_1", 2))
-        );
-        assert_eq!(super::parse_metadata("someone else's"), None);
-        assert_eq!(super::parse_metadata("pd1:cv:sk:x"), None);
-    }
 }

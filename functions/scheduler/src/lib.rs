@@ -13,6 +13,7 @@ use pagedesk_shared::clock::{Clock, MINUTE_MS, rfc3339};
 use pagedesk_shared::domain::outbound;
 use pagedesk_shared::domain::window::{Mark, due};
 use pagedesk_shared::domain::{ConversationStatus, EventType, MessageStatus};
+use pagedesk_shared::message_ref::MessageRef;
 use pagedesk_shared::store::{EventItem, Settings, Store};
 use serde::Serialize;
 use serde_json::json;
@@ -64,16 +65,16 @@ impl Scheduler {
         let mut settings: HashMap<String, Settings> = HashMap::new();
         for minute in from..=to {
             let due = self.store.due_in_minute(minute, now).await?;
-            let unsent: Vec<(&str, &str, &str)> = due
+            let unsent: Vec<(&str, &str, &MessageRef)> = due
                 .iter()
                 .filter_map(|r| {
-                    let sk = r.message_sk.as_deref()?;
-                    Some((r.account.as_str(), r.conversation_id.as_str(), sk))
+                    let m = r.message.as_ref()?;
+                    Some((r.account.as_str(), r.conversation_id.as_str(), m))
                 })
                 .collect();
             report.unsent_failed += self.sweep_messages(&unsent, now).await?;
             for r in &due {
-                if r.message_sk.is_some() {
+                if r.message.is_some() {
                     continue;
                 }
                 if let Some(page_id) = &r.page_id {
@@ -112,7 +113,7 @@ impl Scheduler {
     /// write. Returns how many were failed.
     async fn sweep_messages(
         &self,
-        due: &[(&str, &str, &str)],
+        due: &[(&str, &str, &MessageRef)],
         now: i64,
     ) -> pagedesk_shared::Result<usize> {
         let mut failed = 0;

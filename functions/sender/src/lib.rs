@@ -20,6 +20,7 @@ use pagedesk_shared::domain::outbound::{self, SendOutcome, Sender as Author};
 use pagedesk_shared::domain::window::{WindowState, window_at};
 use pagedesk_shared::domain::{AuthorType, MessageStatus, PageStatus, ReplyRoute, SendType};
 use pagedesk_shared::graph::{GraphClient, GraphError};
+use pagedesk_shared::message_ref::{EchoMetadata, MessageRef};
 use pagedesk_shared::page_cache::PageCache;
 use pagedesk_shared::queue::OutboundJob;
 use pagedesk_shared::secrets::SecretCache;
@@ -480,10 +481,7 @@ pub fn fresh_copy(job: &OutboundJob, receives: u32, now: i64) -> Option<MessageI
         && now.saturating_sub(m.created_at) < FRESH_MS;
     fresh.then(|| {
         let mut m = m.clone();
-        // Its feed entry's place is at or after the time the API took (the copy was made
-        // before the entry was stamped): deciding from that time folds the sent event only
-        // where the entry's own place would.
-        m.feedsk = Some(pagedesk_shared::store::feed_sk(m.created_at, &m.id));
+        m.place_in_feed_at_creation();
         m
     })
 }
@@ -521,7 +519,6 @@ pub fn parts(m: &MessageItem) -> Vec<Part> {
     out
 }
 
-/// Our ids in `metadata`, so the echo of a send finds its message: `pd1:<conv>:<sk>:<part>`.
 /// The id Graph gives what it sent; without one we cannot tell what happened.
 fn sent_id(resp: &Value, field: &str) -> Option<String> {
     resp.get(field)
@@ -530,8 +527,14 @@ fn sent_id(resp: &Value, field: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-pub fn metadata(conv_id: &str, message_sk: &str, part: usize) -> String {
-    format!("pd1:{conv_id}:{message_sk}:{part}")
+/// Our ids in `metadata`, so the echo of a send finds its message.
+pub fn metadata(conv_id: &str, message: MessageRef, part: usize) -> String {
+    EchoMetadata {
+        conversation_id: conv_id.to_owned(),
+        message,
+        part,
+    }
+    .to_string()
 }
 
 pub fn send_body(

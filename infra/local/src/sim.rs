@@ -321,7 +321,8 @@ async fn callback(sim: &Sim, which: &str, body: &[u8]) -> Response {
     };
     let payload =
         json!({"algorithm": "HMAC-SHA256", "issued_at": chrono_now_ms() / 1000, "user_id": user});
-    let signed = pagedesk_shared::meta::signed_request::sign_request(sim.app_secret.as_bytes(), &payload);
+    let signed =
+        pagedesk_shared::meta::signed_request::sign_request(sim.app_secret.as_bytes(), &payload);
     let form: String = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("signed_request", &signed)
         .finish();

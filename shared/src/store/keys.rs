@@ -57,6 +57,10 @@ pub fn activity_sk(activity_ms: i64, c: &str) -> String {
 pub fn message_sk(created_ms: i64, id: &str) -> String {
     format!("MSG#{created_ms:013}#{id}")
 }
+/// The creation time a message's sort key holds.
+pub fn message_created_ms(sk: &str) -> Option<i64> {
+    sk.strip_prefix("MSG#")?.get(..13)?.parse().ok()
+}
 pub fn mid(a: &str, mid: &str) -> String {
     format!("ACC#{a}#MID#{mid}")
 }

@@ -1,6 +1,7 @@
 //! Messages of a conversation, oldest first by key. A message with a Meta id (mid) has a guard
 //! item that makes the mid unique in the account: the dedupe of redelivered webhooks.
 
+use crate::message_ref::MessageRef;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -110,10 +111,17 @@ impl MessageItem {
         self
     }
 
+    /// A copy carried in a queue job lacks its feed entry's place, stamped after the copy was
+    /// made: the place is at or after the message's creation, so that time decides a fold only
+    /// where the entry's own place would.
+    pub fn place_in_feed_at_creation(&mut self) {
+        self.feedsk = Some(keys::feed_sk(self.created_at, &self.id));
+    }
+
     /// An opaque reference to the message within its conversation, for `get_message` (the
     /// sender carries it in a send's metadata so the echo finds the message).
-    pub fn reference(&self) -> &str {
-        &self.sk
+    pub fn reference(&self) -> MessageRef {
+        MessageRef::from_key(self.sk.clone())
     }
 }
 
@@ -125,17 +133,23 @@ pub struct ClientItem {
     pub pk: String,
     pub sk: String,
     pub message_id: String,
-    pub message_sk: String,
+    pub message_sk: MessageRef,
 }
 
 impl ClientItem {
+    /// When the message this guard holds was created: a retry of the same reply reuses its
+    /// id and time.
+    pub fn message_created_at(&self) -> Option<i64> {
+        keys::message_created_ms(self.message_sk.key())
+    }
+
     /// The guard at `sk` in `msg`'s conversation that holds `msg`'s key.
     pub fn for_message(msg: &MessageItem, sk: String) -> Self {
         ClientItem {
             pk: msg.pk.clone(),
             sk,
             message_id: msg.id.clone(),
-            message_sk: msg.sk.clone(),
+            message_sk: msg.reference(),
         }
     }
 }
@@ -146,7 +160,7 @@ pub struct MidItem {
     pub sk: String,
     pub account: String,
     pub conversation_id: String,
-    pub message_sk: String,
+    pub message_sk: MessageRef,
     pub message_id: String,
 }
 
@@ -158,7 +172,7 @@ impl MidItem {
             sk: super::keys::MID_SK.into(),
             account: m.account.clone(),
             conversation_id: m.conversation_id.clone(),
-            message_sk: m.sk.clone(),
+            message_sk: m.reference(),
             message_id: m.id.clone(),
         }
     }
@@ -489,7 +503,7 @@ impl Store {
                     sk: keys::MID_SK.into(),
                     account: account.to_owned(),
                     conversation_id: conv.to_owned(),
-                    message_sk: text("sk"),
+                    message_sk: MessageRef::from_key(text("sk")),
                     message_id: text("id"),
                 }));
             }
@@ -591,7 +605,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(keys::conversation(account, &guard.conversation_id)))
-            .key("sk", s(&guard.message_sk))
+            .key("sk", s(guard.message_sk.key()))
             .condition_expression(
                 "attribute_exists(pk) AND (attribute_not_exists(reaction_at) OR reaction_at <= :t)",
             )
@@ -627,7 +641,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(keys::conversation(account, &guard.conversation_id)))
-            .key("sk", s(&guard.message_sk))
+            .key("sk", s(guard.message_sk.key()))
             .update_expression("SET #t = :t, edit_count = :n, edited_at = :at")
             .condition_expression(
                 "attribute_exists(pk) AND attribute_not_exists(erased) AND (attribute_not_exists(edit_count) OR edit_count < :n)",
@@ -695,18 +709,25 @@ impl Store {
         &self,
         account: &str,
         conv: &str,
-        sk: &str,
+        message: &MessageRef,
     ) -> Result<Option<MessageItem>> {
-        self.get(keys::conversation(account, conv), sk.to_owned(), true)
-            .await
+        self.get(
+            keys::conversation(account, conv),
+            message.key().to_owned(),
+            true,
+        )
+        .await
     }
 
     /// The messages at `refs` (account, conversation, sk) that exist, eventually consistent,
     /// in no particular order: one BatchGetItem per 100.
-    pub async fn get_messages(&self, refs: &[(&str, &str, &str)]) -> Result<Vec<MessageItem>> {
+    pub async fn get_messages(
+        &self,
+        refs: &[(&str, &str, &MessageRef)],
+    ) -> Result<Vec<MessageItem>> {
         let keys = refs
             .iter()
-            .map(|(a, c, sk)| (keys::conversation(a, c), (*sk).to_owned()))
+            .map(|(a, c, m)| (keys::conversation(a, c), m.key().to_owned()))
             .collect();
         self.batch_get(keys, false)
             .await?

@@ -13,7 +13,6 @@ mod conversations;
 mod csat;
 mod events;
 mod keys;
-pub use keys::feed_sk;
 mod media;
 mod messages;
 mod outbound;

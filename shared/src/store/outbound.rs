@@ -1,6 +1,7 @@
 //! Outbound messages: queueing a reply (idempotent by `client_id`), the sender's lease, each
 //! Send API part recorded with its mid, and final failures.
 
+use crate::message_ref::MessageRef;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
@@ -379,7 +380,7 @@ impl Store {
                     .client_item(&msg.account, &msg.conversation_id, cid)
                     .await?
                 {
-                    Some(g) if g.message_sk == msg.sk => {}
+                    Some(g) if g.message_sk == msg.reference() => {}
                     Some(g) => {
                         return Ok(
                             match self
@@ -412,7 +413,7 @@ impl Store {
             // The message's own key taken: a retry of a call that got this far, or an id
             // clash (which a retry with a new id settles).
             _ => match self
-                .get_message(&msg.account, &msg.conversation_id, &msg.sk)
+                .get_message(&msg.account, &msg.conversation_id, &msg.reference())
                 .await?
             {
                 Some(m) if m.client_id.is_some() && m.client_id == msg.client_id => {
@@ -485,7 +486,7 @@ impl Store {
             .key("pk", s(&guard.pk))
             .key("sk", s(&guard.sk))
             .condition_expression("message_sk = :m")
-            .expression_attribute_values(":m", s(&guard.message_sk))
+            .expression_attribute_values(":m", s(guard.message_sk.key()))
             .send()
             .await;
         written(res, "DeleteItem").map(|_| ())
@@ -496,12 +497,12 @@ impl Store {
         &self,
         account: &str,
         conv: &str,
-        message_sk: &str,
+        message: &MessageRef,
         now: i64,
         until: i64,
     ) -> Result<Lease> {
         let res = self
-            .update_row(&keys::conversation(account, conv), message_sk)
+            .update_row(&keys::conversation(account, conv), message.key())
             .update_expression("SET lease_until = :l")
             .condition_expression(
                 "#st = :q AND (attribute_not_exists(lease_until) OR lease_until < :now)",

@@ -12,7 +12,7 @@ pub struct DueRef {
     pub conversation_id: String,
     /// Set when what is due is an outbound message still `queued` at its deadline (the
     /// sweeper's), not a window mark of the conversation.
-    pub message_sk: Option<String>,
+    pub message: Option<crate::message_ref::MessageRef>,
     /// Set when what is due is a Page's health check (`conversation_id` is empty then).
     pub page_id: Option<String>,
 }
@@ -50,14 +50,14 @@ impl Store {
                     DueRef {
                         account: a.to_owned(),
                         conversation_id: String::new(),
-                        message_sk: None,
+                        message: None,
                         page_id: rest,
                     }
                 } else {
                     DueRef {
                         account: a.to_owned(),
                         conversation_id: c.to_owned(),
-                        message_sk: rest,
+                        message: rest.map(crate::message_ref::MessageRef::from_key),
                         page_id: None,
                     }
                 });
