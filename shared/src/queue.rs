@@ -248,6 +248,40 @@ pub struct SendContext {
     pub human_agent_unread: bool,
 }
 
+/// The conversation as a send needs it: where the reply goes and the window it goes in. Made
+/// from the job's context, or from the stored conversation for jobs queued without one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendTarget {
+    pub conversation_id: String,
+    pub page_id: String,
+    /// The person's page-scoped id (Messenger) or the commenter's.
+    pub recipient: String,
+    pub channel: crate::domain::Channel,
+    pub last_inbound_at: Option<i64>,
+}
+
+impl SendTarget {
+    pub fn of(conv: &crate::store::ConversationItem) -> Self {
+        SendTarget {
+            conversation_id: conv.id.clone(),
+            page_id: conv.page_id.clone(),
+            recipient: conv.facebook_id.clone(),
+            channel: conv.channel,
+            last_inbound_at: conv.last_inbound_at,
+        }
+    }
+
+    pub fn from_context(conversation_id: &str, c: &SendContext) -> Self {
+        SendTarget {
+            conversation_id: conversation_id.to_owned(),
+            page_id: c.page_id.clone(),
+            recipient: c.recipient.clone(),
+            channel: c.channel,
+            last_inbound_at: c.last_inbound_at,
+        }
+    }
+}
+
 impl SendContext {
     /// The Human Agent setting, if the API read it.
     pub fn human_agent(&self) -> Option<bool> {

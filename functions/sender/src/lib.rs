@@ -22,10 +22,10 @@ use pagedesk_shared::domain::{AuthorType, MessageStatus, PageStatus, ReplyRoute,
 use pagedesk_shared::graph::{GraphClient, GraphError};
 use pagedesk_shared::message_ref::{EchoMetadata, MessageRef};
 use pagedesk_shared::page_cache::PageCache;
-use pagedesk_shared::queue::OutboundJob;
+use pagedesk_shared::queue::{OutboundJob, SendTarget};
 use pagedesk_shared::secrets::SecretCache;
 use pagedesk_shared::sqs_batch::process_fifo;
-use pagedesk_shared::store::{ConversationItem, Lease, MessageItem, PageItem, Store};
+use pagedesk_shared::store::{Lease, MessageItem, PageItem, Store};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
@@ -232,7 +232,7 @@ impl Sender {
     async fn send_comment_reply(
         &self,
         msg: &MessageItem,
-        conv: &ConversationItem,
+        conv: &SendTarget,
         page: &PageItem,
         now: i64,
         receives: u32,
@@ -254,7 +254,7 @@ impl Sender {
         let text = msg.text.clone().unwrap_or_default();
         let (path, body, id_field) = if msg.private {
             let body = json!({"recipient": {"comment_id": comment}, "messaging_type": "RESPONSE",
-                              "message": {"text": text, "metadata": metadata(&conv.id, msg.reference(), 0)}});
+                              "message": {"text": text, "metadata": metadata(&conv.conversation_id, msg.reference(), 0)}});
             (format!("{}/messages", page.page_id), body, "message_id")
         } else {
             let mut body = json!({"message": text});
@@ -383,25 +383,15 @@ impl Sender {
     }
 
     /// The conversation as the job carries it, else as stored (jobs queued without it).
-    async fn conversation(
-        &self,
-        job: &OutboundJob,
-    ) -> pagedesk_shared::Result<Option<ConversationItem>> {
-        let Some(c) = &job.context else {
-            return self
-                .store
-                .get_conversation(&job.account, &job.conversation_id)
-                .await;
-        };
-        Ok(Some(ConversationItem {
-            id: job.conversation_id.clone(),
-            account: job.account.clone(),
-            page_id: c.page_id.clone(),
-            facebook_id: c.recipient.clone(),
-            channel: c.channel,
-            last_inbound_at: c.last_inbound_at,
-            ..Default::default()
-        }))
+    async fn conversation(&self, job: &OutboundJob) -> pagedesk_shared::Result<Option<SendTarget>> {
+        if let Some(c) = &job.context {
+            return Ok(Some(SendTarget::from_context(&job.conversation_id, c)));
+        }
+        let stored = self
+            .store
+            .get_conversation(&job.account, &job.conversation_id)
+            .await?;
+        Ok(stored.as_ref().map(SendTarget::of))
     }
 
     /// The message a job is about (gone if its conversation was erased).
@@ -538,7 +528,7 @@ pub fn metadata(conv_id: &str, message: MessageRef, part: usize) -> String {
 }
 
 pub fn send_body(
-    conv: &ConversationItem,
+    conv: &SendTarget,
     m: &MessageItem,
     i: usize,
     part: &Part,
@@ -550,7 +540,7 @@ pub fn send_body(
             json!({"attachment": {"type": kind, "payload": {"url": url, "is_reusable": true}}})
         }
     };
-    message["metadata"] = json!(metadata(&conv.id, m.reference(), i));
+    message["metadata"] = json!(metadata(&conv.conversation_id, m.reference(), i));
     let last = i + 1 == parts(m).len();
     if last && let Some(Value::Array(q)) = &m.quick_replies {
         let qr: Vec<Value> = q
@@ -559,7 +549,7 @@ pub fn send_body(
             .collect();
         message["quick_replies"] = Value::Array(qr);
     }
-    let mut body = json!({"recipient": {"id": conv.facebook_id}, "message": message});
+    let mut body = json!({"recipient": {"id": conv.recipient}, "message": message});
     match kind {
         SendType::Response => body["messaging_type"] = json!("RESPONSE"),
         SendType::HumanAgent => {
@@ -577,7 +567,7 @@ mod tests {
 
     #[test]
     fn only_a_fresh_jobs_first_receive_sends_from_its_copy() {
-        let conv = ConversationItem {
+        let conv = pagedesk_shared::store::ConversationItem {
             id: "cv_1".into(),
             page_id: "P".into(),
             facebook_id: "PSID".into(),
@@ -627,10 +617,12 @@ mod tests {
 
     #[test]
     fn bodies_for_text_attachments_quick_replies_and_tags() {
-        let conv = ConversationItem {
-            id: "cv_1".into(),
-            facebook_id: "PSID".into(),
-            ..Default::default()
+        let conv = SendTarget {
+            conversation_id: "cv_1".into(),
+            page_id: "P".into(),
+            recipient: "PSID".into(),
+            channel: pagedesk_shared::domain::Channel::Messenger,
+            last_inbound_at: None,
         };
         let m = MessageItem {
             id: "ms_1".into(),
