@@ -55,6 +55,7 @@ pub async fn send(
         now,
     );
     match store
+        .outbound()
         .queue_message(&msg, now, Some(&event), a.require_open)
         .await?
     {
@@ -70,7 +71,7 @@ pub async fn send(
             reason: "queue_unavailable".into(),
             message: Some("The automatic message could not be queued.".into()),
         };
-        store.fail_message(&msg, &err, now).await?;
+        store.outbound().fail_message(&msg, &err, now).await?;
         return Err(e);
     }
     tracing::info!(conversation_id = %conv.id, message_id = %id, kind = %a.kind, "automatic message queued");

@@ -40,6 +40,7 @@ async fn queue(store: &Store, msg: &MessageItem, now: i64) {
     );
     assert_eq!(
         store
+            .outbound()
             .queue_message(msg, now, Some(&ev), true)
             .await
             .expect("queue"),
@@ -68,6 +69,7 @@ async fn a_send_that_runs_out_of_attempts_fails_as_unconfirmed_and_its_late_echo
     let msg = reply(&t.account, &conv_id, "are you there?", now);
     queue(&store, &msg, now).await;
     store
+        .outbound()
         .release_message(&msg, Some(now))
         .await
         .expect("ambiguous");
@@ -141,6 +143,7 @@ async fn a_message_whose_job_was_lost_is_failed_by_the_sweeper_at_its_deadline()
     queue(&store, &lost, t).await;
     assert!(
         store
+            .outbound()
             .record_part(&sent, 0, &format!("m_{}", unique()), t + 1, t + 1, None)
             .await
             .expect("sent")
@@ -208,6 +211,7 @@ async fn a_reply_older_than_the_last_message_goes_in_behind_it_without_moving_th
     let plain = reply(&account, &conv, "plain, older", t - 2_000);
     assert_eq!(
         store
+            .outbound()
             .queue_message(&plain, t, None, true)
             .await
             .expect("queue"),
@@ -231,6 +235,7 @@ async fn a_reply_older_than_the_last_message_goes_in_behind_it_without_moving_th
     let newer = reply(&account, &conv, "newer", t + 1_000);
     assert_eq!(
         store
+            .outbound()
             .queue_message(&newer, t, None, true)
             .await
             .expect("queue"),
@@ -249,6 +254,7 @@ async fn a_reply_older_than_the_last_message_goes_in_behind_it_without_moving_th
         let late = reply(&account, &conv, "after resolving", at);
         assert_eq!(
             store
+                .outbound()
                 .queue_message(&late, t, None, true)
                 .await
                 .expect("queue"),

@@ -413,7 +413,12 @@ async fn the_reply_condition_stores_inside_the_window_and_hands_back_the_rest() 
     };
 
     let first = reply(&inside, &format!("ms_a{}", unique()));
-    match store.queue_reply_in_window(&first, t).await.unwrap() {
+    match store
+        .outbound()
+        .queue_reply_in_window(&first, t)
+        .await
+        .unwrap()
+    {
         InWindow::Stored(c) => {
             assert_eq!(
                 (c.id.as_str(), c.last_message_at),
@@ -429,19 +434,28 @@ async fn the_reply_condition_stores_inside_the_window_and_hands_back_the_rest() 
         .expect("the reply is stored");
     assert!(stored.duepk.is_some(), "with its sweeper deadline");
     assert!(matches!(
-        store.queue_reply_in_window(&first, t + 1).await.unwrap(),
+        store
+            .outbound()
+            .queue_reply_in_window(&first, t + 1)
+            .await
+            .unwrap(),
         InWindow::ClientSeen
     ));
 
     let late = reply(&outside, &format!("ms_b{}", unique()));
-    match store.queue_reply_in_window(&late, t).await.unwrap() {
+    match store
+        .outbound()
+        .queue_reply_in_window(&late, t)
+        .await
+        .unwrap()
+    {
         InWindow::Refused {
             conversation: Some(c),
             guard: Some(g),
         } => {
             assert_eq!(c.id, outside);
             assert_ne!(c.last_message_at, Some(t), "not moved");
-            store.forget_client_guard(&g).await.unwrap();
+            store.outbound().forget_client_guard(&g).await.unwrap();
         }
         other => panic!("outside the window: {other:?}"),
     }
@@ -454,13 +468,21 @@ async fn the_reply_condition_stores_inside_the_window_and_hands_back_the_rest() 
     );
     // Taken back: the same client_id is new again.
     assert!(matches!(
-        store.queue_reply_in_window(&late, t).await.unwrap(),
+        store
+            .outbound()
+            .queue_reply_in_window(&late, t)
+            .await
+            .unwrap(),
         InWindow::Refused { .. }
     ));
 
     let nowhere = reply("cv_missing", &format!("ms_c{}", unique()));
     assert!(matches!(
-        store.queue_reply_in_window(&nowhere, t).await.unwrap(),
+        store
+            .outbound()
+            .queue_reply_in_window(&nowhere, t)
+            .await
+            .unwrap(),
         InWindow::Refused {
             conversation: None,
             ..

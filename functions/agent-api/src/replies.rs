@@ -55,10 +55,16 @@ pub async fn post(
             (Some(SendType::Response), None),
             (ids::new_id(ids::message_prefix(), now), now),
         );
-        match app.store.queue_reply_in_window(&msg, now).await? {
+        match app
+            .store
+            .outbound()
+            .queue_reply_in_window(&msg, now)
+            .await?
+        {
             InWindow::Stored(conv) => return queued(app, &c, msg, &conv, None, None).await,
             InWindow::ClientSeen => {
                 app.store
+                    .outbound()
                     .reply_context(&c.account, id, req.client_id.as_deref())
                     .await?
             }
@@ -85,6 +91,7 @@ pub async fn post(
         // One read for what the checks need: the conversation, the settings, an earlier
         // call's `client_id` guard.
         app.store
+            .outbound()
             .reply_context(&c.account, id, req.client_id.as_deref())
             .await?
     };
@@ -95,7 +102,7 @@ pub async fn post(
             // The guard this call put holds a message that was not allowed: a later call with
             // the same `client_id` must be checked afresh, not finish that one.
             if let Some(g) = &fresh_guard
-                && let Err(e) = app.store.forget_client_guard(g).await
+                && let Err(e) = app.store.outbound().forget_client_guard(g).await
             {
                 tracing::warn!(error = %e, conversation_id = id, "a refused reply's client_id guard stays");
             }
@@ -267,7 +274,12 @@ fn reply_message(
 /// and queues its send.
 async fn store_and_queue(app: &App, c: &Caller, r: ReadyReply) -> Reply {
     let now = app.clock.now_ms();
-    match app.store.queue_message(&r.msg, now, None, true).await? {
+    match app
+        .store
+        .outbound()
+        .queue_message(&r.msg, now, None, true)
+        .await?
+    {
         QueueOutcome::Stored => {}
         QueueOutcome::Existing(m) => return settle_existing(app, &r.conv, *m).await,
         QueueOutcome::PrivateReplyExists => return Err(ApiFailure::PrivateReplyExists),
@@ -487,7 +499,11 @@ async fn settle_existing(
         && m.error
             .as_ref()
             .is_some_and(|e| e.reason == "queue_unavailable")
-        && app.store.requeue_message(&m, app.clock.now_ms()).await?
+        && app
+            .store
+            .outbound()
+            .requeue_message(&m, app.clock.now_ms())
+            .await?
     {
         m.status = MessageStatus::Queued;
         m.error = None;
@@ -508,7 +524,11 @@ async fn enqueue(app: &App, m: &MessageItem, job: OutboundJob) -> Result<(), Api
                 "The reply could not be queued; send it again with the same client_id.".into(),
             ),
         };
-        let _ = app.store.fail_message(m, &err, app.clock.now_ms()).await;
+        let _ = app
+            .store
+            .outbound()
+            .fail_message(m, &err, app.clock.now_ms())
+            .await;
         return Err(ApiFailure::Unavailable(
             "the reply could not be queued; retry with the same client_id",
         ));

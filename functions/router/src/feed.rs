@@ -153,6 +153,7 @@ impl Router {
             }) {
                 let recorded = self
                     .store
+                    .outbound()
                     .record_part(m, 0, comment_id, at, self.clock.now_ms(), None)
                     .await?;
                 tracing::info!(recorded, "our public reply confirmed by its feed webhook");

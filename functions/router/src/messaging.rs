@@ -136,6 +136,7 @@ impl Router {
         if !msg.sent_mids.contains(&e.mid) && (msg.status == MessageStatus::Queued || unconfirmed) {
             let recorded = self
                 .store
+                .outbound()
                 .record_part(msg, part, &e.mid, e.timestamp, self.clock.now_ms(), None)
                 .await?;
             tracing::info!(message_id = %msg.id, part, recorded, "own send confirmed by its echo");

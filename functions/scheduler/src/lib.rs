@@ -122,7 +122,7 @@ impl Scheduler {
                 continue;
             }
             let err = outbound::failure("not_sent", None);
-            if self.store.fail_message(&msg, &err, now).await? {
+            if self.store.outbound().fail_message(&msg, &err, now).await? {
                 tracing::warn!(conversation_id = %msg.conversation_id, message_id = %msg.id, "queued message past its deadline; failed as not_sent");
                 failed += 1;
             }

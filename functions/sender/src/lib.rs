@@ -148,16 +148,19 @@ impl Sender {
         if let Some(since) = msg.ambiguous_since {
             if now - since < ECHO_GRACE_MS {
                 tracing::info!("an earlier send timed out; waiting for its echo");
-                self.store.release_message(&msg, Some(since)).await?;
+                self.store
+                    .outbound()
+                    .release_message(&msg, Some(since))
+                    .await?;
                 return Err(SendError::RetryAfter(
                     ((ECHO_GRACE_MS - (now - since)) / 1000).clamp(1, 60) as i32,
                 ));
             }
             tracing::warn!("no echo for a timed-out send; sending again");
-            self.store.clear_ambiguous(&msg).await?;
+            self.store.outbound().clear_ambiguous(&msg).await?;
         }
         if let Err(e) = self.upload_urls(&mut msg).await {
-            self.store.release_message(&msg, None).await?;
+            self.store.outbound().release_message(&msg, None).await?;
             return Err(e);
         }
         let Some(conv) = self.conversation(job).await? else {
@@ -217,6 +220,7 @@ impl Sender {
                     };
                     let recorded = self
                         .store
+                        .outbound()
                         .record_part(&msg, i, &mid, started, self.clock.now_ms(), Some(kind))
                         .await?;
                     tracing::info!(part = i, recorded, "part sent");
@@ -272,6 +276,7 @@ impl Sender {
                 };
                 let recorded = self
                     .store
+                    .outbound()
                     .record_part(msg, 0, &id, started, self.clock.now_ms(), None)
                     .await?;
                 tracing::info!(private = msg.private, recorded, "comment reply sent");
@@ -297,15 +302,16 @@ impl Sender {
                 } else {
                     "send_failed"
                 };
-                self.store.release_message(msg, None).await?;
+                self.store.outbound().release_message(msg, None).await?;
                 self.fail(msg, Some(&e), reason).await
             }
             SendOutcome::Retry => {
-                self.store.release_message(msg, None).await?;
+                self.store.outbound().release_message(msg, None).await?;
                 Err(SendError::RetryAfter(backoff(receives)))
             }
             SendOutcome::Ambiguous => {
                 self.store
+                    .outbound()
                     .release_message(msg, Some(self.clock.now_ms()))
                     .await?;
                 Err(SendError::RetryAfter((ECHO_GRACE_MS / 2000) as i32))
@@ -330,7 +336,7 @@ impl Sender {
                     p.updated_at > page.updated_at && p.status != PageStatus::ReauthRequired
                 }) {
                     tracing::info!("the Page was connected again since it was cached; retrying");
-                    self.store.release_message(msg, None).await?;
+                    self.store.outbound().release_message(msg, None).await?;
                     return Err(SendError::RetryAfter(1));
                 }
                 let changed = self
@@ -355,6 +361,7 @@ impl Sender {
     async fn lease(&self, job: &OutboundJob, now: i64) -> Result<Option<MessageItem>, SendError> {
         let lease = self
             .store
+            .outbound()
             .take_lease(
                 &job.account,
                 &job.conversation_id,
@@ -427,6 +434,7 @@ impl Sender {
     ) -> Result<(), SendError> {
         let err = outbound::failure(reason, e);
         self.store
+            .outbound()
             .fail_message(msg, &err, self.clock.now_ms())
             .await?;
         tracing::info!(reason, "message failed");

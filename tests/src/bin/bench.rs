@@ -701,10 +701,13 @@ async fn sweeper_minute(stack: &Stack) {
             ..Default::default()
         }
         .placed(&account, &conv);
-        let queued = store.queue_message(&msg, t, None, true).await;
+        let queued = store.outbound().queue_message(&msg, t, None, true).await;
         assert!(matches!(queued, Ok(QueueOutcome::Stored)), "{queued:?}");
         let mid = format!("m_{}", unique());
-        let recorded = store.record_part(&msg, 0, &mid, t, t, None).await;
+        let recorded = store
+            .outbound()
+            .record_part(&msg, 0, &mid, t, t, None)
+            .await;
         assert!(matches!(recorded, Ok(true)), "{recorded:?}");
     }
     let run = metered_scheduler_run(

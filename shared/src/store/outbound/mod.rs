@@ -1,0 +1,132 @@
+//! Outbound messages: queueing a reply (idempotent by `client_id`), the sender's lease, each
+//! Send API part recorded with its mid, and final failures. Reached as `store.outbound()`.
+
+use aws_sdk_dynamodb::types::Update;
+
+use super::{ClientItem, MessageItem, Store, keys};
+use crate::domain::MessageStatus;
+
+/// How long a message may stay `queued` before the sweeper fails it (`not_sent`). Well past
+/// the sender's own limits (eight attempts with backoff, a minute's wait for an echo), so it
+/// only finds messages whose job was lost.
+pub const UNSENT_DEADLINE_MS: i64 = 15 * 60_000;
+
+/// A send recorded this soon after its message's place in the feed is announced by that
+/// entry (`feed_sent`) instead of an event item of its own: a reader cannot see the entry
+/// before `SETTLE_MS` has passed, and by then the record (made within this time, committed
+/// within `FOLD_ATTEMPT_TIMEOUT` of it) is there too, with room left for the index's lag.
+pub const FOLD_MS: i64 = 2_000;
+const FOLD_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1_000);
+/// The feed index's lag this leaves room for, as the feed's entries themselves do.
+const FEED_INDEX_LAG_MS: i64 = 2_000;
+const _: () = assert!(
+    FOLD_MS + FOLD_ATTEMPT_TIMEOUT.as_millis() as i64 + FEED_INDEX_LAG_MS
+        <= super::events::SETTLE_MS
+);
+
+/// Whether a send recorded at `stamp` is announced by the message's own feed entry at
+/// `feedsk` (see [`FOLD_MS`]).
+pub fn folds_into_feed(feedsk: Option<&str>, stamp: i64) -> bool {
+    feedsk
+        .and_then(|p| p.get(..13))
+        .and_then(|t| t.parse::<i64>().ok())
+        .is_some_and(|at| stamp >= at && stamp <= at + FOLD_MS)
+}
+
+/// `msg` with the scheduler sweeper's entry at its deadline: whatever becomes of its job, a
+/// message still queued then is failed with a reason.
+fn with_deadline(msg: &MessageItem, now: i64) -> MessageItem {
+    let deadline = msg.created_at.max(now) + UNSENT_DEADLINE_MS;
+    MessageItem {
+        duepk: Some(keys::due_pk(deadline)),
+        duesk: Some(keys::due_message_sk(
+            deadline,
+            &msg.account,
+            &msg.conversation_id,
+            &msg.sk,
+        )),
+        ..msg.clone()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueueOutcome {
+    Stored,
+    /// The same `client_id` was used before: this is the message it made.
+    Existing(Box<MessageItem>),
+    ConversationNotOpen,
+    /// Meta allows one private reply per comment, and this comment has had it.
+    PrivateReplyExists,
+    /// Another call with the same `client_id` is storing its message right now.
+    InProgress,
+}
+
+/// What [`Store::queue_reply_in_window`] did.
+#[derive(Debug)]
+pub enum InWindow {
+    /// Stored; the conversation as the reply left it.
+    Stored(Box<super::ConversationItem>),
+    /// A call with the same `client_id` came first: [`Store::reply_context`] reads what it left.
+    ClientSeen,
+    /// The conversation is not an open Send API conversation inside its standard window, or
+    /// has a newer last message: as it was (`None`: there is none), and the `client_id` guard
+    /// this call put, which is still there (see [`Store::forget_client_guard`]).
+    Refused {
+        conversation: Option<Box<super::ConversationItem>>,
+        guard: Option<ClientItem>,
+    },
+}
+
+/// What taking the sender's lease found.
+#[derive(Debug)]
+pub enum Lease {
+    /// The message, now held by this sender.
+    Taken(Box<MessageItem>),
+    /// Another sender holds it.
+    Held,
+    /// Sent or failed already.
+    Settled(MessageStatus),
+    /// There is no such message (its conversation was erased).
+    Missing,
+}
+
+/// What [`Store::reply_context`] read.
+#[derive(Debug, Default)]
+pub struct ReplyContext {
+    pub conversation: Option<super::ConversationItem>,
+    pub settings: super::Settings,
+    pub client: Option<ClientItem>,
+}
+
+mod delivery;
+mod intake;
+mod sweep;
+
+/// The outbound aggregate's operations, named at the call site for what they touch:
+/// `store.outbound().take_lease(…)`. Each file holds what one function uses: `intake` (the
+/// agent API and automatic messages), `delivery` (the sender), `sweep` (the scheduler).
+pub struct Outbound<'a>(&'a Store);
+
+impl Store {
+    pub fn outbound(&self) -> Outbound<'_> {
+        Outbound(self)
+    }
+}
+
+impl Outbound<'_> {
+    /// An update built for a transaction, sent on its own.
+    fn plain_update(
+        &self,
+        u: Update,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.0
+            .client
+            .update_item()
+            .table_name(u.table_name)
+            .set_key(Some(u.key))
+            .update_expression(u.update_expression)
+            .set_condition_expression(u.condition_expression)
+            .set_expression_attribute_names(u.expression_attribute_names)
+            .set_expression_attribute_values(u.expression_attribute_values)
+    }
+}
