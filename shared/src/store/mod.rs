@@ -9,11 +9,13 @@
 mod agents;
 mod assignments;
 mod contacts;
+mod conversation_list;
 mod conversations;
 mod csat;
 mod events;
 mod keys;
 mod media;
+mod message_append;
 mod messages;
 mod outbound;
 mod pages;
@@ -37,9 +39,9 @@ use crate::{Error, Result};
 pub use agents::{AgentItem, AgentPatch};
 pub use assignments::{AssignOutcome, Assignment, Capacity};
 pub use contacts::{ContactItem, Receipt, Watermarks};
+pub use conversation_list::ConversationQuery;
 pub use conversations::{
-    ConversationItem, ConversationQuery, CreateOutcome, FirstMessage, LastMessage, ReopenRefused,
-    Touch,
+    ConversationItem, CreateOutcome, FirstMessage, LastMessage, ReopenRefused, Touch,
 };
 pub use csat::CsatItem;
 pub use events::{EventCursor, EventItem, SETTLE_MS};

@@ -1,0 +1,270 @@
+//! Appending a message to its conversation: the message, its mid guard and the conversation's
+//! move in one write or transaction (a redelivery stores nothing twice, a crash loses nothing),
+//! messages keyed by Meta's time and id, imported history, and the messaging window's advance.
+
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+
+use super::conversations::{TOUCH_INBOUND, TOUCH_SET, first_due_keys};
+use super::messages::IMPORT_PRECISION_MS;
+use super::*;
+use crate::domain::ConversationStatus;
+use crate::{Error, Result};
+
+impl Store {
+    /// Stores a message, its mid guard (when it has a Meta id) and moves the conversation, in one
+    /// transaction: either all happen or none, so a redelivery after a crash cannot lose it and
+    /// a second delivery cannot store it twice.
+    pub async fn append_message(
+        &self,
+        msg: &MessageItem,
+        mid: Option<&str>,
+        touch: Touch,
+        events: &[EventItem],
+    ) -> Result<AppendOutcome> {
+        let mut items = Vec::with_capacity(3 + events.len());
+        let mut guard_index = None;
+        if let Some(mid) = mid {
+            items.push(self.mid_guard_put(msg, mid)?);
+            guard_index = Some(0);
+        }
+        items.push(self.put_new(msg)?);
+        let activity = keys::activity_sk(touch.at, &msg.conversation_id);
+        let mut expr = TOUCH_SET.to_owned();
+        if touch.inbound {
+            // A new message from the person opens a new window.
+            expr.push_str(TOUCH_INBOUND);
+        }
+        let mut upd = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&msg.pk))
+            .key("sk", s(keys::META))
+            .update_expression(expr)
+            .expression_attribute_values(":t", n(touch.at))
+            .expression_attribute_values(":a", s(activity))
+            .expression_attribute_values(":u", n(touch.now))
+            .expression_attribute_values(":lm", super::conversations::LastMessage::attribute(msg)?);
+        if touch.inbound {
+            let (dp, ds) = first_due_keys(&touch, &msg.account, &msg.conversation_id);
+            upd = upd
+                .expression_attribute_values(":dp", s(dp))
+                .expression_attribute_values(":ds", s(ds));
+        }
+        upd = if touch.require_open {
+            upd.condition_expression("attribute_exists(pk) AND #st = :open")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()))
+        } else {
+            upd.condition_expression("attribute_exists(pk)")
+        };
+        let upd = upd
+            .build()
+            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        let conv_index = guard_index.map_or(1, |_| 2);
+        items.push(TransactWriteItem::builder().update(upd).build());
+        for e in events {
+            items.push(e.put(&self.table)?);
+        }
+        Ok(match self.transact(items).await? {
+            None => AppendOutcome::Stored,
+            Some(c) if guard_index.is_some_and(|i| c.get(i) == Some(&true)) => {
+                AppendOutcome::Duplicate
+            }
+            Some(c) if c.get(conv_index) == Some(&true) => AppendOutcome::ConversationNotOpen,
+            // The message key itself exists: same id and time, i.e. a duplicate.
+            Some(_) => AppendOutcome::Duplicate,
+        })
+    }
+
+    /// Appends a Messenger message whose key comes from Meta (`MessageItem::key_by_meta`), with
+    /// plain conditional writes instead of a transaction: the conversation moves first, then
+    /// the message is put unless its key is taken. A redelivery finds its key taken
+    /// (`Duplicate`); one after a crash between the two writes moves the conversation again
+    /// (the same values) and stores the message. The message is its own `message.created` event
+    /// through the `feed` index, so the event exists exactly when the message does.
+    ///
+    /// `allow_older`: the caller checked that a message older than the conversation's first is
+    /// not in the previous conversation.
+    pub async fn append_keyed(
+        &self,
+        msg: &MessageItem,
+        touch: Touch,
+        allow_older: bool,
+    ) -> Result<AppendOutcome> {
+        if !self.touch_keyed(msg, &touch, allow_older).await? {
+            let Some(conv) = self
+                .get_conversation(&msg.account, &msg.conversation_id)
+                .await?
+            else {
+                return Ok(AppendOutcome::ConversationNotOpen);
+            };
+            if touch.require_open && conv.status != ConversationStatus::Open {
+                return Ok(AppendOutcome::ConversationNotOpen);
+            }
+            if !allow_older && conv.first_message_at.is_some_and(|f| msg.created_at < f) {
+                return Ok(AppendOutcome::OlderThanConversation {
+                    previous: conv.previous_conversation_id,
+                });
+            }
+            if let Some(mid) = &msg.external_id {
+                if msg.imported {
+                    self.mark_imported(msg).await?;
+                } else if conv
+                    .imported_until
+                    .is_some_and(|u| msg.created_at - IMPORT_PRECISION_MS < u)
+                    && self
+                        .find_by_mid(&msg.account, &msg.conversation_id, mid)
+                        .await?
+                        .is_some()
+                {
+                    return Ok(AppendOutcome::Duplicate);
+                }
+            }
+            // A later message moved the conversation already: this one goes in behind it
+            // without moving it back, but a newer inbound time still opens its window.
+            if touch.inbound && conv.last_inbound_at.is_none_or(|l| l < msg.created_at) {
+                self.advance_window(msg, &touch).await?;
+            }
+        }
+        self.put_in_feed(msg).await
+    }
+
+    /// The conversation update of `append_keyed`; `Ok(false)` when a condition failed (not
+    /// open, the message is older than the conversation's first or than its last).
+    async fn touch_keyed(
+        &self,
+        msg: &MessageItem,
+        touch: &Touch,
+        allow_older: bool,
+    ) -> Result<bool> {
+        let mut expr = TOUCH_SET.to_owned();
+        let mut cond = vec![
+            "attribute_exists(pk)",
+            "(attribute_not_exists(last_message_at) OR last_message_at <= :t)",
+        ];
+        if msg.imported {
+            expr.push_str(", imported_until = :t");
+        } else {
+            cond.push("(attribute_not_exists(imported_until) OR imported_until <= :ti)");
+        }
+        // Last: it ends with a REMOVE clause.
+        if touch.inbound {
+            expr.push_str(TOUCH_INBOUND);
+        }
+        if touch.require_open {
+            cond.push("#st = :open");
+        }
+        if !allow_older {
+            cond.push("(attribute_not_exists(first_message_at) OR first_message_at <= :t)");
+        }
+        let mut upd = self
+            .update_row(&msg.pk, keys::META)
+            .update_expression(expr)
+            .condition_expression(cond.join(" AND "))
+            .expression_attribute_values(":t", n(touch.at))
+            .expression_attribute_values(":a", s(keys::activity_sk(touch.at, &msg.conversation_id)))
+            .expression_attribute_values(":u", n(touch.now))
+            .expression_attribute_values(":lm", super::conversations::LastMessage::attribute(msg)?);
+        if !msg.imported {
+            upd = upd.expression_attribute_values(":ti", n(touch.at - IMPORT_PRECISION_MS));
+        }
+        if touch.require_open {
+            upd = upd
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()));
+        }
+        if touch.inbound {
+            let (dp, ds) = first_due_keys(touch, &msg.account, &msg.conversation_id);
+            upd = upd
+                .expression_attribute_values(":dp", s(dp))
+                .expression_attribute_values(":ds", s(ds));
+        }
+        written(upd.send().await, "UpdateItem")
+    }
+
+    /// Moves `imported_until` forward to a history message appended behind later ones.
+    async fn mark_imported(&self, msg: &MessageItem) -> Result<()> {
+        let res = self
+            .update_row(&msg.pk, keys::META)
+            .update_expression("SET imported_until = :t")
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(imported_until) OR imported_until < :t)")
+            .expression_attribute_values(":t", n(msg.created_at))
+            .send()
+            .await;
+        written(res, "UpdateItem").map(|_| ())
+    }
+
+    /// A new inbound time on a conversation that a later message already moved.
+    async fn advance_window(&self, msg: &MessageItem, touch: &Touch) -> Result<()> {
+        let (dp, ds) = first_due_keys(touch, &msg.account, &msg.conversation_id);
+        let res = self
+            .update_row(&msg.pk, keys::META)
+            .update_expression(format!("SET updated_at = :u{TOUCH_INBOUND}"))
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(last_inbound_at) OR last_inbound_at < :t)")
+            .expression_attribute_values(":t", n(touch.at))
+            .expression_attribute_values(":u", n(touch.now))
+            .expression_attribute_values(":dp", s(dp))
+            .expression_attribute_values(":ds", s(ds))
+            .send()
+            .await;
+        written(res, "UpdateItem").map(|_| ())
+    }
+
+    /// Puts a new message with its place in the `feed` index, stamped from the wall clock just
+    /// before each attempt (one bounded attempt at a time, as `transact` does for event items):
+    /// the feed's hold-back covers the time to commit. A retry that finds the key taken by one
+    /// of its own earlier attempts (timed out, yet committed) is still `Stored`.
+    pub(super) async fn put_in_feed(&self, msg: &MessageItem) -> Result<AppendOutcome> {
+        let mut item = to_item(msg)?;
+        item.insert("feedpk".into(), s(keys::events(&msg.account)));
+        let mut stamps = Vec::new();
+        let mut attempt = 0u64;
+        loop {
+            let stamp = keys::feed_sk(super::events::feed_now(), &msg.id);
+            item.insert("feedsk".into(), s(&stamp));
+            stamps.push(stamp);
+            let res = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .condition_expression("attribute_not_exists(pk)")
+                .customize()
+                .config_override(super::events::one_bounded_attempt())
+                .send()
+                .await;
+            let e = match res {
+                Ok(_) => return Ok(AppendOutcome::Stored),
+                Err(e) => e,
+            };
+            if is_conditional(&e) {
+                if attempt > 0 {
+                    let theirs: Option<Item> = self
+                        .client
+                        .get_item()
+                        .table_name(&self.table)
+                        .key("pk", s(&msg.pk))
+                        .key("sk", s(&msg.sk))
+                        .consistent_read(true)
+                        .projection_expression("feedsk")
+                        .send()
+                        .await
+                        .map_err(|e| Error::dynamo("GetItem", e.into_service_error()))?
+                        .item;
+                    let stamp = theirs
+                        .as_ref()
+                        .and_then(|i| i.get("feedsk"))
+                        .and_then(|v| v.as_s().ok());
+                    if stamp.is_some_and(|st| stamps.contains(st)) {
+                        return Ok(AppendOutcome::Stored);
+                    }
+                }
+                return Ok(AppendOutcome::Duplicate);
+            }
+            if !super::is_transient(&e) || attempt >= 8 {
+                return Err(Error::dynamo("PutItem", e.into_service_error()));
+            }
+            attempt += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(attempt * attempt * 10)).await;
+        }
+    }
+}
