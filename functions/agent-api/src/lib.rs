@@ -14,6 +14,7 @@ mod error;
 mod events;
 mod extract;
 mod pages;
+mod pages_connect;
 mod replies;
 mod reports;
 mod rules;
@@ -123,9 +124,9 @@ routes! {
     "/routing-rules" => [GET rules::get, PUT rules::put],
     "/reports/csat" => [GET reports::csat],
     "/pages" => [GET pages::list],
-    "/pages/connect" => [POST pages::connect],
+    "/pages/connect" => [POST pages_connect::connect],
     "/pages/{page_id}" => [GET pages::get, PUT pages::put, DELETE pages::delete],
-    "/pages/{page_id}/import" => [POST pages::import],
+    "/pages/{page_id}/import" => [POST pages_connect::import],
 }
 
 async fn no_route() -> ApiFailure {

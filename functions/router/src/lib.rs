@@ -6,6 +6,8 @@
 //! not understood is logged and skipped, so one bad event never fails its neighbours.
 
 mod automation;
+mod contacts;
+mod conversations;
 mod feed;
 mod import;
 mod media;

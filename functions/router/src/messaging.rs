@@ -1,24 +1,18 @@
-//! Messenger events: contacts, conversation reuse, messages, echoes, receipts, reactions, edits.
+//! Messenger events: conversation reuse, messages, echoes, receipts, reactions, edits (the
+//! contacts they come from: `contacts.rs`).
 
 use pagedesk_shared::automatic;
-use pagedesk_shared::clock::{DAY_MS, HOUR_MS};
-use pagedesk_shared::domain::{
-    AuthorType, Channel, Direction, EventType, MessageKind, MessageStatus, ProfileStatus,
-};
-use pagedesk_shared::graph::GraphError;
+use pagedesk_shared::domain::{AuthorType, Direction, EventType, MessageStatus};
 use pagedesk_shared::ids;
 use pagedesk_shared::message_ref::EchoMetadata;
 use pagedesk_shared::meta::event::{Echo, Inbound, Reaction};
 use pagedesk_shared::store::{
-    AppendOutcome, ContactItem, ConversationItem, CreateOutcome, EventItem, FirstMessage,
-    MessageItem, PageItem, PostItem, Receipt, Touch,
+    AppendOutcome, ContactItem, CreateOutcome, EventItem, MessageItem, PageItem, PostItem, Receipt,
+    Touch,
 };
 
 use crate::{Handled, Router, RouterError};
 
-/// How often to ask the User Profile API again after it refused (100/2018218) or failed.
-const PROFILE_RETRY_REFUSED_MS: i64 = DAY_MS;
-const PROFILE_RETRY_FAILED_MS: i64 = HOUR_MS;
 /// A conversation that is resolved between our read and our write is replaced; a few rounds
 /// are enough unless something is badly wrong.
 const SETTLE_ATTEMPTS: usize = 4;
@@ -458,205 +452,6 @@ impl Router {
             Owner::Lead { .. } => (None, None),
         })
     }
-
-    pub(crate) async fn reload_contact(
-        &self,
-        page: &PageItem,
-        c: &ContactItem,
-    ) -> Result<ContactItem, RouterError> {
-        Ok(self
-            .store
-            .get_contact(&page.account, &c.id)
-            .await?
-            .unwrap_or_else(|| c.clone()))
-    }
-
-    /// Creates a conversation with its first message, in one transaction (a conversation is
-    /// never seen without the message that opened it), then carries the last N messages of the
-    /// contact's previous Messenger conversation into it as context.
-    #[allow(clippy::too_many_arguments)]
-    async fn open_conversation(
-        &self,
-        page: &PageItem,
-        contact: &ContactItem,
-        owner: &Owner,
-        last: Option<String>,
-        replaces: Option<&str>,
-        msg: &mut MessageItem,
-        mid: &str,
-        touch: Touch,
-    ) -> Result<(CreateOutcome, Option<ConversationItem>), RouterError> {
-        let now = touch.now;
-        let id = ids::new_id(ids::conversation_prefix(), now);
-        msg.place(&page.account, &id);
-        let (channel, owner_sk, post_id, subject) = match owner {
-            Owner::Contact => (Channel::Messenger, None, None, None),
-            Owner::Post { post, .. } => (
-                Channel::Comment,
-                Some(post.owner_ref().to_owned()),
-                Some(post.post_id.clone()),
-                post.text.clone().map(|t| subject_of(&t)),
-            ),
-            Owner::Lead { marker, subject } => (
-                Channel::Lead,
-                Some(marker.clone()),
-                None,
-                Some(subject.clone()),
-            ),
-        };
-        let conv = ConversationItem {
-            contact_id: contact.id.clone(),
-            facebook_id: contact.facebook_id.clone(),
-            contact_name: contact.name.clone(),
-            contact_picture_url: contact.picture_url.clone(),
-            post_id,
-            subject,
-            owner_sk,
-            previous_conversation_id: last.clone(),
-            ..ConversationItem::new_open(&page.account, &id, &page.page_id, channel, now)
-        };
-        let preface: Vec<MessageItem> = match owner {
-            Owner::Post { post, .. } => post_entry(page, post, &id, msg.created_at)
-                .into_iter()
-                .collect(),
-            _ => vec![],
-        };
-        let event = message_created(msg, now);
-        let first = FirstMessage {
-            msg,
-            // Keyed by Meta (see `append`): its key is its dedupe.
-            mid: (!matches!(owner, Owner::Contact)).then_some(mid),
-            touch,
-            events: std::slice::from_ref(&event),
-            preface: &preface,
-        };
-        let outcome = self
-            .store
-            .create_conversation(&conv, replaces, now, Some(first))
-            .await?;
-        if outcome == CreateOutcome::Created {
-            tracing::info!(conversation_id = %id, %channel, message_id = %msg.id, "conversation opened");
-            if let (Owner::Contact, Some(prev)) = (owner, &last) {
-                self.carry_history(page, prev, &id).await;
-            }
-            return Ok((outcome, Some(conv)));
-        }
-        Ok((outcome, None))
-    }
-
-    async fn carry_history(&self, page: &PageItem, prev: &str, new_id: &str) {
-        let depth = match self.account(&page.account).await {
-            Ok(a) => a.settings.history_depth(),
-            Err(e) => {
-                tracing::warn!(error = %e, "settings unavailable; default history depth");
-                10
-            }
-        };
-        let result = async {
-            let earlier = self
-                .store
-                .latest_messages(&page.account, prev, depth as i32)
-                .await?;
-            let copies: Vec<MessageItem> = earlier
-                .into_iter()
-                .filter(|m| !m.context)
-                .map(|mut m| {
-                    m.place(&page.account, new_id);
-                    m.context = true;
-                    m
-                })
-                .collect();
-            self.store
-                .put_context_messages(&copies)
-                .await
-                .map(|_| copies.len())
-        }
-        .await;
-        // Context is a convenience: failing to copy it must not fail the new message.
-        match result {
-            Ok(n) => tracing::info!(conversation_id = %new_id, carried = n, "history carried over"),
-            Err(e) => tracing::warn!(error = %e, "history could not be carried over"),
-        }
-    }
-
-    /// The contact for (page, person), created on first contact with the name and picture the
-    /// User Profile API gives. A refusal leaves the name empty (never a made-up one) and is
-    /// asked again later.
-    pub(crate) async fn ensure_contact(
-        &self,
-        page: &PageItem,
-        user: &str,
-    ) -> Result<ContactItem, RouterError> {
-        let cid = ids::contact_id(&page.page_id, user);
-        let now = self.clock.now_ms();
-        if let Some(mut c) = self.store.get_contact(&page.account, &cid).await? {
-            if c.profile_status != ProfileStatus::Fetched
-                && c.profile_retry_at.is_none_or(|t| t <= now)
-            {
-                self.fill_profile(page, &mut c, now).await;
-                self.store.update_contact_profile(&c, now).await?;
-            }
-            return Ok(c);
-        }
-        let mut c = ContactItem {
-            facebook_id: user.to_owned(),
-            profile_status: ProfileStatus::Pending,
-            ..ContactItem::new(&page.account, &cid, &page.page_id, now)
-        };
-        self.fill_profile(page, &mut c, now).await;
-        if self.store.create_contact(&c).await? {
-            tracing::info!(contact_id = %cid, profile = %c.profile_status, "contact created");
-            return Ok(c);
-        }
-        Ok(self
-            .store
-            .get_contact(&page.account, &cid)
-            .await?
-            .unwrap_or(c))
-    }
-
-    async fn fill_profile(&self, page: &PageItem, c: &mut ContactItem, now: i64) {
-        let token = match self.secrets.get(&page.token_secret).await {
-            Ok(Some(t)) => t,
-            Ok(None) => {
-                c.profile_retry_at = Some(now + PROFILE_RETRY_FAILED_MS);
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "page token unavailable for the profile lookup");
-                c.profile_retry_at = Some(now + PROFILE_RETRY_FAILED_MS);
-                return;
-            }
-        };
-        match self.graph.user_profile(&c.facebook_id, &token).await {
-            Ok(p) => {
-                c.name = p.display_name();
-                c.first_name = p.first_name;
-                c.last_name = p.last_name;
-                c.picture_url = p.profile_pic;
-                c.profile_status = ProfileStatus::Fetched;
-                c.profile_retry_at = None;
-            }
-            Err(
-                e @ GraphError::Api {
-                    code: 100,
-                    subcode: Some(2018218),
-                    ..
-                },
-            ) => {
-                tracing::info!(error = %e, "user profile refused (no profile available); keeping the id");
-                c.profile_status = ProfileStatus::Unavailable;
-                c.profile_retry_at = Some(now + PROFILE_RETRY_REFUSED_MS);
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "user profile lookup failed; will try again");
-                if c.profile_status != ProfileStatus::Unavailable {
-                    c.profile_status = ProfileStatus::Pending;
-                }
-                c.profile_retry_at = Some(now + PROFILE_RETRY_FAILED_MS);
-            }
-        }
-    }
 }
 
 /// What a conversation hangs from while it is open.
@@ -669,48 +464,8 @@ pub(crate) enum Owner {
     Lead { marker: String, subject: String },
 }
 
-/// A subject line from a post's text: its first line, at most 120 characters.
-fn subject_of(text: &str) -> String {
-    let line = text.lines().next().unwrap_or("").trim();
-    let mut out: String = line.chars().take(120).collect();
-    if line.chars().count() > 120 {
-        out.push('…');
-    }
-    out
-}
-
-/// The post as the first entry of its comment conversation, written by the Page.
-fn post_entry(
-    page: &PageItem,
-    post: &PostItem,
-    conv: &str,
-    first_comment_at: i64,
-) -> Option<MessageItem> {
-    let text = post.text.clone()?;
-    // Before the first comment, so it reads first even if the post's own time is unknown.
-    let at = if post.created_at > 0 && post.created_at < first_comment_at {
-        post.created_at
-    } else {
-        first_comment_at - 1
-    };
-    let id = format!("ms_post_{}", conv.trim_start_matches("cv_"));
-    let entry = MessageItem {
-        id,
-        direction: Direction::Out,
-        author_type: AuthorType::Page,
-        author_id: Some(page.page_id.clone()),
-        text: Some(text),
-        status: MessageStatus::Sent,
-        external_id: Some(post.post_id.clone()),
-        kind: Some(MessageKind::Post),
-        created_at: at,
-        ..Default::default()
-    };
-    Some(entry.placed(&page.account, conv))
-}
-
 /// The `message.created` event of `msg`, placed in its conversation.
-fn message_created(msg: &MessageItem, now: i64) -> EventItem {
+pub(crate) fn message_created(msg: &MessageItem, now: i64) -> EventItem {
     EventItem::new(
         &msg.account,
         EventType::MessageCreated,
