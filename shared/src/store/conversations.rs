@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::update::UpdateExpr;
 use super::*;
 use crate::domain::{Channel, ConversationStatus, EventType};
 use crate::{Error, Result};
@@ -174,12 +175,34 @@ pub enum CreateOutcome {
 }
 
 /// What every new message sets on its conversation: it moves in the list index (`gsi2sk`) and
-/// shows as the row's preview.
-pub(super) const TOUCH_SET: &str = "SET last_message_at = :t, last_activity_at = :t, gsi2sk = :a, updated_at = :u, last_message = :lm";
+/// shows as the row's preview. `at` is the message's time.
+pub(super) fn touch(u: &mut UpdateExpr, msg: &MessageItem, at: i64, now: i64) -> Result<()> {
+    u.set("last_message_at = :t")
+        .set("last_activity_at = :t")
+        .set("gsi2sk = :a")
+        .set("updated_at = :u")
+        .set("last_message = :lm")
+        .value(":t", n(at))
+        .value(":a", s(keys::activity_sk(at, &msg.conversation_id)))
+        .value(":u", n(now))
+        .value(":lm", LastMessage::attribute(msg)?);
+    Ok(())
+}
+
 /// What an inbound message adds: a new window. The scheduler's entry is moved lazily: one that
 /// is already there stays (it fires early, and the scheduler moves it to the new window's first
 /// mark), so a chat does not rewrite the `due` index on every message.
-pub(super) const TOUCH_INBOUND: &str = ", last_inbound_at = :t, window_epoch = :t, duepk = if_not_exists(duepk, :dp), duesk = if_not_exists(duesk, :ds) REMOVE window_marks";
+pub(super) fn open_window(u: &mut UpdateExpr, touch: &Touch, account: &str, conv: &str) {
+    let (dp, ds) = first_due_keys(touch, account, conv);
+    u.set("last_inbound_at = :t")
+        .set("window_epoch = :t")
+        .set("duepk = if_not_exists(duepk, :dp)")
+        .set("duesk = if_not_exists(duesk, :ds)")
+        .remove("window_marks")
+        .value(":t", n(touch.at))
+        .value(":dp", s(dp))
+        .value(":ds", s(ds));
+}
 
 /// When the first window mark of a window opened at `at` falls due (never in the past).
 fn first_due(touch: &Touch) -> i64 {
@@ -194,8 +217,7 @@ fn first_due(touch: &Touch) -> i64 {
 }
 
 /// The scheduler's entry (`duepk`, `duesk`) a window opened by `touch` starts with, for
-/// conversation `c` of account `a` (what `TOUCH_INBOUND`'s `:dp` and `:ds` set when none is
-/// there).
+/// conversation `c` of account `a` (what `open_window` sets when none is there).
 pub(super) fn first_due_keys(touch: &Touch, a: &str, c: &str) -> (String, String) {
     let due = first_due(touch);
     (keys::due_pk(due), keys::due_sk(due, a, c))

@@ -2,10 +2,11 @@
 //! move in one write or transaction (a redelivery stores nothing twice, a crash loses nothing),
 //! messages keyed by Meta's time and id, imported history, and the messaging window's advance.
 
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 
-use super::conversations::{TOUCH_INBOUND, TOUCH_SET, first_due_keys};
+use super::conversations::{open_window, touch as touch_conversation};
 use super::messages::IMPORT_PRECISION_MS;
+use super::update::UpdateExpr;
 use super::*;
 use crate::domain::ConversationStatus;
 use crate::{Error, Result};
@@ -28,37 +29,19 @@ impl Store {
             guard_index = Some(0);
         }
         items.push(self.put_new(msg)?);
-        let activity = keys::activity_sk(touch.at, &msg.conversation_id);
-        let mut expr = TOUCH_SET.to_owned();
+        let mut u = UpdateExpr::new();
+        touch_conversation(&mut u, msg, touch.at, touch.now)?;
         if touch.inbound {
             // A new message from the person opens a new window.
-            expr.push_str(TOUCH_INBOUND);
+            open_window(&mut u, &touch, &msg.account, &msg.conversation_id);
         }
-        let mut upd = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(&msg.pk))
-            .key("sk", s(keys::META))
-            .update_expression(expr)
-            .expression_attribute_values(":t", n(touch.at))
-            .expression_attribute_values(":a", s(activity))
-            .expression_attribute_values(":u", n(touch.now))
-            .expression_attribute_values(":lm", super::conversations::LastMessage::attribute(msg)?);
-        if touch.inbound {
-            let (dp, ds) = first_due_keys(&touch, &msg.account, &msg.conversation_id);
-            upd = upd
-                .expression_attribute_values(":dp", s(dp))
-                .expression_attribute_values(":ds", s(ds));
+        u.condition("attribute_exists(pk)");
+        if touch.require_open {
+            u.condition("#st = :open")
+                .name("#st", "status")
+                .value(":open", s(ConversationStatus::Open.as_str()));
         }
-        upd = if touch.require_open {
-            upd.condition_expression("attribute_exists(pk) AND #st = :open")
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()))
-        } else {
-            upd.condition_expression("attribute_exists(pk)")
-        };
-        let upd = upd
-            .build()
-            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        let upd = u.build(&self.table, &msg.pk, keys::META)?;
         let conv_index = guard_index.map_or(1, |_| 2);
         items.push(TransactWriteItem::builder().update(upd).build());
         for e in events {
@@ -136,49 +119,29 @@ impl Store {
         touch: &Touch,
         allow_older: bool,
     ) -> Result<bool> {
-        let mut expr = TOUCH_SET.to_owned();
-        let mut cond = vec![
-            "attribute_exists(pk)",
-            "(attribute_not_exists(last_message_at) OR last_message_at <= :t)",
-        ];
+        let mut u = UpdateExpr::new();
+        touch_conversation(&mut u, msg, touch.at, touch.now)?;
+        u.condition("attribute_exists(pk)")
+            .condition("(attribute_not_exists(last_message_at) OR last_message_at <= :t)");
         if msg.imported {
-            expr.push_str(", imported_until = :t");
+            u.set("imported_until = :t");
         } else {
-            cond.push("(attribute_not_exists(imported_until) OR imported_until <= :ti)");
+            u.condition("(attribute_not_exists(imported_until) OR imported_until <= :ti)")
+                .value(":ti", n(touch.at - IMPORT_PRECISION_MS));
         }
-        // Last: it ends with a REMOVE clause.
         if touch.inbound {
-            expr.push_str(TOUCH_INBOUND);
+            open_window(&mut u, touch, &msg.account, &msg.conversation_id);
         }
         if touch.require_open {
-            cond.push("#st = :open");
+            u.condition("#st = :open")
+                .name("#st", "status")
+                .value(":open", s(ConversationStatus::Open.as_str()));
         }
         if !allow_older {
-            cond.push("(attribute_not_exists(first_message_at) OR first_message_at <= :t)");
+            u.condition("(attribute_not_exists(first_message_at) OR first_message_at <= :t)");
         }
-        let mut upd = self
-            .update_row(&msg.pk, keys::META)
-            .update_expression(expr)
-            .condition_expression(cond.join(" AND "))
-            .expression_attribute_values(":t", n(touch.at))
-            .expression_attribute_values(":a", s(keys::activity_sk(touch.at, &msg.conversation_id)))
-            .expression_attribute_values(":u", n(touch.now))
-            .expression_attribute_values(":lm", super::conversations::LastMessage::attribute(msg)?);
-        if !msg.imported {
-            upd = upd.expression_attribute_values(":ti", n(touch.at - IMPORT_PRECISION_MS));
-        }
-        if touch.require_open {
-            upd = upd
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()));
-        }
-        if touch.inbound {
-            let (dp, ds) = first_due_keys(touch, &msg.account, &msg.conversation_id);
-            upd = upd
-                .expression_attribute_values(":dp", s(dp))
-                .expression_attribute_values(":ds", s(ds));
-        }
-        written(upd.send().await, "UpdateItem")
+        let upd = u.build(&self.table, &msg.pk, keys::META)?;
+        written(self.update_item(upd).send().await, "UpdateItem")
     }
 
     /// Moves `imported_until` forward to a history message appended behind later ones.
@@ -195,17 +158,14 @@ impl Store {
 
     /// A new inbound time on a conversation that a later message already moved.
     async fn advance_window(&self, msg: &MessageItem, touch: &Touch) -> Result<()> {
-        let (dp, ds) = first_due_keys(touch, &msg.account, &msg.conversation_id);
-        let res = self
-            .update_row(&msg.pk, keys::META)
-            .update_expression(format!("SET updated_at = :u{TOUCH_INBOUND}"))
-            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(last_inbound_at) OR last_inbound_at < :t)")
-            .expression_attribute_values(":t", n(touch.at))
-            .expression_attribute_values(":u", n(touch.now))
-            .expression_attribute_values(":dp", s(dp))
-            .expression_attribute_values(":ds", s(ds))
-            .send()
-            .await;
+        let mut u = UpdateExpr::new();
+        u.set("updated_at = :u")
+            .value(":u", n(touch.now))
+            .condition("attribute_exists(pk)")
+            .condition("(attribute_not_exists(last_inbound_at) OR last_inbound_at < :t)");
+        open_window(&mut u, touch, &msg.account, &msg.conversation_id);
+        let upd = u.build(&self.table, &msg.pk, keys::META)?;
+        let res = self.update_item(upd).send().await;
         written(res, "UpdateItem").map(|_| ())
     }
 

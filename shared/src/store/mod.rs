@@ -23,6 +23,7 @@ mod posts;
 mod rules;
 mod schedule;
 mod settings;
+mod update;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -237,6 +238,21 @@ impl Store {
             .table_name(&self.table)
             .key("pk", s(pk))
             .key("sk", s(sk))
+    }
+
+    /// `u` (a transaction's update, as `UpdateExpr` builds it) sent on its own.
+    pub(crate) fn update_item(
+        &self,
+        u: aws_sdk_dynamodb::types::Update,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(u.table_name)
+            .set_key(Some(u.key))
+            .update_expression(u.update_expression)
+            .set_condition_expression(u.condition_expression)
+            .set_expression_attribute_names(u.expression_attribute_names)
+            .set_expression_attribute_values(u.expression_attribute_values)
     }
 
     /// Every item a query returns, following its pages.

@@ -134,7 +134,8 @@ impl Outbound<'_> {
             // One short attempt at a time: what a reader of the feed entry may see is decided
             // by when this commits (`FOLD_MS` plus this attempt stay inside the feed's hold-back).
             let res = self
-                .plain_update(upd)
+                .0
+                .update_item(upd)
                 .customize()
                 .config_override(crate::store::events::bounded_attempt(FOLD_ATTEMPT_TIMEOUT))
                 .send()
@@ -251,7 +252,7 @@ impl Outbound<'_> {
                 update: Some(u), ..
             }) = items.pop()
         {
-            let res = self.plain_update(u).send().await;
+            let res = self.0.update_item(u).send().await;
             return written(res, "UpdateItem");
         }
         Ok(match self.0.transact(items).await? {

@@ -11,6 +11,7 @@ use crate::domain::{AuthorType, ConversationStatus, MessageStatus};
 use crate::{Error, Result};
 
 use super::*;
+use crate::store::update::UpdateExpr;
 
 impl Outbound<'_> {
     async fn client_item(
@@ -100,10 +101,7 @@ impl Outbound<'_> {
             p.item
                 .insert("feedpk".into(), s(keys::events(&msg.account)));
         }
-        let touch = self
-            .touch_for_reply(msg, now, require_open, None)?
-            .build()
-            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        let touch = self.touch_for_reply(msg, now, require_open, None)?;
         let mut items = vec![put, TransactWriteItem::builder().update(touch).build()];
         if let Some(e) = event {
             items.push(e.put(&self.0.table)?);
@@ -209,30 +207,22 @@ impl Outbound<'_> {
         now: i64,
         require_open: bool,
         in_window: Option<i64>,
-    ) -> Result<aws_sdk_dynamodb::types::builders::UpdateBuilder> {
-        let activity = keys::activity_sk(msg.created_at, &msg.conversation_id);
-        let mut expr = crate::store::conversations::TOUCH_SET.to_owned();
+    ) -> Result<Update> {
+        let mut u = UpdateExpr::new();
+        crate::store::conversations::touch(&mut u, msg, msg.created_at, now)?;
         // The away message stays quiet for a while after a person answered.
         if msg.author_type == AuthorType::Agent {
-            expr.push_str(", last_agent_reply_at = :t");
+            u.set("last_agent_reply_at = :t");
         }
-        let upd = Update::builder()
-            .table_name(&self.0.table)
-            .key("pk", s(&msg.pk))
-            .key("sk", s(keys::META))
-            .update_expression(expr);
+        u.condition("attribute_exists(pk)");
+        if require_open {
+            u.condition("#st = :open")
+                .name("#st", "status")
+                .value(":open", s(ConversationStatus::Open.as_str()));
+        }
         // Never back: a message newer than this one (a person's, stamped by Meta's clock, or
         // a later reply when this is a retry finishing an earlier call) keeps its place.
-        let newest = "(attribute_not_exists(last_message_at) OR last_message_at <= :t)";
-        let mut checks = vec!["attribute_exists(pk)".to_owned()];
-        let mut upd = upd;
-        if require_open {
-            checks.push("#st = :open".into());
-            upd = upd
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()));
-        }
-        checks.push(newest.to_owned());
+        u.condition("(attribute_not_exists(last_message_at) OR last_message_at <= :t)");
         if let Some(at) = in_window {
             let mut channels = Vec::new();
             for (i, ch) in crate::domain::Channel::ALL
@@ -241,26 +231,14 @@ impl Outbound<'_> {
                 .enumerate()
             {
                 channels.push(format!(":ch{i}"));
-                upd = upd.expression_attribute_values(format!(":ch{i}"), s(ch.as_str()));
+                u.value(&format!(":ch{i}"), s(ch.as_str()));
             }
-            checks.push(format!("#chan IN ({})", channels.join(", ")));
-            checks.push("last_inbound_at > :since".into());
-            upd = upd
-                .expression_attribute_names("#chan", "channel")
-                .expression_attribute_values(
-                    ":since",
-                    n(crate::domain::window::standard_open_after(at)),
-                );
+            u.condition(format!("#chan IN ({})", channels.join(", ")))
+                .condition("last_inbound_at > :since")
+                .name("#chan", "channel")
+                .value(":since", n(crate::domain::window::standard_open_after(at)));
         }
-        let upd = upd.condition_expression(checks.join(" AND "));
-        Ok(upd
-            .expression_attribute_values(":t", n(msg.created_at))
-            .expression_attribute_values(":a", s(activity))
-            .expression_attribute_values(":u", n(now))
-            .expression_attribute_values(
-                ":lm",
-                crate::store::conversations::LastMessage::attribute(msg)?,
-            ))
+        u.build(&self.0.table, &msg.pk, keys::META)
     }
 
     async fn queue_plain(
@@ -295,11 +273,8 @@ impl Outbound<'_> {
                 }
             }
         }
-        let touch = self
-            .touch_for_reply(msg, now, require_open, None)?
-            .build()
-            .map_err(|e| Error::dynamo("UpdateItem", e))?;
-        let res = self.plain_update(touch).send().await;
+        let touch = self.touch_for_reply(msg, now, require_open, None)?;
+        let res = self.0.update_item(touch).send().await;
         if !written(res, "UpdateItem")? && !self.goes_in_behind(msg, require_open).await? {
             if let Some(cid) = &msg.client_id {
                 self.forget_client_guard(&ClientItem::for_message(msg, keys::client_sk(cid)))
@@ -342,12 +317,10 @@ impl Outbound<'_> {
         {
             return Ok(InWindow::ClientSeen);
         }
-        let touch = self
-            .touch_for_reply(msg, now, true, Some(now))?
-            .build()
-            .map_err(|e| Error::dynamo("UpdateItem", e))?;
+        let touch = self.touch_for_reply(msg, now, true, Some(now))?;
         let res = self
-            .plain_update(touch)
+            .0
+            .update_item(touch)
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()

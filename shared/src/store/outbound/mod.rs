@@ -1,8 +1,6 @@
 //! Outbound messages: queueing a reply (idempotent by `client_id`), the sender's lease, each
 //! Send API part recorded with its mid, and final failures. Reached as `store.outbound()`.
 
-use aws_sdk_dynamodb::types::Update;
-
 use super::{ClientItem, MessageItem, Store, keys};
 use crate::domain::MessageStatus;
 
@@ -110,23 +108,5 @@ pub struct Outbound<'a>(&'a Store);
 impl Store {
     pub fn outbound(&self) -> Outbound<'_> {
         Outbound(self)
-    }
-}
-
-impl Outbound<'_> {
-    /// An update built for a transaction, sent on its own.
-    fn plain_update(
-        &self,
-        u: Update,
-    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
-        self.0
-            .client
-            .update_item()
-            .table_name(u.table_name)
-            .set_key(Some(u.key))
-            .update_expression(u.update_expression)
-            .set_condition_expression(u.condition_expression)
-            .set_expression_attribute_names(u.expression_attribute_names)
-            .set_expression_attribute_values(u.expression_attribute_values)
     }
 }
