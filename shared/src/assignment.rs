@@ -95,11 +95,11 @@ impl<'s> Assigner<'s> {
         by: AssignedBy,
         now: i64,
     ) -> Result<Option<Routed>> {
-        if !conv.bot_active || !self.store.end_bot(conv, event, now).await? {
+        if !conv.ai_agent_active || !self.store.end_ai_agent(conv, event, now).await? {
             return Ok(None);
         }
         let mut conv = conv.clone();
-        conv.bot_active = false;
+        conv.ai_agent_active = false;
         let target = match named {
             Some(r) => Target::Rule(r),
             None => {
@@ -173,7 +173,7 @@ impl<'s> Assigner<'s> {
                 from: conv.assignee.as_deref(),
                 capacity,
                 rule: name,
-                bot_active: conv.bot_active.then_some(false),
+                ai_agent_active: conv.ai_agent_active.then_some(false),
                 event: event(conv, Some(agent), name, by, now, json!({})),
                 now,
             };
@@ -216,14 +216,14 @@ impl<'s> Assigner<'s> {
                 from: conv.assignee.as_deref(),
                 capacity: Capacity::Any,
                 rule,
-                bot_active: conv.bot_active.then_some(false),
+                ai_agent_active: conv.ai_agent_active.then_some(false),
                 event: ev,
                 now,
             };
             self.store.assign(conv, &a).await?;
-        } else if rule.is_some() || conv.bot_active {
+        } else if rule.is_some() || conv.ai_agent_active {
             self.store
-                .mark_routed(conv, rule, conv.bot_active.then_some(false), &ev, now)
+                .mark_routed(conv, rule, conv.ai_agent_active.then_some(false), &ev, now)
                 .await?;
         }
         // No rule, nobody had it: it simply stays unassigned, nothing to write.

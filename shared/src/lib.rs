@@ -7,12 +7,13 @@
 
 pub use pagedesk_core::{clock, connect, domain, ids, meta};
 
+pub mod ai_agent;
 pub mod api;
 pub mod assignment;
 pub mod auth;
 pub mod automatic;
 pub mod aws;
-pub mod bot;
+
 pub mod config;
 pub mod error;
 pub mod graph;

@@ -207,7 +207,11 @@ pub async fn enqueue_media(
 /// automatic messages) and `sender`. The message itself is in DynamoDB.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OutboundJob {
-    pub v: u32,
+    /// The format's version, written as `v`. It stays 1 while every change is a field that
+    /// readers of before may ignore and readers of now may miss (each new one is optional);
+    /// bump it, and refuse what is newer, the day a reader of before would misread a job.
+    #[serde(rename = "v")]
+    pub format_version: u32,
     pub account: String,
     pub conversation_id: String,
     pub message_id: String,
@@ -244,8 +248,12 @@ pub struct SendContext {
     /// `human_agent_enabled` is false for want of reading, and the sender reads the setting if
     /// that window has closed by the time it sends. A flag beside the setting rather than an
     /// optional setting, so that a sender of before (during a deploy) still reads the job.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub human_agent_unread: bool,
+    #[serde(
+        default,
+        rename = "human_agent_unread",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub human_agent_not_read: bool,
 }
 
 /// The conversation as a send needs it: where the reply goes and the window it goes in. Made
@@ -285,7 +293,7 @@ impl SendTarget {
 impl SendContext {
     /// The Human Agent setting, if the API read it.
     pub fn human_agent(&self) -> Option<bool> {
-        (!self.human_agent_unread).then_some(self.human_agent_enabled)
+        (!self.human_agent_not_read).then_some(self.human_agent_enabled)
     }
 }
 
@@ -311,7 +319,7 @@ impl OutboundJob {
     /// The job that sends a stored outbound message.
     pub fn send(m: &crate::store::MessageItem) -> Self {
         OutboundJob {
-            v: 1,
+            format_version: 1,
             account: m.account.clone(),
             conversation_id: m.conversation_id.clone(),
             message_id: m.id.clone(),
@@ -335,7 +343,7 @@ impl OutboundJob {
                 channel: conv.channel,
                 last_inbound_at: conv.last_inbound_at,
                 human_agent_enabled: human_agent_enabled.unwrap_or(false),
-                human_agent_unread: human_agent_enabled.is_none(),
+                human_agent_not_read: human_agent_enabled.is_none(),
             }),
             message: Some(Box::new(m.clone())),
             ..Self::send(m)
@@ -403,7 +411,7 @@ mod tests {
         assert_eq!(back.context.and_then(|c| c.human_agent()), None);
         // A job of before (no flag) carries the setting as read.
         let before: OutboundJob =
-            serde_json::from_str(&text.replace(r#","human_agent_unread":true"#, "")).unwrap();
+            serde_json::from_str(&text.replace(r#","human_agent_not_read":true"#, "")).unwrap();
         assert_eq!(before.context.and_then(|c| c.human_agent()), Some(false));
         // A job queued before jobs carried their context: the sender reads instead.
         let old: OutboundJob = serde_json::from_str(

@@ -43,7 +43,7 @@ async fn append(store: &Store, account: &str, conv: &str, keyed: bool) {
         msg.key_by_meta(&format!("m_{n}"));
         msg.place(account, conv);
         let outcome = store
-            .append_keyed(&msg, touch, false)
+            .append_keyed_by_meta(&msg, touch, false)
             .await
             .expect("append");
         assert_eq!(outcome, AppendOutcome::Stored);

@@ -244,7 +244,10 @@ async fn a_person_who_writes_again_moves_the_warning_without_an_early_one() {
         now: later,
     };
     assert_eq!(
-        store.append_keyed(&msg, touch, false).await.unwrap(),
+        store
+            .append_keyed_by_meta(&msg, touch, false)
+            .await
+            .unwrap(),
         AppendOutcome::Stored
     );
     let c = store

@@ -118,7 +118,7 @@ pub fn validate(r: &ReplyRequest) -> Result<(), Vec<String>> {
 
 /// Who wrote a message: only a human agent's reply may use the Human Agent tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sender {
+pub enum ReplyAuthor {
     HumanAgent,
     /// Bots, greetings, away messages, surveys: never tagged.
     Automatic,
@@ -157,21 +157,21 @@ impl WindowRefusal {
 }
 
 /// How a message may go out now, or why it may not.
-pub fn messaging_type(w: &Window, sender: Sender) -> Result<SendType, WindowRefusal> {
+pub fn messaging_type(w: &Window, sender: ReplyAuthor) -> Result<SendType, WindowRefusal> {
     match (w.state, sender) {
         (WindowState::Open, _) => Ok(SendType::Response),
-        (WindowState::HumanAgent, Sender::HumanAgent) => Ok(SendType::HumanAgent),
-        (WindowState::HumanAgent, Sender::Automatic) => {
+        (WindowState::HumanAgent, ReplyAuthor::HumanAgent) => Ok(SendType::HumanAgent),
+        (WindowState::HumanAgent, ReplyAuthor::Automatic) => {
             Err(WindowRefusal::AutomaticOutsideStandardWindow)
         }
         (WindowState::Closed, _) if w.closes_at.is_none() => Err(WindowRefusal::NoInboundMessage),
         (WindowState::Closed, _) if w.human_agent_until.is_some() => {
             Err(WindowRefusal::HumanAgentWindowClosed)
         }
-        (WindowState::Closed, Sender::Automatic) => {
+        (WindowState::Closed, ReplyAuthor::Automatic) => {
             Err(WindowRefusal::AutomaticOutsideStandardWindow)
         }
-        (WindowState::Closed, Sender::HumanAgent) => Err(WindowRefusal::StandardWindowClosed),
+        (WindowState::Closed, ReplyAuthor::HumanAgent) => Err(WindowRefusal::StandardWindowClosed),
     }
 }
 
@@ -373,35 +373,35 @@ mod tests {
         let at = |now, ha| window_at(Some(t), ha, now);
         use SendType::*;
         assert_eq!(
-            messaging_type(&at(STANDARD_MS - 1, false), Sender::HumanAgent),
+            messaging_type(&at(STANDARD_MS - 1, false), ReplyAuthor::HumanAgent),
             Ok(Response)
         );
         assert_eq!(
-            messaging_type(&at(STANDARD_MS - 1, true), Sender::Automatic),
+            messaging_type(&at(STANDARD_MS - 1, true), ReplyAuthor::Automatic),
             Ok(Response)
         );
         assert_eq!(
-            messaging_type(&at(STANDARD_MS, true), Sender::HumanAgent),
+            messaging_type(&at(STANDARD_MS, true), ReplyAuthor::HumanAgent),
             Ok(HumanAgent)
         );
         assert_eq!(
-            messaging_type(&at(STANDARD_MS, true), Sender::Automatic),
+            messaging_type(&at(STANDARD_MS, true), ReplyAuthor::Automatic),
             Err(WindowRefusal::AutomaticOutsideStandardWindow)
         );
         assert_eq!(
-            messaging_type(&at(STANDARD_MS, false), Sender::HumanAgent),
+            messaging_type(&at(STANDARD_MS, false), ReplyAuthor::HumanAgent),
             Err(WindowRefusal::StandardWindowClosed)
         );
         assert_eq!(
-            messaging_type(&at(HUMAN_AGENT_MS - 1, true), Sender::HumanAgent),
+            messaging_type(&at(HUMAN_AGENT_MS - 1, true), ReplyAuthor::HumanAgent),
             Ok(HumanAgent)
         );
         assert_eq!(
-            messaging_type(&at(HUMAN_AGENT_MS, true), Sender::HumanAgent),
+            messaging_type(&at(HUMAN_AGENT_MS, true), ReplyAuthor::HumanAgent),
             Err(WindowRefusal::HumanAgentWindowClosed)
         );
         assert_eq!(
-            messaging_type(&window_at(None, true, 5), Sender::HumanAgent),
+            messaging_type(&window_at(None, true, 5), ReplyAuthor::HumanAgent),
             Err(WindowRefusal::NoInboundMessage)
         );
     }

@@ -8,7 +8,7 @@ use super::webhook::{Field, InboundEvent, id_string};
 use crate::domain::Attachment;
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Event {
+pub enum WebhookEvent {
     /// Something the person did that becomes an inbound message (text, attachments,
     /// quick-reply tap, postback, referral).
     Inbound(Inbound),
@@ -91,7 +91,7 @@ pub struct Reaction {
     pub timestamp: i64,
 }
 
-pub fn parse(ev: &InboundEvent) -> Event {
+pub fn parse(ev: &InboundEvent) -> WebhookEvent {
     match ev.field {
         Field::Changes => {
             let field = ev
@@ -102,23 +102,23 @@ pub fn parse(ev: &InboundEvent) -> Event {
                 .to_owned();
             let value = ev.event.get("value").cloned().unwrap_or(Value::Null);
             if field.is_empty() {
-                return Event::Unknown {
+                return WebhookEvent::Unknown {
                     reason: "change without field".into(),
                 };
             }
-            Event::Change { field, value }
+            WebhookEvent::Change { field, value }
         }
         Field::Messaging | Field::Standby => parse_messaging(ev, ev.field == Field::Standby),
     }
 }
 
-fn parse_messaging(ev: &InboundEvent, standby: bool) -> Event {
+fn parse_messaging(ev: &InboundEvent, standby: bool) -> WebhookEvent {
     let e = &ev.event;
     let Some(user) = ev.messaging_user() else {
         if e.get("app_roles").is_some() {
-            return Event::Ignored { kind: "app_roles" };
+            return WebhookEvent::Ignored { kind: "app_roles" };
         }
-        return Event::Unknown {
+        return WebhookEvent::Unknown {
             reason: "messaging event without a person".into(),
         };
     };
@@ -133,11 +133,11 @@ fn parse_messaging(ev: &InboundEvent, standby: bool) -> Event {
         let attachments = attachments(m);
         if m.get("is_echo").and_then(Value::as_bool) == Some(true) {
             let Some(mid) = mid else {
-                return Event::Unknown {
+                return WebhookEvent::Unknown {
                     reason: "echo without mid".into(),
                 };
             };
-            return Event::Echo(Echo {
+            return WebhookEvent::Echo(Echo {
                 user,
                 timestamp,
                 mid,
@@ -149,21 +149,21 @@ fn parse_messaging(ev: &InboundEvent, standby: bool) -> Event {
             });
         }
         if m.get("is_deleted").and_then(Value::as_bool) == Some(true) {
-            return Event::Ignored {
+            return WebhookEvent::Ignored {
                 kind: "message_deleted",
             };
         }
         let Some(mid) = mid else {
-            return Event::Unknown {
+            return WebhookEvent::Unknown {
                 reason: "message without mid".into(),
             };
         };
         if text.is_none() && attachments.is_empty() {
-            return Event::Unknown {
+            return WebhookEvent::Unknown {
                 reason: "message with neither text nor attachments".into(),
             };
         }
-        return Event::Inbound(Inbound {
+        return WebhookEvent::Inbound(Inbound {
             user,
             timestamp,
             mid,
@@ -186,7 +186,7 @@ fn parse_messaging(ev: &InboundEvent, standby: bool) -> Event {
             .get("mid")
             .and_then(id_string)
             .unwrap_or_else(|| format!("pb:{user}:{timestamp}"));
-        return Event::Inbound(Inbound {
+        return WebhookEvent::Inbound(Inbound {
             user,
             timestamp,
             mid,
@@ -198,7 +198,7 @@ fn parse_messaging(ev: &InboundEvent, standby: bool) -> Event {
         });
     }
     if let Some(r) = e.get("referral").filter(|r| r.is_object()) {
-        return Event::Inbound(Inbound {
+        return WebhookEvent::Inbound(Inbound {
             mid: format!("ref:{user}:{timestamp}"),
             user,
             timestamp,
@@ -209,7 +209,7 @@ fn parse_messaging(ev: &InboundEvent, standby: bool) -> Event {
     }
     if let Some(d) = e.get("delivery") {
         let Some(watermark) = d.get("watermark").and_then(timestamp_ms) else {
-            return Event::Unknown {
+            return WebhookEvent::Unknown {
                 reason: "delivery without watermark".into(),
             };
         };
@@ -218,7 +218,7 @@ fn parse_messaging(ev: &InboundEvent, standby: bool) -> Event {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(id_string).collect())
             .unwrap_or_default();
-        return Event::Delivery {
+        return WebhookEvent::Delivery {
             user,
             watermark,
             mids,
@@ -226,25 +226,25 @@ fn parse_messaging(ev: &InboundEvent, standby: bool) -> Event {
     }
     if let Some(r) = e.get("read") {
         return match r.get("watermark").and_then(timestamp_ms) {
-            Some(watermark) => Event::Read { user, watermark },
+            Some(watermark) => WebhookEvent::Read { user, watermark },
             // Instagram reads name a message instead of a watermark; the event time serves.
-            None if r.get("mid").is_some() => Event::Read {
+            None if r.get("mid").is_some() => WebhookEvent::Read {
                 user,
                 watermark: timestamp,
             },
-            None => Event::Unknown {
+            None => WebhookEvent::Unknown {
                 reason: "read without watermark".into(),
             },
         };
     }
     if let Some(r) = e.get("reaction") {
         let Some(mid) = r.get("mid").and_then(id_string) else {
-            return Event::Unknown {
+            return WebhookEvent::Unknown {
                 reason: "reaction without mid".into(),
             };
         };
         let action = r.get("action").and_then(Value::as_str).unwrap_or("react");
-        return Event::Reaction(Reaction {
+        return WebhookEvent::Reaction(Reaction {
             user,
             mid,
             react: action != "unreact",
@@ -258,7 +258,7 @@ fn parse_messaging(ev: &InboundEvent, standby: bool) -> Event {
             m.get("mid").and_then(id_string),
             m.get("text").and_then(Value::as_str),
         ) else {
-            return Event::Unknown {
+            return WebhookEvent::Unknown {
                 reason: "message_edit without mid or text".into(),
             };
         };
@@ -269,7 +269,7 @@ fn parse_messaging(ev: &InboundEvent, standby: bool) -> Event {
                     .or_else(|| n.as_str().and_then(|s| s.parse().ok()))
             })
             .unwrap_or(1);
-        return Event::Edit {
+        return WebhookEvent::Edit {
             user,
             mid: mid.clone(),
             text: text.to_owned(),
@@ -290,12 +290,12 @@ fn parse_messaging(ev: &InboundEvent, standby: bool) -> Event {
         "game_play",
     ] {
         if e.get(kind).is_some() {
-            return Event::Ignored {
+            return WebhookEvent::Ignored {
                 kind: static_kind(kind),
             };
         }
     }
-    Event::Unknown {
+    WebhookEvent::Unknown {
         reason: "unknown messaging event kind".into(),
     }
 }
@@ -398,7 +398,7 @@ mod tests {
             json!({"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1458692752478i64,
             "message":{"mid":"m1","text":"hi","quick_reply":{"payload":"RED"},"reply_to":{"mid":"m0"}}}),
         );
-        let Event::Inbound(m) = parse(&e) else {
+        let WebhookEvent::Inbound(m) = parse(&e) else {
             panic!()
         };
         assert_eq!(
@@ -416,7 +416,9 @@ mod tests {
             json!({"sender":{"id":"P"},"recipient":{"id":"U"},"timestamp":1,
             "message":{"is_echo":true,"app_id":205552219930699i64,"mid":"m","text":"x","metadata":"pd1:c:m"}}),
         );
-        let Event::Echo(x) = parse(&e) else { panic!() };
+        let WebhookEvent::Echo(x) = parse(&e) else {
+            panic!()
+        };
         assert_eq!(x.user, "U");
         assert_eq!(x.app_id.as_deref(), Some("205552219930699"));
         assert_eq!(x.metadata.as_deref(), Some("pd1:c:m"));
@@ -433,7 +435,7 @@ mod tests {
                 {"type":"location","payload":{"coordinates":{"lat":1,"long":2}}},
                 {"type":"template","payload":{"template_type":"generic","elements":[]}}]}}),
         );
-        let Event::Inbound(m) = parse(&e) else {
+        let WebhookEvent::Inbound(m) = parse(&e) else {
             panic!()
         };
         let a = &m.attachments;
@@ -459,7 +461,7 @@ mod tests {
                 {"type":"sticker","payload":{"url":"https://s","sticker_id":369239263222822i64}},
                 {"type":"image","payload":{"url":"https://i","sticker_id":"369239263222822"}}]}}),
         );
-        let Event::Inbound(m) = parse(&e) else {
+        let WebhookEvent::Inbound(m) = parse(&e) else {
             panic!("a message with stickers is a message")
         };
         let a = &m.attachments;
@@ -485,7 +487,7 @@ mod tests {
         );
         assert_eq!(
             parse(&d),
-            Event::Delivery {
+            WebhookEvent::Delivery {
                 user: "U".into(),
                 watermark: 10_000,
                 mids: vec!["a".into()]
@@ -497,7 +499,7 @@ mod tests {
         );
         assert_eq!(
             parse(&r),
-            Event::Read {
+            WebhookEvent::Read {
                 user: "U".into(),
                 watermark: 1458668856253
             }
@@ -507,7 +509,7 @@ mod tests {
             json!({"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1458668856463i64,
             "reaction":{"reaction":"love","emoji":"❤️","action":"unreact","mid":"m"}}),
         );
-        let Event::Reaction(x) = parse(&x) else {
+        let WebhookEvent::Reaction(x) = parse(&x) else {
             panic!()
         };
         assert!(!x.react);
@@ -516,12 +518,12 @@ mod tests {
             json!({"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1458668856463i64,
             "message_edit":{"mid":"m","text":"new","num_edit":"2"}}),
         );
-        assert!(matches!(parse(&ed), Event::Edit { num_edit: 2, .. }));
+        assert!(matches!(parse(&ed), WebhookEvent::Edit { num_edit: 2, .. }));
         let pb = ev(
             Field::Messaging,
             json!({"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1491798782090i64,"postback":{"payload":"P1"}}),
         );
-        let Event::Inbound(pb) = parse(&pb) else {
+        let WebhookEvent::Inbound(pb) = parse(&pb) else {
             panic!()
         };
         assert_eq!(pb.mid, "pb:U:1491798782090");
@@ -530,7 +532,7 @@ mod tests {
             Field::Messaging,
             json!({"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1511111143921i64,"referral":{"ref":"aaaa","source":"SHORTLINK"}}),
         );
-        let Event::Inbound(rf) = parse(&rf) else {
+        let WebhookEvent::Inbound(rf) = parse(&rf) else {
             panic!()
         };
         assert_eq!(rf.referral.unwrap()["source"], "SHORTLINK");
@@ -542,14 +544,14 @@ mod tests {
             Field::Messaging,
             json!({"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1,"something_new":{}}),
         );
-        assert!(matches!(parse(&e), Event::Unknown { .. }));
+        assert!(matches!(parse(&e), WebhookEvent::Unknown { .. }));
         let e = ev(
             Field::Messaging,
             json!({"sender":{"id":"P"},"recipient":{"id":"U"},"pass_thread_control":{"new_owner_app_id":"1"}}),
         );
         assert_eq!(
             parse(&e),
-            Event::Ignored {
+            WebhookEvent::Ignored {
                 kind: "pass_thread_control"
             }
         );
@@ -557,12 +559,12 @@ mod tests {
             Field::Messaging,
             json!({"recipient":{"id":"P"},"app_roles":{"1":["automation"]}}),
         );
-        assert_eq!(parse(&e), Event::Ignored { kind: "app_roles" });
+        assert_eq!(parse(&e), WebhookEvent::Ignored { kind: "app_roles" });
         let e = ev(
             Field::Messaging,
             json!({"sender":{"id":"U"},"recipient":{"id":"P"},"message":{"mid":"m"}}),
         );
-        assert!(matches!(parse(&e), Event::Unknown { .. }));
+        assert!(matches!(parse(&e), WebhookEvent::Unknown { .. }));
     }
 
     #[test]

@@ -201,12 +201,12 @@ pub async fn claim(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply 
         from: None,
         capacity: Capacity::Any,
         rule: None,
-        bot_active: conv.bot_active.then_some(false),
+        ai_agent_active: conv.ai_agent_active.then_some(false),
         event: EventItem::new(
             &c.account,
             EventType::ConversationClaimed,
             Some(&id),
-            json!({"assignee": c.sub, "rule": conv.routing_rule, "from_ai_agent": conv.bot_active}),
+            json!({"assignee": c.sub, "rule": conv.routing_rule, "from_ai_agent": conv.ai_agent_active}),
             now,
         ),
         now,
@@ -284,7 +284,7 @@ pub async fn assign(
             from: conv.assignee.as_deref(),
             capacity: Capacity::Any,
             rule: None,
-            bot_active: conv.bot_active.then_some(false),
+            ai_agent_active: conv.ai_agent_active.then_some(false),
             event: assigned_event(&conv, to.as_deref(), AssignedBy::Assign, &c.sub, now),
             now,
         };

@@ -7,7 +7,7 @@ use axum::extract::State;
 use lambda_http::http::StatusCode;
 use pagedesk_shared::auth::Role;
 use pagedesk_shared::clock::rfc3339;
-use pagedesk_shared::domain::outbound::{self, OutAttachment, ReplyRequest, Sender};
+use pagedesk_shared::domain::outbound::{self, OutAttachment, ReplyAuthor, ReplyRequest};
 use pagedesk_shared::domain::window::window_at;
 use pagedesk_shared::domain::{Attachment, MessageError};
 use pagedesk_shared::domain::{
@@ -18,7 +18,7 @@ use pagedesk_shared::ids;
 use pagedesk_shared::queue::{OutboundJob, enqueue_outbound};
 use pagedesk_shared::store::{
     Assignment, Capacity, ConversationItem, EventItem, InWindow, MessageItem, QueueOutcome,
-    ReplyContext, Settings, Watermarks,
+    ReplyState, Settings, Watermarks,
 };
 use serde_json::json;
 
@@ -80,7 +80,7 @@ pub async fn post(
                     _ => Settings::default(),
                 };
                 fresh_guard = guard.clone();
-                ReplyContext {
+                ReplyState {
                     conversation: conversation.map(|cv| *cv),
                     settings,
                     client: guard,
@@ -138,7 +138,7 @@ async fn prepare(
     c: &Caller,
     id: &str,
     req: &ReplyRequest,
-    ctx: ReplyContext,
+    ctx: ReplyState,
     fresh_guard: bool,
 ) -> Result<Prepared, ApiFailure> {
     let conv = ctx
@@ -178,9 +178,9 @@ async fn prepare(
     let bot = c.role == Role::Bot;
     c.require_holder(&conv)?;
     let author = if bot {
-        Sender::Automatic
+        ReplyAuthor::Automatic
     } else {
-        Sender::HumanAgent
+        ReplyAuthor::HumanAgent
     };
     let now = app.clock.now_ms();
     // Comments have no messaging window: public replies are always possible, a private
@@ -548,7 +548,7 @@ async fn take_over(
         from: None,
         capacity: Capacity::Any,
         rule: None,
-        bot_active: Some(false),
+        ai_agent_active: Some(false),
         event: EventItem::new(
             &c.account,
             EventType::ConversationClaimed,

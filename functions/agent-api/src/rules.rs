@@ -57,7 +57,7 @@ pub async fn put(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): RawBody
                         from: Some(&removal.agent),
                         capacity: Capacity::Any,
                         rule: Some(&removal.rule),
-                        bot_active: None,
+                        ai_agent_active: None,
                         event: assigned_event(&conv, None, AssignedBy::RuleChange, &c.sub, now),
                         now,
                     };

@@ -8,7 +8,7 @@ use pagedesk_shared::store::{
     Touch,
 };
 
-use crate::messaging::{Owner, message_created};
+use crate::messaging::{Anchor, message_created};
 use crate::{Router, RouterError};
 
 impl Router {
@@ -20,7 +20,7 @@ impl Router {
         &self,
         page: &PageItem,
         contact: &ContactItem,
-        owner: &Owner,
+        anchor: &Anchor,
         last: Option<String>,
         replaces: Option<&str>,
         msg: &mut MessageItem,
@@ -30,15 +30,15 @@ impl Router {
         let now = touch.now;
         let id = ids::new_id(ids::conversation_prefix(), now);
         msg.place(&page.account, &id);
-        let (channel, owner_sk, post_id, subject) = match owner {
-            Owner::Contact => (Channel::Messenger, None, None, None),
-            Owner::Post { post, .. } => (
+        let (channel, owner_sk, post_id, subject) = match anchor {
+            Anchor::Contact => (Channel::Messenger, None, None, None),
+            Anchor::Post { post, .. } => (
                 Channel::Comment,
                 Some(post.owner_ref().to_owned()),
                 Some(post.post_id.clone()),
                 post.text.clone().map(|t| subject_of(&t)),
             ),
-            Owner::Lead { marker, subject } => (
+            Anchor::Lead { marker, subject } => (
                 Channel::Lead,
                 Some(marker.clone()),
                 None,
@@ -56,8 +56,8 @@ impl Router {
             previous_conversation_id: last.clone(),
             ..ConversationItem::new_open(&page.account, &id, &page.page_id, channel, now)
         };
-        let preface: Vec<MessageItem> = match owner {
-            Owner::Post { post, .. } => post_entry(page, post, &id, msg.created_at)
+        let preface: Vec<MessageItem> = match anchor {
+            Anchor::Post { post, .. } => post_entry(page, post, &id, msg.created_at)
                 .into_iter()
                 .collect(),
             _ => vec![],
@@ -66,7 +66,7 @@ impl Router {
         let first = FirstMessage {
             msg,
             // Keyed by Meta (see `append`): its key is its dedupe.
-            mid: (!matches!(owner, Owner::Contact)).then_some(mid),
+            mid: (!matches!(anchor, Anchor::Contact)).then_some(mid),
             touch,
             events: std::slice::from_ref(&event),
             preface: &preface,
@@ -77,7 +77,7 @@ impl Router {
             .await?;
         if outcome == CreateOutcome::Created {
             tracing::info!(conversation_id = %id, %channel, message_id = %msg.id, "conversation opened");
-            if let (Owner::Contact, Some(prev)) = (owner, &last) {
+            if let (Anchor::Contact, Some(prev)) = (anchor, &last) {
                 self.carry_history(page, prev, &id).await;
             }
             return Ok((outcome, Some(conv)));
@@ -100,10 +100,10 @@ impl Router {
                 .await?;
             let copies: Vec<MessageItem> = earlier
                 .into_iter()
-                .filter(|m| !m.context)
+                .filter(|m| !m.history_copy)
                 .map(|mut m| {
                     m.place(&page.account, new_id);
-                    m.context = true;
+                    m.history_copy = true;
                     m
                 })
                 .collect();

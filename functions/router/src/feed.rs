@@ -17,7 +17,7 @@ use pagedesk_shared::meta::webhook::id_string;
 use pagedesk_shared::store::{ContactItem, MessageItem, PageItem, PostItem};
 use serde_json::{Value, json};
 
-use crate::messaging::Owner;
+use crate::messaging::Anchor;
 use crate::{Router, RouterError};
 
 impl Router {
@@ -102,7 +102,7 @@ impl Router {
             .append(
                 page,
                 contact,
-                &Owner::Post { post },
+                &Anchor::Post { post },
                 msg,
                 &comment_id,
                 false,
@@ -183,7 +183,14 @@ impl Router {
             return Ok(());
         }
         let outcome = self
-            .append(page, contact, &Owner::Post { post }, msg, comment_id, false)
+            .append(
+                page,
+                contact,
+                &Anchor::Post { post },
+                msg,
+                comment_id,
+                false,
+            )
             .await?;
         tracing::info!(outcome = ?outcome, "the Page's own comment stored");
         Ok(())
@@ -430,7 +437,7 @@ impl Router {
             .append(
                 page,
                 contact,
-                &Owner::Lead { marker, subject },
+                &Anchor::Lead { marker, subject },
                 msg,
                 &mid,
                 false,

@@ -19,7 +19,7 @@ use pagedesk_shared::queue::{ImportJob, enqueue_import};
 use pagedesk_shared::store::{EventItem, ImportProgress, MessageItem, PageItem};
 use serde_json::json;
 
-use crate::messaging::Owner;
+use crate::messaging::Anchor;
 use crate::{Router, RouterError};
 
 /// Conversations per step: with two calls each, a step stays near ten seconds.
@@ -256,7 +256,7 @@ impl Router {
                 ..Default::default()
             };
             let outcome = self
-                .append(page, contact.clone(), &Owner::Contact, msg, &m.id, inbound)
+                .append(page, contact.clone(), &Anchor::Contact, msg, &m.id, inbound)
                 .await?;
             if outcome == pagedesk_shared::store::AppendOutcome::Stored {
                 stored += 1;

@@ -5,7 +5,7 @@
 //! fails (and reaches the DLQ after the queue's maxReceiveCount); an event that is readable but
 //! not understood is logged and skipped, so one bad event never fails its neighbours.
 
-mod automation;
+mod after_inbound;
 mod contacts;
 mod conversations;
 mod feed;
@@ -19,14 +19,14 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use pagedesk_shared::clock::Clock;
 use pagedesk_shared::config::RouterConfig;
 use pagedesk_shared::graph::GraphClient;
-use pagedesk_shared::meta::event::{self, Event};
+use pagedesk_shared::meta::event::{self, WebhookEvent};
 use pagedesk_shared::meta::webhook::{Field, InboundEvent};
 use pagedesk_shared::secrets::SecretCache;
 use pagedesk_shared::sqs_batch::process_fifo;
 use pagedesk_shared::store::{Receipt, Store};
 use tracing::Instrument;
 
-pub use automation::AccountCache;
+pub use after_inbound::AccountCache;
 
 /// How often an event whose target is missing is put off before it is given up (echoes of
 /// our own sends are then stored as the Page's messages). With `deferral_delay` that is about
@@ -165,7 +165,7 @@ impl Router {
         let parsed = match event::parse(&ev) {
             // The App Dashboard's test button sends messaging fields as `{field, value}`
             // changes; the value is an ordinary messaging event.
-            Event::Change { field, value }
+            WebhookEvent::Change { field, value }
                 if field.starts_with("messag") && value.get("recipient").is_some() =>
             {
                 event::parse(&InboundEvent {
@@ -177,7 +177,7 @@ impl Router {
             other => other,
         };
         let field = match &parsed {
-            Event::Change { field, .. } => field.as_str(),
+            WebhookEvent::Change { field, .. } => field.as_str(),
             _ => "messaging",
         };
         if !page.channels.admits(field) {
@@ -189,20 +189,20 @@ impl Router {
         }
         let last_try = ev.deferrals >= MAX_DEFERRALS;
         let handled = match parsed {
-            Event::Inbound(m) => self.on_inbound(&page, m).await.map(|_| Handled::Done),
-            Event::Echo(e) => self.on_echo(&page, e, last_try).await,
-            Event::Delivery {
+            WebhookEvent::Inbound(m) => self.on_inbound(&page, m).await.map(|_| Handled::Done),
+            WebhookEvent::Echo(e) => self.on_echo(&page, e, last_try).await,
+            WebhookEvent::Delivery {
                 user, watermark, ..
             } => {
                 self.on_receipt(&page, &user, Receipt::Delivered, watermark)
                     .await
             }
-            Event::Read { user, watermark } => {
+            WebhookEvent::Read { user, watermark } => {
                 self.on_receipt(&page, &user, Receipt::Read, watermark)
                     .await
             }
-            Event::Reaction(r) => self.on_reaction(&page, r).await,
-            Event::Edit {
+            WebhookEvent::Reaction(r) => self.on_reaction(&page, r).await,
+            WebhookEvent::Edit {
                 user,
                 mid,
                 text,
@@ -212,15 +212,15 @@ impl Router {
                 self.on_edit(&page, &user, &mid, &text, num_edit, timestamp)
                     .await
             }
-            Event::Ignored { kind } => {
+            WebhookEvent::Ignored { kind } => {
                 tracing::info!(kind, "event kind has no effect on conversations; skipped");
                 Ok(Handled::Done)
             }
-            Event::Change { field, value } => self
+            WebhookEvent::Change { field, value } => self
                 .on_change(&page, &field, &value)
                 .await
                 .map(|_| Handled::Done),
-            Event::Unknown { reason } => {
+            WebhookEvent::Unknown { reason } => {
                 tracing::warn!(reason = %reason, "event not understood; skipped");
                 Ok(Handled::Done)
             }

@@ -47,7 +47,7 @@ impl Router {
             return Ok(());
         }
         let outcome = self
-            .append(page, contact, &Owner::Contact, msg, &m.mid, true)
+            .append(page, contact, &Anchor::Contact, msg, &m.mid, true)
             .await?;
         tracing::info!(outcome = ?outcome, "inbound message");
         Ok(())
@@ -106,7 +106,7 @@ impl Router {
             ..Default::default()
         };
         let outcome = self
-            .append(page, contact, &Owner::Contact, msg, &e.mid, false)
+            .append(page, contact, &Anchor::Contact, msg, &e.mid, false)
             .await?;
         tracing::info!(outcome = ?outcome, "echo from another tool stored as the Page's message");
         Ok(Handled::Done)
@@ -244,15 +244,15 @@ impl Router {
         &self,
         page: &PageItem,
         contact: ContactItem,
-        owner: &Owner,
+        anchor: &Anchor,
         mut msg: MessageItem,
         mid: &str,
         inbound: bool,
     ) -> Result<AppendOutcome, RouterError> {
         let mut contact = contact;
         // A person's Messenger messages are keyed by Meta (no guard item): see
-        // `Store::append_keyed`. Comments keep their guard: edits and removals find them by it.
-        let keyed = matches!(owner, Owner::Contact);
+        // `Store::append_keyed_by_meta`. Comments keep their guard: edits and removals find them by it.
+        let keyed = matches!(anchor, Anchor::Contact);
         if keyed {
             msg.key_by_meta(mid);
         }
@@ -278,7 +278,7 @@ impl Router {
                 require_open: true,
                 now,
             };
-            let (active, last) = self.pointers(page, &contact, owner).await?;
+            let (active, last) = self.pointers(page, &contact, anchor).await?;
             let active = active.filter(|a| replaces.as_deref() != Some(a));
             let Some(conv_id) = active else {
                 if keyed
@@ -292,7 +292,7 @@ impl Router {
                     .open_conversation(
                         page,
                         &contact,
-                        owner,
+                        anchor,
                         last,
                         replaces.as_deref(),
                         &mut msg,
@@ -325,7 +325,9 @@ impl Router {
             };
             msg.place(&page.account, &conv_id);
             let outcome = if keyed {
-                self.store.append_keyed(&msg, touch, allow_older).await?
+                self.store
+                    .append_keyed_by_meta(&msg, touch, allow_older)
+                    .await?
             } else {
                 let event = message_created(&msg, now);
                 self.store
@@ -345,7 +347,7 @@ impl Router {
                 AppendOutcome::ConversationNotOpen => {
                     tracing::info!(conversation_id = %conv_id, "active conversation is no longer open; starting a new one");
                     contact = self.reload_contact(page, &contact).await?;
-                    let (active, _) = self.pointers(page, &contact, owner).await?;
+                    let (active, _) = self.pointers(page, &contact, anchor).await?;
                     if active.as_deref() == Some(conv_id.as_str()) {
                         // Resolved without freeing its owner: replace the stale pointer.
                         replaces = Some(conv_id);
@@ -364,7 +366,7 @@ impl Router {
                     if other == AppendOutcome::Stored
                         && !msg.imported
                         && msg.direction == Direction::In
-                        && matches!(owner, Owner::Contact)
+                        && matches!(anchor, Anchor::Contact)
                     {
                         self.after_message(page, &conv_id, &msg).await;
                     }
@@ -433,14 +435,14 @@ impl Router {
         &self,
         page: &PageItem,
         contact: &ContactItem,
-        owner: &Owner,
+        anchor: &Anchor,
     ) -> Result<(Option<String>, Option<String>), RouterError> {
-        Ok(match owner {
-            Owner::Contact => (
+        Ok(match anchor {
+            Anchor::Contact => (
                 contact.active_conversation_id.clone(),
                 contact.last_conversation_id.clone(),
             ),
-            Owner::Post { post, .. } => match self
+            Anchor::Post { post, .. } => match self
                 .store
                 .get_post(&page.account, &page.page_id, &post.post_id)
                 .await?
@@ -449,13 +451,14 @@ impl Router {
                 None => (None, None),
             },
             // Every lead is a conversation of its own.
-            Owner::Lead { .. } => (None, None),
+            Anchor::Lead { .. } => (None, None),
         })
     }
 }
 
-/// What a conversation hangs from while it is open.
-pub(crate) enum Owner {
+/// What a conversation hangs from while it is open (the store's "owner" pointer; not the
+/// routing method `owner`, nor an assignee).
+pub(crate) enum Anchor {
     /// Messenger: one open conversation per contact.
     Contact,
     /// Comments: one open conversation per post.

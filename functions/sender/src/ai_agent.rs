@@ -3,8 +3,8 @@
 //! sender's backoff; when the bot cannot be reached after every attempt (or refuses), the
 //! conversation is handed to people, so nobody waits on a bot that is down.
 
+use pagedesk_shared::ai_agent::AiAgentError;
 use pagedesk_shared::assignment::Assigner;
-use pagedesk_shared::bot::BotError;
 use pagedesk_shared::domain::{AssignedBy, ConversationStatus, EventType};
 use pagedesk_shared::queue::OutboundJob;
 use pagedesk_shared::store::{ConversationItem, EventItem, Watermarks};
@@ -57,7 +57,7 @@ impl Sender {
                 tracing::info!(%event, "delivered to the AI agent");
                 Ok(())
             }
-            Err(BotError::Temporary(why)) if receives < MAX_ATTEMPTS => {
+            Err(AiAgentError::Temporary(why)) if receives < MAX_ATTEMPTS => {
                 tracing::warn!(error = %why, receives, "AI agent unavailable; will retry");
                 Err(SendError::RetryAfter(backoff(receives)))
             }

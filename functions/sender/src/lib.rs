@@ -20,7 +20,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use pagedesk_shared::aws::Clients;
 use pagedesk_shared::clock::Clock;
 use pagedesk_shared::config::SenderConfig;
-use pagedesk_shared::domain::outbound::{self, SendOutcome, Sender as Author};
+use pagedesk_shared::domain::outbound::{self, ReplyAuthor, SendOutcome};
 use pagedesk_shared::domain::window::{WindowState, window_at};
 use pagedesk_shared::domain::{AuthorType, MessageStatus, PageStatus, ReplyRoute};
 use pagedesk_shared::graph::{GraphClient, GraphError};
@@ -47,7 +47,7 @@ pub struct Sender {
     pub secrets: Arc<SecretCache>,
     pub sqs: aws_sdk_sqs::Client,
     pub clock: Arc<dyn Clock>,
-    pub bot: pagedesk_shared::bot::BotClient,
+    pub bot: pagedesk_shared::ai_agent::AiAgentClient,
     /// Uploads go to Meta as presigned reads of the data bucket.
     pub s3: pagedesk_shared::s3::S3,
     /// Pages as last read (for `settings_cache_seconds`): a send reads none in steady state.
@@ -68,7 +68,7 @@ impl Sender {
             s3: clients.s3.clone(),
             pages: PageCache::default(),
             clock,
-            bot: pagedesk_shared::bot::BotClient::new(
+            bot: pagedesk_shared::ai_agent::AiAgentClient::new(
                 Duration::from_millis(cfg.ai_agent_timeout_ms),
                 cfg.url_policy,
             ),
@@ -191,9 +191,9 @@ impl Sender {
             window = window_at(conv.last_inbound_at, settings.human_agent_enabled, now);
         }
         let author = if msg.author_type == AuthorType::Agent {
-            Author::HumanAgent
+            ReplyAuthor::HumanAgent
         } else {
-            Author::Automatic
+            ReplyAuthor::Automatic
         };
         let kind = match outbound::messaging_type(&window, author) {
             Ok(k) => k,

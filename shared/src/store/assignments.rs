@@ -30,7 +30,7 @@ pub struct Assignment<'a> {
     /// The rule that decided (kept on the conversation for its removal policy).
     pub rule: Option<&'a str>,
     /// Set or clear "with the AI agent".
-    pub bot_active: Option<bool>,
+    pub ai_agent_active: Option<bool>,
     pub event: EventItem,
     pub now: i64,
 }
@@ -72,7 +72,7 @@ impl Store {
             set.push("routing_rule = :rule");
             u = u.expression_attribute_values(":rule", s(rule));
         }
-        match a.bot_active {
+        match a.ai_agent_active {
             Some(true) => {
                 set.push("bot_active = :t");
                 u = u.expression_attribute_values(":t", AttributeValue::Bool(true));
@@ -123,7 +123,7 @@ impl Store {
         &self,
         conv: &ConversationItem,
         rule: Option<&str>,
-        bot_active: Option<bool>,
+        ai_agent_active: Option<bool>,
         event: &EventItem,
         now: i64,
     ) -> Result<bool> {
@@ -141,7 +141,7 @@ impl Store {
             set.push("routing_rule = :r");
             u = u.expression_attribute_values(":r", s(r));
         }
-        match bot_active {
+        match ai_agent_active {
             Some(true) => {
                 set.push("bot_active = :t");
                 u = u.expression_attribute_values(":t", AttributeValue::Bool(true));
@@ -158,7 +158,7 @@ impl Store {
     }
 
     /// Takes a conversation from the AI agent (hand-off): `Ok(false)` when it was not with it.
-    pub async fn end_bot(
+    pub async fn end_ai_agent(
         &self,
         conv: &ConversationItem,
         event: &EventItem,

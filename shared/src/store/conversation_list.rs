@@ -23,7 +23,7 @@ impl Store {
         &self,
         account: &str,
         q: &ConversationQuery,
-    ) -> Result<Result<Page<ConversationItem>, BadCursor>> {
+    ) -> Result<Result<ResultPage<ConversationItem>, BadCursor>> {
         let before = match q.cursor.as_deref().map(|c| decode_list_cursor(c, account)) {
             Some(Ok(b)) => Some(b),
             Some(Err(e)) => return Ok(Err(e)),
@@ -69,7 +69,7 @@ impl Store {
             );
         }
         let (rows, bound) = merge_newest_first(parts, limit, |c| &c.gsi2sk);
-        Ok(Ok(Page {
+        Ok(Ok(ResultPage {
             next_cursor: bound.map(|b| encode_list_cursor(account, &b)),
             items: rows,
         }))

@@ -63,7 +63,9 @@ pub struct ConversationItem {
     pub routing_rule: Option<String>,
     /// With the AI agent: it receives the person's messages until it hands off.
     #[serde(default)]
-    pub bot_active: bool,
+    /// Stored as `bot_active` (its name before "AI agent" was the product's word).
+    #[serde(rename = "bot_active")]
+    pub ai_agent_active: bool,
     /// The closed period (its end) the away message was sent for.
     pub away_period: Option<i64>,
     pub last_agent_reply_at: Option<i64>,
@@ -113,7 +115,7 @@ impl LastMessage {
 impl ConversationItem {
     /// With the AI agent: it answers here until it hands off or a person takes over.
     pub fn with_ai_agent(&self) -> bool {
-        self.bot_active && self.assignee.is_none()
+        self.ai_agent_active && self.assignee.is_none()
     }
 
     /// A new open, unassigned conversation of `account` on `page_id`; the caller fills in who

@@ -67,7 +67,7 @@ impl Store {
     ///
     /// `allow_older`: the caller checked that a message older than the conversation's first is
     /// not in the previous conversation.
-    pub async fn append_keyed(
+    pub async fn append_keyed_by_meta(
         &self,
         msg: &MessageItem,
         touch: Touch,
@@ -111,7 +111,7 @@ impl Store {
         self.put_in_feed(msg).await
     }
 
-    /// The conversation update of `append_keyed`; `Ok(false)` when a condition failed (not
+    /// The conversation update of `append_keyed_by_meta`; `Ok(false)` when a condition failed (not
     /// open, the message is older than the conversation's first or than its last).
     async fn touch_keyed(
         &self,

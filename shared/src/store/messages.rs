@@ -40,9 +40,10 @@ pub struct MessageItem {
     pub edit_count: Option<i64>,
     #[serde(default)]
     pub standby: bool,
-    /// Carried over from the contact's earlier conversation as context.
-    #[serde(default)]
-    pub context: bool,
+    /// A copy carried over from the contact's earlier conversation as history (stored and
+    /// shown as `context`).
+    #[serde(default, rename = "context")]
+    pub history_copy: bool,
     pub sent_at: Option<i64>,
     pub created_at: i64,
     // ---- outbound ----
@@ -98,7 +99,7 @@ impl MessageItem {
 
     /// Gives the message an id made from Meta's time and message id: wherever and however often
     /// Meta delivers it, it gets the same key in its conversation, and putting it a second time
-    /// fails its condition (the dedupe of `Store::append_keyed`).
+    /// fails its condition (the dedupe of `Store::append_keyed_by_meta`).
     pub fn key_by_meta(&mut self, mid: &str) {
         self.id = crate::ids::keyed_id(crate::ids::message_prefix(), self.created_at, mid);
     }
@@ -183,7 +184,7 @@ pub enum AppendOutcome {
     Duplicate,
     /// The conversation was resolved (or vanished) meanwhile.
     ConversationNotOpen,
-    /// (`append_keyed`) The message is older than the one that opened the conversation: it may
+    /// (`append_keyed_by_meta`) The message is older than the one that opened the conversation: it may
     /// be a redelivery of one stored in the previous conversation. Nothing was written.
     OlderThanConversation {
         previous: Option<String>,
@@ -402,7 +403,7 @@ impl Store {
         conv: &str,
         limit: i32,
         cursor: Option<&str>,
-    ) -> Result<Result<Page<MessageItem>, BadCursor>> {
+    ) -> Result<Result<ResultPage<MessageItem>, BadCursor>> {
         let pk = keys::conversation(account, conv);
         let start = match cursor.map(|c| decode_cursor(c, "pk", &pk)) {
             Some(Ok(k)) => Some(k),
@@ -428,7 +429,7 @@ impl Store {
             .map(from_item)
             .collect::<Result<_>>()?;
         let next = res.last_evaluated_key.filter(|k| !k.is_empty());
-        Ok(Ok(Page {
+        Ok(Ok(ResultPage {
             items,
             next_cursor: next.as_ref().map(encode_cursor),
         }))

@@ -49,7 +49,7 @@ pub use events::{EventCursor, EventItem, SETTLE_MS};
 pub use media::{MediaClaim, MediaItem, UploadItem};
 pub use messages::{AppendOutcome, ClientItem, MessageItem, MidItem};
 pub use outbound::{
-    FOLD_MS, InWindow, Lease, QueueOutcome, ReplyContext, UNSENT_DEADLINE_MS, folds_into_feed,
+    FOLD_MS, InWindow, Lease, QueueOutcome, ReplyState, UNSENT_DEADLINE_MS, folds_into_feed,
 };
 pub use pages::{DeletionItem, FbUserLink, ImportProgress, PageItem};
 pub use posts::PostItem;
@@ -139,7 +139,8 @@ pub(crate) fn cancelled_conditions(e: &SdkError<TransactWriteItemsError>) -> Opt
     }
 }
 
-pub struct Page<T> {
+/// One page of a listing and the cursor to the next (not a Facebook Page).
+pub struct ResultPage<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
 }

@@ -108,7 +108,7 @@ fn cpu_per_event() {
     let router_ns = per_round(|| {
         parsed
             .iter()
-            .filter(|e| matches!(event::parse(e), event::Event::Inbound(_)))
+            .filter(|e| matches!(event::parse(e), event::WebhookEvent::Inbound(_)))
             .count()
     });
     println!(

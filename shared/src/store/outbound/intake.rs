@@ -49,7 +49,7 @@ impl Outbound<'_> {
         account: &str,
         conv: &str,
         client_id: Option<&str>,
-    ) -> Result<ReplyContext> {
+    ) -> Result<ReplyState> {
         let mut wanted = vec![
             (keys::conversation(account, conv), keys::META.to_owned()),
             (keys::account(account), keys::SETTINGS_SK.to_owned()),
@@ -58,7 +58,7 @@ impl Outbound<'_> {
             wanted.push((keys::conversation(account, conv), keys::client_sk(cid)));
         }
         let found = self.0.batch_get(wanted, true).await?;
-        let mut ctx = ReplyContext::default();
+        let mut ctx = ReplyState::default();
         for item in found {
             match item
                 .get("sk")

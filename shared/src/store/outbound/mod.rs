@@ -90,7 +90,7 @@ pub enum Lease {
 
 /// What [`Store::reply_context`] read.
 #[derive(Debug, Default)]
-pub struct ReplyContext {
+pub struct ReplyState {
     pub conversation: Option<super::ConversationItem>,
     pub settings: super::Settings,
     pub client: Option<ClientItem>,

@@ -10,7 +10,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum BotError {
+pub enum AiAgentError {
     /// Timeouts, connection errors, 5xx, 408 and 429: worth trying again.
     #[error("AI agent unavailable: {0}")]
     Temporary(String),
@@ -35,12 +35,12 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
 }
 
 #[derive(Clone)]
-pub struct BotClient {
+pub struct AiAgentClient {
     http: reqwest::Client,
     policy: UrlPolicy,
 }
 
-impl BotClient {
+impl AiAgentClient {
     pub fn new(timeout: Duration, policy: UrlPolicy) -> Self {
         let http = crate::tls::reqwest_builder()
             .timeout(timeout)
@@ -50,7 +50,7 @@ impl BotClient {
             .dns_resolver(GuardedResolver::new(policy))
             .build()
             .unwrap_or_default();
-        BotClient { http, policy }
+        AiAgentClient { http, policy }
     }
 
     /// POSTs one delivery. `delivery` is stable across retries, so the bot can drop repeats.
@@ -62,11 +62,11 @@ impl BotClient {
         delivery: &str,
         body: &serde_json::Value,
         now_ms: i64,
-    ) -> Result<(), BotError> {
+    ) -> Result<(), AiAgentError> {
         self.policy
             .check_url(url)
-            .map_err(|r| BotError::NotAllowed(r.to_string()))?;
-        let bytes = serde_json::to_vec(body).map_err(|e| BotError::Temporary(e.to_string()))?;
+            .map_err(|r| AiAgentError::NotAllowed(r.to_string()))?;
+        let bytes = serde_json::to_vec(body).map_err(|e| AiAgentError::Temporary(e.to_string()))?;
         let ts = now_ms / 1000;
         let res = self
             .http
@@ -84,16 +84,16 @@ impl BotClient {
             Ok(r) => {
                 let code = r.status().as_u16();
                 if code >= 500 || code == 408 || code == 429 {
-                    Err(BotError::Temporary(format!("HTTP {code}")))
+                    Err(AiAgentError::Temporary(format!("HTTP {code}")))
                 } else {
-                    Err(BotError::Refused(code))
+                    Err(AiAgentError::Refused(code))
                 }
             }
-            Err(e) if e.is_timeout() => Err(BotError::Temporary("timeout".into())),
-            Err(e) if refusal_in(&e).is_some() => Err(BotError::NotAllowed(
+            Err(e) if e.is_timeout() => Err(AiAgentError::Temporary("timeout".into())),
+            Err(e) if refusal_in(&e).is_some() => Err(AiAgentError::NotAllowed(
                 refusal_in(&e).map(|r| r.to_string()).unwrap_or_default(),
             )),
-            Err(e) => Err(BotError::Temporary(format!(
+            Err(e) => Err(AiAgentError::Temporary(format!(
                 "request failed: {}",
                 e.without_url()
             ))),
