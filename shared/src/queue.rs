@@ -411,7 +411,7 @@ mod tests {
         assert_eq!(back.context.and_then(|c| c.human_agent()), None);
         // A job of before (no flag) carries the setting as read.
         let before: OutboundJob =
-            serde_json::from_str(&text.replace(r#","human_agent_not_read":true"#, "")).unwrap();
+            serde_json::from_str(&text.replace(r#","human_agent_unread":true"#, "")).unwrap();
         assert_eq!(before.context.and_then(|c| c.human_agent()), Some(false));
         // A job queued before jobs carried their context: the sender reads instead.
         let old: OutboundJob = serde_json::from_str(

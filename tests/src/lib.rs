@@ -280,7 +280,8 @@ impl Stack {
 
     /// Waits until the local stack has done everything it was given: every event-source queue
     /// drained and nothing in flight (`GET /_local/idle`). Tests that assert something did
-    /// *not* happen call this first instead of sleeping. Panics after 60 s or on an error.
+    /// *not* happen call this first instead of sleeping. Panics after 120 s (a send retried with
+    /// backoff keeps the stack busy for up to two minutes) or on an error.
     pub async fn settled(&self) {
         self.wait_idle("/_local/idle").await
     }
@@ -320,7 +321,7 @@ impl Stack {
     }
 
     async fn wait_idle(&self, path: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let v = self.local(path).await;
             assert!(v["error"].is_null(), "the idle check failed: {v}");
@@ -329,7 +330,7 @@ impl Stack {
             }
             assert!(
                 Instant::now() < deadline,
-                "the stack was not idle in 60 s: {v}"
+                "the stack was not idle in 120 s: {v}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
