@@ -16,6 +16,11 @@ pub struct SecretCache {
 }
 
 impl SecretCache {
+    /// A function's cache, shared by its handlers: values kept `ttl_seconds`.
+    pub fn shared(client: &Client, ttl_seconds: u64) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self::new(client.clone(), Duration::from_secs(ttl_seconds)))
+    }
+
     pub fn new(client: Client, ttl: Duration) -> Self {
         SecretCache {
             client,

@@ -74,9 +74,20 @@ pub fn reqwest_builder() -> reqwest::ClientBuilder {
     }
 }
 
-/// The AWS SDK's HTTP client, trusting the compiled-in roots. It makes its connector (and
-/// parses the roots) on the first request, not at start-up.
+/// The AWS SDK's HTTP client, trusting the compiled-in roots. Built on the first AWS request,
+/// not at start-up: the roots' PEM bundle (the SDK's trust store takes PEM only) is encoded and
+/// parsed back then, once per process.
 pub fn sdk_http_client() -> SharedHttpClient {
+    use aws_smithy_runtime_api::client::http::{HttpClient, http_client_fn};
+    static CLIENT: OnceLock<SharedHttpClient> = OnceLock::new();
+    http_client_fn(|settings, components| {
+        CLIENT
+            .get_or_init(build_sdk_http_client)
+            .http_connector(settings, components)
+    })
+}
+
+fn build_sdk_http_client() -> SharedHttpClient {
     let tls_context = TlsContext::builder()
         .with_trust_store(TrustStore::empty().with_pem_certificate(roots_pem()))
         .build();

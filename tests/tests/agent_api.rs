@@ -4,13 +4,17 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use pagedesk_e2e::{Stack, Tenant, envelope, fixture, unique};
+use pagedesk_e2e::{Stack, Tenant, envelope, fixture, messaging_event, unique};
 use pagedesk_shared::auth::Role;
 use serde_json::{Value, json};
 
 async fn say(stack: &Stack, t: &Tenant, user: &str, text: &str) {
-    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": pagedesk_shared::clock::Clock::now_ms(&pagedesk_shared::clock::SystemClock),
-        "message": {"mid": format!("m_{}", unique()), "text": text}});
+    let ev = messaging_event(
+        &t.page_id,
+        user,
+        pagedesk_shared::clock::Clock::now_ms(&pagedesk_shared::clock::SystemClock),
+        json!({"message": {"mid": format!("m_{}", unique()), "text": text}}),
+    );
     let (status, body) = stack
         .post_webhook(
             envelope(&t.page_id, "messaging", vec![ev])

@@ -144,7 +144,16 @@ async fn a_message_whose_job_was_lost_is_failed_by_the_sweeper_at_its_deadline()
     assert!(
         store
             .outbound()
-            .record_part(&sent, 0, &format!("m_{}", unique()), t + 1, t + 1, None)
+            .record_part(
+                &sent,
+                pagedesk_shared::store::SentPart {
+                    index: 0,
+                    mid: &format!("m_{}", unique()),
+                    sent_at: t + 1,
+                    messaging_type: None
+                },
+                t + 1,
+            )
             .await
             .expect("sent")
     );

@@ -2,7 +2,7 @@
 //! its 200, every event is stored once, and one person's events are handled in the order of the
 //! body.
 
-use pagedesk_e2e::{Stack, created_by_conversation, envelope, unique};
+use pagedesk_e2e::{Stack, created_by_conversation, envelope, messaging_event, unique};
 use serde_json::{Value, json};
 
 const PEOPLE: usize = 50;
@@ -19,9 +19,12 @@ async fn a_thousand_events_in_one_body_are_stored_once_and_in_order_per_person()
     let mut items = Vec::new();
     for i in 0..PER_PERSON {
         for p in &people {
-            items.push(json!({"sender": {"id": p}, "recipient": {"id": t.page_id},
-                "timestamp": base + i as i64,
-                "message": {"mid": format!("m_{p}_{i}"), "text": format!("{i}")}}));
+            items.push(messaging_event(
+                &t.page_id,
+                p,
+                base + i as i64,
+                json!({"message": {"mid": format!("m_{p}_{i}"), "text": format!("{i}")}}),
+            ));
         }
     }
     let body = envelope(&t.page_id, "messaging", items).to_string();
@@ -68,12 +71,18 @@ async fn an_event_of_one_and_a_half_megabytes_is_kept_in_s3_and_processed() {
     let entities: Vec<Value> = (0..15_000)
         .map(|i| json!({"confidence": 0.5, "value": format!("{i:0>80}")}))
         .collect();
-    let big = json!({"sender": {"id": user}, "recipient": {"id": t.page_id},
-        "timestamp": 1_700_000_000_000i64,
-        "message": {"mid": format!("m_big_{user}"), "text": "the large one", "nlp": {"entities": {"x": entities}}}});
-    let small = json!({"sender": {"id": user}, "recipient": {"id": t.page_id},
-        "timestamp": 1_700_000_000_001i64,
-        "message": {"mid": format!("m_small_{user}"), "text": "after it"}});
+    let big = messaging_event(
+        &t.page_id,
+        &user,
+        1_700_000_000_000i64,
+        json!({"message": {"mid": format!("m_big_{user}"), "text": "the large one", "nlp": {"entities": {"x": entities}}}}),
+    );
+    let small = messaging_event(
+        &t.page_id,
+        &user,
+        1_700_000_000_001i64,
+        json!({"message": {"mid": format!("m_small_{user}"), "text": "after it"}}),
+    );
     let body = envelope(&t.page_id, "messaging", vec![big, small]).to_string();
     assert!(body.len() > 1_500_000, "the body is {} bytes", body.len());
     let (status, text) = stack.post_webhook(body.as_bytes()).await;

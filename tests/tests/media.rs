@@ -2,7 +2,7 @@
 //! background and served from our copy after Meta's URL expired; limits that refuse without
 //! blocking; uploads for replies; another account's upload refused; erasure removes media.
 
-use pagedesk_e2e::{Stack, Tenant, eventually, fixture, now_ms, unique};
+use pagedesk_e2e::{Stack, Tenant, eventually, fixture, messaging_event, now_ms, unique};
 use pagedesk_shared::auth::Role;
 use serde_json::{Value, json};
 
@@ -32,8 +32,12 @@ async fn person_sends(stack: &Stack, t: &Tenant, user: &str, attachments: Vec<(&
         .iter()
         .map(|(k, u)| json!({"type": k, "payload": {"url": u}}))
         .collect();
-    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now_ms(),
-                    "message": {"mid": format!("m_{}", unique()), "attachments": atts}});
+    let ev = messaging_event(
+        &t.page_id,
+        user,
+        now_ms(),
+        json!({"message": {"mid": format!("m_{}", unique()), "attachments": atts}}),
+    );
     stack.deliver(&t.page_id, vec![ev]).await;
 }
 
@@ -187,8 +191,12 @@ async fn a_file_too_large_or_of_the_wrong_type_is_refused_without_blocking_the_n
     )
     .await;
     person_sends(&stack, &t, &user, vec![("file", &big), ("image", &html)]).await;
-    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now_ms(),
-                    "message": {"mid": format!("m_{}", unique()), "text": "did you get it?"}});
+    let ev = messaging_event(
+        &t.page_id,
+        &user,
+        now_ms(),
+        json!({"message": {"mid": format!("m_{}", unique()), "text": "did you get it?"}}),
+    );
     stack.deliver(&t.page_id, vec![ev]).await;
     let msgs = messages_when(&stack, &t, "the next message and both refusals", |m| {
         m.len() == 2
@@ -231,8 +239,12 @@ async fn an_upload_goes_out_in_a_reply_and_another_accounts_upload_is_refused() 
     let t = stack.tenant().await;
     let other = stack.tenant().await;
     let user = format!("2{}", unique());
-    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now_ms(),
-                    "message": {"mid": format!("m_{}", unique()), "text": "send me the invoice"}});
+    let ev = messaging_event(
+        &t.page_id,
+        &user,
+        now_ms(),
+        json!({"message": {"mid": format!("m_{}", unique()), "text": "send me the invoice"}}),
+    );
     stack.deliver(&t.page_id, vec![ev]).await;
     let (conv, _) = stack.single_conversation(&t, 1).await;
     let conv = conv["id"].as_str().unwrap().to_owned();
@@ -344,8 +356,12 @@ async fn a_page_that_met_the_eu_restriction_warns_on_non_image_replies() {
     let stack = Stack::connect();
     let t = stack.tenant().await;
     let user = format!("2{}", unique());
-    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now_ms(),
-                    "message": {"mid": format!("m_{}", unique()), "text": "hi"}});
+    let ev = messaging_event(
+        &t.page_id,
+        &user,
+        now_ms(),
+        json!({"message": {"mid": format!("m_{}", unique()), "text": "hi"}}),
+    );
     stack.deliver(&t.page_id, vec![ev]).await;
     let (conv, _) = stack.single_conversation(&t, 1).await;
     let conv = conv["id"].as_str().unwrap().to_owned();

@@ -1,7 +1,7 @@
 //! Every Messenger payload in the fixtures, through a signed POST to the local webhook, comes
 //! out of the agent API as the right conversation, contact and message.
 
-use pagedesk_e2e::{Stack, envelope, fixture, retarget, unique};
+use pagedesk_e2e::{Stack, envelope, fixture, messaging_event, retarget, unique};
 use serde_json::{Value, json};
 
 const FIXTURE_PAGE: &str = "404217156637689";
@@ -282,7 +282,12 @@ async fn reactions_and_edits_update_the_message() {
     let t = stack.tenant().await;
     let user = format!("7{}", unique());
     let mid = format!("m_react_{}", unique());
-    let msg = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": 1_700_000_000_000i64, "message": {"mid": mid, "text": "first"}});
+    let msg = messaging_event(
+        &t.page_id,
+        &user,
+        1_700_000_000_000i64,
+        json!({"message": {"mid": mid, "text": "first"}}),
+    );
     stack.deliver(&t.page_id, vec![msg]).await;
     let (conv, _) = stack.single_conversation(&t, 1).await;
     let id = conv["id"].as_str().unwrap();
@@ -297,7 +302,12 @@ async fn reactions_and_edits_update_the_message() {
     reaction["reaction"]["mid"] = json!(mid);
     reaction["reaction"]["action"] = json!("react");
     reaction["reaction"]["reaction"] = json!("love");
-    let edit = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": 1_700_000_100_000i64, "message_edit": {"mid": mid, "text": "first, edited", "num_edit": 1}});
+    let edit = messaging_event(
+        &t.page_id,
+        &user,
+        1_700_000_100_000i64,
+        json!({"message_edit": {"mid": mid, "text": "first, edited", "num_edit": 1}}),
+    );
     let body = envelope(&t.page_id, "messaging", vec![reaction.clone(), edit]);
     assert_eq!(stack.post_webhook(body.to_string().as_bytes()).await.0, 200);
     let v = stack
@@ -334,7 +344,12 @@ async fn standby_messages_are_stored_and_handover_events_skipped() {
     let stack = Stack::connect();
     let t = stack.tenant().await;
     let user = format!("7{}", unique());
-    let standby = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": 1_700_000_000_000i64, "message": {"mid": format!("m_sb_{}", unique()), "text": "while another app owns the thread"}});
+    let standby = messaging_event(
+        &t.page_id,
+        &user,
+        1_700_000_000_000i64,
+        json!({"message": {"mid": format!("m_sb_{}", unique()), "text": "while another app owns the thread"}}),
+    );
     let mut entry = envelope(&t.page_id, "standby", vec![standby]);
     let handovers: Vec<Value> = [
         "handover_pass_thread_control.json",
@@ -400,8 +415,13 @@ async fn instagram_shaped_and_unknown_events_do_not_break_the_batch() {
     // A neighbour in the same batch as an unknown kind is still stored.
     let t = stack.tenant().await;
     let user = format!("7{}", unique());
-    let odd = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": 1, "brand_new_event": {"x": 1}});
-    let ok = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": 1_700_000_000_000i64, "message": {"mid": format!("m_ok_{}", unique()), "text": "still here"}});
+    let odd = messaging_event(&t.page_id, &user, 1, json!({"brand_new_event": {"x": 1}}));
+    let ok = messaging_event(
+        &t.page_id,
+        &user,
+        1_700_000_000_000i64,
+        json!({"message": {"mid": format!("m_ok_{}", unique()), "text": "still here"}}),
+    );
     stack.deliver(&t.page_id, vec![odd, ok]).await;
     let (_, msgs) = stack.single_conversation(&t, 1).await;
     assert_eq!(msgs[0]["text"], "still here");

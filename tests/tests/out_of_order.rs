@@ -2,7 +2,7 @@
 //! before the message it is about. They wait (on the deferred queue, with a growing delay) and
 //! apply once their target is there, instead of being dropped.
 
-use pagedesk_e2e::{Stack, eventually, unique};
+use pagedesk_e2e::{Stack, eventually, messaging_event, unique};
 use pagedesk_shared::clock::{Clock, SystemClock};
 use pagedesk_shared::store::Store;
 use serde_json::json;
@@ -14,12 +14,24 @@ async fn an_edit_and_a_reaction_that_overtake_their_message_are_applied_when_it_
     let user = format!("7{}", unique());
     let mid = format!("m_{}", unique());
     let at = SystemClock.now_ms();
-    let edit = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": at + 2,
-        "message_edit": {"mid": mid, "text": "see you at 5", "num_edit": 1}});
-    let reaction = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": at + 3,
-        "reaction": {"mid": mid, "action": "react", "emoji": "\u{2764}", "reaction": "love"}});
-    let read = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": at + 4,
-        "read": {"watermark": at + 4}});
+    let edit = messaging_event(
+        &t.page_id,
+        &user,
+        at + 2,
+        json!({"message_edit": {"mid": mid, "text": "see you at 5", "num_edit": 1}}),
+    );
+    let reaction = messaging_event(
+        &t.page_id,
+        &user,
+        at + 3,
+        json!({"reaction": {"mid": mid, "action": "react", "emoji": "\u{2764}", "reaction": "love"}}),
+    );
+    let read = messaging_event(
+        &t.page_id,
+        &user,
+        at + 4,
+        json!({"read": {"watermark": at + 4}}),
+    );
     // Each in its own delivery, the way Meta's separate POSTs can overtake each other.
     stack.deliver(&t.page_id, vec![edit]).await;
     stack.deliver(&t.page_id, vec![reaction]).await;
@@ -27,8 +39,12 @@ async fn an_edit_and_a_reaction_that_overtake_their_message_are_applied_when_it_
     // The router has taken all three before the message exists: every queue drained, nothing
     // in flight (the three wait, delayed, on the deferred queue).
     stack.settled_but_delayed().await;
-    let message = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": at,
-        "message": {"mid": mid, "text": "see you at 4"}});
+    let message = messaging_event(
+        &t.page_id,
+        &user,
+        at,
+        json!({"message": {"mid": mid, "text": "see you at 4"}}),
+    );
     stack.deliver(&t.page_id, vec![message]).await;
 
     let tok = stack.admin(&t.account);
@@ -78,8 +94,12 @@ async fn a_redelivery_after_a_resolve_is_not_stored_again_and_a_late_message_is(
     let user = format!("7{}", unique());
     let at = SystemClock.now_ms() - 60_000;
     let event = |mid: &str, text: &str, ts: i64| {
-        json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": ts,
-               "message": {"mid": mid, "text": text}})
+        messaging_event(
+            &t.page_id,
+            &user,
+            ts,
+            json!({"message": {"mid": mid, "text": text}}),
+        )
     };
     let (a, b, late) = (
         format!("m_a{}", unique()),
@@ -152,8 +172,12 @@ async fn a_redelivery_after_a_resolve_is_not_stored_again_and_a_late_message_is(
     assert_eq!(first.len(), 1, "{first:?}");
     // A reaction names only the mid: it reaches the original in the resolved conversation, not
     // the copy carried into the new one as context.
-    let reaction = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": at + 30_000,
-        "reaction": {"mid": a, "action": "react", "emoji": "\u{2764}", "reaction": "love"}});
+    let reaction = messaging_event(
+        &t.page_id,
+        &user,
+        at + 30_000,
+        json!({"reaction": {"mid": a, "action": "react", "emoji": "\u{2764}", "reaction": "love"}}),
+    );
     stack.deliver(&t.page_id, vec![reaction]).await;
     stack
         .wait_for(

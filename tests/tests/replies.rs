@@ -4,14 +4,19 @@
 
 use std::time::{Duration, Instant};
 
-use pagedesk_e2e::{Stack, Tenant, envelope, fixture, now_ms, unique};
+use pagedesk_e2e::{Stack, Tenant, envelope, fixture, messaging_event, now_ms, unique};
 use pagedesk_shared::clock::{DAY_MS, HOUR_MS};
 use serde_json::{Value, json};
 
 /// The person writes at `at` (ms); returns the conversation id and the person's id.
 async fn inbound_at(stack: &Stack, t: &Tenant, at: i64) -> (String, String) {
     let user = format!("7{}", unique());
-    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": at, "message": {"mid": format!("m_{}", unique()), "text": "help"}});
+    let ev = messaging_event(
+        &t.page_id,
+        &user,
+        at,
+        json!({"message": {"mid": format!("m_{}", unique()), "text": "help"}}),
+    );
     stack.deliver(&t.page_id, vec![ev]).await;
     let (conv, _) = stack.single_conversation(t, 1).await;
     (conv["id"].as_str().unwrap().to_owned(), user)
@@ -163,7 +168,12 @@ async fn a_reply_goes_out_once_and_echo_and_receipts_move_it_to_read() {
     );
 
     for (key, status) in [("delivery", "delivered"), ("read", "read")] {
-        let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now_ms(), key: {"watermark": now_ms()}});
+        let ev = messaging_event(
+            &t.page_id,
+            &user,
+            now_ms(),
+            json!({key: {"watermark": now_ms()}}),
+        );
         stack.deliver(&t.page_id, vec![ev]).await;
         message(&stack, &t, &conv, &id, status, |m| m["status"] == status).await;
     }
@@ -192,8 +202,12 @@ async fn receipts_belong_to_the_thread_and_each_watermark_is_announced_once() {
         )
         .await;
     assert_eq!(s, 200, "{v}");
-    let msg = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now_ms(),
-        "message": {"mid": format!("m_{}", unique()), "text": "one more thing"}});
+    let msg = messaging_event(
+        &t.page_id,
+        &user,
+        now_ms(),
+        json!({"message": {"mid": format!("m_{}", unique()), "text": "one more thing"}}),
+    );
     stack.deliver(&t.page_id, vec![msg]).await;
     let list = stack
         .wait_for(
@@ -208,8 +222,12 @@ async fn receipts_belong_to_the_thread_and_each_watermark_is_announced_once() {
 
     let w = now_ms();
     let receipt = |key: &str, at: i64, watermark: i64| {
-        json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": at,
-            key: {"watermark": watermark}})
+        messaging_event(
+            &t.page_id,
+            &user,
+            at,
+            json!({key: {"watermark": watermark}}),
+        )
     };
     // One delivery each, in order: the person's events are one FIFO group.
     for ev in [
@@ -342,7 +360,12 @@ async fn a_refused_reply_leaves_no_client_id_behind() {
 
     // The person writes again: the same client_id makes a new reply after that message.
     let written = now_ms();
-    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": written, "message": {"mid": format!("m_{}", unique()), "text": "still there?"}});
+    let ev = messaging_event(
+        &t.page_id,
+        &user,
+        written,
+        json!({"message": {"mid": format!("m_{}", unique()), "text": "still there?"}}),
+    );
     stack.deliver(&t.page_id, vec![ev]).await;
     stack
         .wait_for(
@@ -723,7 +746,12 @@ async fn an_invalid_token_marks_the_page_and_inbound_keeps_flowing() {
         })
         .await;
     // Inbound keeps flowing while the Page is disconnected.
-    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now_ms(), "message": {"mid": format!("m_{}", unique()), "text": "still there?"}});
+    let ev = messaging_event(
+        &t.page_id,
+        &user,
+        now_ms(),
+        json!({"message": {"mid": format!("m_{}", unique()), "text": "still there?"}}),
+    );
     stack.deliver(&t.page_id, vec![ev]).await;
     stack
         .wait_for(
@@ -861,7 +889,12 @@ async fn the_events_feed_can_be_polled_without_missing_or_repeating() {
         m["status"] == "sent"
     })
     .await;
-    let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now_ms(), "read": {"watermark": now_ms()}});
+    let ev = messaging_event(
+        &t.page_id,
+        &user,
+        now_ms(),
+        json!({"read": {"watermark": now_ms()}}),
+    );
     stack
         .post_webhook(
             envelope(&t.page_id, "messaging", vec![ev])
@@ -1042,8 +1075,12 @@ async fn a_reaction_to_an_agents_reply_reaches_it() {
     let id = m["id"].as_str().unwrap().to_owned();
     let sent = message(&stack, &t, &conv, &id, "sent", |m| m["status"] == "sent").await;
     let mid = sent["external_id"].as_str().unwrap().to_owned();
-    let reaction = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": now_ms(),
-        "reaction": {"mid": mid, "action": "react", "emoji": "\u{1F44D}", "reaction": "like"}});
+    let reaction = messaging_event(
+        &t.page_id,
+        &user,
+        now_ms(),
+        json!({"reaction": {"mid": mid, "action": "react", "emoji": "\u{1F44D}", "reaction": "like"}}),
+    );
     stack.deliver(&t.page_id, vec![reaction]).await;
     let m = message(&stack, &t, &conv, &id, "the reaction", |m| {
         m["reaction"]["reaction"] == "like"

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use hmac::{Hmac, Mac};
-use pagedesk_e2e::{Stack, Tenant, eventually, now_ms, text_event, unique};
+use pagedesk_e2e::{Stack, Tenant, eventually, messaging_event, now_ms, text_event, unique};
 use pagedesk_shared::auth::Role;
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -709,8 +709,12 @@ async fn csat_round_trip_through_the_simulator_and_a_signed_quick_reply() {
     assert_eq!(survey["body"]["messaging_type"], "RESPONSE");
     let payload = qr[3]["payload"].as_str().unwrap().to_owned();
     // The person taps "4": Meta sends the quick reply as a message (signed webhook).
-    let tap = json!({"sender": {"id": "rater"}, "recipient": {"id": t.page_id}, "timestamp": now_ms(),
-        "message": {"mid": format!("m_{}", unique()), "text": "4", "quick_reply": {"payload": payload}}});
+    let tap = messaging_event(
+        &t.page_id,
+        "rater",
+        now_ms(),
+        json!({"message": {"mid": format!("m_{}", unique()), "text": "4", "quick_reply": {"payload": payload}}}),
+    );
     stack.deliver(&t.page_id, vec![tap]).await;
     let rated = stack
         .wait_for(
@@ -723,8 +727,12 @@ async fn csat_round_trip_through_the_simulator_and_a_signed_quick_reply() {
     assert_eq!(rated["csat"]["agent_id"], "csat-agent");
     assert_eq!(rated["status"], "resolved");
     // A second tap (a different score) changes nothing and opens no conversation either.
-    let again = json!({"sender": {"id": "rater"}, "recipient": {"id": t.page_id}, "timestamp": now_ms(),
-        "message": {"mid": format!("m_{}", unique()), "text": "1", "quick_reply": {"payload": qr[0]["payload"]}}});
+    let again = messaging_event(
+        &t.page_id,
+        "rater",
+        now_ms(),
+        json!({"message": {"mid": format!("m_{}", unique()), "text": "1", "quick_reply": {"payload": qr[0]["payload"]}}}),
+    );
     stack.deliver(&t.page_id, vec![again]).await;
     stack
         .wait_for(

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pagedesk_e2e::{Stack, seed_conversation, unique};
+use pagedesk_e2e::{Stack, messaging_event, seed_conversation, unique};
 use pagedesk_scheduler::Scheduler;
 use pagedesk_shared::clock::{Clock, HOUR_MS, MINUTE_MS, ManualClock, SystemClock};
 use pagedesk_shared::domain::window::{HUMAN_AGENT_MS, STANDARD_MS};
@@ -164,7 +164,12 @@ async fn the_local_hosts_schedule_warns_and_closes_windows() {
         (format!("7{}", unique()), now - 23 * HOUR_MS - MINUTE_MS),
         (format!("7{}", unique()), now - 25 * HOUR_MS),
     ] {
-        let ev = json!({"sender": {"id": user}, "recipient": {"id": t.page_id}, "timestamp": at, "message": {"mid": format!("m_{}", unique()), "text": "hi"}});
+        let ev = messaging_event(
+            &t.page_id,
+            &user,
+            at,
+            json!({"message": {"mid": format!("m_{}", unique()), "text": "hi"}}),
+        );
         stack.deliver(&t.page_id, vec![ev]).await;
     }
     let v = stack

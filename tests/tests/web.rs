@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
-use pagedesk_e2e::{Stack, Tenant, eventually, now_ms, text_event, unique};
+use pagedesk_e2e::{Stack, Tenant, eventually, messaging_event, now_ms, text_event, unique};
 use pagedesk_shared::auth::Role;
 use serde_json::{Value, json};
 
@@ -524,9 +524,8 @@ async fn images_comments_and_leads_show_as_what_they_are() {
     stack
         .deliver(
             &t.page_id,
-            vec![json!({"sender": {"id": psid}, "recipient": {"id": t.page_id}, "timestamp": now_ms(),
-                        "message": {"mid": format!("m_{}", unique()), "text": "Here is the photo",
-                                    "attachments": [{"type": "image", "payload": {"url": format!("{}/_sim/media/{name}", stack.s("sim_url"))}}]}})],
+            vec![messaging_event(&t.page_id, &psid, now_ms(), json!({"message": {"mid": format!("m_{}", unique()), "text": "Here is the photo",
+                                    "attachments": [{"type": "image", "payload": {"url": format!("{}/_sim/media/{name}", stack.s("sim_url"))}}]}}))],
         )
         .await;
 

@@ -1,5 +1,4 @@
 use std::sync::Arc;
-use std::time::Duration;
 
 use lambda_http::{Error, Request, service_fn};
 use pagedesk_agent_api::{AgentApi, App};
@@ -17,10 +16,7 @@ async fn main() -> Result<(), Error> {
     let clients = Clients::from_env();
     let api = AgentApi::new(App {
         store: Store::new(clients.dynamo.clone(), cfg.table.clone()),
-        secrets: Arc::new(SecretCache::new(
-            clients.secrets.clone(),
-            Duration::from_secs(cfg.secret_cache_seconds),
-        )),
+        secrets: SecretCache::shared(&clients.secrets, cfg.secret_cache_seconds),
         verifier: Verifier::new(cfg.auth.clone()),
         clock: Arc::new(SystemClock),
         sqs: clients.sqs.clone(),

@@ -33,10 +33,7 @@ impl MetaCallbacks {
     pub fn new(cfg: MetaCallbacksConfig, clients: &Clients, clock: Arc<dyn Clock>) -> Self {
         MetaCallbacks {
             store: Store::new(clients.dynamo.clone(), cfg.table.clone()),
-            secrets: Arc::new(SecretCache::new(
-                clients.secrets.clone(),
-                std::time::Duration::from_secs(cfg.secret_cache_seconds),
-            )),
+            secrets: SecretCache::shared(&clients.secrets, cfg.secret_cache_seconds),
             cfg,
             clock,
         }

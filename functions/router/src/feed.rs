@@ -14,13 +14,43 @@ use pagedesk_shared::domain::{AuthorType, Direction, MessageKind, MessageStatus,
 use pagedesk_shared::graph::GraphError;
 use pagedesk_shared::meta::event::timestamp_ms;
 use pagedesk_shared::meta::webhook::id_string;
-use pagedesk_shared::store::{ContactItem, MessageItem, PageItem, PostItem};
+use pagedesk_shared::store::{
+    AppendOutcome, ContactItem, MessageItem, PageItem, PostItem, SentPart,
+};
 use serde_json::{Value, json};
 
 use crate::messaging::Anchor;
 use crate::{Router, RouterError};
 
 impl Router {
+    /// Appends a comment to its post's conversation. Comments do not open a Messenger window,
+    /// so they are not "inbound" for the window.
+    async fn append_comment(
+        &self,
+        page: &PageItem,
+        contact: ContactItem,
+        post: PostItem,
+        msg: MessageItem,
+        comment_id: &str,
+    ) -> Result<AppendOutcome, RouterError> {
+        self.append(
+            page,
+            contact,
+            &Anchor::Post { post },
+            msg,
+            comment_id,
+            false,
+        )
+        .await
+    }
+
+    /// When a change happened: its `created_time`, else now (Meta leaves it out of some).
+    fn change_time(&self, v: &Value) -> i64 {
+        v.get("created_time")
+            .and_then(timestamp_ms)
+            .unwrap_or_else(|| self.clock.now_ms())
+    }
+
     pub(crate) async fn on_change(
         &self,
         page: &PageItem,
@@ -62,10 +92,7 @@ impl Router {
             tracing::warn!("comment without comment, post or author id; skipped");
             return Ok(());
         };
-        let at = v
-            .get("created_time")
-            .and_then(timestamp_ms)
-            .unwrap_or_else(|| self.clock.now_ms());
+        let at = self.change_time(v);
         let text = v.get("message").and_then(Value::as_str).map(str::to_owned);
         let parent = v
             .get("parent_id")
@@ -97,16 +124,8 @@ impl Router {
             created_at: at,
             ..Default::default()
         };
-        // Comments do not open a Messenger window, so they are not "inbound" for the window.
         let outcome = self
-            .append(
-                page,
-                contact,
-                &Anchor::Post { post },
-                msg,
-                &comment_id,
-                false,
-            )
+            .append_comment(page, contact, post, msg, &comment_id)
             .await?;
         tracing::info!(outcome = ?outcome, "comment");
         Ok(())
@@ -154,7 +173,7 @@ impl Router {
                 let recorded = self
                     .store
                     .outbound()
-                    .record_part(m, 0, comment_id, at, self.clock.now_ms(), None)
+                    .record_part(m, SentPart::new(0, comment_id, at), self.clock.now_ms())
                     .await?;
                 tracing::info!(recorded, "our public reply confirmed by its feed webhook");
                 return Ok(());
@@ -183,14 +202,7 @@ impl Router {
             return Ok(());
         }
         let outcome = self
-            .append(
-                page,
-                contact,
-                &Anchor::Post { post },
-                msg,
-                comment_id,
-                false,
-            )
+            .append_comment(page, contact, post, msg, comment_id)
             .await?;
         tracing::info!(outcome = ?outcome, "the Page's own comment stored");
         Ok(())
@@ -208,10 +220,7 @@ impl Router {
             return Ok(());
         };
         // Feed edits carry no edit counter; the edit's time orders them.
-        let at = v
-            .get("created_time")
-            .and_then(timestamp_ms)
-            .unwrap_or_else(|| self.clock.now_ms());
+        let at = self.change_time(v);
         self.store
             .edit_message(&page.account, &guard, text, at, at)
             .await?;
@@ -232,10 +241,7 @@ impl Router {
             .get_message(&page.account, &guard.conversation_id, &guard.message_sk)
             .await?
         {
-            let at = v
-                .get("created_time")
-                .and_then(timestamp_ms)
-                .unwrap_or_else(|| self.clock.now_ms());
+            let at = self.change_time(v);
             self.store.mark_removed(&m, at).await?;
             tracing::info!(conversation_id = %guard.conversation_id, "comment removed");
         }
@@ -327,10 +333,7 @@ impl Router {
             tracing::info!("lead already recorded");
             return Ok(());
         }
-        let created = v
-            .get("created_time")
-            .and_then(timestamp_ms)
-            .unwrap_or_else(|| self.clock.now_ms());
+        let created = self.change_time(v);
         let form_id = v.get("form_id").and_then(id_string);
         let ad_id = v.get("ad_id").and_then(id_string);
         let fetched = match self.page_token(page).await {

@@ -87,10 +87,10 @@ impl Router {
         Router {
             store: Store::new(clients.dynamo.clone(), cfg.table.clone()),
             graph: pagedesk_shared::graph::GraphClient::new(&cfg.graph),
-            secrets: Arc::new(pagedesk_shared::secrets::SecretCache::new(
-                clients.secrets.clone(),
-                std::time::Duration::from_secs(cfg.secret_cache_seconds),
-            )),
+            secrets: pagedesk_shared::secrets::SecretCache::shared(
+                &clients.secrets,
+                cfg.secret_cache_seconds,
+            ),
             clock,
             pages: Default::default(),
             accounts: Default::default(),

@@ -8,7 +8,7 @@ use pagedesk_shared::message_ref::EchoMetadata;
 use pagedesk_shared::meta::event::{Echo, Inbound, Reaction};
 use pagedesk_shared::store::{
     AppendOutcome, ContactItem, CreateOutcome, EventItem, MessageItem, PageItem, PostItem, Receipt,
-    Touch,
+    SentPart, Touch,
 };
 
 use crate::{Handled, Router, RouterError};
@@ -131,7 +131,11 @@ impl Router {
             let recorded = self
                 .store
                 .outbound()
-                .record_part(msg, part, &e.mid, e.timestamp, self.clock.now_ms(), None)
+                .record_part(
+                    msg,
+                    SentPart::new(part, &e.mid, e.timestamp),
+                    self.clock.now_ms(),
+                )
                 .await?;
             tracing::info!(message_id = %msg.id, part, recorded, "own send confirmed by its echo");
         } else {

@@ -28,7 +28,7 @@ use pagedesk_shared::page_cache::PageCache;
 use pagedesk_shared::queue::{OutboundJob, SendTarget};
 use pagedesk_shared::secrets::SecretCache;
 use pagedesk_shared::sqs_batch::process_fifo;
-use pagedesk_shared::store::{Lease, MessageItem, PageItem, Store};
+use pagedesk_shared::store::{Lease, MessageItem, PageItem, SentPart, Store};
 use serde_json::json;
 use tracing::Instrument;
 
@@ -60,10 +60,7 @@ impl Sender {
         Sender {
             store: Store::new(clients.dynamo.clone(), cfg.table.clone()),
             graph: GraphClient::new(&cfg.graph),
-            secrets: Arc::new(SecretCache::new(
-                clients.secrets.clone(),
-                Duration::from_secs(cfg.secret_cache_seconds),
-            )),
+            secrets: SecretCache::shared(&clients.secrets, cfg.secret_cache_seconds),
             sqs: clients.sqs.clone(),
             s3: clients.s3.clone(),
             pages: PageCache::default(),
@@ -224,7 +221,11 @@ impl Sender {
                     let recorded = self
                         .store
                         .outbound()
-                        .record_part(&msg, i, &mid, started, self.clock.now_ms(), Some(kind))
+                        .record_part(
+                            &msg,
+                            SentPart::new(i, &mid, started).sent_as(kind),
+                            self.clock.now_ms(),
+                        )
                         .await?;
                     tracing::info!(part = i, recorded, "part sent");
                 }
@@ -280,7 +281,7 @@ impl Sender {
                 let recorded = self
                     .store
                     .outbound()
-                    .record_part(msg, 0, &id, started, self.clock.now_ms(), None)
+                    .record_part(msg, SentPart::new(0, &id, started), self.clock.now_ms())
                     .await?;
                 tracing::info!(private = msg.private, recorded, "comment reply sent");
                 Ok(())

@@ -30,10 +30,7 @@ impl Webhook {
         Webhook {
             sqs: clients.sqs.clone(),
             s3: clients.s3.clone(),
-            secrets: Arc::new(SecretCache::new(
-                clients.secrets.clone(),
-                std::time::Duration::from_secs(cfg.secret_cache_seconds),
-            )),
+            secrets: SecretCache::shared(&clients.secrets, cfg.secret_cache_seconds),
             cfg,
             clock,
         }

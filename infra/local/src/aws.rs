@@ -30,12 +30,12 @@ pub fn clients_for(dynamo: &str, sqs: &str, secrets: &str) -> Clients {
         .dynamo
         .config()
         .to_builder()
-        .interceptor(CountRequests("dynamodb"));
+        .interceptor(Watch::Count("dynamodb"));
     if std::env::var(MEASURE_CAPACITY).is_ok_and(|v| v == "1") {
         d = d.interceptor(MeasureCapacity);
     }
     let q = Clients::new(&local_config(sqs)).sqs;
-    let q = q.config().to_builder().interceptor(CountRequests("sqs"));
+    let q = q.config().to_builder().interceptor(Watch::Count("sqs"));
     let on_moto = Clients::new(&local_config(secrets));
     let sm = on_moto.secrets.config().to_builder();
     let s3 = on_moto.s3.sdk().config().to_builder();
@@ -43,10 +43,10 @@ pub fn clients_for(dynamo: &str, sqs: &str, secrets: &str) -> Clients {
         dynamo: aws_sdk_dynamodb::Client::from_conf(d.build()),
         sqs: aws_sdk_sqs::Client::from_conf(q.build()),
         secrets: aws_sdk_secretsmanager::Client::from_conf(
-            sm.interceptor(CountRequests("secretsmanager")).build(),
+            sm.interceptor(Watch::Count("secretsmanager")).build(),
         ),
         s3: pagedesk_shared::s3::S3::new(aws_sdk_s3::Client::from_conf(
-            s3.interceptor(CountRequests("s3")).build(),
+            s3.interceptor(Watch::Count("s3")).build(),
         )),
     }
 }
@@ -64,7 +64,7 @@ pub fn with_dynamodb_actions(
         .dynamo
         .config()
         .to_builder()
-        .interceptor(IamCheck {
+        .interceptor(Watch::Iam {
             function: function.to_owned(),
             allowed: actions,
         })
@@ -101,15 +101,32 @@ fn iam_actions(op: &str, body: &[u8]) -> Vec<String> {
     }
 }
 
+/// What the local host watches on a client: each request counted by service and operation,
+/// or DynamoDB's requests held to a function's IAM actions.
 #[derive(Debug)]
-struct IamCheck {
-    function: String,
-    allowed: BTreeSet<String>,
+enum Watch {
+    Count(&'static str),
+    Iam {
+        function: String,
+        allowed: BTreeSet<String>,
+    },
 }
 
-impl Intercept for IamCheck {
+impl Intercept for Watch {
     fn name(&self) -> &'static str {
-        "IamCheck"
+        "LocalWatch"
+    }
+
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Watch::Count(service) = self {
+            count_extra(&format!("{service}:{}", op_name(cfg)));
+        }
+        Ok(())
     }
 
     fn read_before_transmit(
@@ -118,41 +135,23 @@ impl Intercept for IamCheck {
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        let Watch::Iam { function, allowed } = self else {
+            return Ok(());
+        };
         let body = context.request().body().bytes().unwrap_or_default();
         let missing: Vec<String> = iam_actions(&op_name(cfg), body)
             .into_iter()
-            .filter(|a| !self.allowed.contains(a))
+            .filter(|a| !allowed.contains(a))
             .collect();
         if missing.is_empty() {
             return Ok(());
         }
         let msg = format!(
-            "AccessDenied (local IAM check): {} has no dynamodb:{} in template.yaml",
-            self.function,
+            "AccessDenied (local IAM check): {function} has no dynamodb:{} in template.yaml",
             missing.join(", dynamodb:")
         );
         tracing::error!("{msg}");
         Err(msg.into())
-    }
-}
-
-#[derive(Debug)]
-struct CountRequests(&'static str);
-
-impl Intercept for CountRequests {
-    fn name(&self) -> &'static str {
-        "CountRequests"
-    }
-
-    fn read_before_serialization(
-        &self,
-        context: &BeforeSerializationInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let _ = context;
-        count_extra(&format!("{}:{}", self.0, op_name(cfg)));
-        Ok(())
     }
 }
 

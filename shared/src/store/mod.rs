@@ -49,7 +49,8 @@ pub use events::{EventCursor, EventItem, SETTLE_MS};
 pub use media::{MediaClaim, MediaItem, UploadItem};
 pub use messages::{AppendOutcome, ClientItem, MessageItem, MidItem};
 pub use outbound::{
-    FOLD_MS, InWindow, Lease, QueueOutcome, ReplyState, UNSENT_DEADLINE_MS, folds_into_feed,
+    FOLD_MS, InWindow, Lease, QueueOutcome, ReplyState, SentPart, UNSENT_DEADLINE_MS,
+    folds_into_feed,
 };
 pub use pages::{DeletionItem, FbUserLink, ImportProgress, PageItem};
 pub use posts::PostItem;

@@ -706,7 +706,7 @@ async fn sweeper_minute(stack: &Stack) {
         let mid = format!("m_{}", unique());
         let recorded = store
             .outbound()
-            .record_part(&msg, 0, &mid, t, t, None)
+            .record_part(&msg, pagedesk_shared::store::SentPart::new(0, &mid, t), t)
             .await;
         assert!(matches!(recorded, Ok(true)), "{recorded:?}");
     }

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{
 use serde_json::json;
 
 use super::super::{EventItem, MessageItem, MidItem, keys, n, s, to_item, written};
-use crate::domain::{EventType, MessageStatus, SendType};
+use crate::domain::{EventType, MessageStatus};
 use crate::{Error, Result};
 
 use super::*;
@@ -103,21 +103,14 @@ impl Outbound<'_> {
     /// `events::message_events`), else an event item written with it in a transaction.
     /// A comment reply also writes its mid guard: the page's own comment coming back through
     /// the `feed` webhook is recognised by it.
-    pub async fn record_part(
-        &self,
-        m: &MessageItem,
-        index: usize,
-        mid: &str,
-        sent_at: i64,
-        now: i64,
-        messaging_type: Option<SendType>,
-    ) -> Result<bool> {
+    pub async fn record_part(&self, m: &MessageItem, part: SentPart<'_>, now: i64) -> Result<bool> {
+        let index = part.index;
+        let mid = part.mid;
         let total = m.parts_total.unwrap_or(1).max(1) as usize;
         let last = index + 1 >= total;
         if m.comment_id.is_some() || !last {
             let guard = m.comment_id.is_some().then(|| MidItem::for_message(m, mid));
-            let upd =
-                self.record_update(m, index, mid, sent_at, now, messaging_type, last, false)?;
+            let upd = self.record_update(m, &part, now, last, false)?;
             return self
                 .record_in_transaction(m, upd, guard.as_ref(), last, now)
                 .await;
@@ -126,8 +119,7 @@ impl Outbound<'_> {
         loop {
             let stamp = crate::store::events::feed_now();
             let fold = folds_into_feed(m.feedsk.as_deref(), stamp);
-            let upd =
-                self.record_update(m, index, mid, sent_at, now, messaging_type, last, fold)?;
+            let upd = self.record_update(m, &part, now, last, fold)?;
             if !fold {
                 return self.record_in_transaction(m, upd, None, last, now).await;
             }
@@ -150,18 +142,20 @@ impl Outbound<'_> {
     }
 
     /// The update that records part `index`; `fold` marks the feed entry as the sent event.
-    #[allow(clippy::too_many_arguments)]
     fn record_update(
         &self,
         m: &MessageItem,
-        index: usize,
-        mid: &str,
-        sent_at: i64,
+        part: &SentPart<'_>,
         now: i64,
-        messaging_type: Option<SendType>,
         last: bool,
         fold: bool,
     ) -> Result<Update> {
+        let SentPart {
+            index,
+            mid,
+            sent_at,
+            messaging_type,
+        } = *part;
         let mut set = vec![
             "sent_mids = list_append(if_not_exists(sent_mids, :empty), :mid)",
             "updated_at = :u",

@@ -88,6 +88,35 @@ pub enum Lease {
     Missing,
 }
 
+/// One part of a send as Meta took it: which part, the mid Meta gave it, when it went out, and
+/// how (the `messaging_type`, for Send API parts).
+#[derive(Debug, Clone, Copy)]
+pub struct SentPart<'a> {
+    pub index: usize,
+    pub mid: &'a str,
+    pub sent_at: i64,
+    pub messaging_type: Option<crate::domain::SendType>,
+}
+
+impl<'a> SentPart<'a> {
+    /// Part `index`, given `mid` by Meta at `sent_at`; a Send API part adds its type.
+    pub fn new(index: usize, mid: &'a str, sent_at: i64) -> Self {
+        SentPart {
+            index,
+            mid,
+            sent_at,
+            messaging_type: None,
+        }
+    }
+
+    pub fn sent_as(self, messaging_type: crate::domain::SendType) -> Self {
+        SentPart {
+            messaging_type: Some(messaging_type),
+            ..self
+        }
+    }
+}
+
 /// What [`Store::reply_context`] read.
 #[derive(Debug, Default)]
 pub struct ReplyState {
