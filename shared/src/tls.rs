@@ -76,12 +76,14 @@ pub fn reqwest_builder() -> reqwest::ClientBuilder {
 
 /// The AWS SDK's HTTP client, trusting the compiled-in roots. Built on the first AWS request,
 /// not at start-up: the roots' PEM bundle (the SDK's trust store takes PEM only) is encoded and
-/// parsed back then, once per process.
+/// parsed back then. One per call, not one per process: a connection pool belongs to the tokio
+/// runtime that opened its connections, and the local host and the tests run several runtimes
+/// (a pool shared across them handed one test a connection whose runtime had ended).
 pub fn sdk_http_client() -> SharedHttpClient {
     use aws_smithy_runtime_api::client::http::{HttpClient, http_client_fn};
-    static CLIENT: OnceLock<SharedHttpClient> = OnceLock::new();
-    http_client_fn(|settings, components| {
-        CLIENT
+    let client: Arc<OnceLock<SharedHttpClient>> = Arc::new(OnceLock::new());
+    http_client_fn(move |settings, components| {
+        client
             .get_or_init(build_sdk_http_client)
             .http_connector(settings, components)
     })

@@ -109,11 +109,12 @@ impl Store {
             None => {}
         }
         let expr = set_remove(&set, &remove);
-        let out = req
-            .update_expression(expr)
-            .send()
-            .await
-            .map_err(|e| Error::dynamo("UpdateItem", e.into_service_error()))?;
+        let out = req.update_expression(expr).send().await.map_err(|e| {
+            Error::dynamo(
+                "UpdateItem",
+                aws_smithy_types::error::display::DisplayErrorContext(&e),
+            )
+        })?;
         from_item(out.attributes.unwrap_or_default())
     }
 

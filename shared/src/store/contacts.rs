@@ -187,10 +187,12 @@ impl Store {
             None => remove.push("profile_retry_at"),
         }
         let expr = set_remove(&set, &remove);
-        req.update_expression(expr)
-            .send()
-            .await
-            .map_err(|e| Error::dynamo("UpdateItem", e.into_service_error()))?;
+        req.update_expression(expr).send().await.map_err(|e| {
+            Error::dynamo(
+                "UpdateItem",
+                aws_smithy_types::error::display::DisplayErrorContext(&e),
+            )
+        })?;
         Ok(())
     }
 
@@ -229,7 +231,12 @@ impl Store {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await
-            .map_err(|e| Error::dynamo("UpdateItem", e.into_service_error()))?;
+            .map_err(|e| {
+                Error::dynamo(
+                    "UpdateItem",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e),
+                )
+            })?;
         out.attributes
             .map(from_item)
             .transpose()?
@@ -308,7 +315,12 @@ impl Store {
                     .expression_attribute_values(":t", AttributeValue::Bool(true))
                     .send()
                     .await
-                    .map_err(|e| Error::dynamo("UpdateItem", e.into_service_error()))?;
+                    .map_err(|e| {
+                        Error::dynamo(
+                            "UpdateItem",
+                            aws_smithy_types::error::display::DisplayErrorContext(&e),
+                        )
+                    })?;
             }
             messages += msgs.len();
             if conv.contact_id == contact_id {
@@ -325,7 +337,12 @@ impl Store {
                     .expression_attribute_values(":u", n(now))
                     .send()
                     .await
-                    .map_err(|e| Error::dynamo("UpdateItem", e.into_service_error()))?;
+                    .map_err(|e| {
+                        Error::dynamo(
+                            "UpdateItem",
+                            aws_smithy_types::error::display::DisplayErrorContext(&e),
+                        )
+                    })?;
             } else if !msgs.is_empty() {
                 // Someone else's comment thread the person wrote in.
                 self.update_row(&conv.pk, &conv.sk)
@@ -333,7 +350,12 @@ impl Store {
                     .condition_expression("attribute_exists(pk)")
                     .send()
                     .await
-                    .map_err(|e| Error::dynamo("UpdateItem", e.into_service_error()))?;
+                    .map_err(|e| {
+                        Error::dynamo(
+                            "UpdateItem",
+                            aws_smithy_types::error::display::DisplayErrorContext(&e),
+                        )
+                    })?;
             }
             if conv.contact_id == contact_id || !msgs.is_empty() {
                 touched += 1;

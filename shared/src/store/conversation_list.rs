@@ -114,7 +114,12 @@ impl Store {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
+                .map_err(|e| {
+                    Error::dynamo(
+                        "Query",
+                        aws_smithy_types::error::display::DisplayErrorContext(&e),
+                    )
+                })?;
             for item in res.items.unwrap_or_default() {
                 items.push(from_item::<ConversationItem>(item)?);
             }

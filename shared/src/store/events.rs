@@ -133,7 +133,10 @@ impl Store {
                 Err(e) => e,
             };
             if !super::is_transient(&e) || attempt >= 8 {
-                return Err(Error::dynamo("PutItem", e.into_service_error()));
+                return Err(Error::dynamo(
+                    "PutItem",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e),
+                ));
             }
             attempt += 1;
             tokio::time::sleep(std::time::Duration::from_millis(attempt * attempt * 10)).await;
@@ -263,7 +266,12 @@ impl Store {
             .limit(limit + 1)
             .send()
             .await
-            .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
+            .map_err(|e| {
+                Error::dynamo(
+                    "Query",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e),
+                )
+            })?;
         Ok(res.items.unwrap_or_default())
     }
 }

@@ -208,7 +208,12 @@ impl Store {
                         .projection_expression("feedsk")
                         .send()
                         .await
-                        .map_err(|e| Error::dynamo("GetItem", e.into_service_error()))?
+                        .map_err(|e| {
+                            Error::dynamo(
+                                "GetItem",
+                                aws_smithy_types::error::display::DisplayErrorContext(&e),
+                            )
+                        })?
                         .item;
                     let stamp = theirs
                         .as_ref()
@@ -221,7 +226,10 @@ impl Store {
                 return Ok(AppendOutcome::Duplicate);
             }
             if !super::is_transient(&e) || attempt >= 8 {
-                return Err(Error::dynamo("PutItem", e.into_service_error()));
+                return Err(Error::dynamo(
+                    "PutItem",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e),
+                ));
             }
             attempt += 1;
             tokio::time::sleep(std::time::Duration::from_millis(attempt * attempt * 10)).await;

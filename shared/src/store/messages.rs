@@ -231,7 +231,7 @@ impl Store {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
+                .map_err(|e| Error::dynamo("Query", aws_smithy_types::error::display::DisplayErrorContext(&e)))?;
             if let Some(found) = res.items.unwrap_or_default().into_iter().next() {
                 let text = |k: &str| {
                     found
@@ -279,10 +279,12 @@ impl Store {
                 );
             }
             req = req.request_items(&self.table, writes);
-            let mut out = req
-                .send()
-                .await
-                .map_err(|e| Error::dynamo("BatchWriteItem", e.into_service_error()))?;
+            let mut out = req.send().await.map_err(|e| {
+                Error::dynamo(
+                    "BatchWriteItem",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e),
+                )
+            })?;
             // Unprocessed items are retried a few times; context is best effort beyond that.
             for _ in 0..3 {
                 let Some(left) = out.unprocessed_items.filter(|m| !m.is_empty()) else {
@@ -294,7 +296,12 @@ impl Store {
                     .set_request_items(Some(left))
                     .send()
                     .await
-                    .map_err(|e| Error::dynamo("BatchWriteItem", e.into_service_error()))?;
+                    .map_err(|e| {
+                        Error::dynamo(
+                            "BatchWriteItem",
+                            aws_smithy_types::error::display::DisplayErrorContext(&e),
+                        )
+                    })?;
             }
         }
         Ok(())
@@ -318,7 +325,12 @@ impl Store {
             .limit(limit)
             .send()
             .await
-            .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
+            .map_err(|e| {
+                Error::dynamo(
+                    "Query",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e),
+                )
+            })?;
         let mut items: Vec<MessageItem> = res
             .items
             .unwrap_or_default()
@@ -365,7 +377,10 @@ impl Store {
         match req.send().await {
             Ok(_) => Ok(()),
             Err(e) if is_conditional(&e) => Ok(()),
-            Err(e) => Err(Error::dynamo("UpdateItem", e.into_service_error())),
+            Err(e) => Err(Error::dynamo(
+                "UpdateItem",
+                aws_smithy_types::error::display::DisplayErrorContext(&e),
+            )),
         }
     }
 
@@ -421,7 +436,12 @@ impl Store {
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
+            .map_err(|e| {
+                Error::dynamo(
+                    "Query",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e),
+                )
+            })?;
         let items = res
             .items
             .unwrap_or_default()

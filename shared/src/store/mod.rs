@@ -123,7 +123,10 @@ where
     match res {
         Ok(_) => Ok(true),
         Err(e) if is_conditional(&e) => Ok(false),
-        Err(e) => Err(Error::dynamo(op, e.into_service_error())),
+        Err(e) => Err(Error::dynamo(
+            op,
+            aws_smithy_types::error::display::DisplayErrorContext(&e),
+        )),
     }
 }
 
@@ -177,7 +180,12 @@ impl Store {
             .consistent_read(consistent)
             .send()
             .await
-            .map_err(|e| Error::dynamo("GetItem", e.into_service_error()))?;
+            .map_err(|e| {
+                Error::dynamo(
+                    "GetItem",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e),
+                )
+            })?;
         out.item.map(from_item).transpose()
     }
 
@@ -213,7 +221,12 @@ impl Store {
                     .request_items(&self.table, ka)
                     .send()
                     .await
-                    .map_err(|e| Error::dynamo("BatchGetItem", e.into_service_error()))?;
+                    .map_err(|e| {
+                        Error::dynamo(
+                            "BatchGetItem",
+                            aws_smithy_types::error::display::DisplayErrorContext(&e),
+                        )
+                    })?;
                 if let Some(mut r) = out.responses {
                     found.extend(r.remove(&self.table).unwrap_or_default());
                 }
@@ -270,7 +283,12 @@ impl Store {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
+                .map_err(|e| {
+                    Error::dynamo(
+                        "Query",
+                        aws_smithy_types::error::display::DisplayErrorContext(&e),
+                    )
+                })?;
             for item in res.items.unwrap_or_default() {
                 out.push(from_item(item)?);
             }
@@ -299,7 +317,12 @@ impl Store {
             .set_item(Some(item))
             .send()
             .await
-            .map_err(|e| Error::dynamo("PutItem", e.into_service_error()))?;
+            .map_err(|e| {
+                Error::dynamo(
+                    "PutItem",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e),
+                )
+            })?;
         Ok(())
     }
 
@@ -312,7 +335,12 @@ impl Store {
             .key("sk", s(sk))
             .send()
             .await
-            .map_err(|e| Error::dynamo("DeleteItem", e.into_service_error()))?;
+            .map_err(|e| {
+                Error::dynamo(
+                    "DeleteItem",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e),
+                )
+            })?;
         Ok(())
     }
 
@@ -417,7 +445,10 @@ impl Store {
                 None => is_transient(&e),
             };
             if !retry || attempt >= 8 {
-                return Err(Error::dynamo("TransactWriteItems", e.into_service_error()));
+                return Err(Error::dynamo(
+                    "TransactWriteItems",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e),
+                ));
             }
             attempt += 1;
             // Jittered, growing pause so the contenders spread out.

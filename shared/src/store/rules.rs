@@ -69,7 +69,12 @@ impl Store {
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await
-            .map_err(|e| Error::dynamo("UpdateItem", e.into_service_error()))?;
+            .map_err(|e| {
+                Error::dynamo(
+                    "UpdateItem",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e),
+                )
+            })?;
         out.attributes
             .and_then(|a| a.get("turns").cloned())
             .and_then(|v| v.as_n().ok().and_then(|n| n.parse().ok()))

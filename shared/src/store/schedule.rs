@@ -34,7 +34,12 @@ impl Store {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| Error::dynamo("Query", e.into_service_error()))?;
+                .map_err(|e| {
+                    Error::dynamo(
+                        "Query",
+                        aws_smithy_types::error::display::DisplayErrorContext(&e),
+                    )
+                })?;
             for item in res.items.unwrap_or_default() {
                 let sk = item
                     .get("duesk")
@@ -128,7 +133,10 @@ impl Store {
                 if is_conditional(&e) {
                     Ok(())
                 } else {
-                    Err(Error::dynamo("UpdateItem", e.into_service_error()))
+                    Err(Error::dynamo(
+                        "UpdateItem",
+                        aws_smithy_types::error::display::DisplayErrorContext(&e),
+                    ))
                 }
             })
     }
@@ -144,7 +152,12 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| Error::dynamo("GetItem", e.into_service_error()))?;
+            .map_err(|e| {
+                Error::dynamo(
+                    "GetItem",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e),
+                )
+            })?;
         #[derive(serde::Deserialize)]
         struct C {
             minute: i64,

@@ -67,7 +67,12 @@ impl Store {
             .key("sk", s(keys::SETTINGS_SK))
             .send()
             .await
-            .map_err(|e| Error::dynamo("GetItem", e.into_service_error()))?
+            .map_err(|e| {
+                Error::dynamo(
+                    "GetItem",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e),
+                )
+            })?
             .item;
         match item {
             Some(i) => from_item(i),

@@ -47,7 +47,12 @@ impl Outbound<'_> {
             Err(e) => {
                 let old = match e.as_service_error() {
                     Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item.clone(),
-                    _ => return Err(Error::dynamo("UpdateItem", e.into_service_error())),
+                    _ => {
+                        return Err(Error::dynamo(
+                            "UpdateItem",
+                            aws_smithy_types::error::display::DisplayErrorContext(&e),
+                        ));
+                    }
                 };
                 Ok(match old {
                     None => Lease::Missing,
@@ -77,9 +82,12 @@ impl Outbound<'_> {
                 .expression_attribute_values(":t", n(t)),
             None => req.update_expression("REMOVE lease_until"),
         };
-        req.send()
-            .await
-            .map_err(|e| Error::dynamo("UpdateItem", e.into_service_error()))?;
+        req.send().await.map_err(|e| {
+            Error::dynamo(
+                "UpdateItem",
+                aws_smithy_types::error::display::DisplayErrorContext(&e),
+            )
+        })?;
         Ok(())
     }
 
@@ -89,7 +97,12 @@ impl Outbound<'_> {
             .update_expression("REMOVE ambiguous_since")
             .send()
             .await
-            .map_err(|e| Error::dynamo("UpdateItem", e.into_service_error()))?;
+            .map_err(|e| {
+                Error::dynamo(
+                    "UpdateItem",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e),
+                )
+            })?;
         Ok(())
     }
 
@@ -136,7 +149,12 @@ impl Outbound<'_> {
                 Ok(_) => return Ok(true),
                 Err(e) if crate::store::is_conditional(&e) => return Ok(false),
                 Err(e) if crate::store::is_transient(&e) && attempt < 8 => attempt += 1,
-                Err(e) => return Err(Error::dynamo("UpdateItem", e.into_service_error())),
+                Err(e) => {
+                    return Err(Error::dynamo(
+                        "UpdateItem",
+                        aws_smithy_types::error::display::DisplayErrorContext(&e),
+                    ));
+                }
             }
         }
     }

@@ -338,7 +338,10 @@ impl Outbound<'_> {
                             guard,
                         })
                     }
-                    _ => Err(Error::dynamo("UpdateItem", e.into_service_error())),
+                    _ => Err(Error::dynamo(
+                        "UpdateItem",
+                        aws_smithy_types::error::display::DisplayErrorContext(&e),
+                    )),
                 };
             }
         };
