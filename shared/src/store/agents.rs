@@ -109,12 +109,11 @@ impl Store {
             None => {}
         }
         let expr = set_remove(&set, &remove);
-        let out = req.update_expression(expr).send().await.map_err(|e| {
-            Error::dynamo(
-                "UpdateItem",
-                aws_smithy_types::error::display::DisplayErrorContext(&e),
-            )
-        })?;
+        let out = req
+            .update_expression(expr)
+            .send()
+            .await
+            .map_err(failed("UpdateItem"))?;
         from_item(out.attributes.unwrap_or_default())
     }
 

@@ -187,12 +187,10 @@ impl Store {
             None => remove.push("profile_retry_at"),
         }
         let expr = set_remove(&set, &remove);
-        req.update_expression(expr).send().await.map_err(|e| {
-            Error::dynamo(
-                "UpdateItem",
-                aws_smithy_types::error::display::DisplayErrorContext(&e),
-            )
-        })?;
+        req.update_expression(expr)
+            .send()
+            .await
+            .map_err(failed("UpdateItem"))?;
         Ok(())
     }
 
@@ -231,12 +229,7 @@ impl Store {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await
-            .map_err(|e| {
-                Error::dynamo(
-                    "UpdateItem",
-                    aws_smithy_types::error::display::DisplayErrorContext(&e),
-                )
-            })?;
+            .map_err(failed("UpdateItem"))?;
         out.attributes
             .map(from_item)
             .transpose()?
@@ -315,12 +308,7 @@ impl Store {
                     .expression_attribute_values(":t", AttributeValue::Bool(true))
                     .send()
                     .await
-                    .map_err(|e| {
-                        Error::dynamo(
-                            "UpdateItem",
-                            aws_smithy_types::error::display::DisplayErrorContext(&e),
-                        )
-                    })?;
+                    .map_err(failed("UpdateItem"))?;
             }
             messages += msgs.len();
             if conv.contact_id == contact_id {
@@ -337,12 +325,7 @@ impl Store {
                     .expression_attribute_values(":u", n(now))
                     .send()
                     .await
-                    .map_err(|e| {
-                        Error::dynamo(
-                            "UpdateItem",
-                            aws_smithy_types::error::display::DisplayErrorContext(&e),
-                        )
-                    })?;
+                    .map_err(failed("UpdateItem"))?;
             } else if !msgs.is_empty() {
                 // Someone else's comment thread the person wrote in.
                 self.update_row(&conv.pk, &conv.sk)
@@ -350,12 +333,7 @@ impl Store {
                     .condition_expression("attribute_exists(pk)")
                     .send()
                     .await
-                    .map_err(|e| {
-                        Error::dynamo(
-                            "UpdateItem",
-                            aws_smithy_types::error::display::DisplayErrorContext(&e),
-                        )
-                    })?;
+                    .map_err(failed("UpdateItem"))?;
             }
             if conv.contact_id == contact_id || !msgs.is_empty() {
                 touched += 1;

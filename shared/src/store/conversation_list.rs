@@ -4,8 +4,8 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::*;
+use crate::Result;
 use crate::domain::{Channel, ConversationStatus};
-use crate::{Error, Result};
 
 #[derive(Debug, Clone, Default)]
 pub struct ConversationQuery {
@@ -114,12 +114,7 @@ impl Store {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| {
-                    Error::dynamo(
-                        "Query",
-                        aws_smithy_types::error::display::DisplayErrorContext(&e),
-                    )
-                })?;
+                .map_err(failed("Query"))?;
             for item in res.items.unwrap_or_default() {
                 items.push(from_item::<ConversationItem>(item)?);
             }

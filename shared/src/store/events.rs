@@ -9,6 +9,7 @@
 //! a reader that only returns events older than `SETTLE_MS` never moves its cursor past an
 //! event that commits later. `created_at` keeps the writer's time: when the change happened.
 
+use crate::store::failed;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -133,10 +134,7 @@ impl Store {
                 Err(e) => e,
             };
             if !super::is_transient(&e) || attempt >= 8 {
-                return Err(Error::dynamo(
-                    "PutItem",
-                    aws_smithy_types::error::display::DisplayErrorContext(&e),
-                ));
+                return Err(failed("PutItem")(e));
             }
             attempt += 1;
             tokio::time::sleep(std::time::Duration::from_millis(attempt * attempt * 10)).await;
@@ -266,12 +264,7 @@ impl Store {
             .limit(limit + 1)
             .send()
             .await
-            .map_err(|e| {
-                Error::dynamo(
-                    "Query",
-                    aws_smithy_types::error::display::DisplayErrorContext(&e),
-                )
-            })?;
+            .map_err(failed("Query"))?;
         Ok(res.items.unwrap_or_default())
     }
 }

@@ -8,8 +8,8 @@ use super::conversations::{open_window, touch as touch_conversation};
 use super::messages::IMPORT_PRECISION_MS;
 use super::update::UpdateExpr;
 use super::*;
+use crate::Result;
 use crate::domain::ConversationStatus;
-use crate::{Error, Result};
 
 impl Store {
     /// Stores a message, its mid guard (when it has a Meta id) and moves the conversation, in one
@@ -208,12 +208,7 @@ impl Store {
                         .projection_expression("feedsk")
                         .send()
                         .await
-                        .map_err(|e| {
-                            Error::dynamo(
-                                "GetItem",
-                                aws_smithy_types::error::display::DisplayErrorContext(&e),
-                            )
-                        })?
+                        .map_err(failed("GetItem"))?
                         .item;
                     let stamp = theirs
                         .as_ref()
@@ -226,10 +221,7 @@ impl Store {
                 return Ok(AppendOutcome::Duplicate);
             }
             if !super::is_transient(&e) || attempt >= 8 {
-                return Err(Error::dynamo(
-                    "PutItem",
-                    aws_smithy_types::error::display::DisplayErrorContext(&e),
-                ));
+                return Err(failed("PutItem")(e));
             }
             attempt += 1;
             tokio::time::sleep(std::time::Duration::from_millis(attempt * attempt * 10)).await;

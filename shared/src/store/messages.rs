@@ -231,7 +231,7 @@ impl Store {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| Error::dynamo("Query", aws_smithy_types::error::display::DisplayErrorContext(&e)))?;
+                .map_err(failed("Query"))?;
             if let Some(found) = res.items.unwrap_or_default().into_iter().next() {
                 let text = |k: &str| {
                     found
@@ -279,12 +279,7 @@ impl Store {
                 );
             }
             req = req.request_items(&self.table, writes);
-            let mut out = req.send().await.map_err(|e| {
-                Error::dynamo(
-                    "BatchWriteItem",
-                    aws_smithy_types::error::display::DisplayErrorContext(&e),
-                )
-            })?;
+            let mut out = req.send().await.map_err(failed("BatchWriteItem"))?;
             // Unprocessed items are retried a few times; context is best effort beyond that.
             for _ in 0..3 {
                 let Some(left) = out.unprocessed_items.filter(|m| !m.is_empty()) else {
@@ -296,12 +291,7 @@ impl Store {
                     .set_request_items(Some(left))
                     .send()
                     .await
-                    .map_err(|e| {
-                        Error::dynamo(
-                            "BatchWriteItem",
-                            aws_smithy_types::error::display::DisplayErrorContext(&e),
-                        )
-                    })?;
+                    .map_err(failed("BatchWriteItem"))?;
             }
         }
         Ok(())
@@ -325,12 +315,7 @@ impl Store {
             .limit(limit)
             .send()
             .await
-            .map_err(|e| {
-                Error::dynamo(
-                    "Query",
-                    aws_smithy_types::error::display::DisplayErrorContext(&e),
-                )
-            })?;
+            .map_err(failed("Query"))?;
         let mut items: Vec<MessageItem> = res
             .items
             .unwrap_or_default()
@@ -377,10 +362,7 @@ impl Store {
         match req.send().await {
             Ok(_) => Ok(()),
             Err(e) if is_conditional(&e) => Ok(()),
-            Err(e) => Err(Error::dynamo(
-                "UpdateItem",
-                aws_smithy_types::error::display::DisplayErrorContext(&e),
-            )),
+            Err(e) => Err(failed("UpdateItem")(e)),
         }
     }
 
@@ -436,12 +418,7 @@ impl Store {
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|e| {
-                Error::dynamo(
-                    "Query",
-                    aws_smithy_types::error::display::DisplayErrorContext(&e),
-                )
-            })?;
+            .map_err(failed("Query"))?;
         let items = res
             .items
             .unwrap_or_default()

@@ -25,6 +25,7 @@ mod schedule;
 mod settings;
 mod update;
 
+use aws_smithy_types::error::display::DisplayErrorContext;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -107,6 +108,16 @@ where
         .is_some_and(|c| c == "ConditionalCheckFailedException")
 }
 
+/// A DynamoDB call's failure as the store reports it: the operation and the SDK's error with its
+/// cause (`DisplayErrorContext`: a connection error says what broke, not "unhandled error").
+pub(crate) fn failed<E, R>(op: &'static str) -> impl FnOnce(SdkError<E, R>) -> Error
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    move |e| Error::dynamo(op, DisplayErrorContext(&e))
+}
+
 /// `Ok(true)` when a conditional write happened, `Ok(false)` when its condition did not hold.
 pub(crate) fn written<O, E>(
     res: std::result::Result<O, SdkError<E, aws_smithy_runtime_api::http::Response>>,
@@ -123,10 +134,7 @@ where
     match res {
         Ok(_) => Ok(true),
         Err(e) if is_conditional(&e) => Ok(false),
-        Err(e) => Err(Error::dynamo(
-            op,
-            aws_smithy_types::error::display::DisplayErrorContext(&e),
-        )),
+        Err(e) => Err(failed(op)(e)),
     }
 }
 
@@ -180,12 +188,7 @@ impl Store {
             .consistent_read(consistent)
             .send()
             .await
-            .map_err(|e| {
-                Error::dynamo(
-                    "GetItem",
-                    aws_smithy_types::error::display::DisplayErrorContext(&e),
-                )
-            })?;
+            .map_err(failed("GetItem"))?;
         out.item.map(from_item).transpose()
     }
 
@@ -221,12 +224,7 @@ impl Store {
                     .request_items(&self.table, ka)
                     .send()
                     .await
-                    .map_err(|e| {
-                        Error::dynamo(
-                            "BatchGetItem",
-                            aws_smithy_types::error::display::DisplayErrorContext(&e),
-                        )
-                    })?;
+                    .map_err(failed("BatchGetItem"))?;
                 if let Some(mut r) = out.responses {
                     found.extend(r.remove(&self.table).unwrap_or_default());
                 }
@@ -283,12 +281,7 @@ impl Store {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| {
-                    Error::dynamo(
-                        "Query",
-                        aws_smithy_types::error::display::DisplayErrorContext(&e),
-                    )
-                })?;
+                .map_err(failed("Query"))?;
             for item in res.items.unwrap_or_default() {
                 out.push(from_item(item)?);
             }
@@ -317,12 +310,7 @@ impl Store {
             .set_item(Some(item))
             .send()
             .await
-            .map_err(|e| {
-                Error::dynamo(
-                    "PutItem",
-                    aws_smithy_types::error::display::DisplayErrorContext(&e),
-                )
-            })?;
+            .map_err(failed("PutItem"))?;
         Ok(())
     }
 
@@ -335,12 +323,7 @@ impl Store {
             .key("sk", s(sk))
             .send()
             .await
-            .map_err(|e| {
-                Error::dynamo(
-                    "DeleteItem",
-                    aws_smithy_types::error::display::DisplayErrorContext(&e),
-                )
-            })?;
+            .map_err(failed("DeleteItem"))?;
         Ok(())
     }
 
@@ -445,10 +428,7 @@ impl Store {
                 None => is_transient(&e),
             };
             if !retry || attempt >= 8 {
-                return Err(Error::dynamo(
-                    "TransactWriteItems",
-                    aws_smithy_types::error::display::DisplayErrorContext(&e),
-                ));
+                return Err(failed("TransactWriteItems")(e));
             }
             attempt += 1;
             // Jittered, growing pause so the contenders spread out.

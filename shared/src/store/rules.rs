@@ -69,12 +69,7 @@ impl Store {
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await
-            .map_err(|e| {
-                Error::dynamo(
-                    "UpdateItem",
-                    aws_smithy_types::error::display::DisplayErrorContext(&e),
-                )
-            })?;
+            .map_err(failed("UpdateItem"))?;
         out.attributes
             .and_then(|a| a.get("turns").cloned())
             .and_then(|v| v.as_n().ok().and_then(|n| n.parse().ok()))

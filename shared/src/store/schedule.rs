@@ -1,10 +1,11 @@
 //! The scheduler's reads and writes: the `due` index by minute, the marks a conversation has
 //! had, and the cursor of minutes already handled.
 
+use crate::store::failed;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{EventItem, Store, from_item, is_conditional, keys, n, s, written};
-use crate::{Error, Result};
+use crate::Result;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DueRef {
@@ -34,12 +35,7 @@ impl Store {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| {
-                    Error::dynamo(
-                        "Query",
-                        aws_smithy_types::error::display::DisplayErrorContext(&e),
-                    )
-                })?;
+                .map_err(failed("Query"))?;
             for item in res.items.unwrap_or_default() {
                 let sk = item
                     .get("duesk")
@@ -133,10 +129,7 @@ impl Store {
                 if is_conditional(&e) {
                     Ok(())
                 } else {
-                    Err(Error::dynamo(
-                        "UpdateItem",
-                        aws_smithy_types::error::display::DisplayErrorContext(&e),
-                    ))
+                    Err(failed("UpdateItem")(e))
                 }
             })
     }
@@ -152,12 +145,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| {
-                Error::dynamo(
-                    "GetItem",
-                    aws_smithy_types::error::display::DisplayErrorContext(&e),
-                )
-            })?;
+            .map_err(failed("GetItem"))?;
         #[derive(serde::Deserialize)]
         struct C {
             minute: i64,

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::*;
-use crate::{Error, Result};
+use crate::Result;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct Settings {
@@ -67,12 +67,7 @@ impl Store {
             .key("sk", s(keys::SETTINGS_SK))
             .send()
             .await
-            .map_err(|e| {
-                Error::dynamo(
-                    "GetItem",
-                    aws_smithy_types::error::display::DisplayErrorContext(&e),
-                )
-            })?
+            .map_err(failed("GetItem"))?
             .item;
         match item {
             Some(i) => from_item(i),

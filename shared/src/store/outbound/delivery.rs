@@ -2,6 +2,7 @@
 //! (folded into the message's feed entry when it can be), and a release for another try.
 
 use crate::message_ref::MessageRef;
+use crate::store::failed;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
@@ -48,10 +49,7 @@ impl Outbound<'_> {
                 let old = match e.as_service_error() {
                     Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item.clone(),
                     _ => {
-                        return Err(Error::dynamo(
-                            "UpdateItem",
-                            aws_smithy_types::error::display::DisplayErrorContext(&e),
-                        ));
+                        return Err(failed("UpdateItem")(e));
                     }
                 };
                 Ok(match old {
@@ -82,12 +80,7 @@ impl Outbound<'_> {
                 .expression_attribute_values(":t", n(t)),
             None => req.update_expression("REMOVE lease_until"),
         };
-        req.send().await.map_err(|e| {
-            Error::dynamo(
-                "UpdateItem",
-                aws_smithy_types::error::display::DisplayErrorContext(&e),
-            )
-        })?;
+        req.send().await.map_err(failed("UpdateItem"))?;
         Ok(())
     }
 
@@ -97,12 +90,7 @@ impl Outbound<'_> {
             .update_expression("REMOVE ambiguous_since")
             .send()
             .await
-            .map_err(|e| {
-                Error::dynamo(
-                    "UpdateItem",
-                    aws_smithy_types::error::display::DisplayErrorContext(&e),
-                )
-            })?;
+            .map_err(failed("UpdateItem"))?;
         Ok(())
     }
 
@@ -150,10 +138,7 @@ impl Outbound<'_> {
                 Err(e) if crate::store::is_conditional(&e) => return Ok(false),
                 Err(e) if crate::store::is_transient(&e) && attempt < 8 => attempt += 1,
                 Err(e) => {
-                    return Err(Error::dynamo(
-                        "UpdateItem",
-                        aws_smithy_types::error::display::DisplayErrorContext(&e),
-                    ));
+                    return Err(failed("UpdateItem")(e));
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! Queueing an outbound message: the agent API's replies (idempotent by `client_id`, in the
 //! standard window without a read), automatic messages, and a retry of a failed one.
 
+use crate::store::failed;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     ConditionCheck, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -338,10 +339,7 @@ impl Outbound<'_> {
                             guard,
                         })
                     }
-                    _ => Err(Error::dynamo(
-                        "UpdateItem",
-                        aws_smithy_types::error::display::DisplayErrorContext(&e),
-                    )),
+                    _ => Err(failed("UpdateItem")(e)),
                 };
             }
         };
