@@ -72,9 +72,25 @@ impl EventItem {
 }
 
 /// The feed's clock. Always the wall clock, also where a writer runs on an injected one: feed
-/// positions are compared with readers' wall clocks.
+/// positions are compared with readers' wall clocks. Never the same millisecond twice in one
+/// process: entries stamped one after the other (a conversation's first message, then its
+/// second) keep that order. A tie would be ordered by id, and an event item's id (`ev_…`) and a
+/// message's own entry (`ms_…`) do not sort by time: with a faster HTTP client two appends
+/// of one person landed in one millisecond and the feed showed them swapped. It only ever runs
+/// ahead of the wall clock (by a millisecond per stamp beyond a thousand a second), so an entry
+/// may show a little later, never earlier than the feed's hold-back allows.
 pub(crate) fn feed_now() -> i64 {
-    crate::clock::Clock::now_ms(&crate::clock::SystemClock)
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
+    let mut prev = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(prev + 1);
+        match LAST.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => prev = seen,
+        }
+    }
 }
 
 /// Gives every event put among `items` the feed position `now` (keeping its ULID), and every
@@ -313,6 +329,17 @@ fn message_event(account: &str, i: &Item) -> Result<EventItem> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_feed_clock_never_stamps_one_millisecond_twice() {
+        let stamps: Vec<i64> = (0..50).map(|_| super::feed_now()).collect();
+        assert!(
+            stamps.windows(2).all(|w| w[1] > w[0]),
+            "strictly increasing"
+        );
+        let wall = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
+        assert!(stamps[0] <= wall, "starts at the wall clock");
+    }
+
     use super::*;
     use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
