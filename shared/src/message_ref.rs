@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A stored message, within its conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct MessageRef(String);
 
