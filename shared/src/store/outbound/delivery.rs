@@ -15,6 +15,7 @@ use crate::domain::{EventType, MessageStatus};
 use crate::{Error, Result};
 
 use super::*;
+use crate::store::update::UpdateExpr;
 
 impl Outbound<'_> {
     /// Takes the sender's lease on a queued message and reads it in the same request.
@@ -159,56 +160,43 @@ impl Outbound<'_> {
             sent_at,
             messaging_type,
         } = *part;
-        let mut set = vec![
-            "sent_mids = list_append(if_not_exists(sent_mids, :empty), :mid)",
-            "updated_at = :u",
-        ];
+        let mut u = UpdateExpr::new();
+        u.set("sent_mids = list_append(if_not_exists(sent_mids, :empty), :mid)")
+            .set("updated_at = :u")
+            .value(":empty", AttributeValue::L(vec![]))
+            .value(":mid", AttributeValue::L(vec![s(mid)]))
+            .value(":u", n(now))
+            // A send given up as `unconfirmed` did go out when its echo says so.
+            .condition("attribute_exists(pk)")
+            .condition("(attribute_not_exists(sent_mids) OR size(sent_mids) = :i)")
+            .condition("(#st = :q OR (#st = :f AND #err.reason = :unc))")
+            .name("#st", "status")
+            .name("#err", "error")
+            .value(":i", n(index as i64))
+            .value(":q", s(MessageStatus::Queued.as_str()))
+            .value(":f", s(MessageStatus::Failed.as_str()))
+            .value(":unc", s("unconfirmed"));
         if last {
-            set.extend(["#st = :sent", "sent_at = :at", "external_id = :m"]);
-        }
-        if fold {
-            set.push("feed_sent = :one");
-        }
-        if messaging_type.is_some() {
-            set.push("messaging_type = :mt");
-        }
-        let mut expr = format!("SET {}", set.join(", "));
-        if last {
+            u.set("#st = :sent")
+                .set("sent_at = :at")
+                .set("external_id = :m")
+                .value(":sent", s(MessageStatus::Sent.as_str()))
+                .value(":at", n(sent_at))
+                .value(":m", s(mid));
             // The sweeper's entry (`duepk`/`duesk`) stays: taking it out would cost a write in
             // the `due` index on every send, while the sweeper passes a minute's entries once
             // (its cursor) and reads them in batches, skipping what is settled.
-            expr.push_str(" REMOVE lease_until, ambiguous_since, #err");
-        }
-        let mut upd = Update::builder()
-            .table_name(&self.0.table)
-            .key("pk", s(&m.pk))
-            .key("sk", s(&m.sk))
-            // A send given up as `unconfirmed` did go out when its echo says so.
-            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(sent_mids) OR size(sent_mids) = :i) AND (#st = :q OR (#st = :f AND #err.reason = :unc))")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_names("#err", "error")
-            .expression_attribute_values(":f", s(MessageStatus::Failed.as_str()))
-            .expression_attribute_values(":unc", s("unconfirmed"))
-            .expression_attribute_values(":empty", AttributeValue::L(vec![]))
-            .expression_attribute_values(":mid", AttributeValue::L(vec![s(mid)]))
-            .expression_attribute_values(":i", n(index as i64))
-            .expression_attribute_values(":q", s(MessageStatus::Queued.as_str()))
-            .expression_attribute_values(":u", n(now));
-        if last {
-            upd = upd
-                .expression_attribute_values(":sent", s(MessageStatus::Sent.as_str()))
-                .expression_attribute_values(":at", n(sent_at))
-                .expression_attribute_values(":m", s(mid));
+            u.remove("lease_until")
+                .remove("ambiguous_since")
+                .remove("#err");
         }
         if fold {
-            upd = upd.expression_attribute_values(":one", n(1));
+            u.set("feed_sent = :one").value(":one", n(1));
         }
         if let Some(t) = messaging_type {
-            upd = upd.expression_attribute_values(":mt", s(t.as_str()));
+            u.set("messaging_type = :mt").value(":mt", s(t.as_str()));
         }
-        upd.update_expression(expr)
-            .build()
-            .map_err(|e| Error::dynamo("TransactWriteItems", e))
+        u.build(&self.0.table, &m.pk, &m.sk)
     }
 
     async fn record_in_transaction(
