@@ -9,7 +9,7 @@ use crate::domain::{
 };
 use crate::ids;
 use crate::queue::{OutboundJob, enqueue_outbound};
-use crate::store::{ConversationItem, EventItem, MessageItem, QueueOutcome, Store};
+use crate::store::{ConversationItem, EventItem, Message, QueueOutcome, Store};
 use crate::{Error, Result};
 
 pub struct Automatic<'a> {
@@ -30,9 +30,9 @@ pub async fn send(
     conv: &ConversationItem,
     a: Automatic<'_>,
     now: i64,
-) -> Result<Option<MessageItem>> {
+) -> Result<Option<Message>> {
     let id = ids::new_id(ids::message_prefix(), now);
-    let msg = MessageItem {
+    let msg = Message {
         id: id.clone(),
         direction: Direction::Out,
         author_type: AuthorType::System,

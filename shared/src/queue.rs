@@ -226,9 +226,16 @@ pub struct OutboundJob {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<SendContext>,
     /// The message as the API stored it, so a fresh job's first receive needs no read of it
-    /// (see the sender).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<Box<crate::store::MessageItem>>,
+    /// (see the sender). It carries no keys, so it is written as `copy`: jobs queued before
+    /// this carried the store's row as `message`, read here with its keys ignored, and a sender
+    /// of before, which needs those keys, ignores `copy` and reads the message instead.
+    #[serde(
+        default,
+        rename = "copy",
+        alias = "message",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub message: Option<Box<crate::store::Message>>,
 }
 
 /// The conversation as far as a send needs it. Its window can only have closed since it was
@@ -317,7 +324,7 @@ pub async fn enqueue_outbound(sqs: &Client, queue_url: &str, job: &OutboundJob) 
 
 impl OutboundJob {
     /// The job that sends a stored outbound message.
-    pub fn send(m: &crate::store::MessageItem) -> Self {
+    pub fn send(m: &crate::store::Message) -> Self {
         OutboundJob {
             format_version: 1,
             account: m.account.clone(),
@@ -332,7 +339,7 @@ impl OutboundJob {
 
     /// The job that sends `m`, carrying what the sender would read of `conv` and `settings`.
     pub fn send_in(
-        m: &crate::store::MessageItem,
+        m: &crate::store::Message,
         conv: &crate::store::ConversationItem,
         human_agent_enabled: Option<bool>,
     ) -> Self {
@@ -351,7 +358,7 @@ impl OutboundJob {
     }
 
     /// The job that tells the AI agent about message `m` (`conversation.created` for the first).
-    pub fn ai_agent(m: &crate::store::MessageItem, event: EventType) -> Self {
+    pub fn ai_agent(m: &crate::store::Message, event: EventType) -> Self {
         OutboundJob {
             ai_agent_event: Some(event),
             ..Self::send(m)
@@ -365,14 +372,16 @@ mod tests {
 
     #[test]
     fn a_reply_job_carries_the_conversation_and_older_jobs_still_read() {
-        let conv = crate::store::ConversationItem {
-            id: "cv_1".into(),
-            page_id: "P1".into(),
-            facebook_id: "PSID".into(),
-            last_inbound_at: Some(42),
-            ..Default::default()
-        };
-        let m = crate::store::MessageItem {
+        let mut conv = crate::store::ConversationItem::new_open(
+            "acct",
+            "cv_1",
+            "P1",
+            crate::domain::Channel::Messenger,
+            1,
+        );
+        conv.facebook_id = "PSID".into();
+        conv.last_inbound_at = Some(42);
+        let m = crate::store::Message {
             id: "ms_1".into(),
             created_at: 7,
             ..Default::default()
@@ -420,6 +429,31 @@ mod tests {
         .unwrap();
         assert_eq!(old.context, None);
         assert_eq!(old.message_sk, m.reference());
+        // The copy carries no keys, under a name a sender of before ignores.
+        let written: serde_json::Value = serde_json::to_value(&job).unwrap();
+        assert!(written.get("message").is_none(), "{written}");
+        let copy = written["copy"].as_object().expect("the copy");
+        for key in ["pk", "sk", "duepk", "duesk", "feedsk"] {
+            assert!(!copy.contains_key(key), "{key} in {written}");
+        }
+        // A job of before carried the store's row as `message`, keys and all: it still reads.
+        let row_era = serde_json::json!({
+            "v": 1, "account": "acct", "conversation_id": "cv_1", "message_id": "ms_1",
+            "message_sk": "MSG#0000000000007#ms_1",
+            "message": {
+                "pk": "ACC#acct#CONV#cv_1", "sk": "MSG#0000000000007#ms_1",
+                "duepk": "DUE#x", "duesk": "y", "account": "acct", "id": "ms_1",
+                "conversation_id": "cv_1", "direction": "out", "author_type": "agent",
+                "author_id": "ag_1", "text": "hi", "status": "queued", "error": null,
+                "external_id": null, "created_at": 7, "sent_at": null
+            }
+        });
+        let old: OutboundJob = serde_json::from_value(row_era).expect("a job of before");
+        let copy = old.message.expect("its copy");
+        assert_eq!(
+            (copy.text.as_deref(), copy.reference()),
+            (Some("hi"), m.reference())
+        );
     }
 
     fn ev(group: &str, bytes: usize) -> QueuedEvent {

@@ -3,7 +3,7 @@
 use crate::clock::rfc3339;
 use crate::domain::window::{WindowState, window_at};
 use crate::domain::{Direction, MessageStatus, ReplyRoute};
-use crate::store::{AgentItem, ContactItem, ConversationItem, MessageItem, PageItem, Watermarks};
+use crate::store::{AgentItem, ContactItem, ConversationItem, Message, PageItem, Watermarks};
 use serde_json::{Value, json};
 
 fn time(ms: Option<i64>) -> Value {
@@ -49,7 +49,7 @@ fn window_view(c: &ConversationItem, human_agent_enabled: bool, now: i64) -> Val
 
 /// An outbound message Meta confirmed as sent moves to delivered/read when the person's
 /// receipt watermark passes its send time.
-fn status(m: &MessageItem, w: Watermarks) -> MessageStatus {
+fn status(m: &Message, w: Watermarks) -> MessageStatus {
     if m.direction == Direction::Out && m.status == MessageStatus::Sent {
         let at = m.sent_at.unwrap_or(m.created_at);
         if w.read.is_some_and(|w| w >= at) {
@@ -63,7 +63,7 @@ fn status(m: &MessageItem, w: Watermarks) -> MessageStatus {
 }
 
 /// A message; `w` are the thread's watermarks (none for a message that cannot have been sent).
-pub fn message(m: &MessageItem, w: Watermarks) -> Value {
+pub fn message(m: &Message, w: Watermarks) -> Value {
     message_with(m, w, &std::collections::HashMap::new())
 }
 
@@ -104,7 +104,7 @@ pub fn attachment(
 }
 
 /// The object keys of a message's stored attachments, for presigning.
-pub fn stored_keys(m: &MessageItem) -> impl Iterator<Item = &str> {
+pub fn stored_keys(m: &Message) -> impl Iterator<Item = &str> {
     m.attachments
         .iter()
         .filter(|a| a.stored == Some(true))
@@ -112,7 +112,7 @@ pub fn stored_keys(m: &MessageItem) -> impl Iterator<Item = &str> {
 }
 
 pub fn message_with(
-    m: &MessageItem,
+    m: &Message,
     w: Watermarks,
     links: &std::collections::HashMap<String, String>,
 ) -> Value {

@@ -575,22 +575,18 @@ pub async fn seed_conversation(
 ) -> String {
     use pagedesk_shared::domain::{AuthorType, Channel, Direction, MessageStatus, ProfileStatus};
     use pagedesk_shared::store::{
-        ContactItem, ConversationItem, CreateOutcome, FirstMessage, MessageItem, Touch,
+        ContactItem, ConversationItem, CreateOutcome, FirstMessage, Message, Touch,
     };
     let n = unique();
-    let contact = ContactItem {
-        facebook_id: format!("{n}"),
-        profile_status: ProfileStatus::Fetched,
-        ..ContactItem::new(account, &format!("ct_{n}"), "1", 0)
-    };
+    let mut contact = ContactItem::new(account, &format!("ct_{n}"), "1", 0);
+    contact.facebook_id = format!("{n}");
+    contact.profile_status = ProfileStatus::Fetched;
     assert!(store.create_contact(&contact).await.expect("contact"));
     let id = format!("cv_{n}");
-    let conv = ConversationItem {
-        contact_id: contact.id.clone(),
-        facebook_id: contact.facebook_id.clone(),
-        ..ConversationItem::new_open(account, &id, "1", Channel::Messenger, now)
-    };
-    let msg = MessageItem {
+    let mut conv = ConversationItem::new_open(account, &id, "1", Channel::Messenger, now);
+    conv.contact_id = contact.id.clone();
+    conv.facebook_id = contact.facebook_id.clone();
+    let msg = Message {
         id: format!("ms_{n}"),
         direction: Direction::In,
         author_type: AuthorType::Contact,

@@ -13,11 +13,11 @@ use pagedesk_shared::clock::{Clock, MINUTE_MS, ManualClock, SystemClock};
 use pagedesk_shared::config::{FunctionConfig, SenderConfig};
 use pagedesk_shared::domain::{AuthorType, Direction, EventType, MessageStatus};
 use pagedesk_shared::queue::OutboundJob;
-use pagedesk_shared::store::{EventItem, MessageItem, QueueOutcome, Store, UNSENT_DEADLINE_MS};
+use pagedesk_shared::store::{EventItem, Message, QueueOutcome, Store, UNSENT_DEADLINE_MS};
 use serde_json::json;
 
-fn reply(account: &str, conv: &str, text: &str, at: i64) -> MessageItem {
-    MessageItem {
+fn reply(account: &str, conv: &str, text: &str, at: i64) -> Message {
+    Message {
         direction: Direction::Out,
         author_type: AuthorType::Agent,
         author_id: Some("agent-1".into()),
@@ -30,7 +30,7 @@ fn reply(account: &str, conv: &str, text: &str, at: i64) -> MessageItem {
     .placed(account, conv)
 }
 
-async fn queue(store: &Store, msg: &MessageItem, now: i64) {
+async fn queue(store: &Store, msg: &Message, now: i64) {
     let ev = EventItem::new(
         &msg.account,
         EventType::MessageCreated,
@@ -230,7 +230,11 @@ async fn a_reply_older_than_the_last_message_goes_in_behind_it_without_moving_th
     queue(&store, &with_event, t).await;
     let after = conversation().await;
     assert_eq!(after.last_message_at, Some(t), "not moved back");
-    assert_eq!(after.gsi2sk, before.gsi2sk, "the list keeps its place");
+    assert_eq!(
+        after.listed_at(),
+        before.listed_at(),
+        "the list keeps its place"
+    );
     assert_eq!(after.last_message, before.last_message, "the preview stays");
     for m in [&plain, &with_event] {
         let stored = store
@@ -252,7 +256,8 @@ async fn a_reply_older_than_the_last_message_goes_in_behind_it_without_moving_th
     );
     let moved = conversation().await;
     assert_eq!(moved.last_message_at, Some(t + 1_000));
-    assert!(moved.gsi2sk > before.gsi2sk);
+    assert_eq!(moved.listed_at(), Some(t + 1_000), "moved up the list");
+    assert!(moved.listed_at() > before.listed_at());
     assert!(
         store
             .resolve_conversation(&moved, t + 2_000)

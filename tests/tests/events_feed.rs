@@ -14,7 +14,7 @@ use pagedesk_shared::clock::{Clock, MINUTE_MS, SystemClock};
 use pagedesk_shared::domain::window::STANDARD_MS;
 use pagedesk_shared::domain::{AuthorType, Direction, EventType, MessageStatus};
 use pagedesk_shared::store::{
-    AppendOutcome, EventCursor, EventItem, MessageItem, SETTLE_MS, Store, Touch,
+    AppendOutcome, EventCursor, EventItem, Message, SETTLE_MS, Store, Touch,
 };
 use serde_json::json;
 
@@ -24,7 +24,7 @@ const APPENDS_PER_WRITER: usize = 8;
 async fn append(store: &Store, account: &str, conv: &str, keyed: bool) {
     let now = SystemClock.now_ms();
     let n = unique();
-    let mut msg = MessageItem {
+    let mut msg = Message {
         id: format!("ms_{n}"),
         direction: Direction::Out,
         author_type: AuthorType::Page,

@@ -413,7 +413,7 @@ async fn a_refused_reply_leaves_no_client_id_behind() {
 #[tokio::test]
 async fn the_reply_condition_stores_inside_the_window_and_hands_back_the_rest() {
     use pagedesk_shared::domain::{AuthorType, Direction, MessageStatus};
-    use pagedesk_shared::store::{InWindow, MessageItem, Store};
+    use pagedesk_shared::store::{InWindow, Message, Store, UNSENT_DEADLINE_MS};
     let stack = Stack::connect();
     let store = Store::new(stack.clients().await.dynamo, stack.fresh_table().await);
     let account = format!("acct-{}", unique());
@@ -422,7 +422,7 @@ async fn the_reply_condition_stores_inside_the_window_and_hands_back_the_rest() 
     let outside =
         pagedesk_e2e::seed_conversation(&store, &account, t - 25 * HOUR_MS, t - 25 * HOUR_MS).await;
     let reply = |conv: &str, id: &str| {
-        MessageItem {
+        Message {
             id: id.to_owned(),
             direction: Direction::Out,
             author_type: AuthorType::Agent,
@@ -455,7 +455,18 @@ async fn the_reply_condition_stores_inside_the_window_and_hands_back_the_rest() 
         .await
         .unwrap()
         .expect("the reply is stored");
-    assert!(stored.duepk.is_some(), "with its sweeper deadline");
+    assert_eq!(stored.status, MessageStatus::Queued);
+    // With the sweeper's deadline in the scheduler's index.
+    let deadline = t + UNSENT_DEADLINE_MS;
+    let due = store
+        .due_in_minute(deadline.div_euclid(60_000), deadline)
+        .await
+        .expect("the due index");
+    assert!(
+        due.iter()
+            .any(|d| d.message.as_ref() == Some(&first.reference())),
+        "with its sweeper deadline: {due:?}"
+    );
     assert!(matches!(
         store
             .outbound()

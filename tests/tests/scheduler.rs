@@ -217,7 +217,7 @@ async fn the_local_hosts_schedule_warns_and_closes_windows() {
 #[tokio::test]
 async fn a_person_who_writes_again_moves_the_warning_without_an_early_one() {
     use pagedesk_shared::domain::{AuthorType, Direction, MessageStatus};
-    use pagedesk_shared::store::{AppendOutcome, MessageItem, Touch};
+    use pagedesk_shared::store::{AppendOutcome, Message, Touch};
     let stack = Stack::connect();
     let store = fresh_store(&stack).await;
     let account = format!("acct-{}", unique());
@@ -229,11 +229,11 @@ async fn a_person_who_writes_again_moves_the_warning_without_an_early_one() {
         .get_conversation(&account, &conv)
         .await
         .unwrap()
-        .and_then(|c| c.duesk)
+        .and_then(|c| c.window_check_at())
         .expect("scheduled");
 
     let later = t + 2 * HOUR_MS;
-    let mut msg = MessageItem {
+    let mut msg = Message {
         direction: Direction::In,
         author_type: AuthorType::Contact,
         status: MessageStatus::Received,
@@ -262,8 +262,8 @@ async fn a_person_who_writes_again_moves_the_warning_without_an_early_one() {
         .unwrap();
     assert_eq!(c.last_inbound_at, Some(later));
     assert_eq!(
-        c.duesk.as_deref(),
-        Some(first_due.as_str()),
+        c.window_check_at(),
+        Some(first_due),
         "not moved by the message"
     );
 
@@ -276,12 +276,9 @@ async fn a_person_who_writes_again_moves_the_warning_without_an_early_one() {
         .get_conversation(&account, &conv)
         .await
         .unwrap()
-        .and_then(|c| c.duesk)
+        .and_then(|c| c.window_check_at())
         .expect("still scheduled");
-    assert!(
-        moved.starts_with(&format!("{:013}", warn60(later))),
-        "{moved}"
-    );
+    assert_eq!(moved, warn60(later));
 
     clock.set(warn60(later));
     while !sched.run().await.unwrap().caught_up {}

@@ -32,10 +32,7 @@ pub async fn get(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply {
     let agent = match app.store.get_agent(&c.account, &id).await? {
         Some(a) => a,
         // An agent known from their token needs no sign-up: they start offline.
-        None if c.sub == id => AgentItem {
-            id: id.clone(),
-            ..Default::default()
-        },
+        None if c.sub == id => AgentItem::unregistered(&c.account, &id),
         None => return Err(ApiFailure::NotFound("agent")),
     };
     ok(&views::agent(&agent))

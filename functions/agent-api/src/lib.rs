@@ -32,7 +32,7 @@ use pagedesk_shared::clock::Clock;
 use pagedesk_shared::config::AgentApiConfig;
 use pagedesk_shared::domain::{MessageStatus, ReplyRoute};
 use pagedesk_shared::secrets::SecretCache;
-use pagedesk_shared::store::{ConversationItem, MessageItem, Store, Watermarks};
+use pagedesk_shared::store::{ConversationItem, Message, Store, Watermarks};
 use tower_service::Service;
 
 pub use error::ApiFailure;
@@ -84,7 +84,7 @@ impl App {
     pub(crate) async fn watermarks(
         &self,
         conv: &ConversationItem,
-        m: &MessageItem,
+        m: &Message,
     ) -> Result<Watermarks, ApiFailure> {
         if m.status != MessageStatus::Sent {
             return Ok(Watermarks::default());

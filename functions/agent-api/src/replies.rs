@@ -17,8 +17,8 @@ use pagedesk_shared::domain::{
 use pagedesk_shared::ids;
 use pagedesk_shared::queue::{OutboundJob, enqueue_outbound};
 use pagedesk_shared::store::{
-    Assignment, Capacity, ConversationItem, EventItem, InWindow, MessageItem, QueueOutcome,
-    ReplyState, Settings, Watermarks,
+    Assignment, Capacity, ConversationItem, EventItem, InWindow, Message, QueueOutcome, ReplyState,
+    Settings, Watermarks,
 };
 use serde_json::json;
 
@@ -126,7 +126,7 @@ enum Prepared {
 
 struct ReadyReply {
     conv: ConversationItem,
-    msg: MessageItem,
+    msg: Message,
     human_agent_enabled: bool,
     warnings: Vec<serde_json::Value>,
 }
@@ -230,9 +230,9 @@ fn reply_message(
     conv: &str,
     req: &ReplyRequest,
     attachments: Vec<Attachment>,
-    route: (Option<SendType>, Option<MessageItem>),
+    route: (Option<SendType>, Option<Message>),
     (id, created_at): (String, i64),
-) -> MessageItem {
+) -> Message {
     let (messaging_type, target) = route;
     let bot = c.role == Role::Bot;
     // A comment reply is one Graph call whatever it carries.
@@ -242,7 +242,7 @@ fn reply_message(
         req.attachments.len()
             + usize::from(req.text.as_deref().is_some_and(|t| !t.trim().is_empty()))
     };
-    MessageItem {
+    Message {
         id,
         direction: Direction::Out,
         author_type: if bot {
@@ -308,7 +308,7 @@ async fn store_and_queue(app: &App, c: &Caller, r: ReadyReply) -> Reply {
 async fn queued(
     app: &App,
     c: &Caller,
-    msg: MessageItem,
+    msg: Message,
     conv: &ConversationItem,
     human_agent_enabled: Option<bool>,
     warnings: Option<Vec<serde_json::Value>>,
@@ -438,7 +438,7 @@ async fn comment_target(
     conv: &str,
     req: &ReplyRequest,
     now: i64,
-) -> Result<MessageItem, ApiFailure> {
+) -> Result<Message, ApiFailure> {
     let target = match &req.reply_to {
         Some(cid) => {
             let guard = app
@@ -492,7 +492,7 @@ async fn comment_target(
 async fn settle_existing(
     app: &App,
     conv: &pagedesk_shared::store::ConversationItem,
-    m: MessageItem,
+    m: Message,
 ) -> Reply {
     let mut m = m;
     if m.status == MessageStatus::Failed
@@ -513,7 +513,7 @@ async fn settle_existing(
     Ok(json(StatusCode::ACCEPTED, &views::message(&m, w)))
 }
 
-async fn enqueue(app: &App, m: &MessageItem, job: OutboundJob) -> Result<(), ApiFailure> {
+async fn enqueue(app: &App, m: &Message, job: OutboundJob) -> Result<(), ApiFailure> {
     if let Err(e) = enqueue_outbound(&app.sqs, &app.cfg.outbound_queue_url, &job).await {
         tracing::error!(error = %e, message_id = %m.id, "reply could not be queued");
         let err = MessageError {

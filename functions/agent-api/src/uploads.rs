@@ -69,7 +69,7 @@ pub(crate) fn bucket(app: &App) -> Result<&str, ApiFailure> {
 /// Presigned reads for the stored attachments of `msgs`, by object key.
 pub(crate) async fn links<'a>(
     app: &App,
-    msgs: impl IntoIterator<Item = &'a pagedesk_shared::store::MessageItem>,
+    msgs: impl IntoIterator<Item = &'a pagedesk_shared::store::Message>,
 ) -> Result<std::collections::HashMap<String, String>, ApiFailure> {
     let mut out = std::collections::HashMap::new();
     let Some(bucket) = app.cfg.bucket.as_deref() else {

@@ -12,7 +12,7 @@ use pagedesk_shared::domain::rules::{Facts, RoutingRule};
 use pagedesk_shared::domain::{AssignedBy, ConversationStatus, Direction, EventType, MessageKind};
 use pagedesk_shared::queue::{OutboundJob, enqueue_outbound};
 use pagedesk_shared::store::{
-    ContactItem, ConversationItem, MessageItem, PageItem, Settings, Store, Touch,
+    ContactItem, ConversationItem, Message, PageItem, Settings, Store, Touch,
 };
 
 use crate::{Router, RouterError};
@@ -80,12 +80,7 @@ impl Router {
     /// A conversation was just created with `msg`: route it, then greet, say we are away, or
     /// hand it to the AI agent. Failures are logged, not returned: the conversation and its
     /// message are stored, and a redelivery would find them and do nothing more.
-    pub(crate) async fn after_open(
-        &self,
-        page: &PageItem,
-        conv: &ConversationItem,
-        msg: &MessageItem,
-    ) {
+    pub(crate) async fn after_open(&self, page: &PageItem, conv: &ConversationItem, msg: &Message) {
         if let Err(e) = self.try_after_open(page, conv, msg).await {
             tracing::error!(conversation_id = %conv.id, error = %e, "routing or automatic messages failed for a new conversation");
         }
@@ -95,7 +90,7 @@ impl Router {
         &self,
         page: &PageItem,
         conv: &ConversationItem,
-        msg: &MessageItem,
+        msg: &Message,
     ) -> Result<(), RouterError> {
         let acc = self.account(&page.account).await?;
         let from_person = msg.direction == Direction::In;
@@ -165,7 +160,7 @@ impl Router {
 
     /// The person wrote in an existing conversation: tell the AI agent if it has the
     /// conversation, or say we are away. Reads the conversation only when either could apply.
-    pub(crate) async fn after_message(&self, page: &PageItem, conv_id: &str, msg: &MessageItem) {
+    pub(crate) async fn after_message(&self, page: &PageItem, conv_id: &str, msg: &Message) {
         let res = async {
             let acc = self.account(&page.account).await?;
             let closed = acc
@@ -239,7 +234,7 @@ impl Router {
     }
 
     /// Queues a delivery to the AI agent; the sender makes it (signed, retried).
-    async fn to_ai_agent(&self, msg: &MessageItem, event: EventType) -> Result<(), RouterError> {
+    async fn to_ai_agent(&self, msg: &Message, event: EventType) -> Result<(), RouterError> {
         enqueue_outbound(
             &self.sqs,
             &self.cfg.outbound_queue_url,
@@ -257,7 +252,7 @@ impl Router {
         &self,
         page: &PageItem,
         contact: &ContactItem,
-        msg: &MessageItem,
+        msg: &Message,
         mid: &str,
         conv_id: &str,
         score: i64,

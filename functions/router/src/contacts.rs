@@ -45,11 +45,9 @@ impl Router {
             }
             return Ok(c);
         }
-        let mut c = ContactItem {
-            facebook_id: user.to_owned(),
-            profile_status: ProfileStatus::Pending,
-            ..ContactItem::new(&page.account, &cid, &page.page_id, now)
-        };
+        let mut c = ContactItem::new(&page.account, &cid, &page.page_id, now);
+        c.facebook_id = user.to_owned();
+        c.profile_status = ProfileStatus::Pending;
         self.fill_profile(page, &mut c, now).await;
         if self.store.create_contact(&c).await? {
             tracing::info!(contact_id = %cid, profile = %c.profile_status, "contact created");

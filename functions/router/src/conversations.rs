@@ -4,8 +4,7 @@
 use pagedesk_shared::domain::{AuthorType, Channel, Direction, MessageKind, MessageStatus};
 use pagedesk_shared::ids;
 use pagedesk_shared::store::{
-    ContactItem, ConversationItem, CreateOutcome, FirstMessage, MessageItem, PageItem, PostItem,
-    Touch,
+    ContactItem, ConversationItem, CreateOutcome, FirstMessage, Message, PageItem, PostItem, Touch,
 };
 
 use crate::messaging::{Anchor, message_created};
@@ -23,18 +22,18 @@ impl Router {
         anchor: &Anchor,
         last: Option<String>,
         replaces: Option<&str>,
-        msg: &mut MessageItem,
+        msg: &mut Message,
         mid: &str,
         touch: Touch,
     ) -> Result<(CreateOutcome, Option<ConversationItem>), RouterError> {
         let now = touch.now;
         let id = ids::new_id(ids::conversation_prefix(), now);
         msg.place(&page.account, &id);
-        let (channel, owner_sk, post_id, subject) = match anchor {
+        let (channel, hangs_from, post_id, subject) = match anchor {
             Anchor::Contact => (Channel::Messenger, None, None, None),
             Anchor::Post { post, .. } => (
                 Channel::Comment,
-                Some(post.owner_ref().to_owned()),
+                Some(post.anchor_ref()),
                 Some(post.post_id.clone()),
                 post.text.clone().map(|t| subject_of(&t)),
             ),
@@ -45,18 +44,18 @@ impl Router {
                 Some(subject.clone()),
             ),
         };
-        let conv = ConversationItem {
-            contact_id: contact.id.clone(),
-            facebook_id: contact.facebook_id.clone(),
-            contact_name: contact.name.clone(),
-            contact_picture_url: contact.picture_url.clone(),
-            post_id,
-            subject,
-            owner_sk,
-            previous_conversation_id: last.clone(),
-            ..ConversationItem::new_open(&page.account, &id, &page.page_id, channel, now)
-        };
-        let preface: Vec<MessageItem> = match anchor {
+        let mut conv = ConversationItem::new_open(&page.account, &id, &page.page_id, channel, now);
+        conv.contact_id = contact.id.clone();
+        conv.facebook_id = contact.facebook_id.clone();
+        conv.contact_name = contact.name.clone();
+        conv.contact_picture_url = contact.picture_url.clone();
+        conv.post_id = post_id;
+        conv.subject = subject;
+        conv.previous_conversation_id = last.clone();
+        if let Some(anchor) = hangs_from {
+            conv.hang_from(anchor);
+        }
+        let preface: Vec<Message> = match anchor {
             Anchor::Post { post, .. } => post_entry(page, post, &id, msg.created_at)
                 .into_iter()
                 .collect(),
@@ -98,7 +97,7 @@ impl Router {
                 .store
                 .latest_messages(&page.account, prev, depth as i32)
                 .await?;
-            let copies: Vec<MessageItem> = earlier
+            let copies: Vec<Message> = earlier
                 .into_iter()
                 .filter(|m| !m.history_copy)
                 .map(|mut m| {
@@ -137,7 +136,7 @@ fn post_entry(
     post: &PostItem,
     conv: &str,
     first_comment_at: i64,
-) -> Option<MessageItem> {
+) -> Option<Message> {
     let text = post.text.clone()?;
     // Before the first comment, so it reads first even if the post's own time is unknown.
     let at = if post.created_at > 0 && post.created_at < first_comment_at {
@@ -146,7 +145,7 @@ fn post_entry(
         first_comment_at - 1
     };
     let id = format!("ms_post_{}", conv.trim_start_matches("cv_"));
-    let entry = MessageItem {
+    let entry = Message {
         id,
         direction: Direction::Out,
         author_type: AuthorType::Page,

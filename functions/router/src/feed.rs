@@ -14,9 +14,7 @@ use pagedesk_shared::domain::{AuthorType, Direction, MessageKind, MessageStatus,
 use pagedesk_shared::graph::GraphError;
 use pagedesk_shared::meta::event::timestamp_ms;
 use pagedesk_shared::meta::webhook::id_string;
-use pagedesk_shared::store::{
-    AppendOutcome, ContactItem, MessageItem, PageItem, PostItem, SentPart,
-};
+use pagedesk_shared::store::{AppendOutcome, ContactItem, Message, PageItem, PostItem, SentPart};
 use serde_json::{Value, json};
 
 use crate::messaging::Anchor;
@@ -30,7 +28,7 @@ impl Router {
         page: &PageItem,
         contact: ContactItem,
         post: PostItem,
-        msg: MessageItem,
+        msg: Message,
         comment_id: &str,
     ) -> Result<AppendOutcome, RouterError> {
         self.append(
@@ -109,7 +107,7 @@ impl Router {
             .map(str::to_owned);
         let contact = self.commenter(page, &from, name).await?;
         let post = self.post(page, &post_id).await?;
-        let msg = MessageItem {
+        let msg = Message {
             direction: Direction::In,
             author_type: AuthorType::Contact,
             author_id: Some(contact.id.clone()),
@@ -179,11 +177,14 @@ impl Router {
                 return Ok(());
             }
         }
-        let contact = ContactItem {
-            id: format!("ct_{}_page", page.page_id),
-            ..Default::default()
-        };
-        let msg = MessageItem {
+        // The Page as the comment's author; never stored (its post's conversation is open).
+        let contact = ContactItem::new(
+            &page.account,
+            &format!("ct_{}_page", page.page_id),
+            &page.page_id,
+            at,
+        );
+        let msg = Message {
             direction: Direction::Out,
             author_type: AuthorType::Page,
             author_id: Some(page.page_id.clone()),
@@ -271,12 +272,10 @@ impl Router {
             return Ok(c);
         }
         let now = self.clock.now_ms();
-        let c = ContactItem {
-            facebook_id: user.to_owned(),
-            name,
-            profile_status: ProfileStatus::Fetched,
-            ..ContactItem::new(&page.account, &id, &page.page_id, now)
-        };
+        let mut c = ContactItem::new(&page.account, &id, &page.page_id, now);
+        c.facebook_id = user.to_owned();
+        c.name = name;
+        c.profile_status = ProfileStatus::Fetched;
         Ok(self.store.upsert_contact(&c, now).await?)
     }
 
@@ -397,15 +396,13 @@ impl Router {
             .collect();
         let now = self.clock.now_ms();
         let id = format!("ct_{}_lead_{key}", page.page_id);
-        let contact = ContactItem {
-            name,
-            first_name: first,
-            last_name: last,
-            email,
-            phone,
-            profile_status: ProfileStatus::Fetched,
-            ..ContactItem::new(&page.account, &id, &page.page_id, now)
-        };
+        let mut contact = ContactItem::new(&page.account, &id, &page.page_id, now);
+        contact.name = name;
+        contact.first_name = first;
+        contact.last_name = last;
+        contact.email = email;
+        contact.phone = phone;
+        contact.profile_status = ProfileStatus::Fetched;
         let contact = self.store.upsert_contact(&contact, now).await?;
         let marker = self
             .store
@@ -420,7 +417,7 @@ impl Router {
                 .collect::<Vec<_>>()
                 .join("\n")
         };
-        let msg = MessageItem {
+        let msg = Message {
             direction: Direction::In,
             author_type: AuthorType::Contact,
             author_id: Some(contact.id.clone()),

@@ -16,7 +16,7 @@ use pagedesk_shared::domain::{
 };
 use pagedesk_shared::graph::{GraphError, OldMessage};
 use pagedesk_shared::queue::{ImportJob, enqueue_import};
-use pagedesk_shared::store::{EventItem, ImportProgress, MessageItem, PageItem};
+use pagedesk_shared::store::{EventItem, ImportProgress, Message, PageItem};
 use serde_json::json;
 
 use crate::messaging::Anchor;
@@ -227,7 +227,7 @@ impl Router {
             if inbound && first_text.is_none() {
                 first_text = m.message.clone();
             }
-            let msg = MessageItem {
+            let msg = Message {
                 direction: if inbound {
                     Direction::In
                 } else {

@@ -12,7 +12,7 @@ use pagedesk_shared::domain::EventType;
 use pagedesk_shared::media;
 use pagedesk_shared::queue::{MediaJob, enqueue_media};
 use pagedesk_shared::safe_url::{GuardedResolver, UrlPolicy};
-use pagedesk_shared::store::{EventItem, MediaClaim, MediaItem, MessageItem};
+use pagedesk_shared::store::{EventItem, MediaClaim, MediaItem, Message};
 use serde_json::json;
 
 use crate::{Router, RouterError};
@@ -53,7 +53,7 @@ pub fn client(policy: UrlPolicy) -> reqwest::Client {
 
 impl Router {
     /// Queues a copy of each attachment of a just-stored message that has a URL.
-    pub(crate) async fn copy_media(&self, msg: &MessageItem) {
+    pub(crate) async fn copy_media(&self, msg: &Message) {
         if self.cfg.bucket.is_none() {
             return;
         }
@@ -108,13 +108,7 @@ impl Router {
                     self.store.release_media(&job.account, &hash).await?;
                     return Err(e.into());
                 }
-                MediaItem {
-                    status: "stored".into(),
-                    key: Some(key),
-                    content_type: Some(content_type),
-                    size: Some(size),
-                    ..Default::default()
-                }
+                MediaItem::stored(key, content_type, size)
             }
             Err(CopyError::Later(why)) if job.attempt + 1 < MAX_ATTEMPTS => {
                 tracing::info!(error = %why, attempt = job.attempt, "media copy failed for now; retried");
@@ -134,11 +128,7 @@ impl Router {
             }
             Err(CopyError::Later(why) | CopyError::Never(why)) => {
                 tracing::warn!(error = %why, "media copy given up");
-                MediaItem {
-                    status: "failed".into(),
-                    error: Some(why),
-                    ..Default::default()
-                }
+                MediaItem::failed(why)
             }
         };
         self.store
@@ -149,7 +139,7 @@ impl Router {
 
     async fn mark(
         &self,
-        msg: &MessageItem,
+        msg: &Message,
         index: usize,
         outcome: &MediaItem,
     ) -> Result<(), RouterError> {

@@ -7,8 +7,8 @@ use pagedesk_shared::ids;
 use pagedesk_shared::message_ref::EchoMetadata;
 use pagedesk_shared::meta::event::{Echo, Inbound, Reaction};
 use pagedesk_shared::store::{
-    AppendOutcome, ContactItem, CreateOutcome, EventItem, MessageItem, PageItem, PostItem, Receipt,
-    SentPart, Touch,
+    AnchorRef, AppendOutcome, ContactItem, CreateOutcome, EventItem, Message, PageItem, PostItem,
+    Receipt, SentPart, Touch,
 };
 
 use crate::{Handled, Router, RouterError};
@@ -20,7 +20,7 @@ const SETTLE_ATTEMPTS: usize = 4;
 impl Router {
     pub(crate) async fn on_inbound(&self, page: &PageItem, m: Inbound) -> Result<(), RouterError> {
         let contact = self.ensure_contact(page, &m.user).await?;
-        let msg = MessageItem {
+        let msg = Message {
             direction: Direction::In,
             author_type: AuthorType::Contact,
             author_id: Some(contact.id.clone()),
@@ -92,7 +92,7 @@ impl Router {
             );
         }
         let contact = self.ensure_contact(page, &e.user).await?;
-        let msg = MessageItem {
+        let msg = Message {
             direction: Direction::Out,
             author_type: AuthorType::Page,
             author_id: Some(page.page_id.clone()),
@@ -116,12 +116,7 @@ impl Router {
     /// timed out, or an echo that overtook the sender's record. A send the sender recorded
     /// costs the echo this one read and no write: the sender's send time (taken before the call,
     /// so never after Meta's) is what receipts compare with.
-    async fn confirm_own(
-        &self,
-        msg: &MessageItem,
-        part: usize,
-        e: &Echo,
-    ) -> Result<(), RouterError> {
+    async fn confirm_own(&self, msg: &Message, part: usize, e: &Echo) -> Result<(), RouterError> {
         let unconfirmed = msg.status == MessageStatus::Failed
             && msg
                 .error
@@ -249,7 +244,7 @@ impl Router {
         page: &PageItem,
         contact: ContactItem,
         anchor: &Anchor,
-        mut msg: MessageItem,
+        mut msg: Message,
         mid: &str,
         inbound: bool,
     ) -> Result<AppendOutcome, RouterError> {
@@ -387,7 +382,7 @@ impl Router {
     async fn redelivered_into(
         &self,
         page: &PageItem,
-        msg: &mut MessageItem,
+        msg: &mut Message,
         conv: &str,
     ) -> Result<bool, RouterError> {
         msg.place(&page.account, conv);
@@ -409,7 +404,7 @@ impl Router {
     async fn recopy_media(
         &self,
         page: &PageItem,
-        msg: &MessageItem,
+        msg: &Message,
         guard: Option<&str>,
     ) -> Result<(), RouterError> {
         if self.cfg.bucket.is_none() || msg.attachments.iter().all(|a| a.url.is_none()) {
@@ -468,11 +463,11 @@ pub(crate) enum Anchor {
     /// Comments: one open conversation per post.
     Post { post: PostItem },
     /// Leads: one conversation per lead, hanging from a marker item (its owner reference).
-    Lead { marker: String, subject: String },
+    Lead { marker: AnchorRef, subject: String },
 }
 
 /// The `message.created` event of `msg`, placed in its conversation.
-pub(crate) fn message_created(msg: &MessageItem, now: i64) -> EventItem {
+pub(crate) fn message_created(msg: &Message, now: i64) -> EventItem {
     EventItem::new(
         &msg.account,
         EventType::MessageCreated,

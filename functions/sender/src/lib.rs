@@ -28,7 +28,7 @@ use pagedesk_shared::page_cache::PageCache;
 use pagedesk_shared::queue::{OutboundJob, SendTarget};
 use pagedesk_shared::secrets::SecretCache;
 use pagedesk_shared::sqs_batch::process_fifo;
-use pagedesk_shared::store::{Lease, MessageItem, PageItem, SentPart, Store};
+use pagedesk_shared::store::{Lease, Message, PageItem, SentPart, Store};
 use serde_json::json;
 use tracing::Instrument;
 
@@ -239,7 +239,7 @@ impl Sender {
     /// or Meta's one private reply to the commenter (`recipient.comment_id`, within 7 days).
     async fn send_comment_reply(
         &self,
-        msg: &MessageItem,
+        msg: &Message,
         conv: &SendTarget,
         page: &PageItem,
         now: i64,
@@ -292,7 +292,7 @@ impl Sender {
 
     async fn on_graph_error(
         &self,
-        msg: &MessageItem,
+        msg: &Message,
         page: &PageItem,
         e: GraphError,
         receives: u32,
@@ -362,7 +362,7 @@ impl Sender {
 
     /// The message under this sender's lease, read in the same request; `None` when there
     /// is nothing to send (the reason is logged).
-    async fn lease(&self, job: &OutboundJob, now: i64) -> Result<Option<MessageItem>, SendError> {
+    async fn lease(&self, job: &OutboundJob, now: i64) -> Result<Option<Message>, SendError> {
         let lease = self
             .store
             .outbound()
@@ -406,7 +406,7 @@ impl Sender {
     }
 
     /// The message a job is about (gone if its conversation was erased).
-    async fn job_message(&self, job: &OutboundJob) -> pagedesk_shared::Result<Option<MessageItem>> {
+    async fn job_message(&self, job: &OutboundJob) -> pagedesk_shared::Result<Option<Message>> {
         self.store
             .get_message(&job.account, &job.conversation_id, &job.message_sk)
             .await
@@ -432,7 +432,7 @@ impl Sender {
 
     async fn fail(
         &self,
-        msg: &MessageItem,
+        msg: &Message,
         e: Option<&GraphError>,
         reason: &str,
     ) -> Result<(), SendError> {
@@ -450,7 +450,7 @@ impl Sender {
     /// An agent's upload is sent as a presigned read of its object (valid an hour, long
     /// enough for Meta to fetch it and for our retries). Only in memory: the stored message
     /// keeps the key, never a URL that expires.
-    async fn upload_urls(&self, msg: &mut MessageItem) -> Result<(), SendError> {
+    async fn upload_urls(&self, msg: &mut Message) -> Result<(), SendError> {
         let Some(bucket) = self.cfg.bucket.as_deref() else {
             return Ok(());
         };

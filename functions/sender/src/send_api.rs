@@ -5,7 +5,7 @@
 use pagedesk_shared::domain::{MessageStatus, SendType};
 use pagedesk_shared::message_ref::{EchoMetadata, MessageRef};
 use pagedesk_shared::queue::{OutboundJob, SendTarget};
-use pagedesk_shared::store::MessageItem;
+use pagedesk_shared::store::Message;
 use serde_json::{Value, json};
 
 /// How long a sender holds a message while calling Meta.
@@ -18,7 +18,7 @@ pub const FRESH_MS: i64 = 60_000;
 /// its message instead of queueing again), no earlier attempt can have left it ambiguous, and
 /// the sweeper's deadline is far off; the lease (a write, and the read of the message) is
 /// skipped. Any later receive, an old job or a comment reply takes the lease.
-pub fn fresh_copy(job: &OutboundJob, receives: u32, now: i64) -> Option<MessageItem> {
+pub fn fresh_copy(job: &OutboundJob, receives: u32, now: i64) -> Option<Message> {
     let m = job.message.as_deref()?;
     let fresh = receives <= 1
         && job.context.is_some()
@@ -48,7 +48,7 @@ pub enum Part {
 
 /// Attachments first, then the text (Messenger takes one of them per call); quick replies ride
 /// on the last part.
-pub fn parts(m: &MessageItem) -> Vec<Part> {
+pub fn parts(m: &Message) -> Vec<Part> {
     let mut out: Vec<Part> = m
         .attachments
         .iter()
@@ -83,13 +83,7 @@ pub fn metadata(conv_id: &str, message: MessageRef, part: usize) -> String {
     .to_string()
 }
 
-pub fn send_body(
-    conv: &SendTarget,
-    m: &MessageItem,
-    i: usize,
-    part: &Part,
-    kind: SendType,
-) -> Value {
+pub fn send_body(conv: &SendTarget, m: &Message, i: usize, part: &Part, kind: SendType) -> Value {
     let mut message = match part {
         Part::Text(t) => json!({"text": t}),
         Part::Attachment { kind, url } => {
@@ -123,13 +117,15 @@ mod tests {
 
     #[test]
     fn only_a_fresh_jobs_first_receive_sends_from_its_copy() {
-        let conv = pagedesk_shared::store::ConversationItem {
-            id: "cv_1".into(),
-            page_id: "P".into(),
-            facebook_id: "PSID".into(),
-            ..Default::default()
-        };
-        let m = MessageItem {
+        let mut conv = pagedesk_shared::store::ConversationItem::new_open(
+            "acct",
+            "cv_1",
+            "P",
+            pagedesk_shared::domain::Channel::Messenger,
+            1,
+        );
+        conv.facebook_id = "PSID".into();
+        let m = Message {
             id: "ms_1".into(),
             created_at: 1_000_000,
             text: Some("hi".into()),
@@ -141,11 +137,12 @@ mod tests {
         let at = m.created_at + 500;
         let copy = fresh_copy(&job, 1, at).expect("fresh");
         assert_eq!(copy.text.as_deref(), Some("hi"));
-        assert_eq!(
-            copy.feedsk.as_deref(),
-            Some("0000001000000#ms_1"),
-            "the fold is decided from the time the API took"
-        );
+        // The fold is decided from the time the API took.
+        use pagedesk_shared::store::{FOLD_MS, folds_into_feed};
+        let place = copy.feed_place.as_ref();
+        assert!(folds_into_feed(place, m.created_at + FOLD_MS));
+        assert!(!folds_into_feed(place, m.created_at + FOLD_MS + 1));
+        assert!(!folds_into_feed(place, m.created_at - 1));
         assert!(fresh_copy(&job, 2, at).is_none(), "a later receive");
         assert!(
             fresh_copy(&job, 1, m.created_at + FRESH_MS).is_none(),
@@ -155,7 +152,7 @@ mod tests {
             fresh_copy(&OutboundJob::send(&m), 1, at).is_none(),
             "no copy"
         );
-        let comment = MessageItem {
+        let comment = Message {
             comment_id: Some("c1".into()),
             ..m.clone()
         };
@@ -180,7 +177,7 @@ mod tests {
             channel: pagedesk_shared::domain::Channel::Messenger,
             last_inbound_at: None,
         };
-        let m = MessageItem {
+        let m = Message {
             id: "ms_1".into(),
             created_at: 1,
             text: Some("hello".into()),

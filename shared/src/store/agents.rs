@@ -10,8 +10,8 @@ use crate::{Error, Result};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct AgentItem {
-    pub pk: String,
-    pub sk: String,
+    pub(in crate::store) pk: String,
+    pub(in crate::store) sk: String,
     pub id: String,
     pub name: Option<String>,
     /// Absent: offline.
@@ -26,6 +26,16 @@ pub struct AgentItem {
 }
 
 impl AgentItem {
+    /// An agent known from their token who has no profile yet: offline, nothing assigned.
+    pub fn unregistered(account: &str, id: &str) -> Self {
+        AgentItem {
+            pk: keys::account(account),
+            sk: keys::agent_sk(id),
+            id: id.to_owned(),
+            ..Default::default()
+        }
+    }
+
     pub fn online(&self) -> bool {
         self.status == Some(AgentStatus::Online)
     }

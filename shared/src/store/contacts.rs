@@ -12,8 +12,8 @@ use crate::{Error, Result};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct ContactItem {
-    pub pk: String,
-    pub sk: String,
+    pub(in crate::store) pk: String,
+    pub(in crate::store) sk: String,
     pub account: String,
     pub id: String,
     pub page_id: String,
@@ -268,7 +268,7 @@ impl Store {
         let (mut touched, mut messages) = (0, 0);
         let mut media_keys = Vec::new();
         for conv in &convs {
-            let msgs: Vec<MessageItem> = self
+            let msgs: Vec<Message> = self
                 .query_all(
                     self.client
                         .query()
@@ -287,7 +287,7 @@ impl Store {
                         .filter_map(|a| a.key.clone())
                         .filter(|k| k.starts_with("media/")),
                 );
-                self.update_row(&m.pk, &m.sk)
+                self.update_row(&m.pk(), &m.sk())
                     .update_expression("SET erased = :t REMOVE #a0, #a1, #a2, #a3, #a4, #a5, #a6")
                     .condition_expression("attribute_exists(pk)")
                     .set_expression_attribute_names(Some(

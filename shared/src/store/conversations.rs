@@ -14,11 +14,11 @@ use crate::{Error, Result};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct ConversationItem {
-    pub pk: String,
-    pub sk: String,
+    pub(in crate::store) pk: String,
+    pub(in crate::store) sk: String,
     /// The list index: partition by status, sorted by last activity.
-    pub gsi2pk: String,
-    pub gsi2sk: String,
+    pub(in crate::store) gsi2pk: String,
+    pub(in crate::store) gsi2sk: String,
     pub account: String,
     pub id: String,
     pub page_id: String,
@@ -48,8 +48,8 @@ pub struct ConversationItem {
     pub updated_at: i64,
     pub resolved_at: Option<i64>,
     // ---- window schedule (sparse GSI `due`) ----
-    pub duepk: Option<String>,
-    pub duesk: Option<String>,
+    pub(in crate::store) duepk: Option<String>,
+    pub(in crate::store) duesk: Option<String>,
     /// The last inbound time the handled marks refer to.
     pub window_epoch: Option<i64>,
     /// Window marks already handled for `window_epoch` (a string set).
@@ -57,7 +57,7 @@ pub struct ConversationItem {
     pub window_marks: Vec<String>,
     /// The item under `ACC#<a>` that points at this conversation while it is open: the
     /// contact for Messenger and leads, the post for comments. Absent means the contact.
-    pub owner_sk: Option<String>,
+    pub(in crate::store) owner_sk: Option<String>,
     // ---- routing and automation ----
     /// The routing rule that placed the conversation (its removal policy applies to it).
     pub routing_rule: Option<String>,
@@ -94,7 +94,7 @@ pub struct LastMessage {
 impl LastMessage {
     pub const TEXT_CHARS: usize = 100;
 
-    pub fn of(m: &MessageItem) -> Self {
+    pub fn of(m: &Message) -> Self {
         LastMessage {
             direction: m.direction,
             author_type: m.author_type,
@@ -107,7 +107,7 @@ impl LastMessage {
     }
 
     /// The value `SET last_message = :lm` writes.
-    pub(super) fn attribute(m: &MessageItem) -> Result<AttributeValue> {
+    pub(super) fn attribute(m: &Message) -> Result<AttributeValue> {
         serde_dynamo::to_attribute_value(Self::of(m)).map_err(|e| Error::Corrupt(e.to_string()))
     }
 }
@@ -138,11 +138,34 @@ impl ConversationItem {
     }
 }
 
+/// The item a conversation hangs from while it is open, other than its contact: the post of a
+/// comment conversation, the marker of a lead. Opaque: only the store makes and reads one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnchorRef(pub(super) String);
+
 impl ConversationItem {
-    pub fn owner_sk(&self) -> String {
+    /// The item under `ACC#<a>` that points at this conversation while it is open.
+    pub(super) fn owner_sk(&self) -> String {
         self.owner_sk
             .clone()
             .unwrap_or_else(|| super::keys::contact_sk(&self.contact_id))
+    }
+
+    /// Where the conversation sits in the lists: its last activity, as the list index holds
+    /// it (the time the newest message's write gave it).
+    pub fn listed_at(&self) -> Option<i64> {
+        keys::time_prefix(&self.gsi2sk)
+    }
+
+    /// When the scheduler next looks at the conversation's window (its entry in the `due`
+    /// index), if it is scheduled.
+    pub fn window_check_at(&self) -> Option<i64> {
+        self.duesk.as_deref().and_then(keys::time_prefix)
+    }
+
+    /// Makes the conversation hang from `anchor` instead of its contact.
+    pub fn hang_from(&mut self, anchor: AnchorRef) {
+        self.owner_sk = Some(anchor.0);
     }
 }
 
@@ -158,13 +181,13 @@ pub struct Touch {
 
 /// The message a new conversation is created with.
 pub struct FirstMessage<'a> {
-    pub msg: &'a MessageItem,
+    pub msg: &'a Message,
     pub mid: Option<&'a str>,
     pub touch: Touch,
     pub events: &'a [EventItem],
     /// Entries stored before it in the same transaction (the post a comment conversation is
     /// about).
-    pub preface: &'a [MessageItem],
+    pub preface: &'a [Message],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,7 +201,7 @@ pub enum CreateOutcome {
 
 /// What every new message sets on its conversation: it moves in the list index (`gsi2sk`) and
 /// shows as the row's preview. `at` is the message's time.
-pub(super) fn touch(u: &mut UpdateExpr, msg: &MessageItem, at: i64, now: i64) -> Result<()> {
+pub(super) fn touch(u: &mut UpdateExpr, msg: &Message, at: i64, now: i64) -> Result<()> {
     u.set("last_message_at = :t")
         .set("last_activity_at = :t")
         .set("gsi2sk = :a")
@@ -226,7 +249,7 @@ pub(super) fn first_due_keys(touch: &Touch, a: &str, c: &str) -> (String, String
 }
 
 /// A new conversation item as `append_message`'s update would leave it.
-fn apply_touch(c: &mut ConversationItem, t: &Touch, msg: &MessageItem) {
+fn apply_touch(c: &mut ConversationItem, t: &Touch, msg: &Message) {
     c.last_message = Some(LastMessage::of(msg));
     c.gsi2sk = keys::activity_sk(t.at, &c.id);
     c.first_message_at.get_or_insert(t.at);

@@ -10,8 +10,8 @@ use crate::{Error, Result};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CsatItem {
-    pub pk: String,
-    pub sk: String,
+    pub(in crate::store) pk: String,
+    pub(in crate::store) sk: String,
     pub conversation_id: String,
     pub page_id: String,
     pub agent_id: Option<String>,
@@ -47,7 +47,7 @@ impl Store {
     pub async fn record_csat(
         &self,
         conv: &ConversationItem,
-        msg: &super::MessageItem,
+        msg: &super::Message,
         mid: &str,
         score: i64,
         now: i64,

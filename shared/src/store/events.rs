@@ -26,8 +26,8 @@ pub const RETENTION_MS: i64 = 14 * 24 * 3_600_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EventItem {
-    pub pk: String,
-    pub sk: String,
+    pub(in crate::store) pk: String,
+    pub(in crate::store) sk: String,
     pub account: String,
     #[serde(rename = "type")]
     pub kind: EventType,
@@ -449,7 +449,7 @@ mod tests {
     fn a_send_folds_into_its_feed_entry_only_soon_after_it() {
         use crate::store::{FOLD_MS, folds_into_feed};
         let at = 1_700_000_000_000i64;
-        let entry = format!("{at:013}#ms_1");
+        let entry = crate::store::FeedPlace::at(format!("{at:013}#ms_1"));
         assert!(folds_into_feed(Some(&entry), at));
         assert!(folds_into_feed(Some(&entry), at + FOLD_MS));
         assert!(

@@ -54,6 +54,11 @@ pub fn conversations_by_status(a: &str, status: ConversationStatus) -> String {
 pub fn activity_sk(activity_ms: i64, c: &str) -> String {
     format!("{activity_ms:013}#{c}")
 }
+/// The time (epoch ms) a key that starts with one holds: the list index's and the `due`
+/// index's sort keys.
+pub fn time_prefix(key: &str) -> Option<i64> {
+    key.get(..13)?.parse().ok()
+}
 pub fn message_sk(created_ms: i64, id: &str) -> String {
     format!("MSG#{created_ms:013}#{id}")
 }

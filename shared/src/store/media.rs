@@ -11,8 +11,8 @@ use crate::{Error, Result};
 /// The copy of one source URL: `ACC#<a>#MEDIA#<url hash>` / `MEDIA`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct MediaItem {
-    pub pk: String,
-    pub sk: String,
+    pub(in crate::store) pk: String,
+    pub(in crate::store) sk: String,
     /// `copying`, `stored` or `failed`.
     pub status: String,
     pub key: Option<String>,
@@ -21,6 +21,28 @@ pub struct MediaItem {
     pub error: Option<String>,
     /// A copying router holds the guard until then; after it, another may take over.
     pub lease_until: Option<i64>,
+}
+
+impl MediaItem {
+    /// The outcome of a copy that worked: our object at `key` (see [`Store::finish_media`]).
+    pub fn stored(key: String, content_type: String, size: i64) -> Self {
+        MediaItem {
+            status: "stored".into(),
+            key: Some(key),
+            content_type: Some(content_type),
+            size: Some(size),
+            ..Default::default()
+        }
+    }
+
+    /// The outcome of a copy given up, with why.
+    pub fn failed(why: String) -> Self {
+        MediaItem {
+            status: "failed".into(),
+            error: Some(why),
+            ..Default::default()
+        }
+    }
 }
 
 pub enum MediaClaim {
@@ -35,8 +57,8 @@ pub enum MediaClaim {
 /// An agent's file for a reply (`POST /uploads`): `ACC#<a>` / `UPLOAD#<id>`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct UploadItem {
-    pub pk: String,
-    pub sk: String,
+    pub(in crate::store) pk: String,
+    pub(in crate::store) sk: String,
     pub id: String,
     pub filename: String,
     pub content_type: String,
@@ -145,7 +167,7 @@ impl Store {
     /// (erased meanwhile).
     pub async fn mark_attachment(
         &self,
-        msg: &MessageItem,
+        msg: &Message,
         index: usize,
         outcome: &MediaItem,
         event: Option<&EventItem>,
@@ -153,8 +175,8 @@ impl Store {
         let at = format!("attachments[{index}]");
         let mut b = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(&msg.pk))
-            .key("sk", s(&msg.sk))
+            .key("pk", s(&msg.pk()))
+            .key("sk", s(&msg.sk()))
             .condition_expression(format!("attribute_exists({at})"))
             .expression_attribute_names("#stored", "stored");
         let expr = if outcome.status == "stored" {

@@ -17,7 +17,7 @@ impl Store {
     /// a second delivery cannot store it twice.
     pub async fn append_message(
         &self,
-        msg: &MessageItem,
+        msg: &Message,
         mid: Option<&str>,
         touch: Touch,
         events: &[EventItem],
@@ -41,7 +41,7 @@ impl Store {
                 .name("#st", "status")
                 .value(":open", s(ConversationStatus::Open.as_str()));
         }
-        let upd = u.build(&self.table, &msg.pk, keys::META)?;
+        let upd = u.build(&self.table, &msg.pk(), keys::META)?;
         let conv_index = guard_index.map_or(1, |_| 2);
         items.push(TransactWriteItem::builder().update(upd).build());
         for e in events {
@@ -58,7 +58,7 @@ impl Store {
         })
     }
 
-    /// Appends a Messenger message whose key comes from Meta (`MessageItem::key_by_meta`), with
+    /// Appends a Messenger message whose key comes from Meta (`Message::key_by_meta`), with
     /// plain conditional writes instead of a transaction: the conversation moves first, then
     /// the message is put unless its key is taken. A redelivery finds its key taken
     /// (`Duplicate`); one after a crash between the two writes moves the conversation again
@@ -69,7 +69,7 @@ impl Store {
     /// not in the previous conversation.
     pub async fn append_keyed_by_meta(
         &self,
-        msg: &MessageItem,
+        msg: &Message,
         touch: Touch,
         allow_older: bool,
     ) -> Result<AppendOutcome> {
@@ -108,17 +108,12 @@ impl Store {
                 self.advance_window(msg, &touch).await?;
             }
         }
-        self.put_in_feed(msg).await
+        self.put_in_feed(msg, msg).await
     }
 
     /// The conversation update of `append_keyed_by_meta`; `Ok(false)` when a condition failed (not
     /// open, the message is older than the conversation's first or than its last).
-    async fn touch_keyed(
-        &self,
-        msg: &MessageItem,
-        touch: &Touch,
-        allow_older: bool,
-    ) -> Result<bool> {
+    async fn touch_keyed(&self, msg: &Message, touch: &Touch, allow_older: bool) -> Result<bool> {
         let mut u = UpdateExpr::new();
         touch_conversation(&mut u, msg, touch.at, touch.now)?;
         u.condition("attribute_exists(pk)")
@@ -140,14 +135,14 @@ impl Store {
         if !allow_older {
             u.condition("(attribute_not_exists(first_message_at) OR first_message_at <= :t)");
         }
-        let upd = u.build(&self.table, &msg.pk, keys::META)?;
+        let upd = u.build(&self.table, &msg.pk(), keys::META)?;
         written(self.update_item(upd).send().await, "UpdateItem")
     }
 
     /// Moves `imported_until` forward to a history message appended behind later ones.
-    async fn mark_imported(&self, msg: &MessageItem) -> Result<()> {
+    async fn mark_imported(&self, msg: &Message) -> Result<()> {
         let res = self
-            .update_row(&msg.pk, keys::META)
+            .update_row(&msg.pk(), keys::META)
             .update_expression("SET imported_until = :t")
             .condition_expression("attribute_exists(pk) AND (attribute_not_exists(imported_until) OR imported_until < :t)")
             .expression_attribute_values(":t", n(msg.created_at))
@@ -157,14 +152,14 @@ impl Store {
     }
 
     /// A new inbound time on a conversation that a later message already moved.
-    async fn advance_window(&self, msg: &MessageItem, touch: &Touch) -> Result<()> {
+    async fn advance_window(&self, msg: &Message, touch: &Touch) -> Result<()> {
         let mut u = UpdateExpr::new();
         u.set("updated_at = :u")
             .value(":u", n(touch.now))
             .condition("attribute_exists(pk)")
             .condition("(attribute_not_exists(last_inbound_at) OR last_inbound_at < :t)");
         open_window(&mut u, touch, &msg.account, &msg.conversation_id);
-        let upd = u.build(&self.table, &msg.pk, keys::META)?;
+        let upd = u.build(&self.table, &msg.pk(), keys::META)?;
         let res = self.update_item(upd).send().await;
         written(res, "UpdateItem").map(|_| ())
     }
@@ -173,8 +168,8 @@ impl Store {
     /// before each attempt (one bounded attempt at a time, as `transact` does for event items):
     /// the feed's hold-back covers the time to commit. A retry that finds the key taken by one
     /// of its own earlier attempts (timed out, yet committed) is still `Stored`.
-    pub(super) async fn put_in_feed(&self, msg: &MessageItem) -> Result<AppendOutcome> {
-        let mut item = to_item(msg)?;
+    pub(super) async fn put_in_feed(&self, row: &impl Row, msg: &Message) -> Result<AppendOutcome> {
+        let mut item = to_item(row)?;
         item.insert("feedpk".into(), s(keys::events(&msg.account)));
         let mut stamps = Vec::new();
         let mut attempt = 0u64;
@@ -202,8 +197,8 @@ impl Store {
                         .client
                         .get_item()
                         .table_name(&self.table)
-                        .key("pk", s(&msg.pk))
-                        .key("sk", s(&msg.sk))
+                        .key("pk", s(&msg.pk()))
+                        .key("sk", s(&msg.sk()))
                         .consistent_read(true)
                         .projection_expression("feedsk")
                         .send()

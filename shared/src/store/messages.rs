@@ -12,10 +12,11 @@ use crate::domain::{
 };
 use crate::{Error, Result};
 
+/// A message as pagedesk handles it. It carries no keys: the store derives them from its
+/// conversation, time and id when it writes it (see [`Message::reference`]), so a message can
+/// travel in a queue job or be built anywhere without knowing the table's layout.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-pub struct MessageItem {
-    pub pk: String,
-    pub sk: String,
+pub struct Message {
     pub account: String,
     pub id: String,
     pub conversation_id: String,
@@ -75,16 +76,30 @@ pub struct MessageItem {
     /// The person asked to be forgotten: text and attachments are gone.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub erased: bool,
-    // ---- while queued: the sweeper's deadline in the `due` index ----
-    pub duepk: Option<String>,
-    pub duesk: Option<String>,
     /// The message's place in the `feed` index when it is its own `message.created` event.
     /// Read only: the writes that place a message there stamp it themselves.
-    #[serde(default, skip_serializing)]
-    pub feedsk: Option<String>,
+    #[serde(default, rename = "feedsk", skip_serializing)]
+    pub feed_place: Option<FeedPlace>,
 }
 
-impl MessageItem {
+/// Where a message's own `message.created` entry sits in the events feed: opaque outside the
+/// store, which reads it to decide whether a send is announced by that entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct FeedPlace(String);
+
+impl FeedPlace {
+    pub(super) fn key(&self) -> &str {
+        &self.0
+    }
+
+    #[cfg(test)]
+    pub(super) fn at(key: String) -> Self {
+        FeedPlace(key)
+    }
+}
+
+impl Message {
     /// Places the message in conversation `conversation_id` of `account`: its keys follow from
     /// the conversation, its time and its id (a new id if it has none yet).
     pub fn place(&mut self, account: &str, conversation_id: &str) {
@@ -93,8 +108,6 @@ impl MessageItem {
         }
         self.account = account.to_owned();
         self.conversation_id = conversation_id.to_owned();
-        self.pk = keys::conversation(account, conversation_id);
-        self.sk = keys::message_sk(self.created_at, &self.id);
     }
 
     /// Gives the message an id made from Meta's time and message id: wherever and however often
@@ -114,13 +127,29 @@ impl MessageItem {
     /// made: the place is at or after the message's creation, so that time decides a fold only
     /// where the entry's own place would.
     pub fn place_in_feed_at_creation(&mut self) {
-        self.feedsk = Some(keys::feed_sk(self.created_at, &self.id));
+        self.feed_place = Some(FeedPlace(keys::feed_sk(self.created_at, &self.id)));
     }
 
     /// An opaque reference to the message within its conversation, for `get_message` (the
     /// sender carries it in a send's metadata so the echo finds the message).
     pub fn reference(&self) -> MessageRef {
-        MessageRef::from_key(self.sk.clone())
+        MessageRef::from_key(self.sk())
+    }
+
+    /// The partition the message is stored in: its conversation's.
+    pub(super) fn pk(&self) -> String {
+        keys::conversation(&self.account, &self.conversation_id)
+    }
+
+    /// Its sort key: conversation order is time, then id.
+    pub(super) fn sk(&self) -> String {
+        keys::message_sk(self.created_at, &self.id)
+    }
+}
+
+impl Row for Message {
+    fn keys(&self) -> Option<(String, String)> {
+        Some((self.pk(), self.sk()))
     }
 }
 
@@ -129,8 +158,8 @@ pub(super) const IMPORT_PRECISION_MS: i64 = 1_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ClientItem {
-    pub pk: String,
-    pub sk: String,
+    pub(in crate::store) pk: String,
+    pub(in crate::store) sk: String,
     pub message_id: String,
     pub message_sk: MessageRef,
 }
@@ -143,9 +172,9 @@ impl ClientItem {
     }
 
     /// The guard at `sk` in `msg`'s conversation that holds `msg`'s key.
-    pub fn for_message(msg: &MessageItem, sk: String) -> Self {
+    pub fn for_message(msg: &Message, sk: String) -> Self {
         ClientItem {
-            pk: msg.pk.clone(),
+            pk: msg.pk(),
             sk,
             message_id: msg.id.clone(),
             message_sk: msg.reference(),
@@ -155,8 +184,8 @@ impl ClientItem {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MidItem {
-    pub pk: String,
-    pub sk: String,
+    pub(in crate::store) pk: String,
+    pub(in crate::store) sk: String,
     pub account: String,
     pub conversation_id: String,
     pub message_sk: MessageRef,
@@ -165,7 +194,7 @@ pub struct MidItem {
 
 impl MidItem {
     /// The guard that makes `mid` unique in the account and points at its message.
-    pub fn for_message(m: &MessageItem, mid: &str) -> Self {
+    pub fn for_message(m: &Message, mid: &str) -> Self {
         MidItem {
             pk: super::keys::mid(&m.account, mid),
             sk: super::keys::MID_SK.into(),
@@ -257,12 +286,12 @@ impl Store {
         Ok(None)
     }
 
-    pub(super) fn mid_guard_put(&self, msg: &MessageItem, mid: &str) -> Result<TransactWriteItem> {
+    pub(super) fn mid_guard_put(&self, msg: &Message, mid: &str) -> Result<TransactWriteItem> {
         self.put_new(&MidItem::for_message(msg, mid))
     }
 
     /// Copies earlier messages into a new conversation as context (idempotent puts).
-    pub async fn put_context_messages(&self, msgs: &[MessageItem]) -> Result<()> {
+    pub async fn put_context_messages(&self, msgs: &[Message]) -> Result<()> {
         for chunk in msgs.chunks(25) {
             let mut req = self.client.batch_write_item();
             let mut writes = Vec::with_capacity(chunk.len());
@@ -303,7 +332,7 @@ impl Store {
         account: &str,
         conv: &str,
         limit: i32,
-    ) -> Result<Vec<MessageItem>> {
+    ) -> Result<Vec<Message>> {
         let res = self
             .client
             .query()
@@ -316,7 +345,7 @@ impl Store {
             .send()
             .await
             .map_err(failed("Query"))?;
-        let mut items: Vec<MessageItem> = res
+        let mut items: Vec<Message> = res
             .items
             .unwrap_or_default()
             .into_iter()
@@ -400,7 +429,7 @@ impl Store {
         conv: &str,
         limit: i32,
         cursor: Option<&str>,
-    ) -> Result<Result<ResultPage<MessageItem>, BadCursor>> {
+    ) -> Result<Result<ResultPage<Message>, BadCursor>> {
         let pk = keys::conversation(account, conv);
         let start = match cursor.map(|c| decode_cursor(c, "pk", &pk)) {
             Some(Ok(k)) => Some(k),
@@ -433,7 +462,7 @@ impl Store {
     }
 
     /// A comment removed on Facebook stays in the conversation, marked removed.
-    pub async fn mark_removed(&self, m: &MessageItem, at: i64) -> Result<()> {
+    pub async fn mark_removed(&self, m: &Message, at: i64) -> Result<()> {
         let res = self
             .update_message(m)
             .update_expression("SET removed_at = :t")
@@ -449,7 +478,7 @@ impl Store {
         account: &str,
         conv: &str,
         message: &MessageRef,
-    ) -> Result<Option<MessageItem>> {
+    ) -> Result<Option<Message>> {
         self.get(
             keys::conversation(account, conv),
             message.key().to_owned(),
@@ -460,10 +489,7 @@ impl Store {
 
     /// The messages at `refs` (account, conversation, sk) that exist, eventually consistent,
     /// in no particular order: one BatchGetItem per 100.
-    pub async fn get_messages(
-        &self,
-        refs: &[(&str, &str, &MessageRef)],
-    ) -> Result<Vec<MessageItem>> {
+    pub async fn get_messages(&self, refs: &[(&str, &str, &MessageRef)]) -> Result<Vec<Message>> {
         let keys = refs
             .iter()
             .map(|(a, c, m)| (keys::conversation(a, c), m.key().to_owned()))
@@ -477,7 +503,7 @@ impl Store {
 
     /// The latest inbound comments of a conversation, newest first (the default target of a
     /// reply in a comment conversation).
-    pub async fn latest_comment(&self, account: &str, conv: &str) -> Result<Option<MessageItem>> {
+    pub async fn latest_comment(&self, account: &str, conv: &str) -> Result<Option<Message>> {
         let msgs = self.latest_messages(account, conv, 50).await?;
         Ok(msgs.into_iter().rev().find(|m| {
             m.direction == Direction::In && m.comment_id.is_some() && m.removed_at.is_none()
@@ -487,8 +513,8 @@ impl Store {
     /// An UpdateItem on message `m` (table and key filled in).
     pub(crate) fn update_message(
         &self,
-        m: &MessageItem,
+        m: &Message,
     ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
-        self.update_row(&m.pk, &m.sk)
+        self.update_row(&m.pk(), &m.sk())
     }
 }

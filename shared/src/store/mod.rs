@@ -43,12 +43,12 @@ pub use assignments::{AssignOutcome, Assignment, Capacity};
 pub use contacts::{ContactItem, Receipt, Watermarks};
 pub use conversation_list::ConversationQuery;
 pub use conversations::{
-    ConversationItem, CreateOutcome, FirstMessage, LastMessage, ReopenRefused, Touch,
+    AnchorRef, ConversationItem, CreateOutcome, FirstMessage, LastMessage, ReopenRefused, Touch,
 };
 pub use csat::CsatItem;
 pub use events::{EventCursor, EventItem, SETTLE_MS};
 pub use media::{MediaClaim, MediaItem, UploadItem};
-pub use messages::{AppendOutcome, ClientItem, MessageItem, MidItem};
+pub use messages::{AppendOutcome, ClientItem, FeedPlace, Message, MidItem};
 pub use outbound::{
     FOLD_MS, InWindow, Lease, QueueOutcome, ReplyState, SentPart, UNSENT_DEADLINE_MS,
     folds_into_feed,
@@ -74,9 +74,40 @@ pub fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-/// Serialises an item, leaving out absent optional attributes instead of storing NULLs.
-pub fn to_item<T: Serialize>(v: &T) -> Result<Item> {
+/// What the store writes as one item. Most rows carry their keys as fields of their own,
+/// visible only inside the store; a value that carries none (a [`Message`]) gives the keys the
+/// store derives for it. Only rows implement it, so nothing else can be written by mistake.
+pub(crate) trait Row: Serialize {
+    /// The `pk` and `sk` to add to the serialized value, when it does not carry them.
+    fn keys(&self) -> Option<(String, String)> {
+        None
+    }
+}
+
+impl Row for AgentItem {}
+impl Row for ClientItem {}
+impl Row for ContactItem {}
+impl Row for ConversationItem {}
+impl Row for CsatItem {}
+impl Row for DeletionItem {}
+impl Row for EventItem {}
+impl Row for FbUserLink {}
+impl Row for ImportProgress {}
+impl Row for MediaItem {}
+impl Row for MidItem {}
+impl Row for PageItem {}
+impl Row for PostItem {}
+impl Row for RulesItem {}
+impl Row for Settings {}
+impl Row for UploadItem {}
+
+/// Serialises a row, leaving out absent optional attributes instead of storing NULLs.
+pub(crate) fn to_item<T: Row>(v: &T) -> Result<Item> {
     let mut item: Item = serde_dynamo::to_item(v).map_err(|e| Error::Corrupt(e.to_string()))?;
+    if let Some((pk, sk)) = v.keys() {
+        item.insert("pk".into(), s(pk));
+        item.insert("sk".into(), s(sk));
+    }
     // Empty lists are left out too: sets added later (`ADD window_marks`) must not meet a list.
     item.retain(|_, v| {
         !matches!(v, AttributeValue::Null(_)) && !matches!(v, AttributeValue::L(l) if l.is_empty())
@@ -299,7 +330,7 @@ impl Store {
     // ---- contacts -------------------------------------------------------------------------
 
     /// Stores `item`, replacing what was at its key.
-    pub(crate) async fn put<T: Serialize>(&self, item: &T) -> Result<()> {
+    pub(crate) async fn put<T: Row>(&self, item: &T) -> Result<()> {
         self.put_map(to_item(item)?).await
     }
 
@@ -328,7 +359,7 @@ impl Store {
     }
 
     /// Stores `item` unless its key is taken; `Ok(false)` when it was.
-    pub(crate) async fn put_if_absent<T: Serialize>(&self, item: &T) -> Result<bool> {
+    pub(crate) async fn put_if_absent<T: Row>(&self, item: &T) -> Result<bool> {
         let res = self
             .client
             .put_item()
@@ -343,7 +374,7 @@ impl Store {
     // ---- conversations --------------------------------------------------------------------
 
     /// A transaction item that creates `item` and fails if its key is already taken.
-    pub(crate) fn put_new<T: Serialize>(&self, item: &T) -> Result<TransactWriteItem> {
+    pub(crate) fn put_new<T: Row>(&self, item: &T) -> Result<TransactWriteItem> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(to_item(item)?))

@@ -12,10 +12,10 @@ use crate::{Error, Result};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PageItem {
-    pub pk: String,
-    pub sk: String,
-    pub gsi1pk: String,
-    pub gsi1sk: String,
+    pub(in crate::store) pk: String,
+    pub(in crate::store) sk: String,
+    pub(in crate::store) gsi1pk: String,
+    pub(in crate::store) gsi1sk: String,
     pub account: String,
     pub page_id: String,
     pub name: Option<String>,
@@ -48,9 +48,9 @@ pub struct PageItem {
     pub privacy_restricted_at: Option<i64>,
     /// The next health check, in the scheduler's `due` index.
     #[serde(default)]
-    pub duepk: Option<String>,
+    pub(in crate::store) duepk: Option<String>,
     #[serde(default)]
-    pub duesk: Option<String>,
+    pub(in crate::store) duesk: Option<String>,
 }
 
 /// A history import's state, kept on the Page so that a crashed step resumes where the last
@@ -80,8 +80,8 @@ pub struct ImportProgress {
 /// callbacks, which name the user, find the Pages.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FbUserLink {
-    pub pk: String,
-    pub sk: String,
+    pub(in crate::store) pk: String,
+    pub(in crate::store) sk: String,
     pub account: String,
     pub page_id: String,
     pub created_at: i64,
@@ -90,8 +90,8 @@ pub struct FbUserLink {
 /// A data-deletion request Meta sent, for its status page. The user's id is not kept.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DeletionItem {
-    pub pk: String,
-    pub sk: String,
+    pub(in crate::store) pk: String,
+    pub(in crate::store) sk: String,
     pub code: String,
     pub status: String,
     pub pages: i64,

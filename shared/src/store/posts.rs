@@ -10,8 +10,8 @@ use crate::Result;
 /// A post with comments: points at its open comment conversation, like a contact does.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct PostItem {
-    pub pk: String,
-    pub sk: String,
+    pub(in crate::store) pk: String,
+    pub(in crate::store) sk: String,
     pub page_id: String,
     pub post_id: String,
     pub text: Option<String>,
@@ -34,8 +34,8 @@ impl PostItem {
     }
 
     /// What a comment conversation about this post hangs from (its owner pointer).
-    pub fn owner_ref(&self) -> &str {
-        &self.sk
+    pub fn anchor_ref(&self) -> super::AnchorRef {
+        super::AnchorRef(self.sk.clone())
     }
 }
 
@@ -59,15 +59,15 @@ impl Store {
         self.put_if_absent(p).await
     }
 
-    /// A marker under the account that lead `leadgen_id`'s conversation hangs from; returns its
-    /// owner reference (see `ConversationItem::owner_sk`).
+    /// A marker under the account that lead `leadgen_id`'s conversation hangs from; returns the
+    /// reference a conversation hangs from (`ConversationItem::hang_from`).
     pub async fn create_lead_marker(
         &self,
         account: &str,
         page_id: &str,
         leadgen_id: &str,
         now: i64,
-    ) -> Result<String> {
+    ) -> Result<super::AnchorRef> {
         let sk = keys::lead_marker_sk(page_id, leadgen_id);
         let res = self
             .client
@@ -81,6 +81,6 @@ impl Store {
             .await;
         // Already there: a redelivered lead, which the message's dedupe then settles.
         written(res, "PutItem")?;
-        Ok(sk)
+        Ok(super::AnchorRef(sk))
     }
 }

@@ -681,7 +681,7 @@ async fn main() {
 async fn sweeper_minute(stack: &Stack) {
     use pagedesk_shared::clock::MINUTE_MS;
     use pagedesk_shared::domain::{AuthorType, Direction, MessageStatus};
-    use pagedesk_shared::store::{MessageItem, QueueOutcome, UNSENT_DEADLINE_MS};
+    use pagedesk_shared::store::{Message, QueueOutcome, UNSENT_DEADLINE_MS};
     let clients = stack.clients().await;
     let store =
         pagedesk_shared::store::Store::new(clients.dynamo.clone(), stack.fresh_table().await);
@@ -690,7 +690,7 @@ async fn sweeper_minute(stack: &Stack) {
     let conv = pagedesk_e2e::seed_conversation(&store, &account, t, t).await;
     let n = 100u64;
     for i in 0..n {
-        let msg = MessageItem {
+        let msg = Message {
             direction: Direction::Out,
             author_type: AuthorType::Agent,
             author_id: Some("agent-1".into()),

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{
 };
 use serde_json::json;
 
-use super::super::{EventItem, MessageItem, MidItem, keys, n, s, to_item, written};
+use super::super::{EventItem, Message, MidItem, keys, n, s, to_item, written};
 use crate::domain::{EventType, MessageStatus};
 use crate::{Error, Result};
 
@@ -56,7 +56,7 @@ impl Outbound<'_> {
                 Ok(match old {
                     None => Lease::Missing,
                     Some(item) => {
-                        let m: MessageItem = crate::store::from_item(item)?;
+                        let m: Message = crate::store::from_item(item)?;
                         if m.status == MessageStatus::Queued {
                             Lease::Held
                         } else {
@@ -69,11 +69,7 @@ impl Outbound<'_> {
     }
 
     /// Gives the lease back, optionally noting a timed-out (ambiguous) send.
-    pub async fn release_message(
-        &self,
-        m: &MessageItem,
-        ambiguous_since: Option<i64>,
-    ) -> Result<()> {
+    pub async fn release_message(&self, m: &Message, ambiguous_since: Option<i64>) -> Result<()> {
         let mut req = self.0.update_message(m);
         req = match ambiguous_since {
             Some(t) => req
@@ -85,7 +81,7 @@ impl Outbound<'_> {
         Ok(())
     }
 
-    pub async fn clear_ambiguous(&self, m: &MessageItem) -> Result<()> {
+    pub async fn clear_ambiguous(&self, m: &Message) -> Result<()> {
         self.0
             .update_message(m)
             .update_expression("REMOVE ambiguous_since")
@@ -105,7 +101,7 @@ impl Outbound<'_> {
     /// `events::message_events`), else an event item written with it in a transaction.
     /// A comment reply also writes its mid guard: the page's own comment coming back through
     /// the `feed` webhook is recognised by it.
-    pub async fn record_part(&self, m: &MessageItem, part: SentPart<'_>, now: i64) -> Result<bool> {
+    pub async fn record_part(&self, m: &Message, part: SentPart<'_>, now: i64) -> Result<bool> {
         let index = part.index;
         let mid = part.mid;
         let total = m.parts_total.unwrap_or(1).max(1) as usize;
@@ -120,7 +116,7 @@ impl Outbound<'_> {
         let mut attempt = 0u32;
         loop {
             let stamp = crate::store::events::feed_now();
-            let fold = folds_into_feed(m.feedsk.as_deref(), stamp);
+            let fold = folds_into_feed(m.feed_place.as_ref(), stamp);
             let upd = self.record_update(m, &part, now, last, fold)?;
             if !fold {
                 return self.record_in_transaction(m, upd, None, last, now).await;
@@ -148,7 +144,7 @@ impl Outbound<'_> {
     /// The update that records part `index`; `fold` marks the feed entry as the sent event.
     fn record_update(
         &self,
-        m: &MessageItem,
+        m: &Message,
         part: &SentPart<'_>,
         now: i64,
         last: bool,
@@ -196,12 +192,12 @@ impl Outbound<'_> {
         if let Some(t) = messaging_type {
             u.set("messaging_type = :mt").value(":mt", s(t.as_str()));
         }
-        u.build(&self.0.table, &m.pk, &m.sk)
+        u.build(&self.0.table, &m.pk(), &m.sk())
     }
 
     async fn record_in_transaction(
         &self,
-        m: &MessageItem,
+        m: &Message,
         upd: Update,
         guard: Option<&MidItem>,
         last: bool,

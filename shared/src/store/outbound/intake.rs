@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{
     ConditionCheck, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
-use super::super::{ClientItem, EventItem, MessageItem, keys, n, s, written};
+use super::super::{ClientItem, EventItem, Message, keys, n, s, written};
 use crate::domain::{AuthorType, ConversationStatus, MessageStatus};
 use crate::{Error, Result};
 
@@ -36,7 +36,7 @@ impl Outbound<'_> {
         account: &str,
         conv: &str,
         client_id: &str,
-    ) -> Result<Option<MessageItem>> {
+    ) -> Result<Option<Message>> {
         match self.client_item(account, conv, client_id).await? {
             Some(c) => self.0.get_message(account, conv, &c.message_sk).await,
             None => Ok(None),
@@ -85,16 +85,15 @@ impl Outbound<'_> {
     /// `require_open: false` is for the survey sent as a conversation is resolved.
     pub async fn queue_message(
         &self,
-        msg: &MessageItem,
+        msg: &Message,
         now: i64,
         event: Option<&EventItem>,
         require_open: bool,
     ) -> Result<QueueOutcome> {
-        let swept = with_deadline(msg, now);
         if event.is_none() && !msg.private {
-            return self.queue_plain(&swept, now, require_open).await;
+            return self.queue_plain(msg, now, require_open).await;
         }
-        let mut put = self.0.put_new(&swept)?;
+        let mut put = self.0.put_new(&Queued::new(msg, now))?;
         if event.is_none()
             && let Some(p) = put.put.as_mut()
         {
@@ -159,14 +158,10 @@ impl Outbound<'_> {
     }
 
     /// The transaction item that only checks that `msg`'s conversation is there (and open).
-    fn conversation_check(
-        &self,
-        msg: &MessageItem,
-        require_open: bool,
-    ) -> Result<TransactWriteItem> {
+    fn conversation_check(&self, msg: &Message, require_open: bool) -> Result<TransactWriteItem> {
         let check = ConditionCheck::builder()
             .table_name(&self.0.table)
-            .key("pk", s(&msg.pk))
+            .key("pk", s(&msg.pk()))
             .key("sk", s(keys::META));
         let check = if require_open {
             check
@@ -188,7 +183,7 @@ impl Outbound<'_> {
     /// After the conversation's update failed: whether the conversation is still there (and
     /// open when that is required), so that only its newer last message stopped the update.
     /// The message then goes in behind that one without moving the conversation.
-    async fn goes_in_behind(&self, msg: &MessageItem, require_open: bool) -> Result<bool> {
+    async fn goes_in_behind(&self, msg: &Message, require_open: bool) -> Result<bool> {
         Ok(self
             .0
             .get_conversation(&msg.account, &msg.conversation_id)
@@ -204,7 +199,7 @@ impl Outbound<'_> {
     /// needs: a Send API conversation whose standard window is open at that time.
     fn touch_for_reply(
         &self,
-        msg: &MessageItem,
+        msg: &Message,
         now: i64,
         require_open: bool,
         in_window: Option<i64>,
@@ -239,12 +234,12 @@ impl Outbound<'_> {
                 .name("#chan", "channel")
                 .value(":since", n(crate::domain::window::standard_open_after(at)));
         }
-        u.build(&self.0.table, &msg.pk, keys::META)
+        u.build(&self.0.table, &msg.pk(), keys::META)
     }
 
     async fn queue_plain(
         &self,
-        msg: &MessageItem,
+        msg: &Message,
         now: i64,
         require_open: bool,
     ) -> Result<QueueOutcome> {
@@ -283,7 +278,7 @@ impl Outbound<'_> {
             }
             return Ok(QueueOutcome::ConversationNotOpen);
         }
-        match self.0.put_in_feed(msg).await? {
+        match self.0.put_in_feed(&Queued::new(msg, now), msg).await? {
             crate::store::messages::AppendOutcome::Stored => Ok(QueueOutcome::Stored),
             // The message's own key taken: a retry of a call that got this far, or an id
             // clash (which a retry with a new id settles).
@@ -308,7 +303,7 @@ impl Outbound<'_> {
     /// the human-agent window, a reply that goes in behind, a repeated `client_id`) comes back
     /// as [`InWindow::Refused`] or [`InWindow::ClientSeen`] for the path that reads first.
     /// The order of the writes is `queue_message`'s, so the same retry repairs a crash.
-    pub async fn queue_reply_in_window(&self, msg: &MessageItem, now: i64) -> Result<InWindow> {
+    pub async fn queue_reply_in_window(&self, msg: &Message, now: i64) -> Result<InWindow> {
         let guard = msg
             .client_id
             .as_ref()
@@ -343,7 +338,7 @@ impl Outbound<'_> {
                 };
             }
         };
-        match self.0.put_in_feed(&with_deadline(msg, now)).await? {
+        match self.0.put_in_feed(&Queued::new(msg, now), msg).await? {
             crate::store::messages::AppendOutcome::Stored => Ok(InWindow::Stored(Box::new(conv))),
             // A fresh id taken: a clash, which a retry with a new id settles.
             _ => Err(Error::Corrupt("queued message key already taken".into())),
@@ -368,7 +363,7 @@ impl Outbound<'_> {
     }
 
     /// Puts a message that failed only because it could not be queued back to `queued`.
-    pub async fn requeue_message(&self, m: &MessageItem, now: i64) -> Result<bool> {
+    pub async fn requeue_message(&self, m: &Message, now: i64) -> Result<bool> {
         let deadline = now + UNSENT_DEADLINE_MS;
         let res = self
             .0
@@ -383,7 +378,7 @@ impl Outbound<'_> {
                     deadline,
                     &m.account,
                     &m.conversation_id,
-                    &m.sk,
+                    &m.sk(),
                 )),
             )
             .condition_expression("#st = :f AND #err.reason = :r")

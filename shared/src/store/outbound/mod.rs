@@ -1,7 +1,7 @@
 //! Outbound messages: queueing a reply (idempotent by `client_id`), the sender's lease, each
 //! Send API part recorded with its mid, and final failures. Reached as `store.outbound()`.
 
-use super::{ClientItem, MessageItem, Store, keys};
+use super::{ClientItem, Message, Store, keys};
 use crate::domain::MessageStatus;
 
 /// How long a message may stay `queued` before the sweeper fails it (`not_sent`). Well past
@@ -23,27 +23,39 @@ const _: () = assert!(
 );
 
 /// Whether a send recorded at `stamp` is announced by the message's own feed entry at
-/// `feedsk` (see [`FOLD_MS`]).
-pub fn folds_into_feed(feedsk: Option<&str>, stamp: i64) -> bool {
-    feedsk
-        .and_then(|p| p.get(..13))
+/// `place` (see [`FOLD_MS`]).
+pub fn folds_into_feed(place: Option<&super::FeedPlace>, stamp: i64) -> bool {
+    place
+        .and_then(|p| p.key().get(..13))
         .and_then(|t| t.parse::<i64>().ok())
         .is_some_and(|at| stamp >= at && stamp <= at + FOLD_MS)
 }
 
-/// `msg` with the scheduler sweeper's entry at its deadline: whatever becomes of its job, a
-/// message still queued then is failed with a reason.
-fn with_deadline(msg: &MessageItem, now: i64) -> MessageItem {
-    let deadline = msg.created_at.max(now) + UNSENT_DEADLINE_MS;
-    MessageItem {
-        duepk: Some(keys::due_pk(deadline)),
-        duesk: Some(keys::due_message_sk(
-            deadline,
-            &msg.account,
-            &msg.conversation_id,
-            &msg.sk,
-        )),
-        ..msg.clone()
+/// A message as stored while it is queued: with the scheduler sweeper's entry at its
+/// deadline, so that whatever becomes of its job, a message still queued then is failed with a
+/// reason.
+#[derive(serde::Serialize)]
+pub(super) struct Queued<'a> {
+    #[serde(flatten)]
+    message: &'a Message,
+    duepk: String,
+    duesk: String,
+}
+
+impl<'a> Queued<'a> {
+    pub(super) fn new(msg: &'a Message, now: i64) -> Self {
+        let deadline = msg.created_at.max(now) + UNSENT_DEADLINE_MS;
+        Queued {
+            message: msg,
+            duepk: keys::due_pk(deadline),
+            duesk: keys::due_message_sk(deadline, &msg.account, &msg.conversation_id, &msg.sk()),
+        }
+    }
+}
+
+impl super::Row for Queued<'_> {
+    fn keys(&self) -> Option<(String, String)> {
+        self.message.keys()
     }
 }
 
@@ -51,7 +63,7 @@ fn with_deadline(msg: &MessageItem, now: i64) -> MessageItem {
 pub enum QueueOutcome {
     Stored,
     /// The same `client_id` was used before: this is the message it made.
-    Existing(Box<MessageItem>),
+    Existing(Box<Message>),
     ConversationNotOpen,
     /// Meta allows one private reply per comment, and this comment has had it.
     PrivateReplyExists,
@@ -79,7 +91,7 @@ pub enum InWindow {
 #[derive(Debug)]
 pub enum Lease {
     /// The message, now held by this sender.
-    Taken(Box<MessageItem>),
+    Taken(Box<Message>),
     /// Another sender holds it.
     Held,
     /// Sent or failed already.

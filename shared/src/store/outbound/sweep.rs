@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::types::Update;
 use serde_json::json;
 
-use super::super::{EventItem, MessageItem, n, s};
+use super::super::{EventItem, Message, n, s};
 use crate::domain::{EventType, MessageError, MessageStatus};
 use crate::{Error, Result};
 
@@ -12,16 +12,11 @@ use super::*;
 
 impl Outbound<'_> {
     /// Fails a message that has not gone out, with a machine-readable reason.
-    pub async fn fail_message(
-        &self,
-        m: &MessageItem,
-        err: &MessageError,
-        now: i64,
-    ) -> Result<bool> {
+    pub async fn fail_message(&self, m: &Message, err: &MessageError, now: i64) -> Result<bool> {
         let upd = Update::builder()
             .table_name(&self.0.table)
-            .key("pk", s(&m.pk))
-            .key("sk", s(&m.sk))
+            .key("pk", s(&m.pk()))
+            .key("sk", s(&m.sk()))
             .update_expression(
                 "SET #st = :f, #err = :e, updated_at = :u REMOVE lease_until, ambiguous_since, duepk, duesk",
             )
