@@ -5,10 +5,14 @@
 //! - `meta`: Meta's wire formats (webhook events and signatures, Graph error bodies,
 //!   `signed_request`);
 //! - `connect`: what connecting a Page needs and what a health check concludes;
-//! - `clock`, `ids`: time as a value (injectable) and id minting.
+//! - `access`: the agent API's roles and the claims a token must carry;
+//! - `clock`, `ids`: time as a value (injectable) and id minting;
+//! - `url_policy`: where a customer-configured URL may point.
 
+pub mod access;
 pub mod clock;
 pub mod connect;
 pub mod domain;
 pub mod ids;
 pub mod meta;
+pub mod url_policy;

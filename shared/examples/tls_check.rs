@@ -7,7 +7,7 @@ async fn main() {
     let base = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "https://index.crates.io".into());
-    let c = pagedesk_shared::tls::reqwest_builder()
+    let c = pagedesk_shared::adapters::tls::reqwest_builder()
         .build()
         .expect("client");
     let r = c.get(format!("{base}/config.json")).send().await;
@@ -19,7 +19,7 @@ async fn main() {
         std::env::set_var("AWS_REGION", "us-east-1");
         std::env::set_var("AWS_ENDPOINT_URL", &base);
     }
-    let cfg = pagedesk_shared::aws::sdk_config();
+    let cfg = pagedesk_shared::adapters::aws::sdk_config();
     let sqs = aws_sdk_sqs::Client::new(&cfg);
     match sqs.list_queues().send().await {
         Ok(_) => println!("sdk: answered"),

@@ -1,35 +1,25 @@
-//! The common crate of pagedesk: the store, the adapters (AWS, Graph, HTTP), the services the
-//! functions share, and the API's helpers.
+//! The common crate of pagedesk, one folder per layer; each depends only on the layers above
+//! it in this list:
 //!
-//! The pure layers (`domain`, `meta`, `connect`, `clock`, `ids`) live in `pagedesk-core`, which
+//! - `runtime`: configuration read once at start-up, logs (and `error`, the crate's error);
+//! - `contracts`: the formats functions hand each other (queue jobs, message references);
+//! - `adapters`: AWS, TLS, S3, Graph, secrets, JWT verification, the URL policy;
+//! - `store`: DynamoDB, which owns its rows and their keys;
+//! - `services`: assignment, automatic messages, AI-agent deliveries, media;
+//! - `http`: the agent API's views and responses.
+//!
+//! The pure layers (`domain`, `meta`, `access`, `connect`, `clock`, `ids`, `url_policy`) live in `pagedesk-core`, which
 //! builds without tokio, the AWS SDK or reqwest; they are re-exported here under their own
 //! names so a function names one crate.
 
-pub use pagedesk_core::{clock, connect, domain, ids, meta};
+pub use pagedesk_core::{access, clock, connect, domain, ids, meta, url_policy};
 
-pub mod ai_agent;
-pub mod api;
-pub mod assignment;
-pub mod auth;
-pub mod automatic;
-pub mod aws;
-
-pub mod config;
+pub mod adapters;
+pub mod contracts;
 pub mod error;
-pub mod graph;
-pub mod media;
-pub mod message_ref;
-pub mod page_cache;
-pub mod queue;
-pub mod s3;
-pub mod safe_url;
-
-pub mod secrets;
-pub mod spill;
-pub mod sqs_batch;
+pub mod http;
+pub mod runtime;
+pub mod services;
 pub mod store;
-pub mod telemetry;
-pub mod tls;
-pub mod views;
 
 pub use error::{Error, Result};

@@ -6,11 +6,11 @@
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use pagedesk_shared::auth::{Role, Verifier, dev_token};
-use pagedesk_shared::config::AuthConfig;
+use pagedesk_shared::adapters::auth::{Role, Verifier, dev_token};
 use pagedesk_shared::meta::event::parse;
 use pagedesk_shared::meta::signature;
 use pagedesk_shared::meta::webhook::{InboundEvent, split};
+use pagedesk_shared::runtime::config::AuthConfig;
 use pagedesk_shared::store::{EventCursor, decode_cursor};
 use proptest::prelude::*;
 use serde_json::{Map, Value};

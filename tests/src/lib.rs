@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use pagedesk_shared::auth::{Role, dev_token};
-use pagedesk_shared::aws::Clients;
+use pagedesk_shared::adapters::auth::{Role, dev_token};
+use pagedesk_shared::adapters::aws::Clients;
 use pagedesk_shared::meta::signature;
 use serde_json::{Value, json};
 
@@ -23,7 +23,7 @@ impl Stack {
         let text = std::fs::read_to_string(&path).expect("stack file readable");
         Stack {
             info: serde_json::from_str(&text).expect("stack file is JSON"),
-            http: pagedesk_shared::tls::reqwest_builder()
+            http: pagedesk_shared::adapters::tls::reqwest_builder()
                 .build()
                 .unwrap_or_default(),
         }

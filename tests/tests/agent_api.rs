@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use pagedesk_e2e::{Stack, Tenant, envelope, fixture, messaging_event, unique};
-use pagedesk_shared::auth::Role;
+use pagedesk_shared::adapters::auth::Role;
 use serde_json::{Value, json};
 
 async fn say(stack: &Stack, t: &Tenant, user: &str, text: &str) {
@@ -48,7 +48,8 @@ async fn tokens_roles_and_error_shape() {
         .api("GET", "/conversations", Some("not-a-jwt"), None)
         .await;
     assert_eq!(s, 401);
-    let forged = pagedesk_shared::auth::dev_token("wrong-secret", "a", "acct", Role::Admin, 60);
+    let forged =
+        pagedesk_shared::adapters::auth::dev_token("wrong-secret", "a", "acct", Role::Admin, 60);
     assert_eq!(
         stack
             .api("GET", "/conversations", Some(&forged), None)

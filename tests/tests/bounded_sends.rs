@@ -10,9 +10,9 @@ use pagedesk_e2e::{Stack, eventually, seed_conversation, unique};
 use pagedesk_scheduler::Scheduler;
 use pagedesk_sender::Sender;
 use pagedesk_shared::clock::{Clock, MINUTE_MS, ManualClock, SystemClock};
-use pagedesk_shared::config::{FunctionConfig, SenderConfig};
+use pagedesk_shared::contracts::queue::OutboundJob;
 use pagedesk_shared::domain::{AuthorType, Direction, EventType, MessageStatus};
-use pagedesk_shared::queue::OutboundJob;
+use pagedesk_shared::runtime::config::{FunctionConfig, SenderConfig};
 use pagedesk_shared::store::{EventItem, Message, QueueOutcome, Store, UNSENT_DEADLINE_MS};
 use serde_json::json;
 

@@ -2,7 +2,7 @@
 //! leads as contacts.
 
 use pagedesk_e2e::{Stack, Tenant, fixture, now_ms, unique};
-use pagedesk_shared::auth::Role;
+use pagedesk_shared::adapters::auth::Role;
 use pagedesk_shared::clock::DAY_MS;
 use serde_json::{Value, json};
 

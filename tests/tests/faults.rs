@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use pagedesk_e2e::{Stack, Tenant, envelope, text_event, unique};
-use pagedesk_shared::auth::Role;
+use pagedesk_shared::adapters::auth::Role;
 use pagedesk_shared::clock::{Clock, SystemClock};
 use serde_json::{Value, json};
 

@@ -3,7 +3,7 @@
 //! blocking; uploads for replies; another account's upload refused; erasure removes media.
 
 use pagedesk_e2e::{Stack, Tenant, eventually, fixture, messaging_event, now_ms, unique};
-use pagedesk_shared::auth::Role;
+use pagedesk_shared::adapters::auth::Role;
 use serde_json::{Value, json};
 
 async fn put_media(stack: &Stack, name: &str, content_type: &str, bytes: Vec<u8>) -> String {

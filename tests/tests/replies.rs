@@ -27,7 +27,11 @@ async fn reply(stack: &Stack, t: &Tenant, conv: &str, body: Value) -> (u16, Valu
         .api(
             "POST",
             &format!("/conversations/{conv}/messages"),
-            Some(&stack.token(&t.account, "agent-1", pagedesk_shared::auth::Role::Agent)),
+            Some(&stack.token(
+                &t.account,
+                "agent-1",
+                pagedesk_shared::adapters::auth::Role::Agent,
+            )),
             Some(body),
         )
         .await

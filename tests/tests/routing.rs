@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use hmac::{Hmac, Mac};
 use pagedesk_e2e::{Stack, Tenant, eventually, messaging_event, now_ms, text_event, unique};
-use pagedesk_shared::auth::Role;
+use pagedesk_shared::adapters::auth::Role;
 use serde_json::{Value, json};
 use sha2::Sha256;
 

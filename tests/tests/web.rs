@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use pagedesk_e2e::{Stack, Tenant, eventually, messaging_event, now_ms, text_event, unique};
-use pagedesk_shared::auth::Role;
+use pagedesk_shared::adapters::auth::Role;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -56,7 +56,7 @@ async fn driver() -> Driver {
         child,
         url: format!("http://127.0.0.1:{port}"),
     };
-    let http = pagedesk_shared::tls::reqwest_builder()
+    let http = pagedesk_shared::adapters::tls::reqwest_builder()
         .build()
         .expect("http client");
     eventually("chromedriver to listen", 20, || {
@@ -510,7 +510,7 @@ async fn images_comments_and_leads_show_as_what_they_are() {
     // A person sends a picture (served by the simulator as Meta's CDN would).
     let name = format!("pic-{}.svg", unique());
     let svg = r##"<svg xmlns="http://www.w3.org/2000/svg" width="120" height="80"><rect width="120" height="80" fill="#0866ff"/></svg>"##;
-    let put = pagedesk_shared::tls::reqwest_builder()
+    let put = pagedesk_shared::adapters::tls::reqwest_builder()
         .build()
         .expect("http client")
         .put(format!("{}/_sim/media/{name}", stack.s("sim_url")))

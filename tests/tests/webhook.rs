@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use pagedesk_e2e::{Stack, envelope, eventually, text_event_with_mid, unique};
 use pagedesk_shared::clock::SystemClock;
-use pagedesk_shared::config::{FunctionConfig, WebhookConfig};
 use pagedesk_shared::meta::signature;
+use pagedesk_shared::runtime::config::{FunctionConfig, WebhookConfig};
 use pagedesk_webhook::Webhook;
 use serde_json::{Value, json};
 

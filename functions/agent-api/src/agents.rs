@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use pagedesk_shared::auth::{RESERVED_AGENT_ID, Role};
+use pagedesk_shared::adapters::auth::{RESERVED_AGENT_ID, Role};
 use pagedesk_shared::domain::AgentStatus;
+use pagedesk_shared::http::views;
 use pagedesk_shared::store::{AgentItem, AgentPatch};
-use pagedesk_shared::views;
 use serde_json::{Map, Value, json};
 
 use crate::App;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use pagedesk_shared::views;
+use pagedesk_shared::http::views;
 
 use crate::App;
 use crate::error::ApiFailure;
@@ -21,7 +21,7 @@ pub async fn erase(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply 
         // Their media goes too: the object and the guard that would reuse it.
         if let Some(bucket) = app.cfg.bucket.as_deref() {
             for key in &keys {
-                pagedesk_shared::media::delete(&app.s3, bucket, key).await?;
+                pagedesk_shared::services::media::delete(&app.s3, bucket, key).await?;
                 app.store.forget_media(&c.account, key).await?;
             }
         }

@@ -4,17 +4,17 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use pagedesk_shared::assignment::Assigner;
-use pagedesk_shared::automatic::{self, Automatic};
 use pagedesk_shared::domain::window::{WindowState, window_at};
 use pagedesk_shared::domain::{
     AssignedBy, Channel, ConversationStatus, Direction, EventType, MessageKind,
 };
+use pagedesk_shared::http::views;
+use pagedesk_shared::services::assignment::Assigner;
+use pagedesk_shared::services::automatic::{self, Automatic};
 use pagedesk_shared::store::{
     AssignOutcome, Assignment, Capacity, ConversationItem, ConversationQuery, EventItem,
     ReopenRefused,
 };
-use pagedesk_shared::views;
 use serde::Deserialize;
 use serde_json::json;
 

@@ -5,8 +5,8 @@ use std::borrow::Cow;
 
 use axum::response::{IntoResponse, Response};
 use lambda_http::http::StatusCode;
-use pagedesk_shared::api::error_body;
-use pagedesk_shared::auth::AuthError;
+use pagedesk_shared::adapters::auth::AuthError;
+use pagedesk_shared::http::api::error_body;
 use serde_json::{Value, json};
 
 #[derive(Debug, thiserror::Error)]

@@ -26,12 +26,12 @@ use std::sync::Arc;
 use axum::routing::{MethodFilter, MethodRouter};
 use lambda_http::http::{Method, Response, Uri};
 use lambda_http::{Body, Request};
-use pagedesk_shared::api::HttpResponse;
-use pagedesk_shared::auth::{Claims, Verifier};
+use pagedesk_shared::adapters::auth::{Claims, Verifier};
+use pagedesk_shared::adapters::secrets::SecretCache;
 use pagedesk_shared::clock::Clock;
-use pagedesk_shared::config::AgentApiConfig;
 use pagedesk_shared::domain::{MessageStatus, ReplyRoute};
-use pagedesk_shared::secrets::SecretCache;
+use pagedesk_shared::http::api::HttpResponse;
+use pagedesk_shared::runtime::config::AgentApiConfig;
 use pagedesk_shared::store::{ConversationItem, Message, Store, Watermarks};
 use tower_service::Service;
 
@@ -45,9 +45,9 @@ pub struct App {
     pub verifier: Verifier,
     pub clock: Arc<dyn Clock>,
     pub sqs: aws_sdk_sqs::Client,
-    pub graph: pagedesk_shared::graph::GraphClient,
+    pub graph: pagedesk_shared::adapters::graph::GraphClient,
     /// Presigned reads of media copies, presigned writes of uploads, erasure of media.
-    pub s3: pagedesk_shared::s3::S3,
+    pub s3: pagedesk_shared::adapters::s3::S3,
 }
 
 impl App {

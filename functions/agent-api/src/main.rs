@@ -2,16 +2,16 @@ use std::sync::Arc;
 
 use lambda_http::{Error, Request, service_fn};
 use pagedesk_agent_api::{AgentApi, App};
-use pagedesk_shared::auth::Verifier;
-use pagedesk_shared::aws::Clients;
+use pagedesk_shared::adapters::auth::Verifier;
+use pagedesk_shared::adapters::aws::Clients;
+use pagedesk_shared::adapters::secrets::SecretCache;
 use pagedesk_shared::clock::SystemClock;
-use pagedesk_shared::config::{AgentApiConfig, FunctionConfig};
-use pagedesk_shared::secrets::SecretCache;
+use pagedesk_shared::runtime::config::{AgentApiConfig, FunctionConfig};
 use pagedesk_shared::store::Store;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    pagedesk_shared::telemetry::init();
+    pagedesk_shared::runtime::telemetry::init();
     let cfg = AgentApiConfig::from_env()?;
     let clients = Clients::from_env();
     let api = AgentApi::new(App {
@@ -20,7 +20,7 @@ async fn main() -> Result<(), Error> {
         verifier: Verifier::new(cfg.auth.clone()),
         clock: Arc::new(SystemClock),
         sqs: clients.sqs.clone(),
-        graph: pagedesk_shared::graph::GraphClient::new(&cfg.graph),
+        graph: pagedesk_shared::adapters::graph::GraphClient::new(&cfg.graph),
         s3: clients.s3.clone(),
         cfg,
     });

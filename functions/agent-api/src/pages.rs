@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use lambda_http::http::StatusCode;
+use pagedesk_shared::adapters::graph::GraphError;
 use pagedesk_shared::connect::{self, Channels};
 use pagedesk_shared::domain::PageStatus;
-use pagedesk_shared::graph::GraphError;
+use pagedesk_shared::http::views;
 use pagedesk_shared::store::PageItem;
-use pagedesk_shared::views;
 use serde::Deserialize;
 use serde_json::json;
 

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use lambda_http::http::StatusCode;
+use pagedesk_shared::adapters::graph::{AppCredentials, GrantedPage, GraphError};
 use pagedesk_shared::connect::{self};
+use pagedesk_shared::contracts::queue::{ImportJob, enqueue_import};
 use pagedesk_shared::domain::rules::{RoutingRule, RuleMatch};
 use pagedesk_shared::domain::{EventType, PageStatus, RoutingMethod};
-use pagedesk_shared::graph::{AppCredentials, GrantedPage, GraphError};
-use pagedesk_shared::queue::{ImportJob, enqueue_import};
 use pagedesk_shared::store::{EventItem, ImportProgress, PageItem};
 use serde::Deserialize;
 use serde_json::{Value, json};

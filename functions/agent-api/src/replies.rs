@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use lambda_http::http::StatusCode;
-use pagedesk_shared::auth::Role;
+use pagedesk_shared::adapters::auth::Role;
 use pagedesk_shared::clock::rfc3339;
+use pagedesk_shared::contracts::queue::{OutboundJob, enqueue_outbound};
 use pagedesk_shared::domain::outbound::{self, OutAttachment, ReplyAuthor, ReplyRequest};
 use pagedesk_shared::domain::window::window_at;
 use pagedesk_shared::domain::{Attachment, MessageError};
@@ -15,14 +16,13 @@ use pagedesk_shared::domain::{
     SendType,
 };
 use pagedesk_shared::ids;
-use pagedesk_shared::queue::{OutboundJob, enqueue_outbound};
 use pagedesk_shared::store::{
     Assignment, Capacity, ConversationItem, EventItem, InWindow, Message, QueueOutcome, ReplyState,
     Settings, Watermarks,
 };
 use serde_json::json;
 
-use pagedesk_shared::views;
+use pagedesk_shared::http::views;
 
 use crate::App;
 use crate::error::ApiFailure;
@@ -375,7 +375,7 @@ async fn resolve_attachments(
             continue;
         };
         let bucket = crate::uploads::bucket(app)?;
-        match pagedesk_shared::media::size(&app.s3, bucket, &up.key).await? {
+        match pagedesk_shared::services::media::size(&app.s3, bucket, &up.key).await? {
             Some(n) if n == up.size => {}
             _ => {
                 problems.push(format!(
@@ -384,7 +384,7 @@ async fn resolve_attachments(
                 continue;
             }
         }
-        if !pagedesk_shared::media::type_fits(&a.kind, &up.content_type) {
+        if !pagedesk_shared::services::media::type_fits(&a.kind, &up.content_type) {
             problems.push(format!(
                 "attachments[{i}].type: the upload is {}, not a(n) {}",
                 up.content_type, a.kind

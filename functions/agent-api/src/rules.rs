@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use pagedesk_shared::assignment::Assigner;
 use pagedesk_shared::domain::AssignedBy;
 use pagedesk_shared::domain::rules::{self, OnAgentRemoved};
+use pagedesk_shared::services::assignment::Assigner;
 use pagedesk_shared::store::{Assignment, Capacity};
 use serde_json::{Value, json};
 

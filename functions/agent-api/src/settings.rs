@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use axum::extract::State;
+use pagedesk_shared::adapters::safe_url::UrlPolicy;
 use pagedesk_shared::domain::hours::{self, WeeklyHours};
-use pagedesk_shared::safe_url::UrlPolicy;
 use pagedesk_shared::store::Settings;
 use serde_json::{Map, Value, json};
 

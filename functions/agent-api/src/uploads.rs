@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use lambda_http::http::StatusCode;
 use pagedesk_shared::clock::rfc3339;
-use pagedesk_shared::media;
+use pagedesk_shared::services::media;
 use pagedesk_shared::store::UploadItem;
 use serde::Deserialize;
 use serde_json::json;
@@ -76,7 +76,7 @@ pub(crate) async fn links<'a>(
         return Ok(out);
     };
     for m in msgs {
-        for key in pagedesk_shared::views::stored_keys(m) {
+        for key in pagedesk_shared::http::views::stored_keys(m) {
             if !out.contains_key(key) {
                 let url = media::read_url(&app.s3, bucket, key).await?;
                 out.insert(key.to_owned(), url);

@@ -13,12 +13,12 @@ use std::sync::Arc;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request};
-use pagedesk_shared::api::{ApiError, HttpResponse, json, text};
-use pagedesk_shared::aws::Clients;
+use pagedesk_shared::adapters::aws::Clients;
+use pagedesk_shared::adapters::secrets::SecretCache;
 use pagedesk_shared::clock::{Clock, rfc3339};
-use pagedesk_shared::config::MetaCallbacksConfig;
+use pagedesk_shared::http::api::{ApiError, HttpResponse, json, text};
 use pagedesk_shared::meta::signed_request::{SignedRequest, verify_signed_request};
-use pagedesk_shared::secrets::SecretCache;
+use pagedesk_shared::runtime::config::MetaCallbacksConfig;
 use pagedesk_shared::store::{DeletionItem, Store};
 use sha2::{Digest, Sha256};
 

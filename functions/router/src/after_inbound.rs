@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pagedesk_shared::assignment::{self, Assigner, Target};
-use pagedesk_shared::automatic::{self, Automatic};
 use pagedesk_shared::clock::MINUTE_MS;
+use pagedesk_shared::contracts::queue::{OutboundJob, enqueue_outbound};
 use pagedesk_shared::domain::rules::{Facts, RoutingRule};
 use pagedesk_shared::domain::{AssignedBy, ConversationStatus, Direction, EventType, MessageKind};
-use pagedesk_shared::queue::{OutboundJob, enqueue_outbound};
+use pagedesk_shared::services::assignment::{self, Assigner, Target};
+use pagedesk_shared::services::automatic::{self, Automatic};
 use pagedesk_shared::store::{
     ContactItem, ConversationItem, Message, PageItem, Settings, Store, Touch,
 };

@@ -1,9 +1,9 @@
 //! Contacts: created on first contact with the name and picture the User Profile API gives, a
 //! refusal asked again later, never a made-up name.
 
+use pagedesk_shared::adapters::graph::GraphError;
 use pagedesk_shared::clock::{DAY_MS, HOUR_MS};
 use pagedesk_shared::domain::ProfileStatus;
-use pagedesk_shared::graph::GraphError;
 use pagedesk_shared::ids;
 use pagedesk_shared::store::{ContactItem, PageItem};
 

@@ -10,8 +10,8 @@
 //! them, and each lead is a conversation. A lead Meta will not give us (the App Dashboard's
 //! test leads) is recorded as such instead of being retried.
 
+use pagedesk_shared::adapters::graph::GraphError;
 use pagedesk_shared::domain::{AuthorType, Direction, MessageKind, MessageStatus, ProfileStatus};
-use pagedesk_shared::graph::GraphError;
 use pagedesk_shared::meta::event::timestamp_ms;
 use pagedesk_shared::meta::webhook::id_string;
 use pagedesk_shared::store::{AppendOutcome, ContactItem, Message, PageItem, PostItem, SentPart};
@@ -319,7 +319,7 @@ impl Router {
     }
 
     async fn page_token(&self, page: &PageItem) -> Option<String> {
-        self.secrets.page_token(page).await.ok().flatten()
+        page.token(&self.secrets).await.ok().flatten()
     }
 
     async fn on_lead(&self, page: &PageItem, v: &Value) -> Result<(), RouterError> {

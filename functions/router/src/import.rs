@@ -10,12 +10,12 @@
 
 use std::time::Duration;
 
+use pagedesk_shared::adapters::graph::{GraphError, OldMessage};
 use pagedesk_shared::clock::DAY_MS;
+use pagedesk_shared::contracts::queue::{ImportJob, enqueue_import};
 use pagedesk_shared::domain::{
     AuthorType, ConversationStatus, Direction, EventType, MessageStatus,
 };
-use pagedesk_shared::graph::{GraphError, OldMessage};
-use pagedesk_shared::queue::{ImportJob, enqueue_import};
 use pagedesk_shared::store::{EventItem, ImportProgress, Message, PageItem};
 use serde_json::json;
 
@@ -74,7 +74,7 @@ impl Router {
             tracing::info!("import step already done or replaced; dropped");
             return Ok(());
         };
-        let token = match self.secrets.page_token(&page).await? {
+        let token = match page.token(&self.secrets).await? {
             Some(t) => t,
             None => {
                 return self

@@ -16,13 +16,13 @@ mod messaging;
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use pagedesk_shared::adapters::graph::GraphClient;
+use pagedesk_shared::adapters::secrets::SecretCache;
+use pagedesk_shared::adapters::sqs_batch::process_fifo;
 use pagedesk_shared::clock::Clock;
-use pagedesk_shared::config::RouterConfig;
-use pagedesk_shared::graph::GraphClient;
 use pagedesk_shared::meta::event::{self, WebhookEvent};
 use pagedesk_shared::meta::webhook::{Field, InboundEvent};
-use pagedesk_shared::secrets::SecretCache;
-use pagedesk_shared::sqs_batch::process_fifo;
+use pagedesk_shared::runtime::config::RouterConfig;
 use pagedesk_shared::store::{Receipt, Store};
 use tracing::Instrument;
 
@@ -46,7 +46,7 @@ pub(crate) enum Handled {
     /// What the event refers to has not arrived yet (named for the log).
     Waiting(&'static str),
 }
-pub use pagedesk_shared::page_cache::PageCache;
+pub use pagedesk_shared::services::page_cache::PageCache;
 
 pub struct Router {
     pub cfg: RouterConfig,
@@ -59,7 +59,7 @@ pub struct Router {
     /// Automatic messages and AI-agent deliveries go to the outbound queue.
     pub sqs: aws_sdk_sqs::Client,
     /// Events the webhook kept in S3 because they were too large for the queue; media copies.
-    pub s3: pagedesk_shared::s3::S3,
+    pub s3: pagedesk_shared::adapters::s3::S3,
     /// Fetches media URLs under the URL policy.
     pub media_http: reqwest::Client,
 }
@@ -75,19 +75,19 @@ pub enum RouterError {
     Contention,
     /// Graph could not be asked (an import step): the record is retried.
     #[error("graph unavailable: {0}")]
-    Graph(#[from] pagedesk_shared::graph::GraphError),
+    Graph(#[from] pagedesk_shared::adapters::graph::GraphError),
 }
 
 impl Router {
     pub fn new(
         cfg: RouterConfig,
-        clients: &pagedesk_shared::aws::Clients,
+        clients: &pagedesk_shared::adapters::aws::Clients,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Router {
             store: Store::new(clients.dynamo.clone(), cfg.table.clone()),
-            graph: pagedesk_shared::graph::GraphClient::new(&cfg.graph),
-            secrets: pagedesk_shared::secrets::SecretCache::shared(
+            graph: pagedesk_shared::adapters::graph::GraphClient::new(&cfg.graph),
+            secrets: pagedesk_shared::adapters::secrets::SecretCache::shared(
                 &clients.secrets,
                 cfg.secret_cache_seconds,
             ),
@@ -110,13 +110,13 @@ impl Router {
             .body
             .as_deref()
             .ok_or_else(|| RouterError::Poison("empty body".into()))?;
-        if body.starts_with(pagedesk_shared::queue::MEDIA_JOB_PREFIX) {
-            let job: pagedesk_shared::queue::MediaJob =
+        if body.starts_with(pagedesk_shared::contracts::queue::MEDIA_JOB_PREFIX) {
+            let job: pagedesk_shared::contracts::queue::MediaJob =
                 serde_json::from_str(body).map_err(|e| RouterError::Poison(e.to_string()))?;
             return self.on_media(job).await;
         }
-        if body.starts_with(pagedesk_shared::queue::IMPORT_JOB_PREFIX) {
-            let job: pagedesk_shared::queue::ImportJob =
+        if body.starts_with(pagedesk_shared::contracts::queue::IMPORT_JOB_PREFIX) {
+            let job: pagedesk_shared::contracts::queue::ImportJob =
                 serde_json::from_str(body).map_err(|e| RouterError::Poison(e.to_string()))?;
             let receives: u32 = m
                 .attributes
@@ -147,7 +147,7 @@ impl Router {
         let bucket = self.cfg.bucket.as_deref().ok_or_else(|| {
             RouterError::Poison("a spilled event, but no bucket is configured".into())
         })?;
-        let bytes = pagedesk_shared::spill::get(&self.s3, bucket, key).await?;
+        let bytes = pagedesk_shared::services::spill::get(&self.s3, bucket, key).await?;
         let ev: InboundEvent =
             serde_json::from_slice(&bytes).map_err(|e| RouterError::Poison(e.to_string()))?;
         if ev.spilled.is_some() {

@@ -8,10 +8,10 @@
 
 use std::time::Duration;
 
+use pagedesk_shared::adapters::safe_url::{GuardedResolver, UrlPolicy};
+use pagedesk_shared::contracts::queue::{MediaJob, enqueue_media};
 use pagedesk_shared::domain::EventType;
-use pagedesk_shared::media;
-use pagedesk_shared::queue::{MediaJob, enqueue_media};
-use pagedesk_shared::safe_url::{GuardedResolver, UrlPolicy};
+use pagedesk_shared::services::media;
 use pagedesk_shared::store::{EventItem, MediaClaim, MediaItem, Message};
 use serde_json::json;
 
@@ -42,7 +42,7 @@ pub fn client(policy: UrlPolicy) -> reqwest::Client {
             attempt.follow()
         }
     });
-    pagedesk_shared::tls::reqwest_builder()
+    pagedesk_shared::adapters::tls::reqwest_builder()
         .dns_resolver(GuardedResolver::new(policy))
         .redirect(redirects)
         .connect_timeout(Duration::from_secs(5))
@@ -169,7 +169,7 @@ impl Router {
             .check_url(url)
             .map_err(|e| CopyError::Never(format!("source not allowed: {e}")))?;
         let mut resp = self.media_http.get(url).send().await.map_err(|e| {
-            if pagedesk_shared::safe_url::refusal_in(&e).is_some() || e.is_redirect() {
+            if pagedesk_shared::adapters::safe_url::refusal_in(&e).is_some() || e.is_redirect() {
                 CopyError::Never(format!("source not allowed: {}", e.without_url()))
             } else {
                 CopyError::Later(e.without_url().to_string())

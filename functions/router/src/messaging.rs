@@ -1,11 +1,11 @@
 //! Messenger events: conversation reuse, messages, echoes, receipts, reactions, edits (the
 //! contacts they come from: `contacts.rs`).
 
-use pagedesk_shared::automatic;
 use pagedesk_shared::domain::{AuthorType, Direction, EventType, MessageStatus};
 use pagedesk_shared::ids;
-use pagedesk_shared::message_ref::EchoMetadata;
 use pagedesk_shared::meta::event::{Echo, Inbound, Reaction};
+use pagedesk_shared::services::automatic;
+use pagedesk_shared::store::EchoMetadata;
 use pagedesk_shared::store::{
     AnchorRef, AppendOutcome, ContactItem, CreateOutcome, EventItem, Message, PageItem, PostItem,
     Receipt, SentPart, Touch,
@@ -261,7 +261,7 @@ impl Router {
             for a in msg
                 .attachments
                 .iter_mut()
-                .filter(|a| a.url.is_some() && pagedesk_shared::media::is_media(&a.kind))
+                .filter(|a| a.url.is_some() && pagedesk_shared::services::media::is_media(&a.kind))
             {
                 a.stored.get_or_insert(false);
             }

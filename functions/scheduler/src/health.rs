@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 
+use pagedesk_shared::adapters::graph::{AppCredentials, GraphClient, GraphError};
+use pagedesk_shared::adapters::secrets::SecretCache;
 use pagedesk_shared::connect::{self, token_problem};
 use pagedesk_shared::domain::{EventType, PageStatus};
-use pagedesk_shared::graph::{AppCredentials, GraphClient, GraphError};
-use pagedesk_shared::secrets::SecretCache;
 use pagedesk_shared::store::{EventItem, PageItem, Store};
 use serde_json::json;
 
@@ -24,8 +24,8 @@ pub struct Health {
 
 impl Health {
     pub fn new(
-        cfg: &pagedesk_shared::config::SchedulerConfig,
-        clients: &pagedesk_shared::aws::Clients,
+        cfg: &pagedesk_shared::runtime::config::SchedulerConfig,
+        clients: &pagedesk_shared::adapters::aws::Clients,
     ) -> Self {
         Health {
             graph: GraphClient::new(&cfg.graph),
@@ -95,7 +95,7 @@ impl Health {
                 self.period_ms,
             )
         };
-        let token = match self.secrets.page_token(page).await {
+        let token = match page.token(&self.secrets).await {
             Ok(Some(t)) => t,
             Ok(None) => {
                 return reauth("token_missing");

@@ -13,7 +13,7 @@ use pagedesk_shared::clock::{Clock, MINUTE_MS, rfc3339};
 use pagedesk_shared::domain::outbound;
 use pagedesk_shared::domain::window::{Mark, due};
 use pagedesk_shared::domain::{ConversationStatus, EventType, MessageStatus};
-use pagedesk_shared::message_ref::MessageRef;
+use pagedesk_shared::store::MessageRef;
 use pagedesk_shared::store::{EventItem, Settings, Store};
 use serde::Serialize;
 use serde_json::json;

@@ -2,15 +2,15 @@ use std::sync::Arc;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use pagedesk_scheduler::{Health, Scheduler};
-use pagedesk_shared::aws::Clients;
+use pagedesk_shared::adapters::aws::Clients;
 use pagedesk_shared::clock::SystemClock;
-use pagedesk_shared::config::{FunctionConfig, SchedulerConfig};
+use pagedesk_shared::runtime::config::{FunctionConfig, SchedulerConfig};
 use pagedesk_shared::store::Store;
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    pagedesk_shared::telemetry::init();
+    pagedesk_shared::runtime::telemetry::init();
     let cfg = SchedulerConfig::from_env()?;
     let clients = Clients::from_env();
     let scheduler = Scheduler {

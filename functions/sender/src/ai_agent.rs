@@ -3,12 +3,12 @@
 //! sender's backoff; when the bot cannot be reached after every attempt (or refuses), the
 //! conversation is handed to people, so nobody waits on a bot that is down.
 
-use pagedesk_shared::ai_agent::AiAgentError;
-use pagedesk_shared::assignment::Assigner;
+use pagedesk_shared::contracts::queue::OutboundJob;
 use pagedesk_shared::domain::{AssignedBy, ConversationStatus, EventType};
-use pagedesk_shared::queue::OutboundJob;
+use pagedesk_shared::http::views;
+use pagedesk_shared::services::ai_agent::AiAgentError;
+use pagedesk_shared::services::assignment::Assigner;
 use pagedesk_shared::store::{ConversationItem, EventItem, Watermarks};
-use pagedesk_shared::views;
 use serde_json::json;
 
 use crate::{MAX_ATTEMPTS, SendError, Sender, backoff};

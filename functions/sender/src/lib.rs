@@ -17,17 +17,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use pagedesk_shared::aws::Clients;
+use pagedesk_shared::adapters::aws::Clients;
+use pagedesk_shared::adapters::graph::{GraphClient, GraphError};
+use pagedesk_shared::adapters::secrets::SecretCache;
+use pagedesk_shared::adapters::sqs_batch::process_fifo;
 use pagedesk_shared::clock::Clock;
-use pagedesk_shared::config::SenderConfig;
+use pagedesk_shared::contracts::queue::{OutboundJob, SendTarget};
 use pagedesk_shared::domain::outbound::{self, ReplyAuthor, SendOutcome};
 use pagedesk_shared::domain::window::{WindowState, window_at};
 use pagedesk_shared::domain::{AuthorType, MessageStatus, PageStatus, ReplyRoute};
-use pagedesk_shared::graph::{GraphClient, GraphError};
-use pagedesk_shared::page_cache::PageCache;
-use pagedesk_shared::queue::{OutboundJob, SendTarget};
-use pagedesk_shared::secrets::SecretCache;
-use pagedesk_shared::sqs_batch::process_fifo;
+use pagedesk_shared::runtime::config::SenderConfig;
+use pagedesk_shared::services::page_cache::PageCache;
 use pagedesk_shared::store::{Lease, Message, PageItem, SentPart, Store};
 use serde_json::json;
 use tracing::Instrument;
@@ -47,9 +47,9 @@ pub struct Sender {
     pub secrets: Arc<SecretCache>,
     pub sqs: aws_sdk_sqs::Client,
     pub clock: Arc<dyn Clock>,
-    pub bot: pagedesk_shared::ai_agent::AiAgentClient,
+    pub bot: pagedesk_shared::services::ai_agent::AiAgentClient,
     /// Uploads go to Meta as presigned reads of the data bucket.
-    pub s3: pagedesk_shared::s3::S3,
+    pub s3: pagedesk_shared::adapters::s3::S3,
     /// Pages as last read (for `settings_cache_seconds`): a send reads none in steady state.
     pub pages: PageCache,
 }
@@ -65,7 +65,7 @@ impl Sender {
             s3: clients.s3.clone(),
             pages: PageCache::default(),
             clock,
-            bot: pagedesk_shared::ai_agent::AiAgentClient::new(
+            bot: pagedesk_shared::services::ai_agent::AiAgentClient::new(
                 Duration::from_millis(cfg.ai_agent_timeout_ms),
                 cfg.url_policy,
             ),
@@ -199,7 +199,7 @@ impl Sender {
                 return self.fail(&msg, None, "window_closed").await;
             }
         };
-        let Some(token) = self.secrets.page_token(&page).await? else {
+        let Some(token) = page.token(&self.secrets).await? else {
             return self.fail(&msg, None, "page_disconnected").await;
         };
         let parts = parts(&msg);
@@ -256,7 +256,7 @@ impl Sender {
         {
             return self.fail(msg, None, "private_reply_window_closed").await;
         }
-        let Some(token) = self.secrets.page_token(page).await? else {
+        let Some(token) = page.token(&self.secrets).await? else {
             return self.fail(msg, None, "page_disconnected").await;
         };
         let text = msg.text.clone().unwrap_or_default();
@@ -458,7 +458,8 @@ impl Sender {
             if a.url.is_none()
                 && let Some(key) = &a.key
             {
-                a.url = Some(pagedesk_shared::media::read_url(&self.s3, bucket, key).await?);
+                a.url =
+                    Some(pagedesk_shared::services::media::read_url(&self.s3, bucket, key).await?);
             }
         }
         Ok(())

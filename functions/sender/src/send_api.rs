@@ -2,10 +2,10 @@
 //! the echo metadata that finds the message again), the job's own copy of a fresh message, and
 //! the retry backoff.
 
+use pagedesk_shared::contracts::queue::{OutboundJob, SendTarget};
 use pagedesk_shared::domain::{MessageStatus, SendType};
-use pagedesk_shared::message_ref::{EchoMetadata, MessageRef};
-use pagedesk_shared::queue::{OutboundJob, SendTarget};
 use pagedesk_shared::store::Message;
+use pagedesk_shared::store::{EchoMetadata, MessageRef};
 use serde_json::{Value, json};
 
 /// How long a sender holds a message while calling Meta.

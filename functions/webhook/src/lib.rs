@@ -7,20 +7,21 @@ use std::sync::Arc;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request};
-use pagedesk_shared::api::{ApiError, HttpResponse, query_param, query_params, text};
-use pagedesk_shared::aws::Clients;
+use pagedesk_shared::adapters::aws::Clients;
+use pagedesk_shared::adapters::secrets::SecretCache;
 use pagedesk_shared::clock::Clock;
-use pagedesk_shared::config::WebhookConfig;
+use pagedesk_shared::contracts::queue;
+use pagedesk_shared::http::api::{ApiError, HttpResponse, query_param, query_params, text};
 use pagedesk_shared::meta::signature::{self, SignatureError};
 use pagedesk_shared::meta::webhook::{self, SplitError};
-use pagedesk_shared::secrets::SecretCache;
-use pagedesk_shared::{queue, spill};
+use pagedesk_shared::runtime::config::WebhookConfig;
+use pagedesk_shared::services::spill;
 use sha2::{Digest, Sha256};
 
 pub struct Webhook {
     pub cfg: WebhookConfig,
     pub sqs: aws_sdk_sqs::Client,
-    pub s3: pagedesk_shared::s3::S3,
+    pub s3: pagedesk_shared::adapters::s3::S3,
     pub secrets: Arc<SecretCache>,
     pub clock: Arc<dyn Clock>,
 }

@@ -15,12 +15,16 @@ use aws_smithy_runtime_api::client::interceptors::context::{
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_types::SdkConfig;
-use pagedesk_shared::aws::Clients;
+use pagedesk_shared::adapters::aws::Clients;
 
 /// The configuration for an emulator at `endpoint`, with dummy credentials.
 pub fn local_config(endpoint: &str) -> SdkConfig {
     let creds = aws_credential_types::Credentials::new("test", "test", None, None, "test");
-    pagedesk_shared::aws::config(Some("us-east-1".into()), Some(creds), Some(endpoint.into()))
+    pagedesk_shared::adapters::aws::config(
+        Some("us-east-1".into()),
+        Some(creds),
+        Some(endpoint.into()),
+    )
 }
 
 /// Clients for emulators on explicit endpoints (S3 on the Secrets Manager one: moto serves
@@ -45,7 +49,7 @@ pub fn clients_for(dynamo: &str, sqs: &str, secrets: &str) -> Clients {
         secrets: aws_sdk_secretsmanager::Client::from_conf(
             sm.interceptor(Watch::Count("secretsmanager")).build(),
         ),
-        s3: pagedesk_shared::s3::S3::new(aws_sdk_s3::Client::from_conf(
+        s3: pagedesk_shared::adapters::s3::S3::new(aws_sdk_s3::Client::from_conf(
             s3.interceptor(Watch::Count("s3")).build(),
         )),
     }

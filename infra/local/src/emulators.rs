@@ -104,7 +104,7 @@ pub async fn start(root: &Path, log_dir: &Path) -> Result<Emulators, EmulatorErr
 }
 
 async fn wait_ready(name: &'static str, port: u16) -> Result<(), EmulatorError> {
-    let http = pagedesk_shared::tls::reqwest_builder()
+    let http = pagedesk_shared::adapters::tls::reqwest_builder()
         .build()
         .unwrap_or_default();
     for _ in 0..300 {

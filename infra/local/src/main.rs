@@ -9,8 +9,8 @@ use pagedesk_local::stack::{Options, Stack};
 
 #[tokio::main]
 async fn main() {
-    pagedesk_shared::telemetry::init();
-    pagedesk_shared::tls::install_default_provider();
+    pagedesk_shared::runtime::telemetry::init();
+    pagedesk_shared::adapters::tls::install_default_provider();
     let mut opts = Options::from_env();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
-use pagedesk_shared::aws::Clients;
+use pagedesk_shared::adapters::aws::Clients;
 use serde_yaml_ng::Value;
 
 use crate::template::{QueueDef, Template};

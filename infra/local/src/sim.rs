@@ -161,7 +161,7 @@ impl Sim {
             app_secret,
             app_id,
             echoes: Arc::new(std::sync::atomic::AtomicBool::new(true)),
-            http: pagedesk_shared::tls::reqwest_builder()
+            http: pagedesk_shared::adapters::tls::reqwest_builder()
                 .build()
                 .unwrap_or_default(),
             faults: Default::default(),

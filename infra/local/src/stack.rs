@@ -9,13 +9,13 @@ use pagedesk_agent_api::{AgentApi, App};
 use pagedesk_router::Router;
 use pagedesk_scheduler::Scheduler;
 use pagedesk_sender::Sender;
-use pagedesk_shared::auth::{Role, Verifier, dev_token};
-use pagedesk_shared::aws::Clients;
+use pagedesk_shared::adapters::auth::{Role, Verifier, dev_token};
+use pagedesk_shared::adapters::aws::Clients;
+use pagedesk_shared::adapters::secrets::SecretCache;
 use pagedesk_shared::clock::SystemClock;
-use pagedesk_shared::config::{
+use pagedesk_shared::runtime::config::{
     AgentApiConfig, FunctionConfig, RouterConfig, SchedulerConfig, SenderConfig, WebhookConfig, env,
 };
-use pagedesk_shared::secrets::SecretCache;
 use pagedesk_shared::store::Store;
 use pagedesk_webhook::Webhook;
 use serde_json::json;
@@ -323,8 +323,9 @@ impl Stack {
                     }));
                 }
                 "MetaCallbacksFunction" => {
-                    let cfg = pagedesk_shared::config::MetaCallbacksConfig::from_lookup(lookup)
-                        .map_err(&config)?;
+                    let cfg =
+                        pagedesk_shared::runtime::config::MetaCallbacksConfig::from_lookup(lookup)
+                            .map_err(&config)?;
                     let m = Arc::new(pagedesk_meta_callbacks::MetaCallbacks::new(
                         cfg,
                         &clients,
@@ -351,7 +352,7 @@ impl Stack {
                         secrets: secrets(cfg.secret_cache_seconds),
                         clock: Arc::new(SystemClock),
                         sqs: clients.sqs.clone(),
-                        graph: pagedesk_shared::graph::GraphClient::new(&cfg.graph),
+                        graph: pagedesk_shared::adapters::graph::GraphClient::new(&cfg.graph),
                         s3: clients.s3.clone(),
                         cfg,
                     }));

@@ -83,7 +83,7 @@ impl UploadItem {
             filename: filename.to_owned(),
             content_type: content_type.to_owned(),
             size,
-            key: crate::media::upload_key(account, id),
+            key: crate::adapters::bucket::upload_key(account, id),
             created_at: now,
         }
     }
@@ -175,8 +175,8 @@ impl Store {
         let at = format!("attachments[{index}]");
         let mut b = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(&msg.pk()))
-            .key("sk", s(&msg.sk()))
+            .key("pk", s(msg.pk()))
+            .key("sk", s(msg.sk()))
             .condition_expression(format!("attribute_exists({at})"))
             .expression_attribute_names("#stored", "stored");
         let expr = if outcome.status == "stored" {

@@ -197,8 +197,8 @@ impl Store {
                         .client
                         .get_item()
                         .table_name(&self.table)
-                        .key("pk", s(&msg.pk()))
-                        .key("sk", s(&msg.sk()))
+                        .key("pk", s(msg.pk()))
+                        .key("sk", s(msg.sk()))
                         .consistent_read(true)
                         .projection_expression("feedsk")
                         .send()

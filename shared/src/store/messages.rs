@@ -1,7 +1,7 @@
 //! Messages of a conversation, oldest first by key. A message with a Meta id (mid) has a guard
 //! item that makes the mid unique in the account: the dedupe of redelivered webhooks.
 
-use crate::message_ref::MessageRef;
+use crate::store::MessageRef;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

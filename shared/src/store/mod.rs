@@ -16,6 +16,7 @@ mod events;
 mod keys;
 mod media;
 mod message_append;
+mod message_ref;
 mod messages;
 mod outbound;
 mod pages;
@@ -48,6 +49,7 @@ pub use conversations::{
 pub use csat::CsatItem;
 pub use events::{EventCursor, EventItem, SETTLE_MS};
 pub use media::{MediaClaim, MediaItem, UploadItem};
+pub use message_ref::{EchoMetadata, MessageRef};
 pub use messages::{AppendOutcome, ClientItem, FeedPlace, Message, MidItem};
 pub use outbound::{
     FOLD_MS, InWindow, Lease, QueueOutcome, ReplyState, SentPart, UNSENT_DEADLINE_MS,

@@ -114,6 +114,16 @@ impl DeletionItem {
 }
 
 impl PageItem {
+    /// The Page's token, read again if the Page was re-registered since it was cached.
+    pub async fn token(
+        &self,
+        secrets: &crate::adapters::secrets::SecretCache,
+    ) -> Result<Option<String>> {
+        secrets.get_fresh(&self.token_secret, self.updated_at).await
+    }
+}
+
+impl PageItem {
     /// A Page of `account` whose token is kept in the secret `token_secret`.
     pub fn new(account: &str, page_id: &str, token_secret: String, now: i64) -> Self {
         PageItem {

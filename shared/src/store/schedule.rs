@@ -13,7 +13,7 @@ pub struct DueRef {
     pub conversation_id: String,
     /// Set when what is due is an outbound message still `queued` at its deadline (the
     /// sweeper's), not a window mark of the conversation.
-    pub message: Option<crate::message_ref::MessageRef>,
+    pub message: Option<crate::store::MessageRef>,
     /// Set when what is due is a Page's health check (`conversation_id` is empty then).
     pub page_id: Option<String>,
 }
@@ -58,7 +58,7 @@ impl Store {
                     DueRef {
                         account: a.to_owned(),
                         conversation_id: c.to_owned(),
-                        message: rest.map(crate::message_ref::MessageRef::from_key),
+                        message: rest.map(crate::store::MessageRef::from_key),
                         page_id: None,
                     }
                 });

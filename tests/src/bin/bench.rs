@@ -137,7 +137,7 @@ async fn counts(stack: &Stack) -> BTreeMap<String, u64> {
 /// their echoes are handled.
 async fn send_replies(
     stack: &Stack,
-    clients: &pagedesk_shared::aws::Clients,
+    clients: &pagedesk_shared::adapters::aws::Clients,
     conv_id: &str,
     agent: &str,
     n: u64,
@@ -344,11 +344,15 @@ fn print_capacity(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>,
     }
 }
 
-async fn drained(stack: &Stack, clients: &pagedesk_shared::aws::Clients) {
+async fn drained(stack: &Stack, clients: &pagedesk_shared::adapters::aws::Clients) {
     drained_queue(stack, clients, "InboundQueue").await
 }
 
-async fn drained_queue(stack: &Stack, clients: &pagedesk_shared::aws::Clients, queue: &str) {
+async fn drained_queue(
+    stack: &Stack,
+    clients: &pagedesk_shared::adapters::aws::Clients,
+    queue: &str,
+) {
     let q = stack.queue_url(queue);
     for _ in 0..200 {
         let a = clients
@@ -462,7 +466,11 @@ async fn main() {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let agent = stack.token(&t.account, "agent-1", pagedesk_shared::auth::Role::Agent);
+    let agent = stack.token(
+        &t.account,
+        "agent-1",
+        pagedesk_shared::adapters::auth::Role::Agent,
+    );
     let before = counts(&stack).await;
     let cap_before = capacity(&stack).await;
     let inv_before = invocations(&stack).await;
@@ -807,7 +815,7 @@ async fn scheduler_minute(stack: &Stack) {
 
 /// A comment under one post (steady: its conversation exists) and a lead (each a new
 /// conversation): units and requests per event.
-async fn comments_and_leads(stack: &Stack, clients: &pagedesk_shared::aws::Clients) {
+async fn comments_and_leads(stack: &Stack, clients: &pagedesk_shared::adapters::aws::Clients) {
     let t = stack.tenant().await;
     let change = |value: Value| {
         json!({"object": "page", "entry": [{"id": t.page_id, "time": chrono_ms() / 1000, "changes": [value]}]})

@@ -1,7 +1,7 @@
 //! What the sender records: its lease on a queued message, each Send API part with its mid
 //! (folded into the message's feed entry when it can be), and a release for another try.
 
-use crate::message_ref::MessageRef;
+use crate::store::MessageRef;
 use crate::store::failed;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{

@@ -161,7 +161,7 @@ impl Outbound<'_> {
     fn conversation_check(&self, msg: &Message, require_open: bool) -> Result<TransactWriteItem> {
         let check = ConditionCheck::builder()
             .table_name(&self.0.table)
-            .key("pk", s(&msg.pk()))
+            .key("pk", s(msg.pk()))
             .key("sk", s(keys::META));
         let check = if require_open {
             check

@@ -15,8 +15,8 @@ impl Outbound<'_> {
     pub async fn fail_message(&self, m: &Message, err: &MessageError, now: i64) -> Result<bool> {
         let upd = Update::builder()
             .table_name(&self.0.table)
-            .key("pk", s(&m.pk()))
-            .key("sk", s(&m.sk()))
+            .key("pk", s(m.pk()))
+            .key("sk", s(m.sk()))
             .update_expression(
                 "SET #st = :f, #err = :e, updated_at = :u REMOVE lease_until, ambiguous_since, duepk, duesk",
             )

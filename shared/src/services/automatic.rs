@@ -4,11 +4,11 @@
 
 use serde_json::Value;
 
+use crate::contracts::queue::{OutboundJob, enqueue_outbound};
 use crate::domain::{
     AuthorType, Direction, EventType, MessageError, MessageKind, MessageStatus, SendType,
 };
 use crate::ids;
-use crate::queue::{OutboundJob, enqueue_outbound};
 use crate::store::{ConversationItem, EventItem, Message, QueueOutcome, Store};
 use crate::{Error, Result};
 

@@ -47,7 +47,7 @@ pub fn config(
         .behavior_version(
             aws_smithy_runtime_api::client::behavior_version::BehaviorVersion::latest(),
         )
-        .http_client(crate::tls::sdk_http_client())
+        .http_client(crate::adapters::tls::sdk_http_client())
         .sleep_impl(SharedAsyncSleep::new(TokioSleep::new()))
         .time_source(SharedTimeSource::new(SystemTimeSource::new()))
         .retry_config(RetryConfig::standard())
@@ -81,7 +81,7 @@ pub struct Clients {
     pub dynamo: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
-    pub s3: crate::s3::S3,
+    pub s3: crate::adapters::s3::S3,
 }
 
 impl Clients {
@@ -109,7 +109,7 @@ impl Clients {
             dynamo: aws_sdk_dynamodb::Client::from_conf(dynamo.build()),
             sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
             secrets: aws_sdk_secretsmanager::Client::from_conf(secrets.build()),
-            s3: crate::s3::S3::new(aws_sdk_s3::Client::from_conf(s3.build())),
+            s3: crate::adapters::s3::S3::new(aws_sdk_s3::Client::from_conf(s3.build())),
         }
     }
 

@@ -2,8 +2,8 @@
 //! `X-Pagedesk-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">` with the secret the
 //! admin set, and `X-Pagedesk-Timestamp` (seconds) so the bot can refuse replays.
 
+use crate::adapters::safe_url::{GuardedResolver, UrlPolicy, refusal_in};
 use crate::domain::EventType;
-use crate::safe_url::{GuardedResolver, UrlPolicy, refusal_in};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -42,7 +42,7 @@ pub struct AiAgentClient {
 
 impl AiAgentClient {
     pub fn new(timeout: Duration, policy: UrlPolicy) -> Self {
-        let http = crate::tls::reqwest_builder()
+        let http = crate::adapters::tls::reqwest_builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(3))
             // A redirect would lead past the address check.

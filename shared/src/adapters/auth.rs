@@ -8,27 +8,13 @@ use tokio::sync::Mutex;
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
-use serde::{Deserialize, Serialize};
 
-use crate::config::AuthConfig;
+use crate::runtime::config::AuthConfig;
+pub use pagedesk_core::access::{Claims, RESERVED_AGENT_ID, Role};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Agent,
-    Admin,
-    /// The account's AI agent: answers as author `bot` while it has a conversation, and hands
-    /// conversations off to people.
-    Bot,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Claims {
-    pub sub: String,
-    pub account: String,
-    pub role: Role,
-    #[serde(default)]
-    pub exp: Option<u64>,
+/// What makes verified claims acceptable (`pagedesk_core::access::check`), as an `AuthError`.
+fn check(c: Claims) -> Result<Claims, AuthError> {
+    pagedesk_core::access::check(c).map_err(|e| AuthError::Invalid(e.to_string()))
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -66,7 +52,7 @@ const MIN_REFETCH: Duration = Duration::from_secs(30);
 
 impl Verifier {
     pub fn new(cfg: AuthConfig) -> Self {
-        let http = crate::tls::reqwest_builder()
+        let http = crate::adapters::tls::reqwest_builder()
             .timeout(Duration::from_secs(5))
             .build()
             .unwrap_or_default();
@@ -202,26 +188,6 @@ fn decoding_key(jwk: &jsonwebtoken::jwk::Jwk) -> Result<DecodingKey, AuthError> 
     DecodingKey::from_jwk(jwk).map_err(|e| AuthError::Invalid(e.to_string()))
 }
 
-/// The one agent id nobody may have (see `check`).
-pub const RESERVED_AGENT_ID: &str = "-";
-
-fn check(c: Claims) -> Result<Claims, AuthError> {
-    if c.sub.trim().is_empty() || c.account.trim().is_empty() {
-        return Err(AuthError::Invalid("sub and account are required".into()));
-    }
-    if c.account.contains('#') || c.sub.contains('#') {
-        return Err(AuthError::Invalid(
-            "account and sub may not contain '#'".into(),
-        ));
-    }
-    // The store lists unassigned conversations under "-": an agent of that name would see
-    // (and be counted with) everyone's unassigned work.
-    if c.sub == RESERVED_AGENT_ID {
-        return Err(AuthError::Invalid("sub '-' is reserved".into()));
-    }
-    Ok(c)
-}
-
 /// Signs an HS256 token (local runs and tests).
 pub fn dev_token(secret: &str, sub: &str, account: &str, role: Role, ttl_secs: u64) -> String {
     let exp = chrono::Utc::now().timestamp().max(0) as u64 + ttl_secs;
@@ -273,7 +239,7 @@ mod tests {
     }
 
     fn rs256_from(iss: &str, kid: &str, nbf: Option<u64>) -> String {
-        #[derive(Serialize)]
+        #[derive(serde::Serialize)]
         struct C<'a> {
             sub: &'a str,
             account: &'a str,
@@ -286,7 +252,7 @@ mod tests {
         let mut h = jsonwebtoken::Header::new(Algorithm::RS256);
         h.kid = Some(kid.into());
         let key = jsonwebtoken::EncodingKey::from_rsa_pem(
-            include_str!("../testdata/rs256-test-key.pem").as_bytes(),
+            include_str!("../../testdata/rs256-test-key.pem").as_bytes(),
         )
         .unwrap();
         let now = chrono::Utc::now().timestamp() as u64;
@@ -311,7 +277,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counted = hits.clone();
-        let body = include_str!("../testdata/rs256-test-jwks.json").to_owned();
+        let body = include_str!("../../testdata/rs256-test-jwks.json").to_owned();
         tokio::spawn(async move {
             while let Ok((mut sock, _)) = listener.accept().await {
                 counted.fetch_add(1, SeqCst);
@@ -369,7 +335,7 @@ mod tests {
         let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (url, hits) = jwks_endpoint(up).await;
         let set: JwkSet =
-            serde_json::from_str(include_str!("../testdata/rs256-test-jwks.json")).unwrap();
+            serde_json::from_str(include_str!("../../testdata/rs256-test-jwks.json")).unwrap();
         // Older than the TTL: a fetch is due, and it fails.
         let v = Verifier::with_jwks_aged(jwks_cfg(url), set, JWKS_TTL + Duration::from_secs(60));
         assert_eq!(v.verify(&rs256("test-key", None)).await.unwrap().sub, "a1");
@@ -384,7 +350,7 @@ mod tests {
     #[tokio::test]
     async fn a_token_not_valid_yet_is_refused() {
         let set: JwkSet =
-            serde_json::from_str(include_str!("../testdata/rs256-test-jwks.json")).unwrap();
+            serde_json::from_str(include_str!("../../testdata/rs256-test-jwks.json")).unwrap();
         let v = Verifier::with_jwks(jwks_cfg("http://127.0.0.1:9/none".into()), set);
         let later = chrono::Utc::now().timestamp() as u64 + 3600;
         assert!(matches!(
@@ -398,7 +364,7 @@ mod tests {
     #[tokio::test]
     async fn rs256_against_a_jwks_and_hs256_is_refused_there() {
         let jwks: JwkSet =
-            serde_json::from_str(include_str!("../testdata/rs256-test-jwks.json")).unwrap();
+            serde_json::from_str(include_str!("../../testdata/rs256-test-jwks.json")).unwrap();
         let cfg = AuthConfig::Jwks {
             url: "http://127.0.0.1:9/none".into(),
             issuer: Some("iss".into()),

@@ -6,8 +6,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::s3::{Presigned, S3};
-use sha2::{Digest, Sha256};
+use crate::adapters::s3::{Presigned, S3};
 
 use crate::Result;
 
@@ -26,17 +25,7 @@ pub fn is_media(kind: &str) -> bool {
     matches!(kind, "image" | "video" | "audio" | "file" | "sticker")
 }
 
-pub fn url_hash(url: &str) -> String {
-    hex::encode(Sha256::digest(url.as_bytes()))
-}
-
-pub fn media_key(account: &str, url: &str) -> String {
-    format!("media/{account}/{}", url_hash(url))
-}
-
-pub fn upload_key(account: &str, upload_id: &str) -> String {
-    format!("uploads/{account}/{upload_id}")
-}
+pub use crate::adapters::bucket::{media_key, upload_key, url_hash};
 
 /// Whether a response's content type fits the attachment's type (`file` and Meta's
 /// `fallback` take anything; stickers are images).

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config::GraphConfig;
+use crate::runtime::config::GraphConfig;
 
 pub use pagedesk_core::meta::graph_error::GraphError;
 
@@ -53,7 +53,7 @@ pub struct GraphClient {
 
 impl GraphClient {
     pub fn new(cfg: &GraphConfig) -> Self {
-        let http = crate::tls::reqwest_builder()
+        let http = crate::adapters::tls::reqwest_builder()
             .timeout(Duration::from_millis(cfg.timeout_ms))
             .connect_timeout(Duration::from_secs(3))
             .build()
@@ -482,10 +482,11 @@ mod tests {
 
     #[test]
     fn error_bodies_from_fixtures() {
-        let b = include_bytes!("../../fixtures/meta/profile_api_error_100_2018218_no_profile.json");
+        let b =
+            include_bytes!("../../../fixtures/meta/profile_api_error_100_2018218_no_profile.json");
         let e = GraphError::from_body(400, b);
         assert_eq!((e.code(), e.subcode()), (Some(100), Some(2018218)));
-        let b = include_bytes!("../../fixtures/meta/send_api_error_10_2018336_eu_privacy.json");
+        let b = include_bytes!("../../../fixtures/meta/send_api_error_10_2018336_eu_privacy.json");
         assert_eq!(GraphError::from_body(400, b).subcode(), Some(2018336));
         assert_eq!(
             GraphError::from_body(502, b"<html>"),

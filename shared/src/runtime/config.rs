@@ -5,7 +5,7 @@
 //! Handlers receive the value and never read the environment themselves, so several functions
 //! can run in one local process with different settings.
 
-use crate::safe_url::UrlPolicy;
+use crate::url_policy::UrlPolicy;
 use crate::{Error, Result};
 
 /// Environment variable names: the contract between `template.yaml`, the local host and code.

@@ -3,7 +3,7 @@
 //! of being answered 503 and retried by Meta until it unsubscribes the app.
 
 use crate::Result;
-use crate::s3::S3;
+use crate::adapters::s3::S3;
 
 /// The largest queue body sent as is. Below SQS's 256 KiB so it fits any queue's setting,
 /// with room for SQS's own accounting.

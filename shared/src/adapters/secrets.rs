@@ -72,11 +72,6 @@ impl SecretCache {
         self.get(id).await
     }
 
-    /// The Page's token, read again if the Page was re-registered since it was cached.
-    pub async fn page_token(&self, page: &crate::store::PageItem) -> Result<Option<String>> {
-        self.get_fresh(&page.token_secret, page.updated_at).await
-    }
-
     pub async fn require(&self, id: &str) -> Result<String> {
         self.get(id)
             .await?

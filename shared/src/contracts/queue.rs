@@ -160,7 +160,7 @@ pub struct MediaJob {
     pub job: String,
     pub account: String,
     pub conversation_id: String,
-    pub message_sk: crate::message_ref::MessageRef,
+    pub message_sk: crate::store::MessageRef,
     pub index: usize,
     #[serde(default)]
     pub attempt: u32,
@@ -172,7 +172,7 @@ impl MediaJob {
     pub fn new(
         account: &str,
         conversation_id: &str,
-        message: crate::message_ref::MessageRef,
+        message: crate::store::MessageRef,
         index: usize,
     ) -> Self {
         MediaJob {
@@ -215,7 +215,7 @@ pub struct OutboundJob {
     pub account: String,
     pub conversation_id: String,
     pub message_id: String,
-    pub message_sk: crate::message_ref::MessageRef,
+    pub message_sk: crate::store::MessageRef,
     /// Set for a delivery to the account's AI agent (`conversation.created` or
     /// `message.created` about this message) instead of a send to Meta.
     #[serde(default, skip_serializing_if = "Option::is_none")]

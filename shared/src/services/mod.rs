@@ -1,0 +1,10 @@
+//! What several functions do the same way, over the store and the adapters: assignment,
+//! automatic messages, AI-agent deliveries, media and oversized-event objects, the warm cache
+//! of Pages.
+
+pub mod ai_agent;
+pub mod assignment;
+pub mod automatic;
+pub mod media;
+pub mod page_cache;
+pub mod spill;
