@@ -42,7 +42,7 @@ impl Stack {
         use aws_sdk_dynamodb::types::AttributeValue::S;
         self.clients()
             .await
-            .dynamo
+            .dynamo()
             .query()
             .table_name(self.s("table"))
             .key_condition_expression("pk = :p AND begins_with(sk, :m)")
@@ -227,7 +227,7 @@ impl Stack {
         let out = self
             .clients()
             .await
-            .secrets
+            .secrets()
             .get_secret_value()
             .secret_id(format!("{}{page}", self.s("page_token_prefix")))
             .send()

@@ -528,7 +528,7 @@ async fn pages_register_update_list_and_delete() {
     // The token went to Secrets Manager under the template's prefix.
     let clients = stack.clients().await;
     let secret = clients
-        .secrets
+        .secrets()
         .get_secret_value()
         .secret_id(format!("{}{page}", stack.s("page_token_prefix")))
         .send()

@@ -63,7 +63,7 @@ async fn a_send_that_runs_out_of_attempts_fails_as_unconfirmed_and_its_late_echo
     let (conv, _) = stack.single_conversation(&t, 1).await;
     let conv_id = conv["id"].as_str().unwrap_or_default().to_owned();
     let clients = stack.clients().await;
-    let store = Store::new(clients.dynamo.clone(), stack.s("table"));
+    let store = Store::new(clients.dynamo(), stack.s("table"));
 
     // A reply whose send timed out a moment ago: queued, waiting for Meta's echo.
     let msg = reply(&t.account, &conv_id, "are you there?", now);
@@ -132,7 +132,7 @@ async fn a_send_that_runs_out_of_attempts_fails_as_unconfirmed_and_its_late_echo
 async fn a_message_whose_job_was_lost_is_failed_by_the_sweeper_at_its_deadline() {
     let stack = Stack::connect();
     // A table of its own: the scheduler's cursor and clock are the test's.
-    let store = Store::new(stack.clients().await.dynamo, stack.fresh_table().await);
+    let store = Store::new(stack.clients().await.dynamo(), stack.fresh_table().await);
     let account = format!("acct-{}", unique());
     let t = (SystemClock.now_ms() / MINUTE_MS) * MINUTE_MS;
     let conv = seed_conversation(&store, &account, t, t).await;
@@ -202,7 +202,7 @@ async fn a_message_whose_job_was_lost_is_failed_by_the_sweeper_at_its_deadline()
 #[tokio::test]
 async fn a_reply_older_than_the_last_message_goes_in_behind_it_without_moving_the_conversation() {
     let stack = Stack::connect();
-    let store = Store::new(stack.clients().await.dynamo, stack.s("table"));
+    let store = Store::new(stack.clients().await.dynamo(), stack.s("table"));
     let account = format!("acct-{}", unique());
     let t = SystemClock.now_ms();
     // The person's message is stamped by Meta's clock, a little ahead of ours; a reply made

@@ -746,7 +746,7 @@ async fn erasure_leaves_nothing_of_the_person_in_the_table() {
     ];
     loop {
         let out = clients
-            .dynamo
+            .dynamo()
             .scan()
             .table_name(stack.s("table"))
             .set_exclusive_start_key(start.take())
@@ -764,10 +764,15 @@ async fn erasure_leaves_nothing_of_the_person_in_the_table() {
             _ => break,
         }
     }
-    let secrets = clients.secrets.list_secrets().send().await.unwrap();
+    let secrets = clients.secrets().list_secrets().send().await.unwrap();
     for s in secrets.secret_list() {
         if let Some(n) = s.name() {
-            let v = clients.secrets.get_secret_value().secret_id(n).send().await;
+            let v = clients
+                .secrets()
+                .get_secret_value()
+                .secret_id(n)
+                .send()
+                .await;
             if let Ok(v) = v {
                 let text = v.secret_string().unwrap_or_default().to_owned();
                 assert!(needles.iter().all(|n| !text.contains(n)));

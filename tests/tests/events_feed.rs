@@ -84,11 +84,11 @@ async fn full_read(store: &Store, account: &str) -> Vec<String> {
 async fn a_polling_front_end_sees_every_event_once_whatever_the_writers_delays() {
     let stack = Stack::connect();
     let table = stack.fresh_table().await;
-    let fast = Store::new(stack.clients().await.dynamo, &table);
+    let fast = Store::new(stack.clients().await.dynamo(), &table);
     let proxy = delaying_proxy(&stack.s("dynamodb_url"), 300).await;
     let slow_clients =
         pagedesk_local::aws::clients_for(&proxy, &stack.s("moto_url"), &stack.s("moto_url"));
-    let slow = Store::new(slow_clients.dynamo, &table);
+    let slow = Store::new(slow_clients.dynamo(), &table);
     let account = format!("acct-{}", unique());
 
     // People who last wrote 23 h 1 min ago: the 60-minute warning fell due a minute ago.

@@ -467,7 +467,7 @@ async fn erasing_a_contact_removes_their_stored_media() {
     let listed = stack
         .clients()
         .await
-        .s3
+        .s3()
         .sdk()
         .list_objects_v2()
         .bucket(stack.s("bucket"))

@@ -66,7 +66,7 @@ async fn an_edit_and_a_reaction_that_overtake_their_message_are_applied_when_it_
     assert!(m["edited_at"].is_string(), "{m}");
     assert_eq!(m["reaction"]["emoji"], "\u{2764}");
     // The read receipt waited for the person and reached their thread.
-    let store = Store::new(stack.clients().await.dynamo, stack.s("table"));
+    let store = Store::new(stack.clients().await.dynamo(), stack.s("table"));
     let contact = conv["contact"]["id"]
         .as_str()
         .unwrap_or_default()

@@ -286,7 +286,7 @@ async fn a_reply_cut_off_after_its_client_id_guard_is_finished_by_the_retry() {
     stack
         .clients()
         .await
-        .dynamo
+        .dynamo()
         .put_item()
         .table_name(stack.s("table"))
         .item("pk", S(format!("ACC#{}#CONV#{conv}", t.account)))
@@ -344,7 +344,7 @@ async fn a_refused_reply_leaves_no_client_id_behind() {
     let guard = stack
         .clients()
         .await
-        .dynamo
+        .dynamo()
         .get_item()
         .table_name(stack.s("table"))
         .key(
@@ -419,7 +419,7 @@ async fn the_reply_condition_stores_inside_the_window_and_hands_back_the_rest() 
     use pagedesk_shared::domain::{AuthorType, Direction, MessageStatus};
     use pagedesk_shared::store::{InWindow, Message, Store, UNSENT_DEADLINE_MS};
     let stack = Stack::connect();
-    let store = Store::new(stack.clients().await.dynamo, stack.fresh_table().await);
+    let store = Store::new(stack.clients().await.dynamo(), stack.fresh_table().await);
     let account = format!("acct-{}", unique());
     let t = now_ms();
     let inside = pagedesk_e2e::seed_conversation(&store, &account, t - HOUR_MS, t - HOUR_MS).await;

@@ -12,7 +12,7 @@ use pagedesk_shared::store::{Settings, Store};
 use serde_json::json;
 
 async fn fresh_store(stack: &Stack) -> Store {
-    Store::new(stack.clients().await.dynamo, stack.fresh_table().await)
+    Store::new(stack.clients().await.dynamo(), stack.fresh_table().await)
 }
 
 /// A scheduler on `store` that reads the time from `clock`.

@@ -168,7 +168,7 @@ async fn an_sqs_redelivery_past_the_fifo_dedupe_window_is_still_one_message() {
     let clients = stack.clients().await;
     for i in 0..2 {
         clients
-            .sqs
+            .sqs()
             .send_message()
             .queue_url(stack.queue_url("InboundQueue"))
             .message_body(&body)
@@ -333,7 +333,7 @@ async fn a_poison_record_lands_in_the_dlq_and_its_neighbours_are_fine() {
             .unwrap(),
     ];
     clients
-        .sqs
+        .sqs()
         .send_message_batch()
         .queue_url(stack.queue_url("InboundQueue"))
         .set_entries(Some(entries))
@@ -346,7 +346,7 @@ async fn a_poison_record_lands_in_the_dlq_and_its_neighbours_are_fine() {
     let dlq = stack.queue_url("InboundDeadLetterQueue");
     eventually("the poison record in the dead-letter queue", 40, || async {
         let out = clients
-            .sqs
+            .sqs()
             .receive_message()
             .queue_url(&dlq)
             .max_number_of_messages(10)

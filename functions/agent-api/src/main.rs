@@ -15,13 +15,13 @@ async fn main() -> Result<(), Error> {
     let cfg = AgentApiConfig::from_env()?;
     let clients = Clients::from_env();
     let api = AgentApi::new(App {
-        store: Store::new(clients.dynamo.clone(), cfg.table.clone()),
-        secrets: SecretCache::shared(&clients.secrets, cfg.secret_cache_seconds),
+        store: Store::new(clients.dynamo(), cfg.table.clone()),
+        secrets: SecretCache::shared(&clients.secrets(), cfg.secret_cache_seconds),
         verifier: Verifier::new(cfg.auth.clone()),
         clock: Arc::new(SystemClock),
-        sqs: clients.sqs.clone(),
+        sqs: clients.sqs(),
         graph: pagedesk_shared::adapters::graph::GraphClient::new(&cfg.graph),
-        s3: clients.s3.clone(),
+        s3: clients.s3(),
         cfg,
     });
     let api = &api;

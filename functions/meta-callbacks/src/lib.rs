@@ -32,8 +32,8 @@ pub struct MetaCallbacks {
 impl MetaCallbacks {
     pub fn new(cfg: MetaCallbacksConfig, clients: &Clients, clock: Arc<dyn Clock>) -> Self {
         MetaCallbacks {
-            store: Store::new(clients.dynamo.clone(), cfg.table.clone()),
-            secrets: SecretCache::shared(&clients.secrets, cfg.secret_cache_seconds),
+            store: Store::new(clients.dynamo(), cfg.table.clone()),
+            secrets: SecretCache::shared(&clients.secrets(), cfg.secret_cache_seconds),
             cfg,
             clock,
         }

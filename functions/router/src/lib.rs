@@ -85,17 +85,17 @@ impl Router {
         clock: Arc<dyn Clock>,
     ) -> Self {
         Router {
-            store: Store::new(clients.dynamo.clone(), cfg.table.clone()),
+            store: Store::new(clients.dynamo(), cfg.table.clone()),
             graph: pagedesk_shared::adapters::graph::GraphClient::new(&cfg.graph),
             secrets: pagedesk_shared::adapters::secrets::SecretCache::shared(
-                &clients.secrets,
+                &clients.secrets(),
                 cfg.secret_cache_seconds,
             ),
             clock,
             pages: Default::default(),
             accounts: Default::default(),
-            sqs: clients.sqs.clone(),
-            s3: clients.s3.clone(),
+            sqs: clients.sqs(),
+            s3: clients.s3(),
             media_http: media::client(cfg.url_policy),
             cfg,
         }

@@ -29,7 +29,7 @@ impl Health {
     ) -> Self {
         Health {
             graph: GraphClient::new(&cfg.graph),
-            secrets: SecretCache::shared(&clients.secrets, cfg.secret_cache_seconds),
+            secrets: SecretCache::shared(&clients.secrets(), cfg.secret_cache_seconds),
             app_id: cfg.app_id.clone(),
             app_secret_id: cfg.app_secret_id.clone(),
             period_ms: cfg.page_check_seconds as i64 * 1000,

@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
     let cfg = SchedulerConfig::from_env()?;
     let clients = Clients::from_env();
     let scheduler = Scheduler {
-        store: Store::new(clients.dynamo.clone(), cfg.table.clone()),
+        store: Store::new(clients.dynamo(), cfg.table.clone()),
         clock: Arc::new(SystemClock),
         health: Some(Health::new(&cfg, &clients)),
     };

@@ -58,11 +58,11 @@ impl Sender {
     /// The sender of `cfg` over `clients` (the same in Lambda and on the local host).
     pub fn new(cfg: SenderConfig, clients: &Clients, clock: Arc<dyn Clock>) -> Self {
         Sender {
-            store: Store::new(clients.dynamo.clone(), cfg.table.clone()),
+            store: Store::new(clients.dynamo(), cfg.table.clone()),
             graph: GraphClient::new(&cfg.graph),
-            secrets: SecretCache::shared(&clients.secrets, cfg.secret_cache_seconds),
-            sqs: clients.sqs.clone(),
-            s3: clients.s3.clone(),
+            secrets: SecretCache::shared(&clients.secrets(), cfg.secret_cache_seconds),
+            sqs: clients.sqs(),
+            s3: clients.s3(),
             pages: PageCache::default(),
             clock,
             bot: pagedesk_shared::services::ai_agent::AiAgentClient::new(

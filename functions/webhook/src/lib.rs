@@ -29,9 +29,9 @@ pub struct Webhook {
 impl Webhook {
     pub fn new(cfg: WebhookConfig, clients: &Clients, clock: Arc<dyn Clock>) -> Self {
         Webhook {
-            sqs: clients.sqs.clone(),
-            s3: clients.s3.clone(),
-            secrets: SecretCache::shared(&clients.secrets, cfg.secret_cache_seconds),
+            sqs: clients.sqs(),
+            s3: clients.s3(),
+            secrets: SecretCache::shared(&clients.secrets(), cfg.secret_cache_seconds),
             cfg,
             clock,
         }

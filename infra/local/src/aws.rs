@@ -31,28 +31,30 @@ pub fn local_config(endpoint: &str) -> SdkConfig {
 /// both), each AWS request counted, and DynamoDB's units metered with [`MEASURE_CAPACITY`].
 pub fn clients_for(dynamo: &str, sqs: &str, secrets: &str) -> Clients {
     let mut d = Clients::new(&local_config(dynamo))
-        .dynamo
+        .dynamo()
         .config()
         .to_builder()
         .interceptor(Watch::Count("dynamodb"));
     if std::env::var(MEASURE_CAPACITY).is_ok_and(|v| v == "1") {
         d = d.interceptor(MeasureCapacity);
     }
-    let q = Clients::new(&local_config(sqs)).sqs;
+    let q = Clients::new(&local_config(sqs)).sqs();
     let q = q.config().to_builder().interceptor(Watch::Count("sqs"));
-    let on_moto = Clients::new(&local_config(secrets));
-    let sm = on_moto.secrets.config().to_builder();
-    let s3 = on_moto.s3.sdk().config().to_builder();
-    Clients {
-        dynamo: aws_sdk_dynamodb::Client::from_conf(d.build()),
-        sqs: aws_sdk_sqs::Client::from_conf(q.build()),
-        secrets: aws_sdk_secretsmanager::Client::from_conf(
+    let moto = local_config(secrets);
+    let on_moto = Clients::new(&moto);
+    let sm = on_moto.secrets().config().to_builder();
+    let s3 = on_moto.s3().sdk().config().to_builder();
+    Clients::prebuilt(
+        &moto,
+        aws_sdk_dynamodb::Client::from_conf(d.build()),
+        aws_sdk_sqs::Client::from_conf(q.build()),
+        aws_sdk_secretsmanager::Client::from_conf(
             sm.interceptor(Watch::Count("secretsmanager")).build(),
         ),
-        s3: pagedesk_shared::adapters::s3::S3::new(aws_sdk_s3::Client::from_conf(
+        pagedesk_shared::adapters::s3::S3::new(aws_sdk_s3::Client::from_conf(
             s3.interceptor(Watch::Count("s3")).build(),
         )),
-    }
+    )
 }
 
 /// The same clients, with DynamoDB refusing the calls `actions` (IAM action names without
@@ -65,7 +67,7 @@ pub fn with_dynamodb_actions(
     actions: BTreeSet<String>,
 ) -> Clients {
     let conf = clients
-        .dynamo
+        .dynamo()
         .config()
         .to_builder()
         .interceptor(Watch::Iam {
@@ -73,10 +75,7 @@ pub fn with_dynamodb_actions(
             allowed: actions,
         })
         .build();
-    Clients {
-        dynamo: aws_sdk_dynamodb::Client::from_conf(conf),
-        ..clients.clone()
-    }
+    clients.with_dynamo(aws_sdk_dynamodb::Client::from_conf(conf))
 }
 
 /// A `TransactItems` entry's kind (`Put`, `Update`, `Delete`, `ConditionCheck`) and body.

@@ -67,7 +67,7 @@ pub async fn provision(
     let table_name = format!("{stack}-{}", t.table.logical_id);
     let p = &t.table.properties;
     let mut req = clients
-        .dynamo
+        .dynamo()
         .create_table()
         .table_name(&table_name)
         .billing_mode(BillingMode::PayPerRequest)
@@ -111,7 +111,7 @@ pub async fn provision(
         .map_err(|e| err("table", e.into_service_error()))?;
     if let Some(ttl) = p.get("TimeToLiveSpecification") {
         let _ = clients
-            .dynamo
+            .dynamo()
             .update_time_to_live()
             .table_name(&table_name)
             .time_to_live_specification(
@@ -135,7 +135,7 @@ pub async fn provision(
             q.logical_id,
             if q.fifo { ".fifo" } else { "" }
         );
-        let mut req = clients.sqs.create_queue().queue_name(&name).attributes(
+        let mut req = clients.sqs().create_queue().queue_name(&name).attributes(
             QueueAttributeName::VisibilityTimeout,
             q.visibility_timeout.to_string(),
         );
@@ -162,7 +162,7 @@ pub async fn provision(
             .cloned()
             .unwrap_or_else(|| format!("local-{id}"));
         clients
-            .secrets
+            .secrets()
             .create_secret()
             .name(&name)
             .secret_string(value)
@@ -172,7 +172,8 @@ pub async fn provision(
         refs.insert(id.clone(), name);
     }
     // The functions' S3 calls cannot create buckets; the SDK's client here can.
-    let s3 = clients.s3.sdk();
+    let s3 = clients.s3();
+    let s3 = s3.sdk();
     for id in &t.buckets {
         // Bucket names are lower case and global in S3; the stack name keeps runs apart.
         let name = format!("{stack}-{id}").to_lowercase();

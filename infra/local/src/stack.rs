@@ -246,11 +246,11 @@ impl Stack {
             let lookup = |k: &str| env.get(k).cloned();
             let secrets = |seconds: u64| {
                 Arc::new(SecretCache::new(
-                    clients.secrets.clone(),
+                    clients.secrets(),
                     Duration::from_secs(seconds),
                 ))
             };
-            let store = |table: &str| Store::new(clients.dynamo.clone(), table);
+            let store = |table: &str| Store::new(clients.dynamo(), table);
             match f.logical_id.as_str() {
                 "WebhookFunction" => {
                     let cfg = WebhookConfig::from_lookup(lookup).map_err(&config)?;
@@ -351,9 +351,9 @@ impl Stack {
                         store: store(&cfg.table),
                         secrets: secrets(cfg.secret_cache_seconds),
                         clock: Arc::new(SystemClock),
-                        sqs: clients.sqs.clone(),
+                        sqs: clients.sqs(),
                         graph: pagedesk_shared::adapters::graph::GraphClient::new(&cfg.graph),
-                        s3: clients.s3.clone(),
+                        s3: clients.s3(),
                         cfg,
                     }));
                     agent_api = Some(a.clone());
@@ -565,8 +565,8 @@ async fn event_source(
         None => (None, u32::MAX),
     };
     EventSource {
-        sqs: clients.sqs.clone(),
-        queue_arn: host::queue_arn(&clients.sqs, &queue_url).await,
+        sqs: clients.sqs(),
+        queue_arn: host::queue_arn(&clients.sqs(), &queue_url).await,
         queue_url,
         dlq_url,
         max_receive,

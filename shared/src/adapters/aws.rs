@@ -2,6 +2,7 @@
 //! dummy credentials, the request and capacity meters, the IAM check) is in `pagedesk-local`:
 //! nothing here counts or inspects a request in production.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use aws_credential_types::Credentials;
@@ -76,44 +77,106 @@ fn service_endpoint(service: &str) -> Option<String> {
     env(&format!("AWS_ENDPOINT_URL_{service}"))
 }
 
+/// The AWS clients a function may use, each built on its first use: a function configures only
+/// the services it calls (the webhook never builds a DynamoDB client). Building one makes no
+/// request; the HTTP client under them all is shared and itself built on the first request.
 #[derive(Clone)]
 pub struct Clients {
-    pub dynamo: aws_sdk_dynamodb::Client,
-    pub sqs: aws_sdk_sqs::Client,
-    pub secrets: aws_sdk_secretsmanager::Client,
-    pub s3: crate::adapters::s3::S3,
+    cfg: SdkConfig,
+    dynamo: OnceLock<aws_sdk_dynamodb::Client>,
+    sqs: OnceLock<aws_sdk_sqs::Client>,
+    secrets: OnceLock<aws_sdk_secretsmanager::Client>,
+    s3: OnceLock<crate::adapters::s3::S3>,
 }
 
 impl Clients {
     pub fn new(cfg: &SdkConfig) -> Self {
-        let mut dynamo = aws_sdk_dynamodb::config::Builder::from(cfg);
-        if let Some(e) = service_endpoint("DYNAMODB") {
-            dynamo = dynamo.endpoint_url(e);
-        }
-        let mut sqs = aws_sdk_sqs::config::Builder::from(cfg);
-        if let Some(e) = service_endpoint("SQS") {
-            sqs = sqs.endpoint_url(e);
-        }
-        let mut secrets = aws_sdk_secretsmanager::config::Builder::from(cfg);
-        if let Some(e) = service_endpoint("SECRETS_MANAGER") {
-            secrets = secrets.endpoint_url(e);
-        }
-        let s3_endpoint = service_endpoint("S3");
-        // A custom endpoint (moto, MinIO) is addressed by path: `<endpoint>/<bucket>/<key>`.
-        let mut s3 = aws_sdk_s3::config::Builder::from(cfg)
-            .force_path_style(s3_endpoint.is_some() || cfg.endpoint_url().is_some());
-        if let Some(e) = s3_endpoint {
-            s3 = s3.endpoint_url(e);
-        }
         Clients {
-            dynamo: aws_sdk_dynamodb::Client::from_conf(dynamo.build()),
-            sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
-            secrets: aws_sdk_secretsmanager::Client::from_conf(secrets.build()),
-            s3: crate::adapters::s3::S3::new(aws_sdk_s3::Client::from_conf(s3.build())),
+            cfg: cfg.clone(),
+            dynamo: OnceLock::new(),
+            sqs: OnceLock::new(),
+            secrets: OnceLock::new(),
+            s3: OnceLock::new(),
         }
     }
 
     pub fn from_env() -> Self {
         Self::new(&sdk_config())
+    }
+
+    /// Clients built elsewhere (the local stack's, with its meters), used as they are.
+    pub fn prebuilt(
+        cfg: &SdkConfig,
+        dynamo: aws_sdk_dynamodb::Client,
+        sqs: aws_sdk_sqs::Client,
+        secrets: aws_sdk_secretsmanager::Client,
+        s3: crate::adapters::s3::S3,
+    ) -> Self {
+        Clients {
+            cfg: cfg.clone(),
+            dynamo: OnceLock::from(dynamo),
+            sqs: OnceLock::from(sqs),
+            secrets: OnceLock::from(secrets),
+            s3: OnceLock::from(s3),
+        }
+    }
+
+    /// The same clients with DynamoDB's replaced.
+    pub fn with_dynamo(&self, dynamo: aws_sdk_dynamodb::Client) -> Self {
+        Clients {
+            dynamo: OnceLock::from(dynamo),
+            ..self.clone()
+        }
+    }
+
+    pub fn dynamo(&self) -> aws_sdk_dynamodb::Client {
+        self.dynamo
+            .get_or_init(|| {
+                let mut b = aws_sdk_dynamodb::config::Builder::from(&self.cfg);
+                if let Some(e) = service_endpoint("DYNAMODB") {
+                    b = b.endpoint_url(e);
+                }
+                aws_sdk_dynamodb::Client::from_conf(b.build())
+            })
+            .clone()
+    }
+
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        self.sqs
+            .get_or_init(|| {
+                let mut b = aws_sdk_sqs::config::Builder::from(&self.cfg);
+                if let Some(e) = service_endpoint("SQS") {
+                    b = b.endpoint_url(e);
+                }
+                aws_sdk_sqs::Client::from_conf(b.build())
+            })
+            .clone()
+    }
+
+    pub fn secrets(&self) -> aws_sdk_secretsmanager::Client {
+        self.secrets
+            .get_or_init(|| {
+                let mut b = aws_sdk_secretsmanager::config::Builder::from(&self.cfg);
+                if let Some(e) = service_endpoint("SECRETS_MANAGER") {
+                    b = b.endpoint_url(e);
+                }
+                aws_sdk_secretsmanager::Client::from_conf(b.build())
+            })
+            .clone()
+    }
+
+    pub fn s3(&self) -> crate::adapters::s3::S3 {
+        self.s3
+            .get_or_init(|| {
+                let endpoint = service_endpoint("S3");
+                // A custom endpoint (moto, MinIO) is addressed by path: `<endpoint>/<bucket>/<key>`.
+                let mut b = aws_sdk_s3::config::Builder::from(&self.cfg)
+                    .force_path_style(endpoint.is_some() || self.cfg.endpoint_url().is_some());
+                if let Some(e) = endpoint {
+                    b = b.endpoint_url(e);
+                }
+                crate::adapters::s3::S3::new(aws_sdk_s3::Client::from_conf(b.build()))
+            })
+            .clone()
     }
 }

@@ -356,7 +356,7 @@ async fn drained_queue(
     let q = stack.queue_url(queue);
     for _ in 0..200 {
         let a = clients
-            .sqs
+            .sqs()
             .get_queue_attributes()
             .queue_url(&q)
             .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
@@ -691,8 +691,7 @@ async fn sweeper_minute(stack: &Stack) {
     use pagedesk_shared::domain::{AuthorType, Direction, MessageStatus};
     use pagedesk_shared::store::{Message, QueueOutcome, UNSENT_DEADLINE_MS};
     let clients = stack.clients().await;
-    let store =
-        pagedesk_shared::store::Store::new(clients.dynamo.clone(), stack.fresh_table().await);
+    let store = pagedesk_shared::store::Store::new(clients.dynamo(), stack.fresh_table().await);
     let account = format!("acct-{}", unique());
     let t = (chrono_ms() / MINUTE_MS) * MINUTE_MS;
     let conv = pagedesk_e2e::seed_conversation(&store, &account, t, t).await;
@@ -790,8 +789,7 @@ async fn scheduler_minute(stack: &Stack) {
     use pagedesk_shared::clock::MINUTE_MS;
     use pagedesk_shared::domain::window::STANDARD_MS;
     let clients = stack.clients().await;
-    let store =
-        pagedesk_shared::store::Store::new(clients.dynamo.clone(), stack.fresh_table().await);
+    let store = pagedesk_shared::store::Store::new(clients.dynamo(), stack.fresh_table().await);
     let account = format!("acct-{}", unique());
     let t = (chrono_ms() / MINUTE_MS) * MINUTE_MS;
     for _ in 0..100 {
