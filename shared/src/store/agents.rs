@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::*;
 use crate::domain::{AgentStatus, ConversationStatus};
+use crate::store::update::UpdateExpr;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -76,51 +77,27 @@ impl Store {
         patch: &AgentPatch,
         now: i64,
     ) -> Result<AgentItem> {
-        let mut set = vec![
-            "id = :id".to_owned(),
-            "updated_at = :u".to_owned(),
-            "created_at = if_not_exists(created_at, :u)".to_owned(),
-        ];
-        let mut remove = Vec::new();
-        let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::account(account)))
-            .key("sk", s(keys::agent_sk(id)))
-            .expression_attribute_values(":id", s(id))
-            .expression_attribute_values(":u", n(now))
-            .return_values(ReturnValue::AllNew);
-        match &patch.name {
-            Some(Some(v)) => {
-                set.push("#name = :name".into());
-                req = req
-                    .expression_attribute_names("#name", "name")
-                    .expression_attribute_values(":name", s(v));
-            }
-            Some(None) => {
-                remove.push("#name");
-                req = req.expression_attribute_names("#name", "name");
-            }
-            None => {}
+        let mut u = UpdateExpr::new();
+        u.set("id = :id")
+            .value(":id", s(id))
+            .set("updated_at = :u")
+            .set("created_at = if_not_exists(created_at, :u)")
+            .value(":u", n(now));
+        if let Some(name) = &patch.name {
+            u.name("#name", "name")
+                .set_or_remove("#name", ":name", name.as_deref().map(s));
         }
         if let Some(st) = &patch.status {
-            set.push("#st = :st".into());
-            req = req
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":st", s(st.as_str()));
+            u.set("#st = :st")
+                .name("#st", "status")
+                .value(":st", s(st.as_str()));
         }
-        match patch.max_concurrent {
-            Some(Some(m)) => {
-                set.push("max_concurrent = :m".into());
-                req = req.expression_attribute_values(":m", n(m));
-            }
-            Some(None) => remove.push("max_concurrent"),
-            None => {}
+        if let Some(m) = patch.max_concurrent {
+            u.set_or_remove("max_concurrent", ":m", m.map(n));
         }
-        let expr = set_remove(&set, &remove);
-        let out = req
-            .update_expression(expr)
+        let out = self
+            .update_item(u.build(&self.table, &keys::account(account), &keys::agent_sk(id))?)
+            .return_values(ReturnValue::AllNew)
             .send()
             .await
             .map_err(failed("UpdateItem"))?;

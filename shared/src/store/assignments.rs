@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::*;
 use crate::domain::{AgentStatus, ConversationStatus};
+use crate::store::update::UpdateExpr;
 use crate::{Error, Result};
 
 /// How much the target agent is checked when a conversation is given to them.
@@ -52,48 +53,23 @@ impl Store {
         conv: &ConversationItem,
         a: &Assignment<'_>,
     ) -> Result<AssignOutcome> {
-        let mut set = vec!["updated_at = :u"];
-        let mut remove = Vec::new();
-        let mut u = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(&conv.pk))
-            .key("sk", s(keys::META))
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()))
-            .expression_attribute_values(":u", n(a.now));
-        match a.to {
-            Some(to) => {
-                set.push("assignee = :to");
-                u = u.expression_attribute_values(":to", s(to));
-            }
-            None => remove.push("assignee"),
-        }
+        let mut u = UpdateExpr::new();
+        u.set("updated_at = :u").value(":u", n(a.now));
+        u.set_or_remove("assignee", ":to", a.to.map(s));
         if let Some(rule) = a.rule {
-            set.push("routing_rule = :rule");
-            u = u.expression_attribute_values(":rule", s(rule));
+            u.set("routing_rule = :rule").value(":rule", s(rule));
         }
-        match a.ai_agent_active {
-            Some(true) => {
-                set.push("bot_active = :t");
-                u = u.expression_attribute_values(":t", AttributeValue::Bool(true));
-            }
-            Some(false) => remove.push("bot_active"),
-            None => {}
-        }
-        u = match a.from {
-            Some(from) => u
-                .condition_expression("#st = :open AND assignee = :from")
-                .expression_attribute_values(":from", s(from)),
-            None => u.condition_expression("#st = :open AND attribute_not_exists(assignee)"),
+        ai_agent_flag(&mut u, a.ai_agent_active);
+        u.condition("#st = :open")
+            .name("#st", "status")
+            .value(":open", s(ConversationStatus::Open.as_str()));
+        match a.from {
+            Some(from) => u.condition("assignee = :from").value(":from", s(from)),
+            None => u.condition("attribute_not_exists(assignee)"),
         };
-        let expr = set_remove(&set, &remove);
         let mut items = vec![
             TransactWriteItem::builder()
-                .update(
-                    u.update_expression(expr)
-                        .build()
-                        .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
-                )
+                .update(u.build(&self.table, &conv.pk, keys::META)?)
                 .build(),
         ];
         let mut agent_index = None;
@@ -127,33 +103,17 @@ impl Store {
         event: &EventItem,
         now: i64,
     ) -> Result<bool> {
-        let mut set = vec!["updated_at = :u"];
-        let mut remove = vec![];
-        let mut u = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(&conv.pk))
-            .key("sk", s(keys::META))
-            .condition_expression("#st = :open AND attribute_not_exists(assignee)")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()))
-            .expression_attribute_values(":u", n(now));
+        let mut u = UpdateExpr::new();
+        u.set("updated_at = :u")
+            .value(":u", n(now))
+            .condition("#st = :open AND attribute_not_exists(assignee)")
+            .name("#st", "status")
+            .value(":open", s(ConversationStatus::Open.as_str()));
         if let Some(r) = rule {
-            set.push("routing_rule = :r");
-            u = u.expression_attribute_values(":r", s(r));
+            u.set("routing_rule = :r").value(":r", s(r));
         }
-        match ai_agent_active {
-            Some(true) => {
-                set.push("bot_active = :t");
-                u = u.expression_attribute_values(":t", AttributeValue::Bool(true));
-            }
-            Some(false) => remove.push("bot_active"),
-            None => {}
-        }
-        let expr = set_remove(&set, &remove);
-        let u = u
-            .update_expression(expr)
-            .build()
-            .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+        ai_agent_flag(&mut u, ai_agent_active);
+        let u = u.build(&self.table, &conv.pk, keys::META)?;
         self.update_with_event(u, Some(event)).await
     }
 
@@ -239,5 +199,19 @@ impl Store {
                     .map_err(|e| Error::dynamo("TransactWriteItems", e))?,
             )
             .build())
+    }
+}
+
+/// The AI agent's hold on a conversation (stored as `bot_active`): taken, dropped, or left.
+fn ai_agent_flag(u: &mut UpdateExpr, active: Option<bool>) {
+    match active {
+        Some(true) => {
+            u.set("bot_active = :t")
+                .value(":t", AttributeValue::Bool(true));
+        }
+        Some(false) => {
+            u.remove("bot_active");
+        }
+        None => {}
     }
 }

@@ -1,10 +1,10 @@
 //! Contacts: one per (Page, person), or per lead without a Messenger id. A contact points at
 //! its open conversation, which makes "one open conversation per person" a conditional write.
 
-use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use serde::{Deserialize, Serialize};
 
 use super::*;
+use crate::store::update::UpdateExpr;
 use aws_sdk_dynamodb::types::Update;
 
 use crate::domain::{Channel, ConversationStatus, EventType, MessageStatus, ProfileStatus};
@@ -165,29 +165,14 @@ impl Store {
 
     /// Records the outcome of a User Profile API call on the contact.
     pub async fn update_contact_profile(&self, c: &ContactItem, now: i64) -> Result<()> {
-        let mut set = vec![
-            "profile_status = :ps".to_owned(),
-            "updated_at = :u".to_owned(),
-        ];
-        let mut remove = vec![];
-        let mut req = self
-            .update_row(&c.pk, &c.sk)
-            .expression_attribute_values(":ps", s(c.profile_status.as_str()))
-            .expression_attribute_values(":u", n(now));
-        req = set_present(
-            req,
-            &mut set,
-            &[c.names().as_slice(), &[("picture_url", &c.picture_url)]].concat(),
-        );
-        match c.profile_retry_at {
-            Some(t) => {
-                set.push("profile_retry_at = :r".into());
-                req = req.expression_attribute_values(":r", n(t));
-            }
-            None => remove.push("profile_retry_at"),
-        }
-        let expr = set_remove(&set, &remove);
-        req.update_expression(expr)
+        let mut u = UpdateExpr::new();
+        u.set("profile_status = :ps")
+            .value(":ps", s(c.profile_status.as_str()))
+            .set("updated_at = :u")
+            .value(":u", n(now))
+            .set_present(&[c.names().as_slice(), &[("picture_url", &c.picture_url)]].concat())
+            .set_or_remove("profile_retry_at", ":r", c.profile_retry_at.map(n));
+        self.update_item(u.build(&self.table, &c.pk, &c.sk)?)
             .send()
             .await
             .map_err(failed("UpdateItem"))?;
@@ -197,35 +182,29 @@ impl Store {
     /// Creates or updates a contact from what a lead form or a comment told us. Fields already
     /// known are kept unless the new value is present.
     pub async fn upsert_contact(&self, c: &ContactItem, now: i64) -> Result<ContactItem> {
-        let set = vec![
-            "account = :a",
-            "id = :id",
-            "page_id = :pg",
-            "facebook_id = if_not_exists(facebook_id, :fb)",
-            "profile_status = if_not_exists(profile_status, :ps)",
-            "created_at = if_not_exists(created_at, :now)",
-            "updated_at = :now",
-        ];
-        let mut req = self
-            .update_row(&c.pk, &c.sk)
-            .expression_attribute_values(":a", s(&c.account))
-            .expression_attribute_values(":id", s(&c.id))
-            .expression_attribute_values(":pg", s(&c.page_id))
-            .expression_attribute_values(":fb", s(&c.facebook_id))
-            .expression_attribute_values(":ps", s(c.profile_status.as_str()))
-            .expression_attribute_values(":now", n(now));
-        let mut set: Vec<String> = set.into_iter().map(str::to_owned).collect();
-        req = set_present(
-            req,
-            &mut set,
-            &[
-                c.names().as_slice(),
-                &[("email", &c.email), ("phone", &c.phone)],
-            ]
-            .concat(),
-        );
-        let out = req
-            .update_expression(format!("SET {}", set.join(", ")))
+        let mut u = UpdateExpr::new();
+        u.set("account = :a")
+            .value(":a", s(&c.account))
+            .set("id = :id")
+            .value(":id", s(&c.id))
+            .set("page_id = :pg")
+            .value(":pg", s(&c.page_id))
+            .set("facebook_id = if_not_exists(facebook_id, :fb)")
+            .value(":fb", s(&c.facebook_id))
+            .set("profile_status = if_not_exists(profile_status, :ps)")
+            .value(":ps", s(c.profile_status.as_str()))
+            .set("created_at = if_not_exists(created_at, :now)")
+            .set("updated_at = :now")
+            .value(":now", n(now))
+            .set_present(
+                &[
+                    c.names().as_slice(),
+                    &[("email", &c.email), ("phone", &c.phone)],
+                ]
+                .concat(),
+            );
+        let out = self
+            .update_item(u.build(&self.table, &c.pk, &c.sk)?)
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await
@@ -363,21 +342,4 @@ impl Store {
         self.update_with_event(upd, Some(&ev)).await?;
         Ok(Some((touched, messages, media_keys)))
     }
-}
-
-/// Adds `#attr = :attr` to `set` for each field that has a value (absent fields keep theirs).
-fn set_present(
-    mut req: UpdateItemFluentBuilder,
-    set: &mut Vec<String>,
-    fields: &[(&str, &Option<String>)],
-) -> UpdateItemFluentBuilder {
-    for (attr, value) in fields {
-        if let Some(v) = value {
-            set.push(format!("#{attr} = :{attr}"));
-            req = req
-                .expression_attribute_names(format!("#{attr}"), *attr)
-                .expression_attribute_values(format!(":{attr}"), s(v));
-        }
-    }
-    req
 }

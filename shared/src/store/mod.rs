@@ -117,17 +117,6 @@ pub(crate) fn to_item<T: Row>(v: &T) -> Result<Item> {
     Ok(item)
 }
 
-/// An update expression that sets and removes the given attributes (`set` is never empty:
-/// every update stamps `updated_at`).
-pub(crate) fn set_remove<S: AsRef<str>>(set: &[S], remove: &[&str]) -> String {
-    let set: Vec<&str> = set.iter().map(AsRef::as_ref).collect();
-    let mut expr = format!("SET {}", set.join(", "));
-    if !remove.is_empty() {
-        expr.push_str(&format!(" REMOVE {}", remove.join(", ")));
-    }
-    expr
-}
-
 pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
     serde_dynamo::from_item(item).map_err(|e| Error::Corrupt(e.to_string()))
 }

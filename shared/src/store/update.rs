@@ -79,6 +79,33 @@ impl UpdateExpr {
         expr
     }
 
+    /// `SET #attr = :attr` for each field that has a value (absent ones are left as stored).
+    pub(crate) fn set_present(&mut self, fields: &[(&str, &Option<String>)]) -> &mut Self {
+        for (attr, value) in fields {
+            if let Some(v) = value {
+                self.set(format!("#{attr} = :{attr}"))
+                    .name(&format!("#{attr}"), attr)
+                    .value(&format!(":{attr}"), s(v));
+            }
+        }
+        self
+    }
+
+    /// `SET attr = :p` with `v`, or `REMOVE attr` when there is none.
+    pub(crate) fn set_or_remove(
+        &mut self,
+        attr: &str,
+        placeholder: &str,
+        v: Option<AttributeValue>,
+    ) -> &mut Self {
+        match v {
+            Some(v) => self
+                .set(format!("{attr} = {placeholder}"))
+                .value(placeholder, v),
+            None => self.remove(attr),
+        }
+    }
+
     /// The update of the item at (`pk`, `sk`) of `table`, in a transaction's shape (the store
     /// sends it alone with `Store::update_item`).
     pub(crate) fn build(self, table: &str, pk: &str, sk: &str) -> Result<Update> {
