@@ -189,8 +189,8 @@ proptest! {
             let jwks = Verifier::with_jwks(
                 AuthConfig::Jwks {
                     url: "http://127.0.0.1:9/unreachable".into(),
-                    issuer: Some("iss".into()),
-                    audience: Some("aud".into()),
+                    issuer: "iss".into(),
+                    audience: "aud".into(),
                 },
                 serde_json::from_str(include_str!("../testdata/rs256-test-jwks.json")).unwrap(),
             );

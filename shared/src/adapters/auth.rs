@@ -116,15 +116,13 @@ impl Verifier {
                     .kid
                     .ok_or_else(|| AuthError::Invalid("token has no kid".into()))?;
                 let key = self.key_for(&kid).await?;
+                // jsonwebtoken checks `iss` and `aud` only when a token carries them: they
+                // must be required as well, or a token without them passes both checks.
                 let mut v = Validation::new(Algorithm::RS256);
                 v.validate_nbf = true;
-                if let Some(i) = issuer {
-                    v.set_issuer(&[i]);
-                }
-                match audience {
-                    Some(a) => v.set_audience(&[a]),
-                    None => v.validate_aud = false,
-                }
+                v.set_required_spec_claims(&["exp", "iss", "aud"]);
+                v.set_issuer(&[issuer]);
+                v.set_audience(&[audience]);
                 decode::<Claims>(token, &key, &v)
                     .map(|d| d.claims)
                     .map_err(|e| AuthError::Invalid(e.to_string()))
@@ -239,12 +237,19 @@ mod tests {
     }
 
     fn rs256_from(iss: &str, kid: &str, nbf: Option<u64>) -> String {
+        rs256_with(Some(iss), Some("aud"), kid, nbf)
+    }
+
+    fn rs256_with(iss: Option<&str>, aud: Option<&str>, kid: &str, nbf: Option<u64>) -> String {
         #[derive(serde::Serialize)]
         struct C<'a> {
             sub: &'a str,
             account: &'a str,
             role: &'a str,
-            iss: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            iss: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            aud: Option<&'a str>,
             exp: u64,
             #[serde(skip_serializing_if = "Option::is_none")]
             nbf: Option<u64>,
@@ -261,6 +266,7 @@ mod tests {
             account: "acme",
             role: "agent",
             iss,
+            aud,
             exp: now + 60,
             nbf,
         };
@@ -303,8 +309,8 @@ mod tests {
     fn jwks_cfg(url: String) -> AuthConfig {
         AuthConfig::Jwks {
             url,
-            issuer: Some("iss".into()),
-            audience: None,
+            issuer: "iss".into(),
+            audience: "aud".into(),
         }
     }
 
@@ -365,17 +371,38 @@ mod tests {
     async fn rs256_against_a_jwks_and_hs256_is_refused_there() {
         let jwks: JwkSet =
             serde_json::from_str(include_str!("../../testdata/rs256-test-jwks.json")).unwrap();
-        let cfg = AuthConfig::Jwks {
-            url: "http://127.0.0.1:9/none".into(),
-            issuer: Some("iss".into()),
-            audience: None,
-        };
-        let v = Verifier::with_jwks(cfg, jwks);
+        let v = Verifier::with_jwks(jwks_cfg("http://127.0.0.1:9/none".into()), jwks);
         let t = rs256("test-key", None);
         assert_eq!(v.verify(&t).await.unwrap().role, Role::Agent);
         let wrong_iss = rs256_from("x", "test-key", None);
         assert!(v.verify(&wrong_iss).await.is_err());
         let hs = dev_token("s", "a", "acme", Role::Admin, 60);
         assert!(matches!(v.verify(&hs).await, Err(AuthError::Invalid(_))));
+    }
+
+    /// A token the same identity provider signed for another application, or without saying
+    /// who issued it, is refused even though its signature and claims are good.
+    #[tokio::test]
+    async fn a_token_without_iss_or_aud_is_refused() {
+        let jwks: JwkSet =
+            serde_json::from_str(include_str!("../../testdata/rs256-test-jwks.json")).unwrap();
+        let v = Verifier::with_jwks(jwks_cfg("http://127.0.0.1:9/none".into()), jwks);
+        assert!(
+            v.verify(&rs256_with(Some("iss"), Some("aud"), "test-key", None))
+                .await
+                .is_ok()
+        );
+        for (iss, aud, what) in [
+            (Some("iss"), None, "no aud (a Cognito access token)"),
+            (None, Some("aud"), "no iss"),
+            (None, None, "neither"),
+            (Some("iss"), Some("another-app"), "another application's"),
+        ] {
+            let t = rs256_with(iss, aud, "test-key", None);
+            assert!(
+                matches!(v.verify(&t).await, Err(AuthError::Invalid(_))),
+                "{what} must be refused"
+            );
+        }
     }
 }

@@ -83,19 +83,23 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         })
     }
 
-    fn auth(&self) -> AuthConfig {
-        match (
-            self.optional(env::JWKS_URL),
-            self.optional(env::DEV_JWT_SECRET),
-        ) {
-            (Some(url), _) => AuthConfig::Jwks {
-                url,
-                issuer: self.optional(env::JWT_ISSUER),
-                audience: self.optional(env::JWT_AUDIENCE),
+    /// With a JWKS, the issuer and the audience are required (a blank one is missing): without
+    /// them a token the same identity provider signed for another application would pass.
+    fn auth(&self) -> Result<AuthConfig> {
+        Ok(
+            match (
+                self.optional(env::JWKS_URL),
+                self.optional(env::DEV_JWT_SECRET),
+            ) {
+                (Some(url), _) => AuthConfig::Jwks {
+                    url,
+                    issuer: self.required(env::JWT_ISSUER)?.trim().to_owned(),
+                    audience: self.required(env::JWT_AUDIENCE)?.trim().to_owned(),
+                },
+                (None, Some(secret)) => AuthConfig::DevSecret(secret),
+                (None, None) => AuthConfig::None,
             },
-            (None, Some(secret)) => AuthConfig::DevSecret(secret),
-            (None, None) => AuthConfig::None,
-        }
+        )
     }
 
     fn url_policy(&self) -> UrlPolicy {
@@ -138,11 +142,12 @@ pub struct GraphConfig {
 
 #[derive(Debug, Clone)]
 pub enum AuthConfig {
-    /// Production: RS256 tokens checked against a JWKS document (e.g. a Cognito user pool).
+    /// Production: RS256 tokens checked against a JWKS document (e.g. a Cognito user pool),
+    /// which must carry this `iss`, this `aud` and an `exp`.
     Jwks {
         url: String,
-        issuer: Option<String>,
-        audience: Option<String>,
+        issuer: String,
+        audience: String,
     },
     /// Local runs: HS256 with a shared secret.
     DevSecret(String),
@@ -246,7 +251,7 @@ impl FunctionConfig for AgentApiConfig {
             graph: e.graph()?,
             page_check_seconds: e.page_check_seconds()?,
             page_token_prefix: e.page_token_prefix(),
-            auth: e.auth(),
+            auth: e.auth()?,
             secret_cache_seconds: e.number(env::SECRET_CACHE_SECONDS, 300)?,
             url_policy: e.url_policy(),
             bucket: e.optional(env::BUCKET),
@@ -379,6 +384,8 @@ mod tests {
         with_both.extend([
             (env::JWKS_URL, "https://x/jwks"),
             (env::DEV_JWT_SECRET, "s"),
+            (env::JWT_ISSUER, "https://idp"),
+            (env::JWT_AUDIENCE, "app"),
         ]);
         let c = AgentApiConfig::read(&vars(&with_both)).unwrap();
         assert!(matches!(c.auth, AuthConfig::Jwks { .. }));
@@ -388,5 +395,33 @@ mod tests {
         let s = SenderConfig::read(&vars(&base)).unwrap();
         assert_eq!(s.graph.base_url, DEFAULT_GRAPH_BASE_URL);
         assert_eq!(s.graph.timeout_ms, 10_000);
+    }
+
+    /// A JWKS without an issuer or an audience (a blank one included) does not start: the check
+    /// it would switch off is what keeps other applications' tokens out.
+    #[test]
+    fn a_jwks_needs_an_issuer_and_an_audience() {
+        let base = [
+            (env::TABLE, "t"),
+            (env::OUTBOUND_QUEUE_URL, "q"),
+            (env::INBOUND_QUEUE_URL, "i"),
+            (env::JWKS_URL, "https://x/jwks"),
+        ];
+        for (issuer, audience) in [
+            ("", "app"),
+            ("https://idp", ""),
+            (" ", "app"),
+            ("https://idp", " "),
+        ] {
+            let mut v = base.to_vec();
+            v.extend([(env::JWT_ISSUER, issuer), (env::JWT_AUDIENCE, audience)]);
+            let e = AgentApiConfig::read(&vars(&v))
+                .err()
+                .expect("refused at start-up");
+            assert!(e.to_string().contains("PAGEDESK_JWT_"), "{e}");
+        }
+        let mut v = base.to_vec();
+        v.extend([(env::JWT_ISSUER, "https://idp"), (env::JWT_AUDIENCE, "app")]);
+        assert!(AgentApiConfig::read(&vars(&v)).is_ok());
     }
 }
