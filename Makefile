@@ -1,11 +1,14 @@
 # pagedesk. `make dev` runs the whole bundle locally; `make test` runs every test.
-# SAM calls the build-<LogicalId> targets (BuildMethod: makefile) with ARTIFACTS_DIR set.
+# `sam build` builds each function with cargo lambda (BuildMethod: rust-cargolambda) for the
+# template's Architecture parameter; `make lambda` and `make glibc-check` do the same here.
 
 CARGO ?= cargo
 # provided.al2023 ships glibc 2.34; the glibc-check target enforces it.
 GLIBC_MAX ?= 2.34
+# The functions' processor, as the template's Architecture parameter (arm64 by default).
+ARCH ?= arm64
 
-.PHONY: dev test tools web screenshots deploy-web build lint fmt clippy template-lint release glibc-check sam-build sam-validate bench load fuzz clean
+.PHONY: dev test tools web screenshots deploy-web build lint fmt clippy template-lint release lambda glibc-check sam-build sam-validate bench load fuzz clean
 
 tools:
 	@bash infra/scripts/install-tools.sh
@@ -61,30 +64,23 @@ LAMBDA_RUSTFLAGS ?=
 release:
 	$(foreach f,$(FUNCTIONS),$(CARGO) rustc --release --locked -p pagedesk-$(f) --bin $(f) -- $(LAMBDA_RUSTFLAGS) &&) true
 
-define lambda
-	$(CARGO) rustc --release --locked -p pagedesk-$(1) --bin $(1) -- $(LAMBDA_RUSTFLAGS)
-	cp target/release/$(1) $(ARTIFACTS_DIR)/bootstrap
-endef
+# The Lambda artifacts as `sam build` makes them: cargo lambda (installed on demand into
+# .local/lambda with its zig) cross-compiles for ARCH against an old glibc, into
+# target/lambda/<function>/bootstrap.
+LAMBDA_ENV = PATH="$(CURDIR)/.local/lambda/bin:$$PATH"
+lambda:
+	@PAGEDESK_INSTALL_LAMBDA=1 PAGEDESK_LAMBDA_ARCH=$(ARCH) bash infra/scripts/install-tools.sh
+	$(LAMBDA_ENV) $(CARGO) lambda build --release --locked $(if $(filter arm64,$(ARCH)),--arm64,--x86-64) $(foreach f,$(FUNCTIONS),--bin $(f))
 
-build-WebhookFunction:
-	$(call lambda,webhook)
-build-RouterFunction:
-	$(call lambda,router)
-build-AgentApiFunction:
-	$(call lambda,agent-api)
-build-SenderFunction:
-	$(call lambda,sender)
-build-SchedulerFunction:
-	$(call lambda,scheduler)
-build-MetaCallbacksFunction:
-	$(call lambda,meta-callbacks)
-
-glibc-check: release
+# Every function binary for ARCH needs at most GLIBC_MAX (read with readelf, which reads either
+# architecture's binaries).
+glibc-check: lambda
 	@for f in $(FUNCTIONS); do \
-	  v=$$(objdump -T target/release/$$f | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1); \
+	  b=target/lambda/$$f/bootstrap; \
+	  v=$$(readelf -W --dyn-syms -V $$b | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1); \
 	  top=$$(printf '%s\n%s\n' "$$v" "$(GLIBC_MAX)" | sort -V | tail -1); \
-	  size=$$(stat -c %s target/release/$$f); \
-	  echo "$$f: needs glibc $$v, $$size bytes"; \
+	  size=$$(stat -c %s $$b); \
+	  echo "$$f ($(ARCH)): needs glibc $$v, $$size bytes"; \
 	  [ "$$top" = "$(GLIBC_MAX)" ] || { echo "$$f needs glibc $$v > $(GLIBC_MAX) (provided.al2023)"; exit 1; }; \
 	done
 
@@ -93,9 +89,10 @@ sam-validate:
 	@PAGEDESK_INSTALL_SAM=1 bash infra/scripts/install-tools.sh
 	SAM_CLI_TELEMETRY=0 .local/venv/bin/sam validate --lint --region us-east-1
 
+# rust-cargolambda is a SAM beta build method: samconfig.toml opts in, as the variable does here.
 sam-build:
-	@PAGEDESK_INSTALL_SAM=1 bash infra/scripts/install-tools.sh
-	SAM_CLI_TELEMETRY=0 .local/venv/bin/sam build --build-in-source
+	@PAGEDESK_INSTALL_SAM=1 PAGEDESK_INSTALL_LAMBDA=1 PAGEDESK_LAMBDA_ARCH=$(ARCH) bash infra/scripts/install-tools.sh
+	$(LAMBDA_ENV) SAM_CLI_TELEMETRY=0 SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 .local/venv/bin/sam build --build-in-source --parameter-overrides Architecture=$(ARCH)
 
 # Figures to compare from run to run: binary sizes and start-up (release builds), webhook CPU
 # per event against its floor, AWS requests and DynamoDB units per operation, dollars per

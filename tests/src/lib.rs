@@ -196,15 +196,33 @@ impl Stack {
         .await
     }
 
-    /// A Page token the simulator minted for `page` (a new person managing it).
-    pub async fn page_token(&self, page: &str) -> String {
+    /// A Facebook user in the simulator whose role on `page` is `tasks` (Meta's task names):
+    /// `{user_access_token, code}`.
+    pub async fn fb_user_with_tasks(&self, id: &str, page: &str, tasks: &[&str]) -> Value {
+        self.sim(
+            "POST",
+            "/_sim/fb-users",
+            Some(json!({"id": id, "name": "Someone", "pages": [{"id": page, "name": "Page", "tasks": tasks}]})),
+        )
+        .await
+    }
+
+    /// The token of a new person with full control of `page` (what `PUT /pages/{id}` takes).
+    pub async fn manager_token(&self, page: &str) -> String {
         let login = self
             .fb_user(&format!("8{}", unique()), &[(page, "Page")], &[])
             .await;
+        login["user_access_token"]
+            .as_str()
+            .expect("a user token")
+            .to_owned()
+    }
+
+    /// The Page token `/me/accounts` lists for `page` to the person whose token is `user_token`.
+    pub async fn listed_page_token(&self, user_token: &str, page: &str) -> String {
         let url = format!(
-            "{}/v25.0/me/accounts?access_token={}",
+            "{}/v25.0/me/accounts?access_token={user_token}",
             self.s("sim_url"),
-            login["user_access_token"].as_str().unwrap_or_default()
         );
         let v: Value = self
             .http
@@ -215,10 +233,18 @@ impl Stack {
             .json()
             .await
             .expect("json");
-        v["data"][0]["access_token"]
-            .as_str()
+        v["data"]
+            .as_array()
+            .and_then(|pages| pages.iter().find(|p| p["id"] == page))
+            .and_then(|p| p["access_token"].as_str())
             .expect("a page token")
             .to_owned()
+    }
+
+    /// A Page token the simulator minted for `page` (a new person with full control of it).
+    pub async fn page_token(&self, page: &str) -> String {
+        let user = self.manager_token(page).await;
+        self.listed_page_token(&user, page).await
     }
 
     /// The Page token pagedesk holds for `page`, `None` when there is no such secret. Any other

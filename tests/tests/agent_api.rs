@@ -494,7 +494,7 @@ async fn pages_register_update_list_and_delete() {
         404,
         "nothing was registered"
     );
-    let good = stack.page_token(&page).await;
+    let good = stack.manager_token(&page).await;
     let (s, v) = stack
         .api(
             "PUT",
@@ -534,7 +534,19 @@ async fn pages_register_update_list_and_delete() {
         .send()
         .await
         .unwrap();
-    assert_eq!(secret.secret_string(), Some(good.as_str()));
+    // The Page's own token, read with the person's, never the person's token itself.
+    let stored = secret.secret_string().expect("a token").to_owned();
+    assert_ne!(stored, good, "the person's token is not kept");
+    let me: Value = reqwest::get(format!(
+        "{}/v25.0/me?access_token={stored}",
+        stack.s("sim_url")
+    ))
+    .await
+    .expect("sim")
+    .json()
+    .await
+    .expect("json");
+    assert_eq!(me["id"], page, "the stored token is the Page's: {me}");
     assert_eq!(
         stack
             .api("DELETE", &format!("/pages/{page}"), Some(&tok), None)

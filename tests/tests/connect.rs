@@ -348,8 +348,9 @@ async fn the_takeover_attempt_is_refused_and_changes_nothing() {
         page(&stack, &victim.account, &victim.page_id).await["status"],
         "connected"
     );
-    // The real owner can still register a second Page with its real token.
-    let token = stack.page_token(&fresh).await;
+    // The real owner can still register a second Page with the token of a person who has
+    // full control of it.
+    let token = stack.manager_token(&fresh).await;
     let (s, v) = stack
         .api(
             "PUT",
@@ -360,6 +361,82 @@ async fn the_takeover_attempt_is_refused_and_changes_nothing() {
         .await;
     assert_eq!(s, 201, "{v}");
     assert_eq!(v["subscribed_fields"].as_array().unwrap().len(), 12);
+}
+
+/// Only a person with full control of a Page (Meta's MANAGE task) connects it, through the
+/// login flow and through `PUT /pages/{id}` alike: an analyst gets `missing_role` and nothing is
+/// stored, so the real owner connects it afterwards as if nothing had happened (before, the
+/// analyst's account held the Page and the owner got `registered_elsewhere`).
+#[tokio::test]
+async fn only_a_person_with_full_control_connects_a_page() {
+    let stack = Stack::connect();
+    let page = id('9');
+    let intruder = format!("acct-{}", unique());
+    for tasks in [
+        &["ANALYZE"][..],
+        &[
+            "MODERATE",
+            "MESSAGING",
+            "CREATE_CONTENT",
+            "ADVERTISE",
+            "ANALYZE",
+        ],
+    ] {
+        let login = stack.fb_user_with_tasks(&id('7'), &page, tasks).await;
+        let user_token = login["user_access_token"]
+            .as_str()
+            .expect("a token")
+            .to_owned();
+        let (s, v) = connect(&stack, &intruder, json!({"user_access_token": user_token})).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(
+            results(&v),
+            vec![(page.clone(), "missing_role".to_owned())],
+            "{tasks:?}: {v}"
+        );
+        // A token of the same person, or the Page token they hold, through PUT.
+        let page_token = stack.listed_page_token(&user_token, &page).await;
+        for token in [user_token.as_str(), page_token.as_str()] {
+            let (s, v) = stack
+                .api(
+                    "PUT",
+                    &format!("/pages/{page}"),
+                    Some(&stack.admin(&intruder)),
+                    Some(json!({"access_token": token})),
+                )
+                .await;
+            assert_eq!(
+                (s, v["error"]["code"].as_str()),
+                (422, Some("missing_role")),
+                "{tasks:?}: {v}"
+            );
+        }
+    }
+    assert_eq!(
+        stack
+            .api(
+                "GET",
+                &format!("/pages/{page}"),
+                Some(&stack.admin(&intruder)),
+                None
+            )
+            .await
+            .0,
+        404,
+        "nothing was registered"
+    );
+    assert!(stack.stored_token(&page).await.is_none(), "no token stored");
+    // The owner connects it.
+    let owner = format!("acct-{}", unique());
+    let login = stack.fb_user(&id('7'), &[(&page, "Shop")], &[]).await;
+    let (s, v) = connect(
+        &stack,
+        &owner,
+        json!({"user_access_token": login["user_access_token"]}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(results(&v), vec![(page.clone(), "connected".to_owned())]);
 }
 
 #[tokio::test]

@@ -793,16 +793,19 @@ async fn an_invalid_token_marks_the_page_and_inbound_keeps_flowing() {
     .await;
     assert_eq!(sends(&stack, &t.page_id).await.len(), 1);
     // …and a new token reconnects it; the sender picks the new token up at once.
-    let renewed = stack.page_token(&t.page_id).await;
+    let before = stack.stored_token(&t.page_id).await;
+    let manager = stack.manager_token(&t.page_id).await;
     let (s, p) = stack
         .api(
             "PUT",
             &format!("/pages/{}", t.page_id),
             Some(&tok),
-            Some(json!({"access_token": renewed})),
+            Some(json!({"access_token": manager})),
         )
         .await;
     assert_eq!((s, p["status"].as_str()), (200, Some("connected")));
+    let renewed = stack.stored_token(&t.page_id).await.expect("a new token");
+    assert_ne!(Some(&renewed), before.as_ref(), "the token was replaced");
     let (_, m) = reply(&stack, &t, &conv, json!({"text": "z"})).await;
     message(&stack, &t, &conv, m["id"].as_str().unwrap(), "sent", |m| {
         m["status"] == "sent"

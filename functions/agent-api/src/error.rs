@@ -47,6 +47,10 @@ pub enum ApiFailure {
     PageRegisteredElsewhere,
     #[error("Facebook does not confirm that this token belongs to this Page")]
     TokenNotForPage,
+    /// The token's person does not have full control of the Page (Meta's `MANAGE` task), or
+    /// the token cannot show whose role it carries (a Page token).
+    #[error("{0}")]
+    MissingRole(&'static str),
     #[error("the Page is not connected; connect it again first")]
     PageNotConnected,
     #[error("a history import of this Page is running")]
@@ -115,6 +119,7 @@ impl ApiFailure {
             RulesChanged => (StatusCode::CONFLICT, "rules_changed"),
             PageRegisteredElsewhere => (StatusCode::CONFLICT, "page_registered_elsewhere"),
             TokenNotForPage => (StatusCode::UNPROCESSABLE_ENTITY, "token_not_for_page"),
+            MissingRole(_) => (StatusCode::UNPROCESSABLE_ENTITY, "missing_role"),
             PageNotConnected => (StatusCode::CONFLICT, "page_not_connected"),
             ImportRunning => (StatusCode::CONFLICT, "import_running"),
             WindowClosed { .. } => (StatusCode::CONFLICT, "window_closed"),

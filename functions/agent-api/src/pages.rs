@@ -108,8 +108,10 @@ pub(crate) fn graph_down(e: &GraphError) -> Option<ApiFailure> {
 }
 
 /// `PUT /pages/{page_id}`: 201 when registered, 200 when updated, 409 if another account holds
-/// the Page, 422 `token_not_for_page` when Graph does not confirm the token is this Page's. A
-/// new token reconnects a Page that needed re-authorisation and subscribes the app again.
+/// the Page, 422 `token_not_for_page` when Graph does not list the Page for the token's person,
+/// 422 `missing_role` when that person lacks full control (or the token is a Page token, which
+/// cannot show it). A new token reconnects a Page that needed re-authorisation and subscribes
+/// the app again.
 pub async fn put(
     State(app): State<Arc<App>>,
     c: Caller,
@@ -130,14 +132,14 @@ pub async fn put(
             "access_token is required to register a Page",
         ));
     }
-    // Proof first: a Page token's `/me` is the Page itself.
+    // Proof first, of the Page and of the role: the token is a person's (or a system user's),
+    // the Page is among theirs with full control, and its own token is read from that list.
     let mut graph_name = None;
+    let mut page_token = None;
     if let Some(t) = &req.access_token {
-        match app.graph.me(t).await {
-            Ok(node) if node.id == page_id => graph_name = node.name,
-            Ok(_) => return Err(ApiFailure::TokenNotForPage),
-            Err(e) => return Err(graph_down(&e).unwrap_or(ApiFailure::TokenNotForPage)),
-        }
+        let (name, token) = page_from_person(&app, t, &page_id).await?;
+        graph_name = name;
+        page_token = Some(token);
     }
     let now = app.clock.now_ms();
     let mut item = existing
@@ -150,7 +152,7 @@ pub async fn put(
     if let Some(ch) = req.channels {
         item.channels = ch;
     }
-    let Some(token) = req.access_token else {
+    let Some(token) = page_token else {
         // Name or channels only.
         if !app.store.put_page(&item).await? {
             return Err(ApiFailure::PageRegisteredElsewhere);
@@ -173,6 +175,50 @@ pub async fn put(
         StatusCode::OK
     };
     Ok(json(status, &views::page(&item)))
+}
+
+/// The Page's name and own token, read with `token` from the Pages its person may work on,
+/// after checking that the person has full control of it. A Page token's `/me` is the Page: it
+/// does not say whose role it carries (Graph lists tasks only for a person), so it cannot show
+/// full control and is refused as such.
+async fn page_from_person(
+    app: &App,
+    token: &str,
+    page_id: &str,
+) -> Result<(Option<String>, String), ApiFailure> {
+    let not_shown = |e: GraphError| graph_down(&e).unwrap_or(ApiFailure::TokenNotForPage);
+    let me = app.graph.me(token).await.map_err(not_shown)?;
+    // A person's short-lived token lists Page tokens that die within the hour; the long-lived
+    // one, as the connect flow gets, lists Page tokens that do not expire. A token Graph will
+    // not exchange (a system user's, which does not expire) is used as it is.
+    let long = match crate::pages_connect::app_credentials(app).await {
+        Ok(creds) if me.id != page_id => match app.graph.long_lived(&creds, token).await {
+            Ok(long) => Some(long),
+            Err(e) => match graph_down(&e) {
+                Some(down) => return Err(down),
+                None => None,
+            },
+        },
+        _ => None,
+    };
+    let token = long.as_deref().unwrap_or(token);
+    if me.id == page_id {
+        return Err(ApiFailure::MissingRole(
+            "a Page token does not show who holds full control of the Page: send the token of a person (or system user) with full control (Meta's MANAGE task)",
+        ));
+    }
+    let listed = app.graph.managed_pages(token).await.map_err(not_shown)?;
+    let page = listed
+        .into_iter()
+        .find(|p| p.id == page_id)
+        .ok_or(ApiFailure::TokenNotForPage)?;
+    if !connect::may_connect(&page.tasks) {
+        return Err(ApiFailure::MissingRole(
+            "the token's person does not have full control of this Page (Meta's MANAGE task)",
+        ));
+    }
+    let own = page.access_token.ok_or(ApiFailure::TokenNotForPage)?;
+    Ok((page.name, own))
 }
 
 pub(crate) fn token_secret(app: &App, page_id: &str) -> String {

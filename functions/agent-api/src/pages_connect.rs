@@ -223,6 +223,12 @@ pub async fn connect(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): Raw
             results.push(page_result(&p, "missing_permissions", &missing));
             continue;
         }
+        // Before anything about who holds the Page: a person without full control learns
+        // nothing from connecting, and changes nothing.
+        if !connect::may_connect(&p.tasks) {
+            results.push(page_result(&p, "missing_role", &[]));
+            continue;
+        }
         if existing.as_ref().is_some_and(|e| e.account != c.account) {
             results.push(page_result(&p, "registered_elsewhere", &[]));
             continue;
@@ -291,7 +297,7 @@ fn page_result(p: &GrantedPage, result: &str, missing: &[&str]) -> Value {
     json!({"page_id": p.id, "name": p.name, "result": result, "missing_permissions": missing})
 }
 
-async fn app_credentials(app: &App) -> Result<AppCredentials, ApiFailure> {
+pub(crate) async fn app_credentials(app: &App) -> Result<AppCredentials, ApiFailure> {
     let (Some(id), Some(secret_id)) = (&app.cfg.app_id, &app.cfg.app_secret_id) else {
         tracing::error!(
             "PAGEDESK_APP_ID or PAGEDESK_APP_SECRET_ID is not set; cannot connect Pages"

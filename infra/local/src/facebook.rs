@@ -39,6 +39,24 @@ pub struct PageRef {
     pub id: String,
     #[serde(default)]
     pub name: String,
+    /// What the person may do on the Page (`/me/accounts`' `tasks`); every task by default,
+    /// as for the Page's owner.
+    #[serde(default = "every_task")]
+    pub tasks: Vec<String>,
+}
+
+/// The tasks Meta lists for a person with full control of a Page.
+pub const EVERY_TASK: [&str; 6] = [
+    "ADVERTISE",
+    "ANALYZE",
+    "CREATE_CONTENT",
+    "MESSAGING",
+    "MODERATE",
+    "MANAGE",
+];
+
+fn every_task() -> Vec<String> {
+    EVERY_TASK.iter().map(|t| (*t).to_owned()).collect()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -438,8 +456,10 @@ impl Accounts {
                     k
                 }
             };
-            data.push(json!({"id": p.id, "name": p.name, "access_token": token, "category": "Business",
-                             "tasks": ["ADVERTISE", "ANALYZE", "CREATE_CONTENT", "MESSAGING", "MODERATE", "MANAGE"]}));
+            data.push(
+                json!({"id": p.id, "name": p.name, "access_token": token, "category": "Business",
+                             "tasks": p.tasks}),
+            );
         }
         Ok(data)
     }

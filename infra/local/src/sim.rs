@@ -16,8 +16,9 @@
 //! - `POST /_sim/faults` `{"dynamodb"?: ms, "moto"?: ms}`: pagedesk's functions cannot reach
 //!   DynamoDB Local (or moto: SQS, Secrets Manager, S3) for that long; open connections are cut,
 //!   as when the emulator stops and starts again. Its data stays.
-//! - `POST /_sim/fb-users` `{"id", "name", "pages": [{"id", "name"}], "declined": [perm]}`: a
-//!   Facebook user who manages those Pages; answers `{"user_access_token", "code"}` for the
+//! - `POST /_sim/fb-users` `{"id", "name", "pages": [{"id", "name", "tasks"?}], "declined":
+//!   [perm]}`: a Facebook user with a role on those Pages (`tasks`, as `/me/accounts` lists them:
+//!   every task by default, e.g. `["ANALYZE"]` for an analyst); answers `{"user_access_token", "code"}` for the
 //!   connect flow's Graph endpoints (see `facebook.rs`). `POST /_sim/pages/{id}/revoke` kills
 //!   that Page's tokens (190 afterwards), `DELETE /_sim/pages/{id}/subscription` drops the app's
 //!   subscription, `POST /_sim/pages/{id}/history` `{"psid", "messages": [{"from": "user" |

@@ -415,6 +415,7 @@ impl Stack {
                 pages: vec![crate::facebook::PageRef {
                     id: opts.demo_page_id.clone(),
                     name: "pagedesk demo Page".into(),
+                    tasks: crate::facebook::EVERY_TASK.map(str::to_owned).to_vec(),
                 }],
                 declined: vec![],
             });
