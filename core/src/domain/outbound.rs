@@ -267,6 +267,9 @@ pub fn reason_text(reason: &str) -> &'static str {
             "Meta did not confirm the send and no echo came back: it may or may not have been delivered."
         }
         "not_sent" => "The message could not be sent in time; send it again.",
+        "not_with_ai_agent" => {
+            "A person took the conversation over before the AI agent's message went out; it was not sent."
+        }
         _ => "Meta refused the message.",
     }
 }

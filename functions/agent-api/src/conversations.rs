@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
+use pagedesk_shared::access::Role;
 use pagedesk_shared::domain::window::{WindowState, window_at};
 use pagedesk_shared::domain::{
     AssignedBy, Channel, ConversationStatus, Direction, EventType, MessageKind,
@@ -13,7 +14,7 @@ use pagedesk_shared::services::assignment::Assigner;
 use pagedesk_shared::services::automatic::{self, Automatic};
 use pagedesk_shared::store::{
     AssignOutcome, Assignment, Capacity, ConversationItem, ConversationQuery, EventItem,
-    ReopenRefused,
+    ReopenRefused, Resolution,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -121,12 +122,18 @@ pub async fn messages(State(app): State<Arc<App>>, c: Caller, Id(id): Id, p: Par
 pub async fn resolve(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply {
     let conv = app.conversation(&c, &id).await?;
     c.require_holder(&conv)?;
-    if !app
-        .store
-        .resolve_conversation(&conv, app.clock.now_ms())
-        .await?
-    {
-        return Err(ApiFailure::ConversationNotOpen);
+    let now = app.clock.now_ms();
+    let resolution = if c.role == Role::Bot {
+        app.store.resolve_as_ai_agent(&conv, now).await?
+    } else if app.store.resolve_conversation(&conv, now).await? {
+        Resolution::Resolved
+    } else {
+        Resolution::NotOpen
+    };
+    match resolution {
+        Resolution::Resolved => {}
+        Resolution::NotOpen => return Err(ApiFailure::ConversationNotOpen),
+        Resolution::NotWithAiAgent => return Err(ApiFailure::NotWithAiAgent),
     }
     tracing::info!(conversation_id = %id, agent = %c.sub, "conversation resolved");
     // The survey must not fail a resolve that happened.

@@ -284,6 +284,7 @@ async fn store_and_queue(app: &App, c: &Caller, r: ReadyReply) -> Reply {
         QueueOutcome::Existing(m) => return settle_existing(app, &r.conv, *m).await,
         QueueOutcome::PrivateReplyExists => return Err(ApiFailure::PrivateReplyExists),
         QueueOutcome::ConversationNotOpen => return Err(ApiFailure::ConversationNotOpen),
+        QueueOutcome::NotWithAiAgent => return Err(ApiFailure::NotWithAiAgent),
         QueueOutcome::InProgress => {
             return Err(ApiFailure::Unavailable(
                 "a reply with this client_id is being stored; retry with the same client_id",

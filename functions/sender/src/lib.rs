@@ -166,6 +166,14 @@ impl Sender {
         let Some(conv) = self.conversation(job).await? else {
             return self.fail(&msg, None, "conversation_missing").await;
         };
+        // The AI agent's message goes out only while the conversation is still its own: a
+        // person who claimed it while the message waited has it now (one read, for these only).
+        if msg.author_type == AuthorType::Bot && !self.still_with_ai_agent(job).await? {
+            tracing::info!(
+                "a person took the conversation over; the AI agent's message is not sent"
+            );
+            return self.fail(&msg, None, "not_with_ai_agent").await;
+        }
         let ttl = Duration::from_secs(self.cfg.settings_cache_seconds);
         let page = match self.pages.get(&self.store, &conv.page_id, ttl).await? {
             Some(p) if p.account == job.account => p,
@@ -428,6 +436,15 @@ impl Sender {
         };
         tracing::warn!(reason, "attempts used up; the message fails visibly");
         self.fail(&msg, None, reason).await
+    }
+
+    /// Whether the conversation is with the AI agent now (a consistent read).
+    async fn still_with_ai_agent(&self, job: &OutboundJob) -> Result<bool, SendError> {
+        Ok(self
+            .store
+            .get_conversation(&job.account, &job.conversation_id)
+            .await?
+            .is_some_and(|c| c.with_ai_agent()))
     }
 
     async fn fail(

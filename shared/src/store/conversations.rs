@@ -269,6 +269,15 @@ fn apply_touch(c: &mut ConversationItem, t: &Touch, msg: &Message) {
     }
 }
 
+/// What resolving found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    Resolved,
+    NotOpen,
+    /// The AI agent asked, and the conversation is no longer with it.
+    NotWithAiAgent,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReopenRefused {
     NotResolved,
@@ -391,14 +400,37 @@ impl Store {
     /// Resolves an open conversation, frees the contact for a new one and takes it off its
     /// assignee's load, in one transaction. `Ok(false)` when it was not open.
     pub async fn resolve_conversation(&self, conv: &ConversationItem, now: i64) -> Result<bool> {
+        Ok(self.resolve(conv, now, false).await? == Resolution::Resolved)
+    }
+
+    /// The AI agent resolving: only while the conversation is with it, as the write finds it
+    /// (a person who claimed it after the caller's read keeps it open), and at every retry.
+    pub async fn resolve_as_ai_agent(
+        &self,
+        conv: &ConversationItem,
+        now: i64,
+    ) -> Result<Resolution> {
+        self.resolve(conv, now, true).await
+    }
+
+    async fn resolve(
+        &self,
+        conv: &ConversationItem,
+        now: i64,
+        ai_agent: bool,
+    ) -> Result<Resolution> {
         let mut conv = conv.clone();
         for _ in 0..5 {
-            match self.try_resolve(&conv, now).await? {
-                Some(done) => return Ok(done),
-                // Reassigned meanwhile: resolve what it is now.
+            if ai_agent && !conv.with_ai_agent() {
+                return Ok(Resolution::NotWithAiAgent);
+            }
+            match self.try_resolve(&conv, now, ai_agent).await? {
+                Some(true) => return Ok(Resolution::Resolved),
+                Some(false) => return Ok(Resolution::NotOpen),
+                // Reassigned meanwhile: resolve what it is now (if it is still the caller's).
                 None => match self.get_conversation(&conv.account, &conv.id).await? {
                     Some(c) if c.status == ConversationStatus::Open => conv = c,
-                    _ => return Ok(false),
+                    _ => return Ok(Resolution::NotOpen),
                 },
             }
         }
@@ -407,17 +439,25 @@ impl Store {
         ))
     }
 
-    async fn try_resolve(&self, conv: &ConversationItem, now: i64) -> Result<Option<bool>> {
+    async fn try_resolve(
+        &self,
+        conv: &ConversationItem,
+        now: i64,
+        ai_agent: bool,
+    ) -> Result<Option<bool>> {
         let upd = |with_contact: bool| -> Result<Vec<TransactWriteItem>> {
-            let u = Update::builder()
+            let mut condition = format!("#st = :open AND {}", Self::assignee_condition(conv));
+            let mut u = Update::builder();
+            if ai_agent {
+                condition.push_str(" AND bot_active = :bot");
+                u = u.expression_attribute_values(":bot", AttributeValue::Bool(true));
+            }
+            let u = u
                 .table_name(&self.table)
                 .key("pk", s(&conv.pk))
                 .key("sk", s(keys::META))
                 .update_expression("SET #st = :r, gsi2pk = :g, resolved_at = :u, updated_at = :u")
-                .condition_expression(format!(
-                    "#st = :open AND {}",
-                    Self::assignee_condition(conv)
-                ))
+                .condition_expression(condition)
                 .expression_attribute_names("#st", "status")
                 .expression_attribute_values(":r", s(ConversationStatus::Resolved.as_str()))
                 .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()))

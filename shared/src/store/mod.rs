@@ -44,7 +44,8 @@ pub use assignments::{AssignOutcome, Assignment, Capacity};
 pub use contacts::{ContactItem, Receipt, Watermarks};
 pub use conversation_list::ConversationQuery;
 pub use conversations::{
-    AnchorRef, ConversationItem, CreateOutcome, FirstMessage, LastMessage, ReopenRefused, Touch,
+    AnchorRef, ConversationItem, CreateOutcome, FirstMessage, LastMessage, ReopenRefused,
+    Resolution, Touch,
 };
 pub use csat::CsatItem;
 pub use events::{EventCursor, EventItem, SETTLE_MS};

@@ -4,7 +4,8 @@
 use crate::store::failed;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    ConditionCheck, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 
 use super::super::{ClientItem, EventItem, Message, keys, n, s, written};
@@ -143,13 +144,16 @@ impl Outbound<'_> {
                 Some(c) if c.get(1) == Some(&true) => {
                     // A conversation whose last message is newer than this one is not moved:
                     // the message goes in behind it, and the transaction only checks that the
-                    // conversation is there (and open).
-                    if !behind && self.goes_in_behind(msg, require_open).await? {
-                        behind = true;
-                        items[1] = self.conversation_check(msg, require_open)?;
-                        continue;
+                    // conversation is there (and open, and with the AI agent for its message).
+                    match self.why_refused(msg, require_open).await? {
+                        Refused::Behind if !behind => {
+                            behind = true;
+                            items[1] = self.conversation_check(msg, require_open)?;
+                            continue;
+                        }
+                        Refused::NotWithAiAgent => Ok(QueueOutcome::NotWithAiAgent),
+                        _ => Ok(QueueOutcome::ConversationNotOpen),
                     }
-                    Ok(QueueOutcome::ConversationNotOpen)
                 }
                 // The message's own key taken: an id clash, which a retry with a new id settles.
                 Some(_) => Err(Error::Corrupt("queued message key already taken".into())),
@@ -163,14 +167,19 @@ impl Outbound<'_> {
             .table_name(&self.0.table)
             .key("pk", s(msg.pk()))
             .key("sk", s(keys::META));
-        let check = if require_open {
-            check
-                .condition_expression("attribute_exists(pk) AND #st = :open")
+        let mut condition = "attribute_exists(pk)".to_owned();
+        let mut check = check;
+        if require_open {
+            condition.push_str(" AND #st = :open");
+            check = check
                 .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()))
-        } else {
-            check.condition_expression("attribute_exists(pk)")
-        };
+                .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()));
+        }
+        if msg.author_type == AuthorType::Bot {
+            condition.push_str(&format!(" AND {WITH_AI_AGENT}"));
+            check = check.expression_attribute_values(":bot", AttributeValue::Bool(true));
+        }
+        let check = check.condition_expression(condition);
         Ok(TransactWriteItem::builder()
             .condition_check(
                 check
@@ -180,18 +189,27 @@ impl Outbound<'_> {
             .build())
     }
 
-    /// After the conversation's update failed: whether the conversation is still there (and
-    /// open when that is required), so that only its newer last message stopped the update.
-    /// The message then goes in behind that one without moving the conversation.
-    async fn goes_in_behind(&self, msg: &Message, require_open: bool) -> Result<bool> {
-        Ok(self
+    /// After the conversation's update failed, why: the conversation is still there (and open
+    /// when that is required, and with the AI agent for the AI agent's message) and only its
+    /// newer last message stopped the update (the message then goes in behind that one without
+    /// moving the conversation), or it is not.
+    async fn why_refused(&self, msg: &Message, require_open: bool) -> Result<Refused> {
+        let Some(c) = self
             .0
             .get_conversation(&msg.account, &msg.conversation_id)
             .await?
-            .is_some_and(|c| {
-                (!require_open || c.status == ConversationStatus::Open)
-                    && c.last_message_at.is_some_and(|t| t > msg.created_at)
-            }))
+        else {
+            return Ok(Refused::NotOpen);
+        };
+        Ok(if require_open && c.status != ConversationStatus::Open {
+            Refused::NotOpen
+        } else if msg.author_type == AuthorType::Bot && !c.with_ai_agent() {
+            Refused::NotWithAiAgent
+        } else if c.last_message_at.is_some_and(|t| t > msg.created_at) {
+            Refused::Behind
+        } else {
+            Refused::NotOpen
+        })
     }
 
     /// The conversation's new activity for an outbound message (the transaction's and the
@@ -215,6 +233,12 @@ impl Outbound<'_> {
             u.condition("#st = :open")
                 .name("#st", "status")
                 .value(":open", s(ConversationStatus::Open.as_str()));
+        }
+        // The AI agent speaks only while the conversation is its own, at the write: a person
+        // who claimed it after the API's read has it (the check on that read is not enough).
+        if msg.author_type == AuthorType::Bot {
+            u.condition(WITH_AI_AGENT)
+                .value(":bot", AttributeValue::Bool(true));
         }
         // Never back: a message newer than this one (a person's, stamped by Meta's clock, or
         // a later reply when this is a retry finishing an earlier call) keeps its place.
@@ -271,12 +295,19 @@ impl Outbound<'_> {
         }
         let touch = self.touch_for_reply(msg, now, require_open, None)?;
         let res = self.0.update_item(touch).send().await;
-        if !written(res, "UpdateItem")? && !self.goes_in_behind(msg, require_open).await? {
-            if let Some(cid) = &msg.client_id {
-                self.forget_client_guard(&ClientItem::for_message(msg, keys::client_sk(cid)))
-                    .await?;
+        if !written(res, "UpdateItem")? {
+            let refused = match self.why_refused(msg, require_open).await? {
+                Refused::Behind => None,
+                Refused::NotOpen => Some(QueueOutcome::ConversationNotOpen),
+                Refused::NotWithAiAgent => Some(QueueOutcome::NotWithAiAgent),
+            };
+            if let Some(outcome) = refused {
+                if let Some(cid) = &msg.client_id {
+                    self.forget_client_guard(&ClientItem::for_message(msg, keys::client_sk(cid)))
+                        .await?;
+                }
+                return Ok(outcome);
             }
-            return Ok(QueueOutcome::ConversationNotOpen);
         }
         match self.0.put_in_feed(&Queued::new(msg, now), msg).await? {
             crate::store::messages::AppendOutcome::Stored => Ok(QueueOutcome::Stored),

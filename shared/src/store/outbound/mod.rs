@@ -59,12 +59,29 @@ impl super::Row for Queued<'_> {
     }
 }
 
+/// The condition under which the AI agent may write to a conversation: it holds it and no person
+/// does (`:bot` is `true`). Stored as `bot_active`, the AI agent's name before it was the
+/// product's word.
+pub(super) const WITH_AI_AGENT: &str = "bot_active = :bot AND attribute_not_exists(assignee)";
+
+/// Why a conversation's update for an outbound message was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refused {
+    /// Only its newer last message: the message goes in behind it.
+    Behind,
+    NotOpen,
+    NotWithAiAgent,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum QueueOutcome {
     Stored,
     /// The same `client_id` was used before: this is the message it made.
     Existing(Box<Message>),
     ConversationNotOpen,
+    /// The AI agent's message, and the conversation is no longer with it (a person claimed it
+    /// or it was handed off after the API read it): nothing was stored.
+    NotWithAiAgent,
     /// Meta allows one private reply per comment, and this comment has had it.
     PrivateReplyExists,
     /// Another call with the same `client_id` is storing its message right now.
