@@ -55,8 +55,9 @@ lint: fmt clippy template-lint
 # ---- Lambda artifacts ----------------------------------------------------------------------
 FUNCTIONS = webhook router agent-api sender scheduler meta-callbacks
 
-# Extra rustc flags for the Lambda binaries' final crate. Empty: they are position-independent
-# executables, so the kernel randomises where the image loads (ASLR). The fixed-address build
+# Extra rustc flags for `make release` (the host's binaries the bench starts). Empty: they are
+# position-independent executables, so the kernel randomises where the image loads (ASLR). The
+# fixed-address build
 # (`-C relocation-model=static`) used before saved dynamic relocations, but measured no start-up
 # difference worth the lost ASLR (DESIGN.md "Performance and cost").
 LAMBDA_RUSTFLAGS ?=
