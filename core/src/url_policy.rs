@@ -80,10 +80,47 @@ impl UrlPolicy {
 fn reach(ip: IpAddr) -> Reach {
     match ip {
         IpAddr::V4(v4) => reach_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => reach_v4(v4),
-            None => reach_v6(v6),
+        IpAddr::V6(v6) => match embedded_v4(v6) {
+            Embedded::V4(v4) => reach_v4(v4),
+            Embedded::LocalNat64 => Reach::Private,
+            Embedded::None => reach_v6(v6),
         },
+    }
+}
+
+/// What an IPv6 address says about an IPv4 one.
+enum Embedded {
+    /// The network delivers it to this IPv4 address: judged as that address.
+    V4(Ipv4Addr),
+    /// A local-use NAT64 prefix (`64:ff9b:1::/48`, RFC 8215): where the IPv4 address sits
+    /// depends on the operator's prefix length, and the network is someone's own.
+    LocalNat64,
+    None,
+}
+
+/// The IPv4 address behind the IPv6 forms that reach one: IPv4-mapped `::ffff:a.b.c.d`,
+/// IPv4-compatible `::a.b.c.d` (deprecated, still routed by some stacks), NAT64's well-known
+/// prefix `64:ff9b::/96` (RFC 6052: on a NAT64 network `64:ff9b::a9fe:a9fe` is the metadata
+/// address) and 6to4 `2002:AABB:CCDD::/48` (RFC 3056). Judged by the IPv4 address, not by how
+/// it is written.
+fn embedded_v4(ip: Ipv6Addr) -> Embedded {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return Embedded::V4(v4);
+    }
+    let s = ip.segments();
+    let v4_of = |hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        Ipv4Addr::new(a, b, c, d)
+    };
+    match s {
+        // `::` and `::1` are IPv6's own unspecified and loopback addresses.
+        [0, 0, 0, 0, 0, 0, 0, 0 | 1] => Embedded::None,
+        [0, 0, 0, 0, 0, 0, hi, lo] => Embedded::V4(v4_of(hi, lo)),
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Embedded::V4(v4_of(hi, lo)),
+        [0x64, 0xff9b, 1, ..] => Embedded::LocalNat64,
+        [0x2002, hi, lo, ..] => Embedded::V4(v4_of(hi, lo)),
+        _ => Embedded::None,
     }
 }
 
@@ -122,5 +159,71 @@ fn reach_v6(ip: Ipv6Addr) -> Reach {
         Reach::Reserved
     } else {
         Reach::Public
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STRICT: UrlPolicy = UrlPolicy {
+        allow_private: false,
+    };
+
+    /// IPv6 forms that stand for an IPv4 address are judged as that address: before, each of
+    /// these passed as a public IPv6 address, and `64:ff9b::a9fe:a9fe` reached the metadata
+    /// service on a NAT64 network.
+    #[test]
+    fn an_ipv4_address_inside_an_ipv6_one_is_judged_as_itself() {
+        for url in [
+            "https://[64:ff9b::a9fe:a9fe]/",
+            "https://[64:ff9b::169.254.169.254]/",
+            "https://[2002:a9fe:a9fe::1]/",
+            "https://[::a9fe:a9fe]/",
+            "https://[::169.254.169.254]/",
+        ] {
+            assert!(
+                matches!(STRICT.check_url(url), Err(UrlRefusal::LinkLocal(_))),
+                "{url}: {:?}",
+                STRICT.check_url(url)
+            );
+        }
+        for url in [
+            "https://[64:ff9b::7f00:1]/",
+            "https://[64:ff9b::10.0.0.1]/",
+            "https://[2002:c0a8:0101::]/",
+            "https://[::10.1.2.3]/",
+            "https://[64:ff9b:1::a9fe:a9fe]/",
+        ] {
+            assert!(
+                matches!(STRICT.check_url(url), Err(UrlRefusal::Private(_))),
+                "{url}: {:?}",
+                STRICT.check_url(url)
+            );
+        }
+        assert!(
+            matches!(
+                STRICT.check_url("https://[2002:e000:0001::]/"),
+                Err(UrlRefusal::Reserved(_))
+            ),
+            "6to4 of a multicast address"
+        );
+        // A public IPv4 address through NAT64 or 6to4 is as public as itself, and IPv6's own
+        // addresses are judged as before.
+        for url in [
+            "https://[64:ff9b::5db8:d822]/",
+            "https://[2002:5db8:d822::1]/",
+            "https://[2606:4700:4700::1111]/",
+        ] {
+            assert!(STRICT.check_url(url).is_ok(), "{url}");
+        }
+        assert!(matches!(
+            STRICT.check_url("https://[::1]/"),
+            Err(UrlRefusal::Private(_))
+        ));
+        assert!(matches!(
+            STRICT.check_url("https://[::]/"),
+            Err(UrlRefusal::Reserved(_))
+        ));
     }
 }
