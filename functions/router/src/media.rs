@@ -168,13 +168,12 @@ impl Router {
             .url_policy
             .check_url(url)
             .map_err(|e| CopyError::Never(format!("source not allowed: {e}")))?;
-        let mut resp = self.media_http.get(url).send().await.map_err(|e| {
-            if pagedesk_shared::adapters::safe_url::refusal_in(&e).is_some() || e.is_redirect() {
-                CopyError::Never(format!("source not allowed: {}", e.without_url()))
-            } else {
-                CopyError::Later(e.without_url().to_string())
-            }
-        })?;
+        let mut resp = self
+            .media_http
+            .get(url)
+            .send()
+            .await
+            .map_err(fetch_failed)?;
         let status = resp.status().as_u16();
         if status >= 500 || status == 429 || status == 408 {
             return Err(CopyError::Later(format!("source answered {status}")));
@@ -214,9 +213,49 @@ impl Router {
                     }
                 }
                 Ok(None) => break,
-                Err(e) => return Err(CopyError::Later(e.without_url().to_string())),
+                Err(e) => return Err(fetch_failed(e)),
             }
         }
         Ok((content_type, body))
+    }
+}
+
+/// Why fetching a media URL failed, without the URL: Meta's media URLs carry their signature
+/// (`oh=`, `oe=`) in the query, and the reason is logged and stored with the attachment.
+fn fetch_failed(e: reqwest::Error) -> CopyError {
+    if pagedesk_shared::adapters::safe_url::refusal_in(&e).is_some() || e.is_redirect() {
+        CopyError::Never(format!("source not allowed: {}", e.without_url()))
+    } else {
+        CopyError::Later(e.without_url().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A failed fetch of a signed media URL says why, never the URL or its signature.
+    #[tokio::test]
+    async fn a_failed_fetch_keeps_the_urls_signature_out_of_its_reason() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        drop(listener);
+        let url = format!("http://{addr}/v/t1/photo.jpg?oh=00_SIGNATUREabcdef&oe=6756A1B2");
+        let e = pagedesk_shared::adapters::tls::reqwest_builder()
+            .build()
+            .expect("a client")
+            .get(&url)
+            .send()
+            .await
+            .expect_err("nothing listens there");
+        let reason = match fetch_failed(e) {
+            CopyError::Later(r) | CopyError::Never(r) => r,
+        };
+        assert!(!reason.is_empty());
+        for secret in ["SIGNATURE", "oh=", "oe=", "photo.jpg"] {
+            assert!(!reason.contains(secret), "{secret} in {reason:?}");
+        }
     }
 }
