@@ -8,10 +8,11 @@ can only state in words, so that "schema-valid" means "valid" when the fuzzer ju
 - `format: iana-time-zone`: a zone name from the IANA database.
 - Rules that span fields or need the account's state, each written in the document's words:
   a report's `from` before `to` and at most 366 days apart; business-hours spans that start
-  before they end; unique routing-rule names; `agent_id` naming an added agent; a Page token
-  Graph confirms as the Page's (minted by the Meta simulator) when registering a Page; a
+  before they end; unique routing-rule names; `agent_id` naming an added agent; the token of a
+  person with full control of the Page (minted by the Meta simulator) when registering a Page; a
   Facebook Login token when connecting Pages; private replies only in comment conversations; a
-  hand-off's `rule` naming an existing rule; a reply's `upload_id` naming a finished upload
+  hand-off's `rule` naming an existing rule; a time zone that exists (the document gives its
+  spelling); a reply's `upload_id` naming a finished upload
   (the hooks send URLs instead).
 - Path ids sometimes name real objects of the fuzzed account, so the operations' logic runs,
   not only their 404.
@@ -49,10 +50,6 @@ def _login(page_id):
     user = {"id": f"66{os.getpid()}{_LOGINS[0]:06d}", "name": "Fuzz", "pages": [{"id": page_id, "name": "Fuzz Page"}]}
     return _sim("/_sim/fb-users", user)["user_access_token"]
 
-
-def _page_token(page_id):
-    query = urllib.parse.urlencode({"access_token": _login(page_id)})
-    return _sim("/v25.0/me/accounts?" + query)["data"][0]["access_token"]
 
 ZONES = sorted(
     z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(("posix/", "right/", "SystemV/"))
@@ -158,11 +155,14 @@ def before_call(ctx, case, **kwargs):
     if path.endswith("/assign") and isinstance(body.get("agent_id"), str):
         body["agent_id"] = IDS.get("agent", body["agent_id"])
     if path == "/pages/{page_id}" and method == "PUT":
-        # Registering needs a token Graph confirms as the Page's; so does a Page an earlier
-        # case deleted.
+        # Registering needs the token of a person Graph lists the Page for, with full control
+        # of it (a Page token cannot show that); so does a Page an earlier case deleted.
         page_id = (case.path_parameters or {}).get("page_id")
         if isinstance(page_id, str) and page_id.isdigit():
-            body["access_token"] = _page_token(page_id)
+            body["access_token"] = _login(page_id)
+    if path == "/settings" and isinstance(body.get("time_zone"), str) and body["time_zone"] not in ZONES:
+        # The document's pattern is a zone's spelling; the zone must also exist.
+        body["time_zone"] = ZONES[len(body["time_zone"]) % len(ZONES)] if ZONES else "UTC"
     if path == "/pages/connect":
         # What Facebook Login gives: a token of a person who manages a (new) Page.
         _LOGINS[0] += 1

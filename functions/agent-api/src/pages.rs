@@ -63,12 +63,23 @@ struct PutPage {
 
 impl PutPage {
     fn parse(bytes: &[u8]) -> Result<Self, ApiFailure> {
+        // `null` is not "leave it as it is" (that is leaving the field out): refused, as the
+        // document's types say.
+        let raw: serde_json::Map<String, serde_json::Value> = body(bytes)?;
+        let mut problems: Vec<String> = ["name", "access_token", "channels"]
+            .into_iter()
+            .filter(|k| raw.get(*k).is_some_and(serde_json::Value::is_null))
+            .map(|k| format!("{k}: null is not allowed; leave the field out to keep it"))
+            .collect();
+        ApiFailure::unless(problems.clone())?;
         let mut p: PutPage = body(bytes)?;
         p.access_token = p
             .access_token
             .map(|t| t.trim().to_owned())
             .filter(|t| !t.is_empty());
-        let mut problems = Vec::new();
+        if p.name.as_ref().is_some_and(|n| n.trim().is_empty()) {
+            problems.push("name: not blank".to_owned());
+        }
         if p.name
             .as_ref()
             .is_some_and(|n| n.chars().count() > MAX_NAME)
@@ -107,8 +118,8 @@ pub(crate) fn graph_down(e: &GraphError) -> Option<ApiFailure> {
     }
 }
 
-/// `PUT /pages/{page_id}`: 201 when registered, 200 when updated, 409 if another account holds
-/// the Page, 422 `token_not_for_page` when Graph does not list the Page for the token's person,
+/// `PUT /pages/{page_id}`: 201 when registered, 200 when updated, 404 without a token for a
+/// Page that is not registered, 409 if another account holds the Page, 422 `token_not_for_page` when Graph does not list the Page for the token's person,
 /// 422 `missing_role` when that person lacks full control (or the token is a Page token, which
 /// cannot show it). A new token reconnects a Page that needed re-authorisation and subscribes
 /// the app again.
@@ -127,10 +138,9 @@ pub async fn put(
     {
         return Err(ApiFailure::PageRegisteredElsewhere);
     }
+    // Only a token registers a Page: without one there is nothing to update.
     if existing.is_none() && req.access_token.is_none() {
-        return Err(ApiFailure::invalid(
-            "access_token is required to register a Page",
-        ));
+        return Err(ApiFailure::NotFound("page"));
     }
     // Proof first, of the Page and of the role: the token is a person's (or a system user's),
     // the Page is among theirs with full control, and its own token is read from that list.
