@@ -429,4 +429,27 @@ mod tests {
         );
         assert!(parse(&source("            BatchSize: !Ref Size\n")).is_err());
     }
+
+    /// No function may delete what it has no reason to: `BatchWriteItem` carries deletes as
+    /// well as puts (IAM cannot grant its puts alone), so no policy has it, and only the two
+    /// that forget Pages (the agent API, and Meta's deauthorize callback) have `DeleteItem`.
+    #[test]
+    fn no_policy_grants_a_delete_its_function_does_not_make() {
+        let text = include_str!("../../../template.yaml");
+        let t = parse(text).expect("the template parses");
+        assert!(t.functions.len() >= 6, "every function was read");
+        for f in &t.functions {
+            assert!(
+                !f.dynamodb_actions.contains("BatchWriteItem"),
+                "{} may BatchWriteItem",
+                f.logical_id
+            );
+            assert_eq!(
+                f.dynamodb_actions.contains("DeleteItem"),
+                ["AgentApiFunction", "MetaCallbacksFunction"].contains(&f.logical_id.as_str()),
+                "{}: DeleteItem",
+                f.logical_id
+            );
+        }
+    }
 }

@@ -290,40 +290,19 @@ impl Store {
         self.put_new(&MidItem::for_message(msg, mid))
     }
 
-    /// Copies earlier messages into a new conversation as context (idempotent puts).
+    /// Copies earlier messages into a new conversation as context (idempotent puts), a few at
+    /// a time. Plain puts rather than `BatchWriteItem`: the same write units and requests the
+    /// router already may make, where `BatchWriteItem` would also grant it `DeleteRequest` on
+    /// any item of the table (IAM cannot allow its puts alone).
     pub async fn put_context_messages(&self, msgs: &[Message]) -> Result<()> {
-        for chunk in msgs.chunks(25) {
-            let mut req = self.client.batch_write_item();
-            let mut writes = Vec::with_capacity(chunk.len());
-            for m in chunk {
-                writes.push(
-                    aws_sdk_dynamodb::types::WriteRequest::builder()
-                        .put_request(
-                            aws_sdk_dynamodb::types::PutRequest::builder()
-                                .set_item(Some(to_item(m)?))
-                                .build()
-                                .map_err(|e| Error::dynamo("BatchWriteItem", e))?,
-                        )
-                        .build(),
-                );
-            }
-            req = req.request_items(&self.table, writes);
-            let mut out = req.send().await.map_err(failed("BatchWriteItem"))?;
-            // Unprocessed items are retried a few times; context is best effort beyond that.
-            for _ in 0..3 {
-                let Some(left) = out.unprocessed_items.filter(|m| !m.is_empty()) else {
-                    break;
-                };
-                out = self
-                    .client
-                    .batch_write_item()
-                    .set_request_items(Some(left))
-                    .send()
-                    .await
-                    .map_err(failed("BatchWriteItem"))?;
-            }
-        }
-        Ok(())
+        use futures::StreamExt;
+        let items = msgs.iter().map(to_item).collect::<Result<Vec<_>>>()?;
+        let results: Vec<Result<()>> = futures::stream::iter(items)
+            .map(|item| self.put_map(item))
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        results.into_iter().collect()
     }
 
     /// The latest `limit` messages of a conversation, oldest first.
