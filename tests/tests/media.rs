@@ -481,3 +481,109 @@ async fn erasing_a_contact_removes_their_stored_media() {
         "nothing of theirs in the bucket"
     );
 }
+
+/// Copies are shared per URL within an account (a sticker has the same URL for everyone):
+/// erasing one person deletes only what was theirs alone. Before, the shared object went too,
+/// and its guard still said `stored`, so the other person's message and every later one with
+/// that URL pointed at a deleted object.
+#[tokio::test]
+async fn erasing_one_person_keeps_a_copy_someone_else_uses() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let admin = stack.admin(&t.account);
+    let shared = put_media(
+        &stack,
+        &format!("sticker-{}.png", unique()),
+        "image/png",
+        png(300),
+    )
+    .await;
+    let own = put_media(
+        &stack,
+        &format!("face-{}.png", unique()),
+        "image/png",
+        png(400),
+    )
+    .await;
+    let (alice, bob) = (format!("2{}", unique()), format!("2{}", unique()));
+    let all_stored = |msgs: &[Value], n: usize| {
+        let atts: Vec<&Value> = msgs
+            .iter()
+            .flat_map(|m| m["attachments"].as_array().into_iter().flatten())
+            .collect();
+        atts.len() == n && atts.iter().all(|a| a["stored"] == true)
+    };
+    // Conversations newest first: alice writes, and only once her copies are stored does bob.
+    let conversations = |n: usize, atts: usize| {
+        let (stack, admin) = (&stack, &admin);
+        eventually("the copies stored", 30, move || async move {
+            let list = stack.get("/conversations", admin).await;
+            let items = list["items"].as_array()?.clone();
+            let convs: Vec<String> = items
+                .iter()
+                .filter_map(|c| c["id"].as_str().map(str::to_owned))
+                .collect();
+            let mut msgs = Vec::new();
+            for c in &convs {
+                msgs.extend(stack.all_messages(c, admin).await);
+            }
+            (convs.len() == n && all_stored(&msgs, atts)).then_some(items)
+        })
+    };
+    person_sends(
+        &stack,
+        &t,
+        &alice,
+        vec![("image", &shared), ("image", &own)],
+    )
+    .await;
+    conversations(1, 2).await;
+    person_sends(&stack, &t, &bob, vec![("image", &shared)]).await;
+    let items = conversations(2, 3).await;
+    let (bobs, alices) = (&items[0], &items[1]);
+    let bobs_copy = stack
+        .all_messages(bobs["id"].as_str().unwrap(), &admin)
+        .await[0]["attachments"][0]["url"]
+        .as_str()
+        .expect("bob's copy")
+        .to_owned();
+    assert_eq!(fetch(&stack, &bobs_copy).await.0, 200);
+
+    let (s, _) = stack
+        .api(
+            "DELETE",
+            &format!("/contacts/{}", alices["contact"]["id"].as_str().unwrap()),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    // Bob's copy of the shared sticker is still there; only alice's own picture went.
+    let (status, body) = fetch(&stack, &bobs_copy).await;
+    assert_eq!((status, body), (200, png(300)), "the shared copy stays");
+    let listed = stack
+        .clients()
+        .await
+        .s3()
+        .sdk()
+        .list_objects_v2()
+        .bucket(stack.s("bucket"))
+        .prefix(format!("media/{}/", t.account))
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(
+        listed.key_count(),
+        Some(1),
+        "the shared copy stays, alice's own went"
+    );
+    // And a later message with the shared URL still gets a working copy.
+    let carol = format!("2{}", unique());
+    person_sends(&stack, &t, &carol, vec![("image", &shared)]).await;
+    let items = conversations(3, 2).await;
+    let carols = stack
+        .all_messages(items[0]["id"].as_str().unwrap(), &admin)
+        .await;
+    let url = carols[0]["attachments"][0]["url"].as_str().expect("a copy");
+    assert_eq!(fetch(&stack, url).await.0, 200);
+}

@@ -18,11 +18,15 @@ pub async fn erase(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply 
         .erase_contact(&c.account, &id, app.clock.now_ms())
         .await?;
     if let Some((conversations, messages, keys)) = erased {
-        // Their media goes too: the object and the guard that would reuse it.
+        // Their media goes too where it was theirs alone: a copy is shared by every message
+        // of the account with the same URL (a sticker's is everyone's), and stays while
+        // someone else's message points at it. The guard goes before the object, so nothing
+        // reuses an object that is about to be deleted.
         if let Some(bucket) = app.cfg.bucket.as_deref() {
             for key in &keys {
-                pagedesk_shared::services::media::delete(&app.s3, bucket, key).await?;
-                app.store.forget_media(&c.account, key).await?;
+                if app.store.drop_media_user(&c.account, key, &id).await? {
+                    pagedesk_shared::services::media::delete(&app.s3, bucket, key).await?;
+                }
             }
         }
         tracing::info!(

@@ -92,7 +92,17 @@ impl Router {
             .claim_media(&job.account, &hash, now, LEASE_MS)
             .await?
         {
-            MediaClaim::Done(done) => return self.mark(&msg, job.index, &done).await,
+            MediaClaim::Done(done) => {
+                // One more user of the stored copy (an erasure keeps it while anyone is).
+                if let Some(author) = msg.author_id.as_deref()
+                    && done.status == "stored"
+                {
+                    self.store
+                        .media_used_by(&job.account, &hash, author)
+                        .await?;
+                }
+                return self.mark(&msg, job.index, &done).await;
+            }
             MediaClaim::Busy => {
                 // Another router is copying this URL: look again a little later.
                 enqueue_media(&self.sqs, &self.cfg.deferred_queue_url, &job, 5).await?;
@@ -132,7 +142,12 @@ impl Router {
             }
         };
         self.store
-            .finish_media(&job.account, &hash, outcome.clone())
+            .finish_media(
+                &job.account,
+                &hash,
+                outcome.clone(),
+                msg.author_id.as_deref(),
+            )
             .await?;
         self.mark(&msg, job.index, &outcome).await
     }

@@ -139,12 +139,83 @@ impl Store {
         })
     }
 
-    /// Records the copy's outcome for every later message with the same URL.
-    pub async fn finish_media(&self, account: &str, hash: &str, mut item: MediaItem) -> Result<()> {
+    /// Records the copy's outcome for every later message with the same URL; a stored copy's
+    /// first user is `user`, the author of the message it was made for (see
+    /// [`Store::drop_media_user`]).
+    pub async fn finish_media(
+        &self,
+        account: &str,
+        hash: &str,
+        mut item: MediaItem,
+        user: Option<&str>,
+    ) -> Result<()> {
         item.pk = media_pk(account, hash);
         item.sk = "MEDIA".into();
         item.lease_until = None;
-        self.put(&item).await
+        let mut row = to_item(&item)?;
+        if let (Some(u), "stored") = (user, item.status.as_str()) {
+            row.insert("users".into(), AttributeValue::Ss(vec![u.to_owned()]));
+        }
+        self.put_map(row).await
+    }
+
+    /// A message of `user` uses the stored copy of a URL too. Copies are shared per URL within
+    /// an account (a sticker has the same URL for everyone), so each keeps the set of the
+    /// authors whose messages point at it.
+    pub async fn media_used_by(&self, account: &str, hash: &str, user: &str) -> Result<()> {
+        let res = self
+            .update_row(&media_pk(account, hash), "MEDIA")
+            .update_expression("ADD #users :u")
+            .condition_expression("#st = :stored")
+            .expression_attribute_names("#users", "users")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":u", AttributeValue::Ss(vec![user.to_owned()]))
+            .expression_attribute_values(":stored", s("stored"))
+            .send()
+            .await;
+        written(res, "UpdateItem").map(|_| ())
+    }
+
+    /// Erasure: `user` no longer uses the copy at object `key`. `Ok(true)` when nobody else is
+    /// known to, and the copy's guard is then gone, so no later message reuses the object the
+    /// caller deletes next. A copy whose users were never recorded (made before they were) is
+    /// kept: it may be someone else's too, and the bucket's lifecycle removes it in time.
+    pub async fn drop_media_user(&self, account: &str, key: &str, user: &str) -> Result<bool> {
+        let hash = key.rsplit('/').next().unwrap_or_default();
+        let pk = media_pk(account, hash);
+        let res = self
+            .update_row(&pk, "MEDIA")
+            .update_expression("DELETE #users :u")
+            .condition_expression("attribute_exists(#users)")
+            .expression_attribute_names("#users", "users")
+            .expression_attribute_values(":u", AttributeValue::Ss(vec![user.to_owned()]))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        let left = match res {
+            Ok(out) => out.attributes.is_some_and(|a| a.contains_key("users")),
+            Err(e) if is_conditional(&e) => return Ok(false),
+            Err(e) => return Err(failed("UpdateItem")(e)),
+        };
+        if left {
+            return Ok(false);
+        }
+        // The last user: the guard goes (unless someone started using it meanwhile).
+        let res = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(&pk))
+            .key("sk", s("MEDIA"))
+            .condition_expression("attribute_not_exists(#users)")
+            .expression_attribute_names("#users", "users")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional(&e) => Ok(false),
+            Err(e) => Err(failed("DeleteItem")(e)),
+        }
     }
 
     /// Lets go of a copy that failed for now, so a later try may take it: its lease ends now
@@ -210,12 +281,6 @@ impl Store {
             .build()
             .map_err(|e| Error::dynamo("UpdateItem", e))?;
         self.update_with_event(upd, event).await
-    }
-
-    /// Forgets the copy of a URL (erasure): its guard goes; the caller deletes the object.
-    pub async fn forget_media(&self, account: &str, key: &str) -> Result<()> {
-        let hash = key.rsplit('/').next().unwrap_or_default();
-        self.release_media(account, hash).await
     }
 
     pub async fn put_upload(&self, u: &UploadItem) -> Result<()> {
