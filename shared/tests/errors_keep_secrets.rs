@@ -66,6 +66,7 @@ async fn graph_errors_carry_no_token() {
             base_url: base.clone(),
             version: "v25.0".into(),
             timeout_ms: 3_000,
+            app_secret_id: None,
         });
         let e = graph.me(PAGE_TOKEN).await.expect_err("no Graph there");
         assert_clean(

@@ -1106,3 +1106,89 @@ async fn a_reaction_to_an_agents_reply_reaches_it() {
     .await;
     assert_eq!(m["reaction"]["emoji"], "\u{1F44D}");
 }
+
+/// Every Graph call with a Page's token carries its `appsecret_proof`, so an operator can switch
+/// on Meta's "Require App Secret" (then a token that leaks is useless without the app secret).
+/// With the simulator requiring it for this Page: the person's profile is read, a reply goes
+/// out, and a call without the proof is refused as Meta refuses it.
+#[tokio::test]
+async fn graph_calls_carry_the_appsecret_proof_meta_can_require() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    stack
+        .sim(
+            "PUT",
+            "/_sim/settings",
+            Some(json!({"require_appsecret_proof": true, "page_id": t.page_id})),
+        )
+        .await;
+    let user = format!("7{}", unique());
+    let name = format!("Proof Person {}", unique());
+    stack
+        .sim(
+            "PUT",
+            &format!("/_sim/users/{user}"),
+            Some(json!({"id": user, "name": name, "first_name": "Proof", "last_name": "Person"})),
+        )
+        .await;
+    let ev = messaging_event(
+        &t.page_id,
+        &user,
+        now_ms(),
+        json!({"message": {"mid": format!("m_{}", unique()), "text": "help"}}),
+    );
+    stack.deliver(&t.page_id, vec![ev]).await;
+    let (conv, _) = stack.single_conversation(&t, 1).await;
+    assert_eq!(
+        conv["contact"]["name"],
+        name.as_str(),
+        "the profile was read: {conv}"
+    );
+    let conv = conv["id"].as_str().unwrap().to_owned();
+    let (s, m) = reply(&stack, &t, &conv, json!({"text": "proved"})).await;
+    assert_eq!(s, 202, "{m}");
+    message(&stack, &t, &conv, m["id"].as_str().unwrap(), "sent", |m| {
+        m["status"] == "sent"
+    })
+    .await;
+
+    // Every call the simulator saw with the Page's token carried the right proof…
+    let token = stack
+        .stored_token(&t.page_id)
+        .await
+        .expect("the Page's token");
+    let proof =
+        pagedesk_shared::meta::signature::appsecret_proof(stack.s("app_secret").as_bytes(), &token);
+    let all = stack.sim("GET", "/_sim/requests", None).await;
+    let with_token: Vec<&Value> = all
+        .as_array()
+        .expect("the log")
+        .iter()
+        .filter(|r| r["query"]["access_token"] == token.as_str())
+        .collect();
+    assert!(with_token.len() >= 2, "a profile read and a send at least");
+    for r in &with_token {
+        assert_eq!(r["query"]["appsecret_proof"], proof.as_str(), "{r}");
+    }
+    // …and one without it is refused.
+    let refused: Value = stack
+        .http
+        .get(format!(
+            "{}/v25.0/me?access_token={token}",
+            stack.s("sim_url")
+        ))
+        .send()
+        .await
+        .expect("sim")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(refused["error"]["code"], 100, "{refused}");
+    stack
+        .sim(
+            "PUT",
+            "/_sim/settings",
+            Some(json!({"require_appsecret_proof": false, "page_id": t.page_id})),
+        )
+        .await;
+}

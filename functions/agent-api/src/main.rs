@@ -14,13 +14,15 @@ async fn main() -> Result<(), Error> {
     pagedesk_shared::runtime::telemetry::init();
     let cfg = AgentApiConfig::from_env()?;
     let clients = Clients::from_env();
+    let secrets = SecretCache::shared(&clients.secrets(), cfg.secret_cache_seconds);
     let api = AgentApi::new(App {
         store: Store::new(clients.dynamo(), cfg.table.clone()),
-        secrets: SecretCache::shared(&clients.secrets(), cfg.secret_cache_seconds),
+        graph: pagedesk_shared::adapters::graph::GraphClient::new(&cfg.graph)
+            .proving_with(&secrets),
+        secrets,
         verifier: Verifier::new(cfg.auth.clone()),
         clock: Arc::new(SystemClock),
         sqs: clients.sqs(),
-        graph: pagedesk_shared::adapters::graph::GraphClient::new(&cfg.graph),
         s3: clients.s3(),
         cfg,
     });

@@ -84,13 +84,15 @@ impl Router {
         clients: &pagedesk_shared::adapters::aws::Clients,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let secrets = pagedesk_shared::adapters::secrets::SecretCache::shared(
+            &clients.secrets(),
+            cfg.secret_cache_seconds,
+        );
         Router {
             store: Store::new(clients.dynamo(), cfg.table.clone()),
-            graph: pagedesk_shared::adapters::graph::GraphClient::new(&cfg.graph),
-            secrets: pagedesk_shared::adapters::secrets::SecretCache::shared(
-                &clients.secrets(),
-                cfg.secret_cache_seconds,
-            ),
+            graph: pagedesk_shared::adapters::graph::GraphClient::new(&cfg.graph)
+                .proving_with(&secrets),
+            secrets,
             clock,
             pages: Default::default(),
             accounts: Default::default(),

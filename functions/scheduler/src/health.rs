@@ -27,9 +27,10 @@ impl Health {
         cfg: &pagedesk_shared::runtime::config::SchedulerConfig,
         clients: &pagedesk_shared::adapters::aws::Clients,
     ) -> Self {
+        let secrets = SecretCache::shared(&clients.secrets(), cfg.secret_cache_seconds);
         Health {
-            graph: GraphClient::new(&cfg.graph),
-            secrets: SecretCache::shared(&clients.secrets(), cfg.secret_cache_seconds),
+            graph: GraphClient::new(&cfg.graph).proving_with(&secrets),
+            secrets,
             app_id: cfg.app_id.clone(),
             app_secret_id: cfg.app_secret_id.clone(),
             period_ms: cfg.page_check_seconds as i64 * 1000,

@@ -57,10 +57,11 @@ pub struct Sender {
 impl Sender {
     /// The sender of `cfg` over `clients` (the same in Lambda and on the local host).
     pub fn new(cfg: SenderConfig, clients: &Clients, clock: Arc<dyn Clock>) -> Self {
+        let secrets = SecretCache::shared(&clients.secrets(), cfg.secret_cache_seconds);
         Sender {
             store: Store::new(clients.dynamo(), cfg.table.clone()),
-            graph: GraphClient::new(&cfg.graph),
-            secrets: SecretCache::shared(&clients.secrets(), cfg.secret_cache_seconds),
+            graph: GraphClient::new(&cfg.graph).proving_with(&secrets),
+            secrets,
             sqs: clients.sqs(),
             s3: clients.s3(),
             pages: PageCache::default(),

@@ -150,6 +150,14 @@ impl Accounts {
         json!({"user_access_token": token, "code": code})
     }
 
+    /// The Page a Page token is for.
+    pub fn page_of(&self, token: &str) -> Option<&str> {
+        self.tokens
+            .get(token)
+            .filter(|t| t.kind == Kind::Page)
+            .and_then(|t| t.page.as_deref())
+    }
+
     pub fn revoke_page(&mut self, page: &str) {
         self.revoked.insert(page.to_owned());
     }

@@ -346,13 +346,15 @@ impl Stack {
                 }
                 "AgentApiFunction" => {
                     let cfg = AgentApiConfig::from_lookup(lookup).map_err(&config)?;
+                    let cache = secrets(cfg.secret_cache_seconds);
                     let a = Arc::new(AgentApi::new(App {
                         verifier: Verifier::new(cfg.auth.clone()),
                         store: store(&cfg.table),
-                        secrets: secrets(cfg.secret_cache_seconds),
+                        graph: pagedesk_shared::adapters::graph::GraphClient::new(&cfg.graph)
+                            .proving_with(&cache),
+                        secrets: cache,
                         clock: Arc::new(SystemClock),
                         sqs: clients.sqs(),
-                        graph: pagedesk_shared::adapters::graph::GraphClient::new(&cfg.graph),
                         s3: clients.s3(),
                         cfg,
                     }));

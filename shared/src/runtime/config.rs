@@ -80,6 +80,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 .optional(env::GRAPH_VERSION)
                 .unwrap_or_else(|| DEFAULT_GRAPH_VERSION.to_owned()),
             timeout_ms: self.number(env::GRAPH_TIMEOUT_MS, 10_000)?,
+            app_secret_id: self.optional(env::APP_SECRET_ID),
         })
     }
 
@@ -138,6 +139,9 @@ pub struct GraphConfig {
     pub version: String,
     /// A call that takes longer is abandoned (and, for a send, treated as ambiguous).
     pub timeout_ms: u64,
+    /// The Meta app secret (a Secrets Manager id) every call's `appsecret_proof` is made
+    /// with; without it calls carry none.
+    pub app_secret_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -158,6 +158,9 @@ async fn graph_call(
             .and_then(|h| h.to_str().ok())
             .unwrap_or("127.0.0.1")
     );
+    if let Some(refused) = missing_proof(&sim, &query) {
+        return refused;
+    }
     let Some(f) = scripted else {
         return default_answer(&sim, &method, &path, &query, &parsed_body, &here);
     };
@@ -187,6 +190,30 @@ async fn graph_call(
     match f.raw {
         Some(text) => (status, text).into_response(),
         None => (status, axum::Json(f.body)).into_response(),
+    }
+}
+
+/// With proofs required, a call made with the Page's token without the token's
+/// `appsecret_proof` is refused as Meta refuses it.
+fn missing_proof(sim: &Sim, query: &serde_json::Map<String, Value>) -> Option<Response> {
+    let token = query.get("access_token").and_then(Value::as_str)?;
+    if !sim.proof_required(token) {
+        return None;
+    }
+    let expected =
+        pagedesk_shared::meta::signature::appsecret_proof(sim.app_secret.as_bytes(), token);
+    match query.get("appsecret_proof").and_then(Value::as_str) {
+        Some(p) if p == expected => None,
+        Some(_) => Some(graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            "Invalid appsecret_proof provided in the API argument",
+        )),
+        None => Some(graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            "API calls from the server require an appsecret_proof argument",
+        )),
     }
 }
 

@@ -25,7 +25,10 @@
 //!   "page", "text", "created_time"}]}` adds an old conversation for the Conversations API.
 //! - `PUT /_sim/settings` `{"echoes": bool, "page_id"?}`: whether successful sends come back
 //!   as echo webhooks (on by default, as for an app subscribed to `message_echoes`), for all
-//!   Pages or one.
+//!   Pages or one; `{"require_appsecret_proof": bool, "page_id"}`: as Meta's "Require App
+//!   Secret" (an app setting; per Page here, as tests share the simulator), a call with that
+//!   Page's token must carry its `appsecret_proof` (hex HMAC-SHA256 of the token keyed by the
+//!   app secret), else 400 with Graph's code 100 (off by default).
 //! - `PUT /_sim/users/{psid}` `{"first_name", "last_name", "name", "profile_pic"}`.
 //! - `PUT /_sim/posts/{post_id}` `{"message", "permalink_url", "created_time"}` and
 //!   `PUT /_sim/leads/{leadgen_id}` `{"field_data": [...]}`: what `GET /{id}` answers (made-up
@@ -78,6 +81,9 @@ struct SimState {
     counter: u64,
     /// Pages whose sends get no echo.
     no_echo_pages: std::collections::HashSet<String>,
+    /// Pages whose Page tokens must come with their `appsecret_proof` (Meta's setting is the
+    /// app's; per Page here, so one test's switch does not reach another's calls).
+    proof_pages: std::collections::HashSet<String>,
     posts: HashMap<String, Value>,
     leads: HashMap<String, Value>,
     /// Facebook accounts, tokens, subscriptions and old conversations (connect flow).
@@ -186,6 +192,14 @@ impl Sim {
     /// The simulator's state; a panicked holder cannot leave it unusable.
     fn state(&self) -> std::sync::MutexGuard<'_, SimState> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether calls with `token` must carry its `appsecret_proof`.
+    fn proof_required(&self, token: &str) -> bool {
+        let st = self.state();
+        st.fb
+            .page_of(token)
+            .is_some_and(|page| st.proof_pages.contains(page))
     }
 
     pub fn router(self) -> Router {
@@ -399,6 +413,17 @@ async fn clear_failures(State(sim): State<Sim>) -> StatusCode {
 
 async fn put_settings(State(sim): State<Sim>, body: Bytes) -> Response {
     accept(&body, StatusCode::NO_CONTENT, |v: Value| {
+        if let (Some(r), Some(page)) = (
+            v.get("require_appsecret_proof").and_then(Value::as_bool),
+            v.get("page_id").and_then(Value::as_str),
+        ) {
+            let mut st = sim.state();
+            if r {
+                st.proof_pages.insert(page.to_owned());
+            } else {
+                st.proof_pages.remove(page);
+            }
+        }
         let Some(e) = v.get("echoes").and_then(Value::as_bool) else {
             return;
         };
