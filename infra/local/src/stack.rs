@@ -209,6 +209,7 @@ impl Stack {
             stack: &opts.stack_name,
             refs: &prov.refs,
             parameters: &params,
+            conditions: &tpl.conditions,
         };
 
         let mut tasks = Vec::new();

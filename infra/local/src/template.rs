@@ -19,6 +19,8 @@ type R<T> = Result<T, TemplateError>;
 #[derive(Debug, Clone)]
 pub struct Template {
     pub parameters: BTreeMap<String, String>,
+    /// The template's `Conditions`, evaluated by the resolver's `!If` as CloudFormation would.
+    pub conditions: BTreeMap<String, Value>,
     pub global_env: BTreeMap<String, Value>,
     pub table: TableDef,
     pub queues: Vec<QueueDef>,
@@ -127,6 +129,14 @@ pub fn parse(text: &str) -> R<Template> {
                 .collect()
         })
         .unwrap_or_default();
+    let conditions = get(&root, "Conditions")
+        .and_then(Value::as_mapping)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.clone())))
+                .collect()
+        })
+        .unwrap_or_default();
     let global_env = env_of(get(&root, "Globals").and_then(|g| get(g, "Function")));
 
     let mut table = None;
@@ -180,6 +190,7 @@ pub fn parse(text: &str) -> R<Template> {
     let table = table.ok_or_else(|| TemplateError::Shape("no AWS::DynamoDB::Table".into()))?;
     Ok(Template {
         parameters,
+        conditions,
         global_env,
         table,
         queues,
@@ -313,6 +324,7 @@ pub struct Resolver<'a> {
     pub stack: &'a str,
     pub refs: &'a BTreeMap<String, String>,
     pub parameters: &'a BTreeMap<String, String>,
+    pub conditions: &'a BTreeMap<String, Value>,
 }
 
 impl Resolver<'_> {
@@ -331,9 +343,59 @@ impl Resolver<'_> {
                     .name(name)
                     .ok_or_else(|| unresolved(format!("!Ref {name}"))),
                 ("!Sub", Value::String(s)) => self.substitute(s),
+                // Only the branch the condition picks is resolved, as CloudFormation does.
+                ("!If", Value::Sequence(args)) => match args.as_slice() {
+                    [Value::String(name), then, otherwise] => {
+                        if self.condition(name)? {
+                            self.resolve(then)
+                        } else {
+                            self.resolve(otherwise)
+                        }
+                    }
+                    _ => Err(unresolved("!If (not [name, then, else])".into())),
+                },
                 (tag, _) => Err(unresolved(format!("{tag} (not supported locally)"))),
             },
             other => Err(unresolved(format!("{other:?}"))),
+        }
+    }
+
+    /// The template condition `name`, with the local parameters.
+    fn condition(&self, name: &str) -> R<bool> {
+        let c = self
+            .conditions
+            .get(name)
+            .ok_or_else(|| TemplateError::Shape(format!("cannot resolve condition {name}")))?;
+        self.holds(c)
+    }
+
+    /// A condition function: `!Equals`, `!Not`, `!And`, `!Or`, `!Condition`.
+    fn holds(&self, v: &Value) -> R<bool> {
+        let unknown = || TemplateError::Shape(format!("cannot evaluate condition {v:?}"));
+        let Value::Tagged(t) = v else {
+            return Err(unknown());
+        };
+        let args = || t.value.as_sequence().ok_or_else(unknown);
+        match t.tag.to_string().as_str() {
+            "!Equals" => match args()?.as_slice() {
+                [a, b] => Ok(self.resolve(a)? == self.resolve(b)?),
+                _ => Err(unknown()),
+            },
+            "!Not" => match args()?.as_slice() {
+                [c] => Ok(!self.holds(c)?),
+                _ => Err(unknown()),
+            },
+            "!And" => args()?
+                .iter()
+                .try_fold(true, |all, c| Ok(all && self.holds(c)?)),
+            "!Or" => args()?
+                .iter()
+                .try_fold(false, |any, c| Ok(any || self.holds(c)?)),
+            "!Condition" => match &t.value {
+                Value::String(name) => self.condition(name),
+                _ => Err(unknown()),
+            },
+            _ => Err(unknown()),
         }
     }
 
@@ -383,10 +445,22 @@ mod tests {
     fn what_the_local_stack_cannot_resolve_is_an_error_not_a_gap() {
         let refs = BTreeMap::from([("Queue".to_owned(), "q-url".to_owned())]);
         let parameters = BTreeMap::from([("Name".to_owned(), "pagedesk".to_owned())]);
+        let conditions = BTreeMap::from([
+            (
+                "Named".to_owned(),
+                serde_yaml_ng::from_str::<Value>("!Equals [!Ref Name, pagedesk]").expect("yaml"),
+            ),
+            (
+                "Either".to_owned(),
+                serde_yaml_ng::from_str::<Value>("!Or [!Not [!Condition Named], !Equals [a, a]]")
+                    .expect("yaml"),
+            ),
+        ]);
         let r = Resolver {
             stack: "s",
             refs: &refs,
             parameters: &parameters,
+            conditions: &conditions,
         };
         let yaml = |t: &str| serde_yaml_ng::from_str::<Value>(t).expect("yaml");
         assert_eq!(
@@ -399,11 +473,24 @@ mod tests {
                 .as_deref(),
             Some("s/pagedesk/x")
         );
+        // `!If` resolves the branch its condition picks, and only that one.
+        assert_eq!(
+            r.resolve(&yaml("!If [Named, !Ref Queue, !GetAtt Nowhere.Arn]"))
+                .ok()
+                .as_deref(),
+            Some("q-url")
+        );
+        assert_eq!(
+            r.resolve(&yaml("!If [Either, yes, no]")).ok().as_deref(),
+            Some("yes")
+        );
         for unknown in [
             "!Ref Missing",
             "!GetAtt Queue.Arn",
             "!Sub '${Missing}/x'",
             "!Sub '${Name'",
+            "!If [NoSuchCondition, a, b]",
+            "!If [Named, a]",
         ] {
             assert!(r.resolve(&yaml(unknown)).is_err(), "{unknown}");
         }
@@ -450,6 +537,60 @@ mod tests {
                 "{}: DeleteItem",
                 f.logical_id
             );
+        }
+    }
+
+    /// Where the template hosts the inbox, the agent API and the data bucket allow the
+    /// inbox's origin unless told otherwise; `*` only when it hosts none (before: `*` always).
+    #[test]
+    fn browsers_are_allowed_the_hosted_inboxs_origin_by_default() {
+        let text = include_str!("../../../template.yaml");
+        let t = parse(text).expect("the template parses");
+        let root: Value = serde_yaml_ng::from_str(text).expect("yaml");
+        let bucket_origins = get(&root, "Resources")
+            .and_then(|r| get(r, "DataBucket"))
+            .and_then(|b| get(b, "Properties"))
+            .and_then(|p| get(p, "CorsConfiguration"))
+            .and_then(|c| get(c, "CorsRules"))
+            .and_then(Value::as_sequence)
+            .and_then(|rules| rules.first())
+            .and_then(|rule| get(rule, "AllowedOrigins"))
+            .and_then(Value::as_sequence)
+            .cloned()
+            .expect("the data bucket's CORS origins");
+        let api_origins = t
+            .functions
+            .iter()
+            .find(|f| f.logical_id == "AgentApiFunction")
+            .and_then(|f| f.function_url.clone())
+            .expect("the agent API's function URL")
+            .allow_origins;
+        let refs = BTreeMap::from([(
+            "InboxDistribution.DomainName".to_owned(),
+            "d1.cloudfront.net".to_owned(),
+        )]);
+        for (hosting, given, want) in [
+            ("cloudfront", "", "https://d1.cloudfront.net"),
+            ("none", "", "*"),
+            ("cloudfront", "https://help.example", "https://help.example"),
+            ("none", "https://help.example", "https://help.example"),
+        ] {
+            let mut parameters = t.parameters.clone();
+            parameters.insert("InboxHosting".into(), hosting.into());
+            parameters.insert("CorsAllowOrigin".into(), given.into());
+            let r = Resolver {
+                stack: "s",
+                refs: &refs,
+                parameters: &parameters,
+                conditions: &t.conditions,
+            };
+            for origins in [&api_origins, &bucket_origins] {
+                let resolved: Vec<String> = origins
+                    .iter()
+                    .map(|o| r.resolve(o).expect("resolves"))
+                    .collect();
+                assert_eq!(resolved, [want], "{hosting}, {given:?}");
+            }
         }
     }
 }
