@@ -59,7 +59,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 mod graph;
+mod media;
 use graph::{chrono_now_ms, graph};
+use media::{delete_media, get_media, put_media};
 
 #[derive(Clone)]
 pub struct Sim {
@@ -463,50 +465,6 @@ fn store_object(body: Bytes, put: impl FnOnce(Value)) -> Response {
         StatusCode::NO_CONTENT,
         |m: serde_json::Map<String, Value>| put(Value::Object(m)),
     )
-}
-
-/// Stores bytes (with the request's content type) for `GET /_sim/media/{name}`: what an
-/// attachment's CDN URL serves in tests.
-async fn put_media(
-    State(sim): State<Sim>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
-    let ct = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/octet-stream")
-        .to_owned();
-    sim.state().media.insert(name, (ct, body));
-    StatusCode::NO_CONTENT
-}
-
-async fn get_media(State(sim): State<Sim>, Path(name): Path<String>) -> Response {
-    // `/_sim/failures` applies here too: a CDN that fails for a while.
-    let path = format!("/_sim/media/{name}");
-    let scripted = sim.state().scripted(&path).map(|f| f.status);
-    let found = sim.state().media.get(&name).cloned();
-    let answer = match (scripted, found) {
-        (Some(status), _) => StatusCode::from_u16(status)
-            .unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
-            .into_response(),
-        (None, Some((ct, bytes))) => ([("content-type", ct)], bytes).into_response(),
-        // An expired CDN URL.
-        (None, None) => (StatusCode::NOT_FOUND, "URL signature expired").into_response(),
-    };
-    sim.state()
-        .media_gets
-        .entry(name)
-        .or_default()
-        .push(answer.status().as_u16());
-    answer
-}
-
-/// The URL expires: 404 from now on.
-async fn delete_media(State(sim): State<Sim>, Path(name): Path<String>) -> StatusCode {
-    sim.state().media.remove(&name);
-    StatusCode::NO_CONTENT
 }
 
 async fn put_post(State(sim): State<Sim>, Path(id): Path<String>, body: Bytes) -> Response {
