@@ -66,13 +66,15 @@ impl PutPage {
         // `null` is not "leave it as it is" (that is leaving the field out): refused, as the
         // document's types say.
         let raw: serde_json::Map<String, serde_json::Value> = body(bytes)?;
-        let mut problems: Vec<String> = ["name", "access_token", "channels"]
-            .into_iter()
-            .filter(|k| raw.get(*k).is_some_and(serde_json::Value::is_null))
-            .map(|k| format!("{k}: null is not allowed; leave the field out to keep it"))
-            .collect();
-        ApiFailure::unless(problems.clone())?;
+        ApiFailure::unless(
+            ["name", "access_token", "channels"]
+                .into_iter()
+                .filter(|k| raw.get(*k).is_some_and(serde_json::Value::is_null))
+                .map(|k| format!("{k}: null is not allowed; leave the field out to keep it"))
+                .collect(),
+        )?;
         let mut p: PutPage = body(bytes)?;
+        let mut problems = Vec::new();
         p.access_token = p
             .access_token
             .map(|t| t.trim().to_owned())
@@ -119,10 +121,10 @@ pub(crate) fn graph_down(e: &GraphError) -> Option<ApiFailure> {
 }
 
 /// `PUT /pages/{page_id}`: 201 when registered, 200 when updated, 404 without a token for a
-/// Page that is not registered, 409 if another account holds the Page, 422 `token_not_for_page` when Graph does not list the Page for the token's person,
-/// 422 `missing_role` when that person lacks full control (or the token is a Page token, which
-/// cannot show it). A new token reconnects a Page that needed re-authorisation and subscribes
-/// the app again.
+/// Page that is not registered, 409 if another account holds the Page, 422 `token_not_for_page`
+/// when Graph does not list the Page for the token's person, 422 `missing_role` when that person
+/// lacks full control (or the token is a Page token, which cannot show it). A new token
+/// reconnects a Page that needed re-authorisation and subscribes the app again.
 pub async fn put(
     State(app): State<Arc<App>>,
     c: Caller,
