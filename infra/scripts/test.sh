@@ -8,7 +8,7 @@ PAGEDESK_INSTALL_BROWSER=1 bash infra/scripts/install-tools.sh
 (cd web && node build.mjs && node --test test/)
 cargo build --workspace --all-targets --locked
 set +e
-bash infra/scripts/with-stack.sh debug cargo test --workspace --locked --no-fail-fast -- ${TEST_ARGS:-}
+PAGEDESK_IAM_REPORT=1 bash infra/scripts/with-stack.sh debug cargo test --workspace --locked --no-fail-fast -- ${TEST_ARGS:-}
 main=$?
 # Outages and Graph fault storms hit everything on their stack: they get one of their own.
 bash infra/scripts/with-stack.sh debug cargo test -p pagedesk-e2e --test faults --locked -- --ignored --test-threads=1

@@ -35,6 +35,10 @@ set +e
 PAGEDESK_STACK_FILE="$READY" "$@"
 rc=$?
 set -e
+# With PAGEDESK_IAM_REPORT=1 (make test's main run): each function's actions, granted and used.
+if [ "${PAGEDESK_IAM_REPORT:-0}" = "1" ]; then
+  python3 "$ROOT/infra/scripts/iam-report.py" "$READY" || echo "the IAM report could not be read" >&2
+fi
 if [ $rc -ne 0 ]; then
   echo "--- last lines of the stack log ---" >&2
   tail -n 80 "$RUN_DIR/stack.log" >&2

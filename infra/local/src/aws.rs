@@ -1,7 +1,7 @@
 //! The local stack's view of the AWS calls the hosted functions make: their clients on the
 //! emulators (dummy credentials), a request counter and DynamoDB's own capacity meter (the bench
-//! and `/_local/aws-*` read them), and the IAM check that holds each function's DynamoDB calls
-//! to its policy in `template.yaml`. None of it is linked into a function.
+//! and `/_local/aws-*` read them), and the IAM check that holds each function's calls to
+//! DynamoDB, SQS, S3 and Secrets Manager to the actions of its policy in `template.yaml`. None of it is linked into a function.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, OnceLock};
@@ -57,25 +57,109 @@ pub fn clients_for(dynamo: &str, sqs: &str, secrets: &str) -> Clients {
     )
 }
 
-/// The same clients, with DynamoDB refusing the calls `actions` (IAM action names without
-/// `dynamodb:`) do not allow, as IAM does in AWS for a function whose policy lists them.
-/// The local stack builds each function's clients so from `template.yaml`, so a call its
-/// policy lacks fails every test that makes it instead of the first deploy.
-pub fn with_dynamodb_actions(
-    clients: &Clients,
-    function: &str,
-    actions: BTreeSet<String>,
-) -> Clients {
-    let conf = clients
+/// The same clients, each refusing the calls the function's policy in `template.yaml` does not
+/// allow (`actions`: IAM action names, wildcards as written), as IAM does in AWS. The local
+/// stack builds each function's clients so, so a call its policy lacks fails every test that
+/// makes it instead of the first deploy; what each function used is kept for [`iam_report`].
+pub fn with_policy(clients: &Clients, function: &str, actions: BTreeSet<String>) -> Clients {
+    if let Ok(mut g) = granted().lock() {
+        g.insert(function.to_owned(), actions.clone());
+    }
+    let iam = |service: &'static str| Watch::Iam {
+        function: function.to_owned(),
+        service,
+        allowed: actions.clone(),
+    };
+    let dynamo = clients
         .dynamo()
         .config()
         .to_builder()
-        .interceptor(Watch::Iam {
-            function: function.to_owned(),
-            allowed: actions,
+        .interceptor(iam("dynamodb"));
+    let sqs = clients.sqs().config().to_builder().interceptor(iam("sqs"));
+    let secrets = clients
+        .secrets()
+        .config()
+        .to_builder()
+        .interceptor(iam("secretsmanager"));
+    let s3 = clients
+        .s3()
+        .sdk()
+        .config()
+        .to_builder()
+        .interceptor(iam("s3"));
+    // Every client is given, so the configuration for building one is never read.
+    Clients::prebuilt(
+        &local_config("http://127.0.0.1:1"),
+        aws_sdk_dynamodb::Client::from_conf(dynamo.build()),
+        aws_sdk_sqs::Client::from_conf(sqs.build()),
+        aws_sdk_secretsmanager::Client::from_conf(secrets.build()),
+        pagedesk_shared::adapters::s3::S3::new(aws_sdk_s3::Client::from_conf(s3.build())),
+    )
+}
+
+/// The IAM actions a request to `service` needs: for DynamoDB its operation's, or each item's
+/// for a transaction; a batch's single action for SQS; S3's read action for a `HeadObject`.
+fn request_actions(service: &str, op: &str, body: &[u8]) -> Vec<String> {
+    match service {
+        "dynamodb" => iam_actions(op, body)
+            .into_iter()
+            .map(|a| format!("dynamodb:{a}"))
+            .collect(),
+        "sqs" => vec![format!("sqs:{}", op.strip_suffix("Batch").unwrap_or(op))],
+        "s3" => vec![match op {
+            "HeadObject" => "s3:GetObject".to_owned(),
+            "ListObjectsV2" => "s3:ListBucket".to_owned(),
+            other => format!("s3:{other}"),
+        }],
+        other => vec![format!("{other}:{op}")],
+    }
+}
+
+/// IAM's match of an action against a policy's (case-insensitive, `*` and `?` wildcards).
+fn action_allowed(pattern: &str, action: &str) -> bool {
+    fn glob(p: &[u8], s: &[u8]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => glob(&p[1..], s) || (!s.is_empty() && glob(p, &s[1..])),
+            (Some(b'?'), Some(_)) => glob(&p[1..], &s[1..]),
+            (Some(a), Some(b)) if a == b => glob(&p[1..], &s[1..]),
+            _ => false,
+        }
+    }
+    glob(
+        pattern.to_ascii_lowercase().as_bytes(),
+        action.to_ascii_lowercase().as_bytes(),
+    )
+}
+
+fn granted() -> &'static Mutex<BTreeMap<String, BTreeSet<String>>> {
+    static GRANTED: OnceLock<Mutex<BTreeMap<String, BTreeSet<String>>>> = OnceLock::new();
+    GRANTED.get_or_init(|| Mutex::new(BTreeMap::new()))
+}
+
+fn used() -> &'static Mutex<BTreeMap<String, BTreeSet<String>>> {
+    static USED: OnceLock<Mutex<BTreeMap<String, BTreeSet<String>>>> = OnceLock::new();
+    USED.get_or_init(|| Mutex::new(BTreeMap::new()))
+}
+
+/// Per function, the actions its policy grants and the ones its calls needed so far (each
+/// needed action shown with the granted pattern that allowed it).
+pub fn iam_report() -> serde_json::Value {
+    let granted = granted().lock().map(|g| g.clone()).unwrap_or_default();
+    let used = used().lock().map(|u| u.clone()).unwrap_or_default();
+    let report: serde_json::Map<String, serde_json::Value> = granted
+        .iter()
+        .map(|(f, actions)| {
+            (
+                f.clone(),
+                serde_json::json!({
+                    "granted": actions,
+                    "used": used.get(f).cloned().unwrap_or_default(),
+                }),
+            )
         })
-        .build();
-    clients.with_dynamo(aws_sdk_dynamodb::Client::from_conf(conf))
+        .collect();
+    serde_json::Value::Object(report)
 }
 
 /// A `TransactItems` entry's kind (`Put`, `Update`, `Delete`, `ConditionCheck`) and body.
@@ -105,12 +189,13 @@ fn iam_actions(op: &str, body: &[u8]) -> Vec<String> {
 }
 
 /// What the local host watches on a client: each request counted by service and operation,
-/// or DynamoDB's requests held to a function's IAM actions.
+/// or a function's requests held to its policy's IAM actions.
 #[derive(Debug)]
 enum Watch {
     Count(&'static str),
     Iam {
         function: String,
+        service: &'static str,
         allowed: BTreeSet<String>,
     },
 }
@@ -138,20 +223,32 @@ impl Intercept for Watch {
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Watch::Iam { function, allowed } = self else {
+        let Watch::Iam {
+            function,
+            service,
+            allowed,
+        } = self
+        else {
             return Ok(());
         };
         let body = context.request().body().bytes().unwrap_or_default();
-        let missing: Vec<String> = iam_actions(&op_name(cfg), body)
-            .into_iter()
-            .filter(|a| !allowed.contains(a))
-            .collect();
+        let mut missing = Vec::new();
+        for action in request_actions(service, &op_name(cfg), body) {
+            match allowed.iter().find(|p| action_allowed(p, &action)) {
+                Some(_) => {
+                    if let Ok(mut u) = used().lock() {
+                        u.entry(function.clone()).or_default().insert(action);
+                    }
+                }
+                None => missing.push(action),
+            }
+        }
         if missing.is_empty() {
             return Ok(());
         }
         let msg = format!(
-            "AccessDenied (local IAM check): {function} has no dynamodb:{} in template.yaml",
-            missing.join(", dynamodb:")
+            "AccessDenied (local IAM check): {function} has no {} in template.yaml",
+            missing.join(", ")
         );
         tracing::error!("{msg}");
         Err(msg.into())
@@ -377,5 +474,33 @@ mod tests {
         );
         assert_eq!(super::iam_actions("TransactGetItems", b"{}"), ["GetItem"]);
         assert_eq!(super::iam_actions("BatchGetItem", b"{}"), ["BatchGetItem"]);
+    }
+}
+
+#[cfg(test)]
+mod iam_tests {
+    use super::*;
+
+    #[test]
+    fn actions_match_as_iam_matches_them() {
+        assert!(action_allowed("sqs:SendMessage*", "sqs:SendMessage"));
+        assert!(action_allowed("SQS:sendmessage*", "sqs:SendMessage"));
+        assert!(!action_allowed("sqs:SendMessage*", "sqs:ReceiveMessage"));
+        assert!(action_allowed("s3:*", "s3:PutObject"));
+        assert!(!action_allowed("s3:PutObject", "s3:GetObject"));
+        assert!(action_allowed("dynamodb:?etItem", "dynamodb:GetItem"));
+        assert_eq!(
+            request_actions("sqs", "SendMessageBatch", b""),
+            ["sqs:SendMessage"]
+        );
+        assert_eq!(request_actions("s3", "HeadObject", b""), ["s3:GetObject"]);
+        assert_eq!(
+            request_actions(
+                "dynamodb",
+                "TransactWriteItems",
+                br#"{"TransactItems": [{"Put": {}}, {"ConditionCheck": {}}]}"#
+            ),
+            ["dynamodb:PutItem", "dynamodb:ConditionCheckItem"]
+        );
     }
 }

@@ -92,6 +92,10 @@ pub fn http_api(routes: Vec<(String, String, HttpHandler)>) -> axum::Router {
                         return axum::Json(crate::idle::report(ignore_delayed).await)
                             .into_response();
                     }
+                    // Per function, the IAM actions its policy grants and those its calls used.
+                    if path == "/_local/iam" && method == Method::GET {
+                        return axum::Json(crate::aws::iam_report()).into_response();
+                    }
                     // Invocations and handler time per function, for the bench's cost figures.
                     if path == "/_local/invocations" && method == Method::GET {
                         return axum::Json(invocations()).into_response();

@@ -218,12 +218,9 @@ impl Stack {
         let mut agent_api: Option<Arc<AgentApi>> = None;
         let host_clients = clients;
         for f in &tpl.functions {
-            // The function's own clients: DynamoDB allows what its policy allows.
-            let clients = crate::aws::with_dynamodb_actions(
-                &host_clients,
-                &f.logical_id,
-                f.dynamodb_actions.clone(),
-            );
+            // The function's own clients: each service allows what its policy allows.
+            let clients =
+                crate::aws::with_policy(&host_clients, &f.logical_id, f.iam_actions.clone());
             let mut env: BTreeMap<String, String> = BTreeMap::new();
             for (k, v) in tpl.global_env.iter().chain(f.env.iter()) {
                 let val = resolver

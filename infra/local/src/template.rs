@@ -57,6 +57,9 @@ pub struct FunctionDef {
     pub schedules: Vec<String>,
     /// The DynamoDB actions its policy statements allow (without `dynamodb:`).
     pub dynamodb_actions: std::collections::BTreeSet<String>,
+    /// Every IAM action its policies allow (`service:Action`, wildcards as written), with the
+    /// SAM policy templates it uses expanded.
+    pub iam_actions: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -226,6 +229,7 @@ fn function(id: &str, props: &Value) -> R<FunctionDef> {
         sqs: vec![],
         schedules: vec![],
         dynamodb_actions: dynamodb_actions(props),
+        iam_actions: iam_actions(props)?,
     };
     if let Some(url) = get(props, "FunctionUrlConfig") {
         let cors = get(url, "Cors");
@@ -317,6 +321,51 @@ fn dynamodb_actions(props: &Value) -> std::collections::BTreeSet<String> {
         }
     }
     out
+}
+
+/// The actions SAM's policy templates this template uses grant (from SAM's policy template
+/// list); any other template is an error, so a new one needs its expansion here.
+fn sam_template_actions(name: &str) -> Option<&'static [&'static str]> {
+    match name {
+        "SQSSendMessagePolicy" => Some(&["sqs:SendMessage*"]),
+        "AWSSecretsManagerGetSecretValuePolicy" => Some(&["secretsmanager:GetSecretValue"]),
+        _ => None,
+    }
+}
+
+/// Every action of the function's `Policies`: its statements' and its SAM policy templates'.
+fn iam_actions(props: &Value) -> R<std::collections::BTreeSet<String>> {
+    let mut out = std::collections::BTreeSet::new();
+    let policies = get(props, "Policies").and_then(Value::as_sequence);
+    for policy in policies.into_iter().flatten() {
+        let Some(map) = policy.as_mapping() else {
+            return Err(TemplateError::Shape(format!(
+                "a policy the local stack cannot read: {policy:?}"
+            )));
+        };
+        for (key, body) in map {
+            let key = key.as_str().unwrap_or_default();
+            if key == "Statement" {
+                for st in body.as_sequence().into_iter().flatten() {
+                    match get(st, "Action") {
+                        Some(Value::Sequence(s)) => {
+                            out.extend(s.iter().filter_map(Value::as_str).map(str::to_owned))
+                        }
+                        Some(Value::String(one)) => {
+                            out.insert(one.clone());
+                        }
+                        _ => {}
+                    }
+                }
+            } else {
+                let actions = sam_template_actions(key).ok_or_else(|| {
+                    TemplateError::Shape(format!("SAM policy template {key} is not known locally"))
+                })?;
+                out.extend(actions.iter().map(|a| (*a).to_owned()));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// What the local stack substitutes for CloudFormation references.
