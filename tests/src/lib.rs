@@ -247,6 +247,41 @@ impl Stack {
         self.listed_page_token(&user, page).await
     }
 
+    /// A sender of its own on the stack's table and queue (so a test decides when a job is
+    /// handled), handling `job` as SQS's `receives`-th delivery of it.
+    pub async fn send_job(
+        &self,
+        job: &pagedesk_shared::contracts::queue::OutboundJob,
+        receives: u32,
+    ) -> aws_lambda_events::event::sqs::SqsBatchResponse {
+        use pagedesk_shared::runtime::config::{FunctionConfig, SenderConfig};
+        let cfg = SenderConfig::from_lookup(|k| match k {
+            "PAGEDESK_TABLE" => Some(self.s("table")),
+            "PAGEDESK_OUTBOUND_QUEUE_URL" => Some(self.queue_url("OutboundQueue")),
+            "PAGEDESK_GRAPH_BASE_URL" => Some(self.s("sim_url")),
+            _ => None,
+        })
+        .expect("sender config");
+        let clients = self.clients().await;
+        let sender = pagedesk_sender::Sender::new(
+            cfg,
+            &clients,
+            std::sync::Arc::new(pagedesk_shared::clock::SystemClock),
+        );
+        let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
+        record.message_id = Some(format!("r{}", unique()));
+        record.body = serde_json::to_string(job).ok();
+        record
+            .attributes
+            .insert("ApproximateReceiveCount".into(), receives.to_string());
+        record
+            .attributes
+            .insert("MessageGroupId".into(), job.conversation_id.clone());
+        let mut batch = aws_lambda_events::event::sqs::SqsEvent::default();
+        batch.records = vec![record];
+        sender.handle_batch(batch).await
+    }
+
     /// The Page token pagedesk holds for `page`, `None` when there is no such secret. Any other
     /// failure (moto down, access refused) fails the test: it proves nothing about the token.
     pub async fn stored_token(&self, page: &str) -> Option<String> {

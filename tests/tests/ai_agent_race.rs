@@ -3,17 +3,12 @@
 //! AI agent's reply is not stored, its resolve does not close the conversation, and its queued
 //! message is not sent. Each step is made by hand, in order, so the interleaving is certain.
 
-use std::sync::Arc;
-
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use pagedesk_e2e::{Stack, seed_conversation, unique};
-use pagedesk_sender::Sender;
 use pagedesk_shared::clock::{Clock, SystemClock};
 use pagedesk_shared::contracts::queue::OutboundJob;
 use pagedesk_shared::domain::{
     AuthorType, ConversationStatus, Direction, EventType, MessageStatus,
 };
-use pagedesk_shared::runtime::config::{FunctionConfig, SenderConfig};
 use pagedesk_shared::store::{
     AssignOutcome, Assignment, Capacity, ConversationItem, EventItem, Message, QueueOutcome,
     Resolution, Store,
@@ -195,26 +190,7 @@ async fn the_ai_agents_queued_message_is_not_sent_once_a_person_took_the_convers
     let seen = read(&store, &t.account, &conv).await;
     claim(&store, &seen, "alice", SystemClock.now_ms()).await;
 
-    let cfg = SenderConfig::from_lookup(|k| match k {
-        "PAGEDESK_TABLE" => Some(stack.s("table")),
-        "PAGEDESK_OUTBOUND_QUEUE_URL" => Some(stack.queue_url("OutboundQueue")),
-        "PAGEDESK_GRAPH_BASE_URL" => Some(stack.s("sim_url")),
-        _ => None,
-    })
-    .expect("sender config");
-    let sender = Sender::new(cfg, &clients, Arc::new(SystemClock));
-    let mut record = SqsMessage::default();
-    record.message_id = Some(format!("r{}", unique()));
-    record.body = serde_json::to_string(&OutboundJob::send(&msg)).ok();
-    record
-        .attributes
-        .insert("ApproximateReceiveCount".into(), "1".into());
-    record
-        .attributes
-        .insert("MessageGroupId".into(), conv.clone());
-    let mut batch = SqsEvent::default();
-    batch.records = vec![record];
-    let resp = sender.handle_batch(batch).await;
+    let resp = stack.send_job(&OutboundJob::send(&msg), 1).await;
     assert!(resp.batch_item_failures.is_empty(), "the job ends");
 
     let stored = store

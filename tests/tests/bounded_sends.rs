@@ -5,14 +5,11 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use pagedesk_e2e::{Stack, eventually, seed_conversation, unique};
 use pagedesk_scheduler::Scheduler;
-use pagedesk_sender::Sender;
 use pagedesk_shared::clock::{Clock, MINUTE_MS, ManualClock, SystemClock};
 use pagedesk_shared::contracts::queue::OutboundJob;
 use pagedesk_shared::domain::{AuthorType, Direction, EventType, MessageStatus};
-use pagedesk_shared::runtime::config::{FunctionConfig, SenderConfig};
 use pagedesk_shared::store::{EventItem, Message, QueueOutcome, Store, UNSENT_DEADLINE_MS};
 use serde_json::json;
 
@@ -75,26 +72,7 @@ async fn a_send_that_runs_out_of_attempts_fails_as_unconfirmed_and_its_late_echo
         .expect("ambiguous");
 
     // Its job's last attempt (SQS's eighth receive) while the echo is still awaited.
-    let cfg = SenderConfig::from_lookup(|k| match k {
-        "PAGEDESK_TABLE" => Some(stack.s("table")),
-        "PAGEDESK_OUTBOUND_QUEUE_URL" => Some(stack.queue_url("OutboundQueue")),
-        "PAGEDESK_GRAPH_BASE_URL" => Some(stack.s("sim_url")),
-        _ => None,
-    })
-    .expect("sender config");
-    let sender = Sender::new(cfg, &clients, Arc::new(SystemClock));
-    let mut record = SqsMessage::default();
-    record.message_id = Some(format!("r{}", unique()));
-    record.body = serde_json::to_string(&OutboundJob::send(&msg)).ok();
-    record
-        .attributes
-        .insert("ApproximateReceiveCount".into(), "8".into());
-    record
-        .attributes
-        .insert("MessageGroupId".into(), conv_id.clone());
-    let mut event = SqsEvent::default();
-    event.records = vec![record];
-    let resp = sender.handle_batch(event).await;
+    let resp = stack.send_job(&OutboundJob::send(&msg), 8).await;
     assert!(
         resp.batch_item_failures.is_empty(),
         "the job ends, not retried"
