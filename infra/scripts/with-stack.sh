@@ -35,9 +35,14 @@ set +e
 PAGEDESK_STACK_FILE="$READY" "$@"
 rc=$?
 set -e
-# With PAGEDESK_IAM_REPORT=1 (make test's main run): each function's actions, granted and used.
-if [ "${PAGEDESK_IAM_REPORT:-0}" = "1" ]; then
-  python3 "$ROOT/infra/scripts/iam-report.py" "$READY" || echo "the IAM report could not be read" >&2
+# A call the local IAM check refused fails the run, even where the code only logged the
+# refusal. With PAGEDESK_IAM_REPORT=1 (make test's main run): each function's actions, granted
+# and used.
+IAM_ARGS=--refusals-only
+[ "${PAGEDESK_IAM_REPORT:-0}" = "1" ] && IAM_ARGS=
+if ! python3 "$ROOT/infra/scripts/iam-report.py" "$READY" $IAM_ARGS; then
+  echo "the local IAM check refused calls (above), or its report could not be read" >&2
+  [ $rc -eq 0 ] && rc=1
 fi
 if [ $rc -ne 0 ]; then
   echo "--- last lines of the stack log ---" >&2

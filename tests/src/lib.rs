@@ -11,6 +11,13 @@ use pagedesk_shared::adapters::aws::Clients;
 use pagedesk_shared::meta::signature;
 use serde_json::{Value, json};
 
+/// The repository's `template.yaml`, read.
+fn template() -> pagedesk_local::template::Template {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
+        .expect("template readable");
+    pagedesk_local::template::parse(&text).expect("template parses")
+}
+
 pub struct Stack {
     pub info: Value,
     pub http: reqwest::Client,
@@ -67,21 +74,49 @@ impl Stack {
     /// A new table provisioned from the template, for tests that need one of their own (the
     /// scheduler's cursor, a store behind a proxy).
     pub async fn fresh_table(&self) -> String {
+        self.fresh_stack().await.1.refs["Table"].clone()
+    }
+
+    /// A new stack's resources (table, queues, secrets, bucket) provisioned from the
+    /// template, with its name: for a function a test builds and runs by itself.
+    pub async fn fresh_stack(&self) -> (String, pagedesk_local::provision::Provisioned) {
         let clients = self.clients().await;
-        let text =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
-                .expect("template readable");
-        let tpl = pagedesk_local::template::parse(&text).expect("template parses");
         let name = format!("t{}", unique());
         let prov = pagedesk_local::provision::provision(
-            &tpl,
+            &template(),
             &clients,
             &name,
             &std::collections::BTreeMap::new(),
         )
         .await
         .expect("provisioned");
-        prov.refs["Table"].clone()
+        (name, prov)
+    }
+
+    /// Clients that refuse what `function`'s policy in `template.yaml` does not grant on the
+    /// resources of `fresh` (a [`Stack::fresh_stack`]), as the local host holds the functions
+    /// it runs: a test that builds a function itself is held to the same policy.
+    pub async fn clients_as(
+        &self,
+        function: &str,
+        fresh: &(String, pagedesk_local::provision::Provisioned),
+    ) -> Clients {
+        let tpl = template();
+        let f = tpl
+            .functions
+            .iter()
+            .find(|f| f.logical_id == function)
+            .unwrap_or_else(|| panic!("no function {function} in template.yaml"));
+        let (name, prov) = fresh;
+        let resolver = pagedesk_local::template::Resolver {
+            stack: name,
+            refs: &prov.refs,
+            attrs: &prov.attrs,
+            parameters: &tpl.parameters,
+            conditions: &tpl.conditions,
+        };
+        let grants = pagedesk_local::iam::grants(&f.policy, &resolver).expect("policy resolves");
+        pagedesk_local::iam::with_policy(&self.clients().await, function, grants)
     }
 
     pub fn queue_url(&self, logical_id: &str) -> String {

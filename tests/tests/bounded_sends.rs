@@ -109,8 +109,15 @@ async fn a_send_that_runs_out_of_attempts_fails_as_unconfirmed_and_its_late_echo
 #[tokio::test]
 async fn a_message_whose_job_was_lost_is_failed_by_the_sweeper_at_its_deadline() {
     let stack = Stack::connect();
-    // A table of its own: the scheduler's cursor and clock are the test's.
-    let store = Store::new(stack.clients().await.dynamo(), stack.fresh_table().await);
+    // A table of its own: the scheduler's cursor and clock are the test's. The scheduler's
+    // calls are held to its policy (its batched read is `dynamodb:BatchGetItem`).
+    let fresh = stack.fresh_stack().await;
+    let table = fresh.1.refs["Table"].clone();
+    let store = Store::new(stack.clients().await.dynamo(), &table);
+    let held = Store::new(
+        stack.clients_as("SchedulerFunction", &fresh).await.dynamo(),
+        table,
+    );
     let account = format!("acct-{}", unique());
     let t = (SystemClock.now_ms() / MINUTE_MS) * MINUTE_MS;
     let conv = seed_conversation(&store, &account, t, t).await;
@@ -138,7 +145,7 @@ async fn a_message_whose_job_was_lost_is_failed_by_the_sweeper_at_its_deadline()
 
     let clock = ManualClock::new(t + UNSENT_DEADLINE_MS - MINUTE_MS);
     let sched = Scheduler {
-        store: store.clone(),
+        store: held,
         clock: Arc::new(clock.clone()),
         health: None,
     };

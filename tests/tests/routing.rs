@@ -1020,6 +1020,72 @@ async fn an_ai_agent_that_refuses_hands_the_conversation_to_people() {
     assert!(c["assignee"].is_null(), "no rules: the pool");
 }
 
+/// The hand-off the sender makes when the AI agent cannot be reached follows the rules as they
+/// stand then: here the hours closed while the AI agent was failing, so the after-hours rule
+/// takes the conversation, and its agent gets it. (The sender lists the rule's agents: the one
+/// path that needs its policy's `dynamodb:Query`.)
+#[tokio::test]
+async fn an_unreachable_ai_agent_hands_off_by_the_rules_that_match_at_the_time() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let admin = stack.admin(&t.account);
+    let hook = format!("/_bot/{}", t.account);
+    put(&stack, &admin, "/settings", json!({"ai_agent": {"url": format!("{}{hook}", stack.s("sim_url")), "secret": "0123456789abcdef"}})).await;
+    agent(&stack, &t, "night-1", "online", None).await;
+    rules(&stack, &t, json!([{"name": "night", "match": {"business_hours": "outside"}, "agents": ["night-1"], "method": "round_robin"}])).await;
+    // Failing for now (retried), until the hours have closed.
+    stack
+        .sim(
+            "POST",
+            "/_sim/failures",
+            Some(json!({"path": hook, "status": 503, "times": 1000})),
+        )
+        .await;
+    write(&stack, &t, "latebot", "anyone there?", now_ms()).await;
+    let c = conversation_of(&stack, &t, "latebot", "with the AI agent", |c| {
+        c["ai_agent_active"] == true
+    })
+    .await;
+    assert!(
+        c["assignee"].is_null(),
+        "open hours: the rule did not match"
+    );
+    eventually("a failed delivery to the AI agent", 20, || async {
+        (!sim_requests(&stack, &hook).await.is_empty()).then_some(())
+    })
+    .await;
+    // Closed all week but one minute on Sundays.
+    put(
+        &stack,
+        &admin,
+        "/settings",
+        json!({"business_hours": {"sun": [["00:00", "00:01"]]}}),
+    )
+    .await;
+    stack
+        .sim(
+            "POST",
+            "/_sim/failures",
+            Some(json!({"path": hook, "status": 400, "times": 1, "replace": true})),
+        )
+        .await;
+    let handed = eventually("a hand-off after the AI agent refused", 30, || async {
+        let h = events_of(&stack, &t, "conversation.handed_off").await;
+        (!h.is_empty()).then_some(h)
+    })
+    .await;
+    assert_eq!(handed[0]["data"]["by"], "ai_agent_unreachable");
+    let c = conversation_of(&stack, &t, "latebot", "handed off", |c| {
+        c["ai_agent_active"] == false
+    })
+    .await;
+    assert_eq!(
+        (c["assignee"].as_str(), c["routing_rule"].as_str()),
+        (Some("night-1"), Some("night")),
+        "{c}"
+    );
+}
+
 #[tokio::test]
 async fn the_ai_agent_acts_only_on_its_conversations_and_a_person_answering_takes_over() {
     let stack = Stack::connect();

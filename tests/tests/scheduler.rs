@@ -11,8 +11,16 @@ use pagedesk_shared::domain::window::{HUMAN_AGENT_MS, STANDARD_MS};
 use pagedesk_shared::store::{Settings, Store};
 use serde_json::json;
 
-async fn fresh_store(stack: &Stack) -> Store {
-    Store::new(stack.clients().await.dynamo(), stack.fresh_table().await)
+/// A table of its own: a store for the test's own reads and writes, and one for the scheduler
+/// whose calls are held to the scheduler's policy in `template.yaml`.
+async fn fresh_store(stack: &Stack) -> (Store, Store) {
+    let fresh = stack.fresh_stack().await;
+    let table = fresh.1.refs["Table"].clone();
+    let held = stack.clients_as("SchedulerFunction", &fresh).await;
+    (
+        Store::new(stack.clients().await.dynamo(), &table),
+        Store::new(held.dynamo(), table),
+    )
 }
 
 /// A scheduler on `store` that reads the time from `clock`.
@@ -38,12 +46,12 @@ async fn window_events(store: &Store, account: &str) -> Vec<(String, serde_json:
 #[tokio::test]
 async fn boundaries_late_repeated_and_concurrent_runs_emit_each_event_once() {
     let stack = Stack::connect();
-    let store = fresh_store(&stack).await;
+    let (store, held) = fresh_store(&stack).await;
     let account = format!("acct-{}", unique());
     // Minute-aligned so the boundaries are exact.
     let t = (SystemClock.now_ms() / MINUTE_MS) * MINUTE_MS;
     let clock = ManualClock::new(t);
-    let sched = scheduler(&store, &clock);
+    let sched = scheduler(&held, &clock);
     seed_conversation(&store, &account, t, t).await;
 
     let warn60 = t + STANDARD_MS - 60 * MINUTE_MS;
@@ -91,7 +99,7 @@ async fn boundaries_late_repeated_and_concurrent_runs_emit_each_event_once() {
 #[tokio::test]
 async fn concurrent_runs_and_the_human_agent_period() {
     let stack = Stack::connect();
-    let store = fresh_store(&stack).await;
+    let (store, held) = fresh_store(&stack).await;
     let account = format!("acct-{}", unique());
     let settings = Settings {
         human_agent_enabled: true,
@@ -106,7 +114,7 @@ async fn concurrent_runs_and_the_human_agent_period() {
     // Four schedulers at once at the 15-minute warning (a late run: the 60 is due too).
     clock.set(t + STANDARD_MS - 15 * MINUTE_MS);
     let runs = (0..4).map(|_| {
-        let s = scheduler(&store, &clock);
+        let s = scheduler(&held, &clock);
         tokio::spawn(async move { s.run().await.unwrap() })
     });
     for r in futures_join(runs).await {
@@ -122,7 +130,7 @@ async fn concurrent_runs_and_the_human_agent_period() {
 
     // Days later (an outage): runs catch up without skipping the close.
     clock.set(t + HUMAN_AGENT_MS);
-    let sched = scheduler(&store, &clock);
+    let sched = scheduler(&held, &clock);
     let mut runs = 0;
     while !sched.run().await.unwrap().caught_up {
         runs += 1;
@@ -219,11 +227,11 @@ async fn a_person_who_writes_again_moves_the_warning_without_an_early_one() {
     use pagedesk_shared::domain::{AuthorType, Direction, MessageStatus};
     use pagedesk_shared::store::{AppendOutcome, Message, Touch};
     let stack = Stack::connect();
-    let store = fresh_store(&stack).await;
+    let (store, held) = fresh_store(&stack).await;
     let account = format!("acct-{}", unique());
     let t = (SystemClock.now_ms() / MINUTE_MS) * MINUTE_MS;
     let clock = ManualClock::new(t);
-    let sched = scheduler(&store, &clock);
+    let sched = scheduler(&held, &clock);
     let conv = seed_conversation(&store, &account, t, t).await;
     let first_due = store
         .get_conversation(&account, &conv)

@@ -1,16 +1,16 @@
 //! The local stack's view of the AWS calls the hosted functions make: their clients on the
 //! emulators (dummy credentials), a request counter and DynamoDB's own capacity meter (the bench
-//! and `/_local/aws-*` read them), and the IAM check that holds each function's calls to
-//! DynamoDB, SQS, S3 and Secrets Manager to the actions of its policy in `template.yaml`. None of it is linked into a function.
+//! and `/_local/aws-*` read them). The IAM check on a function's clients is in `iam.rs`. None
+//! of it is linked into a function.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
     AfterDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextRef,
-    BeforeTransmitInterceptorContextMut, BeforeTransmitInterceptorContextRef,
+    BeforeTransmitInterceptorContextMut,
 };
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
@@ -21,7 +21,7 @@ use pagedesk_shared::adapters::aws::Clients;
 pub fn local_config(endpoint: &str) -> SdkConfig {
     let creds = aws_credential_types::Credentials::new("test", "test", None, None, "test");
     pagedesk_shared::adapters::aws::config(
-        Some("us-east-1".into()),
+        Some(crate::iam::REGION.into()),
         Some(creds),
         Some(endpoint.into()),
     )
@@ -34,12 +34,12 @@ pub fn clients_for(dynamo: &str, sqs: &str, secrets: &str) -> Clients {
         .dynamo()
         .config()
         .to_builder()
-        .interceptor(Watch::Count("dynamodb"));
+        .interceptor(Count("dynamodb"));
     if std::env::var(MEASURE_CAPACITY).is_ok_and(|v| v == "1") {
         d = d.interceptor(MeasureCapacity);
     }
     let q = Clients::new(&local_config(sqs)).sqs();
-    let q = q.config().to_builder().interceptor(Watch::Count("sqs"));
+    let q = q.config().to_builder().interceptor(Count("sqs"));
     let moto = local_config(secrets);
     let on_moto = Clients::new(&moto);
     let sm = on_moto.secrets().config().to_builder();
@@ -48,118 +48,11 @@ pub fn clients_for(dynamo: &str, sqs: &str, secrets: &str) -> Clients {
         &moto,
         aws_sdk_dynamodb::Client::from_conf(d.build()),
         aws_sdk_sqs::Client::from_conf(q.build()),
-        aws_sdk_secretsmanager::Client::from_conf(
-            sm.interceptor(Watch::Count("secretsmanager")).build(),
-        ),
+        aws_sdk_secretsmanager::Client::from_conf(sm.interceptor(Count("secretsmanager")).build()),
         pagedesk_shared::adapters::s3::S3::new(aws_sdk_s3::Client::from_conf(
-            s3.interceptor(Watch::Count("s3")).build(),
+            s3.interceptor(Count("s3")).build(),
         )),
     )
-}
-
-/// The same clients, each refusing the calls the function's policy in `template.yaml` does not
-/// allow (`actions`: IAM action names, wildcards as written), as IAM does in AWS. The local
-/// stack builds each function's clients so, so a call its policy lacks fails every test that
-/// makes it instead of the first deploy; what each function used is kept for [`iam_report`].
-pub fn with_policy(clients: &Clients, function: &str, actions: BTreeSet<String>) -> Clients {
-    if let Ok(mut g) = granted().lock() {
-        g.insert(function.to_owned(), actions.clone());
-    }
-    let iam = |service: &'static str| Watch::Iam {
-        function: function.to_owned(),
-        service,
-        allowed: actions.clone(),
-    };
-    let dynamo = clients
-        .dynamo()
-        .config()
-        .to_builder()
-        .interceptor(iam("dynamodb"));
-    let sqs = clients.sqs().config().to_builder().interceptor(iam("sqs"));
-    let secrets = clients
-        .secrets()
-        .config()
-        .to_builder()
-        .interceptor(iam("secretsmanager"));
-    let s3 = clients
-        .s3()
-        .sdk()
-        .config()
-        .to_builder()
-        .interceptor(iam("s3"));
-    // Every client is given, so the configuration for building one is never read.
-    Clients::prebuilt(
-        &local_config("http://127.0.0.1:1"),
-        aws_sdk_dynamodb::Client::from_conf(dynamo.build()),
-        aws_sdk_sqs::Client::from_conf(sqs.build()),
-        aws_sdk_secretsmanager::Client::from_conf(secrets.build()),
-        pagedesk_shared::adapters::s3::S3::new(aws_sdk_s3::Client::from_conf(s3.build())),
-    )
-}
-
-/// The IAM actions a request to `service` needs: for DynamoDB its operation's, or each item's
-/// for a transaction; a batch's single action for SQS; S3's read action for a `HeadObject`.
-fn request_actions(service: &str, op: &str, body: &[u8]) -> Vec<String> {
-    match service {
-        "dynamodb" => iam_actions(op, body)
-            .into_iter()
-            .map(|a| format!("dynamodb:{a}"))
-            .collect(),
-        "sqs" => vec![format!("sqs:{}", op.strip_suffix("Batch").unwrap_or(op))],
-        "s3" => vec![match op {
-            "HeadObject" => "s3:GetObject".to_owned(),
-            "ListObjectsV2" => "s3:ListBucket".to_owned(),
-            other => format!("s3:{other}"),
-        }],
-        other => vec![format!("{other}:{op}")],
-    }
-}
-
-/// IAM's match of an action against a policy's (case-insensitive, `*` and `?` wildcards).
-fn action_allowed(pattern: &str, action: &str) -> bool {
-    fn glob(p: &[u8], s: &[u8]) -> bool {
-        match (p.first(), s.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => glob(&p[1..], s) || (!s.is_empty() && glob(p, &s[1..])),
-            (Some(b'?'), Some(_)) => glob(&p[1..], &s[1..]),
-            (Some(a), Some(b)) if a == b => glob(&p[1..], &s[1..]),
-            _ => false,
-        }
-    }
-    glob(
-        pattern.to_ascii_lowercase().as_bytes(),
-        action.to_ascii_lowercase().as_bytes(),
-    )
-}
-
-fn granted() -> &'static Mutex<BTreeMap<String, BTreeSet<String>>> {
-    static GRANTED: OnceLock<Mutex<BTreeMap<String, BTreeSet<String>>>> = OnceLock::new();
-    GRANTED.get_or_init(|| Mutex::new(BTreeMap::new()))
-}
-
-fn used() -> &'static Mutex<BTreeMap<String, BTreeSet<String>>> {
-    static USED: OnceLock<Mutex<BTreeMap<String, BTreeSet<String>>>> = OnceLock::new();
-    USED.get_or_init(|| Mutex::new(BTreeMap::new()))
-}
-
-/// Per function, the actions its policy grants and the ones its calls needed so far (each
-/// needed action shown with the granted pattern that allowed it).
-pub fn iam_report() -> serde_json::Value {
-    let granted = granted().lock().map(|g| g.clone()).unwrap_or_default();
-    let used = used().lock().map(|u| u.clone()).unwrap_or_default();
-    let report: serde_json::Map<String, serde_json::Value> = granted
-        .iter()
-        .map(|(f, actions)| {
-            (
-                f.clone(),
-                serde_json::json!({
-                    "granted": actions,
-                    "used": used.get(f).cloned().unwrap_or_default(),
-                }),
-            )
-        })
-        .collect();
-    serde_json::Value::Object(report)
 }
 
 /// A `TransactItems` entry's kind (`Put`, `Update`, `Delete`, `ConditionCheck`) and body.
@@ -169,38 +62,11 @@ fn tx_item(item: &serde_json::Value) -> Option<(&'static str, &serde_json::Value
         .find_map(|k| Some((k, item.get(k)?)))
 }
 
-/// The IAM actions a DynamoDB request needs: its operation's, or for a transaction each item's.
-fn iam_actions(op: &str, body: &[u8]) -> Vec<String> {
-    match op {
-        "TransactWriteItems" => {
-            let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-            let items = body
-                .get("TransactItems")
-                .and_then(serde_json::Value::as_array);
-            items
-                .into_iter()
-                .flatten()
-                .filter_map(|i| Some(format!("{}Item", tx_item(i)?.0)))
-                .collect()
-        }
-        "TransactGetItems" => vec!["GetItem".to_owned()],
-        other => vec![other.to_owned()],
-    }
-}
-
-/// What the local host watches on a client: each request counted by service and operation,
-/// or a function's requests held to its policy's IAM actions.
+/// What the local host watches on a client: each request counted by service and operation.
 #[derive(Debug)]
-enum Watch {
-    Count(&'static str),
-    Iam {
-        function: String,
-        service: &'static str,
-        allowed: BTreeSet<String>,
-    },
-}
+struct Count(&'static str);
 
-impl Intercept for Watch {
+impl Intercept for Count {
     fn name(&self) -> &'static str {
         "LocalWatch"
     }
@@ -211,47 +77,8 @@ impl Intercept for Watch {
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if let Watch::Count(service) = self {
-            count_extra(&format!("{service}:{}", op_name(cfg)));
-        }
+        count_extra(&format!("{}:{}", self.0, op_name(cfg)));
         Ok(())
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let Watch::Iam {
-            function,
-            service,
-            allowed,
-        } = self
-        else {
-            return Ok(());
-        };
-        let body = context.request().body().bytes().unwrap_or_default();
-        let mut missing = Vec::new();
-        for action in request_actions(service, &op_name(cfg), body) {
-            match allowed.iter().find(|p| action_allowed(p, &action)) {
-                Some(_) => {
-                    if let Ok(mut u) = used().lock() {
-                        u.entry(function.clone()).or_default().insert(action);
-                    }
-                }
-                None => missing.push(action),
-            }
-        }
-        if missing.is_empty() {
-            return Ok(());
-        }
-        let msg = format!(
-            "AccessDenied (local IAM check): {function} has no {} in template.yaml",
-            missing.join(", ")
-        );
-        tracing::error!("{msg}");
-        Err(msg.into())
     }
 }
 
@@ -324,7 +151,7 @@ impl TxItems {
     }
 }
 
-fn op_name(cfg: &ConfigBag) -> String {
+pub(crate) fn op_name(cfg: &ConfigBag) -> String {
     cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
         .map(|m| m.name().to_owned())
         .unwrap_or_default()
@@ -467,40 +294,5 @@ mod tests {
         };
         let got: Vec<(String, usize)> = TxItems::of(&body).0.into_iter().collect();
         assert_eq!(got, [("a".to_owned(), 3), ("b".to_owned(), 1)]);
-        let bytes = serde_json::to_vec(&body).unwrap_or_default();
-        assert_eq!(
-            super::iam_actions("TransactWriteItems", &bytes),
-            ["PutItem", "UpdateItem", "ConditionCheckItem", "DeleteItem"]
-        );
-        assert_eq!(super::iam_actions("TransactGetItems", b"{}"), ["GetItem"]);
-        assert_eq!(super::iam_actions("BatchGetItem", b"{}"), ["BatchGetItem"]);
-    }
-}
-
-#[cfg(test)]
-mod iam_tests {
-    use super::*;
-
-    #[test]
-    fn actions_match_as_iam_matches_them() {
-        assert!(action_allowed("sqs:SendMessage*", "sqs:SendMessage"));
-        assert!(action_allowed("SQS:sendmessage*", "sqs:SendMessage"));
-        assert!(!action_allowed("sqs:SendMessage*", "sqs:ReceiveMessage"));
-        assert!(action_allowed("s3:*", "s3:PutObject"));
-        assert!(!action_allowed("s3:PutObject", "s3:GetObject"));
-        assert!(action_allowed("dynamodb:?etItem", "dynamodb:GetItem"));
-        assert_eq!(
-            request_actions("sqs", "SendMessageBatch", b""),
-            ["sqs:SendMessage"]
-        );
-        assert_eq!(request_actions("s3", "HeadObject", b""), ["s3:GetObject"]);
-        assert_eq!(
-            request_actions(
-                "dynamodb",
-                "TransactWriteItems",
-                br#"{"TransactItems": [{"Put": {}}, {"ConditionCheck": {}}]}"#
-            ),
-            ["dynamodb:PutItem", "dynamodb:ConditionCheckItem"]
-        );
     }
 }

@@ -94,7 +94,7 @@ pub fn http_api(routes: Vec<(String, String, HttpHandler)>) -> axum::Router {
                     }
                     // Per function, the IAM actions its policy grants and those its calls used.
                     if path == "/_local/iam" && method == Method::GET {
-                        return axum::Json(crate::aws::iam_report()).into_response();
+                        return axum::Json(crate::iam::report()).into_response();
                     }
                     // Invocations and handler time per function, for the bench's cost figures.
                     if path == "/_local/invocations" && method == Method::GET {

@@ -5,6 +5,7 @@ pub mod emulators;
 pub mod facebook;
 pub mod fault;
 pub mod host;
+pub mod iam;
 pub mod idle;
 pub mod provision;
 pub mod sim;

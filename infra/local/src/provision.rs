@@ -27,8 +27,10 @@ fn err(what: impl Into<String>, e: impl std::fmt::Display) -> ProvisionError {
 }
 
 pub struct Provisioned {
-    /// Logical id → what `!Ref` gives locally (table name, queue URL, secret name).
+    /// Logical id → what `!Ref` gives locally (table name, queue URL, secret ARN, bucket name).
     pub refs: BTreeMap<String, String>,
+    /// `Resource.Attribute` → what `!GetAtt` gives locally (ARNs, queue names).
+    pub attrs: BTreeMap<String, String>,
     pub queue_defs: BTreeMap<String, QueueDef>,
 }
 
@@ -62,6 +64,8 @@ pub async fn provision(
     secret_values: &BTreeMap<String, String>,
 ) -> Result<Provisioned, ProvisionError> {
     let mut refs = BTreeMap::new();
+    // `!GetAtt` values, the ARNs in the local IAM check's terms.
+    let mut attrs = BTreeMap::new();
 
     // Table: attribute definitions, keys and GSIs exactly as declared.
     let table_name = format!("{stack}-{}", t.table.logical_id);
@@ -124,6 +128,10 @@ pub async fn provision(
             .send()
             .await;
     }
+    attrs.insert(
+        format!("{}.Arn", t.table.logical_id),
+        crate::iam::table_arn(&table_name),
+    );
     refs.insert(t.table.logical_id.clone(), table_name);
 
     // Queues: FIFO and dedupe flags and visibility timeout as declared. Redrive is done by
@@ -151,6 +159,11 @@ pub async fn provision(
             .send()
             .await
             .map_err(|e| err(format!("queue {name}"), e.into_service_error()))?;
+        attrs.insert(
+            format!("{}.Arn", q.logical_id),
+            crate::iam::queue_arn(&name),
+        );
+        attrs.insert(format!("{}.QueueName", q.logical_id), name.clone());
         refs.insert(q.logical_id.clone(), out.queue_url.unwrap_or_default());
         queue_defs.insert(q.logical_id.clone(), q.clone());
     }
@@ -161,7 +174,7 @@ pub async fn provision(
             .get(id)
             .cloned()
             .unwrap_or_else(|| format!("local-{id}"));
-        clients
+        let out = clients
             .secrets()
             .create_secret()
             .name(&name)
@@ -169,7 +182,11 @@ pub async fn provision(
             .send()
             .await
             .map_err(|e| err(format!("secret {name}"), e.into_service_error()))?;
-        refs.insert(id.clone(), name);
+        // `!Ref` of a secret is its ARN, in the cloud as here, so functions name it by ARN.
+        let arn = out
+            .arn
+            .ok_or_else(|| err(format!("secret {name}"), "no ARN in CreateSecret's answer"))?;
+        refs.insert(id.clone(), arn);
     }
     // The functions' S3 calls cannot create buckets; the SDK's client here can.
     let s3 = clients.s3();
@@ -182,9 +199,14 @@ pub async fn provision(
             .send()
             .await
             .map_err(|e| err(format!("bucket {name}"), e.into_service_error()))?;
+        attrs.insert(format!("{id}.Arn"), crate::iam::bucket_arn(&name));
         refs.insert(id.clone(), name);
     }
-    Ok(Provisioned { refs, queue_defs })
+    Ok(Provisioned {
+        refs,
+        attrs,
+        queue_defs,
+    })
 }
 
 /// The index's projection as declared: what it projects decides what a write costs in it, so

@@ -208,6 +208,7 @@ impl Stack {
         let resolver = Resolver {
             stack: &opts.stack_name,
             refs: &prov.refs,
+            attrs: &prov.attrs,
             parameters: &params,
             conditions: &tpl.conditions,
         };
@@ -219,8 +220,9 @@ impl Stack {
         let host_clients = clients;
         for f in &tpl.functions {
             // The function's own clients: each service allows what its policy allows.
-            let clients =
-                crate::aws::with_policy(&host_clients, &f.logical_id, f.iam_actions.clone());
+            let grants = crate::iam::grants(&f.policy, &resolver)
+                .map_err(|e| StackError::Function(f.logical_id.clone(), format!("policy: {e}")))?;
+            let clients = crate::iam::with_policy(&host_clients, &f.logical_id, grants);
             let mut env: BTreeMap<String, String> = BTreeMap::new();
             for (k, v) in tpl.global_env.iter().chain(f.env.iter()) {
                 let val = resolver

@@ -55,11 +55,18 @@ pub struct FunctionDef {
     pub function_url: Option<Cors>,
     pub sqs: Vec<SqsSource>,
     pub schedules: Vec<String>,
-    /// The DynamoDB actions its policy statements allow (without `dynamodb:`).
-    pub dynamodb_actions: std::collections::BTreeSet<String>,
-    /// Every IAM action its policies allow (`service:Action`, wildcards as written), with the
-    /// SAM policy templates it uses expanded.
-    pub iam_actions: std::collections::BTreeSet<String>,
+    /// Its policies' statements, SAM policy templates expanded.
+    pub policy: Vec<policy::Statement>,
+}
+
+impl FunctionDef {
+    /// Every IAM action its policies allow (`service:Action`, wildcards as written).
+    pub fn actions(&self) -> std::collections::BTreeSet<String> {
+        self.policy
+            .iter()
+            .flat_map(|s| s.actions.iter().cloned())
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -228,8 +235,7 @@ fn function(id: &str, props: &Value) -> R<FunctionDef> {
         function_url: None,
         sqs: vec![],
         schedules: vec![],
-        dynamodb_actions: dynamodb_actions(props),
-        iam_actions: iam_actions(props)?,
+        policy: policy::statements(props)?,
     };
     if let Some(url) = get(props, "FunctionUrlConfig") {
         let cors = get(url, "Cors");
@@ -298,80 +304,12 @@ fn function(id: &str, props: &Value) -> R<FunctionDef> {
     Ok(f)
 }
 
-/// Every `dynamodb:` action in the function's `Policies` statements. The local stack refuses
-/// the rest, as IAM would; a SAM policy template naming DynamoDB would need its expansion here.
-fn dynamodb_actions(props: &Value) -> std::collections::BTreeSet<String> {
-    let mut out = std::collections::BTreeSet::new();
-    let policies = get(props, "Policies").and_then(Value::as_sequence);
-    for policy in policies.into_iter().flatten() {
-        let statements = get(policy, "Statement").and_then(Value::as_sequence);
-        for st in statements.into_iter().flatten() {
-            let actions = match get(st, "Action") {
-                Some(Value::Sequence(s)) => s.clone(),
-                Some(one) => vec![one.clone()],
-                None => vec![],
-            };
-            out.extend(
-                actions
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .filter_map(|a| a.strip_prefix("dynamodb:"))
-                    .map(str::to_owned),
-            );
-        }
-    }
-    out
-}
-
-/// The actions SAM's policy templates this template uses grant (from SAM's policy template
-/// list); any other template is an error, so a new one needs its expansion here.
-fn sam_template_actions(name: &str) -> Option<&'static [&'static str]> {
-    match name {
-        "SQSSendMessagePolicy" => Some(&["sqs:SendMessage*"]),
-        "AWSSecretsManagerGetSecretValuePolicy" => Some(&["secretsmanager:GetSecretValue"]),
-        _ => None,
-    }
-}
-
-/// Every action of the function's `Policies`: its statements' and its SAM policy templates'.
-fn iam_actions(props: &Value) -> R<std::collections::BTreeSet<String>> {
-    let mut out = std::collections::BTreeSet::new();
-    let policies = get(props, "Policies").and_then(Value::as_sequence);
-    for policy in policies.into_iter().flatten() {
-        let Some(map) = policy.as_mapping() else {
-            return Err(TemplateError::Shape(format!(
-                "a policy the local stack cannot read: {policy:?}"
-            )));
-        };
-        for (key, body) in map {
-            let key = key.as_str().unwrap_or_default();
-            if key == "Statement" {
-                for st in body.as_sequence().into_iter().flatten() {
-                    match get(st, "Action") {
-                        Some(Value::Sequence(s)) => {
-                            out.extend(s.iter().filter_map(Value::as_str).map(str::to_owned))
-                        }
-                        Some(Value::String(one)) => {
-                            out.insert(one.clone());
-                        }
-                        _ => {}
-                    }
-                }
-            } else {
-                let actions = sam_template_actions(key).ok_or_else(|| {
-                    TemplateError::Shape(format!("SAM policy template {key} is not known locally"))
-                })?;
-                out.extend(actions.iter().map(|a| (*a).to_owned()));
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// What the local stack substitutes for CloudFormation references.
 pub struct Resolver<'a> {
     pub stack: &'a str,
     pub refs: &'a BTreeMap<String, String>,
+    /// `!GetAtt` values by `Resource.Attribute` (`Table.Arn`, `Queue.QueueName`).
+    pub attrs: &'a BTreeMap<String, String>,
     pub parameters: &'a BTreeMap<String, String>,
     pub conditions: &'a BTreeMap<String, Value>,
 }
@@ -391,6 +329,29 @@ impl Resolver<'_> {
                 ("!Ref", Value::String(name)) => self
                     .name(name)
                     .ok_or_else(|| unresolved(format!("!Ref {name}"))),
+                ("!GetAtt", _) => {
+                    let name = match &t.value {
+                        Value::String(s) => s.clone(),
+                        Value::Sequence(parts) => parts
+                            .iter()
+                            .map(|p| self.resolve(p))
+                            .collect::<R<Vec<_>>>()?
+                            .join("."),
+                        other => return Err(unresolved(format!("!GetAtt {other:?}"))),
+                    };
+                    self.attrs
+                        .get(&name)
+                        .cloned()
+                        .ok_or_else(|| unresolved(format!("!GetAtt {name}")))
+                }
+                ("!Join", Value::Sequence(args)) => match args.as_slice() {
+                    [sep, Value::Sequence(parts)] => Ok(parts
+                        .iter()
+                        .map(|p| self.resolve(p))
+                        .collect::<R<Vec<_>>>()?
+                        .join(&self.resolve(sep)?)),
+                    _ => Err(unresolved("!Join (not [separator, [parts]])".into())),
+                },
                 ("!Sub", Value::String(s)) => self.substitute(s),
                 // Only the branch the condition picks is resolved, as CloudFormation does.
                 ("!If", Value::Sequence(args)) => match args.as_slice() {
@@ -448,12 +409,13 @@ impl Resolver<'_> {
         }
     }
 
-    /// A resource's local name, a parameter's value, or a pseudo parameter's local value.
+    /// A resource's local name, a parameter's value, a pseudo parameter's local value, or (as
+    /// `!Sub` writes them) a resource's attribute.
     fn name(&self, name: &str) -> Option<String> {
         let pseudo = match name {
             "AWS::StackName" => Some(self.stack),
-            "AWS::Region" => Some("us-east-1"),
-            "AWS::AccountId" => Some("000000000000"),
+            "AWS::Region" => Some(crate::iam::REGION),
+            "AWS::AccountId" => Some(crate::iam::ACCOUNT),
             "AWS::Partition" => Some("aws"),
             "AWS::URLSuffix" => Some("amazonaws.com"),
             _ => None,
@@ -462,6 +424,7 @@ impl Resolver<'_> {
             .map(str::to_owned)
             .or_else(|| self.refs.get(name).cloned())
             .or_else(|| self.parameters.get(name).cloned())
+            .or_else(|| self.attrs.get(name).cloned())
     }
 
     fn substitute(&self, s: &str) -> R<String> {
@@ -483,6 +446,8 @@ impl Resolver<'_> {
         Ok(out)
     }
 }
+
+pub mod policy;
 
 #[cfg(test)]
 mod tests;

@@ -12,7 +12,8 @@
 //!   breaks off after the status line; with a 2xx status both happen after the call took
 //!   effect (the send goes out and echoes), as when Meta's answer is lost on the way back.
 //!   `"every": n` applies it to every n-th matching call only (2: half), `"for_ms"` for that
-//!   long instead of `times` calls. `DELETE` clears them.
+//!   long instead of `times` calls, `"replace": true` in place of those scripted for the same
+//!   path. `DELETE` clears them.
 //! - `POST /_sim/faults` `{"dynamodb"?: ms, "moto"?: ms}`: pagedesk's functions cannot reach
 //!   DynamoDB Local (or moto: SQS, Secrets Manager, S3) for that long; open connections are cut,
 //!   as when the emulator stops and starts again. Its data stays.
@@ -120,6 +121,10 @@ pub struct Failure {
     /// Apply for this long from now instead of `times` calls.
     #[serde(default)]
     pub for_ms: u64,
+    /// Take the place of the failures scripted for the same `path`, in one step (no call
+    /// between a clear and the new script gets a normal answer).
+    #[serde(default)]
+    pub replace: bool,
     #[serde(skip)]
     until: Option<std::time::Instant>,
     #[serde(skip)]
@@ -306,7 +311,11 @@ async fn add_failure(State(sim): State<Sim>, body: Bytes) -> Response {
             f.until = Some(std::time::Instant::now() + std::time::Duration::from_millis(f.for_ms));
             f.times = u32::MAX;
         }
-        sim.state().failures.push(f)
+        let mut state = sim.state();
+        if f.replace {
+            state.failures.retain(|old| old.path != f.path);
+        }
+        state.failures.push(f)
     })
 }
 

@@ -19,9 +19,11 @@ fn what_the_local_stack_cannot_resolve_is_an_error_not_a_gap() {
                 .expect("yaml"),
         ),
     ]);
+    let attrs = BTreeMap::from([("Queue.Arn".to_owned(), "q-arn".to_owned())]);
     let r = Resolver {
         stack: "s",
         refs: &refs,
+        attrs: &attrs,
         parameters: &parameters,
         conditions: &conditions,
     };
@@ -47,9 +49,17 @@ fn what_the_local_stack_cannot_resolve_is_an_error_not_a_gap() {
         r.resolve(&yaml("!If [Either, yes, no]")).ok().as_deref(),
         Some("yes")
     );
+    assert_eq!(
+        r.resolve(&yaml(
+            "!Join ['', [!GetAtt Queue.Arn, '/', !Sub '${Queue.Arn}']]"
+        ))
+        .ok()
+        .as_deref(),
+        Some("q-arn/q-arn")
+    );
     for unknown in [
         "!Ref Missing",
-        "!GetAtt Queue.Arn",
+        "!GetAtt Queue.Url",
         "!Sub '${Missing}/x'",
         "!Sub '${Name'",
         "!If [NoSuchCondition, a, b]",
@@ -89,13 +99,14 @@ fn no_policy_grants_a_delete_its_function_does_not_make() {
     let t = parse(text).expect("the template parses");
     assert!(t.functions.len() >= 6, "every function was read");
     for f in &t.functions {
+        let actions = f.actions();
         assert!(
-            !f.dynamodb_actions.contains("BatchWriteItem"),
+            !actions.contains("dynamodb:BatchWriteItem"),
             "{} may BatchWriteItem",
             f.logical_id
         );
         assert_eq!(
-            f.dynamodb_actions.contains("DeleteItem"),
+            actions.contains("dynamodb:DeleteItem"),
             ["AgentApiFunction", "MetaCallbacksFunction"].contains(&f.logical_id.as_str()),
             "{}: DeleteItem",
             f.logical_id
@@ -128,7 +139,8 @@ fn browsers_are_allowed_the_hosted_inboxs_origin_by_default() {
         .and_then(|f| f.function_url.clone())
         .expect("the agent API's function URL")
         .allow_origins;
-    let refs = BTreeMap::from([(
+    let refs = BTreeMap::new();
+    let attrs = BTreeMap::from([(
         "InboxDistribution.DomainName".to_owned(),
         "d1.cloudfront.net".to_owned(),
     )]);
@@ -144,6 +156,7 @@ fn browsers_are_allowed_the_hosted_inboxs_origin_by_default() {
         let r = Resolver {
             stack: "s",
             refs: &refs,
+            attrs: &attrs,
             parameters: &parameters,
             conditions: &t.conditions,
         };
