@@ -661,6 +661,78 @@ async fn greeting_once_away_once_and_not_right_after_an_agent_answered() {
     );
 }
 
+/// A person's clock-skewed message (Meta's timestamp ahead of ours) is the conversation's
+/// newest: the greeting and the survey queued after it go in behind it, checked against the
+/// conversation (`ConditionCheckItem`, in the router and the agent API) without moving it.
+#[tokio::test]
+async fn automatic_messages_go_in_behind_a_newer_message_without_moving_the_conversation() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let admin = stack.admin(&t.account);
+    put(
+        &stack,
+        &admin,
+        "/settings",
+        json!({"greeting": "Hello from us", "csat_enabled": true}),
+    )
+    .await;
+    let ahead = now_ms() + 10 * 60_000;
+    write(&stack, &t, "skewed", "from the future", ahead).await;
+    let c = conversation_of(&stack, &t, "skewed", "conversation", |_| true).await;
+    let id = c["id"].as_str().unwrap().to_owned();
+    let system_sent = |n: usize| {
+        move |v: &Value| {
+            v["items"].as_array().is_some_and(|a| {
+                a.iter()
+                    .filter(|m| m["author"]["type"] == "system" && m["status"] == "sent")
+                    .count()
+                    == n
+            })
+        }
+    };
+    stack
+        .wait_for(
+            &format!("/conversations/{id}/messages"),
+            &admin,
+            "the greeting sent",
+            system_sent(1),
+        )
+        .await;
+    let helper = stack.token(&t.account, "skew-agent", Role::Agent);
+    for step in ["claim", "resolve"] {
+        let (status, v) = stack
+            .api(
+                "POST",
+                &format!("/conversations/{id}/{step}"),
+                Some(&helper),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{step}: {v}");
+    }
+    stack
+        .wait_for(
+            &format!("/conversations/{id}/messages"),
+            &admin,
+            "the survey sent",
+            system_sent(2),
+        )
+        .await;
+    let c = stack.get(&format!("/conversations/{id}"), &admin).await;
+    assert_eq!(c["last_message"]["text"], "from the future", "{c}");
+    assert_eq!(
+        c["last_message_at"],
+        stack
+            .get(&format!("/conversations/{id}/messages"), &admin)
+            .await["items"]
+            .as_array()
+            .and_then(|a| a.iter().find(|m| m["direction"] == "in"))
+            .map(|m| m["created_at"].clone())
+            .unwrap_or_default(),
+        "{c}"
+    );
+}
+
 #[tokio::test]
 async fn csat_round_trip_through_the_simulator_and_a_signed_quick_reply() {
     let stack = Stack::connect();
