@@ -1,6 +1,7 @@
 //! Conversations: list, read, their messages, and what people do with them (resolve, reopen,
 //! claim, assign, hand-off from the AI agent).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -61,11 +62,26 @@ pub async fn list(State(app): State<Arc<App>>, c: Caller, p: Params) -> Reply {
         .await?
         .map_err(|_| ApiFailure::bad_parameter("cursor", "a cursor from this list"))?;
     let settings = app.store.get_settings(&c.account).await?;
+    // The Human Agent period is per Page: read the own settings of the listed Pages that have them.
+    let mut by_page: HashMap<&str, pagedesk_shared::store::Settings> = HashMap::new();
+    for i in &page.items {
+        if settings.page_overrides.contains(&i.page_id) && !by_page.contains_key(i.page_id.as_str())
+        {
+            let s = app
+                .store
+                .for_page(&c.account, &i.page_id, settings.clone())
+                .await?;
+            by_page.insert(&i.page_id, s);
+        }
+    }
     let now = app.clock.now_ms();
     let items: Vec<_> = page
         .items
         .iter()
-        .map(|i| views::conversation(i, settings.human_agent_enabled, now))
+        .map(|i| {
+            let s = by_page.get(i.page_id.as_str()).unwrap_or(&settings);
+            views::conversation(i, s.human_agent_enabled, now)
+        })
         .collect();
     ok(&json!({"items": items, "next_cursor": page.next_cursor}))
 }
@@ -86,7 +102,10 @@ pub async fn get(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply {
 /// The conversation as the API shows it (what every action on it answers with).
 async fn show(app: &App, c: &Caller, id: &str) -> Reply {
     let conv = app.conversation(c, id).await?;
-    let settings = app.store.get_settings(&c.account).await?;
+    let settings = app
+        .store
+        .settings_for_page(&c.account, &conv.page_id)
+        .await?;
     ok(&views::conversation(
         &conv,
         settings.human_agent_enabled,
@@ -149,7 +168,10 @@ async fn ask_csat(app: &App, conv: &ConversationItem) -> pagedesk_shared::Result
     if !conv.channel.has_automation() || conv.csat.is_some() {
         return Ok(());
     }
-    let settings = app.store.get_settings(&conv.account).await?;
+    let settings = app
+        .store
+        .settings_for_page(&conv.account, &conv.page_id)
+        .await?;
     let now = app.clock.now_ms();
     let window = window_at(conv.last_inbound_at, false, now);
     if !settings.csat_enabled || window.state != WindowState::Open {

@@ -13,6 +13,7 @@ mod conversations;
 mod error;
 mod events;
 mod extract;
+mod page_settings;
 mod pages;
 mod pages_connect;
 mod replies;
@@ -127,6 +128,7 @@ routes! {
     "/pages/connect" => [POST pages_connect::connect],
     "/pages/{page_id}" => [GET pages::get, PUT pages::put, DELETE pages::delete],
     "/pages/{page_id}/import" => [POST pages_connect::import],
+    "/pages/{page_id}/settings" => [GET page_settings::get, PUT page_settings::put],
 }
 
 async fn no_route() -> ApiFailure {

@@ -75,7 +75,7 @@ pub async fn post(
                 // Only the Send API's window needs the settings.
                 let settings = match conversation.as_deref() {
                     Some(cv) if cv.channel.reply_route() == ReplyRoute::SendApi => {
-                        app.store.get_settings(&c.account).await?
+                        app.store.settings_for_page(&c.account, &cv.page_id).await?
                     }
                     _ => Settings::default(),
                 };

@@ -20,7 +20,8 @@ use crate::{Router, RouterError};
 /// The away message stays quiet this long after an agent answered.
 const AGENT_QUIET_MS: i64 = 5 * MINUTE_MS;
 
-/// An account's settings and rules as one warm router last read them.
+/// The settings that apply to one Page (its account's with the Page's own over them) and its
+/// account's rules, as one warm router last read them.
 pub struct Account {
     pub settings: Settings,
     pub rules: Vec<RoutingRule>,
@@ -35,9 +36,12 @@ impl Account {
     }
 }
 
+/// (account, Page) → what applies there, and when it was read.
+type Entries = HashMap<(String, String), (Arc<Account>, Instant)>;
+
 #[derive(Default)]
 pub struct AccountCache {
-    entries: Mutex<HashMap<String, (Arc<Account>, Instant)>>,
+    entries: Mutex<Entries>,
 }
 
 impl AccountCache {
@@ -45,10 +49,12 @@ impl AccountCache {
         &self,
         store: &Store,
         account: &str,
+        page_id: &str,
         ttl: Duration,
     ) -> pagedesk_shared::Result<Arc<Account>> {
+        let key = (account.to_owned(), page_id.to_owned());
         if let Ok(m) = self.entries.lock()
-            && let Some((a, at)) = m.get(account)
+            && let Some((a, at)) = m.get(&key)
             && at.elapsed() < ttl
         {
             return Ok(a.clone());
@@ -56,22 +62,28 @@ impl AccountCache {
         let (settings, rules) =
             futures::try_join!(store.get_settings(account), store.get_rules(account))?;
         let a = Arc::new(Account {
-            settings,
+            settings: store.for_page(account, page_id, settings).await?,
             rules: rules.rules,
         });
         if let Ok(mut m) = self.entries.lock() {
-            m.insert(account.to_owned(), (a.clone(), Instant::now()));
+            m.insert(key, (a.clone(), Instant::now()));
         }
         Ok(a)
     }
 }
 
 impl Router {
-    pub(crate) async fn account(&self, account: &str) -> pagedesk_shared::Result<Arc<Account>> {
+    /// What applies to `page_id` of `account` (cached for `settings_cache_seconds`).
+    pub(crate) async fn account(
+        &self,
+        account: &str,
+        page_id: &str,
+    ) -> pagedesk_shared::Result<Arc<Account>> {
         self.accounts
             .get(
                 &self.store,
                 account,
+                page_id,
                 Duration::from_secs(self.cfg.settings_cache_seconds),
             )
             .await
@@ -92,7 +104,7 @@ impl Router {
         conv: &ConversationItem,
         msg: &Message,
     ) -> Result<(), RouterError> {
-        let acc = self.account(&page.account).await?;
+        let acc = self.account(&page.account, &page.page_id).await?;
         let from_person = msg.direction == Direction::In;
         let automated = conv.channel.has_automation();
         // Business hours are judged at the time the person wrote, not when we got to it.
@@ -144,7 +156,7 @@ impl Router {
         text: &str,
         at: i64,
     ) -> Result<(), RouterError> {
-        let acc = self.account(&conv.account).await?;
+        let acc = self.account(&conv.account, &conv.page_id).await?;
         let facts = Facts {
             page_id: &conv.page_id,
             channel: conv.channel,
@@ -162,7 +174,7 @@ impl Router {
     /// conversation, or say we are away. Reads the conversation only when either could apply.
     pub(crate) async fn after_message(&self, page: &PageItem, conv_id: &str, msg: &Message) {
         let res = async {
-            let acc = self.account(&page.account).await?;
+            let acc = self.account(&page.account, &page.page_id).await?;
             let closed = acc
                 .settings
                 .closed_period(msg.created_at)

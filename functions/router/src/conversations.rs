@@ -85,7 +85,7 @@ impl Router {
     }
 
     async fn carry_history(&self, page: &PageItem, prev: &str, new_id: &str) {
-        let depth = match self.account(&page.account).await {
+        let depth = match self.account(&page.account, &page.page_id).await {
             Ok(a) => a.settings.history_depth(),
             Err(e) => {
                 tracing::warn!(error = %e, "settings unavailable; default history depth");

@@ -62,7 +62,7 @@ impl Scheduler {
             caught_up: to == now_minute,
             ..Report::default()
         };
-        let mut settings: HashMap<String, Settings> = HashMap::new();
+        let mut settings: HashMap<(String, String), Settings> = HashMap::new();
         for minute in from..=to {
             let due = self.store.due_in_minute(minute, now).await?;
             let unsent: Vec<(&str, &str, &MessageRef)> = due
@@ -135,7 +135,7 @@ impl Scheduler {
         account: &str,
         conv_id: &str,
         now: i64,
-        settings: &mut HashMap<String, Settings>,
+        settings: &mut HashMap<(String, String), Settings>,
     ) -> pagedesk_shared::Result<usize> {
         let Some(conv) = self.store.get_conversation(account, conv_id).await? else {
             return Ok(0);
@@ -148,11 +148,13 @@ impl Scheduler {
             self.store.unschedule(account, conv_id).await?;
             return Ok(0);
         }
-        let account_settings = match settings.get(account) {
+        // Per run, the settings of each Page once (its account's with its own over them).
+        let key = (account.to_owned(), conv.page_id.clone());
+        let account_settings = match settings.get(&key) {
             Some(s) => s.clone(),
             None => {
-                let s = self.store.get_settings(account).await?;
-                settings.insert(account.to_owned(), s.clone());
+                let s = self.store.settings_for_page(account, &conv.page_id).await?;
+                settings.insert(key, s.clone());
                 s
             }
         };

@@ -20,7 +20,6 @@ impl Sender {
         event: EventType,
         receives: u32,
     ) -> Result<(), SendError> {
-        let settings = self.store.get_settings(&job.account).await?;
         let Some(conv) = self
             .store
             .get_conversation(&job.account, &job.conversation_id)
@@ -28,6 +27,11 @@ impl Sender {
         else {
             return Ok(());
         };
+        // The Page's AI agent: its own URL and key where the Page overrides the account's.
+        let settings = self
+            .store
+            .settings_for_page(&job.account, &conv.page_id)
+            .await?;
         if !conv.with_ai_agent() || conv.status != ConversationStatus::Open {
             tracing::info!("conversation is no longer with the AI agent; delivery dropped");
             return Ok(());

@@ -193,7 +193,10 @@ impl Sender {
         let carried = job.context.as_ref().and_then(|c| c.human_agent());
         let mut window = window_at(conv.last_inbound_at, carried.unwrap_or(false), now);
         if window.state != WindowState::Open && carried.is_none() {
-            let settings = self.store.get_settings(&job.account).await?;
+            let settings = self
+                .store
+                .settings_for_page(&job.account, &conv.page_id)
+                .await?;
             window = window_at(conv.last_inbound_at, settings.human_agent_enabled, now);
         }
         let author = if msg.author_type == AuthorType::Agent {

@@ -103,7 +103,10 @@ impl<'s> Assigner<'s> {
         let target = match named {
             Some(r) => Target::Rule(r),
             None => {
-                let settings = self.store.get_settings(&conv.account).await?;
+                let settings = self
+                    .store
+                    .settings_for_page(&conv.account, &conv.page_id)
+                    .await?;
                 let facts = Facts {
                     page_id: &conv.page_id,
                     channel: conv.channel,

@@ -11,6 +11,7 @@
 //! | agent's upload | `ACC#<a>` | `UPLOAD#<id>` | | | |
 //! | data-deletion request | `DELETION#<code>` | `DELETION` | | | |
 //! | settings | `ACC#<a>` | `SETTINGS` | | | |
+//! | a Page's own settings (its overrides) | `ACC#<a>` | `SETTINGS#PAGE#<page>` | | | |
 //! | contact | `ACC#<a>` | `CONTACT#<contact>` | | | |
 //! | post (comment conversations) | `ACC#<a>` | `POST#<page>#<post>` | | | |
 //! | lead marker (lead conversations) | `ACC#<a>` | `LEAD#<page>#<leadgen>` | | | |
@@ -106,6 +107,9 @@ pub fn feed_sk(position_ms: i64, id: &str) -> String {
 }
 pub const MID_SK: &str = "MID";
 pub const SETTINGS_SK: &str = "SETTINGS";
+pub fn page_settings_sk(page_id: &str) -> String {
+    format!("{SETTINGS_SK}#PAGE#{page_id}")
+}
 pub fn agent_sk(agent: &str) -> String {
     format!("AGENT#{agent}")
 }

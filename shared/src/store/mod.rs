@@ -19,6 +19,7 @@ mod message_append;
 mod message_ref;
 mod messages;
 mod outbound;
+mod page_settings;
 mod pages;
 mod posts;
 mod rules;
@@ -56,6 +57,7 @@ pub use outbound::{
     FOLD_MS, InWindow, Lease, QueueOutcome, ReplyState, SentPart, UNSENT_DEADLINE_MS,
     folds_into_feed,
 };
+pub use page_settings::{PageSettings, SettingField};
 pub use pages::{DeletionItem, FbUserLink, ImportProgress, PageItem};
 pub use posts::PostItem;
 pub use rules::RulesItem;

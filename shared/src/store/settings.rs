@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::update::UpdateExpr;
 use super::*;
 use crate::Result;
 
@@ -32,7 +33,26 @@ pub struct Settings {
     /// Minutes before the 24 h close at which `window.expiring` is emitted.
     #[serde(default)]
     pub window_warnings_minutes: Option<Vec<i64>>,
+    /// The Pages with settings of their own (a string set kept by `put_page_settings`; never
+    /// written from here, so changing the account's settings cannot lose a Page's mark).
+    #[serde(default, skip_serializing)]
+    pub page_overrides: std::collections::BTreeSet<String>,
 }
+
+/// Every attribute a `Settings` is stored as, but the Pages' mark: what `put_settings` sets
+/// or removes.
+const STORED: [&str; 10] = [
+    "human_agent_enabled",
+    "history_depth",
+    "time_zone",
+    "business_hours",
+    "away_message",
+    "greeting",
+    "csat_enabled",
+    "ai_agent_url",
+    "ai_agent_secret",
+    "window_warnings_minutes",
+];
 
 impl Settings {
     pub const HISTORY_DEPTHS: [u32; 5] = [1, 5, 10, 20, 50];
@@ -75,10 +95,53 @@ impl Store {
         }
     }
 
+    /// Stores the account's settings, leaving the Pages' mark as it is.
     pub async fn put_settings(&self, account: &str, settings: &Settings) -> Result<()> {
         let mut item = to_item(settings)?;
-        item.insert("pk".into(), s(keys::account(account)));
-        item.insert("sk".into(), s(keys::SETTINGS_SK));
-        self.put_map(item).await
+        let mut u = UpdateExpr::new();
+        for (i, attr) in STORED.iter().enumerate() {
+            u.set_or_remove(attr, &format!(":v{i}"), item.remove(*attr));
+        }
+        if let Some(extra) = item.keys().next() {
+            return Err(crate::Error::Corrupt(format!(
+                "settings attribute {extra} is not stored"
+            )));
+        }
+        let upd = u.build(&self.table, &keys::account(account), keys::SETTINGS_SK)?;
+        self.update_item(upd)
+            .send()
+            .await
+            .map_err(failed("UpdateItem"))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `put_settings` writes each stored attribute by name: a field added to `Settings`
+    /// without its name in `STORED` would be refused, not silently dropped.
+    #[test]
+    fn every_settings_attribute_is_written_by_name() {
+        let full = Settings {
+            human_agent_enabled: true,
+            history_depth: Some(5),
+            time_zone: Some("UTC".into()),
+            business_hours: Some(serde_json::json!({})),
+            away_message: Some("a".into()),
+            greeting: Some("g".into()),
+            csat_enabled: true,
+            ai_agent_url: Some("https://x".into()),
+            ai_agent_secret: Some("k".into()),
+            window_warnings_minutes: Some(vec![5]),
+            page_overrides: ["p".to_owned()].into(),
+        };
+        let item = to_item(&full).expect("serialises");
+        let mut names: Vec<&str> = item.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        let mut want = STORED.to_vec();
+        want.sort_unstable();
+        assert_eq!(names, want, "and never the Pages' mark");
     }
 }

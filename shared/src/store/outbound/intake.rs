@@ -73,6 +73,11 @@ impl Outbound<'_> {
                 None => {}
             }
         }
+        // The Page's own settings, read only for a Page that has some.
+        if let Some(page) = ctx.conversation.as_ref().map(|c| c.page_id.clone()) {
+            let account_settings = std::mem::take(&mut ctx.settings);
+            ctx.settings = self.0.for_page(account, &page, account_settings).await?;
+        }
         Ok(ctx)
     }
 

@@ -1,0 +1,253 @@
+//! Every Page its own inbox: a Page's settings over its account's, through the local stack.
+
+use pagedesk_e2e::{Stack, Tenant, eventually, now_ms, text_event, unique};
+use pagedesk_shared::access::Role;
+use serde_json::{Value, json};
+
+async fn put(stack: &Stack, tok: &str, path: &str, body: Value) -> Value {
+    let (status, v) = stack.api("PUT", path, Some(tok), Some(body)).await;
+    assert_eq!(status, 200, "PUT {path}: {v}");
+    v
+}
+
+/// A second Page connected to the tenant's account.
+async fn second_page(stack: &Stack, t: &Tenant) -> String {
+    let n = unique();
+    let page_id = format!("8{n:014}");
+    let login = stack
+        .fb_user(&format!("6{n:014}"), &[(&page_id, "Page B")], &[])
+        .await;
+    let (status, v) = stack
+        .api(
+            "POST",
+            "/pages/connect",
+            Some(&stack.admin(&t.account)),
+            Some(json!({"user_access_token": login["user_access_token"]})),
+        )
+        .await;
+    assert_eq!(
+        (status, v["pages"][0]["result"].as_str()),
+        (200, Some("connected")),
+        "{v}"
+    );
+    page_id
+}
+
+/// The messages of `user`'s conversation on `page` once `done` holds for them.
+async fn messages_of(
+    stack: &Stack,
+    t: &Tenant,
+    page: &str,
+    user: &str,
+    what: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> (String, Vec<Value>) {
+    let admin = stack.admin(&t.account);
+    let contact = format!("ct_{page}_{user}");
+    eventually(&format!("{what} ({user})"), 20, || async {
+        let all = stack
+            .all_pages("/conversations?limit=100", &admin, "cursor")
+            .await;
+        let c = all
+            .into_iter()
+            .find(|c| c["contact"]["id"] == contact.as_str())?;
+        let id = c["id"].as_str()?.to_owned();
+        let v = stack
+            .get(&format!("/conversations/{id}/messages"), &admin)
+            .await;
+        let items = v["items"].as_array()?.clone();
+        done(&items).then_some((id, items))
+    })
+    .await
+}
+
+/// The texts of the automatic messages sent.
+fn sent_system(items: &[Value]) -> Vec<String> {
+    items
+        .iter()
+        .filter(|m| m["author"]["type"] == "system" && m["status"] == "sent")
+        .filter_map(|m| m["text"].as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn bot_deliveries(stack: &Stack, hook: &str) -> Vec<Value> {
+    let all = stack.sim("GET", "/_sim/requests", None).await;
+    all.as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r["path"].as_str().is_some_and(|p| p.ends_with(hook)))
+        .collect()
+}
+
+#[tokio::test]
+async fn each_page_greets_routes_and_surveys_by_its_own_settings() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let (a, b) = (t.page_id.clone(), second_page(&stack, &t).await);
+    let admin = stack.admin(&t.account);
+    // The account: closed all week, its own greeting and away message, no survey.
+    put(&stack, &admin, "/settings", json!({"greeting": "Hello from the account", "away_message": "We are away", "business_hours": {}, "csat_enabled": false})).await;
+    // Page A: a German greeting and an AI agent of its own (its key made and shown once).
+    let hook = format!("/_bot/{}-a", t.account);
+    let v = put(&stack, &admin, &format!("/pages/{a}/settings"), json!({"greeting": "Hallo von A", "time_zone": "Europe/Berlin", "ai_agent": {"url": format!("{}{hook}", stack.s("sim_url"))}})).await;
+    assert_eq!(v["page_id"], a.as_str());
+    let secret = v["overrides"]["ai_agent"]["secret"]
+        .as_str()
+        .map(str::to_owned);
+    assert!(secret.is_some_and(|s| s.len() >= 16), "{v}");
+    let mut keys: Vec<&str> = v["overrides"]
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    keys.sort_unstable();
+    assert_eq!(keys, ["ai_agent", "greeting", "time_zone"], "{v}");
+    assert_eq!(
+        (
+            v["effective"]["greeting"].as_str(),
+            v["effective"]["away_message"].as_str(),
+            v["effective"]["csat_enabled"].as_bool()
+        ),
+        (Some("Hallo von A"), Some("We are away"), Some(false)),
+        "{v}"
+    );
+    // Page B: another greeting, always open (null keeps its meaning), the survey on.
+    put(
+        &stack,
+        &admin,
+        &format!("/pages/{b}/settings"),
+        json!({"greeting": "Hi from B", "business_hours": null, "csat_enabled": true}),
+    )
+    .await;
+    let v = stack.get(&format!("/pages/{a}/settings"), &admin).await;
+    assert!(
+        v["overrides"]["ai_agent"].get("secret").is_none(),
+        "the key is shown once: {v}"
+    );
+    assert_eq!(v["overrides"]["ai_agent"]["secret_set"], true, "{v}");
+    assert_eq!(
+        stack.get("/settings", &admin).await["greeting"],
+        "Hello from the account"
+    );
+
+    // A: its greeting, and its AI agent has the conversation (so no away message).
+    stack
+        .deliver(&a, vec![text_event(&a, "anna", "Hallo?", now_ms())])
+        .await;
+    let (a_conv, items) = messages_of(&stack, &t, &a, "anna", "A's greeting", |m| {
+        !sent_system(m).is_empty()
+    })
+    .await;
+    assert_eq!(sent_system(&items), ["Hallo von A"]);
+    let delivered = eventually("the delivery to A's AI agent", 20, || async {
+        let d = bot_deliveries(&stack, &hook).await;
+        (!d.is_empty()).then_some(d)
+    })
+    .await;
+    assert_eq!(delivered[0]["body"]["conversation"]["id"], a_conv.as_str());
+    // B: its greeting, open (no away message), no AI agent.
+    stack
+        .deliver(&b, vec![text_event(&b, "ben", "hello?", now_ms())])
+        .await;
+    let (b_conv, items) = messages_of(&stack, &t, &b, "ben", "B's greeting", |m| {
+        !sent_system(m).is_empty()
+    })
+    .await;
+    stack.settled().await;
+    let (_, items_now) = messages_of(&stack, &t, &b, "ben", "B settled", |_| true).await;
+    assert_eq!(sent_system(&items_now), ["Hi from B"], "{items:?}");
+    let c = stack.get(&format!("/conversations/{b_conv}"), &admin).await;
+    assert_eq!(c["ai_agent_active"], false, "{c}");
+    assert_eq!(
+        bot_deliveries(&stack, &hook).await.len(),
+        delivered.len(),
+        "B is not A's AI agent's"
+    );
+
+    // Resolving: the survey on B only.
+    let helper = stack.token(&t.account, "page-agent", Role::Agent);
+    for id in [&a_conv, &b_conv] {
+        for step in ["claim", "resolve"] {
+            let (status, v) = stack
+                .api(
+                    "POST",
+                    &format!("/conversations/{id}/{step}"),
+                    Some(&helper),
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200, "{step} {id}: {v}");
+        }
+    }
+    messages_of(&stack, &t, &b, "ben", "B's survey", |m| {
+        sent_system(m).len() == 2
+    })
+    .await;
+    stack.settled().await;
+    let (_, items) = messages_of(&stack, &t, &a, "anna", "A settled", |_| true).await;
+    assert_eq!(sent_system(&items), ["Hallo von A"], "no survey on A");
+
+    // A gives its greeting and AI agent back: the next person gets the account's greeting, and
+    // its away message (the account is closed; no AI agent now).
+    let v = put(
+        &stack,
+        &admin,
+        &format!("/pages/{a}/settings"),
+        json!({"inherit": ["greeting", "ai_agent"]}),
+    )
+    .await;
+    assert_eq!(v["overrides"].as_object().map(|o| o.len()), Some(1), "{v}");
+    assert_eq!(v["effective"]["greeting"], "Hello from the account");
+    assert!(v["effective"]["ai_agent"].is_null(), "{v}");
+    stack
+        .deliver(&a, vec![text_event(&a, "carl", "hi", now_ms())])
+        .await;
+    let (_, items) = messages_of(
+        &stack,
+        &t,
+        &a,
+        "carl",
+        "the account's greeting and away",
+        |m| sent_system(m).len() == 2,
+    )
+    .await;
+    assert_eq!(
+        sent_system(&items),
+        ["Hello from the account", "We are away"]
+    );
+}
+
+#[tokio::test]
+async fn page_settings_are_checked_like_the_accounts_and_kept_to_its_pages() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let admin = stack.admin(&t.account);
+    let path = format!("/pages/{}/settings", t.page_id);
+    let (status, v) = stack
+        .api("PUT", &path, Some(&admin), Some(json!({"time_zone": "Mars/Olympus", "history_depth": 7, "colour": 1, "greeting": "x", "inherit": ["greeting", "nothing"]})))
+        .await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(
+        v["error"]["problems"].as_array().map(Vec::len),
+        Some(5),
+        "every problem listed: {v}"
+    );
+    let v = stack.get(&path, &admin).await;
+    assert_eq!(v["overrides"], json!({}), "nothing changed: {v}");
+    // Agents may read the settings that apply to a Page; only admins change them.
+    let agent = stack.token(&t.account, "reader", Role::Agent);
+    let (status, _) = stack.api("GET", &path, Some(&agent), None).await;
+    assert_eq!(status, 200);
+    let (status, _) = stack
+        .api("PUT", &path, Some(&agent), Some(json!({"greeting": "x"})))
+        .await;
+    assert_eq!(status, 403);
+    // Another account's Page is not found.
+    let other = stack.admin(&format!("acct-{}", unique()));
+    for method in ["GET", "PUT"] {
+        let (status, _) = stack
+            .api(method, &path, Some(&other), Some(json!({"greeting": "x"})))
+            .await;
+        assert_eq!(status, 404, "{method}");
+    }
+}
