@@ -594,7 +594,7 @@ async fn settings_read_change_and_validate() {
     assert_eq!(
         v,
         json!({"time_zone": "UTC", "business_hours": null, "away_message": null, "greeting": null, "csat_enabled": false,
-        "human_agent_enabled": false, "history_depth": 10, "ai_agent": null, "window_warnings_minutes": [60, 15]})
+        "human_agent_enabled": false, "history_depth": 10, "ai_agent": null, "window_warnings_minutes": [60, 15], "fallback": null})
     );
     assert_eq!(
         stack

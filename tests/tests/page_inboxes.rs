@@ -111,12 +111,21 @@ async fn each_page_greets_routes_and_surveys_by_its_own_settings() {
         (Some("Hallo von A"), Some("We are away"), Some(false)),
         "{v}"
     );
-    // Page B: another greeting, always open (null keeps its meaning), the survey on.
+    // Page B: another greeting, always open (null keeps its meaning), the survey on, and its
+    // own people for what no rule takes.
+    put(
+        &stack,
+        &admin,
+        "/agents/b-desk",
+        json!({"status": "online"}),
+    )
+    .await;
     put(
         &stack,
         &admin,
         &format!("/pages/{b}/settings"),
-        json!({"greeting": "Hi from B", "business_hours": null, "csat_enabled": true}),
+        json!({"greeting": "Hi from B", "business_hours": null, "csat_enabled": true,
+            "fallback": {"agents": ["b-desk"], "method": "round_robin"}}),
     )
     .await;
     let v = stack.get(&format!("/pages/{a}/settings"), &admin).await;
@@ -159,20 +168,29 @@ async fn each_page_greets_routes_and_surveys_by_its_own_settings() {
     let c = stack.get(&format!("/conversations/{b_conv}"), &admin).await;
     assert_eq!(c["ai_agent_active"], false, "{c}");
     assert_eq!(
+        (c["assignee"].as_str(), c["routing_rule"].as_str()),
+        (Some("b-desk"), Some("fallback")),
+        "no rule matched: B's fallback: {c}"
+    );
+    assert_eq!(
         bot_deliveries(&stack, &hook).await.len(),
         delivered.len(),
         "B is not A's AI agent's"
     );
 
-    // Resolving: the survey on B only.
+    // Resolving (A by someone who claims it, B by its fallback agent): the survey on B only.
     let helper = stack.token(&t.account, "page-agent", Role::Agent);
-    for id in [&a_conv, &b_conv] {
-        for step in ["claim", "resolve"] {
+    let desk = stack.token(&t.account, "b-desk", Role::Agent);
+    for (id, who, steps) in [
+        (&a_conv, &helper, &["claim", "resolve"][..]),
+        (&b_conv, &desk, &["resolve"][..]),
+    ] {
+        for step in steps {
             let (status, v) = stack
                 .api(
                     "POST",
                     &format!("/conversations/{id}/{step}"),
-                    Some(&helper),
+                    Some(who),
                     None,
                 )
                 .await;
@@ -202,7 +220,7 @@ async fn each_page_greets_routes_and_surveys_by_its_own_settings() {
     stack
         .deliver(&a, vec![text_event(&a, "carl", "hi", now_ms())])
         .await;
-    let (_, items) = messages_of(
+    let (carl, items) = messages_of(
         &stack,
         &t,
         &a,
@@ -215,6 +233,8 @@ async fn each_page_greets_routes_and_surveys_by_its_own_settings() {
         sent_system(&items),
         ["Hello from the account", "We are away"]
     );
+    let c = stack.get(&format!("/conversations/{carl}"), &admin).await;
+    assert!(c["assignee"].is_null(), "A has no fallback: the pool: {c}");
 }
 
 #[tokio::test]

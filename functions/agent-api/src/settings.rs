@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use pagedesk_shared::adapters::safe_url::UrlPolicy;
+use pagedesk_shared::domain::RoutingMethod;
 use pagedesk_shared::domain::hours::{self, WeeklyHours};
-use pagedesk_shared::store::Settings;
+use pagedesk_shared::store::{Fallback, Settings};
 use serde_json::{Map, Value, json};
 
 use crate::App;
@@ -25,6 +26,7 @@ pub fn view(s: &Settings) -> Value {
         // The signing key is never shown back.
         "ai_agent": s.ai_agent_url.as_ref().map(|u| json!({"url": u, "secret_set": s.ai_agent_secret.is_some()})),
         "window_warnings_minutes": s.window_warnings(),
+        "fallback": s.fallback,
     })
 }
 
@@ -67,6 +69,27 @@ fn text(v: &Value, name: &str, problems: &mut Vec<String>) -> Option<Option<Stri
             None
         }
     }
+}
+
+/// `null`, or `{"agents": [id, …], "method": "round_robin" | "load_balanced"}`.
+fn fallback(v: &Value) -> Result<Option<Fallback>, String> {
+    const WANT: &str = "fallback: null, or {\"agents\": 1 to 50 agent ids, \"method\": \"round_robin\" or \"load_balanced\"}";
+    if v.is_null() {
+        return Ok(None);
+    }
+    let f: Fallback = serde_json::from_value(v.clone()).map_err(|_| WANT.to_owned())?;
+    let ids_ok = (1..=50).contains(&f.agents.len())
+        && f.agents
+            .iter()
+            .all(|a| !a.trim().is_empty() && a.chars().count() <= 128 && a != "-");
+    let method_ok = matches!(
+        f.method,
+        RoutingMethod::RoundRobin | RoutingMethod::LoadBalanced
+    );
+    if !(ids_ok && method_ok) {
+        return Err(WANT.to_owned());
+    }
+    Ok(Some(f))
 }
 
 /// A signing key for AI-agent deliveries: 160 random bits, hex.
@@ -162,6 +185,10 @@ pub fn apply(s: &mut Settings, patch: &Map<String, Value>, urls: UrlPolicy) -> V
                     ),
                 }
             }
+            "fallback" => match fallback(v) {
+                Ok(f) => next.fallback = f,
+                Err(p) => problems.push(p),
+            },
             other => problems.push(format!("{other}: not a setting")),
         }
     }

@@ -25,6 +25,8 @@ const AGENT_QUIET_MS: i64 = 5 * MINUTE_MS;
 pub struct Account {
     pub settings: Settings,
     pub rules: Vec<RoutingRule>,
+    /// The Page's fallback assignees as the rule they act as.
+    pub fallback: Option<RoutingRule>,
 }
 
 impl Account {
@@ -61,8 +63,10 @@ impl AccountCache {
         }
         let (settings, rules) =
             futures::try_join!(store.get_settings(account), store.get_rules(account))?;
+        let settings = store.for_page(account, page_id, settings).await?;
         let a = Arc::new(Account {
-            settings: store.for_page(account, page_id, settings).await?,
+            fallback: settings.fallback.as_ref().map(|f| f.as_rule()),
+            settings,
             rules: rules.rules,
         });
         if let Ok(mut m) = self.entries.lock() {
@@ -121,7 +125,7 @@ impl Router {
             inside_hours: closed.is_none(),
         };
         let bot = from_person && automated && acc.settings.ai_agent_url.is_some();
-        let target = assignment::decide(&acc.rules, &facts, bot);
+        let target = assignment::decide(&acc.rules, &facts, bot, acc.fallback.as_ref());
         let routed = Assigner::new(&self.store)
             .route(conv, target, AssignedBy::Router, self.clock.now_ms())
             .await?;
@@ -163,7 +167,7 @@ impl Router {
             text,
             inside_hours: acc.settings.closed_period(at).is_none(),
         };
-        let target = assignment::decide(&acc.rules, &facts, false);
+        let target = assignment::decide(&acc.rules, &facts, false, acc.fallback.as_ref());
         Assigner::new(&self.store)
             .route(conv, target, AssignedBy::Router, self.clock.now_ms())
             .await?;

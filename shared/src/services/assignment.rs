@@ -23,12 +23,18 @@ pub enum Target<'r> {
     Pool,
 }
 
-/// Rules first (the first that matches), then the AI agent, then the default pool.
-pub fn decide<'r>(rules: &'r [RoutingRule], facts: &Facts<'_>, bot: bool) -> Target<'r> {
+/// Rules first (the first that matches), then the AI agent, then the Page's fallback
+/// assignees (`fallback`, as the rule it acts as), then the default pool.
+pub fn decide<'r>(
+    rules: &'r [RoutingRule],
+    facts: &Facts<'_>,
+    bot: bool,
+    fallback: Option<&'r RoutingRule>,
+) -> Target<'r> {
     match rules::first_match(rules, facts) {
         Some(r) => Target::Rule(r),
         None if bot => Target::Bot,
-        None => Target::Pool,
+        None => fallback.map_or(Target::Pool, Target::Rule),
     }
 }
 
@@ -113,7 +119,9 @@ impl<'s> Assigner<'s> {
                     text,
                     inside_hours: settings.closed_period(now).is_none(),
                 };
-                decide(rules, &facts, false)
+                let fallback = settings.fallback.as_ref().map(|f| f.as_rule());
+                let target = decide(rules, &facts, false, fallback.as_ref());
+                return self.route(&conv, target, by, now).await.map(Some);
             }
         };
         self.route(&conv, target, by, now).await.map(Some)

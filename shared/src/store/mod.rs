@@ -62,7 +62,7 @@ pub use pages::{DeletionItem, FbUserLink, ImportProgress, PageItem};
 pub use posts::PostItem;
 pub use rules::RulesItem;
 pub use schedule::DueRef;
-pub use settings::Settings;
+pub use settings::{Fallback, Settings};
 
 pub type Item = HashMap<String, AttributeValue>;
 

@@ -25,10 +25,11 @@ pub enum SettingField {
     HistoryDepth,
     AiAgent,
     WindowWarningsMinutes,
+    Fallback,
 }
 
 impl SettingField {
-    pub const ALL: [SettingField; 9] = [
+    pub const ALL: [SettingField; 10] = [
         Self::TimeZone,
         Self::BusinessHours,
         Self::AwayMessage,
@@ -38,6 +39,7 @@ impl SettingField {
         Self::HistoryDepth,
         Self::AiAgent,
         Self::WindowWarningsMinutes,
+        Self::Fallback,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +53,7 @@ impl SettingField {
             Self::HistoryDepth => "history_depth",
             Self::AiAgent => "ai_agent",
             Self::WindowWarningsMinutes => "window_warnings_minutes",
+            Self::Fallback => "fallback",
         }
     }
 
@@ -75,6 +78,7 @@ impl SettingField {
             Self::WindowWarningsMinutes => to
                 .window_warnings_minutes
                 .clone_from(&from.window_warnings_minutes),
+            Self::Fallback => to.fallback.clone_from(&from.fallback),
         }
     }
 }

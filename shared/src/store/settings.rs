@@ -33,6 +33,9 @@ pub struct Settings {
     /// Minutes before the 24 h close at which `window.expiring` is emitted.
     #[serde(default)]
     pub window_warnings_minutes: Option<Vec<i64>>,
+    /// Who gets a conversation no routing rule matched and no AI agent took (else the pool).
+    #[serde(default)]
+    pub fallback: Option<Fallback>,
     /// The Pages with settings of their own (a string set kept by `put_page_settings`; never
     /// written from here, so changing the account's settings cannot lose a Page's mark).
     #[serde(default, skip_serializing)]
@@ -41,7 +44,7 @@ pub struct Settings {
 
 /// Every attribute a `Settings` is stored as, but the Pages' mark: what `put_settings` sets
 /// or removes.
-const STORED: [&str; 10] = [
+const STORED: [&str; 11] = [
     "human_agent_enabled",
     "history_depth",
     "time_zone",
@@ -52,7 +55,33 @@ const STORED: [&str; 10] = [
     "ai_agent_url",
     "ai_agent_secret",
     "window_warnings_minutes",
+    "fallback",
 ];
+
+/// The people a conversation goes to when nothing else takes it, by `method` (round robin or
+/// load balanced, as a routing rule's).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Fallback {
+    pub agents: Vec<String>,
+    pub method: crate::domain::RoutingMethod,
+}
+
+impl Fallback {
+    /// The name conversations it assigns carry as their `routing_rule`.
+    pub const RULE_NAME: &str = "fallback";
+
+    /// The fallback as the routing rule it acts as (matching everything).
+    pub fn as_rule(&self) -> crate::domain::rules::RoutingRule {
+        crate::domain::rules::RoutingRule {
+            name: Self::RULE_NAME.to_owned(),
+            matches: Default::default(),
+            agents: self.agents.clone(),
+            method: self.method,
+            on_agent_removed: Default::default(),
+        }
+    }
+}
 
 impl Settings {
     pub const HISTORY_DEPTHS: [u32; 5] = [1, 5, 10, 20, 50];
@@ -135,6 +164,10 @@ mod tests {
             ai_agent_url: Some("https://x".into()),
             ai_agent_secret: Some("k".into()),
             window_warnings_minutes: Some(vec![5]),
+            fallback: Some(Fallback {
+                agents: vec!["a".into()],
+                method: crate::domain::RoutingMethod::RoundRobin,
+            }),
             page_overrides: ["p".to_owned()].into(),
         };
         let item = to_item(&full).expect("serialises");
