@@ -271,3 +271,165 @@ async fn page_settings_are_checked_like_the_accounts_and_kept_to_its_pages() {
         assert_eq!(status, 404, "{method}");
     }
 }
+
+/// The conversation of `user` on `page`, as an admin lists it, once it exists.
+async fn conversation_on(stack: &Stack, t: &Tenant, page: &str, user: &str) -> Value {
+    let admin = stack.admin(&t.account);
+    let contact = format!("ct_{page}_{user}");
+    eventually(&format!("the conversation of {user}"), 20, || async {
+        stack
+            .all_pages("/conversations?limit=100", &admin, "cursor")
+            .await
+            .into_iter()
+            .find(|c| c["contact"]["id"] == contact.as_str() && !c["routing_rule"].is_null())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_agent_limited_to_one_page_sees_and_gets_nothing_of_another() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let (a, b) = (t.page_id.clone(), second_page(&stack, &t).await);
+    let admin = stack.admin(&t.account);
+    let (status, v) = stack
+        .api(
+            "PUT",
+            "/agents/b-only",
+            Some(&admin),
+            Some(json!({"pages": ["123"]})),
+        )
+        .await;
+    assert_eq!(status, 422, "not a Page of the account: {v}");
+    let v = put(
+        &stack,
+        &admin,
+        "/agents/b-only",
+        json!({"status": "online", "pages": [b]}),
+    )
+    .await;
+    assert_eq!(v["pages"], json!([b]), "{v}");
+    put(
+        &stack,
+        &admin,
+        "/routing-rules",
+        json!({"rules": [{"name": "all", "agents": ["b-only"], "method": "round_robin"}]}),
+    )
+    .await;
+    let ag = stack.get(&format!("/pages/{a}"), &admin).await;
+    assert!(
+        !ag["agents"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|x| x == "b-only")),
+        "{ag}"
+    );
+
+    stack
+        .deliver(&a, vec![text_event(&a, "on-a", "hello A", now_ms())])
+        .await;
+    stack
+        .deliver(&b, vec![text_event(&b, "on-b", "hello B", now_ms())])
+        .await;
+    let ca = conversation_on(&stack, &t, &a, "on-a").await;
+    let cb = conversation_on(&stack, &t, &b, "on-b").await;
+    assert!(
+        ca["assignee"].is_null(),
+        "routing never gives b-only A's conversation: {ca}"
+    );
+    assert_eq!(cb["assignee"], "b-only", "{cb}");
+    let (a_id, b_id) = (
+        ca["id"].as_str().unwrap_or_default(),
+        cb["id"].as_str().unwrap_or_default(),
+    );
+
+    // Through every route, A's conversation does not exist for the agent.
+    let me = stack.token(&t.account, "b-only", Role::Agent);
+    let listed = stack
+        .all_pages("/conversations?limit=100", &me, "cursor")
+        .await;
+    let ids: Vec<&str> = listed.iter().filter_map(|c| c["id"].as_str()).collect();
+    assert_eq!(ids, [b_id], "only B's");
+    let filtered = stack
+        .all_pages(
+            &format!("/conversations?limit=100&page_id={a}"),
+            &me,
+            "cursor",
+        )
+        .await;
+    assert!(filtered.is_empty(), "{filtered:?}");
+    for (method, path, body) in [
+        ("GET", format!("/conversations/{a_id}"), None),
+        ("GET", format!("/conversations/{a_id}/messages"), None),
+        (
+            "POST",
+            format!("/conversations/{a_id}/messages"),
+            Some(json!({"text": "hi"})),
+        ),
+        ("POST", format!("/conversations/{a_id}/claim"), None),
+        ("POST", format!("/conversations/{a_id}/resolve"), None),
+        (
+            "GET",
+            format!(
+                "/contacts/{}",
+                ca["contact"]["id"].as_str().unwrap_or_default()
+            ),
+            None,
+        ),
+    ] {
+        let (status, v) = stack.api(method, &path, Some(&me), body).await;
+        assert_eq!(status, 404, "{method} {path}: {v}");
+    }
+    // Once the feed shows both conversations' events to an admin, the agent's feed has B's
+    // and nothing of A.
+    eventually("both conversations' events in the feed", 20, || async {
+        let all = stack.all_pages("/events?limit=500", &admin, "after").await;
+        (all.iter().any(|e| e["conversation_id"] == a_id)
+            && all.iter().any(|e| e["conversation_id"] == b_id))
+        .then_some(())
+    })
+    .await;
+    let events = stack.all_pages("/events?limit=500", &me, "after").await;
+    assert!(
+        events.iter().any(|e| e["conversation_id"] == b_id),
+        "B's events are there"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["conversation_id"] == a_id || e["data"]["page_id"] == a.as_str()),
+        "nothing of A in the feed"
+    );
+    let (status, v) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{a_id}/assign"),
+            Some(&admin),
+            Some(json!({"agent_id": "b-only"})),
+        )
+        .await;
+    assert_eq!(
+        status, 422,
+        "an admin cannot give it A's conversation either: {v}"
+    );
+
+    // Given A instead of B: B's open conversation goes back (the rule does not reassign).
+    let v = put(&stack, &admin, "/agents/b-only", json!({"pages": [a]})).await;
+    assert_eq!(v["open_conversations"], 0, "{v}");
+    let cb = stack.get(&format!("/conversations/{b_id}"), &admin).await;
+    assert!(cb["assignee"].is_null(), "{cb}");
+    let (status, _) = stack
+        .api("GET", &format!("/conversations/{b_id}"), Some(&me), None)
+        .await;
+    assert_eq!(status, 404, "B is out of reach at once");
+    let (status, _) = stack
+        .api("GET", &format!("/conversations/{a_id}"), Some(&me), None)
+        .await;
+    assert_eq!(status, 200);
+    let ag = stack.get(&format!("/pages/{a}"), &admin).await;
+    assert!(
+        ag["agents"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|x| x == "b-only")),
+        "{ag}"
+    );
+}

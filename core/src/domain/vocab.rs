@@ -196,6 +196,8 @@ vocabulary! {
         Assign = "assign",
         /// An agent left a routing rule.
         RuleChange = "rule_change",
+        /// An agent no longer works the conversation's Page.
+        PageAccess = "page_access",
         /// The AI agent (or a person for it) handed off.
         Handoff = "handoff",
         /// The AI agent could not be reached or refused a delivery.

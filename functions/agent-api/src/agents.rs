@@ -6,8 +6,10 @@ use std::sync::Arc;
 use axum::extract::State;
 use pagedesk_shared::adapters::auth::{RESERVED_AGENT_ID, Role};
 use pagedesk_shared::domain::AgentStatus;
+use pagedesk_shared::domain::AssignedBy;
+use pagedesk_shared::domain::rules::OnAgentRemoved;
 use pagedesk_shared::http::views;
-use pagedesk_shared::store::{AgentItem, AgentPatch};
+use pagedesk_shared::store::{AgentItem, AgentPatch, Fallback};
 use serde_json::{Map, Value, json};
 
 use crate::App;
@@ -70,6 +72,20 @@ fn parse_patch(bytes: &[u8], admin: bool) -> Result<AgentPatch, ApiFailure> {
                         .push("max_concurrent: a number from 1 to 10000, or null".to_owned()),
                 },
             },
+            "pages" => match v {
+                Value::Null => p.pages = Some(None),
+                _ => match serde_json::from_value::<Vec<String>>(v.clone()) {
+                    Ok(list) if list.len() <= 100 => {
+                        let mut list = list;
+                        list.sort_unstable();
+                        list.dedup();
+                        p.pages = Some(Some(list));
+                    }
+                    _ => {
+                        problems.push("pages: up to 100 Page ids, or null (every Page)".to_owned())
+                    }
+                },
+            },
             other => problems.push(format!("{other}: not an agent field")),
         }
     }
@@ -100,10 +116,75 @@ pub async fn put(
         ));
     }
     let patch = parse_patch(&bytes, admin)?;
-    let agent = app
-        .store
-        .update_agent(&c.account, &id, &patch, app.clock.now_ms())
-        .await?;
-    tracing::info!(agent = %id, by = %c.sub, "agent changed");
+    if let Some(Some(pages)) = &patch.pages {
+        let own = app.store.list_pages(&c.account).await?;
+        let unknown: Vec<String> = pages
+            .iter()
+            .filter(|p| !own.iter().any(|o| &o.page_id == *p))
+            .map(|p| format!("pages: {p} is not a Page of this account"))
+            .collect();
+        ApiFailure::unless(unknown)?;
+    }
+    let now = app.clock.now_ms();
+    let agent = app.store.update_agent(&c.account, &id, &patch, now).await?;
+    let moved = match &agent.pages {
+        Some(_) if patch.pages.is_some() => release_lost_pages(&app, &c, &agent, now).await?,
+        _ => 0,
+    };
+    tracing::info!(agent = %id, by = %c.sub, moved, "agent changed");
+    // The answer shows the agent after their conversations moved.
+    let agent = match moved {
+        0 => agent,
+        _ => app.store.get_agent(&c.account, &id).await?.unwrap_or(agent),
+    };
     ok(&views::agent(&agent))
+}
+
+/// An agent who no longer works a Page loses its open conversations, as when taken out of a
+/// rule: to the rule's other agents where the rule reassigns (the Page's fallback counts as
+/// a rule), else back to the pool. Returns how many moved.
+async fn release_lost_pages(
+    app: &App,
+    c: &Caller,
+    agent: &AgentItem,
+    now: i64,
+) -> Result<usize, ApiFailure> {
+    let lost: Vec<_> = app
+        .store
+        .open_conversations_assigned(&c.account, &agent.id)
+        .await?
+        .into_iter()
+        .filter(|cv| !agent.works(&cv.page_id))
+        .collect();
+    if lost.is_empty() {
+        return Ok(0);
+    }
+    let rules = app.store.get_rules(&c.account).await?.rules;
+    for conv in &lost {
+        let fallback = match conv.routing_rule.as_deref() {
+            Some(Fallback::RULE_NAME) => app
+                .store
+                .settings_for_page(&c.account, &conv.page_id)
+                .await?
+                .fallback
+                .map(|f| f.as_rule()),
+            _ => None,
+        };
+        let rule = rules
+            .iter()
+            .find(|r| conv.routing_rule.as_deref() == Some(r.name.as_str()))
+            .filter(|r| r.on_agent_removed == OnAgentRemoved::Reassign)
+            .or(fallback.as_ref());
+        crate::rules::move_away(
+            app,
+            conv,
+            &agent.id,
+            rule,
+            AssignedBy::PageAccess,
+            &c.sub,
+            now,
+        )
+        .await?;
+    }
+    Ok(lost.len())
 }

@@ -47,5 +47,10 @@ pub async fn get(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply {
         .get_contact(&c.account, &id)
         .await?
         .ok_or(ApiFailure::NotFound("contact"))?;
+    if let Some(pages) = app.pages_of(&c).await?
+        && !pages.contains(&contact.page_id)
+    {
+        return Err(ApiFailure::NotFound("contact"));
+    }
     ok(&views::contact(&contact))
 }

@@ -52,6 +52,7 @@ pub async fn list(State(app): State<Arc<App>>, c: Caller, p: Params) -> Reply {
         status,
         assignee,
         page_id: p.get("page_id").map(str::to_owned),
+        pages: app.pages_of(&c).await?,
         channel,
         limit: p.limit(25, 100)?,
         cursor: p.get("cursor").map(str::to_owned),
@@ -291,9 +292,13 @@ pub async fn assign(
 ) -> Reply {
     c.require_person()?;
     let to = AssignRequest::parse(&bytes)?;
+    let target = match &to {
+        Some(to) => app.store.get_agent(&c.account, to).await?,
+        None => None,
+    };
     if let Some(to) = &to
         && to != &c.sub
-        && app.store.get_agent(&c.account, to).await?.is_none()
+        && target.is_none()
     {
         return Err(ApiFailure::invalid(format!(
             "agent_id: {to} is not an agent of this account (add them with PUT /agents/{{id}})"
@@ -303,6 +308,14 @@ pub async fn assign(
         let conv = app.conversation(&c, &id).await?;
         if conv.status != ConversationStatus::Open {
             return Err(ApiFailure::ConversationNotOpen);
+        }
+        if let Some(t) = &target
+            && !t.works(&conv.page_id)
+        {
+            return Err(ApiFailure::invalid(format!(
+                "agent_id: {} does not work this conversation's Page",
+                t.id
+            )));
         }
         if conv.assignee == to {
             return show(&app, &c, &id).await;

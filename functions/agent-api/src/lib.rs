@@ -27,7 +27,7 @@ use std::sync::Arc;
 use axum::routing::{MethodFilter, MethodRouter};
 use lambda_http::http::{Method, Response, Uri};
 use lambda_http::{Body, Request};
-use pagedesk_shared::adapters::auth::{Claims, Verifier};
+use pagedesk_shared::adapters::auth::{Claims, Role, Verifier};
 use pagedesk_shared::adapters::secrets::SecretCache;
 use pagedesk_shared::clock::Clock;
 use pagedesk_shared::domain::{MessageStatus, ReplyRoute};
@@ -52,16 +52,33 @@ pub struct App {
 }
 
 impl App {
-    /// The caller's account's conversation `id`, or 404.
+    /// The caller's account's conversation `id`, or 404 (also for a conversation of a Page
+    /// the caller does not work, as for another account's).
     pub(crate) async fn conversation(
         &self,
         c: &Claims,
         id: &str,
     ) -> Result<ConversationItem, ApiFailure> {
-        self.store
-            .get_conversation(&c.account, id)
-            .await?
+        let (conv, pages) = tokio::try_join!(
+            async { Ok(self.store.get_conversation(&c.account, id).await?) },
+            self.pages_of(c)
+        )?;
+        conv.filter(|cv| pages.as_ref().is_none_or(|p| p.contains(&cv.page_id)))
             .ok_or(ApiFailure::NotFound("conversation"))
+    }
+
+    /// The Pages the caller works: `None` for every Page (admins, the AI agent, and agents
+    /// whose profile names none). Read at each request for agents (one GetItem), so a Page
+    /// taken from an agent is out of their reach at once.
+    pub(crate) async fn pages_of(&self, c: &Claims) -> Result<Option<Vec<String>>, ApiFailure> {
+        if c.role != Role::Agent {
+            return Ok(None);
+        }
+        Ok(self
+            .store
+            .get_agent(&c.account, &c.sub)
+            .await?
+            .and_then(|a| a.pages))
     }
 
     /// The receipt watermarks of the conversation's Messenger thread (kept on its contact),

@@ -38,7 +38,15 @@ pub async fn list(State(app): State<Arc<App>>, c: Caller) -> Reply {
 pub async fn get(State(app): State<Arc<App>>, c: Caller, Id(page_id): Id) -> Reply {
     c.require_admin()?;
     let page = own_page(&app, &c.account, &page_id).await?;
-    ok(&views::page(&page))
+    let mut v = views::page(&page);
+    // Who may work it: the agents with every Page and those given this one (admins see all).
+    let agents = app.store.list_agents(&c.account).await?;
+    v["agents"] = agents
+        .iter()
+        .filter(|a| a.works(&page_id))
+        .map(|a| a.id.clone())
+        .collect();
+    ok(&v)
 }
 
 pub(crate) async fn own_page(

@@ -44,6 +44,11 @@ pub async fn post(
     let id = id.as_str();
     let req: ReplyRequest = body(&bytes)?;
     outbound::validate(&req).map_err(ApiFailure::Invalid)?;
+    // An agent who works some Pages is checked against the conversation's Page first (the
+    // fast path below writes without reading).
+    if app.pages_of(&c).await?.is_some() {
+        app.conversation(&c, id).await?;
+    }
     let mut fresh_guard = None;
     let ctx = if stored_without_reading(&c, &req) {
         let now = app.clock.now_ms();

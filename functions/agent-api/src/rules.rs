@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use pagedesk_shared::domain::AssignedBy;
-use pagedesk_shared::domain::rules::{self, OnAgentRemoved};
+use pagedesk_shared::domain::rules::{self, OnAgentRemoved, RoutingRule};
 use pagedesk_shared::services::assignment::Assigner;
-use pagedesk_shared::store::{Assignment, Capacity};
+use pagedesk_shared::store::{Assignment, Capacity, ConversationItem};
 use serde_json::{Value, json};
 
 use crate::App;
@@ -45,27 +45,17 @@ pub async fn put(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): RawBody
             .await?;
         let rule = rules.iter().find(|r| r.name == removal.rule);
         for conv in convs {
-            let routed = match (removal.policy, rule) {
-                (OnAgentRemoved::Reassign, Some(rule)) => {
-                    Assigner::new(&app.store)
-                        .assign_by_rule(&conv, rule, AssignedBy::RuleChange, now)
-                        .await?
-                }
-                _ => {
-                    let a = Assignment {
-                        to: None,
-                        from: Some(&removal.agent),
-                        capacity: Capacity::Any,
-                        rule: Some(&removal.rule),
-                        ai_agent_active: None,
-                        event: assigned_event(&conv, None, AssignedBy::RuleChange, &c.sub, now),
-                        now,
-                    };
-                    app.store.assign(&conv, &a).await?;
-                    Default::default()
-                }
-            };
-            if routed.assignee.is_some() {
+            let moved = move_away(
+                &app,
+                &conv,
+                &removal.agent,
+                rule.filter(|_| removal.policy == OnAgentRemoved::Reassign),
+                AssignedBy::RuleChange,
+                &c.sub,
+                now,
+            )
+            .await?;
+            if moved {
                 reassigned += 1;
             } else {
                 unassigned += 1;
@@ -75,4 +65,34 @@ pub async fn put(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): RawBody
     tracing::info!(admin = %c.sub, rules = rules.len(), reassigned, unassigned, "routing rules changed");
     ok(&json!({"rules": rules, "version": current.version + 1,
                "moved": {"reassigned": reassigned, "unassigned": unassigned}}))
+}
+
+/// Takes `conv` from `agent`: to `rule`'s other agents (by its method) when given, else back to
+/// the pool. `true` when someone else has it now.
+pub(crate) async fn move_away(
+    app: &App,
+    conv: &ConversationItem,
+    agent: &str,
+    rule: Option<&RoutingRule>,
+    by: AssignedBy,
+    caller: &str,
+    now: i64,
+) -> pagedesk_shared::Result<bool> {
+    if let Some(rule) = rule {
+        let routed = Assigner::new(&app.store)
+            .assign_by_rule(conv, rule, by, now)
+            .await?;
+        return Ok(routed.assignee.is_some());
+    }
+    let a = Assignment {
+        to: None,
+        from: Some(agent),
+        capacity: Capacity::Any,
+        rule: conv.routing_rule.as_deref(),
+        ai_agent_active: None,
+        event: assigned_event(conv, None, by, caller, now),
+        now,
+    };
+    app.store.assign(conv, &a).await?;
+    Ok(false)
 }

@@ -200,5 +200,6 @@ pub fn agent(a: &AgentItem) -> Value {
         "max_concurrent": a.max_concurrent,
         "open_conversations": a.load.max(0),
         "last_assigned_at": time(a.last_assigned_at),
+        "pages": a.pages,
     })
 }

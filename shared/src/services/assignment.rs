@@ -148,6 +148,8 @@ impl<'s> Assigner<'s> {
                 // The agent losing the conversation is not a candidate for it.
                 .filter(|id| conv.assignee.as_deref() != Some(id.as_str()))
                 .filter_map(|id| agents.iter().find(|a| &a.id == id))
+                // Nobody is given a conversation of a Page they do not work.
+                .filter(|a| a.works(&conv.page_id))
                 .map(candidate)
                 .collect();
             let (pick, capacity) = match rule.method {

@@ -22,6 +22,9 @@ pub struct AgentItem {
     #[serde(default)]
     pub load: i64,
     pub last_assigned_at: Option<i64>,
+    /// The Pages whose conversations the agent sees and works; absent: every Page.
+    #[serde(default)]
+    pub pages: Option<Vec<String>>,
     pub created_at: Option<i64>,
     pub updated_at: Option<i64>,
 }
@@ -40,6 +43,13 @@ impl AgentItem {
     pub fn online(&self) -> bool {
         self.status == Some(AgentStatus::Online)
     }
+
+    /// Whether the agent works `page_id`'s conversations.
+    pub fn works(&self, page_id: &str) -> bool {
+        self.pages
+            .as_ref()
+            .is_none_or(|p| p.iter().any(|x| x == page_id))
+    }
 }
 
 /// A profile change; `None` leaves a field as it is.
@@ -48,6 +58,8 @@ pub struct AgentPatch {
     pub name: Option<Option<String>>,
     pub status: Option<AgentStatus>,
     pub max_concurrent: Option<Option<i64>>,
+    /// `Some(None)`: every Page again.
+    pub pages: Option<Option<Vec<String>>>,
 }
 
 impl Store {
@@ -95,6 +107,10 @@ impl Store {
         if let Some(m) = patch.max_concurrent {
             u.set_or_remove("max_concurrent", ":m", m.map(n));
         }
+        if let Some(pages) = &patch.pages {
+            let list = |p: &Vec<String>| AttributeValue::L(p.iter().map(s).collect());
+            u.set_or_remove("pages", ":pages", pages.as_ref().map(list));
+        }
         let out = self
             .update_item(u.build(&self.table, &keys::account(account), &keys::agent_sk(id))?)
             .return_values(ReturnValue::AllNew)
@@ -133,6 +149,22 @@ impl Store {
             .build()
             .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
         Ok(TransactWriteItem::builder().update(u).build())
+    }
+
+    /// Every open conversation assigned to `agent`.
+    pub async fn open_conversations_assigned(
+        &self,
+        account: &str,
+        agent: &str,
+    ) -> Result<Vec<ConversationItem>> {
+        self.conversations_where(
+            account,
+            &[ConversationStatus::Open],
+            "assignee = :a",
+            &[],
+            &[(":a", s(agent))],
+        )
+        .await
     }
 
     /// Open conversations of `agent` that `rule` placed (the ones its removal policy covers).

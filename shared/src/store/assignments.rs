@@ -76,7 +76,7 @@ impl Store {
         if a.to != a.from {
             if let Some(to) = a.to {
                 agent_index = Some(items.len());
-                items.push(self.load_increase(&conv.account, to, a.now, a.capacity)?);
+                items.push(self.load_increase(conv, to, a.now, a.capacity)?);
             }
             if let Some(from) = a.from {
                 items.push(self.load_item(&conv.account, from, -1)?);
@@ -168,28 +168,32 @@ impl Store {
         super::written(res, "UpdateItem")
     }
 
-    /// A load increase for the agent a conversation is given to, checked as `capacity` says.
+    /// A load increase for the agent a conversation is given to, checked as `capacity` says,
+    /// and always that the agent works the conversation's Page (their Pages may have changed
+    /// since they were picked).
     fn load_increase(
         &self,
-        account: &str,
+        conv: &ConversationItem,
         agent: &str,
         now: i64,
         capacity: Capacity,
     ) -> Result<TransactWriteItem> {
         let mut u = self
-            .load_update(account, agent, 1)
+            .load_update(&conv.account, agent, 1)
             .update_expression("ADD #load :d SET last_assigned_at = :now, id = :id")
-            .expression_attribute_values(":now", n(now));
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":page", s(&conv.page_id));
+        let works = "(attribute_not_exists(pages) OR contains(pages, :page))";
         let condition = match capacity {
-            Capacity::Any => None,
-            Capacity::Online => Some("#st = :online"),
-            Capacity::OnlineBelowMax => Some(
-                "#st = :online AND (attribute_not_exists(max_concurrent) OR attribute_not_exists(#load) OR #load < max_concurrent)",
+            Capacity::Any => works.to_owned(),
+            Capacity::Online => format!("#st = :online AND {works}"),
+            Capacity::OnlineBelowMax => format!(
+                "#st = :online AND (attribute_not_exists(max_concurrent) OR attribute_not_exists(#load) OR #load < max_concurrent) AND {works}"
             ),
         };
-        if let Some(c) = condition {
+        u = u.condition_expression(condition);
+        if capacity != Capacity::Any {
             u = u
-                .condition_expression(c)
                 .expression_attribute_names("#st", "status")
                 .expression_attribute_values(":online", s(AgentStatus::Online.as_str()));
         }

@@ -13,6 +13,8 @@ pub struct ConversationQuery {
     /// `None`: anyone; `Some(None)`: unassigned; `Some(Some(agent))`.
     pub assignee: Option<Option<String>>,
     pub page_id: Option<String>,
+    /// Only these Pages' conversations (an agent who works some Pages); at most 100.
+    pub pages: Option<Vec<String>>,
     pub channel: Option<Channel>,
     pub limit: i32,
     pub cursor: Option<String>,
@@ -42,6 +44,21 @@ impl Store {
         if let Some(p) = &q.page_id {
             filters.push("page_id = :pg");
             values.insert(":pg".into(), s(p));
+        }
+        let within;
+        if let Some(pages) = &q.pages {
+            if pages.is_empty() {
+                return Ok(Ok(ResultPage {
+                    items: vec![],
+                    next_cursor: None,
+                }));
+            }
+            let names: Vec<String> = (0..pages.len()).map(|i| format!(":pp{i}")).collect();
+            for (name, p) in names.iter().zip(pages) {
+                values.insert(name.clone(), s(p));
+            }
+            within = format!("page_id IN ({})", names.join(", "));
+            filters.push(&within);
         }
         if let Some(c) = &q.channel {
             filters.push("channel = :ch");
