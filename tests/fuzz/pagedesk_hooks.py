@@ -12,7 +12,9 @@ can only state in words, so that "schema-valid" means "valid" when the fuzzer ju
   person with full control of the Page (minted by the Meta simulator) when registering a Page; a
   Facebook Login token when connecting Pages; private replies only in comment conversations; a
   hand-off's `rule` naming an existing rule; a time zone that exists (the document gives its
-  spelling); a reply's `upload_id` naming a finished upload
+  spelling); an agent's `pages` naming Pages of the account (and `assign`'s agent working the
+  conversation's Page); a Page's settings field either
+  given or inherited, not both; a reply's `upload_id` naming a finished upload
   (the hooks send URLs instead).
 - Path ids sometimes name real objects of the fuzzed account, so the operations' logic runs,
   not only their 404.
@@ -136,7 +138,8 @@ def before_call(ctx, case, **kwargs):
 
     if body is None:
         return
-    if path == "/settings" and isinstance(body.get("business_hours"), dict):
+    settings = path in ("/settings", "/pages/{page_id}/settings")
+    if settings and isinstance(body.get("business_hours"), dict):
         for day, spans in body["business_hours"].items():
             if isinstance(spans, list):
                 fixed = []
@@ -160,7 +163,7 @@ def before_call(ctx, case, **kwargs):
         page_id = (case.path_parameters or {}).get("page_id")
         if isinstance(page_id, str) and page_id.isdigit():
             body["access_token"] = _login(page_id)
-    if path == "/settings" and isinstance(body.get("time_zone"), str) and body["time_zone"] not in ZONES:
+    if settings and isinstance(body.get("time_zone"), str) and body["time_zone"] not in ZONES:
         # The document's pattern is a zone's spelling; the zone must also exist.
         body["time_zone"] = ZONES[len(body["time_zone"]) % len(ZONES)] if ZONES else "UTC"
     if path == "/pages/connect":
@@ -184,3 +187,15 @@ def before_call(ctx, case, **kwargs):
                 a["url"] = "https://cdn.example/fuzz.png"
     if path.endswith("/handoff") and isinstance(body.get("rule"), str):
         del body["rule"]
+    if path == "/pages/{page_id}/settings" and isinstance(body.get("inherit"), list):
+        # A field is either the Page's own (given a value) or inherited, not both.
+        body["inherit"] = [f for f in body["inherit"] if not (isinstance(f, str) and f in body)]
+    if path == "/agents/{id}" and isinstance(body.get("pages"), list):
+        # An agent's Pages must be Pages of the account as it is now (a DELETE case may have
+        # forgotten the one the run started with).
+        pages = [p["page_id"] for p in _get("/pages", {}).get("items") or []]
+        body["pages"] = pages[:1] or None
+        # The agent `assign` cases name works every Page (one limited to a Page gets 422
+        # for another Page's conversation, as the document says).
+        if (case.path_parameters or {}).get("id") == IDS.get("agent"):
+            body["pages"] = None

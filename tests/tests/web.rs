@@ -621,3 +621,157 @@ async fn images_comments_and_leads_show_as_what_they_are() {
 
     b.close().await.expect("close");
 }
+
+/// A second Page connected to the tenant's account, named `name`.
+async fn another_page(stack: &Stack, t: &Tenant, name: &str) -> String {
+    let n = unique();
+    let page_id = format!("8{n:014}");
+    let login = stack
+        .fb_user(&format!("6{n:014}"), &[(&page_id, name)], &[])
+        .await;
+    let (status, v) = stack
+        .api(
+            "POST",
+            "/pages/connect",
+            Some(&stack.admin(&t.account)),
+            Some(json!({"user_access_token": login["user_access_token"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    page_id
+}
+
+#[tokio::test]
+async fn a_page_overrides_a_setting_and_an_agent_limited_to_one_page_sees_only_it() {
+    let stack = Stack::connect();
+    let t: Tenant = stack.tenant().await;
+    let other = another_page(&stack, &t, "Second Page").await;
+    let admin = stack.admin(&t.account);
+    let d = driver().await;
+    let b = browser(&d).await;
+    open_app(&stack, &b, &admin).await;
+
+    // Admin → Pages → the second Page's settings: its own greeting, then the account's again.
+    b.goto(&format!("{}/#/admin/pages", stack.s("web_url")))
+        .await
+        .expect("pages");
+    button(&b, "Settings of Second Page")
+        .await
+        .click()
+        .await
+        .expect("open its settings");
+    let form = find(&b, &format!("form[aria-label='Settings of Page {other}']")).await;
+    let greeting = form
+        .find(Locator::Css("[data-field=greeting] textarea"))
+        .await
+        .expect("greeting");
+    greeting
+        .send_keys("Hallo von der zweiten Seite")
+        .await
+        .expect("type");
+    form.find(Locator::XPath(
+        ".//button[normalize-space()='Save settings']",
+    ))
+    .await
+    .expect("save button")
+    .click()
+    .await
+    .expect("save");
+    text_of(&b, "[data-field=greeting] .origin .badge", "this Page's").await;
+    let v = stack.get(&format!("/pages/{other}/settings"), &admin).await;
+    assert_eq!(
+        v["overrides"],
+        json!({"greeting": "Hallo von der zweiten Seite"}),
+        "only what changed: {v}"
+    );
+    screenshot(&b, "page-settings.png").await;
+    button(&b, "Follow the account for greeting")
+        .await
+        .click()
+        .await
+        .expect("inherit");
+    text_of(&b, "[data-field=greeting] .origin .hint", "the account's").await;
+    let v = stack.get(&format!("/pages/{other}/settings"), &admin).await;
+    assert_eq!(v["overrides"], json!({}), "{v}");
+
+    // Admin → Agents: limit an agent to the second Page.
+    put_agent(&stack, &admin, "limited").await;
+    b.goto(&format!("{}/#/admin/agents", stack.s("web_url")))
+        .await
+        .expect("agents");
+    let pages = find(&b, "form[aria-label='Pages of limited'] input").await;
+    pages.send_keys(&other).await.expect("type");
+    button(&b, "Set Pages").await.click().await.expect("set");
+    eventually("the agent's Pages saved", 10, || async {
+        let a = stack.get("/agents/limited", &admin).await;
+        (a["pages"] == json!([other])).then_some(())
+    })
+    .await;
+
+    // People write to both Pages; the limited agent's inbox shows the second Page's only, and
+    // its Page filter offers that Page alone.
+    for (page, psid, text) in [
+        (&t.page_id, "31", "to the first Page"),
+        (&other, "32", "to the second Page"),
+    ] {
+        stack
+            .deliver(
+                page,
+                vec![text_event(
+                    page,
+                    &format!("{psid}{:012}", unique()),
+                    text,
+                    now_ms(),
+                )],
+            )
+            .await;
+    }
+    let everyone = stack.token(&t.account, "everyone", Role::Agent);
+    eventually("both conversations listed", 20, || async {
+        let all = stack.get("/conversations", &everyone).await;
+        (all["items"].as_array().map(Vec::len) == Some(2)).then_some(())
+    })
+    .await;
+    b.close().await.expect("close");
+    // A browser of the agent's own (the admin's session is not theirs).
+    let b = browser(&d).await;
+    let limited = stack.token(&t.account, "limited", Role::Agent);
+    open_app(&stack, &b, &limited).await;
+    text_of(&b, "li[data-conversation]", "to the second Page").await;
+    let rows = b
+        .find_all(Locator::Css("li[data-conversation]"))
+        .await
+        .expect("rows");
+    let mut texts = Vec::new();
+    for r in rows {
+        texts.push(r.text().await.unwrap_or_default());
+    }
+    assert!(
+        texts.len() == 1 && texts[0].contains("to the second Page"),
+        "{texts:?}"
+    );
+    let options = b
+        .find_all(Locator::XPath(
+            "//form[contains(@class,'filters')]//label[contains(., 'Page')]/select/option",
+        ))
+        .await
+        .expect("options");
+    let mut values = Vec::new();
+    for o in options {
+        values.push(o.prop("value").await.ok().flatten().unwrap_or_default());
+    }
+    assert_eq!(values, ["".to_owned(), other.clone()], "the Page filter");
+    b.close().await.expect("close");
+}
+
+async fn put_agent(stack: &Stack, admin: &str, id: &str) {
+    let (status, v) = stack
+        .api(
+            "PUT",
+            &format!("/agents/{id}"),
+            Some(admin),
+            Some(json!({"status": "online"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+}

@@ -4,6 +4,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { query } from './api.js';
 import { CHANNELS, ErrorLine } from './util.jsx';
+import { SettingsForm } from './settings.jsx';
 import { fullTime } from './logic.js';
 
 const SECTIONS = [
@@ -116,10 +117,10 @@ function ConnectPages({ api, config, rules, onDone, reconnect }) {
       <h3>{reconnect ? `Reconnect ${reconnect.name || reconnect.page_id}` : 'Connect Pages'}</h3>
       <fieldset>
         <legend>Who answers these Pages?</legend>
-        <label>
+        <label class="inline">
           <input type="radio" name="sharing" checked={mode === 'only_me'} onChange={() => setMode('only_me')} /> Only me
         </label>
-        <label>
+        <label class="inline">
           <input type="radio" name="sharing" checked={mode === 'shared'} onChange={() => setMode('shared')} /> Shared, by the rule
           <select value={rule} onChange={(e) => setRule(e.currentTarget.value)} disabled={mode !== 'shared'} aria-label="Rule to share with">
             <option value="">Choose a rule</option>
@@ -178,6 +179,7 @@ function Pages({ api, config, feed }) {
   const [data, error, reload] = useLoad(() => api.get('/pages'), [api]);
   const [rules] = useLoad(() => api.get('/routing-rules').then((r) => r.rules), [api]);
   const [reconnect, setReconnect] = useState(null);
+  const [open, setOpen] = useState(null);
   const [actionError, setActionError] = useState(null);
   useEffect(() => feed.subscribe((events) => events.some((e) => e.type.startsWith('page.')) && reload()), [feed]);
   const channel = async (p, ch, on) => {
@@ -235,6 +237,9 @@ function Pages({ api, config, feed }) {
               <td>{fullTime(p.last_check_at) || '—'}</td>
               <td>{p.import ? `${p.import.status}: ${p.import.conversations ?? 0} conversations, ${p.import.messages ?? 0} messages` : '—'}</td>
               <td>
+                <button type="button" onClick={() => setOpen(open === p.page_id ? null : p.page_id)} aria-label={`Settings of ${p.name || p.page_id}`}>
+                  Settings
+                </button>{' '}
                 <button type="button" onClick={() => setReconnect(p)}>
                   Reconnect
                 </button>{' '}
@@ -246,9 +251,27 @@ function Pages({ api, config, feed }) {
           ))}
         </tbody>
       </table>
+      {open && <PageInbox key={open} api={api} pageId={open} rules={rules} />}
       {reconnect && <ConnectPages key={reconnect.page_id} api={api} config={config} rules={rules} reconnect={reconnect} onDone={reload} />}
       <ConnectPages api={api} config={config} rules={rules} onDone={reload} />
     </>
+  );
+}
+
+// One Page as an inbox of its own: its settings over the account's, the rules that name it, and
+// the agents who may work it.
+function PageInbox({ api, pageId, rules }) {
+  const [page] = useLoad(() => api.get(`/pages/${pageId}`), [api, pageId]);
+  const naming = (rules || []).filter((r) => (r.match?.pages || []).includes(pageId));
+  return (
+    <section class="card page-inbox" aria-label={`Page ${pageId}`}>
+      <h3>{page?.name || pageId}</h3>
+      <p>
+        Agents who may work it: {(page?.agents || []).join(', ') || 'none'} (admins work every Page).
+        Rules that name it: {naming.map((r) => r.name).join(', ') || 'none'}.
+      </p>
+      <SettingsForm api={api} pageId={pageId} />
+    </section>
   );
 }
 
@@ -283,6 +306,7 @@ function Agents({ api }) {
             <th>Status</th>
             <th>Open conversations</th>
             <th>Limit</th>
+            <th>Pages</th>
           </tr>
         </thead>
         <tbody>
@@ -300,6 +324,9 @@ function Agents({ api }) {
               </td>
               <td>{a.open_conversations}</td>
               <td>{a.max_concurrent ?? '—'}</td>
+              <td>
+                <AgentPages agent={a} save={save} />
+              </td>
             </tr>
           ))}
         </tbody>
@@ -321,6 +348,23 @@ function Agents({ api }) {
         <button type="submit">Add agent</button>
       </form>
     </>
+  );
+}
+
+// The Pages an agent works: every Page, or the ids listed.
+function AgentPages({ agent, save }) {
+  const [text, setText] = useState((agent.pages || []).join(', '));
+  useEffect(() => setText((agent.pages || []).join(', ')), [agent.pages]);
+  const submit = (e) => {
+    e.preventDefault();
+    const ids = list(text);
+    save(agent.id, { pages: ids.length ? ids : null });
+  };
+  return (
+    <form class="inline" onSubmit={submit} aria-label={`Pages of ${agent.name || agent.id}`}>
+      <input value={text} placeholder="every Page" onInput={(e) => setText(e.currentTarget.value)} aria-label={`Page ids ${agent.name || agent.id} works (empty: every Page)`} />
+      <button type="submit">Set Pages</button>
+    </form>
   );
 }
 
@@ -472,99 +516,6 @@ function Rules({ api }) {
   );
 }
 
-const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
-
-// "09:00-12:00, 13:00-17:00" <-> [["09:00","12:00"],["13:00","17:00"]]
-const spansText = (spans) => (spans || []).map(([a, b]) => `${a}-${b}`).join(', ');
-const spansOf = (text) =>
-  list(text).map((s) => {
-    const [a, b] = s.split('-').map((x) => x.trim());
-    return [a, b];
-  });
-
-function Settings({ api }) {
-  const [data, error, , setData] = useLoad(() => api.get('/settings'), [api]);
-  const [form, setForm] = useState(null);
-  const [saveError, setSaveError] = useState(null);
-  const [saved, setSaved] = useState(false);
-  useEffect(() => {
-    if (!data) return;
-    setForm({
-      time_zone: data.time_zone || 'UTC',
-      always_open: !data.business_hours,
-      hours: Object.fromEntries(DAYS.map((d) => [d, spansText(data.business_hours?.[d])])),
-      greeting: data.greeting || '',
-      away_message: data.away_message || '',
-      csat_enabled: !!data.csat_enabled,
-      human_agent_enabled: !!data.human_agent_enabled,
-    });
-  }, [data]);
-  if (!form) return <ErrorLine error={error} />;
-  const set = (k) => (e) => setForm({ ...form, [k]: e.currentTarget.type === 'checkbox' ? e.currentTarget.checked : e.currentTarget.value });
-  const save = async (e) => {
-    e.preventDefault();
-    const body = {
-      time_zone: form.time_zone,
-      business_hours: form.always_open ? null : Object.fromEntries(DAYS.map((d) => [d, spansOf(form.hours[d])])),
-      greeting: form.greeting,
-      away_message: form.away_message,
-      csat_enabled: form.csat_enabled,
-      human_agent_enabled: form.human_agent_enabled,
-    };
-    try {
-      setData(await api.put('/settings', body));
-      setSaveError(null);
-      setSaved(true);
-    } catch (err) {
-      setSaveError(err);
-      setSaved(false);
-    }
-  };
-  return (
-    <form class="card settings" onSubmit={save} aria-label="Settings">
-      <label>
-        Time zone (IANA, e.g. Europe/Berlin)
-        <input value={form.time_zone} onInput={set('time_zone')} />
-      </label>
-      <fieldset>
-        <legend>Business hours</legend>
-        <label class="inline">
-          <input type="checkbox" checked={form.always_open} onChange={set('always_open')} /> Always open
-        </label>
-        {!form.always_open &&
-          DAYS.map((d) => (
-            <label>
-              {d} (e.g. 09:00-17:00; empty = closed)
-              <input value={form.hours[d]} onInput={(e) => setForm({ ...form, hours: { ...form.hours, [d]: e.currentTarget.value } })} />
-            </label>
-          ))}
-      </fieldset>
-      <label>
-        Greeting (first message of a new conversation; empty = none)
-        <textarea rows="2" value={form.greeting} onInput={set('greeting')} />
-      </label>
-      <label>
-        Away message (outside business hours; empty = none)
-        <textarea rows="2" value={form.away_message} onInput={set('away_message')} />
-      </label>
-      <label class="inline">
-        <input type="checkbox" checked={form.csat_enabled} onChange={set('csat_enabled')} /> Ask for a satisfaction score when a conversation is resolved
-      </label>
-      <label class="inline">
-        <input type="checkbox" checked={form.human_agent_enabled} onChange={set('human_agent_enabled')} /> Human Agent: agents may answer up to 7 days after the person's last message
-        (needs Meta's Human Agent feature)
-      </label>
-      <ErrorLine error={saveError} />
-      {saved && (
-        <p role="status" class="ok">
-          Saved.
-        </p>
-      )}
-      <button type="submit">Save settings</button>
-    </form>
-  );
-}
-
 // A bar chart in SVG: no chart library for five bars.
 function Bars({ label, data }) {
   const max = Math.max(1, ...data.map(([, v]) => v));
@@ -643,7 +594,7 @@ export function Admin({ api, config, section, feed }) {
     pages: <Pages api={api} config={config} feed={feed} />,
     agents: <Agents api={api} />,
     rules: <Rules api={api} />,
-    settings: <Settings api={api} />,
+    settings: <SettingsForm api={api} />,
     csat: <Csat api={api} />,
   }[section] || <p>Unknown section.</p>;
   return (

@@ -9,6 +9,9 @@
 //!
 //! Run: `make bench` (starts its own stack), or with `PAGEDESK_STACK_FILE` set.
 
+#[path = "bench/page_inbox.rs"]
+mod page_inbox;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -679,6 +682,7 @@ async fn main() {
     print_capacity(&cap_before, &cap_after, n_new);
     print_requests(&before, &after, n_new);
     comments_and_leads(&stack, &clients).await;
+    page_inbox::page_inbox(&stack, &clients).await;
     scheduler_minute(&stack).await;
     sweeper_minute(&stack).await;
 }
