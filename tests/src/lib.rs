@@ -216,6 +216,29 @@ impl Stack {
         Tenant { account, page_id }
     }
 
+    /// Another Page, named `name`, connected to `t`'s account by a person with full control.
+    pub async fn another_page(&self, t: &Tenant, name: &str) -> String {
+        let n = unique();
+        let page_id = format!("8{n:014}");
+        let login = self
+            .fb_user(&format!("6{n:014}"), &[(&page_id, name)], &[])
+            .await;
+        let (status, v) = self
+            .api(
+                "POST",
+                "/pages/connect",
+                Some(&self.admin(&t.account)),
+                Some(json!({"user_access_token": login["user_access_token"]})),
+            )
+            .await;
+        assert_eq!(
+            (status, v["pages"][0]["result"].as_str()),
+            (200, Some("connected")),
+            "connect another page: {v}"
+        );
+        page_id
+    }
+
     /// A Facebook user in the simulator who manages `pages` (id, name) and declined
     /// `declined`: `{user_access_token, code}`.
     pub async fn fb_user(&self, id: &str, pages: &[(&str, &str)], declined: &[&str]) -> Value {

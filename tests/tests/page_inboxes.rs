@@ -10,29 +10,6 @@ async fn put(stack: &Stack, tok: &str, path: &str, body: Value) -> Value {
     v
 }
 
-/// A second Page connected to the tenant's account.
-async fn second_page(stack: &Stack, t: &Tenant) -> String {
-    let n = unique();
-    let page_id = format!("8{n:014}");
-    let login = stack
-        .fb_user(&format!("6{n:014}"), &[(&page_id, "Page B")], &[])
-        .await;
-    let (status, v) = stack
-        .api(
-            "POST",
-            "/pages/connect",
-            Some(&stack.admin(&t.account)),
-            Some(json!({"user_access_token": login["user_access_token"]})),
-        )
-        .await;
-    assert_eq!(
-        (status, v["pages"][0]["result"].as_str()),
-        (200, Some("connected")),
-        "{v}"
-    );
-    page_id
-}
-
 /// The messages of `user`'s conversation on `page` once `done` holds for them.
 async fn messages_of(
     stack: &Stack,
@@ -84,7 +61,7 @@ async fn bot_deliveries(stack: &Stack, hook: &str) -> Vec<Value> {
 async fn each_page_greets_routes_and_surveys_by_its_own_settings() {
     let stack = Stack::connect();
     let t = stack.tenant().await;
-    let (a, b) = (t.page_id.clone(), second_page(&stack, &t).await);
+    let (a, b) = (t.page_id.clone(), stack.another_page(&t, "Page B").await);
     let admin = stack.admin(&t.account);
     // The account: closed all week, its own greeting and away message, no survey.
     put(&stack, &admin, "/settings", json!({"greeting": "Hello from the account", "away_message": "We are away", "business_hours": {}, "csat_enabled": false})).await;
@@ -290,7 +267,7 @@ async fn conversation_on(stack: &Stack, t: &Tenant, page: &str, user: &str) -> V
 async fn an_agent_limited_to_one_page_sees_and_gets_nothing_of_another() {
     let stack = Stack::connect();
     let t = stack.tenant().await;
-    let (a, b) = (t.page_id.clone(), second_page(&stack, &t).await);
+    let (a, b) = (t.page_id.clone(), stack.another_page(&t, "Page B").await);
     let admin = stack.admin(&t.account);
     let (status, v) = stack
         .api(

@@ -622,30 +622,11 @@ async fn images_comments_and_leads_show_as_what_they_are() {
     b.close().await.expect("close");
 }
 
-/// A second Page connected to the tenant's account, named `name`.
-async fn another_page(stack: &Stack, t: &Tenant, name: &str) -> String {
-    let n = unique();
-    let page_id = format!("8{n:014}");
-    let login = stack
-        .fb_user(&format!("6{n:014}"), &[(&page_id, name)], &[])
-        .await;
-    let (status, v) = stack
-        .api(
-            "POST",
-            "/pages/connect",
-            Some(&stack.admin(&t.account)),
-            Some(json!({"user_access_token": login["user_access_token"]})),
-        )
-        .await;
-    assert_eq!(status, 200, "{v}");
-    page_id
-}
-
 #[tokio::test]
 async fn a_page_overrides_a_setting_and_an_agent_limited_to_one_page_sees_only_it() {
     let stack = Stack::connect();
     let t: Tenant = stack.tenant().await;
-    let other = another_page(&stack, &t, "Second Page").await;
+    let other = stack.another_page(&t, "Second Page").await;
     let admin = stack.admin(&t.account);
     let d = driver().await;
     let b = browser(&d).await;

@@ -38,6 +38,15 @@ use tower_service::Service;
 
 pub use error::ApiFailure;
 
+/// `conv` if it is there and of one of `pages` (`None`: every Page), else 404.
+fn within(
+    conv: Option<ConversationItem>,
+    pages: Option<&[String]>,
+) -> Result<ConversationItem, ApiFailure> {
+    conv.filter(|cv| pages.is_none_or(|p| p.contains(&cv.page_id)))
+        .ok_or(ApiFailure::NotFound("conversation"))
+}
+
 /// What the handlers work with.
 pub struct App {
     pub cfg: AgentApiConfig,
@@ -63,8 +72,20 @@ impl App {
             async { Ok(self.store.get_conversation(&c.account, id).await?) },
             self.pages_of(c)
         )?;
-        conv.filter(|cv| pages.as_ref().is_none_or(|p| p.contains(&cv.page_id)))
-            .ok_or(ApiFailure::NotFound("conversation"))
+        within(conv, pages.as_deref())
+    }
+
+    /// The conversation `id` for a caller who works only `pages` (their Pages already read).
+    pub(crate) async fn conversation_on(
+        &self,
+        c: &Claims,
+        id: &str,
+        pages: &[String],
+    ) -> Result<ConversationItem, ApiFailure> {
+        within(
+            self.store.get_conversation(&c.account, id).await?,
+            Some(pages),
+        )
     }
 
     /// The Pages the caller works: `None` for every Page (admins, the AI agent, and agents

@@ -46,8 +46,8 @@ pub async fn post(
     outbound::validate(&req).map_err(ApiFailure::Invalid)?;
     // An agent who works some Pages is checked against the conversation's Page first (the
     // fast path below writes without reading).
-    if app.pages_of(&c).await?.is_some() {
-        app.conversation(&c, id).await?;
+    if let Some(pages) = app.pages_of(&c).await? {
+        app.conversation_on(&c, id, &pages).await?;
     }
     let mut fresh_guard = None;
     let ctx = if stored_without_reading(&c, &req) {
