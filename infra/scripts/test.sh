@@ -13,4 +13,7 @@ main=$?
 # Outages and Graph fault storms hit everything on their stack: they get one of their own.
 bash infra/scripts/with-stack.sh debug cargo test -p pagedesk-e2e --test faults --locked -- --ignored --test-threads=1
 faults=$?
-[ "$main" -eq 0 ] && [ "$faults" -eq 0 ]
+# Reconciliation needs a short period, which would add Graph calls to every other test's Pages.
+PAGEDESK_RECONCILE_SECONDS=2 PAGEDESK_PAGE_CHECK_SECONDS=2 bash infra/scripts/with-stack.sh debug cargo test -p pagedesk-e2e --test reconcile --locked -- --ignored --test-threads=1
+reconcile=$?
+[ "$main" -eq 0 ] && [ "$faults" -eq 0 ] && [ "$reconcile" -eq 0 ]

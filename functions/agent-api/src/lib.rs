@@ -13,6 +13,7 @@ mod conversations;
 mod error;
 mod events;
 mod extract;
+mod page_diagnostics;
 mod page_settings;
 mod pages;
 mod pages_connect;
@@ -167,6 +168,7 @@ routes! {
     "/pages/{page_id}" => [GET pages::get, PUT pages::put, DELETE pages::delete],
     "/pages/{page_id}/import" => [POST pages_connect::import],
     "/pages/{page_id}/settings" => [GET page_settings::get, PUT page_settings::put],
+    "/pages/{page_id}/diagnostics" => [GET page_diagnostics::get],
 }
 
 async fn no_route() -> ApiFailure {

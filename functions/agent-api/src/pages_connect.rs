@@ -11,7 +11,7 @@ use pagedesk_shared::connect::{self};
 use pagedesk_shared::contracts::queue::{ImportJob, enqueue_import};
 use pagedesk_shared::domain::rules::{RoutingRule, RuleMatch};
 use pagedesk_shared::domain::{EventType, PageStatus, RoutingMethod};
-use pagedesk_shared::store::{EventItem, ImportProgress, PageItem};
+use pagedesk_shared::store::{EventItem, ImportKind, ImportProgress, PageItem};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -430,7 +430,15 @@ async fn start_import(
     );
     if !app
         .store
-        .save_import(&page.account, &page.page_id, &progress, None, Some(&ev))
+        .save_import(
+            &page.account,
+            &page.page_id,
+            ImportKind::History,
+            &progress,
+            None,
+            Some(&ev),
+            0,
+        )
         .await?
     {
         return Err(ApiFailure::ImportRunning);

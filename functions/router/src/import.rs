@@ -1,5 +1,8 @@
 //! History import: a Page's recent Messenger conversations read through the Conversations API
 //! and stored as if they had arrived, quietly (no greeting, away message or AI agent).
+//! Reconciliation is the same run started by the scheduler for what webhooks missed: its own
+//! progress on the Page (`reconcile`), no `page.import` events, only the conversations it
+//! creates are routed, and the messages it stores are counted in `reconciled_messages`.
 //!
 //! An import runs as a chain of steps on the inbound queue, in the Page's own FIFO group, so
 //! one step runs at a time. A step reads one page of conversations and each one's messages,
@@ -16,7 +19,7 @@ use pagedesk_shared::contracts::queue::{ImportJob, enqueue_import};
 use pagedesk_shared::domain::{
     AuthorType, ConversationStatus, Direction, EventType, MessageStatus,
 };
-use pagedesk_shared::store::{EventItem, ImportProgress, Message, PageItem};
+use pagedesk_shared::store::{EventItem, ImportKind, ImportProgress, Message, PageItem};
 use serde_json::json;
 
 use crate::messaging::Anchor;
@@ -66,8 +69,11 @@ impl Router {
             tracing::info!("import step for a Page no longer here; dropped");
             return Ok(());
         };
-        let Some(mut p) = page
-            .import
+        let slot = match job.kind {
+            ImportKind::History => &page.import,
+            ImportKind::Reconcile => &page.reconcile,
+        };
+        let Some(mut p) = slot
             .clone()
             .filter(|p| p.run == job.run && p.status == "running" && p.step == job.step)
         else {
@@ -78,7 +84,7 @@ impl Router {
             Some(t) => t,
             None => {
                 return self
-                    .fail_import(&page, p, "the Page's token is missing")
+                    .fail_import(&page, job.kind, p, "the Page's token is missing")
                     .await;
             }
         };
@@ -91,9 +97,10 @@ impl Router {
         {
             Ok(x) => x,
             Err(e) if transient(&e) && receives < LAST_RECEIVE => return Err(e.into()),
-            Err(e) => return self.fail_import(&page, p, &e.to_string()).await,
+            Err(e) => return self.fail_import(&page, job.kind, p, &e.to_string()).await,
         };
         let mut done = next.is_none();
+        let mut found = 0;
         for t in threads {
             // Listed most recently active first: the first older one ends the import.
             if parse_time(t.updated_time.as_deref()).is_some_and(|at| at < p.since) {
@@ -105,7 +112,7 @@ impl Router {
                 Ok(m) => m,
                 Err(e) if transient(&e) && receives < LAST_RECEIVE => return Err(e.into()),
                 Err(e) if transient(&e) => {
-                    return self.fail_import(&page, p, &e.to_string()).await;
+                    return self.fail_import(&page, job.kind, p, &e.to_string()).await;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "a conversation's messages could not be read; skipped");
@@ -116,11 +123,12 @@ impl Router {
             pace.wait().await;
             // Counted whether stored now or by an earlier try of this step, so a redone step
             // reports the same figures.
-            let (seen, stored) = self.import_thread(&page, &p, msgs).await?;
+            let (seen, stored) = self.import_thread(&page, &p, job.kind, msgs).await?;
             if seen > 0 {
                 p.conversations += 1;
                 p.messages += seen as i64;
             }
+            found += stored as i64;
             tracing::debug!(seen, stored, "conversation imported");
         }
         let now = self.clock.now_ms();
@@ -132,46 +140,69 @@ impl Router {
         } else {
             // Queued before the progress is saved: a crash between the two redoes this step
             // (its successor's enqueue is deduplicated), never loses the chain.
-            let next_job = ImportJob::new(&page.account, &page.page_id, &p.run, p.step);
+            let next_job =
+                ImportJob::new(&page.account, &page.page_id, &p.run, p.step).of_kind(job.kind);
             enqueue_import(&self.sqs, &self.cfg.inbound_queue_url, &next_job).await?;
         }
-        self.save_progress(&page, &p, job.step).await
+        // Reconciliation counts what it found (a step redone after a crash finds only what the
+        // crashed try had not stored, so nothing is counted twice).
+        let found = if job.kind == ImportKind::Reconcile {
+            found
+        } else {
+            0
+        };
+        self.save_progress(&page, job.kind, &p, job.step, found)
+            .await
     }
 
     async fn save_progress(
         &self,
         page: &PageItem,
+        kind: ImportKind,
         p: &ImportProgress,
         step: i64,
+        found: i64,
     ) -> Result<(), RouterError> {
-        let ev = EventItem::new(
-            &page.account,
-            EventType::PageImport,
-            None,
-            json!({"page_id": page.page_id, "status": p.status, "conversations": p.conversations,
-                   "messages": p.messages, "error": p.error}),
-            self.clock.now_ms(),
-        );
+        // Reconciliation runs quietly: its figures are on the Page, not in the feed.
+        let ev = (kind == ImportKind::History).then(|| {
+            EventItem::new(
+                &page.account,
+                EventType::PageImport,
+                None,
+                json!({"page_id": page.page_id, "status": p.status, "conversations": p.conversations,
+                       "messages": p.messages, "error": p.error}),
+                self.clock.now_ms(),
+            )
+        });
         let saved = self
             .store
-            .save_import(&page.account, &page.page_id, p, Some(step), Some(&ev))
+            .save_import(
+                &page.account,
+                &page.page_id,
+                kind,
+                p,
+                Some(step),
+                ev.as_ref(),
+                found,
+            )
             .await?;
-        tracing::info!(saved, status = %p.status, conversations = p.conversations, messages = p.messages, "import step");
+        tracing::info!(saved, ?kind, status = %p.status, conversations = p.conversations, messages = p.messages, found, "import step");
         Ok(())
     }
 
     async fn fail_import(
         &self,
         page: &PageItem,
+        kind: ImportKind,
         mut p: ImportProgress,
         why: &str,
     ) -> Result<(), RouterError> {
-        tracing::warn!(error = why, "history import failed");
+        tracing::warn!(error = why, ?kind, "history import failed");
         let step = p.step;
         p.status = "failed".into();
         p.error = Some(why.chars().take(300).collect());
         p.finished_at = Some(self.clock.now_ms());
-        self.save_progress(page, &p, step).await
+        self.save_progress(page, kind, &p, step, 0).await
     }
 
     /// Stores one conversation's messages (those since the import's start), oldest first, then
@@ -181,6 +212,7 @@ impl Router {
         &self,
         page: &PageItem,
         p: &ImportProgress,
+        kind: ImportKind,
         mut msgs: Vec<OldMessage>,
     ) -> Result<(usize, usize), RouterError> {
         let from_of = |m: &OldMessage| m.from.as_ref().map(|f| f.id.clone());
@@ -281,7 +313,12 @@ impl Router {
         let inside_window = conv.last_inbound_at.is_some_and(|t| t > now - DAY_MS);
         if !inside_window {
             self.store.resolve_conversation(&conv, now).await?;
-        } else if p.assign == "rules" && conv.assignee.is_none() {
+        } else if p.assign == "rules"
+            && conv.assignee.is_none()
+            // Reconciliation routes only what it opened; a conversation that was already there
+            // (with the AI agent, or left in the pool) stays as it is.
+            && (kind == ImportKind::History || conv.created_at >= p.started_at)
+        {
             let at = conv.last_inbound_at.unwrap_or(now);
             self.route_quietly(&conv, first_text.as_deref().unwrap_or(""), at)
                 .await?;

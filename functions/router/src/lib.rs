@@ -23,7 +23,7 @@ use pagedesk_shared::clock::Clock;
 use pagedesk_shared::meta::event::{self, WebhookEvent};
 use pagedesk_shared::meta::webhook::{Field, InboundEvent};
 use pagedesk_shared::runtime::config::RouterConfig;
-use pagedesk_shared::store::{Receipt, Store};
+use pagedesk_shared::store::{PageItem, Receipt, Store};
 use tracing::Instrument;
 
 pub use after_inbound::AccountCache;
@@ -62,7 +62,13 @@ pub struct Router {
     pub s3: pagedesk_shared::adapters::s3::S3,
     /// Fetches media URLs under the URL policy.
     pub media_http: reqwest::Client,
+    /// When this process last recorded a webhook for each Page (`last_webhook_at` is written
+    /// at most once a minute per Page and process).
+    pub webhook_marks: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
+
+/// How stale a Page's `last_webhook_at` may be before the router writes it again.
+const WEBHOOK_MARK_MS: i64 = 60_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RouterError {
@@ -99,7 +105,27 @@ impl Router {
             sqs: clients.sqs(),
             s3: clients.s3(),
             media_http: media::client(cfg.url_policy),
+            webhook_marks: Default::default(),
             cfg,
+        }
+    }
+
+    /// Records that a webhook for `page` arrived (for `GET /pages/{id}/diagnostics`): one
+    /// UpdateItem a minute per Page at most; a failure is logged, never the event's.
+    async fn mark_webhook(&self, page: &PageItem) {
+        let now = self.clock.now_ms();
+        let recent = |at: Option<i64>| at.is_some_and(|t| now - t < WEBHOOK_MARK_MS);
+        if recent(page.last_webhook_at) {
+            return;
+        }
+        if let Ok(mut marks) = self.webhook_marks.lock() {
+            if recent(marks.get(&page.page_id).copied()) {
+                return;
+            }
+            marks.insert(page.page_id.clone(), now);
+        }
+        if let Err(e) = self.store.mark_webhook_seen(&page.page_id, now).await {
+            tracing::warn!(error = %e, "the Page's last webhook time was not recorded");
         }
     }
 
@@ -182,6 +208,7 @@ impl Router {
             WebhookEvent::Change { field, .. } => field.as_str(),
             _ => "messaging",
         };
+        self.mark_webhook(&page).await;
         if !page.channels.admits(field) {
             tracing::info!(
                 field,

@@ -20,6 +20,8 @@ pub struct Health {
     pub app_id: Option<String>,
     pub app_secret_id: Option<String>,
     pub period_ms: i64,
+    /// Reconciliation with the Conversations API, at the checks it is due.
+    pub reconcile: Option<crate::reconcile::Reconcile>,
 }
 
 impl Health {
@@ -28,12 +30,26 @@ impl Health {
         clients: &pagedesk_shared::adapters::aws::Clients,
     ) -> Self {
         let secrets = SecretCache::shared(&clients.secrets(), cfg.secret_cache_seconds);
+        let reconcile =
+            cfg.inbound_queue_url
+                .clone()
+                .map(|queue_url| crate::reconcile::Reconcile {
+                    sqs: clients.sqs(),
+                    queue_url,
+                    period_ms: cfg.reconcile_seconds as i64 * 1000,
+                });
+        // A Page is visited at the shorter of the two periods: a reconciliation due sooner
+        // than the next check brings the check forward (two Graph calls).
+        let check_ms = cfg.page_check_seconds as i64 * 1000;
         Health {
             graph: GraphClient::new(&cfg.graph).proving_with(&secrets),
             secrets,
             app_id: cfg.app_id.clone(),
             app_secret_id: cfg.app_secret_id.clone(),
-            period_ms: cfg.page_check_seconds as i64 * 1000,
+            period_ms: reconcile
+                .as_ref()
+                .map_or(check_ms, |r| check_ms.min(r.period_ms)),
+            reconcile,
         }
     }
 }
@@ -72,6 +88,11 @@ impl Health {
         {
             Ok(_) => tracing::info!(page_id, outcome = %outcome, "page health checked"),
             Err(e) => tracing::warn!(page_id, error = %e, "page health check not recorded"),
+        }
+        if (outcome == "ok" || outcome == "resubscribed")
+            && let Some(r) = &self.reconcile
+        {
+            r.maybe_start(store, &page, now).await;
         }
         if let Some(why) = outcome.strip_prefix("reauth_required: ") {
             match store.disconnect_page(account, page_id, why, now).await {

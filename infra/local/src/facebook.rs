@@ -185,6 +185,35 @@ impl Accounts {
         json!({"id": id})
     }
 
+    /// A person's message that reaches the Page's history (the Conversations API) at `now_ms`
+    /// but whose webhook Meta never sends: appended to their thread (a new one if they have
+    /// none). Answers its mid.
+    pub fn append_history(&mut self, page: &str, psid: &str, text: &str, now_ms: i64) -> String {
+        self.counter += 1;
+        let mid = format!("m_hist_{:015}", self.counter);
+        // Graph's own spelling of a time, to the second.
+        let at = pagedesk_shared::clock::rfc3339(now_ms);
+        let created_time = format!("{}+0000", at.get(..19).unwrap_or_default());
+        let message = OldMessage {
+            from: "user".into(),
+            text: text.to_owned(),
+            created_time,
+        };
+        let threads = self.threads.entry(page.to_owned()).or_default();
+        match threads.iter_mut().find(|t| t.psid == psid) {
+            Some(t) => t.messages.push((mid.clone(), message)),
+            None => {
+                self.counter += 1;
+                threads.push(Thread {
+                    id: format!("t_{:015}", self.counter),
+                    psid: psid.to_owned(),
+                    messages: vec![(mid.clone(), message)],
+                });
+            }
+        }
+        mid
+    }
+
     /// When a message of the Page's history was sent, to the millisecond as a webhook tells it:
     /// the Conversations API's `created_time` keeps only the second (this simulator puts the
     /// dropped part at 437 ms, so the two never agree by accident).
@@ -288,12 +317,20 @@ impl Accounts {
             {
                 match self.page_token(token.as_deref(), page) {
                     Ok(()) => {
-                        let data: Vec<Value> = self
-                            .threads
-                            .get(*page)
+                        let updated = |t: &Thread| {
+                            t.messages
+                                .iter()
+                                .map(|m| m.1.created_time.clone())
+                                .max()
+                                .unwrap_or_default()
+                        };
+                        // Most recently updated first, as Meta lists them.
+                        let mut threads: Vec<&Thread> =
+                            self.threads.get(*page).into_iter().flatten().collect();
+                        threads.sort_by_key(|t| std::cmp::Reverse(updated(t)));
+                        let data: Vec<Value> = threads
                             .into_iter()
-                            .flatten()
-                            .map(|t| json!({"id": t.id, "updated_time": t.messages.iter().map(|m| m.1.created_time.clone()).max().unwrap_or_default()}))
+                            .map(|t| json!({"id": t.id, "updated_time": updated(t)}))
                             .collect();
                         page_of(data)
                     }

@@ -113,6 +113,7 @@ impl Options {
                 env::SETTINGS_CACHE_SECONDS,
                 env::AI_AGENT_TIMEOUT_MS,
                 env::PAGE_CHECK_SECONDS,
+                env::RECONCILE_SECONDS,
             ]
             .iter()
             .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))

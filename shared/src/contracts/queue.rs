@@ -122,6 +122,9 @@ pub struct ImportJob {
     pub page_id: String,
     pub run: String,
     pub step: i64,
+    /// A history import (absent in jobs of before) or a reconciliation.
+    #[serde(default)]
+    pub kind: crate::store::ImportKind,
 }
 
 pub const IMPORT_JOB_PREFIX: &str = "{\"job\":\"import\"";
@@ -134,7 +137,14 @@ impl ImportJob {
             page_id: page_id.to_owned(),
             run: run.to_owned(),
             step,
+            kind: crate::store::ImportKind::History,
         }
+    }
+
+    /// A step of `kind`'s run.
+    pub fn of_kind(mut self, kind: crate::store::ImportKind) -> Self {
+        self.kind = kind;
+        self
     }
 }
 

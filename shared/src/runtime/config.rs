@@ -36,6 +36,9 @@ pub mod env {
     pub const BUCKET: &str = "PAGEDESK_BUCKET";
     /// Seconds between two health checks of a connected Page (default a day).
     pub const PAGE_CHECK_SECONDS: &str = "PAGEDESK_PAGE_CHECK_SECONDS";
+    /// Seconds between two reconciliations of a Page with the Conversations API (default an
+    /// hour): what webhooks missed is imported.
+    pub const RECONCILE_SECONDS: &str = "PAGEDESK_RECONCILE_SECONDS";
 }
 
 pub const DEFAULT_GRAPH_BASE_URL: &str = "https://graph.facebook.com";
@@ -304,6 +307,9 @@ pub struct SchedulerConfig {
     pub graph: GraphConfig,
     pub page_check_seconds: u64,
     pub secret_cache_seconds: u64,
+    /// Where reconciliation queues its import steps; absent: no reconciliation.
+    pub inbound_queue_url: Option<String>,
+    pub reconcile_seconds: u64,
 }
 
 impl FunctionConfig for SchedulerConfig {
@@ -315,6 +321,8 @@ impl FunctionConfig for SchedulerConfig {
             graph: e.graph()?,
             page_check_seconds: e.page_check_seconds()?,
             secret_cache_seconds: e.number(env::SECRET_CACHE_SECONDS, 300)?,
+            inbound_queue_url: e.optional(env::INBOUND_QUEUE_URL),
+            reconcile_seconds: e.number(env::RECONCILE_SECONDS, 3600)?.max(1),
         })
     }
 }

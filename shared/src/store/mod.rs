@@ -58,7 +58,7 @@ pub use outbound::{
     folds_into_feed,
 };
 pub use page_settings::{PageSettings, SettingField};
-pub use pages::{DeletionItem, FbUserLink, ImportProgress, PageItem};
+pub use pages::{DeletionItem, FbUserLink, ImportKind, ImportProgress, PageItem};
 pub use posts::PostItem;
 pub use rules::RulesItem;
 pub use schedule::DueRef;

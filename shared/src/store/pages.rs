@@ -43,6 +43,15 @@ pub struct PageItem {
     pub last_check: Option<String>,
     #[serde(default)]
     pub import: Option<ImportProgress>,
+    /// The last reconciliation with the Conversations API (an import of what webhooks missed).
+    #[serde(default)]
+    pub reconcile: Option<ImportProgress>,
+    /// Messages reconciliation found that no webhook had brought, in all.
+    #[serde(default)]
+    pub reconciled_messages: i64,
+    /// When a webhook event for the Page last reached the router (to the minute).
+    #[serde(default)]
+    pub last_webhook_at: Option<i64>,
     /// When a send first met Meta's EU/Japan privacy restriction (10/2018336).
     #[serde(default)]
     pub privacy_restricted_at: Option<i64>,
@@ -74,6 +83,26 @@ pub struct ImportProgress {
     pub started_at: i64,
     pub finished_at: Option<i64>,
     pub error: Option<String>,
+}
+
+/// Which of a Page's runs through the Conversations API: the history import an admin asks
+/// for, or the reconciliation the scheduler starts. Each keeps its own progress on the Page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportKind {
+    #[default]
+    History,
+    Reconcile,
+}
+
+impl ImportKind {
+    /// The Page attribute its progress is kept in.
+    fn attr(self) -> &'static str {
+        match self {
+            ImportKind::History => "import",
+            ImportKind::Reconcile => "reconcile",
+        }
+    }
 }
 
 /// A Facebook user's connection of a Page (`FBUSER#<asid>` / `PAGE#<page>`), so that Meta's
@@ -146,6 +175,9 @@ impl PageItem {
             last_check_at: None,
             last_check: None,
             import: None,
+            reconcile: None,
+            reconciled_messages: 0,
+            last_webhook_at: None,
             privacy_restricted_at: None,
             duepk: None,
             duesk: None,
@@ -285,21 +317,31 @@ impl Store {
     /// Saves an import's progress if the stored one is still at step `expect_step` of the same
     /// run (`None`: starts a run unless one is running, or one has been running for six hours:
     /// a chain whose step went to the dead-letter queue). `Ok(false)` otherwise.
+    /// Saves a run's progress (`kind` says which run); `found` messages no webhook had brought
+    /// are added to the Page's `reconciled_messages`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn save_import(
         &self,
         account: &str,
         page_id: &str,
+        kind: ImportKind,
         progress: &ImportProgress,
         expect_step: Option<i64>,
         event: Option<&EventItem>,
+        found: i64,
     ) -> Result<bool> {
         let value = to_item(progress)?;
+        let expr = if found > 0 {
+            "SET #imp = :p, updated_at = :u ADD reconciled_messages :found"
+        } else {
+            "SET #imp = :p, updated_at = :u"
+        };
         let mut b = Update::builder()
             .table_name(&self.table)
             .key("pk", s(keys::page(page_id)))
             .key("sk", s(keys::PAGE_SK))
-            .update_expression("SET #imp = :p, updated_at = :u")
-            .expression_attribute_names("#imp", "import")
+            .update_expression(expr)
+            .expression_attribute_names("#imp", kind.attr())
             .expression_attribute_values(":p", AttributeValue::M(value))
             .expression_attribute_values(
                 ":u",
@@ -320,8 +362,34 @@ impl Store {
                 .expression_attribute_values(":running", s("running"))
                 .expression_attribute_values(":stale", n(progress.started_at - 6 * 3_600_000)),
         };
+        if found > 0 {
+            b = b.expression_attribute_values(":found", n(found));
+        }
         let upd = b.build().map_err(|e| Error::dynamo("UpdateItem", e))?;
         self.update_with_event(upd, event).await
+    }
+
+    /// Records that a webhook event for the Page reached the router at `now` (the caller
+    /// writes it at most about once a minute per Page).
+    pub async fn mark_webhook_seen(&self, page_id: &str, now: i64) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::page(page_id)))
+            .key("sk", s(keys::PAGE_SK))
+            .update_expression("SET last_webhook_at = :t")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":t", n(now))
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| {
+                if is_conditional(&e) {
+                    Ok(())
+                } else {
+                    Err(failed("UpdateItem")(e))
+                }
+            })
     }
 
     /// Gives up the Page's token after its connector asked Meta to delete their data: the

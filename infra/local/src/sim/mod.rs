@@ -36,7 +36,9 @@
 //!   ones otherwise; the Dashboard's test lead id 444444444444 is refused, as by Meta).
 //! - `POST /_sim/messages` `{"page_id", "psid", "text", "attachments"?, "mid"?}` (a `mid` of
 //!   the history keeps that message's time, to the millisecond): a person
-//!   writes to the Page; the simulator signs the webhook and posts it to pagedesk.
+//!   writes to the Page; the simulator signs the webhook and posts it to pagedesk. With
+//!   `"drop_webhook": true` the message only joins the Page's history (the Conversations API
+//!   lists it) and no webhook is sent, as when Meta's delivery is lost.
 //! - `POST /_sim/webhook` `{"payload": {...}}` or a raw JSON body: signs and delivers any payload.
 //! - `PUT /_sim/media/{name}` (bytes, with their content type), `GET` serves them, `DELETE`
 //!   makes the URL expire (404): what attachment URLs point at in tests. `/_sim/failures`
@@ -504,6 +506,9 @@ struct UserMessage {
     attachments: Option<Value>,
     #[serde(default)]
     mid: Option<String>,
+    /// The message reaches the Page's history only: Meta never sends its webhook.
+    #[serde(default)]
+    drop_webhook: bool,
 }
 
 async fn user_message(State(sim): State<Sim>, body: Bytes) -> Response {
@@ -517,6 +522,14 @@ async fn user_message(State(sim): State<Sim>, body: Bytes) -> Response {
         .as_deref()
         .and_then(|mid| sim.state().fb.history_time_ms(mid))
         .unwrap_or_else(chrono_now_ms);
+    if m.drop_webhook {
+        let text = m.text.unwrap_or_default();
+        let mid = sim
+            .state()
+            .fb
+            .append_history(&m.page_id, &m.psid, &text, now);
+        return axum::Json(json!({"webhook_status": null, "mid": mid})).into_response();
+    }
     let mid = m.mid.unwrap_or_else(|| sim.next_id("m_sim_in_"));
     let mut message = json!({"mid": mid});
     if let Some(t) = m.text {
