@@ -674,6 +674,13 @@ async fn a_page_overrides_a_setting_and_an_agent_limited_to_one_page_sees_only_i
     text_of(&b, "[data-field=greeting] .origin .hint", "the account's").await;
     let v = stack.get(&format!("/pages/{other}/settings"), &admin).await;
     assert_eq!(v["overrides"], json!({}), "{v}");
+    // Its diagnostics: no webhook has come for it yet, and the page says so.
+    button(&b, "Why is nothing arriving?")
+        .await
+        .click()
+        .await
+        .expect("diagnose");
+    find(&b, "li[data-finding=no_webhook_yet]").await;
 
     // Admin → Agents: limit an agent to the second Page.
     put_agent(&stack, &admin, "limited").await;

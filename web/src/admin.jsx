@@ -270,8 +270,43 @@ function PageInbox({ api, pageId, rules }) {
         Agents who may work it: {(page?.agents || []).join(', ') || 'none'} (admins work every Page).
         Rules that name it: {naming.map((r) => r.name).join(', ') || 'none'}.
       </p>
+      <Diagnostics api={api} pageId={pageId} />
       <SettingsForm api={api} pageId={pageId} />
     </section>
+  );
+}
+
+// "Why is nothing arriving?": asked of Graph only when the admin asks.
+function Diagnostics({ api, pageId }) {
+  const [data, setData] = useState(null);
+  const [error, setError] = useState(null);
+  const run = async () => {
+    try {
+      setData(await api.get(`/pages/${pageId}/diagnostics`));
+      setError(null);
+    } catch (e) {
+      setError(e);
+    }
+  };
+  return (
+    <div class="diagnostics" aria-label="Diagnostics">
+      <button type="button" onClick={run}>
+        Why is nothing arriving?
+      </button>
+      <ErrorLine error={error} />
+      {data && (
+        <>
+          <p>
+            Last webhook: {fullTime(data.last_webhook_at) || 'none yet'}. Subscribed fields missing:{' '}
+            {data.subscription?.missing?.join(', ') || (data.subscription?.error ? `unknown (${data.subscription.error})` : 'none')}. Messages
+            found without a webhook: {data.reconciliation.reconciled_messages}.
+          </p>
+          <ul>
+            {data.findings.length ? data.findings.map((f) => <li data-finding={f.code}>{f.message}</li>) : <li>Nothing wrong found.</li>}
+          </ul>
+        </>
+      )}
+    </div>
   );
 }
 

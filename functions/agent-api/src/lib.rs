@@ -59,7 +59,19 @@ pub struct App {
     pub graph: pagedesk_shared::adapters::graph::GraphClient,
     /// Presigned reads of media copies, presigned writes of uploads, erasure of media.
     pub s3: pagedesk_shared::adapters::s3::S3,
+    /// Agents' Pages as last read, for `settings_cache_seconds`.
+    pub agent_pages: AgentPages,
 }
+
+/// An agent's Pages (`None`: every Page) and when they were read.
+type AgentPagesEntry = (Option<Vec<String>>, std::time::Instant);
+
+/// (account, agent) → their Pages: an agent's requests read their profile once per
+/// `settings_cache_seconds`, not once each.
+#[derive(Default)]
+pub struct AgentPages(
+    std::sync::Mutex<std::collections::HashMap<(String, String), AgentPagesEntry>>,
+);
 
 impl App {
     /// The caller's account's conversation `id`, or 404 (also for a conversation of a Page
@@ -90,17 +102,30 @@ impl App {
     }
 
     /// The Pages the caller works: `None` for every Page (admins, the AI agent, and agents
-    /// whose profile names none). Read at each request for agents (one GetItem), so a Page
-    /// taken from an agent is out of their reach at once.
+    /// whose profile names none). For agents, read once per `settings_cache_seconds` (one
+    /// GetItem), so a Page taken away is out of their reach within that time (at once where
+    /// it is 0, as in `make dev` and `make test`).
     pub(crate) async fn pages_of(&self, c: &Claims) -> Result<Option<Vec<String>>, ApiFailure> {
         if c.role != Role::Agent {
             return Ok(None);
         }
-        Ok(self
+        let key = (c.account.clone(), c.sub.clone());
+        let ttl = std::time::Duration::from_secs(self.cfg.settings_cache_seconds);
+        if let Ok(m) = self.agent_pages.0.lock()
+            && let Some((pages, at)) = m.get(&key)
+            && at.elapsed() < ttl
+        {
+            return Ok(pages.clone());
+        }
+        let pages = self
             .store
             .get_agent(&c.account, &c.sub)
             .await?
-            .and_then(|a| a.pages))
+            .and_then(|a| a.pages);
+        if let Ok(mut m) = self.agent_pages.0.lock() {
+            m.insert(key, (pages.clone(), std::time::Instant::now()));
+        }
+        Ok(pages)
     }
 
     /// The receipt watermarks of the conversation's Messenger thread (kept on its contact),

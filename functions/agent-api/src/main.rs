@@ -24,6 +24,7 @@ async fn main() -> Result<(), Error> {
         clock: Arc::new(SystemClock),
         sqs: clients.sqs(),
         s3: clients.s3(),
+        agent_pages: Default::default(),
         cfg,
     });
     let api = &api;

@@ -357,6 +357,7 @@ impl Stack {
                         clock: Arc::new(SystemClock),
                         sqs: clients.sqs(),
                         s3: clients.s3(),
+                        agent_pages: Default::default(),
                         cfg,
                     }));
                     agent_api = Some(a.clone());

@@ -240,6 +240,8 @@ pub struct AgentApiConfig {
     /// Page tokens live in one secret each, named `<prefix><page_id>`.
     pub page_token_prefix: String,
     pub auth: AuthConfig,
+    /// How long a warm agent API keeps an agent's Pages (their access) before reading again.
+    pub settings_cache_seconds: u64,
     pub secret_cache_seconds: u64,
     /// Which AI agent URLs may be saved.
     pub url_policy: UrlPolicy,
@@ -259,6 +261,7 @@ impl FunctionConfig for AgentApiConfig {
             page_check_seconds: e.page_check_seconds()?,
             page_token_prefix: e.page_token_prefix(),
             auth: e.auth()?,
+            settings_cache_seconds: e.number(env::SETTINGS_CACHE_SECONDS, 15)?,
             secret_cache_seconds: e.number(env::SECRET_CACHE_SECONDS, 300)?,
             url_policy: e.url_policy(),
             bucket: e.optional(env::BUCKET),
