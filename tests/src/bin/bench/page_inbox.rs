@@ -12,7 +12,9 @@ pub async fn page_inbox(stack: &Stack, clients: &pagedesk_shared::adapters::aws:
             "PUT",
             &format!("/pages/{}/settings", t.page_id),
             Some(&admin),
-            Some(json!({"greeting": "Hallo", "time_zone": "Europe/Berlin"})),
+            // No greeting: the warm-up's automatic message would still be going out while the
+            // steady messages are measured.
+            Some(json!({"time_zone": "Europe/Berlin", "csat_enabled": true, "human_agent_enabled": true})),
         )
         .await;
     assert_eq!(s, 200, "{v}");
