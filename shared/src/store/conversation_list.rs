@@ -21,6 +21,19 @@ pub struct ConversationQuery {
 }
 
 impl Store {
+    /// The conversations `ids` of `account` that exist (one BatchGetItem per 100).
+    pub async fn get_conversations(
+        &self,
+        account: &str,
+        ids: &[&str],
+    ) -> Result<Vec<ConversationItem>> {
+        let keys = ids
+            .iter()
+            .map(|id| (keys::conversation(account, id), keys::META.to_owned()))
+            .collect();
+        self.batch_get_rows(keys, false).await
+    }
+
     pub async fn list_conversations(
         &self,
         account: &str,

@@ -294,23 +294,6 @@ impl Store {
             .await
     }
 
-    /// The conversations `ids` of `account` that exist (one BatchGetItem per 100).
-    pub async fn get_conversations(
-        &self,
-        account: &str,
-        ids: &[&str],
-    ) -> Result<Vec<ConversationItem>> {
-        let keys = ids
-            .iter()
-            .map(|id| (keys::conversation(account, id), keys::META.to_owned()))
-            .collect();
-        self.batch_get(keys, false)
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect()
-    }
-
     /// Creates a conversation, makes it the contact's active one and (usually) stores its
     /// first message, all in one transaction: nobody sees a conversation without the message
     /// that opened it, and a redelivered event cannot open a second one. `replaces` is the stale

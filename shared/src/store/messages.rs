@@ -473,11 +473,7 @@ impl Store {
             .iter()
             .map(|(a, c, m)| (keys::conversation(a, c), m.key().to_owned()))
             .collect();
-        self.batch_get(keys, false)
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect()
+        self.batch_get_rows(keys, false).await
     }
 
     /// The latest inbound comments of a conversation, newest first (the default target of a

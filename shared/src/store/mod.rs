@@ -265,6 +265,19 @@ impl Store {
         Ok(found)
     }
 
+    /// The rows of one type at `keys` that exist, as [`Store::batch_get`] reads them.
+    pub(crate) async fn batch_get_rows<T: DeserializeOwned>(
+        &self,
+        keys: Vec<(String, String)>,
+        consistent: bool,
+    ) -> Result<Vec<T>> {
+        self.batch_get(keys, consistent)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
     /// An UpdateItem on the row at (`pk`, `sk`), table and key filled in.
     pub(crate) fn update_row(
         &self,

@@ -372,24 +372,15 @@ impl Store {
     /// Records that a webhook event for the Page reached the router at `now` (the caller
     /// writes it at most about once a minute per Page).
     pub async fn mark_webhook_seen(&self, page_id: &str, now: i64) -> Result<()> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::page(page_id)))
-            .key("sk", s(keys::PAGE_SK))
+        let res = self
+            .update_row(&keys::page(page_id), keys::PAGE_SK)
             .update_expression("SET last_webhook_at = :t")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":t", n(now))
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| {
-                if is_conditional(&e) {
-                    Ok(())
-                } else {
-                    Err(failed("UpdateItem")(e))
-                }
-            })
+            .await;
+        // A Page forgotten meanwhile keeps no mark.
+        written(res, "UpdateItem").map(|_| ())
     }
 
     /// Gives up the Page's token after its connector asked Meta to delete their data: the

@@ -4,7 +4,7 @@
 use crate::store::failed;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{EventItem, Store, from_item, is_conditional, keys, n, s, written};
+use super::{EventItem, Store, from_item, keys, n, s, written};
 use crate::Result;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -115,23 +115,14 @@ impl Store {
     }
 
     pub async fn unschedule(&self, account: &str, conv: &str) -> Result<()> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::conversation(account, conv)))
-            .key("sk", s(keys::META))
+        let res = self
+            .update_row(&keys::conversation(account, conv), keys::META)
             .update_expression("REMOVE duepk, duesk")
             .condition_expression("attribute_exists(pk)")
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| {
-                if is_conditional(&e) {
-                    Ok(())
-                } else {
-                    Err(failed("UpdateItem")(e))
-                }
-            })
+            .await;
+        // A conversation that is gone has nothing to unschedule.
+        written(res, "UpdateItem").map(|_| ())
     }
 
     /// The last minute the scheduler finished.
