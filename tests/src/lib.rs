@@ -216,6 +216,36 @@ impl Stack {
         Tenant { account, page_id }
     }
 
+    /// `psid`'s conversation on `page` (its id) and its messages as an admin of `account`
+    /// reads them, once `done` holds for the messages; panics after `secs`.
+    pub async fn messages_when(
+        &self,
+        account: &str,
+        page: &str,
+        psid: &str,
+        what: &str,
+        secs: u64,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> (String, Vec<Value>) {
+        let admin = self.admin(account);
+        let contact = format!("ct_{page}_{psid}");
+        eventually(&format!("{what} ({psid})"), secs, || async {
+            let all = self
+                .all_pages("/conversations?limit=100", &admin, "cursor")
+                .await;
+            let c = all
+                .into_iter()
+                .find(|c| c["contact"]["id"] == contact.as_str())?;
+            let id = c["id"].as_str()?.to_owned();
+            let v = self
+                .get(&format!("/conversations/{id}/messages"), &admin)
+                .await;
+            let items = v["items"].as_array()?.clone();
+            done(&items).then_some((id, items))
+        })
+        .await
+    }
+
     /// Another Page, named `name`, connected to `t`'s account by a person with full control.
     pub async fn another_page(&self, t: &Tenant, name: &str) -> String {
         let n = unique();

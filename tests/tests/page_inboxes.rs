@@ -19,23 +19,9 @@ async fn messages_of(
     what: &str,
     done: impl Fn(&[Value]) -> bool,
 ) -> (String, Vec<Value>) {
-    let admin = stack.admin(&t.account);
-    let contact = format!("ct_{page}_{user}");
-    eventually(&format!("{what} ({user})"), 20, || async {
-        let all = stack
-            .all_pages("/conversations?limit=100", &admin, "cursor")
-            .await;
-        let c = all
-            .into_iter()
-            .find(|c| c["contact"]["id"] == contact.as_str())?;
-        let id = c["id"].as_str()?.to_owned();
-        let v = stack
-            .get(&format!("/conversations/{id}/messages"), &admin)
-            .await;
-        let items = v["items"].as_array()?.clone();
-        done(&items).then_some((id, items))
-    })
-    .await
+    stack
+        .messages_when(&t.account, page, user, what, 20, done)
+        .await
 }
 
 /// The texts of the automatic messages sent.

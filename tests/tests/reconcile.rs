@@ -7,27 +7,13 @@
 use pagedesk_e2e::{Stack, eventually, unique};
 use serde_json::{Value, json};
 
-/// The messages of `psid`'s conversation on the tenant's Page, once there are `n` of them.
+/// The messages of `psid`'s conversation on `page`, once there are `n` of them.
 async fn messages_of(stack: &Stack, account: &str, page: &str, psid: &str, n: usize) -> Vec<Value> {
-    let admin = stack.admin(account);
-    let contact = format!("ct_{page}_{psid}");
-    eventually(&format!("{n} message(s) of {psid}"), 60, || async {
-        let all = stack
-            .all_pages("/conversations?limit=100", &admin, "cursor")
-            .await;
-        let c = all
-            .into_iter()
-            .find(|c| c["contact"]["id"] == contact.as_str())?;
-        let v = stack
-            .get(
-                &format!("/conversations/{}/messages", c["id"].as_str()?),
-                &admin,
-            )
-            .await;
-        let items = v["items"].as_array()?.clone();
-        (items.len() >= n).then_some(items)
-    })
-    .await
+    let what = format!("{n} message(s)");
+    stack
+        .messages_when(account, page, psid, &what, 60, |m| m.len() >= n)
+        .await
+        .1
 }
 
 #[tokio::test]
