@@ -34,6 +34,7 @@ use pagedesk_shared::clock::Clock;
 use pagedesk_shared::domain::{MessageStatus, ReplyRoute};
 use pagedesk_shared::http::api::HttpResponse;
 use pagedesk_shared::runtime::config::AgentApiConfig;
+use pagedesk_shared::services::ttl_map::TtlMap;
 use pagedesk_shared::store::{ConversationItem, Message, Store, Watermarks};
 use tower_service::Service;
 
@@ -63,15 +64,9 @@ pub struct App {
     pub agent_pages: AgentPages,
 }
 
-/// An agent's Pages (`None`: every Page) and when they were read.
-type AgentPagesEntry = (Option<Vec<String>>, std::time::Instant);
-
-/// (account, agent) → their Pages: an agent's requests read their profile once per
-/// `settings_cache_seconds`, not once each.
-#[derive(Default)]
-pub struct AgentPages(
-    std::sync::Mutex<std::collections::HashMap<(String, String), AgentPagesEntry>>,
-);
+/// (account, agent) → their Pages (`None`: every Page): an agent's requests read their
+/// profile once per `settings_cache_seconds`, not once each.
+pub type AgentPages = TtlMap<(String, String), Option<Vec<String>>>;
 
 impl App {
     /// The caller's account's conversation `id`, or 404 (also for a conversation of a Page
@@ -111,20 +106,15 @@ impl App {
         }
         let key = (c.account.clone(), c.sub.clone());
         let ttl = std::time::Duration::from_secs(self.cfg.settings_cache_seconds);
-        if let Ok(m) = self.agent_pages.0.lock()
-            && let Some((pages, at)) = m.get(&key)
-            && at.elapsed() < ttl
-        {
-            return Ok(pages.clone());
+        if let Some(pages) = self.agent_pages.fresh(&key, |_| ttl) {
+            return Ok(pages);
         }
         let pages = self
             .store
             .get_agent(&c.account, &c.sub)
             .await?
             .and_then(|a| a.pages);
-        if let Ok(mut m) = self.agent_pages.0.lock() {
-            m.insert(key, (pages.clone(), std::time::Instant::now()));
-        }
+        self.agent_pages.put(key, pages.clone());
         Ok(pages)
     }
 

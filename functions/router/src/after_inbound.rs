@@ -1,9 +1,8 @@
 //! What happens around a person's message besides storing it: routing a new conversation,
 //! the greeting, the away message, deliveries to the AI agent, and survey answers.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use pagedesk_shared::clock::MINUTE_MS;
 use pagedesk_shared::contracts::queue::{OutboundJob, enqueue_outbound};
@@ -11,6 +10,7 @@ use pagedesk_shared::domain::rules::{Facts, RoutingRule};
 use pagedesk_shared::domain::{AssignedBy, ConversationStatus, Direction, EventType, MessageKind};
 use pagedesk_shared::services::assignment::{self, Assigner, Target};
 use pagedesk_shared::services::automatic::{self, Automatic};
+use pagedesk_shared::services::ttl_map::TtlMap;
 use pagedesk_shared::store::{
     ContactItem, ConversationItem, Message, PageItem, Settings, Store, Touch,
 };
@@ -38,12 +38,10 @@ impl Account {
     }
 }
 
-/// (account, Page) → what applies there, and when it was read.
-type Entries = HashMap<(String, String), (Arc<Account>, Instant)>;
-
+/// (account, Page) → what applies there.
 #[derive(Default)]
 pub struct AccountCache {
-    entries: Mutex<Entries>,
+    entries: TtlMap<(String, String), Arc<Account>>,
 }
 
 impl AccountCache {
@@ -55,11 +53,8 @@ impl AccountCache {
         ttl: Duration,
     ) -> pagedesk_shared::Result<Arc<Account>> {
         let key = (account.to_owned(), page_id.to_owned());
-        if let Ok(m) = self.entries.lock()
-            && let Some((a, at)) = m.get(&key)
-            && at.elapsed() < ttl
-        {
-            return Ok(a.clone());
+        if let Some(a) = self.entries.fresh(&key, |_| ttl) {
+            return Ok(a);
         }
         let (settings, rules) =
             futures::try_join!(store.get_settings(account), store.get_rules(account))?;
@@ -69,9 +64,7 @@ impl AccountCache {
             settings,
             rules: rules.rules,
         });
-        if let Ok(mut m) = self.entries.lock() {
-            m.insert(key, (a.clone(), Instant::now()));
-        }
+        self.entries.put(key, a.clone());
         Ok(a)
     }
 }

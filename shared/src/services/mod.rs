@@ -8,3 +8,4 @@ pub mod automatic;
 pub mod media;
 pub mod page_cache;
 pub mod spill;
+pub mod ttl_map;

@@ -2,10 +2,9 @@
 //! cache period per Page at most instead of once per event (so a channel switch applies within
 //! that period). The router reads a Page for every event, the sender for every send.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::ttl_map::TtlMap;
 use crate::store::{PageItem, Store};
 
 // A Page registered a moment ago should start routing quickly.
@@ -13,7 +12,7 @@ const MISSING_TTL: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
 pub struct PageCache {
-    entries: Mutex<HashMap<String, (Option<PageItem>, Instant)>>,
+    entries: TtlMap<String, Option<PageItem>>,
 }
 
 impl PageCache {
@@ -23,25 +22,17 @@ impl PageCache {
         page_id: &str,
         found_ttl: Duration,
     ) -> crate::Result<Option<PageItem>> {
-        if let Ok(m) = self.entries.lock()
-            && let Some((p, at)) = m.get(page_id)
-        {
-            let ttl = if p.is_some() { found_ttl } else { MISSING_TTL };
-            if at.elapsed() < ttl {
-                return Ok(p.clone());
-            }
+        let ttl = |p: &Option<PageItem>| if p.is_some() { found_ttl } else { MISSING_TTL };
+        if let Some(p) = self.entries.fresh(page_id, ttl) {
+            return Ok(p);
         }
         let page = store.get_page(page_id).await?;
-        if let Ok(mut m) = self.entries.lock() {
-            m.insert(page_id.to_owned(), (page.clone(), Instant::now()));
-        }
+        self.entries.put(page_id.to_owned(), page.clone());
         Ok(page)
     }
 
     /// Forgets a Page, so the next lookup reads it (after the Page refused its cached token).
     pub fn invalidate(&self, page_id: &str) {
-        if let Ok(mut m) = self.entries.lock() {
-            m.remove(page_id);
-        }
+        self.entries.remove(page_id);
     }
 }
