@@ -55,9 +55,10 @@ pub fn clients_for(dynamo: &str, sqs: &str, secrets: &str) -> Clients {
     )
 }
 
-/// A `TransactItems` entry's kind (`Put`, `Update`, `Delete`, `ConditionCheck`) and body.
-fn tx_item(item: &serde_json::Value) -> Option<(&'static str, &serde_json::Value)> {
-    ["Put", "Update", "Delete", "ConditionCheck"]
+/// A `TransactItems` entry's kind (`Put`, `Update`, `Delete`, `ConditionCheck`, or `Get` in
+/// a `TransactGetItems`) and body.
+pub(crate) fn tx_item(item: &serde_json::Value) -> Option<(&'static str, &serde_json::Value)> {
+    ["Put", "Update", "Delete", "ConditionCheck", "Get"]
         .into_iter()
         .find_map(|k| Some((k, item.get(k)?)))
 }

@@ -66,11 +66,7 @@ pub fn request_grants(service: &str, op: &str, uri: &str, body: &[u8]) -> Vec<(S
                     .and_then(Value::as_array)
                     .into_iter()
                     .flatten()
-                    .filter_map(|i| {
-                        ["Put", "Update", "Delete", "ConditionCheck", "Get"]
-                            .into_iter()
-                            .find_map(|k| Some((k, i.get(k)?)))
-                    })
+                    .filter_map(crate::aws::tx_item)
                     .map(|(k, b)| {
                         (
                             action(&format!("{k}Item")),
