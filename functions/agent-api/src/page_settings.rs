@@ -14,7 +14,7 @@ use crate::App;
 use crate::error::ApiFailure;
 use crate::extract::{Caller, Id, RawBody, Reply, body, ok};
 use crate::pages::own_page;
-use crate::settings::{apply, view};
+use crate::settings::{apply, key_made, view};
 
 /// The answer of both methods: the Page's overrides (in `GET /settings`' shape, those fields
 /// only) and every setting as it applies to the Page.
@@ -80,12 +80,7 @@ pub async fn put(
         .await?;
     tracing::info!(admin = %c.sub, page_id = %page_id, fields = patch.len(), inherited = inherit.len(), "Page settings changed");
     let mut out = answer(&page_id, &own, &account);
-    // A signing key made for the caller is shown in this answer only.
-    let made = patch
-        .get("ai_agent")
-        .is_some_and(|a| a.is_object() && a.get("secret").is_none())
-        && own.values.ai_agent_secret != before;
-    if made
+    if key_made(&patch, &before, &own.values.ai_agent_secret)
         && let Some(a) = out
             .pointer_mut("/overrides/ai_agent")
             .and_then(Value::as_object_mut)

@@ -46,15 +46,25 @@ pub async fn put(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): RawBody
     app.store.put_settings(&c.account, &s).await?;
     tracing::info!(admin = %c.sub, fields = patch.len(), "settings changed");
     let mut out = view(&s);
-    // A signing key made for the caller is shown in this answer only.
-    let made = patch
-        .get("ai_agent")
-        .is_some_and(|a| a.is_object() && a.get("secret").is_none())
-        && s.ai_agent_secret != before;
-    if made && let Some(a) = out.get_mut("ai_agent").and_then(Value::as_object_mut) {
+    if key_made(&patch, &before, &s.ai_agent_secret)
+        && let Some(a) = out.get_mut("ai_agent").and_then(Value::as_object_mut)
+    {
         a.insert("secret".into(), json!(s.ai_agent_secret));
     }
     ok(&out)
+}
+
+/// Whether this change made the AI agent a signing key (none was given, and the key is not
+/// the one before): such a key is shown in this answer only.
+pub(crate) fn key_made(
+    patch: &Map<String, Value>,
+    before: &Option<String>,
+    after: &Option<String>,
+) -> bool {
+    patch
+        .get("ai_agent")
+        .is_some_and(|a| a.is_object() && a.get("secret").is_none())
+        && after != before
 }
 
 fn text(v: &Value, name: &str, problems: &mut Vec<String>) -> Option<Option<String>> {
