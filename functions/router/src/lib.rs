@@ -62,9 +62,9 @@ pub struct Router {
     pub s3: pagedesk_shared::adapters::s3::S3,
     /// Fetches media URLs under the URL policy.
     pub media_http: reqwest::Client,
-    /// When this process last recorded a webhook for each Page (`last_webhook_at` is written
-    /// at most once a minute per Page and process).
-    pub webhook_marks: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    /// The Pages this process recorded a webhook for (`last_webhook_at` is written at most
+    /// once a minute per Page and process).
+    pub webhook_marks: pagedesk_shared::services::ttl_map::TtlMap<String, ()>,
 }
 
 /// How stale a Page's `last_webhook_at` may be before the router writes it again.
@@ -114,16 +114,18 @@ impl Router {
     /// UpdateItem a minute per Page at most; a failure is logged, never the event's.
     async fn mark_webhook(&self, page: &PageItem) {
         let now = self.clock.now_ms();
-        let recent = |at: Option<i64>| at.is_some_and(|t| now - t < WEBHOOK_MARK_MS);
-        if recent(page.last_webhook_at) {
+        let period = std::time::Duration::from_millis(WEBHOOK_MARK_MS as u64);
+        if page
+            .last_webhook_at
+            .is_some_and(|t| now - t < WEBHOOK_MARK_MS)
+            || self
+                .webhook_marks
+                .fresh(&page.page_id, |_| period)
+                .is_some()
+        {
             return;
         }
-        if let Ok(mut marks) = self.webhook_marks.lock() {
-            if recent(marks.get(&page.page_id).copied()) {
-                return;
-            }
-            marks.insert(page.page_id.clone(), now);
-        }
+        self.webhook_marks.put(page.page_id.clone(), ());
         if let Err(e) = self.store.mark_webhook_seen(&page.page_id, now).await {
             tracing::warn!(error = %e, "the Page's last webhook time was not recorded");
         }
