@@ -283,6 +283,15 @@ async fn sharing_only_me_and_shared_set_the_routing_rules() {
     assert_eq!(list[0]["match"]["pages"], json!([p1]));
     let team = list.iter().find(|r| r["name"] == "team").unwrap();
     assert_eq!(team["match"]["pages"], json!([p2]));
+    // only_me also limits the Page to the admin; shared leaves it to the team.
+    let one = stack.get(&format!("/pages/{p1}"), &admin).await;
+    assert_eq!(
+        one["sharing"],
+        json!({"mode": "only_me", "admin": "admin-1"}),
+        "{one}"
+    );
+    let two = stack.get(&format!("/pages/{p2}"), &admin).await;
+    assert_eq!(two["sharing"], json!({"mode": "shared"}), "{two}");
     // A rule that does not exist is refused before anything is connected.
     let p3 = id('9');
     let login = stack.fb_user(&id('7'), &[(&p3, "Three")], &[]).await;

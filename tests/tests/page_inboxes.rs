@@ -396,3 +396,110 @@ async fn an_agent_limited_to_one_page_sees_and_gets_nothing_of_another() {
         "{ag}"
     );
 }
+
+#[tokio::test]
+async fn a_page_shared_only_me_is_its_admins_alone_until_shared() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let a = t.page_id.clone();
+    let admin = stack.admin(&t.account);
+    put(
+        &stack,
+        &admin,
+        "/agents/helper",
+        json!({"status": "online"}),
+    )
+    .await;
+    let team = json!({"name": "all", "agents": ["helper"], "method": "round_robin"});
+    put(&stack, &admin, "/routing-rules", json!({"rules": [team]})).await;
+    stack
+        .deliver(&a, vec![text_event(&a, "early", "hello", now_ms())])
+        .await;
+    let before = conversation_on(&stack, &t, &a, "early").await;
+    assert_eq!(before["assignee"], "helper", "{before}");
+    let c1 = before["id"].as_str().unwrap_or_default().to_owned();
+
+    // Only me: the helper's open conversation goes back to the pool and out of their reach.
+    let v = put(
+        &stack,
+        &admin,
+        &format!("/pages/{a}/sharing"),
+        json!({"mode": "only_me"}),
+    )
+    .await;
+    assert_eq!(
+        v["sharing"],
+        json!({"mode": "only_me", "admin": "admin-1"}),
+        "{v}"
+    );
+    assert_eq!(v["moved"], 1, "{v}");
+    assert_eq!(v["agents"], json!([]), "no agent may work it: {v}");
+    let helper = stack.token(&t.account, "helper", Role::Agent);
+    let (status, _) = stack
+        .api("GET", &format!("/conversations/{c1}"), Some(&helper), None)
+        .await;
+    assert_eq!(status, 404);
+    let listed = stack
+        .all_pages("/conversations?limit=100", &helper, "cursor")
+        .await;
+    assert!(listed.is_empty(), "the helper lists nothing: {listed:?}");
+    let c = stack.get(&format!("/conversations/{c1}"), &admin).await;
+    assert!(c["assignee"].is_null(), "{c}");
+
+    // With the owner rule replaced by one naming the helper, routing still never gives them
+    // the Page.
+    put(&stack, &admin, "/routing-rules", json!({"rules": [team]})).await;
+    stack
+        .deliver(&a, vec![text_event(&a, "later", "hi again", now_ms())])
+        .await;
+    let after = conversation_on(&stack, &t, &a, "later").await;
+    assert_eq!(after["routing_rule"], "all", "{after}");
+    assert!(after["assignee"].is_null(), "{after}");
+    let (status, v) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{c1}/assign"),
+            Some(&admin),
+            Some(json!({"agent_id": "helper"})),
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
+    let (status, v) = stack
+        .api(
+            "PUT",
+            &format!("/pages/{a}/sharing"),
+            Some(&admin),
+            Some(json!({"mode": "shared", "rule": "nope"})),
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(
+        stack.get(&format!("/pages/{a}"), &admin).await["sharing"]["mode"],
+        "only_me",
+        "a refused change changes nothing"
+    );
+
+    // Shared again: the helper works the Page.
+    let v = put(
+        &stack,
+        &admin,
+        &format!("/pages/{a}/sharing"),
+        json!({"mode": "shared", "rule": "all"}),
+    )
+    .await;
+    assert_eq!(v["sharing"], json!({"mode": "shared"}), "{v}");
+    assert_eq!(v["agents"], json!(["helper"]), "{v}");
+    let (status, _) = stack
+        .api("GET", &format!("/conversations/{c1}"), Some(&helper), None)
+        .await;
+    assert_eq!(status, 200);
+    let (status, v) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{c1}/assign"),
+            Some(&admin),
+            Some(json!({"agent_id": "helper"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+}

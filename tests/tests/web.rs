@@ -681,6 +681,19 @@ async fn a_page_overrides_a_setting_and_an_agent_limited_to_one_page_sees_only_i
         .await
         .expect("diagnose");
     find(&b, "li[data-finding=no_webhook_yet]").await;
+    // Only me, then shared again (the rest of the test needs the agent on it).
+    button(&b, "Only me").await.click().await.expect("only me");
+    text_of(&b, ".page-inbox .sharing", "agents do not see it").await;
+    let v = stack.get(&format!("/pages/{other}"), &admin).await;
+    assert_eq!(v["sharing"]["mode"], "only_me", "{v}");
+    button(&b, "Share with the team")
+        .await
+        .click()
+        .await
+        .expect("share");
+    text_of(&b, ".page-inbox .sharing", "Shared with the agents").await;
+    let v = stack.get(&format!("/pages/{other}"), &admin).await;
+    assert_eq!(v["sharing"]["mode"], "shared", "{v}");
 
     // Admin → Agents: limit an agent to the second Page.
     put_agent(&stack, &admin, "limited").await;

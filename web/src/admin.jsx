@@ -261,8 +261,19 @@ function Pages({ api, config, feed }) {
 // One Page as an inbox of its own: its settings over the account's, the rules that name it, and
 // the agents who may work it.
 function PageInbox({ api, pageId, rules }) {
-  const [page] = useLoad(() => api.get(`/pages/${pageId}`), [api, pageId]);
+  const [page, , , setPage] = useLoad(() => api.get(`/pages/${pageId}`), [api, pageId]);
+  const [shareError, setShareError] = useState(null);
   const naming = (rules || []).filter((r) => (r.match?.pages || []).includes(pageId));
+  const onlyMe = page?.sharing?.mode === 'only_me';
+  // Sharing answers with the Page as GET shows it, so the panel shows the change at once.
+  const share = async (mode) => {
+    try {
+      setPage(await api.put(`/pages/${pageId}/sharing`, { mode }));
+      setShareError(null);
+    } catch (e) {
+      setShareError(e);
+    }
+  };
   return (
     <section class="card page-inbox" aria-label={`Page ${pageId}`}>
       <h3>{page?.name || pageId}</h3>
@@ -270,6 +281,13 @@ function PageInbox({ api, pageId, rules }) {
         Agents who may work it: {(page?.agents || []).join(', ') || 'none'} (admins work every Page).
         Rules that name it: {naming.map((r) => r.name).join(', ') || 'none'}.
       </p>
+      <p class="sharing">
+        {onlyMe ? `Only ${page.sharing.admin} works this Page; agents do not see it.` : 'Shared with the agents given it.'}{' '}
+        <button type="button" onClick={() => share(onlyMe ? 'shared' : 'only_me')}>
+          {onlyMe ? 'Share with the team' : 'Only me'}
+        </button>
+      </p>
+      <ErrorLine error={shareError} />
       <Diagnostics api={api} pageId={pageId} />
       <SettingsForm api={api} pageId={pageId} />
     </section>

@@ -15,6 +15,7 @@ mod events;
 mod extract;
 mod page_diagnostics;
 mod page_settings;
+mod page_sharing;
 mod pages;
 mod pages_connect;
 mod replies;
@@ -47,6 +48,31 @@ fn within(
 ) -> Result<ConversationItem, ApiFailure> {
     conv.filter(|cv| pages.is_none_or(|p| p.contains(&cv.page_id)))
         .ok_or(ApiFailure::NotFound("conversation"))
+}
+
+/// The Pages `agent` works: those their profile names (`None`: every Page), less the Pages
+/// shared `only_me` with someone else.
+fn scope(
+    named: Option<Vec<String>>,
+    account_pages: &[pagedesk_shared::store::PageItem],
+    agent: &str,
+) -> Option<Vec<String>> {
+    let closed = |id: &str| {
+        account_pages
+            .iter()
+            .any(|p| p.page_id == id && !p.open_to(agent))
+    };
+    if !account_pages.iter().any(|p| !p.open_to(agent)) {
+        return named;
+    }
+    let all = || account_pages.iter().map(|p| p.page_id.clone()).collect();
+    Some(
+        named
+            .unwrap_or_else(all)
+            .into_iter()
+            .filter(|id| !closed(id))
+            .collect(),
+    )
 }
 
 /// What the handlers work with.
@@ -109,11 +135,11 @@ impl App {
         if let Some(pages) = self.agent_pages.fresh(&key, |_| ttl) {
             return Ok(pages);
         }
-        let pages = self
-            .store
-            .get_agent(&c.account, &c.sub)
-            .await?
-            .and_then(|a| a.pages);
+        let (agent, account_pages) = tokio::try_join!(
+            self.store.get_agent(&c.account, &c.sub),
+            self.store.list_pages(&c.account)
+        )?;
+        let pages = scope(agent.and_then(|a| a.pages), &account_pages, &c.sub);
         self.agent_pages.put(key, pages.clone());
         Ok(pages)
     }
@@ -183,6 +209,7 @@ routes! {
     "/pages/{page_id}" => [GET pages::get, PUT pages::put, DELETE pages::delete],
     "/pages/{page_id}/import" => [POST pages_connect::import],
     "/pages/{page_id}/settings" => [GET page_settings::get, PUT page_settings::put],
+    "/pages/{page_id}/sharing" => [PUT page_sharing::put],
     "/pages/{page_id}/diagnostics" => [GET page_diagnostics::get],
 }
 

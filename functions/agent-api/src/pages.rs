@@ -38,15 +38,21 @@ pub async fn list(State(app): State<Arc<App>>, c: Caller) -> Reply {
 pub async fn get(State(app): State<Arc<App>>, c: Caller, Id(page_id): Id) -> Reply {
     c.require_admin()?;
     let page = own_page(&app, &c.account, &page_id).await?;
-    let mut v = views::page(&page);
-    // Who may work it: the agents with every Page and those given this one (admins see all).
-    let agents = app.store.list_agents(&c.account).await?;
+    ok(&answer(&app, &page).await?)
+}
+
+/// The Page as `GET /pages/{page_id}` shows it, with `agents`: who may work it (those with
+/// every Page and those given this one, or only its admin while it is `only_me`; admins see
+/// every Page).
+pub(crate) async fn answer(app: &App, page: &PageItem) -> Result<serde_json::Value, ApiFailure> {
+    let mut v = views::page(page);
+    let agents = app.store.list_agents(&page.account).await?;
     v["agents"] = agents
         .iter()
-        .filter(|a| a.works(&page_id))
+        .filter(|a| a.works(&page.page_id) && page.open_to(&a.id))
         .map(|a| a.id.clone())
         .collect();
-    ok(&v)
+    Ok(v)
 }
 
 pub(crate) async fn own_page(

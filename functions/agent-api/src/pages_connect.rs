@@ -9,8 +9,7 @@ use lambda_http::http::StatusCode;
 use pagedesk_shared::adapters::graph::{AppCredentials, GrantedPage, GraphError};
 use pagedesk_shared::connect::{self};
 use pagedesk_shared::contracts::queue::{ImportJob, enqueue_import};
-use pagedesk_shared::domain::rules::{RoutingRule, RuleMatch};
-use pagedesk_shared::domain::{EventType, PageStatus, RoutingMethod};
+use pagedesk_shared::domain::{EventType, PageStatus};
 use pagedesk_shared::store::{EventItem, ImportKind, ImportProgress, PageItem};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -19,6 +18,7 @@ use crate::App;
 use crate::error::ApiFailure;
 use crate::extract::{Caller, Id, RawBody, Reply, body, json, ok};
 
+use crate::page_sharing::{Sharing, SharingMode, release_others, share_rules};
 use crate::pages::{graph_down, next_check, numeric_id, own_page, take, token_secret};
 
 #[derive(Debug, Deserialize)]
@@ -30,20 +30,6 @@ struct Connect {
     page_ids: Option<Vec<String>>,
     sharing: Option<Sharing>,
     import_history: Option<ImportRequest>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Sharing {
-    mode: SharingMode,
-    rule: Option<String>,
-}
-
-#[derive(Debug, Deserialize, PartialEq)]
-#[serde(rename_all = "snake_case")]
-enum SharingMode {
-    OnlyMe,
-    Shared,
 }
 
 /// `{"days": 1-90, "assign": "rules" | "unassigned"}` (`rules` when absent).
@@ -242,6 +228,12 @@ pub async fn connect(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): Raw
         item.connected_by = Some(person.id.clone());
         item.connected_at = Some(now);
         item.updated_at = now;
+        // Private from its first write, so no agent ever sees an `only_me` Page.
+        match req.sharing.as_ref().map(|s| &s.mode) {
+            Some(SharingMode::OnlyMe) => item.private_to = Some(c.sub.clone()),
+            Some(SharingMode::Shared) => item.private_to = None,
+            None => {}
+        }
         item.check_at(next_check(&app, &p.id, now));
         match take(&app, &mut item, &token, now).await {
             Ok(()) => {}
@@ -282,7 +274,12 @@ pub async fn connect(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): Raw
     if let Some(sharing) = &req.sharing
         && !connected.is_empty()
     {
-        share(&app, &c, sharing, &connected, now).await?;
+        share_rules(&app, &c, sharing, &connected, "sharing.rule", now).await?;
+        if sharing.mode == SharingMode::OnlyMe {
+            for page_id in &connected {
+                release_others(&app, &c, page_id, now).await?;
+            }
+        }
     }
     tracing::info!(
         pages = results.len(),
@@ -317,69 +314,6 @@ pub(crate) async fn app_credentials(app: &App) -> Result<AppCredentials, ApiFail
         id: id.clone(),
         secret,
     })
-}
-
-/// `only_me`: an `owner` rule for the connecting admin, first in order, scoped to the Pages.
-/// `shared`: the Pages join the named rule's `match.pages`.
-async fn share(
-    app: &App,
-    c: &Caller,
-    sharing: &Sharing,
-    pages: &[String],
-    now: i64,
-) -> Result<(), ApiFailure> {
-    for _ in 0..4 {
-        let current = app.store.get_rules(&c.account).await?;
-        let mut rules = current.rules.clone();
-        match sharing.mode {
-            SharingMode::OnlyMe => {
-                let name: String = format!("only me: {}", c.sub).chars().take(100).collect();
-                match rules.iter_mut().find(|r| r.name == name) {
-                    Some(r) => add_pages(&mut r.matches, pages),
-                    None => rules.insert(
-                        0,
-                        RoutingRule {
-                            name,
-                            matches: RuleMatch {
-                                pages: pages.to_vec(),
-                                ..Default::default()
-                            },
-                            agents: vec![c.sub.clone()],
-                            method: RoutingMethod::Owner,
-                            on_agent_removed: Default::default(),
-                        },
-                    ),
-                }
-            }
-            SharingMode::Shared => {
-                let name = sharing.rule.as_deref().unwrap_or_default();
-                let Some(r) = rules.iter_mut().find(|r| r.name == name) else {
-                    return Err(ApiFailure::invalid(format!(
-                        "sharing.rule: there is no routing rule named {name:?}"
-                    )));
-                };
-                add_pages(&mut r.matches, pages);
-            }
-        }
-        let as_json = json!({"rules": rules});
-        pagedesk_shared::domain::rules::parse_rules(&as_json).map_err(ApiFailure::Invalid)?;
-        if app
-            .store
-            .put_rules(&c.account, &rules, current.version, now)
-            .await?
-        {
-            return Ok(());
-        }
-    }
-    Err(ApiFailure::RulesChanged)
-}
-
-fn add_pages(m: &mut RuleMatch, pages: &[String]) {
-    for p in pages {
-        if !m.pages.contains(p) {
-            m.pages.push(p.clone());
-        }
-    }
 }
 
 /// `POST /pages/{page_id}/import` `{"import_history": {"days", "assign"}}` → 202.

@@ -175,6 +175,10 @@ pub fn page(p: &PageItem) -> Value {
         "subscribed_fields": p.subscribed_fields,
         "connected_by": p.connected_by,
         "connected_at": time(p.connected_at),
+        "sharing": match &p.private_to {
+            Some(admin) => json!({"mode": "only_me", "admin": admin}),
+            None => json!({"mode": "shared"}),
+        },
         "last_check_at": time(p.last_check_at),
         "last_check": p.last_check,
         "import": p.import.as_ref().map(|i| json!({

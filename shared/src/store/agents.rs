@@ -167,6 +167,23 @@ impl Store {
         .await
     }
 
+    /// Every open conversation of `page_id` assigned to someone other than `keep`.
+    pub async fn open_conversations_on_page_not_of(
+        &self,
+        account: &str,
+        page_id: &str,
+        keep: &str,
+    ) -> Result<Vec<ConversationItem>> {
+        self.conversations_where(
+            account,
+            &[ConversationStatus::Open],
+            "page_id = :pg AND attribute_exists(assignee) AND assignee <> :k",
+            &[],
+            &[(":pg", s(page_id)), (":k", s(keep))],
+        )
+        .await
+    }
+
     /// Open conversations of `agent` that `rule` placed (the ones its removal policy covers).
     pub async fn open_conversations_of(
         &self,

@@ -8,6 +8,7 @@ use serde_json::json;
 use super::*;
 use crate::connect::Channels;
 use crate::domain::{EventType, PageStatus};
+use crate::store::update::UpdateExpr;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -52,6 +53,10 @@ pub struct PageItem {
     /// When a webhook event for the Page last reached the router (to the minute).
     #[serde(default)]
     pub last_webhook_at: Option<i64>,
+    /// `sharing: only_me`: the one admin who may work the Page until it is shared; absent:
+    /// every agent given the Page (or every Page) works it.
+    #[serde(default)]
+    pub private_to: Option<String>,
     /// When a send first met Meta's EU/Japan privacy restriction (10/2018336).
     #[serde(default)]
     pub privacy_restricted_at: Option<i64>,
@@ -153,6 +158,12 @@ impl PageItem {
 }
 
 impl PageItem {
+    /// Whether `agent` may work the Page's conversations as far as its sharing goes (their own
+    /// Pages are `AgentItem::works`).
+    pub fn open_to(&self, agent: &str) -> bool {
+        self.private_to.as_deref().is_none_or(|a| a == agent)
+    }
+
     /// A Page of `account` whose token is kept in the secret `token_secret`.
     pub fn new(account: &str, page_id: &str, token_secret: String, now: i64) -> Self {
         PageItem {
@@ -178,6 +189,7 @@ impl PageItem {
             reconcile: None,
             reconciled_messages: 0,
             last_webhook_at: None,
+            private_to: None,
             privacy_restricted_at: None,
             duepk: None,
             duesk: None,
@@ -224,6 +236,33 @@ impl Store {
             .send()
             .await;
         written(res, "DeleteItem")
+    }
+
+    /// Limits the Page to one admin (`Some`) or shares it again (`None`); `None` back when the
+    /// Page is not `account`'s.
+    pub async fn set_page_private_to(
+        &self,
+        account: &str,
+        page_id: &str,
+        private_to: Option<&str>,
+        now: i64,
+    ) -> Result<Option<PageItem>> {
+        let mut u = UpdateExpr::new();
+        u.set("updated_at = :u")
+            .value(":u", n(now))
+            .set_or_remove("private_to", ":pt", private_to.map(s))
+            .condition("account = :a")
+            .value(":a", s(account));
+        let res = self
+            .update_item(u.build(&self.table, &keys::page(page_id), keys::PAGE_SK)?)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match res {
+            Ok(out) => Ok(Some(from_item(out.attributes.unwrap_or_default())?)),
+            Err(e) if is_conditional(&e) => Ok(None),
+            Err(e) => Err(failed("UpdateItem")(e)),
+        }
     }
 
     pub async fn list_pages(&self, account: &str) -> Result<Vec<PageItem>> {
