@@ -6,6 +6,7 @@ pub mod outbound;
 pub mod rules;
 pub mod vocab;
 pub mod window;
+pub mod workday;
 
 pub use vocab::{
     AgentStatus, AssignedBy, AuthorType, Channel, ConversationStatus, Direction, EventType,

@@ -50,6 +50,9 @@ pub struct RoutingRule {
     pub method: RoutingMethod,
     #[serde(default)]
     pub on_agent_removed: OnAgentRemoved,
+    /// Labels the conversations the rule matches are given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 /// What is known about a conversation when it is routed.
@@ -134,6 +137,9 @@ pub fn parse_rules(body: &Value) -> Result<Vec<RoutingRule>, Vec<String>> {
                 "{at}.match.channels: {c:?} is not {}",
                 Channel::expected()
             ));
+        }
+        if let Err(p) = crate::domain::workday::labels(&rule.labels, &format!("{at}.labels")) {
+            problems.extend(p);
         }
         if rule.matches.keywords.iter().any(|k| k.trim().is_empty()) {
             problems.push(format!("{at}.match.keywords: empty keyword"));

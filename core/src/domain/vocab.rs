@@ -183,6 +183,8 @@ vocabulary! {
         PageImport = "page.import",
         ContactErased = "contact.erased",
         CsatReceived = "csat.received",
+        /// A private note: the team's, never sent to Meta.
+        NoteCreated = "note.created",
     }
 }
 

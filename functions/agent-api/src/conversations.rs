@@ -53,6 +53,13 @@ pub async fn list(State(app): State<Arc<App>>, c: Caller, p: Params) -> Reply {
         assignee,
         page_id: p.get("page_id").map(str::to_owned),
         pages: app.pages_of(&c).await?,
+        label: match p.get("label") {
+            Some(l) if !pagedesk_shared::domain::workday::is_name(l) => {
+                return Err(ApiFailure::bad_parameter("label", "1 to 50 of a-z 0-9 _ -"));
+            }
+            l => l.map(str::to_owned),
+        },
+        contact_id: p.get("contact_id").map(str::to_owned),
         channel,
         limit: p.limit(25, 100)?,
         cursor: p.get("cursor").map(str::to_owned),
@@ -101,7 +108,7 @@ pub async fn get(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply {
 }
 
 /// The conversation as the API shows it (what every action on it answers with).
-async fn show(app: &App, c: &Caller, id: &str) -> Reply {
+pub(crate) async fn show(app: &App, c: &Caller, id: &str) -> Reply {
     let conv = app.conversation(c, id).await?;
     let settings = app
         .store

@@ -13,6 +13,7 @@ mod conversations;
 mod error;
 mod events;
 mod extract;
+mod notes;
 mod page_diagnostics;
 mod page_settings;
 mod page_sharing;
@@ -21,6 +22,7 @@ mod pages_connect;
 mod replies;
 mod reports;
 mod rules;
+mod saved_replies;
 mod settings;
 mod uploads;
 
@@ -196,6 +198,11 @@ routes! {
     "/conversations/{id}/handoff" => [POST conversations::handoff],
     "/conversations/{id}/resolve" => [POST conversations::resolve],
     "/conversations/{id}/reopen" => [POST conversations::reopen],
+    "/conversations/{id}/notes" => [POST notes::post],
+    "/conversations/{id}/labels" => [PUT notes::put_labels],
+    "/labels" => [GET notes::list],
+    "/saved-replies" => [GET saved_replies::list],
+    "/saved-replies/{shortcut}" => [PUT saved_replies::put, DELETE saved_replies::delete],
     "/contacts/{id}" => [GET contacts::get, DELETE contacts::erase],
     "/events" => [GET events::list],
     "/uploads" => [POST uploads::post],

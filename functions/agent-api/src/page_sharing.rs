@@ -124,6 +124,7 @@ pub(crate) async fn share_rules(
                             agents: vec![c.sub.clone()],
                             method: RoutingMethod::Owner,
                             on_agent_removed: Default::default(),
+                            labels: vec![],
                         },
                     ),
                 }

@@ -25,7 +25,7 @@ const MAX_MINUTES_PER_RUN: i64 = 12 * 60;
 mod health;
 
 pub use health::Health;
-mod reconcile;
+pub mod reconcile;
 
 pub struct Scheduler {
     pub store: Store,

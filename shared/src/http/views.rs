@@ -17,6 +17,7 @@ pub fn conversation(c: &ConversationItem, human_agent_enabled: bool, now: i64) -
         "channel": c.channel,
         "status": c.status,
         "assignee": c.assignee,
+        "labels": c.labels,
         "contact": {"id": c.contact_id, "name": c.contact_name, "picture_url": c.contact_picture_url, "erased": c.contact_erased},
         "post_id": c.post_id,
         "subject": c.subject,

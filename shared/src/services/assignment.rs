@@ -69,7 +69,13 @@ impl<'s> Assigner<'s> {
         now: i64,
     ) -> Result<Routed> {
         match target {
-            Target::Rule(rule) => self.assign_by_rule(conv, rule, by, now).await,
+            Target::Rule(rule) => {
+                let routed = self.assign_by_rule(conv, rule, by, now).await?;
+                self.store
+                    .add_labels(conv, &rule.labels, &rule.name, now)
+                    .await?;
+                Ok(routed)
+            }
             Target::Bot => {
                 let ev = event(conv, None, None, by, now, json!({"ai_agent": true}));
                 self.store

@@ -16,6 +16,10 @@ pub struct ConversationQuery {
     /// Only these Pages' conversations (an agent who works some Pages); at most 100.
     pub pages: Option<Vec<String>>,
     pub channel: Option<Channel>,
+    /// Only conversations carrying this label.
+    pub label: Option<String>,
+    /// Only this contact's conversations.
+    pub contact_id: Option<String>,
     pub limit: i32,
     pub cursor: Option<String>,
 }
@@ -76,6 +80,14 @@ impl Store {
         if let Some(c) = &q.channel {
             filters.push("channel = :ch");
             values.insert(":ch".into(), s(c.as_str()));
+        }
+        if let Some(l) = &q.label {
+            filters.push("contains(labels, :lb)");
+            values.insert(":lb".into(), s(l));
+        }
+        if let Some(c) = &q.contact_id {
+            filters.push("contact_id = :ct");
+            values.insert(":ct".into(), s(c));
         }
         let filter = (!filters.is_empty()).then(|| filters.join(" AND "));
         let limit = q.limit.clamp(1, 100) as usize;

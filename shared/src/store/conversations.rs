@@ -25,6 +25,10 @@ pub struct ConversationItem {
     pub channel: Channel,
     pub status: ConversationStatus,
     pub assignee: Option<String>,
+    /// The team's labels (a string set written only by `set_labels` and `add_labels`, never
+    /// from here, so no other write of the conversation can lose them).
+    #[serde(default, skip_serializing)]
+    pub labels: std::collections::BTreeSet<String>,
     pub contact_id: String,
     /// The person's Page-scoped id, the Send API recipient.
     pub facebook_id: String,

@@ -114,6 +114,13 @@ pub fn agent_sk(agent: &str) -> String {
     format!("AGENT#{agent}")
 }
 pub const ROUTING_SK: &str = "ROUTING";
+/// The names of every label the account has used (a string set).
+pub const LABELS_SK: &str = "LABELS";
+pub const SAVED_REPLY_PREFIX: &str = "REPLY#";
+
+pub fn saved_reply_sk(shortcut: &str) -> String {
+    format!("{SAVED_REPLY_PREFIX}{shortcut}")
+}
 pub fn lead_marker_sk(page_id: &str, leadgen_id: &str) -> String {
     format!("LEAD#{page_id}#{leadgen_id}")
 }

@@ -26,6 +26,7 @@ mod rules;
 mod schedule;
 mod settings;
 mod update;
+mod workday;
 
 use aws_smithy_types::error::display::DisplayErrorContext;
 use std::collections::{BTreeMap, HashMap};
@@ -63,6 +64,7 @@ pub use posts::PostItem;
 pub use rules::RulesItem;
 pub use schedule::DueRef;
 pub use settings::{Fallback, Settings};
+pub use workday::{LabelCount, SavedReply};
 
 pub type Item = HashMap<String, AttributeValue>;
 

@@ -79,6 +79,7 @@ impl Fallback {
             agents: self.agents.clone(),
             method: self.method,
             on_agent_removed: Default::default(),
+            labels: vec![],
         }
     }
 }

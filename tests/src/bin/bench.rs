@@ -683,6 +683,7 @@ async fn main() {
     print_requests(&before, &after, n_new);
     comments_and_leads(&stack, &clients).await;
     page_inbox::page_inbox(&stack, &clients).await;
+    page_inbox::reconciliation(&stack, &clients).await;
     scheduler_minute(&stack).await;
     sweeper_minute(&stack).await;
 }

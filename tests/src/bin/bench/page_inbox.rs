@@ -75,3 +75,98 @@ pub async fn page_inbox(stack: &Stack, clients: &pagedesk_shared::adapters::aws:
         print_requests_where(&before, &after, n, |k| k.starts_with("dynamodb"));
     }
 }
+
+/// One reconciliation run (what a Page costs per `PAGEDESK_RECONCILE_SECONDS`, an hour by
+/// default) over a Page whose `people` conversations were updated in the period, one message
+/// of which never had its webhook: the scheduler's start (metered in this process), then the
+/// router's steps on the local stack, and the Graph calls they made.
+pub async fn reconciliation(stack: &Stack, clients: &pagedesk_shared::adapters::aws::Clients) {
+    let t = stack.tenant().await;
+    let people = 10;
+    for i in 0..people {
+        let psid = format!("4{:014}", unique());
+        // The last person's message reaches the Page's history but not pagedesk.
+        let drop = i == people - 1;
+        let v = stack
+            .sim(
+                "POST",
+                "/_sim/messages",
+                Some(json!({"page_id": t.page_id, "psid": psid, "text": "hello", "drop_webhook": drop})),
+            )
+            .await;
+        assert!(v["mid"].is_string(), "{v}");
+    }
+    stack.settled().await;
+    let store = pagedesk_shared::store::Store::new(clients.dynamo(), stack.s("table"));
+    let page = store
+        .get_page(&t.page_id)
+        .await
+        .ok()
+        .flatten()
+        .expect("the bench's Page");
+    let reconcile = pagedesk_scheduler::reconcile::Reconcile {
+        sqs: clients.sqs(),
+        queue_url: stack.queue_url("InboundQueue"),
+        // Due at once: the run covers the period back from now.
+        period_ms: 1,
+    };
+    let graph_before = graph_requests(stack).await;
+    let before = counts(stack).await;
+    let cap_before = capacity(stack).await;
+    let start_before = super::meter();
+    reconcile.maybe_start(&store, &page, chrono_ms()).await;
+    let start_after = super::meter();
+    let done = pagedesk_e2e::eventually("the reconciliation done", 60, || async {
+        let p = store.get_page(&t.page_id).await.ok().flatten()?;
+        p.reconcile
+            .filter(|r| r.status == "done")
+            .map(|_| p.reconciled_messages)
+    })
+    .await;
+    assert_eq!(done, 1, "the missed message, once");
+    drained(stack, clients).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = counts(stack).await;
+    let cap_after = capacity(stack).await;
+    let graph: Vec<String> = graph_requests(stack).await[graph_before.len()..]
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["method"].as_str().unwrap_or("?"),
+                r["path"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    println!(
+        "aws  one reconciliation of a Page ({people} conversations updated in the period, 1 message without a webhook), per Page per PAGEDESK_RECONCILE_SECONDS:"
+    );
+    println!("       the scheduler's start (besides the health check it rides on):");
+    print_capacity(&start_before.1, &start_after.1, 1);
+    print_requests(&start_before.0, &start_after.0, 1);
+    println!("       the router's steps:");
+    print_capacity(&cap_before, &cap_after, 1);
+    print_requests_where(&before, &after, 1, |k| {
+        !k.starts_with("poll:") && !k.starts_with("sqs:ReceiveMessage")
+    });
+    println!(
+        "       graph calls: {} ({} Conversations API list, {} thread reads)",
+        graph.len(),
+        graph
+            .iter()
+            .filter(|g| g.ends_with("/conversations"))
+            .count(),
+        graph
+            .iter()
+            .filter(|g| !g.ends_with("/conversations"))
+            .count(),
+    );
+}
+
+/// What the simulator has recorded of Graph calls so far.
+async fn graph_requests(stack: &Stack) -> Vec<Value> {
+    match stack.sim("GET", "/_sim/requests", None).await {
+        Value::Array(a) => a,
+        other => panic!("the simulator's request log: {other}"),
+    }
+}

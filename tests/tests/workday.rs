@@ -1,0 +1,354 @@
+//! An agent's everyday tools through the local stack (issue 27): private notes, labels and
+//! saved replies.
+
+use pagedesk_e2e::{Stack, eventually, now_ms, text_event, unique};
+use pagedesk_shared::adapters::auth::Role;
+use serde_json::{Value, json};
+
+async fn put(stack: &Stack, tok: &str, path: &str, body: Value) -> Value {
+    let (status, v) = stack.api("PUT", path, Some(tok), Some(body)).await;
+    assert_eq!(status, 200, "PUT {path}: {v}");
+    v
+}
+
+/// Every Send API call the simulator has recorded.
+async fn sends(stack: &Stack) -> Vec<Value> {
+    let calls = stack.sim("GET", "/_sim/requests", None).await;
+    calls
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c["path"].as_str().is_some_and(|p| p.ends_with("/messages")))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_note_stays_with_the_team_names_agents_and_survives_erasure() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let admin = stack.admin(&t.account);
+    for a in ["ann", "ann-2"] {
+        put(
+            &stack,
+            &admin,
+            &format!("/agents/{a}"),
+            json!({"status": "online"}),
+        )
+        .await;
+    }
+    let user = format!("5{:014}", unique());
+    stack
+        .deliver(
+            &t.page_id,
+            vec![text_event(&t.page_id, &user, "my order is late", now_ms())],
+        )
+        .await;
+    let (conv, _) = stack.single_conversation(&t, 1).await;
+    let id = conv["id"].as_str().unwrap_or_default().to_owned();
+    stack.settled().await;
+    let sends_before = sends(&stack).await.len();
+    let ann = stack.token(&t.account, "ann", Role::Agent);
+    let secret = format!(
+        "refund approved, ref {} @ann-2 please check, cc ann@example.com",
+        unique()
+    );
+    let (status, note) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{id}/notes"),
+            Some(&ann),
+            Some(json!({"text": secret})),
+        )
+        .await;
+    assert_eq!(status, 201, "{note}");
+    assert_eq!(note["kind"], "note");
+    assert_eq!(note["author"], json!({"type": "agent", "id": "ann"}));
+
+    // In the timeline, after the person's message; the conversation has not moved.
+    let msgs = stack.all_messages(&id, &admin).await;
+    assert_eq!(msgs.len(), 2, "{msgs:?}");
+    assert_eq!(msgs[1]["id"], note["id"]);
+    assert_eq!(msgs[1]["text"], secret.as_str());
+    let after = stack.get(&format!("/conversations/{id}"), &admin).await;
+    for field in [
+        "last_message_at",
+        "last_message",
+        "last_inbound_at",
+        "window",
+        "updated_at",
+    ] {
+        assert_eq!(after[field], conv[field], "{field} moved: {after}");
+    }
+    // The feed has it with the agent it names (not the address, not an unknown name).
+    let ev = eventually("note.created in the feed", 20, || async {
+        let all = stack.all_pages("/events?limit=500", &admin, "after").await;
+        all.into_iter().find(|e| e["type"] == "note.created")
+    })
+    .await;
+    assert_eq!(ev["conversation_id"], id.as_str(), "{ev}");
+    assert_eq!(ev["data"]["mentions"], json!(["ann-2"]), "{ev}");
+    assert_eq!(ev["data"]["note"]["id"], note["id"], "{ev}");
+    // Meta never sees it.
+    stack.settled().await;
+    let new_sends: Vec<Value> = sends(&stack).await.split_off(sends_before);
+    assert!(
+        !new_sends.iter().any(|c| c.to_string().contains(&secret)),
+        "{new_sends:?}"
+    );
+
+    // Bad notes are refused and nothing is stored.
+    for bad in [
+        json!({"text": "  "}),
+        json!({"text": "x".repeat(5001)}),
+        json!({}),
+    ] {
+        let (status, v) = stack
+            .api(
+                "POST",
+                &format!("/conversations/{id}/notes"),
+                Some(&ann),
+                Some(bad),
+            )
+            .await;
+        assert_eq!(status, 422, "{v}");
+    }
+    assert_eq!(stack.all_messages(&id, &admin).await.len(), 2);
+
+    // Erasing the person keeps the team's note.
+    let contact = conv["contact"]["id"].as_str().unwrap_or_default();
+    let (status, _) = stack
+        .api(
+            "DELETE",
+            &format!("/contacts/{contact}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let msgs = stack.all_messages(&id, &admin).await;
+    assert_eq!(msgs[0]["erased"], true, "{msgs:?}");
+    assert_eq!(msgs[1]["text"], secret.as_str(), "{msgs:?}");
+}
+
+#[tokio::test]
+async fn labels_filter_count_and_come_from_rules() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let admin = stack.admin(&t.account);
+    put(
+        &stack,
+        &admin,
+        "/routing-rules",
+        json!({"rules": [{"name": "refunds", "match": {"keywords": ["refund"]}, "agents": [], "method": "claim", "labels": ["refund"]}]}),
+    )
+    .await;
+    let (a, b) = (format!("5{:014}", unique()), format!("5{:014}", unique()));
+    stack
+        .deliver(
+            &t.page_id,
+            vec![text_event(&t.page_id, &a, "I want a refund", now_ms())],
+        )
+        .await;
+    stack
+        .deliver(
+            &t.page_id,
+            vec![text_event(&t.page_id, &b, "hello", now_ms())],
+        )
+        .await;
+    // Both conversations there, the refund one routed by its rule.
+    let listed = eventually("both conversations routed", 20, || async {
+        let all = stack
+            .all_pages("/conversations?limit=100", &admin, "cursor")
+            .await;
+        (all.len() == 2 && all.iter().any(|c| c["routing_rule"] == "refunds")).then_some(all)
+    })
+    .await;
+    let by = |psid: &str| {
+        listed
+            .iter()
+            .find(|c| {
+                c["contact"]["id"]
+                    .as_str()
+                    .is_some_and(|x| x.ends_with(psid))
+            })
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (ca, cb) = (by(&a), by(&b));
+    let (ida, idb) = (
+        ca["id"].as_str().unwrap_or_default(),
+        cb["id"].as_str().unwrap_or_default(),
+    );
+    let ca = eventually("the rule's label", 20, || async {
+        let c = stack.get(&format!("/conversations/{ida}"), &admin).await;
+        (c["labels"] == json!(["refund"])).then_some(c)
+    })
+    .await;
+    assert_eq!(ca["routing_rule"], "refunds");
+
+    let agent = stack.token(&t.account, "helper", Role::Agent);
+    let v = put(
+        &stack,
+        &agent,
+        &format!("/conversations/{idb}/labels"),
+        json!({"labels": ["vip", "refund", "vip"]}),
+    )
+    .await;
+    assert_eq!(v["labels"], json!(["refund", "vip"]), "{v}");
+    for bad in [
+        json!({"labels": ["VIP"]}),
+        json!({"labels": (0..21).map(|i| format!("l{i}")).collect::<Vec<_>>()}),
+        json!({"labels": "vip"}),
+    ] {
+        let (status, v) = stack
+            .api(
+                "PUT",
+                &format!("/conversations/{idb}/labels"),
+                Some(&agent),
+                Some(bad),
+            )
+            .await;
+        assert_eq!(status, 422, "{v}");
+    }
+    let ids = |items: Vec<Value>| -> Vec<String> {
+        let mut v: Vec<String> = items
+            .iter()
+            .filter_map(|c| c["id"].as_str().map(str::to_owned))
+            .collect();
+        v.sort();
+        v
+    };
+    let mut both = vec![ida.to_owned(), idb.to_owned()];
+    both.sort();
+    assert_eq!(
+        ids(stack
+            .all_pages("/conversations?label=refund&limit=1", &agent, "cursor")
+            .await),
+        both
+    );
+    assert_eq!(
+        ids(stack
+            .all_pages("/conversations?label=vip", &agent, "cursor")
+            .await),
+        [idb]
+    );
+    assert!(
+        stack
+            .all_pages("/conversations?label=none", &agent, "cursor")
+            .await
+            .is_empty()
+    );
+    let (status, _) = stack
+        .api("GET", "/conversations?label=No%20Way", Some(&agent), None)
+        .await;
+    assert_eq!(status, 400);
+
+    let counts = stack.get("/labels", &agent).await;
+    assert_eq!(
+        counts["items"],
+        json!([{"name": "refund", "open_conversations": 2}, {"name": "vip", "open_conversations": 1}]),
+        "{counts}"
+    );
+    // Resolved conversations leave the counts; the label stays known.
+    let (status, v) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{idb}/resolve"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let counts = stack.get("/labels", &agent).await;
+    assert_eq!(
+        counts["items"],
+        json!([{"name": "refund", "open_conversations": 1}, {"name": "vip", "open_conversations": 0}]),
+        "{counts}"
+    );
+    // Taking every label off.
+    let v = put(
+        &stack,
+        &agent,
+        &format!("/conversations/{ida}/labels"),
+        json!({"labels": []}),
+    )
+    .await;
+    assert_eq!(v["labels"], json!([]), "{v}");
+}
+
+#[tokio::test]
+async fn saved_replies_are_written_by_admins_and_read_by_everyone() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let admin = stack.admin(&t.account);
+    let agent = stack.token(&t.account, "helper", Role::Agent);
+    let text = "Hi {{contact.first_name}}, this is {{agent.name}} from {{page.name}}.";
+    let v = put(
+        &stack,
+        &admin,
+        "/saved-replies/hello",
+        json!({"text": text}),
+    )
+    .await;
+    assert_eq!(v["shortcut"], "hello");
+    assert_eq!(v["text"], text);
+    let first = v["created_at"].clone();
+    let v = put(
+        &stack,
+        &admin,
+        "/saved-replies/hello",
+        json!({"text": "Hi {{contact.name}}"}),
+    )
+    .await;
+    assert_eq!(v["created_at"], first, "made once: {v}");
+    put(
+        &stack,
+        &admin,
+        "/saved-replies/bye",
+        json!({"text": "Bye!"}),
+    )
+    .await;
+    let list = stack.get("/saved-replies", &agent).await;
+    let shortcuts: Vec<&str> = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["shortcut"].as_str())
+        .collect();
+    assert_eq!(shortcuts, ["bye", "hello"], "{list}");
+
+    let (status, _) = stack
+        .api(
+            "PUT",
+            "/saved-replies/mine",
+            Some(&agent),
+            Some(json!({"text": "x"})),
+        )
+        .await;
+    assert_eq!(status, 403, "agents read, admins write");
+    for (path, body) in [
+        ("/saved-replies/Hello", json!({"text": "x"})),
+        ("/saved-replies/ok", json!({"text": "Hi {{contact.email}}"})),
+        ("/saved-replies/ok", json!({"text": " "})),
+    ] {
+        let (status, v) = stack.api("PUT", path, Some(&admin), Some(body)).await;
+        assert_eq!(status, 422, "{path}: {v}");
+    }
+    let (status, _) = stack
+        .api("DELETE", "/saved-replies/bye", Some(&admin), None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = stack
+        .api("DELETE", "/saved-replies/bye", Some(&admin), None)
+        .await;
+    assert_eq!(status, 404);
+    let list = stack.get("/saved-replies", &agent).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list}");
+    // Another account sees none of them.
+    let other = stack.admin(&format!("acct-{}", unique()));
+    assert_eq!(
+        stack.get("/saved-replies", &other).await["items"],
+        json!([])
+    );
+}
