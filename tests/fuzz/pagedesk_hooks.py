@@ -185,6 +185,9 @@ def before_call(ctx, case, **kwargs):
             if isinstance(a, dict) and "upload_id" in a:
                 del a["upload_id"]
                 a["url"] = "https://cdn.example/fuzz.png"
+    if path == "/saved-replies/{shortcut}" and isinstance(body.get("text"), str) and "{{" in body["text"]:
+        # Only the four placeholders the README names may stand between {{ and }}.
+        body["text"] = body["text"].replace("{{", "{ {")
     if path == "/pages/{page_id}/sharing" and isinstance(body.get("rule"), str):
         # The rule must be one of the account's (422 names it otherwise).
         del body["rule"]

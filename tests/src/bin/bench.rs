@@ -11,6 +11,8 @@
 
 #[path = "bench/page_inbox.rs"]
 mod page_inbox;
+#[path = "bench/workday.rs"]
+mod workday;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -684,6 +686,7 @@ async fn main() {
     comments_and_leads(&stack, &clients).await;
     page_inbox::page_inbox(&stack, &clients).await;
     page_inbox::reconciliation(&stack, &clients).await;
+    workday::workday(&stack, &clients).await;
     scheduler_minute(&stack).await;
     sweeper_minute(&stack).await;
 }
