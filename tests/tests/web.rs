@@ -776,3 +776,129 @@ async fn put_agent(stack: &Stack, admin: &str, id: &str) {
         .await;
     assert_eq!(status, 200, "{v}");
 }
+
+#[tokio::test]
+async fn an_agent_notes_labels_and_answers_with_a_saved_reply() {
+    let stack = Stack::connect();
+    let t: Tenant = stack.tenant().await;
+    let admin = stack.admin(&t.account);
+    put_agent(&stack, &admin, "alice").await;
+    let (s, v) = stack
+        .api(
+            "PUT",
+            "/agents/alice",
+            Some(&admin),
+            Some(json!({"name": "Alice"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = stack
+        .api(
+            "PUT",
+            "/saved-replies/thanks",
+            Some(&admin),
+            Some(json!({"text": "Thanks {{contact.first_name}}, {{agent.name}} here."})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (one, two) = (format!("2{:014}", unique()), format!("2{:014}", unique()));
+    for (psid, text) in [
+        (&one, "First person writes"),
+        (&two, "Second person writes"),
+    ] {
+        stack
+            .sim(
+                "POST",
+                "/_sim/messages",
+                Some(json!({"page_id": t.page_id, "psid": psid, "text": text})),
+            )
+            .await;
+    }
+    let token = stack.token(&t.account, "alice", Role::Agent);
+    let d = driver().await;
+    let b = browser(&d).await;
+    open_app(&stack, &b, &token).await;
+    let id = open_row(&b, "First person writes").await;
+
+    // A private note: in the thread as a note, never at the Send API.
+    find(&b, "textarea[aria-label='Private note']")
+        .await
+        .send_keys("Checked the order, it ships Monday")
+        .await
+        .expect("type");
+    button(&b, "Add note").await.click().await.expect("note");
+    text_of(&b, ".thread .kind-note", "it ships Monday").await;
+    let msgs = stack.all_messages(&id, &admin).await;
+    assert!(
+        msgs.iter()
+            .any(|m| m["kind"] == "note" && m["author"]["id"] == "alice"),
+        "{msgs:?}"
+    );
+
+    // A label, then the list filtered by it shows this conversation alone.
+    let labels = find(&b, "input[aria-label='Labels, comma-separated']").await;
+    labels.send_keys("vip").await.expect("type");
+    button(&b, "Save labels")
+        .await
+        .click()
+        .await
+        .expect("labels");
+    text_of(&b, ".conv-head .labels", "vip").await;
+    eventually("the label among the filter's choices", 20, || async {
+        let opts = b
+            .find_all(Locator::Css("form.filters option[value='vip']"))
+            .await
+            .ok()?;
+        (!opts.is_empty()).then_some(())
+    })
+    .await;
+    filter(&b, "Label", "vip").await;
+    eventually("only the labelled conversation listed", 20, || async {
+        let rows = b
+            .find_all(Locator::Css("li[data-conversation]"))
+            .await
+            .ok()?;
+        let mut texts = Vec::new();
+        for r in &rows {
+            texts.push(r.text().await.ok()?);
+        }
+        (texts.len() == 1 && texts[0].contains("First person writes")).then_some(())
+    })
+    .await;
+
+    // `/` offers the saved reply; choosing it fills in the agent's name.
+    find(&b, "textarea[aria-label='Reply']")
+        .await
+        .send_keys("/tha")
+        .await
+        .expect("type");
+    button(&b, "/thanks").await.click().await.expect("choose");
+    let filled = find(&b, "textarea[aria-label='Reply']")
+        .await
+        .prop("value")
+        .await
+        .expect("value")
+        .unwrap_or_default();
+    assert!(
+        filled.starts_with("Thanks") && filled.ends_with("Alice here."),
+        "{filled}"
+    );
+    button(&b, "Send").await.click().await.expect("send");
+    let sent = eventually("the saved reply at the Send API", 30, || {
+        let stack = &stack;
+        let one = one.clone();
+        async move {
+            let s = sends_to(stack, &one).await;
+            (!s.is_empty()).then_some(s)
+        }
+    })
+    .await;
+    assert_eq!(sent[0]["body"]["message"]["text"], filled.as_str());
+    assert!(
+        !sends_to(&stack, &one)
+            .await
+            .iter()
+            .any(|s| s.to_string().contains("ships Monday")),
+        "the note never reached Meta"
+    );
+}

@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from './api.js';
 import { changed, markSeen } from './inbox.jsx';
 import { Avatar, ChannelIcon, CHANNELS, contactName, ErrorLine, when } from './util.jsx';
-import { fullTime, QR_MAX, QR_TITLE_MAX, replyProblems, replyRefusal, span, TEXT_MAX } from './logic.js';
+import { fillSavedReply, fullTime, QR_MAX, QR_TITLE_MAX, replyProblems, replyRefusal, savedReplyChoices, span, TEXT_MAX } from './logic.js';
 
 function WindowState({ conv, now }) {
   if (conv.channel !== 'messenger') return null;
@@ -171,8 +171,13 @@ function kindOf(mime) {
   return 'file';
 }
 
-function ReplyBox({ api, conv, now, target, setTarget, onSent }) {
+function ReplyBox({ api, conv, now, target, setTarget, onSent, fill }) {
   const [text, setText] = useState('');
+  const [saved, setSaved] = useState([]);
+  useEffect(() => {
+    api.get('/saved-replies').then((r) => setSaved(r.items), () => {});
+  }, [api]);
+  const choices = savedReplyChoices(saved, text);
   const [quick, setQuick] = useState([]);
   const [file, setFile] = useState(null);
   const [error, setError] = useState(null);
@@ -254,6 +259,22 @@ function ReplyBox({ api, conv, now, target, setTarget, onSent }) {
         onInput={(e) => setText(e.currentTarget.value)}
         onKeyDown={onKey}
       />
+      {choices && (
+        <ul class="saved-replies" aria-label="Saved replies">
+          {choices.length ? (
+            choices.map((r) => (
+              <li>
+                <button type="button" class="link" onClick={() => setText(fillSavedReply(r.text, fill))}>
+                  /{r.shortcut}
+                </button>{' '}
+                <span class="hint">{r.text.slice(0, 80)}</span>
+              </li>
+            ))
+          ) : (
+            <li class="hint">No saved reply matches.</li>
+          )}
+        </ul>
+      )}
       {!refusal && (
         <div class="reply-tools">
           <span id="reply-help" class={text.length > TEXT_MAX ? 'error' : 'hint'}>
@@ -309,7 +330,65 @@ function ReplyBox({ api, conv, now, target, setTarget, onSent }) {
   );
 }
 
-export function Conversation({ api, claims, feed, id }) {
+// A private note: the team's, never sent to the person; `@agent-id` notifies that agent.
+function NoteBox({ api, conv, onAdded }) {
+  const [text, setText] = useState('');
+  const [error, setError] = useState(null);
+  const add = async (e) => {
+    e.preventDefault();
+    if (!text.trim()) return;
+    try {
+      const note = await api.post(`/conversations/${encodeURIComponent(conv.id)}/notes`, { text });
+      setText('');
+      setError(null);
+      onAdded(note);
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <form class="note" onSubmit={add} aria-label="Add a private note">
+      <textarea aria-label="Private note" rows="2" value={text} placeholder="A note for the team (@agent-id to notify someone); the person never sees it" onInput={(e) => setText(e.currentTarget.value)} />
+      <ErrorLine error={error} />
+      <button type="submit" disabled={!text.trim() || text.length > 5000}>
+        Add note
+      </button>
+    </form>
+  );
+}
+
+// The conversation's labels: shown as chips, changed as one comma-separated list.
+function Labels({ api, conv, onChanged }) {
+  const [text, setText] = useState(conv.labels.join(', '));
+  const [error, setError] = useState(null);
+  const save = async (e) => {
+    e.preventDefault();
+    const labels = text
+      .split(',')
+      .map((l) => l.trim().toLowerCase())
+      .filter(Boolean);
+    try {
+      onChanged(await api.put(`/conversations/${encodeURIComponent(conv.id)}/labels`, { labels }));
+      setError(null);
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <form class="labels" onSubmit={save} aria-label="Labels">
+      {conv.labels.map((l) => (
+        <span class="badge label" data-label={l}>
+          {l}
+        </span>
+      ))}
+      <input aria-label="Labels, comma-separated" value={text} placeholder="vip, refund" onInput={(e) => setText(e.currentTarget.value)} />
+      <button type="submit">Save labels</button>
+      <ErrorLine error={error} />
+    </form>
+  );
+}
+
+export function Conversation({ api, claims, feed, id, pageNames }) {
   const [conv, setConv] = useState(null);
   const [messages, setMessages] = useState([]);
   const [agents, setAgents] = useState([]);
@@ -317,6 +396,7 @@ export function Conversation({ api, claims, feed, id }) {
   const [actionError, setActionError] = useState(null);
   const [now, setNow] = useState(() => new Date());
   const [target, setTarget] = useState(null);
+  const [me, setMe] = useState(null);
   const bottom = useRef(null);
   const path = `/conversations/${encodeURIComponent(id)}`;
 
@@ -342,6 +422,7 @@ export function Conversation({ api, claims, feed, id }) {
   useEffect(() => {
     load();
     if (claims.role === 'admin') api.get('/agents').then((r) => setAgents(r.items), () => {});
+    if (claims.sub) api.get(`/agents/${encodeURIComponent(claims.sub)}`).then(setMe, () => {});
     const tick = setInterval(() => setNow(new Date()), 15000);
     return () => clearInterval(tick);
     // eslint-disable-next-line react-hooks/exhaustive-deps
@@ -398,6 +479,7 @@ export function Conversation({ api, claims, feed, id }) {
             {conv.routing_rule ? ` (rule “${conv.routing_rule}”)` : ''}
           </p>
           <WindowState conv={conv} now={now} />
+          <Labels key={conv.labels.join(',')} api={api} conv={conv} onChanged={(c) => { setConv(c); changed(); }} />
           {conv.csat && (
             <p class="csat">
               Satisfaction: <strong>{conv.csat.score}/5</strong>
@@ -446,10 +528,19 @@ export function Conversation({ api, claims, feed, id }) {
         ))}
         <li ref={bottom} class="thread-end" aria-hidden="true" />
       </ol>
-      <ReplyBox api={api} conv={conv} now={now} target={target} setTarget={setTarget} onSent={(m) => {
+      <ReplyBox
+        api={api}
+        conv={conv}
+        now={now}
+        target={target}
+        setTarget={setTarget}
+        fill={{ contact: conv.contact, agent: { name: me?.name || claims.sub }, page: { name: pageNames?.[conv.page_id] } }}
+        onSent={(m) => {
           setMessages((ms) => (ms.some((x) => x.id === m.id) ? ms : [...ms, m]));
           changed();
-        }} />
+        }}
+      />
+      <NoteBox api={api} conv={conv} onAdded={(n) => setMessages((ms) => (ms.some((x) => x.id === n.id) ? ms : [...ms, n]))} />
     </section>
   );
 }

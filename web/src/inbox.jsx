@@ -27,7 +27,8 @@ const unread = (conv) => isUnread(conv, localStorage.getItem(`pagedesk.seen.${co
 const CONV_EVENTS = /^(conversation|message|window|csat|contact)\./;
 
 export function Inbox({ api, claims, feed, selected }) {
-  const [filters, setFilters] = useState({ assignee: '', status: 'open', page_id: '', channel: '' });
+  const [filters, setFilters] = useState({ assignee: '', status: 'open', page_id: '', channel: '', label: '' });
+  const [labels, setLabels] = useState([]);
   const [items, setItems] = useState([]);
   const [cursor, setCursor] = useState(null);
   const [error, setError] = useState(null);
@@ -39,6 +40,8 @@ export function Inbox({ api, claims, feed, selected }) {
     if (claims.role !== 'admin') return;
     api.get('/pages').then((r) => setPages(r.items), () => {});
   }, [api, claims.role]);
+  // The label filter's choices, read again whenever the list reloads after a change.
+  const loadLabels = () => api.get('/labels').then((r) => setLabels(r.items), () => {});
 
   // Reloads as many rows as are on screen, so that a live refresh does not shorten the list.
   const load = useCallback(
@@ -54,6 +57,7 @@ export function Inbox({ api, claims, feed, selected }) {
           next = page.next_cursor;
         } while (next && rows.length < want);
         shown.current = rows.length;
+        if (!more) loadLabels();
         setItems(rows);
         setCursor(next);
         setError(null);
@@ -125,6 +129,17 @@ export function Inbox({ api, claims, feed, selected }) {
           </select>
         </label>
         <label>
+          Label
+          <select value={filters.label} onChange={set('label')}>
+            <option value="">Any label</option>
+            {labels.map((l) => (
+              <option value={l.name}>
+                {l.name} ({l.open_conversations})
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
           Channel
           <select value={filters.channel} onChange={set('channel')}>
             <option value="">All channels</option>
@@ -155,6 +170,9 @@ export function Inbox({ api, claims, feed, selected }) {
                 <span class="row-meta">
                   <span class="page">{pageName(c.page_id)}</span>
                   {c.status === 'resolved' && <span class="badge">Resolved</span>}
+                  {(c.labels || []).map((l) => (
+                    <span class="badge label">{l}</span>
+                  ))}
                   {c.ai_agent_active && !c.assignee && <span class="badge">AI agent</span>}
                   <span class="assignee">{c.assignee ? `→ ${c.assignee === claims.sub ? 'you' : c.assignee}` : 'Unassigned'}</span>
                 </span>

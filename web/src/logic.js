@@ -62,3 +62,30 @@ export function replyProblems({ text, quick, hasFile, privateReply }) {
   if (privateReply && (hasFile || quick.length)) problems.push('A private reply to a comment is text only.');
   return problems;
 }
+
+// A saved reply's text with its placeholders filled in (the API's four; see the README): a value
+// the inbox does not know becomes empty, `contact.first_name` falls back to the first word of the
+// contact's name, and the spaces an empty value leaves are closed up.
+export function fillSavedReply(text, { contact, agent, page } = {}) {
+  const name = (contact?.name || '').trim();
+  const values = {
+    'contact.first_name': (contact?.first_name || name.split(/\s+/)[0] || '').trim(),
+    'contact.name': name,
+    'agent.name': (agent?.name || '').trim(),
+    'page.name': (page?.name || '').trim(),
+  };
+  return text
+    .replace(/\{\{\s*([a-z_.]+)\s*\}\}/g, (_, k) => values[k] ?? '')
+    .replace(/[ \t]{2,}/g, ' ')
+    .replace(/ ([,.!?;:])/g, '$1')
+    .trim();
+}
+
+// The saved replies a reply box starting with `/` offers: shortcut first, then text, case
+// ignored; null when the box does not start with `/`.
+export function savedReplyChoices(replies, typed) {
+  if (!typed.startsWith('/')) return null;
+  const q = typed.slice(1).trim().toLowerCase();
+  const by = (r) => (r.shortcut.startsWith(q) ? 0 : r.text.toLowerCase().includes(q) ? 1 : 2);
+  return replies.filter((r) => by(r) < 2).sort((a, b) => by(a) - by(b) || a.shortcut.localeCompare(b.shortcut));
+}

@@ -127,6 +127,12 @@ function App({ config }) {
   const claims = useMemo(() => (token ? claimsOf(token) : null), [token]);
   const api = useMemo(() => (token && apiUrl ? new Api(apiUrl, token) : null), [token, apiUrl]);
   const feed = useFeed(claims ? api : null);
+  // Page names for saved replies' {{page.name}}: only admins may list the Pages.
+  const [pageNames, setPageNames] = useState({});
+  useEffect(() => {
+    if (!api || claims?.role !== 'admin') return;
+    api.get('/pages').then((r) => setPageNames(Object.fromEntries(r.items.map((p) => [p.page_id, p.name]))), () => {});
+  }, [api, claims?.role]);
 
   useEffect(() => {
     const onHash = () => setRoute(readRoute());
@@ -193,7 +199,7 @@ function App({ config }) {
         <div class="panes">
           <Inbox api={api} claims={claims} feed={feed} selected={route.conversation} />
           {route.conversation ? (
-            <Conversation key={route.conversation} api={api} claims={claims} feed={feed} id={route.conversation} />
+            <Conversation key={route.conversation} api={api} claims={claims} feed={feed} id={route.conversation} pageNames={pageNames} />
           ) : (
             <section class="empty-pane" aria-label="Conversation">
               <p>Choose a conversation.</p>

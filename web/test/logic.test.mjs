@@ -70,3 +70,19 @@ test('query strings skip empty filters; claims are read from the token', () => {
   assert.deepEqual(claimsOf(`h.${payload}.s`), { sub: 'alice', account: 'acct', role: 'admin', exp: null });
   assert.equal(claimsOf('junk'), null);
 });
+
+test('a saved reply is filled in from what the inbox knows, and closes up what it does not', async () => {
+  const { fillSavedReply, savedReplyChoices } = await import('../src/logic.js');
+  const text = 'Hi {{contact.first_name}}, this is {{agent.name}} from {{ page.name }}.';
+  assert.equal(fillSavedReply(text, { contact: { name: 'Žofia Nováková' }, agent: { name: 'Ann' }, page: { name: 'Shop' } }), 'Hi Žofia, this is Ann from Shop.');
+  assert.equal(fillSavedReply(text, { contact: { name: null }, agent: { name: 'Ann' } }), 'Hi, this is Ann from.');
+  assert.equal(fillSavedReply('Dear {{contact.name}}', { contact: { name: 'Ana Li' } }), 'Dear Ana Li');
+  const replies = [
+    { shortcut: 'refund', text: 'Your refund is on its way' },
+    { shortcut: 'hello', text: 'Hi there' },
+    { shortcut: 'ship', text: 'Shipping takes 3 days; refund if late' },
+  ];
+  assert.equal(savedReplyChoices(replies, 'no slash'), null);
+  assert.deepEqual(savedReplyChoices(replies, '/ref').map((r) => r.shortcut), ['refund', 'ship']);
+  assert.deepEqual(savedReplyChoices(replies, '/').map((r) => r.shortcut), ['hello', 'refund', 'ship']);
+});
