@@ -24,6 +24,13 @@ pub fn keyed_id(prefix: &str, time_ms: i64, seed: &str) -> String {
     format!("{prefix}_{}", ulid.to_string().to_lowercase())
 }
 
+/// The time (epoch ms) an id made by `new_id` or `keyed_id` carries; `None` for anything else.
+pub fn time_of(id: &str) -> Option<i64> {
+    let (_, ulid) = id.split_once('_')?;
+    let ulid = ulid::Ulid::from_string(&ulid.to_uppercase()).ok()?;
+    i64::try_from(ulid.timestamp_ms()).ok()
+}
+
 pub fn contact_id(page_id: &str, user_id: &str) -> String {
     format!("ct_{page_id}_{user_id}")
 }
@@ -34,6 +41,20 @@ pub fn conversation_prefix() -> &'static str {
 
 pub fn message_prefix() -> &'static str {
     "ms"
+}
+
+#[cfg(test)]
+mod time_tests {
+    #[test]
+    fn an_id_tells_its_time() {
+        assert_eq!(
+            super::time_of(&super::new_id("ms", 1_700_000_000_123)),
+            Some(1_700_000_000_123)
+        );
+        assert_eq!(super::time_of(&super::keyed_id("ms", 42, "m_1")), Some(42));
+        assert_eq!(super::time_of("ms_not-a-ulid"), None);
+        assert_eq!(super::time_of("nounderscore"), None);
+    }
 }
 
 #[cfg(test)]

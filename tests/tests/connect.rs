@@ -44,6 +44,8 @@ async fn sim_calls(stack: &Stack, suffix: &str) -> Vec<Value> {
         .unwrap()
         .iter()
         .filter(|c| c["path"].as_str().is_some_and(|p| p.ends_with(suffix)))
+        // Message sends, not the "seen" an agent's reading sends.
+        .filter(|c| c["body"]["sender_action"].is_null())
         .cloned()
         .collect()
 }

@@ -77,6 +77,8 @@ async fn sends(stack: &Stack, page: &str) -> Vec<Value> {
                 && r["path"]
                     .as_str()
                     .is_some_and(|p| p.ends_with(&format!("/{page}/messages")))
+                // Message sends, not the "seen" an agent's reading sends.
+                && r["body"]["sender_action"].is_null()
         })
         .cloned()
         .collect()

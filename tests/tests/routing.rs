@@ -113,7 +113,10 @@ async fn sim_requests(stack: &Stack, path_suffix: &str) -> Vec<Value> {
         .unwrap_or_default()
         .into_iter()
         .filter(|r| {
-            r["method"] == "POST" && r["path"].as_str().is_some_and(|p| p.ends_with(path_suffix))
+            r["method"] == "POST"
+                && r["path"].as_str().is_some_and(|p| p.ends_with(path_suffix))
+                // Message sends, not the "seen" an agent's reading sends.
+                && r["body"]["sender_action"].is_null()
         })
         .collect()
 }

@@ -161,6 +161,8 @@ async fn sends_to(stack: &Stack, psid: &str) -> Vec<Value> {
             r["method"] == "POST" && r["path"].as_str().is_some_and(|p| p.ends_with("/messages"))
         })
         .filter(|r| r["body"]["recipient"]["id"] == psid)
+        // Message sends, not the "seen" and "typing" the inbox causes.
+        .filter(|r| r["body"]["sender_action"].is_null())
         .collect()
 }
 
@@ -900,5 +902,22 @@ async fn an_agent_notes_labels_and_answers_with_a_saved_reply() {
             .iter()
             .any(|s| s.to_string().contains("ships Monday")),
         "the note never reached Meta"
+    );
+
+    // A thumbs-up on the person's message reaches Messenger and shows in the thread.
+    button(&b, "React with a thumbs-up")
+        .await
+        .click()
+        .await
+        .expect("react");
+    text_of(&b, ".thread .page-reaction", "👍").await;
+    let log = stack.sim("GET", "/_sim/requests", None).await;
+    assert!(
+        log.as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["body"]["sender_action"] == "react"
+                && r["body"]["recipient"]["id"] == one.as_str()),
+        "a react sender action for the person"
     );
 }

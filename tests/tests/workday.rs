@@ -352,3 +352,214 @@ async fn saved_replies_are_written_by_admins_and_read_by_everyone() {
         json!([])
     );
 }
+
+/// The sender actions the simulator has recorded for `psid`, in order.
+async fn actions_to(stack: &Stack, psid: &str) -> Vec<Value> {
+    sends(stack)
+        .await
+        .into_iter()
+        .filter(|c| c["body"]["recipient"]["id"] == psid && !c["body"]["sender_action"].is_null())
+        .map(|c| c["body"].clone())
+        .collect()
+}
+
+fn named<'a>(actions: &'a [Value], action: &str) -> Vec<&'a Value> {
+    actions
+        .iter()
+        .filter(|a| a["sender_action"] == action)
+        .collect()
+}
+
+#[tokio::test]
+async fn seen_typing_and_reactions_reach_messenger_within_their_limits() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let admin = stack.admin(&t.account);
+    let agent = stack.token(&t.account, "helper", Role::Agent);
+    let psid = format!("5{:014}", unique());
+    stack
+        .deliver(
+            &t.page_id,
+            vec![text_event(&t.page_id, &psid, "is anyone there?", now_ms())],
+        )
+        .await;
+    let (conv, msgs) = stack.single_conversation(&t, 1).await;
+    let id = conv["id"].as_str().unwrap_or_default().to_owned();
+    let path = format!("/conversations/{id}/messages");
+
+    // Opening it sends mark_seen once (single_conversation's admin read already did).
+    assert_eq!(
+        named(&actions_to(&stack, &psid).await, "mark_seen").len(),
+        1
+    );
+    stack.api("GET", &path, Some(&agent), None).await;
+    assert_eq!(
+        named(&actions_to(&stack, &psid).await, "mark_seen").len(),
+        1,
+        "once per message"
+    );
+    // A new message of the person: seen again when opened.
+    stack
+        .deliver(
+            &t.page_id,
+            vec![text_event(&t.page_id, &psid, "hello?", now_ms())],
+        )
+        .await;
+    stack
+        .wait_for(&path, &agent, "the second message", |v| {
+            v["items"].as_array().is_some_and(|a| a.len() >= 2)
+        })
+        .await;
+    assert_eq!(
+        named(&actions_to(&stack, &psid).await, "mark_seen").len(),
+        2
+    );
+    // Read receipts off for the Page: nothing more.
+    put(
+        &stack,
+        &admin,
+        &format!("/pages/{}/settings", t.page_id),
+        json!({"send_read_receipts": false}),
+    )
+    .await;
+    stack
+        .deliver(
+            &t.page_id,
+            vec![text_event(&t.page_id, &psid, "third", now_ms())],
+        )
+        .await;
+    stack
+        .wait_for(&path, &agent, "the third message", |v| {
+            v["items"].as_array().is_some_and(|a| a.len() >= 3)
+        })
+        .await;
+    assert_eq!(
+        named(&actions_to(&stack, &psid).await, "mark_seen").len(),
+        2,
+        "receipts off"
+    );
+
+    // typing_on at most once every 5 s, whoever asks.
+    let typing = format!("/conversations/{id}/typing");
+    let (s, v) = stack.api("POST", &typing, Some(&agent), None).await;
+    assert_eq!((s, &v["sent"]), (200, &json!(true)), "{v}");
+    let (s, v) = stack.api("POST", &typing, Some(&admin), None).await;
+    assert_eq!(
+        (s, &v["sent"], &v["reason"]),
+        (200, &json!(false), &json!("too_soon")),
+        "{v}"
+    );
+    assert_eq!(
+        named(&actions_to(&stack, &psid).await, "typing_on").len(),
+        1
+    );
+
+    // A thumbs-up on the person's message, then taken back.
+    let first = &msgs[0];
+    let mid = first["external_id"].as_str().unwrap_or_default();
+    let reaction = format!(
+        "/conversations/{id}/messages/{}/reaction",
+        first["id"].as_str().unwrap_or_default()
+    );
+    let v = put(&stack, &agent, &reaction, json!({"emoji": "👍"})).await;
+    assert_eq!(v["page_reaction"], "👍", "{v}");
+    let acts = actions_to(&stack, &psid).await;
+    let react = named(&acts, "react");
+    assert_eq!(react.len(), 1, "{acts:?}");
+    assert_eq!(
+        react[0]["payload"],
+        json!({"message_id": mid, "reaction": "👍"})
+    );
+    let shown = stack.all_messages(&id, &agent).await;
+    assert_eq!(shown[0]["page_reaction"], "👍", "{shown:?}");
+    let (s, v) = stack.api("DELETE", &reaction, Some(&agent), None).await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v["page_reaction"].is_null(), "{v}");
+    let acts = actions_to(&stack, &psid).await;
+    assert_eq!(
+        named(&acts, "unreact")[0]["payload"],
+        json!({"message_id": mid})
+    );
+    // Not on a note, not an unknown id, not a word.
+    let (_, note) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{id}/notes"),
+            Some(&agent),
+            Some(json!({"text": "n"})),
+        )
+        .await;
+    let on_note = format!(
+        "/conversations/{id}/messages/{}/reaction",
+        note["id"].as_str().unwrap_or_default()
+    );
+    for (p, body, want) in [
+        (on_note.as_str(), json!({"emoji": "👍"}), 422),
+        (
+            &format!("/conversations/{id}/messages/ms_01hzzzzzzzzzzzzzzzzzzzzzzz/reaction"),
+            json!({"emoji": "👍"}),
+            404,
+        ),
+        (reaction.as_str(), json!({"emoji": "ok"}), 422),
+    ] {
+        let (s, v) = stack.api("PUT", p, Some(&agent), Some(body)).await;
+        assert_eq!(s, want, "{p}: {v}");
+    }
+
+    // Outside the standard window: nothing goes to Meta.
+    let late = format!("5{:014}", unique());
+    stack
+        .deliver(
+            &t.page_id,
+            vec![text_event(
+                &t.page_id,
+                &late,
+                "old",
+                now_ms() - 25 * 3_600_000,
+            )],
+        )
+        .await;
+    let old = eventually("the old conversation", 20, || async {
+        stack
+            .all_pages("/conversations?status=all&limit=100", &admin, "cursor")
+            .await
+            .into_iter()
+            .find(|c| {
+                c["contact"]["id"]
+                    .as_str()
+                    .is_some_and(|x| x.ends_with(&late))
+            })
+    })
+    .await;
+    let old_id = old["id"].as_str().unwrap_or_default();
+    let msgs = stack.all_messages(old_id, &agent).await;
+    let (s, v) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{old_id}/typing"),
+            Some(&agent),
+            None,
+        )
+        .await;
+    assert_eq!((s, &v["reason"]), (200, &json!("window_closed")), "{v}");
+    let (s, v) = stack
+        .api(
+            "PUT",
+            &format!(
+                "/conversations/{old_id}/messages/{}/reaction",
+                msgs[0]["id"].as_str().unwrap_or_default()
+            ),
+            Some(&agent),
+            Some(json!({"emoji": "👍"})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("window_closed")),
+        "{v}"
+    );
+    assert!(
+        actions_to(&stack, &late).await.is_empty(),
+        "nothing outside the window"
+    );
+}

@@ -79,7 +79,7 @@ function Attachment({ a }) {
   );
 }
 
-function Message({ m, conv, onReplyTo }) {
+function Message({ m, conv, onReplyTo, onReact }) {
   const out = m.direction === 'out';
   const kindLabel = {
     post: 'Post',
@@ -134,6 +134,7 @@ function Message({ m, conv, onReplyTo }) {
             </div>
           )}
           {m.reaction && <p class="reaction">Reacted {m.reaction.emoji || m.reaction.reaction}</p>}
+          {m.page_reaction && <p class="reaction page-reaction">The Page reacted {m.page_reaction}</p>}
         </>
       )}
       <div class="msg-foot">
@@ -143,6 +144,11 @@ function Message({ m, conv, onReplyTo }) {
           <span class={`status status-${m.status}`} aria-label={STATUS_WORDS[m.status]} title={STATUS_WORDS[m.status]}>
             {STATUS_MARKS[m.status]} {STATUS_WORDS[m.status]}
           </span>
+        )}
+        {conv.channel === 'messenger' && !out && m.external_id && !m.erased && conv.window?.state === 'open' && (
+          <button type="button" class="link" onClick={() => onReact(m, m.page_reaction ? null : '👍')} aria-label={m.page_reaction ? 'Take back the reaction' : 'React with a thumbs-up'}>
+            {m.page_reaction ? 'Take back' : '👍'}
+          </button>
         )}
         {m.kind === 'comment' && !out && conv.status === 'open' && !m.erased && (
           <>
@@ -178,6 +184,15 @@ function ReplyBox({ api, conv, now, target, setTarget, onSent, fill }) {
     api.get('/saved-replies').then((r) => setSaved(r.items), () => {});
   }, [api]);
   const choices = savedReplyChoices(saved, text);
+  // "Typing…" for the person while the agent writes: the API sends it at most every 5 s.
+  const lastTyping = useRef(0);
+  const typed = (value) => {
+    setText(value);
+    // Not for a saved reply being looked up (`/…`).
+    if (conv.channel !== 'messenger' || !value.trim() || value.startsWith('/') || Date.now() - lastTyping.current < 5000) return;
+    lastTyping.current = Date.now();
+    api.post(`/conversations/${encodeURIComponent(conv.id)}/typing`).catch(() => {});
+  };
   const [quick, setQuick] = useState([]);
   const [file, setFile] = useState(null);
   const [error, setError] = useState(null);
@@ -256,7 +271,7 @@ function ReplyBox({ api, conv, now, target, setTarget, onSent, fill }) {
         value={text}
         disabled={!!refusal || busy}
         placeholder={refusal ? '' : 'Write a reply (Ctrl+Enter sends)'}
-        onInput={(e) => setText(e.currentTarget.value)}
+        onInput={(e) => typed(e.currentTarget.value)}
         onKeyDown={onKey}
       />
       {choices && (
@@ -524,7 +539,22 @@ export function Conversation({ api, claims, feed, id, pageNames }) {
       <ErrorLine error={conv && error} />
       <ol class="thread" aria-label="Messages">
         {messages.map((m) => (
-          <Message key={m.id} m={m} conv={conv} onReplyTo={(msg, priv) => setTarget({ id: msg.comment_id || msg.external_id, text: msg.text, private: priv })} />
+          <Message
+            key={m.id}
+            m={m}
+            conv={conv}
+            onReplyTo={(msg, priv) => setTarget({ id: msg.comment_id || msg.external_id, text: msg.text, private: priv })}
+            onReact={async (msg, emoji) => {
+              setActionError(null);
+              try {
+                const at = `${path}/messages/${encodeURIComponent(msg.id)}/reaction`;
+                const shown = emoji ? await api.put(at, { emoji }) : await api.del(at);
+                setMessages((ms) => ms.map((x) => (x.id === shown.id ? { ...x, page_reaction: shown.page_reaction } : x)));
+              } catch (e) {
+                setActionError(e);
+              }
+            }}
+          />
         ))}
         <li ref={bottom} class="thread-end" aria-hidden="true" />
       </ol>

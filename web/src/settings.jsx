@@ -31,6 +31,8 @@ function formOf(s) {
     ai_agent_url: s.ai_agent?.url || '',
     fallback_agents: (s.fallback?.agents || []).join(', '),
     fallback_method: s.fallback?.method || 'round_robin',
+    send_read_receipts: s.send_read_receipts !== false,
+    auto_resolve_hours: s.auto_resolve_hours == null ? '' : String(s.auto_resolve_hours),
   };
 }
 
@@ -48,6 +50,8 @@ function bodyOf(f) {
     window_warnings_minutes: words(f.window_warnings).map(Number),
     ai_agent: f.ai_agent_url.trim() ? { url: f.ai_agent_url.trim() } : null,
     fallback: agents.length ? { agents, method: f.fallback_method } : null,
+    send_read_receipts: f.send_read_receipts,
+    auto_resolve_hours: f.auto_resolve_hours.trim() ? Number(f.auto_resolve_hours) : null,
   };
 }
 
@@ -156,6 +160,18 @@ export function SettingsForm({ api, pageId }) {
         <label class="inline">
           <input type="checkbox" checked={form.human_agent_enabled} onChange={set('human_agent_enabled')} /> Human Agent: agents may answer up to 7 days after the person's last message
           (needs Meta's Human Agent feature)
+        </label>
+      ))}
+      {field('send_read_receipts', 'read receipts', (
+        <label class="inline">
+          <input type="checkbox" checked={form.send_read_receipts} onChange={set('send_read_receipts')} /> Tell the person their messages were seen when an agent opens the
+          conversation (Messenger)
+        </label>
+      ))}
+      {field('auto_resolve_hours', 'auto-resolve', (
+        <label>
+          Resolve a conversation this many hours after the team's last message if the person does not answer (1–720; empty = never; no survey)
+          <input inputMode="numeric" value={form.auto_resolve_hours} onInput={set('auto_resolve_hours')} />
         </label>
       ))}
       {field('history_depth', 'history depth', (

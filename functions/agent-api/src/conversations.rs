@@ -125,16 +125,20 @@ pub(crate) async fn show(app: &App, c: &Caller, id: &str) -> Reply {
 pub async fn messages(State(app): State<Arc<App>>, c: Caller, Id(id): Id, p: Params) -> Reply {
     let conv = app.conversation(&c, &id).await?;
     let limit = p.limit(50, 200)?;
-    let (page, w) = tokio::try_join!(
-        async {
-            Ok::<_, ApiFailure>(
-                app.store
-                    .list_messages(&c.account, &id, limit, p.get("cursor"))
-                    .await?,
-            )
-        },
-        app.thread_watermarks(&conv),
-    )?;
+    // A person opening the conversation has seen what the person wrote (beside the reads).
+    let ((), read) = tokio::join!(crate::sender_actions::seen(&app, &c, &conv), async {
+        tokio::try_join!(
+            async {
+                Ok::<_, ApiFailure>(
+                    app.store
+                        .list_messages(&c.account, &id, limit, p.get("cursor"))
+                        .await?,
+                )
+            },
+            app.thread_watermarks(&conv),
+        )
+    });
+    let (page, w) = read?;
     let page = page.map_err(|_| ApiFailure::bad_parameter("cursor", "a cursor from this list"))?;
     let links = crate::uploads::links(&app, &page.items).await?;
     let items: Vec<_> = page

@@ -23,6 +23,7 @@ mod replies;
 mod reports;
 mod rules;
 mod saved_replies;
+mod sender_actions;
 mod settings;
 mod uploads;
 
@@ -199,6 +200,8 @@ routes! {
     "/conversations/{id}/resolve" => [POST conversations::resolve],
     "/conversations/{id}/reopen" => [POST conversations::reopen],
     "/conversations/{id}/notes" => [POST notes::post],
+    "/conversations/{id}/typing" => [POST sender_actions::typing],
+    "/conversations/{id}/messages/{message_id}/reaction" => [PUT sender_actions::put_reaction, DELETE sender_actions::delete_reaction],
     "/conversations/{id}/labels" => [PUT notes::put_labels],
     "/labels" => [GET notes::list],
     "/saved-replies" => [GET saved_replies::list],

@@ -27,6 +27,8 @@ pub fn view(s: &Settings) -> Value {
         "ai_agent": s.ai_agent_url.as_ref().map(|u| json!({"url": u, "secret_set": s.ai_agent_secret.is_some()})),
         "window_warnings_minutes": s.window_warnings(),
         "fallback": s.fallback,
+        "send_read_receipts": s.read_receipts(),
+        "auto_resolve_hours": s.auto_resolve_hours,
     })
 }
 
@@ -138,6 +140,20 @@ pub fn apply(s: &mut Settings, patch: &Map<String, Value>, urls: UrlPolicy) -> V
                     next.greeting = t;
                 }
             }
+            "send_read_receipts" => match v.as_bool() {
+                Some(b) => next.send_read_receipts = Some(b),
+                None => problems.push(format!("{k}: true or false")),
+            },
+            "auto_resolve_hours" => match v {
+                Value::Null => next.auto_resolve_hours = None,
+                _ => match integer(v).filter(|h| Settings::AUTO_RESOLVE_HOURS.contains(h)) {
+                    Some(h) => next.auto_resolve_hours = Some(h),
+                    None => problems.push(
+                        "auto_resolve_hours: a whole number of hours from 1 to 720, or null (never)"
+                            .into(),
+                    ),
+                },
+            },
             "csat_enabled" | "human_agent_enabled" => match v.as_bool() {
                 Some(b) if k == "csat_enabled" => next.csat_enabled = b,
                 Some(b) => next.human_agent_enabled = b,

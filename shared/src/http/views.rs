@@ -134,6 +134,7 @@ pub fn message_with(
         "postback": m.postback,
         "referral": m.referral,
         "reaction": m.reaction,
+        "page_reaction": m.page_reaction,
         "edited_at": time(m.edited_at),
         "standby": m.standby,
         "context": m.history_copy,

@@ -37,6 +37,9 @@ pub struct Message {
     pub postback: Option<Value>,
     pub referral: Option<Value>,
     pub reaction: Option<Value>,
+    /// The Page's own reaction to this message of the person (an agent's, sent as `react`).
+    #[serde(default)]
+    pub page_reaction: Option<String>,
     pub edited_at: Option<i64>,
     pub edit_count: Option<i64>,
     #[serde(default)]

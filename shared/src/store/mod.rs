@@ -64,7 +64,7 @@ pub use posts::PostItem;
 pub use rules::RulesItem;
 pub use schedule::DueRef;
 pub use settings::{Fallback, Settings};
-pub use workday::{LabelCount, SavedReply};
+pub use workday::{ActionMark, LabelCount, SavedReply};
 
 pub type Item = HashMap<String, AttributeValue>;
 

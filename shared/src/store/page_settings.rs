@@ -26,10 +26,12 @@ pub enum SettingField {
     AiAgent,
     WindowWarningsMinutes,
     Fallback,
+    SendReadReceipts,
+    AutoResolveHours,
 }
 
 impl SettingField {
-    pub const ALL: [SettingField; 10] = [
+    pub const ALL: [SettingField; 12] = [
         Self::TimeZone,
         Self::BusinessHours,
         Self::AwayMessage,
@@ -40,6 +42,8 @@ impl SettingField {
         Self::AiAgent,
         Self::WindowWarningsMinutes,
         Self::Fallback,
+        Self::SendReadReceipts,
+        Self::AutoResolveHours,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +58,8 @@ impl SettingField {
             Self::AiAgent => "ai_agent",
             Self::WindowWarningsMinutes => "window_warnings_minutes",
             Self::Fallback => "fallback",
+            Self::SendReadReceipts => "send_read_receipts",
+            Self::AutoResolveHours => "auto_resolve_hours",
         }
     }
 
@@ -79,6 +85,8 @@ impl SettingField {
                 .window_warnings_minutes
                 .clone_from(&from.window_warnings_minutes),
             Self::Fallback => to.fallback.clone_from(&from.fallback),
+            Self::SendReadReceipts => to.send_read_receipts = from.send_read_receipts,
+            Self::AutoResolveHours => to.auto_resolve_hours = from.auto_resolve_hours,
         }
     }
 }

@@ -36,6 +36,13 @@ pub struct Settings {
     /// Who gets a conversation no routing rule matched and no AI agent took (else the pool).
     #[serde(default)]
     pub fallback: Option<Fallback>,
+    /// Whether opening a conversation tells the person it was seen (`mark_seen`); absent: yes.
+    #[serde(default)]
+    pub send_read_receipts: Option<bool>,
+    /// Hours after the team's last message with no answer at which the scheduler resolves a
+    /// conversation (`resolved_by: auto`); absent: never.
+    #[serde(default)]
+    pub auto_resolve_hours: Option<i64>,
     /// The Pages with settings of their own (a string set kept by `put_page_settings`; never
     /// written from here, so changing the account's settings cannot lose a Page's mark).
     #[serde(default, skip_serializing)]
@@ -44,7 +51,7 @@ pub struct Settings {
 
 /// Every attribute a `Settings` is stored as, but the Pages' mark: what `put_settings` sets
 /// or removes.
-const STORED: [&str; 11] = [
+const STORED: [&str; 13] = [
     "human_agent_enabled",
     "history_depth",
     "time_zone",
@@ -56,6 +63,8 @@ const STORED: [&str; 11] = [
     "ai_agent_secret",
     "window_warnings_minutes",
     "fallback",
+    "send_read_receipts",
+    "auto_resolve_hours",
 ];
 
 /// The people a conversation goes to when nothing else takes it, by `method` (round robin or
@@ -99,6 +108,12 @@ impl Settings {
         let hours = WeeklyHours::parse(self.business_hours.as_ref()?).ok()?;
         hours.closed_until(&zone(self.time_zone.as_deref()), at)
     }
+
+    pub fn read_receipts(&self) -> bool {
+        self.send_read_receipts.unwrap_or(true)
+    }
+
+    pub const AUTO_RESOLVE_HOURS: std::ops::RangeInclusive<i64> = 1..=720;
 
     pub fn window_warnings(&self) -> Vec<i64> {
         self.window_warnings_minutes
@@ -169,6 +184,8 @@ mod tests {
                 agents: vec!["a".into()],
                 method: crate::domain::RoutingMethod::RoundRobin,
             }),
+            send_read_receipts: Some(false),
+            auto_resolve_hours: Some(24),
             page_overrides: ["p".to_owned()].into(),
         };
         let item = to_item(&full).expect("serialises");

@@ -272,3 +272,84 @@ impl Store {
 fn string_set(labels: &[String]) -> Option<AttributeValue> {
     (!labels.is_empty()).then(|| AttributeValue::Ss(labels.to_vec()))
 }
+
+/// What a sender action is held back by: `typing_on` at most once a period per conversation,
+/// `mark_seen` once per message of the person.
+#[derive(Debug, Clone, Copy)]
+pub enum ActionMark {
+    /// `typing_on` at `now`, unless one went out less than `every_ms` before.
+    Typing { now: i64, every_ms: i64 },
+    /// `mark_seen` for the person's message at `inbound_at`, unless one went out for it or a
+    /// later one.
+    Seen { inbound_at: i64 },
+}
+
+impl Store {
+    /// Takes the right to send a sender action (one conditional write on a row of the
+    /// conversation's partition, kept a day past its moment by TTL): `Ok(false)` when it is not
+    /// due, so however many API instances an inbox reaches, Meta hears it once.
+    pub async fn take_action_mark(
+        &self,
+        conv: &ConversationItem,
+        mark: ActionMark,
+    ) -> Result<bool> {
+        let (sk, value, below) = match mark {
+            ActionMark::Typing { now, every_ms } => ("TYPING", now, now - every_ms + 1),
+            ActionMark::Seen { inbound_at } => ("SEEN", inbound_at, inbound_at),
+        };
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&conv.pk))
+            .key("sk", s(sk))
+            .update_expression("SET #at = :v, expires_at = :e")
+            .condition_expression("attribute_not_exists(#at) OR #at < :below")
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":v", n(value))
+            .expression_attribute_values(":below", n(below))
+            .expression_attribute_values(":e", n((value + 86_400_000) / 1000))
+            .send()
+            .await;
+        written(res, "UpdateItem")
+    }
+
+    /// A message of the conversation by its id (its time is in the id), or `None`.
+    pub async fn message_by_id(
+        &self,
+        account: &str,
+        conv: &str,
+        id: &str,
+    ) -> Result<Option<Message>> {
+        let Some(at) = crate::ids::time_of(id) else {
+            return Ok(None);
+        };
+        let m: Option<Message> = self
+            .get(
+                keys::conversation(account, conv),
+                keys::message_sk(at, id),
+                true,
+            )
+            .await?;
+        Ok(m.filter(|m| m.id == id))
+    }
+
+    /// Records (or, `None`, clears) the Page's own reaction to a message of the person.
+    pub async fn set_page_reaction(
+        &self,
+        m: &Message,
+        emoji: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        let mut u = UpdateExpr::new();
+        u.set("page_reaction_at = :t")
+            .value(":t", n(now))
+            .set_or_remove("page_reaction", ":r", emoji.map(s))
+            .condition("attribute_exists(pk)");
+        self.update_item(u.build(&self.table, &m.pk(), &m.sk())?)
+            .send()
+            .await
+            .map_err(failed("UpdateItem"))?;
+        Ok(())
+    }
+}

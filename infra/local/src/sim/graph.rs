@@ -144,7 +144,7 @@ async fn graph_call(
     };
     let scripted = {
         let mut s = sim.state();
-        let out = s.scripted(&path);
+        let out = s.scripted(&path, parsed_body.get("sender_action").is_some());
         // Whether the call took effect: a scripted failure's did not, unless it is a 2xx whose
         // answer is lost on the way back.
         let effective = out.as_ref().is_none_or(|f| (200..300).contains(&f.status));
@@ -299,6 +299,12 @@ fn default_answer(
         );
     }
     match (method, rest) {
+        // A sender action (typing_on, mark_seen, react, unreact): Meta answers the recipient
+        // alone, and no echo follows.
+        (&Method::POST, [_, "messages"]) if body.get("sender_action").is_some() => axum::Json(
+            json!({"recipient_id": body.pointer("/recipient/id").cloned().unwrap_or(Value::Null)}),
+        )
+        .into_response(),
         (&Method::POST, [page, "messages"]) => {
             let mid = sim.next_id("m_sim_out_");
             let page_echoes = !sim.state().no_echo_pages.contains(*page);

@@ -23,7 +23,7 @@ pub(super) async fn put_media(
 pub(super) async fn get_media(State(sim): State<Sim>, Path(name): Path<String>) -> Response {
     // `/_sim/failures` applies here too: a CDN that fails for a while.
     let path = format!("/_sim/media/{name}");
-    let scripted = sim.state().scripted(&path).map(|f| f.status);
+    let scripted = sim.state().scripted(&path, false).map(|f| f.status);
     let found = sim.state().media.get(&name).cloned();
     let answer = match (scripted, found) {
         (Some(status), _) => StatusCode::from_u16(status)

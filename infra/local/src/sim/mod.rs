@@ -127,6 +127,11 @@ pub struct Failure {
     /// between a clear and the new script gets a normal answer).
     #[serde(default)]
     pub replace: bool,
+    /// Apply to sender actions (typing_on, mark_seen, react) on `…/messages` too; by default a
+    /// script for the Send API fails message sends only, so the "seen" an agent's reading
+    /// sends does not use up a failure a test scripted for a reply.
+    #[serde(default)]
+    pub sender_actions: bool,
     #[serde(skip)]
     until: Option<std::time::Instant>,
     #[serde(skip)]
@@ -135,12 +140,13 @@ pub struct Failure {
 
 impl SimState {
     /// The scripted failure this call to `path` gets, if any (it is used up).
-    fn scripted(&mut self, path: &str) -> Option<Failure> {
+    fn scripted(&mut self, path: &str, sender_action: bool) -> Option<Failure> {
         let now = std::time::Instant::now();
         let out = self
             .failures
             .iter_mut()
             .filter(|f| f.times > 0 && path.ends_with(&f.path))
+            .filter(|f| f.sender_actions || !sender_action)
             .find_map(|f| f.hits(now).then(|| f.clone()));
         self.failures.retain(|f| f.times > 0);
         out
