@@ -594,7 +594,8 @@ async fn settings_read_change_and_validate() {
     assert_eq!(
         v,
         json!({"time_zone": "UTC", "business_hours": null, "away_message": null, "greeting": null, "csat_enabled": false,
-        "human_agent_enabled": false, "history_depth": 10, "ai_agent": null, "window_warnings_minutes": [60, 15], "fallback": null})
+        "human_agent_enabled": false, "history_depth": 10, "ai_agent": null, "window_warnings_minutes": [60, 15], "fallback": null,
+        "send_read_receipts": true, "auto_resolve_hours": null})
     );
     assert_eq!(
         stack
@@ -652,14 +653,27 @@ async fn settings_read_change_and_validate() {
             "PUT",
             "/settings",
             Some(&admin),
-            Some(json!({"time_zone": "Nowhere/Else", "history_depth": 3})),
+            Some(json!({"time_zone": "Nowhere/Else", "history_depth": 3, "auto_resolve_hours": 0, "send_read_receipts": "yes"})),
         )
         .await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
         (422, Some("invalid_request"))
     );
-    assert_eq!(v["error"]["problems"].as_array().unwrap().len(), 2);
+    assert_eq!(v["error"]["problems"].as_array().unwrap().len(), 4, "{v}");
+    let (s, v) = stack
+        .api(
+            "PUT",
+            "/settings",
+            Some(&admin),
+            Some(json!({"auto_resolve_hours": 48, "send_read_receipts": false})),
+        )
+        .await;
+    assert_eq!(
+        (s, &v["auto_resolve_hours"], &v["send_read_receipts"]),
+        (200, &json!(48), &json!(false)),
+        "{v}"
+    );
     assert_eq!(
         stack.get("/settings", &admin).await["time_zone"],
         "Europe/Berlin",
