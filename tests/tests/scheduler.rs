@@ -297,3 +297,146 @@ async fn a_person_who_writes_again_moves_the_warning_without_an_early_one() {
         ("window.expiring", Some(60))
     );
 }
+
+/// An agent's reply stored on `conv` at `at` (the conversation's latest message from then).
+async fn agent_reply(store: &Store, account: &str, conv: &str, at: i64) {
+    use pagedesk_shared::domain::{AuthorType, Direction, MessageStatus};
+    use pagedesk_shared::store::{InWindow, Message};
+    let msg = Message {
+        direction: Direction::Out,
+        author_type: AuthorType::Agent,
+        author_id: Some("ann".into()),
+        text: Some("Here is your answer".into()),
+        status: MessageStatus::Queued,
+        created_at: at,
+        ..Default::default()
+    }
+    .placed(account, conv);
+    let stored = store
+        .outbound()
+        .queue_reply_in_window(&msg, at)
+        .await
+        .unwrap();
+    assert!(matches!(stored, InWindow::Stored(_)), "{stored:?}");
+}
+
+/// Auto-resolve: only what waits on the person, at its moment, with `resolved_by: auto`, and
+/// no survey; a person who wrote since, or a Page without the setting, keeps the conversation.
+#[tokio::test]
+async fn auto_resolve_resolves_only_what_waits_on_the_person_at_its_moment() {
+    use pagedesk_shared::domain::{AuthorType, Direction, MessageStatus};
+    use pagedesk_shared::store::{AppendOutcome, Message, Touch};
+    let stack = Stack::connect();
+    let (store, held) = fresh_store(&stack).await;
+    let (on, off) = (format!("acct-{}", unique()), format!("acct-{}", unique()));
+    let auto = Settings {
+        auto_resolve_hours: Some(2),
+        csat_enabled: true,
+        ..Default::default()
+    };
+    store.put_settings(&on, &auto).await.unwrap();
+    let t = (SystemClock.now_ms() / MINUTE_MS) * MINUTE_MS;
+    let clock = ManualClock::new(t);
+    let sched = scheduler(&held, &clock);
+    let waits = seed_conversation(&store, &on, t, t).await;
+    let answered_back = seed_conversation(&store, &on, t, t).await;
+    let setting_off = seed_conversation(&store, &off, t, t).await;
+    let reply_at = t + MINUTE_MS;
+    for (account, conv) in [(&on, &waits), (&on, &answered_back), (&off, &setting_off)] {
+        agent_reply(&store, account, conv, reply_at).await;
+        // As the sender does once the reply is out.
+        store
+            .schedule_auto_resolve(account, conv, reply_at + 2 * HOUR_MS)
+            .await
+            .unwrap();
+    }
+    // The person answers one of them.
+    let mut msg = Message {
+        direction: Direction::In,
+        author_type: AuthorType::Contact,
+        status: MessageStatus::Received,
+        created_at: reply_at + HOUR_MS,
+        ..Default::default()
+    };
+    msg.key_by_meta(&format!("m_{}", unique()));
+    msg.place(&on, &answered_back);
+    let touch = Touch {
+        at: reply_at + HOUR_MS,
+        inbound: true,
+        require_open: true,
+        now: reply_at + HOUR_MS,
+    };
+    assert_eq!(
+        store
+            .append_keyed_by_meta(&msg, touch, false)
+            .await
+            .unwrap(),
+        AppendOutcome::Stored
+    );
+
+    let status = |account: String, conv: String| {
+        let store = store.clone();
+        async move {
+            let c = store
+                .get_conversation(&account, &conv)
+                .await
+                .unwrap()
+                .unwrap();
+            (c.status.as_str().to_owned(), c.resolved_by)
+        }
+    };
+    clock.set(reply_at + 2 * HOUR_MS - 1);
+    while !sched.run().await.unwrap().caught_up {}
+    assert_eq!(
+        status(on.clone(), waits.clone()).await.0,
+        "open",
+        "not before its moment"
+    );
+    clock.set(reply_at + 2 * HOUR_MS + 30_000);
+    let mut resolved = 0;
+    loop {
+        let r = sched.run().await.unwrap();
+        resolved += r.auto_resolved;
+        if r.caught_up {
+            break;
+        }
+    }
+    assert_eq!(resolved, 1);
+    assert_eq!(
+        status(on.clone(), waits.clone()).await,
+        ("resolved".to_owned(), Some("auto".to_owned()))
+    );
+    assert_eq!(
+        status(on.clone(), answered_back.clone()).await.0,
+        "open",
+        "the person wrote since"
+    );
+    assert_eq!(
+        status(off.clone(), setting_off.clone()).await.0,
+        "open",
+        "the setting is off"
+    );
+    // No survey for it, and the event says who resolved it.
+    let msgs = store.latest_messages(&on, &waits, 50).await.unwrap();
+    assert!(
+        !msgs
+            .iter()
+            .any(|m| m.kind.is_some_and(|k| k.as_str() == "csat")),
+        "{msgs:?}"
+    );
+    let events = store
+        .list_events(&on, None, 500, i64::MAX / 2)
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.conversation_id.as_deref() == Some(waits.as_str())
+                && e.data["resolved_by"] == "auto"),
+        "{events:?}"
+    );
+    // Every moment was used up: a later run finds nothing more.
+    clock.set(reply_at + 10 * HOUR_MS);
+    let r = sched.run().await.unwrap();
+    assert_eq!(r.auto_resolved, 0);
+}

@@ -563,3 +563,67 @@ async fn seen_typing_and_reactions_reach_messenger_within_their_limits() {
         "nothing outside the window"
     );
 }
+
+#[tokio::test]
+async fn a_sent_reply_puts_the_auto_resolve_moment_in_the_schedule() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let admin = stack.admin(&t.account);
+    put(
+        &stack,
+        &admin,
+        "/settings",
+        json!({"auto_resolve_hours": 3}),
+    )
+    .await;
+    let psid = format!("5{:014}", unique());
+    stack
+        .deliver(
+            &t.page_id,
+            vec![text_event(&t.page_id, &psid, "question", now_ms())],
+        )
+        .await;
+    let (conv, _) = stack.single_conversation(&t, 1).await;
+    let id = conv["id"].as_str().unwrap_or_default().to_owned();
+    let (s, reply) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{id}/messages"),
+            Some(&admin),
+            Some(json!({"text": "answer"})),
+        )
+        .await;
+    assert_eq!(s, 202, "{reply}");
+    let created =
+        chrono::DateTime::parse_from_rfc3339(reply["created_at"].as_str().unwrap_or_default())
+            .map(|d| d.timestamp_millis())
+            .expect("created_at");
+    let dynamo = stack.clients().await.dynamo();
+    let row = eventually("the auto-resolve moment", 30, || async {
+        dynamo
+            .get_item()
+            .table_name(stack.s("table"))
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("ACC#{}#CONV#{id}", t.account)),
+            )
+            .key(
+                "sk",
+                aws_sdk_dynamodb::types::AttributeValue::S("AUTORESOLVE".into()),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .ok()?
+            .item
+    })
+    .await;
+    let at = created + 3 * 3_600_000;
+    assert_eq!(
+        row.get("duesk")
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str),
+        Some(format!("{at:013}#{}#{id}#AUTORESOLVE", t.account).as_str()),
+        "three hours after the reply"
+    );
+}

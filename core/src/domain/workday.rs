@@ -1,6 +1,8 @@
 //! The rules of an agent's everyday tools, without I/O: private notes (length, `@mentions`),
 //! labels (their spelling, how many) and saved replies (shortcuts and the placeholders a front
-//! end fills in).
+//! end fills in), and when a conversation that waits on the person is resolved.
+
+use crate::domain::{AuthorType, Direction};
 
 /// A note is 1 to this many characters.
 pub const NOTE_MAX_CHARS: usize = 5000;
@@ -19,6 +21,25 @@ pub const PLACEHOLDERS: [&str; 4] = [
     "agent.name",
     "page.name",
 ];
+
+/// When a conversation whose latest message is `last` (its direction, author and time) is
+/// resolved for want of an answer: `hours` after the team's message (an agent's, the AI
+/// agent's or the Page's own), if the person has not written since. `None`: it does not wait
+/// on the person (their message is the latest, or an automatic one is), or auto-resolve is off.
+pub fn auto_resolve_at(
+    last: Option<(Direction, AuthorType, i64)>,
+    last_inbound_at: Option<i64>,
+    hours: Option<i64>,
+) -> Option<i64> {
+    let hours = hours?;
+    let (direction, author, at) = last?;
+    let team = direction == Direction::Out
+        && matches!(
+            author,
+            AuthorType::Agent | AuthorType::Bot | AuthorType::Page
+        );
+    (team && last_inbound_at.is_none_or(|i| i < at)).then(|| at + hours * 3_600_000)
+}
 
 /// A note's text: 1–5,000 characters, not blank.
 pub fn note_text(text: &str) -> Result<(), String> {
@@ -124,6 +145,47 @@ pub fn saved_reply_text(text: &str) -> Result<(), Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_conversation_waiting_on_the_person_is_resolved_and_only_when_on() {
+        let h = 3_600_000;
+        let agent = Some((Direction::Out, AuthorType::Agent, 10 * h));
+        assert_eq!(auto_resolve_at(agent, Some(9 * h), Some(24)), Some(34 * h));
+        assert_eq!(auto_resolve_at(agent, Some(9 * h), None), None, "off");
+        assert_eq!(
+            auto_resolve_at(
+                Some((Direction::Out, AuthorType::Bot, 10 * h)),
+                None,
+                Some(1)
+            ),
+            Some(11 * h),
+            "the AI agent's answer counts"
+        );
+        assert_eq!(
+            auto_resolve_at(
+                Some((Direction::Out, AuthorType::System, 10 * h)),
+                Some(9 * h),
+                Some(1)
+            ),
+            None,
+            "an away message is not an answer"
+        );
+        assert_eq!(
+            auto_resolve_at(
+                Some((Direction::In, AuthorType::Contact, 10 * h)),
+                Some(10 * h),
+                Some(1)
+            ),
+            None,
+            "the person is waiting"
+        );
+        assert_eq!(
+            auto_resolve_at(agent, Some(11 * h), Some(1)),
+            None,
+            "they wrote since"
+        );
+        assert_eq!(auto_resolve_at(None, None, Some(1)), None);
+    }
 
     #[test]
     fn a_note_is_one_to_five_thousand_characters() {

@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use pagedesk_shared::clock::{Clock, MINUTE_MS, rfc3339};
-use pagedesk_shared::domain::outbound;
 use pagedesk_shared::domain::window::{Mark, due};
 use pagedesk_shared::domain::{ConversationStatus, EventType, MessageStatus};
+use pagedesk_shared::domain::{outbound, workday};
 use pagedesk_shared::store::MessageRef;
 use pagedesk_shared::store::{EventItem, Settings, Store};
 use serde::Serialize;
@@ -46,6 +46,8 @@ pub struct Report {
     pub unsent_failed: usize,
     /// Pages whose health was checked.
     pub pages_checked: usize,
+    /// Conversations resolved for want of an answer (`auto_resolve_hours`).
+    pub auto_resolved: usize,
 }
 
 impl Scheduler {
@@ -78,6 +80,15 @@ impl Scheduler {
                 if r.message.is_some() {
                     continue;
                 }
+                if r.auto_resolve {
+                    if self
+                        .auto_resolve(&r.account, &r.conversation_id, now, &mut settings)
+                        .await?
+                    {
+                        report.auto_resolved += 1;
+                    }
+                    continue;
+                }
                 if let Some(page_id) = &r.page_id {
                     if let Some(h) = &self.health {
                         h.check(&self.store, &r.account, page_id, now).await;
@@ -102,6 +113,7 @@ impl Scheduler {
             events = report.events,
             unsent_failed = report.unsent_failed,
             pages_checked = report.pages_checked,
+            auto_resolved = report.auto_resolved,
             "scheduler run"
         );
         Ok(report)
@@ -131,6 +143,73 @@ impl Scheduler {
         Ok(failed)
     }
 
+    /// The Page's settings (its account's with its own over them), read once per run.
+    async fn page_settings(
+        &self,
+        account: &str,
+        page_id: &str,
+        settings: &mut HashMap<(String, String), Settings>,
+    ) -> pagedesk_shared::Result<Settings> {
+        let key = (account.to_owned(), page_id.to_owned());
+        if let Some(s) = settings.get(&key) {
+            return Ok(s.clone());
+        }
+        let s = self.store.settings_for_page(account, page_id).await?;
+        settings.insert(key, s.clone());
+        Ok(s)
+    }
+
+    /// A conversation's auto-resolve moment: resolved (`resolved_by: auto`, no survey) if it
+    /// still waits on the person and the Page's `auto_resolve_hours` have passed since the
+    /// team's message; moved if the hours grew; dropped if it no longer waits or the setting is
+    /// off. `true` when it was resolved.
+    async fn auto_resolve(
+        &self,
+        account: &str,
+        conv_id: &str,
+        now: i64,
+        settings: &mut HashMap<(String, String), Settings>,
+    ) -> pagedesk_shared::Result<bool> {
+        let Some(conv) = self
+            .store
+            .get_conversation(account, conv_id)
+            .await?
+            .filter(|c| c.status == ConversationStatus::Open)
+        else {
+            self.store.unschedule_auto_resolve(account, conv_id).await?;
+            return Ok(false);
+        };
+        let hours = self
+            .page_settings(account, &conv.page_id, settings)
+            .await?
+            .auto_resolve_hours;
+        let last = conv
+            .last_message
+            .as_ref()
+            .zip(conv.last_message_at)
+            .map(|(m, at)| (m.direction, m.author_type, at));
+        match workday::auto_resolve_at(last, conv.last_inbound_at, hours) {
+            Some(at) if at > now => {
+                self.store
+                    .schedule_auto_resolve(account, conv_id, at)
+                    .await?;
+                Ok(false)
+            }
+            Some(_) => {
+                let resolved = self.store.resolve_automatically(&conv, now).await?;
+                if resolved {
+                    tracing::info!(conversation_id = conv_id, "auto-resolved");
+                }
+                self.store.unschedule_auto_resolve(account, conv_id).await?;
+                Ok(resolved)
+            }
+            None => {
+                self.store.unschedule_auto_resolve(account, conv_id).await?;
+                Ok(false)
+            }
+        }
+    }
+
     async fn settle(
         &self,
         account: &str,
@@ -149,16 +228,7 @@ impl Scheduler {
             self.store.unschedule(account, conv_id).await?;
             return Ok(0);
         }
-        // Per run, the settings of each Page once (its account's with its own over them).
-        let key = (account.to_owned(), conv.page_id.clone());
-        let account_settings = match settings.get(&key) {
-            Some(s) => s.clone(),
-            None => {
-                let s = self.store.settings_for_page(account, &conv.page_id).await?;
-                settings.insert(key, s.clone());
-                s
-            }
-        };
+        let account_settings = self.page_settings(account, &conv.page_id, settings).await?;
         let human_agent = account_settings.human_agent_enabled;
         let plan = due(
             last,

@@ -52,6 +52,11 @@ pub struct Sender {
     pub s3: pagedesk_shared::adapters::s3::S3,
     /// Pages as last read (for `settings_cache_seconds`): a send reads none in steady state.
     pub pages: PageCache,
+    /// Pages' settings as last read (for `settings_cache_seconds`), for auto-resolve.
+    pub settings: pagedesk_shared::services::ttl_map::TtlMap<
+        (String, String),
+        pagedesk_shared::store::Settings,
+    >,
 }
 
 impl Sender {
@@ -65,6 +70,7 @@ impl Sender {
             sqs: clients.sqs(),
             s3: clients.s3(),
             pages: PageCache::default(),
+            settings: Default::default(),
             clock,
             bot: pagedesk_shared::services::ai_agent::AiAgentClient::new(
                 Duration::from_millis(cfg.ai_agent_timeout_ms),
@@ -244,7 +250,42 @@ impl Sender {
                 Err(e) => return self.on_graph_error(&msg, &page, e, receives).await,
             }
         }
+        self.after_team_message(&job.account, &conv, &msg).await;
         Ok(())
+    }
+
+    /// A message of the team (a person's or the AI agent's, not an automatic one) went out: the
+    /// conversation now waits on the person, and where the Page resolves such conversations
+    /// (`auto_resolve_hours`) its moment is put in the scheduler's index. A failure is logged:
+    /// the message is sent, and the next one schedules again.
+    async fn after_team_message(&self, account: &str, conv: &SendTarget, msg: &Message) {
+        if !matches!(msg.author_type, AuthorType::Agent | AuthorType::Bot) {
+            return;
+        }
+        let result = async {
+            let key = (account.to_owned(), conv.page_id.clone());
+            let ttl = Duration::from_secs(self.cfg.settings_cache_seconds);
+            let hours = match self.settings.fresh(&key, |_| ttl) {
+                Some(s) => s.auto_resolve_hours,
+                None => {
+                    let s = self.store.settings_for_page(account, &conv.page_id).await?;
+                    let h = s.auto_resolve_hours;
+                    self.settings.put(key, s);
+                    h
+                }
+            };
+            if let Some(h) = hours {
+                let at = msg.created_at + h * 3_600_000;
+                self.store
+                    .schedule_auto_resolve(account, &conv.conversation_id, at)
+                    .await?;
+            }
+            Ok::<_, pagedesk_shared::Error>(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "auto-resolve not scheduled");
+        }
     }
 
     /// A reply in a comment conversation: in public under the comment (`POST /{comment}/comments`)
@@ -296,6 +337,7 @@ impl Sender {
                     .record_part(msg, SentPart::new(0, &id, started), self.clock.now_ms())
                     .await?;
                 tracing::info!(private = msg.private, recorded, "comment reply sent");
+                self.after_team_message(&msg.account, conv, msg).await;
                 Ok(())
             }
             Err(e) => self.on_graph_error(msg, page, e, receives).await,

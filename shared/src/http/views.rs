@@ -29,6 +29,7 @@ pub fn conversation(c: &ConversationItem, human_agent_enabled: bool, now: i64) -
         "routing_rule": c.routing_rule,
         "ai_agent_active": c.ai_agent_active,
         "previous_conversation_id": c.previous_conversation_id,
+        "resolved_by": c.resolved_by,
         "created_at": rfc3339(c.created_at),
         "updated_at": rfc3339(c.updated_at),
     })

@@ -51,6 +51,10 @@ pub struct ConversationItem {
     pub created_at: i64,
     pub updated_at: i64,
     pub resolved_at: Option<i64>,
+    /// Who resolved it: `agent` (a person), `ai_agent`, or `auto` (the scheduler, after
+    /// `auto_resolve_hours` without an answer).
+    #[serde(default)]
+    pub resolved_by: Option<String>,
     // ---- window schedule (sparse GSI `due`) ----
     pub(in crate::store) duepk: Option<String>,
     pub(in crate::store) duesk: Option<String>,
@@ -273,6 +277,24 @@ fn apply_touch(c: &mut ConversationItem, t: &Touch, msg: &Message) {
     }
 }
 
+/// Who resolves a conversation (its `resolved_by`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resolver {
+    Person,
+    AiAgent,
+    Auto,
+}
+
+impl Resolver {
+    fn as_str(self) -> &'static str {
+        match self {
+            Resolver::Person => "agent",
+            Resolver::AiAgent => "ai_agent",
+            Resolver::Auto => "auto",
+        }
+    }
+}
+
 /// What resolving found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resolution {
@@ -404,7 +426,14 @@ impl Store {
     /// Resolves an open conversation, frees the contact for a new one and takes it off its
     /// assignee's load, in one transaction. `Ok(false)` when it was not open.
     pub async fn resolve_conversation(&self, conv: &ConversationItem, now: i64) -> Result<bool> {
-        Ok(self.resolve(conv, now, false).await? == Resolution::Resolved)
+        Ok(self.resolve(conv, now, Resolver::Person).await? == Resolution::Resolved)
+    }
+
+    /// The scheduler resolving a conversation that waited on the person: only if nothing was
+    /// written to it since `conv` was read (its `last_message_at`), and never retried on a
+    /// changed conversation (the next team reply schedules it again).
+    pub async fn resolve_automatically(&self, conv: &ConversationItem, now: i64) -> Result<bool> {
+        Ok(self.try_resolve(conv, now, Resolver::Auto).await? == Some(true))
     }
 
     /// The AI agent resolving: only while the conversation is with it, as the write finds it
@@ -414,21 +443,16 @@ impl Store {
         conv: &ConversationItem,
         now: i64,
     ) -> Result<Resolution> {
-        self.resolve(conv, now, true).await
+        self.resolve(conv, now, Resolver::AiAgent).await
     }
 
-    async fn resolve(
-        &self,
-        conv: &ConversationItem,
-        now: i64,
-        ai_agent: bool,
-    ) -> Result<Resolution> {
+    async fn resolve(&self, conv: &ConversationItem, now: i64, by: Resolver) -> Result<Resolution> {
         let mut conv = conv.clone();
         for _ in 0..5 {
-            if ai_agent && !conv.with_ai_agent() {
+            if by == Resolver::AiAgent && !conv.with_ai_agent() {
                 return Ok(Resolution::NotWithAiAgent);
             }
-            match self.try_resolve(&conv, now, ai_agent).await? {
+            match self.try_resolve(&conv, now, by).await? {
                 Some(true) => return Ok(Resolution::Resolved),
                 Some(false) => return Ok(Resolution::NotOpen),
                 // Reassigned meanwhile: resolve what it is now (if it is still the caller's).
@@ -447,20 +471,33 @@ impl Store {
         &self,
         conv: &ConversationItem,
         now: i64,
-        ai_agent: bool,
+        by: Resolver,
     ) -> Result<Option<bool>> {
         let upd = |with_contact: bool| -> Result<Vec<TransactWriteItem>> {
             let mut condition = format!("#st = :open AND {}", Self::assignee_condition(conv));
             let mut u = Update::builder();
-            if ai_agent {
-                condition.push_str(" AND bot_active = :bot");
-                u = u.expression_attribute_values(":bot", AttributeValue::Bool(true));
+            match by {
+                Resolver::AiAgent => {
+                    condition.push_str(" AND bot_active = :bot");
+                    u = u.expression_attribute_values(":bot", AttributeValue::Bool(true));
+                }
+                Resolver::Auto => {
+                    condition.push_str(" AND last_message_at = :lm");
+                    u = u.expression_attribute_values(
+                        ":lm",
+                        n(conv.last_message_at.unwrap_or_default()),
+                    );
+                }
+                Resolver::Person => {}
             }
             let u = u
                 .table_name(&self.table)
                 .key("pk", s(&conv.pk))
                 .key("sk", s(keys::META))
-                .update_expression("SET #st = :r, gsi2pk = :g, resolved_at = :u, updated_at = :u")
+                .update_expression(
+                    "SET #st = :r, gsi2pk = :g, resolved_at = :u, updated_at = :u, resolved_by = :by",
+                )
+                .expression_attribute_values(":by", s(by.as_str()))
                 .condition_expression(condition)
                 .expression_attribute_names("#st", "status")
                 .expression_attribute_values(":r", s(ConversationStatus::Resolved.as_str()))
@@ -487,7 +524,7 @@ impl Store {
                     &conv.account,
                     EventType::ConversationUpdated,
                     Some(&conv.id),
-                    serde_json::json!({"status": "resolved"}),
+                    serde_json::json!({"status": "resolved", "resolved_by": by.as_str()}),
                     now,
                 )
                 .put(&self.table)?,
@@ -546,7 +583,9 @@ impl Store {
             .table_name(&self.table)
             .key("pk", s(&conv.pk))
             .key("sk", s(keys::META))
-            .update_expression("SET #st = :o, gsi2pk = :g, updated_at = :u REMOVE resolved_at")
+            .update_expression(
+                "SET #st = :o, gsi2pk = :g, updated_at = :u REMOVE resolved_at, resolved_by",
+            )
             .condition_expression(format!("#st = :r AND {}", Self::assignee_condition(conv)))
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":r", s(ConversationStatus::Resolved.as_str()))

@@ -16,6 +16,8 @@ pub struct DueRef {
     pub message: Option<crate::store::MessageRef>,
     /// Set when what is due is a Page's health check (`conversation_id` is empty then).
     pub page_id: Option<String>,
+    /// Set when what is due is the conversation's auto-resolve moment.
+    pub auto_resolve: bool,
 }
 
 impl Store {
@@ -53,6 +55,15 @@ impl Store {
                         conversation_id: String::new(),
                         message: None,
                         page_id: rest,
+                        auto_resolve: false,
+                    }
+                } else if rest.as_deref() == Some(keys::AUTO_RESOLVE_SK) {
+                    DueRef {
+                        account: a.to_owned(),
+                        conversation_id: c.to_owned(),
+                        message: None,
+                        page_id: None,
+                        auto_resolve: true,
                     }
                 } else {
                     DueRef {
@@ -60,6 +71,7 @@ impl Store {
                         conversation_id: c.to_owned(),
                         message: rest.map(crate::store::MessageRef::from_key),
                         page_id: None,
+                        auto_resolve: false,
                     }
                 });
             }
@@ -112,6 +124,35 @@ impl Store {
             }
         };
         written(req.update_expression(expr).send().await, "UpdateItem")
+    }
+
+    /// Puts the conversation's auto-resolve moment at `at` (epoch ms), replacing the one
+    /// before: the team's latest message decides it. The row expires by TTL a week after its
+    /// moment (the scheduler takes it out of the index, and deletes nothing).
+    pub async fn schedule_auto_resolve(&self, account: &str, conv: &str, at: i64) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(keys::conversation(account, conv)))
+            .item("sk", s(keys::AUTO_RESOLVE_SK))
+            .item("duepk", s(keys::due_pk(at)))
+            .item("duesk", s(keys::due_auto_resolve_sk(at, account, conv)))
+            .item("expires_at", n((at + 7 * 86_400_000) / 1000))
+            .send()
+            .await
+            .map_err(failed("PutItem"))?;
+        Ok(())
+    }
+
+    /// Takes the auto-resolve moment out of the index (its row goes with its TTL).
+    pub async fn unschedule_auto_resolve(&self, account: &str, conv: &str) -> Result<()> {
+        let res = self
+            .update_row(&keys::conversation(account, conv), keys::AUTO_RESOLVE_SK)
+            .update_expression("REMOVE duepk, duesk")
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        written(res, "UpdateItem").map(|_| ())
     }
 
     pub async fn unschedule(&self, account: &str, conv: &str) -> Result<()> {
