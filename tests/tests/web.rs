@@ -920,4 +920,23 @@ async fn an_agent_notes_labels_and_answers_with_a_saved_reply() {
                 && r["body"]["recipient"]["id"] == one.as_str()),
         "a react sender action for the person"
     );
+
+    // A note of the admin's naming alice: a notice in her inbox and a count in the title.
+    let (s, v) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{id}/notes"),
+            Some(&admin),
+            Some(json!({"text": "@alice can you call them back?"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    find(&b, ".notices-panel summary")
+        .await
+        .click()
+        .await
+        .expect("open the notices");
+    text_of(&b, "li[data-notice=mention]", "admin-1 mentioned you").await;
+    let title = b.title().await.expect("title");
+    assert!(title.starts_with("(1)"), "{title}");
 }

@@ -627,3 +627,43 @@ async fn a_sent_reply_puts_the_auto_resolve_moment_in_the_schedule() {
         "three hours after the reply"
     );
 }
+
+#[tokio::test]
+async fn an_agent_chooses_what_their_inbox_notifies_them_of() {
+    let stack = Stack::connect();
+    let account = format!("acct-{}", unique());
+    let ann = stack.token(&account, "ann", Role::Agent);
+    let path = "/agents/ann/preferences";
+    assert_eq!(
+        stack.get(path, &ann).await,
+        json!({"assigned": true, "messages": true, "mentions": true, "sound": false}),
+        "the defaults"
+    );
+    let v = put(
+        &stack,
+        &ann,
+        path,
+        json!({"messages": false, "sound": true}),
+    )
+    .await;
+    assert_eq!(
+        v,
+        json!({"assigned": true, "messages": false, "mentions": true, "sound": true})
+    );
+    assert_eq!(stack.get(path, &ann).await, v, "kept");
+    let bob = stack.token(&account, "bob", Role::Agent);
+    let (s, _) = stack.api("GET", path, Some(&bob), None).await;
+    assert_eq!(s, 403, "another agent's");
+    let (s, _) = stack.api("PUT", path, Some(&bob), Some(json!({}))).await;
+    assert_eq!(s, 403);
+    for bad in [json!({"popups": true}), json!({"sound": "yes"})] {
+        let (s, v) = stack.api("PUT", path, Some(&ann), Some(bad)).await;
+        assert_eq!(s, 422, "{v}");
+    }
+    let admin = stack.admin(&account);
+    assert_eq!(
+        stack.get(path, &admin).await["sound"],
+        true,
+        "an admin reads them"
+    );
+}

@@ -89,3 +89,23 @@ export function savedReplyChoices(replies, typed) {
   const by = (r) => (r.shortcut.startsWith(q) ? 0 : r.text.toLowerCase().includes(q) ? 1 : 2);
   return replies.filter((r) => by(r) < 2).sort((a, b) => by(a) - by(b) || a.shortcut.localeCompare(b.shortcut));
 }
+
+// What the events feed says that an agent wants to hear of (their preferences): a conversation
+// assigned to them, a new message of the person in one of their open conversations (`mine`, a
+// Set of ids), a note naming them. Events from before `since` (the feed starts a minute back)
+// and the agent's own doings are left out.
+export function noticesFor(events, { me, mine, prefs, since }) {
+  const out = [];
+  for (const e of events) {
+    if (since && new Date(e.created_at) < since) continue;
+    const d = e.data || {};
+    if (e.type === 'conversation.assigned' && prefs.assigned && d.assignee === me && d.previous !== me && d.actor !== me) {
+      out.push({ kind: 'assigned', conversation_id: e.conversation_id, text: 'A conversation was assigned to you.' });
+    } else if (e.type === 'message.created' && prefs.messages && d.direction === 'in' && mine.has(e.conversation_id)) {
+      out.push({ kind: 'message', conversation_id: e.conversation_id, text: 'A new message in one of your conversations.' });
+    } else if (e.type === 'note.created' && prefs.mentions && (d.mentions || []).includes(me) && d.note?.author?.id !== me) {
+      out.push({ kind: 'mention', conversation_id: e.conversation_id, text: `${d.note?.author?.id || 'Someone'} mentioned you in a note.` });
+    }
+  }
+  return out;
+}

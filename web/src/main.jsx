@@ -8,6 +8,7 @@ import { Api, claimsOf } from './api.js';
 import { Inbox } from './inbox.jsx';
 import { Conversation } from './conversation.jsx';
 import { Admin } from './admin.jsx';
+import { Notices } from './notices.jsx';
 import { ErrorLine } from './util.jsx';
 
 const TOKEN_KEY = 'pagedesk.token';
@@ -184,6 +185,7 @@ function App({ config }) {
           {claims.sub} · {claims.role} · {claims.account}
         </span>
         {claims.role !== 'bot' && <AgentStatus api={api} claims={claims} />}
+        {claims.role !== 'bot' && claims.sub && <Notices api={api} claims={claims} feed={feed} />}
         <button type="button" onClick={signOut}>
           Sign out
         </button>

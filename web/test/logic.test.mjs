@@ -86,3 +86,21 @@ test('a saved reply is filled in from what the inbox knows, and closes up what i
   assert.deepEqual(savedReplyChoices(replies, '/ref').map((r) => r.shortcut), ['refund', 'ship']);
   assert.deepEqual(savedReplyChoices(replies, '/').map((r) => r.shortcut), ['hello', 'refund', 'ship']);
 });
+
+test('notices follow the agent\'s preferences and leave out the old and their own', async () => {
+  const { noticesFor } = await import('../src/logic.js');
+  const at = '2026-12-05T10:00:00Z';
+  const events = [
+    { type: 'conversation.assigned', conversation_id: 'c1', created_at: at, data: { assignee: 'ann', previous: null } },
+    { type: 'message.created', conversation_id: 'c1', created_at: at, data: { direction: 'in' } },
+    { type: 'message.created', conversation_id: 'c2', created_at: at, data: { direction: 'in' } },
+    { type: 'message.created', conversation_id: 'c1', created_at: at, data: { direction: 'out' } },
+    { type: 'note.created', conversation_id: 'c3', created_at: at, data: { mentions: ['ann'], note: { author: { id: 'bob' } } } },
+    { type: 'note.created', conversation_id: 'c3', created_at: at, data: { mentions: ['ann'], note: { author: { id: 'ann' } } } },
+    { type: 'conversation.assigned', conversation_id: 'c9', created_at: '2026-12-05T09:00:00Z', data: { assignee: 'ann' } },
+  ];
+  const all = { assigned: true, messages: true, mentions: true };
+  const ctx = { me: 'ann', mine: new Set(['c1']), prefs: all, since: new Date('2026-12-05T09:30:00Z') };
+  assert.deepEqual(noticesFor(events, ctx).map((n) => [n.kind, n.conversation_id]), [['assigned', 'c1'], ['message', 'c1'], ['mention', 'c3']]);
+  assert.deepEqual(noticesFor(events, { ...ctx, prefs: { ...all, messages: false, assigned: false } }).map((n) => n.kind), ['mention']);
+});

@@ -9,7 +9,7 @@ use pagedesk_shared::domain::AgentStatus;
 use pagedesk_shared::domain::AssignedBy;
 use pagedesk_shared::domain::rules::OnAgentRemoved;
 use pagedesk_shared::http::views;
-use pagedesk_shared::store::{AgentItem, AgentPatch, Fallback};
+use pagedesk_shared::store::{AgentItem, AgentPatch, Fallback, Preferences};
 use serde_json::{Map, Value, json};
 
 use crate::App;
@@ -38,6 +38,46 @@ pub async fn get(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply {
         None => return Err(ApiFailure::NotFound("agent")),
     };
     ok(&views::agent(&agent))
+}
+
+/// `GET /agents/{id}/preferences` (the agent, or an admin) → what their inbox notifies them of.
+pub async fn get_preferences(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply {
+    own_or_admin(&c, &id)?;
+    let prefs = app
+        .store
+        .get_agent(&c.account, &id)
+        .await?
+        .and_then(|a| a.preferences)
+        .unwrap_or_default();
+    ok(&prefs)
+}
+
+/// `PUT /agents/{id}/preferences` `{"assigned", "messages", "mentions", "sound"}` (the agent,
+/// or an admin); a field left out keeps its default.
+pub async fn put_preferences(
+    State(app): State<Arc<App>>,
+    c: Caller,
+    Id(id): Id,
+    RawBody(bytes): RawBody,
+) -> Reply {
+    own_or_admin(&c, &id)?;
+    let prefs: Preferences = body(&bytes)?;
+    app.store
+        .set_preferences(&c.account, &id, &prefs, app.clock.now_ms())
+        .await?;
+    ok(&prefs)
+}
+
+fn own_or_admin(c: &Caller, id: &str) -> Result<(), ApiFailure> {
+    if c.role != Role::Admin && c.sub != id {
+        return Err(ApiFailure::forbidden(
+            "an agent sets their own preferences only",
+        ));
+    }
+    if id == RESERVED_AGENT_ID {
+        return Err(ApiFailure::NotFound("agent"));
+    }
+    Ok(())
 }
 
 /// `{"name", "status", "max_concurrent"}`, every field optional; `null` clears name and maximum.

@@ -212,6 +212,7 @@ routes! {
     "/settings" => [GET settings::get, PUT settings::put],
     "/agents" => [GET agents::list],
     "/agents/{id}" => [GET agents::get, PUT agents::put],
+    "/agents/{id}/preferences" => [GET agents::get_preferences, PUT agents::put_preferences],
     "/routing-rules" => [GET rules::get, PUT rules::put],
     "/reports/csat" => [GET reports::csat],
     "/pages" => [GET pages::list],

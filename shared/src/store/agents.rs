@@ -27,6 +27,33 @@ pub struct AgentItem {
     pub pages: Option<Vec<String>>,
     pub created_at: Option<i64>,
     pub updated_at: Option<i64>,
+    /// What the agent's inbox notifies them of (`None`: the defaults).
+    #[serde(default)]
+    pub preferences: Option<Preferences>,
+}
+
+/// What an agent is notified of in their inbox, and whether with a sound.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Preferences {
+    /// A conversation given to them (by routing, an admin or a hand-off).
+    pub assigned: bool,
+    /// A new message from the person in an open conversation of theirs.
+    pub messages: bool,
+    /// A note naming them (`@id`).
+    pub mentions: bool,
+    pub sound: bool,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Preferences {
+            assigned: true,
+            messages: true,
+            mentions: true,
+            sound: false,
+        }
+    }
 }
 
 impl AgentItem {
@@ -79,6 +106,33 @@ impl Store {
                 .consistent_read(true),
         )
         .await
+    }
+
+    /// Sets what an agent is notified of (creating their profile, offline, if they had none).
+    pub async fn set_preferences(
+        &self,
+        account: &str,
+        id: &str,
+        prefs: &Preferences,
+        now: i64,
+    ) -> Result<()> {
+        let mut u = UpdateExpr::new();
+        u.set("id = :id")
+            .value(":id", s(id))
+            .set("preferences = :p")
+            .value(
+                ":p",
+                serde_dynamo::to_attribute_value(prefs)
+                    .map_err(|e| Error::Corrupt(e.to_string()))?,
+            )
+            .set("updated_at = :u")
+            .set("created_at = if_not_exists(created_at, :u)")
+            .value(":u", n(now));
+        self.update_item(u.build(&self.table, &keys::account(account), &keys::agent_sk(id))?)
+            .send()
+            .await
+            .map_err(failed("UpdateItem"))?;
+        Ok(())
     }
 
     /// Creates or changes an agent's profile, never touching their load.

@@ -41,7 +41,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::{Error, Result};
-pub use agents::{AgentItem, AgentPatch};
+pub use agents::{AgentItem, AgentPatch, Preferences};
 pub use assignments::{AssignOutcome, Assignment, Capacity};
 pub use contacts::{ContactItem, Receipt, Watermarks};
 pub use conversation_list::ConversationQuery;
