@@ -4,6 +4,7 @@
 pub mod hours;
 pub mod outbound;
 pub mod rules;
+pub mod search;
 pub mod vocab;
 pub mod window;
 pub mod workday;

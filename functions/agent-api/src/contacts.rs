@@ -1,4 +1,5 @@
-//! `GET /contacts/{id}`, and `DELETE /contacts/{id}`: the person's right to erasure.
+//! `GET /contacts?q=` (search), `GET /contacts/{id}`, and `DELETE /contacts/{id}`: the
+//! person's right to erasure.
 
 use std::sync::Arc;
 
@@ -7,7 +8,32 @@ use pagedesk_shared::http::views;
 
 use crate::App;
 use crate::error::ApiFailure;
-use crate::extract::{Caller, Id, Reply, ok};
+use crate::extract::{Caller, Id, Params, Reply, ok};
+
+/// `GET /contacts?q=&limit=` → the contacts found by a word of their name (its start, case and
+/// accents ignored), their email, phone or Facebook id; each with the path of its
+/// conversations. An agent who works some Pages finds their Pages' contacts only.
+pub async fn search(State(app): State<Arc<App>>, c: Caller, p: Params) -> Reply {
+    c.require_person()?;
+    let plan = pagedesk_shared::domain::search::plan(p.get("q").unwrap_or_default())
+        .map_err(|why| ApiFailure::bad_parameter("q", why.trim_start_matches("q: ").to_owned()))?;
+    let limit = p.limit(20, 50)? as usize;
+    let pages = app.pages_of(&c).await?;
+    let mut found = app.store.search_contacts(&c.account, &plan, 200).await?;
+    found.retain(|ct| pages.as_ref().is_none_or(|p| p.contains(&ct.page_id)));
+    found.truncate(limit);
+    let items: Vec<_> = found
+        .iter()
+        .map(|ct| {
+            let mut v = views::contact(ct);
+            v["conversations"] =
+                serde_json::json!(format!("/conversations?contact_id={}&status=all", ct.id));
+            v
+        })
+        .collect();
+    tracing::info!(hits = items.len(), "contact search");
+    ok(&serde_json::json!({"items": items}))
+}
 
 /// Erases what the person told us (see `Store::erase_contact`). 204, also when there is
 /// nothing (left) to erase, so a retried request answers the same.

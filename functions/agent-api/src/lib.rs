@@ -206,6 +206,7 @@ routes! {
     "/labels" => [GET notes::list],
     "/saved-replies" => [GET saved_replies::list],
     "/saved-replies/{shortcut}" => [PUT saved_replies::put, DELETE saved_replies::delete],
+    "/contacts" => [GET contacts::search],
     "/contacts/{id}" => [GET contacts::get, DELETE contacts::erase],
     "/events" => [GET events::list],
     "/uploads" => [POST uploads::post],

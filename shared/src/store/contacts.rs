@@ -40,6 +40,10 @@ pub struct ContactItem {
     /// too) and because the contact is in no index: moving one writes one small item.
     pub delivered_watermark: Option<i64>,
     pub read_watermark: Option<i64>,
+    /// Every search term the contact was ever written under (a string set only `ADD`ed to, by
+    /// `index_contact`, and removed by erasure, which deletes those rows).
+    #[serde(default, skip_serializing)]
+    pub search_terms: std::collections::BTreeSet<String>,
 }
 
 /// A thread's receipt watermarks, which turn a sent message delivered or read.
@@ -158,9 +162,14 @@ impl Store {
         written(res, "UpdateItem")
     }
 
-    /// Creates the contact unless it exists; `Ok(false)` when it already did.
+    /// Creates the contact unless it exists (with its search rows); `Ok(false)` when it
+    /// already did.
     pub async fn create_contact(&self, c: &ContactItem) -> Result<bool> {
-        self.put_if_absent(c).await
+        let created = self.put_if_absent(c).await?;
+        if created {
+            self.index_contact(c).await?;
+        }
+        Ok(created)
     }
 
     /// Records the outcome of a User Profile API call on the contact.
@@ -176,6 +185,8 @@ impl Store {
             .send()
             .await
             .map_err(failed("UpdateItem"))?;
+        // `c` is the contact as read, with the rows it has: only a new name is written.
+        self.index_contact(c).await?;
         Ok(())
     }
 
@@ -209,10 +220,13 @@ impl Store {
             .send()
             .await
             .map_err(failed("UpdateItem"))?;
-        out.attributes
+        let contact: ContactItem = out
+            .attributes
             .map(from_item)
             .transpose()?
-            .ok_or_else(|| Error::Corrupt("upsert returned nothing".into()))
+            .ok_or_else(|| Error::Corrupt("upsert returned nothing".into()))?;
+        self.index_contact(&contact).await?;
+        Ok(contact)
     }
 
     /// Forgets what a person told us: the contact's names, picture, profile, email and
@@ -340,6 +354,11 @@ impl Store {
             now,
         );
         self.update_with_event(upd, Some(&ev)).await?;
+        // Its search rows hold its name, email and phone. Read again after the mark: a row
+        // recorded meanwhile is in the set now, and none can be added after it.
+        if let Some(marked) = self.get_contact(account, contact_id).await? {
+            self.unindex_contact(&marked).await?;
+        }
         Ok(Some((touched, messages, media_keys)))
     }
 }

@@ -37,6 +37,10 @@ pub const PAGE_SK: &str = "PAGE";
 pub fn page(page_id: &str) -> String {
     format!("PAGE#{page_id}")
 }
+/// The account's contact search rows (`<term>#<contact id>`).
+pub fn contact_search(a: &str) -> String {
+    format!("ACC#{a}#SEARCH")
+}
 pub fn account(a: &str) -> String {
     format!("ACC#{a}")
 }

@@ -24,6 +24,7 @@ mod pages;
 mod posts;
 mod rules;
 mod schedule;
+mod search;
 mod settings;
 mod update;
 mod workday;
