@@ -75,10 +75,10 @@ pub struct Plan {
 /// spaces, dashes or brackets) by phone and by Facebook id; else by name, every word a prefix
 /// of a word of the name, the longest word read. `Err` says what is wrong.
 pub fn plan(q: &str) -> Result<Plan, String> {
-    let q = q.trim();
     if q.chars().count() < MIN_QUERY || q.chars().count() > MAX_QUERY {
         return Err(format!("q: {MIN_QUERY} to {MAX_QUERY} characters"));
     }
+    let q = q.trim();
     if q.contains('@') {
         return Ok(Plan {
             prefixes: vec![format!("e:{}", q.to_lowercase())],
