@@ -939,4 +939,53 @@ async fn an_agent_notes_labels_and_answers_with_a_saved_reply() {
     text_of(&b, "li[data-notice=mention]", "admin-1 mentioned you").await;
     let title = b.title().await.expect("title");
     assert!(title.starts_with("(1)"), "{title}");
+
+    // Search: the second person by their name, then only their conversation is listed.
+    filter(&b, "Label", "").await;
+    let contact = stack
+        .all_pages("/conversations?limit=100", &admin, "cursor")
+        .await
+        .into_iter()
+        .find(|c| {
+            c["contact"]["id"]
+                .as_str()
+                .is_some_and(|x| x.ends_with(&two))
+        })
+        .expect("the second conversation");
+    let name = contact["contact"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let last_word = name
+        .split_whitespace()
+        .last()
+        .unwrap_or_default()
+        .to_lowercase();
+    find(&b, "input[aria-label='Search contacts']")
+        .await
+        .send_keys(&last_word)
+        .await
+        .expect("type");
+    button(&b, "Search").await.click().await.expect("search");
+    let hit = format!(
+        "li[data-contact='{}'] button",
+        contact["contact"]["id"].as_str().unwrap_or_default()
+    );
+    find(&b, &hit).await.click().await.expect("pick");
+    eventually(
+        "only the second person's conversation listed",
+        20,
+        || async {
+            let rows = b
+                .find_all(Locator::Css("li[data-conversation]"))
+                .await
+                .ok()?;
+            let mut texts = Vec::new();
+            for r in &rows {
+                texts.push(r.text().await.ok()?);
+            }
+            (texts.len() == 1 && texts[0].contains("Second person writes")).then_some(())
+        },
+    )
+    .await;
 }

@@ -27,7 +27,10 @@ const unread = (conv) => isUnread(conv, localStorage.getItem(`pagedesk.seen.${co
 const CONV_EVENTS = /^(conversation|message|window|csat|contact)\./;
 
 export function Inbox({ api, claims, feed, selected }) {
-  const [filters, setFilters] = useState({ assignee: '', status: 'open', page_id: '', channel: '', label: '' });
+  const [filters, setFilters] = useState({ assignee: '', status: 'open', page_id: '', channel: '', label: '', contact_id: '' });
+  const [search, setSearch] = useState('');
+  const [hits, setHits] = useState(null);
+  const [picked, setPicked] = useState(null);
   const [labels, setLabels] = useState([]);
   const [items, setItems] = useState([]);
   const [cursor, setCursor] = useState(null);
@@ -100,8 +103,58 @@ export function Inbox({ api, claims, feed, selected }) {
   const pageIds = pages.length ? pages.map((p) => [p.page_id, p.name || p.page_id]) : [...new Set(items.map((c) => c.page_id))].map((id) => [id, id]);
   const pageName = (id) => pages.find((p) => p.page_id === id)?.name || id;
 
+  const find = async (e) => {
+    e.preventDefault();
+    try {
+      setHits((await api.get('/contacts' + query({ q: search.trim() }))).items);
+      setError(null);
+    } catch (err) {
+      setError(err);
+    }
+  };
+  // A hit lists that person's conversations, whatever their status.
+  const pick = (h) => {
+    setPicked(h);
+    setHits(null);
+    setFilters({ ...filters, contact_id: h.id, status: 'all' });
+  };
+  const unpick = () => {
+    setPicked(null);
+    setFilters({ ...filters, contact_id: '', status: 'open' });
+  };
+
   return (
     <section class="inbox" aria-label="Inbox">
+      <form class="search" role="search" onSubmit={find}>
+        <input type="search" aria-label="Search contacts" placeholder="Name, email, phone or Facebook id" value={search} onInput={(e) => setSearch(e.currentTarget.value)} />
+        <button type="submit" disabled={search.trim().length < 2}>
+          Search
+        </button>
+      </form>
+      {hits && (
+        <ul class="hits" aria-label="Contacts found">
+          {hits.length ? (
+            hits.map((h) => (
+              <li data-contact={h.id}>
+                <button type="button" class="link" onClick={() => pick(h)}>
+                  {h.name || h.facebook_id}
+                </button>{' '}
+                <span class="hint">{[h.email, h.phone].filter(Boolean).join(' · ')}</span>
+              </li>
+            ))
+          ) : (
+            <li class="hint">Nobody found.</li>
+          )}
+        </ul>
+      )}
+      {picked && (
+        <p class="picked">
+          Conversations of {picked.name || picked.facebook_id}{' '}
+          <button type="button" class="link" onClick={unpick}>
+            Show all
+          </button>
+        </p>
+      )}
       <form class="filters" onSubmit={(e) => e.preventDefault()}>
         <label>
           Show
