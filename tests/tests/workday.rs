@@ -494,7 +494,7 @@ async fn seen_typing_and_reactions_reach_messenger_within_their_limits() {
         note["id"].as_str().unwrap_or_default()
     );
     for (p, body, want) in [
-        (on_note.as_str(), json!({"emoji": "👍"}), 422),
+        (on_note.as_str(), json!({"emoji": "👍"}), 409),
         (
             &format!("/conversations/{id}/messages/ms_01hzzzzzzzzzzzzzzzzzzzzzzz/reaction"),
             json!({"emoji": "👍"}),

@@ -41,6 +41,8 @@ pub enum ApiFailure {
     ConversationChanging,
     #[error("the conversation is not with the AI agent (it was handed off or claimed)")]
     NotWithAiAgent,
+    #[error("only a message the person wrote can get the Page's reaction")]
+    NotPersonsMessage,
     #[error("the rules were changed by someone else meanwhile; read them and try again")]
     RulesChanged,
     #[error("this Page is registered by another account")]
@@ -116,6 +118,7 @@ impl ApiFailure {
             AlreadyAssigned { .. } => (StatusCode::CONFLICT, "already_assigned"),
             ConversationChanging => (StatusCode::CONFLICT, "conversation_changing"),
             NotWithAiAgent => (StatusCode::CONFLICT, "not_with_ai_agent"),
+            NotPersonsMessage => (StatusCode::CONFLICT, "not_persons_message"),
             RulesChanged => (StatusCode::CONFLICT, "rules_changed"),
             PageRegisteredElsewhere => (StatusCode::CONFLICT, "page_registered_elsewhere"),
             TokenNotForPage => (StatusCode::UNPROCESSABLE_ENTITY, "token_not_for_page"),

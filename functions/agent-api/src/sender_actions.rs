@@ -185,9 +185,7 @@ async fn react(app: &App, c: &Caller, id: &str, message_id: &str, emoji: Option<
         .clone()
         .filter(|_| m.direction == Direction::In)
     else {
-        return Err(ApiFailure::invalid(
-            "message_id: only a message of the person can get a reaction",
-        ));
+        return Err(ApiFailure::NotPersonsMessage);
     };
     let now = app.clock.now_ms();
     match not_possible(&conv, now) {
