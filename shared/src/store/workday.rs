@@ -162,42 +162,33 @@ impl Store {
             .unwrap_or_default();
         let mut counts: std::collections::BTreeMap<String, u64> =
             names.into_iter().map(|n| (n, 0)).collect();
-        let mut start = None;
-        loop {
-            let res = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("gsi2")
-                .key_condition_expression("gsi2pk = :p")
-                .filter_expression("attribute_exists(labels)")
-                .projection_expression("labels")
-                .select(Select::SpecificAttributes)
-                .expression_attribute_values(
-                    ":p",
-                    s(keys::conversations_by_status(
-                        account,
-                        ConversationStatus::Open,
-                    )),
-                )
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(failed("Query"))?;
-            for item in res.items.unwrap_or_default() {
-                for l in item
-                    .get("labels")
-                    .and_then(|v| v.as_ss().ok())
-                    .into_iter()
-                    .flatten()
-                {
-                    *counts.entry(l.clone()).or_default() += 1;
-                }
-            }
-            start = res.last_evaluated_key.filter(|k| !k.is_empty());
-            if start.is_none() {
-                break;
-            }
+        /// An open conversation read for its labels alone.
+        #[derive(Deserialize)]
+        struct Labelled {
+            #[serde(default)]
+            labels: std::collections::BTreeSet<String>,
+        }
+        let open: Vec<Labelled> = self
+            .query_all(
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name("gsi2")
+                    .key_condition_expression("gsi2pk = :p")
+                    .filter_expression("attribute_exists(labels)")
+                    .projection_expression("labels")
+                    .select(Select::SpecificAttributes)
+                    .expression_attribute_values(
+                        ":p",
+                        s(keys::conversations_by_status(
+                            account,
+                            ConversationStatus::Open,
+                        )),
+                    ),
+            )
+            .await?;
+        for l in open.into_iter().flat_map(|c| c.labels) {
+            *counts.entry(l).or_default() += 1;
         }
         Ok(counts
             .into_iter()
