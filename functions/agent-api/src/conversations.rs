@@ -321,7 +321,10 @@ pub async fn assign(
             return Err(ApiFailure::ConversationNotOpen);
         }
         if let Some(t) = &target
-            && !(t.works(&conv.page_id) && page_open_to(&app, &conv, &t.id).await?)
+            && !t.may_work(
+                &conv.page_id,
+                app.store.get_page(&conv.page_id).await?.as_ref(),
+            )
         {
             return Err(ApiFailure::invalid(format!(
                 "agent_id: {} does not work this conversation's Page",
@@ -450,11 +453,4 @@ async fn person_text(app: &App, c: &Caller, id: &str) -> Result<String, ApiFailu
         .filter_map(|m| m.text.as_deref())
         .collect::<Vec<_>>()
         .join("\n"))
-}
-
-/// Whether `agent` may be given `conv` as far as its Page's sharing goes (an `only_me` Page is
-/// its admin's alone).
-async fn page_open_to(app: &App, conv: &ConversationItem, agent: &str) -> Result<bool, ApiFailure> {
-    let page = app.store.get_page(&conv.page_id).await?;
-    Ok(page.is_none_or(|p| p.open_to(agent)))
 }

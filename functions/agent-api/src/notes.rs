@@ -40,7 +40,7 @@ pub async fn post(
     // Only agents who may see the conversation are named (and so notified).
     let able: Vec<&str> = agents
         .iter()
-        .filter(|a| a.works(&conv.page_id) && page.as_ref().is_none_or(|p| p.open_to(&a.id)))
+        .filter(|a| a.may_work(&conv.page_id, page.as_ref()))
         .map(|a| a.id.as_str())
         .collect();
     let mentions = workday::mentions(&req.text, &able);

@@ -49,7 +49,7 @@ pub(crate) async fn answer(app: &App, page: &PageItem) -> Result<serde_json::Val
     let agents = app.store.list_agents(&page.account).await?;
     v["agents"] = agents
         .iter()
-        .filter(|a| a.works(&page.page_id) && page.open_to(&a.id))
+        .filter(|a| a.may_work(&page.page_id, Some(page)))
         .map(|a| a.id.clone())
         .collect();
     Ok(v)

@@ -148,7 +148,6 @@ impl<'s> Assigner<'s> {
         }
         // A Page shared `only_me` is worked by its admin alone, whatever a rule names.
         let page = self.store.get_page(&conv.page_id).await?;
-        let open_to = |id: &str| page.as_ref().is_none_or(|p| p.open_to(id));
         for _ in 0..ROUNDS {
             let agents = self.store.list_agents(&conv.account).await?;
             let candidates: Vec<Candidate<'_>> = rule
@@ -158,7 +157,7 @@ impl<'s> Assigner<'s> {
                 .filter(|id| conv.assignee.as_deref() != Some(id.as_str()))
                 .filter_map(|id| agents.iter().find(|a| &a.id == id))
                 // Nobody is given a conversation of a Page they do not work.
-                .filter(|a| a.works(&conv.page_id) && open_to(&a.id))
+                .filter(|a| a.may_work(&conv.page_id, page.as_ref()))
                 .map(candidate)
                 .collect();
             let (pick, capacity) = match rule.method {

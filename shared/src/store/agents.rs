@@ -77,6 +77,12 @@ impl AgentItem {
             .as_ref()
             .is_none_or(|p| p.iter().any(|x| x == page_id))
     }
+
+    /// Whether the agent may be given `page_id`'s conversations: it is one of their Pages, and
+    /// the Page (`page`, as read; `None`: not found) is not `only_me` for someone else.
+    pub fn may_work(&self, page_id: &str, page: Option<&super::PageItem>) -> bool {
+        self.works(page_id) && page.is_none_or(|p| p.open_to(&self.id))
+    }
 }
 
 /// A profile change; `None` leaves a field as it is.
