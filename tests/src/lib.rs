@@ -750,7 +750,7 @@ pub async fn seed_conversation(
         touch: Touch {
             at,
             inbound: true,
-            require_open: true,
+            require_active: true,
             now,
         },
         events: &[],

@@ -36,7 +36,7 @@ async fn append(store: &Store, account: &str, conv: &str, keyed: bool) {
     let touch = Touch {
         at: now,
         inbound: false,
-        require_open: false,
+        require_active: false,
         now,
     };
     if keyed {

@@ -470,7 +470,7 @@ async fn the_reply_condition_stores_inside_the_window_and_hands_back_the_rest() 
         .expect("the due index");
     assert!(
         due.iter()
-            .any(|d| d.message.as_ref() == Some(&first.reference())),
+            .any(|d| d.kind == pagedesk_shared::store::Due::Unsent(first.reference())),
         "with its sweeper deadline: {due:?}"
     );
     assert!(matches!(

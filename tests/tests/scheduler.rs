@@ -8,7 +8,7 @@ use pagedesk_e2e::{Stack, messaging_event, seed_conversation, unique};
 use pagedesk_scheduler::Scheduler;
 use pagedesk_shared::clock::{Clock, HOUR_MS, MINUTE_MS, ManualClock, SystemClock};
 use pagedesk_shared::domain::window::{HUMAN_AGENT_MS, STANDARD_MS};
-use pagedesk_shared::store::{Settings, Store};
+use pagedesk_shared::store::{Settings, Store, Timer};
 use serde_json::json;
 
 /// A table of its own: a store for the test's own reads and writes, and one for the scheduler
@@ -253,7 +253,7 @@ async fn a_person_who_writes_again_moves_the_warning_without_an_early_one() {
     let touch = Touch {
         at: later,
         inbound: true,
-        require_open: true,
+        require_active: true,
         now: later,
     };
     assert_eq!(
@@ -346,7 +346,7 @@ async fn auto_resolve_resolves_only_what_waits_on_the_person_at_its_moment() {
         agent_reply(&store, account, conv, reply_at).await;
         // As the sender does once the reply is out.
         store
-            .schedule_auto_resolve(account, conv, reply_at + 2 * HOUR_MS)
+            .schedule_timer(account, conv, Timer::AutoResolve, reply_at + 2 * HOUR_MS)
             .await
             .unwrap();
     }
@@ -363,7 +363,7 @@ async fn auto_resolve_resolves_only_what_waits_on_the_person_at_its_moment() {
     let touch = Touch {
         at: reply_at + HOUR_MS,
         inbound: true,
-        require_open: true,
+        require_active: true,
         now: reply_at + HOUR_MS,
     };
     assert_eq!(
@@ -439,4 +439,128 @@ async fn auto_resolve_resolves_only_what_waits_on_the_person_at_its_moment() {
     clock.set(reply_at + 10 * HOUR_MS);
     let r = sched.run().await.unwrap();
     assert_eq!(r.auto_resolved, 0);
+}
+
+/// Snooze: the scheduler opens a snoozed conversation at its moment and announces it once; a
+/// snooze moved meanwhile keeps its new moment; one resolved meanwhile stays resolved.
+#[tokio::test]
+async fn a_snooze_ends_at_its_moment_once_and_a_moved_one_keeps_its_new_moment() {
+    use pagedesk_shared::domain::ConversationStatus;
+    use pagedesk_shared::store::ConversationQuery;
+    let stack = Stack::connect();
+    let (store, held) = fresh_store(&stack).await;
+    let account = format!("acct-{}", unique());
+    let t = (SystemClock.now_ms() / MINUTE_MS) * MINUTE_MS;
+    let clock = ManualClock::new(t);
+    let sched = scheduler(&held, &clock);
+    let get = |conv: String| {
+        let (store, account) = (store.clone(), account.clone());
+        async move {
+            store
+                .get_conversation(&account, &conv)
+                .await
+                .expect("read")
+                .expect("there")
+        }
+    };
+    let (ends, moved, resolved) = (
+        seed_conversation(&store, &account, t, t).await,
+        seed_conversation(&store, &account, t, t).await,
+        seed_conversation(&store, &account, t, t).await,
+    );
+    for conv in [&ends, &moved, &resolved] {
+        assert!(
+            store
+                .snooze(&get(conv.clone()).await, t + HOUR_MS, "ann", t)
+                .await
+                .unwrap()
+        );
+    }
+    // Moved to later before its moment, and resolved while snoozed.
+    assert!(
+        store
+            .snooze(
+                &get(moved.clone()).await,
+                t + 3 * HOUR_MS,
+                "ann",
+                t + MINUTE_MS
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .resolve_conversation(&get(resolved.clone()).await, t + MINUTE_MS)
+            .await
+            .unwrap()
+    );
+    let snoozed = store
+        .list_conversations(
+            &account,
+            &ConversationQuery {
+                status: Some(ConversationStatus::Snoozed),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .expect("no cursor");
+    let mut listed: Vec<&str> = snoozed.items.iter().map(|c| c.id.as_str()).collect();
+    listed.sort_unstable();
+    let mut expected = vec![ends.as_str(), moved.as_str()];
+    expected.sort_unstable();
+    assert_eq!(listed, expected, "the snoozed list");
+
+    let run_to = |at: i64| {
+        clock.set(at);
+        let sched = &sched;
+        async move {
+            let mut woken = 0;
+            loop {
+                let r = sched.run().await.unwrap();
+                woken += r.unsnoozed;
+                if r.caught_up {
+                    return woken;
+                }
+            }
+        }
+    };
+    assert_eq!(run_to(t + HOUR_MS - 1).await, 0, "not before its moment");
+    assert_eq!(get(ends.clone()).await.status, ConversationStatus::Snoozed);
+    assert_eq!(run_to(t + HOUR_MS + 30_000).await, 1);
+    let woke = get(ends.clone()).await;
+    assert_eq!(
+        (woke.status, woke.snoozed_until),
+        (ConversationStatus::Open, None)
+    );
+    assert_eq!(get(moved.clone()).await.status, ConversationStatus::Snoozed);
+    assert_eq!(
+        get(resolved.clone()).await.status,
+        ConversationStatus::Resolved
+    );
+    assert_eq!(run_to(t + 3 * HOUR_MS + 30_000).await, 1, "the moved one");
+    assert_eq!(get(moved.clone()).await.status, ConversationStatus::Open);
+    assert_eq!(run_to(t + 6 * HOUR_MS).await, 0, "every moment was used up");
+
+    let events = store
+        .list_events(&account, None, 500, i64::MAX / 2)
+        .await
+        .unwrap();
+    let unsnoozed = |conv: &str| -> Vec<serde_json::Value> {
+        events
+            .iter()
+            .filter(|e| {
+                e.kind.as_str() == "conversation.unsnoozed"
+                    && e.conversation_id.as_deref() == Some(conv)
+            })
+            .map(|e| e.data.clone())
+            .collect()
+    };
+    assert_eq!(
+        unsnoozed(&ends),
+        vec![json!({"status": "open", "by": "time"})]
+    );
+    assert_eq!(unsnoozed(&moved).len(), 1);
+    assert!(unsnoozed(&resolved).is_empty());
 }

@@ -667,3 +667,205 @@ async fn an_agent_chooses_what_their_inbox_notifies_them_of() {
         "an admin reads them"
     );
 }
+
+/// The events of `kind` about `conv` in the feed, read once `marker` (a note written after
+/// everything the test waits on) shows: the feed is in order, so nothing before it is missing.
+async fn events_before_note(
+    stack: &Stack,
+    token: &str,
+    conv: &str,
+    marker: &str,
+    kind: &str,
+) -> Vec<Value> {
+    let feed = stack
+        .watch_feed(token, 100, 60, |seen| {
+            seen.iter()
+                .any(|e| e["type"] == "note.created" && e["data"]["note"]["id"] == marker)
+        })
+        .await;
+    feed.into_iter()
+        .filter(|e| e["type"] == kind && e["conversation_id"] == conv)
+        .collect()
+}
+
+/// `POST /conversations/{id}/snooze`: validated, listed as `snoozed`, replies still go out,
+/// and the person's message (delivered three times) opens it again once, in the same
+/// conversation; an agent wakes it early with `DELETE`.
+#[tokio::test]
+async fn a_snoozed_conversation_wakes_once_when_the_person_writes() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let admin = stack.admin(&t.account);
+    let psid = format!("5{:014}", unique());
+    stack
+        .deliver(
+            &t.page_id,
+            vec![text_event(
+                &t.page_id,
+                &psid,
+                "where is my parcel",
+                now_ms(),
+            )],
+        )
+        .await;
+    let (conv, _) = stack.single_conversation(&t, 1).await;
+    let id = conv["id"].as_str().unwrap_or_default().to_owned();
+    let path = format!("/conversations/{id}/snooze");
+    let rfc = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .expect("a time")
+    };
+    for bad in [
+        json!({"until": "tomorrow"}),
+        json!({"until": rfc(now_ms() - 60_000)}),
+        json!({"until": rfc(now_ms() + 400 * 86_400_000)}),
+        json!({"until": rfc(now_ms() + 60_000), "note": "x"}),
+        json!({}),
+    ] {
+        let (s, v) = stack
+            .api("POST", &path, Some(&admin), Some(bad.clone()))
+            .await;
+        assert_eq!(s, 422, "{bad} → {v}");
+    }
+    let until = (now_ms() / 1000 + 2 * 3600) * 1000;
+    let (s, v) = stack
+        .api(
+            "POST",
+            &path,
+            Some(&admin),
+            Some(json!({"until": rfc(until)})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        (v["status"].as_str(), v["snoozed_until"].as_str()),
+        (Some("snoozed"), Some(rfc(until).as_str()))
+    );
+    let ids = |list: Value| -> Vec<String> {
+        list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(
+        ids(stack.get("/conversations?status=snoozed", &admin).await),
+        vec![id.clone()]
+    );
+    assert!(ids(stack.get("/conversations?status=open", &admin).await).is_empty());
+
+    // A reply while snoozed goes out and leaves it snoozed.
+    let (s, reply) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{id}/messages"),
+            Some(&admin),
+            Some(json!({"text": "we are checking with the courier"})),
+        )
+        .await;
+    assert_eq!(s, 202, "{reply}");
+    stack.settled().await;
+    assert_eq!(
+        stack.get(&format!("/conversations/{id}"), &admin).await["status"],
+        "snoozed"
+    );
+
+    // The person writes; Meta delivers it three times.
+    let again = text_event(&t.page_id, &psid, "any news?", now_ms());
+    for _ in 0..3 {
+        stack.deliver(&t.page_id, vec![again.clone()]).await;
+    }
+    stack.settled().await;
+    let after = stack.get(&format!("/conversations/{id}"), &admin).await;
+    assert_eq!(
+        (after["status"].as_str(), &after["snoozed_until"]),
+        (Some("open"), &Value::Null)
+    );
+    let all = ids(stack.get("/conversations?status=all", &admin).await);
+    assert_eq!(
+        all,
+        vec![id.clone()],
+        "the same conversation, not a new one"
+    );
+    let texts: Vec<Value> = stack
+        .all_messages(&id, &admin)
+        .await
+        .into_iter()
+        .map(|m| m["text"].clone())
+        .collect();
+    assert_eq!(
+        texts,
+        vec![
+            json!("where is my parcel"),
+            json!("we are checking with the courier"),
+            json!("any news?")
+        ]
+    );
+    let (s, v) = stack.api("DELETE", &path, Some(&admin), None).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("not_snoozed")),
+        "{v}"
+    );
+
+    // Snoozed again, woken early by an agent.
+    let (s, _) = stack
+        .api(
+            "POST",
+            &path,
+            Some(&admin),
+            Some(json!({"until": rfc(until)})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, v) = stack.api("DELETE", &path, Some(&admin), None).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("open")), "{v}");
+
+    let (s, note) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{id}/notes"),
+            Some(&admin),
+            Some(json!({"text": "marker"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{note}");
+    let marker = note["id"].as_str().unwrap_or_default();
+    let woken: Vec<Value> =
+        events_before_note(&stack, &admin, &id, marker, "conversation.unsnoozed")
+            .await
+            .into_iter()
+            .map(|e| e["data"]["by"].clone())
+            .collect();
+    assert_eq!(
+        woken,
+        vec![json!("message"), json!("agent")],
+        "each wake announced once"
+    );
+
+    // A resolved conversation cannot be snoozed.
+    let (s, _) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{id}/resolve"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, v) = stack
+        .api(
+            "POST",
+            &path,
+            Some(&admin),
+            Some(json!({"until": rfc(until)})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("conversation_not_open")),
+        "{v}"
+    );
+}

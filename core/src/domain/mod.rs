@@ -12,6 +12,7 @@ pub mod workday;
 pub use vocab::{
     AgentStatus, AssignedBy, AuthorType, Channel, ConversationStatus, Direction, EventType,
     MessageKind, MessageStatus, PageStatus, ProfileStatus, ReplyRoute, RoutingMethod, SendType,
+    UnsnoozedBy,
 };
 
 use serde::{Deserialize, Serialize};

@@ -103,8 +103,27 @@ vocabulary! {
     pub enum ConversationStatus {
         #[default]
         Open = "open",
+        /// Set aside by an agent until a time; the person's next message or that time opens
+        /// it again (`conversation.unsnoozed`). Still the contact's active conversation.
+        Snoozed = "snoozed",
         Resolved = "resolved",
     }
+}
+
+impl ConversationStatus {
+    /// Not resolved: the team still holds it (open, or snoozed until it comes back). Replies,
+    /// assignment and resolving work on it; automation (greeting, away, AI agent) waits for
+    /// `Open`.
+    pub const fn is_active(self) -> bool {
+        match self {
+            ConversationStatus::Open | ConversationStatus::Snoozed => true,
+            ConversationStatus::Resolved => false,
+        }
+    }
+
+    /// The statuses `is_active` accepts, for conditions on the stored word.
+    pub const ACTIVE: &'static [ConversationStatus] =
+        &[ConversationStatus::Open, ConversationStatus::Snoozed];
 }
 
 vocabulary! {
@@ -170,6 +189,11 @@ vocabulary! {
         ConversationAssigned = "conversation.assigned",
         ConversationClaimed = "conversation.claimed",
         ConversationHandedOff = "conversation.handed_off",
+        /// An agent set it aside until `until`.
+        ConversationSnoozed = "conversation.snoozed",
+        /// Open again: its time came (`by: time`), the person wrote (`by: message`), or an
+        /// agent woke it (`by: agent`).
+        ConversationUnsnoozed = "conversation.unsnoozed",
         MessageCreated = "message.created",
         MessageStatus = "message.status",
         /// An attachment's copy landed or was given up.
@@ -204,6 +228,18 @@ vocabulary! {
         Handoff = "handoff",
         /// The AI agent could not be reached or refused a delivery.
         AiAgentUnreachable = "ai_agent_unreachable",
+    }
+}
+
+vocabulary! {
+    /// What ended a snooze (`by` in `conversation.unsnoozed`).
+    pub enum UnsnoozedBy {
+        /// Its `until` came (the scheduler).
+        Time = "time",
+        /// The person wrote.
+        Message = "message",
+        /// An agent's `DELETE /conversations/{id}/snooze`.
+        Agent = "agent",
     }
 }
 

@@ -1,6 +1,7 @@
 //! The rules of an agent's everyday tools, without I/O: private notes (length, `@mentions`),
 //! labels (their spelling, how many) and saved replies (shortcuts and the placeholders a front
-//! end fills in), and when a conversation that waits on the person is resolved.
+//! end fills in), when a conversation that waits on the person is resolved, and how long a
+//! snooze may be.
 
 use crate::domain::{AuthorType, Direction};
 
@@ -39,6 +40,25 @@ pub fn auto_resolve_at(
             AuthorType::Agent | AuthorType::Bot | AuthorType::Page
         );
     (team && last_inbound_at.is_none_or(|i| i < at)).then(|| at + hours * 3_600_000)
+}
+
+/// A snooze lasts at most this long (a conversation set aside for longer is better resolved;
+/// the person's message brings it back either way).
+pub const SNOOZE_MAX_DAYS: i64 = 365;
+
+/// A snooze's `until` (RFC 3339, with its offset) as epoch ms: after `now`, within
+/// `SNOOZE_MAX_DAYS`. The scheduler wakes it in the minute it falls in.
+pub fn snooze_until(until: &str, now: i64) -> Result<i64, String> {
+    let at = chrono::DateTime::parse_from_rfc3339(until)
+        .map_err(|_| "until: a time in RFC 3339, such as 2026-12-07T09:00:00+01:00".to_owned())?
+        .timestamp_millis();
+    if at <= now {
+        return Err("until: a time in the future".to_owned());
+    }
+    if at > now + SNOOZE_MAX_DAYS * 86_400_000 {
+        return Err(format!("until: at most {SNOOZE_MAX_DAYS} days ahead"));
+    }
+    Ok(at)
 }
 
 /// A note's text: 1–5,000 characters, not blank.
@@ -145,6 +165,25 @@ pub fn saved_reply_text(text: &str) -> Result<(), Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_snooze_ends_in_the_future_within_a_year() {
+        let now = 1_780_000_000_000; // 2026-05-28T20:26:40Z
+        assert_eq!(
+            snooze_until("2026-05-28T21:26:40Z", now),
+            Ok(now + 3_600_000)
+        );
+        // The offset counts: 23:26:40+02:00 is 21:26:40Z.
+        assert_eq!(
+            snooze_until("2026-05-28T23:26:40+02:00", now),
+            Ok(now + 3_600_000)
+        );
+        assert!(snooze_until("2026-05-28T20:26:40Z", now).is_err());
+        assert!(snooze_until("2026-05-28 21:00", now).is_err());
+        assert!(snooze_until("tomorrow", now).is_err());
+        assert!(snooze_until("2027-05-28T20:26:40Z", now).is_ok());
+        assert!(snooze_until("2027-05-29T20:26:40Z", now).is_err());
+    }
 
     #[test]
     fn only_a_conversation_waiting_on_the_person_is_resolved_and_only_when_on() {

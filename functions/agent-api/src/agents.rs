@@ -191,7 +191,7 @@ async fn release_lost_pages(
 ) -> Result<usize, ApiFailure> {
     let lost: Vec<_> = app
         .store
-        .open_conversations_assigned(&c.account, &agent.id)
+        .active_conversations_assigned(&c.account, &agent.id)
         .await?
         .into_iter()
         .filter(|cv| !agent.works(&cv.page_id))

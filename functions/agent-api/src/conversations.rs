@@ -1,21 +1,15 @@
-//! Conversations: list, read, their messages, and what people do with them (resolve, reopen,
-//! claim, assign, hand-off from the AI agent).
+//! Conversations: list, read, their messages, and who holds them (claim, assign, hand-off
+//! from the AI agent). Resolving, reopening and snoozing are in `lifecycle`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::State;
-use pagedesk_shared::access::Role;
-use pagedesk_shared::domain::window::{WindowState, window_at};
-use pagedesk_shared::domain::{
-    AssignedBy, Channel, ConversationStatus, Direction, EventType, MessageKind,
-};
+use pagedesk_shared::domain::{AssignedBy, Channel, ConversationStatus, Direction, EventType};
 use pagedesk_shared::http::views;
 use pagedesk_shared::services::assignment::Assigner;
-use pagedesk_shared::services::automatic::{self, Automatic};
 use pagedesk_shared::store::{
     AssignOutcome, Assignment, Capacity, ConversationItem, ConversationQuery, EventItem,
-    ReopenRefused, Resolution,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -125,22 +119,27 @@ pub(crate) async fn show(app: &App, c: &Caller, id: &str) -> Reply {
 pub async fn messages(State(app): State<Arc<App>>, c: Caller, Id(id): Id, p: Params) -> Reply {
     let conv = app.conversation(&c, &id).await?;
     let limit = p.limit(50, 200)?;
-    // A person opening the conversation has seen what the person wrote (beside the reads).
-    let ((), read) = tokio::join!(crate::sender_actions::seen(&app, &c, &conv), async {
-        tokio::try_join!(
-            async {
-                Ok::<_, ApiFailure>(
-                    app.store
-                        .list_messages(&c.account, &id, limit, p.get("cursor"))
-                        .await?,
-                )
-            },
-            app.thread_watermarks(&conv),
-        )
-    });
-    let (page, w) = read?;
-    let page = page.map_err(|_| ApiFailure::bad_parameter("cursor", "a cursor from this list"))?;
-    let links = crate::uploads::links(&app, &page.items).await?;
+    let page = app
+        .store
+        .list_messages(&c.account, &id, limit, p.get("cursor"))
+        .await?
+        .map_err(|_| ApiFailure::bad_parameter("cursor", "a cursor from this list"))?;
+    // A person opening the conversation has seen what the person wrote, up to the newest
+    // message of theirs this read shows (the conversation row, read before, may not have moved
+    // yet for one that just arrived). Sent beside the remaining reads.
+    let newest_inbound = page
+        .items
+        .iter()
+        .filter(|m| m.direction == Direction::In)
+        .map(|m| m.created_at)
+        .max();
+    let inbound_at = conv.last_inbound_at.max(newest_inbound);
+    let ((), w, links) = tokio::join!(
+        crate::sender_actions::seen(&app, &c, &conv, inbound_at),
+        app.thread_watermarks(&conv),
+        crate::uploads::links(&app, &page.items),
+    );
+    let (w, links) = (w?, links?);
     let items: Vec<_> = page
         .items
         .iter()
@@ -149,91 +148,12 @@ pub async fn messages(State(app): State<Arc<App>>, c: Caller, Id(id): Id, p: Par
     ok(&json!({"items": items, "next_cursor": page.next_cursor}))
 }
 
-/// `POST /conversations/{id}/resolve`
-pub async fn resolve(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply {
-    let conv = app.conversation(&c, &id).await?;
-    c.require_holder(&conv)?;
-    let now = app.clock.now_ms();
-    let resolution = if c.role == Role::Bot {
-        app.store.resolve_as_ai_agent(&conv, now).await?
-    } else if app.store.resolve_conversation(&conv, now).await? {
-        Resolution::Resolved
-    } else {
-        Resolution::NotOpen
-    };
-    match resolution {
-        Resolution::Resolved => {}
-        Resolution::NotOpen => return Err(ApiFailure::ConversationNotOpen),
-        Resolution::NotWithAiAgent => return Err(ApiFailure::NotWithAiAgent),
-    }
-    tracing::info!(conversation_id = %id, agent = %c.sub, "conversation resolved");
-    // The survey must not fail a resolve that happened.
-    if let Err(e) = ask_csat(&app, &conv).await {
-        tracing::error!(conversation_id = %id, error = %e, "survey could not be sent");
-    }
-    show(&app, &c, &id).await
-}
-
-/// On resolve, if the account wants it and the window is open (the survey is an automatic
-/// message: never tagged, never outside 24 h): quick replies 1–5.
-async fn ask_csat(app: &App, conv: &ConversationItem) -> pagedesk_shared::Result<()> {
-    if !conv.channel.has_automation() || conv.csat.is_some() {
-        return Ok(());
-    }
-    let settings = app
-        .store
-        .settings_for_page(&conv.account, &conv.page_id)
-        .await?;
-    let now = app.clock.now_ms();
-    let window = window_at(conv.last_inbound_at, false, now);
-    if !settings.csat_enabled || window.state != WindowState::Open {
-        return Ok(());
-    }
-    if !app.store.mark_csat_requested(conv, now).await? {
-        return Ok(());
-    }
-    automatic::send(
-        &app.store,
-        &app.sqs,
-        &app.cfg.outbound_queue_url,
-        conv,
-        Automatic {
-            kind: MessageKind::Csat,
-            text: automatic::CSAT_QUESTION,
-            quick_replies: Some(automatic::csat_quick_replies(&conv.id)),
-            require_open: false,
-        },
-        now,
-    )
-    .await?;
-    Ok(())
-}
-
-/// `POST /conversations/{id}/reopen`: 409 if the contact has another open conversation.
-pub async fn reopen(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply {
-    let conv = app.conversation(&c, &id).await?;
-    c.require_holder(&conv)?;
-    match app
-        .store
-        .reopen_conversation(&conv, app.clock.now_ms())
-        .await?
-    {
-        Ok(()) => {}
-        Err(ReopenRefused::NotResolved) => return Err(ApiFailure::NotResolved),
-        Err(ReopenRefused::ContactHasOpenConversation) => {
-            return Err(ApiFailure::ContactHasOpenConversation);
-        }
-    }
-    tracing::info!(conversation_id = %id, agent = %c.sub, "conversation reopened");
-    show(&app, &c, &id).await
-}
-
 /// `POST /conversations/{id}/claim`: first claim wins (the write is conditioned on the
 /// conversation being unassigned); the winner claiming again gets 200.
 pub async fn claim(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply {
     c.require_person()?;
     let conv = app.conversation(&c, &id).await?;
-    if conv.status != ConversationStatus::Open {
+    if !conv.status.is_active() {
         return Err(ApiFailure::ConversationNotOpen);
     }
     let now = app.clock.now_ms();
@@ -258,7 +178,7 @@ pub async fn claim(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply 
         }
         _ => {
             let now_conv = app.conversation(&c, &id).await?;
-            if now_conv.status != ConversationStatus::Open {
+            if !now_conv.status.is_active() {
                 return Err(ApiFailure::ConversationNotOpen);
             }
             if now_conv.assignee.as_deref() != Some(c.sub.as_str()) {
@@ -317,7 +237,7 @@ pub async fn assign(
     }
     for _ in 0..5 {
         let conv = app.conversation(&c, &id).await?;
-        if conv.status != ConversationStatus::Open {
+        if !conv.status.is_active() {
             return Err(ApiFailure::ConversationNotOpen);
         }
         if let Some(t) = &target

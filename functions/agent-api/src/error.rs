@@ -33,6 +33,8 @@ pub enum ApiFailure {
     ConversationNotOpen,
     #[error("the conversation is not resolved")]
     NotResolved,
+    #[error("the conversation is not snoozed")]
+    NotSnoozed,
     #[error("the contact already has another open conversation")]
     ContactHasOpenConversation,
     #[error("someone else has this conversation")]
@@ -114,6 +116,7 @@ impl ApiFailure {
             TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ConversationNotOpen => (StatusCode::CONFLICT, "conversation_not_open"),
             NotResolved => (StatusCode::CONFLICT, "not_resolved"),
+            NotSnoozed => (StatusCode::CONFLICT, "not_snoozed"),
             ContactHasOpenConversation => (StatusCode::CONFLICT, "contact_has_open_conversation"),
             AlreadyAssigned { .. } => (StatusCode::CONFLICT, "already_assigned"),
             ConversationChanging => (StatusCode::CONFLICT, "conversation_changing"),

@@ -13,6 +13,7 @@ mod conversations;
 mod error;
 mod events;
 mod extract;
+mod lifecycle;
 mod notes;
 mod page_diagnostics;
 mod page_settings;
@@ -197,8 +198,9 @@ routes! {
     "/conversations/{id}/claim" => [POST conversations::claim],
     "/conversations/{id}/assign" => [POST conversations::assign],
     "/conversations/{id}/handoff" => [POST conversations::handoff],
-    "/conversations/{id}/resolve" => [POST conversations::resolve],
-    "/conversations/{id}/reopen" => [POST conversations::reopen],
+    "/conversations/{id}/resolve" => [POST lifecycle::resolve],
+    "/conversations/{id}/reopen" => [POST lifecycle::reopen],
+    "/conversations/{id}/snooze" => [POST lifecycle::snooze, DELETE lifecycle::unsnooze],
     "/conversations/{id}/notes" => [POST notes::post],
     "/conversations/{id}/typing" => [POST sender_actions::typing],
     "/conversations/{id}/messages/{message_id}/reaction" => [PUT sender_actions::put_reaction, DELETE sender_actions::delete_reaction],

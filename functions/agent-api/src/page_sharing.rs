@@ -86,7 +86,7 @@ pub(crate) async fn release_others(
 ) -> Result<usize, ApiFailure> {
     let held = app
         .store
-        .open_conversations_on_page_not_of(&c.account, page_id, &c.sub)
+        .active_conversations_on_page_not_of(&c.account, page_id, &c.sub)
         .await?;
     for conv in &held {
         let from = conv.assignee.as_deref().unwrap_or_default();

@@ -12,8 +12,7 @@ use pagedesk_shared::domain::outbound::{self, OutAttachment, ReplyAuthor, ReplyR
 use pagedesk_shared::domain::window::window_at;
 use pagedesk_shared::domain::{Attachment, MessageError};
 use pagedesk_shared::domain::{
-    AuthorType, ConversationStatus, Direction, EventType, MessageKind, MessageStatus, ReplyRoute,
-    SendType,
+    AuthorType, Direction, EventType, MessageKind, MessageStatus, ReplyRoute, SendType,
 };
 use pagedesk_shared::ids;
 use pagedesk_shared::store::{
@@ -175,7 +174,7 @@ async fn prepare(
             }
         }
     }
-    if conv.status != ConversationStatus::Open {
+    if !conv.status.is_active() {
         return Err(ApiFailure::ConversationNotOpen);
     }
     // The AI agent speaks only while the conversation is its own; its messages are

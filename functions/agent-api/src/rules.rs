@@ -41,7 +41,7 @@ pub async fn put(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): RawBody
     for removal in rules::removed_agents(&current.rules, &rules) {
         let convs = app
             .store
-            .open_conversations_of(&c.account, &removal.agent, &removal.rule)
+            .active_conversations_of(&c.account, &removal.agent, &removal.rule)
             .await?;
         let rule = rules.iter().find(|r| r.name == removal.rule);
         for conv in convs {

@@ -65,11 +65,11 @@ async fn send_action(
         })
 }
 
-/// Tells the person their messages were seen, once per message of theirs, when a person opens
-/// the conversation (its messages) and the Page sends read receipts. Failures are logged: the
-/// agent's reading goes on.
-pub(crate) async fn seen(app: &App, c: &Caller, conv: &ConversationItem) {
-    let (Some(inbound_at), Role::Agent | Role::Admin) = (conv.last_inbound_at, c.role) else {
+/// Tells the person their messages were seen, once per message of theirs (the newest at
+/// `inbound_at`), when a person opens the conversation (its messages) and the Page sends read
+/// receipts. Failures are logged: the agent's reading goes on.
+pub(crate) async fn seen(app: &App, c: &Caller, conv: &ConversationItem, inbound_at: Option<i64>) {
+    let (Some(inbound_at), Role::Agent | Role::Admin) = (inbound_at, c.role) else {
         return;
     };
     if not_possible(conv, app.clock.now_ms()).is_some() {

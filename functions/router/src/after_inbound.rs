@@ -234,7 +234,7 @@ impl Router {
                 kind,
                 text,
                 quick_replies: None,
-                require_open: true,
+                require_active: true,
             },
             self.clock.now_ms(),
         )
@@ -286,7 +286,7 @@ impl Router {
         let touch = Touch {
             at: m.created_at,
             inbound: false,
-            require_open: false,
+            require_active: false,
             now,
         };
         let outcome = self.store.append_message(&m, Some(mid), touch, &[]).await?;

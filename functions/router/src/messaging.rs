@@ -1,7 +1,7 @@
 //! Messenger events: conversation reuse, messages, echoes, receipts, reactions, edits (the
 //! contacts they come from: `contacts.rs`).
 
-use pagedesk_shared::domain::{AuthorType, Direction, EventType, MessageStatus};
+use pagedesk_shared::domain::{AuthorType, Direction, EventType, MessageStatus, UnsnoozedBy};
 use pagedesk_shared::ids;
 use pagedesk_shared::meta::event::{Echo, Inbound, Reaction};
 use pagedesk_shared::services::automatic;
@@ -274,7 +274,7 @@ impl Router {
             let touch = Touch {
                 at: msg.created_at,
                 inbound,
-                require_open: true,
+                require_active: true,
                 now,
             };
             let (active, last) = self.pointers(page, &contact, anchor).await?;
@@ -342,6 +342,17 @@ impl Router {
                     }
                     // Late, not a redelivery: it goes in behind the conversation's first.
                     allow_older = true;
+                }
+                AppendOutcome::Snoozed => {
+                    // The person wrote: the conversation opens again (announced once, by
+                    // whichever delivery wins the wake), then the message goes in.
+                    if self
+                        .store
+                        .unsnooze(&page.account, &conv_id, UnsnoozedBy::Message, None, now)
+                        .await?
+                    {
+                        tracing::info!(conversation_id = %conv_id, "snoozed conversation woken by the person");
+                    }
                 }
                 AppendOutcome::ConversationNotOpen => {
                     tracing::info!(conversation_id = %conv_id, "active conversation is no longer open; starting a new one");

@@ -1,6 +1,7 @@
 //! The scheduler function (EventBridge, every minute): warns before a messaging window closes,
 //! records the close and the end of the Human Agent period, fails outbound messages whose job
-//! was lost, and checks connected Pages' health (`health`).
+//! was lost, checks connected Pages' health (`health`), and ends auto-resolve and snooze
+//! timers.
 //!
 //! It reads the `due` index minute by minute from where the last run stopped (so a late run
 //! catches up), never scans, and writes every mark with a condition (so runs that repeat or
@@ -11,9 +12,9 @@ use std::sync::Arc;
 
 use pagedesk_shared::clock::{Clock, MINUTE_MS, rfc3339};
 use pagedesk_shared::domain::window::{Mark, due};
-use pagedesk_shared::domain::{ConversationStatus, EventType, MessageStatus};
+use pagedesk_shared::domain::{ConversationStatus, EventType, MessageStatus, UnsnoozedBy};
 use pagedesk_shared::domain::{outbound, workday};
-use pagedesk_shared::store::MessageRef;
+use pagedesk_shared::store::{Due, MessageRef, Timer};
 use pagedesk_shared::store::{EventItem, Settings, Store};
 use serde::Serialize;
 use serde_json::json;
@@ -48,6 +49,8 @@ pub struct Report {
     pub pages_checked: usize,
     /// Conversations resolved for want of an answer (`auto_resolve_hours`).
     pub auto_resolved: usize,
+    /// Snoozed conversations whose time came.
+    pub unsnoozed: usize,
 }
 
 impl Scheduler {
@@ -70,36 +73,40 @@ impl Scheduler {
             let due = self.store.due_in_minute(minute, now).await?;
             let unsent: Vec<(&str, &str, &MessageRef)> = due
                 .iter()
-                .filter_map(|r| {
-                    let m = r.message.as_ref()?;
-                    Some((r.account.as_str(), r.conversation_id.as_str(), m))
+                .filter_map(|r| match &r.kind {
+                    Due::Unsent(m) => Some((r.account.as_str(), r.conversation_id.as_str(), m)),
+                    _ => None,
                 })
                 .collect();
             report.unsent_failed += self.sweep_messages(&unsent, now).await?;
             for r in &due {
-                if r.message.is_some() {
-                    continue;
-                }
-                if r.auto_resolve {
-                    if self
-                        .auto_resolve(&r.account, &r.conversation_id, now, &mut settings)
-                        .await?
-                    {
-                        report.auto_resolved += 1;
+                let (account, conv_id) = (r.account.as_str(), r.conversation_id.as_str());
+                match &r.kind {
+                    Due::Unsent(_) => {}
+                    Due::Timer(Timer::AutoResolve) => {
+                        if self
+                            .auto_resolve(account, conv_id, r.at, now, &mut settings)
+                            .await?
+                        {
+                            report.auto_resolved += 1;
+                        }
                     }
-                    continue;
-                }
-                if let Some(page_id) = &r.page_id {
-                    if let Some(h) = &self.health {
-                        h.check(&self.store, &r.account, page_id, now).await;
-                        report.pages_checked += 1;
+                    Due::Timer(Timer::SnoozeEnds) => {
+                        if self.snooze_ends(account, conv_id, r.at, now).await? {
+                            report.unsnoozed += 1;
+                        }
                     }
-                    continue;
+                    Due::PageHealth { page_id } => {
+                        if let Some(h) = &self.health {
+                            h.check(&self.store, account, page_id, now).await;
+                            report.pages_checked += 1;
+                        }
+                    }
+                    Due::Window => {
+                        report.conversations += 1;
+                        report.events += self.settle(account, conv_id, now, &mut settings).await?;
+                    }
                 }
-                report.conversations += 1;
-                report.events += self
-                    .settle(&r.account, &r.conversation_id, now, &mut settings)
-                    .await?;
             }
             report.minutes += 1;
             // The current minute is read again next run (marks later in it are not due yet).
@@ -114,6 +121,7 @@ impl Scheduler {
             unsent_failed = report.unsent_failed,
             pages_checked = report.pages_checked,
             auto_resolved = report.auto_resolved,
+            unsnoozed = report.unsnoozed,
             "scheduler run"
         );
         Ok(report)
@@ -167,16 +175,20 @@ impl Scheduler {
         &self,
         account: &str,
         conv_id: &str,
+        due_at: i64,
         now: i64,
         settings: &mut HashMap<(String, String), Settings>,
     ) -> pagedesk_shared::Result<bool> {
+        let timer = Timer::AutoResolve;
         let Some(conv) = self
             .store
             .get_conversation(account, conv_id)
             .await?
             .filter(|c| c.status == ConversationStatus::Open)
         else {
-            self.store.unschedule_auto_resolve(account, conv_id).await?;
+            self.store
+                .unschedule_timer(account, conv_id, timer, due_at)
+                .await?;
             return Ok(false);
         };
         let hours = self
@@ -191,7 +203,7 @@ impl Scheduler {
         match workday::auto_resolve_at(last, conv.last_inbound_at, hours) {
             Some(at) if at > now => {
                 self.store
-                    .schedule_auto_resolve(account, conv_id, at)
+                    .schedule_timer(account, conv_id, timer, at)
                     .await?;
                 Ok(false)
             }
@@ -200,14 +212,41 @@ impl Scheduler {
                 if resolved {
                     tracing::info!(conversation_id = conv_id, "auto-resolved");
                 }
-                self.store.unschedule_auto_resolve(account, conv_id).await?;
+                self.store
+                    .unschedule_timer(account, conv_id, timer, due_at)
+                    .await?;
                 Ok(resolved)
             }
             None => {
-                self.store.unschedule_auto_resolve(account, conv_id).await?;
+                self.store
+                    .unschedule_timer(account, conv_id, timer, due_at)
+                    .await?;
                 Ok(false)
             }
         }
+    }
+
+    /// A snooze's moment: the conversation opens again (`conversation.unsnoozed`, `by: time`)
+    /// if it is still snoozed until then; either way the moment leaves the index (a snooze
+    /// moved since keeps its new one). `true` when it was woken.
+    async fn snooze_ends(
+        &self,
+        account: &str,
+        conv_id: &str,
+        due_at: i64,
+        now: i64,
+    ) -> pagedesk_shared::Result<bool> {
+        let woken = self
+            .store
+            .unsnooze(account, conv_id, UnsnoozedBy::Time, Some(due_at), now)
+            .await?;
+        if woken {
+            tracing::info!(conversation_id = conv_id, "snooze ended");
+        }
+        self.store
+            .unschedule_timer(account, conv_id, Timer::SnoozeEnds, due_at)
+            .await?;
+        Ok(woken)
     }
 
     async fn settle(
@@ -224,7 +263,8 @@ impl Scheduler {
             self.store.unschedule(account, conv_id).await?;
             return Ok(0);
         };
-        if conv.status != ConversationStatus::Open {
+        // A snoozed conversation's window still closes: its marks are announced as if open.
+        if !conv.status.is_active() {
             self.store.unschedule(account, conv_id).await?;
             return Ok(0);
         }

@@ -28,7 +28,7 @@ use pagedesk_shared::domain::window::{WindowState, window_at};
 use pagedesk_shared::domain::{AuthorType, MessageStatus, PageStatus, ReplyRoute};
 use pagedesk_shared::runtime::config::SenderConfig;
 use pagedesk_shared::services::page_cache::PageCache;
-use pagedesk_shared::store::{Lease, Message, PageItem, SentPart, Store};
+use pagedesk_shared::store::{Lease, Message, PageItem, SentPart, Store, Timer};
 use serde_json::json;
 use tracing::Instrument;
 
@@ -277,7 +277,7 @@ impl Sender {
             if let Some(h) = hours {
                 let at = msg.created_at + h * 3_600_000;
                 self.store
-                    .schedule_auto_resolve(account, &conv.conversation_id, at)
+                    .schedule_timer(account, &conv.conversation_id, Timer::AutoResolve, at)
                     .await?;
             }
             Ok::<_, pagedesk_shared::Error>(())

@@ -30,6 +30,7 @@ pub fn conversation(c: &ConversationItem, human_agent_enabled: bool, now: i64) -
         "ai_agent_active": c.ai_agent_active,
         "previous_conversation_id": c.previous_conversation_id,
         "resolved_by": c.resolved_by,
+        "snoozed_until": time(c.snoozed_until),
         "created_at": rfc3339(c.created_at),
         "updated_at": rfc3339(c.updated_at),
     })

@@ -18,7 +18,7 @@ pub struct Automatic<'a> {
     pub text: &'a str,
     pub quick_replies: Option<Value>,
     /// The survey goes to a conversation that was just resolved.
-    pub require_open: bool,
+    pub require_active: bool,
 }
 
 /// Stores and queues one automatic message. `Ok(None)` when the conversation is not open (and
@@ -56,7 +56,7 @@ pub async fn send(
     );
     match store
         .outbound()
-        .queue_message(&msg, now, Some(&event), a.require_open)
+        .queue_message(&msg, now, Some(&event), a.require_active)
         .await?
     {
         QueueOutcome::Stored => {}

@@ -211,15 +211,15 @@ impl Store {
         Ok(TransactWriteItem::builder().update(u).build())
     }
 
-    /// Every open conversation assigned to `agent`.
-    pub async fn open_conversations_assigned(
+    /// Every active (open or snoozed) conversation assigned to `agent`.
+    pub async fn active_conversations_assigned(
         &self,
         account: &str,
         agent: &str,
     ) -> Result<Vec<ConversationItem>> {
         self.conversations_where(
             account,
-            &[ConversationStatus::Open],
+            ConversationStatus::ACTIVE,
             "assignee = :a",
             &[],
             &[(":a", s(agent))],
@@ -227,8 +227,8 @@ impl Store {
         .await
     }
 
-    /// Every open conversation of `page_id` assigned to someone other than `keep`.
-    pub async fn open_conversations_on_page_not_of(
+    /// Every active conversation of `page_id` assigned to someone other than `keep`.
+    pub async fn active_conversations_on_page_not_of(
         &self,
         account: &str,
         page_id: &str,
@@ -236,7 +236,7 @@ impl Store {
     ) -> Result<Vec<ConversationItem>> {
         self.conversations_where(
             account,
-            &[ConversationStatus::Open],
+            ConversationStatus::ACTIVE,
             "page_id = :pg AND attribute_exists(assignee) AND assignee <> :k",
             &[],
             &[(":pg", s(page_id)), (":k", s(keep))],
@@ -244,8 +244,8 @@ impl Store {
         .await
     }
 
-    /// Open conversations of `agent` that `rule` placed (the ones its removal policy covers).
-    pub async fn open_conversations_of(
+    /// Active conversations of `agent` that `rule` placed (the ones its removal policy covers).
+    pub async fn active_conversations_of(
         &self,
         account: &str,
         agent: &str,
@@ -253,7 +253,7 @@ impl Store {
     ) -> Result<Vec<ConversationItem>> {
         self.conversations_where(
             account,
-            &[ConversationStatus::Open],
+            ConversationStatus::ACTIVE,
             "assignee = :a AND routing_rule = :r",
             &[],
             &[(":a", s(agent)), (":r", s(rule))],

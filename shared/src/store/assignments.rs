@@ -46,7 +46,7 @@ pub enum AssignOutcome {
 }
 
 impl Store {
-    /// Changes an open conversation's assignee, both agents' loads and writes the event, in
+    /// Changes an active conversation's assignee, both agents' loads and writes the event, in
     /// one transaction conditioned on the assignee the caller saw.
     pub async fn assign(
         &self,
@@ -60,9 +60,8 @@ impl Store {
             u.set("routing_rule = :rule").value(":rule", s(rule));
         }
         ai_agent_flag(&mut u, a.ai_agent_active);
-        u.condition("#st = :open")
-            .name("#st", "status")
-            .value(":open", s(ConversationStatus::Open.as_str()));
+        // A snoozed conversation changes hands too (it comes back to its new assignee).
+        u.status_in(ConversationStatus::ACTIVE);
         match a.from {
             Some(from) => u.condition("assignee = :from").value(":from", s(from)),
             None => u.condition("attribute_not_exists(assignee)"),

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::update::UpdateExpr;
+use super::update::{UpdateExpr, status_condition};
 use super::*;
 use crate::domain::{Channel, ConversationStatus, EventType};
 use crate::{Error, Result};
@@ -55,6 +55,9 @@ pub struct ConversationItem {
     /// `auto_resolve_hours` without an answer).
     #[serde(default)]
     pub resolved_by: Option<String>,
+    /// While `snoozed`: when it opens again (its `SNOOZE` timer row holds the same moment).
+    #[serde(default)]
+    pub snoozed_until: Option<i64>,
     // ---- window schedule (sparse GSI `due`) ----
     pub(in crate::store) duepk: Option<String>,
     pub(in crate::store) duesk: Option<String>,
@@ -183,8 +186,28 @@ pub struct Touch {
     pub at: i64,
     /// The person wrote: the messaging window restarts.
     pub inbound: bool,
-    pub require_open: bool,
+    /// Only into an active conversation (open, or snoozed). A new message of the person needs
+    /// it open: a snoozed one is refused with `AppendOutcome::Snoozed`, for the caller to wake
+    /// it (with its `conversation.unsnoozed` event, once) and append again, so the steady path
+    /// stays one conditional write.
+    pub require_active: bool,
     pub now: i64,
+}
+
+impl Touch {
+    /// The person's own new message (not history read from Meta) wakes a snoozed conversation.
+    pub fn wakes(&self, msg: &Message) -> bool {
+        self.inbound && !msg.imported
+    }
+
+    /// The statuses the conversation may have for `msg` to go in.
+    pub(in crate::store) fn statuses(&self, msg: &Message) -> &'static [ConversationStatus] {
+        if self.wakes(msg) {
+            &[ConversationStatus::Open]
+        } else {
+            ConversationStatus::ACTIVE
+        }
+    }
 }
 
 /// The message a new conversation is created with.
@@ -457,7 +480,7 @@ impl Store {
                 Some(false) => return Ok(Resolution::NotOpen),
                 // Reassigned meanwhile: resolve what it is now (if it is still the caller's).
                 None => match self.get_conversation(&conv.account, &conv.id).await? {
-                    Some(c) if c.status == ConversationStatus::Open => conv = c,
+                    Some(c) if c.status.is_active() => conv = c,
                     _ => return Ok(Resolution::NotOpen),
                 },
             }
@@ -474,8 +497,18 @@ impl Store {
         by: Resolver,
     ) -> Result<Option<bool>> {
         let upd = |with_contact: bool| -> Result<Vec<TransactWriteItem>> {
-            let mut condition = format!("#st = :open AND {}", Self::assignee_condition(conv));
+            // A snoozed conversation may be resolved by a person; the scheduler resolves only
+            // what is open and still waits on the person.
+            let (status, values) = status_condition(if by == Resolver::Auto {
+                &[ConversationStatus::Open]
+            } else {
+                ConversationStatus::ACTIVE
+            });
+            let mut condition = format!("{status} AND {}", Self::assignee_condition(conv));
             let mut u = Update::builder();
+            for (p, v) in values {
+                u = u.expression_attribute_values(p, v);
+            }
             match by {
                 Resolver::AiAgent => {
                     condition.push_str(" AND bot_active = :bot");
@@ -495,13 +528,12 @@ impl Store {
                 .key("pk", s(&conv.pk))
                 .key("sk", s(keys::META))
                 .update_expression(
-                    "SET #st = :r, gsi2pk = :g, resolved_at = :u, updated_at = :u, resolved_by = :by",
+                    "SET #st = :r, gsi2pk = :g, resolved_at = :u, updated_at = :u, resolved_by = :by REMOVE snoozed_until",
                 )
                 .expression_attribute_values(":by", s(by.as_str()))
                 .condition_expression(condition)
                 .expression_attribute_names("#st", "status")
                 .expression_attribute_values(":r", s(ConversationStatus::Resolved.as_str()))
-                .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()))
                 .expression_attribute_values(
                     ":g",
                     s(keys::conversations_by_status(
@@ -558,7 +590,7 @@ impl Store {
             match self.transact(upd(with_contact)?).await? {
                 None => return Ok(Some(true)),
                 Some(c) if c.first() == Some(&true) => {
-                    return Ok(if conv.status == ConversationStatus::Open {
+                    return Ok(if conv.status.is_active() {
                         None
                     } else {
                         Some(false)

@@ -85,13 +85,13 @@ pub fn due_sk(due_ms: i64, a: &str, c: &str) -> String {
 pub fn due_message_sk(due_ms: i64, a: &str, c: &str, message_sk: &str) -> String {
     format!("{due_ms:013}#{a}#{c}#{message_sk}")
 }
-/// A Page's next health check in the scheduler's minute bucket.
-/// A conversation's auto-resolve moment in the scheduler's minute bucket (its own row, so the
-/// conversation's window marks keep theirs).
-pub const AUTO_RESOLVE_SK: &str = "AUTORESOLVE";
-pub fn due_auto_resolve_sk(due_ms: i64, a: &str, c: &str) -> String {
-    format!("{}#{AUTO_RESOLVE_SK}", due_sk(due_ms, a, c))
+/// A conversation's timer (auto-resolve, end of a snooze) in the scheduler's minute bucket:
+/// its own row in the conversation's partition (sort key `timer_sk`), so the conversation's
+/// window marks keep theirs.
+pub fn due_timer_sk(due_ms: i64, a: &str, c: &str, timer_sk: &str) -> String {
+    format!("{}#{timer_sk}", due_sk(due_ms, a, c))
 }
+/// A Page's next health check in the scheduler's minute bucket.
 pub fn due_page_sk(due_ms: i64, a: &str, page_id: &str) -> String {
     format!("{due_ms:013}#{a}#PAGE#{page_id}")
 }

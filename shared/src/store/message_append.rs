@@ -36,10 +36,8 @@ impl Store {
             open_window(&mut u, &touch, &msg.account, &msg.conversation_id);
         }
         u.condition("attribute_exists(pk)");
-        if touch.require_open {
-            u.condition("#st = :open")
-                .name("#st", "status")
-                .value(":open", s(ConversationStatus::Open.as_str()));
+        if touch.require_active {
+            u.status_in(touch.statuses(msg));
         }
         let upd = u.build(&self.table, &msg.pk(), keys::META)?;
         let conv_index = guard_index.map_or(1, |_| 2);
@@ -52,7 +50,9 @@ impl Store {
             Some(c) if guard_index.is_some_and(|i| c.get(i) == Some(&true)) => {
                 AppendOutcome::Duplicate
             }
-            Some(c) if c.get(conv_index) == Some(&true) => AppendOutcome::ConversationNotOpen,
+            Some(c) if c.get(conv_index) == Some(&true) => {
+                self.why_not_appended(msg, &touch).await?
+            }
             // The message key itself exists: same id and time, i.e. a duplicate.
             Some(_) => AppendOutcome::Duplicate,
         })
@@ -80,8 +80,8 @@ impl Store {
             else {
                 return Ok(AppendOutcome::ConversationNotOpen);
             };
-            if touch.require_open && conv.status != ConversationStatus::Open {
-                return Ok(AppendOutcome::ConversationNotOpen);
+            if touch.require_active && !touch.statuses(msg).contains(&conv.status) {
+                return Ok(not_appended(&conv, msg, &touch));
             }
             if !allow_older && conv.first_message_at.is_some_and(|f| msg.created_at < f) {
                 return Ok(AppendOutcome::OlderThanConversation {
@@ -111,6 +111,20 @@ impl Store {
         self.put_in_feed(msg, msg).await
     }
 
+    /// Why a conversation refused a message `require_active` would have taken: snoozed (the
+    /// person wrote: wake it, then append again) or not active.
+    async fn why_not_appended(&self, msg: &Message, touch: &Touch) -> Result<AppendOutcome> {
+        Ok(
+            match self
+                .get_conversation(&msg.account, &msg.conversation_id)
+                .await?
+            {
+                Some(conv) => not_appended(&conv, msg, touch),
+                None => AppendOutcome::ConversationNotOpen,
+            },
+        )
+    }
+
     /// The conversation update of `append_keyed_by_meta`; `Ok(false)` when a condition failed (not
     /// open, the message is older than the conversation's first or than its last).
     async fn touch_keyed(&self, msg: &Message, touch: &Touch, allow_older: bool) -> Result<bool> {
@@ -127,10 +141,8 @@ impl Store {
         if touch.inbound {
             open_window(&mut u, touch, &msg.account, &msg.conversation_id);
         }
-        if touch.require_open {
-            u.condition("#st = :open")
-                .name("#st", "status")
-                .value(":open", s(ConversationStatus::Open.as_str()));
+        if touch.require_active {
+            u.status_in(touch.statuses(msg));
         }
         if !allow_older {
             u.condition("(attribute_not_exists(first_message_at) OR first_message_at <= :t)");
@@ -221,5 +233,14 @@ impl Store {
             attempt += 1;
             tokio::time::sleep(std::time::Duration::from_millis(attempt * attempt * 10)).await;
         }
+    }
+}
+
+/// The outcome for a message refused by `conv`'s status.
+fn not_appended(conv: &ConversationItem, msg: &Message, touch: &Touch) -> AppendOutcome {
+    if conv.status == ConversationStatus::Snoozed && touch.wakes(msg) {
+        AppendOutcome::Snoozed
+    } else {
+        AppendOutcome::ConversationNotOpen
     }
 }

@@ -216,6 +216,9 @@ pub enum AppendOutcome {
     Duplicate,
     /// The conversation was resolved (or vanished) meanwhile.
     ConversationNotOpen,
+    /// The person wrote into a snoozed conversation: nothing was written; wake it
+    /// (`Store::unsnooze`) and append again.
+    Snoozed,
     /// (`append_keyed_by_meta`) The message is older than the one that opened the conversation: it may
     /// be a redelivery of one stored in the previous conversation. Nothing was written.
     OlderThanConversation {

@@ -26,6 +26,7 @@ mod rules;
 mod schedule;
 mod search;
 mod settings;
+mod snooze;
 mod update;
 mod workday;
 
@@ -63,7 +64,7 @@ pub use page_settings::{PageSettings, SettingField};
 pub use pages::{DeletionItem, FbUserLink, ImportKind, ImportProgress, PageItem};
 pub use posts::PostItem;
 pub use rules::RulesItem;
-pub use schedule::DueRef;
+pub use schedule::{Due, DueRef, Timer};
 pub use settings::{Fallback, Settings};
 pub use workday::{ActionMark, LabelCount, SavedReply};
 

@@ -7,21 +7,60 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::{EventItem, Store, from_item, keys, n, s, written};
 use crate::Result;
 
+/// What is due in a minute of the `due` index.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DueRef {
     pub account: String,
+    /// Empty for a Page's health check.
     pub conversation_id: String,
-    /// Set when what is due is an outbound message still `queued` at its deadline (the
-    /// sweeper's), not a window mark of the conversation.
-    pub message: Option<crate::store::MessageRef>,
-    /// Set when what is due is a Page's health check (`conversation_id` is empty then).
-    pub page_id: Option<String>,
-    /// Set when what is due is the conversation's auto-resolve moment.
-    pub auto_resolve: bool,
+    /// The moment it is due (epoch ms).
+    pub at: i64,
+    pub kind: Due,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Due {
+    /// The conversation's next messaging-window mark.
+    Window,
+    /// An outbound message still `queued` at its deadline (the sweeper's).
+    Unsent(crate::store::MessageRef),
+    /// A Page's health check.
+    PageHealth { page_id: String },
+    /// One of the conversation's timers.
+    Timer(Timer),
+}
+
+/// A moment of a conversation kept in a row of its own (`ACC#<a>#CONV#<c>` / the timer's
+/// sort key), so the conversation's window marks and its timers never overwrite each other.
+/// Each row is put again to move it; the scheduler takes it out of the index with an update
+/// conditioned on the moment it read, so a timer moved meanwhile stays, and deletes nothing
+/// (the row expires a week after its moment by TTL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// The conversation is resolved if it still waits on the person (`auto_resolve_hours`).
+    AutoResolve,
+    /// A snoozed conversation opens again.
+    SnoozeEnds,
+}
+
+impl Timer {
+    const ALL: [Timer; 2] = [Timer::AutoResolve, Timer::SnoozeEnds];
+
+    /// The row's sort key in the conversation's partition.
+    pub const fn sk(self) -> &'static str {
+        match self {
+            Timer::AutoResolve => "AUTORESOLVE",
+            Timer::SnoozeEnds => "SNOOZE",
+        }
+    }
+
+    fn from_sk(sk: &str) -> Option<Timer> {
+        Timer::ALL.into_iter().find(|t| t.sk() == sk)
+    }
 }
 
 impl Store {
-    /// Conversations with a mark due in `minute` at or before `upto` (epoch ms).
+    /// What is due in `minute` at or before `upto` (epoch ms).
     pub async fn due_in_minute(&self, minute: i64, upto: i64) -> Result<Vec<DueRef>> {
         let mut out = Vec::new();
         let mut start = None;
@@ -38,43 +77,13 @@ impl Store {
                 .send()
                 .await
                 .map_err(failed("Query"))?;
-            for item in res.items.unwrap_or_default() {
-                let sk = item
-                    .get("duesk")
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default();
-                let mut parts = sk.splitn(4, '#');
-                let (_, Some(a), Some(c)) = (parts.next(), parts.next(), parts.next()) else {
-                    continue;
-                };
-                let rest = parts.next().map(str::to_owned);
-                out.push(if c == "PAGE" {
-                    DueRef {
-                        account: a.to_owned(),
-                        conversation_id: String::new(),
-                        message: None,
-                        page_id: rest,
-                        auto_resolve: false,
-                    }
-                } else if rest.as_deref() == Some(keys::AUTO_RESOLVE_SK) {
-                    DueRef {
-                        account: a.to_owned(),
-                        conversation_id: c.to_owned(),
-                        message: None,
-                        page_id: None,
-                        auto_resolve: true,
-                    }
-                } else {
-                    DueRef {
-                        account: a.to_owned(),
-                        conversation_id: c.to_owned(),
-                        message: rest.map(crate::store::MessageRef::from_key),
-                        page_id: None,
-                        auto_resolve: false,
-                    }
-                });
-            }
+            out.extend(
+                res.items
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|item| item.get("duesk")?.as_s().ok())
+                    .filter_map(|sk| due_ref(sk)),
+            );
             match res.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
                 _ => break,
@@ -126,33 +135,62 @@ impl Store {
         written(req.update_expression(expr).send().await, "UpdateItem")
     }
 
-    /// Puts the conversation's auto-resolve moment at `at` (epoch ms), replacing the one
-    /// before: the team's latest message decides it. The row expires by TTL a week after its
-    /// moment (the scheduler takes it out of the index, and deletes nothing).
-    pub async fn schedule_auto_resolve(&self, account: &str, conv: &str, at: i64) -> Result<()> {
+    /// Puts the conversation's `timer` at `at` (epoch ms), replacing its moment before.
+    pub async fn schedule_timer(
+        &self,
+        account: &str,
+        conv: &str,
+        timer: Timer,
+        at: i64,
+    ) -> Result<()> {
         self.client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(keys::conversation(account, conv)))
-            .item("sk", s(keys::AUTO_RESOLVE_SK))
-            .item("duepk", s(keys::due_pk(at)))
-            .item("duesk", s(keys::due_auto_resolve_sk(at, account, conv)))
-            .item("expires_at", n((at + 7 * 86_400_000) / 1000))
+            .set_item(Some(timer_row(account, conv, timer, at)))
             .send()
             .await
             .map_err(failed("PutItem"))?;
         Ok(())
     }
 
-    /// Takes the auto-resolve moment out of the index (its row goes with its TTL).
-    pub async fn unschedule_auto_resolve(&self, account: &str, conv: &str) -> Result<()> {
+    /// `schedule_timer` as an item of a transaction.
+    pub(crate) fn timer_put(
+        &self,
+        account: &str,
+        conv: &str,
+        timer: Timer,
+        at: i64,
+    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem> {
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(timer_row(account, conv, timer, at)))
+            .build()
+            .map_err(|e| crate::Error::dynamo("TransactWriteItems", e))?;
+        Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder()
+            .put(put)
+            .build())
+    }
+
+    /// Takes the timer out of the index if it is still at `at` (a timer moved since it was
+    /// read keeps its new moment). `Ok(false)` when it was not there.
+    pub async fn unschedule_timer(
+        &self,
+        account: &str,
+        conv: &str,
+        timer: Timer,
+        at: i64,
+    ) -> Result<bool> {
         let res = self
-            .update_row(&keys::conversation(account, conv), keys::AUTO_RESOLVE_SK)
+            .update_row(&keys::conversation(account, conv), timer.sk())
             .update_expression("REMOVE duepk, duesk")
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression("duesk = :sk")
+            .expression_attribute_values(
+                ":sk",
+                s(keys::due_timer_sk(at, account, conv, timer.sk())),
+            )
             .send()
             .await;
-        written(res, "UpdateItem").map(|_| ())
+        written(res, "UpdateItem")
     }
 
     pub async fn unschedule(&self, account: &str, conv: &str) -> Result<()> {
@@ -200,5 +238,86 @@ impl Store {
             .send()
             .await;
         written(res, "UpdateItem").map(|_| ())
+    }
+}
+
+/// A timer's row: in the `due` index at `at`, expiring a week after it.
+fn timer_row(
+    account: &str,
+    conv: &str,
+    timer: Timer,
+    at: i64,
+) -> std::collections::HashMap<String, AttributeValue> {
+    std::collections::HashMap::from([
+        ("pk".to_owned(), s(keys::conversation(account, conv))),
+        ("sk".to_owned(), s(timer.sk())),
+        ("duepk".to_owned(), s(keys::due_pk(at))),
+        (
+            "duesk".to_owned(),
+            s(keys::due_timer_sk(at, account, conv, timer.sk())),
+        ),
+        ("expires_at".to_owned(), n((at + 7 * 86_400_000) / 1000)),
+    ])
+}
+
+/// What a `duesk` names: `<ms>#<a>#<c>` (a window mark), `<ms>#<a>#<c>#<timer>`,
+/// `<ms>#<a>#<c>#<message sk>` (an unsent message), `<ms>#<a>#PAGE#<page>`.
+fn due_ref(sk: &str) -> Option<DueRef> {
+    let mut parts = sk.splitn(4, '#');
+    let (Some(at), Some(a), Some(c)) = (parts.next(), parts.next(), parts.next()) else {
+        return None;
+    };
+    let at = at.parse().ok()?;
+    let rest = parts.next();
+    let (conversation_id, kind) = match (c, rest) {
+        ("PAGE", Some(page_id)) => (
+            String::new(),
+            Due::PageHealth {
+                page_id: page_id.to_owned(),
+            },
+        ),
+        (_, None) => (c.to_owned(), Due::Window),
+        (_, Some(r)) => (
+            c.to_owned(),
+            match Timer::from_sk(r) {
+                Some(t) => Due::Timer(t),
+                None => Due::Unsent(crate::store::MessageRef::from_key(r.to_owned())),
+            },
+        ),
+    };
+    Some(DueRef {
+        account: a.to_owned(),
+        conversation_id,
+        at,
+        kind,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_keys_read_back_as_what_they_name() {
+        let at = 1_700_000_000_000;
+        let sk = keys::due_sk(at, "a1", "c1");
+        assert_eq!(
+            due_ref(&sk).map(|d| (d.at, d.kind)),
+            Some((at, Due::Window))
+        );
+        for t in Timer::ALL {
+            let d = due_ref(&keys::due_timer_sk(at, "a1", "c1", t.sk()));
+            assert_eq!(d.map(|d| d.kind), Some(Due::Timer(t)));
+        }
+        let d = due_ref(&keys::due_page_sk(at, "a1", "p1")).map(|d| d.kind);
+        assert_eq!(
+            d,
+            Some(Due::PageHealth {
+                page_id: "p1".into()
+            })
+        );
+        let d = due_ref(&keys::due_message_sk(at, "a1", "c1", "MSG#0001#m1"));
+        assert!(matches!(d.map(|d| d.kind), Some(Due::Unsent(_))));
+        assert_eq!(due_ref("garbage"), None);
     }
 }

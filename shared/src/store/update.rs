@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, Update};
 
 use super::s;
+use crate::domain::ConversationStatus;
 use crate::{Error, Result};
 
 #[derive(Debug, Default, Clone)]
@@ -91,6 +92,17 @@ impl UpdateExpr {
         self
     }
 
+    /// The conversation's `status` is one of `statuses` (`#st = :st_open`, or
+    /// `#st IN (:st_open, :st_snoozed)`).
+    pub(crate) fn status_in(&mut self, statuses: &[ConversationStatus]) -> &mut Self {
+        let (condition, values) = status_condition(statuses);
+        self.condition(condition).name("#st", "status");
+        for (p, v) in values {
+            self.value(&p, v);
+        }
+        self
+    }
+
     /// `SET attr = :p` with `v`, or `REMOVE attr` when there is none.
     pub(crate) fn set_or_remove(
         &mut self,
@@ -127,6 +139,23 @@ impl UpdateExpr {
             .build()
             .map_err(|e| Error::dynamo("UpdateItem", e))
     }
+}
+
+/// A condition that the conversation's `status` (named `#st`) is one of `statuses`, and the
+/// values of its placeholders, for the builders that take a condition whole.
+pub(crate) fn status_condition(
+    statuses: &[ConversationStatus],
+) -> (String, Vec<(String, AttributeValue)>) {
+    let values: Vec<(String, AttributeValue)> = statuses
+        .iter()
+        .map(|st| (format!(":st_{st}"), s(st.as_str())))
+        .collect();
+    let names: Vec<&str> = values.iter().map(|(p, _)| p.as_str()).collect();
+    let condition = match names.as_slice() {
+        [one] => format!("#st = {one}"),
+        many => format!("#st IN ({})", many.join(", ")),
+    };
+    (condition, values)
 }
 
 #[cfg(test)]

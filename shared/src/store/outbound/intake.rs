@@ -13,7 +13,7 @@ use crate::domain::{AuthorType, ConversationStatus, MessageStatus};
 use crate::{Error, Result};
 
 use super::*;
-use crate::store::update::UpdateExpr;
+use crate::store::update::{UpdateExpr, status_condition};
 
 impl Outbound<'_> {
     async fn client_item(
@@ -88,16 +88,16 @@ impl Outbound<'_> {
     /// the message, its own `message.created` event through the `feed` index. With `event`
     /// (an automatic message and its event) or a private reply (whose guard must not outlive a
     /// message that never was), one transaction.
-    /// `require_open: false` is for the survey sent as a conversation is resolved.
+    /// `require_active: false` is for the survey sent as a conversation is resolved.
     pub async fn queue_message(
         &self,
         msg: &Message,
         now: i64,
         event: Option<&EventItem>,
-        require_open: bool,
+        require_active: bool,
     ) -> Result<QueueOutcome> {
         if event.is_none() && !msg.private {
-            return self.queue_plain(msg, now, require_open).await;
+            return self.queue_plain(msg, now, require_active).await;
         }
         let mut put = self.0.put_new(&Queued::new(msg, now))?;
         if event.is_none()
@@ -107,7 +107,7 @@ impl Outbound<'_> {
             p.item
                 .insert("feedpk".into(), s(keys::events(&msg.account)));
         }
-        let touch = self.touch_for_reply(msg, now, require_open, None)?;
+        let touch = self.touch_for_reply(msg, now, require_active, None)?;
         let mut items = vec![put, TransactWriteItem::builder().update(touch).build()];
         if let Some(e) = event {
             items.push(e.put(&self.0.table)?);
@@ -150,10 +150,10 @@ impl Outbound<'_> {
                     // A conversation whose last message is newer than this one is not moved:
                     // the message goes in behind it, and the transaction only checks that the
                     // conversation is there (and open, and with the AI agent for its message).
-                    match self.why_refused(msg, require_open).await? {
+                    match self.why_refused(msg, require_active).await? {
                         Refused::Behind if !behind => {
                             behind = true;
-                            items[1] = self.conversation_check(msg, require_open)?;
+                            items[1] = self.conversation_check(msg, require_active)?;
                             continue;
                         }
                         Refused::NotWithAiAgent => Ok(QueueOutcome::NotWithAiAgent),
@@ -167,18 +167,20 @@ impl Outbound<'_> {
     }
 
     /// The transaction item that only checks that `msg`'s conversation is there (and open).
-    fn conversation_check(&self, msg: &Message, require_open: bool) -> Result<TransactWriteItem> {
+    fn conversation_check(&self, msg: &Message, require_active: bool) -> Result<TransactWriteItem> {
         let check = ConditionCheck::builder()
             .table_name(&self.0.table)
             .key("pk", s(msg.pk()))
             .key("sk", s(keys::META));
         let mut condition = "attribute_exists(pk)".to_owned();
         let mut check = check;
-        if require_open {
-            condition.push_str(" AND #st = :open");
-            check = check
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":open", s(ConversationStatus::Open.as_str()));
+        if require_active {
+            let (active, values) = status_condition(ConversationStatus::ACTIVE);
+            condition.push_str(&format!(" AND {active}"));
+            check = check.expression_attribute_names("#st", "status");
+            for (p, v) in values {
+                check = check.expression_attribute_values(p, v);
+            }
         }
         if msg.author_type == AuthorType::Bot {
             condition.push_str(&format!(" AND {WITH_AI_AGENT}"));
@@ -198,7 +200,7 @@ impl Outbound<'_> {
     /// when that is required, and with the AI agent for the AI agent's message) and only its
     /// newer last message stopped the update (the message then goes in behind that one without
     /// moving the conversation), or it is not.
-    async fn why_refused(&self, msg: &Message, require_open: bool) -> Result<Refused> {
+    async fn why_refused(&self, msg: &Message, require_active: bool) -> Result<Refused> {
         let Some(c) = self
             .0
             .get_conversation(&msg.account, &msg.conversation_id)
@@ -206,7 +208,7 @@ impl Outbound<'_> {
         else {
             return Ok(Refused::NotOpen);
         };
-        Ok(if require_open && c.status != ConversationStatus::Open {
+        Ok(if require_active && !c.status.is_active() {
             Refused::NotOpen
         } else if msg.author_type == AuthorType::Bot && !c.with_ai_agent() {
             Refused::NotWithAiAgent
@@ -224,7 +226,7 @@ impl Outbound<'_> {
         &self,
         msg: &Message,
         now: i64,
-        require_open: bool,
+        require_active: bool,
         in_window: Option<i64>,
     ) -> Result<Update> {
         let mut u = UpdateExpr::new();
@@ -234,10 +236,8 @@ impl Outbound<'_> {
             u.set("last_agent_reply_at = :t");
         }
         u.condition("attribute_exists(pk)");
-        if require_open {
-            u.condition("#st = :open")
-                .name("#st", "status")
-                .value(":open", s(ConversationStatus::Open.as_str()));
+        if require_active {
+            u.status_in(ConversationStatus::ACTIVE);
         }
         // The AI agent speaks only while the conversation is its own, at the write: a person
         // who claimed it after the API's read has it (the check on that read is not enough).
@@ -270,7 +270,7 @@ impl Outbound<'_> {
         &self,
         msg: &Message,
         now: i64,
-        require_open: bool,
+        require_active: bool,
     ) -> Result<QueueOutcome> {
         if let Some(cid) = &msg.client_id {
             let guard = ClientItem::for_message(msg, keys::client_sk(cid));
@@ -298,10 +298,10 @@ impl Outbound<'_> {
                 }
             }
         }
-        let touch = self.touch_for_reply(msg, now, require_open, None)?;
+        let touch = self.touch_for_reply(msg, now, require_active, None)?;
         let res = self.0.update_item(touch).send().await;
         if !written(res, "UpdateItem")? {
-            let refused = match self.why_refused(msg, require_open).await? {
+            let refused = match self.why_refused(msg, require_active).await? {
                 Refused::Behind => None,
                 Refused::NotOpen => Some(QueueOutcome::ConversationNotOpen),
                 Refused::NotWithAiAgent => Some(QueueOutcome::NotWithAiAgent),
