@@ -13,7 +13,7 @@ can only state in words, so that "schema-valid" means "valid" when the fuzzer ju
   Facebook Login token when connecting Pages; private replies only in comment conversations; a
   hand-off's `rule` naming an existing rule; a time zone that exists (the document gives its
   spelling); an agent's `pages` naming Pages of the account (and `assign`'s agent working the
-  conversation's Page); a Page's settings field either
+  conversation's Page); a snooze's `until` in the coming year; a Page's settings field either
   given or inherited, not both; a reply's `upload_id` naming a finished upload
   (the hooks send URLs instead).
 - Path ids sometimes name real objects of the fuzzed account, so the operations' logic runs,
@@ -191,6 +191,16 @@ def before_call(ctx, case, **kwargs):
     if path == "/pages/{page_id}/sharing" and isinstance(body.get("rule"), str):
         # The rule must be one of the account's (422 names it otherwise).
         del body["rule"]
+    if path == "/conversations/{id}/snooze" and isinstance(body.get("until"), str):
+        # `until` must be in the future and at most 365 days ahead (the document says so in
+        # words): a valid time moves to an hour from now, a string that is no time stays.
+        try:
+            datetime.datetime.fromisoformat(body["until"].upper().replace("Z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            soon = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+            body["until"] = soon.isoformat()
     if path.endswith("/handoff") and isinstance(body.get("rule"), str):
         del body["rule"]
     if path == "/pages/{page_id}/settings" and isinstance(body.get("inherit"), list):
