@@ -271,6 +271,29 @@ async fn an_agent_sees_a_message_arrive_answers_claims_and_resolves() {
             |v| v["assignee"] == "alice",
         )
         .await;
+    // Snoozed for an hour through the header's choices, then woken by hand.
+    located(
+        &b,
+        Locator::XPath(
+            "//header[contains(@class,'conv-head')]//label[contains(., 'Snooze')]/select",
+        ),
+        "the snooze choices",
+    )
+    .await
+    .select_by_index(1)
+    .await
+    .expect("snooze for an hour");
+    text_of(&b, ".conv-head .status", "Snoozed until").await;
+    stack
+        .wait_for(
+            &format!("/conversations/{conv_id}"),
+            &admin,
+            "snoozed for an hour",
+            |v| v["status"] == "snoozed" && v["snoozed_until"].is_string(),
+        )
+        .await;
+    button(&b, "Wake now").await.click().await.expect("wake");
+    text_of(&b, ".conv-head .status", "Open").await;
     button(&b, "Resolve").await.click().await.expect("resolve");
     button(&b, "Reopen").await;
     stack

@@ -5,7 +5,50 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from './api.js';
 import { changed, markSeen } from './inbox.jsx';
 import { Avatar, ChannelIcon, CHANNELS, contactName, ErrorLine, when } from './util.jsx';
-import { fillSavedReply, fullTime, QR_MAX, QR_TITLE_MAX, replyProblems, replyRefusal, savedReplyChoices, span, TEXT_MAX } from './logic.js';
+import { fillSavedReply, fullTime, QR_MAX, QR_TITLE_MAX, replyProblems, replyRefusal, savedReplyChoices, snoozeChoices, snoozeUntil, span, TEXT_MAX } from './logic.js';
+
+// Set the conversation aside until a time (or until the person writes), or wake it now.
+function Snooze({ conv, now, act }) {
+  const [picking, setPicking] = useState(false);
+  const [local, setLocal] = useState('');
+  if (conv.status === 'snoozed') {
+    return (
+      <button type="button" onClick={() => act('snooze', undefined, 'DELETE')}>
+        Wake now
+      </button>
+    );
+  }
+  const until = snoozeUntil(local, now);
+  return (
+    <span class="snooze">
+      <label>
+        Snooze
+        <select
+          value=""
+          onChange={(e) => {
+            const v = e.currentTarget.value;
+            if (v === 'pick') setPicking(true);
+            else if (v) act('snooze', { until: v });
+          }}
+        >
+          <option value="">…</option>
+          {snoozeChoices(now).map((c) => (
+            <option value={c.until}>{c.label}</option>
+          ))}
+          <option value="pick">Pick a time…</option>
+        </select>
+      </label>
+      {picking && (
+        <>
+          <input type="datetime-local" aria-label="Snooze until" value={local} onInput={(e) => setLocal(e.currentTarget.value)} />
+          <button type="button" disabled={!until} onClick={() => { setPicking(false); act('snooze', { until }); }}>
+            Snooze
+          </button>
+        </>
+      )}
+    </span>
+  );
+}
 
 function WindowState({ conv, now }) {
   if (conv.channel !== 'messenger') return null;
@@ -457,10 +500,10 @@ export function Conversation({ api, claims, feed, id, pageNames }) {
     bottom.current?.scrollIntoView({ block: 'end' });
   }, [messages.length]);
 
-  const act = async (what, body) => {
+  const act = async (what, body, method = 'POST') => {
     setActionError(null);
     try {
-      const r = await api.post(`${path}/${what}`, body);
+      const r = method === 'DELETE' ? await api.del(`${path}/${what}`) : await api.post(`${path}/${what}`, body);
       if (r && r.id === id) setConv(r);
       changed();
       await load();
@@ -478,6 +521,9 @@ export function Conversation({ api, claims, feed, id, pageNames }) {
   }
   if (!conv) return <section class="conversation" aria-label="Conversation" aria-busy="true" />;
   const open = conv.status === 'open';
+  // Open or snoozed: the team still holds it (claim, assign, resolve work on both).
+  const active = conv.status !== 'resolved';
+  const statusWords = conv.status === 'snoozed' ? `Snoozed until ${fullTime(conv.snoozed_until)}` : open ? 'Open' : 'Resolved';
   const mine = conv.assignee === claims.sub;
   return (
     <section class="conversation" aria-label="Conversation">
@@ -489,7 +535,7 @@ export function Conversation({ api, claims, feed, id, pageNames }) {
           </h2>
           <p class="meta">
             {CHANNELS[conv.channel]} · Page {conv.page_id}
-            {conv.subject ? ` · ${conv.subject}` : ''} · {open ? 'Open' : 'Resolved'} ·{' '}
+            {conv.subject ? ` · ${conv.subject}` : ''} · <span class="status">{statusWords}</span> ·{' '}
             <span class="assignee">{conv.assignee ? `Assigned to ${mine ? 'you' : conv.assignee}` : conv.ai_agent_active ? 'With the AI agent' : 'Unassigned'}</span>
             {conv.routing_rule ? ` (rule “${conv.routing_rule}”)` : ''}
           </p>
@@ -503,12 +549,12 @@ export function Conversation({ api, claims, feed, id, pageNames }) {
           )}
         </div>
         <div class="actions">
-          {open && !mine && claims.role !== 'bot' && (
+          {active && !mine && claims.role !== 'bot' && (
             <button type="button" onClick={() => act('claim')}>
               Claim
             </button>
           )}
-          {open && claims.role === 'admin' && (
+          {active && claims.role === 'admin' && (
             <label>
               Assign to
               <select value={conv.assignee || ''} onChange={(e) => act('assign', { agent_id: e.currentTarget.value || null })}>
@@ -524,7 +570,8 @@ export function Conversation({ api, claims, feed, id, pageNames }) {
               Hand off
             </button>
           )}
-          {open ? (
+          {active && claims.role !== 'bot' && <Snooze conv={conv} now={now} act={act} />}
+          {active ? (
             <button type="button" onClick={() => act('resolve')}>
               Resolve
             </button>

@@ -168,6 +168,7 @@ export function Inbox({ api, claims, feed, selected }) {
           Status
           <select value={filters.status} onChange={set('status')}>
             <option value="open">Open</option>
+            <option value="snoozed">Snoozed</option>
             <option value="resolved">Resolved</option>
             <option value="all">Any</option>
           </select>
@@ -223,6 +224,11 @@ export function Inbox({ api, claims, feed, selected }) {
                 <span class="row-meta">
                   <span class="page">{pageName(c.page_id)}</span>
                   {c.status === 'resolved' && <span class="badge">Resolved</span>}
+                  {c.status === 'snoozed' && (
+                    <span class="badge" title={`Until ${c.snoozed_until}`}>
+                      Snoozed
+                    </span>
+                  )}
                   {(c.labels || []).map((l) => (
                     <span class="badge label">{l}</span>
                   ))}

@@ -36,7 +36,7 @@ export function preview(conv) {
 // thread to answer in).
 export function replyRefusal(conv, now) {
   if (conv.channel === 'lead') return 'A lead has no Messenger thread to answer in: contact the person with the answers they left.';
-  if (conv.status !== 'open') return 'This conversation is resolved. Reopen it to reply.';
+  if (conv.status === 'resolved') return 'This conversation is resolved. Reopen it to reply.';
   if (conv.channel === 'messenger' && conv.window?.state === 'closed') {
     const w = conv.window;
     if (w.human_agent_until && new Date(w.human_agent_until) <= now) {
@@ -108,4 +108,29 @@ export function noticesFor(events, { me, mine, prefs, since }) {
     }
   }
   return out;
+}
+
+// The times the inbox offers for a snooze, in the agent's own time zone: an hour from now,
+// 9:00 tomorrow, 9:00 next Monday (a week on when today is Monday). `until` is what the API takes.
+export function snoozeChoices(now) {
+  const at9 = (days) => {
+    const d = new Date(now);
+    d.setDate(d.getDate() + days);
+    d.setHours(9, 0, 0, 0);
+    return d;
+  };
+  const toMonday = ((8 - now.getDay()) % 7) || 7;
+  return [
+    { label: 'For an hour', until: new Date(now.getTime() + 3600000) },
+    { label: 'Until tomorrow 9:00', until: at9(1) },
+    { label: 'Until Monday 9:00', until: at9(toMonday) },
+  ].map((c) => ({ label: c.label, until: c.until.toISOString() }));
+}
+
+// A `datetime-local` input's value (the agent's local time) as the API's time, or null when it
+// is empty or not in the future.
+export function snoozeUntil(local, now) {
+  if (!local) return null;
+  const d = new Date(local);
+  return Number.isNaN(d.getTime()) || d <= now ? null : d.toISOString();
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isUnread, preview, replyProblems, replyRefusal, span } from '../src/logic.js';
+import { isUnread, preview, replyProblems, replyRefusal, snoozeChoices, snoozeUntil, span } from '../src/logic.js';
 import { claimsOf, errorWords, query } from '../src/api.js';
 
 const open = { channel: 'messenger', status: 'open', window: { state: 'open', closes_at: '2026-01-02T00:00:00Z', human_agent_until: null } };
@@ -103,4 +103,20 @@ test('notices follow the agent\'s preferences and leave out the old and their ow
   const ctx = { me: 'ann', mine: new Set(['c1']), prefs: all, since: new Date('2026-12-05T09:30:00Z') };
   assert.deepEqual(noticesFor(events, ctx).map((n) => [n.kind, n.conversation_id]), [['assigned', 'c1'], ['message', 'c1'], ['mention', 'c3']]);
   assert.deepEqual(noticesFor(events, { ...ctx, prefs: { ...all, messages: false, assigned: false } }).map((n) => n.kind), ['mention']);
+});
+
+test('a snoozed conversation takes replies; the snooze choices are ahead, in local time', () => {
+  assert.equal(replyRefusal({ ...open, status: 'snoozed' }, new Date('2026-01-01T12:00:00Z')), null);
+  // A Wednesday afternoon, local time.
+  const wed = new Date(2026, 0, 7, 15, 30);
+  const [hour, tomorrow, monday] = snoozeChoices(wed).map((c) => new Date(c.until));
+  assert.equal(hour - wed, 3600000);
+  assert.deepEqual([tomorrow.getDate(), tomorrow.getHours(), tomorrow.getMinutes()], [8, 9, 0]);
+  assert.deepEqual([monday.getDay(), monday.getDate(), monday.getHours()], [1, 12, 9]);
+  // On a Monday, "Monday" is the next one.
+  const mon = new Date(2026, 0, 12, 8, 0);
+  assert.equal(new Date(snoozeChoices(mon)[2].until).getDate(), 19);
+  assert.equal(snoozeUntil('', wed), null);
+  assert.equal(snoozeUntil('2026-01-07T15:00', wed), null, 'in the past');
+  assert.equal(snoozeUntil('2026-01-09T10:15', wed), new Date(2026, 0, 9, 10, 15).toISOString());
 });
