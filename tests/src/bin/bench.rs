@@ -401,6 +401,11 @@ async fn main() {
     cpu_per_event();
     let stack = Stack::connect();
     let clients = stack.clients().await;
+    // One part alone while working on it: PAGEDESK_BENCH_ONLY=workday.
+    if std::env::var("PAGEDESK_BENCH_ONLY").as_deref() == Ok("workday") {
+        workday::workday(&stack, &clients).await;
+        return;
+    }
     let t = stack.tenant().await;
     let user = format!("7{}", unique());
     // Warm-up: creates the contact and the conversation, and warms the router's caches.

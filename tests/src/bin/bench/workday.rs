@@ -1,5 +1,5 @@
 //! What an agent's tools cost (issue 27): a note, a label change, a contact search, the label
-//! counts.
+//! counts, a snooze and the person's message that ends it.
 
 use super::*;
 
@@ -79,4 +79,71 @@ pub async fn workday(stack: &Stack, clients: &pagedesk_shared::adapters::aws::Cl
     println!("aws  requests per GET /labels, one labelled open conversation in the account ({n}):");
     print_capacity(&cap_before, &cap_after, n);
     print_requests_where(&before, &after, n, |k| k.starts_with("dynamodb"));
+    snooze(stack, &t, &admin, &user, &id, n).await;
+}
+
+/// A snooze, then the person's message into the open conversation beside the same message
+/// into a snoozed one (the difference is what waking it costs: one failed conditional write,
+/// one read, one transaction).
+async fn snooze(
+    stack: &Stack,
+    t: &pagedesk_e2e::Tenant,
+    admin: &str,
+    user: &str,
+    id: &str,
+    n: u64,
+) {
+    let path = format!("/conversations/{id}/snooze");
+    let snooze = || async {
+        let until = chrono_ms() + 3_600_000;
+        let until = chrono::DateTime::from_timestamp_millis(until)
+            .map(|d| d.to_rfc3339())
+            .unwrap_or_default();
+        let (s, v) = stack
+            .api("POST", &path, Some(admin), Some(json!({"until": until})))
+            .await;
+        assert_eq!(s, 200, "snooze: {v}");
+    };
+    let before = counts(stack).await;
+    let cap_before = capacity(stack).await;
+    for _ in 0..n {
+        snooze().await;
+    }
+    let after = counts(stack).await;
+    let cap_after = capacity(stack).await;
+    println!("aws  requests per POST /conversations/{{id}}/snooze ({n}):");
+    print_capacity(&cap_before, &cap_after, n);
+    print_requests_where(&before, &after, n, |k| k.starts_with("dynamodb"));
+    let (s, v) = stack.api("DELETE", &path, Some(admin), None).await;
+    assert_eq!(s, 200, "wake: {v}");
+    stack.settled().await;
+    for snoozed in [false, true] {
+        let (mut before, mut cap_before) = (BTreeMap::new(), BTreeMap::new());
+        let mut total: BTreeMap<String, u64> = BTreeMap::new();
+        let mut cap_total: BTreeMap<String, f64> = BTreeMap::new();
+        for _ in 0..n {
+            if snoozed {
+                snooze().await;
+            }
+            before.clone_from(&counts(stack).await);
+            cap_before.clone_from(&capacity(stack).await);
+            stack
+                .post_webhook(&post(&t.page_id, user, "and now?"))
+                .await;
+            stack.settled().await;
+            // Only the message's own requests count (not the snooze before it).
+            for (k, v) in counts(stack).await {
+                *total.entry(k.clone()).or_default() +=
+                    v.saturating_sub(before.get(&k).copied().unwrap_or(0));
+            }
+            for (k, v) in capacity(stack).await {
+                *cap_total.entry(k.clone()).or_default() +=
+                    v - cap_before.get(&k).copied().unwrap_or(0.0);
+            }
+        }
+        let what = if snoozed { "a snoozed" } else { "an open" };
+        println!("aws  requests per person's message into {what} conversation ({n}):");
+        print_capacity(&BTreeMap::new(), &cap_total, n);
+        print_requests_where(&BTreeMap::new(), &total, n, |k| k.starts_with("dynamodb"));
+    }
 }
