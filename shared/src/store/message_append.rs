@@ -114,6 +114,9 @@ impl Store {
     /// Why a conversation refused a message `require_active` would have taken: snoozed (the
     /// person wrote: wake it, then append again) or not active.
     async fn why_not_appended(&self, msg: &Message, touch: &Touch) -> Result<AppendOutcome> {
+        if !touch.wakes(msg) {
+            return Ok(AppendOutcome::ConversationNotOpen);
+        }
         Ok(
             match self
                 .get_conversation(&msg.account, &msg.conversation_id)

@@ -397,6 +397,17 @@ impl Store {
 
     /// One conditional update and the event it causes, in one transaction. `Ok(false)` when
     /// the update's condition did not hold (then nothing was written).
+    /// A transaction whose first item carries the condition that may refuse it: `Ok(false)`
+    /// when that condition failed (nothing was written); any other item's failure is an error
+    /// (their conditions guard against what must not happen).
+    pub(crate) async fn transact_guarded(&self, items: Vec<TransactWriteItem>) -> Result<bool> {
+        Ok(match self.transact(items).await? {
+            None => true,
+            Some(c) if c.first() == Some(&true) => false,
+            Some(_) => return Err(Error::dynamo("TransactWriteItems", "cancelled")),
+        })
+    }
+
     pub(crate) async fn update_with_event(
         &self,
         upd: Update,
@@ -406,11 +417,7 @@ impl Store {
         if let Some(e) = event {
             items.push(e.put(&self.table)?);
         }
-        Ok(match self.transact(items).await? {
-            None => true,
-            Some(c) if c.first() == Some(&true) => false,
-            Some(_) => return Err(Error::dynamo("TransactWriteItems", "cancelled")),
-        })
+        self.transact_guarded(items).await
     }
 }
 

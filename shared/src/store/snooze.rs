@@ -46,11 +46,7 @@ impl Store {
             self.timer_put(&conv.account, &conv.id, Timer::SnoozeEnds, until)?,
             event.put(&self.table)?,
         ];
-        Ok(match self.transact(items).await? {
-            None => true,
-            Some(c) if c.first() == Some(&true) => false,
-            Some(_) => return Err(Error::dynamo("TransactWriteItems", "cancelled")),
-        })
+        self.transact_guarded(items).await
     }
 
     /// Opens a snoozed conversation again, with its `conversation.unsnoozed` event. `until`

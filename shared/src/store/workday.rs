@@ -84,11 +84,7 @@ impl Store {
         if let Some(names) = string_set(labels) {
             items.push(self.label_names_item(&conv.account, names)?);
         }
-        Ok(match self.transact(items).await? {
-            None => true,
-            Some(c) if c.first() == Some(&true) => false,
-            Some(_) => return Err(Error::dynamo("TransactWriteItems", "cancelled")),
-        })
+        self.transact_guarded(items).await
     }
 
     /// Adds the labels of the routing `rule` that matched to those a conversation has, and

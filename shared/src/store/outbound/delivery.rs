@@ -236,10 +236,6 @@ impl Outbound<'_> {
             let res = self.0.update_item(u).send().await;
             return written(res, "UpdateItem");
         }
-        Ok(match self.0.transact(items).await? {
-            None => true,
-            Some(c) if c.first() == Some(&true) => false,
-            Some(_) => return Err(Error::dynamo("TransactWriteItems", "cancelled")),
-        })
+        self.0.transact_guarded(items).await
     }
 }
