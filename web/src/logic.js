@@ -91,8 +91,9 @@ export function savedReplyChoices(replies, typed) {
 }
 
 // What the events feed says that an agent wants to hear of (their preferences): a conversation
-// assigned to them, a new message of the person in one of their open conversations (`mine`, a
-// Set of ids), a note naming them. Events from before `since` (the feed starts a minute back)
+// assigned to them, a new message of the person in one of their conversations (`mine`, a Set of
+// the ids of their open and snoozed ones), one of theirs back from a snooze at its time (with
+// `assigned`), a note naming them. Events from before `since` (the feed starts a minute back)
 // and the agent's own doings are left out.
 export function noticesFor(events, { me, mine, prefs, since }) {
   const out = [];
@@ -103,6 +104,8 @@ export function noticesFor(events, { me, mine, prefs, since }) {
       out.push({ kind: 'assigned', conversation_id: e.conversation_id, text: 'A conversation was assigned to you.' });
     } else if (e.type === 'message.created' && prefs.messages && d.direction === 'in' && mine.has(e.conversation_id)) {
       out.push({ kind: 'message', conversation_id: e.conversation_id, text: 'A new message in one of your conversations.' });
+    } else if (e.type === 'conversation.unsnoozed' && prefs.assigned && d.by === 'time' && mine.has(e.conversation_id)) {
+      out.push({ kind: 'unsnoozed', conversation_id: e.conversation_id, text: 'A snoozed conversation of yours is back.' });
     } else if (e.type === 'note.created' && prefs.mentions && (d.mentions || []).includes(me) && d.note?.author?.id !== me) {
       out.push({ kind: 'mention', conversation_id: e.conversation_id, text: `${d.note?.author?.id || 'Someone'} mentioned you in a note.` });
     }

@@ -36,11 +36,12 @@ export function Notices({ api, claims, feed }) {
     api.get(path).then(setPrefs, setError);
   }, [api, path]);
 
-  // The agent's open conversations, for "a new message in one of mine".
+  // The agent's open and snoozed conversations, for "a new message in one of mine" (a
+  // person's message wakes a snoozed one) and "a snoozed one is back".
   const loadMine = () =>
-    api.get('/conversations?assignee=me&status=open&limit=100').then(
-      (r) => {
-        mine.current = new Set(r.items.map((c) => c.id));
+    Promise.all(['open', 'snoozed'].map((s) => api.get(`/conversations?assignee=me&status=${s}&limit=100`))).then(
+      (lists) => {
+        mine.current = new Set(lists.flatMap((r) => r.items.map((c) => c.id)));
       },
       () => {},
     );

@@ -98,10 +98,13 @@ test('notices follow the agent\'s preferences and leave out the old and their ow
     { type: 'note.created', conversation_id: 'c3', created_at: at, data: { mentions: ['ann'], note: { author: { id: 'bob' } } } },
     { type: 'note.created', conversation_id: 'c3', created_at: at, data: { mentions: ['ann'], note: { author: { id: 'ann' } } } },
     { type: 'conversation.assigned', conversation_id: 'c9', created_at: '2026-12-05T09:00:00Z', data: { assignee: 'ann' } },
+    { type: 'conversation.unsnoozed', conversation_id: 'c1', created_at: at, data: { by: 'time' } },
+    { type: 'conversation.unsnoozed', conversation_id: 'c1', created_at: at, data: { by: 'message' } },
+    { type: 'conversation.unsnoozed', conversation_id: 'c2', created_at: at, data: { by: 'time' } },
   ];
   const all = { assigned: true, messages: true, mentions: true };
   const ctx = { me: 'ann', mine: new Set(['c1']), prefs: all, since: new Date('2026-12-05T09:30:00Z') };
-  assert.deepEqual(noticesFor(events, ctx).map((n) => [n.kind, n.conversation_id]), [['assigned', 'c1'], ['message', 'c1'], ['mention', 'c3']]);
+  assert.deepEqual(noticesFor(events, ctx).map((n) => [n.kind, n.conversation_id]), [['assigned', 'c1'], ['message', 'c1'], ['mention', 'c3'], ['unsnoozed', 'c1']]);
   assert.deepEqual(noticesFor(events, { ...ctx, prefs: { ...all, messages: false, assigned: false } }).map((n) => n.kind), ['mention']);
 });
 
