@@ -710,6 +710,12 @@ async fn a_snoozed_conversation_wakes_once_when_the_person_writes() {
         .await;
     let (conv, _) = stack.single_conversation(&t, 1).await;
     let id = conv["id"].as_str().unwrap_or_default().to_owned();
+    // An agent, who cannot list the Pages, sees the Page's name (for `{{page.name}}`).
+    let agent = stack.token(&t.account, "helper", Role::Agent);
+    let seen = stack.get(&format!("/conversations/{id}"), &agent).await;
+    assert_eq!(seen["page_name"], "Test Page", "{seen}");
+    let listed = stack.get("/conversations", &agent).await;
+    assert_eq!(listed["items"][0]["page_name"], "Test Page", "{listed}");
     let path = format!("/conversations/{id}/snooze");
     let rfc = |ms: i64| {
         chrono::DateTime::from_timestamp_millis(ms)

@@ -611,7 +611,7 @@ export function Conversation({ api, claims, feed, id, pageNames }) {
         now={now}
         target={target}
         setTarget={setTarget}
-        fill={{ contact: conv.contact, agent: { name: me?.name || claims.sub }, page: { name: pageNames?.[conv.page_id] } }}
+        fill={{ contact: conv.contact, agent: { name: me?.name || claims.sub }, page: { name: conv.page_name || pageNames?.[conv.page_id] } }}
         onSent={(m) => {
           setMessages((ms) => (ms.some((x) => x.id === m.id) ? ms : [...ms, m]));
           changed();

@@ -101,7 +101,7 @@ export function Inbox({ api, claims, feed, selected }) {
 
   const set = (k) => (e) => setFilters({ ...filters, [k]: e.currentTarget.value });
   const pageIds = pages.length ? pages.map((p) => [p.page_id, p.name || p.page_id]) : [...new Set(items.map((c) => c.page_id))].map((id) => [id, id]);
-  const pageName = (id) => pages.find((p) => p.page_id === id)?.name || id;
+  const pageName = (c) => pages.find((p) => p.page_id === c.page_id)?.name || c.page_name || c.page_id;
 
   const find = async (e) => {
     e.preventDefault();
@@ -222,7 +222,7 @@ export function Inbox({ api, claims, feed, selected }) {
                 </span>
                 <span class="last">{preview(c)}</span>
                 <span class="row-meta">
-                  <span class="page">{pageName(c.page_id)}</span>
+                  <span class="page">{pageName(c)}</span>
                   {c.status === 'resolved' && <span class="badge">Resolved</span>}
                   {c.status === 'snoozed' && (
                     <span class="badge" title={`Until ${c.snoozed_until}`}>

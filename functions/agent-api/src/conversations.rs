@@ -77,12 +77,13 @@ pub async fn list(State(app): State<Arc<App>>, c: Caller, p: Params) -> Reply {
         }
     }
     let now = app.clock.now_ms();
+    let names = app.page_names(&c.account).await?;
     let items: Vec<_> = page
         .items
         .iter()
         .map(|i| {
             let s = by_page.get(i.page_id.as_str()).unwrap_or(&settings);
-            views::conversation(i, s.human_agent_enabled, now)
+            with_page_name(views::conversation(i, s.human_agent_enabled, now), &names)
         })
         .collect();
     ok(&json!({"items": items, "next_cursor": page.next_cursor}))
@@ -104,15 +105,31 @@ pub async fn get(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply {
 /// The conversation as the API shows it (what every action on it answers with).
 pub(crate) async fn show(app: &App, c: &Caller, id: &str) -> Reply {
     let conv = app.conversation(c, id).await?;
-    let settings = app
-        .store
-        .settings_for_page(&c.account, &conv.page_id)
-        .await?;
-    ok(&views::conversation(
-        &conv,
-        settings.human_agent_enabled,
-        app.clock.now_ms(),
+    let (settings, names) = tokio::try_join!(
+        async {
+            Ok::<_, ApiFailure>(
+                app.store
+                    .settings_for_page(&c.account, &conv.page_id)
+                    .await?,
+            )
+        },
+        app.page_names(&c.account),
+    )?;
+    ok(&with_page_name(
+        views::conversation(&conv, settings.human_agent_enabled, app.clock.now_ms()),
+        &names,
     ))
+}
+
+/// The conversation's view with `page_name`, the Page's name as pagedesk last read it (null
+/// when it has none): agents, who cannot list the Pages, see it too.
+fn with_page_name(
+    mut view: serde_json::Value,
+    names: &HashMap<String, String>,
+) -> serde_json::Value {
+    let name = view["page_id"].as_str().and_then(|p| names.get(p)).cloned();
+    view["page_name"] = json!(name);
+    view
 }
 
 /// `GET /conversations/{id}/messages?limit=&cursor=`, oldest first.

@@ -92,7 +92,12 @@ pub struct App {
     pub s3: pagedesk_shared::adapters::s3::S3,
     /// Agents' Pages as last read, for `settings_cache_seconds`.
     pub agent_pages: AgentPages,
+    /// The account's Page names as last read, for `settings_cache_seconds`.
+    pub page_names: PageNames,
 }
+
+/// account → its Pages' names (`page_name` on conversations).
+pub type PageNames = TtlMap<String, Arc<std::collections::HashMap<String, String>>>;
 
 /// (account, agent) → their Pages (`None`: every Page): an agent's requests read their
 /// profile once per `settings_cache_seconds`, not once each.
@@ -143,9 +148,39 @@ impl App {
             self.store.get_agent(&c.account, &c.sub),
             self.store.list_pages(&c.account)
         )?;
+        self.remember_names(&c.account, &account_pages);
         let pages = scope(agent.and_then(|a| a.pages), &account_pages, &c.sub);
         self.agent_pages.put(key, pages.clone());
         Ok(pages)
+    }
+
+    /// The names of the account's Pages, read at most once per `settings_cache_seconds` (an
+    /// agent's `pages_of` read refreshes them too).
+    pub(crate) async fn page_names(
+        &self,
+        account: &str,
+    ) -> Result<Arc<std::collections::HashMap<String, String>>, ApiFailure> {
+        let ttl = std::time::Duration::from_secs(self.cfg.settings_cache_seconds);
+        if let Some(names) = self.page_names.fresh(account, |_| ttl) {
+            return Ok(names);
+        }
+        let pages = self.store.list_pages(account).await?;
+        Ok(self.remember_names(account, &pages))
+    }
+
+    fn remember_names(
+        &self,
+        account: &str,
+        pages: &[pagedesk_shared::store::PageItem],
+    ) -> Arc<std::collections::HashMap<String, String>> {
+        let names: Arc<std::collections::HashMap<String, String>> = Arc::new(
+            pages
+                .iter()
+                .filter_map(|p| Some((p.page_id.clone(), p.name.clone()?)))
+                .collect(),
+        );
+        self.page_names.put(account.to_owned(), names.clone());
+        names
     }
 
     /// The receipt watermarks of the conversation's Messenger thread (kept on its contact),

@@ -25,6 +25,7 @@ async fn main() -> Result<(), Error> {
         sqs: clients.sqs(),
         s3: clients.s3(),
         agent_pages: Default::default(),
+        page_names: Default::default(),
         cfg,
     });
     let api = &api;

@@ -358,6 +358,7 @@ impl Stack {
                         sqs: clients.sqs(),
                         s3: clients.s3(),
                         agent_pages: Default::default(),
+                        page_names: Default::default(),
                         cfg,
                     }));
                     agent_api = Some(a.clone());
