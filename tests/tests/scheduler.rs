@@ -341,8 +341,14 @@ async fn auto_resolve_resolves_only_what_waits_on_the_person_at_its_moment() {
     let waits = seed_conversation(&store, &on, t, t).await;
     let answered_back = seed_conversation(&store, &on, t, t).await;
     let setting_off = seed_conversation(&store, &off, t, t).await;
+    let snoozed_past = seed_conversation(&store, &on, t, t).await;
     let reply_at = t + MINUTE_MS;
-    for (account, conv) in [(&on, &waits), (&on, &answered_back), (&off, &setting_off)] {
+    for (account, conv) in [
+        (&on, &waits),
+        (&on, &answered_back),
+        (&off, &setting_off),
+        (&on, &snoozed_past),
+    ] {
         agent_reply(&store, account, conv, reply_at).await;
         // As the sender does once the reply is out.
         store
@@ -350,6 +356,18 @@ async fn auto_resolve_resolves_only_what_waits_on_the_person_at_its_moment() {
             .await
             .unwrap();
     }
+    // One is snoozed past its moment: it is resolved only once it is open again.
+    let conv = store
+        .get_conversation(&on, &snoozed_past)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .snooze(&conv, reply_at + 3 * HOUR_MS, "ann", reply_at)
+            .await
+            .unwrap()
+    );
     // The person answers one of them.
     let mut msg = Message {
         direction: Direction::In,
@@ -434,6 +452,25 @@ async fn auto_resolve_resolves_only_what_waits_on_the_person_at_its_moment() {
             .any(|e| e.conversation_id.as_deref() == Some(waits.as_str())
                 && e.data["resolved_by"] == "auto"),
         "{events:?}"
+    );
+    assert_eq!(
+        status(on.clone(), snoozed_past.clone()).await.0,
+        "snoozed",
+        "not while snoozed"
+    );
+    clock.set(reply_at + 3 * HOUR_MS + MINUTE_MS + 30_000);
+    let mut resolved = 0;
+    loop {
+        let r = sched.run().await.unwrap();
+        resolved += r.auto_resolved;
+        if r.caught_up {
+            break;
+        }
+    }
+    assert_eq!(resolved, 1, "a minute after its snooze ended");
+    assert_eq!(
+        status(on.clone(), snoozed_past.clone()).await,
+        ("resolved".to_owned(), Some("auto".to_owned()))
     );
     // Every moment was used up: a later run finds nothing more.
     clock.set(reply_at + 10 * HOUR_MS);

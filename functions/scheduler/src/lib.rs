@@ -169,8 +169,8 @@ impl Scheduler {
 
     /// A conversation's auto-resolve moment: resolved (`resolved_by: auto`, no survey) if it
     /// still waits on the person and the Page's `auto_resolve_hours` have passed since the
-    /// team's message; moved if the hours grew; dropped if it no longer waits or the setting is
-    /// off. `true` when it was resolved.
+    /// team's message; moved if the hours grew, or to just after a snooze it fell in; dropped if
+    /// it no longer waits or the setting is off. `true` when it was resolved.
     async fn auto_resolve(
         &self,
         account: &str,
@@ -184,7 +184,7 @@ impl Scheduler {
             .store
             .get_conversation(account, conv_id)
             .await?
-            .filter(|c| c.status == ConversationStatus::Open)
+            .filter(|c| c.status.is_active())
         else {
             self.store
                 .unschedule_timer(account, conv_id, timer, due_at)
@@ -200,7 +200,20 @@ impl Scheduler {
             .as_ref()
             .zip(conv.last_message_at)
             .map(|(m, at)| (m.direction, m.author_type, at));
-        match workday::auto_resolve_at(last, conv.last_inbound_at, hours) {
+        let at = workday::auto_resolve_at(last, conv.last_inbound_at, hours);
+        let snoozed_until = conv
+            .snoozed_until
+            .filter(|_| conv.status == ConversationStatus::Snoozed);
+        if let (Some(_), Some(until)) = (at, snoozed_until) {
+            // Snoozed: the moment waits until a minute after the snooze ends (a minute the
+            // scheduler has not read yet), when the conversation is open and still waits on
+            // the person or not.
+            self.store
+                .schedule_timer(account, conv_id, timer, until + MINUTE_MS)
+                .await?;
+            return Ok(false);
+        }
+        match at {
             Some(at) if at > now => {
                 self.store
                     .schedule_timer(account, conv_id, timer, at)
