@@ -204,12 +204,12 @@ impl Scheduler {
         let snoozed_until = conv
             .snoozed_until
             .filter(|_| conv.status == ConversationStatus::Snoozed);
-        if let (Some(_), Some(until)) = (at, snoozed_until) {
-            // Snoozed: the moment waits until a minute after the snooze ends (a minute the
-            // scheduler has not read yet), when the conversation is open and still waits on
+        if let (Some(at), Some(until)) = (at, snoozed_until) {
+            // Snoozed: the moment waits at least until a minute after the snooze ends (a minute
+            // the scheduler has not read yet), when the conversation is open and still waits on
             // the person or not.
             self.store
-                .schedule_timer(account, conv_id, timer, until + MINUTE_MS)
+                .schedule_timer(account, conv_id, timer, at.max(until + MINUTE_MS))
                 .await?;
             return Ok(false);
         }
