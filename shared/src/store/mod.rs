@@ -14,6 +14,7 @@ mod conversations;
 mod csat;
 mod events;
 mod keys;
+mod lifecycle;
 mod media;
 mod message_append;
 mod message_ref;
@@ -48,11 +49,11 @@ pub use assignments::{AssignOutcome, Assignment, Capacity};
 pub use contacts::{ContactItem, Receipt, Watermarks};
 pub use conversation_list::ConversationQuery;
 pub use conversations::{
-    AnchorRef, ConversationItem, CreateOutcome, FirstMessage, LastMessage, ReopenRefused,
-    Resolution, Touch,
+    AnchorRef, ConversationItem, CreateOutcome, FirstMessage, LastMessage, Touch,
 };
 pub use csat::CsatItem;
 pub use events::{EventCursor, EventItem, SETTLE_MS};
+pub use lifecycle::{ReopenRefused, Resolution};
 pub use media::{MediaClaim, MediaItem, UploadItem};
 pub use message_ref::{EchoMetadata, MessageRef};
 pub use messages::{AppendOutcome, ClientItem, FeedPlace, Message, MidItem};
