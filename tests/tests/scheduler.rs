@@ -32,6 +32,19 @@ fn scheduler(store: &Store, clock: &ManualClock) -> Scheduler {
     }
 }
 
+/// Runs the scheduler until it has caught up with its clock: every run's report.
+async fn catch_up(sched: &Scheduler) -> Vec<pagedesk_scheduler::Report> {
+    let mut reports = Vec::new();
+    loop {
+        let r = sched.run().await.expect("a scheduler run");
+        let done = r.caught_up;
+        reports.push(r);
+        if done {
+            return reports;
+        }
+    }
+}
+
 async fn window_events(store: &Store, account: &str) -> Vec<(String, serde_json::Value)> {
     store
         .list_events(account, None, 500, i64::MAX / 2)
@@ -88,7 +101,7 @@ async fn boundaries_late_repeated_and_concurrent_runs_emit_each_event_once() {
     assert_eq!(kinds, ["window.expiring", "window.closed"]);
 
     clock.set(t + HUMAN_AGENT_MS + HOUR_MS);
-    while !sched.run().await.unwrap().caught_up {}
+    catch_up(&sched).await;
     assert_eq!(
         window_events(&store, &account).await.len(),
         2,
@@ -278,7 +291,7 @@ async fn a_person_who_writes_again_moves_the_warning_without_an_early_one() {
     // The old entry's time: nothing to say, the entry moves to the new window's warning.
     let warn60 = |at: i64| at + STANDARD_MS - 60 * MINUTE_MS;
     clock.set(warn60(t));
-    while !sched.run().await.unwrap().caught_up {}
+    catch_up(&sched).await;
     assert!(window_events(&store, &account).await.is_empty());
     let moved = store
         .get_conversation(&account, &conv)
@@ -289,7 +302,7 @@ async fn a_person_who_writes_again_moves_the_warning_without_an_early_one() {
     assert_eq!(moved, warn60(later));
 
     clock.set(warn60(later));
-    while !sched.run().await.unwrap().caught_up {}
+    catch_up(&sched).await;
     let ev = window_events(&store, &account).await;
     assert_eq!(ev.len(), 1, "{ev:?}");
     assert_eq!(
@@ -404,21 +417,14 @@ async fn auto_resolve_resolves_only_what_waits_on_the_person_at_its_moment() {
         }
     };
     clock.set(reply_at + 2 * HOUR_MS - 1);
-    while !sched.run().await.unwrap().caught_up {}
+    catch_up(&sched).await;
     assert_eq!(
         status(on.clone(), waits.clone()).await.0,
         "open",
         "not before its moment"
     );
     clock.set(reply_at + 2 * HOUR_MS + 30_000);
-    let mut resolved = 0;
-    loop {
-        let r = sched.run().await.unwrap();
-        resolved += r.auto_resolved;
-        if r.caught_up {
-            break;
-        }
-    }
+    let resolved: usize = catch_up(&sched).await.iter().map(|r| r.auto_resolved).sum();
     assert_eq!(resolved, 1);
     assert_eq!(
         status(on.clone(), waits.clone()).await,
@@ -459,14 +465,7 @@ async fn auto_resolve_resolves_only_what_waits_on_the_person_at_its_moment() {
         "not while snoozed"
     );
     clock.set(reply_at + 3 * HOUR_MS + MINUTE_MS + 30_000);
-    let mut resolved = 0;
-    loop {
-        let r = sched.run().await.unwrap();
-        resolved += r.auto_resolved;
-        if r.caught_up {
-            break;
-        }
-    }
+    let resolved: usize = catch_up(&sched).await.iter().map(|r| r.auto_resolved).sum();
     assert_eq!(resolved, 1, "a minute after its snooze ended");
     assert_eq!(
         status(on.clone(), snoozed_past.clone()).await,
@@ -553,14 +552,11 @@ async fn a_snooze_ends_at_its_moment_once_and_a_moved_one_keeps_its_new_moment()
         clock.set(at);
         let sched = &sched;
         async move {
-            let mut woken = 0;
-            loop {
-                let r = sched.run().await.unwrap();
-                woken += r.unsnoozed;
-                if r.caught_up {
-                    return woken;
-                }
-            }
+            catch_up(sched)
+                .await
+                .iter()
+                .map(|r| r.unsnoozed)
+                .sum::<usize>()
         }
     };
     assert_eq!(run_to(t + HOUR_MS - 1).await, 0, "not before its moment");

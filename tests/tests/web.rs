@@ -500,6 +500,26 @@ async fn filter(b: &Client, label: &str, value: &str) {
         .expect("select");
 }
 
+/// Waits until the inbox lists exactly one conversation, and its row contains `text`.
+async fn only_row(b: &Client, text: &str) {
+    eventually(
+        &format!("only the row with {text:?} listed"),
+        20,
+        || async {
+            let rows = b
+                .find_all(Locator::Css("li[data-conversation]"))
+                .await
+                .ok()?;
+            let mut texts = Vec::new();
+            for r in &rows {
+                texts.push(r.text().await.ok()?);
+            }
+            (texts.len() == 1 && texts[0].contains(text)).then_some(())
+        },
+    )
+    .await;
+}
+
 /// Opens the first inbox row whose text contains `text`; answers its conversation id.
 async fn open_row(b: &Client, text: &str) -> String {
     text_of(b, "li[data-conversation]", text).await;
@@ -878,18 +898,7 @@ async fn an_agent_notes_labels_and_answers_with_a_saved_reply() {
     })
     .await;
     filter(&b, "Label", "vip").await;
-    eventually("only the labelled conversation listed", 20, || async {
-        let rows = b
-            .find_all(Locator::Css("li[data-conversation]"))
-            .await
-            .ok()?;
-        let mut texts = Vec::new();
-        for r in &rows {
-            texts.push(r.text().await.ok()?);
-        }
-        (texts.len() == 1 && texts[0].contains("First person writes")).then_some(())
-    })
-    .await;
+    only_row(&b, "First person writes").await;
 
     // `/` offers the saved reply; choosing it fills in the agent's name.
     find(&b, "textarea[aria-label='Reply']")
@@ -995,20 +1004,5 @@ async fn an_agent_notes_labels_and_answers_with_a_saved_reply() {
         contact["contact"]["id"].as_str().unwrap_or_default()
     );
     find(&b, &hit).await.click().await.expect("pick");
-    eventually(
-        "only the second person's conversation listed",
-        20,
-        || async {
-            let rows = b
-                .find_all(Locator::Css("li[data-conversation]"))
-                .await
-                .ok()?;
-            let mut texts = Vec::new();
-            for r in &rows {
-                texts.push(r.text().await.ok()?);
-            }
-            (texts.len() == 1 && texts[0].contains("Second person writes")).then_some(())
-        },
-    )
-    .await;
+    only_row(&b, "Second person writes").await;
 }
