@@ -6,11 +6,13 @@ pub mod outbound;
 pub mod rules;
 pub mod search;
 pub mod vocab;
+pub mod webhooks;
 pub mod window;
 pub mod workday;
 
 pub use vocab::{
-    AgentStatus, AssignedBy, AuthorType, Channel, ConversationStatus, Direction, EventType,
+    AgentStatus, AssignedBy, AuthorType, Channel, ConversationStatus, DeliveryStatus, Direction,
+    EventType,
     MessageKind, MessageStatus, PageStatus, ProfileStatus, ReplyRoute, RoutingMethod, SendType,
     UnsnoozedBy,
 };

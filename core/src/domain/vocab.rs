@@ -209,6 +209,9 @@ vocabulary! {
         CsatReceived = "csat.received",
         /// A private note: the team's, never sent to Meta.
         NoteCreated = "note.created",
+        /// An outgoing webhook was switched off after its endpoint failed for the give-up
+        /// period (`reason`, `failing_since`).
+        WebhookDisabled = "webhook.disabled",
     }
 }
 
@@ -251,6 +254,23 @@ vocabulary! {
         /// Its token was given up (the person who connected it asked Meta to delete their
         /// data): connecting it again is the only way back.
         Disconnected = "disconnected",
+    }
+}
+
+vocabulary! {
+    /// Where one outgoing webhook delivery stands (`GET /webhooks/{id}/deliveries`).
+    #[derive(Default)]
+    pub enum DeliveryStatus {
+        /// Queued, not tried yet.
+        #[default]
+        Pending = "pending",
+        Delivered = "delivered",
+        /// The last attempt failed in a way worth trying again; `next_try_at` says when.
+        Retrying = "retrying",
+        /// Given up: the endpoint refused it (a 4xx) or it kept failing past the deadline.
+        Failed = "failed",
+        /// Not sent: the webhook was switched off or deleted before its turn.
+        Dropped = "dropped",
     }
 }
 

@@ -4,7 +4,6 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use axum::extract::State;
-use pagedesk_shared::clock::rfc3339;
 use pagedesk_shared::store::EventCursor;
 use serde_json::json;
 
@@ -61,15 +60,7 @@ pub async fn list(State(app): State<Arc<App>>, c: Caller, p: Params) -> Reply {
     let items: Vec<_> = events
         .iter()
         .filter(visible)
-        .map(|e| {
-            json!({
-                "id": e.public_id(),
-                "type": e.kind,
-                "conversation_id": e.conversation_id,
-                "data": e.data,
-                "created_at": rfc3339(e.created_at),
-            })
-        })
+        .map(pagedesk_shared::http::views::feed_event)
         .collect();
     ok(&json!({"items": items, "next_cursor": next}))
 }

@@ -48,6 +48,19 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
+/// An HTTP client for customer-configured URLs (the AI agent, outgoing webhooks): every
+/// address it connects to passes `policy`, redirects are not followed (one would lead past the
+/// check), and a whole request takes at most `timeout`.
+pub fn guarded_client(timeout: std::time::Duration, policy: UrlPolicy) -> reqwest::Client {
+    crate::adapters::tls::reqwest_builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(std::time::Duration::from_secs(3)))
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(GuardedResolver::new(policy))
+        .build()
+        .unwrap_or_default()
+}
+
 /// The policy's refusal behind a failed request, if that is why it failed.
 pub fn refusal_in(e: &(dyn std::error::Error + 'static)) -> Option<UrlRefusal> {
     let mut cur = Some(e);

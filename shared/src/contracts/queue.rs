@@ -513,3 +513,49 @@ mod tests {
         assert!(plan(&[]).is_empty());
     }
 }
+
+/// A turn of an account's webhook dispatch, on the dispatch queue (FIFO, group = account, so
+/// one dispatch of an account runs at a time; the queue's delay lets the feed settle first).
+/// Without `replay`: hand every webhook what the feed has after the account's cursor. With it:
+/// hand one webhook the events between two positions again.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DispatchJob {
+    pub v: u32,
+    pub account: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<ReplayJob>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ReplayJob {
+    pub id: String,
+    pub webhook_id: String,
+    /// Feed position (public cursor form) the replay continues after.
+    pub after: String,
+    /// The dispatch cursor when the replay was asked for: later events reach the webhook anyway.
+    pub until: String,
+}
+
+/// One event for one webhook, on the delivery queue (FIFO, group = webhook and conversation:
+/// a conversation's events reach a webhook in order, and one slow endpoint holds up only its
+/// own groups). `body` is exactly what is POSTed and signed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DeliveryJob {
+    pub v: u32,
+    pub account: String,
+    pub webhook_id: String,
+    pub delivery_id: String,
+    pub event_id: String,
+    pub event_type: crate::domain::EventType,
+    pub queued_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_id: Option<String>,
+    pub body: serde_json::Value,
+}
+
+impl DeliveryJob {
+    /// The FIFO group: the webhook and the event's conversation (account events share one).
+    pub fn group(&self, conversation_id: Option<&str>) -> String {
+        format!("{}#{}", self.webhook_id, conversation_id.unwrap_or("account"))
+    }
+}

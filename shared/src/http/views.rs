@@ -10,6 +10,17 @@ fn time(ms: Option<i64>) -> Value {
     ms.map_or(Value::Null, |m| Value::String(rfc3339(m)))
 }
 
+/// An events-feed entry as `GET /events` lists it (and an outgoing webhook delivers it).
+pub fn feed_event(e: &crate::store::EventItem) -> Value {
+    json!({
+        "id": e.public_id(),
+        "type": e.kind,
+        "conversation_id": e.conversation_id,
+        "data": e.data,
+        "created_at": crate::clock::rfc3339(e.created_at),
+    })
+}
+
 pub fn conversation(c: &ConversationItem, human_agent_enabled: bool, now: i64) -> Value {
     json!({
         "id": c.id,

@@ -39,6 +39,15 @@ pub mod env {
     /// Seconds between two reconciliations of a Page with the Conversations API (default an
     /// hour): what webhooks missed is imported.
     pub const RECONCILE_SECONDS: &str = "PAGEDESK_RECONCILE_SECONDS";
+    /// Outgoing webhooks: the dispatch queue (FIFO, group = account, a delay that lets the
+    /// feed settle) and the delivery queue (FIFO, group = webhook and conversation).
+    pub const DISPATCH_QUEUE_URL: &str = "PAGEDESK_DISPATCH_QUEUE_URL";
+    pub const DELIVERY_QUEUE_URL: &str = "PAGEDESK_DELIVERY_QUEUE_URL";
+    /// How long one webhook delivery attempt may take (default 10 s).
+    pub const WEBHOOK_TIMEOUT_MS: &str = "PAGEDESK_WEBHOOK_TIMEOUT_MS";
+    /// How long an endpoint may keep failing before its webhook is switched off, and a
+    /// delivery keeps being tried (default a day; tests shorten it).
+    pub const WEBHOOK_GIVE_UP_SECONDS: &str = "PAGEDESK_WEBHOOK_GIVE_UP_SECONDS";
 }
 
 pub const DEFAULT_GRAPH_BASE_URL: &str = "https://graph.facebook.com";
@@ -247,6 +256,8 @@ pub struct AgentApiConfig {
     pub url_policy: UrlPolicy,
     /// The data bucket: media copies (presigned reads) and uploads (presigned writes).
     pub bucket: Option<String>,
+    /// Webhook replays are dispatch turns on this queue.
+    pub dispatch_queue_url: Option<String>,
 }
 
 impl FunctionConfig for AgentApiConfig {
@@ -265,6 +276,7 @@ impl FunctionConfig for AgentApiConfig {
             secret_cache_seconds: e.number(env::SECRET_CACHE_SECONDS, 300)?,
             url_policy: e.url_policy(),
             bucket: e.optional(env::BUCKET),
+            dispatch_queue_url: e.optional(env::DISPATCH_QUEUE_URL),
         })
     }
 }
@@ -297,6 +309,31 @@ impl FunctionConfig for SenderConfig {
             url_policy: e.url_policy(),
             bucket: e.optional(env::BUCKET),
             settings_cache_seconds: e.number(env::SETTINGS_CACHE_SECONDS, 15)?,
+        })
+    }
+}
+
+/// The outgoing-webhook function: stream records in, dispatches, deliveries.
+#[derive(Debug, Clone)]
+pub struct HooksConfig {
+    pub table: String,
+    pub dispatch_queue_url: String,
+    pub delivery_queue_url: String,
+    pub timeout_ms: u64,
+    pub give_up_seconds: u64,
+    /// Which addresses deliveries may go to.
+    pub url_policy: UrlPolicy,
+}
+
+impl FunctionConfig for HooksConfig {
+    fn read<F: Fn(&str) -> Option<String>>(e: &Env<F>) -> Result<Self> {
+        Ok(HooksConfig {
+            table: e.required(env::TABLE)?,
+            dispatch_queue_url: e.required(env::DISPATCH_QUEUE_URL)?,
+            delivery_queue_url: e.required(env::DELIVERY_QUEUE_URL)?,
+            timeout_ms: e.number(env::WEBHOOK_TIMEOUT_MS, 10_000)?.max(1),
+            give_up_seconds: e.number(env::WEBHOOK_GIVE_UP_SECONDS, 86_400)?.max(1),
+            url_policy: e.url_policy(),
         })
     }
 }

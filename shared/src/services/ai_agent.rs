@@ -2,12 +2,10 @@
 //! `X-Pagedesk-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">` with the secret the
 //! admin set, and `X-Pagedesk-Timestamp` (seconds) so the bot can refuse replays.
 
-use crate::adapters::safe_url::{GuardedResolver, UrlPolicy, refusal_in};
+use crate::adapters::safe_url::{UrlPolicy, guarded_client, refusal_in};
 use crate::domain::EventType;
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AiAgentError {
@@ -22,17 +20,8 @@ pub enum AiAgentError {
     NotAllowed(String),
 }
 
-pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
-        Ok(m) => m,
-        Err(_) => return String::new(),
-    };
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
+/// The AI agent's deliveries are signed like outgoing webhooks.
+pub use crate::domain::webhooks::signature;
 
 #[derive(Clone)]
 pub struct AiAgentClient {
@@ -42,14 +31,7 @@ pub struct AiAgentClient {
 
 impl AiAgentClient {
     pub fn new(timeout: Duration, policy: UrlPolicy) -> Self {
-        let http = crate::adapters::tls::reqwest_builder()
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(3))
-            // A redirect would lead past the address check.
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(GuardedResolver::new(policy))
-            .build()
-            .unwrap_or_default();
+        let http = guarded_client(timeout, policy);
         AiAgentClient { http, policy }
     }
 
@@ -98,17 +80,5 @@ impl AiAgentClient {
                 e.without_url()
             ))),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn signature_covers_timestamp_and_body() {
-        let a = super::signature("k", 1, b"{}");
-        assert!(a.starts_with("sha256=") && a.len() == 7 + 64);
-        assert_ne!(a, super::signature("k", 2, b"{}"));
-        assert_ne!(a, super::signature("k", 1, b"{ }"));
-        assert_ne!(a, super::signature("j", 1, b"{}"));
     }
 }

@@ -9,3 +9,4 @@ pub mod media;
 pub mod page_cache;
 pub mod spill;
 pub mod ttl_map;
+pub mod webhooks;

@@ -126,6 +126,14 @@ fn restamp_event(item: &mut Item, now: i64) {
     }
 }
 
+/// The account whose feed a stream record's key belongs to: an event item's `pk` or a feed
+/// entry's `feedpk` (`ACC#<a>#EV`); `None` for any other row.
+pub fn account_of_feed_key(key: &str) -> Option<&str> {
+    key.strip_prefix("ACC#")?
+        .strip_suffix("#EV")
+        .filter(|a| !a.is_empty())
+}
+
 impl Store {
     /// An event on its own (what it reports was written elsewhere, or nowhere: a connection),
     /// stamped and bounded like `transact`'s attempts but a plain put: a transaction of one
@@ -329,6 +337,14 @@ fn message_event(account: &str, i: &Item) -> Result<EventItem> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn feed_keys_name_their_account_and_nothing_else_does() {
+        assert_eq!(account_of_feed_key(&keys::events("acme")), Some("acme"));
+        assert_eq!(account_of_feed_key(&keys::conversation("acme", "c")), None);
+        assert_eq!(account_of_feed_key(&keys::csat("acme")), None);
+        assert_eq!(account_of_feed_key("ACC##EV"), None);
+    }
+
     #[test]
     fn the_feed_clock_never_stamps_one_millisecond_twice() {
         let stamps: Vec<i64> = (0..50).map(|_| super::feed_now()).collect();

@@ -27,6 +27,10 @@
 //! | agent (profile and open-conversation count) | `ACC#<a>` | `AGENT#<agent>` | | | |
 //! | routing rules | `ACC#<a>` | `ROUTING` | | | |
 //! | round-robin counter of a rule | `ACC#<a>` | `RR#<rule>` | | | |
+//! | outgoing webhook | `ACC#<a>` | `WEBHOOK#<id>` | | | |
+//! | the account's webhook count | `ACC#<a>` | `WEBHOOKS` | | | |
+//! | the account's dispatch cursor (feed position delivered up to) | `ACC#<a>` | `HOOKCURSOR` | | | |
+//! | a webhook delivery (its latest attempt) | `ACC#<a>#WH#<id>` | `DLV#<queued ms:013>#<delivery>` | | | |
 //! | CSAT answer | `ACC#<a>#CSAT` | `<ms:013>#<c>` | | | |
 
 use crate::domain::ConversationStatus;
@@ -139,4 +143,16 @@ pub fn round_robin_sk(rule: &str) -> String {
 }
 pub fn csat(a: &str) -> String {
     format!("ACC#{a}#CSAT")
+}
+pub const WEBHOOK_PREFIX: &str = "WEBHOOK#";
+pub const WEBHOOK_COUNT_SK: &str = "WEBHOOKS";
+pub const HOOK_CURSOR_SK: &str = "HOOKCURSOR";
+pub fn webhook_sk(id: &str) -> String {
+    format!("{WEBHOOK_PREFIX}{id}")
+}
+pub fn webhook_deliveries(a: &str, webhook: &str) -> String {
+    format!("ACC#{a}#WH#{webhook}")
+}
+pub fn delivery_sk(queued_ms: i64, delivery: &str) -> String {
+    format!("DLV#{queued_ms:013}#{delivery}")
 }

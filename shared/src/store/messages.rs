@@ -482,6 +482,19 @@ impl Store {
         self.batch_get_rows(keys, false).await
     }
 
+    /// Messages by (conversation, id), eventually consistent, in no particular order: an id
+    /// carries its creation time, which is its sort key's (ids of another shape are skipped).
+    pub async fn messages_by_id(&self, account: &str, ids: &[(&str, &str)]) -> Result<Vec<Message>> {
+        let keys = ids
+            .iter()
+            .filter_map(|(c, id)| {
+                let at = crate::ids::time_of(id)?;
+                Some((keys::conversation(account, c), keys::message_sk(at, id)))
+            })
+            .collect();
+        self.batch_get_rows(keys, false).await
+    }
+
     /// The latest inbound comments of a conversation, newest first (the default target of a
     /// reply in a comment conversation).
     pub async fn latest_comment(&self, account: &str, conv: &str) -> Result<Option<Message>> {

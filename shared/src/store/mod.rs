@@ -29,6 +29,7 @@ mod search;
 mod settings;
 mod snooze;
 mod update;
+mod webhooks;
 mod workday;
 
 use aws_smithy_types::error::display::DisplayErrorContext;
@@ -52,7 +53,7 @@ pub use conversations::{
     AnchorRef, ConversationItem, CreateOutcome, FirstMessage, LastMessage, Touch,
 };
 pub use csat::CsatItem;
-pub use events::{EventCursor, EventItem, SETTLE_MS};
+pub use events::{EventCursor, EventItem, SETTLE_MS, account_of_feed_key};
 pub use lifecycle::{ReopenRefused, Resolution};
 pub use media::{MediaClaim, MediaItem, UploadItem};
 pub use message_ref::{EchoMetadata, MessageRef};
@@ -67,6 +68,7 @@ pub use posts::PostItem;
 pub use rules::RulesItem;
 pub use schedule::{Due, DueRef, Timer};
 pub use settings::{Fallback, Settings};
+pub use webhooks::{Attempt, DeliveryItem, DeliveryRef, WebhookItem, WebhookPatch};
 pub use workday::{ActionMark, LabelCount, SavedReply};
 
 pub type Item = HashMap<String, AttributeValue>;
