@@ -24,6 +24,7 @@ mod replies;
 mod reports;
 mod rules;
 mod saved_replies;
+mod webhooks;
 mod sender_actions;
 mod settings;
 mod uploads;
@@ -246,6 +247,11 @@ routes! {
     "/contacts" => [GET contacts::search],
     "/contacts/{id}" => [GET contacts::get, DELETE contacts::erase],
     "/events" => [GET events::list],
+    "/webhooks" => [GET webhooks::list, POST webhooks::create],
+    "/webhooks/{id}" => [GET webhooks::get, PATCH webhooks::patch, DELETE webhooks::delete],
+    "/webhooks/{id}/rotate-secret" => [POST webhooks::rotate_secret],
+    "/webhooks/{id}/deliveries" => [GET webhooks::deliveries],
+    "/webhooks/{id}/replay" => [POST webhooks::replay],
     "/uploads" => [POST uploads::post],
     "/settings" => [GET settings::get, PUT settings::put],
     "/agents" => [GET agents::list],

@@ -3,7 +3,8 @@
 //! whose delay is longer than the feed's hold-back (`SETTLE_MS`), so the dispatch they start
 //! sees the entry. Their deduplication id is the account and the second: a burst of events
 //! makes one poke a second, and a poke covers every entry whose record arrived in its second
-//! (the delay exceeds the hold-back by more than that second).
+//! (the delay exceeds the hold-back by more than that second). Accounts without a webhook are
+//! not poked (one consistent read of their webhook count per batch).
 
 use std::collections::BTreeSet;
 
@@ -63,6 +64,12 @@ impl Hooks {
             .iter()
             .filter_map(StreamRecord::feed_account)
             .collect();
+        if accounts.is_empty() {
+            return Ok(());
+        }
+        // Only accounts with a webhook are dispatched (most have none: no queue traffic).
+        let names: Vec<&str> = accounts.iter().map(String::as_str).collect();
+        let accounts = self.store.accounts_with_webhooks(&names).await?;
         let second = self.clock.now_ms() / 1000;
         let entries: Vec<SendMessageBatchRequestEntry> = accounts
             .iter()

@@ -1,6 +1,6 @@
 //! Whether the local stack has finished what it was given: every event-source queue drained
-//! (no message visible, in flight or delayed) and no batch, scheduled run or simulated Meta
-//! delivery in progress. Tests that assert something did *not* happen wait for this
+//! (no message visible, in flight or delayed), the table's stream read up to now, and no batch,
+//! scheduled run or simulated Meta delivery in progress. Tests that assert something did *not* happen wait for this
 //! (`GET /_local/idle`) instead of sleeping and hoping the stack was quick enough.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
@@ -10,6 +10,37 @@ use aws_sdk_sqs::types::QueueAttributeName;
 
 static BUSY: AtomicUsize = AtomicUsize::new(0);
 static DONE: AtomicU64 = AtomicU64::new(0);
+/// Stream pollers: whether one runs, and each one's cycles begun and ended (a cycle reads every
+/// shard once and hands what it read to the function).
+static STREAMS: AtomicUsize = AtomicUsize::new(0);
+static CYCLES_BEGUN: AtomicU64 = AtomicU64::new(0);
+static CYCLES_ENDED: AtomicU64 = AtomicU64::new(0);
+
+/// A stream poller's cycle begins; its number.
+pub fn stream_cycle_start() -> u64 {
+    STREAMS.store(1, SeqCst);
+    CYCLES_BEGUN.fetch_add(1, SeqCst) + 1
+}
+
+pub fn stream_cycle_end(cycle: u64) {
+    CYCLES_ENDED.fetch_max(cycle, SeqCst);
+}
+
+/// Waits until a stream cycle that began after this call has ended (a write made before the
+/// call has then been read and handed to the function), or 5 s. `false` if it did not come.
+async fn stream_caught_up() -> bool {
+    if STREAMS.load(SeqCst) == 0 {
+        return true;
+    }
+    let after = CYCLES_BEGUN.load(SeqCst) + 1;
+    for _ in 0..500 {
+        if CYCLES_ENDED.load(SeqCst) >= after {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    false
+}
 
 /// Work in progress, from creation to drop.
 pub struct Busy(());
@@ -50,6 +81,8 @@ pub fn watch(sqs: &aws_sdk_sqs::Client, queue_url: &str) {
 /// With `ignore_delayed`, messages waiting out a delay (the deferred queue's retries of events
 /// whose target has not arrived) do not count: "everything that could run has run".
 pub async fn report(ignore_delayed: bool) -> serde_json::Value {
+    // The table's stream first: what was written before this look has reached the function.
+    let streamed = stream_caught_up().await;
     let done = DONE.load(SeqCst);
     let busy = BUSY.load(SeqCst);
     let watched: Vec<(aws_sdk_sqs::Client, String)> =
@@ -82,7 +115,8 @@ pub async fn report(ignore_delayed: bool) -> serde_json::Value {
             Err(e) => error = Some(e.into_service_error().to_string()),
         }
     }
-    let idle = busy == 0
+    let idle = streamed
+        && busy == 0
         && messages == 0
         && error.is_none()
         && BUSY.load(SeqCst) == 0

@@ -110,9 +110,28 @@ pub async fn provision(
                 .map_err(|e| err("index", e))?,
         );
     }
-    req.send()
+    if let Some(view) = p
+        .get("StreamSpecification")
+        .and_then(|v| v.get("StreamViewType"))
+    {
+        req = req.stream_specification(
+            aws_sdk_dynamodb::types::StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(s(Some(view)).as_str().into())
+                .build()
+                .map_err(|e| err("stream", e))?,
+        );
+    }
+    let created = req
+        .send()
         .await
         .map_err(|e| err("table", e.into_service_error()))?;
+    if let Some(arn) = created
+        .table_description
+        .and_then(|d| d.latest_stream_arn)
+    {
+        attrs.insert(format!("{}.StreamArn", t.table.logical_id), arn);
+    }
     if let Some(ttl) = p.get("TimeToLiveSpecification") {
         let _ = clients
             .dynamo()
@@ -147,6 +166,9 @@ pub async fn provision(
             QueueAttributeName::VisibilityTimeout,
             q.visibility_timeout.to_string(),
         );
+        if q.delay_seconds > 0 {
+            req = req.attributes(QueueAttributeName::DelaySeconds, q.delay_seconds.to_string());
+        }
         if q.fifo {
             req = req
                 .attributes(QueueAttributeName::FifoQueue, "true")

@@ -14,7 +14,8 @@ use pagedesk_shared::adapters::aws::Clients;
 use pagedesk_shared::adapters::secrets::SecretCache;
 use pagedesk_shared::clock::SystemClock;
 use pagedesk_shared::runtime::config::{
-    AgentApiConfig, FunctionConfig, RouterConfig, SchedulerConfig, SenderConfig, WebhookConfig, env,
+    AgentApiConfig, FunctionConfig, HooksConfig, RouterConfig, SchedulerConfig, SenderConfig,
+    WebhookConfig, env,
 };
 use pagedesk_shared::store::Store;
 use pagedesk_webhook::Webhook;
@@ -114,6 +115,8 @@ impl Options {
                 env::AI_AGENT_TIMEOUT_MS,
                 env::PAGE_CHECK_SECONDS,
                 env::RECONCILE_SECONDS,
+                env::WEBHOOK_TIMEOUT_MS,
+                env::WEBHOOK_GIVE_UP_SECONDS,
             ]
             .iter()
             .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
@@ -296,6 +299,56 @@ impl Stack {
                         })
                     });
                     tasks.extend(event_sources(&host_clients, &prov, f, h, &opts).await);
+                }
+                "HooksFunction" => {
+                    let cfg = HooksConfig::from_lookup(lookup).map_err(&config)?;
+                    let hooks = Arc::new(pagedesk_hooks::Hooks::new(
+                        cfg,
+                        &clients,
+                        Arc::new(SystemClock),
+                    ));
+                    let h = hooks.clone();
+                    let sqs: SqsHandler = Arc::new(move |ev| {
+                        let h = h.clone();
+                        Box::pin(async move {
+                            let started = std::time::Instant::now();
+                            let out = h.handle_sqs(ev).await;
+                            host::record_invocation("HooksFunction", started);
+                            out
+                        })
+                    });
+                    tasks.extend(event_sources(&host_clients, &prov, f, sqs, &opts).await);
+                    let stream_arn = prov
+                        .attrs
+                        .get(&format!("{}.StreamArn", tpl.table.logical_id))
+                        .cloned()
+                        .ok_or_else(|| {
+                            StackError::Function(
+                                f.logical_id.clone(),
+                                "a stream source, but the table has no StreamSpecification".into(),
+                            )
+                        })?;
+                    for src in &f.streams {
+                        let h = hooks.clone();
+                        let handler: crate::stream::StreamHandler = Arc::new(move |batch| {
+                            let h = h.clone();
+                            Box::pin(async move {
+                                let batch: pagedesk_hooks::StreamEvent =
+                                    serde_json::from_value(batch).map_err(|e| e.to_string())?;
+                                h.handle_stream(batch).await.map_err(|e| e.to_string())
+                            })
+                        });
+                        let source = crate::stream::StreamSource {
+                            streams: aws_sdk_dynamodbstreams::Client::new(
+                                &crate::aws::local_config(&ddb_url),
+                            ),
+                            stream_arn: stream_arn.clone(),
+                            batch_size: src.batch_size,
+                            filters: src.filters.clone(),
+                            handler,
+                        };
+                        tasks.push(tokio::spawn(source.run()));
+                    }
                 }
                 "SchedulerFunction" => {
                     let cfg = SchedulerConfig::from_lookup(lookup).map_err(&config)?;

@@ -42,6 +42,8 @@ pub struct QueueDef {
     pub fifo: bool,
     pub content_dedupe: bool,
     pub visibility_timeout: i32,
+    /// Seconds every message waits before it can be received (`DelaySeconds`).
+    pub delay_seconds: i32,
     /// (DLQ logical id, maxReceiveCount)
     pub redrive: Option<(String, u32)>,
 }
@@ -54,6 +56,8 @@ pub struct FunctionDef {
     pub http_routes: Vec<(String, String)>,
     pub function_url: Option<Cors>,
     pub sqs: Vec<SqsSource>,
+    /// DynamoDB stream sources (the table's stream is the only one).
+    pub streams: Vec<StreamSource>,
     pub schedules: Vec<String>,
     /// Its policies' statements, SAM policy templates expanded.
     pub policy: Vec<policy::Statement>,
@@ -82,6 +86,13 @@ pub struct SqsSource {
     pub queue: String,
     pub batch_size: i32,
     pub report_failures: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct StreamSource {
+    pub batch_size: i32,
+    /// `FilterCriteria.Filters[].Pattern`, parsed: a record passes if any matches.
+    pub filters: Vec<serde_json::Value>,
 }
 
 fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
@@ -188,6 +199,7 @@ pub fn parse(text: &str) -> R<Template> {
                         .unwrap_or(false),
                     // SQS's own default when absent; a value the stack cannot read is an error.
                     visibility_timeout: number_or(&props, "VisibilityTimeout", 30, id)? as i32,
+                    delay_seconds: number_or(&props, "DelaySeconds", 0, id)? as i32,
                     redrive,
                 });
             }
@@ -234,6 +246,7 @@ fn function(id: &str, props: &Value) -> R<FunctionDef> {
         http_routes: vec![],
         function_url: None,
         sqs: vec![],
+        streams: vec![],
         schedules: vec![],
         policy: policy::statements(props)?,
     };
@@ -288,6 +301,29 @@ fn function(id: &str, props: &Value) -> R<FunctionDef> {
                         batch_size: number_or(p.unwrap_or(&Value::Null), "BatchSize", 10, id)?
                             as i32,
                         report_failures,
+                    });
+                }
+                "DynamoDB" => {
+                    let mut filters = Vec::new();
+                    for f in p
+                        .and_then(|p| get(p, "FilterCriteria"))
+                        .and_then(|c| get(c, "Filters"))
+                        .and_then(Value::as_sequence)
+                        .into_iter()
+                        .flatten()
+                    {
+                        let pattern = str_of(get(f, "Pattern"))
+                            .ok_or_else(|| shape(id, "a filter's Pattern (a JSON string)"))?;
+                        filters.push(
+                            serde_json::from_str(&pattern)
+                                .map_err(|_| shape(id, "a filter's Pattern (a JSON string)"))?,
+                        );
+                    }
+                    f.streams.push(StreamSource {
+                        // Lambda's default for stream sources when absent.
+                        batch_size: number_or(p.unwrap_or(&Value::Null), "BatchSize", 100, id)?
+                            as i32,
+                        filters,
                     });
                 }
                 "Schedule" | "ScheduleV2" => {

@@ -192,6 +192,27 @@ impl Store {
         self.transact_guarded(items).await
     }
 
+    /// Which of `accounts` have a webhook (their count rows, read consistently: one made a
+    /// moment ago counts).
+    pub async fn accounts_with_webhooks(&self, accounts: &[&str]) -> Result<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Count {
+            pk: String,
+            #[serde(default)]
+            n: i64,
+        }
+        let keys = accounts
+            .iter()
+            .map(|a| (keys::account(a), keys::WEBHOOK_COUNT_SK.to_owned()))
+            .collect();
+        let counts: Vec<Count> = self.batch_get_rows(keys, true).await?;
+        Ok(counts
+            .into_iter()
+            .filter(|c| c.n > 0)
+            .filter_map(|c| c.pk.strip_prefix("ACC#").map(str::to_owned))
+            .collect())
+    }
+
     pub async fn list_webhooks(&self, account: &str) -> Result<Vec<WebhookItem>> {
         self.query_all(
             self.client

@@ -187,10 +187,19 @@ async fn graph_call(
             .body(axum::body::Body::from_stream(broken))
             .unwrap_or_else(|_| status.into_response());
     }
-    match f.raw {
+    let mut answer = match f.raw {
         Some(text) => (status, text).into_response(),
         None => (status, axum::Json(f.body)).into_response(),
+    };
+    for (k, v) in &f.headers {
+        if let (Ok(k), Ok(v)) = (
+            axum::http::HeaderName::from_bytes(k.as_bytes()),
+            axum::http::HeaderValue::from_str(v),
+        ) {
+            answer.headers_mut().insert(k, v);
+        }
     }
+    answer
 }
 
 /// With proofs required, a call made with the Page's token without the token's

@@ -13,7 +13,7 @@
 //!   effect (the send goes out and echoes), as when Meta's answer is lost on the way back.
 //!   `"every": n` applies it to every n-th matching call only (2: half), `"for_ms"` for that
 //!   long instead of `times` calls, `"replace": true` in place of those scripted for the same
-//!   path. `DELETE` clears them.
+//!   path; `"headers"` adds headers to the answer (`{"retry-after": "2"}`). `DELETE` clears them.
 //! - `POST /_sim/faults` `{"dynamodb"?: ms, "moto"?: ms}`: pagedesk's functions cannot reach
 //!   DynamoDB Local (or moto: SQS, Secrets Manager, S3) for that long; open connections are cut,
 //!   as when the emulator stops and starts again. Its data stays.
@@ -113,6 +113,9 @@ pub struct Failure {
     /// Answer this text instead of a JSON body.
     #[serde(default)]
     pub raw: Option<String>,
+    /// Headers of the answer (`{"retry-after": "2"}`).
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
     /// Answer a body that breaks off after the status line.
     #[serde(default)]
     pub broken_body: bool,

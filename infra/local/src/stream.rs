@@ -1,0 +1,230 @@
+//! Lambda's DynamoDB stream event source, played against DynamoDB Local's stream: every shard
+//! read from where it stood when the stack started (`LATEST`; shards that open later from their
+//! start), records shaped as Lambda hands them over, the template's `FilterCriteria` applied,
+//! batches of at most `BatchSize`. A batch the function fails is handed over again (Lambda
+//! retries a stream batch in order before it moves on).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodbstreams::types::{AttributeValue, Record, ShardIteratorType};
+use serde_json::{Value, json};
+
+pub type StreamHandler = Arc<
+    dyn Fn(Value) -> futures::future::BoxFuture<'static, Result<(), String>> + Send + Sync,
+>;
+
+pub struct StreamSource {
+    pub streams: aws_sdk_dynamodbstreams::Client,
+    pub stream_arn: String,
+    pub batch_size: i32,
+    pub filters: Vec<Value>,
+    pub handler: StreamHandler,
+}
+
+impl StreamSource {
+    pub async fn run(self) {
+        // shard id → iterator; `None` once a closed shard is read to its end.
+        let mut shards: BTreeMap<String, Option<String>> = BTreeMap::new();
+        let mut first = true;
+        loop {
+            let cycle = crate::idle::stream_cycle_start();
+            if let Err(e) = self.discover(&mut shards, first).await {
+                tracing::warn!(error = %e, "stream: could not list shards");
+            } else {
+                first = false;
+            }
+            let mut got = false;
+            for (shard, iterator) in shards.iter_mut() {
+                let Some(it) = iterator.clone() else { continue };
+                match self.read(&it).await {
+                    Ok((records, next)) => {
+                        got |= !records.is_empty();
+                        if !records.is_empty() && !self.hand_over(records).await {
+                            // Failed: the same records again next cycle, from the same place.
+                            continue;
+                        }
+                        *iterator = next;
+                    }
+                    Err(e) => {
+                        tracing::warn!(%shard, error = %e, "stream: GetRecords failed");
+                    }
+                }
+            }
+            crate::idle::stream_cycle_end(cycle);
+            if !got {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+
+    /// Adds shards not seen before: at start from the stream's end, later from their start.
+    async fn discover(
+        &self,
+        shards: &mut BTreeMap<String, Option<String>>,
+        first: bool,
+    ) -> Result<(), String> {
+        let desc = self
+            .streams
+            .describe_stream()
+            .stream_arn(&self.stream_arn)
+            .send()
+            .await
+            .map_err(|e| e.into_service_error().to_string())?;
+        let found = desc
+            .stream_description
+            .map(|d| d.shards.unwrap_or_default())
+            .unwrap_or_default();
+        for s in found {
+            let Some(id) = s.shard_id else { continue };
+            if shards.contains_key(&id) {
+                continue;
+            }
+            let ty = if first {
+                ShardIteratorType::Latest
+            } else {
+                ShardIteratorType::TrimHorizon
+            };
+            let it = self
+                .streams
+                .get_shard_iterator()
+                .stream_arn(&self.stream_arn)
+                .shard_id(&id)
+                .shard_iterator_type(ty)
+                .send()
+                .await
+                .map_err(|e| e.into_service_error().to_string())?;
+            shards.insert(id, it.shard_iterator);
+        }
+        Ok(())
+    }
+
+    async fn read(&self, iterator: &str) -> Result<(Vec<Record>, Option<String>), String> {
+        let out = self
+            .streams
+            .get_records()
+            .shard_iterator(iterator)
+            .limit(1000)
+            .send()
+            .await
+            .map_err(|e| e.into_service_error().to_string())?;
+        Ok((out.records.unwrap_or_default(), out.next_shard_iterator))
+    }
+
+    /// Hands the records that pass the filters to the function in batches; `false` if it
+    /// failed one (then all are handed over again: Lambda's retry of a stream batch).
+    async fn hand_over(&self, records: Vec<Record>) -> bool {
+        let passing: Vec<Value> = records
+            .iter()
+            .map(|r| lambda_record(r, &self.stream_arn))
+            .filter(|r| self.filters.is_empty() || self.filters.iter().any(|f| matches(f, r)))
+            .collect();
+        for chunk in passing.chunks(self.batch_size.max(1) as usize) {
+            let _busy = crate::idle::Busy::start();
+            let started = std::time::Instant::now();
+            let res = (self.handler)(json!({"Records": chunk})).await;
+            crate::host::record_invocation("HooksFunction", started);
+            if let Err(e) = res {
+                tracing::warn!(error = %e, "stream batch failed; it will be handed over again");
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// A stream record as Lambda's event carries it.
+fn lambda_record(r: &Record, arn: &str) -> Value {
+    let d = r.dynamodb.as_ref();
+    let image = |m: Option<&std::collections::HashMap<String, AttributeValue>>| {
+        Value::Object(
+            m.into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), attribute(v)))
+                .collect(),
+        )
+    };
+    json!({
+        "eventID": r.event_id,
+        "eventName": r.event_name.as_ref().map(|n| n.as_str()),
+        "eventSource": "aws:dynamodb",
+        "eventVersion": "1.1",
+        "awsRegion": crate::iam::REGION,
+        "eventSourceARN": arn,
+        "dynamodb": {
+            "Keys": image(d.and_then(|d| d.keys.as_ref())),
+            "NewImage": image(d.and_then(|d| d.new_image.as_ref())),
+            "SequenceNumber": d.and_then(|d| d.sequence_number.clone()),
+            "StreamViewType": d.and_then(|d| d.stream_view_type.as_ref()).map(|v| v.as_str()),
+        }
+    })
+}
+
+/// DynamoDB's JSON form of an attribute value (`{"S": …}`, `{"N": …}`, `{"M": {…}}`, …).
+fn attribute(v: &AttributeValue) -> Value {
+    match v {
+        AttributeValue::S(s) => json!({"S": s}),
+        AttributeValue::N(n) => json!({"N": n}),
+        AttributeValue::Bool(b) => json!({"BOOL": b}),
+        AttributeValue::Null(_) => json!({"NULL": true}),
+        AttributeValue::Ss(l) => json!({"SS": l}),
+        AttributeValue::Ns(l) => json!({"NS": l}),
+        AttributeValue::L(l) => json!({"L": l.iter().map(attribute).collect::<Vec<_>>()}),
+        AttributeValue::M(m) => json!({"M": m
+            .iter()
+            .map(|(k, v)| (k.clone(), attribute(v)))
+            .collect::<serde_json::Map<_, _>>()}),
+        _ => Value::Null,
+    }
+}
+
+/// Whether `event` matches a Lambda filter `pattern`: every key of the pattern present with a
+/// matching value; a leaf is a list of allowed values, each a literal, `{"prefix": s}` or
+/// `{"exists": bool}` (the rules the template uses; anything else does not match).
+pub fn matches(pattern: &Value, event: &Value) -> bool {
+    let Some(p) = pattern.as_object() else {
+        return false;
+    };
+    p.iter().all(|(k, rule)| {
+        let v = event.get(k);
+        match rule {
+            Value::Object(_) => v.is_some_and(|v| matches(rule, v)),
+            Value::Array(allowed) => allowed.iter().any(|a| match a {
+                Value::Object(op) => match (op.get("prefix"), op.get("exists")) {
+                    (Some(Value::String(pre)), _) => {
+                        v.and_then(Value::as_str).is_some_and(|s| s.starts_with(pre))
+                    }
+                    (_, Some(Value::Bool(e))) => v.is_some() == *e,
+                    _ => false,
+                },
+                literal => v == Some(literal),
+            }),
+            _ => false,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_match_literals_prefixes_and_presence() {
+        let p: Value = serde_json::from_str(
+            r#"{"eventName": ["INSERT"], "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "ACC#"}]}}, "NewImage": {"type": {"S": [{"exists": true}]}}}}"#,
+        )
+        .expect("pattern");
+        let rec = |name: &str, pk: &str, with_type: bool| {
+            let mut image = json!({});
+            if with_type {
+                image["type"] = json!({"S": "note.created"});
+            }
+            json!({"eventName": name, "dynamodb": {"Keys": {"pk": {"S": pk}}, "NewImage": image}})
+        };
+        assert!(matches(&p, &rec("INSERT", "ACC#a#EV", true)));
+        assert!(!matches(&p, &rec("MODIFY", "ACC#a#EV", true)));
+        assert!(!matches(&p, &rec("INSERT", "PAGE#1", true)));
+        assert!(!matches(&p, &rec("INSERT", "ACC#a#EV", false)));
+    }
+}
