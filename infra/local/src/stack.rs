@@ -602,7 +602,13 @@ async fn event_sources(
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut out = Vec::new();
     for src in &f.sqs {
-        for _ in 0..opts.pollers {
+        // A source Lambda may run many of at once (`MaximumConcurrency`: deliveries to
+        // outgoing webhooks, one an invocation, where a hanging endpoint must hold up nothing
+        // else) gets more pollers, up to 4: each empty poll is a call to moto.
+        let pollers = src
+            .max_concurrency
+            .map_or(opts.pollers, |m| opts.pollers.max((m as usize).min(4)));
+        for _ in 0..pollers {
             let source = event_source(clients, prov, src, handler.clone(), opts.visibility).await;
             out.push(tokio::spawn(source.run()));
         }

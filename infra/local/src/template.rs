@@ -86,6 +86,8 @@ pub struct SqsSource {
     pub queue: String,
     pub batch_size: i32,
     pub report_failures: bool,
+    /// `ScalingConfig.MaximumConcurrency`: how many invocations Lambda runs at once for it.
+    pub max_concurrency: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -301,6 +303,11 @@ fn function(id: &str, props: &Value) -> R<FunctionDef> {
                         batch_size: number_or(p.unwrap_or(&Value::Null), "BatchSize", 10, id)?
                             as i32,
                         report_failures,
+                        max_concurrency: p
+                            .and_then(|p| get(p, "ScalingConfig"))
+                            .and_then(|c| get(c, "MaximumConcurrency"))
+                            .map(|v| v.as_i64().ok_or_else(|| shape(id, "MaximumConcurrency")))
+                            .transpose()?,
                     });
                 }
                 "DynamoDB" => {

@@ -30,7 +30,7 @@
 //! | outgoing webhook | `ACC#<a>` | `WEBHOOK#<id>` | | | |
 //! | the account's webhook count | `ACC#<a>` | `WEBHOOKS` | | | |
 //! | the account's dispatch cursor (feed position delivered up to) | `ACC#<a>` | `HOOKCURSOR` | | | |
-//! | a webhook delivery (its latest attempt) | `ACC#<a>#WH#<id>` | `DLV#<queued ms:013>#<delivery>` | | | |
+//! | a webhook delivery (its latest attempt) | `ACC#<a>#WH#<id>` | `DLV#<queued ms:013>#<event>#<delivery>` | | | |
 //! | CSAT answer | `ACC#<a>#CSAT` | `<ms:013>#<c>` | | | |
 
 use crate::domain::ConversationStatus;
@@ -153,6 +153,8 @@ pub fn webhook_sk(id: &str) -> String {
 pub fn webhook_deliveries(a: &str, webhook: &str) -> String {
     format!("ACC#{a}#WH#{webhook}")
 }
-pub fn delivery_sk(queued_ms: i64, delivery: &str) -> String {
-    format!("DLV#{queued_ms:013}#{delivery}")
+/// Newest first by when it was queued, then by the event's feed position (a dispatch turn
+/// queues many at once).
+pub fn delivery_sk(queued_ms: i64, event_id: &str, delivery: &str) -> String {
+    format!("DLV#{queued_ms:013}#{event_id}#{delivery}")
 }

@@ -437,7 +437,7 @@ impl Store {
     pub async fn record_delivery(&self, d: &DeliveryRef<'_>, a: &Attempt) -> Result<()> {
         let item = DeliveryItem {
             pk: keys::webhook_deliveries(d.account, d.webhook_id),
-            sk: keys::delivery_sk(d.queued_at, d.delivery_id),
+            sk: keys::delivery_sk(d.queued_at, d.event_id, d.delivery_id),
             id: d.delivery_id.to_owned(),
             webhook_id: d.webhook_id.to_owned(),
             event_id: d.event_id.to_owned(),
