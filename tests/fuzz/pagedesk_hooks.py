@@ -15,7 +15,9 @@ can only state in words, so that "schema-valid" means "valid" when the fuzzer ju
   spelling); an agent's `pages` naming Pages of the account (and `assign`'s agent working the
   conversation's Page); a snooze's `until` in the coming year; a Page's settings field either
   given or inherited, not both; a reply's `upload_id` naming a finished upload
-  (the hooks send URLs instead).
+  (the hooks send URLs instead); a webhook's `url` (the simulator's stand-in endpoint, not
+  the drawn host), `page_ids` naming Pages of the account, `["*"]` standing alone, room
+  under the 10 webhooks an account may have, and a replay of a webhook that is on.
 - Path ids sometimes name real objects of the fuzzed account, so the operations' logic runs,
   not only their 404.
 
@@ -62,6 +64,21 @@ schemathesis.openapi.format("cursor", st.just("cursor"))
 schemathesis.openapi.format("event-cursor", st.just("cursor"))
 
 
+def _call(method, path, payload=None):
+    data = None if payload is None else json.dumps(payload).encode()
+    req = urllib.request.Request(
+        API + path,
+        data=data,
+        method=method,
+        headers={"Authorization": "Bearer " + TOKEN, "content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read() or b"{}")
+    except Exception:
+        return {}
+
+
 def _get(path, query):
     url = API + path + "?" + urllib.parse.urlencode(query)
     req = urllib.request.Request(url, headers={"Authorization": "Bearer " + TOKEN})
@@ -79,7 +96,12 @@ def flatmap_path_parameters(ctx, params):
         return st.just(params)
     path = ctx.operation.path
     real = dict(params)
-    kinds = {"/conversations/": "conversation", "/contacts/": "contact", "/agents/": "agent"}
+    kinds = {
+        "/conversations/": "conversation",
+        "/contacts/": "contact",
+        "/agents/": "agent",
+        "/webhooks/": "webhook",
+    }
     for prefix, kind in kinds.items():
         if "id" in real and path.startswith(prefix) and IDS.get(kind):
             real["id"] = IDS[kind]
@@ -206,6 +228,8 @@ def before_call(ctx, case, **kwargs):
     if path == "/pages/{page_id}/settings" and isinstance(body.get("inherit"), list):
         # A field is either the Page's own (given a value) or inherited, not both.
         body["inherit"] = [f for f in body["inherit"] if not (isinstance(f, str) and f in body)]
+    if path.startswith("/webhooks") and body is not None:
+        _webhook_body(path, method, case, body)
     if path == "/agents/{id}" and isinstance(body.get("pages"), list):
         # An agent's Pages must be Pages of the account as it is now (a DELETE case may have
         # forgotten the one the run started with).
@@ -215,3 +239,32 @@ def before_call(ctx, case, **kwargs):
         # for another Page's conversation, as the document says).
         if (case.path_parameters or {}).get("id") == IDS.get("agent"):
             body["pages"] = None
+
+
+def _webhook_body(path, method, case, body):
+    """Webhook bodies: the rules `openapi.yaml` states in words."""
+    if isinstance(body.get("url"), str):
+        # Deliveries go to the simulator's stand-in endpoint, not to a drawn host.
+        body["url"] = SIM + "/_bot/fuzz-webhook"
+    events = body.get("events")
+    if isinstance(events, list) and "*" in events and len(events) > 1:
+        body["events"] = ["*"]
+    if isinstance(body.get("page_ids"), list):
+        pages = [p["page_id"] for p in _get("/pages", {}).get("items") or []]
+        body["page_ids"] = pages[:1] or None
+    if path == "/webhooks" and method == "POST":
+        # At most 10 per account: make room, keeping the one the run started with.
+        hooks = _get("/webhooks", {}).get("items") or []
+        spare = [h["id"] for h in hooks if h["id"] != IDS.get("webhook")]
+        while len(hooks) >= 10 and spare:
+            _call("DELETE", "/webhooks/" + spare.pop(0))
+            hooks = hooks[1:]
+    if path == "/webhooks/{id}/replay":
+        if "after" in body:
+            # A position of the feed: a minute ago.
+            now = datetime.datetime.now(datetime.timezone.utc).timestamp()
+            body["after"] = str(int(now * 1000) - 60_000)
+        webhook = (case.path_parameters or {}).get("id")
+        if webhook == IDS.get("webhook"):
+            # A replay needs the webhook on (a PATCH case may have switched it off).
+            _call("PATCH", "/webhooks/" + webhook, {"enabled": True})

@@ -44,7 +44,17 @@ async fn schemathesis_finds_no_server_error_no_refused_valid_request_and_no_brok
         )
         .await;
     assert_eq!(s, 200);
+    let (s, hook) = stack
+        .api(
+            "POST",
+            "/webhooks",
+            Some(&admin),
+            Some(json!({"url": format!("{}/_bot/fuzz-webhook", stack.s("sim_url")), "events": ["*"]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{hook}");
     let ids = json!({
+        "webhook": hook["id"],
         "conversation": conv["id"],
         "contact": conv["contact"]["id"],
         "agent": "fuzz-agent",

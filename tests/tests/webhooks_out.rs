@@ -114,24 +114,49 @@ async fn a_webhook_gets_every_event_signed_in_feed_order_with_the_message() {
     let (status, _) = stack.api("GET", "/webhooks", Some(&agent), None).await;
     assert_eq!(status, 403);
     for (bad, word) in [
-        (json!({"url": "ftp://example.com/x", "events": ["*"]}), "url"),
-        (json!({"url": "https://example.com/x", "events": ["message.made"]}), "events"),
-        (json!({"url": "https://example.com/x", "events": ["*", "note.created"]}), "events"),
-        (json!({"url": "https://example.com/x", "events": []}), "events"),
-        (json!({"url": "https://example.com/x", "events": ["*"], "page_ids": ["404"]}), "page_ids"),
-        (json!({"url": "https://example.com/x", "events": ["*"], "colour": "red"}), "colour"),
+        (
+            json!({"url": "ftp://example.com/x", "events": ["*"]}),
+            "url",
+        ),
+        (
+            json!({"url": "https://example.com/x", "events": ["message.made"]}),
+            "events",
+        ),
+        (
+            json!({"url": "https://example.com/x", "events": ["*", "note.created"]}),
+            "events",
+        ),
+        (
+            json!({"url": "https://example.com/x", "events": []}),
+            "events",
+        ),
+        (
+            json!({"url": "https://example.com/x", "events": ["*"], "page_ids": ["404"]}),
+            "page_ids",
+        ),
+        (
+            json!({"url": "https://example.com/x", "events": ["*"], "colour": "red"}),
+            "colour",
+        ),
         (json!({"events": ["*"]}), "url"),
     ] {
-        let (status, v) = stack.api("POST", "/webhooks", Some(&admin), Some(bad.clone())).await;
+        let (status, v) = stack
+            .api("POST", "/webhooks", Some(&admin), Some(bad.clone()))
+            .await;
         assert_eq!(status, 422, "{bad}: {v}");
-        assert!(v["error"]["message"].as_str().unwrap_or("").contains(word), "{bad}: {v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap_or("").contains(word),
+            "{bad}: {v}"
+        );
     }
 
     // A person writes three times, an agent notes, an admin resolves.
     let user = format!("5{:014}", unique());
     person_writes(&stack, &t, &user, &["one", "two", "three"]).await;
     let (conv, _) = stack
-        .messages_when(&t.account, &t.page_id, &user, "three messages", 20, |m| m.len() == 3)
+        .messages_when(&t.account, &t.page_id, &user, "three messages", 20, |m| {
+            m.len() == 3
+        })
         .await;
     let (status, v) = stack
         .api(
@@ -143,7 +168,12 @@ async fn a_webhook_gets_every_event_signed_in_feed_order_with_the_message() {
         .await;
     assert_eq!(status, 201, "note: {v}");
     let (status, v) = stack
-        .api("POST", &format!("/conversations/{conv}/resolve"), Some(&admin), None)
+        .api(
+            "POST",
+            &format!("/conversations/{conv}/resolve"),
+            Some(&admin),
+            None,
+        )
         .await;
     assert_eq!(status, 200, "resolve: {v}");
 
@@ -154,7 +184,11 @@ async fn a_webhook_gets_every_event_signed_in_feed_order_with_the_message() {
     let entries: Vec<Value> = feed(&stack, &admin)
         .await
         .into_iter()
-        .filter(|e| e["created_at"].as_str().is_some_and(|c| c >= since.as_str()))
+        .filter(|e| {
+            e["created_at"]
+                .as_str()
+                .is_some_and(|c| c >= since.as_str())
+        })
         .collect();
     let ids: Vec<Value> = entries.iter().map(|e| e["id"].clone()).collect();
     assert!(
@@ -170,7 +204,11 @@ async fn a_webhook_gets_every_event_signed_in_feed_order_with_the_message() {
     assert_eq!(delivered, ids, "deliveries in feed order, each once");
     for (b, e) in bodies.iter().zip(&entries) {
         assert_eq!(b["webhook_id"], id.as_str());
-        assert!(b["delivery_id"].as_str().is_some_and(|d| d.starts_with("dl_")));
+        assert!(
+            b["delivery_id"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("dl_"))
+        );
         for k in ["type", "conversation_id", "data", "created_at"] {
             assert_eq!(b[k], e[k], "{k} as in the feed");
         }
@@ -193,19 +231,31 @@ async fn a_webhook_gets_every_event_signed_in_feed_order_with_the_message() {
     for r in received(&stack, &path).await {
         assert_eq!(signed_by(&r, &[&secret]), [true]);
         assert_eq!(r["headers"]["x-pagedesk-webhook"], id.as_str());
-        assert_eq!(r["headers"]["x-pagedesk-delivery"], r["body"]["delivery_id"]);
+        assert_eq!(
+            r["headers"]["x-pagedesk-delivery"],
+            r["body"]["delivery_id"]
+        );
     }
     let list = stack
         .get(&format!("/webhooks/{id}/deliveries?limit=200"), &admin)
         .await;
     let items = list["items"].as_array().cloned().unwrap_or_default();
     assert_eq!(items.len(), ids.len(), "{list}");
-    assert!(items.iter().all(|d| d["status"] == "delivered" && d["http_status"] == 200 && d["attempts"] == 1));
+    assert!(
+        items
+            .iter()
+            .all(|d| d["status"] == "delivered" && d["http_status"] == 200 && d["attempts"] == 1)
+    );
 
     // Replay from the first message's position: everything after it, again, as new deliveries.
     let from = ids[0].as_str().expect("an id").to_owned();
     let (status, v) = stack
-        .api("POST", &format!("/webhooks/{id}/replay"), Some(&admin), Some(json!({"after": from})))
+        .api(
+            "POST",
+            &format!("/webhooks/{id}/replay"),
+            Some(&admin),
+            Some(json!({"after": from})),
+        )
         .await;
     assert_eq!(status, 202, "replay: {v}");
     let replayed = eventually("the replay delivered", 30, || async {
@@ -217,17 +267,35 @@ async fn a_webhook_gets_every_event_signed_in_feed_order_with_the_message() {
     let again = &accepted(&stack, &path).await[ids.len()..];
     assert_eq!(again.len(), replayed.len() - ids.len(), "nothing more");
     let again_ids: Vec<Value> = again.iter().map(|b| b["id"].clone()).collect();
-    assert_eq!(again_ids, ids[1..].to_vec(), "the replay is the feed after the position");
-    assert!(again.iter().zip(&bodies[1..]).all(|(a, b)| a["delivery_id"] != b["delivery_id"]));
+    assert_eq!(
+        again_ids,
+        ids[1..].to_vec(),
+        "the replay is the feed after the position"
+    );
+    assert!(
+        again
+            .iter()
+            .zip(&bodies[1..])
+            .all(|(a, b)| a["delivery_id"] != b["delivery_id"])
+    );
     let (status, _) = stack
-        .api("POST", &format!("/webhooks/{id}/replay"), Some(&admin), Some(json!({"after": "yesterday"})))
+        .api(
+            "POST",
+            &format!("/webhooks/{id}/replay"),
+            Some(&admin),
+            Some(json!({"after": "yesterday"})),
+        )
         .await;
     assert_eq!(status, 422);
 
     // Deleted: 404 after, and nothing more is delivered.
-    let (status, _) = stack.api("DELETE", &format!("/webhooks/{id}"), Some(&admin), None).await;
+    let (status, _) = stack
+        .api("DELETE", &format!("/webhooks/{id}"), Some(&admin), None)
+        .await;
     assert_eq!(status, 204);
-    let (status, _) = stack.api("GET", &format!("/webhooks/{id}"), Some(&admin), None).await;
+    let (status, _) = stack
+        .api("GET", &format!("/webhooks/{id}"), Some(&admin), None)
+        .await;
     assert_eq!(status, 404);
     person_writes(&stack, &t, &user, &["four"]).await;
     stack.settled().await;
@@ -244,7 +312,13 @@ async fn failures_are_retried_in_order_refusals_stop_and_a_dead_endpoint_is_swit
     let (gone, p_gone) = (format!("gone-{n}"), format!("/_bot/gone-{n}"));
     let (dead, p_dead) = (format!("dead-{n}"), format!("/_bot/dead-{n}"));
     let created = json!(["message.created"]);
-    let (flaky_id, _) = webhook(&stack, &t, &flaky, json!(["message.created", "webhook.disabled"])).await;
+    let (flaky_id, _) = webhook(
+        &stack,
+        &t,
+        &flaky,
+        json!(["message.created", "webhook.disabled"]),
+    )
+    .await;
     let (gone_id, _) = webhook(&stack, &t, &gone, created.clone()).await;
     let (dead_id, _) = webhook(&stack, &t, &dead, created).await;
     // The flaky endpoint fails its first two calls (503, then 429 asking for a second), the
@@ -274,17 +348,31 @@ async fn failures_are_retried_in_order_refusals_stop_and_a_dead_endpoint_is_swit
         .filter_map(|b| b["message"]["text"].as_str())
         .collect();
     assert_eq!(texts, ["a", "b", "c"]);
-    assert_eq!(received(&stack, &flaky).await.len(), 5, "two failed attempts, three deliveries");
+    assert_eq!(
+        received(&stack, &flaky).await.len(),
+        5,
+        "two failed attempts, three deliveries"
+    );
     let first = &received(&stack, &flaky).await[..3];
     assert!(
-        first.iter().all(|r| r["body"]["delivery_id"] == first[0]["body"]["delivery_id"]),
+        first
+            .iter()
+            .all(|r| r["body"]["delivery_id"] == first[0]["body"]["delivery_id"]),
         "the first message was retried before the second was sent"
     );
     let flaky_log = stack
         .get(&format!("/webhooks/{flaky_id}/deliveries"), &admin)
         .await;
-    let oldest = flaky_log["items"].as_array().and_then(|i| i.last()).cloned().unwrap_or_default();
-    assert_eq!((oldest["status"].as_str(), oldest["attempts"].as_u64()), (Some("delivered"), Some(3)), "{flaky_log}");
+    let oldest = flaky_log["items"]
+        .as_array()
+        .and_then(|i| i.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (oldest["status"].as_str(), oldest["attempts"].as_u64()),
+        (Some("delivered"), Some(3)),
+        "{flaky_log}"
+    );
 
     // Gone: the refused delivery is not tried again; the next ones go through.
     let got = eventually("the gone endpoint's later messages", 30, || async {
@@ -292,15 +380,26 @@ async fn failures_are_retried_in_order_refusals_stop_and_a_dead_endpoint_is_swit
         (got.len() >= 2).then_some(got)
     })
     .await;
-    let texts: Vec<&str> = got.iter().filter_map(|b| b["message"]["text"].as_str()).collect();
+    let texts: Vec<&str> = got
+        .iter()
+        .filter_map(|b| b["message"]["text"].as_str())
+        .collect();
     assert_eq!(texts, ["b", "c"]);
-    let gone_log = stack.get(&format!("/webhooks/{gone_id}/deliveries"), &admin).await;
+    let gone_log = stack
+        .get(&format!("/webhooks/{gone_id}/deliveries"), &admin)
+        .await;
     let refused: Vec<&Value> = gone_log["items"]
         .as_array()
         .map(|i| i.iter().filter(|d| d["status"] == "failed").collect())
         .unwrap_or_default();
     assert_eq!(refused.len(), 1, "{gone_log}");
-    assert_eq!((refused[0]["http_status"].as_u64(), refused[0]["attempts"].as_u64()), (Some(410), Some(1)));
+    assert_eq!(
+        (
+            refused[0]["http_status"].as_u64(),
+            refused[0]["attempts"].as_u64()
+        ),
+        (Some(410), Some(1))
+    );
 
     // Dead: switched off after the give-up period, with its event (which the flaky one takes).
     let off = eventually("the dead endpoint switched off", 60, || async {
@@ -308,7 +407,12 @@ async fn failures_are_retried_in_order_refusals_stop_and_a_dead_endpoint_is_swit
         (v["enabled"] == false).then_some(v)
     })
     .await;
-    assert!(off["disabled_reason"].as_str().is_some_and(|r| r.contains("failing")), "{off}");
+    assert!(
+        off["disabled_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("failing")),
+        "{off}"
+    );
     let disabled = eventually("webhook.disabled delivered", 30, || async {
         accepted(&stack, &flaky)
             .await
@@ -321,11 +425,24 @@ async fn failures_are_retried_in_order_refusals_stop_and_a_dead_endpoint_is_swit
     let calls = received(&stack, &dead).await.len();
     person_writes(&stack, &t, &user, &["d"]).await;
     stack.settled().await;
-    assert_eq!(received(&stack, &dead).await.len(), calls, "nothing sent while it is off");
+    assert_eq!(
+        received(&stack, &dead).await.len(),
+        calls,
+        "nothing sent while it is off"
+    );
     let (status, v) = stack
-        .api("PATCH", &format!("/webhooks/{dead_id}"), Some(&admin), Some(json!({"enabled": true})))
+        .api(
+            "PATCH",
+            &format!("/webhooks/{dead_id}"),
+            Some(&admin),
+            Some(json!({"enabled": true})),
+        )
         .await;
-    assert_eq!((status, v["enabled"].as_bool(), v["disabled_reason"].clone()), (200, Some(true), Value::Null), "{v}");
+    assert_eq!(
+        (status, v["enabled"].as_bool(), v["disabled_reason"].clone()),
+        (200, Some(true), Value::Null),
+        "{v}"
+    );
     stack.sim("DELETE", "/_sim/failures", None).await;
     person_writes(&stack, &t, &user, &["e"]).await;
     let back = eventually("the endpoint back on", 30, || async {
@@ -353,12 +470,23 @@ async fn a_rotated_secret_signs_beside_the_new_one_and_a_hanging_endpoint_holds_
         .sim("POST", "/_sim/failures", Some(json!({"path": format!("/_bot/{slow}"), "status": 200, "delay_ms": 30_000, "for_ms": 120_000})))
         .await;
     let (status, rotated) = stack
-        .api("POST", &format!("/webhooks/{fast_id}/rotate-secret"), Some(&admin), None)
+        .api(
+            "POST",
+            &format!("/webhooks/{fast_id}/rotate-secret"),
+            Some(&admin),
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{rotated}");
-    let new = rotated["secret"].as_str().expect("the new secret").to_owned();
+    let new = rotated["secret"]
+        .as_str()
+        .expect("the new secret")
+        .to_owned();
     assert_ne!(new, old);
-    assert!(rotated["previous_secret_expires_at"].is_string(), "{rotated}");
+    assert!(
+        rotated["previous_secret_expires_at"].is_string(),
+        "{rotated}"
+    );
 
     let user = format!("5{:014}", unique());
     person_writes(&stack, &t, &user, &["x", "y"]).await;
@@ -371,13 +499,21 @@ async fn a_rotated_secret_signs_beside_the_new_one_and_a_hanging_endpoint_holds_
     let slow_calls = received(&stack, &slow).await;
     assert!(!slow_calls.is_empty(), "the slow endpoint was called too");
     let slow_id = webhook_id_of(&stack, &admin, &slow).await;
-    let slow_log = stack.get(&format!("/webhooks/{slow_id}/deliveries"), &admin).await;
+    let slow_log = stack
+        .get(&format!("/webhooks/{slow_id}/deliveries"), &admin)
+        .await;
     assert!(
-        slow_log["items"].as_array().is_some_and(|i| i.iter().all(|d| d["status"] != "delivered")),
+        slow_log["items"]
+            .as_array()
+            .is_some_and(|i| i.iter().all(|d| d["status"] != "delivered")),
         "{slow_log}"
     );
     for r in &got {
-        assert_eq!(signed_by(r, &[&new, &old]), [true, true], "both secrets sign for a day");
+        assert_eq!(
+            signed_by(r, &[&new, &old]),
+            [true, true],
+            "both secrets sign for a day"
+        );
     }
 }
 
@@ -399,18 +535,40 @@ async fn an_account_has_at_most_ten_webhooks() {
     let admin = stack.admin(&t.account);
     let mut ids = Vec::new();
     for i in 0..10 {
-        ids.push(webhook(&stack, &t, &format!("cap-{i}"), json!(["note.created"])).await.0);
+        ids.push(
+            webhook(&stack, &t, &format!("cap-{i}"), json!(["note.created"]))
+                .await
+                .0,
+        );
     }
     let body = json!({"url": "https://example.com/h", "events": ["*"]});
-    let (status, v) = stack.api("POST", "/webhooks", Some(&admin), Some(body.clone())).await;
+    let (status, v) = stack
+        .api("POST", "/webhooks", Some(&admin), Some(body.clone()))
+        .await;
     assert_eq!(status, 422, "{v}");
-    let (status, _) = stack.api("DELETE", &format!("/webhooks/{}", ids[0]), Some(&admin), None).await;
+    let (status, _) = stack
+        .api(
+            "DELETE",
+            &format!("/webhooks/{}", ids[0]),
+            Some(&admin),
+            None,
+        )
+        .await;
     assert_eq!(status, 204);
-    let (status, v) = stack.api("POST", "/webhooks", Some(&admin), Some(body)).await;
+    let (status, v) = stack
+        .api("POST", "/webhooks", Some(&admin), Some(body))
+        .await;
     assert_eq!(status, 201, "{v}");
     let (status, v) = stack
         .api("PATCH", &format!("/webhooks/{}", ids[1]), Some(&admin), Some(json!({"events": ["message.created"], "page_ids": [t.page_id], "description": null})))
         .await;
     assert_eq!(status, 200, "{v}");
-    assert_eq!((v["events"].clone(), v["page_ids"].clone(), v["description"].clone()), (json!(["message.created"]), json!([t.page_id]), Value::Null));
+    assert_eq!(
+        (
+            v["events"].clone(),
+            v["page_ids"].clone(),
+            v["description"].clone()
+        ),
+        (json!(["message.created"]), json!([t.page_id]), Value::Null)
+    );
 }

@@ -158,7 +158,10 @@ pub fn retry_after_seconds(header: Option<&str>, now_ms: i64) -> Option<i64> {
     let secs = match h.parse::<i64>() {
         Ok(s) => s,
         Err(_) => {
-            let at = jiff::fmt::rfc2822::parse(h).ok()?.timestamp().as_millisecond();
+            let at = jiff::fmt::rfc2822::parse(h)
+                .ok()?
+                .timestamp()
+                .as_millisecond();
             (at - now_ms).div_euclid(1000)
         }
     };
@@ -241,7 +244,10 @@ mod tests {
         let now = 1_700_000_000_000;
         assert_eq!(retry_after_seconds(Some("30"), now), Some(30));
         assert_eq!(retry_after_seconds(Some("0"), now), Some(1));
-        assert_eq!(retry_after_seconds(Some("999999"), now), Some(MAX_BACKOFF_SECONDS));
+        assert_eq!(
+            retry_after_seconds(Some("999999"), now),
+            Some(MAX_BACKOFF_SECONDS)
+        );
         // 2023-11-14T22:13:20Z is `now`; a minute later:
         assert_eq!(
             retry_after_seconds(Some("Tue, 14 Nov 2023 22:14:20 GMT"), now),

@@ -24,10 +24,10 @@ mod replies;
 mod reports;
 mod rules;
 mod saved_replies;
-mod webhooks;
 mod sender_actions;
 mod settings;
 mod uploads;
+mod webhooks;
 
 use std::sync::Arc;
 

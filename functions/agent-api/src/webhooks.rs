@@ -74,7 +74,9 @@ async fn parse_patch(
         Some(_) => problems.push("url: a string".into()),
     }
     match fields.get("events") {
-        None if creating => problems.push("events: required (a list of event types, or [\"*\"])".into()),
+        None if creating => {
+            problems.push("events: required (a list of event types, or [\"*\"])".into())
+        }
         None => {}
         Some(v) => match serde_json::from_value::<Vec<String>>(v.clone()) {
             Ok(words) => match EventFilter::parse(&words) {
@@ -110,10 +112,12 @@ async fn parse_patch(
         },
     }
     match fields.get("description") {
-        None | Some(Value::Null) => patch.description = Some(None).filter(|_| fields.contains_key("description")),
-        Some(Value::String(d)) if d.chars().count() > MAX_DESCRIPTION_LEN => {
-            problems.push(format!("description: at most {MAX_DESCRIPTION_LEN} characters"))
+        None | Some(Value::Null) => {
+            patch.description = Some(None).filter(|_| fields.contains_key("description"))
         }
+        Some(Value::String(d)) if d.chars().count() > MAX_DESCRIPTION_LEN => problems.push(
+            format!("description: at most {MAX_DESCRIPTION_LEN} characters"),
+        ),
         Some(Value::String(d)) => patch.description = Some(Some(d.clone())),
         Some(_) => problems.push("description: a string or null".into()),
     }
@@ -290,7 +294,9 @@ pub async fn replay(
         ));
     }
     let Some(queue) = &app.cfg.dispatch_queue_url else {
-        return Err(ApiFailure::Unavailable("webhook replays are not configured"));
+        return Err(ApiFailure::Unavailable(
+            "webhook replays are not configured",
+        ));
     };
     let now = app.clock.now_ms();
     // Up to the dispatch cursor: what comes after it reaches the webhook anyway.

@@ -70,7 +70,11 @@ impl Hooks {
             at: now,
             next_try_at,
         };
-        let Some(hook) = self.store.get_webhook(&job.account, &job.webhook_id).await? else {
+        let Some(hook) = self
+            .store
+            .get_webhook(&job.account, &job.webhook_id)
+            .await?
+        else {
             // Deleted: nobody can list its deliveries any more.
             return Ok(());
         };

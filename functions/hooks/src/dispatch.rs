@@ -106,8 +106,10 @@ impl Hooks {
             tracing::info!("replay dropped: the webhook is switched off");
             return Ok(());
         }
-        let (Ok(after), Ok(until)) = (r.after.parse::<EventCursor>(), r.until.parse::<EventCursor>())
-        else {
+        let (Ok(after), Ok(until)) = (
+            r.after.parse::<EventCursor>(),
+            r.until.parse::<EventCursor>(),
+        ) else {
             tracing::error!("replay with unreadable positions dropped");
             return Ok(());
         };
@@ -167,7 +169,12 @@ impl Hooks {
         let wanted: BTreeSet<(&str, &str)> = events
             .iter()
             .filter(|e| hooks.iter().any(|w| w.events.matches(e.kind)))
-            .filter_map(|e| Some((e.conversation_id.as_deref()?, e.data["message_id"].as_str()?)))
+            .filter_map(|e| {
+                Some((
+                    e.conversation_id.as_deref()?,
+                    e.data["message_id"].as_str()?,
+                ))
+            })
             .collect();
         let wanted: Vec<(&str, &str)> = wanted.into_iter().collect();
         let messages: HashMap<String, Value> = self
@@ -217,8 +224,8 @@ impl Hooks {
         for chunk in jobs.chunks(10) {
             let mut entries = Vec::with_capacity(chunk.len());
             for (i, (job, group)) in chunk.iter().enumerate() {
-                let body = serde_json::to_string(job)
-                    .map_err(|e| HooksError::Poison(e.to_string()))?;
+                let body =
+                    serde_json::to_string(job).map_err(|e| HooksError::Poison(e.to_string()))?;
                 entries.push(
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
@@ -253,7 +260,9 @@ impl Hooks {
         };
         let entry = SendMessageBatchRequestEntry::builder()
             .id("0")
-            .message_body(serde_json::to_string(&job).map_err(|e| HooksError::Poison(e.to_string()))?)
+            .message_body(
+                serde_json::to_string(&job).map_err(|e| HooksError::Poison(e.to_string()))?,
+            )
             .message_group_id(account)
             .message_deduplication_id(dedupe_id(&dedupe))
             .build()
@@ -270,11 +279,15 @@ fn position_ms(cursor: &str) -> i64 {
 
 /// SQS takes up to 128 characters of `[A-Za-z0-9!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~]`.
 fn dedupe_id(s: &str) -> String {
-    let clean: String = s
+    let clean: String = s.chars().filter(|c| c.is_ascii_graphic()).collect();
+    clean
         .chars()
-        .filter(|c| c.is_ascii_graphic())
-        .collect();
-    clean.chars().rev().take(128).collect::<Vec<_>>().into_iter().rev().collect()
+        .rev()
+        .take(128)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect()
 }
 
 #[cfg(test)]

@@ -18,7 +18,9 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
         // The stream's records and the queues' come to one handler; `eventSource` tells them
         // apart.
-        let source = ev.payload["Records"][0]["eventSource"].as_str().unwrap_or("");
+        let source = ev.payload["Records"][0]["eventSource"]
+            .as_str()
+            .unwrap_or("");
         if source == "aws:dynamodb" {
             let batch: StreamEvent = serde_json::from_value(ev.payload)?;
             hooks.handle_stream(batch).await?;

@@ -48,10 +48,13 @@ impl StreamRecord {
         let s = |m: &serde_json::Map<String, Value>, k: &str| {
             m.get(k).and_then(|v| v["S"].as_str()).map(str::to_owned)
         };
-        [s(&self.dynamodb.new_image, "feedpk"), s(&self.dynamodb.keys, "pk")]
-            .into_iter()
-            .flatten()
-            .find_map(|k| account_of_feed_key(&k).map(str::to_owned))
+        [
+            s(&self.dynamodb.new_image, "feedpk"),
+            s(&self.dynamodb.keys, "pk"),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|k| account_of_feed_key(&k).map(str::to_owned))
     }
 }
 
@@ -113,7 +116,9 @@ impl Hooks {
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| HooksError::Sqs(format!("SendMessageBatch: {}", e.into_service_error())))?;
+            .map_err(|e| {
+                HooksError::Sqs(format!("SendMessageBatch: {}", e.into_service_error()))
+            })?;
         if !out.failed.is_empty() {
             return Err(HooksError::Sqs(format!(
                 "SendMessageBatch refused {} entries",

@@ -9,7 +9,7 @@ pub mod iam;
 pub mod idle;
 pub mod provision;
 pub mod sim;
-pub mod stream;
 pub mod stack;
+pub mod stream;
 pub mod template;
 pub mod web;

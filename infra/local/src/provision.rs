@@ -126,10 +126,7 @@ pub async fn provision(
         .send()
         .await
         .map_err(|e| err("table", e.into_service_error()))?;
-    if let Some(arn) = created
-        .table_description
-        .and_then(|d| d.latest_stream_arn)
-    {
+    if let Some(arn) = created.table_description.and_then(|d| d.latest_stream_arn) {
         attrs.insert(format!("{}.StreamArn", t.table.logical_id), arn);
     }
     if let Some(ttl) = p.get("TimeToLiveSpecification") {
@@ -167,7 +164,10 @@ pub async fn provision(
             q.visibility_timeout.to_string(),
         );
         if q.delay_seconds > 0 {
-            req = req.attributes(QueueAttributeName::DelaySeconds, q.delay_seconds.to_string());
+            req = req.attributes(
+                QueueAttributeName::DelaySeconds,
+                q.delay_seconds.to_string(),
+            );
         }
         if q.fifo {
             req = req

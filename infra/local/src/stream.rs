@@ -11,9 +11,8 @@ use std::time::Duration;
 use aws_sdk_dynamodbstreams::types::{AttributeValue, Record, ShardIteratorType};
 use serde_json::{Value, json};
 
-pub type StreamHandler = Arc<
-    dyn Fn(Value) -> futures::future::BoxFuture<'static, Result<(), String>> + Send + Sync,
->;
+pub type StreamHandler =
+    Arc<dyn Fn(Value) -> futures::future::BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
 pub struct StreamSource {
     pub streams: aws_sdk_dynamodbstreams::Client,
@@ -192,9 +191,9 @@ pub fn matches(pattern: &Value, event: &Value) -> bool {
             Value::Object(_) => v.is_some_and(|v| matches(rule, v)),
             Value::Array(allowed) => allowed.iter().any(|a| match a {
                 Value::Object(op) => match (op.get("prefix"), op.get("exists")) {
-                    (Some(Value::String(pre)), _) => {
-                        v.and_then(Value::as_str).is_some_and(|s| s.starts_with(pre))
-                    }
+                    (Some(Value::String(pre)), _) => v
+                        .and_then(Value::as_str)
+                        .is_some_and(|s| s.starts_with(pre)),
                     (_, Some(Value::Bool(e))) => v.is_some() == *e,
                     _ => false,
                 },

@@ -556,6 +556,10 @@ pub struct DeliveryJob {
 impl DeliveryJob {
     /// The FIFO group: the webhook and the event's conversation (account events share one).
     pub fn group(&self, conversation_id: Option<&str>) -> String {
-        format!("{}#{}", self.webhook_id, conversation_id.unwrap_or("account"))
+        format!(
+            "{}#{}",
+            self.webhook_id,
+            conversation_id.unwrap_or("account")
+        )
     }
 }

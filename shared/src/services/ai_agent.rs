@@ -6,7 +6,6 @@ use crate::adapters::safe_url::{UrlPolicy, guarded_client, refusal_in};
 use crate::domain::EventType;
 use std::time::Duration;
 
-
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AiAgentError {
     /// Timeouts, connection errors, 5xx, 408 and 429: worth trying again.

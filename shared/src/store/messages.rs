@@ -484,7 +484,11 @@ impl Store {
 
     /// Messages by (conversation, id), eventually consistent, in no particular order: an id
     /// carries its creation time, which is its sort key's (ids of another shape are skipped).
-    pub async fn messages_by_id(&self, account: &str, ids: &[(&str, &str)]) -> Result<Vec<Message>> {
+    pub async fn messages_by_id(
+        &self,
+        account: &str,
+        ids: &[(&str, &str)],
+    ) -> Result<Vec<Message>> {
         let keys = ids
             .iter()
             .filter_map(|(c, id)| {

@@ -245,7 +245,9 @@ impl Store {
             .value(":u", n(now))
             .condition("attribute_exists(pk)");
         if let Some(url) = &patch.url {
-            u.set("#url = :url").name("#url", "url").value(":url", s(url));
+            u.set("#url = :url")
+                .name("#url", "url")
+                .value(":url", s(url));
         }
         if let Some(ev) = &patch.events {
             u.set("events = :ev").value(":ev", to_attr(ev)?);
@@ -284,8 +286,12 @@ impl Store {
             }
             None => {}
         }
-        self.update_returning(u.build(&self.table, &keys::account(account), &keys::webhook_sk(id))?)
-            .await
+        self.update_returning(u.build(
+            &self.table,
+            &keys::account(account),
+            &keys::webhook_sk(id),
+        )?)
+        .await
     }
 
     /// A new signing secret; the old one keeps signing for `PREVIOUS_SECRET_MS`.
@@ -305,8 +311,12 @@ impl Store {
             .set("updated_at = :u")
             .value(":u", n(now))
             .condition("attribute_exists(pk)");
-        self.update_returning(u.build(&self.table, &keys::account(account), &keys::webhook_sk(id))?)
-            .await
+        self.update_returning(u.build(
+            &self.table,
+            &keys::account(account),
+            &keys::webhook_sk(id),
+        )?)
+        .await
     }
 
     async fn update_returning(&self, u: Update) -> Result<Option<WebhookItem>> {
@@ -407,7 +417,11 @@ impl Store {
             position: String,
         }
         let c: Option<Cursor> = self
-            .get(keys::account(account), keys::HOOK_CURSOR_SK.to_owned(), true)
+            .get(
+                keys::account(account),
+                keys::HOOK_CURSOR_SK.to_owned(),
+                true,
+            )
             .await?;
         Ok(c.map(|c| c.position))
     }
@@ -421,7 +435,9 @@ impl Store {
         to: &str,
     ) -> Result<bool> {
         let mut u = UpdateExpr::new();
-        u.set("#pos = :to").name("#pos", "position").value(":to", s(to));
+        u.set("#pos = :to")
+            .name("#pos", "position")
+            .value(":to", s(to));
         match from {
             Some(f) => u.condition("#pos = :from").value(":from", s(f)),
             None => u.condition("attribute_not_exists(#pos)"),
