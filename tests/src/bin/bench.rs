@@ -11,6 +11,8 @@
 
 #[path = "bench/page_inbox.rs"]
 mod page_inbox;
+#[path = "bench/webhooks.rs"]
+mod webhooks;
 #[path = "bench/workday.rs"]
 mod workday;
 
@@ -402,9 +404,10 @@ async fn main() {
     let stack = Stack::connect();
     let clients = stack.clients().await;
     // One part alone while working on it: PAGEDESK_BENCH_ONLY=workday.
-    if std::env::var("PAGEDESK_BENCH_ONLY").as_deref() == Ok("workday") {
-        workday::workday(&stack, &clients).await;
-        return;
+    match std::env::var("PAGEDESK_BENCH_ONLY").as_deref() {
+        Ok("workday") => return workday::workday(&stack, &clients).await,
+        Ok("webhooks") => return webhooks::webhooks(&stack, &clients).await,
+        _ => {}
     }
     let t = stack.tenant().await;
     let user = format!("7{}", unique());
@@ -692,6 +695,7 @@ async fn main() {
     page_inbox::page_inbox(&stack, &clients).await;
     page_inbox::reconciliation(&stack, &clients).await;
     workday::workday(&stack, &clients).await;
+    webhooks::webhooks(&stack, &clients).await;
     scheduler_minute(&stack).await;
     sweeper_minute(&stack).await;
 }
