@@ -53,7 +53,7 @@ template-lint: tools
 lint: fmt clippy template-lint
 
 # ---- Lambda artifacts ----------------------------------------------------------------------
-FUNCTIONS = webhook router agent-api sender scheduler meta-callbacks
+FUNCTIONS = webhook router agent-api sender scheduler meta-callbacks hooks
 
 # Extra rustc flags for `make release` (the host's binaries the bench starts). Empty: they are
 # position-independent executables, so the kernel randomises where the image loads (ASLR). The

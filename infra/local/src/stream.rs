@@ -1,6 +1,6 @@
 //! Lambda's DynamoDB stream event source, played against DynamoDB Local's stream: every shard
-//! read from where it stood when the stack started (`LATEST`; shards that open later from their
-//! start), records shaped as Lambda hands them over, the template's `FilterCriteria` applied,
+//! read from its start (the table is as new as the stack), an iterator that is refused replaced
+//! by one after the last record handed over, records shaped as Lambda hands them over, the template's `FilterCriteria` applied,
 //! batches of at most `BatchSize`. A batch the function fails is handed over again (Lambda
 //! retries a stream batch in order before it moves on).
 
@@ -14,6 +14,14 @@ use serde_json::{Value, json};
 pub type StreamHandler =
     Arc<dyn Fn(Value) -> futures::future::BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
+/// Where the poller stands in one shard.
+struct Shard {
+    /// `None` once a closed shard is read to its end.
+    iterator: Option<String>,
+    /// The last record handed over.
+    last_seq: Option<String>,
+}
+
 pub struct StreamSource {
     pub streams: aws_sdk_dynamodbstreams::Client,
     pub stream_arn: String,
@@ -24,30 +32,39 @@ pub struct StreamSource {
 
 impl StreamSource {
     pub async fn run(self) {
-        // shard id → iterator; `None` once a closed shard is read to its end.
-        let mut shards: BTreeMap<String, Option<String>> = BTreeMap::new();
-        let mut first = true;
+        let mut shards: BTreeMap<String, Shard> = BTreeMap::new();
         loop {
             let cycle = crate::idle::stream_cycle_start();
-            if let Err(e) = self.discover(&mut shards, first).await {
+            if let Err(e) = self.discover(&mut shards).await {
                 tracing::warn!(error = %e, "stream: could not list shards");
-            } else {
-                first = false;
             }
             let mut got = false;
-            for (shard, iterator) in shards.iter_mut() {
-                let Some(it) = iterator.clone() else { continue };
+            for (id, shard) in shards.iter_mut() {
+                let Some(it) = shard.iterator.clone() else {
+                    continue;
+                };
                 match self.read(&it).await {
                     Ok((records, next)) => {
                         got |= !records.is_empty();
+                        let last = records
+                            .last()
+                            .and_then(|r| r.dynamodb.as_ref())
+                            .and_then(|d| d.sequence_number.clone());
                         if !records.is_empty() && !self.hand_over(records).await {
                             // Failed: the same records again next cycle, from the same place.
                             continue;
                         }
-                        *iterator = next;
+                        shard.iterator = next;
+                        if last.is_some() {
+                            shard.last_seq = last;
+                        }
                     }
                     Err(e) => {
-                        tracing::warn!(%shard, error = %e, "stream: GetRecords failed");
+                        // An iterator DynamoDB no longer takes (they expire): a new one
+                        // after the last record handed over, so nothing is read twice or
+                        // skipped.
+                        tracing::warn!(shard = %id, error = %e, "stream: GetRecords failed; a new iterator");
+                        shard.iterator = self.iterator(id, shard.last_seq.as_deref()).await.ok();
                     }
                 }
             }
@@ -58,12 +75,31 @@ impl StreamSource {
         }
     }
 
-    /// Adds shards not seen before: at start from the stream's end, later from their start.
-    async fn discover(
-        &self,
-        shards: &mut BTreeMap<String, Option<String>>,
-        first: bool,
-    ) -> Result<(), String> {
+    /// An iterator of `shard`: after `after` (a sequence number), else from the shard's start.
+    async fn iterator(&self, shard: &str, after: Option<&str>) -> Result<String, String> {
+        let ty = match after {
+            Some(_) => ShardIteratorType::AfterSequenceNumber,
+            None => ShardIteratorType::TrimHorizon,
+        };
+        let it = self
+            .streams
+            .get_shard_iterator()
+            .stream_arn(&self.stream_arn)
+            .shard_id(shard)
+            .shard_iterator_type(ty)
+            .set_sequence_number(after.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| aws_smithy_types::error::display::DisplayErrorContext(e).to_string())?;
+        it.shard_iterator
+            .ok_or_else(|| "GetShardIterator gave no iterator".to_owned())
+    }
+
+    /// Adds shards not seen before, read from their start: the table is as new as the stack,
+    /// so that is everything written since (Lambda's `LATEST` at the mapping's creation). A
+    /// `LATEST` iterator on DynamoDB Local's new, empty stream was refused at its first read
+    /// (`TrimmedDataAccessException`).
+    async fn discover(&self, shards: &mut BTreeMap<String, Shard>) -> Result<(), String> {
         let desc = self
             .streams
             .describe_stream()
@@ -80,21 +116,14 @@ impl StreamSource {
             if shards.contains_key(&id) {
                 continue;
             }
-            let ty = if first {
-                ShardIteratorType::Latest
-            } else {
-                ShardIteratorType::TrimHorizon
-            };
-            let it = self
-                .streams
-                .get_shard_iterator()
-                .stream_arn(&self.stream_arn)
-                .shard_id(&id)
-                .shard_iterator_type(ty)
-                .send()
-                .await
-                .map_err(|e| e.into_service_error().to_string())?;
-            shards.insert(id, it.shard_iterator);
+            let it = self.iterator(&id, None).await?;
+            shards.insert(
+                id,
+                Shard {
+                    iterator: Some(it),
+                    last_seq: None,
+                },
+            );
         }
         Ok(())
     }
@@ -107,7 +136,7 @@ impl StreamSource {
             .limit(1000)
             .send()
             .await
-            .map_err(|e| e.into_service_error().to_string())?;
+            .map_err(|e| aws_smithy_types::error::display::DisplayErrorContext(e).to_string())?;
         Ok((out.records.unwrap_or_default(), out.next_shard_iterator))
     }
 

@@ -343,7 +343,11 @@ impl Store {
             .build()
             .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
         let mut count = UpdateExpr::new();
-        count.set("n = n - :one").value(":one", n(1));
+        // A missing count reads as none (the delete's condition refuses the whole then).
+        count
+            .set("n = if_not_exists(n, :zero) - :one")
+            .value(":zero", n(0))
+            .value(":one", n(1));
         let items = vec![
             TransactWriteItem::builder().delete(del).build(),
             TransactWriteItem::builder()

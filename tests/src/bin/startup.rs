@@ -11,18 +11,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const FUNCTIONS: [&str; 6] = [
+const FUNCTIONS: [&str; 7] = [
     "webhook",
     "router",
     "agent-api",
     "sender",
     "scheduler",
     "meta-callbacks",
+    "hooks",
 ];
 
 /// What every function's configuration asks for, pointing nowhere: start-up must not call
 /// anything but the Runtime API (a function that does shows as a failure to start).
-const ENV: [(&str, &str); 20] = [
+const ENV: [(&str, &str); 22] = [
     ("PAGEDESK_TABLE", "pagedesk-bench"),
     (
         "PAGEDESK_INBOUND_QUEUE_URL",
@@ -33,6 +34,14 @@ const ENV: [(&str, &str); 20] = [
         "http://127.0.0.1:9/outbound.fifo",
     ),
     ("PAGEDESK_DEFERRED_QUEUE_URL", "http://127.0.0.1:9/deferred"),
+    (
+        "PAGEDESK_DISPATCH_QUEUE_URL",
+        "http://127.0.0.1:9/dispatch.fifo",
+    ),
+    (
+        "PAGEDESK_DELIVERY_QUEUE_URL",
+        "http://127.0.0.1:9/delivery.fifo",
+    ),
     ("PAGEDESK_BUCKET", "pagedesk-bench"),
     ("PAGEDESK_APP_SECRET_ID", "bench/app-secret"),
     ("PAGEDESK_VERIFY_TOKEN_ID", "bench/verify-token"),
