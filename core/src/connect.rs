@@ -22,6 +22,14 @@ pub const WEBHOOK_FIELDS: [&str; 12] = [
     "leadgen",
 ];
 
+/// What working a Page's linked Instagram account needs: reading it, its Direct messages and
+/// its comments. Missing ones are reported per Page; the Page's own channels keep working.
+pub const INSTAGRAM_PERMISSIONS: [&str; 3] = [
+    "instagram_basic",
+    "instagram_manage_comments",
+    "instagram_manage_messages",
+];
+
 /// Which kinds of events a Page brings in (Planfix lets admins leave comments out).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Channels {
@@ -31,6 +39,9 @@ pub struct Channels {
     pub comments: bool,
     #[serde(default = "on")]
     pub leads: bool,
+    /// Instagram Direct of the linked Instagram account.
+    #[serde(default = "on")]
+    pub instagram: bool,
 }
 
 fn on() -> bool {
@@ -43,6 +54,7 @@ impl Default for Channels {
             messenger: true,
             comments: true,
             leads: true,
+            instagram: true,
         }
     }
 }
@@ -76,6 +88,7 @@ impl Channels {
         match field {
             "feed" => self.comments,
             "leadgen" => self.leads,
+            "instagram" => self.instagram,
             _ => self.messenger,
         }
     }

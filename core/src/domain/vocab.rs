@@ -64,6 +64,9 @@ vocabulary! {
         Comment = "comment",
         /// A lead-ad form submission (no thread to reply in).
         Lead = "lead",
+        /// Instagram Direct with the Instagram professional account linked to the Page,
+        /// reached with the Page's token (24 h window, Human Agent tag, no media kept).
+        Instagram = "instagram",
     }
 }
 
@@ -86,14 +89,34 @@ impl Channel {
             // A lead has no thread of its own: a reply goes to the person's Messenger thread,
             // which only a message of theirs opens (until then the window refuses it).
             Channel::Lead => ReplyRoute::SendApi,
+            // The same Send API with the Page's token, the Instagram-scoped id as recipient.
+            Channel::Instagram => ReplyRoute::SendApi,
         }
     }
 
     /// Greeting, away message, CSAT survey and the AI agent run in this channel.
     pub const fn has_automation(self) -> bool {
         match self {
-            Channel::Messenger => true,
+            Channel::Messenger | Channel::Instagram => true,
             Channel::Comment | Channel::Lead => false,
+        }
+    }
+
+    /// The longest text Meta takes in one message of this channel.
+    pub const fn max_text_chars(self) -> usize {
+        match self {
+            Channel::Messenger | Channel::Comment | Channel::Lead => 2000,
+            Channel::Instagram => 1000,
+        }
+    }
+
+    /// Whether Meta's rules let pagedesk keep copies of the channel's media. Instagram's
+    /// messaging rules forbid storing or caching Instagram media: its attachments keep Meta's
+    /// URL only (Chatwoot's App Review was refused for caching them).
+    pub const fn media_may_be_stored(self) -> bool {
+        match self {
+            Channel::Messenger | Channel::Comment | Channel::Lead => true,
+            Channel::Instagram => false,
         }
     }
 }
@@ -341,6 +364,6 @@ mod tests {
             assert_eq!(Channel::parse(c.as_str()), Some(*c));
         }
         assert_eq!(Channel::parse("sms"), None);
-        assert_eq!(Channel::expected(), "messenger, comment or lead");
+        assert_eq!(Channel::expected(), "messenger, comment, lead or instagram");
     }
 }

@@ -57,6 +57,8 @@ pub struct Inbound {
     pub attachments: Vec<Attachment>,
     pub quick_reply_payload: Option<String>,
     pub reply_to_mid: Option<String>,
+    /// Instagram: the story this message answers (`reply_to.story`: `id`, `url`).
+    pub story: Option<Value>,
     pub postback: Option<Postback>,
     pub referral: Option<Value>,
     /// Delivered in `standby[]`: another app owns the thread.
@@ -174,6 +176,10 @@ fn parse_messaging(ev: &InboundEvent, standby: bool) -> WebhookEvent {
                 .and_then(Value::as_str)
                 .map(str::to_owned),
             reply_to_mid: m.pointer("/reply_to/mid").and_then(id_string),
+            story: m
+                .pointer("/reply_to/story")
+                .filter(|s| s.is_object())
+                .cloned(),
             postback: None,
             referral: None,
             standby,

@@ -30,6 +30,7 @@ impl Router {
             external_id: Some(m.mid.clone()),
             quick_reply_payload: m.quick_reply_payload,
             reply_to_mid: m.reply_to_mid,
+            story: m.story,
             postback: m.postback.and_then(|p| serde_json::to_value(p).ok()),
             referral: m.referral,
             standby: m.standby,
