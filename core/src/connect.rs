@@ -157,6 +157,7 @@ mod tests {
             messenger: true,
             comments: false,
             leads: false,
+            instagram: false,
         };
         assert_eq!(
             only_messenger.permissions(),
@@ -167,6 +168,7 @@ mod tests {
             ]
         );
         assert!(!only_messenger.admits("feed") && only_messenger.admits("messaging"));
+        assert!(!only_messenger.admits("instagram") && all.admits("instagram"));
         let granted: Vec<String> = all.permissions().iter().map(|s| s.to_string()).collect();
         let mut t = TokenInfo {
             is_valid: true,

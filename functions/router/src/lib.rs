@@ -20,6 +20,7 @@ use pagedesk_shared::adapters::graph::GraphClient;
 use pagedesk_shared::adapters::secrets::SecretCache;
 use pagedesk_shared::adapters::sqs_batch::process_fifo;
 use pagedesk_shared::clock::Clock;
+use pagedesk_shared::domain::Channel;
 use pagedesk_shared::meta::event::{self, WebhookEvent};
 use pagedesk_shared::meta::webhook::{Field, InboundEvent};
 use pagedesk_shared::runtime::config::RouterConfig;
@@ -188,8 +189,20 @@ impl Router {
 
     pub async fn handle_event(&self, ev: InboundEvent) -> Result<(), RouterError> {
         let ttl = std::time::Duration::from_secs(self.cfg.settings_cache_seconds);
-        let Some(page) = self.pages.get(&self.store, &ev.page_id, ttl).await? else {
-            tracing::warn!(page_id = %ev.page_id, "event for a Page no account registered; skipped");
+        // Instagram's webhooks name the Instagram account; its Page was linked on connect.
+        let instagram = ev.object == "instagram";
+        let thread = if instagram {
+            Channel::Instagram
+        } else {
+            Channel::Messenger
+        };
+        let page = if instagram {
+            self.pages.get_instagram(&self.store, &ev.page_id, ttl).await?
+        } else {
+            self.pages.get(&self.store, &ev.page_id, ttl).await?
+        };
+        let Some(page) = page else {
+            tracing::warn!(page_id = %ev.page_id, object = %ev.object, "event for a Page no account registered; skipped");
             return Ok(());
         };
         let parsed = match event::parse(&ev) {
@@ -207,6 +220,7 @@ impl Router {
             other => other,
         };
         let field = match &parsed {
+            _ if instagram => "instagram",
             WebhookEvent::Change { field, .. } => field.as_str(),
             _ => "messaging",
         };
@@ -220,8 +234,11 @@ impl Router {
         }
         let last_try = ev.deferrals >= MAX_DEFERRALS;
         let handled = match parsed {
-            WebhookEvent::Inbound(m) => self.on_inbound(&page, m).await.map(|_| Handled::Done),
-            WebhookEvent::Echo(e) => self.on_echo(&page, e, last_try).await,
+            WebhookEvent::Inbound(m) => self
+                .on_inbound(&page, m, thread)
+                .await
+                .map(|_| Handled::Done),
+            WebhookEvent::Echo(e) => self.on_echo(&page, e, thread, last_try).await,
             WebhookEvent::Delivery {
                 user, watermark, ..
             } => {

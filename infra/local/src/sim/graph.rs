@@ -345,14 +345,19 @@ fn default_answer(
                 Some(u) => axum::Json(u).into_response(),
                 None if node.chars().all(|c| c.is_ascii_digit()) => {
                     let tail = &node[node.len().saturating_sub(4)..];
-                    axum::Json(json!({
+                    let mut person = json!({
                         "id": node,
                         "first_name": "Test",
                         "last_name": format!("Person {tail}"),
                         "name": format!("Test Person {tail}"),
                         "profile_pic": format!("https://sim.invalid/pics/{node}.jpg"),
-                    }))
-                    .into_response()
+                    });
+                    // The Instagram user profile names a handle too.
+                    let fields = query.get("fields").and_then(Value::as_str).unwrap_or("");
+                    if fields.split(',').any(|f| f == "username") {
+                        person["username"] = json!(format!("test.person.{tail}"));
+                    }
+                    axum::Json(person).into_response()
                 }
                 None => graph_error(StatusCode::BAD_REQUEST, 100, "Unsupported get request."),
             }
