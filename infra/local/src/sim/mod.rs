@@ -100,6 +100,8 @@ struct SimState {
     media: HashMap<String, (String, Bytes)>,
     /// The status each `GET /_sim/media/{name}` was answered with, in order.
     media_gets: HashMap<String, Vec<u16>>,
+    /// When each Instagram Direct message was first sent: a redelivery keeps it, as Meta's do.
+    instagram_times: HashMap<String, i64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -577,8 +579,12 @@ async fn instagram_message(State(sim): State<Sim>, body: Bytes) -> Response {
         Ok(m) => m,
         Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     };
-    let now = chrono_now_ms();
     let mid = m.mid.unwrap_or_else(|| sim.next_id("aWdfZAG1faWQ"));
+    let now = *sim
+        .state()
+        .instagram_times
+        .entry(mid.clone())
+        .or_insert_with(chrono_now_ms);
     let mut message = json!({"mid": mid});
     if let Some(t) = m.text {
         message["text"] = json!(t);
