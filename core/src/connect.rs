@@ -42,6 +42,9 @@ pub struct Channels {
     /// Instagram Direct of the linked Instagram account.
     #[serde(default = "on")]
     pub instagram: bool,
+    /// Comments on the linked Instagram account's posts and reels.
+    #[serde(default = "on")]
+    pub instagram_comments: bool,
 }
 
 fn on() -> bool {
@@ -55,6 +58,7 @@ impl Default for Channels {
             comments: true,
             leads: true,
             instagram: true,
+            instagram_comments: true,
         }
     }
 }
@@ -89,6 +93,7 @@ impl Channels {
             "feed" => self.comments,
             "leadgen" => self.leads,
             "instagram" => self.instagram,
+            "instagram_comments" => self.instagram_comments,
             _ => self.messenger,
         }
     }
@@ -158,6 +163,7 @@ mod tests {
             comments: false,
             leads: false,
             instagram: false,
+            instagram_comments: false,
         };
         assert_eq!(
             only_messenger.permissions(),

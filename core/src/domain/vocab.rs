@@ -67,6 +67,9 @@ vocabulary! {
         /// Instagram Direct with the Instagram professional account linked to the Page,
         /// reached with the Page's token (24 h window, Human Agent tag, no media kept).
         Instagram = "instagram",
+        /// Comments under one of the linked Instagram account's posts or reels (public replies,
+        /// one private reply in Direct each).
+        InstagramComment = "instagram_comment",
     }
 }
 
@@ -91,6 +94,7 @@ impl Channel {
             Channel::Lead => ReplyRoute::SendApi,
             // The same Send API with the Page's token, the Instagram-scoped id as recipient.
             Channel::Instagram => ReplyRoute::SendApi,
+            Channel::InstagramComment => ReplyRoute::CommentReply,
         }
     }
 
@@ -98,7 +102,7 @@ impl Channel {
     pub const fn has_automation(self) -> bool {
         match self {
             Channel::Messenger | Channel::Instagram => true,
-            Channel::Comment | Channel::Lead => false,
+            Channel::Comment | Channel::Lead | Channel::InstagramComment => false,
         }
     }
 
@@ -106,7 +110,8 @@ impl Channel {
     pub const fn max_text_chars(self) -> usize {
         match self {
             Channel::Messenger | Channel::Comment | Channel::Lead => 2000,
-            Channel::Instagram => 1000,
+            // A private reply to an Instagram comment is a Direct message: 1000 as well.
+            Channel::Instagram | Channel::InstagramComment => 1000,
         }
     }
 
@@ -116,7 +121,15 @@ impl Channel {
     pub const fn media_may_be_stored(self) -> bool {
         match self {
             Channel::Messenger | Channel::Comment | Channel::Lead => true,
-            Channel::Instagram => false,
+            Channel::Instagram | Channel::InstagramComment => false,
+        }
+    }
+
+    /// The Graph edge a public reply to a comment is posted to (`/{comment_id}/<edge>`).
+    pub const fn public_reply_edge(self) -> &'static str {
+        match self {
+            Channel::Messenger | Channel::Comment | Channel::Lead => "comments",
+            Channel::Instagram | Channel::InstagramComment => "replies",
         }
     }
 }
@@ -364,6 +377,9 @@ mod tests {
             assert_eq!(Channel::parse(c.as_str()), Some(*c));
         }
         assert_eq!(Channel::parse("sms"), None);
-        assert_eq!(Channel::expected(), "messenger, comment, lead or instagram");
+        assert_eq!(
+            Channel::expected(),
+            "messenger, comment, lead, instagram or instagram_comment"
+        );
     }
 }

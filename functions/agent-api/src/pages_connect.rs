@@ -253,7 +253,8 @@ pub async fn connect(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): Raw
         if let Some(ig) = &item.instagram {
             app.store.link_instagram(&item, &ig.id).await?;
         }
-        if let Some(old) = unlinked.filter(|o| item.instagram.as_ref().is_none_or(|n| n.id != o.id)) {
+        if let Some(old) = unlinked.filter(|o| item.instagram.as_ref().is_none_or(|n| n.id != o.id))
+        {
             app.store.unlink_instagram(&old.id, &item.page_id).await?;
         }
         let result = if existing.is_some() {

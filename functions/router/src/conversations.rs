@@ -31,8 +31,8 @@ impl Router {
         msg.place(&page.account, &id);
         let (channel, hangs_from, post_id, subject) = match anchor {
             Anchor::Contact(thread) => (*thread, None, None, None),
-            Anchor::Post { post, .. } => (
-                Channel::Comment,
+            Anchor::Post { post, channel } => (
+                *channel,
                 Some(post.anchor_ref()),
                 Some(post.post_id.clone()),
                 post.text.clone().map(|t| subject_of(&t)),

@@ -10,6 +10,7 @@ mod contacts;
 mod conversations;
 mod feed;
 mod import;
+mod instagram;
 mod media;
 mod messaging;
 
@@ -197,7 +198,9 @@ impl Router {
             Channel::Messenger
         };
         let page = if instagram {
-            self.pages.get_instagram(&self.store, &ev.page_id, ttl).await?
+            self.pages
+                .get_instagram(&self.store, &ev.page_id, ttl)
+                .await?
         } else {
             self.pages.get(&self.store, &ev.page_id, ttl).await?
         };
@@ -220,6 +223,9 @@ impl Router {
             other => other,
         };
         let field = match &parsed {
+            WebhookEvent::Change { field, .. } if instagram && field.ends_with("comments") => {
+                "instagram_comments"
+            }
             _ if instagram => "instagram",
             WebhookEvent::Change { field, .. } => field.as_str(),
             _ => "messaging",
@@ -264,6 +270,10 @@ impl Router {
                 tracing::info!(kind, "event kind has no effect on conversations; skipped");
                 Ok(Handled::Done)
             }
+            WebhookEvent::Change { field, value } if instagram => self
+                .on_instagram_change(&page, &field, &value)
+                .await
+                .map(|_| Handled::Done),
             WebhookEvent::Change { field, value } => self
                 .on_change(&page, &field, &value)
                 .await

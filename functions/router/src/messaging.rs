@@ -268,7 +268,7 @@ impl Router {
         let mut allow_older = false;
         let thread = match anchor {
             Anchor::Contact(ch) => *ch,
-            Anchor::Post { .. } => Channel::Comment,
+            Anchor::Post { channel, .. } => *channel,
             Anchor::Lead { .. } => Channel::Lead,
         };
         if !thread.media_may_be_stored() {
@@ -497,8 +497,9 @@ pub(crate) enum Anchor {
     /// A person's thread (Messenger or Instagram Direct, the conversation's channel): one
     /// open conversation per contact.
     Contact(Channel),
-    /// Comments: one open conversation per post.
-    Post { post: PostItem },
+    /// Comments: one open conversation per post (a Page's, or an Instagram media item's:
+    /// `channel`).
+    Post { post: PostItem, channel: Channel },
     /// Leads: one conversation per lead, hanging from a marker item (its owner reference).
     Lead { marker: AnchorRef, subject: String },
 }

@@ -409,7 +409,11 @@ impl GraphClient {
         page_token: &str,
     ) -> Result<Profile, GraphError> {
         let v = self
-            .get(igsid, &[("fields", "name,username,profile_pic")], page_token)
+            .get(
+                igsid,
+                &[("fields", "name,username,profile_pic")],
+                page_token,
+            )
             .await?;
         serde_json::from_value(v).map_err(|e| GraphError::Decode(e.to_string()))
     }

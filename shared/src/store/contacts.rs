@@ -219,7 +219,11 @@ impl Store {
             .set_present(
                 &[
                     c.names().as_slice(),
-                    &[("email", &c.email), ("phone", &c.phone)],
+                    &[
+                        ("email", &c.email),
+                        ("phone", &c.phone),
+                        ("username", &c.username),
+                    ],
                 ]
                 .concat(),
             );

@@ -322,6 +322,10 @@ fn default_answer(
             }
             axum::Json(json!({"recipient_id": body.pointer("/recipient/id").cloned().unwrap_or(Value::Null), "message_id": mid})).into_response()
         }
+        // Instagram's public reply: a new comment id (no echo here).
+        (&Method::POST, [_, "replies"]) => {
+            axum::Json(json!({"id": sim.next_id("1790")})).into_response()
+        }
         (&Method::POST, [parent, "comments"]) => {
             let object = parent.split('_').next().unwrap_or("0");
             let id = format!("{object}_{}", sim.next_id("9"));

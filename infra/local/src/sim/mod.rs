@@ -43,6 +43,9 @@
 //! - `POST /_sim/instagram/messages` `{"ig_id", "igsid", "text"?, "attachments"?,
 //!   "story_reply"?: {"id", "url"}, "mid"?}`: a person writes to the Instagram account linked to
 //!   a Page; the webhook is `object: instagram` with the account's id in `entry[].id`.
+//! - `POST /_sim/instagram/comments` `{"ig_id", "igsid", "username"?, "text", "media_id",
+//!   "comment_id"?, "parent_id"?}`: a person comments on the account's post or reel (a
+//!   `comments` change). Public replies (`POST /{comment_id}/replies`) answer a new id.
 //! - `PUT /_sim/media/{name}` (bytes, with their content type), `GET` serves them, `DELETE`
 //!   makes the URL expire (404): what attachment URLs point at in tests. `/_sim/failures`
 //!   applies to `GET` (its status only); `GET /_sim/media-gets/{name}` lists the statuses
@@ -242,6 +245,7 @@ impl Sim {
             .route("/_sim/users/{psid}", put(put_user))
             .route("/_sim/messages", post(user_message))
             .route("/_sim/instagram/messages", post(instagram_message))
+            .route("/_sim/instagram/comments", post(instagram_comment))
             .route("/_sim/webhook", post(deliver_raw))
             .route("/_sim/settings", put(put_settings))
             .route("/_sim/posts/{id}", put(put_post))
@@ -599,6 +603,41 @@ async fn instagram_message(State(sim): State<Sim>, body: Bytes) -> Response {
     let payload = json!({"object": "instagram", "entry": [{"id": m.ig_id, "time": now, "messaging": [{
         "sender": {"id": m.igsid}, "recipient": {"id": m.ig_id}, "timestamp": now, "message": message}]}]});
     deliver_response(&sim, payload, Some(mid)).await
+}
+
+/// `POST /_sim/instagram/comments`: a person comments on the Instagram account's media.
+#[derive(Deserialize)]
+struct InstagramComment {
+    ig_id: String,
+    igsid: String,
+    #[serde(default)]
+    username: Option<String>,
+    text: String,
+    media_id: String,
+    #[serde(default)]
+    comment_id: Option<String>,
+    #[serde(default)]
+    parent_id: Option<String>,
+}
+
+async fn instagram_comment(State(sim): State<Sim>, body: Bytes) -> Response {
+    let c: InstagramComment = match serde_json::from_slice(&body) {
+        Ok(c) => c,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    let id = c.comment_id.unwrap_or_else(|| sim.next_id("1790"));
+    let mut value = json!({
+        "id": id,
+        "from": {"id": c.igsid, "username": c.username.unwrap_or_else(|| "someone".into())},
+        "text": c.text,
+        "media": {"id": c.media_id, "media_product_type": "FEED"},
+    });
+    if let Some(p) = c.parent_id {
+        value["parent_id"] = json!(p);
+    }
+    let payload = json!({"object": "instagram", "entry": [{"id": c.ig_id, "time": chrono_now_ms() / 1000,
+        "changes": [{"field": "comments", "value": value}]}]});
+    deliver_response(&sim, payload, Some(id)).await
 }
 
 async fn deliver_raw(State(sim): State<Sim>, body: Bytes) -> Response {
