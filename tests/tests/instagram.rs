@@ -302,6 +302,11 @@ async fn an_instagram_comment_is_answered_in_public_and_once_in_private() {
         .await;
     let c = stack.get(&format!("/conversations/{conv}"), &admin).await;
     assert_eq!(c["channel"], "instagram_comment", "{c}");
+    assert_eq!(
+        c["subject"],
+        format!("Instagram post {media}").as_str(),
+        "the caption: {c}"
+    );
     assert!(msgs.iter().any(|m| m["text"] == "price?"));
     // In public under the comment (Instagram's `/replies`), then once in private.
     for body in [

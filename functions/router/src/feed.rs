@@ -118,7 +118,7 @@ impl Router {
             .and_then(Value::as_str)
             .map(str::to_owned);
         let contact = self.commenter(page, &from, name).await?;
-        let post = self.post(page, &post_id).await?;
+        let post = self.post(page, &post_id, Channel::Comment).await?;
         let msg = Message {
             direction: Direction::In,
             author_type: AuthorType::Contact,
@@ -293,11 +293,13 @@ impl Router {
         Ok(self.store.upsert_contact(&c, now).await?)
     }
 
-    /// The post, with its text fetched from Graph the first time it is seen.
+    /// The post (a Page's, or an Instagram media item: `channel`), with its text fetched from
+    /// Graph the first time it is seen.
     pub(crate) async fn post(
         &self,
         page: &PageItem,
         post_id: &str,
+        channel: Channel,
     ) -> Result<PostItem, RouterError> {
         if let Some(p) = self
             .store
@@ -308,7 +310,10 @@ impl Router {
         }
         let mut p = PostItem::new(&page.account, &page.page_id, post_id);
         match self.page_token(page).await {
-            Some(token) => match self.graph.post(post_id, &token).await {
+            Some(token) => match match channel {
+                Channel::InstagramComment => self.graph.instagram_media(post_id, &token).await,
+                _ => self.graph.post(post_id, &token).await,
+            } {
                 Ok(v) => {
                     p.text = v
                         .get("message")

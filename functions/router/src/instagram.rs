@@ -60,7 +60,9 @@ impl Router {
             .and_then(Value::as_str)
             .map(str::to_owned);
         let contact = self.instagram_commenter(page, &from, username).await?;
-        let post = self.post(page, &media_id).await?;
+        let post = self
+            .post(page, &media_id, Channel::InstagramComment)
+            .await?;
         let msg = Message {
             direction: Direction::In,
             author_type: AuthorType::Contact,

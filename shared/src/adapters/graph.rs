@@ -181,6 +181,27 @@ impl GraphClient {
         .await
     }
 
+    /// An Instagram post or reel, in a Page post's terms (`message`, `permalink_url`,
+    /// `created_time`) so comments treat both alike.
+    pub async fn instagram_media(
+        &self,
+        media_id: &str,
+        page_token: &str,
+    ) -> Result<Value, GraphError> {
+        let v = self
+            .get(
+                media_id,
+                &[("fields", "caption,permalink,timestamp")],
+                page_token,
+            )
+            .await?;
+        Ok(serde_json::json!({
+            "message": v.get("caption"),
+            "permalink_url": v.get("permalink"),
+            "created_time": v.get("timestamp"),
+        }))
+    }
+
     /// Lead retrieval: the answers of a lead-ad form (`leads_retrieval`).
     pub async fn lead(&self, leadgen_id: &str, page_token: &str) -> Result<Value, GraphError> {
         self.get(

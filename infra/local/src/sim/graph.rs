@@ -343,6 +343,21 @@ fn default_answer(
             lead_answer(sim, node)
         }
         (&Method::GET, [node]) if node.contains('_') => post_answer(sim, node),
+        // An Instagram post or reel (numeric ids, asked for its caption).
+        (&Method::GET, [node])
+            if query
+                .get("fields")
+                .and_then(Value::as_str)
+                .is_some_and(|f| f.contains("caption")) =>
+        {
+            axum::Json(json!({
+                "id": node,
+                "caption": format!("Instagram post {node}"),
+                "permalink": format!("https://www.instagram.com/p/{node}/"),
+                "timestamp": "2026-12-01T10:00:00+0000",
+            }))
+            .into_response()
+        }
         (&Method::GET, [node]) => {
             let users = sim.state().users.get(*node).cloned();
             match users {
