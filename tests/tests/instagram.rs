@@ -210,6 +210,35 @@ async fn direct_messages_become_one_instagram_conversation_and_replies_reach_the
     assert_eq!(sent[0]["body"]["message"]["text"], "Yes, 3 days.");
     assert_eq!(sent[1]["body"]["message"]["attachment"]["type"], "image");
     assert_eq!(sent[0]["body"]["messaging_type"], "RESPONSE");
+
+    // The person unsends the story reply and reads our answer (Instagram's shapes: the
+    // message with `is_deleted`, a read naming a mid).
+    let story_mid = msgs[1]["external_id"].as_str().expect("a mid").to_owned();
+    let now = pagedesk_e2e::now_ms();
+    for item in [
+        json!({"sender": {"id": igsid}, "recipient": {"id": ig_id}, "timestamp": now,
+               "message": {"mid": story_mid, "is_deleted": true}}),
+        json!({"sender": {"id": igsid}, "recipient": {"id": ig_id}, "timestamp": now + 1,
+               "read": {"mid": "any-of-ours"}}),
+    ] {
+        let payload = json!({"object": "instagram", "entry": [{"id": ig_id, "time": now, "messaging": [item]}]});
+        let v = stack
+            .sim("POST", "/_sim/webhook", Some(json!({"payload": payload})))
+            .await;
+        assert_eq!(v["webhook_status"], 200, "{v}");
+    }
+    let after = eventually("the unsend and the read", 20, || async {
+        let m = stack.all_messages(&conv, &admin).await;
+        let removed = m
+            .iter()
+            .any(|m| m["external_id"] == story_mid.as_str() && m["removed_at"].is_string());
+        let read = m
+            .iter()
+            .any(|m| m["text"] == "Yes, 3 days." && m["status"] == "read");
+        (removed && read).then_some(m)
+    })
+    .await;
+    assert_eq!(after.len(), 5, "nothing added by either: {after:?}");
 }
 
 #[tokio::test]

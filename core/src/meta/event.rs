@@ -31,6 +31,12 @@ pub enum WebhookEvent {
         num_edit: i64,
         timestamp: i64,
     },
+    /// The person took a message back (Instagram's unsend: `message.is_deleted`).
+    Unsent {
+        user: String,
+        mid: String,
+        timestamp: i64,
+    },
     /// A known kind that has no effect on conversations (handover, app roles, opt-ins, …).
     Ignored {
         kind: &'static str,
@@ -151,8 +157,15 @@ fn parse_messaging(ev: &InboundEvent, standby: bool) -> WebhookEvent {
             });
         }
         if m.get("is_deleted").and_then(Value::as_bool) == Some(true) {
-            return WebhookEvent::Ignored {
-                kind: "message_deleted",
+            return match mid {
+                Some(mid) => WebhookEvent::Unsent {
+                    user,
+                    mid,
+                    timestamp,
+                },
+                None => WebhookEvent::Unknown {
+                    reason: "unsend without mid".into(),
+                },
             };
         }
         let Some(mid) = mid else {

@@ -266,6 +266,11 @@ impl Router {
                 self.on_edit(&page, &user, &mid, &text, num_edit, timestamp)
                     .await
             }
+            WebhookEvent::Unsent {
+                user,
+                mid,
+                timestamp,
+            } => self.on_unsent(&page, &user, &mid, timestamp).await,
             WebhookEvent::Ignored { kind } => {
                 tracing::info!(kind, "event kind has no effect on conversations; skipped");
                 Ok(Handled::Done)

@@ -212,6 +212,29 @@ impl Router {
         Ok(Handled::Done)
     }
 
+    /// The person took a message back: it stays in the timeline marked removed (as a removed
+    /// comment does), so agents see that something was said and withdrawn.
+    pub(crate) async fn on_unsent(
+        &self,
+        page: &PageItem,
+        user: &str,
+        mid: &str,
+        at: i64,
+    ) -> Result<Handled, RouterError> {
+        let Some(guard) = self.find_message(page, user, mid).await? else {
+            return Ok(Handled::Waiting("the message of an unsend"));
+        };
+        if let Some(m) = self
+            .store
+            .get_message(&page.account, &guard.conversation_id, &guard.message_sk)
+            .await?
+        {
+            self.store.mark_removed(&m, at).await?;
+            tracing::info!(conversation_id = %guard.conversation_id, "message unsent");
+        }
+        Ok(Handled::Done)
+    }
+
     /// Where the message with Meta id `mid` is: a guard item (our sends, survey answers), else
     /// the person's latest conversation, then the one before it.
     async fn find_message(
