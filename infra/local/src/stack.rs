@@ -345,6 +345,10 @@ impl Stack {
                             streams: aws_sdk_dynamodbstreams::Client::new(
                                 &crate::aws::local_config(&ddb_url),
                             ),
+                            endpoint: ddb_url.clone(),
+                            http: pagedesk_shared::adapters::tls::reqwest_builder()
+                                .build()
+                                .unwrap_or_default(),
                             stream_arn: stream_arn.clone(),
                             batch_size: src.batch_size,
                             filters: src.filters.clone(),

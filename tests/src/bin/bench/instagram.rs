@@ -65,19 +65,29 @@ pub async fn instagram(stack: &Stack, clients: &pagedesk_shared::adapters::aws::
     let instagram = |i: u64| {
         let body = json!({"ig_id": ig_id, "igsid": igsid, "text": format!("instagram {i}")});
         async move {
-            stack.sim("POST", "/_sim/instagram/messages", Some(body)).await;
+            stack
+                .sim("POST", "/_sim/instagram/messages", Some(body))
+                .await;
         }
     };
     messenger(1000).await;
     instagram(1000).await;
     stack.settled().await;
     drained(stack, clients).await;
-    metered(stack, clients, "person's Messenger message into an open conversation", n, async |i| {
-        messenger(i).await
-    })
+    metered(
+        stack,
+        clients,
+        "person's Messenger message into an open conversation",
+        n,
+        async |i| messenger(i).await,
+    )
     .await;
-    metered(stack, clients, "person's Instagram Direct message into an open conversation", n, async |i| {
-        instagram(i).await
-    })
+    metered(
+        stack,
+        clients,
+        "person's Instagram Direct message into an open conversation",
+        n,
+        async |i| instagram(i).await,
+    )
     .await;
 }
