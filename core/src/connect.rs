@@ -44,7 +44,7 @@ pub struct Channels {
     pub instagram: bool,
     /// Comments on the linked Instagram account's posts and reels.
     #[serde(default = "on")]
-    pub instagram_comments: bool,
+    pub instagram_comment: bool,
 }
 
 fn on() -> bool {
@@ -58,7 +58,7 @@ impl Default for Channels {
             comments: true,
             leads: true,
             instagram: true,
-            instagram_comments: true,
+            instagram_comment: true,
         }
     }
 }
@@ -93,7 +93,7 @@ impl Channels {
             "feed" => self.comments,
             "leadgen" => self.leads,
             "instagram" => self.instagram,
-            "instagram_comments" => self.instagram_comments,
+            "instagram_comment" => self.instagram_comment,
             _ => self.messenger,
         }
     }
@@ -163,7 +163,7 @@ mod tests {
             comments: false,
             leads: false,
             instagram: false,
-            instagram_comments: false,
+            instagram_comment: false,
         };
         assert_eq!(
             only_messenger.permissions(),

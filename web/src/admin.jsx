@@ -205,7 +205,7 @@ function Pages({ api, config, feed }) {
   };
   const names = { messenger: CHANNELS.messenger, comments: 'Comments', leads: 'Lead ads' };
   // Instagram's switches show only for a Page with a linked Instagram account.
-  const igNames = { instagram: 'Instagram Direct', instagram_comments: 'Instagram comments' };
+  const igNames = { instagram: 'Instagram Direct', instagram_comment: 'Instagram comments' };
   return (
     <>
       <ErrorLine error={error || actionError} />

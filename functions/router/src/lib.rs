@@ -224,7 +224,7 @@ impl Router {
         };
         let field = match &parsed {
             WebhookEvent::Change { field, .. } if instagram && field.ends_with("comments") => {
-                "instagram_comments"
+                "instagram_comment"
             }
             _ if instagram => "instagram",
             WebhookEvent::Change { field, .. } => field.as_str(),

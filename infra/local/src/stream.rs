@@ -36,10 +36,16 @@ pub struct StreamSource {
 impl StreamSource {
     pub async fn run(self) {
         let mut shards: BTreeMap<String, Shard> = BTreeMap::new();
+        let mut listed: Option<std::time::Instant> = None;
         loop {
             let cycle = crate::idle::stream_cycle_start();
-            if let Err(e) = self.discover(&mut shards).await {
-                tracing::warn!(error = %e, "stream: could not list shards");
+            // Shards are listed every few seconds, not every poll: DynamoDB Local's
+            // DescribeStream grows with the stream, and new shards are rare.
+            if listed.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
+                match self.discover(&mut shards).await {
+                    Ok(()) => listed = Some(std::time::Instant::now()),
+                    Err(e) => tracing::warn!(error = %e, "stream: could not list shards"),
+                }
             }
             let mut got = false;
             for (id, shard) in shards.iter_mut() {
@@ -73,7 +79,8 @@ impl StreamSource {
             }
             crate::idle::stream_cycle_end(cycle);
             if !got {
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                // Lambda polls a stream's shards four times a second.
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
         }
     }
