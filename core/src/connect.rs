@@ -22,6 +22,14 @@ pub const WEBHOOK_FIELDS: [&str; 12] = [
     "leadgen",
 ];
 
+/// What working a Page's linked Instagram account needs: reading it, its Direct messages and
+/// its comments. Missing ones are reported per Page; the Page's own channels keep working.
+pub const INSTAGRAM_PERMISSIONS: [&str; 3] = [
+    "instagram_basic",
+    "instagram_manage_comments",
+    "instagram_manage_messages",
+];
+
 /// Which kinds of events a Page brings in (Planfix lets admins leave comments out).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Channels {
@@ -31,6 +39,12 @@ pub struct Channels {
     pub comments: bool,
     #[serde(default = "on")]
     pub leads: bool,
+    /// Instagram Direct of the linked Instagram account.
+    #[serde(default = "on")]
+    pub instagram: bool,
+    /// Comments on the linked Instagram account's posts and reels.
+    #[serde(default = "on")]
+    pub instagram_comment: bool,
 }
 
 fn on() -> bool {
@@ -43,6 +57,8 @@ impl Default for Channels {
             messenger: true,
             comments: true,
             leads: true,
+            instagram: true,
+            instagram_comment: true,
         }
     }
 }
@@ -76,6 +92,8 @@ impl Channels {
         match field {
             "feed" => self.comments,
             "leadgen" => self.leads,
+            "instagram" => self.instagram,
+            "instagram_comment" => self.instagram_comment,
             _ => self.messenger,
         }
     }
@@ -144,6 +162,8 @@ mod tests {
             messenger: true,
             comments: false,
             leads: false,
+            instagram: false,
+            instagram_comment: false,
         };
         assert_eq!(
             only_messenger.permissions(),
@@ -154,6 +174,7 @@ mod tests {
             ]
         );
         assert!(!only_messenger.admits("feed") && only_messenger.admits("messaging"));
+        assert!(!only_messenger.admits("instagram") && all.admits("instagram"));
         let granted: Vec<String> = all.permissions().iter().map(|s| s.to_string()).collect();
         let mut t = TokenInfo {
             is_valid: true,

@@ -25,6 +25,9 @@ const SCOPES = [
   'pages_manage_engagement',
   'leads_retrieval',
   'ads_management',
+  'instagram_basic',
+  'instagram_manage_messages',
+  'instagram_manage_comments',
 ].join(',');
 
 function useLoad(fn, deps) {
@@ -201,6 +204,8 @@ function Pages({ api, config, feed }) {
     }
   };
   const names = { messenger: CHANNELS.messenger, comments: 'Comments', leads: 'Lead ads' };
+  // Instagram's switches show only for a Page with a linked Instagram account.
+  const igNames = { instagram: 'Instagram Direct', instagram_comment: 'Instagram comments' };
   return (
     <>
       <ErrorLine error={error || actionError} />
@@ -226,6 +231,12 @@ function Pages({ api, config, feed }) {
               <td>
                 <span class={`badge status-${p.status}`}>{p.status.replace(/_/g, ' ')}</span>
                 {p.status_reason && <p class="hint">{p.status_reason}</p>}
+                {p.instagram && (
+                  <p class="hint instagram-link">
+                    Instagram @{p.instagram.username || p.instagram.id}
+                    {p.instagram.status === 'missing_permissions' && ` · missing ${p.instagram.missing_permissions.join(', ')}: reconnect to grant`}
+                  </p>
+                )}
               </td>
               <td>
                 {Object.keys(names).map((ch) => (
@@ -233,6 +244,12 @@ function Pages({ api, config, feed }) {
                     <input type="checkbox" checked={p.channels?.[ch] !== false} onChange={(e) => channel(p, ch, e.currentTarget.checked)} /> {names[ch]}
                   </label>
                 ))}
+                {p.instagram &&
+                  Object.keys(igNames).map((ch) => (
+                    <label class="inline">
+                      <input type="checkbox" checked={p.channels?.[ch] !== false} onChange={(e) => channel(p, ch, e.currentTarget.checked)} /> {igNames[ch]}
+                    </label>
+                  ))}
               </td>
               <td>{fullTime(p.last_check_at) || '—'}</td>
               <td>{p.import ? `${p.import.status}: ${p.import.conversations ?? 0} conversations, ${p.import.messages ?? 0} messages` : '—'}</td>
@@ -516,7 +533,7 @@ function Rules({ api }) {
               </label>
               <label>
                 Channels
-                <ListInput value={r.match?.channels} placeholder="messenger, comment, lead" onChange={(v) => change(i, matchOf(r, { channels: v }))} />
+                <ListInput value={r.match?.channels} placeholder="messenger, comment, lead, instagram, instagram_comment" onChange={(v) => change(i, matchOf(r, { channels: v }))} />
               </label>
               <label>
                 Keywords

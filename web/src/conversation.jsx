@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from './api.js';
 import { changed, markSeen } from './inbox.jsx';
 import { Avatar, ChannelIcon, CHANNELS, contactName, ErrorLine, when } from './util.jsx';
-import { fillSavedReply, fullTime, QR_MAX, QR_TITLE_MAX, replyProblems, replyRefusal, savedReplyChoices, snoozeChoices, snoozeUntil, span, TEXT_MAX } from './logic.js';
+import { fillSavedReply, fullTime, QR_MAX, QR_TITLE_MAX, replyProblems, replyRefusal, savedReplyChoices, snoozeChoices, snoozeUntil, span, textMax } from './logic.js';
 
 // Set the conversation aside until a time (or until the person writes), or wake it now.
 function Snooze({ conv, now, act }) {
@@ -51,7 +51,8 @@ function Snooze({ conv, now, act }) {
 }
 
 function WindowState({ conv, now }) {
-  if (conv.channel !== 'messenger') return null;
+  // Messenger and Instagram Direct share Meta's 24-hour window.
+  if (conv.channel !== 'messenger' && conv.channel !== 'instagram') return null;
   const w = conv.window || {};
   if (w.state === 'open') {
     return (
@@ -76,10 +77,13 @@ const STATUS_MARKS = { queued: '◷', sent: '✓', delivered: '✓✓', read: '�
 
 function Attachment({ a }) {
   const url = a.url;
+  // Instagram media is never copied (Meta's rules): its URL expires, then a placeholder shows.
+  const [expired, setExpired] = useState(false);
+  if (expired) return <span class="att-file att-expired">🖼 {a.type} · Meta's link has expired (Instagram media is not kept)</span>;
   if (a.type === 'image' && url) {
     return (
       <a href={url} target="_blank" rel="noreferrer">
-        <img class="att-image" src={url} alt={a.title || 'Image'} loading="lazy" />
+        <img class="att-image" src={url} alt={a.title || 'Image'} loading="lazy" onError={() => a.stored === false && setExpired(true)} />
       </a>
     );
   }
@@ -169,6 +173,18 @@ function Message({ m, conv, onReplyTo, onReact }) {
             </table>
           )}
           {m.lead && m.lead.status && m.lead.status !== 'retrieved' && <p class="hint">Lead details: {m.lead.reason || m.lead.status}</p>}
+          {m.story && (
+            <p class="story-reply">
+              Replied to{' '}
+              {m.story.url ? (
+                <a href={m.story.url} target="_blank" rel="noreferrer">
+                  their story
+                </a>
+              ) : (
+                'their story'
+              )}
+            </p>
+          )}
           {m.attachments.length > 0 && (
             <div class="attachments">
               {m.attachments.map((a) => (
@@ -182,13 +198,13 @@ function Message({ m, conv, onReplyTo, onReact }) {
       )}
       <div class="msg-foot">
         {m.edited_at && <span>edited</span>}
-        {m.removed_at && <span>removed on Facebook</span>}
+        {m.removed_at && <span>{conv.channel === 'instagram' ? 'unsent on Instagram' : 'removed on Facebook'}</span>}
         {out && m.status !== 'received' && m.kind !== 'post' && (
           <span class={`status status-${m.status}`} aria-label={STATUS_WORDS[m.status]} title={STATUS_WORDS[m.status]}>
             {STATUS_MARKS[m.status]} {STATUS_WORDS[m.status]}
           </span>
         )}
-        {conv.channel === 'messenger' && !out && m.external_id && !m.erased && conv.window?.state === 'open' && (
+        {(conv.channel === 'messenger' || conv.channel === 'instagram') && !out && m.external_id && !m.erased && conv.window?.state === 'open' && (
           <button type="button" class="link" onClick={() => onReact(m, m.page_reaction ? null : '👍')} aria-label={m.page_reaction ? 'Take back the reaction' : 'React with a thumbs-up'}>
             {m.page_reaction ? 'Take back' : '👍'}
           </button>
@@ -232,7 +248,7 @@ function ReplyBox({ api, conv, now, target, setTarget, onSent, fill }) {
   const typed = (value) => {
     setText(value);
     // Not for a saved reply being looked up (`/…`).
-    if (conv.channel !== 'messenger' || !value.trim() || value.startsWith('/') || Date.now() - lastTyping.current < 5000) return;
+    if ((conv.channel !== 'messenger' && conv.channel !== 'instagram') || !value.trim() || value.startsWith('/') || Date.now() - lastTyping.current < 5000) return;
     lastTyping.current = Date.now();
     api.post(`/conversations/${encodeURIComponent(conv.id)}/typing`).catch(() => {});
   };
@@ -242,8 +258,9 @@ function ReplyBox({ api, conv, now, target, setTarget, onSent, fill }) {
   const [warning, setWarning] = useState(null);
   const [busy, setBusy] = useState(false);
   const refusal = replyRefusal(conv, now);
-  const comment = conv.channel === 'comment';
-  const problems = replyProblems({ text, quick, hasFile: !!file, privateReply: !!target?.private });
+  const comment = conv.channel === 'comment' || conv.channel === 'instagram_comment';
+  const max = textMax(conv.channel);
+  const problems = replyProblems({ text, quick, hasFile: !!file, privateReply: !!target?.private, channel: conv.channel });
 
   const send = async (e) => {
     e.preventDefault();
@@ -335,8 +352,8 @@ function ReplyBox({ api, conv, now, target, setTarget, onSent, fill }) {
       )}
       {!refusal && (
         <div class="reply-tools">
-          <span id="reply-help" class={text.length > TEXT_MAX ? 'error' : 'hint'}>
-            {text.length}/{TEXT_MAX}
+          <span id="reply-help" class={text.length > max ? 'error' : 'hint'}>
+            {text.length}/{max}
           </span>
           {!target?.private && (
             <>

@@ -37,7 +37,7 @@ export function preview(conv) {
 export function replyRefusal(conv, now) {
   if (conv.channel === 'lead') return 'A lead has no Messenger thread to answer in: contact the person with the answers they left.';
   if (conv.status === 'resolved') return 'This conversation is resolved. Reopen it to reply.';
-  if (conv.channel === 'messenger' && conv.window?.state === 'closed') {
+  if ((conv.channel === 'messenger' || conv.channel === 'instagram') && conv.window?.state === 'closed') {
     const w = conv.window;
     if (w.human_agent_until && new Date(w.human_agent_until) <= now) {
       return `Meta's messaging window is closed: the Human Agent period ended ${fullTime(w.human_agent_until)}. The person has to write again before the Page can answer.`;
@@ -49,13 +49,18 @@ export function replyRefusal(conv, now) {
 }
 
 export const TEXT_MAX = 2000;
+// Meta's text limit per channel (the API's `Channel::max_text_chars`): Instagram takes 1000.
+export function textMax(channel) {
+  return channel === 'instagram' || channel === 'instagram_comment' ? 1000 : TEXT_MAX;
+}
 export const QR_MAX = 13;
 export const QR_TITLE_MAX = 20;
 
 // What the API would refuse in a reply being written (422), said before it is sent.
-export function replyProblems({ text, quick, hasFile, privateReply }) {
+export function replyProblems({ text, quick, hasFile, privateReply, channel }) {
   const problems = [];
-  if (text.length > TEXT_MAX) problems.push(`The text is ${text.length - TEXT_MAX} characters over Meta's ${TEXT_MAX}.`);
+  const max = textMax(channel);
+  if (text.length > max) problems.push(`The text is ${text.length - max} characters over Meta's ${max}.`);
   if (quick.length > QR_MAX) problems.push(`At most ${QR_MAX} quick replies.`);
   if (quick.some((q) => !q.title.trim() || q.title.length > QR_TITLE_MAX)) problems.push(`Each quick reply needs a title of 1–${QR_TITLE_MAX} characters.`);
   if (quick.length && !text.trim()) problems.push('Quick replies go with a text.');

@@ -16,6 +16,8 @@ export const CHANNELS = {
   messenger: 'Messenger',
   comment: 'Comment',
   lead: 'Lead ad',
+  instagram: 'Instagram',
+  instagram_comment: 'Instagram comment',
 };
 
 // The channel's mark: Messenger's bolt bubble, a speech balloon for comments, a form for leads.
@@ -28,6 +30,18 @@ export function ChannelIcon({ channel }) {
         <title>{label}</title>
         <path fill="#0866ff" d="M12 2C6.4 2 2 6.1 2 11.6c0 2.9 1.2 5.4 3.1 7.1V22l2.9-1.6c1.2.3 2.5.5 4 .5 5.6 0 10-4.1 10-9.6S17.6 2 12 2z" />
         <path fill="#fff" d="M6 14.6l3-4.7 2.5 1.9 3.5-2.6-3 4.7-2.5-1.9z" />
+      </svg>
+    );
+  }
+  if (channel === 'instagram' || channel === 'instagram_comment') {
+    // Instagram's camera; a comment on Instagram carries a small balloon.
+    return (
+      <svg {...common}>
+        <title>{label}</title>
+        <rect x="2.5" y="2.5" width="19" height="19" rx="5.5" fill="#d62976" />
+        <circle cx="12" cy="12" r="4.3" fill="none" stroke="#fff" stroke-width="2" />
+        <circle cx="17.3" cy="6.7" r="1.3" fill="#fff" />
+        {channel === 'instagram_comment' && <path fill="#fff" stroke="#d62976" stroke-width="1" d="M14 15h8v5h-4l-2 2v-2h-2z" />}
       </svg>
     );
   }

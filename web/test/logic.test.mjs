@@ -25,6 +25,9 @@ test('a closed window, a resolved conversation and a lead are refused with the r
 test('what the API would refuse in a reply is listed before sending', () => {
   assert.deepEqual(replyProblems({ text: 'hi', quick: [], hasFile: false, privateReply: false }), []);
   assert.equal(replyProblems({ text: 'x'.repeat(2001), quick: [], hasFile: false, privateReply: false }).length, 1);
+  // Instagram takes 1000 characters, Messenger 2000.
+  assert.equal(replyProblems({ text: 'x'.repeat(1001), quick: [], hasFile: false, privateReply: false, channel: 'instagram' }).length, 1);
+  assert.deepEqual(replyProblems({ text: 'x'.repeat(1001), quick: [], hasFile: false, privateReply: false, channel: 'messenger' }), []);
   const qr = replyProblems({ text: '', quick: [{ title: 'a title that is far too long' }], hasFile: false, privateReply: false });
   assert.equal(qr.length, 2);
   assert.equal(replyProblems({ text: 'hi', quick: [], hasFile: true, privateReply: true }).length, 1);

@@ -64,6 +64,12 @@ vocabulary! {
         Comment = "comment",
         /// A lead-ad form submission (no thread to reply in).
         Lead = "lead",
+        /// Instagram Direct with the Instagram professional account linked to the Page,
+        /// reached with the Page's token (24 h window, Human Agent tag, no media kept).
+        Instagram = "instagram",
+        /// Comments under one of the linked Instagram account's posts or reels (public replies,
+        /// one private reply in Direct each).
+        InstagramComment = "instagram_comment",
     }
 }
 
@@ -86,14 +92,44 @@ impl Channel {
             // A lead has no thread of its own: a reply goes to the person's Messenger thread,
             // which only a message of theirs opens (until then the window refuses it).
             Channel::Lead => ReplyRoute::SendApi,
+            // The same Send API with the Page's token, the Instagram-scoped id as recipient.
+            Channel::Instagram => ReplyRoute::SendApi,
+            Channel::InstagramComment => ReplyRoute::CommentReply,
         }
     }
 
     /// Greeting, away message, CSAT survey and the AI agent run in this channel.
     pub const fn has_automation(self) -> bool {
         match self {
-            Channel::Messenger => true,
-            Channel::Comment | Channel::Lead => false,
+            Channel::Messenger | Channel::Instagram => true,
+            Channel::Comment | Channel::Lead | Channel::InstagramComment => false,
+        }
+    }
+
+    /// The longest text Meta takes in one message of this channel.
+    pub const fn max_text_chars(self) -> usize {
+        match self {
+            Channel::Messenger | Channel::Comment | Channel::Lead => 2000,
+            // A private reply to an Instagram comment is a Direct message: 1000 as well.
+            Channel::Instagram | Channel::InstagramComment => 1000,
+        }
+    }
+
+    /// Whether Meta's rules let pagedesk keep copies of the channel's media. Instagram's
+    /// messaging rules forbid storing or caching Instagram media: its attachments keep Meta's
+    /// URL only (Chatwoot's App Review was refused for caching them).
+    pub const fn media_may_be_stored(self) -> bool {
+        match self {
+            Channel::Messenger | Channel::Comment | Channel::Lead => true,
+            Channel::Instagram | Channel::InstagramComment => false,
+        }
+    }
+
+    /// The Graph edge a public reply to a comment is posted to (`/{comment_id}/<edge>`).
+    pub const fn public_reply_edge(self) -> &'static str {
+        match self {
+            Channel::Messenger | Channel::Comment | Channel::Lead => "comments",
+            Channel::Instagram | Channel::InstagramComment => "replies",
         }
     }
 }
@@ -341,6 +377,9 @@ mod tests {
             assert_eq!(Channel::parse(c.as_str()), Some(*c));
         }
         assert_eq!(Channel::parse("sms"), None);
-        assert_eq!(Channel::expected(), "messenger, comment or lead");
+        assert_eq!(
+            Channel::expected(),
+            "messenger, comment, lead, instagram or instagram_comment"
+        );
     }
 }

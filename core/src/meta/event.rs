@@ -31,6 +31,12 @@ pub enum WebhookEvent {
         num_edit: i64,
         timestamp: i64,
     },
+    /// The person took a message back (Instagram's unsend: `message.is_deleted`).
+    Unsent {
+        user: String,
+        mid: String,
+        timestamp: i64,
+    },
     /// A known kind that has no effect on conversations (handover, app roles, opt-ins, …).
     Ignored {
         kind: &'static str,
@@ -57,6 +63,8 @@ pub struct Inbound {
     pub attachments: Vec<Attachment>,
     pub quick_reply_payload: Option<String>,
     pub reply_to_mid: Option<String>,
+    /// Instagram: the story this message answers (`reply_to.story`: `id`, `url`).
+    pub story: Option<Value>,
     pub postback: Option<Postback>,
     pub referral: Option<Value>,
     /// Delivered in `standby[]`: another app owns the thread.
@@ -149,8 +157,15 @@ fn parse_messaging(ev: &InboundEvent, standby: bool) -> WebhookEvent {
             });
         }
         if m.get("is_deleted").and_then(Value::as_bool) == Some(true) {
-            return WebhookEvent::Ignored {
-                kind: "message_deleted",
+            return match mid {
+                Some(mid) => WebhookEvent::Unsent {
+                    user,
+                    mid,
+                    timestamp,
+                },
+                None => WebhookEvent::Unknown {
+                    reason: "unsend without mid".into(),
+                },
             };
         }
         let Some(mid) = mid else {
@@ -174,6 +189,10 @@ fn parse_messaging(ev: &InboundEvent, standby: bool) -> WebhookEvent {
                 .and_then(Value::as_str)
                 .map(str::to_owned),
             reply_to_mid: m.pointer("/reply_to/mid").and_then(id_string),
+            story: m
+                .pointer("/reply_to/story")
+                .filter(|s| s.is_object())
+                .cloned(),
             postback: None,
             referral: None,
             standby,

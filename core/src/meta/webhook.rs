@@ -208,7 +208,10 @@ pub fn group_id(ev: &InboundEvent) -> String {
         Field::Changes => {
             let value = ev.event.get("value");
             let field = ev.event.get("field").and_then(Value::as_str).unwrap_or("");
-            let post = value.and_then(|v| v.get("post_id")).and_then(id_string);
+            // A Page post's comments, or an Instagram media item's (`media.id`), in order.
+            let post = value
+                .and_then(|v| v.get("post_id").or_else(|| v.pointer("/media/id")))
+                .and_then(id_string);
             let lead = value.and_then(|v| v.get("leadgen_id")).and_then(id_string);
             match (field, post, lead) {
                 ("leadgen", _, Some(l)) => format!("{}:lead:{}", ev.page_id, l),

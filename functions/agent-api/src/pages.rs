@@ -315,6 +315,9 @@ pub async fn delete(State(app): State<Arc<App>>, c: Caller, Id(page_id): Id) -> 
     if !app.store.delete_page(&c.account, &page_id).await? {
         return Err(ApiFailure::NotFound("page"));
     }
+    if let Some(ig) = &page.instagram {
+        app.store.unlink_instagram(&ig.id, &page_id).await?;
+    }
     app.secrets.delete(&page.token_secret).await?;
     ok(&json!({"deleted": page_id}))
 }

@@ -10,7 +10,7 @@ use pagedesk_shared::adapters::graph::{AppCredentials, GrantedPage, GraphError};
 use pagedesk_shared::connect::{self};
 use pagedesk_shared::contracts::queue::{ImportJob, enqueue_import};
 use pagedesk_shared::domain::{EventType, PageStatus};
-use pagedesk_shared::store::{EventItem, ImportKind, ImportProgress, PageItem};
+use pagedesk_shared::store::{EventItem, ImportKind, ImportProgress, InstagramLink, PageItem};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -185,6 +185,7 @@ pub async fn connect(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): Raw
                         name: None,
                         access_token: None,
                         tasks: vec![],
+                        instagram_business_account: None,
                     })
             })
             .collect(),
@@ -235,6 +236,8 @@ pub async fn connect(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): Raw
             None => {}
         }
         item.check_at(next_check(&app, &p.id, now));
+        let unlinked = item.instagram.take();
+        item.instagram = instagram_link(&p, &granted);
         match take(&app, &mut item, &token, now).await {
             Ok(()) => {}
             Err(ApiFailure::PageRegisteredElsewhere) => {
@@ -246,6 +249,14 @@ pub async fn connect(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): Raw
         app.store
             .link_fb_user(&person.id, &c.account, &p.id, now)
             .await?;
+        // The Instagram account's webhooks name it, not the Page: they find the Page by it.
+        if let Some(ig) = &item.instagram {
+            app.store.link_instagram(&item, &ig.id).await?;
+        }
+        if let Some(old) = unlinked.filter(|o| item.instagram.as_ref().is_none_or(|n| n.id != o.id))
+        {
+            app.store.unlink_instagram(&old.id, &item.page_id).await?;
+        }
         let result = if existing.is_some() {
             "reconnected"
         } else {
@@ -259,7 +270,7 @@ pub async fn connect(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): Raw
             now,
         );
         app.store.put_event(&ev).await?;
-        let mut out = json!({"page_id": p.id, "name": item.name, "result": result, "missing_permissions": []});
+        let mut out = json!({"page_id": p.id, "name": item.name, "result": result, "missing_permissions": [], "instagram": item.instagram});
         if let Some(i) = &req.import_history {
             // Connecting again while an import runs keeps that import; the Page still connects.
             out["import"] = match start_import(&app, &item, i, now).await {
@@ -287,6 +298,25 @@ pub async fn connect(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): Raw
         "pages connect"
     );
     ok(&json!({"pages": results}))
+}
+
+/// The Page's linked Instagram account, and whether the login granted what working it needs.
+fn instagram_link(p: &GrantedPage, granted: &[String]) -> Option<InstagramLink> {
+    let ig = p.instagram_business_account.as_ref()?;
+    let missing: Vec<String> = connect::missing(&connect::INSTAGRAM_PERMISSIONS, granted)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    Some(InstagramLink {
+        id: ig.id.clone(),
+        username: ig.username.clone(),
+        status: if missing.is_empty() {
+            "connected".into()
+        } else {
+            "missing_permissions".into()
+        },
+        missing_permissions: missing,
+    })
 }
 
 /// One Page's line in the connect answer.

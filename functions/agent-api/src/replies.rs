@@ -148,6 +148,14 @@ async fn prepare(
     let conv = ctx
         .conversation
         .ok_or(ApiFailure::NotFound("conversation"))?;
+    let chars = req.text.as_deref().map_or(0, |t| t.chars().count());
+    if chars > conv.channel.max_text_chars() {
+        return Err(ApiFailure::invalid(format!(
+            "text: {chars} characters; {} allows {}",
+            conv.channel,
+            conv.channel.max_text_chars()
+        )));
+    }
     if req.private && conv.channel.reply_route() != ReplyRoute::CommentReply {
         return Err(ApiFailure::invalid(
             "private: only comment conversations have private replies",

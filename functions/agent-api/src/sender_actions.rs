@@ -26,7 +26,8 @@ const TYPING_EVERY_MS: i64 = 5_000;
 
 /// Why a sender action cannot go to this conversation now (`None`: it can).
 fn not_possible(conv: &ConversationItem, now: i64) -> Option<&'static str> {
-    if conv.channel != Channel::Messenger {
+    // Messenger and Instagram Direct threads take sender actions (the same endpoint).
+    if !matches!(conv.channel, Channel::Messenger | Channel::Instagram) {
         return Some("no_thread");
     }
     if window_at(conv.last_inbound_at, false, now).state != WindowState::Open {

@@ -112,9 +112,8 @@ async fn parse_patch(
         },
     }
     match fields.get("description") {
-        None | Some(Value::Null) => {
-            patch.description = Some(None).filter(|_| fields.contains_key("description"))
-        }
+        None => {}
+        Some(Value::Null) => patch.description = Some(None),
         Some(Value::String(d)) if d.chars().count() > MAX_DESCRIPTION_LEN => problems.push(
             format!("description: at most {MAX_DESCRIPTION_LEN} characters"),
         ),

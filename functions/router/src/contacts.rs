@@ -3,7 +3,7 @@
 
 use pagedesk_shared::adapters::graph::GraphError;
 use pagedesk_shared::clock::{DAY_MS, HOUR_MS};
-use pagedesk_shared::domain::ProfileStatus;
+use pagedesk_shared::domain::{Channel, ProfileStatus};
 use pagedesk_shared::ids;
 use pagedesk_shared::store::{ContactItem, PageItem};
 
@@ -33,6 +33,7 @@ impl Router {
         &self,
         page: &PageItem,
         user: &str,
+        thread: Channel,
     ) -> Result<ContactItem, RouterError> {
         let cid = ids::contact_id(&page.page_id, user);
         let now = self.clock.now_ms();
@@ -40,7 +41,7 @@ impl Router {
             if c.profile_status != ProfileStatus::Fetched
                 && c.profile_retry_at.is_none_or(|t| t <= now)
             {
-                self.fill_profile(page, &mut c, now).await;
+                self.fill_profile(page, &mut c, thread, now).await;
                 self.store.update_contact_profile(&c, now).await?;
             }
             return Ok(c);
@@ -48,7 +49,7 @@ impl Router {
         let mut c = ContactItem::new(&page.account, &cid, &page.page_id, now);
         c.facebook_id = user.to_owned();
         c.profile_status = ProfileStatus::Pending;
-        self.fill_profile(page, &mut c, now).await;
+        self.fill_profile(page, &mut c, thread, now).await;
         if self.store.create_contact(&c).await? {
             tracing::info!(contact_id = %cid, profile = %c.profile_status, "contact created");
             return Ok(c);
@@ -60,7 +61,9 @@ impl Router {
             .unwrap_or(c))
     }
 
-    async fn fill_profile(&self, page: &PageItem, c: &mut ContactItem, now: i64) {
+    /// The profile of a Messenger person (User Profile API) or an Instagram one (the
+    /// Instagram user profile: name, username, picture).
+    async fn fill_profile(&self, page: &PageItem, c: &mut ContactItem, thread: Channel, now: i64) {
         let token = match self.secrets.get(&page.token_secret).await {
             Ok(Some(t)) => t,
             Ok(None) => {
@@ -73,9 +76,14 @@ impl Router {
                 return;
             }
         };
-        match self.graph.user_profile(&c.facebook_id, &token).await {
+        let profile = match thread {
+            Channel::Instagram => self.graph.instagram_profile(&c.facebook_id, &token).await,
+            _ => self.graph.user_profile(&c.facebook_id, &token).await,
+        };
+        match profile {
             Ok(p) => {
                 c.name = p.display_name();
+                c.username = p.username;
                 c.first_name = p.first_name;
                 c.last_name = p.last_name;
                 c.picture_url = p.profile_pic;

@@ -30,9 +30,9 @@ impl Router {
         let id = ids::new_id(ids::conversation_prefix(), now);
         msg.place(&page.account, &id);
         let (channel, hangs_from, post_id, subject) = match anchor {
-            Anchor::Contact => (Channel::Messenger, None, None, None),
-            Anchor::Post { post, .. } => (
-                Channel::Comment,
+            Anchor::Contact(thread) => (*thread, None, None, None),
+            Anchor::Post { post, channel } => (
+                *channel,
                 Some(post.anchor_ref()),
                 Some(post.post_id.clone()),
                 post.text.clone().map(|t| subject_of(&t)),
@@ -65,7 +65,7 @@ impl Router {
         let first = FirstMessage {
             msg,
             // Keyed by Meta (see `append`): its key is its dedupe.
-            mid: (!matches!(anchor, Anchor::Contact)).then_some(mid),
+            mid: (!matches!(anchor, Anchor::Contact(_))).then_some(mid),
             touch,
             events: std::slice::from_ref(&event),
             preface: &preface,
@@ -76,7 +76,7 @@ impl Router {
             .await?;
         if outcome == CreateOutcome::Created {
             tracing::info!(conversation_id = %id, %channel, message_id = %msg.id, "conversation opened");
-            if let (Anchor::Contact, Some(prev)) = (anchor, &last) {
+            if let (Anchor::Contact(_), Some(prev)) = (anchor, &last) {
                 self.carry_history(page, prev, &id).await;
             }
             return Ok((outcome, Some(conv)));

@@ -11,7 +11,9 @@
 //! test leads) is recorded as such instead of being retried.
 
 use pagedesk_shared::adapters::graph::GraphError;
-use pagedesk_shared::domain::{AuthorType, Direction, MessageKind, MessageStatus, ProfileStatus};
+use pagedesk_shared::domain::{
+    AuthorType, Channel, Direction, MessageKind, MessageStatus, ProfileStatus,
+};
 use pagedesk_shared::meta::event::timestamp_ms;
 use pagedesk_shared::meta::webhook::id_string;
 use pagedesk_shared::store::{AppendOutcome, ContactItem, Message, PageItem, PostItem, SentPart};
@@ -21,20 +23,22 @@ use crate::messaging::Anchor;
 use crate::{Router, RouterError};
 
 impl Router {
-    /// Appends a comment to its post's conversation. Comments do not open a Messenger window,
-    /// so they are not "inbound" for the window.
-    async fn append_comment(
+    /// Appends a comment to its post's conversation (`channel`: a Page post's comments or an
+    /// Instagram media item's). Comments do not open a messaging window, so they are not
+    /// "inbound" for the window.
+    pub(crate) async fn append_comment(
         &self,
         page: &PageItem,
         contact: ContactItem,
         post: PostItem,
         msg: Message,
         comment_id: &str,
+        channel: Channel,
     ) -> Result<AppendOutcome, RouterError> {
         self.append(
             page,
             contact,
-            &Anchor::Post { post },
+            &Anchor::Post { post, channel },
             msg,
             comment_id,
             false,
@@ -98,7 +102,15 @@ impl Router {
             .filter(|p| *p != post_id);
         if from == page.page_id {
             return self
-                .page_comment(page, &post_id, &comment_id, parent.as_deref(), text, at)
+                .page_comment(
+                    page,
+                    &post_id,
+                    &comment_id,
+                    parent.as_deref(),
+                    text,
+                    at,
+                    Channel::Comment,
+                )
                 .await;
         }
         let name = v
@@ -106,7 +118,7 @@ impl Router {
             .and_then(Value::as_str)
             .map(str::to_owned);
         let contact = self.commenter(page, &from, name).await?;
-        let post = self.post(page, &post_id).await?;
+        let post = self.post(page, &post_id, Channel::Comment).await?;
         let msg = Message {
             direction: Direction::In,
             author_type: AuthorType::Contact,
@@ -123,7 +135,7 @@ impl Router {
             ..Default::default()
         };
         let outcome = self
-            .append_comment(page, contact, post, msg, &comment_id)
+            .append_comment(page, contact, post, msg, &comment_id, Channel::Comment)
             .await?;
         tracing::info!(outcome = ?outcome, "comment");
         Ok(())
@@ -131,7 +143,8 @@ impl Router {
 
     /// The Page commented: our own public reply coming back, or a moderator answering on
     /// Facebook. Either way the Page's message, never a contact.
-    async fn page_comment(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn page_comment(
         &self,
         page: &PageItem,
         post_id: &str,
@@ -139,6 +152,7 @@ impl Router {
         parent: Option<&str>,
         text: Option<String>,
         at: i64,
+        channel: Channel,
     ) -> Result<(), RouterError> {
         if self
             .store
@@ -203,7 +217,7 @@ impl Router {
             return Ok(());
         }
         let outcome = self
-            .append_comment(page, contact, post, msg, comment_id)
+            .append_comment(page, contact, post, msg, comment_id, channel)
             .await?;
         tracing::info!(outcome = ?outcome, "the Page's own comment stored");
         Ok(())
@@ -279,8 +293,14 @@ impl Router {
         Ok(self.store.upsert_contact(&c, now).await?)
     }
 
-    /// The post, with its text fetched from Graph the first time it is seen.
-    async fn post(&self, page: &PageItem, post_id: &str) -> Result<PostItem, RouterError> {
+    /// The post (a Page's, or an Instagram media item: `channel`), with its text fetched from
+    /// Graph the first time it is seen.
+    pub(crate) async fn post(
+        &self,
+        page: &PageItem,
+        post_id: &str,
+        channel: Channel,
+    ) -> Result<PostItem, RouterError> {
         if let Some(p) = self
             .store
             .get_post(&page.account, &page.page_id, post_id)
@@ -290,7 +310,10 @@ impl Router {
         }
         let mut p = PostItem::new(&page.account, &page.page_id, post_id);
         match self.page_token(page).await {
-            Some(token) => match self.graph.post(post_id, &token).await {
+            Some(token) => match match channel {
+                Channel::InstagramComment => self.graph.instagram_media(post_id, &token).await,
+                _ => self.graph.post(post_id, &token).await,
+            } {
                 Ok(v) => {
                     p.text = v
                         .get("message")

@@ -17,7 +17,7 @@ use pagedesk_shared::adapters::graph::{GraphError, OldMessage};
 use pagedesk_shared::clock::DAY_MS;
 use pagedesk_shared::contracts::queue::{ImportJob, enqueue_import};
 use pagedesk_shared::domain::{
-    AuthorType, ConversationStatus, Direction, EventType, MessageStatus,
+    AuthorType, Channel, ConversationStatus, Direction, EventType, MessageStatus,
 };
 use pagedesk_shared::store::{EventItem, ImportKind, ImportProgress, Message, PageItem};
 use serde_json::json;
@@ -236,7 +236,7 @@ impl Router {
         if seen == 0 {
             return Ok((0, 0));
         }
-        let mut contact = self.ensure_contact(page, &psid).await?;
+        let mut contact = self.ensure_contact(page, &psid, Channel::Messenger).await?;
         // Messages that webhooks delivered meanwhile: Meta's history gives their time in seconds,
         // the webhook in milliseconds, so their Meta-made keys differ and only the mid tells.
         let mut known = std::collections::HashSet::new();
@@ -288,7 +288,14 @@ impl Router {
                 ..Default::default()
             };
             let outcome = self
-                .append(page, contact.clone(), &Anchor::Contact, msg, &m.id, inbound)
+                .append(
+                    page,
+                    contact.clone(),
+                    &Anchor::Contact(Channel::Messenger),
+                    msg,
+                    &m.id,
+                    inbound,
+                )
                 .await?;
             if outcome == pagedesk_shared::store::AppendOutcome::Stored {
                 stored += 1;

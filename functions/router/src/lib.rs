@@ -10,6 +10,7 @@ mod contacts;
 mod conversations;
 mod feed;
 mod import;
+mod instagram;
 mod media;
 mod messaging;
 
@@ -20,6 +21,7 @@ use pagedesk_shared::adapters::graph::GraphClient;
 use pagedesk_shared::adapters::secrets::SecretCache;
 use pagedesk_shared::adapters::sqs_batch::process_fifo;
 use pagedesk_shared::clock::Clock;
+use pagedesk_shared::domain::Channel;
 use pagedesk_shared::meta::event::{self, WebhookEvent};
 use pagedesk_shared::meta::webhook::{Field, InboundEvent};
 use pagedesk_shared::runtime::config::RouterConfig;
@@ -188,8 +190,22 @@ impl Router {
 
     pub async fn handle_event(&self, ev: InboundEvent) -> Result<(), RouterError> {
         let ttl = std::time::Duration::from_secs(self.cfg.settings_cache_seconds);
-        let Some(page) = self.pages.get(&self.store, &ev.page_id, ttl).await? else {
-            tracing::warn!(page_id = %ev.page_id, "event for a Page no account registered; skipped");
+        // Instagram's webhooks name the Instagram account; its Page was linked on connect.
+        let instagram = ev.object == "instagram";
+        let thread = if instagram {
+            Channel::Instagram
+        } else {
+            Channel::Messenger
+        };
+        let page = if instagram {
+            self.pages
+                .get_instagram(&self.store, &ev.page_id, ttl)
+                .await?
+        } else {
+            self.pages.get(&self.store, &ev.page_id, ttl).await?
+        };
+        let Some(page) = page else {
+            tracing::warn!(page_id = %ev.page_id, object = %ev.object, "event for a Page no account registered; skipped");
             return Ok(());
         };
         let parsed = match event::parse(&ev) {
@@ -207,6 +223,10 @@ impl Router {
             other => other,
         };
         let field = match &parsed {
+            WebhookEvent::Change { field, .. } if instagram && field.ends_with("comments") => {
+                "instagram_comment"
+            }
+            _ if instagram => "instagram",
             WebhookEvent::Change { field, .. } => field.as_str(),
             _ => "messaging",
         };
@@ -220,8 +240,11 @@ impl Router {
         }
         let last_try = ev.deferrals >= MAX_DEFERRALS;
         let handled = match parsed {
-            WebhookEvent::Inbound(m) => self.on_inbound(&page, m).await.map(|_| Handled::Done),
-            WebhookEvent::Echo(e) => self.on_echo(&page, e, last_try).await,
+            WebhookEvent::Inbound(m) => self
+                .on_inbound(&page, m, thread)
+                .await
+                .map(|_| Handled::Done),
+            WebhookEvent::Echo(e) => self.on_echo(&page, e, thread, last_try).await,
             WebhookEvent::Delivery {
                 user, watermark, ..
             } => {
@@ -243,10 +266,19 @@ impl Router {
                 self.on_edit(&page, &user, &mid, &text, num_edit, timestamp)
                     .await
             }
+            WebhookEvent::Unsent {
+                user,
+                mid,
+                timestamp,
+            } => self.on_unsent(&page, &user, &mid, timestamp).await,
             WebhookEvent::Ignored { kind } => {
                 tracing::info!(kind, "event kind has no effect on conversations; skipped");
                 Ok(Handled::Done)
             }
+            WebhookEvent::Change { field, value } if instagram => self
+                .on_instagram_change(&page, &field, &value)
+                .await
+                .map(|_| Handled::Done),
             WebhookEvent::Change { field, value } => self
                 .on_change(&page, &field, &value)
                 .await

@@ -58,7 +58,10 @@ impl Router {
             return;
         }
         for (i, a) in msg.attachments.iter().enumerate() {
-            if a.url.is_none() || a.stored != Some(false) || !media::is_media(&a.kind) {
+            // Pending is `stored: false` without a reason; one with a reason has its outcome
+            // already (Instagram's media is never copied).
+            let pending = a.stored == Some(false) && a.store_error.is_none();
+            if a.url.is_none() || !pending || !media::is_media(&a.kind) {
                 continue;
             }
             let job = MediaJob::new(&msg.account, &msg.conversation_id, msg.reference(), i);

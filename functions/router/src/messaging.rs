@@ -1,7 +1,9 @@
 //! Messenger events: conversation reuse, messages, echoes, receipts, reactions, edits (the
 //! contacts they come from: `contacts.rs`).
 
-use pagedesk_shared::domain::{AuthorType, Direction, EventType, MessageStatus, UnsnoozedBy};
+use pagedesk_shared::domain::{
+    AuthorType, Channel, Direction, EventType, MessageStatus, UnsnoozedBy,
+};
 use pagedesk_shared::ids;
 use pagedesk_shared::meta::event::{Echo, Inbound, Reaction};
 use pagedesk_shared::services::automatic;
@@ -18,8 +20,14 @@ use crate::{Handled, Router, RouterError};
 const SETTLE_ATTEMPTS: usize = 4;
 
 impl Router {
-    pub(crate) async fn on_inbound(&self, page: &PageItem, m: Inbound) -> Result<(), RouterError> {
-        let contact = self.ensure_contact(page, &m.user).await?;
+    /// A person's message in `thread` (Messenger or Instagram Direct).
+    pub(crate) async fn on_inbound(
+        &self,
+        page: &PageItem,
+        m: Inbound,
+        thread: Channel,
+    ) -> Result<(), RouterError> {
+        let contact = self.ensure_contact(page, &m.user, thread).await?;
         let msg = Message {
             direction: Direction::In,
             author_type: AuthorType::Contact,
@@ -30,6 +38,7 @@ impl Router {
             external_id: Some(m.mid.clone()),
             quick_reply_payload: m.quick_reply_payload,
             reply_to_mid: m.reply_to_mid,
+            story: m.story,
             postback: m.postback.and_then(|p| serde_json::to_value(p).ok()),
             referral: m.referral,
             standby: m.standby,
@@ -47,7 +56,7 @@ impl Router {
             return Ok(());
         }
         let outcome = self
-            .append(page, contact, &Anchor::Contact, msg, &m.mid, true)
+            .append(page, contact, &Anchor::Contact(thread), msg, &m.mid, true)
             .await?;
         tracing::info!(outcome = ?outcome, "inbound message");
         Ok(())
@@ -59,6 +68,7 @@ impl Router {
         &self,
         page: &PageItem,
         e: Echo,
+        thread: Channel,
         last_try: bool,
     ) -> Result<Handled, RouterError> {
         let ours = self
@@ -91,7 +101,7 @@ impl Router {
                 "echo of our own send that we have no record of; stored as the Page's message"
             );
         }
-        let contact = self.ensure_contact(page, &e.user).await?;
+        let contact = self.ensure_contact(page, &e.user, thread).await?;
         let msg = Message {
             direction: Direction::Out,
             author_type: AuthorType::Page,
@@ -106,7 +116,7 @@ impl Router {
             ..Default::default()
         };
         let outcome = self
-            .append(page, contact, &Anchor::Contact, msg, &e.mid, false)
+            .append(page, contact, &Anchor::Contact(thread), msg, &e.mid, false)
             .await?;
         tracing::info!(outcome = ?outcome, "echo from another tool stored as the Page's message");
         Ok(Handled::Done)
@@ -202,6 +212,29 @@ impl Router {
         Ok(Handled::Done)
     }
 
+    /// The person took a message back: it stays in the timeline marked removed (as a removed
+    /// comment does), so agents see that something was said and withdrawn.
+    pub(crate) async fn on_unsent(
+        &self,
+        page: &PageItem,
+        user: &str,
+        mid: &str,
+        at: i64,
+    ) -> Result<Handled, RouterError> {
+        let Some(guard) = self.find_message(page, user, mid).await? else {
+            return Ok(Handled::Waiting("the message of an unsend"));
+        };
+        if let Some(m) = self
+            .store
+            .get_message(&page.account, &guard.conversation_id, &guard.message_sk)
+            .await?
+        {
+            self.store.mark_removed(&m, at).await?;
+            tracing::info!(conversation_id = %guard.conversation_id, "message unsent");
+        }
+        Ok(Handled::Done)
+    }
+
     /// Where the message with Meta id `mid` is: a guard item (our sends, survey answers), else
     /// the person's latest conversation, then the one before it.
     async fn find_message(
@@ -251,12 +284,27 @@ impl Router {
         let mut contact = contact;
         // A person's Messenger messages are keyed by Meta (no guard item): see
         // `Store::append_keyed_by_meta`. Comments keep their guard: edits and removals find them by it.
-        let keyed = matches!(anchor, Anchor::Contact);
+        let keyed = matches!(anchor, Anchor::Contact(_));
         if keyed {
             msg.key_by_meta(mid);
         }
         let mut allow_older = false;
-        if self.cfg.bucket.is_some() {
+        let thread = match anchor {
+            Anchor::Contact(ch) => *ch,
+            Anchor::Post { channel, .. } => *channel,
+            Anchor::Lead { .. } => Channel::Lead,
+        };
+        if !thread.media_may_be_stored() {
+            // Meta's rules forbid keeping Instagram media: Meta's URL only, and why.
+            for a in msg
+                .attachments
+                .iter_mut()
+                .filter(|a| a.url.is_some() && pagedesk_shared::services::media::is_media(&a.kind))
+            {
+                a.stored = Some(false);
+                a.store_error = Some(pagedesk_shared::services::media::NOT_STORED_INSTAGRAM.into());
+            }
+        } else if self.cfg.bucket.is_some() {
             // Shown at once with Meta's URL; the copy follows (`media`).
             for a in msg
                 .attachments
@@ -376,7 +424,7 @@ impl Router {
                     if other == AppendOutcome::Stored
                         && !msg.imported
                         && msg.direction == Direction::In
-                        && matches!(anchor, Anchor::Contact)
+                        && matches!(anchor, Anchor::Contact(_))
                     {
                         self.after_message(page, &conv_id, &msg).await;
                     }
@@ -448,7 +496,7 @@ impl Router {
         anchor: &Anchor,
     ) -> Result<(Option<String>, Option<String>), RouterError> {
         Ok(match anchor {
-            Anchor::Contact => (
+            Anchor::Contact(_) => (
                 contact.active_conversation_id.clone(),
                 contact.last_conversation_id.clone(),
             ),
@@ -469,10 +517,12 @@ impl Router {
 /// What a conversation hangs from while it is open (the store's "owner" pointer; not the
 /// routing method `owner`, nor an assignee).
 pub(crate) enum Anchor {
-    /// Messenger: one open conversation per contact.
-    Contact,
-    /// Comments: one open conversation per post.
-    Post { post: PostItem },
+    /// A person's thread (Messenger or Instagram Direct, the conversation's channel): one
+    /// open conversation per contact.
+    Contact(Channel),
+    /// Comments: one open conversation per post (a Page's, or an Instagram media item's:
+    /// `channel`).
+    Post { post: PostItem, channel: Channel },
     /// Leads: one conversation per lead, hanging from a marker item (its owner reference).
     Lead { marker: AnchorRef, subject: String },
 }

@@ -288,7 +288,8 @@ impl Sender {
         }
     }
 
-    /// A reply in a comment conversation: in public under the comment (`POST /{comment}/comments`)
+    /// A reply in a comment conversation: in public under the comment (`POST /{comment}/comments`,
+    /// Instagram's `/{comment}/replies`)
     /// or Meta's one private reply to the commenter (`recipient.comment_id`, within 7 days).
     async fn send_comment_reply(
         &self,
@@ -322,7 +323,12 @@ impl Sender {
             if let Some(url) = msg.attachments.first().and_then(|a| a.url.clone()) {
                 body["attachment_url"] = json!(url);
             }
-            (format!("{comment}/comments"), body, "id")
+            // Facebook answers a comment on `/comments`, Instagram on `/replies`.
+            (
+                format!("{comment}/{}", conv.channel.public_reply_edge()),
+                body,
+                "id",
+            )
         };
         let started = self.clock.now_ms();
         match self.graph.post_json(&path, &body, &token).await {

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// Every permission pagedesk asks for at login.
-pub const PERMISSIONS: [&str; 8] = [
+pub const PERMISSIONS: [&str; 11] = [
     "pages_show_list",
     "pages_manage_metadata",
     "pages_messaging",
@@ -23,6 +23,9 @@ pub const PERMISSIONS: [&str; 8] = [
     "pages_manage_engagement",
     "leads_retrieval",
     "business_management",
+    "instagram_basic",
+    "instagram_manage_messages",
+    "instagram_manage_comments",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -45,6 +48,9 @@ pub struct PageRef {
     /// as for the Page's owner.
     #[serde(default = "every_task")]
     pub tasks: Vec<String>,
+    /// The Instagram professional account linked to the Page (`{"id", "username"}`).
+    #[serde(default)]
+    pub instagram_business_account: Option<Value>,
 }
 
 /// The tasks Meta lists for a person with full control of a Page.
@@ -442,10 +448,12 @@ impl Accounts {
                     k
                 }
             };
-            data.push(
-                json!({"id": p.id, "name": p.name, "access_token": token, "category": "Business",
-                             "tasks": p.tasks}),
-            );
+            let mut page = json!({"id": p.id, "name": p.name, "access_token": token,
+                "category": "Business", "tasks": p.tasks});
+            if let Some(ig) = &p.instagram_business_account {
+                page["instagram_business_account"] = ig.clone();
+            }
+            data.push(page);
         }
         Ok(data)
     }

@@ -76,6 +76,9 @@ pub struct Options {
     pub demo_page_id: String,
 }
 
+/// The demo Page's linked Instagram account (`make dev`).
+pub const DEMO_INSTAGRAM_ID: &str = "17841400000000001";
+
 fn env_or(k: &str, d: &str) -> String {
     std::env::var(k)
         .ok()
@@ -342,6 +345,10 @@ impl Stack {
                             streams: aws_sdk_dynamodbstreams::Client::new(
                                 &crate::aws::local_config(&ddb_url),
                             ),
+                            endpoint: ddb_url.clone(),
+                            http: pagedesk_shared::adapters::tls::reqwest_builder()
+                                .build()
+                                .unwrap_or_default(),
                             stream_arn: stream_arn.clone(),
                             batch_size: src.batch_size,
                             filters: src.filters.clone(),
@@ -474,6 +481,9 @@ impl Stack {
                     id: opts.demo_page_id.clone(),
                     name: "pagedesk demo Page".into(),
                     tasks: crate::facebook::EVERY_TASK.map(str::to_owned).to_vec(),
+                    instagram_business_account: Some(
+                        json!({"id": DEMO_INSTAGRAM_ID, "username": "pagedesk.demo"}),
+                    ),
                 }],
                 declined: vec![],
             });
@@ -548,6 +558,8 @@ impl Stack {
              \n\n  admin token (account {acct}):\n  {tok}\
              \n\n  send a signed test message from a Facebook user to the demo Page {page}:\
              \n  curl -s -X POST {sim}/_sim/messages -H 'content-type: application/json' -d '{{\"page_id\":\"{page}\",\"psid\":\"200000000000001\",\"text\":\"Hello from Messenger\"}}'\
+             \n  or to its Instagram account {ig} in Direct:\
+             \n  curl -s -X POST {sim}/_sim/instagram/messages -H 'content-type: application/json' -d '{{\"ig_id\":\"{ig}\",\"igsid\":\"300000000000001\",\"text\":\"Hello from Instagram\"}}'\
              \n\n  then list conversations:\
              \n  curl -s {api}/conversations -H 'authorization: Bearer {tok}'\
              \n\n  connect another Page the way an admin does (Facebook Login, simulated):\
@@ -557,6 +569,7 @@ impl Stack {
             vt = s("verify_token"),
             api = s("api_url"),
             sim = s("sim_url"),
+            ig = DEMO_INSTAGRAM_ID,
             web = s("web_url"),
             ddb = s("dynamodb_url"),
             moto = s("moto_url"),

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodbstreams::types::{AttributeValue, Record, ShardIteratorType};
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use serde_json::{Value, json};
 
 pub type StreamHandler =
@@ -24,6 +24,9 @@ struct Shard {
 
 pub struct StreamSource {
     pub streams: aws_sdk_dynamodbstreams::Client,
+    /// DynamoDB Local's URL and a client for GetRecords (see `read`).
+    pub endpoint: String,
+    pub http: reqwest::Client,
     pub stream_arn: String,
     pub batch_size: i32,
     pub filters: Vec<Value>,
@@ -33,10 +36,16 @@ pub struct StreamSource {
 impl StreamSource {
     pub async fn run(self) {
         let mut shards: BTreeMap<String, Shard> = BTreeMap::new();
+        let mut listed: Option<std::time::Instant> = None;
         loop {
             let cycle = crate::idle::stream_cycle_start();
-            if let Err(e) = self.discover(&mut shards).await {
-                tracing::warn!(error = %e, "stream: could not list shards");
+            // Shards are listed every few seconds, not every poll: DynamoDB Local's
+            // DescribeStream grows with the stream, and new shards are rare.
+            if listed.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
+                match self.discover(&mut shards).await {
+                    Ok(()) => listed = Some(std::time::Instant::now()),
+                    Err(e) => tracing::warn!(error = %e, "stream: could not list shards"),
+                }
             }
             let mut got = false;
             for (id, shard) in shards.iter_mut() {
@@ -48,8 +57,8 @@ impl StreamSource {
                         got |= !records.is_empty();
                         let last = records
                             .last()
-                            .and_then(|r| r.dynamodb.as_ref())
-                            .and_then(|d| d.sequence_number.clone());
+                            .and_then(|r| r["dynamodb"]["SequenceNumber"].as_str())
+                            .map(str::to_owned);
                         if !records.is_empty() && !self.hand_over(records).await {
                             // Failed: the same records again next cycle, from the same place.
                             continue;
@@ -70,7 +79,8 @@ impl StreamSource {
             }
             crate::idle::stream_cycle_end(cycle);
             if !got {
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                // Lambda polls a stream's shards four times a second.
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
         }
     }
@@ -128,24 +138,50 @@ impl StreamSource {
         Ok(())
     }
 
-    async fn read(&self, iterator: &str) -> Result<(Vec<Record>, Option<String>), String> {
-        let out = self
-            .streams
-            .get_records()
-            .shard_iterator(iterator)
-            .limit(1000)
+    /// One GetRecords, its records as DynamoDB Streams' JSON: Lambda hands the function that
+    /// JSON as it is (adding the source ARN), so it is passed through unparsed. (The SDK's
+    /// typed records refused some of DynamoDB Local's, "Union did not contain a valid
+    /// variant", and a shard stuck at such a record stopped every later one.) DynamoDB Local
+    /// checks no signature, only the key id and region it keeps databases apart by.
+    async fn read(&self, iterator: &str) -> Result<(Vec<Value>, Option<String>), String> {
+        let res = self
+            .http
+            .post(&self.endpoint)
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("x-amz-target", "DynamoDBStreams_20120810.GetRecords")
+            .header(
+                "authorization",
+                format!(
+                    "AWS4-HMAC-SHA256 Credential=test/20260101/{}/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+                    crate::iam::REGION
+                ),
+            )
+            .body(json!({"ShardIterator": iterator, "Limit": 1000}).to_string())
             .send()
             .await
-            .map_err(|e| aws_smithy_types::error::display::DisplayErrorContext(e).to_string())?;
-        Ok((out.records.unwrap_or_default(), out.next_shard_iterator))
+            .map_err(|e| e.without_url().to_string())?;
+        let ok = res.status().is_success();
+        let body: Value = res.json().await.map_err(|e| e.without_url().to_string())?;
+        if !ok {
+            return Err(format!(
+                "GetRecords: {}",
+                body["__type"].as_str().unwrap_or("error")
+            ));
+        }
+        let records = body["Records"].as_array().cloned().unwrap_or_default();
+        let next = body["NextShardIterator"].as_str().map(str::to_owned);
+        Ok((records, next))
     }
 
     /// Hands the records that pass the filters to the function in batches; `false` if it
     /// failed one (then all are handed over again: Lambda's retry of a stream batch).
-    async fn hand_over(&self, records: Vec<Record>) -> bool {
+    async fn hand_over(&self, records: Vec<Value>) -> bool {
         let passing: Vec<Value> = records
-            .iter()
-            .map(|r| lambda_record(r, &self.stream_arn))
+            .into_iter()
+            .map(|mut r| {
+                r["eventSourceARN"] = json!(self.stream_arn);
+                r
+            })
             .filter(|r| self.filters.is_empty() || self.filters.iter().any(|f| matches(f, r)))
             .collect();
         for chunk in passing.chunks(self.batch_size.max(1) as usize) {
@@ -159,51 +195,6 @@ impl StreamSource {
             }
         }
         true
-    }
-}
-
-/// A stream record as Lambda's event carries it.
-fn lambda_record(r: &Record, arn: &str) -> Value {
-    let d = r.dynamodb.as_ref();
-    let image = |m: Option<&std::collections::HashMap<String, AttributeValue>>| {
-        Value::Object(
-            m.into_iter()
-                .flatten()
-                .map(|(k, v)| (k.clone(), attribute(v)))
-                .collect(),
-        )
-    };
-    json!({
-        "eventID": r.event_id,
-        "eventName": r.event_name.as_ref().map(|n| n.as_str()),
-        "eventSource": "aws:dynamodb",
-        "eventVersion": "1.1",
-        "awsRegion": crate::iam::REGION,
-        "eventSourceARN": arn,
-        "dynamodb": {
-            "Keys": image(d.and_then(|d| d.keys.as_ref())),
-            "NewImage": image(d.and_then(|d| d.new_image.as_ref())),
-            "SequenceNumber": d.and_then(|d| d.sequence_number.clone()),
-            "StreamViewType": d.and_then(|d| d.stream_view_type.as_ref()).map(|v| v.as_str()),
-        }
-    })
-}
-
-/// DynamoDB's JSON form of an attribute value (`{"S": …}`, `{"N": …}`, `{"M": {…}}`, …).
-fn attribute(v: &AttributeValue) -> Value {
-    match v {
-        AttributeValue::S(s) => json!({"S": s}),
-        AttributeValue::N(n) => json!({"N": n}),
-        AttributeValue::Bool(b) => json!({"BOOL": b}),
-        AttributeValue::Null(_) => json!({"NULL": true}),
-        AttributeValue::Ss(l) => json!({"SS": l}),
-        AttributeValue::Ns(l) => json!({"NS": l}),
-        AttributeValue::L(l) => json!({"L": l.iter().map(attribute).collect::<Vec<_>>()}),
-        AttributeValue::M(m) => json!({"M": m
-            .iter()
-            .map(|(k, v)| (k.clone(), attribute(v)))
-            .collect::<serde_json::Map<_, _>>()}),
-        _ => Value::Null,
     }
 }
 

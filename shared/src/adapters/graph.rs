@@ -23,6 +23,9 @@ pub struct Profile {
     pub name: Option<String>,
     #[serde(default)]
     pub profile_pic: Option<String>,
+    /// Instagram's @handle (the Instagram user profile).
+    #[serde(default)]
+    pub username: Option<String>,
 }
 
 impl Profile {
@@ -178,6 +181,27 @@ impl GraphClient {
         .await
     }
 
+    /// An Instagram post or reel, in a Page post's terms (`message`, `permalink_url`,
+    /// `created_time`) so comments treat both alike.
+    pub async fn instagram_media(
+        &self,
+        media_id: &str,
+        page_token: &str,
+    ) -> Result<Value, GraphError> {
+        let v = self
+            .get(
+                media_id,
+                &[("fields", "caption,permalink,timestamp")],
+                page_token,
+            )
+            .await?;
+        Ok(serde_json::json!({
+            "message": v.get("caption"),
+            "permalink_url": v.get("permalink"),
+            "created_time": v.get("timestamp"),
+        }))
+    }
+
     /// Lead retrieval: the answers of a lead-ad form (`leads_retrieval`).
     pub async fn lead(&self, leadgen_id: &str, page_token: &str) -> Result<Value, GraphError> {
         self.get(
@@ -266,7 +290,10 @@ impl GraphClient {
         let mut after: Option<String> = None;
         // A bound far above any real account, so a cursor that never ends cannot loop for ever.
         for _ in 0..200 {
-            let mut q = vec![("fields", "id,name,access_token,tasks")];
+            let mut q = vec![(
+                "fields",
+                "id,name,access_token,tasks,instagram_business_account{id,username}",
+            )];
             if let Some(a) = &after {
                 q.push(("after", a));
             }
@@ -394,6 +421,24 @@ impl GraphClient {
         Ok(list.data)
     }
 
+    /// Instagram user profile (the Page's token, the Instagram-scoped id):
+    /// `GET /{igsid}?fields=name,username,profile_pic`. Meta answers only for people who wrote
+    /// to the account.
+    pub async fn instagram_profile(
+        &self,
+        igsid: &str,
+        page_token: &str,
+    ) -> Result<Profile, GraphError> {
+        let v = self
+            .get(
+                igsid,
+                &[("fields", "name,username,profile_pic")],
+                page_token,
+            )
+            .await?;
+        serde_json::from_value(v).map_err(|e| GraphError::Decode(e.to_string()))
+    }
+
     /// User Profile API: `GET /{psid}?fields=first_name,last_name,name,profile_pic`.
     pub async fn user_profile(&self, psid: &str, page_token: &str) -> Result<Profile, GraphError> {
         let v = self
@@ -432,6 +477,17 @@ pub struct GrantedPage {
     pub access_token: Option<String>,
     #[serde(default)]
     pub tasks: Vec<String>,
+    /// The Instagram professional account linked to the Page, if any.
+    #[serde(default)]
+    pub instagram_business_account: Option<InstagramAccount>,
+}
+
+/// An Instagram professional account as Graph names it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct InstagramAccount {
+    pub id: String,
+    #[serde(default)]
+    pub username: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

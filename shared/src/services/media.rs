@@ -21,6 +21,10 @@ pub const MAX_REDIRECTS: usize = 3;
 
 /// Attachment types whose URL is a file worth keeping (a `fallback` is a shared link, a
 /// `template` a card: their URLs are web pages, not media).
+/// Why an Instagram attachment has no copy (`store_error`): the inbox shows Meta's URL while it
+/// lasts, then a placeholder.
+pub const NOT_STORED_INSTAGRAM: &str = "not stored: Meta's Instagram rules forbid keeping copies of Instagram media; Meta's URL expires";
+
 pub fn is_media(kind: &str) -> bool {
     matches!(kind, "image" | "video" | "audio" | "file" | "sticker")
 }

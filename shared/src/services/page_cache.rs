@@ -31,6 +31,23 @@ impl PageCache {
         Ok(page)
     }
 
+    /// The Page an Instagram account belongs to (cached under `ig:<id>`).
+    pub async fn get_instagram(
+        &self,
+        store: &Store,
+        ig_id: &str,
+        found_ttl: Duration,
+    ) -> crate::Result<Option<PageItem>> {
+        let key = format!("ig:{ig_id}");
+        let ttl = |p: &Option<PageItem>| if p.is_some() { found_ttl } else { MISSING_TTL };
+        if let Some(p) = self.entries.fresh(&key, ttl) {
+            return Ok(p);
+        }
+        let page = store.page_of_instagram(ig_id).await?;
+        self.entries.put(key, page.clone());
+        Ok(page)
+    }
+
     /// Forgets a Page, so the next lookup reads it (after the Page refused its cached token).
     pub fn invalidate(&self, page_id: &str) {
         self.entries.remove(page_id);

@@ -22,6 +22,9 @@ pub struct ContactItem {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub picture_url: Option<String>,
+    /// Instagram: the person's @handle (from the Instagram user profile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
     pub profile_status: ProfileStatus,
     /// When to ask the User Profile API again after a refusal.
     pub profile_retry_at: Option<i64>,
@@ -179,7 +182,13 @@ impl Store {
             .value(":ps", s(c.profile_status.as_str()))
             .set("updated_at = :u")
             .value(":u", n(now))
-            .set_present(&[c.names().as_slice(), &[("picture_url", &c.picture_url)]].concat())
+            .set_present(
+                &[
+                    c.names().as_slice(),
+                    &[("picture_url", &c.picture_url), ("username", &c.username)],
+                ]
+                .concat(),
+            )
             .set_or_remove("profile_retry_at", ":r", c.profile_retry_at.map(n));
         self.update_item(u.build(&self.table, &c.pk, &c.sk)?)
             .send()
@@ -210,7 +219,11 @@ impl Store {
             .set_present(
                 &[
                     c.names().as_slice(),
-                    &[("email", &c.email), ("phone", &c.phone)],
+                    &[
+                        ("email", &c.email),
+                        ("phone", &c.phone),
+                        ("username", &c.username),
+                    ],
                 ]
                 .concat(),
             );
@@ -337,7 +350,7 @@ impl Store {
             .key("pk", s(&c.pk))
             .key("sk", s(&c.sk))
             // No new profile lookup either: the person asked to be forgotten.
-            .update_expression("SET erased = :t, profile_status = :ps, profile_retry_at = :never, updated_at = :u REMOVE #name, first_name, last_name, picture_url, email, phone")
+            .update_expression("SET erased = :t, profile_status = :ps, profile_retry_at = :never, updated_at = :u REMOVE #name, first_name, last_name, picture_url, username, email, phone")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#name", "name")
             .expression_attribute_values(":t", AttributeValue::Bool(true))

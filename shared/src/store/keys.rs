@@ -6,6 +6,7 @@
 //! |---|---|---|---|---|---|
 //! | page | `PAGE#<page>` | `PAGE` | `ACC#<a>#PAGES` / page | | |
 //! | (page, its next health check) | | | due: `DUE#<minute>` / `<ms:013>#<a>#PAGE#<page>` | | |
+//! | Instagram account → its Page | `IGACCOUNT#<ig id>` | `IGACCOUNT` | | | |
 //! | Facebook user's connection of a Page | `FBUSER#<asid>` | `PAGE#<page>` | | | |
 //! | copy of a media URL (guard) | `ACC#<a>#MEDIA#<sha256 of url>` | `MEDIA` | | | |
 //! | agent's upload | `ACC#<a>` | `UPLOAD#<id>` | | | |
@@ -157,4 +158,8 @@ pub fn webhook_deliveries(a: &str, webhook: &str) -> String {
 /// queues many at once).
 pub fn delivery_sk(queued_ms: i64, event_id: &str, delivery: &str) -> String {
     format!("DLV#{queued_ms:013}#{event_id}#{delivery}")
+}
+pub const INSTAGRAM_SK: &str = "IGACCOUNT";
+pub fn instagram(ig_id: &str) -> String {
+    format!("IGACCOUNT#{ig_id}")
 }

@@ -34,6 +34,9 @@ pub struct Message {
     pub private: bool,
     pub quick_reply_payload: Option<String>,
     pub reply_to_mid: Option<String>,
+    /// Instagram: the story the person answered (`id`, `url`: Meta's, never copied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub story: Option<Value>,
     pub postback: Option<Value>,
     pub referral: Option<Value>,
     pub reaction: Option<Value>,

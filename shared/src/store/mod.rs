@@ -63,7 +63,7 @@ pub use outbound::{
     folds_into_feed,
 };
 pub use page_settings::{PageSettings, SettingField};
-pub use pages::{DeletionItem, FbUserLink, ImportKind, ImportProgress, PageItem};
+pub use pages::{DeletionItem, FbUserLink, ImportKind, ImportProgress, InstagramLink, PageItem};
 pub use posts::PostItem;
 pub use rules::RulesItem;
 pub use schedule::{Due, DueRef, Timer};

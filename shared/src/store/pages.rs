@@ -60,11 +60,42 @@ pub struct PageItem {
     /// When a send first met Meta's EU/Japan privacy restriction (10/2018336).
     #[serde(default)]
     pub privacy_restricted_at: Option<i64>,
+    /// The Instagram professional account linked to the Page, as connecting found it.
+    #[serde(default)]
+    pub instagram: Option<InstagramLink>,
     /// The next health check, in the scheduler's `due` index.
     #[serde(default)]
     pub(in crate::store) duepk: Option<String>,
     #[serde(default)]
     pub(in crate::store) duesk: Option<String>,
+}
+
+/// A Page's linked Instagram account and whether pagedesk may work it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct InstagramLink {
+    pub id: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// `connected`, or `missing_permissions` (`missing_permissions` names them).
+    pub status: String,
+    #[serde(default)]
+    pub missing_permissions: Vec<String>,
+}
+
+/// Which Page an Instagram account's webhooks belong to (`IGACCOUNT#<id>`): Meta names the
+/// Instagram account in `entry[].id`, not the Page.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct InstagramIndex {
+    pk: String,
+    sk: String,
+    page_id: String,
+    account: String,
+}
+
+impl Row for InstagramIndex {
+    fn keys(&self) -> Option<(String, String)> {
+        Some((self.pk.clone(), self.sk.clone()))
+    }
 }
 
 /// A history import's state, kept on the Page so that a crashed step resumes where the last
@@ -191,6 +222,7 @@ impl PageItem {
             last_webhook_at: None,
             private_to: None,
             privacy_restricted_at: None,
+            instagram: None,
             duepk: None,
             duesk: None,
         }
@@ -222,6 +254,47 @@ impl Store {
             .send()
             .await;
         written(res, "PutItem")
+    }
+
+    /// Points Instagram account `ig_id`'s webhooks at `page`.
+    pub async fn link_instagram(&self, page: &PageItem, ig_id: &str) -> Result<()> {
+        self.put(&InstagramIndex {
+            pk: keys::instagram(ig_id),
+            sk: keys::INSTAGRAM_SK.into(),
+            page_id: page.page_id.clone(),
+            account: page.account.clone(),
+        })
+        .await
+    }
+
+    /// The Page an Instagram account's webhooks belong to.
+    pub async fn page_of_instagram(&self, ig_id: &str) -> Result<Option<PageItem>> {
+        let Some(link) = self
+            .get::<InstagramIndex>(keys::instagram(ig_id), keys::INSTAGRAM_SK.into(), false)
+            .await?
+        else {
+            return Ok(None);
+        };
+        // A Page that was forgotten or moved on leaves its link pointing nowhere.
+        Ok(self
+            .get_page(&link.page_id)
+            .await?
+            .filter(|p| p.account == link.account))
+    }
+
+    /// Forgets the link of `ig_id` if it still points at `page_id`.
+    pub async fn unlink_instagram(&self, ig_id: &str, page_id: &str) -> Result<()> {
+        let res = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::instagram(ig_id)))
+            .key("sk", s(keys::INSTAGRAM_SK))
+            .condition_expression("page_id = :p")
+            .expression_attribute_values(":p", s(page_id))
+            .send()
+            .await;
+        written(res, "DeleteItem").map(|_| ())
     }
 
     pub async fn delete_page(&self, account: &str, page_id: &str) -> Result<bool> {

@@ -9,6 +9,8 @@
 //!
 //! Run: `make bench` (starts its own stack), or with `PAGEDESK_STACK_FILE` set.
 
+#[path = "bench/instagram.rs"]
+mod instagram;
 #[path = "bench/page_inbox.rs"]
 mod page_inbox;
 #[path = "bench/webhooks.rs"]
@@ -407,6 +409,7 @@ async fn main() {
     match std::env::var("PAGEDESK_BENCH_ONLY").as_deref() {
         Ok("workday") => return workday::workday(&stack, &clients).await,
         Ok("webhooks") => return webhooks::webhooks(&stack, &clients).await,
+        Ok("instagram") => return instagram::instagram(&stack, &clients).await,
         _ => {}
     }
     let t = stack.tenant().await;
@@ -696,6 +699,7 @@ async fn main() {
     page_inbox::reconciliation(&stack, &clients).await;
     workday::workday(&stack, &clients).await;
     webhooks::webhooks(&stack, &clients).await;
+    instagram::instagram(&stack, &clients).await;
     scheduler_minute(&stack).await;
     sweeper_minute(&stack).await;
 }

@@ -322,6 +322,10 @@ fn default_answer(
             }
             axum::Json(json!({"recipient_id": body.pointer("/recipient/id").cloned().unwrap_or(Value::Null), "message_id": mid})).into_response()
         }
+        // Instagram's public reply: a new comment id (no echo here).
+        (&Method::POST, [_, "replies"]) => {
+            axum::Json(json!({"id": sim.next_id("1790")})).into_response()
+        }
         (&Method::POST, [parent, "comments"]) => {
             let object = parent.split('_').next().unwrap_or("0");
             let id = format!("{object}_{}", sim.next_id("9"));
@@ -339,20 +343,40 @@ fn default_answer(
             lead_answer(sim, node)
         }
         (&Method::GET, [node]) if node.contains('_') => post_answer(sim, node),
+        // An Instagram post or reel (numeric ids, asked for its caption).
+        (&Method::GET, [node])
+            if query
+                .get("fields")
+                .and_then(Value::as_str)
+                .is_some_and(|f| f.contains("caption")) =>
+        {
+            axum::Json(json!({
+                "id": node,
+                "caption": format!("Instagram post {node}"),
+                "permalink": format!("https://www.instagram.com/p/{node}/"),
+                "timestamp": "2026-12-01T10:00:00+0000",
+            }))
+            .into_response()
+        }
         (&Method::GET, [node]) => {
             let users = sim.state().users.get(*node).cloned();
             match users {
                 Some(u) => axum::Json(u).into_response(),
                 None if node.chars().all(|c| c.is_ascii_digit()) => {
                     let tail = &node[node.len().saturating_sub(4)..];
-                    axum::Json(json!({
+                    let mut person = json!({
                         "id": node,
                         "first_name": "Test",
                         "last_name": format!("Person {tail}"),
                         "name": format!("Test Person {tail}"),
                         "profile_pic": format!("https://sim.invalid/pics/{node}.jpg"),
-                    }))
-                    .into_response()
+                    });
+                    // The Instagram user profile names a handle too.
+                    let fields = query.get("fields").and_then(Value::as_str).unwrap_or("");
+                    if fields.split(',').any(|f| f == "username") {
+                        person["username"] = json!(format!("test.person.{tail}"));
+                    }
+                    axum::Json(person).into_response()
                 }
                 None => graph_error(StatusCode::BAD_REQUEST, 100, "Unsupported get request."),
             }

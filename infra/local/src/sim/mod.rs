@@ -40,6 +40,12 @@
 //!   `"drop_webhook": true` the message only joins the Page's history (the Conversations API
 //!   lists it) and no webhook is sent, as when Meta's delivery is lost.
 //! - `POST /_sim/webhook` `{"payload": {...}}` or a raw JSON body: signs and delivers any payload.
+//! - `POST /_sim/instagram/messages` `{"ig_id", "igsid", "text"?, "attachments"?,
+//!   "story_reply"?: {"id", "url"}, "mid"?}`: a person writes to the Instagram account linked to
+//!   a Page; the webhook is `object: instagram` with the account's id in `entry[].id`.
+//! - `POST /_sim/instagram/comments` `{"ig_id", "igsid", "username"?, "text", "media_id",
+//!   "comment_id"?, "parent_id"?}`: a person comments on the account's post or reel (a
+//!   `comments` change). Public replies (`POST /{comment_id}/replies`) answer a new id.
 //! - `PUT /_sim/media/{name}` (bytes, with their content type), `GET` serves them, `DELETE`
 //!   makes the URL expire (404): what attachment URLs point at in tests. `/_sim/failures`
 //!   applies to `GET` (its status only); `GET /_sim/media-gets/{name}` lists the statuses
@@ -97,6 +103,8 @@ struct SimState {
     media: HashMap<String, (String, Bytes)>,
     /// The status each `GET /_sim/media/{name}` was answered with, in order.
     media_gets: HashMap<String, Vec<u16>>,
+    /// When each Instagram Direct message was first sent: a redelivery keeps it, as Meta's do.
+    instagram_times: HashMap<String, i64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -236,6 +244,8 @@ impl Sim {
             .route("/_sim/data-deletion", post(send_data_deletion))
             .route("/_sim/users/{psid}", put(put_user))
             .route("/_sim/messages", post(user_message))
+            .route("/_sim/instagram/messages", post(instagram_message))
+            .route("/_sim/instagram/comments", post(instagram_comment))
             .route("/_sim/webhook", post(deliver_raw))
             .route("/_sim/settings", put(put_settings))
             .route("/_sim/posts/{id}", put(put_post))
@@ -550,6 +560,84 @@ async fn user_message(State(sim): State<Sim>, body: Bytes) -> Response {
     let payload = json!({"object": "page", "entry": [{"id": m.page_id, "time": now, "messaging": [{
         "sender": {"id": m.psid}, "recipient": {"id": m.page_id}, "timestamp": now, "message": message}]}]});
     deliver_response(&sim, payload, Some(mid)).await
+}
+
+/// `POST /_sim/instagram/messages`: a person writes to an Instagram account in Direct.
+#[derive(Deserialize)]
+struct InstagramMessage {
+    ig_id: String,
+    igsid: String,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    attachments: Option<Value>,
+    /// `{"id", "url"}`: the message answers that story.
+    #[serde(default)]
+    story_reply: Option<Value>,
+    #[serde(default)]
+    mid: Option<String>,
+}
+
+async fn instagram_message(State(sim): State<Sim>, body: Bytes) -> Response {
+    let m: InstagramMessage = match serde_json::from_slice(&body) {
+        Ok(m) => m,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    let mid = m.mid.unwrap_or_else(|| sim.next_id("aWdfZAG1faWQ"));
+    let now = *sim
+        .state()
+        .instagram_times
+        .entry(mid.clone())
+        .or_insert_with(chrono_now_ms);
+    let mut message = json!({"mid": mid});
+    if let Some(t) = m.text {
+        message["text"] = json!(t);
+    }
+    if let Some(a) = m.attachments {
+        message["attachments"] = a;
+    }
+    if let Some(story) = m.story_reply {
+        message["reply_to"] = json!({"story": story});
+    }
+    // Meta's shape: the Instagram account in `entry[].id` and as recipient.
+    let payload = json!({"object": "instagram", "entry": [{"id": m.ig_id, "time": now, "messaging": [{
+        "sender": {"id": m.igsid}, "recipient": {"id": m.ig_id}, "timestamp": now, "message": message}]}]});
+    deliver_response(&sim, payload, Some(mid)).await
+}
+
+/// `POST /_sim/instagram/comments`: a person comments on the Instagram account's media.
+#[derive(Deserialize)]
+struct InstagramComment {
+    ig_id: String,
+    igsid: String,
+    #[serde(default)]
+    username: Option<String>,
+    text: String,
+    media_id: String,
+    #[serde(default)]
+    comment_id: Option<String>,
+    #[serde(default)]
+    parent_id: Option<String>,
+}
+
+async fn instagram_comment(State(sim): State<Sim>, body: Bytes) -> Response {
+    let c: InstagramComment = match serde_json::from_slice(&body) {
+        Ok(c) => c,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    let id = c.comment_id.unwrap_or_else(|| sim.next_id("1790"));
+    let mut value = json!({
+        "id": id,
+        "from": {"id": c.igsid, "username": c.username.unwrap_or_else(|| "someone".into())},
+        "text": c.text,
+        "media": {"id": c.media_id, "media_product_type": "FEED"},
+    });
+    if let Some(p) = c.parent_id {
+        value["parent_id"] = json!(p);
+    }
+    let payload = json!({"object": "instagram", "entry": [{"id": c.ig_id, "time": chrono_now_ms() / 1000,
+        "changes": [{"field": "comments", "value": value}]}]});
+    deliver_response(&sim, payload, Some(id)).await
 }
 
 async fn deliver_raw(State(sim): State<Sim>, body: Bytes) -> Response {

@@ -250,9 +250,13 @@ impl Outbound<'_> {
         u.condition("(attribute_not_exists(last_message_at) OR last_message_at <= :t)");
         if let Some(at) = in_window {
             let mut channels = Vec::new();
+            // Only channels whose text limit this text fits: a longer one (Instagram's 1000)
+            // takes the path that reads the conversation and says why.
+            let chars = msg.text.as_deref().map_or(0, |t| t.chars().count());
             for (i, ch) in crate::domain::Channel::ALL
                 .iter()
                 .filter(|c| c.reply_route() == crate::domain::ReplyRoute::SendApi)
+                .filter(|c| c.max_text_chars() >= chars)
                 .enumerate()
             {
                 channels.push(format!(":ch{i}"));

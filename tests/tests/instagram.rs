@@ -1,0 +1,389 @@
+//! Instagram Direct through the Page's linked Instagram account (issue 28, first part): connect
+//! finds the account and checks its permissions, Direct messages become `instagram`
+//! conversations with the person's username, media keeps Meta's URL only, and replies go out
+//! through the Send API to the Instagram-scoped id.
+
+use pagedesk_e2e::{Stack, eventually, unique};
+use serde_json::{Value, json};
+
+/// A Page with a linked Instagram account, connected through the simulated Facebook Login by a
+/// person who declined `declined`; (account, page id, Instagram account id, connect answer).
+async fn connect(
+    stack: &Stack,
+    declined: &[&str],
+    linked: bool,
+) -> (String, String, String, Value) {
+    let n = unique();
+    let account = format!("acct-ig-{n}");
+    let page_id = format!("9{n:014}");
+    let ig_id = format!("178414{n:011}");
+    let mut page = json!({"id": page_id, "name": "Shop"});
+    if linked {
+        page["instagram_business_account"] = json!({"id": ig_id, "username": "shop.ig"});
+    }
+    let login = stack
+        .sim(
+            "POST",
+            "/_sim/fb-users",
+            Some(json!({"id": format!("7{n:014}"), "name": "Owner", "pages": [page], "declined": declined})),
+        )
+        .await;
+    let (status, v) = stack
+        .api(
+            "POST",
+            "/pages/connect",
+            Some(&stack.admin(&account)),
+            Some(json!({"user_access_token": login["user_access_token"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "connect: {v}");
+    assert_eq!(v["pages"][0]["result"], "connected", "{v}");
+    (account, page_id, ig_id, v)
+}
+
+async fn dm(stack: &Stack, ig_id: &str, igsid: &str, message: Value) -> Value {
+    let mut body = json!({"ig_id": ig_id, "igsid": igsid});
+    for (k, v) in message.as_object().cloned().unwrap_or_default() {
+        body[k] = v;
+    }
+    let v = stack
+        .sim("POST", "/_sim/instagram/messages", Some(body))
+        .await;
+    assert_eq!(v["webhook_status"], 200, "{v}");
+    v
+}
+
+/// The Send API calls with a message (not sender actions) addressed to `recipient`.
+async fn sends_to(stack: &Stack, recipient: &str) -> Vec<Value> {
+    stack
+        .sim("GET", "/_sim/requests", None)
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| {
+            r["method"] == "POST" && r["path"].as_str().is_some_and(|p| p.ends_with("/messages"))
+        })
+        .filter(|r| r["body"]["recipient"]["id"] == recipient && r["body"]["message"].is_object())
+        .collect()
+}
+
+#[tokio::test]
+async fn direct_messages_become_one_instagram_conversation_and_replies_reach_the_person() {
+    let stack = Stack::connect();
+    let (account, page_id, ig_id, answer) = connect(&stack, &[], true).await;
+    assert_eq!(
+        answer["pages"][0]["instagram"],
+        json!({"id": ig_id, "username": "shop.ig", "status": "connected", "missing_permissions": []})
+    );
+    let admin = stack.admin(&account);
+    let page = stack.get(&format!("/pages/{page_id}"), &admin).await;
+    assert_eq!(page["instagram"]["id"], ig_id.as_str(), "{page}");
+    assert_eq!(page["channels"]["instagram"], true);
+
+    // A message, a story reply and an image; the first delivered four times.
+    let igsid = format!("3{:014}", unique());
+    let image = format!("{}/_sim/media/ig-{}", stack.s("sim_url"), unique());
+    let first = dm(
+        &stack,
+        &ig_id,
+        &igsid,
+        json!({"text": "do you ship to Riga?"}),
+    )
+    .await;
+    for _ in 0..3 {
+        dm(
+            &stack,
+            &ig_id,
+            &igsid,
+            json!({"text": "do you ship to Riga?", "mid": first["mid"]}),
+        )
+        .await;
+    }
+    dm(
+        &stack,
+        &ig_id,
+        &igsid,
+        json!({"text": "love this one", "story_reply": {"id": "story-1", "url": "https://lookaside.example/story-1"}}),
+    )
+    .await;
+    dm(
+        &stack,
+        &ig_id,
+        &igsid,
+        json!({"attachments": [{"type": "image", "payload": {"url": image}}]}),
+    )
+    .await;
+    let (conv, _) = stack
+        .messages_when(
+            &account,
+            &page_id,
+            &igsid,
+            "three Instagram messages",
+            20,
+            |m| m.len() >= 3,
+        )
+        .await;
+    stack.settled().await;
+    let msgs = stack.all_messages(&conv, &admin).await;
+    assert_eq!(msgs.len(), 3, "the repeated event is stored once: {msgs:?}");
+    let c = stack.get(&format!("/conversations/{conv}"), &admin).await;
+    assert_eq!(c["channel"], "instagram", "{c}");
+    let contact = stack
+        .get(
+            &format!(
+                "/contacts/{}",
+                c["contact"]["id"].as_str().unwrap_or_default()
+            ),
+            &admin,
+        )
+        .await;
+    assert!(
+        contact["username"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("test.person.")),
+        "{contact}"
+    );
+    assert_eq!(
+        msgs[1]["story"],
+        json!({"id": "story-1", "url": "https://lookaside.example/story-1"})
+    );
+    let a = &msgs[2]["attachments"][0];
+    assert_eq!(
+        (a["stored"].as_bool(), a["url"].as_str()),
+        (Some(false), Some(image.as_str())),
+        "{a}"
+    );
+    assert!(
+        a["store_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("Instagram")),
+        "{a}"
+    );
+    // Never fetched: Meta's rules forbid keeping Instagram media.
+    let name = image.rsplit('/').next().unwrap_or_default();
+    let gets = stack
+        .sim("GET", &format!("/_sim/media-gets/{name}"), None)
+        .await;
+    assert_eq!(gets, json!([]), "the image was fetched");
+
+    // Replies go to the Instagram-scoped id through the Send API, within Instagram's limits.
+    let (status, v) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{conv}/messages"),
+            Some(&admin),
+            Some(json!({"text": "Yes, 3 days."})),
+        )
+        .await;
+    assert_eq!(status, 202, "{v}");
+    let (status, v) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{conv}/messages"),
+            Some(&admin),
+            Some(json!({"attachments": [{"type": "image", "url": "https://example.com/box.jpg"}]})),
+        )
+        .await;
+    assert_eq!(status, 202, "{v}");
+    let (status, v) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{conv}/messages"),
+            Some(&admin),
+            Some(json!({"text": "x".repeat(1001)})),
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("1000")),
+        "{v}"
+    );
+    let sent = eventually("two sends to the Instagram-scoped id", 20, || async {
+        let s = sends_to(&stack, &igsid).await;
+        (s.len() >= 2).then_some(s)
+    })
+    .await;
+    assert_eq!(sent[0]["body"]["message"]["text"], "Yes, 3 days.");
+    assert_eq!(sent[1]["body"]["message"]["attachment"]["type"], "image");
+    assert_eq!(sent[0]["body"]["messaging_type"], "RESPONSE");
+
+    // The person unsends the story reply and reads our answer (Instagram's shapes: the
+    // message with `is_deleted`, a read naming a mid).
+    let story_mid = msgs[1]["external_id"].as_str().expect("a mid").to_owned();
+    let now = pagedesk_e2e::now_ms();
+    for item in [
+        json!({"sender": {"id": igsid}, "recipient": {"id": ig_id}, "timestamp": now,
+               "message": {"mid": story_mid, "is_deleted": true}}),
+        json!({"sender": {"id": igsid}, "recipient": {"id": ig_id}, "timestamp": now + 1,
+               "read": {"mid": "any-of-ours"}}),
+    ] {
+        let payload = json!({"object": "instagram", "entry": [{"id": ig_id, "time": now, "messaging": [item]}]});
+        let v = stack
+            .sim("POST", "/_sim/webhook", Some(json!({"payload": payload})))
+            .await;
+        assert_eq!(v["webhook_status"], 200, "{v}");
+    }
+    let after = eventually("the unsend and the read", 20, || async {
+        let m = stack.all_messages(&conv, &admin).await;
+        let removed = m
+            .iter()
+            .any(|m| m["external_id"] == story_mid.as_str() && m["removed_at"].is_string());
+        let read = m
+            .iter()
+            .any(|m| m["text"] == "Yes, 3 days." && m["status"] == "read");
+        (removed && read).then_some(m)
+    })
+    .await;
+    assert_eq!(after.len(), 5, "nothing added by either: {after:?}");
+}
+
+#[tokio::test]
+async fn a_page_without_instagram_or_its_permissions_is_reported_and_messenger_keeps_working() {
+    let stack = Stack::connect();
+    let (_, plain_page, _, plain) = connect(&stack, &[], false).await;
+    assert_eq!(plain["pages"][0]["instagram"], Value::Null, "{plain}");
+    let (account, page_id, ig_id, answer) =
+        connect(&stack, &["instagram_manage_messages"], true).await;
+    assert_eq!(
+        answer["pages"][0]["instagram"]["status"], "missing_permissions",
+        "{answer}"
+    );
+    assert_eq!(
+        answer["pages"][0]["instagram"]["missing_permissions"],
+        json!(["instagram_manage_messages"])
+    );
+    // Messenger works as ever on both.
+    for (acct, page) in [
+        (None, plain_page.as_str()),
+        (Some(account.as_str()), page_id.as_str()),
+    ] {
+        let psid = format!("5{:014}", unique());
+        let v = stack
+            .sim(
+                "POST",
+                "/_sim/messages",
+                Some(json!({"page_id": page, "psid": psid, "text": "hi"})),
+            )
+            .await;
+        assert_eq!(v["webhook_status"], 200);
+        if let Some(acct) = acct {
+            stack
+                .messages_when(acct, page, &psid, "a Messenger message", 20, |m| {
+                    m.len() == 1
+                })
+                .await;
+        }
+    }
+    // An Instagram account no Page of any account links to: acknowledged, nothing stored.
+    let stranger = format!("178419{:011}", unique());
+    dm(
+        &stack,
+        &stranger,
+        &format!("3{:014}", unique()),
+        json!({"text": "hello?"}),
+    )
+    .await;
+    // The linked account's Direct messages still arrive (what Meta delivers is kept; the
+    // missing permission is for the admin to grant before replies can go out).
+    let igsid = format!("3{:014}", unique());
+    dm(&stack, &ig_id, &igsid, json!({"text": "hi on Instagram"})).await;
+    stack
+        .messages_when(
+            &account,
+            &page_id,
+            &igsid,
+            "an Instagram message",
+            20,
+            |m| m.len() == 1,
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn an_instagram_comment_is_answered_in_public_and_once_in_private() {
+    let stack = Stack::connect();
+    let (account, page_id, ig_id, _) = connect(&stack, &[], true).await;
+    let admin = stack.admin(&account);
+    let igsid = format!("3{:014}", unique());
+    let media = format!("1790{:011}", unique());
+    let v = stack
+        .sim(
+            "POST",
+            "/_sim/instagram/comments",
+            Some(json!({"ig_id": ig_id, "igsid": igsid, "username": "ana.k", "text": "price?", "media_id": media})),
+        )
+        .await;
+    assert_eq!(v["webhook_status"], 200, "{v}");
+    let comment = v["mid"].as_str().expect("the comment id").to_owned();
+    let (conv, msgs) = stack
+        .messages_when(
+            &account,
+            &page_id,
+            &igsid,
+            "the Instagram comment",
+            20,
+            |m| m.iter().any(|m| m["comment_id"] == comment.as_str()),
+        )
+        .await;
+    let c = stack.get(&format!("/conversations/{conv}"), &admin).await;
+    assert_eq!(c["channel"], "instagram_comment", "{c}");
+    assert_eq!(
+        c["subject"],
+        format!("Instagram post {media}").as_str(),
+        "the caption: {c}"
+    );
+    assert!(msgs.iter().any(|m| m["text"] == "price?"));
+    // In public under the comment (Instagram's `/replies`), then once in private.
+    for body in [
+        json!({"text": "DM sent!"}),
+        json!({"text": "It is 20 EUR.", "private": true}),
+    ] {
+        let (status, v) = stack
+            .api(
+                "POST",
+                &format!("/conversations/{conv}/messages"),
+                Some(&admin),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, 202, "{v}");
+    }
+    let (status, v) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{conv}/messages"),
+            Some(&admin),
+            Some(json!({"text": "again", "private": true})),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("private_reply_exists")),
+        "{v}"
+    );
+    let calls = eventually("the public and the private reply", 20, || async {
+        let calls: Vec<Value> = stack
+            .sim("GET", "/_sim/requests", None)
+            .await
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| {
+                r["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with(&format!("{comment}/replies")))
+                    || r["body"]["recipient"]["comment_id"] == comment.as_str()
+            })
+            .collect();
+        (calls.len() >= 2).then_some(calls)
+    })
+    .await;
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[0]["body"]["message"], "DM sent!");
+    assert_eq!(calls[1]["body"]["message"]["text"], "It is 20 EUR.");
+}
