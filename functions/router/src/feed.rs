@@ -117,7 +117,9 @@ impl Router {
             .pointer("/from/name")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        let contact = self.commenter(page, &from, name).await?;
+        let contact = self
+            .commenter(page, &from, name, None, ProfileStatus::Fetched)
+            .await?;
         let post = self.post(page, &post_id, Channel::Comment).await?;
         let msg = Message {
             direction: Direction::In,
@@ -272,16 +274,22 @@ impl Router {
         Ok(())
     }
 
-    /// A commenter's contact, keyed by (Page, Facebook id); the name comes with the webhook.
-    async fn commenter(
+    /// A commenter's contact, keyed by (Page, the id the comment names): Facebook's comment
+    /// names the person (`name`, nothing left to ask: `Fetched`), Instagram's only the handle
+    /// (`username`; the name comes from Direct's profile lookup: `Pending`). A contact that
+    /// already has what the comment brings is taken as it is.
+    pub(crate) async fn commenter(
         &self,
         page: &PageItem,
         user: &str,
         name: Option<String>,
+        username: Option<String>,
+        status: ProfileStatus,
     ) -> Result<ContactItem, RouterError> {
         let id = pagedesk_shared::ids::contact_id(&page.page_id, user);
         if let Some(c) = self.store.get_contact(&page.account, &id).await?
             && (name.is_none() || c.name.is_some())
+            && (username.is_none() || c.username.is_some())
         {
             return Ok(c);
         }
@@ -289,7 +297,8 @@ impl Router {
         let mut c = ContactItem::new(&page.account, &id, &page.page_id, now);
         c.facebook_id = user.to_owned();
         c.name = name;
-        c.profile_status = ProfileStatus::Fetched;
+        c.username = username;
+        c.profile_status = status;
         Ok(self.store.upsert_contact(&c, now).await?)
     }
 

@@ -7,7 +7,7 @@ use pagedesk_shared::domain::{
     AuthorType, Channel, Direction, MessageKind, MessageStatus, ProfileStatus,
 };
 use pagedesk_shared::meta::webhook::id_string;
-use pagedesk_shared::store::{ContactItem, Message, PageItem};
+use pagedesk_shared::store::{Message, PageItem};
 use serde_json::Value;
 
 use crate::{Router, RouterError};
@@ -59,7 +59,10 @@ impl Router {
             .pointer("/from/username")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        let contact = self.instagram_commenter(page, &from, username).await?;
+        // The same person as in Direct (keyed by the Instagram-scoped id).
+        let contact = self
+            .commenter(page, &from, None, username, ProfileStatus::Pending)
+            .await?;
         let post = self
             .post(page, &media_id, Channel::InstagramComment)
             .await?;
@@ -89,27 +92,5 @@ impl Router {
             .await?;
         tracing::info!(outcome = ?outcome, "Instagram comment");
         Ok(())
-    }
-
-    /// The commenter's contact, keyed by (Page, Instagram-scoped id): the same person as in
-    /// Direct. The comment names the @handle; a name comes from Direct's profile lookup.
-    async fn instagram_commenter(
-        &self,
-        page: &PageItem,
-        igsid: &str,
-        username: Option<String>,
-    ) -> Result<ContactItem, RouterError> {
-        let id = pagedesk_shared::ids::contact_id(&page.page_id, igsid);
-        if let Some(c) = self.store.get_contact(&page.account, &id).await?
-            && (username.is_none() || c.username.is_some())
-        {
-            return Ok(c);
-        }
-        let now = self.clock.now_ms();
-        let mut c = ContactItem::new(&page.account, &id, &page.page_id, now);
-        c.facebook_id = igsid.to_owned();
-        c.username = username;
-        c.profile_status = ProfileStatus::Pending;
-        Ok(self.store.upsert_contact(&c, now).await?)
     }
 }

@@ -379,6 +379,58 @@ impl EventSource {
     }
 }
 
+/// The function's SQS event sources, `pollers` concurrent pollers each, running; records are
+/// received with `visibility` (else the queue's own visibility timeout).
+pub async fn event_sources(
+    clients: &pagedesk_shared::adapters::aws::Clients,
+    prov: &crate::provision::Provisioned,
+    f: &crate::template::FunctionDef,
+    handler: SqsHandler,
+    pollers: usize,
+    visibility: Option<i32>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut out = Vec::new();
+    for src in &f.sqs {
+        // A source Lambda may run many of at once (`MaximumConcurrency`: deliveries to
+        // outgoing webhooks, one an invocation, where a hanging endpoint must hold up nothing
+        // else) gets more pollers, up to 4: each empty poll is a call to moto.
+        let pollers = src
+            .max_concurrency
+            .map_or(pollers, |m| pollers.max((m as usize).min(4)));
+        for _ in 0..pollers {
+            let source = event_source(clients, prov, src, handler.clone(), visibility).await;
+            out.push(tokio::spawn(source.run()));
+        }
+    }
+    out
+}
+
+async fn event_source(
+    clients: &pagedesk_shared::adapters::aws::Clients,
+    prov: &crate::provision::Provisioned,
+    src: &crate::template::SqsSource,
+    handler: SqsHandler,
+    visibility: Option<i32>,
+) -> EventSource {
+    let queue_url = prov.refs.get(&src.queue).cloned().unwrap_or_default();
+    let def = prov.queue_defs.get(&src.queue);
+    let (dlq_url, max_receive) = match def.and_then(|d| d.redrive.clone()) {
+        Some((dlq, max)) => (prov.refs.get(&dlq).cloned(), max),
+        None => (None, u32::MAX),
+    };
+    EventSource {
+        sqs: clients.sqs(),
+        queue_arn: queue_arn(&clients.sqs(), &queue_url).await,
+        queue_url,
+        dlq_url,
+        max_receive,
+        batch_size: src.batch_size,
+        report_failures: src.report_failures,
+        visibility: visibility.unwrap_or_else(|| def.map_or(30, |d| d.visibility_timeout)),
+        handler,
+    }
+}
+
 pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
     sqs.get_queue_attributes()
         .queue_url(url)

@@ -10,7 +10,6 @@ use pagedesk_router::Router;
 use pagedesk_scheduler::Scheduler;
 use pagedesk_sender::Sender;
 use pagedesk_shared::adapters::auth::{Role, Verifier, dev_token};
-use pagedesk_shared::adapters::aws::Clients;
 use pagedesk_shared::adapters::secrets::SecretCache;
 use pagedesk_shared::clock::SystemClock;
 use pagedesk_shared::runtime::config::{
@@ -24,7 +23,7 @@ use tokio::net::TcpListener;
 
 use crate::emulators::{self, Emulators};
 use crate::fault::{FaultProxy, Faults};
-use crate::host::{self, EventSource, HttpHandler, SqsHandler};
+use crate::host::{self, HttpHandler, SqsHandler, event_sources};
 use crate::provision;
 use crate::sim::Sim;
 use crate::template::{self, Cors, Resolver};
@@ -287,7 +286,10 @@ impl Stack {
                             out
                         })
                     });
-                    tasks.extend(event_sources(&host_clients, &prov, f, h, &opts).await);
+                    tasks.extend(
+                        event_sources(&host_clients, &prov, f, h, opts.pollers, opts.visibility)
+                            .await,
+                    );
                 }
                 "SenderFunction" => {
                     let cfg = SenderConfig::from_lookup(lookup).map_err(&config)?;
@@ -301,7 +303,10 @@ impl Stack {
                             out
                         })
                     });
-                    tasks.extend(event_sources(&host_clients, &prov, f, h, &opts).await);
+                    tasks.extend(
+                        event_sources(&host_clients, &prov, f, h, opts.pollers, opts.visibility)
+                            .await,
+                    );
                 }
                 "HooksFunction" => {
                     let cfg = HooksConfig::from_lookup(lookup).map_err(&config)?;
@@ -320,42 +325,25 @@ impl Stack {
                             out
                         })
                     });
-                    tasks.extend(event_sources(&host_clients, &prov, f, sqs, &opts).await);
-                    let stream_arn = prov
+                    tasks.extend(
+                        event_sources(&host_clients, &prov, f, sqs, opts.pollers, opts.visibility)
+                            .await,
+                    );
+                    let h = hooks.clone();
+                    let handler: crate::stream::StreamHandler = Arc::new(move |batch| {
+                        let h = h.clone();
+                        Box::pin(async move {
+                            let batch: pagedesk_hooks::StreamEvent =
+                                serde_json::from_value(batch).map_err(|e| e.to_string())?;
+                            h.handle_stream(batch).await.map_err(|e| e.to_string())
+                        })
+                    });
+                    let arn = prov
                         .attrs
-                        .get(&format!("{}.StreamArn", tpl.table.logical_id))
-                        .cloned()
-                        .ok_or_else(|| {
-                            StackError::Function(
-                                f.logical_id.clone(),
-                                "a stream source, but the table has no StreamSpecification".into(),
-                            )
-                        })?;
-                    for src in &f.streams {
-                        let h = hooks.clone();
-                        let handler: crate::stream::StreamHandler = Arc::new(move |batch| {
-                            let h = h.clone();
-                            Box::pin(async move {
-                                let batch: pagedesk_hooks::StreamEvent =
-                                    serde_json::from_value(batch).map_err(|e| e.to_string())?;
-                                h.handle_stream(batch).await.map_err(|e| e.to_string())
-                            })
-                        });
-                        let source = crate::stream::StreamSource {
-                            streams: aws_sdk_dynamodbstreams::Client::new(
-                                &crate::aws::local_config(&ddb_url),
-                            ),
-                            endpoint: ddb_url.clone(),
-                            http: pagedesk_shared::adapters::tls::reqwest_builder()
-                                .build()
-                                .unwrap_or_default(),
-                            stream_arn: stream_arn.clone(),
-                            batch_size: src.batch_size,
-                            filters: src.filters.clone(),
-                            handler,
-                        };
-                        tasks.push(tokio::spawn(source.run()));
-                    }
+                        .get(&format!("{}.StreamArn", tpl.table.logical_id));
+                    let sources = crate::stream::StreamSource::of(f, arn, &ddb_url, handler)
+                        .map_err(|e| StackError::Function(f.logical_id.clone(), e))?;
+                    tasks.extend(sources.into_iter().map(|s| tokio::spawn(s.run())));
                 }
                 "SchedulerFunction" => {
                     let cfg = SchedulerConfig::from_lookup(lookup).map_err(&config)?;
@@ -602,55 +590,5 @@ fn rate_seconds(expr: &str) -> u64 {
         "hour" => n * 3600,
         "day" => n * 86_400,
         _ => n * 60,
-    }
-}
-
-/// The function's SQS event sources, `opts.pollers` concurrent pollers each, running.
-async fn event_sources(
-    clients: &Clients,
-    prov: &provision::Provisioned,
-    f: &template::FunctionDef,
-    handler: SqsHandler,
-    opts: &Options,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut out = Vec::new();
-    for src in &f.sqs {
-        // A source Lambda may run many of at once (`MaximumConcurrency`: deliveries to
-        // outgoing webhooks, one an invocation, where a hanging endpoint must hold up nothing
-        // else) gets more pollers, up to 4: each empty poll is a call to moto.
-        let pollers = src
-            .max_concurrency
-            .map_or(opts.pollers, |m| opts.pollers.max((m as usize).min(4)));
-        for _ in 0..pollers {
-            let source = event_source(clients, prov, src, handler.clone(), opts.visibility).await;
-            out.push(tokio::spawn(source.run()));
-        }
-    }
-    out
-}
-
-async fn event_source(
-    clients: &Clients,
-    prov: &provision::Provisioned,
-    src: &template::SqsSource,
-    handler: SqsHandler,
-    visibility: Option<i32>,
-) -> EventSource {
-    let queue_url = prov.refs.get(&src.queue).cloned().unwrap_or_default();
-    let def = prov.queue_defs.get(&src.queue);
-    let (dlq_url, max_receive) = match def.and_then(|d| d.redrive.clone()) {
-        Some((dlq, max)) => (prov.refs.get(&dlq).cloned(), max),
-        None => (None, u32::MAX),
-    };
-    EventSource {
-        sqs: clients.sqs(),
-        queue_arn: host::queue_arn(&clients.sqs(), &queue_url).await,
-        queue_url,
-        dlq_url,
-        max_receive,
-        batch_size: src.batch_size,
-        report_failures: src.report_failures,
-        visibility: visibility.unwrap_or_else(|| def.map_or(30, |d| d.visibility_timeout)),
-        handler,
     }
 }

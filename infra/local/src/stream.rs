@@ -34,6 +34,35 @@ pub struct StreamSource {
 }
 
 impl StreamSource {
+    /// Function `f`'s stream sources (the template's `DynamoDB` events: the table's stream,
+    /// `stream_arn`), read from DynamoDB Local at `endpoint`, each handing its batches to
+    /// `handler`. An error when `f` has one but the table has no stream.
+    pub fn of(
+        f: &crate::template::FunctionDef,
+        stream_arn: Option<&String>,
+        endpoint: &str,
+        handler: StreamHandler,
+    ) -> Result<Vec<StreamSource>, String> {
+        if f.streams.is_empty() {
+            return Ok(Vec::new());
+        }
+        let arn = stream_arn.ok_or("a stream source, but the table has no StreamSpecification")?;
+        Ok(f.streams
+            .iter()
+            .map(|src| StreamSource {
+                streams: aws_sdk_dynamodbstreams::Client::new(&crate::aws::local_config(endpoint)),
+                endpoint: endpoint.to_owned(),
+                http: pagedesk_shared::adapters::tls::reqwest_builder()
+                    .build()
+                    .unwrap_or_default(),
+                stream_arn: arn.clone(),
+                batch_size: src.batch_size,
+                filters: src.filters.clone(),
+                handler: handler.clone(),
+            })
+            .collect())
+    }
+
     pub async fn run(self) {
         let mut shards: BTreeMap<String, Shard> = BTreeMap::new();
         let mut listed: Option<std::time::Instant> = None;

@@ -424,30 +424,19 @@ impl GraphClient {
     /// Instagram user profile (the Page's token, the Instagram-scoped id):
     /// `GET /{igsid}?fields=name,username,profile_pic`. Meta answers only for people who wrote
     /// to the account.
-    pub async fn instagram_profile(
-        &self,
-        igsid: &str,
-        page_token: &str,
-    ) -> Result<Profile, GraphError> {
-        let v = self
-            .get(
-                igsid,
-                &[("fields", "name,username,profile_pic")],
-                page_token,
-            )
-            .await?;
-        serde_json::from_value(v).map_err(|e| GraphError::Decode(e.to_string()))
+    pub async fn instagram_profile(&self, igsid: &str, token: &str) -> Result<Profile, GraphError> {
+        self.profile(igsid, "name,username,profile_pic", token)
+            .await
     }
 
     /// User Profile API: `GET /{psid}?fields=first_name,last_name,name,profile_pic`.
     pub async fn user_profile(&self, psid: &str, page_token: &str) -> Result<Profile, GraphError> {
-        let v = self
-            .get(
-                psid,
-                &[("fields", "first_name,last_name,name,profile_pic")],
-                page_token,
-            )
-            .await?;
+        self.profile(psid, "first_name,last_name,name,profile_pic", page_token)
+            .await
+    }
+
+    async fn profile(&self, id: &str, fields: &str, token: &str) -> Result<Profile, GraphError> {
+        let v = self.get(id, &[("fields", fields)], token).await?;
         serde_json::from_value(v).map_err(|e| GraphError::Decode(e.to_string()))
     }
 }
