@@ -30,6 +30,110 @@ pub const INSTAGRAM_PERMISSIONS: [&str; 3] = [
     "instagram_manage_messages",
 ];
 
+/// The Instagram webhook fields pagedesk handles. They belong to the app's `instagram` object
+/// subscription (`/{app-id}/subscriptions`), not to a Page's: Meta delivers them for the
+/// Instagram account of every Page the app is installed on (`subscribed_apps`).
+pub const INSTAGRAM_FIELDS: [&str; 5] = [
+    "messages",
+    "messaging_seen",
+    "message_reactions",
+    "comments",
+    "live_comments",
+];
+
+/// Whether a Page's Instagram account may be worked with the permissions `granted`:
+/// `("connected", [])` or `("missing_permissions", the missing ones)`.
+pub fn instagram_status(granted: &[String]) -> (&'static str, Vec<&'static str>) {
+    let lacking = missing(&INSTAGRAM_PERMISSIONS, granted);
+    let status = if lacking.is_empty() {
+        "connected"
+    } else {
+        "missing_permissions"
+    };
+    (status, lacking)
+}
+
+/// One object of the app's webhook subscriptions, as `GET /{app-id}/subscriptions` lists it.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct AppSubscription {
+    pub object: String,
+    #[serde(default)]
+    pub callback_url: String,
+    #[serde(default)]
+    pub active: bool,
+    #[serde(default, deserialize_with = "field_names")]
+    pub fields: Vec<String>,
+}
+
+/// Meta lists fields as `{"name", "version"}`; bare names are taken too.
+fn field_names<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Field {
+        Named { name: String },
+        Bare(String),
+    }
+    let fields = Vec::<Field>::deserialize(d)?;
+    Ok(fields
+        .into_iter()
+        .map(|f| match f {
+            Field::Named { name } | Field::Bare(name) => name,
+        })
+        .collect())
+}
+
+/// What to do about the app's `instagram` subscription.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InstagramSubscription {
+    /// Every field in `INSTAGRAM_FIELDS` is subscribed.
+    Complete,
+    /// Subscribe `fields` (ours and those already there) at `callback_url`; `missing` were
+    /// lacking.
+    Subscribe {
+        callback_url: String,
+        fields: Vec<String>,
+        missing: Vec<&'static str>,
+    },
+    /// Not ours to repair (`no_page_subscription`: the deployer has not set up the app's Page
+    /// webhook, so there is no callback URL to copy; `callback_elsewhere`: the app's Instagram
+    /// webhook goes to another endpoint, which pagedesk must not take over).
+    Blocked {
+        reason: &'static str,
+        missing: Vec<&'static str>,
+    },
+}
+
+/// Judges the app's subscriptions. The callback is the one the deployer entered for the
+/// `page` object, so pagedesk never needs to know its own public URL.
+pub fn instagram_subscription(subs: &[AppSubscription]) -> InstagramSubscription {
+    let of = |object: &str| subs.iter().find(|s| s.object == object && s.active);
+    let current = of("instagram");
+    let have = current.map(|s| s.fields.as_slice()).unwrap_or_default();
+    let missing = missing(&INSTAGRAM_FIELDS, have);
+    if missing.is_empty() {
+        return InstagramSubscription::Complete;
+    }
+    let Some(page) = of("page").filter(|p| !p.callback_url.is_empty()) else {
+        return InstagramSubscription::Blocked {
+            reason: "no_page_subscription",
+            missing,
+        };
+    };
+    if current.is_some_and(|c| !c.callback_url.is_empty() && c.callback_url != page.callback_url) {
+        return InstagramSubscription::Blocked {
+            reason: "callback_elsewhere",
+            missing,
+        };
+    }
+    let mut fields = have.to_vec();
+    fields.extend(missing.iter().map(|f| (*f).to_owned()));
+    InstagramSubscription::Subscribe {
+        callback_url: page.callback_url.clone(),
+        fields,
+        missing,
+    }
+}
+
 /// Which kinds of events a Page brings in (Planfix lets admins leave comments out).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Channels {
@@ -206,6 +310,71 @@ mod tests {
         t.is_valid = false;
         assert_eq!(token_problem(&t, &all, 0).as_deref(), Some("token_invalid"));
         assert_eq!(missing_fields(&["feed".into()]).len(), 11);
+    }
+
+    #[test]
+    fn instagram_access_and_the_apps_instagram_subscription() {
+        let all: Vec<String> = INSTAGRAM_PERMISSIONS
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(instagram_status(&all), ("connected", vec![]));
+        assert_eq!(
+            instagram_status(&all[..2]),
+            ("missing_permissions", vec!["instagram_manage_messages"])
+        );
+        let subs: Vec<AppSubscription> = serde_json::from_value(serde_json::json!([
+            {"object": "page", "callback_url": "https://hook/webhook", "active": true,
+             "fields": [{"name": "messages", "version": "v25.0"}]},
+            {"object": "instagram", "callback_url": "https://hook/webhook", "active": true,
+             "fields": [{"name": "messages", "version": "v25.0"}, {"name": "mentions", "version": "v25.0"}]}
+        ]))
+        .unwrap();
+        let InstagramSubscription::Subscribe {
+            callback_url,
+            fields,
+            missing,
+        } = instagram_subscription(&subs)
+        else {
+            panic!("a partial subscription is completed");
+        };
+        assert_eq!(callback_url, "https://hook/webhook");
+        assert_eq!(missing.len(), 4);
+        assert!(
+            fields.contains(&"mentions".to_owned()),
+            "others' fields stay"
+        );
+        assert_eq!(fields.len(), 6);
+        // Only the Page object: subscribed at its callback.
+        assert!(matches!(
+            instagram_subscription(&subs[..1]),
+            InstagramSubscription::Subscribe { missing, .. } if missing.len() == 5
+        ));
+        // Nothing to copy the callback from.
+        assert_eq!(
+            instagram_subscription(&[]),
+            InstagramSubscription::Blocked {
+                reason: "no_page_subscription",
+                missing: INSTAGRAM_FIELDS.to_vec()
+            }
+        );
+        // Someone else's Instagram endpoint is left alone.
+        let mut elsewhere = subs.clone();
+        elsewhere[1].callback_url = "https://other/ig".into();
+        assert!(matches!(
+            instagram_subscription(&elsewhere),
+            InstagramSubscription::Blocked {
+                reason: "callback_elsewhere",
+                ..
+            }
+        ));
+        let mut complete = subs;
+        complete[1].fields = INSTAGRAM_FIELDS.map(str::to_owned).to_vec();
+        complete[1].callback_url = "https://other/ig".into();
+        assert_eq!(
+            instagram_subscription(&complete),
+            InstagramSubscription::Complete
+        );
     }
 
     #[test]

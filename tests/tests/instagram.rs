@@ -1,10 +1,73 @@
 //! Instagram Direct through the Page's linked Instagram account (issue 28, first part): connect
 //! finds the account and checks its permissions, Direct messages become `instagram`
 //! conversations with the person's username, media keeps Meta's URL only, and replies go out
-//! through the Send API to the Instagram-scoped id.
+//! through the Send API to the Instagram-scoped id. Health checks follow the account and keep
+//! the app's Instagram webhook complete.
 
 use pagedesk_e2e::{Stack, eventually, unique};
 use serde_json::{Value, json};
+
+/// The app's Instagram webhook is one for every test: connects hold this, and so does the test
+/// that takes fields away from it, so a connect never finds it in that state and the test
+/// knows that only a health check can have mended it.
+static APP_WEBHOOK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The accounts of the Pages with an Instagram account connected here: any of their health
+/// checks may be the one that mends the app's Instagram webhook.
+static IG_ACCOUNTS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// The fields the app's `instagram` webhook object is subscribed to, as Graph lists them.
+async fn instagram_webhook_fields(stack: &Stack) -> Vec<String> {
+    let app = stack.s("app_id");
+    let v = stack
+        .sim(
+            "GET",
+            &format!("/v25.0/{app}/subscriptions?access_token={app}%7Csim-app-token"),
+            None,
+        )
+        .await;
+    let data = v["data"].as_array().expect("the app's subscriptions");
+    data.iter()
+        .find(|s| s["object"] == "instagram")
+        .and_then(|s| s["fields"].as_array())
+        .map(|f| {
+            f.iter()
+                .filter_map(|x| x["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+const INSTAGRAM_FIELDS: [&str; 5] = [
+    "messages",
+    "messaging_seen",
+    "message_reactions",
+    "comments",
+    "live_comments",
+];
+
+fn complete(fields: &[String]) -> bool {
+    INSTAGRAM_FIELDS
+        .iter()
+        .all(|f| fields.iter().any(|x| x == f))
+}
+
+/// The person who connected a Page made by `connect` (their ids share the number).
+fn user_of(page_id: &str) -> String {
+    format!("7{}", &page_id[1..])
+}
+
+/// A change on Meta's side through a simulator control route; it must be taken (204).
+async fn sim_put(stack: &Stack, path: &str, body: Value) {
+    let res = stack
+        .http
+        .put(format!("{}{path}", stack.s("sim_url")))
+        .json(&body)
+        .send()
+        .await
+        .expect("sim reachable");
+    assert_eq!(res.status().as_u16(), 204, "PUT {path}");
+}
 
 /// A Page with a linked Instagram account, connected through the simulated Facebook Login by a
 /// person who declined `declined`; (account, page id, Instagram account id, connect answer).
@@ -28,6 +91,7 @@ async fn connect(
             Some(json!({"id": format!("7{n:014}"), "name": "Owner", "pages": [page], "declined": declined})),
         )
         .await;
+    let _one_at_a_time = APP_WEBHOOK.lock().await;
     let (status, v) = stack
         .api(
             "POST",
@@ -38,6 +102,17 @@ async fn connect(
         .await;
     assert_eq!(status, 200, "connect: {v}");
     assert_eq!(v["pages"][0]["result"], "connected", "{v}");
+    if linked {
+        IG_ACCOUNTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(account.clone());
+        let fields = instagram_webhook_fields(stack).await;
+        assert!(
+            complete(&fields),
+            "connecting completes the app's Instagram webhook: {fields:?}"
+        );
+    }
     (account, page_id, ig_id, v)
 }
 
@@ -386,4 +461,151 @@ async fn an_instagram_comment_is_answered_in_public_and_once_in_private() {
     assert_eq!(calls.len(), 2, "{calls:?}");
     assert_eq!(calls[0]["body"]["message"], "DM sent!");
     assert_eq!(calls[1]["body"]["message"]["text"], "It is 20 EUR.");
+}
+
+#[tokio::test]
+async fn the_health_check_follows_the_instagram_account_and_mends_the_apps_webhook() {
+    let stack = Stack::connect();
+    let (a_account, a_page, a_ig, _) = connect(&stack, &[], true).await;
+    let (b_account, b_page, b_ig, _) = connect(&stack, &[], true).await;
+    // On Meta's side: A's owner takes a permission back and links another account to the
+    // Page; B's Page is unlinked from its account.
+    let new_ig = format!("178415{:011}", unique());
+    sim_put(
+        &stack,
+        &format!("/_sim/fb-users/{}/declined", user_of(&a_page)),
+        json!(["instagram_manage_comments"]),
+    )
+    .await;
+    sim_put(
+        &stack,
+        &format!("/_sim/pages/{a_page}/instagram"),
+        json!({"id": new_ig, "username": "shop.renamed"}),
+    )
+    .await;
+    sim_put(
+        &stack,
+        &format!("/_sim/pages/{b_page}/instagram"),
+        Value::Null,
+    )
+    .await;
+    // And the app's Instagram webhook loses two fields (someone in the App Dashboard).
+    let alone = APP_WEBHOOK.lock().await;
+    let app = stack.s("app_id");
+    let dropped = stack
+        .http
+        .delete(format!(
+            "{}/v25.0/{app}/subscriptions?object=instagram&fields=comments,live_comments&access_token={app}%7Csim-app-token",
+            stack.s("sim_url")
+        ))
+        .send()
+        .await
+        .expect("sim reachable");
+    assert_eq!(dropped.status().as_u16(), 200);
+    assert!(!complete(&instagram_webhook_fields(&stack).await));
+
+    // The test stack checks every 20 s (PAGEDESK_PAGE_CHECK_SECONDS).
+    let page_of = |account: String, page_id: String| {
+        let stack = &stack;
+        async move {
+            stack
+                .get(&format!("/pages/{page_id}"), &stack.admin(&account))
+                .await
+        }
+    };
+    let a = eventually("A's new Instagram account recorded", 90, || async {
+        let p = page_of(a_account.clone(), a_page.clone()).await;
+        (p["instagram"]["id"] == new_ig.as_str()).then_some(p)
+    })
+    .await;
+    assert_eq!(
+        a["instagram"],
+        json!({"id": new_ig, "username": "shop.renamed", "status": "missing_permissions",
+               "missing_permissions": ["instagram_manage_comments"]}),
+        "{a}"
+    );
+    eventually("B's Instagram account gone", 90, || async {
+        let p = page_of(b_account.clone(), b_page.clone()).await;
+        p["instagram"].is_null().then_some(())
+    })
+    .await;
+    let fields = eventually("the app's Instagram webhook mended", 90, || async {
+        let f = instagram_webhook_fields(&stack).await;
+        complete(&f).then_some(f)
+    })
+    .await;
+    assert_eq!(fields.len(), INSTAGRAM_FIELDS.len(), "{fields:?}");
+    // No connect ran meanwhile (`alone`): a health check mended it, and told its account.
+    let accounts = IG_ACCOUNTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    eventually(
+        "page.resubscribed for the Instagram webhook",
+        30,
+        || async {
+            for acct in &accounts {
+                let (_, v) = stack
+                    .api("GET", "/events?limit=200", Some(&stack.admin(acct)), None)
+                    .await;
+                let found = v["items"].as_array().into_iter().flatten().any(|e| {
+                    e["type"] == "page.resubscribed"
+                        && e["data"]["object"] == "instagram"
+                        && e["data"]["missing_fields"] == json!(["comments", "live_comments"])
+                });
+                if found {
+                    return Some(());
+                }
+            }
+            None
+        },
+    )
+    .await;
+    drop(alone);
+
+    // Each change is in its account's feed, with what it was before.
+    for (account, now, before) in [
+        (&a_account, Value::from(new_ig.as_str()), &a_ig),
+        (&b_account, Value::Null, &b_ig),
+    ] {
+        stack
+            .wait_for(
+                "/events?limit=200",
+                &stack.admin(account),
+                "page.instagram_changed",
+                |v| {
+                    v["items"].as_array().into_iter().flatten().any(|e| {
+                        e["type"] == "page.instagram_changed"
+                            && e["data"]["instagram"]["id"] == now
+                            && e["data"]["previous"]["id"] == before.as_str()
+                    })
+                },
+            )
+            .await;
+    }
+    // The new account's Direct messages reach A; the unlinked account's reach no one.
+    let igsid = format!("3{:014}", unique());
+    dm(&stack, &new_ig, &igsid, json!({"text": "new account, hi"})).await;
+    stack
+        .messages_when(
+            &a_account,
+            &a_page,
+            &igsid,
+            "a message to the new account",
+            20,
+            |m| m.len() == 1,
+        )
+        .await;
+    dm(
+        &stack,
+        &b_ig,
+        &format!("3{:014}", unique()),
+        json!({"text": "anyone?"}),
+    )
+    .await;
+    stack.settled().await;
+    let list = stack
+        .get("/conversations?channel=instagram", &stack.admin(&b_account))
+        .await;
+    assert_eq!(list["items"], json!([]), "{list}");
 }

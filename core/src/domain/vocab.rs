@@ -240,6 +240,9 @@ vocabulary! {
         PageDisconnected = "page.disconnected",
         PageConnected = "page.connected",
         PageResubscribed = "page.resubscribed",
+        /// The health check found the Page's Instagram account changed: linked, unlinked,
+        /// renamed, or its permissions granted or taken away (`instagram`, `previous`).
+        PageInstagramChanged = "page.instagram_changed",
         PageImport = "page.import",
         ContactErased = "contact.erased",
         CsatReceived = "csat.received",

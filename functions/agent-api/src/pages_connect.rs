@@ -10,6 +10,7 @@ use pagedesk_shared::adapters::graph::{AppCredentials, GrantedPage, GraphError};
 use pagedesk_shared::connect::{self};
 use pagedesk_shared::contracts::queue::{ImportJob, enqueue_import};
 use pagedesk_shared::domain::{EventType, PageStatus};
+use pagedesk_shared::services::instagram_webhook;
 use pagedesk_shared::store::{EventItem, ImportKind, ImportProgress, InstagramLink, PageItem};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -194,6 +195,8 @@ pub async fn connect(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): Raw
     let now = app.clock.now_ms();
     let mut results = Vec::new();
     let mut connected: Vec<String> = Vec::new();
+    // The app's Instagram webhook, checked once for all the Pages with an Instagram account.
+    let mut ig_webhook: Option<bool> = None;
     for p in wanted {
         let existing = app.store.get_page(&p.id).await?;
         let channels = existing.as_ref().map(|e| e.channels).unwrap_or_default();
@@ -238,6 +241,13 @@ pub async fn connect(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): Raw
         item.check_at(next_check(&app, &p.id, now));
         let unlinked = item.instagram.take();
         item.instagram = instagram_link(&p, &granted);
+        if let Some(ig) = item.instagram.as_mut() {
+            let works = match ig_webhook {
+                Some(w) => w,
+                None => *ig_webhook.insert(instagram_webhook(&app, &creds).await),
+            };
+            ig.mark_unsubscribed(!works);
+        }
         match take(&app, &mut item, &token, now).await {
             Ok(()) => {}
             Err(ApiFailure::PageRegisteredElsewhere) => {
@@ -303,20 +313,29 @@ pub async fn connect(State(app): State<Arc<App>>, c: Caller, RawBody(bytes): Raw
 /// The Page's linked Instagram account, and whether the login granted what working it needs.
 fn instagram_link(p: &GrantedPage, granted: &[String]) -> Option<InstagramLink> {
     let ig = p.instagram_business_account.as_ref()?;
-    let missing: Vec<String> = connect::missing(&connect::INSTAGRAM_PERMISSIONS, granted)
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    Some(InstagramLink {
-        id: ig.id.clone(),
-        username: ig.username.clone(),
-        status: if missing.is_empty() {
-            "connected".into()
-        } else {
-            "missing_permissions".into()
-        },
-        missing_permissions: missing,
-    })
+    Some(InstagramLink::judged(&ig.id, ig.username.clone(), granted))
+}
+
+/// Completes the app's Instagram webhook subscription if it may; whether Instagram's webhooks
+/// reach pagedesk. Graph's trouble here does not stop a connect: the health check tries again.
+async fn instagram_webhook(app: &App, creds: &AppCredentials) -> bool {
+    let verify = app.cfg.verify_token_id.as_deref();
+    match instagram_webhook::ensure(&app.graph, creds, &app.secrets, verify).await {
+        Ok(outcome) => {
+            if let instagram_webhook::Outcome::Blocked { reason, missing } = &outcome {
+                tracing::warn!(
+                    reason,
+                    ?missing,
+                    "the app's Instagram webhook is incomplete"
+                );
+            }
+            outcome.works()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the app's Instagram webhook could not be checked");
+            true
+        }
+    }
 }
 
 /// One Page's line in the connect answer.

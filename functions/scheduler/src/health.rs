@@ -4,6 +4,8 @@
 //! expired tokens and missing permissions (→ `reauth_required`, `page.disconnected`; inbound
 //! keeps flowing); `GET /{page}/subscribed_apps` finds a lost or partial subscription
 //! (→ subscribed again, `page.resubscribed`). Two Graph calls per check, three when it repairs.
+//! Then the Page's Instagram account (`instagram`): one more call for every Page, two more
+//! for a Page with an account (three when the app's Instagram webhook is repaired).
 
 use std::sync::Arc;
 
@@ -11,14 +13,39 @@ use pagedesk_shared::adapters::graph::{AppCredentials, GraphClient, GraphError};
 use pagedesk_shared::adapters::secrets::SecretCache;
 use pagedesk_shared::connect::{self, token_problem};
 use pagedesk_shared::domain::{EventType, PageStatus};
-use pagedesk_shared::store::{EventItem, PageItem, Store};
+use pagedesk_shared::store::{EventItem, InstagramLink, PageCheck, PageItem, Store};
 use serde_json::json;
+
+/// What a check found: its outcome, the Page's subscription as found or set, the Instagram
+/// account when it changed (`Some(None)`: none is linked any more), its events, and the delay
+/// to the next check.
+pub(crate) struct Verdict {
+    outcome: String,
+    subscribed: Option<Vec<String>>,
+    pub(crate) instagram: Option<Option<InstagramLink>>,
+    pub(crate) events: Vec<EventItem>,
+    next: i64,
+}
+
+impl Verdict {
+    fn new(outcome: impl Into<String>, next: i64) -> Self {
+        Verdict {
+            outcome: outcome.into(),
+            subscribed: None,
+            instagram: None,
+            events: Vec::new(),
+            next,
+        }
+    }
+}
 
 pub struct Health {
     pub graph: GraphClient,
     pub secrets: Arc<SecretCache>,
     pub app_id: Option<String>,
     pub app_secret_id: Option<String>,
+    /// The webhook verify token's secret, to repair the app's Instagram webhook.
+    pub verify_token_id: Option<String>,
     pub period_ms: i64,
     /// Reconciliation with the Conversations API, at the checks it is due.
     pub reconcile: Option<crate::reconcile::Reconcile>,
@@ -46,6 +73,7 @@ impl Health {
             secrets,
             app_id: cfg.app_id.clone(),
             app_secret_id: cfg.app_secret_id.clone(),
+            verify_token_id: cfg.verify_token_id.clone(),
             period_ms: reconcile
                 .as_ref()
                 .map_or(check_ms, |r| check_ms.min(r.period_ms)),
@@ -73,20 +101,23 @@ impl Health {
             // Re-authorisation is the admin's move; nothing to check until then.
             return;
         }
-        let (outcome, subscribed, event, next) = self.judge(&page, now).await;
-        let next_due = now + next;
-        match store
-            .record_page_check(
-                &page,
-                &outcome,
-                subscribed.as_deref(),
-                next_due,
-                event.as_ref(),
-                now,
-            )
-            .await
+        let v = self.judge(&page, now).await;
+        if let Some(found) = &v.instagram
+            && let Err(e) = self.relink_instagram(store, &page, found.as_ref()).await
         {
-            Ok(_) => tracing::info!(page_id, outcome = %outcome, "page health checked"),
+            tracing::warn!(page_id, error = %e, "instagram link not recorded");
+            return;
+        }
+        let check = PageCheck {
+            outcome: &v.outcome,
+            subscribed: v.subscribed.as_deref(),
+            instagram: v.instagram.as_ref().map(Option::as_ref),
+            next_due: now + v.next,
+            events: &v.events,
+        };
+        let outcome = v.outcome.as_str();
+        match store.record_page_check(&page, &check, now).await {
+            Ok(_) => tracing::info!(page_id, outcome, "page health checked"),
             Err(e) => tracing::warn!(page_id, error = %e, "page health check not recorded"),
         }
         if (outcome == "ok" || outcome == "resubscribed")
@@ -102,38 +133,26 @@ impl Health {
         }
     }
 
-    /// (outcome, subscription found or set, event, delay to the next check)
-    async fn judge(
-        &self,
-        page: &PageItem,
-        now: i64,
-    ) -> (String, Option<Vec<String>>, Option<EventItem>, i64) {
-        let retry = |what: String| (format!("error: {what}"), None, None, RETRY_MS);
-        let reauth = |why: &str| {
-            (
-                format!("reauth_required: {why}"),
-                None,
-                None,
-                self.period_ms,
-            )
-        };
+    /// What the Page's token, its subscription and its Instagram account are like now.
+    async fn judge(&self, page: &PageItem, now: i64) -> Verdict {
+        let retry = |what: String| Verdict::new(format!("error: {what}"), RETRY_MS);
+        let reauth = |why: &str| Verdict::new(format!("reauth_required: {why}"), self.period_ms);
         let token = match page.token(&self.secrets).await {
             Ok(Some(t)) => t,
-            Ok(None) => {
-                return reauth("token_missing");
-            }
+            Ok(None) => return reauth("token_missing"),
             Err(e) => return retry(e.to_string()),
         };
-        if let Some(app) = self.app().await {
-            match self.graph.debug_token(&token, &app).await {
+        let app = self.app().await;
+        let mut scopes = None;
+        if let Some(app) = &app {
+            match self.graph.debug_token(&token, app).await {
                 Ok(info) => {
                     if let Some(why) = token_problem(&info, &page.channels, now) {
                         return reauth(&why);
                     }
+                    scopes = Some(info.scopes);
                 }
-                Err(e) if refused(&e) => {
-                    return reauth("token_invalid");
-                }
+                Err(e) if refused(&e) => return reauth("token_invalid"),
                 Err(e) => return retry(e.to_string()),
             }
         }
@@ -143,34 +162,39 @@ impl Health {
             .await
         {
             Ok(f) => f.unwrap_or_default(),
-            Err(e) if refused(&e) => {
-                return reauth("token_invalid");
-            }
+            Err(e) if refused(&e) => return reauth("token_invalid"),
             Err(e) => return retry(e.to_string()),
         };
         let lacking = connect::missing_fields(&found);
-        if lacking.is_empty() {
-            return ("ok".into(), Some(found), None, self.period_ms);
-        }
-        match self
-            .graph
-            .subscribe(&page.page_id, &token, &connect::WEBHOOK_FIELDS)
-            .await
-        {
-            Ok(()) => {
-                let ev = EventItem::new(
-                    &page.account,
-                    EventType::PageResubscribed,
-                    None,
-                    json!({"page_id": page.page_id, "missing_fields": lacking}),
-                    now,
-                );
-                let all = connect::WEBHOOK_FIELDS.map(str::to_owned).to_vec();
-                ("resubscribed".into(), Some(all), Some(ev), self.period_ms)
+        let mut v = if lacking.is_empty() {
+            let mut v = Verdict::new("ok", self.period_ms);
+            v.subscribed = Some(found);
+            v
+        } else {
+            match self
+                .graph
+                .subscribe(&page.page_id, &token, &connect::WEBHOOK_FIELDS)
+                .await
+            {
+                Ok(()) => {
+                    let mut v = Verdict::new("resubscribed", self.period_ms);
+                    v.events.push(EventItem::new(
+                        &page.account,
+                        EventType::PageResubscribed,
+                        None,
+                        json!({"page_id": page.page_id, "missing_fields": lacking}),
+                        now,
+                    ));
+                    v.subscribed = Some(connect::WEBHOOK_FIELDS.map(str::to_owned).to_vec());
+                    v
+                }
+                Err(e) if refused(&e) => return reauth("token_invalid"),
+                Err(e) => return retry(e.to_string()),
             }
-            Err(e) if refused(&e) => reauth("token_invalid"),
-            Err(e) => retry(e.to_string()),
-        }
+        };
+        self.instagram(page, &token, app.as_ref(), scopes.as_deref(), now, &mut v)
+            .await;
+        v
     }
 
     /// The app's id and secret, for `debug_token`; without them the token check is skipped

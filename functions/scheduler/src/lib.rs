@@ -24,6 +24,7 @@ const FIRST_RUN_LOOKBACK_MIN: i64 = 60;
 const MAX_MINUTES_PER_RUN: i64 = 12 * 60;
 
 mod health;
+mod health_instagram;
 
 pub use health::Health;
 pub mod reconcile;

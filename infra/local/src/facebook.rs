@@ -7,6 +7,7 @@
 //! known; a revoked Page's tokens answer 190.
 
 mod history;
+mod links;
 
 use std::collections::{HashMap, HashSet};
 
@@ -255,6 +256,11 @@ impl Accounts {
                 }
                 Err(e) => e,
             },
+            ("GET", [page])
+                if param("fields").is_some_and(|f| f.contains("instagram_business_account")) =>
+            {
+                self.page_instagram(page, token.as_deref())
+            }
             ("GET", ["debug_token"]) => self.debug_token(param("input_token").as_deref(), app_id),
             (_, [page, "subscribed_apps"]) => {
                 self.subscribed_apps(method, page, token.as_deref(), param, app_id)

@@ -258,6 +258,8 @@ pub struct AgentApiConfig {
     pub bucket: Option<String>,
     /// Webhook replays are dispatch turns on this queue.
     pub dispatch_queue_url: Option<String>,
+    /// The webhook verify token's secret: subscribing the app's Instagram webhook needs it.
+    pub verify_token_id: Option<String>,
 }
 
 impl FunctionConfig for AgentApiConfig {
@@ -277,6 +279,7 @@ impl FunctionConfig for AgentApiConfig {
             url_policy: e.url_policy(),
             bucket: e.optional(env::BUCKET),
             dispatch_queue_url: e.optional(env::DISPATCH_QUEUE_URL),
+            verify_token_id: e.optional(env::VERIFY_TOKEN_ID),
         })
     }
 }
@@ -350,6 +353,8 @@ pub struct SchedulerConfig {
     /// Where reconciliation queues its import steps; absent: no reconciliation.
     pub inbound_queue_url: Option<String>,
     pub reconcile_seconds: u64,
+    /// The webhook verify token's secret: repairing the app's Instagram webhook needs it.
+    pub verify_token_id: Option<String>,
 }
 
 impl FunctionConfig for SchedulerConfig {
@@ -363,6 +368,7 @@ impl FunctionConfig for SchedulerConfig {
             secret_cache_seconds: e.number(env::SECRET_CACHE_SECONDS, 300)?,
             inbound_queue_url: e.optional(env::INBOUND_QUEUE_URL),
             reconcile_seconds: e.number(env::RECONCILE_SECONDS, 3600)?.max(1),
+            verify_token_id: e.optional(env::VERIFY_TOKEN_ID),
         })
     }
 }

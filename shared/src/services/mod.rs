@@ -5,6 +5,7 @@
 pub mod ai_agent;
 pub mod assignment;
 pub mod automatic;
+pub mod instagram_webhook;
 pub mod media;
 pub mod page_cache;
 pub mod spill;

@@ -63,7 +63,9 @@ pub use outbound::{
     folds_into_feed,
 };
 pub use page_settings::{PageSettings, SettingField};
-pub use pages::{DeletionItem, FbUserLink, ImportKind, ImportProgress, InstagramLink, PageItem};
+pub use pages::{
+    DeletionItem, FbUserLink, ImportKind, ImportProgress, InstagramLink, PageCheck, PageItem,
+};
 pub use posts::PostItem;
 pub use rules::RulesItem;
 pub use schedule::{Due, DueRef, Timer};
@@ -416,8 +418,18 @@ impl Store {
         upd: Update,
         event: Option<&EventItem>,
     ) -> Result<bool> {
+        self.update_with_events(upd, event.map(std::slice::from_ref).unwrap_or_default())
+            .await
+    }
+
+    /// An update and its events, in one transaction.
+    pub(crate) async fn update_with_events(
+        &self,
+        upd: Update,
+        events: &[EventItem],
+    ) -> Result<bool> {
         let mut items = vec![TransactWriteItem::builder().update(upd).build()];
-        if let Some(e) = event {
+        for e in events {
             items.push(e.put(&self.table)?);
         }
         self.transact_guarded(items).await

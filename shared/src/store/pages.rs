@@ -76,10 +76,45 @@ pub struct InstagramLink {
     pub id: String,
     #[serde(default)]
     pub username: Option<String>,
-    /// `connected`, or `missing_permissions` (`missing_permissions` names them).
+    /// `connected`; `missing_permissions` (`missing_permissions` names them); or
+    /// `not_subscribed` (the app's Instagram webhook lacks fields pagedesk may not add).
     pub status: String,
     #[serde(default)]
     pub missing_permissions: Vec<String>,
+}
+
+impl InstagramLink {
+    /// The account as Graph names it, judged by the permissions `granted`.
+    pub fn judged(id: &str, username: Option<String>, granted: &[String]) -> Self {
+        let (status, missing) = crate::connect::instagram_status(granted);
+        InstagramLink {
+            id: id.to_owned(),
+            username,
+            status: status.to_owned(),
+            missing_permissions: missing.into_iter().map(str::to_owned).collect(),
+        }
+    }
+
+    /// `not_subscribed` when the app's Instagram webhook lacks fields it cannot be given,
+    /// unless permissions are missing (the first thing to mend).
+    pub fn mark_unsubscribed(&mut self, unsubscribed: bool) {
+        if unsubscribed && self.status == "connected" {
+            self.status = "not_subscribed".into();
+        }
+    }
+}
+
+/// What one health check found, to be recorded on the Page.
+pub struct PageCheck<'a> {
+    /// `ok`, `resubscribed`, `reauth_required: <why>` or `error: <what>`.
+    pub outcome: &'a str,
+    /// The Page's subscription as found or set (`None`: not learnt).
+    pub subscribed: Option<&'a [String]>,
+    /// The Instagram account as found, when it differs from the Page's (`Some(None)`: no
+    /// account is linked any more).
+    pub instagram: Option<Option<&'a InstagramLink>>,
+    pub next_due: i64,
+    pub events: &'a [EventItem],
 }
 
 /// Which Page an Instagram account's webhooks belong to (`IGACCOUNT#<id>`): Meta names the
@@ -275,11 +310,11 @@ impl Store {
         else {
             return Ok(None);
         };
-        // A Page that was forgotten or moved on leaves its link pointing nowhere.
-        Ok(self
-            .get_page(&link.page_id)
-            .await?
-            .filter(|p| p.account == link.account))
+        // The Page's record is the truth; this row only finds it. A Page that was forgotten or
+        // moved on, or whose Instagram account changed, leaves the row pointing nowhere.
+        Ok(self.get_page(&link.page_id).await?.filter(|p| {
+            p.account == link.account && p.instagram.as_ref().is_some_and(|i| i.id == ig_id)
+        }))
     }
 
     /// Forgets the link of `ig_id` if it still points at `page_id`.
@@ -381,49 +416,45 @@ impl Store {
         self.update_with_event(upd, Some(&ev)).await
     }
 
-    /// Records a health check: its outcome, the subscription as found or set, and the next
-    /// check. An event (a resubscription) goes with it.
+    /// Records a health check: its outcome, what it found (the subscription, the Instagram
+    /// account) and the next check, with its events in the same transaction.
     pub async fn record_page_check(
         &self,
         page: &PageItem,
-        outcome: &str,
-        subscribed: Option<&[String]>,
-        next_due: i64,
-        event: Option<&EventItem>,
+        check: &PageCheck<'_>,
         now: i64,
     ) -> Result<bool> {
-        let mut set = vec![
-            "last_check_at = :now",
-            "last_check = :c",
-            "duepk = :dp",
-            "duesk = :ds",
-            "updated_at = :now",
-        ];
-        let mut b = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(keys::page(&page.page_id)))
-            .key("sk", s(keys::PAGE_SK))
-            .condition_expression("account = :a")
-            .expression_attribute_values(":a", s(&page.account))
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":c", s(outcome))
-            .expression_attribute_values(":dp", s(keys::due_pk(next_due)))
-            .expression_attribute_values(
+        let next_due = check.next_due;
+        let mut u = UpdateExpr::new();
+        u.set("last_check_at = :now")
+            .set("last_check = :c")
+            .set("duepk = :dp")
+            .set("duesk = :ds")
+            .set("updated_at = :now")
+            .value(":now", n(now))
+            .value(":c", s(check.outcome))
+            .value(":dp", s(keys::due_pk(next_due)))
+            .value(
                 ":ds",
                 s(keys::due_page_sk(next_due, &page.account, &page.page_id)),
             );
-        if let Some(f) = subscribed {
-            set.push("subscribed_fields = :f");
-            b = b.expression_attribute_values(
+        if let Some(f) = check.subscribed {
+            u.set("subscribed_fields = :f").value(
                 ":f",
                 AttributeValue::L(f.iter().map(|x| s(x.as_str())).collect()),
             );
         }
-        let upd = b
-            .update_expression(format!("SET {}", set.join(", ")))
-            .build()
-            .map_err(|e| Error::dynamo("UpdateItem", e))?;
-        self.update_with_event(upd, event).await
+        if let Some(ig) = check.instagram {
+            let v = ig
+                .map(|l| {
+                    serde_dynamo::to_attribute_value(l).map_err(|e| Error::Corrupt(e.to_string()))
+                })
+                .transpose()?;
+            u.set_or_remove("instagram", ":ig", v);
+        }
+        u.condition("account = :a").value(":a", s(&page.account));
+        let upd = u.build(&self.table, &keys::page(&page.page_id), keys::PAGE_SK)?;
+        self.update_with_events(upd, check.events).await
     }
 
     /// Saves an import's progress if the stored one is still at step `expect_step` of the same

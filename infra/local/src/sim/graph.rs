@@ -161,6 +161,18 @@ async fn graph_call(
     if let Some(refused) = missing_proof(&sim, &query) {
         return refused;
     }
+    if scripted.is_none() {
+        let param = |k: &str| {
+            query
+                .get(k)
+                .or_else(|| parsed_body.get(k))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        if let Some(answer) = super::app::answer(&sim, &method, &path, &param).await {
+            return answer;
+        }
+    }
     let Some(f) = scripted else {
         return default_answer(&sim, &method, &path, &query, &parsed_body, &here);
     };
@@ -255,7 +267,7 @@ fn echo_later(sim: &Sim, page_id: &str, body: &Value, mid: &str) {
     sim.deliver_later(payload, "sim: echo delivery failed");
 }
 
-fn graph_error(status: StatusCode, code: i64, message: &str) -> Response {
+pub(super) fn graph_error(status: StatusCode, code: i64, message: &str) -> Response {
     (status, axum::Json(json!({"error": {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "SIM"}}))).into_response()
 }
 

@@ -22,7 +22,9 @@
 //!   every task by default, e.g. `["ANALYZE"]` for an analyst); answers `{"user_access_token", "code"}` for the
 //!   connect flow's Graph endpoints (see `facebook.rs`). `POST /_sim/pages/{id}/revoke` kills
 //!   that Page's tokens (190 afterwards), `DELETE /_sim/pages/{id}/subscription` drops the app's
-//!   subscription, `POST /_sim/pages/{id}/history` `{"psid", "messages": [{"from": "user" |
+//!   subscription, `PUT /_sim/pages/{id}/instagram` `{"id", "username"} | null` links another
+//!   Instagram account to the Page or none, `PUT /_sim/fb-users/{id}/declined` `[perm]` takes
+//!   permissions back, `POST /_sim/pages/{id}/history` `{"psid", "messages": [{"from": "user" |
 //!   "page", "text", "created_time"}]}` adds an old conversation for the Conversations API.
 //! - `PUT /_sim/settings` `{"echoes": bool, "page_id"?}`: whether successful sends come back
 //!   as echo webhooks (on by default, as for an app subscribed to `message_echoes`), for all
@@ -51,6 +53,9 @@
 //!   applies to `GET` (its status only); `GET /_sim/media-gets/{name}` lists the statuses
 //!   its `GET`s were answered with.
 //!
+//! - `/{app-id}/subscriptions` (GET, POST, DELETE with the app token; `sim/app.rs`): the app's
+//!   webhook objects; `page` starts subscribed to pagedesk's webhook, `instagram` empty.
+//!
 //! A stand-in AI agent endpoint: `POST /_bot/<anything>` answers 200 and is logged with the
 //! Graph calls (headers and body, so a test can check the signature); `/_sim/failures` applies
 //! to it too (e.g. `{"path": "/_bot/hook", "status": 503, "times": 2}`).
@@ -67,10 +72,11 @@ use axum::routing::{delete, get, post, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+mod app;
 mod graph;
 mod media;
 mod people;
-use graph::{chrono_now_ms, graph};
+use graph::{chrono_now_ms, graph, graph_error};
 use media::{delete_media, get_media, put_media};
 use people::{deliver_raw, instagram_comment, instagram_message, user_message};
 
@@ -107,6 +113,8 @@ struct SimState {
     media_gets: HashMap<String, Vec<u16>>,
     /// When each Instagram Direct message was first sent: a redelivery keeps it, as Meta's do.
     instagram_times: HashMap<String, i64>,
+    /// The app's webhook subscriptions, by object (`/{app-id}/subscriptions`).
+    app_subscriptions: std::collections::BTreeMap<String, app::AppSubscription>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -194,7 +202,10 @@ fn one() -> u32 {
 impl Sim {
     pub fn new(webhook_url: String, app_secret: String, app_id: String) -> Self {
         Sim {
-            inner: Arc::default(),
+            inner: Arc::new(Mutex::new(SimState {
+                app_subscriptions: app::initial(&webhook_url),
+                ..Default::default()
+            })),
             webhook_url,
             app_secret,
             app_id,
@@ -242,6 +253,8 @@ impl Sim {
                 delete(drop_subscription),
             )
             .route("/_sim/pages/{page_id}/history", post(add_history))
+            .route("/_sim/pages/{page_id}/instagram", put(put_instagram))
+            .route("/_sim/fb-users/{user_id}/declined", put(put_declined))
             .route("/_sim/deauthorize", post(send_deauthorize))
             .route("/_sim/data-deletion", post(send_data_deletion))
             .route("/_sim/users/{psid}", put(put_user))
@@ -403,6 +416,29 @@ async fn callback(sim: &Sim, which: &str, body: &[u8]) -> Response {
 async fn revoke_page(State(sim): State<Sim>, Path(page): Path<String>) -> StatusCode {
     sim.state().fb.revoke_page(&page);
     StatusCode::NO_CONTENT
+}
+
+/// `{"id", "username"}` or `null`: the Instagram account linked to the Page from now on.
+async fn put_instagram(State(sim): State<Sim>, Path(page): Path<String>, body: Bytes) -> Response {
+    let found = serde_json::from_slice::<Option<Value>>(&body)
+        .map(|account| sim.state().fb.set_instagram(&page, account));
+    changed(found, "no one manages that Page")
+}
+
+/// `["permission", …]`: what the person declined, or took back in their settings, from now on.
+async fn put_declined(State(sim): State<Sim>, Path(user): Path<String>, body: Bytes) -> Response {
+    let found = serde_json::from_slice::<Vec<String>>(&body)
+        .map(|declined| sim.state().fb.set_declined(&user, declined));
+    changed(found, "no such person")
+}
+
+/// 204 when a change found what it changes, 404 when not, 400 for a body that did not parse.
+fn changed(found: serde_json::Result<bool>, unknown: &'static str) -> Response {
+    match found {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => (StatusCode::NOT_FOUND, unknown).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    }
 }
 
 async fn drop_subscription(State(sim): State<Sim>, Path(page): Path<String>) -> StatusCode {
