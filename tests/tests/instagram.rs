@@ -535,6 +535,23 @@ async fn the_health_check_follows_the_instagram_account_and_mends_the_apps_webho
     })
     .await;
     assert_eq!(fields.len(), INSTAGRAM_FIELDS.len(), "{fields:?}");
+    // The admin's diagnostics say the same, and what to do about the permission.
+    let d = stack
+        .get(
+            &format!("/pages/{a_page}/diagnostics"),
+            &stack.admin(&a_account),
+        )
+        .await;
+    assert_eq!(d["instagram"]["account"]["id"], new_ig.as_str(), "{d}");
+    assert_eq!(d["instagram"]["webhook"]["missing"], json!([]), "{d}");
+    let codes: Vec<&str> = d["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"instagram_missing_permissions"), "{d}");
+    assert!(!codes.contains(&"instagram_webhook_incomplete"), "{d}");
     // No connect ran meanwhile (`alone`): a health check mended it, and told its account.
     let accounts = IG_ACCOUNTS
         .lock()

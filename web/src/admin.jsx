@@ -235,6 +235,7 @@ function Pages({ api, config, feed }) {
                   <p class="hint instagram-link">
                     Instagram @{p.instagram.username || p.instagram.id}
                     {p.instagram.status === 'missing_permissions' && ` · missing ${p.instagram.missing_permissions.join(', ')}: reconnect to grant`}
+                    {p.instagram.status === 'not_subscribed' && ' · the app\'s Instagram webhook is incomplete: see the Page diagnostics and the App Dashboard'}
                   </p>
                 )}
               </td>

@@ -1,6 +1,7 @@
 //! `GET /pages/{page_id}/diagnostics` (admin): "why is nothing arriving?" answered for one
 //! Page. What Graph says now (the app's subscription and its fields, the token's validity and
-//! scopes: two calls), what pagedesk saw (the last webhook, the last health check, what
+//! scopes: two calls; the app's Instagram webhook for a Page with an Instagram account: one
+//! more), what pagedesk saw (the last webhook, the last health check, what
 //! reconciliation found that no webhook brought), and findings in words an admin can act on.
 
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub async fn get(State(app): State<Arc<App>>, c: Caller, Id(page_id): Id) -> Rep
     let now = app.clock.now_ms();
     let mut findings = Vec::new();
     let (subscription, token) = graph_view(&app, &page, now, &mut findings).await;
+    let instagram = instagram_view(&app, &page, &mut findings).await;
     if page.status != PageStatus::Connected {
         findings.push(finding(
             "page_not_connected",
@@ -70,6 +72,7 @@ pub async fn get(State(app): State<Arc<App>>, c: Caller, Id(page_id): Id) -> Rep
         "status_reason": page.status_reason,
         "subscription": subscription,
         "token": token,
+        "instagram": instagram,
         "last_webhook_at": time(page.last_webhook_at),
         "last_check_at": time(page.last_check_at),
         "last_check": page.last_check,
@@ -156,4 +159,60 @@ async fn graph_view(
         }
     };
     (subscription, token_view)
+}
+
+/// The Page's Instagram account as the last check found it, and the app's Instagram webhook
+/// as Graph lists it now (one call; `null` for a Page without an account). Read only: the
+/// health check and connecting are what complete the webhook.
+async fn instagram_view(app: &App, page: &PageItem, findings: &mut Vec<Value>) -> Value {
+    let Some(ig) = &page.instagram else {
+        return Value::Null;
+    };
+    if !ig.missing_permissions.is_empty() {
+        findings.push(finding(
+            "instagram_missing_permissions",
+            format!(
+                "Instagram @{}: the login did not grant {}. Reconnect the Page and grant them.",
+                ig.username.as_deref().unwrap_or(&ig.id),
+                ig.missing_permissions.join(", ")
+            ),
+        ));
+    }
+    let webhook = match app_credentials(app).await {
+        Err(_) => json!({"error": "the Meta app id or secret is not configured"}),
+        Ok(creds) => match app.graph.app_subscriptions(&creds).await {
+            Ok(subs) => {
+                let ours = subs.iter().find(|s| s.object == "instagram" && s.active);
+                let fields = ours.map(|s| s.fields.clone()).unwrap_or_default();
+                let (missing, problem) = match connect::instagram_subscription(&subs) {
+                    connect::InstagramSubscription::Complete => (vec![], None),
+                    connect::InstagramSubscription::Subscribe { missing, .. } => (missing, None),
+                    connect::InstagramSubscription::Blocked { reason, missing } => {
+                        (missing, Some(reason))
+                    }
+                };
+                if !missing.is_empty() {
+                    let what = match problem {
+                        Some("callback_elsewhere") => {
+                            "the app's Instagram webhook goes to another endpoint, so pagedesk leaves it alone: point it at pagedesk's webhook URL in the App Dashboard"
+                        }
+                        Some(_) => {
+                            "the app has no Page webhook to take the callback URL from: enter pagedesk's webhook URL for the Page object in the App Dashboard"
+                        }
+                        None => "the next health check (or connecting a Page) subscribes them",
+                    };
+                    findings.push(finding(
+                        "instagram_webhook_incomplete",
+                        format!(
+                            "The app's Instagram webhook lacks {}: Instagram's webhooks for them are not sent. {what}.",
+                            missing.join(", ")
+                        ),
+                    ));
+                }
+                json!({"fields": fields, "missing": missing, "problem": problem})
+            }
+            Err(e) => json!({"error": e.to_string()}),
+        },
+    };
+    json!({"account": ig, "webhook": webhook})
 }
