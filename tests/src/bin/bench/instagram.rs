@@ -1,5 +1,6 @@
 //! What an Instagram Direct message costs beside a Messenger one (issue 28): the same number of
-//! a person's messages into one open conversation of each channel.
+//! a person's messages into one open conversation of each channel. And what the health check
+//! of a Page with an Instagram account costs, as it is and when the account changed.
 
 use super::*;
 
@@ -90,4 +91,91 @@ pub async fn instagram(stack: &Stack, clients: &pagedesk_shared::adapters::aws::
         async |i| instagram(i).await,
     )
     .await;
+    health_check(stack, &account, &page_id).await;
+}
+
+/// One health check of the Page (in this process, metered): when nothing changed, then when
+/// another Instagram account was linked to the Page.
+async fn health_check(stack: &Stack, account: &str, page_id: &str) {
+    use pagedesk_shared::runtime::config::{GraphConfig, SchedulerConfig};
+    let secrets = &stack.info["secrets"];
+    let secret = |k: &str| secrets[k].as_str().map(str::to_owned);
+    let cfg = SchedulerConfig {
+        table: stack.s("table"),
+        app_id: Some(stack.s("app_id")),
+        app_secret_id: secret("AppSecret"),
+        graph: GraphConfig {
+            base_url: stack.s("sim_url"),
+            version: "v25.0".into(),
+            timeout_ms: 5_000,
+            app_secret_id: secret("AppSecret"),
+        },
+        page_check_seconds: 86_400,
+        secret_cache_seconds: 300,
+        inbound_queue_url: None,
+        reconcile_seconds: 86_400,
+        verify_token_id: secret("VerifyToken"),
+    };
+    let clients = stack.clients().await;
+    let health = pagedesk_scheduler::Health::new(&cfg, &clients);
+    let store = pagedesk_shared::store::Store::new(clients.dynamo(), stack.s("table"));
+    // Warm: the secrets are read once per warm function, not per check.
+    health.check(&store, account, page_id, chrono_ms()).await;
+    for (what, change) in [
+        ("nothing changed", None),
+        (
+            "another Instagram account linked to the Page",
+            Some(json!({"id": format!("178416{:011}", unique()), "username": "shop.new"})),
+        ),
+    ] {
+        if let Some(ig) = change {
+            let res = stack
+                .http
+                .put(format!(
+                    "{}/_sim/pages/{page_id}/instagram",
+                    stack.s("sim_url")
+                ))
+                .json(&ig)
+                .send()
+                .await
+                .expect("sim reachable");
+            assert_eq!(res.status().as_u16(), 204);
+        }
+        let graph_before = stack.sim("GET", "/_sim/requests", None).await;
+        let before = super::meter();
+        health.check(&store, account, page_id, chrono_ms()).await;
+        let after = super::meter();
+        let graph_after = stack.sim("GET", "/_sim/requests", None).await;
+        let calls: Vec<String> = graph_after
+            .as_array()
+            .map(|a| a[graph_before.as_array().map_or(0, Vec::len)..].to_vec())
+            .unwrap_or_default()
+            .iter()
+            .map(|r| {
+                let path = r["path"].as_str().unwrap_or("?");
+                // The Page and app ids vary from run to run; the shape is what counts.
+                let shape: Vec<&str> = path
+                    .split('/')
+                    .map(|seg| {
+                        if seg.chars().all(|c| c.is_ascii_digit()) && !seg.is_empty() {
+                            "{id}"
+                        } else {
+                            seg
+                        }
+                    })
+                    .collect();
+                format!(
+                    "{} {}",
+                    r["method"].as_str().unwrap_or("?"),
+                    shape.join("/")
+                )
+            })
+            .collect();
+        println!(
+            "aws  one health check of a Page with an Instagram account ({what}), per Page per PAGEDESK_PAGE_CHECK_SECONDS (warm secrets: in production the Page's token is read once per check, its cache lasting 300 s):"
+        );
+        print_capacity(&before.1, &after.1, 1);
+        print_requests(&before.0, &after.0, 1);
+        println!("       graph calls: {} ({})", calls.len(), calls.join(", "));
+    }
 }
