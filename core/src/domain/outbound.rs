@@ -183,6 +183,21 @@ pub fn private_reply_allowed(comment_created_at: i64, now: i64) -> bool {
     now < comment_created_at + PRIVATE_REPLY_MS
 }
 
+/// Meta's limit on private replies to an Instagram account's comments: 750 an hour.
+pub const INSTAGRAM_PRIVATE_REPLIES_PER_HOUR: u32 = 750;
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// The clock hour `now` (epoch ms) falls in, as a number, and the whole seconds until the next
+/// one: a reply over the hour's quota can be asked for again then. Counting by clock hour lets
+/// up to twice the limit through across an hour's end; Meta's own refusal (retried by the
+/// sender) covers that edge.
+pub fn quota_hour(now: i64) -> (i64, i64) {
+    let hour = now.div_euclid(HOUR_MS);
+    let next = (hour + 1) * HOUR_MS;
+    (hour, (next - now + 999) / 1000)
+}
+
 /// What a failed Graph call means for the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendOutcome {
@@ -277,6 +292,15 @@ pub fn reason_text(reason: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quota_hours_and_the_wait_to_the_next() {
+        assert_eq!(quota_hour(0), (0, 3600));
+        assert_eq!(quota_hour(3_599_999), (0, 1));
+        assert_eq!(quota_hour(3_600_000), (1, 3600));
+        assert_eq!(quota_hour(3_600_001), (1, 3600));
+        assert_eq!(quota_hour(5_400_000), (1, 1800));
+    }
     use crate::domain::window::{HUMAN_AGENT_MS, STANDARD_MS, window_at};
 
     fn body(name: &str) -> GraphError {

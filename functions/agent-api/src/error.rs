@@ -69,6 +69,12 @@ pub enum ApiFailure {
         comment_id: Option<String>,
         closed_at: String,
     },
+    /// The Instagram account's private replies for this clock hour are used up (Meta allows
+    /// 750 an hour); the next hour starts in `retry_after_s`.
+    #[error(
+        "this Instagram account's private replies for the hour are used up (Meta allows {limit} an hour); try again in {retry_after_s} s"
+    )]
+    PrivateReplyQuota { limit: u32, retry_after_s: i64 },
     #[error("the request body is too large")]
     TooLarge,
     /// A dependency is down; the same request can be sent again.
@@ -133,6 +139,7 @@ impl ApiFailure {
             PrivateReplyWindowClosed { .. } => {
                 (StatusCode::CONFLICT, "private_reply_window_closed")
             }
+            PrivateReplyQuota { .. } => (StatusCode::TOO_MANY_REQUESTS, "private_reply_quota"),
             Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -149,6 +156,9 @@ impl ApiFailure {
                 comment_id,
                 closed_at,
             } => json!({ "comment_id": comment_id, "closed_at": closed_at }),
+            PrivateReplyQuota { retry_after_s, .. } => {
+                json!({ "retry_after_seconds": retry_after_s })
+            }
             _ => Value::Null,
         }
     }
@@ -163,7 +173,13 @@ impl ApiFailure {
 impl IntoResponse for ApiFailure {
     fn into_response(self) -> Response {
         let (status, _) = self.status_and_code();
-        crate::extract::json(status, &self.body())
+        let mut res = crate::extract::json(status, &self.body());
+        if let ApiFailure::PrivateReplyQuota { retry_after_s, .. } = &self
+            && let Ok(v) = axum::http::HeaderValue::from_str(&retry_after_s.to_string())
+        {
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
+        res
     }
 }
 

@@ -12,7 +12,7 @@ use pagedesk_shared::domain::outbound::{self, OutAttachment, ReplyAuthor, ReplyR
 use pagedesk_shared::domain::window::window_at;
 use pagedesk_shared::domain::{Attachment, MessageError};
 use pagedesk_shared::domain::{
-    AuthorType, Direction, EventType, MessageKind, MessageStatus, ReplyRoute, SendType,
+    AuthorType, Channel, Direction, EventType, MessageKind, MessageStatus, ReplyRoute, SendType,
 };
 use pagedesk_shared::ids;
 use pagedesk_shared::store::{
@@ -282,16 +282,54 @@ fn reply_message(
     .placed(&c.account, conv)
 }
 
+/// Counts a private reply to an Instagram comment against the account's hour (Meta allows 750
+/// an hour per account), before it is stored: over the quota it is refused now, with the wait,
+/// rather than failing at Meta later. The hour counted, or `None` for any other reply.
+async fn count_private_reply(
+    app: &App,
+    c: &Caller,
+    r: &ReadyReply,
+    now: i64,
+) -> Result<Option<i64>, ApiFailure> {
+    if !(r.msg.private && r.conv.channel == Channel::InstagramComment) {
+        return Ok(None);
+    }
+    let (hour, retry_after_s) = outbound::quota_hour(now);
+    let limit = app.cfg.instagram_private_replies_per_hour;
+    if app
+        .store
+        .take_private_reply(&c.account, &r.conv.page_id, hour, limit)
+        .await?
+    {
+        Ok(Some(hour))
+    } else {
+        Err(ApiFailure::PrivateReplyQuota {
+            limit,
+            retry_after_s,
+        })
+    }
+}
+
 /// Stores a checked reply (the message is its own `message.created` event, the `feed` index)
 /// and queues its send.
 async fn store_and_queue(app: &App, c: &Caller, r: ReadyReply) -> Reply {
     let now = app.clock.now_ms();
-    match app
+    let counted = count_private_reply(app, c, &r, now).await?;
+    let outcome = app
         .store
         .outbound()
         .queue_message(&r.msg, now, None, true)
-        .await?
+        .await;
+    if let Some(hour) = counted
+        && !matches!(outcome, Ok(QueueOutcome::Stored))
+        && let Err(e) = app
+            .store
+            .give_back_private_reply(&c.account, &r.conv.page_id, hour)
+            .await
     {
+        tracing::warn!(error = %e, "a private reply's quota count not given back");
+    }
+    match outcome? {
         QueueOutcome::Stored => {}
         QueueOutcome::Existing(m) => return settle_existing(app, &r.conv, *m).await,
         QueueOutcome::PrivateReplyExists => return Err(ApiFailure::PrivateReplyExists),

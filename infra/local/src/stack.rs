@@ -119,6 +119,7 @@ impl Options {
                 env::RECONCILE_SECONDS,
                 env::WEBHOOK_TIMEOUT_MS,
                 env::WEBHOOK_GIVE_UP_SECONDS,
+                env::INSTAGRAM_PRIVATE_REPLIES_PER_HOUR,
             ]
             .iter()
             .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))

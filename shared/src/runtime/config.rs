@@ -15,6 +15,8 @@ pub mod env {
     pub const OUTBOUND_QUEUE_URL: &str = "PAGEDESK_OUTBOUND_QUEUE_URL";
     pub const APP_SECRET_ID: &str = "PAGEDESK_APP_SECRET_ID";
     pub const VERIFY_TOKEN_ID: &str = "PAGEDESK_VERIFY_TOKEN_ID";
+    pub const INSTAGRAM_PRIVATE_REPLIES_PER_HOUR: &str =
+        "PAGEDESK_INSTAGRAM_PRIVATE_REPLIES_PER_HOUR";
     pub const PAGE_TOKEN_PREFIX: &str = "PAGEDESK_PAGE_TOKEN_PREFIX";
     pub const APP_ID: &str = "PAGEDESK_APP_ID";
     pub const GRAPH_BASE_URL: &str = "PAGEDESK_GRAPH_BASE_URL";
@@ -260,6 +262,9 @@ pub struct AgentApiConfig {
     pub dispatch_queue_url: Option<String>,
     /// The webhook verify token's secret: subscribing the app's Instagram webhook needs it.
     pub verify_token_id: Option<String>,
+    /// Private replies to an Instagram account's comments counted per clock hour: Meta's 750
+    /// (`INSTAGRAM_PRIVATE_REPLIES_PER_HOUR`); lower only to test the limit.
+    pub instagram_private_replies_per_hour: u32,
 }
 
 impl FunctionConfig for AgentApiConfig {
@@ -280,6 +285,13 @@ impl FunctionConfig for AgentApiConfig {
             bucket: e.optional(env::BUCKET),
             dispatch_queue_url: e.optional(env::DISPATCH_QUEUE_URL),
             verify_token_id: e.optional(env::VERIFY_TOKEN_ID),
+            instagram_private_replies_per_hour: e
+                .number(
+                    env::INSTAGRAM_PRIVATE_REPLIES_PER_HOUR,
+                    u64::from(crate::domain::outbound::INSTAGRAM_PRIVATE_REPLIES_PER_HOUR),
+                )?
+                .clamp(1, u64::from(u32::MAX))
+                as u32,
         })
     }
 }

@@ -159,6 +159,13 @@ pub fn webhook_deliveries(a: &str, webhook: &str) -> String {
 pub fn delivery_sk(queued_ms: i64, event_id: &str, delivery: &str) -> String {
     format!("DLV#{queued_ms:013}#{event_id}#{delivery}")
 }
+/// Meta's hourly quotas counted per Page (`quota.rs`).
+pub fn quota(a: &str, page: &str) -> String {
+    format!("ACC#{a}#QUOTA#{page}")
+}
+pub fn private_reply_quota_sk(hour: i64) -> String {
+    format!("PRIVREPLY#{hour}")
+}
 pub const INSTAGRAM_SK: &str = "IGACCOUNT";
 pub fn instagram(ig_id: &str) -> String {
     format!("IGACCOUNT#{ig_id}")

@@ -23,6 +23,7 @@ mod outbound;
 mod page_settings;
 mod pages;
 mod posts;
+mod quota;
 mod rules;
 mod schedule;
 mod search;

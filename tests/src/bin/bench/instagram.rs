@@ -91,7 +91,74 @@ pub async fn instagram(stack: &Stack, clients: &pagedesk_shared::adapters::aws::
         async |i| instagram(i).await,
     )
     .await;
+    comment_replies(stack, clients, &account, &ig_id).await;
     health_check(stack, &account, &page_id).await;
+}
+
+/// A public and a private reply to Instagram comments, each measured through the stack (the
+/// agent API, the sender, Graph's answer): the private one is counted against Meta's hourly
+/// quota first. Three of each, the test stacks' quota.
+async fn comment_replies(
+    stack: &Stack,
+    clients: &pagedesk_shared::adapters::aws::Clients,
+    account: &str,
+    ig_id: &str,
+) {
+    let admin = stack.admin(account);
+    let media = format!("1790{:011}", unique());
+    let mut comments = Vec::new();
+    for i in 0..6 {
+        let igsid = format!("3{:014}", unique());
+        let v = stack
+            .sim(
+                "POST",
+                "/_sim/instagram/comments",
+                Some(json!({"ig_id": ig_id, "igsid": igsid, "text": format!("price {i}?"), "media_id": media})),
+            )
+            .await;
+        comments.push(v["mid"].as_str().expect("the comment id").to_owned());
+    }
+    // Idle: every comment is stored (one conversation for the media item).
+    stack.settled().await;
+    drained(stack, clients).await;
+    let list = stack
+        .get("/conversations?channel=instagram_comment", &admin)
+        .await;
+    let conv = list["items"][0]["id"]
+        .as_str()
+        .expect("the comment conversation")
+        .to_owned();
+    let reply = |comment: String, private: bool| {
+        let (conv, admin) = (conv.clone(), admin.clone());
+        async move {
+            let (status, v) = stack
+                .api(
+                    "POST",
+                    &format!("/conversations/{conv}/messages"),
+                    Some(&admin),
+                    Some(json!({"text": "Thanks, see your inbox.", "reply_to": comment, "private": private})),
+                )
+                .await;
+            assert_eq!(status, 202, "{v}");
+        }
+    };
+    let (public, private) = comments.split_at(3);
+    metered(
+        stack,
+        clients,
+        "public reply to an Instagram comment",
+        3,
+        async |i| reply(public[i as usize].clone(), false).await,
+    )
+    .await;
+    metered(
+        stack,
+        clients,
+        "private reply to an Instagram comment (counted against Meta's 750 an hour)",
+        3,
+        async |i| reply(private[i as usize].clone(), true).await,
+    )
+    .await;
 }
 
 /// One health check of the Page (in this process, metered): when nothing changed, then when
