@@ -33,8 +33,10 @@ pub const INSTAGRAM_PERMISSIONS: [&str; 3] = [
 /// The Instagram webhook fields pagedesk handles. They belong to the app's `instagram` object
 /// subscription (`/{app-id}/subscriptions`), not to a Page's: Meta delivers them for the
 /// Instagram account of every Page the app is installed on (`subscribed_apps`).
-pub const INSTAGRAM_FIELDS: [&str; 5] = [
+pub const INSTAGRAM_FIELDS: [&str; 7] = [
     "messages",
+    "messaging_postbacks",
+    "messaging_referral",
     "messaging_seen",
     "message_reactions",
     "comments",
@@ -339,16 +341,16 @@ mod tests {
             panic!("a partial subscription is completed");
         };
         assert_eq!(callback_url, "https://hook/webhook");
-        assert_eq!(missing.len(), 4);
+        assert_eq!(missing.len(), 6);
         assert!(
             fields.contains(&"mentions".to_owned()),
             "others' fields stay"
         );
-        assert_eq!(fields.len(), 6);
+        assert_eq!(fields.len(), 8);
         // Only the Page object: subscribed at its callback.
         assert!(matches!(
             instagram_subscription(&subs[..1]),
-            InstagramSubscription::Subscribe { missing, .. } if missing.len() == 5
+            InstagramSubscription::Subscribe { missing, .. } if missing.len() == 7
         ));
         // Nothing to copy the callback from.
         assert_eq!(

@@ -38,8 +38,10 @@ async fn instagram_webhook_fields(stack: &Stack) -> Vec<String> {
         .unwrap_or_default()
 }
 
-const INSTAGRAM_FIELDS: [&str; 5] = [
+const INSTAGRAM_FIELDS: [&str; 7] = [
     "messages",
+    "messaging_postbacks",
+    "messaging_referral",
     "messaging_seen",
     "message_reactions",
     "comments",
@@ -314,6 +316,29 @@ async fn direct_messages_become_one_instagram_conversation_and_replies_reach_the
     })
     .await;
     assert_eq!(after.len(), 5, "nothing added by either: {after:?}");
+
+    // An ice-breaker tap and a click-to-Direct ad's referral (`messaging_postbacks`,
+    // `messaging_referral`): the Messenger shapes, stored as the person's messages.
+    let now = pagedesk_e2e::now_ms();
+    for item in [
+        json!({"sender": {"id": igsid}, "recipient": {"id": ig_id}, "timestamp": now + 2,
+               "postback": {"mid": format!("aWdfpostback{}", unique()), "title": "Track my order", "payload": "TRACK_ORDER"}}),
+        json!({"sender": {"id": igsid}, "recipient": {"id": ig_id}, "timestamp": now + 3,
+               "referral": {"ref": "winter-sale", "source": "ADS", "type": "OPEN_THREAD", "ad_id": "120210000000000"}}),
+    ] {
+        let payload = json!({"object": "instagram", "entry": [{"id": ig_id, "time": now, "messaging": [item]}]});
+        let v = stack
+            .sim("POST", "/_sim/webhook", Some(json!({"payload": payload})))
+            .await;
+        assert_eq!(v["webhook_status"], 200, "{v}");
+    }
+    eventually("the postback and the referral", 20, || async {
+        let m = stack.all_messages(&conv, &admin).await;
+        let postback = m.iter().any(|m| m["postback"]["payload"] == "TRACK_ORDER");
+        let referral = m.iter().any(|m| m["referral"]["ref"] == "winter-sale");
+        (postback && referral).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
