@@ -339,6 +339,43 @@ async fn direct_messages_become_one_instagram_conversation_and_replies_reach_the
         (postback && referral).then_some(())
     })
     .await;
+
+    // A story mention, the person's reaction to our answer, and a message the business sent
+    // from the Instagram app (an echo without our app id): the simulator's shorthands.
+    let ours = after
+        .iter()
+        .find(|m| m["text"] == "Yes, 3 days.")
+        .and_then(|m| m["external_id"].as_str())
+        .expect("our reply's mid")
+        .to_owned();
+    let mention = format!("https://lookaside.example/mention-{}", unique());
+    for extra in [
+        json!({"story_mention": {"url": mention}}),
+        json!({"reaction": {"mid": ours, "emoji": "\u{1F44D}"}}),
+        json!({"text": "Sent from the Instagram app", "echo": true}),
+    ] {
+        dm(&stack, &ig_id, &igsid, extra).await;
+    }
+    eventually(
+        "the mention, the reaction and the app's message",
+        20,
+        || async {
+            let m = stack.all_messages(&conv, &admin).await;
+            let mentioned = m.iter().any(|m| {
+                m["attachments"][0]["type"] == "story_mention"
+                    && m["attachments"][0]["url"] == mention.as_str()
+                    && m["attachments"][0]["stored"] == false
+            });
+            let reacted = m
+                .iter()
+                .any(|m| m["external_id"] == ours.as_str() && !m["reaction"].is_null());
+            let from_app = m
+                .iter()
+                .any(|m| m["text"] == "Sent from the Instagram app" && m["direction"] == "out");
+            (mentioned && reacted && from_app).then_some(())
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -562,6 +599,30 @@ async fn an_instagram_comment_is_answered_in_public_and_once_in_private() {
     assert_eq!(v["error"]["code"], "private_reply_quota", "{v}");
     assert_eq!(v["error"]["retry_after_seconds"], wait, "{v}");
     assert!((1..=3600).contains(&wait), "{wait}");
+
+    // A comment on a live broadcast (`live_comments`) is a comment conversation of its own.
+    let live = format!("1791{:011}", unique());
+    let v = stack
+        .sim(
+            "POST",
+            "/_sim/instagram/comments",
+            Some(json!({"ig_id": ig_id, "igsid": format!("3{:014}", unique()), "text": "live!", "media_id": live, "live": true})),
+        )
+        .await;
+    assert_eq!(v["webhook_status"], 200, "{v}");
+    stack
+        .wait_for(
+            "/conversations?channel=instagram_comment",
+            &admin,
+            "the live comment's conversation",
+            |v| {
+                v["items"].as_array().is_some_and(|a| {
+                    a.iter()
+                        .any(|c| c["subject"] == format!("Instagram post {live}").as_str())
+                })
+            },
+        )
+        .await;
 }
 
 #[tokio::test]

@@ -44,10 +44,12 @@
 //! - `POST /_sim/webhook` `{"payload": {...}}` or a raw JSON body: signs and delivers any payload.
 //! - `POST /_sim/instagram/messages` `{"ig_id", "igsid", "text"?, "attachments"?,
 //!   "story_reply"?: {"id", "url"}, "mid"?}`: a person writes to the Instagram account linked to
-//!   a Page; the webhook is `object: instagram` with the account's id in `entry[].id`.
+//!   a Page; the webhook is `object: instagram` with the account's id in `entry[].id`. Or, one
+//!   per call: `story_mention`, `reaction`, `unsend`, `read`, `postback`, `referral`, `echo`
+//!   (`sim/people.rs`).
 //! - `POST /_sim/instagram/comments` `{"ig_id", "igsid", "username"?, "text", "media_id",
-//!   "comment_id"?, "parent_id"?}`: a person comments on the account's post or reel (a
-//!   `comments` change). Public replies (`POST /{comment_id}/replies`) answer a new id.
+//!   "comment_id"?, "parent_id"?, "live"?}`: a person comments on the account's post or reel (a
+//!   `comments` change; `live_comments` when `live`). Public replies (`POST /{comment_id}/replies`) answer a new id.
 //! - `PUT /_sim/media/{name}` (bytes, with their content type), `GET` serves them, `DELETE`
 //!   makes the URL expire (404): what attachment URLs point at in tests. `/_sim/failures`
 //!   applies to `GET` (its status only); `GET /_sim/media-gets/{name}` lists the statuses

@@ -80,7 +80,8 @@ async fn deliver_response(sim: &Sim, payload: Value, mid: Option<String>) -> Res
     }
 }
 
-/// `POST /_sim/instagram/messages`: a person writes to an Instagram account in Direct.
+/// `POST /_sim/instagram/messages`: a person writes to an Instagram account in Direct, or does
+/// one of the other things Direct reports (one per call, in this order of precedence).
 #[derive(Deserialize)]
 struct InstagramMessage {
     ig_id: String,
@@ -92,8 +93,29 @@ struct InstagramMessage {
     /// `{"id", "url"}`: the message answers that story.
     #[serde(default)]
     story_reply: Option<Value>,
+    /// `{"url"}`: the person mentioned the account in their story (an attachment).
+    #[serde(default)]
+    story_mention: Option<Value>,
     #[serde(default)]
     mid: Option<String>,
+    /// `{"mid", "emoji"?, "action"?: "react" | "unreact"}`: a reaction to a message.
+    #[serde(default)]
+    reaction: Option<Value>,
+    /// A mid: the person unsends that message (`is_deleted`).
+    #[serde(default)]
+    unsend: Option<String>,
+    /// A mid: the person read up to that message (`messaging_seen`).
+    #[serde(default)]
+    read: Option<String>,
+    /// `{"title", "payload"}`: an ice breaker or a button tapped.
+    #[serde(default)]
+    postback: Option<Value>,
+    /// `{"ref", "source", "type", "ad_id"?}`: the thread opened from an ad or a link.
+    #[serde(default)]
+    referral: Option<Value>,
+    /// The account's own message, sent from the Instagram app (an echo without our app id).
+    #[serde(default)]
+    echo: bool,
 }
 
 pub(super) async fn instagram_message(State(sim): State<Sim>, body: Bytes) -> Response {
@@ -101,26 +123,63 @@ pub(super) async fn instagram_message(State(sim): State<Sim>, body: Bytes) -> Re
         Ok(m) => m,
         Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     };
-    let mid = m.mid.unwrap_or_else(|| sim.next_id("aWdfZAG1faWQ"));
+    let mid = m.mid.clone().unwrap_or_else(|| sim.next_id("aWdfZAG1faWQ"));
     let now = *sim
         .state()
         .instagram_times
         .entry(mid.clone())
         .or_insert_with(chrono_now_ms);
-    let mut message = json!({"mid": mid});
-    if let Some(t) = m.text {
-        message["text"] = json!(t);
-    }
-    if let Some(a) = m.attachments {
-        message["attachments"] = a;
-    }
-    if let Some(story) = m.story_reply {
-        message["reply_to"] = json!({"story": story});
-    }
+    let (person, account) = (json!({"id": m.igsid}), json!({"id": m.ig_id}));
+    let mut item = json!({"sender": person, "recipient": account, "timestamp": now});
+    let answered = if let Some(r) = m.reaction {
+        let emoji = r
+            .get("emoji")
+            .cloned()
+            .unwrap_or_else(|| json!("\u{2764}\u{fe0f}"));
+        let action = r.get("action").cloned().unwrap_or_else(|| json!("react"));
+        item["reaction"] =
+            json!({"mid": r.get("mid"), "action": action, "reaction": "love", "emoji": emoji});
+        None
+    } else if let Some(target) = m.unsend {
+        item["message"] = json!({"mid": target, "is_deleted": true});
+        None
+    } else if let Some(target) = m.read {
+        item["read"] = json!({"mid": target});
+        None
+    } else if let Some(p) = m.postback {
+        item["postback"] =
+            json!({"mid": mid, "title": p.get("title"), "payload": p.get("payload")});
+        Some(mid)
+    } else if let Some(r) = m.referral {
+        item["referral"] = r;
+        None
+    } else {
+        let mut message = json!({"mid": mid});
+        if let Some(t) = m.text {
+            message["text"] = json!(t);
+        }
+        let mut attachments = m.attachments.unwrap_or_else(|| json!([]));
+        if let (Some(story), Some(list)) = (m.story_mention, attachments.as_array_mut()) {
+            let url = story.get("url").cloned().unwrap_or(story);
+            list.push(json!({"type": "story_mention", "payload": {"url": url}}));
+        }
+        if attachments.as_array().is_some_and(|a| !a.is_empty()) {
+            message["attachments"] = attachments;
+        }
+        if let Some(story) = m.story_reply {
+            message["reply_to"] = json!({"story": story});
+        }
+        if m.echo {
+            message["is_echo"] = json!(true);
+            item["sender"] = account;
+            item["recipient"] = person;
+        }
+        item["message"] = message;
+        Some(mid)
+    };
     // Meta's shape: the Instagram account in `entry[].id` and as recipient.
-    let payload = json!({"object": "instagram", "entry": [{"id": m.ig_id, "time": now, "messaging": [{
-        "sender": {"id": m.igsid}, "recipient": {"id": m.ig_id}, "timestamp": now, "message": message}]}]});
-    deliver_response(&sim, payload, Some(mid)).await
+    let payload = json!({"object": "instagram", "entry": [{"id": m.ig_id, "time": now, "messaging": [item]}]});
+    deliver_response(&sim, payload, answered).await
 }
 
 /// `POST /_sim/instagram/comments`: a person comments on the Instagram account's media.
@@ -136,6 +195,9 @@ struct InstagramComment {
     comment_id: Option<String>,
     #[serde(default)]
     parent_id: Option<String>,
+    /// A comment on a live broadcast (`live_comments`).
+    #[serde(default)]
+    live: bool,
 }
 
 pub(super) async fn instagram_comment(State(sim): State<Sim>, body: Bytes) -> Response {
@@ -148,12 +210,12 @@ pub(super) async fn instagram_comment(State(sim): State<Sim>, body: Bytes) -> Re
         "id": id,
         "from": {"id": c.igsid, "username": c.username.unwrap_or_else(|| "someone".into())},
         "text": c.text,
-        "media": {"id": c.media_id, "media_product_type": "FEED"},
+        "media": {"id": c.media_id, "media_product_type": if c.live { "LIVE" } else { "FEED" }},
     });
     if let Some(p) = c.parent_id {
         value["parent_id"] = json!(p);
     }
     let payload = json!({"object": "instagram", "entry": [{"id": c.ig_id, "time": chrono_now_ms() / 1000,
-        "changes": [{"field": "comments", "value": value}]}]});
+        "changes": [{"field": if c.live { "live_comments" } else { "comments" }, "value": value}]}]});
     deliver_response(&sim, payload, Some(id)).await
 }
