@@ -382,6 +382,29 @@ async fn direct_messages_become_one_instagram_conversation_and_replies_reach_the
         },
     )
     .await;
+
+    // Switched off, Instagram Direct is acknowledged and skipped; the rest of the Page stays.
+    let (status, v) = stack
+        .api(
+            "PUT",
+            &format!("/pages/{page_id}"),
+            Some(&admin),
+            Some(
+                json!({"channels": {"messenger": true, "comments": true, "leads": true,
+                                     "instagram": false, "instagram_comment": true}}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, v["channels"]["instagram"].as_bool()),
+        (200, Some(false)),
+        "{v}"
+    );
+    let before = stack.all_messages(&conv, &admin).await.len();
+    dm(&stack, &ig_id, &igsid, json!({"text": "are you there?"})).await;
+    stack.settled().await;
+    let now_there = stack.all_messages(&conv, &admin).await;
+    assert_eq!(now_there.len(), before, "skipped: {now_there:?}");
 }
 
 #[tokio::test]
