@@ -383,6 +383,60 @@ async fn direct_messages_become_one_instagram_conversation_and_replies_reach_the
     )
     .await;
 
+    // Uploads must fit Instagram's table: a PDF goes, an archive is refused with the reason.
+    for (name, ct, bytes, ok) in [
+        (
+            "terms.pdf",
+            "application/pdf",
+            b"%PDF-1.7 terms".to_vec(),
+            true,
+        ),
+        (
+            "photos.zip",
+            "application/zip",
+            b"PK\x03\x04 zip".to_vec(),
+            false,
+        ),
+    ] {
+        let (s, up) = stack
+            .api(
+                "POST",
+                "/uploads",
+                Some(&admin),
+                Some(json!({"filename": name, "content_type": ct, "size": bytes.len()})),
+            )
+            .await;
+        assert_eq!(s, 201, "{up}");
+        let put = stack
+            .http
+            .put(up["put_url"].as_str().expect("a put_url"))
+            .header("content-type", ct)
+            .body(bytes)
+            .send()
+            .await
+            .expect("the bucket reachable");
+        assert!(put.status().is_success(), "PUT {name}: {}", put.status());
+        let (s, v) = stack
+            .api(
+                "POST",
+                &format!("/conversations/{conv}/messages"),
+                Some(&admin),
+                Some(json!({"attachments": [{"type": "file", "upload_id": up["upload_id"]}]})),
+            )
+            .await;
+        if ok {
+            assert_eq!(s, 202, "{v}");
+        } else {
+            assert_eq!(s, 422, "{v}");
+            assert!(
+                v["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("application/pdf")),
+                "{v}"
+            );
+        }
+    }
+
     // Switched off, Instagram Direct is acknowledged and skipped; the rest of the Page stays.
     let (status, v) = stack
         .api(

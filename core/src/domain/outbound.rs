@@ -183,6 +183,65 @@ pub fn private_reply_allowed(comment_created_at: i64, now: i64) -> bool {
     now < comment_created_at + PRIVATE_REPLY_MS
 }
 
+/// Why Instagram Direct would refuse an attachment of `kind` with this content type and size
+/// (bytes), or `None`. Meta's table ("Upload Media for Instagram Messaging", 2026-04-01):
+/// images png, jpeg or gif up to 8 MB; video mp4, ogg, avi, mov or webm and audio aac, m4a,
+/// wav or mp4 up to 25 MB; files PDF only, up to 25 MB.
+pub fn instagram_attachment_problem(kind: &str, content_type: &str, size: i64) -> Option<String> {
+    const MB: i64 = 1024 * 1024;
+    let ct = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let (formats, max): (&[&str], i64) = match kind {
+        "image" => (&["image/png", "image/jpeg", "image/gif"], 8 * MB),
+        "video" => (
+            &[
+                "video/mp4",
+                "video/ogg",
+                "video/x-msvideo",
+                "video/avi",
+                "video/quicktime",
+                "video/webm",
+            ],
+            25 * MB,
+        ),
+        "audio" => (
+            &[
+                "audio/aac",
+                "audio/mp4",
+                "audio/x-m4a",
+                "audio/m4a",
+                "audio/wav",
+                "audio/x-wav",
+                "audio/wave",
+            ],
+            25 * MB,
+        ),
+        "file" => (&["application/pdf"], 25 * MB),
+        other => {
+            return Some(format!(
+                "Instagram Direct does not take {other} attachments"
+            ));
+        }
+    };
+    if !formats.contains(&ct.as_str()) {
+        return Some(format!(
+            "Instagram Direct takes {kind} attachments as {} only, not {content_type}",
+            formats.join(", ")
+        ));
+    }
+    (size > max).then(|| {
+        format!(
+            "Instagram Direct takes {kind} attachments up to {} MB; this one is {:.1} MB",
+            max / MB,
+            size as f64 / MB as f64
+        )
+    })
+}
+
 /// Meta's limit on private replies to an Instagram account's comments: 750 an hour.
 pub const INSTAGRAM_PRIVATE_REPLIES_PER_HOUR: u32 = 750;
 
@@ -292,6 +351,34 @@ pub fn reason_text(reason: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instagrams_attachment_table() {
+        let mb = 1024 * 1024;
+        assert_eq!(
+            instagram_attachment_problem("image", "image/jpeg", 8 * mb),
+            None
+        );
+        assert_eq!(
+            instagram_attachment_problem("file", "application/pdf; x=1", mb),
+            None
+        );
+        assert_eq!(
+            instagram_attachment_problem("audio", "audio/x-m4a", mb),
+            None
+        );
+        assert!(
+            instagram_attachment_problem("image", "image/jpeg", 8 * mb + 1)
+                .is_some_and(|p| p.contains("up to 8 MB"))
+        );
+        assert!(
+            instagram_attachment_problem("image", "image/webp", 10)
+                .is_some_and(|p| p.contains("not image/webp"))
+        );
+        assert!(instagram_attachment_problem("file", "application/zip", 10).is_some());
+        assert!(instagram_attachment_problem("video", "video/mp4", 25 * mb + 1).is_some());
+        assert!(instagram_attachment_problem("sticker", "image/png", 10).is_some());
+    }
 
     #[test]
     fn quota_hours_and_the_wait_to_the_next() {

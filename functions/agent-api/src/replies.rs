@@ -199,7 +199,10 @@ async fn prepare(
     // reply once per comment within 7 days. Messenger conversations follow the window.
     let settings = &ctx.settings;
     let (messaging_type, target) = if conv.channel.reply_route() == ReplyRoute::CommentReply {
-        (None, Some(comment_target(app, c, id, req, now).await?))
+        (
+            None,
+            Some(comment_target(app, c, id, req, conv.channel, now).await?),
+        )
     } else {
         let window = window_at(conv.last_inbound_at, settings.human_agent_enabled, now);
         let kind = outbound::messaging_type(&window, author).map_err(|refusal| {
@@ -214,7 +217,7 @@ async fn prepare(
             })?;
         (Some(kind), None)
     };
-    let attachments = resolve_attachments(app, &c.account, req).await?;
+    let attachments = resolve_attachments(app, &c.account, req, conv.channel).await?;
     let warnings = privacy_warnings(app, &conv, &attachments).await?;
     let earlier = resumed
         .as_ref()
@@ -408,10 +411,13 @@ fn url_attachments(req: &ReplyRequest) -> Vec<Attachment> {
 
 /// The reply's attachments as stored: URLs as given, uploads checked (this account's, and
 /// finished: the object is there with the declared size) and pointing at their object.
+/// In an Instagram conversation an upload must also fit Instagram's table (type and size: a
+/// URL's are not known before Meta fetches it).
 async fn resolve_attachments(
     app: &App,
     account: &str,
     req: &ReplyRequest,
+    channel: Channel,
 ) -> Result<Vec<Attachment>, ApiFailure> {
     let mut out = Vec::new();
     let mut problems = Vec::new();
@@ -440,6 +446,13 @@ async fn resolve_attachments(
                 "attachments[{i}].type: the upload is {}, not a(n) {}",
                 up.content_type, a.kind
             ));
+            continue;
+        }
+        if channel == Channel::Instagram
+            && let Some(p) =
+                outbound::instagram_attachment_problem(&a.kind, &up.content_type, up.size)
+        {
+            problems.push(format!("attachments[{i}]: {p}"));
             continue;
         }
         out.push(Attachment {
@@ -488,6 +501,7 @@ async fn comment_target(
     c: &Caller,
     conv: &str,
     req: &ReplyRequest,
+    channel: Channel,
     now: i64,
 ) -> Result<Message, ApiFailure> {
     let target = match &req.reply_to {
@@ -527,6 +541,13 @@ async fn comment_target(
                 closed_at: rfc3339(created + outbound::PRIVATE_REPLY_MS),
             });
         }
+    } else if channel == Channel::InstagramComment
+        && (!req.quick_replies.is_empty() || !req.attachments.is_empty())
+    {
+        // Instagram's `/replies` takes a message and nothing else.
+        return Err(ApiFailure::invalid(
+            "public replies to Instagram comments carry text only",
+        ));
     } else if !req.quick_replies.is_empty()
         || req.attachments.len() > 1
         || req.attachments.iter().any(|a| a.kind != "image")

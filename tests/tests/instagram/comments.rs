@@ -62,6 +62,20 @@ async fn an_instagram_comment_is_answered_in_public_and_once_in_private() {
             .await;
         assert_eq!(status, 202, "{v}");
     }
+    // Instagram's `/replies` takes text only.
+    let (status, v) = stack
+        .api(
+            "POST",
+            &format!("/conversations/{conv}/messages"),
+            Some(&admin),
+            Some(json!({"text": "look", "attachments": [{"type": "image", "url": "https://example.com/a.jpg"}]})),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (422, Some("invalid_request")),
+        "{v}"
+    );
     let (status, v) = stack
         .api(
             "POST",
