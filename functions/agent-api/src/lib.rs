@@ -21,6 +21,7 @@ mod page_sharing;
 mod pages;
 mod pages_connect;
 mod replies;
+mod reply_comments;
 mod reports;
 mod rules;
 mod saved_replies;

@@ -26,6 +26,7 @@ use pagedesk_shared::http::views;
 use crate::App;
 use crate::error::ApiFailure;
 use crate::extract::{Caller, Id, RawBody, Reply, body, json};
+use crate::reply_comments;
 
 /// `POST /conversations/{id}/messages` → 202 with the queued message.
 ///
@@ -201,7 +202,7 @@ async fn prepare(
     let (messaging_type, target) = if conv.channel.reply_route() == ReplyRoute::CommentReply {
         (
             None,
-            Some(comment_target(app, c, id, req, conv.channel, now).await?),
+            Some(reply_comments::comment_target(app, c, id, req, conv.channel, now).await?),
         )
     } else {
         let window = window_at(conv.last_inbound_at, settings.human_agent_enabled, now);
@@ -285,39 +286,11 @@ fn reply_message(
     .placed(&c.account, conv)
 }
 
-/// Counts a private reply to an Instagram comment against the account's hour (Meta allows 750
-/// an hour per account), before it is stored: over the quota it is refused now, with the wait,
-/// rather than failing at Meta later. The hour counted, or `None` for any other reply.
-async fn count_private_reply(
-    app: &App,
-    c: &Caller,
-    r: &ReadyReply,
-    now: i64,
-) -> Result<Option<i64>, ApiFailure> {
-    if !(r.msg.private && r.conv.channel == Channel::InstagramComment) {
-        return Ok(None);
-    }
-    let (hour, retry_after_s) = outbound::quota_hour(now);
-    let limit = app.cfg.instagram_private_replies_per_hour;
-    if app
-        .store
-        .take_private_reply(&c.account, &r.conv.page_id, hour, limit)
-        .await?
-    {
-        Ok(Some(hour))
-    } else {
-        Err(ApiFailure::PrivateReplyQuota {
-            limit,
-            retry_after_s,
-        })
-    }
-}
-
 /// Stores a checked reply (the message is its own `message.created` event, the `feed` index)
 /// and queues its send.
 async fn store_and_queue(app: &App, c: &Caller, r: ReadyReply) -> Reply {
     let now = app.clock.now_ms();
-    let counted = count_private_reply(app, c, &r, now).await?;
+    let counted = reply_comments::count_private_reply(app, c, &r.msg, &r.conv, now).await?;
     let outcome = app
         .store
         .outbound()
@@ -493,70 +466,6 @@ async fn privacy_warnings(
         })],
         None => vec![],
     })
-}
-
-/// The comment a reply in a comment conversation answers: `reply_to`, else the latest.
-async fn comment_target(
-    app: &App,
-    c: &Caller,
-    conv: &str,
-    req: &ReplyRequest,
-    channel: Channel,
-    now: i64,
-) -> Result<Message, ApiFailure> {
-    let target = match &req.reply_to {
-        Some(cid) => {
-            let guard = app
-                .store
-                .get_mid(&c.account, cid)
-                .await?
-                .filter(|g| g.conversation_id == conv);
-            match guard {
-                Some(g) => {
-                    app.store
-                        .get_message(&c.account, conv, &g.message_sk)
-                        .await?
-                }
-                None => None,
-            }
-            .filter(|m| m.direction == Direction::In)
-            .ok_or_else(|| ApiFailure::invalid("reply_to: not a comment of this conversation"))?
-        }
-        None => app
-            .store
-            .latest_comment(&c.account, conv)
-            .await?
-            .ok_or_else(|| ApiFailure::invalid("there is no comment to reply to"))?,
-    };
-    if req.private {
-        if !req.attachments.is_empty() || !req.quick_replies.is_empty() {
-            return Err(ApiFailure::invalid(
-                "private replies to comments carry text only",
-            ));
-        }
-        let created = target.comment_created_at.unwrap_or(target.created_at);
-        if !outbound::private_reply_allowed(created, now) {
-            return Err(ApiFailure::PrivateReplyWindowClosed {
-                comment_id: target.comment_id,
-                closed_at: rfc3339(created + outbound::PRIVATE_REPLY_MS),
-            });
-        }
-    } else if channel == Channel::InstagramComment
-        && (!req.quick_replies.is_empty() || !req.attachments.is_empty())
-    {
-        // Instagram's `/replies` takes a message and nothing else.
-        return Err(ApiFailure::invalid(
-            "public replies to Instagram comments carry text only",
-        ));
-    } else if !req.quick_replies.is_empty()
-        || req.attachments.len() > 1
-        || req.attachments.iter().any(|a| a.kind != "image")
-    {
-        return Err(ApiFailure::invalid(
-            "public comment replies carry text and at most one image",
-        ));
-    }
-    Ok(target)
 }
 
 /// A repeated `client_id`: answer with the message the first call made. If that one could
