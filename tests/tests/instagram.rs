@@ -359,6 +359,7 @@ async fn direct_messages_become_one_instagram_conversation_and_replies_reach_the
         json!({"story_mention": {"url": mention}}),
         json!({"reaction": {"mid": ours, "emoji": "\u{1F44D}"}}),
         json!({"text": "Sent from the Instagram app", "echo": true}),
+        json!({"text": "so nice", "story_reply": "https://lookaside.example/story-2"}),
     ] {
         dm(&stack, &ig_id, &igsid, extra).await;
     }
@@ -378,7 +379,10 @@ async fn direct_messages_become_one_instagram_conversation_and_replies_reach_the
             let from_app = m
                 .iter()
                 .any(|m| m["text"] == "Sent from the Instagram app" && m["direction"] == "out");
-            (mentioned && reacted && from_app).then_some(())
+            let story_by_url = m
+                .iter()
+                .any(|m| m["story"]["url"] == "https://lookaside.example/story-2");
+            (mentioned && reacted && from_app && story_by_url).then_some(())
         },
     )
     .await;

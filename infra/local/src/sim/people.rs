@@ -90,7 +90,7 @@ struct InstagramMessage {
     text: Option<String>,
     #[serde(default)]
     attachments: Option<Value>,
-    /// `{"id", "url"}`: the message answers that story.
+    /// `{"id", "url"}` (or the URL alone): the message answers that story.
     #[serde(default)]
     story_reply: Option<Value>,
     /// `{"url"}`: the person mentioned the account in their story (an attachment).
@@ -167,6 +167,13 @@ pub(super) async fn instagram_message(State(sim): State<Sim>, body: Bytes) -> Re
             message["attachments"] = attachments;
         }
         if let Some(story) = m.story_reply {
+            // The story's URL alone is taken too; Meta names the story by id and URL.
+            let story = match story {
+                Value::String(url) => {
+                    json!({"id": format!("story-{}", sim.next_id("")), "url": url})
+                }
+                other => other,
+            };
             message["reply_to"] = json!({"story": story});
         }
         if m.echo {
