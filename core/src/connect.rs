@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::InstagramStatus;
+
 /// Every Page webhook field pagedesk handles, subscribed on connect and checked by the health
 /// check. Channel switches do not change the subscription: a switched-off channel's events
 /// are acknowledged and skipped, so switching back on loses nothing that arrives later.
@@ -44,13 +46,13 @@ pub const INSTAGRAM_FIELDS: [&str; 7] = [
 ];
 
 /// Whether a Page's Instagram account may be worked with the permissions `granted`:
-/// `("connected", [])` or `("missing_permissions", the missing ones)`.
-pub fn instagram_status(granted: &[String]) -> (&'static str, Vec<&'static str>) {
+/// `Connected` and none missing, or `MissingPermissions` and the missing ones.
+pub fn instagram_status(granted: &[String]) -> (InstagramStatus, Vec<&'static str>) {
     let lacking = missing(&INSTAGRAM_PERMISSIONS, granted);
     let status = if lacking.is_empty() {
-        "connected"
+        InstagramStatus::Connected
     } else {
-        "missing_permissions"
+        InstagramStatus::MissingPermissions
     };
     (status, lacking)
 }
@@ -320,10 +322,13 @@ mod tests {
             .iter()
             .map(|p| p.to_string())
             .collect();
-        assert_eq!(instagram_status(&all), ("connected", vec![]));
+        assert_eq!(instagram_status(&all), (InstagramStatus::Connected, vec![]));
         assert_eq!(
             instagram_status(&all[..2]),
-            ("missing_permissions", vec!["instagram_manage_messages"])
+            (
+                InstagramStatus::MissingPermissions,
+                vec!["instagram_manage_messages"]
+            )
         );
         let subs: Vec<AppSubscription> = serde_json::from_value(serde_json::json!([
             {"object": "page", "callback_url": "https://hook/webhook", "active": true,

@@ -12,8 +12,8 @@ pub mod workday;
 
 pub use vocab::{
     AgentStatus, AssignedBy, AuthorType, Channel, ConversationStatus, DeliveryStatus, Direction,
-    EventType, MessageKind, MessageStatus, PageStatus, ProfileStatus, ReplyRoute, RoutingMethod,
-    SendType, UnsnoozedBy,
+    EventType, InstagramStatus, MessageKind, MessageStatus, PageStatus, ProfileStatus, ReplyRoute,
+    RoutingMethod, SendType, UnsnoozedBy,
 };
 
 use serde::{Deserialize, Serialize};

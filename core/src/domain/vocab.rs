@@ -286,6 +286,17 @@ vocabulary! {
 }
 
 vocabulary! {
+    /// Whether pagedesk may work a Page's linked Instagram account (`instagram.status`).
+    pub enum InstagramStatus {
+        Connected = "connected",
+        /// The token lacks Instagram permissions (`missing_permissions` names them).
+        MissingPermissions = "missing_permissions",
+        /// The app's Instagram webhook lacks fields pagedesk may not add.
+        NotSubscribed = "not_subscribed",
+    }
+}
+
+vocabulary! {
     pub enum PageStatus {
         Connected = "connected",
         /// Graph refused the Page token (190): receiving goes on, sending waits for a new token.

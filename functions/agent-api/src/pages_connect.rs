@@ -321,16 +321,7 @@ fn instagram_link(p: &GrantedPage, granted: &[String]) -> Option<InstagramLink> 
 async fn instagram_webhook(app: &App, creds: &AppCredentials) -> bool {
     let verify = app.cfg.verify_token_id.as_deref();
     match instagram_webhook::ensure(&app.graph, creds, &app.secrets, verify).await {
-        Ok(outcome) => {
-            if let instagram_webhook::Outcome::Blocked { reason, missing } = &outcome {
-                tracing::warn!(
-                    reason,
-                    ?missing,
-                    "the app's Instagram webhook is incomplete"
-                );
-            }
-            outcome.works()
-        }
+        Ok(outcome) => outcome.works(),
         Err(e) => {
             tracing::warn!(error = %e, "the app's Instagram webhook could not be checked");
             true

@@ -9,7 +9,7 @@
 
 use pagedesk_shared::adapters::graph::AppCredentials;
 use pagedesk_shared::connect::INSTAGRAM_PERMISSIONS;
-use pagedesk_shared::domain::EventType;
+use pagedesk_shared::domain::{EventType, InstagramStatus};
 use pagedesk_shared::services::instagram_webhook::{self, Outcome};
 use pagedesk_shared::store::{EventItem, InstagramLink, PageItem, Store};
 use serde_json::json;
@@ -44,32 +44,23 @@ impl Health {
             match instagram_webhook::ensure(&self.graph, app, &self.secrets, verify).await {
                 Ok(outcome) => {
                     l.mark_unsubscribed(!outcome.works());
-                    match outcome {
-                        Outcome::Subscribed { missing } => {
-                            tracing::warn!(?missing, "the app's Instagram webhook was repaired");
-                            v.events.push(EventItem::new(
-                                &page.account,
-                                EventType::PageResubscribed,
-                                None,
-                                json!({"page_id": page.page_id, "object": "instagram", "missing_fields": missing}),
-                                now,
-                            ));
-                        }
-                        Outcome::Blocked { reason, missing } => {
-                            tracing::warn!(
-                                reason,
-                                ?missing,
-                                "the app's Instagram webhook is incomplete"
-                            );
-                        }
-                        Outcome::Complete => {}
+                    // A blocked webhook is logged by `ensure`; a repair is the account's news.
+                    if let Outcome::Subscribed { missing } = outcome {
+                        tracing::warn!(?missing, "the app's Instagram webhook was repaired");
+                        v.events.push(EventItem::new(
+                            &page.account,
+                            EventType::PageResubscribed,
+                            None,
+                            json!({"page_id": page.page_id, "object": "instagram", "missing_fields": missing}),
+                            now,
+                        ));
                     }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "the app's Instagram webhook could not be checked");
                     // Unknown: the status it had stands.
                     if let Some(old) = page.instagram.as_ref().filter(|o| o.id == l.id) {
-                        l.mark_unsubscribed(old.status == "not_subscribed");
+                        l.mark_unsubscribed(old.status == InstagramStatus::NotSubscribed);
                     }
                 }
             }

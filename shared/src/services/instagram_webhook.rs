@@ -43,7 +43,7 @@ pub async fn ensure(
     let (callback_url, fields, missing) = match instagram_subscription(&subs) {
         InstagramSubscription::Complete => return Ok(Outcome::Complete),
         InstagramSubscription::Blocked { reason, missing } => {
-            return Ok(Outcome::Blocked { reason, missing });
+            return Ok(blocked(reason, missing));
         }
         InstagramSubscription::Subscribe {
             callback_url,
@@ -56,13 +56,21 @@ pub async fn ensure(
         None => None,
     };
     let Some(token) = token else {
-        return Ok(Outcome::Blocked {
-            reason: "no_verify_token",
-            missing,
-        });
+        return Ok(blocked("no_verify_token", missing));
     };
     graph
         .subscribe_app(app, "instagram", &callback_url, &fields, &token)
         .await?;
     Ok(Outcome::Subscribed { missing })
+}
+
+/// The cloud team's warning, said here once for every caller: Instagram's webhooks for
+/// `missing` are not sent, and only the App Dashboard mends it.
+fn blocked(reason: &'static str, missing: Vec<&'static str>) -> Outcome {
+    tracing::warn!(
+        reason,
+        ?missing,
+        "the app's Instagram webhook is incomplete"
+    );
+    Outcome::Blocked { reason, missing }
 }

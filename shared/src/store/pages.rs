@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::*;
 use crate::connect::Channels;
-use crate::domain::{EventType, PageStatus};
+use crate::domain::{EventType, InstagramStatus, PageStatus};
 use crate::store::update::UpdateExpr;
 use crate::{Error, Result};
 
@@ -71,14 +71,12 @@ pub struct PageItem {
 }
 
 /// A Page's linked Instagram account and whether pagedesk may work it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct InstagramLink {
     pub id: String,
     #[serde(default)]
     pub username: Option<String>,
-    /// `connected`; `missing_permissions` (`missing_permissions` names them); or
-    /// `not_subscribed` (the app's Instagram webhook lacks fields pagedesk may not add).
-    pub status: String,
+    pub status: InstagramStatus,
     #[serde(default)]
     pub missing_permissions: Vec<String>,
 }
@@ -90,7 +88,7 @@ impl InstagramLink {
         InstagramLink {
             id: id.to_owned(),
             username,
-            status: status.to_owned(),
+            status,
             missing_permissions: missing.into_iter().map(str::to_owned).collect(),
         }
     }
@@ -98,8 +96,8 @@ impl InstagramLink {
     /// `not_subscribed` when the app's Instagram webhook lacks fields it cannot be given,
     /// unless permissions are missing (the first thing to mend).
     pub fn mark_unsubscribed(&mut self, unsubscribed: bool) {
-        if unsubscribed && self.status == "connected" {
-            self.status = "not_subscribed".into();
+        if unsubscribed && self.status == InstagramStatus::Connected {
+            self.status = InstagramStatus::NotSubscribed;
         }
     }
 }
