@@ -90,9 +90,33 @@ async fn graph_errors_carry_no_token() {
     }
 }
 
+/// A server that answers every request 200 with a body that is not JSON.
+async fn answers_garbage() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = l.accept().await {
+            let mut buf = [0u8; 8192];
+            let _ = sock.read(&mut buf).await;
+            let body = "<html>not a key set</html>";
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(answer.as_bytes()).await;
+        }
+    });
+    format!("http://{addr}")
+}
+
 #[tokio::test]
 async fn jwks_errors_carry_neither_the_url_nor_the_token() {
-    for base in failing_endpoints().await {
+    let [closed, hangs_up] = failing_endpoints().await;
+    // The third fails after the answer, where the body is decoded.
+    for base in [closed, hangs_up, answers_garbage().await] {
         let verifier = Verifier::new(AuthConfig::Jwks {
             url: format!("{base}/jwks?key={URL_SECRET}"),
             issuer: "https://idp".into(),
@@ -118,6 +142,7 @@ async fn ai_agent_errors_carry_no_url_secret_or_signature() {
             Duration::from_secs(3),
             UrlPolicy {
                 allow_private: true,
+                ports: pagedesk_shared::url_policy::Ports::STANDARD,
             },
         );
         let e = client

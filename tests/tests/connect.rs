@@ -647,10 +647,27 @@ async fn metas_signed_callbacks_deauthorize_and_delete_and_forgeries_change_noth
         (Some("connected"), Some(user.as_str()))
     );
 
+    // A genuine one captured two hours ago and replayed now changes nothing.
+    let captured = pagedesk_shared::meta::signed_request::sign_request(
+        stack.s("app_secret").as_bytes(),
+        &json!({"algorithm": "HMAC-SHA256", "user_id": user, "issued_at": now_ms() / 1000 - 7200}),
+    );
+    for path in ["/meta/deauthorize", "/meta/data-deletion"] {
+        let (s, text) = post_form(&stack, path, &format!("signed_request={captured}")).await;
+        assert_eq!(s, 400, "{path}: {text}");
+        assert!(text.contains("more than an hour ago"), "{text}");
+    }
+    let p = page(&stack, &account, &page_id).await;
+    assert_eq!(
+        (p["status"].as_str(), p["connected_by"].as_str()),
+        (Some("connected"), Some(user.as_str())),
+        "a replayed request disconnects nothing"
+    );
+
     // Padding or not, a valid signed_request is accepted.
     let good = pagedesk_shared::meta::signed_request::sign_request(
         stack.s("app_secret").as_bytes(),
-        &json!({"algorithm": "HMAC-SHA256", "user_id": "0", "issued_at": 1}),
+        &json!({"algorithm": "HMAC-SHA256", "user_id": "0", "issued_at": now_ms() / 1000}),
     );
     let (sig, payload) = good.split_once('.').unwrap();
     let padded = format!("{sig}=.{payload}");

@@ -67,6 +67,23 @@ pub struct Facts<'a> {
 
 pub const MAX_RULES: usize = 100;
 
+/// The rules as an agent who works only `pages` may see them: those of every Page, and those
+/// naming one of theirs with the other Pages left out. A rule of Pages they do not work (an
+/// admin's `only_me` rule among them) says nothing to them and is not shown.
+pub fn visible_to(rules: &[RoutingRule], pages: &[String]) -> Vec<RoutingRule> {
+    rules
+        .iter()
+        .filter_map(|r| {
+            if r.matches.pages.is_empty() {
+                return Some(r.clone());
+            }
+            let mut seen = r.clone();
+            seen.matches.pages.retain(|p| pages.contains(p));
+            (!seen.matches.pages.is_empty()).then_some(seen)
+        })
+        .collect()
+}
+
 impl RoutingRule {
     /// An empty or missing match field matches everything.
     pub fn matches(&self, f: &Facts<'_>) -> bool {
@@ -244,6 +261,21 @@ pub fn removed_agents(old: &[RoutingRule], new: &[RoutingRule]) -> Vec<Removal> 
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_agent_sees_the_rules_of_their_pages_and_of_every_page_only() {
+        let rules = parse_rules(&json!({"rules": [
+            {"name": "all", "method": "round_robin", "agents": ["a"]},
+            {"name": "mine", "match": {"pages": ["p1", "p2"]}, "method": "round_robin", "agents": ["a"]},
+            {"name": "private", "match": {"pages": ["p9"]}, "method": "owner", "agents": ["boss"]},
+        ]}))
+        .expect("valid rules");
+        let seen = visible_to(&rules, &["p1".to_owned()]);
+        let names: Vec<&str> = seen.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["all", "mine"]);
+        assert_eq!(seen[1].matches.pages, ["p1"], "the other Page is left out");
+        assert_eq!(visible_to(&rules, &[]).len(), 1);
+    }
 
     fn facts<'a>(page: &'a str, channel: &str, text: &'a str, inside: bool) -> Facts<'a> {
         Facts {

@@ -106,6 +106,16 @@ impl Channel {
         }
     }
 
+    /// Whether one conversation of this channel holds the messages of many people (a post's
+    /// comments), so that a person's messages can be in a conversation that is not theirs.
+    /// Erasure reads every such conversation for the person's messages.
+    pub const fn shared_by_many(self) -> bool {
+        match self {
+            Channel::Comment | Channel::InstagramComment => true,
+            Channel::Messenger | Channel::Lead | Channel::Instagram => false,
+        }
+    }
+
     /// The longest text Meta takes in one message of this channel.
     pub const fn max_text_chars(self) -> usize {
         match self {

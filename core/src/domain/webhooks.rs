@@ -168,11 +168,15 @@ pub fn retry_after_seconds(header: Option<&str>, now_ms: i64) -> Option<i64> {
     Some(secs.clamp(1, MAX_BACKOFF_SECONDS))
 }
 
-/// Whether a Page-scoped subscription takes an event of `page` (`None`: an event of no Page,
-/// an account's own, such as `webhook.disabled`, which every webhook takes).
+/// Whether a subscription takes an event of `page` (`None`: an event that names no Page, or
+/// whose Page could not be found). An account-wide subscription takes every event; a
+/// Page-scoped one only what provably belongs to one of its Pages, so an event of no known
+/// Page (another Page's erased contact, a conversation the dispatch could not read) never
+/// reaches it.
 pub fn page_matches(page_ids: Option<&[String]>, page: Option<&str>) -> bool {
     match (page_ids, page) {
-        (None, _) | (_, None) => true,
+        (None, _) => true,
+        (Some(_), None) => false,
         (Some(ids), Some(p)) => ids.iter().any(|i| i == p),
     }
 }
@@ -258,11 +262,15 @@ mod tests {
     }
 
     #[test]
-    fn page_scoped_webhooks_take_their_pages_and_account_events() {
+    fn page_scoped_webhooks_take_only_what_belongs_to_their_pages() {
         let ids = vec!["1".to_owned()];
         assert!(page_matches(Some(&ids), Some("1")));
         assert!(!page_matches(Some(&ids), Some("2")));
-        assert!(page_matches(Some(&ids), None));
+        assert!(
+            !page_matches(Some(&ids), None),
+            "an event of no known Page is not provably theirs"
+        );
         assert!(page_matches(None, Some("2")));
+        assert!(page_matches(None, None));
     }
 }

@@ -17,7 +17,16 @@ pub enum SignedRequestError {
     Mismatch,
     #[error("signed_request's payload is not what Meta sends: {0}")]
     Payload(String),
+    #[error("signed_request was issued more than an hour ago (or in the future); send a new one")]
+    Stale,
 }
+
+/// How old a `signed_request` may be. Meta calls the callbacks as the person acts, so a
+/// request an hour old is a captured one being replayed (it would disconnect a person's
+/// Pages again at will).
+pub const MAX_AGE_SECONDS: i64 = 3600;
+/// How far ahead of our clock `issued_at` may be (clocks differ).
+pub const MAX_SKEW_SECONDS: i64 = 300;
 
 /// The part of a `signed_request` payload pagedesk uses.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -84,6 +93,18 @@ pub fn verify_signed_request(
     })
 }
 
+impl SignedRequest {
+    /// Refuses a request without `issued_at` (Meta always sends it), issued more than
+    /// `MAX_AGE_SECONDS` before `now_s` or more than `MAX_SKEW_SECONDS` after it.
+    pub fn check_fresh(&self, now_s: i64) -> Result<(), SignedRequestError> {
+        let at = self.issued_at.ok_or(SignedRequestError::Stale)?;
+        if at < now_s - MAX_AGE_SECONDS || at > now_s + MAX_SKEW_SECONDS {
+            return Err(SignedRequestError::Stale);
+        }
+        Ok(())
+    }
+}
+
 /// A `signed_request` as Meta would send it (the simulator and tests).
 pub fn sign_request(app_secret: &[u8], payload: &serde_json::Value) -> String {
     let payload = URL_SAFE_NO_PAD.encode(payload.to_string());
@@ -98,6 +119,26 @@ pub fn sign_request(app_secret: &[u8], payload: &serde_json::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_old_or_undated_request_is_stale() {
+        let at = |issued_at| SignedRequest {
+            user_id: "1".into(),
+            issued_at,
+        };
+        let now = 1_800_000_000;
+        assert_eq!(at(Some(now - 60)).check_fresh(now), Ok(()));
+        assert_eq!(at(Some(now - MAX_AGE_SECONDS)).check_fresh(now), Ok(()));
+        assert_eq!(
+            at(Some(now - MAX_AGE_SECONDS - 1)).check_fresh(now),
+            Err(SignedRequestError::Stale)
+        );
+        assert_eq!(
+            at(Some(now + MAX_SKEW_SECONDS + 1)).check_fresh(now),
+            Err(SignedRequestError::Stale)
+        );
+        assert_eq!(at(None).check_fresh(now), Err(SignedRequestError::Stale));
+    }
 
     #[test]
     fn metas_test_vector_verifies_with_and_without_padding() {

@@ -108,7 +108,8 @@ pub async fn put_labels(
 /// `GET /labels` → every label the account has used, with its open conversations.
 pub async fn list(State(app): State<Arc<App>>, c: Caller) -> Reply {
     c.require_person()?;
-    let counts = app.store.label_counts(&c.account).await?;
+    let pages = app.pages_of(&c).await?;
+    let counts = app.store.label_counts(&c.account, pages.as_deref()).await?;
     let items: Vec<_> = counts
         .iter()
         .map(|l| json!({"name": l.name, "open_conversations": l.open_conversations}))

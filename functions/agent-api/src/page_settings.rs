@@ -35,6 +35,15 @@ fn answer(page_id: &str, own: &PageSettings, account: &Settings) -> Value {
 /// `GET /pages/{page_id}/settings`
 pub async fn get(State(app): State<Arc<App>>, c: Caller, Id(page_id): Id) -> Reply {
     own_page(&app, &c.account, &page_id).await?;
+    // A Page the caller does not work is as absent as another account's (its greeting, hours,
+    // fallback agents and AI agent URL are the Page's business).
+    if app
+        .pages_of(&c)
+        .await?
+        .is_some_and(|pages| !pages.contains(&page_id))
+    {
+        return Err(ApiFailure::NotFound("page"));
+    }
     let (account, own) = tokio::try_join!(
         app.store.get_settings(&c.account),
         app.store.get_page_settings(&c.account, &page_id)

@@ -18,8 +18,16 @@ use crate::extract::{Caller, RawBody, Reply, body, ok};
 /// `GET /routing-rules`
 pub async fn get(State(app): State<Arc<App>>, c: Caller) -> Reply {
     c.require_person()?;
-    let r = app.store.get_rules(&c.account).await?;
-    ok(&json!({"rules": r.rules, "version": r.version}))
+    let (r, pages) = tokio::try_join!(
+        async { Ok(app.store.get_rules(&c.account).await?) },
+        app.pages_of(&c)
+    )?;
+    // An agent limited to some Pages sees the rules of those (and of every Page) only.
+    let rules = match pages {
+        Some(pages) => rules::visible_to(&r.rules, &pages),
+        None => r.rules,
+    };
+    ok(&json!({"rules": rules, "version": r.version}))
 }
 
 /// `PUT /routing-rules` `{"rules": [...]}` in evaluation order → the rules, their new version

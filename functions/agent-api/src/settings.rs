@@ -234,6 +234,7 @@ mod tests {
             p,
             UrlPolicy {
                 allow_private: true,
+                ports: pagedesk_shared::url_policy::Ports::STANDARD,
             },
         )
     }

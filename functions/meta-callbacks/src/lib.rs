@@ -62,10 +62,15 @@ impl MetaCallbacks {
             .find(|(k, _)| k == "signed_request")
             .map(|(_, v)| v.into_owned());
         let secret = self.secrets.require(&self.cfg.app_secret_id).await?;
-        verify_signed_request(secret.as_bytes(), field.as_deref()).map_err(|e| {
-            tracing::warn!(reason = %e, "meta callback refused");
-            ApiError::bad_request("invalid_signed_request", e.to_string())
-        })
+        verify_signed_request(secret.as_bytes(), field.as_deref())
+            .and_then(|sr| {
+                sr.check_fresh(self.clock.now_ms() / 1000)?;
+                Ok(sr)
+            })
+            .map_err(|e| {
+                tracing::warn!(reason = %e, "meta callback refused");
+                ApiError::bad_request("invalid_signed_request", e.to_string())
+            })
     }
 
     async fn deauthorize(&self, req: &Request) -> Result<HttpResponse, ApiError> {

@@ -178,7 +178,9 @@ impl Verifier {
             .map_err(|e| AuthError::KeysUnavailable(e.without_url().to_string()))?
             .json()
             .await
-            .map_err(|e| AuthError::KeysUnavailable(e.to_string()))
+            // A body that is no key set fails here, and reqwest names the URL (query included)
+            // in its error: left out like the others'.
+            .map_err(|e| AuthError::KeysUnavailable(e.without_url().to_string()))
     }
 }
 

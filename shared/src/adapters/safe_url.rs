@@ -79,9 +79,11 @@ mod tests {
 
     const STRICT: UrlPolicy = UrlPolicy {
         allow_private: false,
+        ports: crate::url_policy::Ports::STANDARD,
     };
     const LOCAL: UrlPolicy = UrlPolicy {
         allow_private: true,
+        ports: crate::url_policy::Ports::STANDARD,
     };
 
     #[test]

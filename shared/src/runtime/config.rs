@@ -31,6 +31,8 @@ pub mod env {
     pub const AI_AGENT_TIMEOUT_MS: &str = "PAGEDESK_AI_AGENT_TIMEOUT_MS";
     /// `1` lets the AI agent's URL be http, loopback or private: the local stack only.
     pub const ALLOW_PRIVATE_URLS: &str = "PAGEDESK_ALLOW_PRIVATE_URLS";
+    /// The ports a configured URL may name (`443,80,8443`).
+    pub const URL_PORTS: &str = "PAGEDESK_URL_PORTS";
     /// A standard queue with per-message delays: events whose target has not arrived yet wait
     /// there instead of blocking their FIFO group.
     pub const DEFERRED_QUEUE_URL: &str = "PAGEDESK_DEFERRED_QUEUE_URL";
@@ -117,8 +119,13 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         )
     }
 
-    fn url_policy(&self) -> UrlPolicy {
-        UrlPolicy::from_flag(self.optional(env::ALLOW_PRIVATE_URLS).as_deref())
+    fn url_policy(&self) -> Result<UrlPolicy> {
+        let mut policy = UrlPolicy::from_flag(self.optional(env::ALLOW_PRIVATE_URLS).as_deref());
+        if let Some(raw) = self.optional(env::URL_PORTS) {
+            policy.ports = crate::url_policy::Ports::parse(&raw)
+                .map_err(|why| Error::Config(format!("{}: {why}", env::URL_PORTS)))?;
+        }
+        Ok(policy)
     }
 
     fn page_check_seconds(&self) -> Result<u64> {
@@ -231,7 +238,7 @@ impl FunctionConfig for RouterConfig {
             bucket: e.optional(env::BUCKET),
             deferred_queue_url: e.required(env::DEFERRED_QUEUE_URL)?,
             inbound_queue_url: e.required(env::INBOUND_QUEUE_URL)?,
-            url_policy: e.url_policy(),
+            url_policy: e.url_policy()?,
         })
     }
 }
@@ -281,7 +288,7 @@ impl FunctionConfig for AgentApiConfig {
             auth: e.auth()?,
             settings_cache_seconds: e.number(env::SETTINGS_CACHE_SECONDS, 15)?,
             secret_cache_seconds: e.number(env::SECRET_CACHE_SECONDS, 300)?,
-            url_policy: e.url_policy(),
+            url_policy: e.url_policy()?,
             bucket: e.optional(env::BUCKET),
             dispatch_queue_url: e.optional(env::DISPATCH_QUEUE_URL),
             verify_token_id: e.optional(env::VERIFY_TOKEN_ID),
@@ -321,7 +328,7 @@ impl FunctionConfig for SenderConfig {
             graph: e.graph()?,
             secret_cache_seconds: e.number(env::SECRET_CACHE_SECONDS, 300)?,
             ai_agent_timeout_ms: e.number(env::AI_AGENT_TIMEOUT_MS, 5_000)?,
-            url_policy: e.url_policy(),
+            url_policy: e.url_policy()?,
             bucket: e.optional(env::BUCKET),
             settings_cache_seconds: e.number(env::SETTINGS_CACHE_SECONDS, 15)?,
         })
@@ -348,7 +355,7 @@ impl FunctionConfig for HooksConfig {
             delivery_queue_url: e.required(env::DELIVERY_QUEUE_URL)?,
             timeout_ms: e.number(env::WEBHOOK_TIMEOUT_MS, 10_000)?.max(1),
             give_up_seconds: e.number(env::WEBHOOK_GIVE_UP_SECONDS, 86_400)?.max(1),
-            url_policy: e.url_policy(),
+            url_policy: e.url_policy()?,
         })
     }
 }

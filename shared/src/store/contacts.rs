@@ -259,16 +259,31 @@ impl Store {
         };
         // An account's conversation list, filtered: erasure is rare and must be complete,
         // which a pointer chain (previous conversation) would not be for comment threads.
+        // Every channel whose threads many people write in (Facebook's and Instagram's
+        // comments), asked of the channel itself so a new one cannot be left out.
+        let shared: Vec<(String, AttributeValue)> = Channel::ALL
+            .iter()
+            .filter(|ch| ch.shared_by_many())
+            .enumerate()
+            .map(|(i, ch)| (format!(":ch{i}"), s(ch.as_str())))
+            .collect();
+        let filter = format!(
+            "contact_id = :c OR #ch IN ({})",
+            shared
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut values: Vec<(&str, AttributeValue)> = vec![(":c", s(contact_id))];
+        values.extend(shared.iter().map(|(k, v)| (k.as_str(), v.clone())));
         let convs: Vec<ConversationItem> = self
             .conversations_where(
                 account,
                 ConversationStatus::ALL,
-                "contact_id = :c OR #ch = :comment",
+                &filter,
                 &[("#ch", "channel")],
-                &[
-                    (":c", s(contact_id)),
-                    (":comment", s(Channel::Comment.as_str())),
-                ],
+                &values,
             )
             .await?;
         let (mut touched, mut messages) = (0, 0);
@@ -363,7 +378,8 @@ impl Store {
             account,
             EventType::ContactErased,
             None,
-            serde_json::json!({"contact_id": contact_id, "conversations": touched, "messages": messages}),
+            // The Page, so a Page-scoped webhook takes the erasure of its own contacts only.
+            serde_json::json!({"contact_id": contact_id, "page_id": c.page_id, "conversations": touched, "messages": messages}),
             now,
         );
         self.update_with_event(upd, Some(&ev)).await?;

@@ -139,8 +139,14 @@ impl Store {
     }
 
     /// Every label the account has used, with its open conversations: the label row, and the
-    /// open partition's labelled conversations read for their labels alone.
-    pub async fn label_counts(&self, account: &str) -> Result<Vec<LabelCount>> {
+    /// open partition's labelled conversations read for their labels and Page alone. `pages`
+    /// (`None`: every Page) limits the counts to the conversations of those Pages, so an agent
+    /// limited to some Pages learns nothing of the others.
+    pub async fn label_counts(
+        &self,
+        account: &str,
+        pages: Option<&[String]>,
+    ) -> Result<Vec<LabelCount>> {
         let names: Vec<String> = self
             .client
             .get_item()
@@ -158,11 +164,13 @@ impl Store {
             .unwrap_or_default();
         let mut counts: std::collections::BTreeMap<String, u64> =
             names.into_iter().map(|n| (n, 0)).collect();
-        /// An open conversation read for its labels alone.
+        /// An open conversation read for its labels and Page alone.
         #[derive(Deserialize)]
         struct Labelled {
             #[serde(default)]
             labels: std::collections::BTreeSet<String>,
+            #[serde(default)]
+            page_id: String,
         }
         let open: Vec<Labelled> = self
             .query_all(
@@ -172,7 +180,7 @@ impl Store {
                     .index_name("gsi2")
                     .key_condition_expression("gsi2pk = :p")
                     .filter_expression("attribute_exists(labels)")
-                    .projection_expression("labels")
+                    .projection_expression("labels, page_id")
                     .select(Select::SpecificAttributes)
                     .expression_attribute_values(
                         ":p",
@@ -183,7 +191,8 @@ impl Store {
                     ),
             )
             .await?;
-        for l in open.into_iter().flat_map(|c| c.labels) {
+        let visible = |c: &Labelled| pages.is_none_or(|p| p.contains(&c.page_id));
+        for l in open.into_iter().filter(visible).flat_map(|c| c.labels) {
             *counts.entry(l).or_default() += 1;
         }
         Ok(counts
