@@ -497,6 +497,22 @@ async fn a_rotated_secret_signs_beside_the_new_one_and_a_hanging_endpoint_holds_
         rotated["previous_secret_expires_at"].is_string(),
         "{rotated}"
     );
+    // A second rotation within the day would drop the old secret early: refused, and the
+    // secrets stay as they were (both sign the deliveries below).
+    let (status, again) = stack
+        .api(
+            "POST",
+            &format!("/webhooks/{fast_id}/rotate-secret"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "{again}");
+    assert_eq!(again["error"]["code"], "rotation_in_progress", "{again}");
+    assert_eq!(
+        again["error"]["previous_secret_expires_at"],
+        rotated["previous_secret_expires_at"]
+    );
 
     let user = format!("5{:014}", unique());
     person_writes(&stack, &t, &user, &["x", "y"]).await;

@@ -75,6 +75,12 @@ pub enum ApiFailure {
         "this Instagram account's private replies for the hour are used up (Meta allows {limit} an hour); try again in {retry_after_s} s"
     )]
     PrivateReplyQuota { limit: u32, retry_after_s: i64 },
+    /// The secret rotated out last time still signs (a day's overlap was promised).
+    #[error("the previous secret signs until {until}; rotate again after that")]
+    RotationInProgress { until: String },
+    /// The webhook's last replay has deliveries neither delivered nor given up yet.
+    #[error("a replay of this webhook is still being delivered")]
+    ReplayInProgress { replay_id: String },
     #[error("the request body is too large")]
     TooLarge,
     /// A dependency is down; the same request can be sent again.
@@ -140,6 +146,8 @@ impl ApiFailure {
                 (StatusCode::CONFLICT, "private_reply_window_closed")
             }
             PrivateReplyQuota { .. } => (StatusCode::TOO_MANY_REQUESTS, "private_reply_quota"),
+            RotationInProgress { .. } => (StatusCode::CONFLICT, "rotation_in_progress"),
+            ReplayInProgress { .. } => (StatusCode::CONFLICT, "replay_in_progress"),
             Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -151,6 +159,8 @@ impl ApiFailure {
         match self {
             Invalid(problems) => json!({ "problems": problems }),
             AlreadyAssigned { assignee } => json!({ "assignee": assignee }),
+            RotationInProgress { until } => json!({ "previous_secret_expires_at": until }),
+            ReplayInProgress { replay_id } => json!({ "replay_id": replay_id }),
             WindowClosed { details, .. } => details.clone(),
             PrivateReplyWindowClosed {
                 comment_id,

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
+use pagedesk_shared::adapters::graph::ProofState;
 use pagedesk_shared::clock::rfc3339;
 use pagedesk_shared::connect::{self, token_problem};
 use pagedesk_shared::domain::PageStatus;
@@ -65,8 +66,21 @@ pub async fn get(State(app): State<Arc<App>>, c: Caller, Id(page_id): Id) -> Rep
             "No webhook for this Page has reached pagedesk since it was connected.".into(),
         ));
     }
+    let proof = app.graph.proof_state().await;
+    if proof != ProofState::Sent {
+        findings.push(finding(
+            "appsecret_proof_off",
+            format!(
+                "Graph calls go without appsecret_proof ({}): store the Meta app's secret in \
+                 the stack's app secret before switching on \"Require App Secret\" in the app, \
+                 or every call will be refused.",
+                proof.as_str()
+            ),
+        ));
+    }
     let r = page.reconcile.as_ref();
     ok(&json!({
+        "appsecret_proof": proof.as_str(),
         "page_id": page.page_id,
         "status": page.status,
         "status_reason": page.status_reason,

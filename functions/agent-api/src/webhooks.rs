@@ -13,7 +13,7 @@ use pagedesk_shared::domain::webhooks::{
     EventFilter, MAX_DESCRIPTION_LEN, MAX_PAGE_IDS, MAX_PER_ACCOUNT, MAX_URL_LEN,
 };
 use pagedesk_shared::services::webhooks::new_secret;
-use pagedesk_shared::store::{EventCursor, SETTLE_MS, WebhookItem, WebhookPatch};
+use pagedesk_shared::store::{EventCursor, Rotation, SETTLE_MS, WebhookItem, WebhookPatch};
 use serde_json::{Map, Value, json};
 
 use crate::App;
@@ -222,11 +222,19 @@ pub async fn rotate_secret(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -
     c.require_admin()?;
     let now = app.clock.now_ms();
     let secret = new_secret()?;
-    let w = app
+    let w = match app
         .store
         .rotate_webhook_secret(&c.account, &id, &secret, now)
         .await?
-        .ok_or(ApiFailure::NotFound("webhook"))?;
+    {
+        Rotation::Rotated(w) => w,
+        Rotation::NotFound => return Err(ApiFailure::NotFound("webhook")),
+        Rotation::InProgress { previous_until } => {
+            return Err(ApiFailure::RotationInProgress {
+                until: rfc3339(previous_until),
+            });
+        }
+    };
     tracing::info!(by = %c.sub, webhook_id = %id, "webhook secret rotated");
     ok(&with_secret(&w, now))
 }

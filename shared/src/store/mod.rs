@@ -71,7 +71,7 @@ pub use posts::PostItem;
 pub use rules::RulesItem;
 pub use schedule::{Due, DueRef, Timer};
 pub use settings::{Fallback, Settings};
-pub use webhooks::{Attempt, DeliveryItem, DeliveryRef, WebhookItem, WebhookPatch};
+pub use webhooks::{Attempt, DeliveryItem, DeliveryRef, Rotation, WebhookItem, WebhookPatch};
 pub use workday::{ActionMark, LabelCount, SavedReply};
 
 pub type Item = HashMap<String, AttributeValue>;

@@ -118,6 +118,15 @@ impl WebhookItem {
     }
 }
 
+/// What asking for a new signing secret did.
+#[derive(Debug)]
+pub enum Rotation {
+    Rotated(Box<WebhookItem>),
+    NotFound,
+    /// The secret rotated out last time signs until `previous_until`.
+    InProgress { previous_until: i64 },
+}
+
 /// One delivery's latest attempt.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DeliveryItem {
@@ -294,14 +303,16 @@ impl Store {
         .await
     }
 
-    /// A new signing secret; the old one keeps signing for `PREVIOUS_SECRET_MS`.
+    /// A new signing secret; the old one keeps signing for `PREVIOUS_SECRET_MS`. Refused while
+    /// a previous secret still signs: a second rotation would drop it before its day is over,
+    /// breaking the promise made to the receiver at the first.
     pub async fn rotate_webhook_secret(
         &self,
         account: &str,
         id: &str,
         secret: &str,
         now: i64,
-    ) -> Result<Option<WebhookItem>> {
+    ) -> Result<Rotation> {
         let mut u = UpdateExpr::new();
         u.set("previous_secret = secret")
             .set("secret = :s")
@@ -310,13 +321,25 @@ impl Store {
             .value(":until", n(now + PREVIOUS_SECRET_MS))
             .set("updated_at = :u")
             .value(":u", n(now))
-            .condition("attribute_exists(pk)");
-        self.update_returning(u.build(
-            &self.table,
-            &keys::account(account),
-            &keys::webhook_sk(id),
-        )?)
-        .await
+            .condition(
+                "attribute_exists(pk) AND (attribute_not_exists(previous_until) OR previous_until <= :u)",
+            );
+        let done = self
+            .update_returning(u.build(
+                &self.table,
+                &keys::account(account),
+                &keys::webhook_sk(id),
+            )?)
+            .await?;
+        if let Some(w) = done {
+            return Ok(Rotation::Rotated(Box::new(w)));
+        }
+        Ok(match self.get_webhook(account, id).await? {
+            None => Rotation::NotFound,
+            Some(w) => Rotation::InProgress {
+                previous_until: w.previous_until.unwrap_or(now),
+            },
+        })
     }
 
     async fn update_returning(&self, u: Update) -> Result<Option<WebhookItem>> {

@@ -92,6 +92,9 @@ async fn the_health_check_follows_the_instagram_account_and_mends_the_apps_webho
         .collect();
     assert!(codes.contains(&"instagram_missing_permissions"), "{d}");
     assert!(!codes.contains(&"instagram_webhook_incomplete"), "{d}");
+    // The stack stores the app secret: every call carries its proof, and nothing is said.
+    assert_eq!(d["appsecret_proof"], "sent", "{d}");
+    assert!(!codes.contains(&"appsecret_proof_off"), "{d}");
     // No connect ran meanwhile (`alone`): a health check mended it, and told its account.
     let accounts = IG_ACCOUNTS
         .lock()

@@ -53,6 +53,38 @@ impl Profile {
     }
 }
 
+/// Whether Graph calls carry `appsecret_proof`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProofState {
+    /// Every call with a token carries it.
+    Sent,
+    /// The app secret is not stored (or empty): calls go without it.
+    SecretNotStored,
+    /// The secret could not be read just now: calls fail until it can be.
+    Unreadable,
+    /// This function makes no proofs (it has no app secret configured).
+    NotConfigured,
+}
+
+impl ProofState {
+    /// What a read of the app secret means for the proofs.
+    pub fn of_secret(secret: Option<&str>) -> ProofState {
+        match secret {
+            Some(s) if !s.is_empty() => ProofState::Sent,
+            _ => ProofState::SecretNotStored,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProofState::Sent => "sent",
+            ProofState::SecretNotStored => "app_secret_not_stored",
+            ProofState::Unreadable => "app_secret_unreadable",
+            ProofState::NotConfigured => "not_configured",
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct GraphClient {
     http: reqwest::Client,
@@ -85,18 +117,31 @@ impl GraphClient {
         self
     }
 
+    /// Whether calls carry `appsecret_proof` now (one read of the app secret, cached), for
+    /// the Page diagnostics: a missing secret otherwise only shows when Meta starts refusing.
+    pub async fn proof_state(&self) -> ProofState {
+        let (Some(secrets), Some(id)) = (&self.secrets, &self.app_secret_id) else {
+            return ProofState::NotConfigured;
+        };
+        match secrets.get(id).await {
+            Ok(v) => ProofState::of_secret(v.as_deref()),
+            Err(_) => ProofState::Unreadable,
+        }
+    }
+
     /// The query parameters that authorise a call with `token`.
     async fn auth(&self, token: &str) -> Result<Vec<(&'static str, String)>, GraphError> {
         let mut q = vec![("access_token", token.to_owned())];
         if let (Some(secrets), Some(id)) = (&self.secrets, &self.app_secret_id) {
             match secrets.get(id).await {
-                Ok(Some(secret)) => q.push((
+                Ok(Some(secret)) if !secret.is_empty() => q.push((
                     "appsecret_proof",
                     pagedesk_core::meta::signature::appsecret_proof(secret.as_bytes(), token),
                 )),
                 // Not stored yet: the call goes without it (Meta refuses it only if the app
-                // requires proofs, and then every call fails until the secret is stored).
-                Ok(None) => {}
+                // requires proofs, and then every call fails until the secret is stored). The
+                // Page diagnostics say so (`proof_state`).
+                Ok(_) => {}
                 Err(_) => {
                     return Err(GraphError::Transport(
                         "the Meta app secret could not be read".into(),
@@ -364,6 +409,24 @@ fn success(v: &Value) -> Result<(), GraphError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proofs_are_sent_only_with_a_stored_secret() {
+        assert_eq!(ProofState::of_secret(Some("s3cret")), ProofState::Sent);
+        assert_eq!(ProofState::of_secret(Some("")), ProofState::SecretNotStored);
+        assert_eq!(ProofState::of_secret(None), ProofState::SecretNotStored);
+    }
+
+    #[tokio::test]
+    async fn a_client_without_an_app_secret_says_it_makes_no_proofs() {
+        let g = GraphClient::new(&GraphConfig {
+            base_url: "http://127.0.0.1:9".into(),
+            version: "v25.0".into(),
+            timeout_ms: 100,
+            app_secret_id: None,
+        });
+        assert_eq!(g.proof_state().await, ProofState::NotConfigured);
+    }
 
     #[test]
     fn error_bodies_from_fixtures() {
