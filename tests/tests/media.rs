@@ -582,3 +582,67 @@ async fn erasing_one_person_keeps_a_copy_someone_else_uses() {
     let url = carols[0]["attachments"][0]["url"].as_str().expect("a copy");
     assert_eq!(fetch(&stack, url).await.0, 200);
 }
+
+/// The agent API's bucket rights are what its code does (issue 45): it reads copies and
+/// uploads, writes uploads and deletes copies when a person is erased. It never writes a copy
+/// nor deletes an upload, and the presigned URLs it hands out act with these rights, so they
+/// cannot do more. Held to its policy in `template.yaml` as IAM would.
+#[tokio::test]
+async fn the_agent_apis_bucket_rights_are_what_its_code_does() {
+    let stack = Stack::connect();
+    let fresh = stack.fresh_stack().await;
+    let bucket = fresh.1.refs["DataBucket"].clone();
+    let own = stack.clients().await.s3();
+    let held = stack.clients_as("AgentApiFunction", &fresh).await.s3();
+    let n = unique();
+    let (upload, copy) = (format!("uploads/acc/{n}.txt"), format!("media/acc/{n}.txt"));
+    own.put(&bucket, &copy, b"copy".to_vec(), "text/plain")
+        .await
+        .expect("the stack's own client writes a copy");
+
+    // What the code does.
+    held.put(&bucket, &upload, b"up".to_vec(), "text/plain")
+        .await
+        .expect("an upload is written");
+    assert_eq!(held.get(&bucket, &upload).await.expect("read"), b"up");
+    assert_eq!(held.size(&bucket, &upload).await.expect("size"), Some(2));
+    assert_eq!(held.get(&bucket, &copy).await.expect("read"), b"copy");
+    held.delete(&bucket, &copy).await.expect("a copy is erased");
+
+    // What it never does: each refused by the policy (the local IAM check records the call
+    // it refused, action and object).
+    let refused = |what: &str, action: &str, key: &str, e: Result<(), pagedesk_shared::Error>| {
+        e.expect_err(what);
+        let denied = pagedesk_local::iam::report()["AgentApiFunction"]["denied"].clone();
+        let call = format!("{action} on arn:aws:s3:::{bucket}/{key}");
+        assert!(
+            denied.as_array().is_some_and(|d| d.iter().any(|c| c == call.as_str())),
+            "{what}: {call} not among the refusals {denied}"
+        );
+    };
+    refused(
+        "writing a copy",
+        "s3:PutObject",
+        &copy,
+        held.put(&bucket, &copy, b"forged".to_vec(), "text/plain")
+            .await,
+    );
+    refused(
+        "deleting an upload",
+        "s3:DeleteObject",
+        &upload,
+        held.delete(&bucket, &upload).await,
+    );
+    let spill = format!("spill/{n}");
+    refused(
+        "anything outside media/ and uploads/",
+        "s3:PutObject",
+        &spill,
+        held.put(&bucket, &spill, b"x".to_vec(), "text/plain").await,
+    );
+    assert_eq!(
+        own.get(&bucket, &upload).await.expect("still there"),
+        b"up",
+        "the upload was not deleted"
+    );
+}
