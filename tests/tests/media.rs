@@ -646,3 +646,56 @@ async fn the_agent_apis_bucket_rights_are_what_its_code_does() {
         "the upload was not deleted"
     );
 }
+
+/// A copy in flight while its person is erased (issue 45): erasure cannot know of an object
+/// not yet recorded on the message, so the copier, finding the attachment gone when it
+/// records the copy, removes the object itself. Before, the object and its guard outlived the
+/// erasure.
+#[tokio::test]
+async fn a_copy_in_flight_during_erasure_leaves_nothing_behind() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let admin = stack.admin(&t.account);
+    let name = format!("slow-{}.png", unique());
+    let url = put_media(&stack, &name, "image/png", png(300)).await;
+    // Meta's CDN answers, but only after 3 s: the copy is under way meanwhile.
+    stack
+        .sim(
+            "POST",
+            "/_sim/failures",
+            Some(json!({"path": format!("/_sim/media/{name}"), "status": 200, "delay_ms": 3000, "times": 1})),
+        )
+        .await;
+    let user = format!("2{}", unique());
+    person_sends(&stack, &t, &user, vec![("image", &url)]).await;
+    eventually("the copy under way", 30, || async {
+        let gets = stack
+            .sim("GET", &format!("/_sim/media-gets/{name}"), None)
+            .await;
+        (gets.as_array().is_some_and(|g| !g.is_empty())).then_some(())
+    })
+    .await;
+    let contact = stack.get("/conversations", &admin).await["items"][0]["contact"]["id"]
+        .as_str()
+        .expect("a contact")
+        .to_owned();
+    let (s, _) = stack
+        .api("DELETE", &format!("/contacts/{contact}"), Some(&admin), None)
+        .await;
+    assert_eq!(s, 204);
+    // The fetch answers 3 s after it arrived, long after the erasure above (an erasure that
+    // took longer would find the copy on the message, the branch the other tests cover).
+    stack.settled().await;
+    let gets = stack
+        .sim("GET", &format!("/_sim/media-gets/{name}"), None)
+        .await;
+    assert_eq!(gets, json!([200]), "one fetch, answered");
+    assert_eq!(
+        media_objects(&stack, &t).await,
+        0,
+        "the copy that landed after the erasure is gone"
+    );
+    let msgs = messages_when(&stack, &t, "the message erased", |m| m.len() == 1).await;
+    assert_eq!(msgs[0]["erased"], true, "{}", msgs[0]);
+    assert!(msgs[0]["attachments"].as_array().is_none_or(|a| a.is_empty()), "{}", msgs[0]);
+}

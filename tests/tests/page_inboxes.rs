@@ -272,11 +272,15 @@ async fn an_agent_limited_to_one_page_sees_and_gets_nothing_of_another() {
     )
     .await;
     assert_eq!(v["pages"], json!([b]), "{v}");
+    // A rule of Page A alone comes first: its conversations go to A's pool.
     put(
         &stack,
         &admin,
         "/routing-rules",
-        json!({"rules": [{"name": "all", "agents": ["b-only"], "method": "round_robin"}]}),
+        json!({"rules": [
+            {"name": "a-pool", "match": {"pages": [a]}, "method": "claim", "labels": ["from-a"]},
+            {"name": "all", "agents": ["b-only"], "method": "round_robin"},
+        ]}),
     )
     .await;
     let ag = stack.get(&format!("/pages/{a}"), &admin).await;
@@ -330,6 +334,8 @@ async fn an_agent_limited_to_one_page_sees_and_gets_nothing_of_another() {
         ),
         ("POST", format!("/conversations/{a_id}/claim"), None),
         ("POST", format!("/conversations/{a_id}/resolve"), None),
+        // A's greeting, hours, fallback agents and AI agent are A's business too.
+        ("GET", format!("/pages/{a}/settings"), None),
         (
             "GET",
             format!(
@@ -342,6 +348,37 @@ async fn an_agent_limited_to_one_page_sees_and_gets_nothing_of_another() {
         let (status, v) = stack.api(method, &path, Some(&me), body).await;
         assert_eq!(status, 404, "{method} {path}: {v}");
     }
+    let (status, _) = stack
+        .api("GET", &format!("/pages/{b}/settings"), Some(&me), None)
+        .await;
+    assert_eq!(status, 200, "their own Page's settings");
+    // Account-wide facts, as far as their Pages go: A's labelled conversation is not counted
+    // for them, and A's rule is not shown.
+    let count = |v: &Value, label: &str| {
+        v["items"]
+            .as_array()
+            .and_then(|l| l.iter().find(|x| x["name"] == label))
+            .map(|x| x["open_conversations"].clone())
+    };
+    assert_eq!(
+        count(&stack.get("/labels", &admin).await, "from-a"),
+        Some(json!(1))
+    );
+    assert_eq!(
+        count(&stack.get("/labels", &me).await, "from-a"),
+        Some(json!(0))
+    );
+    let rules = stack.get("/routing-rules", &me).await;
+    let names: Vec<&str> = rules["rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(names, ["all"], "{rules}");
+    let rules = stack.get("/routing-rules", &admin).await;
+    assert_eq!(rules["rules"].as_array().map(Vec::len), Some(2), "{rules}");
+
     // Once the feed shows both conversations' events to an admin, the agent's feed has B's
     // and nothing of A.
     eventually("both conversations' events in the feed", 20, || async {

@@ -262,3 +262,64 @@ async fn search_finds_by_each_field_among_ten_thousand_contacts_without_a_scan()
 fn urlencoding(q: &str) -> String {
     url::form_urlencoded::byte_serialize(q.as_bytes()).collect()
 }
+
+/// Indexing and erasure racing (issue 45): the indexer records a renamed contact's new terms,
+/// the person is erased before it writes their rows, then it resumes. Its rows are written
+/// only while the contact is not erased, so none outlives the erasure. Before, the rows
+/// written after the erasure's delete kept the new name searchable in the table.
+#[tokio::test]
+async fn search_rows_written_while_the_contact_is_erased_do_not_outlive_it() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let admin = stack.admin(&t.account);
+    let user = format!("5{:014}", unique());
+    stack
+        .deliver(&t.page_id, vec![text_event(&t.page_id, &user, "hello", now_ms())])
+        .await;
+    stack.settled().await;
+    let conv = stack.get("/conversations", &admin).await["items"][0].clone();
+    let contact_id = conv["contact"]["id"].as_str().expect("a contact").to_owned();
+    let store = pagedesk_shared::store::Store::new(stack.clients().await.dynamo(), stack.s("table"));
+    let mut renamed = store
+        .get_contact(&t.account, &contact_id)
+        .await
+        .expect("read")
+        .expect("the contact");
+    renamed.name = Some(format!("Wiesława Quorn{}", unique()));
+
+    // The indexer records the new terms, and pauses there.
+    let terms = store.record_search_terms(&renamed).await.expect("recorded");
+    assert!(!terms.is_empty(), "a new name has new terms");
+    let (status, _) = stack
+        .api("DELETE", &format!("/contacts/{contact_id}"), Some(&admin), None)
+        .await;
+    assert_eq!(status, 204);
+    // It resumes: nothing is written for an erased contact.
+    let written = store
+        .write_search_rows(&renamed, &terms)
+        .await
+        .expect("the write is refused, not failed");
+    assert_eq!(written, 0);
+
+    let rows = stack
+        .clients()
+        .await
+        .dynamo()
+        .query()
+        .table_name(stack.s("table"))
+        .key_condition_expression("pk = :p")
+        .expression_attribute_values(":p", s(format!("ACC#{}#SEARCH", t.account)))
+        .send()
+        .await
+        .expect("query");
+    let theirs: Vec<_> = rows
+        .items()
+        .iter()
+        .filter(|r| r.get("contact_id") == Some(&s(contact_id.as_str())))
+        .collect();
+    assert!(theirs.is_empty(), "no search row of the erased contact: {theirs:?}");
+    assert_eq!(
+        stack.get("/contacts?q=wiesława", &admin).await["items"],
+        json!([])
+    );
+}

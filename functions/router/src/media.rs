@@ -104,7 +104,8 @@ impl Router {
                         .media_used_by(&job.account, &hash, author)
                         .await?;
                 }
-                return self.mark(&msg, job.index, &done).await;
+                self.mark(&msg, job.index, &done).await?;
+                return Ok(());
             }
             MediaClaim::Busy => {
                 // Another router is copying this URL: look again a little later.
@@ -152,15 +153,41 @@ impl Router {
                 msg.author_id.as_deref(),
             )
             .await?;
-        self.mark(&msg, job.index, &outcome).await
+        if !self.mark(&msg, job.index, &outcome).await? {
+            self.abandon(&bucket, &job.account, &hash, &msg, &outcome)
+                .await?;
+        }
+        Ok(())
     }
 
+    /// The message lost its attachment while the copy was made: its author was erased. The
+    /// copy goes unless someone else's message uses it, so nothing of theirs outlives the
+    /// erasure (which could not know of a copy still in flight).
+    async fn abandon(
+        &self,
+        bucket: &str,
+        account: &str,
+        hash: &str,
+        msg: &Message,
+        outcome: &MediaItem,
+    ) -> Result<(), RouterError> {
+        let (Some(author), Some(key)) = (msg.author_id.as_deref(), outcome.key.as_deref()) else {
+            return Ok(());
+        };
+        if self.store.abandon_media(account, hash, author).await? {
+            media::delete(&self.s3, bucket, key).await?;
+            tracing::info!("media copy of an erased message removed");
+        }
+        Ok(())
+    }
+
+    /// Records the outcome on the message; `Ok(false)` when the attachment is gone (erased).
     async fn mark(
         &self,
         msg: &Message,
         index: usize,
         outcome: &MediaItem,
-    ) -> Result<(), RouterError> {
+    ) -> Result<bool, RouterError> {
         let ev = EventItem::new(
             &msg.account,
             EventType::MessageUpdated,
@@ -177,7 +204,7 @@ impl Router {
             stored = outcome.status == "stored",
             "attachment copy recorded"
         );
-        Ok(())
+        Ok(marked)
     }
 
     /// Fetches a media URL: its content type and bytes, within the limits.

@@ -302,13 +302,12 @@ impl Store {
                 )
                 .await?;
             for m in &msgs {
-                media_keys.extend(
-                    m.attachments
-                        .iter()
-                        .filter_map(|a| a.key.clone())
-                        .filter(|k| k.starts_with("media/")),
-                );
-                self.update_row(&m.pk(), &m.sk())
+                // The media keys come from the message as the erasing write found it (its old
+                // image), not as the query read it: a copy that landed in between is named
+                // there, and one that lands after finds its attachment gone and removes its
+                // object itself (the router's `on_media`).
+                let old = self
+                    .update_row(&m.pk(), &m.sk())
                     .update_expression("SET erased = :t REMOVE #a0, #a1, #a2, #a3, #a4, #a5, #a6")
                     .condition_expression("attribute_exists(pk)")
                     .set_expression_attribute_names(Some(
@@ -327,9 +326,17 @@ impl Store {
                         .collect(),
                     ))
                     .expression_attribute_values(":t", AttributeValue::Bool(true))
+                    .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
                     .send()
                     .await
                     .map_err(failed("UpdateItem"))?;
+                let was: Option<Message> = old.attributes.map(from_item).transpose()?;
+                media_keys.extend(
+                    was.iter()
+                        .flat_map(|m| &m.attachments)
+                        .filter_map(|a| a.key.clone())
+                        .filter(|k| k.starts_with("media/")),
+                );
             }
             messages += msgs.len();
             if conv.contact_id == contact_id {

@@ -218,6 +218,47 @@ impl Store {
         }
     }
 
+    /// A copy made for `user`'s message that was erased while it was being made: `user` no
+    /// longer uses it, and when nobody else does the guard says so (`failed`, an update: the
+    /// router has no DeleteItem right), so no later message points at the object the caller
+    /// deletes next. `Ok(true)` when the object is to be deleted.
+    pub async fn abandon_media(&self, account: &str, hash: &str, user: &str) -> Result<bool> {
+        let pk = media_pk(account, hash);
+        let res = self
+            .update_row(&pk, "MEDIA")
+            .update_expression("DELETE #users :u")
+            .condition_expression("#st = :stored")
+            .expression_attribute_names("#users", "users")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":u", AttributeValue::Ss(vec![user.to_owned()]))
+            .expression_attribute_values(":stored", s("stored"))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        let left = match res {
+            Ok(out) => out.attributes.is_some_and(|a| a.contains_key("users")),
+            Err(e) if is_conditional(&e) => return Ok(false),
+            Err(e) => return Err(failed("UpdateItem")(e)),
+        };
+        if left {
+            return Ok(false);
+        }
+        let res = self
+            .update_row(&pk, "MEDIA")
+            .update_expression("SET #st = :failed, #err = :why REMOVE #key")
+            .condition_expression("#st = :stored AND attribute_not_exists(#users)")
+            .expression_attribute_names("#users", "users")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#err", "error")
+            .expression_attribute_names("#key", "key")
+            .expression_attribute_values(":stored", s("stored"))
+            .expression_attribute_values(":failed", s("failed"))
+            .expression_attribute_values(":why", s("the person who sent it was erased"))
+            .send()
+            .await;
+        written(res, "UpdateItem")
+    }
+
     /// Lets go of a copy that failed for now, so a later try may take it: its lease ends now
     /// (an update, not a delete, so the router needs no DeleteItem right).
     pub async fn release_media(&self, account: &str, hash: &str) -> Result<()> {

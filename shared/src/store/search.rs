@@ -4,11 +4,11 @@
 //! while a contact lives (a renamed contact's old rows stay, and a hit is checked against the
 //! contact as it is now); erasure deletes every row the contact was written under.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 use futures::future::try_join_all;
 
 use super::*;
-use crate::Result;
+use crate::{Error, Result};
 use crate::domain::search::{self, Plan};
 
 /// At most this many rows are read per prefix: a very common prefix answers from the first
@@ -32,11 +32,19 @@ impl ContactItem {
 }
 
 impl Store {
-    /// Writes the contact's search rows it does not have yet. The record of them goes first,
-    /// so erasure knows of every row that may exist.
+    /// Writes the contact's search rows it does not have yet: first the record of their
+    /// terms, so erasure knows of every row that may exist, then the rows, each written only
+    /// while the contact is not erased (see [`Store::write_search_rows`]).
     pub async fn index_contact(&self, c: &ContactItem) -> Result<usize> {
+        let terms = self.record_search_terms(c).await?;
+        self.write_search_rows(c, &terms).await
+    }
+
+    /// The contact's terms it has no rows for yet, recorded on the contact (none if it is
+    /// erased).
+    pub async fn record_search_terms(&self, c: &ContactItem) -> Result<Vec<String>> {
         if c.erased {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let new: Vec<String> = c
             .terms()
@@ -44,7 +52,7 @@ impl Store {
             .filter(|t| !c.search_terms.contains(t))
             .collect();
         if new.is_empty() {
-            return Ok(0);
+            return Ok(new);
         }
         self.update_row(&c.pk, &c.sk)
             .update_expression("ADD search_terms :t")
@@ -53,18 +61,41 @@ impl Store {
             .send()
             .await
             .map_err(failed("UpdateItem"))?;
-        try_join_all(new.iter().map(|t| {
-            self.client
-                .put_item()
+        Ok(new)
+    }
+
+    /// The search rows of recorded `terms`, in transactions that also check the contact is
+    /// not erased: an erasure that ran since the terms were recorded may have read them
+    /// before these rows existed, and would then leave them behind. After the erasure's mark
+    /// no row can be written; before it, the erasure deletes every recorded one. A transaction
+    /// bills twice (2 write units a row and 2 for the check); indexing runs when a contact is
+    /// made or its profile changes, not per message. `Ok(0)` when the contact was erased.
+    pub async fn write_search_rows(&self, c: &ContactItem, terms: &[String]) -> Result<usize> {
+        // A transaction takes 100 items: the check and 99 rows.
+        for chunk in terms.chunks(99) {
+            let check = ConditionCheck::builder()
                 .table_name(&self.table)
-                .item("pk", s(keys::contact_search(&c.account)))
-                .item("sk", s(format!("{t}#{}", c.id)))
-                .item("contact_id", s(&c.id))
-                .send()
-        }))
-        .await
-        .map_err(failed("PutItem"))?;
-        Ok(new.len())
+                .key("pk", s(&c.pk))
+                .key("sk", s(&c.sk))
+                .condition_expression("attribute_exists(pk) AND attribute_not_exists(erased)")
+                .build()
+                .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+            let mut items = vec![TransactWriteItem::builder().condition_check(check).build()];
+            for t in chunk {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .item("pk", s(keys::contact_search(&c.account)))
+                    .item("sk", s(format!("{t}#{}", c.id)))
+                    .item("contact_id", s(&c.id))
+                    .build()
+                    .map_err(|e| Error::dynamo("TransactWriteItems", e))?;
+                items.push(TransactWriteItem::builder().put(put).build());
+            }
+            if !self.transact_guarded(items).await? {
+                return Ok(0);
+            }
+        }
+        Ok(terms.len())
     }
 
     /// The account's contacts that answer `plan` as they are now, up to `limit`, not erased.

@@ -202,3 +202,69 @@ async fn an_instagram_comment_is_answered_in_public_and_once_in_private() {
         )
         .await;
 }
+
+/// Erasure finds a person's words in every thread they wrote in (issue 45): an Instagram
+/// post's comments hang from whoever commented first, so the second commenter's comment is in
+/// a conversation that is not theirs. Before, only Facebook's comment threads were read, and
+/// B's comment survived B's erasure.
+#[tokio::test]
+async fn erasing_the_second_commenter_on_an_instagram_post_erases_their_comment() {
+    let stack = Stack::connect();
+    let (account, _page_id, ig_id, _) = connect(&stack, &[], true).await;
+    let admin = stack.admin(&account);
+    let media = format!("1790{:011}", unique());
+    let (a, b) = (format!("3{:014}", unique()), format!("3{:014}", unique()));
+    for (who, text) in [(&a, "first!"), (&b, "my address is 1 Main St")] {
+        let v = stack
+            .sim(
+                "POST",
+                "/_sim/instagram/comments",
+                Some(json!({"ig_id": ig_id, "igsid": who, "text": text, "media_id": media})),
+            )
+            .await;
+        assert_eq!(v["webhook_status"], 200, "{v}");
+        // One at a time: A is the first commenter, whom the thread hangs from.
+        stack.settled().await;
+    }
+    let convs = stack
+        .get("/conversations?channel=instagram_comment", &admin)
+        .await;
+    let items = convs["items"].as_array().expect("conversations");
+    assert_eq!(items.len(), 1, "one thread per post: {convs}");
+    let conv = items[0]["id"].as_str().expect("an id").to_owned();
+    let msgs = stack.all_messages(&conv, &admin).await;
+    let text_of = |msgs: &[Value], t: &str| {
+        msgs.iter()
+            .find(|m| m["text"] == t)
+            .and_then(|m| m["author"]["id"].as_str())
+            .map(str::to_owned)
+    };
+    let b_contact = text_of(&msgs, "my address is 1 Main St").expect("B's comment");
+    assert_ne!(
+        Some(b_contact.clone()),
+        text_of(&msgs, "first!"),
+        "two people"
+    );
+    assert_ne!(
+        items[0]["contact"]["id"].as_str(),
+        Some(b_contact.as_str()),
+        "the thread is not B's"
+    );
+
+    let (status, _) = stack
+        .api("DELETE", &format!("/contacts/{b_contact}"), Some(&admin), None)
+        .await;
+    assert_eq!(status, 204);
+    let after = stack.all_messages(&conv, &admin).await;
+    assert_eq!(after.len(), msgs.len(), "messages keep their place: {after:?}");
+    let b_msg = after
+        .iter()
+        .find(|m| m["author"]["id"] == b_contact.as_str())
+        .expect("B's message, erased");
+    assert_eq!(b_msg["erased"], true, "{b_msg}");
+    assert!(b_msg["text"].is_null(), "B's words are gone: {b_msg}");
+    assert!(
+        after.iter().any(|m| m["text"] == "first!"),
+        "A's comment remains: {after:?}"
+    );
+}

@@ -23,9 +23,18 @@ pub(super) async fn put_media(
 pub(super) async fn get_media(State(sim): State<Sim>, Path(name): Path<String>) -> Response {
     // `/_sim/failures` applies here too: a CDN that fails for a while.
     let path = format!("/_sim/media/{name}");
-    let scripted = sim.state().scripted(&path, false).map(|f| f.status);
+    let scripted = sim
+        .state()
+        .scripted(&path, false)
+        .map(|f| (f.status, f.delay_ms));
     let found = sim.state().media.get(&name).cloned();
-    let answer = match (scripted, found) {
+    // A scripted 2xx serves the bytes as usual, only after its delay (a slow CDN).
+    let (failure, delay_ms) = match scripted {
+        Some((status, delay)) if (200..300).contains(&status) => (None, delay),
+        Some((status, delay)) => (Some(status), delay),
+        None => (None, 0),
+    };
+    let answer = match (failure, found) {
         (Some(status), _) => StatusCode::from_u16(status)
             .unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
             .into_response(),
@@ -33,11 +42,15 @@ pub(super) async fn get_media(State(sim): State<Sim>, Path(name): Path<String>) 
         // An expired CDN URL.
         (None, None) => (StatusCode::NOT_FOUND, "URL signature expired").into_response(),
     };
+    // Logged as it arrives, so a test can tell a fetch is under way.
     sim.state()
         .media_gets
         .entry(name)
         .or_default()
         .push(answer.status().as_u16());
+    if delay_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+    }
     answer
 }
 

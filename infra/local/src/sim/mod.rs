@@ -52,8 +52,9 @@
 //!   `comments` change; `live_comments` when `live`). Public replies (`POST /{comment_id}/replies`) answer a new id.
 //! - `PUT /_sim/media/{name}` (bytes, with their content type), `GET` serves them, `DELETE`
 //!   makes the URL expire (404): what attachment URLs point at in tests. `/_sim/failures`
-//!   applies to `GET` (its status only); `GET /_sim/media-gets/{name}` lists the statuses
-//!   its `GET`s were answered with.
+//!   applies to `GET` (its status, and with a 2xx status its delay: the bytes come late);
+//!   `GET /_sim/media-gets/{name}` lists the statuses its `GET`s are answered with, each
+//!   logged as the `GET` arrives.
 //!
 //! - `/{app-id}/subscriptions` (GET, POST, DELETE with the app token; `sim/app.rs`): the app's
 //!   webhook objects; `page` starts subscribed to pagedesk's webhook, `instagram` empty.
