@@ -598,3 +598,163 @@ async fn an_account_has_at_most_ten_webhooks() {
         (json!(["message.created"]), json!([t.page_id]), Value::Null)
     );
 }
+
+/// The most attempts that were in flight at once at `path`'s endpoint, each counted from its
+/// arrival for `hold_ms` (a little under the test stacks' 1.5 s timeout, which is what a
+/// hanging attempt holds its place for).
+async fn most_at_once(stack: &Stack, path: &str, from_ms: i64, hold_ms: i64) -> (usize, usize) {
+    let mut at: Vec<i64> = received(stack, path)
+        .await
+        .iter()
+        .filter_map(|r| r["at_ms"].as_i64())
+        .filter(|t| *t >= from_ms)
+        .collect();
+    at.sort_unstable();
+    let most = at
+        .iter()
+        .map(|t| at.iter().filter(|u| **u >= *t && **u < t + hold_ms).count())
+        .max()
+        .unwrap_or(0);
+    (most, at.len())
+}
+
+/// Tenants that cannot starve each other (issue 45). Account A's endpoint hangs past the
+/// timeout and A asks for 20 replays: one runs, the others are refused (409
+/// `replay_in_progress`) while it has deliveries left; A's webhook never has more than two
+/// attempts in flight however many of its conversations wait (one once it is failing); and
+/// account B's delivery arrives as it would with A idle. A's endpoint, never answering in
+/// time, is switched off after the give-up period, and the replay's slot is free again.
+#[tokio::test]
+async fn a_hanging_endpoint_under_replays_holds_a_bounded_share_and_delays_no_other_account() {
+    let stack = Stack::connect();
+    let (a, b) = (stack.tenant().await, stack.tenant().await);
+    let admin = stack.admin(&a.account);
+    let n = unique();
+    let (slow, fast) = (format!("hang-{n}"), format!("other-{n}"));
+    let (slow_id, _) = webhook(&stack, &a, &slow, json!(["message.created"])).await;
+    // Eight people: A's deliveries are eight FIFO groups, more than the pool's pollers.
+    let start = now_ms();
+    for i in 0..8 {
+        let user = format!("5{:014}", unique());
+        person_writes(&stack, &a, &user, &[&format!("m{i}")]).await;
+    }
+    eventually("A's eight messages delivered", 30, || async {
+        (accepted(&stack, &slow).await.len() >= 8).then_some(())
+    })
+    .await;
+    // From now on A's endpoint takes 30 s to answer, far past the 1.5 s timeout.
+    let hang_from = now_ms();
+    stack
+        .sim("POST", "/_sim/failures", Some(json!({"path": format!("/_bot/{slow}"), "status": 200, "delay_ms": 30_000, "for_ms": 120_000})))
+        .await;
+    let mut answers = Vec::new();
+    for _ in 0..20 {
+        answers.push(
+            stack
+                .api(
+                    "POST",
+                    &format!("/webhooks/{slow_id}/replay"),
+                    Some(&admin),
+                    Some(json!({"after": format!("{:013}", start - 1000)})),
+                )
+                .await,
+        );
+    }
+    assert_eq!(answers[0].0, 202, "{}", answers[0].1);
+    let running = answers[0].1["replay_id"].as_str().expect("a replay id");
+    for (status, v) in &answers[1..] {
+        assert_eq!(*status, 409, "{v}");
+        assert_eq!(v["error"]["code"], "replay_in_progress", "{v}");
+        assert_eq!(v["error"]["replay_id"], running, "{v}");
+    }
+
+    // B's event while A's replay hangs: delivered after the dispatch's hold-back (7 s), as if
+    // A were idle, not after A's backlog.
+    webhook(&stack, &b, &fast, json!(["message.created"])).await;
+    let written = std::time::Instant::now();
+    person_writes(&stack, &b, &format!("5{:014}", unique()), &["hello"]).await;
+    eventually("B's delivery", 30, || async {
+        (!accepted(&stack, &fast).await.is_empty()).then_some(())
+    })
+    .await;
+    let took = written.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "B waited {took:?} behind A"
+    );
+
+    // A hanging endpoint is failing: switched off after the give-up period (8 s here), and
+    // the replay's deliveries all end, which frees its slot.
+    let off = eventually("A's webhook switched off", 60, || async {
+        let v = stack.get(&format!("/webhooks/{slow_id}"), &admin).await;
+        (v["enabled"] == false).then_some(v)
+    })
+    .await;
+    assert!(
+        off["disabled_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("failing")),
+        "{off}"
+    );
+    stack.settled().await;
+    let (most, calls) = most_at_once(&stack, &slow, hang_from, 1_400).await;
+    assert!(calls >= 3, "A's endpoint was tried ({calls} calls)");
+    assert!(most <= 2, "{most} attempts in flight at once at A's endpoint");
+    let (status, v) = stack
+        .api(
+            "PATCH",
+            &format!("/webhooks/{slow_id}"),
+            Some(&admin),
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = stack
+        .api(
+            "POST",
+            &format!("/webhooks/{slow_id}/replay"),
+            Some(&admin),
+            Some(json!({"after": format!("{:013}", start - 1000)})),
+        )
+        .await;
+    assert_eq!(status, 202, "every delivery of the first replay ended: {v}");
+}
+
+/// An endpoint that hangs and now and then answers in time is still failing (issue 45):
+/// one success between timeouts does not end its failing run, so it is switched off after
+/// the give-up period like one that never answers. Before, each success started it afresh.
+#[tokio::test]
+async fn an_endpoint_that_hangs_and_now_and_then_answers_is_switched_off() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let admin = stack.admin(&t.account);
+    let path = format!("sometimes-{}", unique());
+    let (id, _) = webhook(&stack, &t, &path, json!(["message.created"])).await;
+    // Every other call hangs past the timeout; the others answer at once.
+    stack
+        .sim("POST", "/_sim/failures", Some(json!({"path": format!("/_bot/{path}"), "status": 200, "delay_ms": 30_000, "every": 2, "for_ms": 120_000})))
+        .await;
+    // An event a second, for longer than the give-up period (8 s here), until it is off.
+    let user = format!("5{:014}", unique());
+    let mut off = None;
+    for _ in 0..90 {
+        let v = stack.get(&format!("/webhooks/{id}"), &admin).await;
+        if v["enabled"] == false {
+            off = Some(v);
+            break;
+        }
+        person_writes(&stack, &t, &user, &["again"]).await;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    let off = off.expect("switched off within 90 s");
+    assert!(
+        off["disabled_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("failing")),
+        "{off}"
+    );
+    assert!(
+        !accepted(&stack, &path).await.is_empty(),
+        "it did answer now and then"
+    );
+}

@@ -21,6 +21,42 @@ pub const MAX_PAGE_IDS: usize = 100;
 pub const PREVIOUS_SECRET_MS: i64 = 24 * 3_600_000;
 /// The longest wait between two attempts of one delivery (and the most a `Retry-After` gets).
 pub const MAX_BACKOFF_SECONDS: i64 = 3_600;
+/// Attempts one healthy webhook may have in flight at once (`PAGEDESK_WEBHOOK_IN_FLIGHT`),
+/// and the most that may be configured. The delivery pool is shared by every account.
+pub const IN_FLIGHT: u32 = 2;
+pub const MAX_IN_FLIGHT: u32 = 10;
+/// In-time answers in a row that end an endpoint's failing run: one success between
+/// timeouts does not, so an endpoint that hangs and now and then answers is still failing
+/// (and is switched off after the give-up period).
+pub const RECOVERY_STREAK: u32 = 3;
+
+/// How many attempts a webhook may have in flight: one while its endpoint is failing (it is
+/// probed, not flooded), else `configured`.
+pub fn in_flight_limit(failing: bool, configured: u32) -> u32 {
+    if failing { 1 } else { configured.clamp(1, MAX_IN_FLIGHT) }
+}
+
+/// How long a delivery waits for a place among its webhook's attempts in flight: about one
+/// attempt's timeout, spread by `jitter` (0..1) so the waiting ones do not come back together.
+pub fn slot_wait_seconds(timeout_ms: u64, jitter: f64) -> i64 {
+    let base = i64::try_from(timeout_ms.div_ceil(1000)).unwrap_or(MAX_BACKOFF_SECONDS);
+    let spread = (jitter.clamp(0.0, 1.0) * base as f64).round() as i64;
+    (base + spread).clamp(1, 30)
+}
+
+/// Whether a success ends the failing run: the `streak`-th in-time answer in a row.
+pub fn recovered(streak: u32) -> bool {
+    streak >= RECOVERY_STREAK
+}
+
+/// Whether a failing run whose last failure was at `last_failure_ms` was over by `now_ms`
+/// without its streak of answers: a delivery being retried is attempted at least once per
+/// `MAX_BACKOFF_SECONDS`, so twice that without a failure means nothing was failing (an
+/// endpoint that answered once or twice and then had no traffic for days is not switched off
+/// by its next failure).
+pub fn run_is_over(last_failure_ms: i64, now_ms: i64) -> bool {
+    now_ms - last_failure_ms >= 2 * MAX_BACKOFF_SECONDS * 1000
+}
 
 /// The event types a webhook takes: every one (`["*"]`, also those added later) or a list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,6 +295,23 @@ mod tests {
         );
         assert_eq!(retry_after_seconds(Some("soon"), now), None);
         assert_eq!(retry_after_seconds(None, now), None);
+    }
+
+    #[test]
+    fn a_failing_endpoint_is_probed_one_attempt_at_a_time() {
+        assert_eq!(in_flight_limit(false, 2), 2);
+        assert_eq!(in_flight_limit(true, 2), 1);
+        assert_eq!(in_flight_limit(false, 0), 1);
+        assert_eq!(in_flight_limit(false, 99), MAX_IN_FLIGHT);
+        assert_eq!(slot_wait_seconds(10_000, 0.0), 10);
+        assert_eq!(slot_wait_seconds(10_000, 1.0), 20);
+        assert_eq!(slot_wait_seconds(1_500, 0.5), 3);
+        assert_eq!(slot_wait_seconds(600_000, 1.0), 30);
+        assert_eq!(slot_wait_seconds(1, 0.0), 1);
+        assert!(!recovered(1) && !recovered(2) && recovered(3));
+        let hour = 3_600_000;
+        assert!(!run_is_over(0, hour), "retries an hour apart are one run");
+        assert!(run_is_over(0, 2 * hour));
     }
 
     #[test]

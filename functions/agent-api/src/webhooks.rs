@@ -13,7 +13,9 @@ use pagedesk_shared::domain::webhooks::{
     EventFilter, MAX_DESCRIPTION_LEN, MAX_PAGE_IDS, MAX_PER_ACCOUNT, MAX_URL_LEN,
 };
 use pagedesk_shared::services::webhooks::new_secret;
-use pagedesk_shared::store::{EventCursor, Rotation, SETTLE_MS, WebhookItem, WebhookPatch};
+use pagedesk_shared::store::{
+    EventCursor, ReplayStart, Rotation, SETTLE_MS, WebhookItem, WebhookPatch,
+};
 use serde_json::{Map, Value, json};
 
 use crate::App;
@@ -312,6 +314,19 @@ pub async fn replay(
         None => format!("{:013}", now - SETTLE_MS),
     };
     let replay_id = pagedesk_shared::ids::new_id("rp", now);
+    // One replay of a webhook at a time: each is the whole range again, and the delivery pool
+    // is every account's. The slot is held until each of its deliveries ended, at most twice
+    // the give-up period (a day each) whatever happens to its count.
+    let give_up_ms = i64::try_from(app.cfg.webhook_give_up_seconds)
+        .unwrap_or(i64::MAX / 4000)
+        .saturating_mul(1000);
+    if let ReplayStart::Running { replay_id } = app
+        .store
+        .start_replay(&c.account, &id, &replay_id, now, now + 2 * give_up_ms)
+        .await?
+    {
+        return Err(ApiFailure::ReplayInProgress { replay_id });
+    }
     let job = DispatchJob {
         v: 1,
         account: c.account.clone(),
@@ -323,18 +338,24 @@ pub async fn replay(
         }),
     };
     let body = serde_json::to_string(&job).map_err(|_| ApiFailure::Internal)?;
-    app.sqs
+    let sent = app
+        .sqs
         .send_message()
         .queue_url(queue)
         .message_body(body)
         .message_group_id(&c.account)
         .message_deduplication_id(&replay_id)
         .send()
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e.into_service_error(), "replay not queued");
-            ApiFailure::Unavailable("the replay could not be queued; try again")
-        })?;
+        .await;
+    if let Err(e) = sent {
+        tracing::error!(error = %e.into_service_error(), "replay not queued");
+        app.store
+            .abandon_replay(&c.account, &id, &replay_id)
+            .await?;
+        return Err(ApiFailure::Unavailable(
+            "the replay could not be queued; try again",
+        ));
+    }
     tracing::info!(by = %c.sub, webhook_id = %id, %replay_id, "webhook replay queued");
     Ok(json(
         StatusCode::ACCEPTED,

@@ -100,11 +100,12 @@ impl Hooks {
     /// Hands the feed between `r.after` and `r.until` to one webhook again.
     async fn replay(&self, account: &str, r: &ReplayJob) -> Result<(), HooksError> {
         let Some(hook) = self.store.get_webhook(account, &r.webhook_id).await? else {
+            // Deleted: its replay row goes with its TTL.
             return Ok(());
         };
         if !hook.enabled {
             tracing::info!("replay dropped: the webhook is switched off");
-            return Ok(());
+            return self.replay_counted(account, r, 0, true).await;
         }
         let (Ok(after), Ok(until)) = (
             r.after.parse::<EventCursor>(),
@@ -121,7 +122,7 @@ impl Hooks {
         let full = events.len() as i32 == PAGE;
         events.retain(|e| e.public_id() <= until);
         let Some(last) = events.last().map(EventItem::public_id) else {
-            return Ok(());
+            return self.replay_counted(account, r, 0, true).await;
         };
         // A replay re-sends what was before the webhook too: the admin asked for the range.
         let mut hook = hook;
@@ -131,13 +132,30 @@ impl Hooks {
             .await?;
         self.enqueue(&jobs).await?;
         tracing::info!(deliveries = jobs.len(), "replayed");
-        if full && last < until {
+        let more = full && last < until;
+        self.replay_counted(account, r, jobs.len(), !more).await?;
+        if more {
             let next = ReplayJob {
                 after: last,
                 ..r.clone()
             };
             return self.continue_later(account, Some(next), None).await;
         }
+        Ok(())
+    }
+
+    /// The replay's count of deliveries to wait for grows by this turn's; after the `last`
+    /// turn, the webhook may be replayed again once each of them ended.
+    async fn replay_counted(
+        &self,
+        account: &str,
+        r: &ReplayJob,
+        queued: usize,
+        last: bool,
+    ) -> Result<(), HooksError> {
+        self.store
+            .replay_turn_queued(account, &r.webhook_id, &r.id, &r.after, queued, last)
+            .await?;
         Ok(())
     }
 

@@ -46,6 +46,10 @@ pub enum HooksError {
     /// The delivery failed in a way worth trying again; its record comes back later.
     #[error("delivery will be tried again in {0} s")]
     RetryAfter(i64),
+    /// The webhook's attempts in flight are all taken; its record comes back in that long,
+    /// without an attempt.
+    #[error("the webhook's attempts in flight are taken; back in {0} s")]
+    WaitForSlot(i64),
 }
 
 impl Hooks {

@@ -52,6 +52,8 @@ pub mod env {
     /// How long an endpoint may keep failing before its webhook is switched off, and a
     /// delivery keeps being tried (default a day; tests shorten it).
     pub const WEBHOOK_GIVE_UP_SECONDS: &str = "PAGEDESK_WEBHOOK_GIVE_UP_SECONDS";
+    /// Delivery attempts one webhook may have in flight at once (one while it is failing).
+    pub const WEBHOOK_IN_FLIGHT: &str = "PAGEDESK_WEBHOOK_IN_FLIGHT";
 }
 
 pub const DEFAULT_GRAPH_BASE_URL: &str = "https://graph.facebook.com";
@@ -267,6 +269,9 @@ pub struct AgentApiConfig {
     pub bucket: Option<String>,
     /// Webhook replays are dispatch turns on this queue.
     pub dispatch_queue_url: Option<String>,
+    /// How long webhook deliveries are tried: a replay holds its webhook's replay slot at most
+    /// twice that long, whatever happens to its count.
+    pub webhook_give_up_seconds: u64,
     /// The webhook verify token's secret: subscribing the app's Instagram webhook needs it.
     pub verify_token_id: Option<String>,
     /// Private replies to an Instagram account's comments counted per clock hour: Meta's 750
@@ -291,6 +296,7 @@ impl FunctionConfig for AgentApiConfig {
             url_policy: e.url_policy()?,
             bucket: e.optional(env::BUCKET),
             dispatch_queue_url: e.optional(env::DISPATCH_QUEUE_URL),
+            webhook_give_up_seconds: e.number(env::WEBHOOK_GIVE_UP_SECONDS, 86_400)?.max(1),
             verify_token_id: e.optional(env::VERIFY_TOKEN_ID),
             instagram_private_replies_per_hour: e
                 .number(
@@ -343,6 +349,10 @@ pub struct HooksConfig {
     pub delivery_queue_url: String,
     pub timeout_ms: u64,
     pub give_up_seconds: u64,
+    /// Attempts one healthy webhook may have in flight at once; a failing one has one. The
+    /// delivery pool (`MaximumConcurrency`) is every account's, so this is what keeps one
+    /// slow endpoint from taking it.
+    pub in_flight: u32,
     /// Which addresses deliveries may go to.
     pub url_policy: UrlPolicy,
 }
@@ -355,6 +365,14 @@ impl FunctionConfig for HooksConfig {
             delivery_queue_url: e.required(env::DELIVERY_QUEUE_URL)?,
             timeout_ms: e.number(env::WEBHOOK_TIMEOUT_MS, 10_000)?.max(1),
             give_up_seconds: e.number(env::WEBHOOK_GIVE_UP_SECONDS, 86_400)?.max(1),
+            in_flight: u32::try_from(
+                e.number(
+                    env::WEBHOOK_IN_FLIGHT,
+                    u64::from(crate::domain::webhooks::IN_FLIGHT),
+                )?
+                .clamp(1, u64::from(crate::domain::webhooks::MAX_IN_FLIGHT)),
+            )
+            .unwrap_or(crate::domain::webhooks::IN_FLIGHT),
             url_policy: e.url_policy()?,
         })
     }

@@ -31,6 +31,8 @@
 //! | outgoing webhook | `ACC#<a>` | `WEBHOOK#<id>` | | | |
 //! | the account's webhook count | `ACC#<a>` | `WEBHOOKS` | | | |
 //! | the account's dispatch cursor (feed position delivered up to) | `ACC#<a>` | `HOOKCURSOR` | | | |
+//! | a webhook's attempts in flight (leases `s0`…) | `ACC#<a>` | `HOOKSLOTS#<id>` | | | |
+//! | a webhook's running replay (its count of deliveries) | `ACC#<a>` | `HOOKREPLAY#<id>` | | | |
 //! | a webhook delivery (its latest attempt) | `ACC#<a>#WH#<id>` | `DLV#<queued ms:013>#<event>#<delivery>` | | | |
 //! | CSAT answer | `ACC#<a>#CSAT` | `<ms:013>#<c>` | | | |
 
@@ -150,6 +152,12 @@ pub const WEBHOOK_COUNT_SK: &str = "WEBHOOKS";
 pub const HOOK_CURSOR_SK: &str = "HOOKCURSOR";
 pub fn webhook_sk(id: &str) -> String {
     format!("{WEBHOOK_PREFIX}{id}")
+}
+pub fn webhook_slots_sk(webhook: &str) -> String {
+    format!("HOOKSLOTS#{webhook}")
+}
+pub fn webhook_replay_sk(webhook: &str) -> String {
+    format!("HOOKREPLAY#{webhook}")
 }
 pub fn webhook_deliveries(a: &str, webhook: &str) -> String {
     format!("ACC#{a}#WH#{webhook}")

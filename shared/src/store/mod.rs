@@ -30,6 +30,7 @@ mod search;
 mod settings;
 mod snooze;
 mod update;
+mod webhook_limits;
 mod webhooks;
 mod workday;
 
@@ -71,6 +72,7 @@ pub use posts::PostItem;
 pub use rules::RulesItem;
 pub use schedule::{Due, DueRef, Timer};
 pub use settings::{Fallback, Settings};
+pub use webhook_limits::{DeliverySlot, ReplayStart};
 pub use webhooks::{Attempt, DeliveryItem, DeliveryRef, Rotation, WebhookItem, WebhookPatch};
 pub use workday::{ActionMark, LabelCount, SavedReply};
 

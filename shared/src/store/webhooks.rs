@@ -285,7 +285,9 @@ impl Store {
                     .value(":on", AttributeValue::Bool(true))
                     .set("since = :u")
                     .remove("disabled_reason")
-                    .remove("failing_since");
+                    .remove("failing_since")
+                    .remove("last_failure_at")
+                    .remove("ok_streak");
             }
             Some(false) => {
                 u.set("enabled = :off")
@@ -378,40 +380,6 @@ impl Store {
                 .build(),
         ];
         self.transact_guarded(items).await
-    }
-
-    /// Notes that the endpoint failed at `now`; when it has been failing since.
-    pub async fn webhook_failing(&self, account: &str, id: &str, now: i64) -> Result<i64> {
-        let mut u = UpdateExpr::new();
-        u.set("failing_since = if_not_exists(failing_since, :now)")
-            .value(":now", n(now))
-            .condition("attribute_exists(pk)");
-        let res = self
-            .update_item(u.build(&self.table, &keys::account(account), &keys::webhook_sk(id))?)
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await;
-        match res {
-            Ok(out) => Ok(out
-                .attributes
-                .and_then(|a| a.get("failing_since").cloned())
-                .and_then(|v| v.as_n().ok().and_then(|n| n.parse().ok()))
-                .unwrap_or(now)),
-            Err(e) if is_conditional(&e) => Ok(now),
-            Err(e) => Err(failed("UpdateItem")(e)),
-        }
-    }
-
-    /// The endpoint answered: it is no longer failing.
-    pub async fn webhook_recovered(&self, account: &str, id: &str) -> Result<()> {
-        let mut u = UpdateExpr::new();
-        u.remove("failing_since")
-            .condition("attribute_exists(failing_since)");
-        let res = self
-            .update_item(u.build(&self.table, &keys::account(account), &keys::webhook_sk(id))?)
-            .send()
-            .await;
-        written(res, "UpdateItem").map(|_| ())
     }
 
     /// Switches a webhook off with its `webhook.disabled` event, once: `Ok(false)` when it was

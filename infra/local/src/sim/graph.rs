@@ -148,7 +148,7 @@ async fn graph_call(
         // Whether the call took effect: a scripted failure's did not, unless it is a 2xx whose
         // answer is lost on the way back.
         let effective = out.as_ref().is_none_or(|f| (200..300).contains(&f.status));
-        s.requests.push(json!({"method": method.as_str(), "path": path, "query": query, "headers": header_map, "body": parsed_body, "effective": effective}));
+        s.requests.push(json!({"method": method.as_str(), "path": path, "query": query, "headers": header_map, "body": parsed_body, "effective": effective, "at_ms": chrono_now_ms()}));
         out
     };
     let here = format!(

@@ -3,8 +3,9 @@
 //!
 //! Control routes (all under `/_sim`):
 //! - `GET /_sim/requests`: every Graph call received, oldest first, as
-//!   `{"method", "path", "query", "headers", "body", "effective"}` (`effective`: the call took
-//!   effect, i.e. was not answered with a scripted failure); `DELETE` clears the log.
+//!   `{"method", "path", "query", "headers", "body", "effective", "at_ms"}` (`effective`: the
+//!   call took effect, i.e. was not answered with a scripted failure; `at_ms`: when it arrived,
+//!   Unix milliseconds); `DELETE` clears the log.
 //! - `POST /_sim/failures` `{"path", "status", "body", "times", "delay_ms", "raw"?,
 //!   "broken_body"?}`: the next `times` calls whose path ends with `path` answer `status` with
 //!   `body` after `delay_ms`; a 2xx status without a body answers as usual, only late (to make
