@@ -3,8 +3,9 @@
 `openapi.yaml` states every constraint JSON Schema can express. These hooks supply the rules it
 can only state in words, so that "schema-valid" means "valid" when the fuzzer judges the API:
 
-- `format: cursor` / `format: event-cursor`: opaque strings only the API makes. The fuzzer sends
-  a `next_cursor` the running API returned for the same list, or none.
+- `format: cursor`: opaque strings only the API makes. The fuzzer sends a `next_cursor` the
+  running API returned for the same list, or none. (An `event-cursor` needs nothing: any string
+  of its pattern is a feed position.)
 - `format: iana-time-zone`: a zone name from the IANA database.
 - Rules that span fields or need the account's state, each written in the document's words:
   a report's `from` before `to` and at most 366 days apart; business-hours spans that start
@@ -14,12 +15,17 @@ can only state in words, so that "schema-valid" means "valid" when the fuzzer ju
   hand-off's `rule` naming an existing rule; a time zone that exists (the document gives its
   spelling); an agent's `pages` naming Pages of the account (and `assign`'s agent working the
   conversation's Page); a snooze's `until` in the coming year; a Page's settings field either
-  given or inherited, not both; a reply's `upload_id` naming a finished upload
+  given or inherited, not both; a URL's port one of those web servers use; a reply's
+  `upload_id` naming a finished upload
   (the hooks send URLs instead); a webhook's `url` (the simulator's stand-in endpoint, not
   the drawn host), `page_ids` naming Pages of the account, `["*"]` standing alone, room
   under the 10 webhooks an account may have, and a replay of a webhook that is on.
 - Path ids sometimes name real objects of the fuzzed account, so the operations' logic runs,
   not only their 404.
+
+Every rule they supply is one DESIGN.md lists under "What the document says in words", and they
+touch positive cases only: a negative case goes as drawn, so `--checks all` finds what an outside
+run finds (the outside run without these hooks differs only by those listed rules).
 
 The test that starts the run (tests/tests/openapi_fuzz.rs) passes PAGEDESK_FUZZ_* variables.
 """
@@ -33,6 +39,7 @@ import zoneinfo
 
 import schemathesis
 from hypothesis import strategies as st
+from schemathesis.generation import GenerationMode
 
 API = os.environ.get("PAGEDESK_FUZZ_API", "")
 TOKEN = os.environ.get("PAGEDESK_FUZZ_TOKEN", "")
@@ -133,8 +140,37 @@ def _report_range(query):
         query.pop("to", None)
 
 
+def _spare_the_fuzzed_state(case):
+    """Schemathesis reuses ids it saw in answers (its resource pool), the fuzzed Page's among
+    them. Deleting it would leave the other operations nothing to read, and making it only_me
+    would take it from the agent the `assign` cases name while they run beside (two workers);
+    a case drawn invalid elsewhere (a header) may still carry a valid body the API applies. So
+    those cases name a Page that does not exist instead, except a valid sharing case, which
+    keeps the Page shared (below)."""
+    params = case.path_parameters or {}
+    method, path = case.operation.method.upper(), case.operation.path
+    # The agent the `assign` cases name is changed by no other case (the pool knows its id
+    # from `GET /agents`).
+    if path.startswith("/agents/{id}") and params.get("id") == IDS.get("assignee"):
+        params["id"] = IDS.get("agent")
+    if params.get("page_id") != IDS.get("page"):
+        return
+    if method == "DELETE" or (path == "/pages/{page_id}/sharing" and _negative(case)):
+        params["page_id"] = "1" + IDS["page"][1:][::-1]
+
+
+def _negative(case):
+    """A case drawn to break the document: it goes as drawn, so the API's refusal of what the
+    document refuses is checked (negative_data_rejection), never a request these hooks mended."""
+    meta = getattr(case, "meta", None)
+    return meta is not None and meta.generation.mode == GenerationMode.NEGATIVE
+
+
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
+    _spare_the_fuzzed_state(case)
+    if _negative(case):
+        return
     path = case.operation.path
     method = case.operation.method.upper()
     query = case.query if isinstance(case.query, dict) else None
@@ -149,12 +185,6 @@ def before_call(ctx, case, **kwargs):
             query["cursor"] = cursor
         else:
             del query["cursor"]
-    if query and "after" in query:
-        items = _get("/events", {"limit": 5}).get("items") or []
-        if items:
-            query["after"] = items[0]["id"]
-        else:
-            del query["after"]
     if query and path == "/reports/csat" and ("from" in query or "to" in query):
         _report_range(query)
 
@@ -178,7 +208,19 @@ def before_call(ctx, case, **kwargs):
             if isinstance(rule, dict) and isinstance(rule.get("name"), str):
                 rule["name"] = f"{rule['name'][:90]} #{i}"
     if path.endswith("/assign") and isinstance(body.get("agent_id"), str):
-        body["agent_id"] = IDS.get("agent", body["agent_id"])
+        # An agent who works every Page and whom no other case changes (the `/agents/{id}`
+        # cases change `agent`); the fuzzed Page stays shared (see sharing below).
+        body["agent_id"] = IDS.get("assignee", body["agent_id"])
+    if settings and isinstance(body.get("ai_agent"), dict) and isinstance(body["ai_agent"].get("url"), str):
+        # A URL's port must be one web servers use (443, 80, 8443, or the operator's list).
+        u = urllib.parse.urlsplit(body["ai_agent"]["url"])
+        try:
+            port = u.port
+        except ValueError:
+            port = None
+        if port is not None and port not in (443, 80, 8443) and u.hostname:
+            host = f"[{u.hostname}]" if ":" in u.hostname else u.hostname
+            body["ai_agent"]["url"] = urllib.parse.urlunsplit((u.scheme, host, u.path, u.query, u.fragment))
     if path == "/pages/{page_id}" and method == "PUT":
         # Registering needs the token of a person Graph lists the Page for, with full control
         # of it (a Page token cannot show that); so does a Page an earlier case deleted.
@@ -213,6 +255,11 @@ def before_call(ctx, case, **kwargs):
     if path == "/pages/{page_id}/sharing" and isinstance(body.get("rule"), str):
         # The rule must be one of the account's (422 names it otherwise).
         del body["rule"]
+    if path == "/pages/{page_id}/sharing" and (case.path_parameters or {}).get("page_id") == IDS.get("page"):
+        # The fuzzed Page stays shared: only_me would take it from the agent the `assign`
+        # cases name, while they run beside this one (two workers).
+        body["mode"] = "shared"
+        body.pop("rule", None)
     if path == "/conversations/{id}/snooze" and isinstance(body.get("until"), str):
         # `until` must be in the future and at most 365 days ahead (the document says so in
         # words): a valid time moves to an hour from now, a string that is no time stays.

@@ -79,6 +79,11 @@ pub fn plan(q: &str) -> Result<Plan, String> {
         return Err(format!("q: {MIN_QUERY} to {MAX_QUERY} characters"));
     }
     let q = q.trim();
+    // A letter or a digit in any script (`openapi.yaml`'s pattern `[^\W_]`): names are
+    // matched transliterated, so a query in Cyrillic finds a Latin spelling too.
+    if !q.chars().any(char::is_alphanumeric) {
+        return Err("q: a name, an email, a phone number or a Facebook id".into());
+    }
     if q.contains('@') {
         return Ok(Plan {
             prefixes: vec![format!("e:{}", q.to_lowercase())],
@@ -94,7 +99,12 @@ pub fn plan(q: &str) -> Result<Plan, String> {
     }
     let mut ws = words(q);
     if ws.is_empty() {
-        return Err("q: a name, an email, a phone number or a Facebook id".into());
+        // Letters with no transliteration: nothing can be written under them, so nothing is
+        // found (an answer, not a refusal of a query the document allows).
+        return Ok(Plan {
+            prefixes: vec![],
+            all_words: vec![],
+        });
     }
     ws.sort_by_key(|w| std::cmp::Reverse(w.len()));
     Ok(Plan {
@@ -168,6 +178,8 @@ mod tests {
         }
         assert!(plan("z").is_err());
         assert!(plan("!!").is_err());
+        assert!(plan("× ÷").is_err(), "signs are neither letters nor digits");
+        assert!(plan("Ян").is_ok(), "a name in another script");
         assert_eq!(
             plan("zofia nov").unwrap().prefixes,
             ["n:zofia"],

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
+use pagedesk_shared::access::agent_id_problem;
 use pagedesk_shared::adapters::auth::{RESERVED_AGENT_ID, Role};
 use pagedesk_shared::domain::AgentStatus;
 use pagedesk_shared::domain::AssignedBy;
@@ -26,6 +27,7 @@ pub async fn list(State(app): State<Arc<App>>, c: Caller) -> Reply {
 
 /// `GET /agents/{id}`
 pub async fn get(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply {
+    agent_path(&id)?;
     if c.role != Role::Admin && c.sub != id {
         return Err(ApiFailure::forbidden(
             "agents can see their own profile only",
@@ -43,13 +45,13 @@ pub async fn get(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply {
 /// `GET /agents/{id}/preferences` (the agent, or an admin) → what their inbox notifies them of.
 pub async fn get_preferences(State(app): State<Arc<App>>, c: Caller, Id(id): Id) -> Reply {
     own_or_admin(&c, &id)?;
-    let prefs = app
-        .store
-        .get_agent(&c.account, &id)
-        .await?
-        .and_then(|a| a.preferences)
-        .unwrap_or_default();
-    ok(&prefs)
+    let agent = app.store.get_agent(&c.account, &id).await?;
+    // Someone else's preferences exist once they are an agent of the account; one's own
+    // before that too (the defaults).
+    if agent.is_none() && c.sub != id {
+        return Err(ApiFailure::NotFound("agent"));
+    }
+    ok(&agent.and_then(|a| a.preferences).unwrap_or_default())
 }
 
 /// `PUT /agents/{id}/preferences` `{"assigned", "messages", "mentions", "sound"}` (the agent,
@@ -62,13 +64,26 @@ pub async fn put_preferences(
 ) -> Reply {
     own_or_admin(&c, &id)?;
     let prefs: Preferences = body(&bytes)?;
+    // An admin does not make an agent by setting their preferences.
+    if c.sub != id && app.store.get_agent(&c.account, &id).await?.is_none() {
+        return Err(ApiFailure::NotFound("agent"));
+    }
     app.store
         .set_preferences(&c.account, &id, &prefs, app.clock.now_ms())
         .await?;
     ok(&prefs)
 }
 
+/// A path's agent id as the document takes it, else 422.
+fn agent_path(id: &str) -> Result<(), ApiFailure> {
+    match agent_id_problem(id) {
+        Some(why) => Err(ApiFailure::invalid(why)),
+        None => Ok(()),
+    }
+}
+
 fn own_or_admin(c: &Caller, id: &str) -> Result<(), ApiFailure> {
+    agent_path(id)?;
     if c.role != Role::Admin && c.sub != id {
         return Err(ApiFailure::forbidden(
             "an agent sets their own preferences only",
@@ -147,14 +162,7 @@ pub async fn put(
         ));
     }
     c.require_person()?;
-    if id.is_empty() || id.chars().count() > 128 {
-        return Err(ApiFailure::invalid("id: 1 to 128 characters"));
-    }
-    if id == RESERVED_AGENT_ID {
-        return Err(ApiFailure::invalid(
-            "id: '-' is reserved (it marks unassigned conversations)",
-        ));
-    }
+    agent_path(&id)?;
     let patch = parse_patch(&bytes, admin)?;
     if let Some(Some(pages)) = &patch.pages {
         let own = app.store.list_pages(&c.account).await?;

@@ -23,7 +23,7 @@ pub enum ApiFailure {
     /// A query parameter is not what the route takes.
     #[error("{name}: expected {expected}")]
     BadParameter {
-        name: &'static str,
+        name: Cow<'static, str>,
         expected: Cow<'static, str>,
     },
     /// The body (or the path's id) is not acceptable; every problem is listed.
@@ -108,9 +108,12 @@ impl ApiFailure {
         ApiFailure::Forbidden(why.into())
     }
 
-    pub fn bad_parameter(name: &'static str, expected: impl Into<Cow<'static, str>>) -> Self {
+    pub fn bad_parameter(
+        name: impl Into<Cow<'static, str>>,
+        expected: impl Into<Cow<'static, str>>,
+    ) -> Self {
         ApiFailure::BadParameter {
-            name,
+            name: name.into(),
             expected: expected.into(),
         }
     }

@@ -102,15 +102,25 @@ pub struct Params(Vec<(String, String)>);
 impl<S: Send + Sync> FromRequestParts<S> for Params {
     type Rejection = ApiFailure;
 
+    /// An empty parameter (`?label=`) is refused, whichever it is: no parameter of the
+    /// document takes the empty string, and reading it as "left out" would accept what the
+    /// document refuses (a `label` off its pattern, a `to` that is no time).
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiFailure> {
-        Ok(Params(query_params(&parts.uri)))
+        let params = query_params(&parts.uri);
+        if let Some((name, _)) = params.iter().find(|(_, v)| v.is_empty()) {
+            return Err(ApiFailure::bad_parameter(
+                name.clone(),
+                "a value (leave the parameter out instead of sending it empty)",
+            ));
+        }
+        Ok(Params(params))
     }
 }
 
 impl Params {
-    /// A parameter's value; an empty one counts as absent.
+    /// A parameter's value (never empty: see the extractor).
     pub fn get(&self, name: &str) -> Option<&str> {
-        query_param(&self.0, name).filter(|v| !v.is_empty())
+        query_param(&self.0, name)
     }
 
     /// `limit`: `default` when absent, else a number from 1 to `max`.

@@ -23,7 +23,14 @@ use crate::pages::{answer, own_page};
 #[serde(deny_unknown_fields)]
 pub(crate) struct Sharing {
     pub mode: SharingMode,
+    /// Left out, or a rule's name: `null` is not a name (the document's type is a string).
+    #[serde(default, deserialize_with = "a_string")]
     pub rule: Option<String>,
+}
+
+/// A field that, when present, is a string (absence is `None` through `default`).
+fn a_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Deserialize, PartialEq)]

@@ -139,12 +139,14 @@ struct NewReaction {
     emoji: String,
 }
 
-/// An emoji: 1 to 10 characters, none a space, a letter or a digit of ASCII.
+/// An emoji: 1 to 10 characters, none white space, a letter or a digit of ASCII. White space
+/// is Unicode's and ECMAScript's together (U+0085 is only Unicode's, U+FEFF only
+/// ECMAScript's), so the document's pattern means the same to every JSON Schema tool.
 fn emoji(e: &str) -> Result<(), ApiFailure> {
     let n = e.chars().count();
     if !(1..=10).contains(&n)
         || e.chars()
-            .any(|c| c.is_whitespace() || c.is_ascii_alphanumeric())
+            .any(|c| c.is_whitespace() || c == '\u{feff}' || c.is_ascii_alphanumeric())
     {
         return Err(ApiFailure::invalid("emoji: one emoji (1 to 10 characters)"));
     }

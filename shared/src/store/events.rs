@@ -236,6 +236,11 @@ impl Store {
         let after = after.map(|c| c.0.as_str());
         let upper = format!("{:013}~", now - SETTLE_MS);
         let lower = after.unwrap_or("0");
+        // A position past what may be read yet (a client's clock ahead, a cursor from the
+        // future) has nothing after it now; DynamoDB refuses a BETWEEN whose bounds cross.
+        if *lower > *upper.as_str() {
+            return Ok(Vec::new());
+        }
         let mut out = self
             .feed_query(None, account, lower, &upper, limit)
             .await?
