@@ -996,3 +996,61 @@ async fn an_oversized_body_is_refused_in_the_error_shape() {
         "{v}"
     );
 }
+
+/// What an outside schemathesis run found the API accepting against its document, or
+/// failing on (issue 45), each refused or answered as the document says now.
+#[tokio::test]
+async fn requests_off_the_document_are_refused_and_a_future_position_reads_empty() {
+    let stack = Stack::connect();
+    let t = stack.tenant().await;
+    let admin = stack.admin(&t.account);
+    let long = "0".repeat(129);
+    for (method, path, body, want) in [
+        // Agent ids over 128 characters, on every agents route (before, preferences made one).
+        ("GET", format!("/agents/{long}"), None, 422),
+        ("GET", format!("/agents/{long}/preferences"), None, 422),
+        (
+            "PUT",
+            format!("/agents/{long}/preferences"),
+            Some(json!({"sound": true})),
+            422,
+        ),
+        ("GET", "/agents/-/preferences".to_owned(), None, 422),
+        // Preferences of nobody: an admin does not make an agent by setting them.
+        (
+            "PUT",
+            format!("/agents/nobody-{}/preferences", unique()),
+            Some(json!({"sound": true})),
+            404,
+        ),
+        ("GET", format!("/agents/nobody-{}/preferences", unique()), None, 404),
+        // An empty parameter is no value (before: read as left out).
+        ("GET", "/conversations?label=".to_owned(), None, 400),
+        ("GET", "/reports/csat?to=".to_owned(), None, 400),
+        ("GET", "/events?after=".to_owned(), None, 400),
+        // A search needs a letter or a digit (× and ÷ are neither).
+        ("GET", "/contacts?q=%C3%97%C3%B7".to_owned(), None, 400),
+        // `rule` is a name, never null.
+        (
+            "PUT",
+            format!("/pages/{}/sharing", t.page_id),
+            Some(json!({"mode": "shared", "rule": null})),
+            422,
+        ),
+    ] {
+        let (s, v) = stack.api(method, &path, Some(&admin), body).await;
+        assert_eq!(s, want, "{method} {path}: {v}");
+    }
+    // A name in another script is searched (transliterated), not refused.
+    let (s, v) = stack
+        .api("GET", "/contacts?q=%D0%AF%D0%BD", Some(&admin), None)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // A position past now (a client's clock ahead) has nothing after it yet: before, 500.
+    let future = pagedesk_shared::clock::Clock::now_ms(&pagedesk_shared::clock::SystemClock)
+        + 86_400_000;
+    let v = stack
+        .get(&format!("/events?after={future}-ev_x"), &admin)
+        .await;
+    assert_eq!(v["items"], json!([]), "{v}");
+}
