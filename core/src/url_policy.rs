@@ -181,7 +181,10 @@ enum Embedded {
     /// depends on the operator's prefix length, and the network is someone's own.
     LocalNat64,
     /// A Teredo address names two IPv4 addresses.
-    Teredo { server: Ipv4Addr, client: Ipv4Addr },
+    Teredo {
+        server: Ipv4Addr,
+        client: Ipv4Addr,
+    },
     None,
 }
 
@@ -278,7 +281,10 @@ mod tests {
             ("https://[::ffff:0:10.0.0.1]/", "private"),
             ("https://[::ffff:0:7f00:1]/", "private"),
             // Teredo, server 65.54.227.120, client 169.254.169.254 (bits flipped: 5601:5601).
-            ("https://[2001:0:4136:e378:8000:63bf:5601:5601]/", "link-local"),
+            (
+                "https://[2001:0:4136:e378:8000:63bf:5601:5601]/",
+                "link-local",
+            ),
             // Teredo, client 10.0.0.1 (f5ff:fffe).
             ("https://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/", "private"),
             // Teredo with a private server.

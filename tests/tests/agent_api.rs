@@ -1023,7 +1023,12 @@ async fn requests_off_the_document_are_refused_and_a_future_position_reads_empty
             Some(json!({"sound": true})),
             404,
         ),
-        ("GET", format!("/agents/nobody-{}/preferences", unique()), None, 404),
+        (
+            "GET",
+            format!("/agents/nobody-{}/preferences", unique()),
+            None,
+            404,
+        ),
         // An empty parameter is no value (before: read as left out).
         ("GET", "/conversations?label=".to_owned(), None, 400),
         ("GET", "/reports/csat?to=".to_owned(), None, 400),
@@ -1047,8 +1052,8 @@ async fn requests_off_the_document_are_refused_and_a_future_position_reads_empty
         .await;
     assert_eq!(s, 200, "{v}");
     // A position past now (a client's clock ahead) has nothing after it yet: before, 500.
-    let future = pagedesk_shared::clock::Clock::now_ms(&pagedesk_shared::clock::SystemClock)
-        + 86_400_000;
+    let future =
+        pagedesk_shared::clock::Clock::now_ms(&pagedesk_shared::clock::SystemClock) + 86_400_000;
     let v = stack
         .get(&format!("/events?after={future}-ev_x"), &admin)
         .await;

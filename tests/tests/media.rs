@@ -616,7 +616,9 @@ async fn the_agent_apis_bucket_rights_are_what_its_code_does() {
         let denied = pagedesk_local::iam::report()["AgentApiFunction"]["denied"].clone();
         let call = format!("{action} on arn:aws:s3:::{bucket}/{key}");
         assert!(
-            denied.as_array().is_some_and(|d| d.iter().any(|c| c == call.as_str())),
+            denied
+                .as_array()
+                .is_some_and(|d| d.iter().any(|c| c == call.as_str())),
             "{what}: {call} not among the refusals {denied}"
         );
     };
@@ -680,7 +682,12 @@ async fn a_copy_in_flight_during_erasure_leaves_nothing_behind() {
         .expect("a contact")
         .to_owned();
     let (s, _) = stack
-        .api("DELETE", &format!("/contacts/{contact}"), Some(&admin), None)
+        .api(
+            "DELETE",
+            &format!("/contacts/{contact}"),
+            Some(&admin),
+            None,
+        )
         .await;
     assert_eq!(s, 204);
     // The fetch answers 3 s after it arrived, long after the erasure above (an erasure that
@@ -697,5 +704,11 @@ async fn a_copy_in_flight_during_erasure_leaves_nothing_behind() {
     );
     let msgs = messages_when(&stack, &t, "the message erased", |m| m.len() == 1).await;
     assert_eq!(msgs[0]["erased"], true, "{}", msgs[0]);
-    assert!(msgs[0]["attachments"].as_array().is_none_or(|a| a.is_empty()), "{}", msgs[0]);
+    assert!(
+        msgs[0]["attachments"]
+            .as_array()
+            .is_none_or(|a| a.is_empty()),
+        "{}",
+        msgs[0]
+    );
 }

@@ -274,12 +274,19 @@ async fn search_rows_written_while_the_contact_is_erased_do_not_outlive_it() {
     let admin = stack.admin(&t.account);
     let user = format!("5{:014}", unique());
     stack
-        .deliver(&t.page_id, vec![text_event(&t.page_id, &user, "hello", now_ms())])
+        .deliver(
+            &t.page_id,
+            vec![text_event(&t.page_id, &user, "hello", now_ms())],
+        )
         .await;
     stack.settled().await;
     let conv = stack.get("/conversations", &admin).await["items"][0].clone();
-    let contact_id = conv["contact"]["id"].as_str().expect("a contact").to_owned();
-    let store = pagedesk_shared::store::Store::new(stack.clients().await.dynamo(), stack.s("table"));
+    let contact_id = conv["contact"]["id"]
+        .as_str()
+        .expect("a contact")
+        .to_owned();
+    let store =
+        pagedesk_shared::store::Store::new(stack.clients().await.dynamo(), stack.s("table"));
     let mut renamed = store
         .get_contact(&t.account, &contact_id)
         .await
@@ -291,7 +298,12 @@ async fn search_rows_written_while_the_contact_is_erased_do_not_outlive_it() {
     let terms = store.record_search_terms(&renamed).await.expect("recorded");
     assert!(!terms.is_empty(), "a new name has new terms");
     let (status, _) = stack
-        .api("DELETE", &format!("/contacts/{contact_id}"), Some(&admin), None)
+        .api(
+            "DELETE",
+            &format!("/contacts/{contact_id}"),
+            Some(&admin),
+            None,
+        )
         .await;
     assert_eq!(status, 204);
     // It resumes: nothing is written for an erased contact.
@@ -317,7 +329,10 @@ async fn search_rows_written_while_the_contact_is_erased_do_not_outlive_it() {
         .iter()
         .filter(|r| r.get("contact_id") == Some(&s(contact_id.as_str())))
         .collect();
-    assert!(theirs.is_empty(), "no search row of the erased contact: {theirs:?}");
+    assert!(
+        theirs.is_empty(),
+        "no search row of the erased contact: {theirs:?}"
+    );
     assert_eq!(
         stack.get("/contacts?q=wiesława", &admin).await["items"],
         json!([])

@@ -699,7 +699,10 @@ async fn a_hanging_endpoint_under_replays_holds_a_bounded_share_and_delays_no_ot
     stack.settled().await;
     let (most, calls) = most_at_once(&stack, &slow, hang_from, 1_400).await;
     assert!(calls >= 3, "A's endpoint was tried ({calls} calls)");
-    assert!(most <= 2, "{most} attempts in flight at once at A's endpoint");
+    assert!(
+        most <= 2,
+        "{most} attempts in flight at once at A's endpoint"
+    );
     let (status, v) = stack
         .api(
             "PATCH",

@@ -33,7 +33,11 @@ pub const RECOVERY_STREAK: u32 = 3;
 /// How many attempts a webhook may have in flight: one while its endpoint is failing (it is
 /// probed, not flooded), else `configured`.
 pub fn in_flight_limit(failing: bool, configured: u32) -> u32 {
-    if failing { 1 } else { configured.clamp(1, MAX_IN_FLIGHT) }
+    if failing {
+        1
+    } else {
+        configured.clamp(1, MAX_IN_FLIGHT)
+    }
 }
 
 /// How long a delivery waits for a place among its webhook's attempts in flight: about one

@@ -137,7 +137,11 @@ impl Hooks {
             .await?
         else {
             let wait = slot_wait_seconds(self.cfg.timeout_ms, f64::from(spread % 1000) / 1000.0);
-            tracing::info!(limit, wait, "the webhook's attempts in flight are all taken; waiting");
+            tracing::info!(
+                limit,
+                wait,
+                "the webhook's attempts in flight are all taken; waiting"
+            );
             return Err(HooksError::WaitForSlot(wait));
         };
         let attempt = self.attempts_before(&d, receives).await? + 1;

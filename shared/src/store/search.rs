@@ -8,8 +8,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWrite
 use futures::future::try_join_all;
 
 use super::*;
-use crate::{Error, Result};
 use crate::domain::search::{self, Plan};
+use crate::{Error, Result};
 
 /// At most this many rows are read per prefix: a very common prefix answers from the first
 /// ones (a longer query narrows it).

@@ -28,7 +28,9 @@ pub struct DeliverySlot {
 pub enum ReplayStart {
     Started,
     /// The webhook's replay `replay_id` is still being delivered.
-    Running { replay_id: String },
+    Running {
+        replay_id: String,
+    },
 }
 
 /// A row's TTL (seconds) a day after `ms`.
@@ -77,7 +79,10 @@ impl Store {
     /// Gives the slot back (unless its lease ran out and another holds it now).
     pub async fn release_delivery_slot(&self, slot: &DeliverySlot) -> Result<()> {
         let res = self
-            .update_row(&keys::account(&slot.account), &keys::webhook_slots_sk(&slot.webhook_id))
+            .update_row(
+                &keys::account(&slot.account),
+                &keys::webhook_slots_sk(&slot.webhook_id),
+            )
             .update_expression("REMOVE #s")
             .condition_expression("#s = :until")
             .expression_attribute_names("#s", format!("s{}", slot.index))
@@ -146,9 +151,17 @@ impl Store {
     }
 
     /// The replay could not be queued after all: the webhook may be replayed again at once.
-    pub async fn abandon_replay(&self, account: &str, webhook_id: &str, replay_id: &str) -> Result<()> {
+    pub async fn abandon_replay(
+        &self,
+        account: &str,
+        webhook_id: &str,
+        replay_id: &str,
+    ) -> Result<()> {
         let res = self
-            .update_row(&keys::account(account), &keys::webhook_replay_sk(webhook_id))
+            .update_row(
+                &keys::account(account),
+                &keys::webhook_replay_sk(webhook_id),
+            )
             .update_expression("SET held_until = :zero, dispatched = :t")
             .condition_expression("replay_id = :r")
             .expression_attribute_values(":zero", n(0))
@@ -194,7 +207,10 @@ impl Store {
         replay_id: &str,
     ) -> Result<()> {
         let res = self
-            .update_row(&keys::account(account), &keys::webhook_replay_sk(webhook_id))
+            .update_row(
+                &keys::account(account),
+                &keys::webhook_replay_sk(webhook_id),
+            )
             .update_expression("ADD done :one")
             .condition_expression("replay_id = :r")
             .expression_attribute_values(":one", n(1))

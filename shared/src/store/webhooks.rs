@@ -124,7 +124,9 @@ pub enum Rotation {
     Rotated(Box<WebhookItem>),
     NotFound,
     /// The secret rotated out last time signs until `previous_until`.
-    InProgress { previous_until: i64 },
+    InProgress {
+        previous_until: i64,
+    },
 }
 
 /// One delivery's latest attempt.

@@ -252,11 +252,20 @@ async fn erasing_the_second_commenter_on_an_instagram_post_erases_their_comment(
     );
 
     let (status, _) = stack
-        .api("DELETE", &format!("/contacts/{b_contact}"), Some(&admin), None)
+        .api(
+            "DELETE",
+            &format!("/contacts/{b_contact}"),
+            Some(&admin),
+            None,
+        )
         .await;
     assert_eq!(status, 204);
     let after = stack.all_messages(&conv, &admin).await;
-    assert_eq!(after.len(), msgs.len(), "messages keep their place: {after:?}");
+    assert_eq!(
+        after.len(),
+        msgs.len(),
+        "messages keep their place: {after:?}"
+    );
     let b_msg = after
         .iter()
         .find(|m| m["author"]["id"] == b_contact.as_str())
