@@ -183,21 +183,7 @@ impl Store {
     pub async fn drop_media_user(&self, account: &str, key: &str, user: &str) -> Result<bool> {
         let hash = key.rsplit('/').next().unwrap_or_default();
         let pk = media_pk(account, hash);
-        let res = self
-            .update_row(&pk, "MEDIA")
-            .update_expression("DELETE #users :u")
-            .condition_expression("attribute_exists(#users)")
-            .expression_attribute_names("#users", "users")
-            .expression_attribute_values(":u", AttributeValue::Ss(vec![user.to_owned()]))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-            .send()
-            .await;
-        let left = match res {
-            Ok(out) => out.attributes.is_some_and(|a| a.contains_key("users")),
-            Err(e) if is_conditional(&e) => return Ok(false),
-            Err(e) => return Err(failed("UpdateItem")(e)),
-        };
-        if left {
+        if !self.was_last_media_user(&pk, user, false).await? {
             return Ok(false);
         }
         // The last user: the guard goes (unless someone started using it meanwhile).
@@ -224,23 +210,7 @@ impl Store {
     /// deletes next. `Ok(true)` when the object is to be deleted.
     pub async fn abandon_media(&self, account: &str, hash: &str, user: &str) -> Result<bool> {
         let pk = media_pk(account, hash);
-        let res = self
-            .update_row(&pk, "MEDIA")
-            .update_expression("DELETE #users :u")
-            .condition_expression("#st = :stored")
-            .expression_attribute_names("#users", "users")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":u", AttributeValue::Ss(vec![user.to_owned()]))
-            .expression_attribute_values(":stored", s("stored"))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-            .send()
-            .await;
-        let left = match res {
-            Ok(out) => out.attributes.is_some_and(|a| a.contains_key("users")),
-            Err(e) if is_conditional(&e) => return Ok(false),
-            Err(e) => return Err(failed("UpdateItem")(e)),
-        };
-        if left {
+        if !self.was_last_media_user(&pk, user, true).await? {
             return Ok(false);
         }
         let res = self
@@ -257,6 +227,30 @@ impl Store {
             .send()
             .await;
         written(res, "UpdateItem")
+    }
+
+    /// Takes `user` out of the guard's users; `Ok(true)` when nobody is left. Erasure
+    /// (`drop_media_user`) asks of a guard that records users, the copier (`abandon_media`) of
+    /// one whose copy is `stored` (`stored_only`).
+    async fn was_last_media_user(&self, pk: &str, user: &str, stored_only: bool) -> Result<bool> {
+        let mut u = self
+            .update_row(pk, "MEDIA")
+            .update_expression("DELETE #users :u")
+            .expression_attribute_names("#users", "users")
+            .expression_attribute_values(":u", AttributeValue::Ss(vec![user.to_owned()]))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        u = if stored_only {
+            u.condition_expression("#st = :stored")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":stored", s("stored"))
+        } else {
+            u.condition_expression("attribute_exists(#users)")
+        };
+        match u.send().await {
+            Ok(out) => Ok(!out.attributes.is_some_and(|a| a.contains_key("users"))),
+            Err(e) if is_conditional(&e) => Ok(false),
+            Err(e) => Err(failed("UpdateItem")(e)),
+        }
     }
 
     /// Lets go of a copy that failed for now, so a later try may take it: its lease ends now
